@@ -1,0 +1,214 @@
+package spec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// File is a named chunk of bytes handed to Load: a Compose file or an env file.
+type File struct {
+	Name    string
+	Content []byte
+}
+
+// LoadOptions is everything Load may look at. Load never reads the host environment or
+// the disk by itself: the caller decides what the stack sees.
+type LoadOptions struct {
+	// Stack names the stack; it prefixes every service, network, secret... in the cluster.
+	Stack string
+	// Files are the Compose files, merged in order (later files override earlier ones).
+	Files []File
+	// WorkingDir is the slash-separated directory, inside FS, that relative paths in the
+	// files (secret and config files, env_file) are resolved against. "" means FS's root.
+	WorkingDir string
+	// Environment is used for ${VAR} interpolation and for environment entries without a
+	// value. It wins over EnvFiles.
+	Environment map[string]string
+	// EnvFiles are dotenv files for interpolation, applied in order (later wins).
+	EnvFiles []File
+	// FS serves the files a stack refers to (secret and config files, env_file).
+	// Absolute paths are looked up relative to FS's root. Nil: such references are errors.
+	FS fs.FS
+	// Cache, when set, keeps the Compose loader's work per service across loads, so a
+	// revision that changes a few services of a large stack only pays for those.
+	Cache *Cache
+}
+
+var stackNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// Load parses, merges, interpolates and validates a stack's Compose files and returns
+// the stack in canonical form with every warning. A validation failure is a
+// *ValidationError listing every problem found.
+func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
+	if !stackNamePattern.MatchString(opts.Stack) {
+		return nil, nil, fmt.Errorf("invalid stack name %q: use lower-case letters, digits, '-' and '_', starting with a letter or digit", opts.Stack)
+	}
+	if len(opts.Files) == 0 {
+		return nil, nil, fmt.Errorf("load stack %q: no compose file given", opts.Stack)
+	}
+	env, err := interpolationEnv(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load stack %q: %w", opts.Stack, err)
+	}
+	ps := &problems{stack: opts.Stack}
+	out := runLoader(ctx, opts, env)
+	ps.errors = append(ps.errors, out.prescan.errors...)
+	ps.warnings = append(ps.warnings, out.prescan.warnings...)
+	var projects []*types.Project
+	unset := map[string]bool{}
+	for _, r := range out.units {
+		ps.errors = append(ps.errors, r.errors...)
+		ps.warnings = append(ps.warnings, r.warnings...)
+		for _, name := range r.unset {
+			unset[name] = true
+		}
+		if r.project != nil {
+			projects = append(projects, r.project)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(unset)) {
+		ps.warnf("", "", fmt.Sprintf("set %s in the environment or an env file, or give a default with ${%s:-value}", name, name),
+			"variable %s is not set: it was replaced by an empty string", name)
+	}
+	if len(projects) < len(out.units) {
+		ps.dedupe()
+		return nil, ps.warnings, ps.err()
+	}
+	stack := convertProjects(projects, opts, env, ps)
+	validateStack(stack, ps)
+	ps.dedupe()
+	if err := ps.err(); err != nil {
+		return nil, ps.warnings, err
+	}
+	canonicalize(stack)
+	return stack, ps.warnings, nil
+}
+
+// interpolationEnv merges the env files (in order) under the explicit environment.
+func interpolationEnv(opts LoadOptions) (map[string]string, error) {
+	env := map[string]string{}
+	for _, f := range opts.EnvFiles {
+		vars, err := dotenv.UnmarshalBytesWithLookup(f.Content, func(k string) (string, bool) {
+			if v, ok := opts.Environment[k]; ok {
+				return v, true
+			}
+			v, ok := env[k]
+			return v, ok
+		})
+		if err != nil {
+			return nil, envFileError(f.Name, err)
+		}
+		maps.Copy(env, vars)
+	}
+	maps.Copy(env, opts.Environment)
+	return env, nil
+}
+
+var dotenvLine = regexp.MustCompile(`line \d+`)
+
+// envFileError reports a dotenv parse failure by line only: the parser's own message
+// quotes the offending value, and env files hold passwords.
+func envFileError(name string, err error) error {
+	where := "it"
+	if l := dotenvLine.FindString(err.Error()); l != "" {
+		where = l
+	}
+	return fmt.Errorf("env file %s is not valid: check the quoting of %s", name, where)
+}
+
+// composeError strips the loader's generic prefixes so the message starts with the field.
+func composeError(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
+	return strings.ReplaceAll(msg, "\n", "; ")
+}
+
+func cleanDir(dir string) string {
+	dir = path.Clean("/" + dir)
+	return strings.TrimPrefix(dir, "/")
+}
+
+// fsPath turns a path written in a stack file into a path inside FS.
+func fsPath(workingDir, p string) string {
+	if path.IsAbs(p) {
+		return strings.TrimPrefix(path.Clean(p), "/")
+	}
+	joined := path.Join(cleanDir(workingDir), p)
+	if joined == "" {
+		return "."
+	}
+	return joined
+}
+
+// readRef reads a file a stack refers to (secret, config, env_file) through FS.
+func readRef(opts LoadOptions, p string) ([]byte, error) {
+	if opts.FS == nil {
+		return nil, errors.New("no file system to read it from")
+	}
+	name := fsPath(opts.WorkingDir, p)
+	if strings.HasPrefix(name, "../") || name == ".." {
+		return nil, fmt.Errorf("%s is outside the stack's file system", p)
+	}
+	data, err := fs.ReadFile(opts.FS, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("file %s does not exist", p)
+	}
+	return data, err
+}
+
+// resolveServiceEnv computes a service's environment as Compose does: env_file entries in
+// order, then the environment section; entries without a value come from env and are
+// dropped when env does not have them either.
+func resolveServiceEnv(svc *types.ServiceConfig, opts LoadOptions, env map[string]string, ps *problems) map[string]string {
+	out := map[string]string{}
+	for i, ef := range svc.EnvFiles {
+		data, err := readRef(opts, ef.Path)
+		if err != nil {
+			if ef.Required {
+				ps.errorf(svc.Name, fmt.Sprintf("env_file[%d]", i), "fix the path (relative to the stack's folder) or mark it `required: false`", "cannot read %s: %v", ef.Path, err)
+			}
+			continue
+		}
+		format := ef.Format
+		vars := map[string]string{}
+		if err := dotenv.ParseWithFormat(bytes.NewReader(data), ef.Path, vars, func(k string) (string, bool) {
+			if v, ok := env[k]; ok {
+				return v, true
+			}
+			v, ok := out[k]
+			return v, ok
+		}, format); err != nil {
+			ps.errorf(svc.Name, fmt.Sprintf("env_file[%d]", i), "", "%v", envFileError(ef.Path, err))
+			continue
+		}
+		maps.Copy(out, vars)
+	}
+	for _, k := range slices.Sorted(maps.Keys(svc.Environment)) {
+		v := svc.Environment[k]
+		if v != nil {
+			out[k] = *v
+			continue
+		}
+		if ev, ok := env[k]; ok {
+			out[k] = ev
+		} else if _, fromFile := out[k]; !fromFile {
+			ps.warnf(svc.Name, "environment."+k, "set it in the environment berth runs with, or give it a value in the file",
+				"%s has no value and is not set in the environment: it is left out", k)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

@@ -1,0 +1,132 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/compose-spec/compose-go/v2/schema"
+	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
+)
+
+// misplacedKeys are keys people write at the wrong level of a service. The Compose schema
+// would reject them with "additional properties not allowed"; berth names the right place.
+var misplacedKeys = []struct {
+	parent []string // path below the service
+	key    string
+	right  string
+}{
+	{[]string{"deploy"}, "max_replicas_per_node", "deploy.placement.max_replicas_per_node"},
+	{[]string{"deploy"}, "constraints", "deploy.placement.constraints"},
+	{[]string{"deploy"}, "preferences", "deploy.placement.preferences"},
+	{nil, "replicas", "deploy.replicas"},
+	{nil, "placement", "deploy.placement"},
+	{nil, "update_config", "deploy.update_config"},
+	{nil, "restart_policy", "deploy.restart_policy"},
+	{nil, "resources", "deploy.resources"},
+}
+
+// composeKeys are the keys the Compose schema allows at the top level and in a service,
+// read from the schema compose-go validates with, so the two never disagree.
+var composeKeys = sync.OnceValues(func() (topLevel, service []string) {
+	var s struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+		Defs       map[string]struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal([]byte(schema.Schema), &s); err != nil {
+		return nil, nil // the embedded schema is valid JSON; without it, nothing is flagged
+	}
+	svc := map[string]json.RawMessage{}
+	for _, def := range []string{"service", "container_spec", "workload_spec"} {
+		maps.Copy(svc, s.Defs[def].Properties)
+	}
+	return slices.Sorted(maps.Keys(s.Properties)), slices.Sorted(maps.Keys(svc))
+})
+
+// prescanFile looks at one file as written, before any merging, for mistakes the Compose
+// loader would report one at a time or in its own terms: misplaced and misspelt keys.
+// It removes what it reported and hands the loader the cleaned model, so that every other
+// problem of the stack is still found in the same run.
+//
+// It also returns the decoded file for splitting into units, or nil when the decoded map
+// would not say all the file says (several YAML documents, Compose's !reset and
+// !override tags) or the YAML does not decode: then the loader gets the bytes and reports
+// what is wrong itself.
+func prescanFile(f File, ps *problems) (types.ConfigFile, map[string]any) {
+	cf := types.ConfigFile{Filename: f.Name, Content: f.Content}
+	dec := yaml.NewDecoder(bytes.NewReader(f.Content))
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return cf, nil
+	}
+	faithful := !bytes.Contains(f.Content, []byte("!reset")) && !bytes.Contains(f.Content, []byte("!override")) &&
+		errors.Is(dec.Decode(new(any)), io.EOF)
+
+	pruned := false
+	topLevel, serviceKeys := composeKeys()
+	for _, key := range slices.Sorted(maps.Keys(raw)) {
+		if !slices.Contains(topLevel, key) && !isExtension(key) {
+			ps.errorf("", key, unknownKeyFix(key, topLevel), "unknown top-level key `%s` (%s)", key, f.Name)
+			delete(raw, key)
+			pruned = true
+		}
+	}
+	if _, ok := raw["version"]; ok {
+		ps.warnf("", "version", "remove the `version` key", "%s: `version` is obsolete and ignored", f.Name)
+		delete(raw, "version") // so the loader does not log its own warning about it
+		pruned = true
+	}
+	services, _ := raw["services"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		svc, ok := services[name].(map[string]any)
+		if !ok {
+			continue
+		}
+		for _, m := range misplacedKeys {
+			parent := svc
+			for _, p := range m.parent {
+				parent, _ = parent[p].(map[string]any)
+			}
+			if _, ok := parent[m.key]; !ok {
+				continue
+			}
+			field := m.key
+			if len(m.parent) > 0 {
+				field = m.parent[0] + "." + m.key
+			}
+			ps.errorf(name, field, "move it to "+m.right, "`%s` is not valid here (%s)", field, f.Name)
+			delete(parent, m.key)
+			pruned = true
+		}
+		for _, key := range slices.Sorted(maps.Keys(svc)) {
+			if !slices.Contains(serviceKeys, key) && !isExtension(key) {
+				ps.errorf(name, key, unknownKeyFix(key, serviceKeys), "unknown key `%s` (%s)", key, f.Name)
+				delete(svc, key)
+				pruned = true
+			}
+		}
+	}
+	if !faithful {
+		return cf, nil
+	}
+	if pruned {
+		cf.Content, cf.Config = nil, raw
+	}
+	return cf, raw
+}
+
+func isExtension(key string) bool { return len(key) > 2 && key[:2] == "x-" }
+
+func unknownKeyFix(key string, valid []string) string {
+	if near := closestWord(key, valid); near != "" {
+		return "did you mean `" + near + "`?"
+	}
+	return "remove it, or check the Compose file reference for the right key"
+}

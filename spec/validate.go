@@ -1,0 +1,183 @@
+package spec
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+var (
+	deployModes        = []string{ModeReplicated, ModeGlobal, ModeReplicatedJob, ModeGlobalJob}
+	restartConditions  = []string{RestartNone, RestartOnFailure, RestartAny}
+	updateFailActions  = []string{"pause", "continue", "rollback"}
+	rollbackFailAction = []string{"pause", "continue"}
+	updateOrders       = []string{"stop-first", "start-first"}
+	endpointModes      = []string{"vip", "dnsrr"}
+	portProtocols      = []string{"tcp", "udp", "sctp"}
+	portModes          = []string{PortModeIngress, PortModeHost}
+	networkDrivers     = []string{"overlay", "bridge"}
+	healthTestKinds    = []string{"NONE", "CMD", "CMD-SHELL"}
+)
+
+// validateStack checks what the Compose schema does not: Swarm semantics, berth's
+// constraint language, and references between services and top-level objects. It also
+// normalizes what it checked (canonical constraint text, ignored replicas dropped).
+func validateStack(st *Stack, ps *problems) {
+	for _, name := range slices.Sorted(maps.Keys(st.Services)) {
+		validateService(st, st.Services[name], ps)
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
+		n := st.Networks[name]
+		field := "networks." + name
+		if !n.External {
+			oneOf(ps, "", field+".driver", n.Driver, networkDrivers, "network driver")
+		}
+		for i, s := range n.Subnets {
+			if _, err := netip.ParsePrefix(s); err != nil {
+				ps.errorf("", fmt.Sprintf("%s.ipam.config[%d].subnet", field, i), "write a CIDR such as 10.10.0.0/24", "%q is not a subnet", s)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Volumes)) {
+		if d := st.Volumes[name].Driver; d != "" && d != "local" {
+			ps.errorf("", "volumes."+name+".driver", "use the local driver; for shared storage give driver_opts type: nfs, o: addr=HOST,rw, device: \":/export\"",
+				"volume driver %q is not supported", d)
+		}
+	}
+}
+
+func validateService(st *Stack, s *Service, ps *problems) {
+	svc := s.Name
+	if s.Image == "" {
+		ps.errorf(svc, "image", "set `image` to an image in a registry (berth does not build images)", "image is required")
+	}
+	d := &s.Deploy
+	if oneOf(ps, svc, "deploy.mode", d.Mode, deployModes, "mode") {
+		global := d.Mode == ModeGlobal || d.Mode == ModeGlobalJob
+		if global && d.Replicas != nil {
+			ps.warnf(svc, "deploy.replicas", "remove it: a global service runs one task on every eligible node", "replicas is ignored in %s mode", d.Mode)
+			d.Replicas = nil
+		}
+		if global && d.Placement.MaxReplicasPerNode != 0 {
+			ps.warnf(svc, "deploy.placement.max_replicas_per_node", "remove it: a global service runs at most one task per node anyway", "max_replicas_per_node is ignored in %s mode", d.Mode)
+			d.Placement.MaxReplicasPerNode = 0
+		}
+	}
+	for i, expr := range d.Placement.Constraints {
+		field := fmt.Sprintf("deploy.placement.constraints[%d]", i)
+		c, err := ParseConstraint(expr)
+		if err != nil {
+			ps.problem(svc, field, err)
+			continue
+		}
+		d.Placement.Constraints[i] = c.String()
+	}
+	for i, p := range d.Placement.Preferences {
+		field := fmt.Sprintf("deploy.placement.preferences[%d].spread", i)
+		key, err := ParsePreference(p.Spread)
+		if err != nil {
+			ps.problem(svc, field, err)
+			continue
+		}
+		d.Placement.Preferences[i].Spread = key
+	}
+	oneOf(ps, svc, "deploy.endpoint_mode", d.EndpointMode, endpointModes, "endpoint mode")
+	if rp := d.RestartPolicy; rp != nil {
+		oneOf(ps, svc, "deploy.restart_policy.condition", rp.Condition, restartConditions, "restart condition")
+	}
+	validateUpdate(ps, svc, "deploy.update_config", d.UpdateConfig, updateFailActions)
+	validateUpdate(ps, svc, "deploy.rollback_config", d.RollbackConfig, rollbackFailAction)
+	if hc := s.Healthcheck; hc != nil && len(hc.Test) > 0 {
+		oneOf(ps, svc, "healthcheck.test[0]", hc.Test[0], healthTestKinds, "healthcheck test kind")
+	}
+
+	published := map[string]int{}
+	for i, p := range s.Ports {
+		field := fmt.Sprintf("ports[%d]", i)
+		if p.Target == 0 || p.Target > 65535 {
+			ps.errorf(svc, field+".target", "write a port between 1 and 65535", "target port %d is out of range", p.Target)
+		}
+		oneOf(ps, svc, field+".protocol", p.Protocol, portProtocols, "protocol")
+		oneOf(ps, svc, field+".mode", p.Mode, portModes, "port mode")
+		if p.Published != 0 && p.Mode == PortModeIngress && d.EndpointMode == "dnsrr" {
+			ps.errorf(svc, field, "publish it with `mode: host`, or use `endpoint_mode: vip`",
+				"port %d is published in ingress mode, which needs a virtual IP, but endpoint_mode is dnsrr", p.Published)
+		}
+		if p.HostIP != "" {
+			ps.warnf(svc, field+".host_ip", "remove it", "host_ip is ignored: published ports listen on every address of the node")
+		}
+		if p.Published != 0 {
+			key := fmt.Sprintf("%d/%s", p.Published, p.Protocol)
+			if j, dup := published[key]; dup {
+				ps.errorf(svc, field+".published", "publish each port once", "port %s is already published by ports[%d]", key, j)
+				continue
+			}
+			published[key] = i
+		}
+	}
+
+	for _, n := range s.Networks {
+		if _, ok := st.Networks[n.Name]; !ok {
+			ps.undefined(svc, "networks."+n.Name, "network", n.Name, slices.Sorted(maps.Keys(st.Networks)))
+		}
+	}
+	for i, m := range s.Mounts {
+		if m.Type != MountVolume || m.Source == "" {
+			continue
+		}
+		if _, ok := st.Volumes[m.Source]; !ok {
+			ps.undefined(svc, fmt.Sprintf("volumes[%d].source", i), "volume", m.Source, slices.Sorted(maps.Keys(st.Volumes)))
+		}
+	}
+	for i, r := range s.Secrets {
+		if _, ok := st.Secrets[r.Source]; !ok {
+			ps.undefined(svc, fmt.Sprintf("secrets[%d]", i), "secret", r.Source, slices.Sorted(maps.Keys(st.Secrets)))
+		}
+	}
+	for i, r := range s.Configs {
+		if _, ok := st.Configs[r.Source]; !ok {
+			ps.undefined(svc, fmt.Sprintf("configs[%d]", i), "config", r.Source, slices.Sorted(maps.Keys(st.Configs)))
+		}
+	}
+}
+
+func validateUpdate(ps *problems, svc, field string, u *UpdateConfig, actions []string) {
+	if u == nil {
+		return
+	}
+	if u.FailureAction != "" {
+		oneOf(ps, svc, field+".failure_action", u.FailureAction, actions, "failure action")
+	}
+	if u.Order != "" {
+		oneOf(ps, svc, field+".order", u.Order, updateOrders, "order")
+	}
+}
+
+// oneOf reports value unless it is one of allowed, suggesting the nearest allowed value.
+func oneOf(ps *problems, svc, field, value string, allowed []string, what string) bool {
+	if slices.Contains(allowed, value) {
+		return true
+	}
+	fix := "use one of: " + strings.Join(allowed, ", ")
+	if near := closestWord(value, allowed); near != "" {
+		fix = fmt.Sprintf("did you mean %q? Valid values: %s", near, strings.Join(allowed, ", "))
+	}
+	ps.errorf(svc, field, fix, "%s %q is not valid", what, value)
+	return false
+}
+
+// undefined reports a reference to a top-level object the stack does not define.
+func (ps *problems) undefined(svc, field, kind, name string, defined []string) {
+	fix := fmt.Sprintf("define it under the top-level `%ss:` key", kind)
+	if near := closestWord(name, defined); near != "" {
+		fix = fmt.Sprintf("did you mean %q? Otherwise %s", near, fix)
+	}
+	ps.errorf(svc, field, fix, "%s %q is not defined", kind, name)
+}
+
+// problem records an error whose text already explains itself and its fix.
+func (ps *problems) problem(svc, field string, err error) {
+	ps.errors = append(ps.errors, Problem{Stack: ps.stack, Service: svc, Field: field, Message: err.Error()})
+}
