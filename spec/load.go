@@ -81,10 +81,12 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 		ps.warnf("", "", fmt.Sprintf("set %s in the environment or an env file, or give a default with ${%s:-value}", name, name),
 			"variable %s is not set: it was replaced by an empty string", name)
 	}
-	if len(projects) < len(out.units) {
+	if len(projects) == 0 {
 		ps.dedupe()
 		return nil, ps.warnings, ps.err()
 	}
+	// Services whose unit failed are missing here, and their errors are already in ps:
+	// the others are still converted and validated so that one run reports everything.
 	stack := convertProjects(projects, opts, env, ps)
 	validateStack(stack, ps)
 	ps.dedupe()

@@ -1,6 +1,8 @@
 package spec_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -537,4 +539,17 @@ services:
 	}
 	slices.Sort(got)
 	requireEqual(t, "problems", got, []string{"api:deploy.mode", "web:deploy.mode", "worker:networks.nope"})
+}
+
+// A service the Compose schema refuses does not hide the other services' problems.
+func TestValidateSchemaErrorKeepsOtherServicesProblems(t *testing.T) {
+	_, _, err := spec.Load(context.Background(), spec.LoadOptions{Stack: "app", Files: []spec.File{{Name: "compose.yml", Content: []byte(
+		"services:\n  a:\n    image: x\n    ports: \"not a list\"\n  b:\n    image: y\n    deploy: {mode: globl}\n")}}})
+	var ve *spec.ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 2 {
+		t.Fatalf("want 2 problems (a's ports, b's mode), got %v", err)
+	}
+	if !strings.Contains(ve.Problems[0].Message, "services.a.ports") || ve.Problems[1].Service != "b" || ve.Problems[1].Field != "deploy.mode" {
+		t.Fatalf("problems: %+v", ve.Problems)
+	}
 }
