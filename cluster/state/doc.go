@@ -1,0 +1,69 @@
+// Package state is berth's replicated data model: the tables of the cluster
+// state (DESIGN.md section 3) in an in-memory go-memdb database, typed read and
+// write transactions over them, watches that wake blocked readers, and O(1)
+// snapshots that persist to and restore from a stream.
+//
+// Only the raft FSM (cluster/store) writes: every raft entry becomes one
+// WriteTxn opened with the entry's raft index. Everything else reads.
+//
+// # Indexes
+//
+// Every row embeds Meta. The write transaction sets Meta.CreateIndex when a row
+// is inserted and Meta.ModifyIndex on every write, from the raft index the
+// transaction was opened with; whatever the caller put in Meta is ignored.
+// Besides the rows, the store keeps one "table index" per table: the raft index
+// of the last committed transaction that inserted, changed or deleted a row of
+// that table. ReadTxn.Index reports it, and it is what blocking queries
+// (?index=N&wait=30s) compare against. Deleting a row therefore moves the table
+// index even though no remaining row carries the new index. A transaction that
+// wrote nothing, or whose writes all failed, moves no table index.
+//
+// # Immutability
+//
+// memdb shares rows between transactions and snapshots, so a row, once stored,
+// must never change in place. The package enforces half of that: every write
+// stores a deep copy of what it is given, so the caller keeps ownership of its
+// value. The other half is a rule for callers: rows returned by reads are
+// shared with every other reader and must not be modified. To change a row,
+// Copy it, change the copy and upsert that.
+//
+// # Errors
+//
+// Errors name the table and the row's key and wrap one of the sentinel errors
+// (ErrNotFound, ErrConflict, ErrInvalid, ErrTxnClosed, ErrAbandoned), to be
+// matched with errors.Is. They never carry secret data or join token secrets.
+// A write that fails changes nothing, so the transaction is still consistent
+// afterwards; whether to go on or to Abort is the caller's decision (the FSM
+// aborts the whole entry).
+//
+// # Secrets
+//
+// Secret.Data is kept in the Secret table only: a Stack row's spec never holds
+// secret or config content (UpsertStack drops spec.FileObject.Data, which the
+// spec's JSON form leaves out anyway). Secret's String, Format and LogValue
+// methods and the Secrets lister never show Data; Redacted returns a copy
+// without it. Secret.Data does appear in the row's JSON encoding, because the
+// agent that runs a task using the secret must receive it; API handlers that
+// list or describe secrets must send Redacted copies. The same goes for the
+// join token secrets of the Cluster row.
+//
+// # Snapshot encoding
+//
+// Snapshot.Persist writes JSON Lines (one JSON value per line): a header
+// {"format":"berth-state","version":1}, then for each table a section record
+// {"table":"nodes","rows":N} followed by N rows in the table's JSON form (the
+// same as the API's), then the table indexes as the section "index", then
+// {"end":true}. JSON rather than gob because gob drops pointers to zero values
+// (spec.Deploy.Replicas = 0 would come back nil, that is one replica) and
+// ignores the JSON encoders of spec types; JSON is also the form the API and
+// the raft commands use, so a snapshot can be read with jq. Rows are written in
+// primary-key order, so equal states persist to equal bytes. The end record
+// makes a truncated snapshot fail to restore instead of restoring part of the
+// state. Restore ignores fields it does not know (a newer writer's additions);
+// anything incompatible must bump the version, which Restore refuses.
+//
+// Two things do not survive JSON and are therefore not distinguished by the
+// store at all: a nil map or slice and an empty one, and a time.Time's
+// location and monotonic reading (the instant is kept to the nanosecond).
+// Proposers should use UTC times.
+package state

@@ -1,0 +1,292 @@
+package state
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// ReadTxn is a consistent view of the store. Every read takes a watch set,
+// which may be nil; reads add to it the channels that close when their answer
+// changes.
+//
+// Rows returned are shared with the store and with every other reader: they
+// must not be modified (see the package documentation). Getters return an
+// error wrapping ErrNotFound when there is no such row. Listers return rows in
+// a stable order, stated on each.
+type ReadTxn struct {
+	// txn is nil once a write transaction is committed or aborted, which turns
+	// reads into ErrTxnClosed instead of memdb's nil dereference.
+	txn *memdb.Txn
+}
+
+// key renders lookup arguments for error messages.
+func key(args []any) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = fmt.Sprint(a)
+	}
+	return strings.Join(parts, "/")
+}
+
+func first[T any](r *ReadTxn, ws memdb.WatchSet, table, index string, args ...any) (*T, error) {
+	if r.txn == nil {
+		return nil, fmt.Errorf("state: %s %q: %w", table, key(args), ErrTxnClosed)
+	}
+	ch, raw, err := r.txn.FirstWatch(table, index, args...)
+	if err != nil {
+		return nil, fmt.Errorf("state: %s by %s %q: %w", table, index, key(args), err)
+	}
+	ws.Add(ch)
+	if raw == nil {
+		return nil, fmt.Errorf("state: %s %q: %w", table, key(args), ErrNotFound)
+	}
+	return raw.(*T), nil
+}
+
+func last[T any](r *ReadTxn, ws memdb.WatchSet, table, index string, args ...any) (*T, error) {
+	if r.txn == nil {
+		return nil, fmt.Errorf("state: %s %q: %w", table, key(args), ErrTxnClosed)
+	}
+	ch, raw, err := r.txn.LastWatch(table, index, args...)
+	if err != nil {
+		return nil, fmt.Errorf("state: %s by %s %q: %w", table, index, key(args), err)
+	}
+	ws.Add(ch)
+	if raw == nil {
+		return nil, fmt.Errorf("state: %s %q: %w", table, key(args), ErrNotFound)
+	}
+	return raw.(*T), nil
+}
+
+func list[T any](r *ReadTxn, ws memdb.WatchSet, table, index string, args ...any) ([]*T, error) {
+	if r.txn == nil {
+		return nil, fmt.Errorf("state: list %s: %w", table, ErrTxnClosed)
+	}
+	it, err := r.txn.Get(table, index, args...)
+	if err != nil {
+		return nil, fmt.Errorf("state: list %s by %s %q: %w", table, index, key(args), err)
+	}
+	ws.Add(it.WatchCh())
+	var out []*T
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*T))
+	}
+	return out, nil
+}
+
+// Index returns the raft index of the last write to any of tables, or to any
+// table when none is named; 0 if none was ever written (or the name is not a
+// table).
+func (r *ReadTxn) Index(tables ...string) uint64 {
+	if r.txn == nil {
+		return 0
+	}
+	var idx uint64
+	if len(tables) == 0 {
+		it, err := r.txn.Get(tableIndex, indexID)
+		if err != nil {
+			return 0
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			idx = max(idx, raw.(*tableIndexRow).Index)
+		}
+		return idx
+	}
+	for _, t := range tables {
+		raw, err := r.txn.First(tableIndex, indexID, t)
+		if err == nil && raw != nil {
+			idx = max(idx, raw.(*tableIndexRow).Index)
+		}
+	}
+	return idx
+}
+
+// Cluster returns the cluster row.
+func (r *ReadTxn) Cluster(ws memdb.WatchSet) (*Cluster, error) {
+	if r.txn == nil {
+		return nil, fmt.Errorf("state: %s: %w", TableCluster, ErrTxnClosed)
+	}
+	ch, raw, err := r.txn.FirstWatch(TableCluster, indexID)
+	if err != nil {
+		return nil, fmt.Errorf("state: %s: %w", TableCluster, err)
+	}
+	ws.Add(ch)
+	if raw == nil {
+		return nil, fmt.Errorf("state: %s: %w", TableCluster, ErrNotFound)
+	}
+	return raw.(*Cluster), nil
+}
+
+// Node returns the node with the given ID.
+func (r *ReadTxn) Node(ws memdb.WatchSet, id string) (*Node, error) {
+	return first[Node](r, ws, TableNodes, indexID, id)
+}
+
+// NodeByHostname returns the node with the given hostname.
+func (r *ReadTxn) NodeByHostname(ws memdb.WatchSet, hostname string) (*Node, error) {
+	return first[Node](r, ws, TableNodes, indexHostname, hostname)
+}
+
+// Nodes returns every node, by hostname.
+func (r *ReadTxn) Nodes(ws memdb.WatchSet) ([]*Node, error) {
+	return list[Node](r, ws, TableNodes, indexHostname)
+}
+
+// Source returns the source with the given name.
+func (r *ReadTxn) Source(ws memdb.WatchSet, name string) (*Source, error) {
+	return first[Source](r, ws, TableSources, indexID, name)
+}
+
+// Sources returns every source, by name.
+func (r *ReadTxn) Sources(ws memdb.WatchSet) ([]*Source, error) {
+	return list[Source](r, ws, TableSources, indexID)
+}
+
+// Stack returns the stack with the given name.
+func (r *ReadTxn) Stack(ws memdb.WatchSet, name string) (*Stack, error) {
+	return first[Stack](r, ws, TableStacks, indexID, name)
+}
+
+// Stacks returns every stack, by name.
+func (r *ReadTxn) Stacks(ws memdb.WatchSet) ([]*Stack, error) {
+	return list[Stack](r, ws, TableStacks, indexID)
+}
+
+// StacksBySource returns the stacks a source created, by name.
+func (r *ReadTxn) StacksBySource(ws memdb.WatchSet, source string) ([]*Stack, error) {
+	return list[Stack](r, ws, TableStacks, indexSource, source)
+}
+
+// Service returns the service with the given ID.
+func (r *ReadTxn) Service(ws memdb.WatchSet, id string) (*Service, error) {
+	return first[Service](r, ws, TableServices, indexID, id)
+}
+
+// ServiceByName returns the service with the given cluster-wide name.
+func (r *ReadTxn) ServiceByName(ws memdb.WatchSet, name string) (*Service, error) {
+	return first[Service](r, ws, TableServices, indexName, name)
+}
+
+// Services returns every service, by name.
+func (r *ReadTxn) Services(ws memdb.WatchSet) ([]*Service, error) {
+	return list[Service](r, ws, TableServices, indexName)
+}
+
+// ServicesByStack returns the services of a stack, by name.
+func (r *ReadTxn) ServicesByStack(ws memdb.WatchSet, stack string) ([]*Service, error) {
+	return list[Service](r, ws, TableServices, indexStack+"_prefix", stack)
+}
+
+// Task returns the task with the given ID.
+func (r *ReadTxn) Task(ws memdb.WatchSet, id string) (*Task, error) {
+	return first[Task](r, ws, TableTasks, indexID, id)
+}
+
+// Tasks returns every task, by ID.
+func (r *ReadTxn) Tasks(ws memdb.WatchSet) ([]*Task, error) {
+	return list[Task](r, ws, TableTasks, indexID)
+}
+
+// TasksByService returns the tasks of a service, by slot then ID (global
+// tasks have slot 0).
+func (r *ReadTxn) TasksByService(ws memdb.WatchSet, serviceID string) ([]*Task, error) {
+	return list[Task](r, ws, TableTasks, indexServiceSlot+"_prefix", serviceID)
+}
+
+// TasksBySlot returns the tasks of one slot of a service, current and
+// historic, by ID.
+func (r *ReadTxn) TasksBySlot(ws memdb.WatchSet, serviceID string, slot uint64) ([]*Task, error) {
+	return list[Task](r, ws, TableTasks, indexServiceSlot, serviceID, slot)
+}
+
+// TasksByNode returns the tasks assigned to a node, by ID.
+func (r *ReadTxn) TasksByNode(ws memdb.WatchSet, nodeID string) ([]*Task, error) {
+	return list[Task](r, ws, TableTasks, indexNode, nodeID)
+}
+
+// TasksByDesiredState returns the tasks with the given desired state, by ID.
+func (r *ReadTxn) TasksByDesiredState(ws memdb.WatchSet, state TaskState) ([]*Task, error) {
+	return list[Task](r, ws, TableTasks, indexDesiredState, string(state))
+}
+
+// Network returns the network with the given ID.
+func (r *ReadTxn) Network(ws memdb.WatchSet, id string) (*Network, error) {
+	return first[Network](r, ws, TableNetworks, indexID, id)
+}
+
+// NetworkByName returns the network with the given name.
+func (r *ReadTxn) NetworkByName(ws memdb.WatchSet, name string) (*Network, error) {
+	return first[Network](r, ws, TableNetworks, indexName, name)
+}
+
+// Networks returns every network, by name.
+func (r *ReadTxn) Networks(ws memdb.WatchSet) ([]*Network, error) {
+	return list[Network](r, ws, TableNetworks, indexName)
+}
+
+// Secret returns the latest version of the named secret, data included.
+func (r *ReadTxn) Secret(ws memdb.WatchSet, name string) (*Secret, error) {
+	return last[Secret](r, ws, TableSecrets, indexName+"_prefix", name)
+}
+
+// SecretVersion returns one version of the named secret, data included.
+func (r *ReadTxn) SecretVersion(ws memdb.WatchSet, name string, version uint64) (*Secret, error) {
+	return first[Secret](r, ws, TableSecrets, indexName, name, version)
+}
+
+// SecretByID returns the secret version with the given ID, data included.
+func (r *ReadTxn) SecretByID(ws memdb.WatchSet, id string) (*Secret, error) {
+	return first[Secret](r, ws, TableSecrets, indexID, id)
+}
+
+// Secrets returns every version of every secret, by name then version, as
+// Redacted copies: a listing never carries secret data.
+func (r *ReadTxn) Secrets(ws memdb.WatchSet) ([]*Secret, error) {
+	all, err := list[Secret](r, ws, TableSecrets, indexName)
+	for i, s := range all {
+		all[i] = s.Redacted()
+	}
+	return all, err
+}
+
+// Config returns the latest version of the named config.
+func (r *ReadTxn) Config(ws memdb.WatchSet, name string) (*Config, error) {
+	return last[Config](r, ws, TableConfigs, indexName+"_prefix", name)
+}
+
+// ConfigVersion returns one version of the named config.
+func (r *ReadTxn) ConfigVersion(ws memdb.WatchSet, name string, version uint64) (*Config, error) {
+	return first[Config](r, ws, TableConfigs, indexName, name, version)
+}
+
+// ConfigByID returns the config version with the given ID.
+func (r *ReadTxn) ConfigByID(ws memdb.WatchSet, id string) (*Config, error) {
+	return first[Config](r, ws, TableConfigs, indexID, id)
+}
+
+// Configs returns every version of every config, by name then version.
+func (r *ReadTxn) Configs(ws memdb.WatchSet) ([]*Config, error) {
+	return list[Config](r, ws, TableConfigs, indexName)
+}
+
+// Volume returns the volume record with the given ID.
+func (r *ReadTxn) Volume(ws memdb.WatchSet, id string) (*Volume, error) {
+	return first[Volume](r, ws, TableVolumes, indexID, id)
+}
+
+// VolumeByName returns the named volume of a node.
+func (r *ReadTxn) VolumeByName(ws memdb.WatchSet, node, name string) (*Volume, error) {
+	return first[Volume](r, ws, TableVolumes, indexNodeName, node, name)
+}
+
+// Volumes returns every volume record, by node then name.
+func (r *ReadTxn) Volumes(ws memdb.WatchSet) ([]*Volume, error) {
+	return list[Volume](r, ws, TableVolumes, indexNodeName)
+}
+
+// VolumesByNode returns the volume records of a node, by name.
+func (r *ReadTxn) VolumesByNode(ws memdb.WatchSet, node string) ([]*Volume, error) {
+	return list[Volume](r, ws, TableVolumes, indexNodeName+"_prefix", node)
+}

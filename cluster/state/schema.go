@@ -1,0 +1,296 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// Table names. They are also the names ReadTxn.Index and Store.Blocking take.
+const (
+	TableCluster  = "cluster"
+	TableNodes    = "nodes"
+	TableSources  = "sources"
+	TableStacks   = "stacks"
+	TableServices = "services"
+	TableTasks    = "tasks"
+	TableNetworks = "networks"
+	TableSecrets  = "secrets"
+	TableConfigs  = "configs"
+	TableVolumes  = "volumes"
+
+	// tableIndex holds one tableIndexRow per table: the raft index of the last
+	// write to it.
+	tableIndex = "index"
+)
+
+// Index names. Every table has indexID, the primary key (the ID, or the name
+// for sources and stacks).
+const (
+	indexID           = "id"
+	indexHostname     = "hostname"      // nodes, unique
+	indexName         = "name"          // services, networks, sources: unique; secrets, configs: (name, version), unique
+	indexStack        = "stack"         // services: (stack, name)
+	indexSource       = "source"        // stacks
+	indexService      = "service"       // tasks
+	indexServiceSlot  = "service_slot"  // tasks: (service, slot)
+	indexNode         = "node"          // tasks
+	indexDesiredState = "desired_state" // tasks
+	indexNodeName     = "node_name"     // volumes: (node, name), unique
+)
+
+// Tables returns the names of the data tables, in the order snapshots write
+// them.
+func Tables() []string {
+	return []string{TableCluster, TableNodes, TableSources, TableStacks, TableServices,
+		TableTasks, TableNetworks, TableSecrets, TableConfigs, TableVolumes}
+}
+
+func knownTable(name string) bool {
+	switch name {
+	case TableCluster, TableNodes, TableSources, TableStacks, TableServices,
+		TableTasks, TableNetworks, TableSecrets, TableConfigs, TableVolumes:
+		return true
+	}
+	return false
+}
+
+// tableIndexRow is a row of the index table.
+type tableIndexRow struct {
+	Table string `json:"table"`
+	Index uint64 `json:"index"`
+}
+
+// schema builds the memdb schema. The indexers are typed functions rather
+// than memdb's reflective field indexers: they are faster on the task table,
+// which takes a million rows, and a renamed field fails to compile instead of
+// failing at the first insert.
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		tableIndex: {
+			Name: tableIndex,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(r *tableIndexRow) string { return r.Table })},
+			},
+		},
+		TableCluster: {
+			Name: TableCluster,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(c *Cluster) string { return c.ID })},
+			},
+		},
+		TableNodes: {
+			Name: TableNodes,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:       {Name: indexID, Unique: true, Indexer: str(func(n *Node) string { return n.ID })},
+				indexHostname: {Name: indexHostname, Unique: true, Indexer: str(func(n *Node) string { return n.Hostname })},
+			},
+		},
+		TableSources: {
+			Name: TableSources,
+			Indexes: map[string]*memdb.IndexSchema{
+				// Sources are keyed by name, so the primary key is the name index.
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(s *Source) string { return s.Name })},
+			},
+		},
+		TableStacks: {
+			Name: TableStacks,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:     {Name: indexID, Unique: true, Indexer: str(func(s *Stack) string { return s.Name })},
+				indexSource: {Name: indexSource, AllowMissing: true, Indexer: str(func(s *Stack) string { return s.Source })},
+			},
+		},
+		TableServices: {
+			Name: TableServices,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:   {Name: indexID, Unique: true, Indexer: str(func(s *Service) string { return s.ID })},
+				indexName: {Name: indexName, Unique: true, Indexer: str(func(s *Service) string { return s.Name })},
+				// (stack, name), so that a stack's services list by name.
+				indexStack: {Name: indexStack, Indexer: strStr(
+					func(s *Service) string { return s.Stack }, func(s *Service) string { return s.Name })},
+			},
+		},
+		TableTasks: {
+			Name: TableTasks,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:      {Name: indexID, Unique: true, Indexer: str(func(t *Task) string { return t.ID })},
+				indexService: {Name: indexService, Indexer: str(func(t *Task) string { return t.ServiceID })},
+				indexServiceSlot: {Name: indexServiceSlot, Indexer: strUint(
+					func(t *Task) string { return t.ServiceID }, func(t *Task) uint64 { return t.Slot })},
+				indexNode:         {Name: indexNode, AllowMissing: true, Indexer: str(func(t *Task) string { return t.NodeID })},
+				indexDesiredState: {Name: indexDesiredState, Indexer: str(func(t *Task) string { return string(t.DesiredState) })},
+			},
+		},
+		TableNetworks: {
+			Name: TableNetworks,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:   {Name: indexID, Unique: true, Indexer: str(func(n *Network) string { return n.ID })},
+				indexName: {Name: indexName, Unique: true, Indexer: str(func(n *Network) string { return n.Name })},
+			},
+		},
+		TableSecrets: {
+			Name: TableSecrets,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(s *Secret) string { return s.ID })},
+				indexName: {Name: indexName, Unique: true, Indexer: strUint(
+					func(s *Secret) string { return s.Name }, func(s *Secret) uint64 { return s.Version })},
+			},
+		},
+		TableConfigs: {
+			Name: TableConfigs,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(c *Config) string { return c.ID })},
+				indexName: {Name: indexName, Unique: true, Indexer: strUint(
+					func(c *Config) string { return c.Name }, func(c *Config) uint64 { return c.Version })},
+			},
+		},
+		TableVolumes: {
+			Name: TableVolumes,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(v *Volume) string { return v.ID })},
+				indexNodeName: {Name: indexNodeName, Unique: true, Indexer: strStr(
+					func(v *Volume) string { return v.Node }, func(v *Volume) string { return v.Name })},
+			},
+		},
+	}}
+}
+
+// stringIndexer indexes a string of a row, NUL-terminated so that "web" is
+// not a prefix match of "web2" in exact lookups. An empty string is "missing"
+// (memdb refuses the row unless the index allows missing values).
+type stringIndexer[T any] struct{ get func(*T) string }
+
+func str[T any](get func(*T) string) *stringIndexer[T] { return &stringIndexer[T]{get: get} }
+
+func (ix *stringIndexer[T]) FromObject(raw any) (bool, []byte, error) {
+	obj, ok := raw.(*T)
+	if !ok {
+		return false, nil, fmt.Errorf("unexpected row type %T", raw)
+	}
+	s := ix.get(obj)
+	if s == "" {
+		return false, nil, nil
+	}
+	return true, terminated(s, 0), nil
+}
+
+// terminated returns s, a NUL and room for extra more bytes, in one
+// allocation: indexers run for every index of every row written.
+func terminated(s string, extra int) []byte {
+	b := make([]byte, len(s)+1, len(s)+1+extra)
+	copy(b, s)
+	return b
+}
+
+func (ix *stringIndexer[T]) FromArgs(args ...any) ([]byte, error) {
+	s, err := stringArg(args, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(s), 0), nil
+}
+
+// PrefixFromArgs makes "id_prefix" lookups work (short IDs in the CLI).
+func (ix *stringIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
+	s, err := stringArg(args, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
+// strUintIndexer indexes (string, uint64) as the NUL-terminated string then
+// the number big-endian, so that rows sort by string then number: the last
+// row of a name is its latest version. A prefix lookup takes the string alone
+// and matches it whole.
+type strUintIndexer[T any] struct {
+	s func(*T) string
+	n func(*T) uint64
+}
+
+func strUint[T any](s func(*T) string, n func(*T) uint64) *strUintIndexer[T] {
+	return &strUintIndexer[T]{s: s, n: n}
+}
+
+func (ix *strUintIndexer[T]) FromObject(raw any) (bool, []byte, error) {
+	obj, ok := raw.(*T)
+	if !ok {
+		return false, nil, fmt.Errorf("unexpected row type %T", raw)
+	}
+	s := ix.s(obj)
+	if s == "" {
+		return false, nil, nil
+	}
+	return true, binary.BigEndian.AppendUint64(terminated(s, 8), ix.n(obj)), nil
+}
+
+func (ix *strUintIndexer[T]) FromArgs(args ...any) ([]byte, error) {
+	s, err := stringArg(args, 0, 2)
+	if err != nil {
+		return nil, err
+	}
+	n, ok := args[1].(uint64)
+	if !ok {
+		return nil, fmt.Errorf("argument 2 must be a uint64, not %T", args[1])
+	}
+	return binary.BigEndian.AppendUint64(append([]byte(s), 0), n), nil
+}
+
+func (ix *strUintIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
+	s, err := stringArg(args, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(s), 0), nil
+}
+
+// strStrIndexer indexes two strings, each NUL-terminated; a prefix lookup
+// takes the first alone and matches it whole.
+type strStrIndexer[T any] struct{ a, b func(*T) string }
+
+func strStr[T any](a, b func(*T) string) *strStrIndexer[T] { return &strStrIndexer[T]{a: a, b: b} }
+
+func (ix *strStrIndexer[T]) FromObject(raw any) (bool, []byte, error) {
+	obj, ok := raw.(*T)
+	if !ok {
+		return false, nil, fmt.Errorf("unexpected row type %T", raw)
+	}
+	a, b := ix.a(obj), ix.b(obj)
+	if a == "" || b == "" {
+		return false, nil, nil
+	}
+	return true, append(append(terminated(a, len(b)+1), b...), 0), nil
+}
+
+func (ix *strStrIndexer[T]) FromArgs(args ...any) ([]byte, error) {
+	a, err := stringArg(args, 0, 2)
+	if err != nil {
+		return nil, err
+	}
+	b, err := stringArg(args, 1, 2)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append([]byte(a), 0), b...), 0), nil
+}
+
+func (ix *strStrIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
+	a, err := stringArg(args, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(a), 0), nil
+}
+
+// stringArg returns args[i] as a string, checking that there are want args.
+func stringArg(args []any, i, want int) (string, error) {
+	if len(args) != want {
+		return "", fmt.Errorf("want %d arguments, got %d", want, len(args))
+	}
+	s, ok := args[i].(string)
+	if !ok {
+		return "", fmt.Errorf("argument %d must be a string, not %T", i+1, args[i])
+	}
+	return s, nil
+}

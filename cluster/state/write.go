@@ -1,0 +1,590 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/berthd/berth/spec"
+)
+
+// WriteTxn is a write transaction for one raft entry. It embeds ReadTxn: its
+// reads see its own writes. Nothing is visible to other readers before Commit.
+//
+// Every write stores a deep copy of its argument, with Meta set from the
+// transaction's raft index (see the package documentation), and validates it
+// first: a write that returns an error has changed nothing. Deletes of missing
+// rows return ErrNotFound. No write cascades: deleting a service leaves its
+// tasks to the reaper, deleting a node leaves its tasks to the orchestrator.
+type WriteTxn struct {
+	ReadTxn
+	index   uint64
+	touched map[string]struct{}
+	// restoring turns off Meta and table-index bookkeeping: Restore writes
+	// rows and indexes exactly as they were persisted.
+	restoring bool
+}
+
+// row is what every table's row type implements.
+type row interface {
+	meta() *Meta
+	// rowKey is the primary key: the ID, or the name for sources and stacks.
+	rowKey() string
+	// validate reports what is wrong with the row, in words.
+	validate() error
+}
+
+func (c *Cluster) rowKey() string { return c.ID }
+func (n *Node) rowKey() string    { return n.ID }
+func (s *Source) rowKey() string  { return s.Name }
+func (s *Stack) rowKey() string   { return s.Name }
+func (s *Service) rowKey() string { return s.ID }
+func (t *Task) rowKey() string    { return t.ID }
+func (n *Network) rowKey() string { return n.ID }
+func (s *Secret) rowKey() string  { return s.ID }
+func (c *Config) rowKey() string  { return c.ID }
+func (v *Volume) rowKey() string  { return v.ID }
+
+// RaftIndex is the raft index the transaction writes at. (Index, from
+// ReadTxn, is the index of the tables as the transaction sees them.)
+func (w *WriteTxn) RaftIndex() uint64 { return w.index }
+
+// Commit makes the transaction's writes visible, moves the table index of
+// every table it wrote to the transaction's raft index, and wakes the watchers
+// of what changed. After Commit the transaction is closed.
+func (w *WriteTxn) Commit() error {
+	if w.txn == nil {
+		return fmt.Errorf("state: commit: %w", ErrTxnClosed)
+	}
+	for table := range w.touched {
+		raw, err := w.txn.First(tableIndex, indexID, table)
+		if err != nil {
+			w.Abort()
+			return fmt.Errorf("state: commit: read index of %s: %w", table, err)
+		}
+		// Raft indexes only grow; keeping the maximum makes a stray older
+		// index unable to move a table backwards, which would make blocked
+		// readers miss a change.
+		if raw != nil && raw.(*tableIndexRow).Index >= w.index {
+			continue
+		}
+		if err := w.txn.Insert(tableIndex, &tableIndexRow{Table: table, Index: w.index}); err != nil {
+			w.Abort()
+			return fmt.Errorf("state: commit: write index of %s: %w", table, err)
+		}
+	}
+	w.txn.Commit()
+	w.txn = nil
+	return nil
+}
+
+// Abort drops the transaction's writes. It is a no-op on a closed
+// transaction, so it can always be deferred.
+func (w *WriteTxn) Abort() {
+	if w.txn != nil {
+		w.txn.Abort()
+		w.txn = nil
+	}
+}
+
+func (w *WriteTxn) writable(table, key string) error {
+	if w.txn == nil {
+		return fmt.Errorf("state: %s %q: %w", table, key, ErrTxnClosed)
+	}
+	if w.index == 0 && !w.restoring {
+		return fmt.Errorf("state: %s %q: write transaction opened without a raft index: %w", table, key, ErrInvalid)
+	}
+	return nil
+}
+
+func (w *WriteTxn) touch(table string) {
+	if w.restoring {
+		return
+	}
+	if w.touched == nil {
+		w.touched = make(map[string]struct{}, 2)
+	}
+	w.touched[table] = struct{}{}
+}
+
+// put validates obj, checks its unique keys and inserts it. obj must be a
+// private copy: it is stored as it is.
+func (w *WriteTxn) put(table string, obj row) error {
+	if err := w.writable(table, obj.rowKey()); err != nil {
+		return err
+	}
+	if err := obj.validate(); err != nil {
+		return fmt.Errorf("state: %s %q: %w: %w", table, obj.rowKey(), ErrInvalid, err)
+	}
+	return w.insert(table, obj)
+}
+
+// insert is put for a row already validated.
+func (w *WriteTxn) insert(table string, obj row) error {
+	k := obj.rowKey()
+	if err := w.writable(table, k); err != nil {
+		return err
+	}
+	if err := w.checkUnique(table, obj); err != nil {
+		return err
+	}
+	if !w.restoring {
+		existing, err := w.txn.First(table, indexID, k)
+		if err != nil {
+			return fmt.Errorf("state: %s %q: %w", table, k, err)
+		}
+		m := obj.meta()
+		m.CreateIndex = w.index
+		if existing != nil {
+			m.CreateIndex = existing.(row).meta().CreateIndex
+		}
+		m.ModifyIndex = w.index
+	}
+	if err := w.txn.Insert(table, obj); err != nil {
+		return fmt.Errorf("state: %s %q: %w", table, k, err)
+	}
+	w.touch(table)
+	return nil
+}
+
+// checkUnique refuses a row whose unique secondary key another row holds.
+// memdb does not: an insert would silently take the index entry over and
+// leave the other row unreachable by that index.
+func (w *WriteTxn) checkUnique(table string, obj row) error {
+	var index, what string
+	var args []any
+	switch o := obj.(type) {
+	case *Cluster:
+		// The cluster is a singleton: another ID means another cluster.
+		raw, err := w.txn.First(TableCluster, indexID)
+		if err != nil {
+			return fmt.Errorf("state: %s %q: %w", table, o.ID, err)
+		}
+		if raw != nil && raw.(*Cluster).ID != o.ID {
+			return fmt.Errorf("state: %s %q: the store already holds cluster %q: %w",
+				table, o.ID, raw.(*Cluster).ID, ErrConflict)
+		}
+		return nil
+	case *Node:
+		index, what, args = indexHostname, "hostname", []any{o.Hostname}
+	case *Service:
+		index, what, args = indexName, "name", []any{o.Name}
+	case *Network:
+		index, what, args = indexName, "name", []any{o.Name}
+	case *Secret:
+		index, what, args = indexName, "name and version", []any{o.Name, o.Version}
+	case *Config:
+		index, what, args = indexName, "name and version", []any{o.Name, o.Version}
+	case *Volume:
+		index, what, args = indexNodeName, "node and name", []any{o.Node, o.Name}
+	default:
+		return nil
+	}
+	raw, err := w.txn.First(table, index, args...)
+	if err != nil {
+		return fmt.Errorf("state: %s %q: %w", table, obj.rowKey(), err)
+	}
+	if raw != nil && raw.(row).rowKey() != obj.rowKey() {
+		return fmt.Errorf("state: %s %q: %s %q already belongs to %q: %w",
+			table, obj.rowKey(), what, key(args), raw.(row).rowKey(), ErrConflict)
+	}
+	return nil
+}
+
+// del deletes the row of table with the given primary key.
+func (w *WriteTxn) del(table, k string) error {
+	if err := w.writable(table, k); err != nil {
+		return err
+	}
+	raw, err := w.txn.First(table, indexID, k)
+	if err != nil {
+		return fmt.Errorf("state: delete %s %q: %w", table, k, err)
+	}
+	if raw == nil {
+		return fmt.Errorf("state: delete %s %q: %w", table, k, ErrNotFound)
+	}
+	if err := w.txn.Delete(table, raw); err != nil {
+		return fmt.Errorf("state: delete %s %q: %w", table, k, err)
+	}
+	w.touch(table)
+	return nil
+}
+
+// nilRow is the error for a nil argument.
+func nilRow(table string) error {
+	return fmt.Errorf("state: %s: nil row: %w", table, ErrInvalid)
+}
+
+// ---------------------------------------------------------------------------
+// Upserts and deletes, one pair per table.
+
+// UpsertCluster writes the cluster row. There is one: writing a row with
+// another ID than the stored one fails with ErrConflict.
+func (w *WriteTxn) UpsertCluster(c *Cluster) error {
+	if c == nil {
+		return nilRow(TableCluster)
+	}
+	return w.put(TableCluster, c.Copy())
+}
+
+// DeleteCluster deletes the cluster row.
+func (w *WriteTxn) DeleteCluster(id string) error { return w.del(TableCluster, id) }
+
+// UpsertNode writes a node. Hostnames are unique.
+func (w *WriteTxn) UpsertNode(n *Node) error {
+	if n == nil {
+		return nilRow(TableNodes)
+	}
+	return w.put(TableNodes, n.Copy())
+}
+
+// DeleteNode deletes a node.
+func (w *WriteTxn) DeleteNode(id string) error { return w.del(TableNodes, id) }
+
+// UpsertSource writes a source, keeping only the last SourceHistoryLimit
+// records of its history.
+func (w *WriteTxn) UpsertSource(s *Source) error {
+	if s == nil {
+		return nilRow(TableSources)
+	}
+	c := s.Copy()
+	if n := len(c.History); n > SourceHistoryLimit {
+		c.History = c.History[n-SourceHistoryLimit:]
+	}
+	return w.put(TableSources, c)
+}
+
+// DeleteSource deletes a source.
+func (w *WriteTxn) DeleteSource(name string) error { return w.del(TableSources, name) }
+
+// UpsertStack writes a stack. The content of the spec's secrets and configs
+// is not stored (it lives in the Secret and Config tables).
+func (w *WriteTxn) UpsertStack(s *Stack) error {
+	if s == nil {
+		return nilRow(TableStacks)
+	}
+	c := s.Copy()
+	if c.Spec != nil {
+		for _, sec := range c.Spec.Secrets {
+			if sec != nil {
+				sec.Data = nil
+			}
+		}
+		for _, cfg := range c.Spec.Configs {
+			if cfg != nil {
+				cfg.Data = nil
+			}
+		}
+	}
+	return w.put(TableStacks, c)
+}
+
+// DeleteStack deletes a stack (not its services).
+func (w *WriteTxn) DeleteStack(name string) error { return w.del(TableStacks, name) }
+
+// UpsertService writes a service. Names are unique.
+func (w *WriteTxn) UpsertService(s *Service) error {
+	if s == nil {
+		return nilRow(TableServices)
+	}
+	return w.put(TableServices, s.Copy())
+}
+
+// DeleteService deletes a service (not its tasks).
+func (w *WriteTxn) DeleteService(id string) error { return w.del(TableServices, id) }
+
+// UpsertTask writes a task.
+func (w *WriteTxn) UpsertTask(t *Task) error {
+	if t == nil {
+		return nilRow(TableTasks)
+	}
+	return w.put(TableTasks, t.Copy())
+}
+
+// UpsertTasks writes a batch of tasks (the scheduler's assignments, the
+// agents' status reports). The whole batch is validated first, so an invalid
+// task fails the call before any task is written.
+func (w *WriteTxn) UpsertTasks(tasks []*Task) error {
+	copies := make([]*Task, len(tasks))
+	for i, t := range tasks {
+		if t == nil {
+			return fmt.Errorf("state: %s: batch entry %d: nil row: %w", TableTasks, i, ErrInvalid)
+		}
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("state: %s %q: %w: %w", TableTasks, t.ID, ErrInvalid, err)
+		}
+		copies[i] = t.Copy()
+	}
+	for _, t := range copies {
+		if err := w.insert(TableTasks, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteTask deletes a task.
+func (w *WriteTxn) DeleteTask(id string) error { return w.del(TableTasks, id) }
+
+// DeleteTasks deletes a batch of tasks (the reaper's). Every task must exist;
+// the first missing one fails the call with ErrNotFound before anything is
+// deleted. Repeated IDs are deleted once.
+func (w *WriteTxn) DeleteTasks(ids []string) error {
+	seen := make(map[string]struct{}, len(ids))
+	unique := ids[:0:0]
+	for _, id := range ids {
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		seen[id] = struct{}{}
+		unique = append(unique, id)
+		if _, err := w.Task(nil, id); err != nil {
+			return fmt.Errorf("state: delete: %w", err)
+		}
+	}
+	for _, id := range unique {
+		if err := w.del(TableTasks, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpsertNetwork writes a network. Names are unique.
+func (w *WriteTxn) UpsertNetwork(n *Network) error {
+	if n == nil {
+		return nilRow(TableNetworks)
+	}
+	return w.put(TableNetworks, n.Copy())
+}
+
+// DeleteNetwork deletes a network.
+func (w *WriteTxn) DeleteNetwork(id string) error { return w.del(TableNetworks, id) }
+
+// UpsertSecret writes one version of a secret. (Name, Version) is unique.
+func (w *WriteTxn) UpsertSecret(s *Secret) error {
+	if s == nil {
+		return nilRow(TableSecrets)
+	}
+	return w.put(TableSecrets, s.Copy())
+}
+
+// DeleteSecret deletes one version of a secret, by ID.
+func (w *WriteTxn) DeleteSecret(id string) error { return w.del(TableSecrets, id) }
+
+// UpsertConfig writes one version of a config. (Name, Version) is unique.
+func (w *WriteTxn) UpsertConfig(c *Config) error {
+	if c == nil {
+		return nilRow(TableConfigs)
+	}
+	return w.put(TableConfigs, c.Copy())
+}
+
+// DeleteConfig deletes one version of a config, by ID.
+func (w *WriteTxn) DeleteConfig(id string) error { return w.del(TableConfigs, id) }
+
+// UpsertVolume writes a volume record. (Node, Name) is unique.
+func (w *WriteTxn) UpsertVolume(v *Volume) error {
+	if v == nil {
+		return nilRow(TableVolumes)
+	}
+	return w.put(TableVolumes, v.Copy())
+}
+
+// DeleteVolume deletes a volume record.
+func (w *WriteTxn) DeleteVolume(id string) error { return w.del(TableVolumes, id) }
+
+// ---------------------------------------------------------------------------
+// Targeted writes: the FSM commands that change a field or two of a row.
+
+// SetNodeLabels adds (or overwrites) the labels in add, then deletes the keys
+// in remove, like `node update --label-add/--label-rm`. Removing a label the
+// node does not have is not an error.
+func (w *WriteTxn) SetNodeLabels(id string, add map[string]string, remove []string) error {
+	for k := range add {
+		if k == "" {
+			return fmt.Errorf("state: %s %q: %w: empty label key", TableNodes, id, ErrInvalid)
+		}
+	}
+	n, err := w.Node(nil, id)
+	if err != nil {
+		return err
+	}
+	c := n.Copy()
+	if len(add) > 0 && c.Labels == nil {
+		c.Labels = make(map[string]string, len(add))
+	}
+	for k, v := range add {
+		c.Labels[k] = v
+	}
+	for _, k := range remove {
+		delete(c.Labels, k)
+	}
+	return w.put(TableNodes, c)
+}
+
+// SetNodeAvailability sets a node's availability.
+func (w *WriteTxn) SetNodeAvailability(id string, a NodeAvailability) error {
+	if !a.Valid() {
+		return fmt.Errorf("state: %s %q: %w: unknown availability %q", TableNodes, id, ErrInvalid, a)
+	}
+	n, err := w.Node(nil, id)
+	if err != nil {
+		return err
+	}
+	c := n.Copy()
+	c.Availability = a
+	return w.put(TableNodes, c)
+}
+
+// SetNodeStatus sets a node's observed status (the leader writes only
+// transitions, such as ready -> down).
+func (w *WriteTxn) SetNodeStatus(id string, st NodeStatus) error {
+	if !st.State.Valid() {
+		return fmt.Errorf("state: %s %q: %w: unknown node state %q", TableNodes, id, ErrInvalid, st.State)
+	}
+	n, err := w.Node(nil, id)
+	if err != nil {
+		return err
+	}
+	c := n.Copy()
+	c.Status = st
+	return w.put(TableNodes, c)
+}
+
+// SetTaskStatus records a task's observed status. Observed states only move
+// forward: a report older than the stored state (a status update that lost a
+// race with a later one) is ignored, and applied is false. A report in the
+// same state is applied (its message may be new). UpdatedAt becomes the
+// report's timestamp when that is later.
+func (w *WriteTxn) SetTaskStatus(id string, st TaskStatus) (applied bool, err error) {
+	if !st.State.Valid() {
+		return false, fmt.Errorf("state: %s %q: %w: unknown task state %q", TableTasks, id, ErrInvalid, st.State)
+	}
+	t, err := w.Task(nil, id)
+	if err != nil {
+		return false, err
+	}
+	if st.State.Before(t.Status.State) {
+		return false, nil
+	}
+	c := t.Copy()
+	c.Status = st
+	if st.Timestamp.After(c.UpdatedAt) {
+		c.UpdatedAt = st.Timestamp
+	}
+	if err := w.put(TableTasks, c); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+// problems joins the non-nil errors into one, on one line: these messages end
+// up in API answers and logs, where errors.Join's newlines read badly.
+func problems(errs ...error) error {
+	var msgs []string
+	for _, err := range errs {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// keyField checks a field that an index is built on: memdb cannot index an
+// empty string, and a NUL byte would collide with the index's terminator.
+func keyField(name, v string) error {
+	if v == "" {
+		return fmt.Errorf("%s is empty", name)
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("%s contains a NUL byte", name)
+	}
+	return nil
+}
+
+func optionalKeyField(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	return keyField(name, v)
+}
+
+func (c *Cluster) validate() error { return keyField("id", c.ID) }
+
+func (n *Node) validate() error {
+	var reach error
+	if n.ManagerStatus != nil {
+		reach = known("reachability", n.ManagerStatus.Reachability)
+	}
+	return problems(keyField("id", n.ID), keyField("hostname", n.Hostname),
+		known("role", n.Role), known("availability", n.Availability),
+		known("node state", n.Status.State), reach)
+}
+
+func (s *Source) validate() error {
+	return problems(keyField("name", s.Name), known("kind", s.Kind), known("sync status", s.Status))
+}
+
+func (s *Stack) validate() error {
+	var specName error
+	if s.Spec != nil && s.Spec.Name != "" && s.Spec.Name != s.Name {
+		specName = fmt.Errorf("spec is for stack %q", s.Spec.Name)
+	}
+	return problems(keyField("name", s.Name), optionalKeyField("source", s.Source), specName)
+}
+
+func (s *Service) validate() error {
+	var name error
+	if s.Spec.Name != "" && s.Name != spec.FullName(s.Stack, s.Spec.Name) {
+		name = fmt.Errorf("name %q is not %q", s.Name, spec.FullName(s.Stack, s.Spec.Name))
+	}
+	return problems(keyField("id", s.ID), keyField("name", s.Name), keyField("stack", s.Stack),
+		name, known("update state", s.UpdateStatus.State))
+}
+
+func (t *Task) validate() error {
+	return problems(keyField("id", t.ID), keyField("service id", t.ServiceID),
+		optionalKeyField("node id", t.NodeID),
+		known("desired state", t.DesiredState), known("task state", t.Status.State))
+}
+
+func (n *Network) validate() error {
+	return problems(keyField("id", n.ID), keyField("name", n.Name))
+}
+
+func (s *Secret) validate() error {
+	return problems(keyField("id", s.ID), keyField("name", s.Name), version(s.Version))
+}
+
+func (c *Config) validate() error {
+	return problems(keyField("id", c.ID), keyField("name", c.Name), version(c.Version))
+}
+
+func version(v uint64) error {
+	if v == 0 {
+		return errors.New("version is 0 (versions start at 1)")
+	}
+	return nil
+}
+
+// known checks an enumerated value.
+func known[E interface {
+	~string
+	Valid() bool
+}](what string, v E) error {
+	if v.Valid() {
+		return nil
+	}
+	return fmt.Errorf("unknown %s %q", what, string(v))
+}
+
+func (v *Volume) validate() error {
+	return problems(keyField("id", v.ID), keyField("node", v.Node), keyField("name", v.Name))
+}

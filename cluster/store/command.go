@@ -1,0 +1,104 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/berthd/berth/cluster/state"
+)
+
+// CommandType is the first byte of every raft entry berth writes. Values are never
+// reused: a log written by one version must apply the same way in every later one.
+type CommandType uint8
+
+const (
+	CmdClusterUpsert CommandType = 1
+	CmdNodeUpsert    CommandType = 2
+	CmdNodeRemove    CommandType = 3
+	CmdNodeUpdate    CommandType = 4
+	CmdNodeStatus    CommandType = 5
+	CmdSecretUpsert  CommandType = 6
+	CmdConfigUpsert  CommandType = 7
+)
+
+func (t CommandType) String() string {
+	if c, ok := commands[t]; ok {
+		return c.name
+	}
+	return fmt.Sprintf("command(%d)", uint8(t))
+}
+
+// ErrUnknownCommand is what a manager answers for a command type it does not know, which
+// means it runs an older berth than the manager that proposed the command.
+var ErrUnknownCommand = errors.New("unknown raft command type")
+
+// Command bodies. Everything non-deterministic (ids, times, random secrets) is decided by
+// the proposer and carried here, so every manager applies the same bytes the same way.
+type (
+	// NodeRemove deletes a node record.
+	NodeRemove struct {
+		ID string `json:"id"`
+	}
+	// NodeUpdate changes what an operator may change on a node.
+	NodeUpdate struct {
+		ID           string                 `json:"id"`
+		LabelsAdd    map[string]string      `json:"labels_add,omitempty"`
+		LabelsRemove []string               `json:"labels_remove,omitempty"`
+		Availability state.NodeAvailability `json:"availability,omitempty"`
+	}
+	// NodeStatusUpdate records a status transition (ready <-> down), not a heartbeat.
+	NodeStatusUpdate struct {
+		ID     string           `json:"id"`
+		Status state.NodeStatus `json:"status"`
+	}
+)
+
+// command is one entry of the dispatch table: how to decode a body and apply it.
+type command struct {
+	name  string
+	apply func(tx *state.WriteTxn, body []byte) error
+}
+
+// decodeInto returns an apply function that decodes the body into a fresh T first.
+func decodeInto[T any](apply func(tx *state.WriteTxn, v *T) error) func(*state.WriteTxn, []byte) error {
+	return func(tx *state.WriteTxn, body []byte) error {
+		v := new(T)
+		if err := json.Unmarshal(body, v); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		return apply(tx, v)
+	}
+}
+
+var commands = map[CommandType]command{
+	CmdClusterUpsert: {"cluster-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Cluster) error { return tx.UpsertCluster(c) })},
+	CmdNodeUpsert:    {"node-upsert", decodeInto(func(tx *state.WriteTxn, n *state.Node) error { return tx.UpsertNode(n) })},
+	CmdNodeRemove:    {"node-remove", decodeInto(func(tx *state.WriteTxn, r *NodeRemove) error { return tx.DeleteNode(r.ID) })},
+	CmdNodeUpdate: {"node-update", decodeInto(func(tx *state.WriteTxn, u *NodeUpdate) error {
+		if len(u.LabelsAdd) > 0 || len(u.LabelsRemove) > 0 {
+			if err := tx.SetNodeLabels(u.ID, u.LabelsAdd, u.LabelsRemove); err != nil {
+				return err
+			}
+		}
+		if u.Availability != "" {
+			return tx.SetNodeAvailability(u.ID, u.Availability)
+		}
+		return nil
+	})},
+	CmdNodeStatus:   {"node-status", decodeInto(func(tx *state.WriteTxn, u *NodeStatusUpdate) error { return tx.SetNodeStatus(u.ID, u.Status) })},
+	CmdSecretUpsert: {"secret-upsert", decodeInto(func(tx *state.WriteTxn, s *state.Secret) error { return tx.UpsertSecret(s) })},
+	CmdConfigUpsert: {"config-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Config) error { return tx.UpsertConfig(c) })},
+}
+
+// EncodeCommand makes a raft entry: the type byte, then the body as JSON.
+func EncodeCommand(t CommandType, body any) ([]byte, error) {
+	if _, ok := commands[t]; !ok {
+		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, t)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t, err)
+	}
+	return append([]byte{byte(t)}, b...), nil
+}

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/berthd/berth/cluster/state"
+)
+
+// fsm applies raft entries to the replicated state. Only it mutates the state.
+type fsm struct {
+	logger *slog.Logger
+	mu     sync.RWMutex // guards the pointer: Restore swaps in a fresh store
+	state  *state.Store
+}
+
+func newFSM(logger *slog.Logger) (*fsm, error) {
+	st, err := state.New()
+	if err != nil {
+		return nil, err
+	}
+	return &fsm{logger: logger, state: st}, nil
+}
+
+// State returns the current state store. After a restore it is a new store; callers that
+// block on the old one get state.ErrAbandoned and should call State again.
+func (f *fsm) State() *state.Store {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state
+}
+
+// Apply applies one entry and returns nil or the error, which raft hands back to the
+// proposer through ApplyFuture.Response. An unknown command type fails loudly (an error
+// log and an error to the proposer) and changes nothing.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand || len(l.Data) == 0 {
+		return nil
+	}
+	t := CommandType(l.Data[0])
+	c, ok := commands[t]
+	if !ok {
+		f.logger.Error("raft entry of an unknown command type: this manager runs an older berth than the cluster",
+			"type", uint8(t), "index", l.Index)
+		return fmt.Errorf("%w %d at index %d", ErrUnknownCommand, t, l.Index)
+	}
+	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return c.apply(tx, l.Data[1:]) })
+	if err != nil {
+		return fmt.Errorf("apply %s at index %d: %w", c.name, l.Index, err)
+	}
+	return nil
+}
+
+// Snapshot is O(1): a memdb snapshot; the encoding happens in Persist, off the apply path.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{snap: f.State().Snapshot()}, nil
+}
+
+// Restore replaces the state with a fresh store built from the snapshot.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	st, err := state.Restore(rc)
+	if err != nil {
+		return fmt.Errorf("restore state from snapshot: %w", err)
+	}
+	f.mu.Lock()
+	old := f.state
+	f.state = st
+	f.mu.Unlock()
+	old.Abandon()
+	return nil
+}
+
+type fsmSnapshot struct {
+	snap *state.Snapshot
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.snap.Persist(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist state snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

@@ -1,0 +1,276 @@
+// Package store is the managers' replicated memory: hashicorp/raft over a durable log
+// (raft-boltdb), file snapshots, every entry and snapshot sealed at rest by the node's
+// keyring (package sealed), typed commands applied by the FSM to cluster/state, and
+// writes forwarded from followers to the leader.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store/sealed"
+)
+
+// Errors a writer can act on.
+var (
+	ErrNotLeader = errors.New("this manager is not the leader")
+	ErrNoLeader  = errors.New("no leader")
+)
+
+// Forwarder sends a command a follower received to the leader, and returns the raft
+// index it was applied at. The API layer implements it over mutual TLS.
+type Forwarder interface {
+	Forward(ctx context.Context, leaderAddr string, command []byte) (uint64, error)
+}
+
+// Config is what Open needs. Durations left zero get values that give a failover within
+// about three seconds on a LAN (raft's own defaults).
+type Config struct {
+	// Dir holds the raft log (raft.db) and snapshots (snapshots/).
+	Dir    string
+	NodeID string
+	// Transport carries raft between managers: a NetworkTransport over a StreamLayer in a
+	// daemon, an InmemTransport in tests.
+	Transport raft.Transport
+	// Keyring seals the log and the snapshots. It must be unlocked.
+	Keyring   *sealed.Keyring
+	Logger    *slog.Logger
+	Forwarder Forwarder
+	// Bootstrap starts a new cluster with this node as its only voter. It is ignored when
+	// the node already has raft state.
+	Bootstrap bool
+
+	HeartbeatTimeout  time.Duration
+	ElectionTimeout   time.Duration
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	// ApplyTimeout bounds one write, forwarding and waiting for a leader included.
+	ApplyTimeout time.Duration
+}
+
+// Store is one manager's raft node and the state it replicates.
+type Store struct {
+	cfg  Config
+	raft *raft.Raft
+	fsm  *fsm
+	bolt *raftboltdb.BoltStore
+}
+
+// Open starts the node's raft. The node rejoins its cluster from the state on disk, or
+// starts a new one with cfg.Bootstrap, or waits to be added as a voter by the leader.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Keyring == nil || cfg.Keyring.Locked() {
+		return nil, sealed.ErrLocked
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ApplyTimeout == 0 {
+		cfg.ApplyTimeout = 10 * time.Second
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft dir: %w", err)
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+	}
+	s, err := open(cfg, bolt)
+	if err != nil {
+		_ = bolt.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(cfg Config, bolt *raftboltdb.BoltStore) (*Store, error) {
+	hclogger := newHCLogger(cfg.Logger.With("node", cfg.NodeID))
+	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hclogger.Named("snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot store: %w", err)
+	}
+	snaps := sealed.NewSnapshotStore(files, cfg.Keyring)
+	logs, err := raft.NewLogCache(512, sealed.NewLogStore(bolt, cfg.Keyring))
+	if err != nil {
+		return nil, err
+	}
+	fsm, err := newFSM(cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hclogger.Named("raft")
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+		rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, cfg.HeartbeatTimeout)
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+
+	if cfg.Bootstrap {
+		existing, err := raft.HasExistingState(logs, bolt, snaps)
+		if err != nil {
+			return nil, fmt.Errorf("read raft state: %w", err)
+		}
+		if !existing {
+			err := raft.BootstrapCluster(rc, logs, bolt, snaps, cfg.Transport, raft.Configuration{Servers: []raft.Server{
+				{Suffrage: raft.Voter, ID: rc.LocalID, Address: cfg.Transport.LocalAddr()},
+			}})
+			if err != nil {
+				return nil, fmt.Errorf("bootstrap cluster: %w", err)
+			}
+		}
+	}
+	r, err := raft.NewRaft(rc, fsm, logs, bolt, snaps, cfg.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	return &Store{cfg: cfg, raft: r, fsm: fsm, bolt: bolt}, nil
+}
+
+// State is the replicated state as this manager has applied it (possibly stale on a
+// follower; see VerifyLeader for consistent reads).
+func (s *Store) State() *state.Store { return s.fsm.State() }
+
+// Apply writes one command and returns the raft index it was applied at. On a follower
+// it is forwarded to the leader; while there is no leader it waits for one, up to the
+// apply timeout, then fails with ErrNoLeader saying how many managers it can see.
+func (s *Store) Apply(ctx context.Context, t CommandType, body any) (uint64, error) {
+	data, err := EncodeCommand(t, body)
+	if err != nil {
+		return 0, err
+	}
+	return s.ApplyEncoded(ctx, data)
+}
+
+// ApplyEncoded is Apply for a command already encoded (what the leader receives from a
+// follower's Forward).
+func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	for {
+		idx, err := s.applyOnce(ctx, data)
+		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, raft.ErrLeadershipLost) && !errors.Is(err, raft.ErrNotLeader) {
+			return idx, err
+		}
+		// Leadership is moving: retry until a leader is known or the bound is reached.
+		select {
+		case <-ctx.Done():
+			return 0, s.noLeaderError()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) applyOnce(ctx context.Context, data []byte) (uint64, error) {
+	if s.raft.State() == raft.Leader {
+		deadline, _ := ctx.Deadline()
+		f := s.raft.Apply(data, time.Until(deadline))
+		if err := f.Error(); err != nil {
+			return 0, err
+		}
+		if err, ok := f.Response().(error); ok && err != nil {
+			return f.Index(), err
+		}
+		return f.Index(), nil
+	}
+	addr, _ := s.raft.LeaderWithID()
+	if addr == "" {
+		return 0, ErrNoLeader
+	}
+	if s.cfg.Forwarder == nil {
+		return 0, fmt.Errorf("%w (leader is %s)", ErrNotLeader, addr)
+	}
+	return s.cfg.Forwarder.Forward(ctx, string(addr), data)
+}
+
+func (s *Store) noLeaderError() error {
+	total := 0
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		total = len(f.Configuration().Servers)
+	}
+	if total == 0 {
+		return fmt.Errorf("%w: this manager is not part of a cluster yet", ErrNoLeader)
+	}
+	return fmt.Errorf("%w: none elected among the %d managers within %s; a majority of %d must reach each other",
+		ErrNoLeader, total, s.cfg.ApplyTimeout, total/2+1)
+}
+
+// IsLeader reports whether this manager is the leader now.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Leader returns the leader's raft address and id, empty when there is none.
+func (s *Store) Leader() (addr, id string) {
+	a, i := s.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// LeaderCh tells when this manager gains (true) or loses (false) leadership.
+func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
+
+// VerifyLeader confirms with a quorum that this manager is still the leader, for reads
+// that must not be stale.
+func (s *Store) VerifyLeader() error { return s.raft.VerifyLeader().Error() }
+
+// Server is one member of the raft configuration.
+type Server struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+}
+
+// Servers lists the raft configuration.
+func (s *Store) Servers() ([]Server, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, srv := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(srv.ID), Address: string(srv.Address), Voter: srv.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// AddVoter adds a manager to the raft configuration (leader only).
+func (s *Store) AddVoter(id, addr string) error {
+	return s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.cfg.ApplyTimeout).Error()
+}
+
+// RemoveServer removes a manager from the raft configuration (leader only).
+func (s *Store) RemoveServer(id string) error {
+	return s.raft.RemoveServer(raft.ServerID(id), 0, s.cfg.ApplyTimeout).Error()
+}
+
+// Snapshot takes a snapshot now (raft also takes them on its own schedule).
+func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
+
+// LastIndex is the index of the last entry in this manager's log.
+func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
+
+// AppliedIndex is the index of the last entry this manager applied to its state.
+func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+
+// Close stops raft and closes the log.
+func (s *Store) Close() error {
+	err := s.raft.Shutdown().Error()
+	return errors.Join(err, s.bolt.Close())
+}
