@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/docker/go-units"
 )
 
 // Action says what happens to one object of a stack.
@@ -310,8 +312,20 @@ func flatten(v any, path string, out map[string]string) {
 			flatten(child, path+"["+key+"]", out)
 		}
 	default:
-		out[path] = render(t)
+		out[path] = renderField(path, t)
 	}
+}
+
+// byteCountFields are byte counts, shown as people write them ("128MiB", not 134217728).
+var byteCountFields = []string{".memory", ".tmpfs_size"}
+
+func renderField(path string, v any) string {
+	if n, ok := v.(json.Number); ok && slices.ContainsFunc(byteCountFields, func(s string) bool { return strings.HasSuffix(path, s) }) {
+		if b, err := n.Int64(); err == nil {
+			return units.BytesSize(float64(b))
+		}
+	}
+	return render(v)
 }
 
 func join(path, key string) string {

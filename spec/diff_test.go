@@ -119,6 +119,14 @@ func TestDiffServices(t *testing.T) {
 			fields: []spec.FieldChange{{Path: "networks[back].aliases", Old: "[api]", New: "[api, backend]"}},
 		},
 		{
+			name: "memory shown as a size",
+			edit: func(s *spec.Stack) {
+				s.Services["api"].Deploy.Resources.Limits = &spec.Resource{MemoryBytes: 128 << 20}
+			},
+			want:   spec.RolloutReplace,
+			fields: []spec.FieldChange{{Path: "deploy.resources.limits.memory", New: "128MiB"}},
+		},
+		{
 			name:    "secret content rolls the services using it",
 			edit:    func(s *spec.Stack) { s.Secrets["token"].Data = []byte("hunter2-rotated") },
 			want:    spec.RolloutReplace,
