@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/berthd/berth/spec"
 )
 
 // layoutFileName lists a source's stacks; see the package documentation.
@@ -25,9 +27,6 @@ var composeFileNames = []string{"compose.yaml", "compose.yml", "docker-compose.y
 // envFileName is read for interpolation from a stack's directory, as Compose does.
 const envFileName = ".env"
 
-// stackNameRe is what a stack name may be: it prefixes every service, network, secret
-// and config of the stack, so it follows Compose project names.
-var stackNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // StackSource says where one stack's files are, as slash paths inside the FS.
 type StackSource struct {
@@ -173,7 +172,7 @@ func folderStack(fsys fs.FS, root, dir, file string) (StackSource, error) {
 	if dir == "." {
 		folder = "default"
 	}
-	name := normalizeStackName(folder)
+	name := spec.StackNameFromFolder(folder)
 	if name == "" {
 		return StackSource{}, fmt.Errorf("folder %s: no stack name can be made of %q: rename the folder, or name the stack in %s",
 			dir, folder, path.Join(root, layoutFileName))
@@ -183,22 +182,6 @@ func folderStack(fsys fs.FS, root, dir, file string) (StackSource, error) {
 		s.EnvFiles = []string{env}
 	}
 	return s, nil
-}
-
-// normalizeStackName names a stack after a folder the way Compose names a project after
-// its directory (loader.NormalizeProjectName): lower case, only [a-z0-9_-], starting
-// with a letter or a digit.
-func normalizeStackName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'A' && r <= 'Z':
-			return r + ('a' - 'A')
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
-			return r
-		}
-		return -1
-	}, s)
-	return strings.TrimLeft(s, "_-")
 }
 
 func sortStacks(stacks []StackSource) {
@@ -342,9 +325,9 @@ func parseLayout(fsys fs.FS, base, layoutPath string, data []byte) ([]StackSourc
 		case ls.Name == "":
 			errorf(i, "stacks[%d]: name is required", i)
 			continue
-		case !stackNameRe.MatchString(ls.Name):
+		case !spec.ValidStackName(ls.Name):
 			fix := ""
-			if n := normalizeStackName(ls.Name); n != "" {
+			if n := spec.StackNameFromFolder(ls.Name); n != "" {
 				fix = fmt.Sprintf(", e.g. %q", n)
 			}
 			errorf(i, "%s: invalid name: use lowercase letters, digits, '-' and '_', starting with a letter or a digit%s", label, fix)

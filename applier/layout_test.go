@@ -201,13 +201,3 @@ func TestDiscoverStacksBerthYAMLErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestNormalizeStackName(t *testing.T) {
-	for in, want := range map[string]string{
-		"web": "web", "My_App": "my_app", "-x": "x", "_-9lives": "9lives", "Cache Layer!": "cachelayer", "élan": "lan", "---": "",
-	} {
-		if got := normalizeStackName(in); got != want {
-			t.Errorf("normalizeStackName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

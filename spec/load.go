@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -47,11 +48,20 @@ type LoadOptions struct {
 
 var stackNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
+// ValidStackName reports whether name can name a stack: it prefixes every service,
+// network, secret and config of the stack in the cluster.
+func ValidStackName(name string) bool { return stackNamePattern.MatchString(name) }
+
+// StackNameFromFolder names a stack after the folder holding its files, as Compose names
+// a project after its directory: lower case, only [a-z0-9_-], starting with a letter or
+// a digit. The result is empty when nothing of the name is left.
+func StackNameFromFolder(folder string) string { return loader.NormalizeProjectName(folder) }
+
 // Load parses, merges, interpolates and validates a stack's Compose files and returns
 // the stack in canonical form with every warning. A validation failure is a
 // *ValidationError listing every problem found.
 func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
-	if !stackNamePattern.MatchString(opts.Stack) {
+	if !ValidStackName(opts.Stack) {
 		return nil, nil, fmt.Errorf("invalid stack name %q: use lower-case letters, digits, '-' and '_', starting with a letter or digit", opts.Stack)
 	}
 	if len(opts.Files) == 0 {
