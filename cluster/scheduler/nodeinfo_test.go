@@ -1,0 +1,97 @@
+package scheduler
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+func TestNodeInfosFromState(t *testing.T) {
+	nodes := []*state.Node{
+		{
+			ID: "n1", Hostname: "one", Role: state.RoleManager, Availability: state.AvailabilityActive,
+			Labels: map[string]string{"os": "linux"}, EngineLabels: map[string]string{"gpu": "true"},
+			Platform:  state.Platform{OS: "linux", Arch: "amd64"},
+			Resources: state.NodeResources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+			Addr:      "10.0.0.1:4270", Status: state.NodeStatus{State: state.NodeReady},
+		},
+		{ID: "n2", Hostname: "two", Addr: "fe80::1%eth0", Status: state.NodeStatus{State: state.NodeDown}},
+		{ID: "n3", Hostname: "three", Addr: "node3.example"},
+	}
+	web := service(reserve(1e9, 1<<30), hostPort(80, "tcp"))
+	services := func(id string) *spec.Service {
+		if id == "web" {
+			return web
+		}
+		return nil
+	}
+	failedAt := now.Add(-time.Minute)
+	task := func(id, svc, node string, desired, observed state.TaskState) *state.Task {
+		return &state.Task{ID: id, ServiceID: svc, NodeID: node, SpecVersion: 4, DesiredState: desired,
+			Status: state.TaskStatus{State: observed, Timestamp: failedAt}}
+	}
+	tasks := []*state.Task{
+		task("t1", "web", "n1", state.TaskRunning, state.TaskRunning),
+		task("t2", "web", "n1", state.TaskRunning, state.TaskAssigned),
+		// Being stopped for an update: still holds its reservation and port, but no
+		// longer counts toward the service's tasks.
+		task("t3", "web", "n1", state.TaskShutdown, state.TaskRunning),
+		task("t4", "web", "n1", state.TaskShutdown, state.TaskShutdown), // gone
+		task("t5", "web", "n1", state.TaskRunning, state.TaskFailed),
+		task("t6", "job", "n1", state.TaskComplete, state.TaskStarting), // a job: active
+		task("t7", "web", "", state.TaskRunning, state.TaskPending),     // not placed yet
+		task("t8", "web", "n9", state.TaskRunning, state.TaskRunning),   // unknown node
+		task("t9", "web", "n2", state.TaskRunning, state.TaskRejected),
+		{ID: "t10", ServiceID: "web", NodeID: "n2", SpecVersion: 4, Status: state.TaskStatus{State: state.TaskFailed}, UpdatedAt: now},
+	}
+	got := NodeInfosFromState(nodes, tasks, services)
+	want := []NodeInfo{
+		{
+			ID: "n1", Hostname: "one", Role: state.RoleManager, State: state.NodeReady,
+			Availability: state.AvailabilityActive,
+			Labels:       map[string]string{"os": "linux"}, EngineLabels: map[string]string{"gpu": "true"},
+			Platform:     state.Platform{OS: "linux", Arch: "amd64"},
+			Addr:         netip.MustParseAddr("10.0.0.1"),
+			Total:        Resources{4e9, 8 << 30},
+			Reserved:     Resources{3e9, 3 << 30},
+			ServiceTasks: map[string]int{"web": 2, "job": 1},
+			Tasks:        3,
+			HostPorts:    map[HostPort]int{{"tcp", 80}: 3},
+			Failures:     []Failure{{ServiceID: "web", SpecVersion: 4, At: failedAt}},
+		},
+		{
+			ID: "n2", Hostname: "two", State: state.NodeDown, Addr: netip.MustParseAddr("fe80::1"),
+			Failures: []Failure{{ServiceID: "web", SpecVersion: 4, At: failedAt}, {ServiceID: "web", SpecVersion: 4, At: now}},
+		},
+		{ID: "n3", Hostname: "three"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", got, want)
+	}
+	for i, n := range nodes {
+		if one := NodeInfoFromState(n, tasks, services); !reflect.DeepEqual(one, want[i]) {
+			t.Errorf("NodeInfoFromState(%s):\n got %+v\nwant %+v", n.ID, one, want[i])
+		}
+	}
+}
+
+func TestNodeAddrForConstraints(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"10.0.0.1":               true,
+		"10.0.0.1:4270":          true,
+		"[::ffff:10.0.0.1]:4270": true,
+		"10.1.0.1":               false,
+		"":                       false,
+		"node.example:4270":      false,
+	} {
+		n := NodeInfoFromState(&state.Node{ID: "n1", Addr: addr, Status: state.NodeStatus{State: state.NodeReady}}, nil, nil)
+		c := compileConstraint("node.ip == 10.0.0.0/16")
+		if got := c.match(&n); got != want {
+			t.Errorf("addr %q: got %v, want %v", addr, got, want)
+		}
+	}
+}
