@@ -1,0 +1,89 @@
+// Package orchestrator decides, on the raft leader, which tasks each service needs: it
+// turns a service row, its tasks and the nodes into a Plan of task rows to create,
+// change and delete, and the service's update status. It is the pure core of the
+// replicated and global orchestrators, the restart supervisor, the rolling updater,
+// the node-health and constraint enforcers and the task reaper: it reads no clock
+// (now is a parameter), makes ids with an injected function, does no I/O and keeps
+// nothing between calls. Every decision is derived from the replicated state alone,
+// so a new leader carries on where the old one stopped, with the same restart counts,
+// the same update progress and the same grace periods.
+//
+// The shell (not here) watches the state, runs a Pass over the services that changed
+// (and whenever a plan's NextCheck comes), and proposes the plans, many per raft entry.
+//
+// # Slots
+//
+// A replicated service has slots 1..replicas, a global one a slot per node. A slot's
+// tasks are its history, oldest first; its current task is the newest one meant to run
+// (desired running, or complete for jobs) that has not stopped. A slot is:
+//
+//   - live: it has a current task;
+//   - finished: its newest task ended and stays ended (the restart policy says no, or a
+//     job completed). The task keeps desired state running: that, with the policy
+//     and the restart record on the row, is what says "finished" to every later run,
+//     so a refusal writes nothing and survives a leader change;
+//   - vacant: its newest task was told to stop (shutdown). It is refilled once that
+//     task has stopped (or its node is down or gone, or the update step timeout
+//     passed): this is how stop-first updates and global nodes coming back work;
+//   - removed: every task has desired state remove (scale down, node removed).
+//
+// Replicated: scale down removes the slots that run nothing first, then takes from the
+// nodes running the most tasks of the service (ties: highest slot); scale up fills the
+// lowest free slot numbers. Global: one task per node that passes the scheduler's
+// node filters; a node that passes them but lacks room gets a task that stays pending
+// with the reason. Paused nodes keep their tasks and get no new ones; drained ones, and
+// nodes down for longer than the grace period, lose them (replicated tasks are
+// replaced elsewhere); removed nodes' tasks are orphaned at once, and tasks on a node
+// down for OrphanAfter are orphaned. Running tasks whose node no longer satisfies the
+// service's constraints are replaced (the constraint enforcer reuses the scheduler's
+// filters through scheduler.ScheduleGlobal). Pending tasks are offered to the
+// scheduler again on every run, so the shell should run after any change of nodes,
+// labels, availability or tasks.
+//
+// Jobs (replicated-job, global-job) run each slot to completion: a completed task is
+// done and never restarted, a failed one is restarted per the restart policy (default
+// on-failure; any means on-failure for jobs). A new spec runs the job again on every
+// slot at once; jobs have no rolling update.
+//
+// # Restarts
+//
+// When the current task of a slot ends while meant to run, the restart supervisor
+// applies restart_policy: none never restarts, on-failure restarts unless the task
+// completed with exit code 0, any always (default, with Swarm's 5 s delay). The count
+// is Task.Restarts, copied from each task to its replacement, so max_attempts holds
+// across leader changes and history trimming; it restarts from zero when the spec
+// changes. With a window, max_attempts restarts are allowed per window (a sliding
+// window over Restarts.Recent). The replacement is made and placed at once with
+// NotBefore = now + delay; the agent must not start it before then. Replacing a task
+// because of its node (drain, down, removed, constraints) is not a restart: the
+// policy and the count do not apply (Swarm runs those through the policy, so that a
+// restart_policy of none loses tasks on drain).
+//
+// # Rolling updates
+//
+// A task is out of date when its SpecHash differs from TaskSpecHash of the service's
+// spec (replicas, update/rollback config, restart policy and service labels do not
+// count). Progress is read from UpdateStatus and the tasks' hashes and timestamps:
+// the tasks an update made are those of the current spec created since
+// UpdateStatus.StartedAt. See updateStep for the steps and checkUpdate for failures,
+// failure actions (pause, continue, rollback) and the timeouts.
+//
+// # Contract with the FSM and the API
+//
+// Plan documents how the FSM applies a plan. Besides that, whoever changes a service's
+// spec (stack deploy, service update, the applier) must also clear its UpdateStatus,
+// as Swarm's control API does: that is what starts a new update, and what resumes a
+// paused one. `service rollback` is the FSM write ServiceUpdate{Rollback: true} with
+// UpdateStatus{rollback_started, "manually requested rollback", StartedAt: now},
+// refused by the API when there is no PreviousSpec.
+//
+// # Fields for cluster/state
+//
+// Task and Node wrap the state rows with the fields this package needs the state to
+// gain; the wrappers go away when these exist:
+//
+//	state.Task.SpecHash   string        `json:"spec_hash,omitempty"`
+//	state.Task.NotBefore  time.Time     `json:"not_before,omitzero"`
+//	state.Task.Restarts   Restarts      `json:"restarts,omitzero"` (Count uint64, Recent []time.Time)
+//	state.NodeStatus.Timestamp time.Time `json:"timestamp,omitzero"` (Node.StatusSince here)
+package orchestrator

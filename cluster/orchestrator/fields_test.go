@@ -1,0 +1,47 @@
+package orchestrator
+
+import (
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/scheduler"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+// Rows written before Task.SpecHash existed are judged by their spec version: a task of
+// the current version is up to date, any other is replaced by a rolling update.
+func TestRowsWithoutSpecHashFallBackToVersion(t *testing.T) {
+	svc := &state.Service{ID: "svc", Name: "web_api", Stack: "web", Spec: *service("api", replicas(2)), SpecVersion: 2}
+	raw := []*state.Node{{ID: "a", Hostname: "a", Availability: state.AvailabilityActive,
+		Status: state.NodeStatus{State: state.NodeReady}, Resources: state.NodeResources{NanoCPUs: 1e9}}}
+	rows := []*state.Task{
+		{ID: "old", ServiceID: "svc", Slot: 1, NodeID: "a", SpecVersion: 1, DesiredState: state.TaskRunning,
+			Status: state.TaskStatus{State: state.TaskRunning}, CreatedAt: t0},
+		{ID: "cur", ServiceID: "svc", Slot: 2, NodeID: "a", SpecVersion: 2, DesiredState: state.TaskRunning,
+			Status: state.TaskStatus{State: state.TaskRunning}, CreatedAt: t0},
+	}
+	infos := scheduler.NodeInfosFromState(raw, rows, func(string) *spec.Service { return &svc.Spec })
+	p := Reconcile(Input{Service: svc, Tasks: WrapTasks(rows), Nodes: WrapNodes(raw), NodeInfos: infos,
+		Options: OptionsFromSettings(state.DefaultSettings()), Now: t0.Add(time.Minute), NewID: counter()})
+	if p.Service == nil || p.Service.UpdateStatus.State != state.UpdateUpdating {
+		t.Fatalf("service update %+v, want an update started", p.Service)
+	}
+	if len(p.Update) != 1 || p.Update[0].ID != "old" || p.Update[0].DesiredState != state.TaskShutdown {
+		t.Errorf("updates %+v, want only the task of version 1 replaced", p.Update)
+	}
+}
+
+func TestOptionsFromSettings(t *testing.T) {
+	s := state.DefaultSettings()
+	s.TaskHistoryLimit = 9
+	o := OptionsFromSettings(s)
+	if o.TaskHistoryLimit != 9 || o.NodeDownGrace != DefaultNodeDownGrace || o.OrphanAfter != DefaultOrphanAfter ||
+		o.UpdateStepTimeout != DefaultUpdateStepTimeout || o.UpdateTimeout != 0 {
+		t.Errorf("options = %+v", o)
+	}
+	n := Options{NodeDownGrace: time.Hour, OrphanAfter: time.Minute}.normalized()
+	if n.OrphanAfter != time.Hour || n.UpdateStepTimeout != DefaultUpdateStepTimeout {
+		t.Errorf("normalized = %+v, want OrphanAfter raised to the grace period and defaults filled", n)
+	}
+}

@@ -1,0 +1,82 @@
+package orchestrator
+
+import (
+	"time"
+
+	"github.com/berthd/berth/cluster/state"
+)
+
+// Defaults for Options.
+const (
+	// DefaultNodeDownGrace is how long a node may be down before its replicated tasks
+	// are replaced elsewhere and its global tasks stopped: long enough to ride out a
+	// reboot of the agent or a short network cut without moving everything.
+	DefaultNodeDownGrace = 30 * time.Second
+	// DefaultOrphanAfter is how long a node may be down before its tasks, which no
+	// agent reports on any more, are marked orphaned. Swarm's figure (24 hours): until
+	// then the rows still say what was last known to run there.
+	DefaultOrphanAfter = 24 * time.Hour
+	// DefaultUpdateStepTimeout bounds the wait for one step of a rolling update: a new
+	// task that is not running this long after it was made counts as failed, and an
+	// old task that has not reported stopping is given up on. Generous, because a
+	// large image can take minutes to pull.
+	DefaultUpdateStepTimeout = 10 * time.Minute
+)
+
+// Options tune the orchestrator; DefaultOptions and OptionsFromSettings fill them in.
+type Options struct {
+	// TaskHistoryLimit is how many stopped tasks each slot (each node, for global
+	// services) keeps, newest first. The newest task of a slot is always kept, since
+	// it is the slot's record of why it is empty. Negative keeps everything.
+	TaskHistoryLimit int
+	// NodeDownGrace: see DefaultNodeDownGrace. Zero means the default.
+	NodeDownGrace time.Duration
+	// OrphanAfter: see DefaultOrphanAfter. Zero means the default; it is never shorter
+	// than NodeDownGrace.
+	OrphanAfter time.Duration
+	// UpdateStepTimeout: see DefaultUpdateStepTimeout. Zero means the default.
+	UpdateStepTimeout time.Duration
+	// UpdateTimeout bounds a whole rolling update or rollback; when it passes, the
+	// update's failure action is taken (continue counts as pause here: the update has
+	// to end somehow). Zero means no bound: UpdateStepTimeout alone already makes
+	// every update end, and a legitimate rollout of many replicas with long delays
+	// can take hours.
+	UpdateTimeout time.Duration
+	// Platforms, when set, returns the platforms a service's image exists for
+	// (scheduler.Request.Platforms). Nil places on any platform.
+	Platforms func(svc *state.Service) []state.Platform
+}
+
+// DefaultOptions returns the defaults, with Swarm's task history limit.
+func DefaultOptions() Options {
+	return Options{
+		TaskHistoryLimit:  state.DefaultTaskHistoryLimit,
+		NodeDownGrace:     DefaultNodeDownGrace,
+		OrphanAfter:       DefaultOrphanAfter,
+		UpdateStepTimeout: DefaultUpdateStepTimeout,
+	}
+}
+
+// OptionsFromSettings returns the defaults with the cluster's settings applied.
+func OptionsFromSettings(s state.Settings) Options {
+	o := DefaultOptions()
+	o.TaskHistoryLimit = int(s.TaskHistoryLimit)
+	return o
+}
+
+// normalized fills zero durations with their defaults.
+func (o Options) normalized() Options {
+	if o.NodeDownGrace <= 0 {
+		o.NodeDownGrace = DefaultNodeDownGrace
+	}
+	if o.OrphanAfter <= 0 {
+		o.OrphanAfter = DefaultOrphanAfter
+	}
+	// Orphaning a task that is not yet replaced would leave its slot without a live
+	// task and without the replacement the grace period promises.
+	o.OrphanAfter = max(o.OrphanAfter, o.NodeDownGrace)
+	if o.UpdateStepTimeout <= 0 {
+		o.UpdateStepTimeout = DefaultUpdateStepTimeout
+	}
+	return o
+}

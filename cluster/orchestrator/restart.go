@@ -1,0 +1,130 @@
+package orchestrator
+
+import (
+	"time"
+
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+// DefaultRestartDelay is the restart delay when the policy does not give one, as in
+// Swarm (compose's restart_policy without delay deploys with Swarm's default too).
+const DefaultRestartDelay = 5 * time.Second
+
+// restartPolicy is a service's restart_policy with the defaults filled in.
+type restartPolicy struct {
+	condition   string
+	delay       time.Duration
+	maxAttempts uint64 // 0: no limit
+	window      time.Duration
+}
+
+// policyFor fills in the defaults: restart on any exit for services, on failure for
+// jobs (a job that completed is done, whatever the condition says).
+func policyFor(s *spec.Service, job bool) restartPolicy {
+	p := restartPolicy{condition: spec.RestartAny, delay: DefaultRestartDelay}
+	if job {
+		p.condition = spec.RestartOnFailure
+	}
+	rp := s.Deploy.RestartPolicy
+	if rp == nil {
+		return p
+	}
+	if rp.Condition != "" {
+		p.condition = rp.Condition
+	}
+	if job && p.condition == spec.RestartAny {
+		p.condition = spec.RestartOnFailure
+	}
+	if rp.Delay != nil {
+		p.delay = time.Duration(*rp.Delay)
+	}
+	if rp.MaxAttempts != nil {
+		p.maxAttempts = *rp.MaxAttempts
+	}
+	if rp.Window != nil {
+		p.window = time.Duration(*rp.Window)
+	}
+	return p
+}
+
+// restartDecision is the supervisor's answer for one ended task.
+type restartDecision struct {
+	restart   bool
+	restarts  Restarts  // the replacement's record
+	notBefore time.Time // the replacement's earliest start
+	// retryAt, for a refusal because of the window, is when the window will allow a
+	// restart again.
+	retryAt time.Time
+}
+
+// decide applies the policy to t, a task of the current spec that ended while it was
+// meant to run. The count comes from t.Restarts, so the answer is the same on any
+// manager at any time: no memory outside the replicated state.
+//
+// A refusal writes nothing: the task keeps its desired state, which is what marks the
+// slot as finished (see the package documentation). With a window, max_attempts is a
+// rate: once the oldest counted restart leaves the window, the slot restarts again.
+// Swarm instead gives up for good, but only until its leader changes and forgets.
+func (p restartPolicy) decide(t *Task, now time.Time) restartDecision {
+	success := t.Status.State == state.TaskComplete && t.Status.ExitCode == 0
+	switch p.condition {
+	case spec.RestartNone:
+		return restartDecision{}
+	case spec.RestartOnFailure:
+		if success {
+			return restartDecision{}
+		}
+	}
+	var recent []time.Time
+	if p.maxAttempts > 0 && p.window > 0 {
+		since := now.Add(-p.window)
+		for _, at := range t.Restarts.Recent {
+			if at.After(since) {
+				recent = append(recent, at)
+			}
+		}
+		if n := uint64(len(recent)); n >= p.maxAttempts {
+			return restartDecision{retryAt: recent[n-p.maxAttempts].Add(p.window)}
+		}
+	} else if p.maxAttempts > 0 && t.Restarts.Count >= p.maxAttempts {
+		return restartDecision{}
+	}
+	d := restartDecision{restart: true, restarts: Restarts{Count: t.Restarts.Count + 1}}
+	if p.maxAttempts > 0 && p.window > 0 {
+		d.restarts.Recent = append(recent, now)
+	}
+	if p.delay > 0 {
+		d.notBefore = now.Add(p.delay)
+	}
+	return d
+}
+
+// supervise decides about t, the last task of slot s, which ended while it was meant
+// to run.
+func (r *run) supervise(s *slot, t *Task) {
+	switch {
+	case t.Status.State == state.TaskOrphaned:
+		// Its node was lost: a replacement, not a restart, so the policy and the
+		// count do not apply (as for a task moved off a drained node).
+		r.setDesired(t, state.TaskShutdown)
+		s.refill = &refill{restarts: r.carry(t)}
+	case !r.clean(t):
+		// It was made from an older spec: its replacement runs the new one, which
+		// starts a new count. Whatever the policy, as Swarm reuses dead slots when
+		// a service is updated.
+		r.setDesired(t, state.TaskShutdown)
+		s.refill = &refill{}
+	default:
+		d := policyFor(r.spec, r.job).decide(t, r.now)
+		if d.restart {
+			r.setDesired(t, state.TaskShutdown)
+			s.refill = &refill{restarts: d.restarts, notBefore: d.notBefore}
+			return
+		}
+		if len(s.live) == 0 {
+			s.finished = true
+		}
+		r.wake(d.retryAt)
+	}
+}
