@@ -27,7 +27,6 @@ var composeFileNames = []string{"compose.yaml", "compose.yml", "docker-compose.y
 // envFileName is read for interpolation from a stack's directory, as Compose does.
 const envFileName = ".env"
 
-
 // StackSource says where one stack's files are, as slash paths inside the FS.
 type StackSource struct {
 	Name string

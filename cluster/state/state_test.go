@@ -509,7 +509,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	const secret = "hunter2-very-secret"
 	s := newStore(t)
 	sec := &Secret{ID: "s1", Name: "db_pw", Version: 1, Data: []byte(secret), Labels: map[string]string{"a": "b"}}
-	cl := &Cluster{ID: "c1", JoinTokens: JoinTokens{Worker: secret + "-w", Manager: secret + "-m"}}
+	cl := &Cluster{ID: "c1", JoinTokens: JoinTokens{Worker: secret + "-w", Manager: secret + "-m"},
+		RootCAKey: secret + "-ca-key", UnlockKey: secret + "-unlock", Autolock: true}
 	commit(t, s, 1, func(w *WriteTxn) error {
 		if err := w.UpsertSecret(sec); err != nil {
 			return err
@@ -539,7 +540,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if string(stored.Data) != secret {
 		t.Error("Redacted changed the original")
 	}
-	if cr := storedCluster.Redacted(); cr.JoinTokens != (JoinTokens{}) || storedCluster.JoinTokens.Worker == "" {
+	if cr := storedCluster.Redacted(); cr.JoinTokens != (JoinTokens{}) || cr.RootCAKey != "" || cr.UnlockKey != "" ||
+		storedCluster.JoinTokens.Worker == "" || storedCluster.RootCAKey == "" || storedCluster.UnlockKey == "" {
 		t.Error("Cluster.Redacted wrong")
 	}
 	listed, err := r.Secrets(nil)
@@ -1008,5 +1010,33 @@ func TestTaskName(t *testing.T) {
 		if got := tc.task.Name(); got != tc.want {
 			t.Errorf("Name() = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+func TestSetNodeRole(t *testing.T) {
+	s := newStore(t)
+	n := &Node{ID: "n1", Hostname: "h1", Role: RoleWorker, Availability: AvailabilityActive, Addr: "10.0.0.1:4270",
+		Status: NodeStatus{State: NodeReady}}
+	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertNode(n) })
+	commit(t, s, 2, func(w *WriteTxn) error { return w.SetNodeRole("n1", RoleManager) })
+	got, err := s.ReadTxn().Node(nil, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Role != RoleManager || got.ManagerStatus == nil || got.ManagerStatus.Addr != "10.0.0.1:4270" {
+		t.Fatalf("promoted node = %+v, manager status %+v", got, got.ManagerStatus)
+	}
+	commit(t, s, 3, func(w *WriteTxn) error { return w.SetNodeRole("n1", RoleWorker) })
+	got, _ = s.ReadTxn().Node(nil, "n1")
+	if got.Role != RoleWorker || got.ManagerStatus != nil {
+		t.Fatalf("demoted node = %+v", got)
+	}
+	w := s.WriteTxn(4)
+	defer w.Abort()
+	if err := w.SetNodeRole("n1", "boss"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown role: err = %v, want ErrInvalid", err)
+	}
+	if err := w.SetNodeRole("missing", RoleWorker); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing node: err = %v, want ErrNotFound", err)
 	}
 }

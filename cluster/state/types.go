@@ -27,19 +27,29 @@ func (m *Meta) meta() *Meta { return m }
 
 // Cluster is the singleton row describing the cluster itself.
 //
-// It holds the root CA certificate but no private key. The join token
-// secrets are stored as the CA package hands them over (it decides whether
-// they are the secrets or their digests); like secret data they are left out
-// of String and Redacted.
+// It holds the cluster's secrets: the root CA's private key, the join tokens
+// and, with autolock on, the unlock key. They live here, in the raft state,
+// so that any manager can sign certificates and answer joins after a
+// failover, and so that a manager joining an autolocked cluster receives the
+// one cluster-wide unlock key; the raft log and snapshots are sealed at rest,
+// so they never reach a disk in the clear. String, Format and LogValue never
+// show them and Redacted returns a copy without them: API answers and logs
+// must only ever use that.
 type Cluster struct {
 	Meta
 	ID string `json:"id"`
 	// RootCACert is the PEM encoding of the cluster's root CA certificate.
-	RootCACert string     `json:"root_ca_cert,omitempty"`
+	RootCACert string `json:"root_ca_cert,omitempty"`
+	// RootCAKey is the PEM encoding of the root CA's private key (secret).
+	RootCAKey string `json:"root_ca_key,omitempty"`
+	// JoinTokens are the full join tokens, one per role (secret).
 	JoinTokens JoinTokens `json:"join_tokens,omitzero"`
 	// Autolock keeps the key-encryption key off disk: a restarted manager
 	// stays locked until `berth unlock`.
 	Autolock bool `json:"autolock"`
+	// UnlockKey is the cluster's unlock key while Autolock is on, empty
+	// otherwise (secret). Every manager wraps its keyring with it.
+	UnlockKey string `json:"unlock_key,omitempty"`
 	// UnlockKeyGeneration counts unlock key rotations, so that managers can
 	// tell that the key they were unlocked with is no longer current.
 	UnlockKeyGeneration uint64   `json:"unlock_key_generation"`
@@ -98,28 +108,30 @@ func (c *Cluster) Copy() *Cluster {
 	return &out
 }
 
-// Redacted returns a copy without the join token secrets, for API answers
-// and logs.
+// Redacted returns a copy without the secrets (root CA key, join tokens,
+// unlock key), for API answers and logs.
 func (c *Cluster) Redacted() *Cluster {
 	if c == nil {
 		return nil
 	}
 	out := c.Copy()
+	out.RootCAKey = ""
 	out.JoinTokens = JoinTokens{}
+	out.UnlockKey = ""
 	return out
 }
 
-// String describes the cluster without its join token secrets.
+// String describes the cluster without its secrets.
 func (c Cluster) String() string {
 	return fmt.Sprintf("cluster %s (autolock=%t, unlock key generation %d, modify index %d)",
 		c.ID, c.Autolock, c.UnlockKeyGeneration, c.ModifyIndex)
 }
 
 // Format prints String for every verb, so that no %v, %+v or %#v shows the
-// join token secrets.
+// cluster's secrets.
 func (c Cluster) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
 
-// LogValue keeps the join token secrets out of slog output.
+// LogValue keeps the cluster's secrets out of slog output.
 func (c Cluster) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // ---------------------------------------------------------------------------

@@ -437,6 +437,29 @@ func (w *WriteTxn) SetNodeAvailability(id string, a NodeAvailability) error {
 	return w.put(TableNodes, c)
 }
 
+// SetNodeRole changes a node's role (`node promote|demote`). A manager gets a
+// ManagerStatus with the node's address as its raft address; a worker loses
+// it. Reachability is written as "reachable": what readers show is worked
+// out from raft and heartbeats when they answer.
+func (w *WriteTxn) SetNodeRole(id string, role NodeRole) error {
+	if !role.Valid() {
+		return fmt.Errorf("state: %s %q: %w: unknown role %q", TableNodes, id, ErrInvalid, role)
+	}
+	n, err := w.Node(nil, id)
+	if err != nil {
+		return err
+	}
+	c := n.Copy()
+	c.Role = role
+	switch {
+	case role == RoleWorker:
+		c.ManagerStatus = nil
+	case c.ManagerStatus == nil:
+		c.ManagerStatus = &ManagerStatus{Reachability: ReachabilityReachable, Addr: c.Addr}
+	}
+	return w.put(TableNodes, c)
+}
+
 // SetNodeStatus sets a node's observed status (the leader writes only
 // transitions, such as ready -> down).
 func (w *WriteTxn) SetNodeStatus(id string, st NodeStatus) error {

@@ -20,6 +20,7 @@ const (
 	CmdNodeStatus    CommandType = 5
 	CmdSecretUpsert  CommandType = 6
 	CmdConfigUpsert  CommandType = 7
+	CmdClusterUpdate CommandType = 8
 )
 
 func (t CommandType) String() string {
@@ -40,12 +41,22 @@ type (
 	NodeRemove struct {
 		ID string `json:"id"`
 	}
-	// NodeUpdate changes what an operator may change on a node.
+	// NodeUpdate changes what an operator may change on a node. Role is set by
+	// `node promote|demote`.
 	NodeUpdate struct {
 		ID           string                 `json:"id"`
 		LabelsAdd    map[string]string      `json:"labels_add,omitempty"`
 		LabelsRemove []string               `json:"labels_remove,omitempty"`
 		Availability state.NodeAvailability `json:"availability,omitempty"`
+		Role         state.NodeRole         `json:"role,omitempty"`
+	}
+	// ClusterUpdate replaces the cluster row if it is still the one the proposer
+	// read (compare and swap on its modify index): two managers rotating the
+	// unlock key or a join token at once must not both believe they won, since
+	// one of them would hand out a key that no longer unlocks anything.
+	ClusterUpdate struct {
+		ExpectModifyIndex uint64         `json:"expect_modify_index"`
+		Cluster           *state.Cluster `json:"cluster"`
 	}
 	// NodeStatusUpdate records a status transition (ready <-> down), not a heartbeat.
 	NodeStatusUpdate struct {
@@ -82,13 +93,29 @@ var commands = map[CommandType]command{
 			}
 		}
 		if u.Availability != "" {
-			return tx.SetNodeAvailability(u.ID, u.Availability)
+			if err := tx.SetNodeAvailability(u.ID, u.Availability); err != nil {
+				return err
+			}
+		}
+		if u.Role != "" {
+			return tx.SetNodeRole(u.ID, u.Role)
 		}
 		return nil
 	})},
 	CmdNodeStatus:   {"node-status", decodeInto(func(tx *state.WriteTxn, u *NodeStatusUpdate) error { return tx.SetNodeStatus(u.ID, u.Status) })},
 	CmdSecretUpsert: {"secret-upsert", decodeInto(func(tx *state.WriteTxn, s *state.Secret) error { return tx.UpsertSecret(s) })},
 	CmdConfigUpsert: {"config-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Config) error { return tx.UpsertConfig(c) })},
+	CmdClusterUpdate: {"cluster-update", decodeInto(func(tx *state.WriteTxn, u *ClusterUpdate) error {
+		cur, err := tx.Cluster(nil)
+		if err != nil {
+			return err
+		}
+		if cur.ModifyIndex != u.ExpectModifyIndex {
+			return fmt.Errorf("cluster %s changed at index %d since it was read at index %d: %w",
+				cur.ID, cur.ModifyIndex, u.ExpectModifyIndex, state.ErrConflict)
+		}
+		return tx.UpsertCluster(u.Cluster)
+	})},
 }
 
 // EncodeCommand makes a raft entry: the type byte, then the body as JSON.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -16,6 +17,10 @@ type fsm struct {
 	logger *slog.Logger
 	mu     sync.RWMutex // guards the pointer: Restore swaps in a fresh store
 	state  *state.Store
+	// applied is the index of the last entry applied to the state. Raft's own
+	// AppliedIndex moves when entries are handed to the FSM, before they are applied,
+	// so a reader waiting for its write must look here.
+	applied atomic.Uint64
 }
 
 func newFSM(logger *slog.Logger) (*fsm, error) {
@@ -49,6 +54,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return fmt.Errorf("%w %d at index %d", ErrUnknownCommand, t, l.Index)
 	}
 	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return c.apply(tx, l.Data[1:]) })
+	f.applied.Store(l.Index)
 	if err != nil {
 		return fmt.Errorf("apply %s at index %d: %w", c.name, l.Index, err)
 	}
@@ -71,6 +77,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	old := f.state
 	f.state = st
 	f.mu.Unlock()
+	// The snapshot's own index is not handed to Restore; the last write it holds is
+	// the best lower bound, and the entries raft applies next move it on.
+	f.applied.Store(st.ReadTxn().Index())
 	old.Abandon()
 	return nil
 }

@@ -49,8 +49,12 @@ type Config struct {
 	// the node already has raft state.
 	Bootstrap bool
 
-	HeartbeatTimeout  time.Duration
-	ElectionTimeout   time.Duration
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// CommitTimeout is how soon an idle leader tells followers what it committed
+	// (raft's default: 50ms, randomised up to twice that). It is how long a follower
+	// waits to see a write it forwarded.
+	CommitTimeout     time.Duration
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	// ApplyTimeout bounds one write, forwarding and waiting for a leader included.
@@ -117,6 +121,9 @@ func open(cfg Config, bolt *raftboltdb.BoltStore) (*Store, error) {
 	}
 	if cfg.ElectionTimeout > 0 {
 		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.CommitTimeout > 0 {
+		rc.CommitTimeout = cfg.CommitTimeout
 	}
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
@@ -260,17 +267,39 @@ func (s *Store) RemoveServer(id string) error {
 	return s.raft.RemoveServer(raft.ServerID(id), 0, s.cfg.ApplyTimeout).Error()
 }
 
+// TransferLeadership hands leadership to another voter and returns when one has it
+// (leader only). A leader that is about to be removed from raft steps aside first, so
+// that the removal is committed by a leader that stays.
+func (s *Store) TransferLeadership() error { return s.raft.LeadershipTransfer().Error() }
+
 // Snapshot takes a snapshot now (raft also takes them on its own schedule).
 func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
 
 // LastIndex is the index of the last entry in this manager's log.
 func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
 
-// AppliedIndex is the index of the last entry this manager applied to its state.
+// AppliedIndex is the index of the last entry raft handed to this manager's state
+// machine (which may still be applying it).
 func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+
+// StateIndex is the index of the last command applied to this manager's state: once it
+// reaches a write's index, reads here see the write.
+func (s *Store) StateIndex() uint64 { return s.fsm.applied.Load() }
 
 // Close stops raft and closes the log.
 func (s *Store) Close() error {
 	err := s.raft.Shutdown().Error()
 	return errors.Join(err, s.bolt.Close())
 }
+
+// LastContact is how long ago this manager last heard from the leader (zero on the
+// leader itself), as raft tracks it.
+func (s *Store) LastContact() time.Duration {
+	if s.IsLeader() {
+		return 0
+	}
+	return time.Since(s.raft.LastContact())
+}
+
+// ApplyTimeout is the bound a write waits for, forwarding and elections included.
+func (s *Store) ApplyTimeout() time.Duration { return s.cfg.ApplyTimeout }

@@ -152,9 +152,9 @@ func (c *testCluster) leaderID() string {
 func waitApplied(t *testing.T, s *Store, index uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for s.AppliedIndex() < index {
+	for s.StateIndex() < index {
 		if time.Now().After(deadline) {
-			t.Fatalf("index %d not applied within 10s (at %d)", index, s.AppliedIndex())
+			t.Fatalf("index %d not applied within 10s (at %d)", index, s.StateIndex())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -304,5 +304,52 @@ func TestNoLeaderFailsWithinBound(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "3 managers") {
 		t.Errorf("error does not say how many managers there are: %v", err)
+	}
+}
+
+// Cluster updates are compare-and-swap: of two managers that read the same row, the
+// second to write is refused instead of silently undoing the first.
+func TestClusterUpdateIsCompareAndSwap(t *testing.T) {
+	c := newTestCluster(t, 1)
+	leader := c.waitLeader()
+	ctx := context.Background()
+	if _, err := leader.Apply(ctx, CmdClusterUpsert, &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}); err != nil {
+		t.Fatal(err)
+	}
+	read, err := leader.State().ReadTxn().Cluster(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := read.Copy()
+	first.Autolock, first.UnlockKey, first.UnlockKeyGeneration = true, "key-a", 1
+	if _, err := leader.Apply(ctx, CmdClusterUpdate, ClusterUpdate{ExpectModifyIndex: read.ModifyIndex, Cluster: first}); err != nil {
+		t.Fatalf("first update: %v", err)
+	}
+	second := read.Copy()
+	second.Autolock, second.UnlockKey, second.UnlockKeyGeneration = true, "key-b", 1
+	if _, err := leader.Apply(ctx, CmdClusterUpdate, ClusterUpdate{ExpectModifyIndex: read.ModifyIndex, Cluster: second}); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("stale update: err = %v, want state.ErrConflict", err)
+	}
+	got, _ := leader.State().ReadTxn().Cluster(nil)
+	if got.UnlockKey != "key-a" {
+		t.Fatalf("unlock key %q after the refused update, want key-a", got.UnlockKey)
+	}
+}
+
+func TestNodeUpdateChangesRole(t *testing.T) {
+	c := newTestCluster(t, 1)
+	leader := c.waitLeader()
+	ctx := context.Background()
+	n := node("n1")
+	n.Addr = "10.0.0.1:4270"
+	if _, err := leader.Apply(ctx, CmdNodeUpsert, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Apply(ctx, CmdNodeUpdate, NodeUpdate{ID: "n1", Role: state.RoleManager, LabelsAdd: map[string]string{"a": "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := leader.State().ReadTxn().Node(nil, "n1")
+	if got.Role != state.RoleManager || got.ManagerStatus == nil || got.ManagerStatus.Addr != n.Addr || got.Labels["a"] != "b" {
+		t.Fatalf("promoted node: %+v", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // ALPNRaft is the TLS application protocol of raft's traffic on a node's port. The API
@@ -62,17 +64,17 @@ func (s *StreamLayer) Close() error {
 func (s *StreamLayer) Addr() net.Addr { return s.addr }
 
 // Dial implements raft.StreamLayer.
-func (s *StreamLayer) Dial(address string, timeout time.Duration) (net.Conn, error) {
+func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: s.clientTLS}
-	conn, err := d.DialContext(ctx, "tcp", address)
+	conn, err := d.DialContext(ctx, "tcp", string(address))
 	if err != nil {
 		return nil, err
 	}
 	if p := conn.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != ALPNRaft {
 		_ = conn.Close()
-		return nil, errors.New("peer at " + address + " does not speak berth's raft protocol")
+		return nil, errors.New("peer at " + string(address) + " does not speak berth's raft protocol")
 	}
 	return conn, nil
 }

@@ -1,6 +1,7 @@
 // Command berth is the one binary of berth: a GitOps declarative applier for
 // Swarm-style Compose stacks. The files of this package hold flags and printing
-// only; the work is done by spec/ and applier/.
+// only; the work is done by spec/, applier/ and cluster/ (the daemon is
+// cluster/node, the other cluster commands are calls to it through cluster/api).
 package main
 
 import (
@@ -115,10 +116,22 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		return fmt.Errorf("%w\nSee '%s --help'.", err, cmd.CommandPath())
 	})
 
+	host := &hostFlag{}
+	host.register(root, os.Getenv)
 	root.AddCommand(
 		newConfigCommand(),
 		newValidateCommand(),
 		newDiffCommand(),
+		newDaemonCommand(),
+		newInitCommand(host),
+		newJoinCommand(host),
+		newLeaveCommand(host),
+		newInfoCommand(host),
+		newUpdateCommand(host),
+		newUnlockCommand(host),
+		newUnlockKeyCommand(host),
+		newJoinTokenCommand(host),
+		newNodeCommand(host),
 	)
 	return root
 }

@@ -20,7 +20,9 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 func TestMain(m *testing.M) {
 	// As main does: compose-go's log would only repeat the warnings berth prints.
 	logrus.SetOutput(io.Discard)
-	os.Exit(m.Run())
+	code := m.Run()
+	cleanupBinary()
+	os.Exit(code)
 }
 
 // result is what one run of the CLI left behind.

@@ -1,0 +1,443 @@
+package api_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/cluster/store/sealed"
+)
+
+// backend is an in-process api.Backend over a real state.Store (written directly at
+// increasing indexes, as the FSM would). Methods a test does not set panic through
+// the nil embedded interface, which the handler turns into a 500.
+type backend struct {
+	api.Backend
+	mu      sync.Mutex
+	status  api.Status
+	st      *state.Store
+	index   uint64
+	err     error // returned by the methods below when set
+	members map[string]bool
+}
+
+func newBackend(t *testing.T) *backend {
+	t.Helper()
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &backend{status: api.Status{Phase: api.PhaseManager, ClusterID: "c1", NodeID: "n1"}, st: st, members: map[string]bool{}}
+}
+
+func (b *backend) Status() api.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.status
+}
+
+func (b *backend) setPhase(p api.Phase) {
+	b.mu.Lock()
+	b.status.Phase = p
+	b.mu.Unlock()
+}
+
+func (b *backend) Member(id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.members[id] {
+		return fmt.Errorf("%w: node %s is not a member of this cluster", ca.ErrForbidden, id)
+	}
+	return nil
+}
+
+func (b *backend) write(t *testing.T, fn func(*state.WriteTxn) error) uint64 {
+	t.Helper()
+	b.mu.Lock()
+	b.index++
+	idx := b.index
+	b.mu.Unlock()
+	if err := b.st.Update(idx, fn); err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+func (b *backend) Info(context.Context) (*api.Info, error) {
+	s := b.Status()
+	return &api.Info{Phase: s.Phase, NodeID: s.NodeID, ClusterID: s.ClusterID}, nil
+}
+
+func (b *backend) Unlock(_ context.Context, req *api.UnlockRequest) error {
+	if err := sealed.ValidateUnlockKey(req.Key); err != nil {
+		return err
+	}
+	return sealed.ErrWrongKey
+}
+
+func (b *backend) Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.QueryMeta, error) {
+	if b.err != nil {
+		return nil, api.QueryMeta{}, b.err
+	}
+	if q.Wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, q.Wait)
+		defer cancel()
+	}
+	var nodes []*state.Node
+	idx, err := b.st.Blocking(ctx, q.Index, []string{state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		var err error
+		nodes, err = tx.Nodes(ws)
+		return tx.Index(state.TableNodes), err
+	})
+	return nodes, api.QueryMeta{Index: idx}, err
+}
+
+func (b *backend) Secrets(context.Context, api.Query) ([]*state.Secret, api.QueryMeta, error) {
+	// A careless backend: the handler must still not send the data.
+	return []*state.Secret{{ID: "s1", Name: "pw", Version: 1, Data: []byte("hunter2")}}, api.QueryMeta{Index: 7}, nil
+}
+
+func (b *backend) Configs(context.Context, api.Query) ([]*state.Config, api.QueryMeta, error) {
+	return []*state.Config{{ID: "c1", Name: "conf", Version: 1, Data: []byte("listen 80")}}, api.QueryMeta{Index: 8}, nil
+}
+
+func (b *backend) Heartbeat(_ context.Context, caller ca.Identity) (*api.HeartbeatResponse, error) {
+	return &api.HeartbeatResponse{Role: state.NodeRole(caller.Role)}, nil
+}
+
+func (b *backend) RequestJoin(_ context.Context, req *api.NodeJoinRequest) (*api.NodeJoinResponse, error) {
+	if req.Token != "good" {
+		return nil, fmt.Errorf("%w: it matches neither token", ca.ErrInvalidToken)
+	}
+	return &api.NodeJoinResponse{NodeID: "n9", Role: state.RoleWorker}, nil
+}
+
+func (b *backend) ApplyCommand(_ context.Context, cmd []byte) (uint64, error) {
+	if len(cmd) == 0 || cmd[0] != byte(store.CmdNodeUpdate) {
+		return 0, fmt.Errorf("%w 250", store.ErrUnknownCommand)
+	}
+	return 42, nil
+}
+
+// serveLocal serves the local handler on a unix socket in a temp dir.
+func serveLocal(t *testing.T, b api.Backend) *api.Client {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "api-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: api.NewLocalHandler(b)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c, err := api.New("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestErrorsKeepTheirMeaningAcrossTheWire(t *testing.T) {
+	b := newBackend(t)
+	c := serveLocal(t, b)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		err      error
+		sentinel error
+		status   int
+		code     string
+	}{
+		{fmt.Errorf("no such node: x: %w", state.ErrNotFound), state.ErrNotFound, 404, "not_found"},
+		{fmt.Errorf("hostname taken: %w", state.ErrConflict), state.ErrConflict, 409, "conflict"},
+		{store.ErrNoLeader, store.ErrNoLeader, 503, "no_leader"},
+		{&api.NotLeaderError{Leader: "10.0.0.1:4270"}, store.ErrNotLeader, 421, "not_leader"},
+		{sealed.ErrLocked, sealed.ErrLocked, 423, "locked"},
+		{sealed.ErrWrongKey, sealed.ErrWrongKey, 403, "wrong_key"},
+		{fmt.Errorf("%w: demoting m3 would leave 1 of 2", api.ErrQuorum), api.ErrQuorum, 409, "quorum"},
+		{api.ErrNotInCluster, api.ErrNotInCluster, 503, "not_in_cluster"},
+		{ca.ErrForbidden, ca.ErrForbidden, 403, "forbidden"},
+		{errors.New("disk on fire"), nil, 500, "internal"},
+	} {
+		b.err = tc.err
+		_, _, err := c.Nodes(ctx, api.Query{})
+		var apiErr *api.Error
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("%v: got %T %v, want *api.Error", tc.err, err, err)
+		}
+		if apiErr.StatusCode != tc.status || apiErr.Code != tc.code || apiErr.Message != tc.err.Error() {
+			t.Errorf("%v: got %d %s %q", tc.err, apiErr.StatusCode, apiErr.Code, apiErr.Message)
+		}
+		if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
+			t.Errorf("%v: errors.Is does not match the sentinel on the client side", tc.err)
+		}
+	}
+	b.err = &api.NotLeaderError{Leader: "10.0.0.1:4270"}
+	_, _, err := c.Nodes(ctx, api.Query{})
+	var apiErr *api.Error
+	if !errors.As(err, &apiErr) || apiErr.Leader != "10.0.0.1:4270" || !errors.Is(err, store.ErrNotLeader) {
+		t.Errorf("not leader: %#v", err)
+	}
+}
+
+func TestPhaseGate(t *testing.T) {
+	b := newBackend(t)
+	c := serveLocal(t, b)
+	ctx := context.Background()
+	b.setPhase(api.PhaseLocked)
+	if _, _, err := c.Nodes(ctx, api.Query{}); !errors.Is(err, sealed.ErrLocked) || err.Error() != "this node is locked: run `berth unlock`" {
+		t.Errorf("locked node ls: %v", err)
+	}
+	if info, err := c.Info(ctx); err != nil || info.Phase != api.PhaseLocked {
+		t.Errorf("locked info: %+v %v", info, err)
+	}
+	if err := c.Unlock(ctx, "BERTHKEY-1-"+strings.Repeat("A", 43)); !errors.Is(err, sealed.ErrWrongKey) {
+		t.Errorf("locked unlock reaches the backend: %v", err)
+	}
+	b.setPhase(api.PhaseInactive)
+	if _, _, err := c.Nodes(ctx, api.Query{}); !errors.Is(err, api.ErrNotInCluster) {
+		t.Errorf("inactive node ls: %v", err)
+	}
+	b.setPhase(api.PhaseWorker)
+	if _, _, err := c.Nodes(ctx, api.Query{}); !errors.Is(err, api.ErrNotManager) {
+		t.Errorf("worker node ls: %v", err)
+	}
+}
+
+func TestBlockingQuery(t *testing.T) {
+	b := newBackend(t)
+	c := serveLocal(t, b)
+	ctx := context.Background()
+	node := func(id string) *state.Node {
+		return &state.Node{ID: id, Hostname: "h-" + id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
+			Status: state.NodeStatus{State: state.NodeReady}}
+	}
+	b.write(t, func(w *state.WriteTxn) error { return w.UpsertNode(node("a")) })
+	nodes, meta, err := c.Nodes(ctx, api.Query{})
+	if err != nil || len(nodes) != 1 || meta.Index != 1 {
+		t.Fatalf("nodes: %d, meta %+v, %v", len(nodes), meta, err)
+	}
+	// A wait that sees no change answers with the same index when it runs out.
+	_, meta2, err := c.Nodes(ctx, api.Query{Index: meta.Index, Wait: 50 * time.Millisecond})
+	if err != nil || meta2.Index != meta.Index {
+		t.Fatalf("timed-out wait: %+v %v", meta2, err)
+	}
+	// A change wakes the wait up.
+	type answer struct {
+		nodes []*state.Node
+		meta  api.QueryMeta
+		err   error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		n, m, err := c.Nodes(ctx, api.Query{Index: meta.Index, Wait: 30 * time.Second})
+		ch <- answer{n, m, err}
+	}()
+	// Writes to other tables do not count.
+	b.write(t, func(w *state.WriteTxn) error {
+		return w.UpsertConfig(&state.Config{ID: "c", Name: "c", Version: 1})
+	})
+	idx := b.write(t, func(w *state.WriteTxn) error { return w.UpsertNode(node("b")) })
+	select {
+	case a := <-ch:
+		if a.err != nil || len(a.nodes) != 2 || a.meta.Index != idx {
+			t.Fatalf("woken wait: %d nodes, %+v, %v", len(a.nodes), a.meta, a.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("blocking query not woken by a write within 20s")
+	}
+}
+
+func TestListingsNeverCarryData(t *testing.T) {
+	c := serveLocal(t, newBackend(t))
+	ctx := context.Background()
+	secrets, meta, err := c.Secrets(ctx, api.Query{})
+	if err != nil || len(secrets) != 1 || secrets[0].Data != nil || meta.Index != 7 {
+		t.Errorf("secrets: %v %+v %v", secrets, meta, err)
+	}
+	configs, _, err := c.Configs(ctx, api.Query{})
+	if err != nil || len(configs) != 1 || configs[0].Data != nil {
+		t.Errorf("configs: %v %v", configs, err)
+	}
+}
+
+func TestLocalSocketServesNoInternalEndpoints(t *testing.T) {
+	c := serveLocal(t, newBackend(t))
+	if _, err := c.Apply(context.Background(), []byte{4, '{', '}'}); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("internal apply on the socket: %v", err)
+	}
+}
+
+func TestConnectErrors(t *testing.T) {
+	dir := t.TempDir()
+	c, err := api.New("unix://" + filepath.Join(dir, "none.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Info(context.Background())
+	var ce *api.ConnectError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "is `berth daemon` running?") {
+		t.Errorf("no daemon: %v", err)
+	}
+	if _, err := api.New("tcp-without-port"); err == nil {
+		t.Error("a host without a port was accepted")
+	}
+	if _, err := api.New("127.0.0.1:1"); err == nil {
+		t.Error("a TCP host without TLS configuration was accepted")
+	}
+	// A forwarder that cannot reach the leader reports no leader, so the store retries.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	f := api.NewForwarder(api.NewTLSHTTPClient(&tls.Config{}))
+	if _, err := f.Forward(context.Background(), addr, []byte{1}); !errors.Is(err, store.ErrNoLeader) {
+		t.Errorf("forward to a dead leader: %v", err)
+	}
+}
+
+// pki is a cluster CA with manager and worker certificates, and a foreign CA.
+type pki struct {
+	root, foreign *ca.RootCA
+	manager       tls.Certificate
+	worker        tls.Certificate
+	stranger      tls.Certificate
+}
+
+func newPKI(t *testing.T) *pki {
+	t.Helper()
+	issue := func(root *ca.RootCA, id string, role ca.Role) tls.Certificate {
+		key, csr, err := ca.NewNodeKeyAndCSR(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certPEM, err := root.IssueNodeCert(csr, id, role, 0, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert
+	}
+	root, err := ca.NewRootCA("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := ca.NewRootCA("c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pki{root: root, foreign: foreign,
+		manager: issue(root, "m1", ca.RoleManager), worker: issue(root, "w1", ca.RoleWorker),
+		stranger: issue(foreign, "m9", ca.RoleManager)}
+}
+
+func serveRemote(t *testing.T, b api.Backend, p *pki) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(api.NewRemoteHandler(b))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the stranger's refused handshake
+	srv.TLS = ca.ServerTLSConfig(p.root.Cert(), p.manager, ca.WithOptionalClientCert())
+	srv.TLS.NextProtos = []string{"http/1.1"}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+func remoteClient(t *testing.T, addr string, root *x509.Certificate, cert *tls.Certificate) *api.Client {
+	t.Helper()
+	cfg := ca.ClientTLSConfig(root, tls.Certificate{}, ca.ManagerServerName)
+	if cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	c, err := api.New(addr, api.WithTLS(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t)
+	b.members["m1"], b.members["w1"] = true, true
+	addr := serveRemote(t, b, p)
+	ctx := context.Background()
+	root := p.root.Cert()
+
+	anon := remoteClient(t, addr, root, nil)
+	manager := remoteClient(t, addr, root, &p.manager)
+	worker := remoteClient(t, addr, root, &p.worker)
+	stranger := remoteClient(t, addr, root, &p.stranger)
+
+	if _, _, err := anon.Nodes(ctx, api.Query{}); !errors.Is(err, ca.ErrNoClientCert) {
+		t.Errorf("no certificate: %v", err)
+	}
+	if _, _, err := worker.Nodes(ctx, api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+		t.Errorf("worker on a manager endpoint: %v", err)
+	}
+	if _, err := worker.Apply(ctx, []byte{byte(store.CmdNodeUpdate), '{', '}'}); !errors.Is(err, ca.ErrForbidden) {
+		t.Errorf("worker forwarding a command: %v", err)
+	}
+	if _, _, err := manager.Nodes(ctx, api.Query{}); err != nil {
+		t.Errorf("manager: %v", err)
+	}
+	if idx, err := manager.Apply(ctx, []byte{byte(store.CmdNodeUpdate), '{', '}'}); err != nil || idx != 42 {
+		t.Errorf("manager forwarding a command: %d %v", idx, err)
+	}
+	if _, err := manager.Apply(ctx, []byte{250}); !errors.Is(err, store.ErrUnknownCommand) {
+		t.Errorf("unknown command: %v", err)
+	}
+	// The role in the answer is the certificate's, whatever the request says.
+	if hb, err := worker.Heartbeat(ctx); err != nil || hb.Role != state.RoleWorker {
+		t.Errorf("worker heartbeat: %+v %v", hb, err)
+	}
+	if _, _, err := stranger.Nodes(ctx, api.Query{}); err == nil || !errors.Is(err, ca.ErrNoClientCert) {
+		t.Errorf("certificate of another CA: %v", err)
+	}
+	// Joining needs no certificate, only a good token.
+	if _, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: "bad"}); !errors.Is(err, ca.ErrInvalidToken) {
+		t.Errorf("join with a bad token: %v", err)
+	}
+	if resp, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: "good"}); err != nil || resp.NodeID != "n9" {
+		t.Errorf("join: %+v %v", resp, err)
+	}
+	// Node administration is not on the port.
+	if err := manager.Unlock(ctx, "x"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("unlock over the port: %v", err)
+	}
+	// A removed node's certificate no longer works.
+	b.mu.Lock()
+	delete(b.members, "m1")
+	b.mu.Unlock()
+	if _, _, err := manager.Nodes(ctx, api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+		t.Errorf("certificate of a removed node: %v", err)
+	}
+}

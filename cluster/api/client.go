@@ -1,0 +1,484 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+)
+
+// DefaultSocket is where the daemon listens and the CLI looks by default.
+const DefaultSocket = "/run/berth/berth.sock"
+
+// DefaultHost is DefaultSocket as a -H/--host value.
+const DefaultHost = "unix://" + DefaultSocket
+
+// Client calls one node's API: the local daemon over its unix socket (the CLI), or a
+// manager over mutual TLS (other nodes, forwarding). Methods take the context first;
+// errors from the node are *Error values that errors.Is matches against the sentinel
+// errors of this package and of state, store, sealed and ca.
+type Client struct {
+	host string // as given, for messages
+	base string
+	hc   *http.Client
+	unix bool
+}
+
+// Option configures a Client.
+type Option func(*clientOptions)
+
+type clientOptions struct {
+	tls *tls.Config
+	hc  *http.Client
+}
+
+// WithTLS sets the TLS configuration for a TCP host (see ca.ClientTLSConfig): it
+// decides which CA is trusted and which certificate, if any, is presented.
+func WithTLS(cfg *tls.Config) Option { return func(o *clientOptions) { o.tls = cfg } }
+
+// WithHTTPClient makes the client use hc (from NewTLSHTTPClient) so that clients of
+// several managers share connections and configuration. It wins over WithTLS.
+func WithHTTPClient(hc *http.Client) Option { return func(o *clientOptions) { o.hc = hc } }
+
+// New returns a client for host: "unix:///path/to.sock" (or an absolute path) for a
+// node's socket, or "https://host:port" / "host:port" for a node's TLS port, which
+// needs WithTLS or WithHTTPClient.
+func New(host string, opts ...Option) (*Client, error) {
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case strings.HasPrefix(host, "unix://") || strings.HasPrefix(host, "/"):
+		path := strings.TrimPrefix(host, "unix://")
+		if path == "" || !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("invalid host %q: a unix socket needs an absolute path, e.g. %s", host, DefaultHost)
+		}
+		hc := o.hc
+		if hc == nil {
+			hc = &http.Client{Transport: &http.Transport{
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					var d net.Dialer
+					conn, err := d.DialContext(ctx, "unix", path)
+					if err != nil {
+						return nil, &dialError{err: err}
+					}
+					return conn, nil
+				},
+				MaxIdleConns:    4,
+				IdleConnTimeout: 30 * time.Second,
+			}}
+		}
+		return &Client{host: "unix://" + path, base: "http://berth", hc: hc, unix: true}, nil
+	default:
+		addr := strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "tcp://")
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("invalid host %q: expected unix:///path or host:port", host)
+		}
+		hc := o.hc
+		if hc == nil {
+			if o.tls == nil {
+				return nil, fmt.Errorf("host %s: the TCP port only speaks mutual TLS; give the client a TLS configuration with the cluster CA", addr)
+			}
+			hc = NewTLSHTTPClient(o.tls)
+		}
+		return &Client{host: addr, base: "https://" + addr, hc: hc}, nil
+	}
+}
+
+// NewTLSHTTPClient returns an HTTP client for nodes' TLS ports. cfg is cloned per
+// connection, so a GetClientCertificate callback in it may hand out a renewed
+// certificate. Connection failures are reported as *ConnectError.
+func NewTLSHTTPClient(cfg *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c := cfg.Clone()
+			c.NextProtos = []string{"http/1.1"}
+			d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}, Config: c}
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err: err}
+			}
+			return conn, nil
+		},
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     60 * time.Second,
+	}}
+}
+
+// Host is the host the client calls, as a -H value or host:port.
+func (c *Client) Host() string { return c.host }
+
+// dialError marks a failure to connect: the request was never sent, so it is safe to
+// send it elsewhere.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// ConnectError is a failure to reach the node at all: nothing was sent.
+type ConnectError struct {
+	Host string
+	Err  error
+	unix bool
+}
+
+func (e *ConnectError) Error() string {
+	if e.unix {
+		hint := "is `berth daemon` running?"
+		if errors.Is(e.Err, fs.ErrPermission) {
+			hint = "the socket is only open to root: run as root"
+		}
+		return fmt.Sprintf("cannot connect to the berth daemon at %s: %s (%s)", e.Host, rootCause(e.Err), hint)
+	}
+	return fmt.Sprintf("cannot connect to %s: %s", e.Host, rootCause(e.Err))
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// rootCause keeps the innermost useful text of a network error ("connection
+// refused" rather than "dial unix /x: connect: connection refused").
+func rootCause(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) (http.Header, error) {
+	var body io.Reader
+	contentType := ""
+	switch v := in.(type) {
+	case nil:
+	case []byte:
+		body, contentType = bytes.NewReader(v), "application/octet-stream"
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		body, contentType = bytes.NewReader(b), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		var de *dialError
+		if errors.As(err, &de) {
+			return nil, &ConnectError{Host: c.host, Err: de.err, unix: c.unix}
+		}
+		return nil, c.transportError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return resp.Header, readError(resp)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return resp.Header, fmt.Errorf("decode answer of %s %s from %s: %w", method, path, c.host, err)
+		}
+	}
+	return resp.Header, nil
+}
+
+// transportError explains failures after the connection was made. With TLS 1.3 a
+// server that refuses the client's certificate says so on the first read, not in the
+// handshake.
+func (c *Client) transportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "remote error: tls:") {
+		return fmt.Errorf("%s refused this client's certificate (%s): %w", c.host, msg, ca.ErrNoClientCert)
+	}
+	return fmt.Errorf("request to %s failed: %w", c.host, err)
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e Error
+	if err := json.Unmarshal(b, &e); err != nil || e.Code == "" {
+		text := strings.TrimSpace(string(b))
+		if len(text) > 200 {
+			text = text[:200] + "..."
+		}
+		return &Error{StatusCode: resp.StatusCode, Code: "internal", Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, text)}
+	}
+	e.StatusCode = resp.StatusCode
+	return &e
+}
+
+func queryPath(path string, q Query) string {
+	v := url.Values{}
+	if q.Index > 0 {
+		v.Set("index", strconv.FormatUint(q.Index, 10))
+	}
+	if q.Wait > 0 {
+		v.Set("wait", q.Wait.String())
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
+
+func queryMeta(h http.Header) QueryMeta {
+	idx, _ := strconv.ParseUint(h.Get(IndexHeader), 10, 64)
+	return QueryMeta{Index: idx}
+}
+
+// ---------------------------------------------------------------------------
+// Node lifecycle (the local socket).
+
+// Info describes the node and, on a manager, the cluster.
+func (c *Client) Info(ctx context.Context) (*Info, error) {
+	var out Info
+	_, err := c.do(ctx, http.MethodGet, "/v1/info", nil, &out)
+	return &out, err
+}
+
+// Init makes the node the first manager of a new cluster.
+func (c *Client) Init(ctx context.Context, req InitRequest) (*InitResponse, error) {
+	var out InitResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/cluster/init", req, &out)
+	return &out, err
+}
+
+// Join makes the node join the cluster of a manager.
+func (c *Client) Join(ctx context.Context, req JoinRequest) (*JoinResponse, error) {
+	var out JoinResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/cluster/join", req, &out)
+	return &out, err
+}
+
+// Leave makes the node leave its cluster.
+func (c *Client) Leave(ctx context.Context, force bool) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/cluster/leave", LeaveRequest{Force: force}, nil)
+	return err
+}
+
+// Unlock unlocks an autolocked manager after a restart.
+func (c *Client) Unlock(ctx context.Context, key string) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/unlock", UnlockRequest{Key: key}, nil)
+	return err
+}
+
+// ---------------------------------------------------------------------------
+// Cluster.
+
+// Cluster returns the cluster row without its secrets.
+func (c *Client) Cluster(ctx context.Context) (*state.Cluster, error) {
+	var out state.Cluster
+	_, err := c.do(ctx, http.MethodGet, "/v1/cluster", nil, &out)
+	return &out, err
+}
+
+// UpdateCluster changes cluster settings (`berth update`).
+func (c *Client) UpdateCluster(ctx context.Context, req ClusterUpdateRequest) (*ClusterUpdateResponse, error) {
+	var out ClusterUpdateResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/cluster/update", req, &out)
+	return &out, err
+}
+
+// UnlockKey returns the cluster's unlock key, or rotates it and returns the new one.
+func (c *Client) UnlockKey(ctx context.Context, rotate bool) (string, error) {
+	var out UnlockKeyResponse
+	method, path := http.MethodGet, "/v1/cluster/unlock-key"
+	if rotate {
+		method, path = http.MethodPost, path+"/rotate"
+	}
+	_, err := c.do(ctx, method, path, nil, &out)
+	return out.Key, err
+}
+
+// JoinToken returns the join token of role, or rotates it and returns the new one.
+func (c *Client) JoinToken(ctx context.Context, role state.NodeRole, rotate bool) (*JoinTokenResponse, error) {
+	var out JoinTokenResponse
+	method, path := http.MethodGet, "/v1/cluster/join-tokens/"+url.PathEscape(string(role))
+	if rotate {
+		method, path = http.MethodPost, path+"/rotate"
+	}
+	_, err := c.do(ctx, method, path, nil, &out)
+	return &out, err
+}
+
+// ---------------------------------------------------------------------------
+// Nodes.
+
+// Nodes lists the nodes, with their manager status as the answering manager sees it.
+func (c *Client) Nodes(ctx context.Context, q Query) ([]*state.Node, QueryMeta, error) {
+	var out []*state.Node
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/nodes", q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// Node returns one node, by ID, unique ID prefix or hostname.
+func (c *Client) Node(ctx context.Context, ref string, q Query) (*state.Node, QueryMeta, error) {
+	var out state.Node
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/nodes/"+url.PathEscape(ref), q), nil, &out)
+	return &out, queryMeta(h), err
+}
+
+// UpdateNode changes a node's labels and availability.
+func (c *Client) UpdateNode(ctx context.Context, ref string, req NodeUpdateRequest) (uint64, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/update", req, &out)
+	return out.Index, err
+}
+
+// PromoteNode makes a worker a manager. The node follows on its next heartbeat.
+func (c *Client) PromoteNode(ctx context.Context, ref string) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/promote", nil, &out)
+	return &out, err
+}
+
+// DemoteNode makes a manager a worker: it leaves raft at once, and stops its manager
+// on its next heartbeat.
+func (c *Client) DemoteNode(ctx context.Context, ref string) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/demote", nil, &out)
+	return &out, err
+}
+
+// RemoveNode removes a node from the cluster.
+func (c *Client) RemoveNode(ctx context.Context, ref string, force bool) error {
+	path := "/v1/nodes/" + url.PathEscape(ref)
+	if force {
+		path += "?force=true"
+	}
+	_, err := c.do(ctx, http.MethodDelete, path, nil, nil)
+	return err
+}
+
+// ---------------------------------------------------------------------------
+// Secrets and configs.
+
+// CreateSecret stores a new version of a secret.
+func (c *Client) CreateSecret(ctx context.Context, req ObjectCreateRequest) (*ObjectCreateResponse, error) {
+	var out ObjectCreateResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/secrets", req, &out)
+	return &out, err
+}
+
+// Secrets lists the secrets' versions, never their data.
+func (c *Client) Secrets(ctx context.Context, q Query) ([]*state.Secret, QueryMeta, error) {
+	var out []*state.Secret
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/secrets", q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// CreateConfig stores a new version of a config.
+func (c *Client) CreateConfig(ctx context.Context, req ObjectCreateRequest) (*ObjectCreateResponse, error) {
+	var out ObjectCreateResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/configs", req, &out)
+	return &out, err
+}
+
+// Configs lists the configs' versions, without their data.
+func (c *Client) Configs(ctx context.Context, q Query) ([]*state.Config, QueryMeta, error) {
+	var out []*state.Config
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/configs", q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// ---------------------------------------------------------------------------
+// Between nodes (the TLS port).
+
+// RequestJoin asks a manager for a certificate, with a join token.
+func (c *Client) RequestJoin(ctx context.Context, req NodeJoinRequest) (*NodeJoinResponse, error) {
+	var out NodeJoinResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/join", req, &out)
+	return &out, err
+}
+
+// Heartbeat tells the leader that the caller's node is alive.
+func (c *Client) Heartbeat(ctx context.Context) (*HeartbeatResponse, error) {
+	var out HeartbeatResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/heartbeat", struct{}{}, &out)
+	return &out, err
+}
+
+// RenewCertificate asks for a certificate for a new key, with the role the cluster
+// records for the caller's node.
+func (c *Client) RenewCertificate(ctx context.Context, csr []byte) (*CertificateResponse, error) {
+	var out CertificateResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/node/certificate", CertificateRequest{CSR: csr}, &out)
+	return &out, err
+}
+
+// Apply sends an encoded raft command to the leader.
+func (c *Client) Apply(ctx context.Context, cmd []byte) (uint64, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/internal/apply", cmd, &out)
+	return out.Index, err
+}
+
+// AddVoter asks the leader to add a manager to raft.
+func (c *Client) AddVoter(ctx context.Context, nodeID string) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/internal/raft/add", RaftMemberRequest{NodeID: nodeID}, nil)
+	return err
+}
+
+// RemoveVoter asks the leader to remove a manager from raft.
+func (c *Client) RemoveVoter(ctx context.Context, nodeID string) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/internal/raft/remove", RaftMemberRequest{NodeID: nodeID}, nil)
+	return err
+}
+
+// Ping checks that a manager answers.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodGet, "/v1/internal/ping", nil, nil)
+	return err
+}
+
+// Forwarder sends followers' writes to the leader over mutual TLS: it is the
+// store.Forwarder of a manager.
+type Forwarder struct {
+	hc *http.Client
+}
+
+// NewForwarder returns a forwarder using hc (from NewTLSHTTPClient, presenting the
+// manager's certificate).
+func NewForwarder(hc *http.Client) *Forwarder { return &Forwarder{hc: hc} }
+
+var _ store.Forwarder = (*Forwarder)(nil)
+
+// Forward implements store.Forwarder. A leader that cannot be reached is reported as
+// store.ErrNoLeader, so that the store retries while an election runs; the request
+// was never sent, so retrying cannot apply it twice.
+func (f *Forwarder) Forward(ctx context.Context, leaderAddr string, cmd []byte) (uint64, error) {
+	c := &Client{host: leaderAddr, base: "https://" + leaderAddr, hc: f.hc}
+	idx, err := c.Apply(ctx, cmd)
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		return 0, fmt.Errorf("%w: the leader at %s cannot be reached: %s", store.ErrNoLeader, leaderAddr, rootCause(ce.Err))
+	}
+	return idx, err
+}

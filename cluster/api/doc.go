@@ -1,0 +1,62 @@
+// Package api is berth's HTTP+JSON API: the handler a node serves on its unix socket
+// and on its mutual-TLS port, and the Go client the CLI, the other nodes and (in later
+// issues) the agents use.
+//
+// # Transports and who may call what
+//
+// The unix socket (NewLocalHandler) is created 0600: whoever opens it administers the
+// node, and the endpoints between nodes are not served there. The TCP port
+// (NewRemoteHandler) speaks TLS 1.3 with certificates of the cluster CA; the caller's
+// node ID and role come from its verified certificate, never from the request, and a
+// certificate of a node that was removed is refused. Access per endpoint:
+//
+//	endpoint                                   socket  port
+//	GET  /v1/info                              yes     any node
+//	POST /v1/cluster/init                      yes     -
+//	POST /v1/cluster/join                      yes     -
+//	POST /v1/cluster/leave                     yes     -
+//	POST /v1/unlock                            yes     -
+//	GET  /v1/cluster                           yes     manager   (redacted)
+//	POST /v1/cluster/update                    yes     manager   {"autolock": bool}
+//	GET  /v1/cluster/unlock-key                yes     manager
+//	POST /v1/cluster/unlock-key/rotate         yes     manager
+//	GET  /v1/cluster/join-tokens/{role}        yes     manager
+//	POST /v1/cluster/join-tokens/{role}/rotate yes     manager
+//	GET  /v1/nodes                             yes     manager   blocking
+//	GET  /v1/nodes/{ref}                       yes     manager   blocking
+//	POST /v1/nodes/{ref}/update                yes     manager
+//	POST /v1/nodes/{ref}/promote               yes     manager
+//	POST /v1/nodes/{ref}/demote                yes     manager
+//	DELETE /v1/nodes/{ref}[?force=true]        yes     manager
+//	POST /v1/secrets, GET /v1/secrets          yes     manager   listings never carry data
+//	POST /v1/configs, GET /v1/configs          yes     manager   listings never carry data
+//	POST /v1/join                              -       anyone    the join token authenticates
+//	POST /v1/heartbeat                         -       any node  leader only
+//	POST /v1/node/certificate                  -       any node  role from the cluster's records
+//	POST /v1/internal/apply                    -       manager   a follower's raft command
+//	POST /v1/internal/raft/add                 -       manager   leader only
+//	POST /v1/internal/raft/remove              -       manager   leader only
+//	GET  /v1/internal/ping                     -       manager
+//
+// {ref} is a node ID, a unique ID prefix or a hostname. Every endpoint but info, init,
+// join, leave and unlock needs an unlocked manager: a locked one answers 423 "this node
+// is locked: run `berth unlock`", a worker 503 not_manager, a node outside a cluster
+// 503 not_in_cluster.
+//
+// # Errors
+//
+// Errors are {"error": "<message for the operator>", "code": "<code>"} with a status
+// that fits the code. The client turns them back into *Error, which errors.Is matches
+// against the sentinel error of its code: state.ErrNotFound (not_found),
+// store.ErrNoLeader (no_leader), store.ErrNotLeader (not_leader, with "leader": addr),
+// sealed.ErrLocked (locked), ca.ErrForbidden (forbidden), ErrQuorum (quorum), and so
+// on (see errorCodes). A caller on one side of a forwarded call sees the same error as
+// one on the other.
+//
+// # Blocking queries
+//
+// Reads answer with the raft index of their data in the X-Berth-Index header. A read
+// with ?index=N&wait=30s answers at once if the data changed after N, or else waits up
+// to wait (default 5 minutes, at most 10) for a change; running out of time is not an
+// error, the answer is then the unchanged data. This is how watches work.
+package api

@@ -1,0 +1,614 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store/sealed"
+)
+
+// IndexHeader carries the raft index of a read answer, for blocking queries.
+const IndexHeader = "X-Berth-Index"
+
+// DefaultWait is how long a blocking query waits when it gives an index but no wait.
+const DefaultWait = 5 * time.Minute
+
+// Body size limits: commands forwarded between managers may carry whole stacks.
+const (
+	maxBody        = 4 << 20
+	maxCommandBody = 64 << 20
+)
+
+// remoteAccess is who may call an endpoint on the node's TCP port. Identity always
+// comes from the verified client certificate, never from the request.
+type remoteAccess uint8
+
+const (
+	// remoteNone: not served on the TCP port at all (local administration).
+	remoteNone remoteAccess = iota
+	// remotePublic: anyone who reaches the port; the request carries its own
+	// credential (the join token).
+	remotePublic
+	// remoteNode: any node of the cluster (worker or manager certificate).
+	remoteNode
+	// remoteManager: managers only.
+	remoteManager
+)
+
+// gate is what the node must be for an endpoint to be served.
+type gate uint8
+
+const (
+	// anyPhase: the backend decides (info, init, join, leave, unlock).
+	anyPhase gate = iota
+	// managerPhase: an unlocked manager holding the cluster state.
+	managerPhase
+)
+
+// caller is who sent a request.
+type caller struct {
+	local bool
+	// id is the verified certificate's identity on the TCP port.
+	id ca.Identity
+}
+
+type route struct {
+	pattern string
+	local   bool
+	remote  remoteAccess
+	gate    gate
+	handle  func(h *handler, w http.ResponseWriter, r *http.Request, c caller) error
+}
+
+// routes is the whole API. See the package documentation for what each endpoint does.
+var routes = []route{
+	{"GET /v1/info", true, remoteNode, anyPhase, (*handler).info},
+	{"POST /v1/cluster/init", true, remoteNone, anyPhase, (*handler).init},
+	{"POST /v1/cluster/join", true, remoteNone, anyPhase, (*handler).join},
+	{"POST /v1/cluster/leave", true, remoteNone, anyPhase, (*handler).leave},
+	{"POST /v1/unlock", true, remoteNone, anyPhase, (*handler).unlock},
+
+	{"GET /v1/cluster", true, remoteManager, managerPhase, (*handler).cluster},
+	{"POST /v1/cluster/update", true, remoteManager, managerPhase, (*handler).updateCluster},
+	{"GET /v1/cluster/unlock-key", true, remoteManager, managerPhase, unlockKeyHandler(false)},
+	{"POST /v1/cluster/unlock-key/rotate", true, remoteManager, managerPhase, unlockKeyHandler(true)},
+	{"GET /v1/cluster/join-tokens/{role}", true, remoteManager, managerPhase, joinTokenHandler(false)},
+	{"POST /v1/cluster/join-tokens/{role}/rotate", true, remoteManager, managerPhase, joinTokenHandler(true)},
+
+	{"GET /v1/nodes", true, remoteManager, managerPhase, (*handler).nodes},
+	{"GET /v1/nodes/{ref}", true, remoteManager, managerPhase, (*handler).node},
+	{"POST /v1/nodes/{ref}/update", true, remoteManager, managerPhase, (*handler).updateNode},
+	{"POST /v1/nodes/{ref}/promote", true, remoteManager, managerPhase, setRoleHandler(state.RoleManager)},
+	{"POST /v1/nodes/{ref}/demote", true, remoteManager, managerPhase, setRoleHandler(state.RoleWorker)},
+	{"DELETE /v1/nodes/{ref}", true, remoteManager, managerPhase, (*handler).removeNode},
+
+	{"POST /v1/secrets", true, remoteManager, managerPhase, (*handler).createSecret},
+	{"GET /v1/secrets", true, remoteManager, managerPhase, (*handler).secrets},
+	{"POST /v1/configs", true, remoteManager, managerPhase, (*handler).createConfig},
+	{"GET /v1/configs", true, remoteManager, managerPhase, (*handler).configs},
+
+	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
+	{"POST /v1/heartbeat", false, remoteNode, managerPhase, (*handler).heartbeat},
+	{"POST /v1/node/certificate", false, remoteNode, managerPhase, (*handler).renewCertificate},
+	{"POST /v1/internal/apply", false, remoteManager, managerPhase, (*handler).apply},
+	{"POST /v1/internal/raft/add", false, remoteManager, managerPhase, raftMemberHandler(true)},
+	{"POST /v1/internal/raft/remove", false, remoteManager, managerPhase, raftMemberHandler(false)},
+	{"GET /v1/internal/ping", false, remoteManager, managerPhase, (*handler).ping},
+}
+
+// HandlerOption configures a handler.
+type HandlerOption func(*handler)
+
+// WithLogger logs requests (debug) and internal errors (error) to logger.
+func WithLogger(logger *slog.Logger) HandlerOption {
+	return func(h *handler) {
+		if logger != nil {
+			h.logger = logger
+		}
+	}
+}
+
+type handler struct {
+	b      Backend
+	local  bool
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// NewLocalHandler serves the API on the node's unix socket. Whoever can open the
+// socket (root: it is created 0600) administers the node; the endpoints between nodes
+// are not served there.
+func NewLocalHandler(b Backend, opts ...HandlerOption) http.Handler {
+	return newHandler(b, true, opts)
+}
+
+// NewRemoteHandler serves the API on the node's mutual-TLS port. Every endpoint but
+// the join requires a client certificate of the cluster, and the caller's role comes
+// from it; node-local administration (init, join, leave, unlock) is not served there.
+func NewRemoteHandler(b Backend, opts ...HandlerOption) http.Handler {
+	return newHandler(b, false, opts)
+}
+
+func newHandler(b Backend, local bool, opts []HandlerOption) http.Handler {
+	h := &handler{b: b, local: local, logger: slog.New(slog.DiscardHandler), mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(h)
+	}
+	for _, rt := range routes {
+		if (local && !rt.local) || (!local && rt.remote == remoteNone) {
+			continue
+		}
+		h.mux.HandleFunc(rt.pattern, h.wrap(rt))
+	}
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		where := "the remote port"
+		if local {
+			where = "the local socket"
+		}
+		h.writeError(w, r, fmt.Errorf("%w: no endpoint %s %s on %s", state.ErrNotFound, r.Method, r.URL.Path, where))
+	})
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *handler) wrap(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				h.logger.Error("API handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				h.writeError(w, r, fmt.Errorf("internal error in %s %s (this is a bug in berth, please report it)", r.Method, r.URL.Path))
+			}
+		}()
+		c, err := h.authenticate(r, rt)
+		if err == nil {
+			err = h.checkPhase(rt)
+		}
+		if err == nil {
+			err = rt.handle(h, w, r, c)
+		}
+		if err != nil {
+			h.writeError(w, r, err)
+		}
+		h.logger.Debug("API request", "method", r.Method, "path", r.URL.Path, "local", h.local,
+			"node", c.id.NodeID, "took", time.Since(start).Round(time.Microsecond), "error", err)
+	}
+}
+
+// authenticate works out who the caller is. On the TCP port the certificate was
+// verified against the cluster CA by the TLS handshake; here its role is checked
+// against the endpoint and its node must still be a member.
+func (h *handler) authenticate(r *http.Request, rt route) (caller, error) {
+	if h.local {
+		return caller{local: true}, nil
+	}
+	var roles []ca.Role
+	switch rt.remote {
+	case remotePublic:
+		return caller{}, nil
+	case remoteManager:
+		roles = []ca.Role{ca.RoleManager}
+	case remoteNode:
+		roles = []ca.Role{ca.RoleManager, ca.RoleWorker}
+	default:
+		return caller{}, ErrLocalOnly
+	}
+	id, err := ca.RequireIdentity(r, h.b.Status().ClusterID, roles...)
+	if err != nil {
+		return caller{id: id}, err
+	}
+	if err := h.b.Member(id.NodeID); err != nil {
+		return caller{id: id}, err
+	}
+	return caller{id: id}, nil
+}
+
+func (h *handler) checkPhase(rt route) error {
+	if rt.gate != managerPhase {
+		return nil
+	}
+	switch h.b.Status().Phase {
+	case PhaseManager:
+		return nil
+	case PhaseLocked:
+		return sealed.ErrLocked
+	case PhaseWorker:
+		return ErrNotManager
+	default:
+		return ErrNotInCluster
+	}
+}
+
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := toError(err)
+	if e.StatusCode >= 500 && e.Code == "internal" {
+		h.logger.Error("API request failed", "method", r.Method, "path", r.URL.Path, "error", e.Message)
+	}
+	writeJSON(w, e.StatusCode, e)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// The status is sent; an encoding error can only be a broken connection.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func ok(w http.ResponseWriter, v any) error {
+	if v == nil {
+		v = struct{}{}
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func okQuery(w http.ResponseWriter, v any, meta QueryMeta) error {
+	w.Header().Set(IndexHeader, strconv.FormatUint(meta.Index, 10))
+	return ok(w, v)
+}
+
+// decode reads a JSON body into v. An empty body leaves v as it is.
+func decode(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return badRequest("request body larger than %d bytes", tooBig.Limit)
+		}
+		return badRequest("request body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// query reads ?index=N&wait=D (D a Go duration, or seconds).
+func query(r *http.Request) (Query, error) {
+	var q Query
+	v := r.URL.Query()
+	if s := v.Get("index"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return q, badRequest("index %q is not a raft index", s)
+		}
+		q.Index = n
+	}
+	if s := v.Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			secs, err2 := strconv.ParseUint(s, 10, 32)
+			if err2 != nil {
+				return q, badRequest("wait %q is not a duration (e.g. 30s)", s)
+			}
+			d = time.Duration(secs) * time.Second
+		}
+		if d < 0 {
+			return q, badRequest("wait %q is negative", s)
+		}
+		q.Wait = d
+	}
+	if q.Index > 0 && q.Wait == 0 {
+		q.Wait = DefaultWait
+	}
+	q.Wait = min(q.Wait, state.MaxBlockingWait)
+	return q, nil
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest("%s=%q is not a boolean", name, s)
+	}
+	return b, nil
+}
+
+// ---------------------------------------------------------------------------
+// Handlers: decode, call the backend, encode.
+
+func (h *handler) info(w http.ResponseWriter, r *http.Request, _ caller) error {
+	info, err := h.b.Info(r.Context())
+	if err != nil {
+		return err
+	}
+	return ok(w, info)
+}
+
+func (h *handler) init(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req InitRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.Init(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) join(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req JoinRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.Join(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) leave(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req LeaveRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := h.b.Leave(r.Context(), &req); err != nil {
+		return err
+	}
+	return ok(w, nil)
+}
+
+func (h *handler) unlock(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req UnlockRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := h.b.Unlock(r.Context(), &req); err != nil {
+		return err
+	}
+	return ok(w, nil)
+}
+
+func (h *handler) cluster(w http.ResponseWriter, r *http.Request, _ caller) error {
+	c, err := h.b.Cluster(r.Context())
+	if err != nil {
+		return err
+	}
+	return ok(w, c.Redacted())
+}
+
+func (h *handler) updateCluster(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req ClusterUpdateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.UpdateCluster(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func unlockKeyHandler(rotate bool) func(*handler, http.ResponseWriter, *http.Request, caller) error {
+	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
+		resp, err := h.b.UnlockKey(r.Context(), rotate)
+		if err != nil {
+			return err
+		}
+		return ok(w, resp)
+	}
+}
+
+func joinTokenHandler(rotate bool) func(*handler, http.ResponseWriter, *http.Request, caller) error {
+	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
+		role := state.NodeRole(r.PathValue("role"))
+		if !role.Valid() {
+			return badRequest("unknown role %q: use worker or manager", role)
+		}
+		resp, err := h.b.JoinToken(r.Context(), role, rotate)
+		if err != nil {
+			return err
+		}
+		return ok(w, resp)
+	}
+}
+
+func (h *handler) nodes(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	nodes, meta, err := h.b.Nodes(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	if nodes == nil {
+		nodes = []*state.Node{}
+	}
+	return okQuery(w, nodes, meta)
+}
+
+func (h *handler) node(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	n, meta, err := h.b.Node(r.Context(), r.PathValue("ref"), q)
+	if err != nil {
+		return err
+	}
+	return okQuery(w, n, meta)
+}
+
+func (h *handler) updateNode(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req NodeUpdateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Availability != "" && !req.Availability.Valid() {
+		return badRequest("unknown availability %q: use active, pause or drain", req.Availability)
+	}
+	resp, err := h.b.UpdateNode(r.Context(), r.PathValue("ref"), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func setRoleHandler(role state.NodeRole) func(*handler, http.ResponseWriter, *http.Request, caller) error {
+	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
+		resp, err := h.b.SetNodeRole(r.Context(), r.PathValue("ref"), role)
+		if err != nil {
+			return err
+		}
+		return ok(w, resp)
+	}
+}
+
+func (h *handler) removeNode(w http.ResponseWriter, r *http.Request, _ caller) error {
+	force, err := boolParam(r, "force")
+	if err != nil {
+		return err
+	}
+	if err := h.b.RemoveNode(r.Context(), r.PathValue("ref"), force); err != nil {
+		return err
+	}
+	return ok(w, nil)
+}
+
+func (h *handler) createSecret(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req ObjectCreateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.CreateSecret(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) secrets(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	list, meta, err := h.b.Secrets(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]*state.Secret, 0, len(list))
+	for _, s := range list {
+		// Whatever the backend returned: a listing never carries secret data.
+		out = append(out, s.Redacted())
+	}
+	return okQuery(w, out, meta)
+}
+
+func (h *handler) createConfig(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req ObjectCreateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.CreateConfig(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) configs(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	list, meta, err := h.b.Configs(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]*state.Config, 0, len(list))
+	for _, c := range list {
+		cp := c.Copy()
+		cp.Data = nil
+		out = append(out, cp)
+	}
+	return okQuery(w, out, meta)
+}
+
+func (h *handler) requestJoin(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req NodeJoinRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.RequestJoin(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request, c caller) error {
+	resp, err := h.b.Heartbeat(r.Context(), c.id)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) renewCertificate(w http.ResponseWriter, r *http.Request, c caller) error {
+	var req CertificateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.RenewCertificate(r.Context(), c.id, &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) apply(w http.ResponseWriter, r *http.Request, _ caller) error {
+	cmd, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxCommandBody))
+	if err != nil {
+		return badRequest("read command: %v", err)
+	}
+	if len(cmd) == 0 {
+		return badRequest("empty command")
+	}
+	idx, err := h.b.ApplyCommand(r.Context(), cmd)
+	if err != nil {
+		return err
+	}
+	return ok(w, WriteResponse{Index: idx})
+}
+
+func raftMemberHandler(add bool) func(*handler, http.ResponseWriter, *http.Request, caller) error {
+	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
+		var req RaftMemberRequest
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+		if req.NodeID == "" {
+			return badRequest("node_id is required")
+		}
+		var err error
+		if add {
+			err = h.b.AddVoter(r.Context(), req.NodeID)
+		} else {
+			err = h.b.RemoveVoter(r.Context(), req.NodeID)
+		}
+		if err != nil {
+			return err
+		}
+		return ok(w, nil)
+	}
+}
+
+func (h *handler) ping(w http.ResponseWriter, _ *http.Request, _ caller) error {
+	return ok(w, nil)
+}

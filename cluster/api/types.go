@@ -1,0 +1,224 @@
+package api
+
+import (
+	"time"
+
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+// Phase is where a node stands in its life.
+type Phase string
+
+// Node phases.
+const (
+	// PhaseInactive: not part of a cluster; only init, join and info are served.
+	PhaseInactive Phase = "inactive"
+	// PhaseLocked: an autolocked manager after a restart; only unlock, info and
+	// leave are served until `berth unlock`.
+	PhaseLocked Phase = "locked"
+	// PhaseWorker: a worker; it holds no cluster state.
+	PhaseWorker Phase = "worker"
+	// PhaseManager: an unlocked manager, serving everything.
+	PhaseManager Phase = "manager"
+)
+
+// Status is what the API needs to know about the node to route a request.
+type Status struct {
+	Phase     Phase
+	ClusterID string
+	NodeID    string
+}
+
+// Info answers GET /v1/info (`berth info`).
+type Info struct {
+	Phase     Phase  `json:"phase"`
+	NodeID    string `json:"node_id,omitempty"`
+	Hostname  string `json:"hostname"`
+	ClusterID string `json:"cluster_id,omitempty"`
+	// Role is the role of the node's certificate.
+	Role     state.NodeRole `json:"role,omitempty"`
+	NodeAddr string         `json:"node_addr,omitempty"`
+	Locked   bool           `json:"locked"`
+	// The rest is known to managers only (workers: ManagerAddrs).
+	Autolock     bool     `json:"autolock"`
+	Leader       *Leader  `json:"leader,omitempty"`
+	Managers     int      `json:"managers,omitempty"`
+	Nodes        int      `json:"nodes,omitempty"`
+	RaftIndex    uint64   `json:"raft_index,omitempty"`
+	ManagerAddrs []string `json:"manager_addrs,omitempty"`
+}
+
+// Leader names the raft leader.
+type Leader struct {
+	NodeID   string `json:"node_id"`
+	Hostname string `json:"hostname,omitempty"`
+	Addr     string `json:"addr"`
+}
+
+// InitRequest is `berth init`.
+type InitRequest struct {
+	AdvertiseAddr   string   `json:"advertise_addr,omitempty"`
+	Autolock        bool     `json:"autolock,omitempty"`
+	DefaultAddrPool []string `json:"default_addr_pool,omitempty"`
+}
+
+// InitResponse tells the operator how to grow the cluster. UnlockKey is set with
+// autolock: it is shown this once.
+type InitResponse struct {
+	NodeID       string `json:"node_id"`
+	ClusterID    string `json:"cluster_id"`
+	ManagerAddr  string `json:"manager_addr"`
+	WorkerToken  string `json:"worker_token"`
+	ManagerToken string `json:"manager_token"`
+	UnlockKey    string `json:"unlock_key,omitempty"`
+}
+
+// JoinRequest is `berth join`: the local daemon joins the cluster of the manager at
+// RemoteAddr.
+type JoinRequest struct {
+	RemoteAddr    string `json:"remote_addr"`
+	Token         string `json:"token"`
+	AdvertiseAddr string `json:"advertise_addr,omitempty"`
+}
+
+// JoinResponse says what the node became.
+type JoinResponse struct {
+	NodeID    string         `json:"node_id"`
+	ClusterID string         `json:"cluster_id"`
+	Role      state.NodeRole `json:"role"`
+}
+
+// LeaveRequest is `berth leave`.
+type LeaveRequest struct {
+	Force bool `json:"force,omitempty"`
+}
+
+// UnlockRequest is `berth unlock`.
+type UnlockRequest struct {
+	Key string `json:"key"`
+}
+
+// UnlockKeyResponse carries the cluster's unlock key (`berth unlock-key`).
+type UnlockKeyResponse struct {
+	Key string `json:"key"`
+}
+
+// ClusterUpdateRequest is `berth update`. Nil fields are left as they are.
+type ClusterUpdateRequest struct {
+	Autolock *bool `json:"autolock,omitempty"`
+}
+
+// ClusterUpdateResponse carries the new unlock key when autolock was turned on.
+type ClusterUpdateResponse struct {
+	UnlockKey string `json:"unlock_key,omitempty"`
+}
+
+// JoinTokenResponse is a join token and the manager address to join through.
+type JoinTokenResponse struct {
+	Role        state.NodeRole `json:"role"`
+	Token       string         `json:"token"`
+	ManagerAddr string         `json:"manager_addr"`
+}
+
+// NodeUpdateRequest is `berth node update`.
+type NodeUpdateRequest struct {
+	LabelsAdd    map[string]string      `json:"labels_add,omitempty"`
+	LabelsRemove []string               `json:"labels_remove,omitempty"`
+	Availability state.NodeAvailability `json:"availability,omitempty"`
+}
+
+// WriteResponse is the raft index a write was applied at. Unchanged says that
+// nothing needed writing (promoting a manager, for instance).
+type WriteResponse struct {
+	Index     uint64 `json:"index"`
+	Unchanged bool   `json:"unchanged,omitempty"`
+}
+
+// ObjectCreateRequest creates a new version of a secret or a config.
+type ObjectCreateRequest struct {
+	Name   string            `json:"name"`
+	Data   []byte            `json:"data"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// ObjectCreateResponse identifies the version created.
+type ObjectCreateResponse struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+	Index   uint64 `json:"index"`
+}
+
+// NodeJoinRequest is what a joining node sends to a manager (POST /v1/join), over TLS
+// without a client certificate: the token authenticates it.
+type NodeJoinRequest struct {
+	Token string `json:"token"`
+	// CSR is the DER certificate signing request for the node's new key.
+	CSR       []byte              `json:"csr"`
+	Hostname  string              `json:"hostname"`
+	Addr      string              `json:"addr"`
+	Platform  state.Platform      `json:"platform"`
+	Resources state.NodeResources `json:"resources"`
+}
+
+// NodeJoinResponse is the joiner's certificate and identity. UnlockKey is set for a
+// manager joining an autolocked cluster: its keyring must use the cluster's key.
+type NodeJoinResponse struct {
+	NodeID        string         `json:"node_id"`
+	Role          state.NodeRole `json:"role"`
+	Certificate   string         `json:"certificate"`
+	CACertificate string         `json:"ca_certificate"`
+	UnlockKey     string         `json:"unlock_key,omitempty"`
+	// UnlockKeyGeneration is the generation of UnlockKey (and of the autolock
+	// setting) at the time of the answer.
+	UnlockKeyGeneration uint64   `json:"unlock_key_generation,omitempty"`
+	Managers            []string `json:"managers,omitempty"`
+}
+
+// HeartbeatResponse tells a node when to come back and what the cluster wants of it.
+type HeartbeatResponse struct {
+	Period spec.Duration `json:"period"`
+	// Role is the node's role as the cluster records it: when it differs from the
+	// role of the node's certificate, the node was promoted or demoted.
+	Role state.NodeRole `json:"role"`
+	// Voter says whether the node is a raft voter now: a demoted manager keeps raft
+	// running until the leader has removed it.
+	Voter    bool     `json:"voter"`
+	Managers []string `json:"managers,omitempty"`
+}
+
+// CertificateRequest asks for a new certificate for a new key (role changes, renewal).
+type CertificateRequest struct {
+	CSR []byte `json:"csr"`
+}
+
+// CertificateResponse is the new certificate; the role is the one the cluster
+// records for the node, never one the node asked for.
+type CertificateResponse struct {
+	Role          state.NodeRole `json:"role"`
+	Certificate   string         `json:"certificate"`
+	CACertificate string         `json:"ca_certificate"`
+	UnlockKey     string         `json:"unlock_key,omitempty"`
+	// UnlockKeyGeneration: see NodeJoinResponse.
+	UnlockKeyGeneration uint64 `json:"unlock_key_generation,omitempty"`
+}
+
+// RaftMemberRequest names a manager to add to or remove from raft.
+type RaftMemberRequest struct {
+	NodeID string `json:"node_id"`
+}
+
+// Query is a blocking query: answer at once if the data's index is above Index (or
+// Index is 0), otherwise wait up to Wait for a change.
+type Query struct {
+	Index uint64
+	Wait  time.Duration
+}
+
+// QueryMeta is what a read answer carries besides its data.
+type QueryMeta struct {
+	// Index is the raft index of the answer: pass it back as Query.Index to wait for
+	// the next change.
+	Index uint64
+}

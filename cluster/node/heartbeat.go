@@ -1,0 +1,390 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/cluster/store/sealed"
+	"github.com/berthd/berth/spec"
+)
+
+// downAfter is how many heartbeat periods the leader waits before it declares a
+// node down (Swarm waits about as long).
+const downAfter = 3
+
+// tracker is the leader's memory of heartbeats. It is never written to raft: only the
+// transitions it causes are (ready -> down, down -> ready).
+type tracker struct {
+	mu      sync.Mutex
+	leading bool
+	since   time.Time
+	seen    map[string]time.Time
+}
+
+func newTracker() *tracker { return &tracker{} }
+
+// lead starts tracking when this manager becomes leader. Nodes it has not heard from
+// yet count from now: a new leader gives everyone a full grace period rather than
+// declaring the whole cluster down.
+func (t *tracker) lead(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.leading {
+		t.leading, t.since, t.seen = true, now, map[string]time.Time{}
+	}
+}
+
+func (t *tracker) follow() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.leading, t.seen = false, nil
+}
+
+func (t *tracker) beat(id string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen != nil {
+		t.seen[id] = now
+	}
+}
+
+func (t *tracker) last(id string) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at, ok := t.seen[id]; ok {
+		return at
+	}
+	return t.since
+}
+
+// heartbeatPeriod is this node's override, else the cluster's setting, else Swarm's
+// default.
+func (n *Node) heartbeatPeriod(m *manager) time.Duration {
+	if n.cfg.HeartbeatPeriod > 0 {
+		return n.cfg.HeartbeatPeriod
+	}
+	if m != nil {
+		if c, err := m.state().ReadTxn().Cluster(nil); err == nil && c.Settings.HeartbeatPeriod > 0 {
+			return time.Duration(c.Settings.HeartbeatPeriod)
+		}
+	}
+	return state.DefaultHeartbeatPeriod
+}
+
+// monitorHeartbeats runs on every manager and acts while it leads: a node not heard
+// from for downAfter periods is written down.
+func (m *manager) monitorHeartbeats(ctx context.Context) {
+	for {
+		period := m.n.heartbeatPeriod(m)
+		if !sleep(ctx, max(period/2, 50*time.Millisecond)) {
+			return
+		}
+		if !m.st.IsLeader() {
+			m.hb.follow()
+			continue
+		}
+		now := time.Now()
+		m.hb.lead(now)
+		nodes, err := m.state().ReadTxn().Nodes(nil)
+		if err != nil {
+			continue
+		}
+		for _, nd := range nodes {
+			if nd.Status.State == state.NodeDown {
+				continue
+			}
+			silent := now.Sub(m.hb.last(nd.ID))
+			if silent <= downAfter*period {
+				continue
+			}
+			msg := fmt.Sprintf("heartbeat failure: no heartbeat for %s", silent.Round(time.Second))
+			actx, cancel := context.WithTimeout(ctx, m.st.ApplyTimeout())
+			_, err := m.st.Apply(actx, store.CmdNodeStatus, store.NodeStatusUpdate{
+				ID: nd.ID, Status: state.NodeStatus{State: state.NodeDown, Message: msg}})
+			cancel()
+			if err != nil {
+				m.logger.Warn("could not mark node down", "node", nd.ID, "hostname", nd.Hostname, "error", err)
+				continue
+			}
+			m.logger.Info("node down", "node", nd.ID, "hostname", nd.Hostname, "reason", msg)
+		}
+	}
+}
+
+// Heartbeat implements api.Backend (leader only).
+func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.HeartbeatResponse, error) {
+	m, err := n.activeManager()
+	if err != nil {
+		return nil, err
+	}
+	if !m.st.IsLeader() {
+		addr, _ := m.st.Leader()
+		return nil, &api.NotLeaderError{Leader: addr}
+	}
+	now := time.Now()
+	m.hb.lead(now)
+	m.hb.beat(caller.NodeID, now)
+	nd, err := m.state().ReadTxn().Node(nil, caller.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	if nd.Status.State != state.NodeReady {
+		if _, err := m.st.Apply(ctx, store.CmdNodeStatus, store.NodeStatusUpdate{
+			ID: nd.ID, Status: state.NodeStatus{State: state.NodeReady}}); err != nil {
+			return nil, err
+		}
+		m.logger.Info("node ready", "node", nd.ID, "hostname", nd.Hostname)
+	}
+	return &api.HeartbeatResponse{
+		Period:   spec.Duration(n.heartbeatPeriod(m)),
+		Role:     nd.Role,
+		Voter:    m.isVoter(nd.ID),
+		Managers: m.managerAddrs(),
+	}, nil
+}
+
+// heartbeatLoop is the node's side: every period it tells the leader it is alive, and
+// acts on what the answer says (its role, the managers' addresses).
+func (n *Node) heartbeatLoop(ctx context.Context) {
+	target := ""
+	failures := 0
+	for {
+		m, _ := n.activeManager()
+		period := n.heartbeatPeriod(m)
+		resp, addr, err := n.beatOnce(ctx, m, target, period)
+		switch {
+		case err == nil:
+			target = addr
+			if failures > 0 {
+				n.logger.Info("heartbeats reach the leader again", "leader", addr)
+			}
+			failures = 0
+			if n.cfg.HeartbeatPeriod == 0 && resp.Period > 0 {
+				period = time.Duration(resp.Period)
+			}
+			n.handleHeartbeat(ctx, resp)
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrNoLeader):
+			n.logger.Debug("heartbeat skipped: no leader yet")
+		default:
+			failures++
+			target = ""
+			// The first failures are normal during an election.
+			if failures == downAfter || failures%20 == 0 {
+				n.logger.Warn("heartbeats do not reach the leader", "failures", failures, "error", err)
+			} else {
+				n.logger.Debug("heartbeat failed", "error", err)
+			}
+		}
+		if !sleep(ctx, period) {
+			return
+		}
+	}
+}
+
+// beatOnce sends one heartbeat: in-process when this node leads, else to the leader
+// (raft's idea of it on a manager, the last one that answered, then every known
+// manager), following not-leader answers.
+func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period time.Duration) (*api.HeartbeatResponse, string, error) {
+	meta := n.metaCopy()
+	id := n.ident.Load()
+	if meta == nil || id == nil {
+		return nil, "", api.ErrNotInCluster
+	}
+	if m != nil && m.st.IsLeader() {
+		resp, err := n.Heartbeat(ctx, id.id)
+		return resp, meta.AdvertiseAddr, err
+	}
+	candidates := []string{target}
+	if m != nil {
+		addr, _ := m.st.Leader()
+		candidates = append([]string{addr}, candidates...)
+	}
+	queue := dedupe(append(candidates, meta.Managers...))
+	if m != nil {
+		queue = slices.DeleteFunc(queue, func(a string) bool { return a == meta.AdvertiseAddr })
+		if len(queue) == 0 {
+			// A manager alone before its first election: nobody to tell yet.
+			return nil, "", store.ErrNoLeader
+		}
+	}
+	tried := map[string]bool{}
+	var lastErr error = fmt.Errorf("no manager address known")
+	for len(queue) > 0 && len(tried) < 8 {
+		addr := queue[0]
+		queue = queue[1:]
+		if tried[addr] {
+			continue
+		}
+		tried[addr] = true
+		c, err := n.client(addr)
+		if err != nil {
+			return nil, "", err
+		}
+		cctx, cancel := context.WithTimeout(ctx, max(period, time.Second))
+		resp, err := c.Heartbeat(cctx)
+		cancel()
+		if err == nil {
+			return resp, addr, nil
+		}
+		lastErr = fmt.Errorf("heartbeat to %s: %w", addr, err)
+		var apiErr *api.Error
+		if errors.As(err, &apiErr) && apiErr.Leader != "" {
+			queue = append([]string{apiErr.Leader}, queue...)
+		}
+		if errors.Is(err, state.ErrNotFound) || errors.Is(err, ca.ErrForbidden) {
+			return nil, "", fmt.Errorf("this node is no longer a member of the cluster (removed?): %w", err)
+		}
+	}
+	return nil, "", lastErr
+}
+
+func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse) {
+	meta := n.metaCopy()
+	if meta == nil {
+		return
+	}
+	if len(resp.Managers) > 0 && !slices.Equal(meta.Managers, resp.Managers) {
+		n.mu.Lock()
+		if n.meta != nil {
+			n.meta.Managers = resp.Managers
+			meta = n.meta
+		}
+		err := n.dir.writeNodeFile(meta)
+		n.mu.Unlock()
+		if err != nil {
+			n.logger.Warn("could not save the managers' addresses", "error", err)
+		}
+	}
+	if resp.Role == "" || resp.Role == meta.Role {
+		return
+	}
+	if resp.Role == state.RoleWorker && resp.Voter {
+		// Demoted, but still in raft: wait until the leader has removed it, or raft
+		// would lose a voter without the configuration knowing.
+		n.logger.Debug("demoted: waiting for the leader to remove this manager from raft")
+		return
+	}
+	if err := n.changeRole(ctx, resp.Role); err != nil && ctx.Err() == nil {
+		n.logger.Error("could not change role", "to", resp.Role, "error", err)
+	}
+}
+
+// changeRole follows a promotion or demotion: a certificate for the new role, then
+// raft started (with the cluster's unlock key, if autolocked) or stopped and removed.
+func (n *Node) changeRole(ctx context.Context, want state.NodeRole) error {
+	if err := n.lock(ctx); err != nil {
+		return err
+	}
+	defer n.unlock()
+	meta := n.metaCopy()
+	if meta == nil || meta.Role == want {
+		return nil
+	}
+	n.logger.Info("the cluster changed this node's role", "from", meta.Role, "to", want)
+	keyPEM, csr, err := ca.NewNodeKeyAndCSR(meta.NodeID)
+	if err != nil {
+		return err
+	}
+	resp, err := n.renew(ctx, csr)
+	if err != nil {
+		return err
+	}
+	if resp.Role != want {
+		return fmt.Errorf("the cluster now records role %s, not %s", resp.Role, want)
+	}
+	id, err := newIdentity([]byte(resp.CACertificate), []byte(resp.Certificate), keyPEM)
+	if err != nil {
+		return err
+	}
+	switch want {
+	case state.RoleManager:
+		// Raft state from an earlier time as a manager belongs to another history.
+		if err := os.RemoveAll(n.dir.raft()); err != nil {
+			return err
+		}
+		var kr *sealed.Keyring
+		if resp.UnlockKey != "" {
+			kr, err = sealed.CreateWithUnlockKey(n.dir.raft(), resp.UnlockKey)
+		} else {
+			kr, _, err = sealed.Create(n.dir.raft(), false)
+		}
+		if err != nil {
+			return err
+		}
+		if err := n.dir.writeCerts([]byte(resp.CACertificate), []byte(resp.Certificate), keyPEM); err != nil {
+			return err
+		}
+		n.setIdentity(id)
+		if err := n.setKeyringGeneration(resp.UnlockKeyGeneration); err != nil {
+			return err
+		}
+		if err := n.becomeManager(kr, false); err != nil {
+			return err
+		}
+	case state.RoleWorker:
+		n.stopManager()
+		n.mu.Lock()
+		n.phase = api.PhaseWorker
+		n.mu.Unlock()
+		if err := os.RemoveAll(n.dir.raft()); err != nil {
+			n.logger.Warn("could not remove the raft state of the former manager", "error", err)
+		}
+		if err := n.dir.writeCerts([]byte(resp.CACertificate), []byte(resp.Certificate), keyPEM); err != nil {
+			return err
+		}
+		n.setIdentity(id)
+	}
+	n.mu.Lock()
+	n.meta.Role = want
+	err = n.dir.writeNodeFile(n.meta)
+	n.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	n.logger.Info("role changed", "role", want)
+	return nil
+}
+
+// renew gets a certificate for csr from a manager: this node itself while it leads,
+// else the managers it knows.
+func (n *Node) renew(ctx context.Context, csr []byte) (*api.CertificateResponse, error) {
+	meta := n.metaCopy()
+	m, _ := n.activeManager()
+	if m != nil && m.st.IsLeader() {
+		return n.RenewCertificate(ctx, n.ident.Load().id, &api.CertificateRequest{CSR: csr})
+	}
+	var candidates []string
+	if m != nil {
+		addr, _ := m.st.Leader()
+		candidates = append(candidates, addr)
+	}
+	var lastErr error = fmt.Errorf("no manager address known")
+	for _, addr := range dedupe(append(candidates, meta.Managers...)) {
+		if addr == meta.AdvertiseAddr {
+			continue
+		}
+		c, err := n.client(addr)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		resp, err := c.RenewCertificate(cctx, csr)
+		cancel()
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("get a new certificate: %w", lastErr)
+}

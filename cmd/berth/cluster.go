@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store/sealed"
+)
+
+// Format values of --format.
+const formatJSON = "json"
+
+func checkFormat(format string) error {
+	if format == "" || format == formatJSON {
+		return nil
+	}
+	return fmt.Errorf("unknown format %q: use json (or leave --format out for text)", format)
+}
+
+func newInitCommand(host *hostFlag) *cobra.Command {
+	var req api.InitRequest
+	cmd := &cobra.Command{
+		Use:   "init [--advertise-addr ADDR] [--autolock] [--default-addr-pool CIDR]",
+		Short: "Create a cluster with this node as its first manager",
+		Long: `Create a new cluster with the local daemon's node as its first manager, and print the
+commands that add workers and managers. With --autolock the managers' raft state needs
+the unlock key after every restart; it is printed once.`,
+		Example: `  berth init --advertise-addr 10.0.0.1
+  berth init --autolock`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.Init(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Cluster initialized: current node (%s) is now a manager.\n\n", resp.NodeID)
+			printJoinCommand(w, state.RoleWorker, resp.WorkerToken, resp.ManagerAddr)
+			fmt.Fprintln(w)
+			printJoinCommand(w, state.RoleManager, resp.ManagerToken, resp.ManagerAddr)
+			if resp.UnlockKey != "" {
+				fmt.Fprintln(w)
+				printUnlockKey(w, resp.UnlockKey)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (HOST or HOST:PORT)")
+	f.BoolVar(&req.Autolock, "autolock", false, "Require the unlock key to start a restarted manager")
+	f.StringSliceVar(&req.DefaultAddrPool, "default-addr-pool", nil, "Address pool(s) overlay networks are carved from, in CIDR form (default 10.0.0.0/8)")
+	return cmd
+}
+
+func printJoinCommand(w io.Writer, role state.NodeRole, token, addr string) {
+	fmt.Fprintf(w, "To add a %s to this cluster, run the following command:\n\n    berth join --token %s %s\n", role, token, addr)
+}
+
+func printUnlockKey(w io.Writer, key string) {
+	fmt.Fprintf(w, "To unlock a manager after it restarts, run `berth unlock` and provide the following key:\n\n    %s\n\n"+
+		"Store this key in a password manager: without it a restarted manager cannot read its state.\n", key)
+}
+
+func newJoinCommand(host *hostFlag) *cobra.Command {
+	var req api.JoinRequest
+	cmd := &cobra.Command{
+		Use:   "join --token TOKEN [--advertise-addr ADDR] MANAGER_ADDR",
+		Short: "Join this node to a cluster",
+		Long: `Join the local daemon's node to the cluster of the manager at MANAGER_ADDR (HOST:PORT,
+default port 4270). The token says which role the node gets. The node checks the
+manager's CA against the digest in the token before it sends anything.`,
+		Example: `  berth join --token BERTH-1-... 10.0.0.1:4270`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return errors.New("join needs the address of one manager (HOST:PORT); see 'berth join --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.RemoteAddr = args[0]
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.Join(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "This node joined a cluster as a %s.\n", resp.Role)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Token, "token", "", "Join token (`berth join-token worker|manager` on a manager)")
+	cmd.Flags().StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (HOST or HOST:PORT)")
+	_ = cmd.MarkFlagRequired("token")
+	return cmd
+}
+
+func newLeaveCommand(host *hostFlag) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "leave [--force]",
+		Short: "Leave the cluster",
+		Long: `Make the local daemon's node leave its cluster and forget its cluster state. A manager
+leaves only with --force: demote it first to keep the cluster's majority safe.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Leave(cmd.Context(), force); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Node left the cluster.")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Leave even as a manager")
+	return cmd
+}
+
+func newInfoCommand(host *hostFlag) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "info [--format json]",
+		Short: "Show the node and its cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			info, err := c.Info(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if format == formatJSON {
+				return printJSON(cmd.OutOrStdout(), info)
+			}
+			printInfo(cmd.OutOrStdout(), info)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
+	return cmd
+}
+
+func printInfo(w io.Writer, info *api.Info) {
+	phase := "active"
+	switch info.Phase {
+	case api.PhaseInactive:
+		phase = "inactive"
+	case api.PhaseLocked:
+		phase = "locked"
+	}
+	fmt.Fprintf(w, "Cluster: %s\n", phase)
+	fmt.Fprintf(w, " Hostname: %s\n", info.Hostname)
+	if info.Phase == api.PhaseInactive {
+		return
+	}
+	fmt.Fprintf(w, " Node ID: %s\n", info.NodeID)
+	fmt.Fprintf(w, " Cluster ID: %s\n", info.ClusterID)
+	fmt.Fprintf(w, " Role: %s\n", info.Role)
+	fmt.Fprintf(w, " Node Address: %s\n", info.NodeAddr)
+	fmt.Fprintf(w, " Locked: %t\n", info.Locked)
+	switch info.Phase {
+	case api.PhaseLocked:
+		fmt.Fprintln(w, " (run `berth unlock` to start this manager)")
+	case api.PhaseWorker:
+		fmt.Fprintf(w, " Manager Addresses: %s\n", strings.Join(info.ManagerAddrs, ", "))
+	case api.PhaseManager:
+		fmt.Fprintf(w, " Autolock: %t\n", info.Autolock)
+		if info.Leader != nil {
+			fmt.Fprintf(w, " Leader: %s (%s) at %s\n", info.Leader.Hostname, info.Leader.NodeID, info.Leader.Addr)
+		} else {
+			fmt.Fprintln(w, " Leader: none")
+		}
+		fmt.Fprintf(w, " Managers: %d\n", info.Managers)
+		fmt.Fprintf(w, " Nodes: %d\n", info.Nodes)
+		fmt.Fprintf(w, " Raft Index: %d\n", info.RaftIndex)
+	}
+}
+
+func newUpdateCommand(host *hostFlag) *cobra.Command {
+	var autolock bool
+	cmd := &cobra.Command{
+		Use:   "update --autolock=true|false",
+		Short: "Change cluster settings",
+		Long: `Change cluster settings, like 'docker swarm update'. Turning autolock on prints the
+unlock key, once; turning it off stores the key-encryption key beside the data keys again.`,
+		Example: `  berth update --autolock=true`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var req api.ClusterUpdateRequest
+			if cmd.Flags().Changed("autolock") {
+				req.Autolock = &autolock
+			} else {
+				return errors.New("nothing to update: give --autolock=true or --autolock=false")
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.UpdateCluster(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintln(w, "Cluster updated.")
+			if resp.UnlockKey != "" {
+				fmt.Fprintln(w)
+				printUnlockKey(w, resp.UnlockKey)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&autolock, "autolock", false, "Require the unlock key to start a restarted manager")
+	return cmd
+}
+
+func newUnlockCommand(host *hostFlag) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unlock",
+		Short: "Unlock a manager after a restart (autolock)",
+		Long: `Give a restarted, autolocked manager its unlock key. The key is read from the terminal
+(without echo) or from standard input.`,
+		Example: `  berth unlock
+  berth unlock < key.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			key, err := readUnlockKey(cmd.InOrStdin(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			// Say what is wrong with a mistyped key before bothering the daemon.
+			if err := sealed.ValidateUnlockKey(key); err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			return c.Unlock(cmd.Context(), key)
+		},
+	}
+}
+
+// readUnlockKey prompts on a terminal without echo, or reads the first line of a pipe.
+func readUnlockKey(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Enter unlock key: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read the unlock key: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read the unlock key: %w", err)
+	}
+	if strings.TrimSpace(line) == "" {
+		return "", errors.New("no unlock key given on standard input")
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func newUnlockKeyCommand(host *hostFlag) *cobra.Command {
+	var quiet, rotate bool
+	cmd := &cobra.Command{
+		Use:   "unlock-key [-q] [--rotate]",
+		Short: "Show or rotate the unlock key",
+		Long: `Show the cluster's unlock key, or replace it with a new one. After a rotation the old
+key no longer unlocks any manager that was running during the rotation.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			key, err := c.UnlockKey(cmd.Context(), rotate)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if quiet {
+				fmt.Fprintln(w, key)
+				return nil
+			}
+			if rotate {
+				fmt.Fprint(w, "Successfully rotated the unlock key.\n\n")
+			}
+			printUnlockKey(w, key)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print the key only")
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "Replace the unlock key with a new one")
+	return cmd
+}
+
+func newJoinTokenCommand(host *hostFlag) *cobra.Command {
+	var quiet, rotate bool
+	cmd := &cobra.Command{
+		Use:   "join-token [-q] [--rotate] worker|manager",
+		Short: "Show or rotate a join token",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return errors.New("join-token needs a role: worker or manager")
+			}
+			return nil
+		},
+		ValidArgs: []string{"worker", "manager"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			role := state.NodeRole(args[0])
+			if !role.Valid() {
+				return fmt.Errorf("unknown role %q: use worker or manager", args[0])
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.JoinToken(cmd.Context(), role, rotate)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if quiet {
+				fmt.Fprintln(w, resp.Token)
+				return nil
+			}
+			if rotate {
+				fmt.Fprintf(w, "Successfully rotated the %s join token.\n\n", role)
+			}
+			printJoinCommand(w, role, resp.Token, resp.ManagerAddr)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print the token only")
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "Replace the token with a new one (the old one stops working)")
+	return cmd
+}

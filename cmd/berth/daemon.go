@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/node"
+)
+
+func newDaemonCommand() *cobra.Command {
+	var (
+		cfg      node.Config
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "daemon [--data-dir DIR] [--socket PATH] [--listen-addr HOST:PORT] [--advertise-addr HOST[:PORT]] [--hostname NAME]",
+		Short: "Run a berth node",
+		Long: `Run one berth node. Until 'berth init' or 'berth join' it serves only its unix socket;
+then managers also listen on --listen-addr (mutual TLS: raft and the API share the port).
+The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
+		Example: `  berth daemon
+  berth daemon --data-dir /tmp/b1 --socket /tmp/b1.sock --listen-addr 127.0.0.1:4271 --hostname node-1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("unknown log level %q: use debug, info, warn or error", logLevel)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			n, err := node.New(cfg)
+			if err != nil {
+				return err
+			}
+			return n.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", node.DefaultDataDir, "Directory of the node's state")
+	f.StringVar(&cfg.Socket, "socket", api.DefaultSocket, "Unix socket the CLI talks to (created mode 0600)")
+	f.StringVar(&cfg.ListenAddr, "listen-addr", node.DefaultListenAddr, "TCP address of the node port (managers: raft and the API over mutual TLS)")
+	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (default: worked out from --listen-addr)")
+	f.StringVar(&cfg.Hostname, "hostname", "", "Node name in the cluster (default: the machine's hostname)")
+	f.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error")
+	// Tuning for tests and benchmarks; clusters use the cluster's settings.
+	f.DurationVar(&cfg.HeartbeatPeriod, "heartbeat-period", 0, "Override the cluster's heartbeat period on this node")
+	f.DurationVar(&cfg.ApplyTimeout, "apply-timeout", 10*time.Second, "How long a write waits for a leader")
+	f.DurationVar(&cfg.RaftHeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout (default 1s)")
+	f.DurationVar(&cfg.RaftElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (default 1s)")
+	f.Uint64Var(&cfg.RaftSnapshotThreshold, "raft-snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
+	f.DurationVar(&cfg.RaftSnapshotInterval, "raft-snapshot-interval", 0, "How often raft checks whether to snapshot (default 2m)")
+	for _, name := range []string{"heartbeat-period", "apply-timeout", "raft-heartbeat-timeout", "raft-election-timeout",
+		"raft-snapshot-threshold", "raft-snapshot-interval"} {
+		_ = f.MarkHidden(name)
+	}
+	return cmd
+}
+
+// hostFlag is the global -H/--host: which daemon the CLI talks to.
+type hostFlag struct{ host string }
+
+func (h *hostFlag) register(cmd *cobra.Command, getenv func(string) string) {
+	def := getenv("BERTH_HOST")
+	if def == "" {
+		def = api.DefaultHost
+	}
+	cmd.PersistentFlags().StringVarP(&h.host, "host", "H", def, "Daemon to talk to: unix:///path/to/berth.sock (env BERTH_HOST)")
+}
+
+func (h *hostFlag) client() (*api.Client, error) {
+	if strings.HasPrefix(h.host, "tcp://") || strings.HasPrefix(h.host, "https://") {
+		return nil, fmt.Errorf("-H %s: the CLI talks to the local daemon over its unix socket (unix:///path); run it on the node", h.host)
+	}
+	return api.New(h.host)
+}

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+)
+
+func newNodeCommand(host *hostFlag) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Manage the cluster's nodes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(
+		newNodeLsCommand(host),
+		newNodeInspectCommand(host),
+		newNodeRmCommand(host),
+		newNodeRoleCommand(host, state.RoleManager),
+		newNodeRoleCommand(host, state.RoleWorker),
+		newNodeUpdateCommand(host),
+	)
+	return cmd
+}
+
+func newNodeLsCommand(host *hostFlag) *cobra.Command {
+	var (
+		format string
+		quiet  bool
+	)
+	cmd := &cobra.Command{
+		Use:     "ls [-q] [--format json]",
+		Aliases: []string{"list"},
+		Short:   "List the nodes",
+		Long: `List the cluster's nodes, as a manager sees them. MANAGER STATUS is Leader, Reachable
+or Unreachable for managers and empty for workers; * marks the node you talk to.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			nodes, _, err := c.Nodes(cmd.Context(), api.Query{})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case format == formatJSON:
+				return printJSON(w, nodes)
+			case quiet:
+				for _, n := range nodes {
+					fmt.Fprintln(w, n.ID)
+				}
+				return nil
+			}
+			self := ""
+			if info, err := c.Info(cmd.Context()); err == nil {
+				self = info.NodeID
+			}
+			printNodes(w, nodes, self)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print node IDs only")
+	return cmd
+}
+
+// printNodes is Docker's `node ls` table.
+func printNodes(w io.Writer, nodes []*state.Node, self string) {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tSTATUS\tAVAILABILITY\tMANAGER STATUS")
+	for _, n := range nodes {
+		id := n.ID
+		if id == self {
+			id += " *"
+		}
+		ms := ""
+		if n.ManagerStatus != nil {
+			ms = title(string(n.ManagerStatus.Reachability))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, n.Hostname, title(string(n.Status.State)), title(string(n.Availability)), ms)
+	}
+	tw.Flush()
+}
+
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func newNodeInspectCommand(host *hostFlag) *cobra.Command {
+	var (
+		format string
+		pretty bool
+	)
+	cmd := &cobra.Command{
+		Use:   "inspect [--pretty] [--format json] NODE...",
+		Short: "Show nodes in detail",
+		Long: `Show nodes (by ID, ID prefix or hostname) as a JSON array, like 'docker node inspect',
+or in a human-readable form with --pretty.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			if pretty && format != "" {
+				return errors.New("--pretty and --format are mutually exclusive")
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			var nodes []*state.Node
+			for _, ref := range args {
+				n, _, err := c.Node(cmd.Context(), ref, api.Query{})
+				if err != nil {
+					return err
+				}
+				nodes = append(nodes, n)
+			}
+			w := cmd.OutOrStdout()
+			if !pretty {
+				return printJSON(w, nodes)
+			}
+			for i, n := range nodes {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				printNodePretty(w, n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "Output format: json (the default)")
+	cmd.Flags().BoolVar(&pretty, "pretty", false, "Human-readable output")
+	return cmd
+}
+
+func printNodePretty(w io.Writer, n *state.Node) {
+	fmt.Fprintf(w, "ID:\t\t\t%s\n", n.ID)
+	fmt.Fprintf(w, "Hostname:\t\t%s\n", n.Hostname)
+	fmt.Fprintf(w, "Role:\t\t\t%s\n", n.Role)
+	fmt.Fprintf(w, "Availability:\t\t%s\n", title(string(n.Availability)))
+	fmt.Fprintf(w, "Status:\t\t\t%s\n", title(string(n.Status.State)))
+	if n.Status.Message != "" {
+		fmt.Fprintf(w, "  Message:\t\t%s\n", n.Status.Message)
+	}
+	fmt.Fprintf(w, "Address:\t\t%s\n", n.Addr)
+	if n.ManagerStatus != nil {
+		fmt.Fprintf(w, "Manager Status:\t\t%s (raft address %s)\n", title(string(n.ManagerStatus.Reachability)), n.ManagerStatus.Addr)
+	}
+	fmt.Fprintf(w, "Platform:\t\t%s/%s\n", n.Platform.OS, n.Platform.Arch)
+	fmt.Fprintf(w, "Resources:\t\t%s CPUs, %d bytes of memory\n", n.Resources.NanoCPUs, n.Resources.MemoryBytes)
+	if len(n.Labels) > 0 {
+		fmt.Fprintln(w, "Labels:")
+		for _, k := range sortedKeys(n.Labels) {
+			fmt.Fprintf(w, "  - %s=%s\n", k, n.Labels[k])
+		}
+	}
+}
+
+func newNodeRmCommand(host *hostFlag) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm [--force] NODE...",
+		Aliases: []string{"remove"},
+		Short:   "Remove nodes from the cluster",
+		Long: `Remove nodes from the cluster. A node that is up needs --force, and a manager must be
+demoted first (or removed with --force, when the other managers keep raft's majority).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				if err := c.RemoveNode(cmd.Context(), ref, force); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), ref)
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Remove a node that is up, or a manager")
+	return cmd
+}
+
+func newNodeRoleCommand(host *hostFlag, role state.NodeRole) *cobra.Command {
+	use, short := "promote NODE...", "Make workers managers"
+	if role == state.RoleWorker {
+		use, short = "demote NODE...", "Make managers workers"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			var errs []error
+			for _, ref := range args {
+				var resp *api.WriteResponse
+				if role == state.RoleManager {
+					resp, err = c.PromoteNode(cmd.Context(), ref)
+				} else {
+					resp, err = c.DemoteNode(cmd.Context(), ref)
+				}
+				switch {
+				case err != nil:
+					errs = append(errs, err)
+				case resp.Unchanged:
+					fmt.Fprintf(w, "Node %s is already a %s.\n", ref, role)
+				case role == state.RoleManager:
+					fmt.Fprintf(w, "Node %s promoted to a manager in the cluster.\n", ref)
+				default:
+					fmt.Fprintf(w, "Manager %s demoted in the cluster.\n", ref)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func newNodeUpdateCommand(host *hostFlag) *cobra.Command {
+	var (
+		add          []string
+		rm           []string
+		availability string
+	)
+	cmd := &cobra.Command{
+		Use:   "update [--label-add KEY=VALUE]... [--label-rm KEY]... [--availability active|pause|drain] NODE",
+		Short: "Change a node's labels or availability",
+		Example: `  berth node update --label-add os=linux node-2
+  berth node update --availability drain node-3`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.NodeUpdateRequest{LabelsRemove: rm, Availability: state.NodeAvailability(availability)}
+			if availability != "" && !req.Availability.Valid() {
+				return fmt.Errorf("unknown availability %q: use active, pause or drain", availability)
+			}
+			for _, kv := range add {
+				k, v, _ := strings.Cut(kv, "=")
+				if k == "" {
+					return fmt.Errorf("invalid label %q: expected KEY=VALUE", kv)
+				}
+				if req.LabelsAdd == nil {
+					req.LabelsAdd = map[string]string{}
+				}
+				req.LabelsAdd[k] = v
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.UpdateNode(cmd.Context(), args[0], req); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&add, "label-add", nil, "Add or change a node label (KEY=VALUE, repeatable)")
+	cmd.Flags().StringArrayVar(&rm, "label-rm", nil, "Remove a node label (repeatable)")
+	cmd.Flags().StringVar(&availability, "availability", "", "active, pause or drain")
+	return cmd
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
