@@ -25,6 +25,7 @@ import (
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
+	"github.com/berthd/berth/spec"
 )
 
 // backend is an in-process api.Backend over a real state.Store (written directly at
@@ -32,12 +33,13 @@ import (
 // the nil embedded interface, which the handler turns into a 500.
 type backend struct {
 	api.Backend
-	mu      sync.Mutex
-	status  api.Status
-	st      *state.Store
-	index   uint64
-	err     error // returned by the methods below when set
-	members map[string]bool
+	mu       sync.Mutex
+	status   api.Status
+	st       *state.Store
+	index    uint64
+	err      error // returned by the methods below when set
+	members  map[string]bool
+	reported []string // nodes that reported task statuses
 }
 
 func newBackend(t *testing.T) *backend {
@@ -439,5 +441,66 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 	b.mu.Unlock()
 	if _, _, err := manager.Nodes(ctx, api.Query{}); !errors.Is(err, ca.ErrForbidden) {
 		t.Errorf("certificate of a removed node: %v", err)
+	}
+}
+
+func (b *backend) NodeTasks(_ context.Context, ref string, _ api.Query) ([]*state.Task, api.QueryMeta, error) {
+	return []*state.Task{{ID: "t-" + ref, ServiceID: "s", NodeID: ref}}, api.QueryMeta{Index: 3}, nil
+}
+
+func (b *backend) ReportTaskStatus(_ context.Context, nodeID string, reports []api.TaskStatusReport) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reported = append(b.reported, nodeID)
+	return nil
+}
+
+func (b *backend) DeployStack(_ context.Context, req *api.StackDeployRequest) (*api.StackDeployResponse, error) {
+	// The handler hands the secret's content to the backend intact.
+	if string(req.SecretData["pw"]) != "hunter2" || req.Stack.Name != "web" {
+		return nil, fmt.Errorf("%w: request mangled", api.ErrBadRequest)
+	}
+	return &api.StackDeployResponse{Index: 5, Changes: []api.ObjectChange{{Kind: "secret", Name: "web_pw", Action: api.ActionCreated, Version: 1}}}, nil
+}
+
+// An agent reads its own node's tasks only, and its reports are filed under the node
+// of its certificate, whatever they say.
+func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t)
+	b.members["m1"], b.members["w1"] = true, true
+	addr := serveRemote(t, b, p)
+	ctx := context.Background()
+	root := p.root.Cert()
+	worker := remoteClient(t, addr, root, &p.worker)
+	manager := remoteClient(t, addr, root, &p.manager)
+
+	if tasks, meta, err := worker.NodeTasks(ctx, "w1", api.Query{}); err != nil || len(tasks) != 1 || meta.Index != 3 {
+		t.Errorf("worker reading its own tasks: %v %+v %v", tasks, meta, err)
+	}
+	if _, _, err := worker.NodeTasks(ctx, "m1", api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+		t.Errorf("worker reading another node's tasks: %v", err)
+	}
+	if _, _, err := manager.NodeTasks(ctx, "w1", api.Query{}); err != nil {
+		t.Errorf("manager reading a node's tasks: %v", err)
+	}
+	if err := worker.ReportTaskStatus(ctx, []api.TaskStatusReport{{TaskID: "t1", Status: state.TaskStatus{State: state.TaskRunning}}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.reported) != 1 || b.reported[0] != "w1" {
+		t.Errorf("reports filed under %v, want w1", b.reported)
+	}
+	// Stacks are for managers and the local socket.
+	if _, err := worker.DeployStack(ctx, &api.StackDeployRequest{}); !errors.Is(err, ca.ErrForbidden) {
+		t.Errorf("worker deploying a stack: %v", err)
+	}
+	local := serveLocal(t, b)
+	resp, err := local.DeployStack(ctx, &api.StackDeployRequest{Stack: &spec.Stack{Name: "web"}, SecretData: map[string][]byte{"pw": []byte("hunter2")}})
+	if err != nil || resp.Index != 5 || len(resp.Changes) != 1 {
+		t.Errorf("deploy over the socket: %+v %v", resp, err)
+	}
+	// The agent endpoint of the port is not on the socket.
+	if err := local.ReportTaskStatus(ctx, nil); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("task status on the socket: %v", err)
 	}
 }

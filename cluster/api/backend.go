@@ -46,6 +46,25 @@ type Backend interface {
 	// Configs lists every version of every config, without data.
 	Configs(ctx context.Context, q Query) ([]*state.Config, QueryMeta, error)
 
+	// DeployStack writes a whole stack in one raft command.
+	DeployStack(ctx context.Context, req *StackDeployRequest) (*StackDeployResponse, error)
+	RemoveStack(ctx context.Context, name string) (*WriteResponse, error)
+	Stacks(ctx context.Context, q Query) ([]*StackSummary, QueryMeta, error)
+	// Services and Service answer with what the services' tasks are doing;
+	// serviceRef is an ID, a unique ID prefix or a name.
+	Services(ctx context.Context, f ServiceFilter, q Query) ([]*ServiceStatus, QueryMeta, error)
+	Service(ctx context.Context, serviceRef string, q Query) (*ServiceStatus, QueryMeta, error)
+	ScaleService(ctx context.Context, serviceRef string, replicas uint64) (*WriteResponse, error)
+	UpdateService(ctx context.Context, serviceRef string, req *ServiceUpdateRequest) (*WriteResponse, error)
+	RollbackService(ctx context.Context, serviceRef string) (*WriteResponse, error)
+	Tasks(ctx context.Context, f TaskFilter, q Query) ([]*TaskInfo, QueryMeta, error)
+	// NodeTasks is an agent's watch: the tasks assigned to a node. The handler lets
+	// a worker's certificate read its own node's only.
+	NodeTasks(ctx context.Context, nodeRef string, q Query) ([]*state.Task, QueryMeta, error)
+	// ReportTaskStatus records an agent's reports; nodeID is the node of the
+	// caller's certificate, and only that node's tasks are changed.
+	ReportTaskStatus(ctx context.Context, nodeID string, reports []TaskStatusReport) error
+
 	// RequestJoin answers a joining node (POST /v1/join): the token is its only
 	// credential.
 	RequestJoin(ctx context.Context, req *NodeJoinRequest) (*NodeJoinResponse, error)

@@ -248,6 +248,18 @@ func queryPath(path string, q Query) string {
 	return path + "?" + v.Encode()
 }
 
+// addQuery appends a blocking query to a path that may have parameters already.
+func addQuery(path string, q Query) string {
+	qp := queryPath("", q)
+	if qp == "" {
+		return path
+	}
+	if strings.Contains(path, "?") {
+		return path + "&" + qp[1:]
+	}
+	return path + qp
+}
+
 func queryMeta(h http.Header) QueryMeta {
 	idx, _ := strconv.ParseUint(h.Get(IndexHeader), 10, 64)
 	return QueryMeta{Index: idx}
@@ -406,6 +418,104 @@ func (c *Client) Configs(ctx context.Context, q Query) ([]*state.Config, QueryMe
 	var out []*state.Config
 	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/configs", q), nil, &out)
 	return out, queryMeta(h), err
+}
+
+// ---------------------------------------------------------------------------
+// Stacks, services and tasks.
+
+// DeployStack writes a whole stack (`berth stack deploy`).
+func (c *Client) DeployStack(ctx context.Context, req *StackDeployRequest) (*StackDeployResponse, error) {
+	var out StackDeployResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/stacks", req, &out)
+	return &out, err
+}
+
+// RemoveStack removes a stack with its services, networks, secrets and configs.
+func (c *Client) RemoveStack(ctx context.Context, name string) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodDelete, "/v1/stacks/"+url.PathEscape(name), nil, &out)
+	return &out, err
+}
+
+// Stacks lists the stacks.
+func (c *Client) Stacks(ctx context.Context, q Query) ([]*StackSummary, QueryMeta, error) {
+	var out []*StackSummary
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/stacks", q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// Services lists the services (of one stack when f.Stack is set) with their tasks'
+// counts.
+func (c *Client) Services(ctx context.Context, f ServiceFilter, q Query) ([]*ServiceStatus, QueryMeta, error) {
+	var out []*ServiceStatus
+	path := "/v1/services"
+	if f.Stack != "" {
+		path += "?stack=" + url.QueryEscape(f.Stack)
+	}
+	h, err := c.do(ctx, http.MethodGet, addQuery(path, q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// Service returns one service, by ID, unique ID prefix or name.
+func (c *Client) Service(ctx context.Context, ref string, q Query) (*ServiceStatus, QueryMeta, error) {
+	var out ServiceStatus
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/services/"+url.PathEscape(ref), q), nil, &out)
+	return &out, queryMeta(h), err
+}
+
+// ScaleService sets a replicated service's replicas.
+func (c *Client) ScaleService(ctx context.Context, ref string, replicas uint64) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/scale", ServiceScaleRequest{Replicas: replicas}, &out)
+	return &out, err
+}
+
+// UpdateService applies `service update` (--force).
+func (c *Client) UpdateService(ctx context.Context, ref string, req ServiceUpdateRequest) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", req, &out)
+	return &out, err
+}
+
+// RollbackService returns a service to its previous spec.
+func (c *Client) RollbackService(ctx context.Context, ref string) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/rollback", struct{}{}, &out)
+	return &out, err
+}
+
+// Tasks lists tasks, in `service ps` order.
+func (c *Client) Tasks(ctx context.Context, f TaskFilter, q Query) ([]*TaskInfo, QueryMeta, error) {
+	v := url.Values{}
+	if f.Service != "" {
+		v.Set("service", f.Service)
+	}
+	if f.Stack != "" {
+		v.Set("stack", f.Stack)
+	}
+	if f.Node != "" {
+		v.Set("node", f.Node)
+	}
+	path := "/v1/tasks"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out []*TaskInfo
+	h, err := c.do(ctx, http.MethodGet, addQuery(path, q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// NodeTasks returns the tasks assigned to a node: an agent's watch (blocking query).
+func (c *Client) NodeTasks(ctx context.Context, nodeID string, q Query) ([]*state.Task, QueryMeta, error) {
+	var out []*state.Task
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/nodes/"+url.PathEscape(nodeID)+"/tasks", q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// ReportTaskStatus sends an agent's reports on its node's tasks.
+func (c *Client) ReportTaskStatus(ctx context.Context, reports []TaskStatusReport) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/tasks/status", TaskStatusRequest{Reports: reports}, nil)
+	return err
 }
 
 // ---------------------------------------------------------------------------

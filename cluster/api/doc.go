@@ -30,6 +30,17 @@
 //	DELETE /v1/nodes/{ref}[?force=true]        yes     manager
 //	POST /v1/secrets, GET /v1/secrets          yes     manager   listings never carry data
 //	POST /v1/configs, GET /v1/configs          yes     manager   listings never carry data
+//	POST /v1/stacks                            yes     manager   a whole stack, secrets' content included
+//	GET  /v1/stacks                            yes     manager   blocking
+//	DELETE /v1/stacks/{name}                   yes     manager
+//	GET  /v1/services[?stack=NAME]             yes     manager   blocking; running/desired, pending reasons
+//	GET  /v1/services/{ref}                    yes     manager   blocking
+//	POST /v1/services/{ref}/scale              yes     manager   {"replicas": N}
+//	POST /v1/services/{ref}/update             yes     manager   {"force": true}
+//	POST /v1/services/{ref}/rollback           yes     manager
+//	GET  /v1/tasks[?service=&stack=&node=]     yes     manager   blocking; `service ps` order
+//	GET  /v1/nodes/{ref}/tasks                 yes     any node  blocking; a worker its own node only
+//	POST /v1/tasks/status                      -       any node  reports on the caller's node's tasks only
 //	POST /v1/join                              -       anyone    the join token authenticates
 //	POST /v1/heartbeat                         -       any node  leader only
 //	POST /v1/node/certificate                  -       any node  role from the cluster's records
@@ -38,7 +49,7 @@
 //	POST /v1/internal/raft/remove              -       manager   leader only
 //	GET  /v1/internal/ping                     -       manager
 //
-// {ref} is a node ID, a unique ID prefix or a hostname. Every endpoint but info, init,
+// {ref} is an ID, a unique ID prefix, or a hostname (nodes) or name (services). Every endpoint but info, init,
 // join, leave and unlock needs an unlocked manager: a locked one answers 423 "this node
 // is locked: run `berth unlock`", a worker 503 not_manager, a node outside a cluster
 // 503 not_in_cluster.
@@ -59,4 +70,9 @@
 // with ?index=N&wait=30s answers at once if the data changed after N, or else waits up
 // to wait (default 5 minutes, at most 10) for a change; running out of time is not an
 // error, the answer is then the unchanged data. This is how watches work.
+//
+// GET /v1/nodes/{ref}/tasks is the agent's watch, and its index is that of the node's
+// own tasks (the highest modify index among them), not of the task table: a write
+// wakes only the agents whose tasks it changed. The reaper deleting a stopped task
+// does not wake its agent.
 package api

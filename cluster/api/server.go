@@ -95,6 +95,18 @@ var routes = []route{
 	{"POST /v1/configs", true, remoteManager, managerPhase, (*handler).createConfig},
 	{"GET /v1/configs", true, remoteManager, managerPhase, (*handler).configs},
 
+	{"POST /v1/stacks", true, remoteManager, managerPhase, (*handler).deployStack},
+	{"GET /v1/stacks", true, remoteManager, managerPhase, (*handler).stacks},
+	{"DELETE /v1/stacks/{name}", true, remoteManager, managerPhase, (*handler).removeStack},
+	{"GET /v1/services", true, remoteManager, managerPhase, (*handler).services},
+	{"GET /v1/services/{ref}", true, remoteManager, managerPhase, (*handler).service},
+	{"POST /v1/services/{ref}/scale", true, remoteManager, managerPhase, (*handler).scaleService},
+	{"POST /v1/services/{ref}/update", true, remoteManager, managerPhase, (*handler).updateService},
+	{"POST /v1/services/{ref}/rollback", true, remoteManager, managerPhase, (*handler).rollbackService},
+	{"GET /v1/tasks", true, remoteManager, managerPhase, (*handler).tasks},
+	{"GET /v1/nodes/{ref}/tasks", true, remoteNode, managerPhase, (*handler).nodeTasks},
+	{"POST /v1/tasks/status", false, remoteNode, managerPhase, (*handler).taskStatus},
+
 	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
 	{"POST /v1/heartbeat", false, remoteNode, managerPhase, (*handler).heartbeat},
 	{"POST /v1/node/certificate", false, remoteNode, managerPhase, (*handler).renewCertificate},
@@ -260,8 +272,11 @@ func okQuery(w http.ResponseWriter, v any, meta QueryMeta) error {
 }
 
 // decode reads a JSON body into v. An empty body leaves v as it is.
-func decode(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, maxBody)
+func decode(r *http.Request, v any) error { return decodeLimit(r, v, maxBody) }
+
+// decodeLimit is decode with another size limit.
+func decodeLimit(r *http.Request, v any, limit int64) error {
+	body := http.MaxBytesReader(nil, r.Body, limit)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		var tooBig *http.MaxBytesError
@@ -610,5 +625,150 @@ func raftMemberHandler(add bool) func(*handler, http.ResponseWriter, *http.Reque
 }
 
 func (h *handler) ping(w http.ResponseWriter, _ *http.Request, _ caller) error {
+	return ok(w, nil)
+}
+
+// ---------------------------------------------------------------------------
+// Stacks, services and tasks.
+
+func (h *handler) deployStack(w http.ResponseWriter, r *http.Request, _ caller) error {
+	// A stack with its secrets and configs can be large; the body is never logged.
+	var req StackDeployRequest
+	if err := decodeLimit(r, &req, maxCommandBody); err != nil {
+		return err
+	}
+	resp, err := h.b.DeployStack(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) stacks(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	list, meta, err := h.b.Stacks(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*StackSummary{}
+	}
+	return okQuery(w, list, meta)
+}
+
+func (h *handler) removeStack(w http.ResponseWriter, r *http.Request, _ caller) error {
+	resp, err := h.b.RemoveStack(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) services(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	list, meta, err := h.b.Services(r.Context(), ServiceFilter{Stack: r.URL.Query().Get("stack")}, q)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*ServiceStatus{}
+	}
+	return okQuery(w, list, meta)
+}
+
+func (h *handler) service(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	s, meta, err := h.b.Service(r.Context(), r.PathValue("ref"), q)
+	if err != nil {
+		return err
+	}
+	return okQuery(w, s, meta)
+}
+
+func (h *handler) scaleService(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req ServiceScaleRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.ScaleService(r.Context(), r.PathValue("ref"), req.Replicas)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) updateService(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req ServiceUpdateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.UpdateService(r.Context(), r.PathValue("ref"), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) rollbackService(w http.ResponseWriter, r *http.Request, _ caller) error {
+	resp, err := h.b.RollbackService(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) tasks(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	v := r.URL.Query()
+	list, meta, err := h.b.Tasks(r.Context(), TaskFilter{Service: v.Get("service"), Stack: v.Get("stack"), Node: v.Get("node")}, q)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*TaskInfo{}
+	}
+	return okQuery(w, list, meta)
+}
+
+func (h *handler) nodeTasks(w http.ResponseWriter, r *http.Request, c caller) error {
+	ref := r.PathValue("ref")
+	if !c.local && c.id.Role != ca.RoleManager && ref != c.id.NodeID {
+		return fmt.Errorf("%w: node %s may read its own tasks only, not those of %s", ca.ErrForbidden, c.id.NodeID, ref)
+	}
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	list, meta, err := h.b.NodeTasks(r.Context(), ref, q)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*state.Task{}
+	}
+	return okQuery(w, list, meta)
+}
+
+func (h *handler) taskStatus(w http.ResponseWriter, r *http.Request, c caller) error {
+	var req TaskStatusRequest
+	if err := decodeLimit(r, &req, maxCommandBody); err != nil {
+		return err
+	}
+	// The node is the certificate's: an agent reports on its own tasks only.
+	if err := h.b.ReportTaskStatus(r.Context(), c.id.NodeID, req.Reports); err != nil {
+		return err
+	}
 	return ok(w, nil)
 }

@@ -222,3 +222,119 @@ type QueryMeta struct {
 	// the next change.
 	Index uint64
 }
+
+// StackDeployRequest is `berth stack deploy`: the canonical stack as spec.Load made it
+// (as `berth config` prints it), and the content of its secrets and configs, by short
+// name, which the spec's JSON form leaves out. It never shows in a log.
+type StackDeployRequest struct {
+	Stack      *spec.Stack       `json:"stack"`
+	SecretData map[string][]byte `json:"secret_data,omitempty"`
+	ConfigData map[string][]byte `json:"config_data,omitempty"`
+	// Prune removes the stack's services and networks that the files no longer have.
+	Prune bool `json:"prune,omitempty"`
+}
+
+// Actions in a StackDeployResponse.
+const (
+	ActionCreated   = "created"
+	ActionUpdated   = "updated"
+	ActionUnchanged = "unchanged"
+	ActionRemoved   = "removed"
+)
+
+// StackDeployResponse says what a deploy did, worked out from the state once the
+// deploy was applied on the manager that answers.
+type StackDeployResponse struct {
+	Index   uint64         `json:"index"`
+	Changes []ObjectChange `json:"changes"`
+}
+
+// ObjectChange is what a deploy did to one service, network, secret or config.
+type ObjectChange struct {
+	// Kind is service, network, secret or config.
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	ID     string `json:"id,omitempty"`
+	Action string `json:"action"`
+	// Version is the version of a secret or config the stack's services use now.
+	Version uint64 `json:"version,omitempty"`
+}
+
+// StackSummary is one stack in `berth stack ls`.
+type StackSummary struct {
+	Name     string `json:"name"`
+	Services int    `json:"services"`
+	Source   string `json:"source,omitempty"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// ServiceFilter narrows GET /v1/services.
+type ServiceFilter struct {
+	Stack string
+}
+
+// ServiceStatus is a service row with what its tasks are doing: `service ls` and
+// `service inspect`.
+type ServiceStatus struct {
+	*state.Service
+	// Running counts the tasks meant to run that run (as Swarm counts them);
+	// Desired is the replica count, or for a global service the number of nodes that
+	// should run a task. Completed counts the completed tasks of a job.
+	Running   uint64 `json:"running"`
+	Desired   uint64 `json:"desired"`
+	Completed uint64 `json:"completed,omitempty"`
+	// Pending counts the tasks waiting for a node, by the scheduler's reason.
+	Pending []PendingReason `json:"pending,omitempty"`
+}
+
+// PendingReason is why some tasks of a service have no node.
+type PendingReason struct {
+	Reason string `json:"reason"`
+	Tasks  int    `json:"tasks"`
+}
+
+// ServiceScaleRequest is `berth service scale`.
+type ServiceScaleRequest struct {
+	Replicas uint64 `json:"replicas"`
+}
+
+// ServiceUpdateRequest is `berth service update`. Spec changes go through `stack
+// deploy`; here only what has no place in a Compose file.
+type ServiceUpdateRequest struct {
+	// Force replaces every task, through a rolling update, even though nothing
+	// changed.
+	Force bool `json:"force,omitempty"`
+}
+
+// TaskFilter narrows GET /v1/tasks. Service and Node take what an operator types
+// (ID, unique ID prefix, name or hostname).
+type TaskFilter struct {
+	Service string
+	Stack   string
+	Node    string
+}
+
+// TaskInfo is a task as `service ps` and `stack ps` show it.
+type TaskInfo struct {
+	*state.Task
+	// Name is `web_api.1`, or `web_api.<node-id>` for a global task.
+	Name string `json:"name"`
+	// Stack is the task's service's stack.
+	Stack string `json:"stack,omitempty"`
+	// NodeHostname names the task's node.
+	NodeHostname string `json:"node_hostname,omitempty"`
+	// Image is the image of the spec the task was made from, when known.
+	Image string `json:"image,omitempty"`
+}
+
+// TaskStatusReport is an agent's report on one task of its node.
+type TaskStatusReport struct {
+	TaskID string           `json:"task_id"`
+	Status state.TaskStatus `json:"status"`
+}
+
+// TaskStatusRequest is what an agent sends (POST /v1/tasks/status): a batch of
+// reports, about tasks assigned to the node of its certificate only.
+type TaskStatusRequest struct {
+	Reports []TaskStatusReport `json:"reports"`
+}

@@ -109,7 +109,7 @@ func (m *manager) monitorHeartbeats(ctx context.Context) {
 			msg := fmt.Sprintf("heartbeat failure: no heartbeat for %s", silent.Round(time.Second))
 			actx, cancel := context.WithTimeout(ctx, m.st.ApplyTimeout())
 			_, err := m.st.Apply(actx, store.CmdNodeStatus, store.NodeStatusUpdate{
-				ID: nd.ID, Status: state.NodeStatus{State: state.NodeDown, Message: msg}})
+				ID: nd.ID, Status: state.NodeStatus{State: state.NodeDown, Message: msg, Timestamp: now.UTC()}})
 			cancel()
 			if err != nil {
 				m.logger.Warn("could not mark node down", "node", nd.ID, "hostname", nd.Hostname, "error", err)
@@ -139,7 +139,7 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 	}
 	if nd.Status.State != state.NodeReady {
 		if _, err := m.st.Apply(ctx, store.CmdNodeStatus, store.NodeStatusUpdate{
-			ID: nd.ID, Status: state.NodeStatus{State: state.NodeReady}}); err != nil {
+			ID: nd.ID, Status: state.NodeStatus{State: state.NodeReady, Timestamp: now.UTC()}}); err != nil {
 			return nil, err
 		}
 		m.logger.Info("node ready", "node", nd.ID, "hostname", nd.Hostname)

@@ -401,7 +401,7 @@ func (n *Node) selfNode(id string, role state.NodeRole, addr string, ident *iden
 	nd := &state.Node{
 		ID: id, Hostname: n.cfg.Hostname, Role: role, Availability: state.AvailabilityActive,
 		Platform: platform, Resources: resources, Addr: addr,
-		Status:     state.NodeStatus{State: state.NodeReady},
+		Status:     state.NodeStatus{State: state.NodeReady, Timestamp: time.Now().UTC()},
 		CertSerial: ident.leaf.SerialNumber.Text(16),
 	}
 	if role == state.RoleManager {

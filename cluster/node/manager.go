@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
@@ -22,6 +24,7 @@ import (
 type manager struct {
 	n      *Node
 	st     *store.Store
+	ctl    *control.Control
 	port   *port
 	kr     *sealed.Keyring
 	hb     *tracker
@@ -83,8 +86,13 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		return err
 	}
 	m.st, m.port = st, p
+	m.ctl = control.New(control.Config{Store: controlStore{m}, Logger: logger, ApplyTimeout: n.cfg.ApplyTimeout})
 	var ctx context.Context
 	m.loops, ctx = newLoops(n.runCtx)
+	// The orchestrator runs on whichever manager leads, and stops when it no longer does.
+	m.loops.run(func() {
+		reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, reconciler.Config{Store: st, Logger: logger.With("component", "orchestrator")})
+	})
 	if bootstrap {
 		close(m.caughtUp)
 	} else {
@@ -135,6 +143,9 @@ func (n *Node) startMembership() {
 	l, ctx := newLoops(n.runCtx)
 	n.member = l
 	l.run(func() { n.heartbeatLoop(ctx) })
+	if n.cfg.Agent != nil {
+		l.run(func() { n.agentLoop(ctx) })
+	}
 }
 
 func (n *Node) stopMembership() {
@@ -169,6 +180,16 @@ func (m *manager) stop() {
 }
 
 func (m *manager) state() *state.Store { return m.st.State() }
+
+// controlStore is the manager's store as control uses it: writes explain a missing
+// leader and return once this manager has applied them.
+type controlStore struct{ m *manager }
+
+func (s controlStore) State() *state.Store { return s.m.state() }
+func (s controlStore) StateIndex() uint64  { return s.m.st.StateIndex() }
+func (s controlStore) Apply(ctx context.Context, t store.CommandType, body any) (uint64, error) {
+	return s.m.apply(ctx, t, body)
+}
 
 // watchKeyring keeps this manager's keyring wrapped the way the cluster row says:
 // autolock on with the cluster's unlock key, or off. It runs outside the FSM because

@@ -50,6 +50,11 @@ type Config struct {
 	// (tests); zero keeps raft's defaults (8192 entries, checked every 2 minutes).
 	RaftSnapshotThreshold uint64
 	RaftSnapshotInterval  time.Duration
+
+	// Agent, when set, runs while the node is part of a cluster, with the node's
+	// agent API. It is the simulated agent of process tests (`berth daemon
+	// --sim-agent`) until the agent on containerd exists.
+	Agent func(ctx context.Context, api AgentAPI) error
 }
 
 // Node is one running berth node: it serves the API on its unix socket and, once it is

@@ -820,7 +820,7 @@ func (n *Node) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*api.
 	nd := &state.Node{
 		ID: id, Hostname: req.Hostname, Role: state.NodeRole(role), Availability: state.AvailabilityActive,
 		Platform: req.Platform, Resources: req.Resources, Addr: req.Addr,
-		Status:     state.NodeStatus{State: state.NodeReady},
+		Status:     state.NodeStatus{State: state.NodeReady, Timestamp: time.Now().UTC()},
 		CertSerial: certSerial(certPEM),
 	}
 	if role == ca.RoleManager {

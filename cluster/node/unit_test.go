@@ -127,7 +127,7 @@ func TestNewID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
 		id := newID()
-		if len(id) != idLen || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") != "" || seen[id] {
+		if len(id) != state.IDLength || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") != "" || seen[id] {
 			t.Fatalf("bad or repeated id %q", id)
 		}
 		seen[id] = true

@@ -12,8 +12,8 @@ import (
 
 // benchNodes is the million-task challenge's cluster: 5,000 ready, active nodes in 10
 // zones, one in ten labelled windows, a few managers.
-func benchNodes(n int) []Node {
-	out := make([]Node, n)
+func benchNodes(n int) []*state.Node {
+	out := make([]*state.Node, n)
 	for i := range out {
 		os := "linux"
 		if i%10 == 9 {
@@ -23,7 +23,7 @@ func benchNodes(n int) []Node {
 		if i%1000 == 0 {
 			role = state.RoleManager
 		}
-		out[i] = Node{Node: &state.Node{
+		out[i] = &state.Node{
 			ID:           fmt.Sprintf("node-%05d-%08x", i, uint32(i)*2654435761),
 			Hostname:     fmt.Sprintf("host-%05d", i),
 			Role:         role,
@@ -32,7 +32,7 @@ func benchNodes(n int) []Node {
 			Platform:     state.Platform{OS: "linux", Arch: "amd64"},
 			Resources:    state.NodeResources{NanoCPUs: 256e9, MemoryBytes: 1 << 40},
 			Status:       state.NodeStatus{State: state.NodeReady},
-		}}
+		}
 	}
 	return out
 }
@@ -67,16 +67,12 @@ func BenchmarkReconcile100x1000On5000Nodes(b *testing.B) {
 
 func benchmarkReconcile(b *testing.B, services int, replicas uint64, nodes int) {
 	ns := benchNodes(nodes)
-	raw := make([]*state.Node, len(ns))
-	for i := range ns {
-		raw[i] = ns[i].Node
-	}
 	svcs := benchServices(services, replicas)
 	b.ReportAllocs()
 	tasks := 0
 	pending := 0
 	for b.Loop() {
-		infos := scheduler.NodeInfosFromState(raw, nil, nil)
+		infos := scheduler.NodeInfosFromState(ns, nil, nil)
 		n := 0
 		p := NewPass(ns, infos, DefaultOptions(), t0, func() string { n++; return "t" + strconv.Itoa(n) })
 		tasks, pending = 0, 0

@@ -50,7 +50,7 @@
 // When the current task of a slot ends while meant to run, the restart supervisor
 // applies restart_policy: none never restarts, on-failure restarts unless the task
 // completed with exit code 0, any always (default, with Swarm's 5 s delay). The count
-// is Task.Restarts, copied from each task to its replacement, so max_attempts holds
+// is state.Task.Restarts, copied from each task to its replacement, so max_attempts holds
 // across leader changes and history trimming; it restarts from zero when the spec
 // changes. With a window, max_attempts restarts are allowed per window (a sliding
 // window over Restarts.Recent). The replacement is made and placed at once with
@@ -61,9 +61,10 @@
 //
 // # Rolling updates
 //
-// A task is out of date when its SpecHash differs from TaskSpecHash of the service's
+// A task is out of date when its SpecHash differs from TaskHash of the service: its
 // spec (replicas, update/rollback config, restart policy and service labels do not
-// count). Progress is read from UpdateStatus and the tasks' hashes and timestamps:
+// count), its force counter (`service update --force`) and the versions of the
+// secrets and configs it mounts. Progress is read from UpdateStatus and the tasks' hashes and timestamps:
 // the tasks an update made are those of the current spec created since
 // UpdateStatus.StartedAt. See updateStep for the steps and checkUpdate for failures,
 // failure actions (pause, continue, rollback) and the timeouts.
@@ -77,13 +78,11 @@
 // UpdateStatus{rollback_started, "manually requested rollback", StartedAt: now},
 // refused by the API when there is no PreviousSpec.
 //
-// # Fields for cluster/state
+// # Rows
 //
-// Task and Node wrap the state rows with the fields this package needs the state to
-// gain; the wrappers go away when these exist:
-//
-//	state.Task.SpecHash   string        `json:"spec_hash,omitempty"`
-//	state.Task.NotBefore  time.Time     `json:"not_before,omitzero"`
-//	state.Task.Restarts   Restarts      `json:"restarts,omitzero"` (Count uint64, Recent []time.Time)
-//	state.NodeStatus.Timestamp time.Time `json:"timestamp,omitzero"` (Node.StatusSince here)
+// The orchestrator reads and writes state rows directly. Besides the obvious, it relies
+// on state.Task.SpecHash (TaskHash of what the task was made from), Task.NotBefore (the
+// restart delay), Task.Restarts (the supervisor's count, carried from task to task),
+// and state.NodeStatus.Timestamp (when a node's state last changed: the down grace
+// period and orphaning count from it).
 package orchestrator

@@ -22,7 +22,7 @@ func TestRowsWithoutSpecHashFallBackToVersion(t *testing.T) {
 			Status: state.TaskStatus{State: state.TaskRunning}, CreatedAt: t0},
 	}
 	infos := scheduler.NodeInfosFromState(raw, rows, func(string) *spec.Service { return &svc.Spec })
-	p := Reconcile(Input{Service: svc, Tasks: WrapTasks(rows), Nodes: WrapNodes(raw), NodeInfos: infos,
+	p := Reconcile(Input{Service: svc, Tasks: rows, Nodes: raw, NodeInfos: infos,
 		Options: OptionsFromSettings(state.DefaultSettings()), Now: t0.Add(time.Minute), NewID: counter()})
 	if p.Service == nil || p.Service.UpdateStatus.State != state.UpdateUpdating {
 		t.Fatalf("service update %+v, want an update started", p.Service)
@@ -43,5 +43,32 @@ func TestOptionsFromSettings(t *testing.T) {
 	n := Options{NodeDownGrace: time.Hour, OrphanAfter: time.Minute}.normalized()
 	if n.OrphanAfter != time.Hour || n.UpdateStepTimeout != DefaultUpdateStepTimeout {
 		t.Errorf("normalized = %+v, want OrphanAfter raised to the grace period and defaults filled", n)
+	}
+}
+
+// The force counter and the pinned secret and config versions are part of what tasks
+// are made from; a service with neither hashes like its spec.
+func TestTaskHash(t *testing.T) {
+	svc := &state.Service{ID: "svc", Name: "web_api", Stack: "web", Spec: *service("api", replicas(2))}
+	base := TaskHash(svc)
+	if base != TaskSpecHash(&svc.Spec) {
+		t.Fatal("TaskHash of a plain service differs from TaskSpecHash")
+	}
+	forced := *svc
+	forced.ForceUpdate = 1
+	pinned := *svc
+	pinned.Objects = map[string]uint64{state.ObjectKey("secret", "web_pw"): 1}
+	repinned := *svc
+	repinned.Objects = map[string]uint64{state.ObjectKey("secret", "web_pw"): 2}
+	seen := map[string]string{base: "base"}
+	for name, s := range map[string]*state.Service{"forced": &forced, "pinned": &pinned, "repinned": &repinned} {
+		h := TaskHash(s)
+		if other, dup := seen[h]; dup {
+			t.Errorf("%s hashes like %s", name, other)
+		}
+		seen[h] = name
+	}
+	if TaskHash(&pinned) != TaskHash(&pinned) {
+		t.Error("TaskHash is not stable")
 	}
 }

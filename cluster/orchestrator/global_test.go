@@ -157,7 +157,7 @@ func TestGlobalPendingForResources(t *testing.T) {
 	c.addNode("small", func(n *state.Node) { n.Resources.NanoCPUs = 1e9 })
 	svc := c.addService("agent", mode(spec.ModeGlobal), reserveCPU(2e9))
 	c.converge()
-	var pending *Task
+	var pending *state.Task
 	for _, task := range c.live(svc.ID) {
 		if task.NodeID == "small" {
 			pending = task

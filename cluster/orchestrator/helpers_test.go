@@ -22,9 +22,9 @@ type cluster struct {
 	t     testing.TB
 	now   time.Time
 	opts  Options
-	nodes map[string]*Node
+	nodes map[string]*state.Node
 	svcs  map[string]*state.Service
-	tasks map[string]*Task
+	tasks map[string]*state.Task
 	ids   int
 	// plans are the last pass's plans, by service ID.
 	plans map[string]Plan
@@ -33,8 +33,8 @@ type cluster struct {
 }
 
 func newCluster(t testing.TB) *cluster {
-	return &cluster{t: t, now: t0, opts: DefaultOptions(), nodes: map[string]*Node{},
-		svcs: map[string]*state.Service{}, tasks: map[string]*Task{}}
+	return &cluster{t: t, now: t0, opts: DefaultOptions(), nodes: map[string]*state.Node{},
+		svcs: map[string]*state.Service{}, tasks: map[string]*state.Task{}}
 }
 
 // newID makes deterministic task IDs.
@@ -46,17 +46,16 @@ func (c *cluster) newID() string {
 func (c *cluster) advance(d time.Duration) { c.now = c.now.Add(d) }
 
 // addNode adds a ready, active linux/amd64 worker with 4 CPUs and 8 GiB.
-func (c *cluster) addNode(id string, mods ...func(*state.Node)) *Node {
+func (c *cluster) addNode(id string, mods ...func(*state.Node)) *state.Node {
 	n := &state.Node{ID: id, Hostname: "host-" + id, Role: state.RoleWorker,
 		Availability: state.AvailabilityActive, Platform: state.Platform{OS: "linux", Arch: "amd64"},
 		Resources: state.NodeResources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-		Status:    state.NodeStatus{State: state.NodeReady}}
+		Status:    state.NodeStatus{State: state.NodeReady, Timestamp: c.now}}
 	for _, m := range mods {
 		m(n)
 	}
-	w := &Node{Node: n, StatusSince: c.now}
-	c.nodes[id] = w
-	return w
+	c.nodes[id] = n
+	return n
 }
 
 func withLabels(kv ...string) func(*state.Node) {
@@ -87,7 +86,7 @@ func (c *cluster) setLabel(id, k, v string) {
 // setNodeState records a status transition at the current time.
 func (c *cluster) setNodeState(id string, s state.NodeState) {
 	c.nodes[id].Status.State = s
-	c.nodes[id].StatusSince = c.now
+	c.nodes[id].Status.Timestamp = c.now
 }
 
 // addService adds a service at spec version 1.
@@ -168,31 +167,25 @@ func (c *cluster) updateSpec(id string, mods ...func(*spec.Service)) {
 
 // rows returns the stored state as Reconcile's input: nodes, the scheduler's view of
 // them, and every task.
-func (c *cluster) rows() ([]Node, []scheduler.NodeInfo, []*Task) {
+func (c *cluster) rows() ([]*state.Node, []scheduler.NodeInfo, []*state.Task) {
 	ids := slices.Sorted(maps.Keys(c.nodes))
-	nodes := make([]Node, 0, len(ids))
-	raw := make([]*state.Node, 0, len(ids))
+	nodes := make([]*state.Node, 0, len(ids))
 	for _, id := range ids {
-		nodes = append(nodes, *c.nodes[id])
-		raw = append(raw, c.nodes[id].Node)
+		nodes = append(nodes, c.nodes[id])
 	}
 	tasks := c.sortedTasks()
-	rawTasks := make([]*state.Task, len(tasks))
-	for i, t := range tasks {
-		rawTasks[i] = t.Task
-	}
 	lookup := func(id string) *spec.Service {
 		if s := c.svcs[id]; s != nil {
 			return &s.Spec
 		}
 		return nil
 	}
-	return nodes, scheduler.NodeInfosFromState(raw, rawTasks, lookup), tasks
+	return nodes, scheduler.NodeInfosFromState(nodes, tasks, lookup), tasks
 }
 
-func (c *cluster) sortedTasks() []*Task {
+func (c *cluster) sortedTasks() []*state.Task {
 	out := slices.Collect(maps.Values(c.tasks))
-	slices.SortFunc(out, func(a, b *Task) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b *state.Task) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -202,7 +195,7 @@ func (c *cluster) pass() map[string]Plan {
 	p := NewPass(nodes, infos, c.opts, c.now, c.newID)
 	plans := map[string]Plan{}
 	for _, id := range slices.Sorted(maps.Keys(c.svcs)) {
-		var mine []*Task
+		var mine []*state.Task
 		for _, t := range tasks {
 			if t.ServiceID == id {
 				mine = append(mine, t)
@@ -245,15 +238,14 @@ func (c *cluster) apply(p Plan) {
 		if _, dup := c.tasks[t.ID]; dup {
 			c.t.Fatalf("plan creates task %s twice", t.ID)
 		}
-		row := *t.Task
-		c.tasks[t.ID] = &Task{Task: &row, SpecHash: t.SpecHash, NotBefore: t.NotBefore, Restarts: t.Restarts.clone()}
+		c.tasks[t.ID] = t.Copy()
 	}
 	for _, u := range p.Update {
 		t := c.tasks[u.ID]
 		if t == nil {
 			continue
 		}
-		row := *t.Task // rows are immutable once stored: change a copy
+		row := *t // rows are immutable once stored: change a copy
 		changed := false
 		if u.DesiredState != "" && u.DesiredState.After(row.DesiredState) {
 			row.DesiredState, changed = u.DesiredState, true
@@ -276,7 +268,7 @@ func (c *cluster) apply(p Plan) {
 		}
 		if changed {
 			row.UpdatedAt = u.UpdatedAt
-			t.Task = &row
+			c.tasks[u.ID] = &row
 		}
 	}
 	for _, id := range p.Delete {
@@ -308,12 +300,12 @@ func (c *cluster) agents() (changed bool) {
 }
 
 // report records an agent's status report.
-func (c *cluster) report(t *Task, st state.TaskStatus) {
+func (c *cluster) report(t *state.Task, st state.TaskStatus) {
 	st.Timestamp = c.now
-	row := *t.Task
+	row := *t
 	row.Status = st
 	row.UpdatedAt = c.now
-	t.Task = &row
+	c.tasks[t.ID] = &row
 }
 
 // fail makes a task exit with the given code (0 completes it).
@@ -369,14 +361,14 @@ func (c *cluster) settle(limit time.Duration) {
 // Views of the state.
 
 // live returns the service's tasks meant to run and not stopped, by slot then node.
-func (c *cluster) live(svcID string) []*Task {
-	var out []*Task
+func (c *cluster) live(svcID string) []*state.Task {
+	var out []*state.Task
 	for _, t := range c.sortedTasks() {
 		if t.ServiceID == svcID && liveDesired(t.DesiredState) && !t.Status.State.Terminal() {
 			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Task) int {
+	slices.SortFunc(out, func(a, b *state.Task) int {
 		if a.Slot != b.Slot {
 			return int(a.Slot) - int(b.Slot)
 		}
@@ -415,8 +407,8 @@ func (c *cluster) perNode(svcID string) map[string]int {
 	return out
 }
 
-func (c *cluster) slotTasks(svcID string, slot uint64) []*Task {
-	var out []*Task
+func (c *cluster) slotTasks(svcID string, slot uint64) []*state.Task {
+	var out []*state.Task
 	for _, t := range c.tasks {
 		if t.ServiceID == svcID && t.Slot == slot {
 			out = append(out, t)
@@ -427,7 +419,7 @@ func (c *cluster) slotTasks(svcID string, slot uint64) []*Task {
 }
 
 // statuses summarizes live tasks as "slot:node:state" strings.
-func statuses(ts []*Task) []string {
+func statuses(ts []*state.Task) []string {
 	var out []string
 	for _, t := range ts {
 		out = append(out, fmt.Sprintf("%d:%s:%s", t.Slot, t.NodeID, t.Status.State))

@@ -13,14 +13,14 @@ import "github.com/berthd/berth/cluster/state"
 //
 // Tasks told to go away (desired state remove: scaled down, node removed, service
 // deleted) are deleted as soon as they have stopped, whatever the limit.
-func (r *run) reap(slots []*slot, foreign []*Task) {
+func (r *run) reap(slots []*slot, foreign []*state.Task) {
 	limit := r.p.opts.TaskHistoryLimit
 	for _, s := range slots {
 		if len(s.tasks) == 0 {
 			continue
 		}
 		newest := s.tasks[len(s.tasks)-1]
-		var history []*Task
+		var history []*state.Task
 		for _, t := range s.tasks {
 			d := r.desired(t)
 			switch {
@@ -57,7 +57,7 @@ func (r *run) reap(slots []*slot, foreign []*Task) {
 }
 
 // reapRemoved deletes the tasks told to go away once they have stopped.
-func (r *run) reapRemoved(tasks []*Task) {
+func (r *run) reapRemoved(tasks []*state.Task) {
 	for _, t := range tasks {
 		if r.desired(t) == state.TaskRemove && r.deletable(t) {
 			r.remove(t)
@@ -66,7 +66,7 @@ func (r *run) reapRemoved(tasks []*Task) {
 }
 
 // deletable reports whether t may be deleted in this plan.
-func (r *run) deletable(t *Task) bool {
+func (r *run) deletable(t *state.Task) bool {
 	_, gone := r.deleted[t.ID]
 	return !gone && !r.touched(t) && !r.isCreated(t) && r.stopped(t)
 }

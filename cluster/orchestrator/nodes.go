@@ -49,7 +49,7 @@ func (r *run) checkNodes(s *slot) {
 }
 
 // lost says why t's node can no longer have it, or "".
-func (r *run) lost(t *Task) string {
+func (r *run) lost(t *state.Task) string {
 	n := r.p.node(t.NodeID)
 	switch {
 	case n == nil:
@@ -66,11 +66,11 @@ func (r *run) lost(t *Task) string {
 
 // downFor reports whether n has been down for at least d, and otherwise asks to run
 // again when it will have been.
-func (r *run) downFor(n *Node, d time.Duration) bool {
-	if n.StatusSince.IsZero() {
+func (r *run) downFor(n *state.Node, d time.Duration) bool {
+	if n.Status.Timestamp.IsZero() {
 		return true
 	}
-	at := n.StatusSince.Add(d)
+	at := n.Status.Timestamp.Add(d)
 	if !at.After(r.now) {
 		return true
 	}
@@ -80,7 +80,7 @@ func (r *run) downFor(n *Node, d time.Duration) bool {
 
 // unreachable reports whether t's node cannot tell us that t stopped: it is gone or
 // down.
-func (r *run) unreachable(t *Task) bool {
+func (r *run) unreachable(t *state.Task) bool {
 	if t.NodeID == "" {
 		return false
 	}
@@ -113,7 +113,7 @@ func (r *run) orphans() {
 // business, paced by update_config, not the enforcer's), a task of an older spec not at
 // all. The answers for all the nodes the service's tasks run on are worked out once per
 // run and spec.
-func (r *run) violation(t *Task) string {
+func (r *run) violation(t *state.Task) string {
 	var e *enforcer
 	switch {
 	case r.clean(t):
@@ -142,7 +142,7 @@ type enforcer struct {
 
 func (r *run) previousHash() string {
 	if r.prevHash == "" && r.svc.PreviousSpec != nil {
-		r.prevHash = TaskSpecHash(r.svc.PreviousSpec)
+		r.prevHash = previousTaskHash(r.svc)
 	}
 	return r.prevHash
 }

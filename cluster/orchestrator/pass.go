@@ -20,7 +20,7 @@ type Pass struct {
 	opts  Options
 	newID func() string
 
-	nodes []Node         // sorted by ID
+	nodes []*state.Node  // sorted by ID
 	byID  map[string]int // index in nodes
 	infos []scheduler.NodeInfo
 	info  map[string]int // index in infos
@@ -29,7 +29,7 @@ type Pass struct {
 // NewPass prepares a pass. infos is the scheduler's view of the same nodes, usually
 // scheduler.NodeInfosFromState over every task of the cluster; the pass writes to it.
 // newID makes task IDs; it is called once per new task, in a deterministic order.
-func NewPass(nodes []Node, infos []scheduler.NodeInfo, opts Options, now time.Time, newID func() string) *Pass {
+func NewPass(nodes []*state.Node, infos []scheduler.NodeInfo, opts Options, now time.Time, newID func() string) *Pass {
 	p := &Pass{
 		now:   now,
 		opts:  opts.normalized(),
@@ -39,7 +39,7 @@ func NewPass(nodes []Node, infos []scheduler.NodeInfo, opts Options, now time.Ti
 		infos: infos,
 		info:  make(map[string]int, len(infos)),
 	}
-	slices.SortFunc(p.nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(p.nodes, func(a, b *state.Node) int { return strings.Compare(a.ID, b.ID) })
 	for i := range p.nodes {
 		p.byID[p.nodes[i].ID] = i
 	}
@@ -50,9 +50,9 @@ func NewPass(nodes []Node, infos []scheduler.NodeInfo, opts Options, now time.Ti
 }
 
 // node returns the node with the given ID, or nil when the cluster has none.
-func (p *Pass) node(id string) *Node {
+func (p *Pass) node(id string) *state.Node {
 	if i, ok := p.byID[id]; ok {
-		return &p.nodes[i]
+		return p.nodes[i]
 	}
 	return nil
 }
@@ -61,9 +61,9 @@ func (p *Pass) node(id string) *Node {
 type Input struct {
 	Service *state.Service
 	// Tasks are all the service's tasks, history included.
-	Tasks []*Task
+	Tasks []*state.Task
 	// Nodes are all the cluster's nodes; NodeInfos the scheduler's view of them.
-	Nodes     []Node
+	Nodes     []*state.Node
 	NodeInfos []scheduler.NodeInfo
 	Options   Options
 	Now       time.Time
@@ -78,7 +78,7 @@ func Reconcile(in Input) Plan {
 // Reconcile decides what one service needs: the tasks to create, change and delete,
 // and its update status. tasks are all of the service's tasks (history included), as
 // stored; they are not modified. The decision depends only on its input.
-func (p *Pass) Reconcile(svc *state.Service, tasks []*Task) Plan {
+func (p *Pass) Reconcile(svc *state.Service, tasks []*state.Task) Plan {
 	r := p.newRun(svc, tasks)
 	if r.checkUpdate() {
 		return r.finish()
@@ -94,7 +94,7 @@ func (p *Pass) Reconcile(svc *state.Service, tasks []*Task) Plan {
 
 // RemoveService handles the tasks of a service that no longer exists: they are told to
 // go away (desired state remove) and deleted once they have stopped.
-func (p *Pass) RemoveService(serviceID string, tasks []*Task) Plan {
+func (p *Pass) RemoveService(serviceID string, tasks []*state.Task) Plan {
 	r := p.newRun(&state.Service{ID: serviceID}, tasks)
 	for _, t := range tasks {
 		r.setDesired(t, state.TaskRemove)
@@ -112,28 +112,27 @@ type run struct {
 	hash   string
 	job    bool
 	global bool
-	tasks  []*Task
+	tasks  []*state.Task
 
 	// req asks the scheduler about this service.
 	req scheduler.Request
 	// enforcers cache the constraint enforcer's answers for the current and the
-	// previous spec (nodes.go); prevHash is TaskSpecHash of the previous spec.
+	// previous spec (nodes.go); prevHash is TaskHash of what a rollback returns to.
 	enforcers [2]enforcer
 	prevHash  string
 
 	// upd holds the changes to existing tasks, created the new rows.
 	upd     map[string]*TaskUpdate
-	created map[*Task]struct{}
+	created map[*state.Task]struct{}
 	deleted map[string]struct{}
-	// rowBuf and taskBuf are room reserved for new tasks (reserve).
-	rowBuf  []state.Task
-	taskBuf []Task
+	// rowBuf is room reserved for new tasks (reserve).
+	rowBuf []state.Task
 	// us is the update status as this run leaves it.
 	us   state.UpdateStatus
 	plan Plan
 }
 
-func (p *Pass) newRun(svc *state.Service, tasks []*Task) *run {
+func (p *Pass) newRun(svc *state.Service, tasks []*state.Task) *run {
 	r := &run{
 		p:       p,
 		now:     p.now,
@@ -143,12 +142,12 @@ func (p *Pass) newRun(svc *state.Service, tasks []*Task) *run {
 		global:  svc.Spec.Deploy.Mode == spec.ModeGlobal || svc.Spec.Deploy.Mode == spec.ModeGlobalJob,
 		tasks:   tasks,
 		upd:     make(map[string]*TaskUpdate),
-		created: make(map[*Task]struct{}),
+		created: make(map[*state.Task]struct{}),
 		deleted: make(map[string]struct{}),
 		us:      svc.UpdateStatus,
 		plan:    Plan{ServiceID: svc.ID, SpecVersion: svc.SpecVersion},
 	}
-	r.hash = TaskSpecHash(&svc.Spec)
+	r.hash = TaskHash(svc)
 	var platforms []state.Platform
 	if p.opts.Platforms != nil {
 		platforms = p.opts.Platforms(svc)
@@ -190,18 +189,18 @@ func (r *run) wake(t time.Time) {
 // complete for jobs.
 func liveDesired(d state.TaskState) bool { return d == state.TaskRunning || d == state.TaskComplete }
 
-func (r *run) isCreated(t *Task) bool {
+func (r *run) isCreated(t *state.Task) bool {
 	_, ok := r.created[t]
 	return ok
 }
 
-func (r *run) touched(t *Task) bool {
+func (r *run) touched(t *state.Task) bool {
 	_, ok := r.upd[t.ID]
 	return ok
 }
 
 // desired is t's desired state after this run's changes.
-func (r *run) desired(t *Task) state.TaskState {
+func (r *run) desired(t *state.Task) state.TaskState {
 	if u := r.upd[t.ID]; u != nil && u.DesiredState != "" {
 		return u.DesiredState
 	}
@@ -209,7 +208,7 @@ func (r *run) desired(t *Task) state.TaskState {
 }
 
 // status is t's observed state after this run's changes.
-func (r *run) status(t *Task) state.TaskState {
+func (r *run) status(t *state.Task) state.TaskState {
 	if u := r.upd[t.ID]; u != nil && u.Status != nil {
 		return u.Status.State
 	}
@@ -218,13 +217,13 @@ func (r *run) status(t *Task) state.TaskState {
 
 // stopped reports whether t no longer runs anywhere: it ended, or it never reached a
 // node's agent (agents act on tasks from assigned on).
-func (r *run) stopped(t *Task) bool {
+func (r *run) stopped(t *state.Task) bool {
 	st := r.status(t)
 	return st.Terminal() || st.Before(state.TaskAssigned)
 }
 
 // clean reports whether t was made from the current spec.
-func (r *run) clean(t *Task) bool {
+func (r *run) clean(t *state.Task) bool {
 	if t.SpecHash != "" {
 		return t.SpecHash == r.hash
 	}
@@ -233,22 +232,22 @@ func (r *run) clean(t *Task) bool {
 
 // carry is the restart record a replacement of t inherits: t's own while the spec is
 // the same, a fresh one after a change.
-func (r *run) carry(t *Task) Restarts {
+func (r *run) carry(t *state.Task) state.Restarts {
 	if r.clean(t) {
-		return t.Restarts.clone()
+		return t.Restarts.Clone()
 	}
-	return Restarts{}
+	return state.Restarts{}
 }
 
 // older orders tasks by age: creation time, then raft index, then ID.
-func older(a, b *Task) int {
+func older(a, b *state.Task) int {
 	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.CreateIndex, b.CreateIndex), strings.Compare(a.ID, b.ID))
 }
 
 // ---------------------------------------------------------------------------
 // Writes.
 
-func (r *run) touch(t *Task) *TaskUpdate {
+func (r *run) touch(t *state.Task) *TaskUpdate {
 	u := r.upd[t.ID]
 	if u == nil {
 		u = &TaskUpdate{ID: t.ID, UpdatedAt: r.now}
@@ -258,7 +257,7 @@ func (r *run) touch(t *Task) *TaskUpdate {
 }
 
 // setDesired moves t's desired state forward to d.
-func (r *run) setDesired(t *Task, d state.TaskState) {
+func (r *run) setDesired(t *state.Task, d state.TaskState) {
 	if r.isCreated(t) {
 		if d.After(t.DesiredState) {
 			t.DesiredState = d
@@ -273,7 +272,7 @@ func (r *run) setDesired(t *Task, d state.TaskState) {
 
 // orphan marks t orphaned: its node is gone, or down for too long, and no agent will
 // report on it again.
-func (r *run) orphan(t *Task, msg string) {
+func (r *run) orphan(t *state.Task, msg string) {
 	if r.status(t).Compare(state.TaskOrphaned) >= 0 {
 		return
 	}
@@ -287,7 +286,7 @@ const (
 )
 
 // assign puts a pending task on a node.
-func (r *run) assign(t *Task, nodeID string) {
+func (r *run) assign(t *state.Task, nodeID string) {
 	if r.isCreated(t) {
 		t.NodeID = nodeID
 		t.Status = state.TaskStatus{State: state.TaskAssigned, Message: msgAssigned, Timestamp: r.now}
@@ -300,7 +299,7 @@ func (r *run) assign(t *Task, nodeID string) {
 
 // pend leaves a task pending with the scheduler's reason, writing only if the reason
 // changed.
-func (r *run) pend(t *Task, reason string) {
+func (r *run) pend(t *state.Task, reason string) {
 	if r.isCreated(t) {
 		t.Status = state.TaskStatus{State: state.TaskPending, Message: msgPending, Err: reason, Timestamp: r.now}
 		return
@@ -312,19 +311,13 @@ func (r *run) pend(t *Task, reason string) {
 }
 
 // newTask makes a task for slot s from the current spec.
-func (r *run) newTask(s *slot, rf refill) *Task {
+func (r *run) newTask(s *slot, rf refill) *state.Task {
 	desired := state.TaskRunning
 	if r.job {
 		desired = state.TaskComplete
 	}
 	t := r.alloc()
-	*t = Task{
-		Task:      t.Task,
-		SpecHash:  r.hash,
-		NotBefore: rf.notBefore,
-		Restarts:  rf.restarts,
-	}
-	*t.Task = state.Task{
+	*t = state.Task{
 		ID:           r.p.newID(),
 		ServiceID:    r.svc.ID,
 		ServiceName:  r.svc.Name,
@@ -335,6 +328,9 @@ func (r *run) newTask(s *slot, rf refill) *Task {
 		Status:       state.TaskStatus{State: state.TaskNew, Timestamp: r.now},
 		CreatedAt:    r.now,
 		UpdatedAt:    r.now,
+		SpecHash:     r.hash,
+		NotBefore:    rf.notBefore,
+		Restarts:     rf.restarts,
 	}
 	r.created[t] = struct{}{}
 	r.plan.Create = append(r.plan.Create, t)
@@ -350,26 +346,22 @@ func (r *run) reserve(n int) {
 		return
 	}
 	r.rowBuf = make([]state.Task, 0, n)
-	r.taskBuf = make([]Task, 0, n)
 	r.plan.Create = slices.Grow(r.plan.Create, n)
 	if len(r.created) == 0 {
-		r.created = make(map[*Task]struct{}, n)
+		r.created = make(map[*state.Task]struct{}, n)
 	}
 }
 
-// alloc returns a zero Task with its row, from the reserved room when there is some.
-func (r *run) alloc() *Task {
-	if n := len(r.taskBuf); n < cap(r.taskBuf) {
+// alloc returns a zero task row, from the reserved room when there is some.
+func (r *run) alloc() *state.Task {
+	if n := len(r.rowBuf); n < cap(r.rowBuf) {
 		r.rowBuf = r.rowBuf[:n+1]
-		r.taskBuf = r.taskBuf[:n+1]
-		t := &r.taskBuf[n]
-		t.Task = &r.rowBuf[n]
-		return t
+		return &r.rowBuf[n]
 	}
-	return &Task{Task: &state.Task{}}
+	return &state.Task{}
 }
 
-func (r *run) remove(t *Task) {
+func (r *run) remove(t *state.Task) {
 	r.deleted[t.ID] = struct{}{}
 	r.plan.Delete = append(r.plan.Delete, t.ID)
 }

@@ -32,7 +32,7 @@ type Plan struct {
 	// Create holds new tasks: desired state running (complete for jobs), observed
 	// state assigned with a node, or pending with the scheduler's reason in
 	// Status.Err. Global tasks name their node even while pending.
-	Create []*Task
+	Create []*state.Task
 	// Update holds changes to existing tasks, sorted by task ID.
 	Update []TaskUpdate
 	// Delete lists tasks to delete (history beyond the cap, removed tasks that have

@@ -77,7 +77,7 @@ func (r *run) scaleDown(slots []*slot, want int) {
 			continue
 		}
 		c := candidate{s: s}
-		var cur *Task
+		var cur *state.Task
 		for _, t := range s.tasks {
 			if liveDesired(t.DesiredState) && !t.Status.State.Terminal() {
 				cur = t
@@ -150,7 +150,7 @@ func (r *run) scaleUp(slots []*slot, want int) []*slot {
 	r.reserve(missing)
 	// One allocation for the new slots, one for their lists of live tasks.
 	room := make([]slot, 0, missing)
-	lives := make([]*Task, missing)
+	lives := make([]*state.Task, missing)
 	added := false
 	for num := uint64(1); missing > 0; num++ {
 		s := byNum[num]
@@ -180,7 +180,7 @@ func (r *run) scaleUp(slots []*slot, want int) []*slot {
 // that cannot be placed stays pending with the scheduler's reason; an existing one is
 // rewritten only when the reason changed.
 func (r *run) place(slots []*slot) {
-	var todo []*Task
+	var todo []*state.Task
 	for _, s := range slots {
 		if s.removed {
 			continue

@@ -29,8 +29,9 @@ func TestReplicatedCreatesOneTaskPerSlot(t *testing.T) {
 			NodeID: task.NodeID, SpecVersion: 1, DesiredState: state.TaskRunning,
 			Status:    state.TaskStatus{State: state.TaskAssigned, Message: msgAssigned, Timestamp: t0},
 			CreatedAt: t0, UpdatedAt: t0}
-		if !reflect.DeepEqual(*task.Task, want) || task.SpecHash != hash {
-			t.Errorf("task %d = %+v (hash %s), want %+v (hash %s)", i, *task.Task, task.SpecHash, want, hash)
+		want.SpecHash = hash
+		if !reflect.DeepEqual(*task, want) {
+			t.Errorf("task %d = %+v, want %+v", i, *task, want)
 		}
 	}
 	if got := c.nodesOf(svc.ID); !slices.Equal(got, []string{"a", "b", "c"}) {
@@ -194,7 +195,8 @@ func (c *cluster) stateTask(svc *state.Service, slot uint64, node string, st sta
 	task := &state.Task{ID: c.newID(), ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
 		SpecVersion: svc.SpecVersion, DesiredState: state.TaskRunning,
 		Status: state.TaskStatus{State: st, Timestamp: c.now}, CreatedAt: c.now, UpdatedAt: c.now}
-	c.tasks[task.ID] = &Task{Task: task, SpecHash: TaskSpecHash(&svc.Spec)}
+	task.SpecHash = TaskSpecHash(&svc.Spec)
+	c.tasks[task.ID] = task
 	return task
 }
 
@@ -423,10 +425,10 @@ func TestReconcileIsDeterministicAndPure(t *testing.T) {
 	}
 }
 
-func deepCopyTasks(ts []*Task) []Task {
-	out := make([]Task, len(ts))
+func deepCopyTasks(ts []*state.Task) []state.Task {
+	out := make([]state.Task, len(ts))
 	for i, t := range ts {
-		out[i] = Task{Task: t.Task.Copy(), SpecHash: t.SpecHash, NotBefore: t.NotBefore, Restarts: t.Restarts.clone()}
+		out[i] = *t.Copy()
 	}
 	return out
 }

@@ -51,8 +51,8 @@ func policyFor(s *spec.Service, job bool) restartPolicy {
 // restartDecision is the supervisor's answer for one ended task.
 type restartDecision struct {
 	restart   bool
-	restarts  Restarts  // the replacement's record
-	notBefore time.Time // the replacement's earliest start
+	restarts  state.Restarts // the replacement's record
+	notBefore time.Time      // the replacement's earliest start
 	// retryAt, for a refusal because of the window, is when the window will allow a
 	// restart again.
 	retryAt time.Time
@@ -66,7 +66,7 @@ type restartDecision struct {
 // slot as finished (see the package documentation). With a window, max_attempts is a
 // rate: once the oldest counted restart leaves the window, the slot restarts again.
 // Swarm instead gives up for good, but only until its leader changes and forgets.
-func (p restartPolicy) decide(t *Task, now time.Time) restartDecision {
+func (p restartPolicy) decide(t *state.Task, now time.Time) restartDecision {
 	success := t.Status.State == state.TaskComplete && t.Status.ExitCode == 0
 	switch p.condition {
 	case spec.RestartNone:
@@ -90,7 +90,7 @@ func (p restartPolicy) decide(t *Task, now time.Time) restartDecision {
 	} else if p.maxAttempts > 0 && t.Restarts.Count >= p.maxAttempts {
 		return restartDecision{}
 	}
-	d := restartDecision{restart: true, restarts: Restarts{Count: t.Restarts.Count + 1}}
+	d := restartDecision{restart: true, restarts: state.Restarts{Count: t.Restarts.Count + 1}}
 	if p.maxAttempts > 0 && p.window > 0 {
 		d.restarts.Recent = append(recent, now)
 	}
@@ -102,7 +102,7 @@ func (p restartPolicy) decide(t *Task, now time.Time) restartDecision {
 
 // supervise decides about t, the last task of slot s, which ended while it was meant
 // to run.
-func (r *run) supervise(s *slot, t *Task) {
+func (r *run) supervise(s *slot, t *state.Task) {
 	switch {
 	case t.Status.State == state.TaskOrphaned:
 		// Its node was lost: a replacement, not a restart, so the policy and the

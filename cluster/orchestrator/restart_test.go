@@ -12,41 +12,41 @@ import (
 
 func TestRestartPolicyDecide(t *testing.T) {
 	now := t0
-	ended := func(st state.TaskState, code int, r Restarts) *Task {
-		return &Task{Task: &state.Task{Status: state.TaskStatus{State: st, ExitCode: code}}, Restarts: r}
+	ended := func(st state.TaskState, code int, r state.Restarts) *state.Task {
+		return &state.Task{Status: state.TaskStatus{State: st, ExitCode: code}, Restarts: r}
 	}
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	tests := []struct {
 		name   string
 		policy restartPolicy
-		task   *Task
+		task   *state.Task
 		want   restartDecision
 	}{
 		{"none never restarts", restartPolicy{condition: spec.RestartNone},
-			ended(state.TaskFailed, 1, Restarts{}), restartDecision{}},
+			ended(state.TaskFailed, 1, state.Restarts{}), restartDecision{}},
 		{"on-failure: exit 0 is success", restartPolicy{condition: spec.RestartOnFailure},
-			ended(state.TaskComplete, 0, Restarts{}), restartDecision{}},
+			ended(state.TaskComplete, 0, state.Restarts{}), restartDecision{}},
 		{"on-failure: failed restarts after the delay", restartPolicy{condition: spec.RestartOnFailure, delay: 10 * time.Second},
-			ended(state.TaskFailed, 2, Restarts{}),
-			restartDecision{restart: true, restarts: Restarts{Count: 1}, notBefore: now.Add(10 * time.Second)}},
+			ended(state.TaskFailed, 2, state.Restarts{}),
+			restartDecision{restart: true, restarts: state.Restarts{Count: 1}, notBefore: now.Add(10 * time.Second)}},
 		{"on-failure: rejected restarts", restartPolicy{condition: spec.RestartOnFailure},
-			ended(state.TaskRejected, 0, Restarts{Count: 4}), restartDecision{restart: true, restarts: Restarts{Count: 5}}},
+			ended(state.TaskRejected, 0, state.Restarts{Count: 4}), restartDecision{restart: true, restarts: state.Restarts{Count: 5}}},
 		{"on-failure: an unexpected shutdown restarts", restartPolicy{condition: spec.RestartOnFailure},
-			ended(state.TaskShutdown, 0, Restarts{}), restartDecision{restart: true, restarts: Restarts{Count: 1}}},
+			ended(state.TaskShutdown, 0, state.Restarts{}), restartDecision{restart: true, restarts: state.Restarts{Count: 1}}},
 		{"any: success restarts too", restartPolicy{condition: spec.RestartAny},
-			ended(state.TaskComplete, 0, Restarts{}), restartDecision{restart: true, restarts: Restarts{Count: 1}}},
+			ended(state.TaskComplete, 0, state.Restarts{}), restartDecision{restart: true, restarts: state.Restarts{Count: 1}}},
 		{"max attempts left", restartPolicy{condition: spec.RestartAny, maxAttempts: 3},
-			ended(state.TaskFailed, 1, Restarts{Count: 2}), restartDecision{restart: true, restarts: Restarts{Count: 3}}},
+			ended(state.TaskFailed, 1, state.Restarts{Count: 2}), restartDecision{restart: true, restarts: state.Restarts{Count: 3}}},
 		{"max attempts reached", restartPolicy{condition: spec.RestartAny, maxAttempts: 3},
-			ended(state.TaskFailed, 1, Restarts{Count: 3}), restartDecision{}},
+			ended(state.TaskFailed, 1, state.Restarts{Count: 3}), restartDecision{}},
 		{"window full: retry when the oldest counted leaves it",
 			restartPolicy{condition: spec.RestartAny, maxAttempts: 2, window: time.Minute},
-			ended(state.TaskFailed, 1, Restarts{Count: 3, Recent: []time.Time{ago(90 * time.Second), ago(30 * time.Second), ago(10 * time.Second)}}),
+			ended(state.TaskFailed, 1, state.Restarts{Count: 3, Recent: []time.Time{ago(90 * time.Second), ago(30 * time.Second), ago(10 * time.Second)}}),
 			restartDecision{retryAt: now.Add(30 * time.Second)}},
 		{"window with room: old entries dropped",
 			restartPolicy{condition: spec.RestartAny, maxAttempts: 2, window: time.Minute},
-			ended(state.TaskFailed, 1, Restarts{Count: 2, Recent: []time.Time{ago(90 * time.Second), ago(10 * time.Second)}}),
-			restartDecision{restart: true, restarts: Restarts{Count: 3, Recent: []time.Time{ago(10 * time.Second), now}}}},
+			ended(state.TaskFailed, 1, state.Restarts{Count: 2, Recent: []time.Time{ago(90 * time.Second), ago(10 * time.Second)}}),
+			restartDecision{restart: true, restarts: state.Restarts{Count: 3, Recent: []time.Time{ago(10 * time.Second), now}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,8 +123,7 @@ func TestRestartSupervisorMaxAttemptsSurvivesLeaderChange(t *testing.T) {
 	next.nodes = maps.Clone(c.nodes)
 	next.svcs = maps.Clone(c.svcs)
 	for id, task := range c.tasks {
-		row := *task.Task
-		next.tasks[id] = &Task{Task: &row, SpecHash: task.SpecHash, NotBefore: task.NotBefore, Restarts: task.Restarts.clone()}
+		next.tasks[id] = task.Copy()
 	}
 	if p := next.plan(svc.ID); !p.Empty() {
 		t.Errorf("new leader plans %+v, want nothing: max attempts reached", p)
@@ -176,7 +175,7 @@ func TestRestartWindowIsARate(t *testing.T) {
 	c.fail(c.live(svc.ID)[0].ID, 1)
 	restartedAt := c.now
 	p := c.plan(svc.ID)
-	if len(p.Create) != 1 || !reflect.DeepEqual(p.Create[0].Restarts, Restarts{Count: 1, Recent: []time.Time{restartedAt}}) {
+	if len(p.Create) != 1 || !reflect.DeepEqual(p.Create[0].Restarts, state.Restarts{Count: 1, Recent: []time.Time{restartedAt}}) {
 		t.Fatalf("first failure: creates %+v", p.Create)
 	}
 	c.converge()

@@ -16,10 +16,10 @@ type slot struct {
 	num  uint64
 	node string
 	// tasks are the stored tasks, oldest first.
-	tasks []*Task
+	tasks []*state.Task
 	// live are the tasks meant to run and not yet stopped, oldest first, after this
 	// run's decisions (new tasks included). The last one is the slot's current task.
-	live []*Task
+	live []*state.Task
 	// refill, when set, asks for a new task in the slot.
 	refill *refill
 	// removed: every task is told to go away (scale down, node removed).
@@ -34,11 +34,11 @@ type slot struct {
 
 // refill describes the task a slot needs.
 type refill struct {
-	restarts  Restarts
+	restarts  state.Restarts
 	notBefore time.Time
 }
 
-func (s *slot) current() *Task {
+func (s *slot) current() *state.Task {
 	if len(s.live) == 0 {
 		return nil
 	}
@@ -48,7 +48,7 @@ func (s *slot) current() *Task {
 // group sorts the service's tasks into slots: by slot number for replicated services,
 // by node for global ones. Tasks that belong to the other kind (a global task in a
 // replicated service) are returned apart.
-func (r *run) group() (slots []*slot, foreign []*Task) {
+func (r *run) group() (slots []*slot, foreign []*state.Task) {
 	byKey := make(map[string]*slot)
 	byNum := make(map[uint64]*slot)
 	for _, t := range r.tasks {
@@ -74,7 +74,7 @@ func (r *run) group() (slots []*slot, foreign []*Task) {
 	}
 	for _, s := range slots {
 		slices.SortFunc(s.tasks, older)
-		s.removed = !slices.ContainsFunc(s.tasks, func(t *Task) bool { return t.DesiredState.Before(state.TaskRemove) })
+		s.removed = !slices.ContainsFunc(s.tasks, func(t *state.Task) bool { return t.DesiredState.Before(state.TaskRemove) })
 	}
 	sortSlots(slots)
 	return slots, foreign
@@ -140,7 +140,7 @@ func (r *run) processSlot(s *slot) {
 // and new never run together; a task that cannot report (its node is down or gone) or
 // that has not stopped within the update step timeout is not waited for.
 func (r *run) vacate(s *slot) {
-	var t *Task
+	var t *state.Task
 	for i := len(s.tasks) - 1; i >= 0; i-- {
 		if r.desired(s.tasks[i]).Before(state.TaskRemove) {
 			t = s.tasks[i]

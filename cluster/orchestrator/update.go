@@ -82,12 +82,12 @@ func (r *run) updateActive() bool {
 
 // updateTask reports whether t was made by the running update (or rollback): made from
 // the current spec since the update started.
-func (r *run) updateTask(t *Task) bool {
+func (r *run) updateTask(t *state.Task) bool {
 	return r.clean(t) && !t.CreatedAt.Before(r.us.StartedAt)
 }
 
 // startDeadline is when a new task that is not running yet counts as stuck.
-func (r *run) startDeadline(t *Task) time.Time {
+func (r *run) startDeadline(t *state.Task) time.Time {
 	return later(t.CreatedAt, t.NotBefore).Add(r.p.opts.UpdateStepTimeout)
 }
 
@@ -114,7 +114,7 @@ func (r *run) checkUpdate() bool {
 		return false
 	}
 	cfg := updateConfigFor(r.spec, r.rollingBack())
-	var failed *Task
+	var failed *state.Task
 	failures := 0
 	slots := make(map[string]struct{})
 	for _, t := range r.tasks {
@@ -178,18 +178,18 @@ func (r *run) checkUpdate() bool {
 	return false
 }
 
-func slotKey(t *Task) string {
+func slotKey(t *state.Task) string {
 	if t.Slot > 0 {
 		return strconv.FormatUint(t.Slot, 10)
 	}
 	return "node:" + t.NodeID
 }
 
-func taskName(svc *state.Service, t *Task) string {
+func taskName(svc *state.Service, t *state.Task) string {
 	if t == nil {
 		return "(unknown)"
 	}
-	n := *t.Task
+	n := *t
 	if n.ServiceName == "" {
 		n.ServiceName = svc.Name
 	}
@@ -296,7 +296,7 @@ func (r *run) updateStep(slots []*slot, e *eligibility) {
 }
 
 // firstUpdateTask is the first task the update made in s, or nil.
-func (r *run) firstUpdateTask(s *slot) *Task {
+func (r *run) firstUpdateTask(s *slot) *state.Task {
 	for _, t := range s.tasks {
 		if r.updateTask(t) {
 			return t
@@ -312,7 +312,7 @@ func (r *run) firstUpdateTask(s *slot) *Task {
 
 // settled reports whether an update's new task has started (or ended, or is stuck
 // past the step timeout, or was given up on), and since when.
-func (r *run) settled(t *Task) (time.Time, bool) {
+func (r *run) settled(t *state.Task) (time.Time, bool) {
 	if r.isCreated(t) {
 		r.wake(r.startDeadline(t))
 		return time.Time{}, false

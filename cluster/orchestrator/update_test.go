@@ -442,7 +442,7 @@ func TestEnforcerJudgesTasksByTheirOwnSpec(t *testing.T) {
 		t.Fatalf("up to date %d, running %d; want one batch done and the old tasks kept", c.upToDate(svc.ID), c.running(svc.ID))
 	}
 	// An old task whose node loses the label its own spec asks for is replaced now.
-	var victim *Task
+	var victim *state.Task
 	for _, task := range c.live(svc.ID) {
 		if task.NodeID != "d" {
 			victim = task

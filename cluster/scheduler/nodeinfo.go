@@ -69,6 +69,55 @@ func parseNodeAddr(s string) netip.Addr {
 	return netip.Addr{}
 }
 
+// AddTask accounts for one more task of the node, as NodeInfosFromState does: the
+// leader keeps its NodeInfos up to date from the state's changes with AddTask and
+// RemoveTask instead of rebuilding them from every task after each write. services
+// must answer the same for a task's RemoveTask as it did for its AddTask.
+func (n *NodeInfo) AddTask(t *state.Task, services ServiceLookup) { n.addStateTask(t, services) }
+
+// RemoveTask undoes AddTask for the same task row.
+func (n *NodeInfo) RemoveTask(t *state.Task, services ServiceLookup) {
+	switch t.Status.State {
+	case state.TaskFailed, state.TaskRejected:
+		at := t.Status.Timestamp
+		if at.IsZero() {
+			at = t.UpdatedAt
+		}
+		for i, f := range n.Failures {
+			if f.ServiceID == t.ServiceID && f.SpecVersion == t.SpecVersion && f.At.Equal(at) {
+				n.Failures = append(n.Failures[:i:i], n.Failures[i+1:]...)
+				break
+			}
+		}
+		return
+	}
+	if t.Status.State.Compare(state.TaskAssigned) < 0 || t.Status.State.Compare(state.TaskRunning) > 0 {
+		return
+	}
+	var svc *spec.Service
+	if services != nil {
+		svc = services(t.ServiceID)
+	}
+	active := t.DesiredState.Compare(state.TaskComplete) <= 0
+	n.removeTask(t.ServiceID, reservations(svc), hostPorts(svc), active)
+}
+
+func (n *NodeInfo) removeTask(serviceID string, need Resources, ports []HostPort, active bool) {
+	n.Reserved.NanoCPUs -= need.NanoCPUs
+	n.Reserved.MemoryBytes -= need.MemoryBytes
+	for _, p := range ports {
+		if n.HostPorts[p]--; n.HostPorts[p] <= 0 {
+			delete(n.HostPorts, p)
+		}
+	}
+	if active {
+		if n.ServiceTasks[serviceID]--; n.ServiceTasks[serviceID] <= 0 {
+			delete(n.ServiceTasks, serviceID)
+		}
+		n.Tasks--
+	}
+}
+
 // addStateTask accounts for one task of the node, as Swarm does: a task holds its
 // reservations and ports from assignment until it stops running, and counts as active
 // (for max_replicas_per_node and the ranking) while it is also still meant to run, so

@@ -95,3 +95,27 @@ func TestNodeAddrForConstraints(t *testing.T) {
 		}
 	}
 }
+
+// RemoveTask undoes AddTask exactly, whatever the task's state.
+func TestAddRemoveTaskRoundTrip(t *testing.T) {
+	svc := &spec.Service{Name: "api", Ports: []spec.Port{{Target: 80, Published: 8080, Protocol: "tcp", Mode: spec.PortModeHost}},
+		Deploy: spec.Deploy{Resources: spec.Resources{Reservations: &spec.Resource{CPUs: 5e8, MemoryBytes: 1 << 20}}}}
+	lookup := func(string) *spec.Service { return svc }
+	row := &state.Node{ID: "n1", Hostname: "n1", Status: state.NodeStatus{State: state.NodeReady}}
+	base := NodeInfoFromState(row, nil, nil)
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for _, st := range state.TaskStates() {
+		for _, desired := range []state.TaskState{state.TaskRunning, state.TaskShutdown} {
+			task := &state.Task{ID: "t", ServiceID: "s", NodeID: "n1", DesiredState: desired,
+				Status: state.TaskStatus{State: st, Timestamp: at}}
+			n := NodeInfoFromState(row, nil, nil)
+			n.AddTask(task, lookup)
+			n.AddTask(task, lookup)
+			n.RemoveTask(task, lookup)
+			n.RemoveTask(task, lookup)
+			if n.Reserved != base.Reserved || n.Tasks != 0 || len(n.ServiceTasks) != 0 || len(n.HostPorts) != 0 || len(n.Failures) != 0 {
+				t.Errorf("%s/%s: after add and remove: %+v", st, desired, n)
+			}
+		}
+	}
+}

@@ -206,11 +206,6 @@ func (r *ReadTxn) TasksByNode(ws memdb.WatchSet, nodeID string) ([]*Task, error)
 	return list[Task](r, ws, TableTasks, indexNode, nodeID)
 }
 
-// TasksByDesiredState returns the tasks with the given desired state, by ID.
-func (r *ReadTxn) TasksByDesiredState(ws memdb.WatchSet, state TaskState) ([]*Task, error) {
-	return list[Task](r, ws, TableTasks, indexDesiredState, string(state))
-}
-
 // Network returns the network with the given ID.
 func (r *ReadTxn) Network(ws memdb.WatchSet, id string) (*Network, error) {
 	return first[Network](r, ws, TableNetworks, indexID, id)

@@ -28,16 +28,14 @@ const (
 // Index names. Every table has indexID, the primary key (the ID, or the name
 // for sources and stacks).
 const (
-	indexID           = "id"
-	indexHostname     = "hostname"      // nodes, unique
-	indexName         = "name"          // services, networks, sources: unique; secrets, configs: (name, version), unique
-	indexStack        = "stack"         // services: (stack, name)
-	indexSource       = "source"        // stacks
-	indexService      = "service"       // tasks
-	indexServiceSlot  = "service_slot"  // tasks: (service, slot)
-	indexNode         = "node"          // tasks
-	indexDesiredState = "desired_state" // tasks
-	indexNodeName     = "node_name"     // volumes: (node, name), unique
+	indexID          = "id"
+	indexHostname    = "hostname"     // nodes, unique
+	indexName        = "name"         // services, networks, sources: unique; secrets, configs: (name, version), unique
+	indexStack       = "stack"        // services: (stack, name)
+	indexSource      = "source"       // stacks
+	indexServiceSlot = "service_slot" // tasks: (service, slot)
+	indexNode        = "node"         // tasks
+	indexNodeName    = "node_name"    // volumes: (node, name), unique
 )
 
 // Tables returns the names of the data tables, in the order snapshots write
@@ -112,14 +110,17 @@ func schema() *memdb.DBSchema {
 			},
 		},
 		TableTasks: {
+			// Every index costs a radix-tree insert per task write (about 400 bytes
+			// of memory per row too), and a million tasks are written twice each
+			// (placed, then running): tasks have the three indexes their readers
+			// need, and a service's tasks are found through the (service, slot)
+			// index's prefix.
 			Name: TableTasks,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID:      {Name: indexID, Unique: true, Indexer: str(func(t *Task) string { return t.ID })},
-				indexService: {Name: indexService, Indexer: str(func(t *Task) string { return t.ServiceID })},
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(t *Task) string { return t.ID })},
 				indexServiceSlot: {Name: indexServiceSlot, Indexer: strUint(
 					func(t *Task) string { return t.ServiceID }, func(t *Task) uint64 { return t.Slot })},
-				indexNode:         {Name: indexNode, AllowMissing: true, Indexer: str(func(t *Task) string { return t.NodeID })},
-				indexDesiredState: {Name: indexDesiredState, Indexer: str(func(t *Task) string { return string(t.DesiredState) })},
+				indexNode: {Name: indexNode, AllowMissing: true, Indexer: str(func(t *Task) string { return t.NodeID })},
 			},
 		},
 		TableNetworks: {

@@ -747,8 +747,6 @@ func TestTaskIndexes(t *testing.T) {
 		{"TasksBySlot svc1/3", tid(r.TasksBySlot(nil, "svc1", 3)), nil},
 		{"TasksByNode n1", tid(r.TasksByNode(nil, "n1")), []string{"a", "c", "e"}},
 		{"TasksByNode n", tid(r.TasksByNode(nil, "n")), nil},
-		{"TasksByDesiredState running", tid(r.TasksByDesiredState(nil, TaskRunning)), []string{"a", "b", "d", "e", "f"}},
-		{"TasksByDesiredState shutdown", tid(r.TasksByDesiredState(nil, TaskShutdown)), []string{"c"}},
 	} {
 		if !slices.Equal(tc.got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -39,6 +40,12 @@ type Store struct {
 
 	abandonOnce sync.Once
 	abandonCh   chan struct{}
+
+	// feeds are the open change feeds; nfeeds lets write transactions skip
+	// change tracking without taking the lock when there are none.
+	feedMu sync.Mutex
+	feeds  []*Feed
+	nfeeds atomic.Int32
 }
 
 // New returns an empty store.
@@ -61,7 +68,12 @@ func (s *Store) ReadTxn() *ReadTxn { return &ReadTxn{txn: s.db.Txn(false)} }
 //
 // The transaction's reads see its own writes.
 func (s *Store) WriteTxn(index uint64) *WriteTxn {
-	return &WriteTxn{ReadTxn: ReadTxn{txn: s.db.Txn(true)}, index: index}
+	w := &WriteTxn{ReadTxn: ReadTxn{txn: s.db.Txn(true)}, index: index, store: s}
+	if s.nfeeds.Load() > 0 {
+		w.txn.TrackChanges()
+		w.tracking = true
+	}
+	return w
 }
 
 // Update runs fn in a write transaction at index and commits it if fn returns

@@ -235,6 +235,11 @@ type NodeResources struct {
 type NodeStatus struct {
 	State   NodeState `json:"state"`
 	Message string    `json:"message,omitempty"`
+	// Timestamp is when State last changed, set by whoever proposes the
+	// transition (the leader's heartbeat monitor, the join). The orchestrator's
+	// down grace period and orphaning count from it; zero means unknown, which
+	// it treats as "for longer than any grace period".
+	Timestamp time.Time `json:"timestamp,omitzero"`
 }
 
 // ManagerStatus is a manager's raft status.
@@ -446,12 +451,28 @@ type Service struct {
 	// PreviousSpec is the spec before the last update, what a rollback
 	// returns to.
 	PreviousSpec *spec.Service `json:"previous_spec,omitempty"`
-	// SpecVersion grows by one with every change of Spec; tasks record the
-	// version they were made from.
-	SpecVersion  uint64       `json:"spec_version"`
-	UpdateStatus UpdateStatus `json:"update_status,omitzero"`
-	Endpoint     Endpoint     `json:"endpoint,omitzero"`
+	// SpecVersion grows by one with every write that changes what the service
+	// asks for (spec, scale, force, rollback); tasks record the version they were
+	// made from, and the orchestrator's plans are skipped when it moved on.
+	SpecVersion uint64 `json:"spec_version"`
+	// ForceUpdate grows with every `service update --force`: it is part of what
+	// tasks are made from, so a new value replaces every task, as Swarm's
+	// TaskTemplate.ForceUpdate does.
+	ForceUpdate uint64 `json:"force_update,omitempty"`
+	// Objects pins the version of every secret and config the tasks mount, by
+	// kind and cluster-wide name ("secret/web_db_password": 3). A new version of
+	// one is a change of the service: its tasks roll to it.
+	Objects map[string]uint64 `json:"objects,omitempty"`
+	// PreviousObjects is Objects before the last change, what a rollback
+	// returns to along with PreviousSpec.
+	PreviousObjects map[string]uint64 `json:"previous_objects,omitempty"`
+	UpdateStatus    UpdateStatus      `json:"update_status,omitzero"`
+	Endpoint        Endpoint          `json:"endpoint,omitzero"`
 }
+
+// ObjectKey is the key of Service.Objects for a secret or config: kind is
+// "secret" or "config", name the cluster-wide name.
+func ObjectKey(kind, name string) string { return kind + "/" + name }
 
 // UpdateStatus is the state of the last rolling update or rollback.
 type UpdateStatus struct {
@@ -484,6 +505,8 @@ func (s *Service) Copy() *Service {
 	out := *s
 	out.Spec = *cloneSpec(&s.Spec)
 	out.PreviousSpec = cloneSpec(s.PreviousSpec)
+	out.Objects = maps.Clone(s.Objects)
+	out.PreviousObjects = maps.Clone(s.PreviousObjects)
 	out.Endpoint.VIPs = slices.Clone(s.Endpoint.VIPs)
 	out.Endpoint.Ports = slices.Clone(s.Endpoint.Ports)
 	return &out
@@ -515,6 +538,39 @@ type Task struct {
 	// FSM never reads the clock.
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	// SpecHash identifies what the task was made from (the orchestrator's
+	// TaskHash of the service: its spec without the fields that restart nothing,
+	// the force counter and the pinned secrets and configs). Tasks are out of
+	// date by content, not by version: a scale restarts nothing, a rollback finds
+	// the old tasks up to date again. Empty on rows written before the field
+	// existed; the orchestrator then compares SpecVersion.
+	SpecHash string `json:"spec_hash,omitempty"`
+	// NotBefore is when the agent may start the task at the earliest (the
+	// restart delay). The task is placed at once, so that its node can prepare
+	// it meanwhile.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// Restarts is the restart supervisor's memory for the task's slot, handed
+	// from each task to its replacement. Keeping it in the replicated row (Swarm
+	// keeps it in the leader's memory) is what makes max_attempts survive a
+	// leader change and the history reaper.
+	Restarts Restarts `json:"restarts,omitzero"`
+}
+
+// Restarts counts the restarts of one slot (or one node's task of a global
+// service) since its spec last changed.
+type Restarts struct {
+	// Count is the number of restarts; it is what max_attempts is checked
+	// against when the restart policy has no window.
+	Count uint64 `json:"count,omitempty"`
+	// Recent holds the times of the latest restarts, oldest first, at most
+	// max_attempts of them and none older than the window. It is kept only when
+	// the policy has both max_attempts and a window.
+	Recent []time.Time `json:"recent,omitempty"`
+}
+
+// Clone returns a deep copy.
+func (r Restarts) Clone() Restarts {
+	return Restarts{Count: r.Count, Recent: slices.Clone(r.Recent)}
 }
 
 // TaskStatus is the observed state of a task.
@@ -556,6 +612,7 @@ func (t *Task) Copy() *Task {
 	}
 	out := *t
 	out.Networks = slices.Clone(t.Networks)
+	out.Restarts.Recent = slices.Clone(t.Restarts.Recent)
 	return &out
 }
 
@@ -567,7 +624,10 @@ type Network struct {
 	Meta
 	ID string `json:"id"`
 	// Name is the cluster-wide name (`<stack>_<net>` unless the file names it).
-	Name   string `json:"name"`
+	Name string `json:"name"`
+	// Stack is the stack that created the network, empty for others: `stack
+	// rm` and `stack deploy --prune` remove only what their stack created.
+	Stack  string `json:"stack,omitempty"`
 	Driver string `json:"driver"`
 	// Options are the driver's options.
 	Options map[string]string `json:"options,omitempty"`
@@ -603,8 +663,10 @@ func (n *Network) Copy() *Network {
 // Redacted returns a copy without it.
 type Secret struct {
 	Meta
-	ID      string            `json:"id"`
-	Name    string            `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Stack is the stack that created the secret, empty for `secret create`.
+	Stack   string            `json:"stack,omitempty"`
 	Version uint64            `json:"version"`
 	Data    []byte            `json:"data,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
@@ -647,8 +709,10 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // Config is one version of a config. Its content is not confidential.
 type Config struct {
 	Meta
-	ID      string            `json:"id"`
-	Name    string            `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Stack is the stack that created the config, empty for `config create`.
+	Stack   string            `json:"stack,omitempty"`
 	Version uint64            `json:"version"`
 	Data    []byte            `json:"data,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hashicorp/go-memdb"
+
 	"github.com/berthd/berth/spec"
 )
 
@@ -23,6 +25,10 @@ type WriteTxn struct {
 	// restoring turns off Meta and table-index bookkeeping: Restore writes
 	// rows and indexes exactly as they were persisted.
 	restoring bool
+	// store and tracking: the transaction records its changes for the store's
+	// feeds.
+	store    *Store
+	tracking bool
 }
 
 // row is what every table's row type implements.
@@ -73,8 +79,15 @@ func (w *WriteTxn) Commit() error {
 			return fmt.Errorf("state: commit: write index of %s: %w", table, err)
 		}
 	}
+	var changes memdb.Changes
+	if w.tracking && len(w.touched) > 0 {
+		changes = w.txn.Changes()
+	}
 	w.txn.Commit()
 	w.txn = nil
+	if changes != nil {
+		w.store.publish(w.index, changes)
+	}
 	return nil
 }
 
@@ -120,7 +133,12 @@ func (w *WriteTxn) put(table string, obj row) error {
 }
 
 // insert is put for a row already validated.
-func (w *WriteTxn) insert(table string, obj row) error {
+func (w *WriteTxn) insert(table string, obj row) error { return w.insertOver(table, obj, nil) }
+
+// insertOver is insert for a row that replaces existing, when the caller just read
+// it (nil: look it up): the hot paths (task status reports, plan updates) then look
+// the row up once, not twice.
+func (w *WriteTxn) insertOver(table string, obj row, existing row) error {
 	k := obj.rowKey()
 	if err := w.writable(table, k); err != nil {
 		return err
@@ -129,14 +147,19 @@ func (w *WriteTxn) insert(table string, obj row) error {
 		return err
 	}
 	if !w.restoring {
-		existing, err := w.txn.First(table, indexID, k)
-		if err != nil {
-			return fmt.Errorf("state: %s %q: %w", table, k, err)
+		if existing == nil {
+			raw, err := w.txn.First(table, indexID, k)
+			if err != nil {
+				return fmt.Errorf("state: %s %q: %w", table, k, err)
+			}
+			if raw != nil {
+				existing = raw.(row)
+			}
 		}
 		m := obj.meta()
 		m.CreateIndex = w.index
 		if existing != nil {
-			m.CreateIndex = existing.(row).meta().CreateIndex
+			m.CreateIndex = existing.meta().CreateIndex
 		}
 		m.ModifyIndex = w.index
 	}
@@ -323,6 +346,36 @@ func (w *WriteTxn) UpsertTasks(tasks []*Task) error {
 	return nil
 }
 
+// PutTasks writes a batch of tasks that the caller hands over: they are stored as
+// they are, without the copy UpsertTasks makes, so the caller must not touch them
+// afterwards. It is for the FSM, whose rows come fresh from decoding a raft entry,
+// where a million-task cluster would otherwise pay for a copy it never needs. The
+// whole batch is validated first.
+func (w *WriteTxn) PutTasks(tasks []*Task) error {
+	for i, t := range tasks {
+		if t == nil {
+			return fmt.Errorf("state: %s: batch entry %d: nil row: %w", TableTasks, i, ErrInvalid)
+		}
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("state: %s %q: %w: %w", TableTasks, t.ID, ErrInvalid, err)
+		}
+	}
+	for _, t := range tasks {
+		if err := w.insert(TableTasks, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutTask is PutTasks for one task.
+func (w *WriteTxn) PutTask(t *Task) error {
+	if t == nil {
+		return nilRow(TableTasks)
+	}
+	return w.put(TableTasks, t)
+}
+
 // DeleteTask deletes a task.
 func (w *WriteTxn) DeleteTask(id string) error { return w.del(TableTasks, id) }
 
@@ -500,6 +553,54 @@ func (w *WriteTxn) SetTaskStatus(id string, st TaskStatus) (applied bool, err er
 		return false, err
 	}
 	return true, nil
+}
+
+// ReportTaskStatus records a status reported by the agent of node nodeID, with
+// SetTaskStatus's forward-only rule. A report is ignored (applied is false, no
+// error) when the task is gone, is not assigned to that node, or has not reached
+// the node yet (its observed state is before assigned: a pending global task names
+// its node, but the node's agent has nothing to run). Agents report
+// asynchronously and their reports can arrive after the orchestrator moved on;
+// none of that is an error.
+func (w *WriteTxn) ReportTaskStatus(nodeID, id string, st TaskStatus) (applied bool, err error) {
+	if !st.State.Valid() {
+		return false, fmt.Errorf("state: %s %q: %w: unknown task state %q", TableTasks, id, ErrInvalid, st.State)
+	}
+	t, err := w.Task(nil, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if t.NodeID != nodeID || t.Status.State.Before(TaskAssigned) || st.State.Before(t.Status.State) {
+		return false, nil
+	}
+	c := t.Copy()
+	c.Status = st
+	if st.Timestamp.After(c.UpdatedAt) {
+		c.UpdatedAt = st.Timestamp
+	}
+	if err := c.validate(); err != nil {
+		return false, fmt.Errorf("state: %s %q: %w: %w", TableTasks, id, ErrInvalid, err)
+	}
+	if err := w.insertOver(TableTasks, c, t); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ReplaceTask writes next over cur, the task row the caller just read (the FSM's
+// plan updates): next is stored as it is and must not be touched afterwards; its
+// Meta is set as for every write.
+func (w *WriteTxn) ReplaceTask(cur, next *Task) error {
+	if cur == nil || next == nil || cur.ID != next.ID {
+		return fmt.Errorf("state: %s: replace needs the current row and a row of the same ID: %w", TableTasks, ErrInvalid)
+	}
+	if err := next.validate(); err != nil {
+		return fmt.Errorf("state: %s %q: %w: %w", TableTasks, next.ID, ErrInvalid, err)
+	}
+	return w.insertOver(TableTasks, next, cur)
 }
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,14 @@ const (
 	CmdSecretUpsert  CommandType = 6
 	CmdConfigUpsert  CommandType = 7
 	CmdClusterUpdate CommandType = 8
+	// Issue 4: stacks, services and the orchestrator's decisions.
+	CmdStackDeploy        CommandType = 9
+	CmdStackRemove        CommandType = 10
+	CmdServiceScale       CommandType = 11
+	CmdServiceForceUpdate CommandType = 12
+	CmdServiceRollback    CommandType = 13
+	CmdPlanApply          CommandType = 14
+	CmdTaskStatus         CommandType = 15
 )
 
 func (t CommandType) String() string {
@@ -71,6 +79,29 @@ type command struct {
 	apply func(tx *state.WriteTxn, body []byte) error
 }
 
+// decodeWire returns an apply function that decodes a binary body (wire.go) into a
+// fresh T first.
+func decodeWire[T any, P interface {
+	*T
+	wireBody
+}](apply func(tx *state.WriteTxn, v *T) error) func(*state.WriteTxn, []byte) error {
+	return func(tx *state.WriteTxn, body []byte) error {
+		v := P(new(T))
+		d := newWireDecoder(body)
+		v.decodeWire(d)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		return apply(tx, (*T)(v))
+	}
+}
+
+// wireBody is a command body encoded in the binary form of wire.go.
+type wireBody interface {
+	encodeWire(e *wireEncoder)
+	decodeWire(d *wireDecoder)
+}
+
 // decodeInto returns an apply function that decodes the body into a fresh T first.
 func decodeInto[T any](apply func(tx *state.WriteTxn, v *T) error) func(*state.WriteTxn, []byte) error {
 	return func(tx *state.WriteTxn, body []byte) error {
@@ -116,12 +147,25 @@ var commands = map[CommandType]command{
 		}
 		return tx.UpsertCluster(u.Cluster)
 	})},
+	CmdStackDeploy:        {"stack-deploy", decodeInto(applyStackDeploy)},
+	CmdStackRemove:        {"stack-remove", decodeInto(applyStackRemove)},
+	CmdServiceScale:       {"service-scale", decodeInto(applyServiceScale)},
+	CmdServiceForceUpdate: {"service-force-update", decodeInto(applyServiceForceUpdate)},
+	CmdServiceRollback:    {"service-rollback", decodeInto(applyServiceRollback)},
+	CmdPlanApply:          {"plan-apply", decodeWire(applyPlans)},
+	CmdTaskStatus:         {"task-status", decodeWire(applyTaskStatus)},
 }
 
-// EncodeCommand makes a raft entry: the type byte, then the body as JSON.
+// EncodeCommand makes a raft entry: the type byte, then the body as JSON, or in the
+// binary form of wire.go for the bodies that have one (PlanApply, TaskStatusBatch).
 func EncodeCommand(t CommandType, body any) ([]byte, error) {
 	if _, ok := commands[t]; !ok {
 		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, t)
+	}
+	if w, ok := body.(wireBody); ok {
+		e := newWireEncoder(4096)
+		w.encodeWire(e)
+		return e.bytes([]byte{byte(t)}), nil
 	}
 	b, err := json.Marshal(body)
 	if err != nil {

@@ -187,6 +187,35 @@ func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (uint64, error) {
 	}
 }
 
+// ApplyLeader writes one command on this manager only if it leads: it never forwards
+// and never waits for an election, failing with ErrNotLeader instead. It is for the
+// leader's own decisions (the reconciler's plans): computed from this manager's view,
+// they must not be applied by another leader, which decides for itself.
+func (s *Store) ApplyLeader(ctx context.Context, t CommandType, body any) (uint64, error) {
+	data, err := EncodeCommand(t, body)
+	if err != nil {
+		return 0, err
+	}
+	if s.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	timeout := s.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	f := s.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+		return 0, err
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return f.Index(), err
+	}
+	return f.Index(), nil
+}
+
 func (s *Store) applyOnce(ctx context.Context, data []byte) (uint64, error) {
 	if s.raft.State() == raft.Leader {
 		deadline, _ := ctx.Deadline()
@@ -232,6 +261,11 @@ func (s *Store) Leader() (addr, id string) {
 
 // LeaderCh tells when this manager gains (true) or loses (false) leadership.
 func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
+
+// Barrier returns once every entry committed before it is applied to this manager's
+// state (leader only). A new leader calls it before it reads the state to decide
+// anything: the entries of the previous term may still be on their way to its FSM.
+func (s *Store) Barrier(timeout time.Duration) error { return s.raft.Barrier(timeout).Error() }
 
 // VerifyLeader confirms with a quorum that this manager is still the leader, for reads
 // that must not be stale.

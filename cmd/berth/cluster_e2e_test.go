@@ -83,6 +83,12 @@ type procCluster struct {
 
 func newProcCluster(t *testing.T, names ...string) *procCluster {
 	t.Helper()
+	return newProcClusterArgs(t, testDaemonArgs, names...)
+}
+
+// newProcClusterArgs is newProcCluster with other daemon flags.
+func newProcClusterArgs(t *testing.T, args []string, names ...string) *procCluster {
+	t.Helper()
 	bin := berthBinary(t)
 	ports, err := clustertest.FreePorts(len(names))
 	if err != nil {
@@ -91,7 +97,7 @@ func newProcCluster(t *testing.T, names ...string) *procCluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	c := &procCluster{t: t, ctx: ctx, bin: bin, root: t.TempDir(), daemons: map[string]*clustertest.Daemon{}}
 	for i, name := range names {
-		c.daemons[name] = clustertest.NewDaemon(bin, c.root, name, ports[i], testDaemonArgs...)
+		c.daemons[name] = clustertest.NewDaemon(bin, c.root, name, ports[i], args...)
 	}
 	// Registered after TempDir: runs first, so the daemons are gone before their
 	// directories are removed.

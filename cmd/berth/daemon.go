@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,12 +11,14 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/node"
+	"github.com/berthd/berth/internal/simagent"
 )
 
 func newDaemonCommand() *cobra.Command {
 	var (
 		cfg      node.Config
 		logLevel string
+		simAgent bool
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon [--data-dir DIR] [--socket PATH] [--listen-addr HOST:PORT] [--advertise-addr HOST[:PORT]] [--hostname NAME]",
@@ -32,6 +35,13 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 				return fmt.Errorf("unknown log level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if simAgent {
+				logger := cfg.Logger.With("component", "simulated-agent")
+				logger.Warn("running a simulated agent: tasks are reported running, no container is started (tests only)")
+				cfg.Agent = func(ctx context.Context, a node.AgentAPI) error {
+					return simagent.New(simagent.Config{API: a, Logger: logger}).Run(ctx)
+				}
+			}
 			n, err := node.New(cfg)
 			if err != nil {
 				return err
@@ -53,8 +63,9 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 	f.DurationVar(&cfg.RaftElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (default 1s)")
 	f.Uint64Var(&cfg.RaftSnapshotThreshold, "raft-snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
 	f.DurationVar(&cfg.RaftSnapshotInterval, "raft-snapshot-interval", 0, "How often raft checks whether to snapshot (default 2m)")
+	f.BoolVar(&simAgent, "sim-agent", false, "Run a simulated agent (tests only): tasks assigned to this node are reported running, none is started")
 	for _, name := range []string{"heartbeat-period", "apply-timeout", "raft-heartbeat-timeout", "raft-election-timeout",
-		"raft-snapshot-threshold", "raft-snapshot-interval"} {
+		"raft-snapshot-threshold", "raft-snapshot-interval", "sim-agent"} {
 		_ = f.MarkHidden(name)
 	}
 	return cmd

@@ -132,6 +132,8 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newUnlockKeyCommand(host),
 		newJoinTokenCommand(host),
 		newNodeCommand(host),
+		newStackCommand(host),
+		newServiceCommand(host),
 	)
 	return root
 }

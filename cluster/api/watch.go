@@ -1,0 +1,89 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+// Convergence is where one service stands after a deploy.
+type Convergence int
+
+// Where a service stands.
+const (
+	// Converging: tasks are still being placed, started or updated.
+	Converging Convergence = iota
+	// Converged: as many tasks run as are desired (a job's have completed), and no
+	// update or rollback is in progress.
+	Converged
+	// Failed: the update was paused or rolled back; it will not converge on the
+	// spec that was deployed without an operator.
+	Failed
+)
+
+// ConvergenceOf tells where a service stands. updated says whether the deploy being
+// watched changed the service: an update status left by an earlier deploy (a rollback
+// that completed, say) is not this deploy's failure.
+func ConvergenceOf(s *ServiceStatus, updated bool) Convergence {
+	switch s.UpdateStatus.State {
+	case state.UpdatePaused, state.UpdateRollbackPaused:
+		return Failed
+	case state.UpdateRollbackStarted:
+		if updated {
+			return Failed
+		}
+		return Converging
+	case state.UpdateRollbackCompleted:
+		if updated {
+			return Failed
+		}
+	case state.UpdateUpdating:
+		return Converging
+	}
+	job := s.Spec.Deploy.Mode == spec.ModeReplicatedJob || s.Spec.Deploy.Mode == spec.ModeGlobalJob
+	if job {
+		if s.Completed >= s.Desired {
+			return Converged
+		}
+		return Converging
+	}
+	if s.Running >= s.Desired && s.Running > 0 || s.Desired == 0 {
+		return Converged
+	}
+	return Converging
+}
+
+// WatchServices calls fn with the services of a stack every time they change (by
+// blocking queries), until fn returns done, fn fails, or ctx ends (ctx's error is
+// returned then).
+func (c *Client) WatchServices(ctx context.Context, stack string, fn func([]*ServiceStatus) (done bool, err error)) error {
+	var index uint64
+	for {
+		svcs, meta, err := c.Services(ctx, ServiceFilter{Stack: stack}, Query{Index: index, Wait: 30 * time.Second})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			var ce *ConnectError
+			if errors.As(err, &ce) {
+				return err
+			}
+			// A manager busy with an election answers again in a moment.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+			index = 0
+			continue
+		}
+		index = meta.Index
+		done, err := fn(svcs)
+		if err != nil || done {
+			return err
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package control_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/internal/memcluster"
+	"github.com/berthd/berth/spec"
+)
+
+func oneManager(t *testing.T) (*memcluster.Cluster, *memcluster.Manager) {
+	t.Helper()
+	c, err := memcluster.New(memcluster.Options{Managers: 1, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	m, err := c.Leader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
+}
+
+func stack(image, secret string, extra ...string) *api.StackDeployRequest {
+	one := uint64(1)
+	st := &spec.Stack{Name: "web",
+		Services: map[string]*spec.Service{"api": {Name: "api", Image: image,
+			Secrets: []spec.FileReference{{Source: "pw", Target: "/run/secrets/pw"}},
+			Deploy:  spec.Deploy{Mode: spec.ModeReplicated, Replicas: &one, EndpointMode: "vip"}}},
+		Networks: map[string]*spec.Network{"default": {Name: "web_default", Driver: "overlay"}},
+		Secrets:  map[string]*spec.Secret{"pw": {FileObject: spec.FileObject{Name: "web_pw", File: "pw.txt"}}},
+	}
+	for _, name := range extra {
+		st.Services[name] = &spec.Service{Name: name, Image: "busybox", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &one, EndpointMode: "vip"}}
+	}
+	return &api.StackDeployRequest{Stack: st, SecretData: map[string][]byte{"pw": []byte(secret)}}
+}
+
+func actions(resp *api.StackDeployResponse) map[string]string {
+	out := map[string]string{}
+	for _, ch := range resp.Changes {
+		out[ch.Kind+" "+ch.Name] = ch.Action
+	}
+	return out
+}
+
+func TestDeployStackReportsWhatChanged(t *testing.T) {
+	_, m := oneManager(t)
+	ctx := context.Background()
+	resp, err := m.Control.DeployStack(ctx, stack("app:1", "hunter2", "worker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"service web_api": "created", "service web_worker": "created", "network web_default": "created", "secret web_pw": "created"}
+	if got := actions(resp); !equal(got, want) {
+		t.Fatalf("first deploy: %v", got)
+	}
+	resp, err = m.Control.DeployStack(ctx, stack("app:1", "hunter2", "worker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, a := range actions(resp) {
+		if a != api.ActionUnchanged {
+			t.Errorf("second deploy: %s %s", k, a)
+		}
+	}
+	req := stack("app:1", "correct horse")
+	req.Prune = true
+	resp, err = m.Control.DeployStack(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]string{"service web_api": "updated", "service web_worker": "removed", "network web_default": "unchanged", "secret web_pw": "updated"}
+	if got := actions(resp); !equal(got, want) {
+		t.Fatalf("deploy with a new secret and --prune: %v", got)
+	}
+	for _, ch := range resp.Changes {
+		if ch.Kind == "secret" && ch.Version != 2 {
+			t.Errorf("secret version %d, want 2", ch.Version)
+		}
+	}
+	stacks, _, err := m.Control.Stacks(ctx, api.Query{})
+	if err != nil || len(stacks) != 1 || stacks[0].Services != 1 {
+		t.Errorf("stacks: %+v %v", stacks, err)
+	}
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestDeployStackRefusals(t *testing.T) {
+	_, m := oneManager(t)
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		req  func() *api.StackDeployRequest
+		want string
+	}{
+		"no content": {func() *api.StackDeployRequest { r := stack("a", "x"); r.SecretData = nil; return r }, "no content for secret pw"},
+		"external with content": {func() *api.StackDeployRequest {
+			r := stack("a", "x")
+			r.Stack.Secrets["pw"].External = true
+			return r
+		}, "is external, but content was sent"},
+		"bad name": {func() *api.StackDeployRequest { r := stack("a", "x"); r.Stack.Name = "Web!"; return r }, "invalid stack name"},
+		"undefined ref": {func() *api.StackDeployRequest {
+			r := stack("a", "x")
+			delete(r.Stack.Secrets, "pw")
+			r.SecretData = nil
+			return r
+		}, `uses secret "pw"`},
+		"too big": {func() *api.StackDeployRequest {
+			return stack("a", strings.Repeat("x", control.MaxObjectSize+1))
+		}, "the limit is"},
+	} {
+		_, err := m.Control.DeployStack(ctx, tc.req())
+		if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want a bad request saying %q", name, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "xxxx") {
+			t.Errorf("%s: the error carries the secret's content", name)
+		}
+	}
+	if _, err := m.Control.RollbackService(ctx, "nope"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("rollback of a missing service: %v", err)
+	}
+	if _, err := m.Control.DeployStack(ctx, stack("a", "x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Control.RollbackService(ctx, "web_api"); !errors.Is(err, api.ErrRefused) {
+		t.Errorf("rollback without a previous spec: %v", err)
+	}
+	if _, err := m.Control.UpdateService(ctx, "web_api", &api.ServiceUpdateRequest{}); !errors.Is(err, api.ErrBadRequest) {
+		t.Errorf("update without --force: %v", err)
+	}
+	if err := m.Control.ReportTaskStatus(ctx, "n1", []api.TaskStatusReport{{TaskID: "t", Status: state.TaskStatus{State: state.TaskAssigned}}}); !errors.Is(err, api.ErrBadRequest) {
+		t.Errorf("an agent reporting assigned: %v", err)
+	}
+}
+
+// An agent's watch wakes for its own node's tasks only.
+func TestNodeTasksWakeOnlyForTheNode(t *testing.T) {
+	c, m := oneManager(t)
+	ctx := context.Background()
+	for _, id := range []string{"n1", "n2"} {
+		if _, err := c.Apply(ctx, store.CmdNodeUpsert, memcluster.Node(id, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Control.DeployStack(ctx, stack("a", "x")); err != nil {
+		t.Fatal(err)
+	}
+	// The reconciler placed web_api's one task on n1 or n2; wait until it has.
+	deadline := time.Now().Add(10 * time.Second)
+	var placedOn string
+	for placedOn == "" && time.Now().Before(deadline) {
+		all, _ := m.Store.State().ReadTxn().Tasks(nil)
+		for _, t := range all {
+			if t.NodeID != "" {
+				placedOn = t.NodeID
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	other := "n1"
+	if placedOn == "n1" {
+		other = "n2"
+	}
+	tasks, meta, err := m.Control.NodeTasks(ctx, other, api.Query{})
+	if err != nil || len(tasks) != 0 {
+		t.Fatalf("tasks of %s: %v %v", other, tasks, err)
+	}
+	// A write to the other node's task does not answer this node's watch.
+	mine, _, _ := m.Control.NodeTasks(ctx, placedOn, api.Query{})
+	if len(mine) != 1 {
+		t.Fatalf("tasks of %s: %v", placedOn, mine)
+	}
+	if err := m.Control.ReportTaskStatus(ctx, placedOn, []api.TaskStatusReport{{TaskID: mine[0].ID, Status: state.TaskStatus{State: state.TaskRunning}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, meta2, err := m.Control.NodeTasks(ctx, other, api.Query{Index: meta.Index, Wait: 100 * time.Millisecond})
+	if err != nil || meta2.Index != meta.Index {
+		t.Errorf("the watch of %s moved from %d to %d on another node's write", other, meta.Index, meta2.Index)
+	}
+	got, meta3, err := m.Control.NodeTasks(ctx, placedOn, api.Query{Index: mine[0].ModifyIndex, Wait: 10 * time.Second})
+	if err != nil || meta3.Index <= mine[0].ModifyIndex || got[0].Status.State != state.TaskRunning {
+		t.Errorf("the watch of %s: %v %+v %v", placedOn, got, meta3, err)
+	}
+}
+
+func TestServiceStatusCounts(t *testing.T) {
+	five := uint64(5)
+	svc := &state.Service{ID: "s", Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five}}}
+	task := func(desired, st state.TaskState, err string) *state.Task {
+		return &state.Task{DesiredState: desired, Status: state.TaskStatus{State: st, Err: err}}
+	}
+	const reason = "no suitable node (no nodes available)"
+	st := control.ServiceStatus(svc, []*state.Task{
+		task(state.TaskRunning, state.TaskRunning, ""),
+		task(state.TaskRunning, state.TaskRunning, ""),
+		task(state.TaskRunning, state.TaskAssigned, ""),
+		task(state.TaskRunning, state.TaskPending, reason),
+		task(state.TaskRunning, state.TaskPending, reason),
+		task(state.TaskShutdown, state.TaskRunning, ""), // being stopped: not counted
+		task(state.TaskRunning, state.TaskFailed, "exit 1"),
+	})
+	if st.Running != 2 || st.Desired != 5 || len(st.Pending) != 1 || st.Pending[0].Tasks != 2 || st.Pending[0].Reason != reason {
+		t.Errorf("replicated: %+v", st)
+	}
+	svc.Spec.Deploy = spec.Deploy{Mode: spec.ModeGlobal}
+	st = control.ServiceStatus(svc, []*state.Task{task(state.TaskRunning, state.TaskRunning, ""), task(state.TaskRunning, state.TaskPending, "node is paused")})
+	if st.Running != 1 || st.Desired != 2 {
+		t.Errorf("global: %+v", st)
+	}
+}

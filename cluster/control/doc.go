@@ -1,0 +1,10 @@
+// Package control is what a manager does for the stack, service and task endpoints of
+// the API: it turns requests into raft commands (deciding IDs and times, so that the
+// FSM stays deterministic), answers reads with blocking queries, and batches the
+// agents' task status reports into few raft entries. cluster/node serves it through
+// the API; tests and the C1M benchmark drive it over stores on raft's in-memory
+// transport.
+//
+// It holds no state of its own beyond the reports waiting to be written: every answer
+// comes from the replicated state of the manager it runs on.
+package control

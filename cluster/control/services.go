@@ -1,0 +1,296 @@
+package control
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/orchestrator"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/spec"
+)
+
+// Services lists services with what their tasks do, by name.
+func (c *Control) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
+	var out []*api.ServiceStatus
+	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		out = nil
+		var svcs []*state.Service
+		var err error
+		if f.Stack != "" {
+			svcs, err = tx.ServicesByStack(ws, f.Stack)
+		} else {
+			svcs, err = tx.Services(ws)
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range svcs {
+			tasks, err := tx.TasksByService(nil, s.ID)
+			if err != nil {
+				return 0, err
+			}
+			out = append(out, ServiceStatus(s, tasks))
+		}
+		return tx.Index(state.TableServices, state.TableTasks), nil
+	})
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return out, api.QueryMeta{Index: idx}, nil
+}
+
+// Service returns one service, by ID, name or unique ID prefix.
+func (c *Control) Service(ctx context.Context, ref string, q api.Query) (*api.ServiceStatus, api.QueryMeta, error) {
+	var out *api.ServiceStatus
+	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		s, err := resolveService(tx, ref)
+		if err != nil {
+			return 0, err
+		}
+		tasks, err := tx.TasksByService(nil, s.ID)
+		if err != nil {
+			return 0, err
+		}
+		out = ServiceStatus(s, tasks)
+		return tx.Index(state.TableServices, state.TableTasks), nil
+	})
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return out, api.QueryMeta{Index: idx}, nil
+}
+
+func isJob(s *spec.Service) bool {
+	return s.Deploy.Mode == spec.ModeReplicatedJob || s.Deploy.Mode == spec.ModeGlobalJob
+}
+
+func isGlobal(s *spec.Service) bool {
+	return s.Deploy.Mode == spec.ModeGlobal || s.Deploy.Mode == spec.ModeGlobalJob
+}
+
+// ServiceStatus counts what a service's tasks do, as `service ls` shows it: running
+// tasks that are meant to run, out of the replicas (or, for a global service, of the
+// nodes that should run one), and why the others wait.
+func ServiceStatus(s *state.Service, tasks []*state.Task) *api.ServiceStatus {
+	out := &api.ServiceStatus{Service: s}
+	var live uint64
+	reasons := map[string]int{}
+	for _, t := range tasks {
+		if t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete {
+			continue
+		}
+		switch st := t.Status.State; {
+		case st == state.TaskRunning:
+			out.Running++
+			live++
+		case st == state.TaskComplete:
+			out.Completed++
+		case st.Terminal():
+		default:
+			live++
+			if st == state.TaskPending && t.Status.Err != "" {
+				reasons[t.Status.Err]++
+			}
+		}
+	}
+	switch {
+	case isGlobal(&s.Spec) && isJob(&s.Spec):
+		out.Desired = live + out.Completed
+	case isGlobal(&s.Spec):
+		out.Desired = live
+	case s.Spec.Deploy.Replicas != nil:
+		out.Desired = *s.Spec.Deploy.Replicas
+	default:
+		out.Desired = 1
+	}
+	for _, r := range slices.Sorted(maps.Keys(reasons)) {
+		out.Pending = append(out.Pending, api.PendingReason{Reason: r, Tasks: reasons[r]})
+	}
+	return out
+}
+
+// ScaleService sets a replicated service's replicas.
+func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64) (*api.WriteResponse, error) {
+	s, err := resolveService(c.st.State().ReadTxn(), ref)
+	if err != nil {
+		return nil, err
+	}
+	if isGlobal(&s.Spec) {
+		return nil, fmt.Errorf("%w: service %s is %s: scale applies to replicated services only", api.ErrRefused, s.Name, s.Spec.Deploy.Mode)
+	}
+	idx, err := c.apply(ctx, store.CmdServiceScale, &store.ServiceScale{ID: s.ID, Replicas: replicas})
+	if err != nil {
+		return nil, err
+	}
+	c.logger.Info("service scaled", "service", s.Name, "replicas", replicas, "index", idx)
+	return &api.WriteResponse{Index: idx}, nil
+}
+
+// UpdateService applies `service update`: --force replaces every task.
+func (c *Control) UpdateService(ctx context.Context, ref string, req *api.ServiceUpdateRequest) (*api.WriteResponse, error) {
+	if !req.Force {
+		return nil, badRequest("nothing to update: use --force to replace the tasks (spec changes go through `berth stack deploy`)")
+	}
+	s, err := resolveService(c.st.State().ReadTxn(), ref)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := c.apply(ctx, store.CmdServiceForceUpdate, &store.ServiceForceUpdate{ID: s.ID})
+	if err != nil {
+		return nil, err
+	}
+	c.logger.Info("service force-updated", "service", s.Name, "index", idx)
+	return &api.WriteResponse{Index: idx}, nil
+}
+
+// RollbackService returns a service to its previous spec; the orchestrator rolls the
+// tasks back with the rollback_config.
+func (c *Control) RollbackService(ctx context.Context, ref string) (*api.WriteResponse, error) {
+	s, err := resolveService(c.st.State().ReadTxn(), ref)
+	if err != nil {
+		return nil, err
+	}
+	if s.PreviousSpec == nil {
+		return nil, fmt.Errorf("%w: service %s has no previous spec to roll back to (it was never updated)", api.ErrRefused, s.Name)
+	}
+	idx, err := c.apply(ctx, store.CmdServiceRollback, &store.ServiceRollback{ID: s.ID, Now: c.clock()})
+	if err != nil {
+		return nil, err
+	}
+	c.logger.Info("service rolled back", "service", s.Name, "index", idx)
+	return &api.WriteResponse{Index: idx}, nil
+}
+
+// Tasks lists tasks with their names, nodes and images, by service name, then slot
+// (node for global services), newest first: the order `service ps` prints them in,
+// each slot's current task first and its history below.
+func (c *Control) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api.TaskInfo, api.QueryMeta, error) {
+	var out []*api.TaskInfo
+	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks, state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		out = nil
+		tasks, err := filterTasks(tx, f)
+		if err != nil {
+			return 0, err
+		}
+		images := map[string]func(*state.Task) string{}
+		stacks := map[string]string{}
+		hosts := map[string]string{}
+		for _, t := range tasks {
+			image, ok := images[t.ServiceID]
+			if !ok {
+				svc, err := tx.Service(nil, t.ServiceID)
+				if err == nil {
+					image = imageOf(svc)
+					stacks[t.ServiceID] = svc.Stack
+				} else {
+					image = func(*state.Task) string { return "" }
+				}
+				images[t.ServiceID] = image
+			}
+			info := &api.TaskInfo{Task: t, Name: t.Name(), Stack: stacks[t.ServiceID], Image: image(t)}
+			if t.NodeID != "" {
+				h, ok := hosts[t.NodeID]
+				if !ok {
+					if n, err := tx.Node(nil, t.NodeID); err == nil {
+						h = n.Hostname
+					}
+					hosts[t.NodeID] = h
+				}
+				info.NodeHostname = h
+			}
+			out = append(out, info)
+		}
+		slices.SortFunc(out, func(a, b *api.TaskInfo) int {
+			return cmp.Or(strings.Compare(a.ServiceName, b.ServiceName), strings.Compare(a.ServiceID, b.ServiceID),
+				cmp.Compare(a.Slot, b.Slot), strings.Compare(slotNode(a), slotNode(b)),
+				b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.CreateIndex, a.CreateIndex), strings.Compare(a.ID, b.ID))
+		})
+		return tx.Index(state.TableServices, state.TableTasks, state.TableNodes), nil
+	})
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return out, api.QueryMeta{Index: idx}, nil
+}
+
+// slotNode groups a global service's tasks by node; replicated tasks group by slot.
+func slotNode(t *api.TaskInfo) string {
+	if t.Slot > 0 {
+		return ""
+	}
+	return t.NodeID
+}
+
+func filterTasks(tx *state.ReadTxn, f api.TaskFilter) ([]*state.Task, error) {
+	var tasks []*state.Task
+	switch {
+	case f.Service != "":
+		s, err := resolveService(tx, f.Service)
+		if err != nil {
+			return nil, err
+		}
+		if f.Stack != "" && s.Stack != f.Stack {
+			return nil, nil
+		}
+		tasks, err = tx.TasksByService(nil, s.ID)
+		if err != nil {
+			return nil, err
+		}
+	case f.Stack != "":
+		svcs, err := tx.ServicesByStack(nil, f.Stack)
+		if err != nil {
+			return nil, err
+		}
+		if len(svcs) == 0 {
+			if _, err := tx.Stack(nil, f.Stack); err != nil {
+				return nil, &notFoundError{"stack", f.Stack}
+			}
+		}
+		for _, s := range svcs {
+			ts, err := tx.TasksByService(nil, s.ID)
+			if err != nil {
+				return nil, err
+			}
+			tasks = append(tasks, ts...)
+		}
+	default:
+		var err error
+		if tasks, err = tx.Tasks(nil); err != nil {
+			return nil, err
+		}
+	}
+	if f.Node != "" {
+		n, err := resolveNode(tx, f.Node)
+		if err != nil {
+			return nil, err
+		}
+		tasks = slices.DeleteFunc(tasks, func(t *state.Task) bool { return t.NodeID != n.ID })
+	}
+	return tasks, nil
+}
+
+// imageOf tells the image a task of svc was made from: the current spec's, or the
+// previous spec's for a task made before the last update.
+func imageOf(svc *state.Service) func(*state.Task) string {
+	cur := orchestrator.TaskHash(svc)
+	prev := ""
+	if svc.PreviousSpec != nil {
+		p := *svc
+		p.Spec, p.Objects = *svc.PreviousSpec, svc.PreviousObjects
+		prev = orchestrator.TaskHash(&p)
+	}
+	return func(t *state.Task) string {
+		if prev != "" && t.SpecHash == prev && t.SpecHash != cur {
+			return svc.PreviousSpec.Image
+		}
+		return svc.Spec.Image
+	}
+}

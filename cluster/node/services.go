@@ -1,0 +1,110 @@
+package node
+
+import (
+	"context"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+)
+
+// The stack, service and task endpoints are cluster/control's, served by the manager.
+
+// DeployStack implements api.Backend.
+func (n *Node) DeployStack(ctx context.Context, req *api.StackDeployRequest) (*api.StackDeployResponse, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	return m.ctl.DeployStack(ctx, req)
+}
+
+// RemoveStack implements api.Backend.
+func (n *Node) RemoveStack(ctx context.Context, name string) (*api.WriteResponse, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	return m.ctl.RemoveStack(ctx, name)
+}
+
+// Stacks implements api.Backend.
+func (n *Node) Stacks(ctx context.Context, q api.Query) ([]*api.StackSummary, api.QueryMeta, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.Stacks(ctx, q)
+}
+
+// Services implements api.Backend.
+func (n *Node) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.Services(ctx, f, q)
+}
+
+// Service implements api.Backend.
+func (n *Node) Service(ctx context.Context, ref string, q api.Query) (*api.ServiceStatus, api.QueryMeta, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.Service(ctx, ref, q)
+}
+
+// ScaleService implements api.Backend.
+func (n *Node) ScaleService(ctx context.Context, ref string, replicas uint64) (*api.WriteResponse, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	return m.ctl.ScaleService(ctx, ref, replicas)
+}
+
+// UpdateService implements api.Backend.
+func (n *Node) UpdateService(ctx context.Context, ref string, req *api.ServiceUpdateRequest) (*api.WriteResponse, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	return m.ctl.UpdateService(ctx, ref, req)
+}
+
+// RollbackService implements api.Backend.
+func (n *Node) RollbackService(ctx context.Context, ref string) (*api.WriteResponse, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	return m.ctl.RollbackService(ctx, ref)
+}
+
+// Tasks implements api.Backend.
+func (n *Node) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api.TaskInfo, api.QueryMeta, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.Tasks(ctx, f, q)
+}
+
+// NodeTasks implements api.Backend. Agents are served by a manager that is still
+// catching up too: they act on what it knows, and their blocking query moves on.
+func (n *Node) NodeTasks(ctx context.Context, ref string, q api.Query) ([]*state.Task, api.QueryMeta, error) {
+	m, err := n.activeManager()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.NodeTasks(ctx, ref, q)
+}
+
+// ReportTaskStatus implements api.Backend.
+func (n *Node) ReportTaskStatus(ctx context.Context, nodeID string, reports []api.TaskStatusReport) error {
+	m, err := n.activeManager()
+	if err != nil {
+		return err
+	}
+	return m.ctl.ReportTaskStatus(ctx, nodeID, reports)
+}

@@ -1,0 +1,561 @@
+package reconciler_test
+
+// Scenario tests: three managers in process (real raft on its in-memory transport, real
+// logs and FSM, control and reconciler on each), simulated nodes whose agents watch and
+// report through the agent API of a manager. Every wait is bounded; nothing asserts a
+// duration.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/orchestrator"
+	"github.com/berthd/berth/cluster/reconciler"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/internal/memcluster"
+	"github.com/berthd/berth/internal/simagent"
+	"github.com/berthd/berth/spec"
+)
+
+type scenario struct {
+	t   *testing.T
+	ctx context.Context
+	c   *memcluster.Cluster
+
+	mu     sync.Mutex
+	agents map[string]*simagent.Agent
+	stops  map[string]context.CancelFunc
+	// start decides what tasks do when agents start them.
+	start func(*state.Task) simagent.Outcome
+	n     int
+}
+
+type logWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func newScenario(t *testing.T, tune func(*orchestrator.Options)) *scenario {
+	t.Helper()
+	logs := &logWriter{}
+	c, err := memcluster.New(memcluster.Options{
+		Dir:        t.TempDir(),
+		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Reconciler: reconciler.Config{Tune: tune},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	s := &scenario{t: t, ctx: ctx, c: c, agents: map[string]*simagent.Agent{}, stops: map[string]context.CancelFunc{}}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		for _, stop := range s.stops {
+			stop()
+		}
+		s.mu.Unlock()
+		cancel()
+		c.Close()
+		if t.Failed() && os.Getenv("BERTH_TEST_LOGS") != "" {
+			t.Logf("--- cluster log\n%s", logs.buf.String())
+		}
+	})
+	return s
+}
+
+// addNode registers a ready node and starts its agent, talking to the managers in
+// turn (a follower forwards its reports to the leader).
+func (s *scenario) addNode(id string, labels map[string]string) {
+	s.t.Helper()
+	if _, err := s.c.Apply(s.ctx, store.CmdNodeUpsert, memcluster.Node(id, labels)); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := s.c.Managers()
+	m := ms[s.n%len(ms)]
+	s.n++
+	a := simagent.New(simagent.Config{API: m.AgentAPI(id), NodeID: id, Wait: 2 * time.Second,
+		Start: func(t *state.Task) simagent.Outcome {
+			if s.start != nil {
+				return s.start(t)
+			}
+			return simagent.Outcome{}
+		}})
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.agents[id], s.stops[id] = a, cancel
+	go func() { _ = a.Run(ctx) }()
+}
+
+func (s *scenario) updateNode(u store.NodeUpdate) {
+	s.t.Helper()
+	if _, err := s.c.Apply(s.ctx, store.CmdNodeUpdate, u); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// manager returns some manager: reads work on any.
+func (s *scenario) manager() *memcluster.Manager {
+	m, err := s.c.Follower(s.ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return m
+}
+
+// load reads a stack from Compose YAML, as `berth stack deploy -c` does.
+func load(t *testing.T, stack, yaml string) *spec.Stack {
+	t.Helper()
+	st, _, err := spec.Load(context.Background(), spec.LoadOptions{Stack: stack,
+		Files: []spec.File{{Name: "compose.yaml", Content: []byte(yaml)}}})
+	if err != nil {
+		t.Fatalf("load %s: %v", stack, err)
+	}
+	return st
+}
+
+func (s *scenario) deploy(st *spec.Stack) *api.StackDeployResponse {
+	s.t.Helper()
+	resp, err := s.manager().Control.DeployStack(s.ctx, &api.StackDeployRequest{Stack: st})
+	if err != nil {
+		s.t.Fatalf("deploy %s: %v", st.Name, err)
+	}
+	return resp
+}
+
+func (s *scenario) service(name string) *api.ServiceStatus {
+	s.t.Helper()
+	svc, _, err := s.manager().Control.Service(s.ctx, name, api.Query{})
+	if err != nil {
+		s.t.Fatalf("service %s: %v", name, err)
+	}
+	return svc
+}
+
+func (s *scenario) tasks(service string) []*api.TaskInfo {
+	s.t.Helper()
+	ts, _, err := s.manager().Control.Tasks(s.ctx, api.TaskFilter{Service: service}, api.Query{})
+	if err != nil {
+		s.t.Fatalf("tasks of %s: %v", service, err)
+	}
+	return ts
+}
+
+// live returns the service's tasks meant to run that have not stopped.
+func (s *scenario) live(service string) []*api.TaskInfo {
+	var out []*api.TaskInfo
+	for _, t := range s.tasks(service) {
+		if (t.DesiredState == state.TaskRunning || t.DesiredState == state.TaskComplete) && !t.Status.State.Terminal() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// eventually retries fn until it returns nil or d passes.
+func (s *scenario) eventually(d time.Duration, what string, fn func() error) {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: not within %s: %v", what, d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// converged waits until the service runs running tasks out of desired, with pending
+// tasks waiting for a node.
+func (s *scenario) converged(service string, running, desired uint64, pending int) *api.ServiceStatus {
+	s.t.Helper()
+	var st *api.ServiceStatus
+	s.eventually(20*time.Second, service+" converges", func() error {
+		st = s.service(service)
+		n := 0
+		for _, p := range st.Pending {
+			n += p.Tasks
+		}
+		if st.Running != running || st.Desired != desired || n != pending {
+			return fmt.Errorf("%d/%d running, %d pending (%v)", st.Running, st.Desired, n, st.Pending)
+		}
+		return nil
+	})
+	return st
+}
+
+func nodesOf(ts []*api.TaskInfo) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.NodeID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestScenarioGlobalServiceFollowsNodes(t *testing.T) {
+	s := newScenario(t, nil)
+	for _, n := range []string{"node-1", "node-2", "node-3"} {
+		s.addNode(n, nil)
+	}
+	s.deploy(load(t, "mon", `
+services:
+  agent:
+    image: busybox:1.36
+    deploy:
+      mode: global
+`))
+	s.converged("mon_agent", 3, 3, 0)
+
+	s.addNode("node-4", nil)
+	s.converged("mon_agent", 4, 4, 0)
+	if got := nodesOf(s.live("mon_agent")); !slices.Equal(got, []string{"node-1", "node-2", "node-3", "node-4"}) {
+		t.Fatalf("global tasks on %v", got)
+	}
+
+	s.updateNode(store.NodeUpdate{ID: "node-2", Availability: state.AvailabilityDrain})
+	s.converged("mon_agent", 3, 3, 0)
+	if got := nodesOf(s.live("mon_agent")); !slices.Equal(got, []string{"node-1", "node-3", "node-4"}) {
+		t.Fatalf("after drain, global tasks on %v", got)
+	}
+	// The drained node's task was told to stop, and its agent stopped it.
+	s.eventually(10*time.Second, "drained task stops", func() error {
+		for _, task := range s.tasks("mon_agent") {
+			if task.NodeID == "node-2" && task.Status.State != state.TaskShutdown {
+				return fmt.Errorf("task %s on node-2 is %s", task.ID, task.Status.State)
+			}
+		}
+		return nil
+	})
+}
+
+func TestScenarioConstraintPendingUntilLabelled(t *testing.T) {
+	s := newScenario(t, nil)
+	for _, n := range []string{"node-1", "node-2", "node-3"} {
+		s.addNode(n, nil)
+	}
+	s.deploy(load(t, "db", `
+services:
+  postgres:
+    image: postgres:16
+    deploy:
+      replicas: 1
+      placement:
+        constraints: [node.labels.os == linux]
+`))
+	st := s.converged("db_postgres", 0, 1, 1)
+	want := "no suitable node (constraint node.labels.os == linux not satisfied on 3 nodes)"
+	if st.Pending[0].Reason != want {
+		t.Fatalf("pending reason %q, want %q", st.Pending[0].Reason, want)
+	}
+	ts := s.live("db_postgres")
+	if len(ts) != 1 || ts[0].Status.State != state.TaskPending || ts[0].Status.Err != want {
+		t.Fatalf("pending task: %+v", ts)
+	}
+
+	s.updateNode(store.NodeUpdate{ID: "node-2", LabelsAdd: map[string]string{"os": "linux"}})
+	s.converged("db_postgres", 1, 1, 0)
+	if got := nodesOf(s.live("db_postgres")); !slices.Equal(got, []string{"node-2"}) {
+		t.Fatalf("placed on %v, want node-2", got)
+	}
+}
+
+func TestScenarioMaxReplicasPerNode(t *testing.T) {
+	s := newScenario(t, nil)
+	for _, n := range []string{"node-1", "node-2", "node-3"} {
+		s.addNode(n, nil)
+	}
+	s.deploy(load(t, "web", `
+services:
+  nginx:
+    image: nginx:1.27-alpine
+    deploy:
+      replicas: 5
+      placement:
+        max_replicas_per_node: 1
+`))
+	st := s.converged("web_nginx", 3, 5, 2)
+	want := "no suitable node (max replicas per node limit reached on 3 nodes)"
+	if len(st.Pending) != 1 || st.Pending[0].Reason != want {
+		t.Fatalf("pending %+v, want 2 tasks: %q", st.Pending, want)
+	}
+	if got := nodesOf(s.live("web_nginx")); !slices.Equal(got, []string{"", "", "node-1", "node-2", "node-3"}) {
+		t.Fatalf("tasks on %v", got)
+	}
+
+	s.addNode("node-4", nil)
+	s.addNode("node-5", nil)
+	s.converged("web_nginx", 5, 5, 0)
+	if got := nodesOf(s.live("web_nginx")); !slices.Equal(got, []string{"node-1", "node-2", "node-3", "node-4", "node-5"}) {
+		t.Fatalf("tasks on %v", got)
+	}
+}
+
+// A failing task is restarted per restart_policy, and max_attempts holds across a
+// change of leader: the count lives in the replicated task rows.
+func TestScenarioRestartPolicyAcrossLeaderChange(t *testing.T) {
+	s := newScenario(t, nil)
+	s.start = func(task *state.Task) simagent.Outcome {
+		if strings.HasPrefix(task.ServiceName, "app_crash") {
+			return simagent.Outcome{Exit: true, ExitCode: 3}
+		}
+		return simagent.Outcome{}
+	}
+	for _, n := range []string{"node-1", "node-2"} {
+		s.addNode(n, nil)
+	}
+	s.deploy(load(t, "app", `
+services:
+  crash:
+    image: busybox:1.36
+    deploy:
+      replicas: 1
+      restart_policy:
+        condition: on-failure
+        delay: 1s
+        max_attempts: 2
+`))
+	// The first task failed and its replacement waits for the restart delay.
+	s.eventually(20*time.Second, "first restart", func() error {
+		ts := s.tasks("app_crash")
+		if len(ts) < 2 {
+			return fmt.Errorf("%d tasks", len(ts))
+		}
+		return nil
+	})
+	old, _ := s.c.Leader(s.ctx)
+	leader, err := s.c.TransferLeadership(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leadership moved from %s to %s", old.ID, leader.ID)
+
+	// Three tasks in all: the first and two restarts, all failed, none live.
+	s.eventually(30*time.Second, "restarts run out", func() error {
+		ts := s.tasks("app_crash")
+		failed := 0
+		for _, task := range ts {
+			if task.Status.State == state.TaskFailed {
+				failed++
+			}
+		}
+		if len(ts) != 3 || failed != 3 {
+			return fmt.Errorf("%d tasks, %d failed", len(ts), failed)
+		}
+		return nil
+	})
+	// A barrier: a change of nodes makes the new leader reconcile every service; once
+	// the probe it places runs, that pass has decided about app_crash too.
+	s.addNode("node-3", nil)
+	s.deploy(load(t, "probe", `
+services:
+  probe:
+    image: busybox:1.36
+    deploy:
+      mode: global
+`))
+	s.converged("probe_probe", 3, 3, 0)
+	ts := s.tasks("app_crash")
+	if len(ts) != 3 {
+		t.Fatalf("after the restarts ran out: %d tasks, want 3 (max_attempts 2)", len(ts))
+	}
+	if ts[0].Restarts.Count != 2 {
+		t.Errorf("newest task's restart count %d, want 2", ts[0].Restarts.Count)
+	}
+	if st := s.service("app_crash"); st.Running != 0 || st.Desired != 1 {
+		t.Errorf("service %d/%d", st.Running, st.Desired)
+	}
+}
+
+// A rolling update whose new tasks fail within the monitor period is rolled back.
+func TestScenarioRollingUpdateRollsBack(t *testing.T) {
+	s := newScenario(t, nil)
+	s.start = func(task *state.Task) simagent.Outcome {
+		if task.ServiceName == "shop_api" && task.SpecVersion == 2 {
+			return simagent.Outcome{Exit: true, ExitCode: 1}
+		}
+		return simagent.Outcome{}
+	}
+	for _, n := range []string{"node-1", "node-2", "node-3"} {
+		s.addNode(n, nil)
+	}
+	const compose = `
+services:
+  api:
+    image: %s
+    deploy:
+      replicas: 3
+      restart_policy:
+        condition: on-failure
+        delay: 0s
+      update_config:
+        parallelism: 1
+        delay: 0s
+        monitor: 1s
+        failure_action: rollback
+        order: stop-first
+      rollback_config:
+        parallelism: 1
+        monitor: 200ms
+`
+	s.deploy(load(t, "shop", fmt.Sprintf(compose, "shop/api:1")))
+	s.converged("shop_api", 3, 3, 0)
+	good := s.service("shop_api")
+
+	s.deploy(load(t, "shop", fmt.Sprintf(compose, "shop/api:2")))
+	s.eventually(30*time.Second, "rollback completes", func() error {
+		st := s.service("shop_api")
+		if st.UpdateStatus.State != state.UpdateRollbackCompleted || st.Running != 3 {
+			return fmt.Errorf("update status %q (%s), %d/%d running", st.UpdateStatus.State, st.UpdateStatus.Message, st.Running, st.Desired)
+		}
+		return nil
+	})
+	st := s.service("shop_api")
+	if st.Spec.Image != "shop/api:1" || st.PreviousSpec.Image != "shop/api:2" {
+		t.Fatalf("after rollback: image %s, previous %s", st.Spec.Image, st.PreviousSpec.Image)
+	}
+	if !strings.Contains(st.UpdateStatus.Message, "rollback completed") {
+		t.Errorf("update message %q", st.UpdateStatus.Message)
+	}
+	hash := orchestrator.TaskHash(good.Service)
+	for _, task := range s.live("shop_api") {
+		if task.SpecHash != hash || task.Image != "shop/api:1" {
+			t.Errorf("live task %s of hash %s image %s, want the first spec's", task.Name, task.SpecHash, task.Image)
+		}
+	}
+}
+
+// Scale, force update, manual rollback and stack removal, through the control plane.
+func TestScenarioServiceCommands(t *testing.T) {
+	s := newScenario(t, nil)
+	for _, n := range []string{"node-1", "node-2"} {
+		s.addNode(n, nil)
+	}
+	const compose = `
+services:
+  api:
+    image: %s
+    deploy:
+      replicas: 2
+      update_config:
+        parallelism: 2
+        monitor: 100ms
+      rollback_config:
+        parallelism: 2
+        monitor: 100ms
+`
+	s.deploy(load(t, "shop", fmt.Sprintf(compose, "shop/api:1")))
+	s.converged("shop_api", 2, 2, 0)
+	m := s.manager()
+	if _, err := m.Control.ScaleService(s.ctx, "shop_api", 4); err != nil {
+		t.Fatal(err)
+	}
+	s.converged("shop_api", 4, 4, 0)
+	if _, err := m.Control.ScaleService(s.ctx, "shop_api", 1); err != nil {
+		t.Fatal(err)
+	}
+	s.converged("shop_api", 1, 1, 0)
+	before := s.live("shop_api")[0].ID
+	if _, err := m.Control.UpdateService(s.ctx, "shop_api", &api.ServiceUpdateRequest{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(20*time.Second, "force update replaces the task", func() error {
+		ts := s.live("shop_api")
+		if len(ts) != 1 || ts[0].ID == before || ts[0].Status.State != state.TaskRunning {
+			return fmt.Errorf("live %v", ts)
+		}
+		return nil
+	})
+	s.deploy(load(t, "shop", fmt.Sprintf(compose, "shop/api:2")))
+	s.eventually(20*time.Second, "update completes", func() error {
+		st := s.service("shop_api")
+		if st.UpdateStatus.State != state.UpdateCompleted || st.Running != 2 {
+			return fmt.Errorf("%s, %d running", st.UpdateStatus.State, st.Running)
+		}
+		return nil
+	})
+	if _, err := m.Control.RollbackService(s.ctx, "shop_api"); err != nil {
+		t.Fatal(err)
+	}
+	// The previous spec is the one before the deploy: image 1, scaled to 1 replica.
+	s.eventually(20*time.Second, "manual rollback completes", func() error {
+		st := s.service("shop_api")
+		ts := s.live("shop_api")
+		if st.UpdateStatus.State != state.UpdateRollbackCompleted || st.Spec.Image != "shop/api:1" || len(ts) != 1 ||
+			ts[0].Image != "shop/api:1" || st.Running != 1 {
+			return fmt.Errorf("%s (%s), image %s, %d live", st.UpdateStatus.State, st.UpdateStatus.Message, st.Spec.Image, len(ts))
+		}
+		return nil
+	})
+	if _, err := m.Control.RemoveStack(s.ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(20*time.Second, "tasks of the removed stack go", func() error {
+		tasks, err := s.manager().Store.State().ReadTxn().Tasks(nil)
+		if err != nil || len(tasks) > 0 {
+			return fmt.Errorf("%d tasks left (%v)", len(tasks), err)
+		}
+		return nil
+	})
+	if _, err := m.Control.RemoveStack(s.ctx, "shop"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("removing a missing stack: %v", err)
+	}
+}
+
+// A node that goes down keeps its tasks for the grace period, then they are replaced
+// on the other nodes.
+func TestScenarioNodeDownGrace(t *testing.T) {
+	s := newScenario(t, func(o *orchestrator.Options) { o.NodeDownGrace = 500 * time.Millisecond })
+	for _, n := range []string{"node-1", "node-2"} {
+		s.addNode(n, nil)
+	}
+	s.deploy(load(t, "web", `
+services:
+  nginx:
+    image: nginx:1.27-alpine
+    deploy:
+      replicas: 2
+      placement:
+        max_replicas_per_node: 2
+`))
+	s.converged("web_nginx", 2, 2, 0)
+	down := s.live("web_nginx")[0].NodeID
+	s.mu.Lock()
+	s.stops[down]()
+	s.mu.Unlock()
+	if _, err := s.c.Apply(s.ctx, store.CmdNodeStatus, store.NodeStatusUpdate{ID: down,
+		Status: state.NodeStatus{State: state.NodeDown, Message: "heartbeat failure", Timestamp: time.Now().UTC()}}); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(20*time.Second, "tasks move off the down node", func() error {
+		ts := s.live("web_nginx")
+		if got := nodesOf(ts); len(got) != 2 || slices.Contains(got, down) {
+			return fmt.Errorf("live on %v", got)
+		}
+		for _, task := range ts {
+			if task.Status.State != state.TaskRunning {
+				return fmt.Errorf("task %s is %s", task.Name, task.Status.State)
+			}
+		}
+		return nil
+	})
+}

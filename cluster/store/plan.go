@@ -1,0 +1,242 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/berthd/berth/cluster/orchestrator"
+	"github.com/berthd/berth/cluster/state"
+)
+
+// PlanApply carries the plans of many services in one entry: the leader's reconciler
+// commits its decisions in batches, which is what makes placing a million tasks cheap
+// (DESIGN.md section 4). Each plan is applied on its own, with the rules documented
+// on orchestrator.Plan; NextCheck is the leader's business and is not carried.
+type PlanApply struct {
+	Plans []*orchestrator.Plan
+}
+
+// Tasks counts the task rows the entry writes.
+func (p *PlanApply) Tasks() int {
+	n := 0
+	for _, pl := range p.Plans {
+		n += pl.Tasks()
+	}
+	return n
+}
+
+func (p *PlanApply) encodeWire(e *wireEncoder) {
+	e.uvarint(uint64(len(p.Plans)))
+	for _, pl := range p.Plans {
+		e.str(pl.ServiceID)
+		e.uvarint(pl.SpecVersion)
+		e.bool(pl.Service != nil)
+		if u := pl.Service; u != nil {
+			e.bool(u.Rollback)
+			e.str(string(u.UpdateStatus.State))
+			e.str(u.UpdateStatus.Message)
+			e.time(u.UpdateStatus.StartedAt)
+			e.time(u.UpdateStatus.CompletedAt)
+		}
+		e.uvarint(uint64(len(pl.Create)))
+		for _, t := range pl.Create {
+			e.task(t)
+		}
+		e.uvarint(uint64(len(pl.Update)))
+		for i := range pl.Update {
+			u := &pl.Update[i]
+			e.str(u.ID)
+			e.str(string(u.DesiredState))
+			e.str(u.NodeID)
+			e.bool(u.Status != nil)
+			if u.Status != nil {
+				e.status(u.Status)
+			}
+			e.time(u.UpdatedAt)
+		}
+		e.uvarint(uint64(len(pl.Delete)))
+		for _, id := range pl.Delete {
+			e.str(id)
+		}
+	}
+}
+
+func (p *PlanApply) decodeWire(d *wireDecoder) {
+	p.Plans = make([]*orchestrator.Plan, d.count(4))
+	for i := range p.Plans {
+		pl := &orchestrator.Plan{ServiceID: d.str(), SpecVersion: d.uvarint()}
+		p.Plans[i] = pl
+		if d.bool() {
+			pl.Service = &orchestrator.ServiceUpdate{Rollback: d.bool()}
+			pl.Service.UpdateStatus = state.UpdateStatus{State: state.UpdateState(d.str()), Message: d.str(),
+				StartedAt: d.time(), CompletedAt: d.time()}
+		}
+		if n := d.count(20); n > 0 {
+			// One allocation for the rows of the plan.
+			rows := make([]state.Task, n)
+			pl.Create = make([]*state.Task, n)
+			for j := range rows {
+				d.task(&rows[j])
+				pl.Create[j] = &rows[j]
+			}
+		}
+		if n := d.count(5); n > 0 {
+			pl.Update = make([]orchestrator.TaskUpdate, n)
+			for j := range pl.Update {
+				u := &pl.Update[j]
+				u.ID = d.str()
+				u.DesiredState = state.TaskState(d.str())
+				u.NodeID = d.str()
+				if d.bool() {
+					st := d.status()
+					u.Status = &st
+				}
+				u.UpdatedAt = d.time()
+			}
+		}
+		if n := d.count(1); n > 0 {
+			pl.Delete = make([]string, n)
+			for j := range pl.Delete {
+				pl.Delete[j] = d.str()
+			}
+		}
+		if d.err != nil {
+			return
+		}
+	}
+}
+
+func applyPlans(tx *state.WriteTxn, p *PlanApply) error {
+	for _, pl := range p.Plans {
+		if err := applyPlan(tx, pl); err != nil {
+			return fmt.Errorf("plan of service %s: %w", pl.ServiceID, err)
+		}
+	}
+	return nil
+}
+
+// applyPlan applies one plan with the rules of orchestrator.Plan and TaskUpdate.
+func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
+	svc, err := tx.Service(nil, p.ServiceID)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	switch {
+	case p.SpecVersion == 0 && svc != nil:
+		// For a removed service, which exists again.
+		return nil
+	case p.SpecVersion != 0 && (svc == nil || svc.SpecVersion != p.SpecVersion):
+		// Computed from a spec that no longer holds.
+		return nil
+	}
+	for _, t := range p.Create {
+		if t.ServiceID != p.ServiceID {
+			return fmt.Errorf("%w: task %s is of service %s", state.ErrInvalid, t.ID, t.ServiceID)
+		}
+	}
+	if u := p.Service; u != nil && svc != nil {
+		next := svc.Copy()
+		if u.Rollback && svc.PreviousSpec != nil {
+			next = rolledBack(svc)
+		}
+		next.UpdateStatus = u.UpdateStatus
+		if err := tx.UpsertService(next); err != nil {
+			return err
+		}
+	}
+	// Task IDs are random, made by the proposer: a new task never meets an old row.
+	if err := tx.PutTasks(p.Create); err != nil {
+		return err
+	}
+	for i := range p.Update {
+		if err := applyTaskUpdate(tx, &p.Update[i]); err != nil {
+			return err
+		}
+	}
+	for _, id := range p.Delete {
+		if err := tx.DeleteTask(id); err != nil && !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyTaskUpdate applies the fields of u that move the task forward.
+func applyTaskUpdate(tx *state.WriteTxn, u *orchestrator.TaskUpdate) error {
+	cur, err := tx.Task(nil, u.ID)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	next := *cur
+	changed := false
+	if u.DesiredState != "" && u.DesiredState.After(next.DesiredState) {
+		next.DesiredState, changed = u.DesiredState, true
+	}
+	if st := u.Status; st != nil {
+		switch st.State {
+		case state.TaskAssigned:
+			if next.Status.State.Before(state.TaskAssigned) && (next.NodeID == "" || next.NodeID == u.NodeID) {
+				next.NodeID, next.Status, changed = u.NodeID, *st, true
+			}
+		case state.TaskPending:
+			if !next.Status.State.After(state.TaskPending) {
+				next.Status, changed = *st, true
+			}
+		default:
+			if !st.State.Before(next.Status.State) {
+				next.Status, changed = *st, true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	next.UpdatedAt = u.UpdatedAt
+	// The copy shares the row's slices, which nothing here changes.
+	return tx.ReplaceTask(cur, &next)
+}
+
+// TaskStatusReport is one status an agent reported, with the node it came from (the
+// node of its certificate, never one it claims).
+type TaskStatusReport struct {
+	NodeID string
+	TaskID string
+	Status state.TaskStatus
+}
+
+// TaskStatusBatch carries the status reports of any number of agents: managers batch
+// them into few entries (DESIGN.md section 4). Each is applied with the forward-only
+// rule of state.WriteTxn.ReportTaskStatus; those that no longer apply are skipped.
+type TaskStatusBatch struct {
+	Reports []TaskStatusReport
+}
+
+func (b *TaskStatusBatch) encodeWire(e *wireEncoder) {
+	e.uvarint(uint64(len(b.Reports)))
+	for i := range b.Reports {
+		r := &b.Reports[i]
+		e.str(r.NodeID)
+		e.str(r.TaskID)
+		e.status(&r.Status)
+	}
+}
+
+func (b *TaskStatusBatch) decodeWire(d *wireDecoder) {
+	b.Reports = make([]TaskStatusReport, d.count(7))
+	for i := range b.Reports {
+		b.Reports[i] = TaskStatusReport{NodeID: d.str(), TaskID: d.str(), Status: d.status()}
+	}
+}
+
+func applyTaskStatus(tx *state.WriteTxn, b *TaskStatusBatch) error {
+	for i := range b.Reports {
+		r := &b.Reports[i]
+		if _, err := tx.ReportTaskStatus(r.NodeID, r.TaskID, r.Status); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/spf13/cobra"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+func newServiceCommand(host *hostFlag) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "service",
+		Short: "Inspect and manage services",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(
+		newServiceLsCommand(host),
+		newServicePsCommand(host),
+		newServiceInspectCommand(host),
+		newServiceScaleCommand(host),
+		newServiceUpdateCommand(host),
+		newServiceRollbackCommand(host),
+	)
+	return cmd
+}
+
+// shortID is how listings show IDs, as Docker's do.
+func shortID(id string, noTrunc bool) string {
+	if noTrunc || len(id) <= 12 {
+		return id
+	}
+	return id[:12]
+}
+
+func newServiceLsCommand(host *hostFlag) *cobra.Command {
+	var (
+		format string
+		quiet  bool
+		stack  string
+	)
+	cmd := &cobra.Command{
+		Use:     "ls [-q] [--stack STACK] [--format json]",
+		Aliases: []string{"list"},
+		Short:   "List the services",
+		Long: `List the services. REPLICAS is running/desired: tasks meant to run that run, out of the
+replicas (or, for a global service, of the nodes that should run one), with the per-node
+cap when there is one. 'berth service ps' says why the others do not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			svcs, _, err := c.Services(cmd.Context(), api.ServiceFilter{Stack: stack}, api.Query{})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case format == formatJSON:
+				return printJSON(w, svcs)
+			case quiet:
+				for _, s := range svcs {
+					fmt.Fprintln(w, s.ID)
+				}
+				return nil
+			}
+			printServices(w, svcs)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print service IDs only")
+	cmd.Flags().StringVar(&stack, "stack", "", "Only the services of this stack")
+	return cmd
+}
+
+// printServices is Docker's `service ls` table.
+func printServices(w io.Writer, svcs []*api.ServiceStatus) {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tMODE\tREPLICAS\tIMAGE\tPORTS")
+	for _, s := range svcs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID, false), s.Name, modeText(s.Spec.Deploy.Mode),
+			replicasText(s), s.Spec.Image, portsText(s.Spec.Ports))
+	}
+	tw.Flush()
+}
+
+func modeText(mode string) string {
+	switch mode {
+	case spec.ModeReplicatedJob:
+		return "replicated job"
+	case spec.ModeGlobalJob:
+		return "global job"
+	case "":
+		return spec.ModeReplicated
+	}
+	return mode
+}
+
+func isJob(s *api.ServiceStatus) bool {
+	return s.Spec.Deploy.Mode == spec.ModeReplicatedJob || s.Spec.Deploy.Mode == spec.ModeGlobalJob
+}
+
+// replicasText is "3/5", with "(max 1 per node)" when the service has a cap and
+// "(2/5 completed)" for jobs, as Docker writes them.
+func replicasText(s *api.ServiceStatus) string {
+	out := fmt.Sprintf("%d/%d", s.Running, s.Desired)
+	if isJob(s) {
+		out += fmt.Sprintf(" (%d/%d completed)", s.Completed, s.Desired)
+	}
+	if m := s.Spec.Deploy.Placement.MaxReplicasPerNode; m > 0 {
+		out += fmt.Sprintf(" (max %d per node)", m)
+	}
+	return out
+}
+
+// portsText lists the ports published through the routing mesh, as Docker's
+// `service ls` does ("*:8080->80/tcp").
+func portsText(ports []spec.Port) string {
+	var out []string
+	for _, p := range ports {
+		if p.Published == 0 || p.Mode == spec.PortModeHost {
+			continue
+		}
+		out = append(out, fmt.Sprintf("*:%d->%d/%s", p.Published, p.Target, p.Protocol))
+	}
+	return strings.Join(out, ", ")
+}
+
+// psOptions are the flags of `service ps` and `stack ps`.
+type psOptions struct {
+	format  string
+	quiet   bool
+	noTrunc bool
+}
+
+func (o *psOptions) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.format, "format", "", "Output format: json")
+	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "Print task IDs only")
+	cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "Print whole IDs")
+}
+
+func newServicePsCommand(host *hostFlag) *cobra.Command {
+	var opts psOptions
+	cmd := &cobra.Command{
+		Use:   "ps [--no-trunc] [-q] [--format json] SERVICE...",
+		Short: "List the tasks of services",
+		Long: `List the tasks of services, per slot (per node for global services): the current task
+first, its history below it (\_), with the node, the desired and current state, and the
+error text: why a task failed, or why it waits for a node.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(opts.format); err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			var all []*api.TaskInfo
+			for _, ref := range args {
+				tasks, _, err := c.Tasks(cmd.Context(), api.TaskFilter{Service: ref}, api.Query{})
+				if err != nil {
+					return err
+				}
+				all = append(all, tasks...)
+			}
+			return printTasks(cmd.OutOrStdout(), all, opts, time.Now())
+		},
+	}
+	opts.register(cmd)
+	return cmd
+}
+
+// printTasks is Docker's `service ps` table: tasks come sorted by service, slot and
+// age, so the first task of each slot is its current one and the others its history.
+func printTasks(w io.Writer, tasks []*api.TaskInfo, opts psOptions, now time.Time) error {
+	switch {
+	case opts.format == formatJSON:
+		if tasks == nil {
+			tasks = []*api.TaskInfo{}
+		}
+		return printJSON(w, tasks)
+	case opts.quiet:
+		for _, t := range tasks {
+			fmt.Fprintln(w, t.ID)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tIMAGE\tNODE\tDESIRED STATE\tCURRENT STATE\tERROR")
+	prev := ""
+	for _, t := range tasks {
+		name := t.Name
+		group := t.ServiceID + "/" + strconv.FormatUint(t.Slot, 10)
+		if t.Slot == 0 {
+			group += "/" + t.NodeID
+		}
+		if group == prev {
+			name = " \\_ " + name
+		}
+		prev = group
+		errText := ""
+		if t.Status.Err != "" {
+			errText = strconv.Quote(t.Status.Err)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(t.ID, opts.noTrunc), name, t.Image, t.NodeHostname,
+			title(string(t.DesiredState)), currentState(t.Status, now), errText)
+	}
+	return tw.Flush()
+}
+
+// currentState is "Running 5 minutes ago", as Docker writes it.
+func currentState(s state.TaskStatus, now time.Time) string {
+	out := title(string(s.State))
+	if !s.Timestamp.IsZero() {
+		out += " " + units.HumanDuration(now.Sub(s.Timestamp)) + " ago"
+	}
+	return out
+}
+
+func newServiceInspectCommand(host *hostFlag) *cobra.Command {
+	var (
+		format string
+		pretty bool
+	)
+	cmd := &cobra.Command{
+		Use:   "inspect [--pretty] [--format json] SERVICE...",
+		Short: "Show services in detail",
+		Long: `Show services (by ID, ID prefix or name) as a JSON array, like 'docker service inspect':
+the service row (spec, previous spec, update status) with running/desired and the
+reasons tasks wait for a node; --pretty prints a summary for people. Secret contents are
+never part of it.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			if pretty && format != "" {
+				return errors.New("--pretty and --format are mutually exclusive")
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			var svcs []*api.ServiceStatus
+			for _, ref := range args {
+				s, _, err := c.Service(cmd.Context(), ref, api.Query{})
+				if err != nil {
+					return err
+				}
+				svcs = append(svcs, s)
+			}
+			w := cmd.OutOrStdout()
+			if !pretty {
+				return printJSON(w, svcs)
+			}
+			for i, s := range svcs {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				printServicePretty(w, s)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "Output format: json (the default)")
+	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print a summary for people")
+	return cmd
+}
+
+func printServicePretty(w io.Writer, s *api.ServiceStatus) {
+	fmt.Fprintf(w, "ID:\t\t%s\n", s.ID)
+	fmt.Fprintf(w, "Name:\t\t%s\n", s.Name)
+	fmt.Fprintf(w, "Stack:\t\t%s\n", s.Stack)
+	fmt.Fprintf(w, "Mode:\t\t%s\n", modeText(s.Spec.Deploy.Mode))
+	fmt.Fprintf(w, "Replicas:\t%s\n", replicasText(s))
+	fmt.Fprintf(w, "Image:\t\t%s\n", s.Spec.Image)
+	fmt.Fprintf(w, "Spec version:\t%d\n", s.SpecVersion)
+	if us := s.UpdateStatus; us.State != "" {
+		fmt.Fprintf(w, "Update status:\n State:\t\t%s\n", us.State)
+		if !us.StartedAt.IsZero() {
+			fmt.Fprintf(w, " Started:\t%s\n", us.StartedAt.Format(time.RFC3339))
+		}
+		if !us.CompletedAt.IsZero() {
+			fmt.Fprintf(w, " Completed:\t%s\n", us.CompletedAt.Format(time.RFC3339))
+		}
+		if us.Message != "" {
+			fmt.Fprintf(w, " Message:\t%s\n", us.Message)
+		}
+	}
+	if c := s.Spec.Deploy.Placement.Constraints; len(c) > 0 {
+		fmt.Fprintf(w, "Placement:\n Constraints:\t%s\n", strings.Join(c, ", "))
+	}
+	if ports := portsText(s.Spec.Ports); ports != "" {
+		fmt.Fprintf(w, "Ports:\t\t%s\n", ports)
+	}
+	for _, p := range s.Pending {
+		fmt.Fprintf(w, "Pending:\t%d task(s): %s\n", p.Tasks, p.Reason)
+	}
+}
+
+func newServiceScaleCommand(host *hostFlag) *cobra.Command {
+	return &cobra.Command{
+		Use:     "scale SERVICE=REPLICAS...",
+		Short:   "Set the replicas of replicated services",
+		Example: `  berth service scale web_nginx=5 web_api=2`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			type scale struct {
+				ref string
+				n   uint64
+			}
+			var todo []scale
+			for _, a := range args {
+				ref, n, ok := strings.Cut(a, "=")
+				v, err := strconv.ParseUint(n, 10, 64)
+				if !ok || ref == "" || err != nil {
+					return fmt.Errorf("invalid scale %q: expected SERVICE=REPLICAS, e.g. web_nginx=5", a)
+				}
+				todo = append(todo, scale{ref, v})
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, s := range todo {
+				if _, err := c.ScaleService(cmd.Context(), s.ref, s.n); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s scaled to %d\n", s.ref, s.n)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func newServiceUpdateCommand(host *hostFlag) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "update --force SERVICE",
+		Short: "Replace a service's tasks",
+		Long: `Replace every task of a service with a new one, through a rolling update that follows
+its update_config, even though nothing changed (--force). A service's spec changes
+through 'berth stack deploy', so that the Compose files stay the truth.`,
+		Example: `  berth service update --force web_nginx`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force {
+				return errors.New("nothing to update: use --force to replace the tasks (spec changes go through `berth stack deploy`)")
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.UpdateService(cmd.Context(), args[0], api.ServiceUpdateRequest{Force: true}); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "Replace the tasks even though nothing changed")
+	return cmd
+}
+
+func newServiceRollbackCommand(host *hostFlag) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback SERVICE",
+		Short: "Return a service to its previous spec",
+		Long: `Return a service to the spec it had before its last update; its tasks roll back
+according to its rollback_config. 'berth service inspect' shows the progress.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.RollbackService(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: rollback requested\n", args[0])
+			return nil
+		},
+	}
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+func TestPrintServices(t *testing.T) {
+	five, one := uint64(5), uint64(1)
+	svcs := []*api.ServiceStatus{
+		{Service: &state.Service{ID: "d7fdr1p0hz8ezlzu6z61jdyge", Name: "web_nginx", Spec: spec.Service{Image: "nginx:1.27-alpine",
+			Ports:  []spec.Port{{Target: 80, Published: 8080, Protocol: "tcp", Mode: spec.PortModeIngress}, {Target: 9100, Published: 9100, Protocol: "tcp", Mode: spec.PortModeHost}},
+			Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five, Placement: spec.Placement{MaxReplicasPerNode: 1}}}},
+			Running: 3, Desired: 5},
+		{Service: &state.Service{ID: "abc", Name: "mon_agent", Spec: spec.Service{Image: "busybox", Deploy: spec.Deploy{Mode: spec.ModeGlobal}}},
+			Running: 4, Desired: 4},
+		{Service: &state.Service{ID: "def", Name: "db_migrate", Spec: spec.Service{Image: "migrate", Deploy: spec.Deploy{Mode: spec.ModeReplicatedJob, Replicas: &one}}},
+			Running: 0, Desired: 1, Completed: 1},
+	}
+	var b bytes.Buffer
+	printServices(&b, svcs)
+	want := `ID             NAME         MODE             REPLICAS               IMAGE               PORTS
+d7fdr1p0hz8e   web_nginx    replicated       3/5 (max 1 per node)   nginx:1.27-alpine   *:8080->80/tcp
+abc            mon_agent    global           4/4                    busybox             
+def            db_migrate   replicated job   0/1 (1/1 completed)    migrate             
+`
+	if b.String() != want {
+		t.Errorf("service ls:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestPrintTasksHistory(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	task := func(id string, slot uint64, node, host string, desired, st state.TaskState, err string, ago time.Duration) *api.TaskInfo {
+		return &api.TaskInfo{Task: &state.Task{ID: id, ServiceID: "svc", ServiceName: "web_nginx", Slot: slot, NodeID: node,
+			DesiredState: desired, Status: state.TaskStatus{State: st, Err: err, Timestamp: now.Add(-ago)}},
+			Name: (&state.Task{ServiceName: "web_nginx", Slot: slot}).Name(), NodeHostname: host, Image: "nginx:1.27"}
+	}
+	const reason = "no suitable node (max replicas per node limit reached on 3 nodes)"
+	tasks := []*api.TaskInfo{
+		task("aaaaaaaaaaaaaaaaaaaaaaaaa", 1, "n1", "node-1", state.TaskRunning, state.TaskRunning, "", 2*time.Minute),
+		task("bbbbbbbbbbbbbbbbbbbbbbbbb", 1, "n2", "node-2", state.TaskShutdown, state.TaskFailed, "task: non-zero exit (1)", 3*time.Minute),
+		task("ccccccccccccccccccccccccc", 2, "", "", state.TaskRunning, state.TaskPending, reason, 5*time.Second),
+	}
+	var b bytes.Buffer
+	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID             NAME              IMAGE        NODE     DESIRED STATE   CURRENT STATE           ERROR
+aaaaaaaaaaaa   web_nginx.1       nginx:1.27   node-1   Running         Running 2 minutes ago   
+bbbbbbbbbbbb    \_ web_nginx.1   nginx:1.27   node-2   Shutdown        Failed 3 minutes ago    "task: non-zero exit (1)"
+cccccccccccc   web_nginx.2       nginx:1.27            Running         Pending 5 seconds ago   "` + reason + `"
+`
+	if b.String() != want {
+		t.Errorf("service ps:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := printTasks(&b, tasks, psOptions{quiet: true}, now); err != nil || strings.Count(b.String(), "\n") != 3 {
+		t.Errorf("-q: %q %v", b.String(), err)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	three := uint64(3)
+	s := &api.ServiceStatus{Service: &state.Service{Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}}},
+		Running: 1, Desired: 3, Pending: []api.PendingReason{{Reason: "no suitable node (no nodes available)", Tasks: 2}}}
+	if got := progressLine(s, api.Converging); got != "1/3 running; 2 pending: no suitable node (no nodes available)" {
+		t.Errorf("progress %q", got)
+	}
+	s.Running, s.Pending = 3, nil
+	if got := progressLine(s, api.ConvergenceOf(s, true)); got != "3/3 running; converged" {
+		t.Errorf("progress %q", got)
+	}
+	s.UpdateStatus = state.UpdateStatus{State: state.UpdateRollbackCompleted, Message: "rollback completed"}
+	if api.ConvergenceOf(s, true) != api.Failed || api.ConvergenceOf(s, false) != api.Converged {
+		t.Error("a rollback is this deploy's failure only when the deploy changed the service")
+	}
+}

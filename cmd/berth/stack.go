@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/spec"
+)
+
+func newStackCommand(host *hostFlag) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "stack",
+		Short: "Deploy and manage stacks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(
+		newStackDeployCommand(host),
+		newStackLsCommand(host),
+		newStackPsCommand(host),
+		newStackRmCommand(host),
+	)
+	return cmd
+}
+
+func newStackDeployCommand(host *hostFlag) *cobra.Command {
+	var (
+		compose composeFlags
+		prune   bool
+		detach  bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:     "deploy -c FILE [-c FILE]... [--prune] [--detach=false] [--env-file FILE]... STACK",
+		Aliases: []string{"up"},
+		Short:   "Deploy a stack, or update it",
+		Long: `Deploy a stack from Compose files, like 'docker stack deploy': the files are read
+exactly as 'berth config' reads them, and the whole stack (services, networks, secrets,
+configs) is written in one raft command, so it is applied whole or not at all. Changed
+services roll according to their update_config; a secret or config whose content
+changed gets a new version, and the services using it roll to it.
+
+With --detach=false, deploy then shows running/desired per service until every service
+has converged, an update failed (paused or rolled back), or --timeout passed.`,
+		Example: `  berth stack deploy -c compose.yaml web
+  berth stack deploy -c compose.yaml -c compose.prod.yaml --env-file prod.env --prune --detach=false web`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return errors.New("stack deploy needs the stack's name; see 'berth stack deploy --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stack, warnings, err := loadCompose(cmd.Context(), cmd.InOrStdin(), compose.files, compose.envFiles, args[0])
+			printProblems(cmd.ErrOrStderr(), "warning", warnings)
+			if err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			req := deployRequest(stack, prune)
+			resp, err := c.DeployStack(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			printDeploy(w, stack.Name, resp)
+			if detach {
+				return nil
+			}
+			return waitConverged(cmd.Context(), c, w, stack.Name, resp, timeout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&compose.files, "compose-file", "c", nil, "Compose file (repeatable, merged in order; - reads standard input)")
+	f.StringArrayVar(&compose.envFiles, "env-file", nil, "Read interpolation variables from a dotenv file (repeatable, later wins; the process environment wins over all files)")
+	f.BoolVar(&prune, "prune", false, "Remove the stack's services and networks that the files no longer have")
+	f.BoolVarP(&detach, "detach", "d", true, "Return once the stack is written; --detach=false waits until its services converge")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "With --detach=false: how long to wait for convergence")
+	_ = cmd.MarkFlagRequired("compose-file")
+	return cmd
+}
+
+// deployRequest carries the stack and the content of its secrets and configs, which
+// the spec's JSON form leaves out.
+func deployRequest(stack *spec.Stack, prune bool) *api.StackDeployRequest {
+	req := &api.StackDeployRequest{Stack: stack, Prune: prune}
+	for k, s := range stack.Secrets {
+		if !s.External {
+			if req.SecretData == nil {
+				req.SecretData = map[string][]byte{}
+			}
+			req.SecretData[k] = s.Data
+		}
+	}
+	for k, cf := range stack.Configs {
+		if !cf.External {
+			if req.ConfigData == nil {
+				req.ConfigData = map[string][]byte{}
+			}
+			req.ConfigData[k] = cf.Data
+		}
+	}
+	return req
+}
+
+// printDeploy says what the deploy did, as 'docker stack deploy' does.
+func printDeploy(w io.Writer, stack string, resp *api.StackDeployResponse) {
+	changed := false
+	for _, ch := range resp.Changes {
+		verb := ""
+		switch ch.Action {
+		case api.ActionCreated:
+			verb = "Creating"
+		case api.ActionUpdated:
+			verb = "Updating"
+		case api.ActionRemoved:
+			verb = "Removing"
+		default:
+			continue
+		}
+		changed = true
+		switch {
+		case ch.Kind == "secret" || ch.Kind == "config":
+			fmt.Fprintf(w, "%s %s %s (version %d)\n", verb, ch.Kind, ch.Name, ch.Version)
+		case ch.Action == api.ActionUpdated:
+			fmt.Fprintf(w, "%s %s %s (id: %s)\n", verb, ch.Kind, ch.Name, ch.ID)
+		default:
+			fmt.Fprintf(w, "%s %s %s\n", verb, ch.Kind, ch.Name)
+		}
+	}
+	if !changed {
+		fmt.Fprintf(w, "Stack %s is up to date.\n", stack)
+	}
+}
+
+// waitConverged shows running/desired per service as it changes, until every service
+// converged, one failed, or the timeout passed.
+func waitConverged(ctx context.Context, c *api.Client, w io.Writer, stack string, resp *api.StackDeployResponse, timeout time.Duration) error {
+	updated := map[string]bool{}
+	for _, ch := range resp.Changes {
+		if ch.Kind == "service" && (ch.Action == api.ActionCreated || ch.Action == api.ActionUpdated) {
+			updated[ch.Name] = true
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	shown := map[string]string{}
+	var last []*api.ServiceStatus
+	var failed []string
+	err := c.WatchServices(ctx, stack, func(svcs []*api.ServiceStatus) (bool, error) {
+		last = svcs
+		done := true
+		failed = failed[:0]
+		for _, s := range svcs {
+			conv := api.ConvergenceOf(s, updated[s.Name])
+			line := progressLine(s, conv)
+			if shown[s.Name] != line {
+				fmt.Fprintf(w, "%s: %s\n", s.Name, line)
+				shown[s.Name] = line
+			}
+			switch conv {
+			case api.Failed:
+				failed = append(failed, s.Name)
+			case api.Converging:
+				done = false
+			}
+		}
+		return done || len(failed) > 0, nil
+	})
+	switch {
+	case len(failed) > 0:
+		return fmt.Errorf("stack %s did not converge: the update of %s failed (see `berth service ps`)", stack, strings.Join(failed, ", "))
+	case errors.Is(err, context.DeadlineExceeded):
+		var waiting []string
+		for _, s := range last {
+			if api.ConvergenceOf(s, updated[s.Name]) != api.Converged {
+				line := fmt.Sprintf("%s %s running", s.Name, replicasText(s))
+				for _, p := range s.Pending {
+					line += fmt.Sprintf(", %d pending: %s", p.Tasks, p.Reason)
+				}
+				waiting = append(waiting, line)
+			}
+		}
+		return fmt.Errorf("stack %s did not converge within %s: %s (see `berth service ps`)", stack, timeout, strings.Join(waiting, "; "))
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(w, "Stack %s converged.\n", stack)
+	return nil
+}
+
+func progressLine(s *api.ServiceStatus, conv api.Convergence) string {
+	line := replicasText(s) + " running"
+	if isJob(s) {
+		line = fmt.Sprintf("%d/%d completed", s.Completed, s.Desired)
+	}
+	for _, p := range s.Pending {
+		line += fmt.Sprintf("; %d pending: %s", p.Tasks, p.Reason)
+	}
+	switch {
+	case conv == api.Failed:
+		line += "; " + strings.ReplaceAll(string(s.UpdateStatus.State), "_", " ") + ": " + s.UpdateStatus.Message
+	case s.UpdateStatus.State != "" && conv == api.Converging:
+		line += "; " + strings.ReplaceAll(string(s.UpdateStatus.State), "_", " ")
+	case conv == api.Converged:
+		line += "; converged"
+	}
+	return line
+}
+
+func newStackLsCommand(host *hostFlag) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:     "ls [--format json]",
+		Aliases: []string{"list"},
+		Short:   "List the stacks",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			stacks, _, err := c.Stacks(cmd.Context(), api.Query{})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if format == formatJSON {
+				return printJSON(w, stacks)
+			}
+			tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSERVICES")
+			for _, s := range stacks {
+				fmt.Fprintf(tw, "%s\t%d\n", s.Name, s.Services)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
+	return cmd
+}
+
+func newStackPsCommand(host *hostFlag) *cobra.Command {
+	var opts psOptions
+	cmd := &cobra.Command{
+		Use:   "ps [--no-trunc] [-q] [--format json] STACK",
+		Short: "List the tasks of a stack",
+		Long: `List the tasks of a stack's services, per slot: the current task first, its history
+below it (\_), with the node, the desired and current state, and the error text (why a
+task failed, or why it waits for a node).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(opts.format); err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			tasks, _, err := c.Tasks(cmd.Context(), api.TaskFilter{Stack: args[0]}, api.Query{})
+			if err != nil {
+				return err
+			}
+			return printTasks(cmd.OutOrStdout(), tasks, opts, time.Now())
+		},
+	}
+	opts.register(cmd)
+	return cmd
+}
+
+func newStackRmCommand(host *hostFlag) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm STACK...",
+		Aliases: []string{"remove", "down"},
+		Short:   "Remove stacks",
+		Long: `Remove stacks: their services, networks, secrets and configs. The services' tasks are
+stopped and removed by the orchestrator.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, name := range args {
+				if _, err := c.RemoveStack(cmd.Context(), name); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Removing stack %s\n", name)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}

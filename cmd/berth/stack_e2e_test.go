@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/internal/clustertest"
+)
+
+// TestStackProcesses deploys the examples on three real daemons whose nodes run
+// simulated agents (`--sim-agent`: tasks are reported running, nothing is started):
+// examples/web's 5 replicas at most 1 per node run 3/5 with the 2 others pending and
+// the reason in `service ps`; a stack that can converge does, with --detach=false; a
+// secret's content shows in no output and no log; `stack rm` removes everything.
+func TestStackProcesses(t *testing.T) {
+	args := append(append([]string(nil), testDaemonArgs...), "--sim-agent")
+	c := newProcClusterArgs(t, args, "node-1", "node-2", "node-3")
+	c.start("node-1", "node-2", "node-3")
+	c.initCluster("node-1", []string{"node-2"}, []string{"node-3"})
+	c.eventually(20*time.Second, func() error {
+		rows, err := parseNodeLs(c.must("node-1", "node", "ls").Stdout)
+		if err != nil {
+			return err
+		}
+		for host, row := range rows {
+			if row.status != "Ready" {
+				return fmt.Errorf("%s is %s", host, row.status)
+			}
+		}
+		if len(rows) != 3 {
+			return fmt.Errorf("%d nodes", len(rows))
+		}
+		return nil
+	})
+
+	// Deployed through a follower, read through the leader.
+	r := c.must("node-2", "stack", "deploy", "-c", "../../examples/web/compose.yaml", "web")
+	if !strings.Contains(r.Stdout, "Creating service web_nginx") || !strings.Contains(r.Stdout, "Creating network web_default") {
+		t.Fatalf("deploy output:\n%s", r.Stdout)
+	}
+	var ls clustertest.Result
+	c.eventually(30*time.Second, func() error {
+		ls = c.must("node-1", "service", "ls")
+		if !strings.Contains(ls.Stdout, "3/5 (max 1 per node)") {
+			return fmt.Errorf("service ls:\n%s", ls.Stdout)
+		}
+		return nil
+	})
+	t.Logf("service ls:\n%s", ls.Stdout)
+	for _, col := range []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS", "web_nginx", "replicated", "nginx:1.27-alpine", "*:8080->80/tcp"} {
+		if !strings.Contains(ls.Stdout, col) {
+			t.Errorf("service ls lacks %q", col)
+		}
+	}
+	ps := c.must("node-1", "service", "ps", "web_nginx")
+	t.Logf("service ps web_nginx:\n%s", ps.Stdout)
+	const reason = `"no suitable node (max replicas per node limit reached on 3 nodes)"`
+	pending, running := 0, 0
+	for _, line := range strings.Split(ps.Stdout, "\n") {
+		switch {
+		case strings.Contains(line, "Pending") && strings.Contains(line, reason):
+			pending++
+		case strings.Contains(line, " Running ") && strings.Contains(line, "node-"):
+			running++
+		}
+	}
+	if pending != 2 || running != 3 {
+		t.Fatalf("service ps shows %d pending with the reason and %d running, want 2 and 3:\n%s", pending, running, ps.Stdout)
+	}
+	c.fails("node-3", "", "this node is a worker", "service", "ls")
+	var svcs []*api.ServiceStatus
+	if err := json.Unmarshal([]byte(c.must("node-2", "service", "ls", "--format", "json").Stdout), &svcs); err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs) != 1 || svcs[0].Running != 3 || svcs[0].Desired != 5 || len(svcs[0].Pending) != 1 || svcs[0].Pending[0].Tasks != 2 {
+		t.Fatalf("service ls --format json: %+v", svcs)
+	}
+
+	// A stack that converges, waited for; its secret's content appears nowhere.
+	secret, err := os.ReadFile("../../examples/secrets/api_token.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = c.must("node-1", "stack", "deploy", "-c", "../../examples/secrets/compose.yaml", "--detach=false", "--timeout", "60s", "secrets")
+	if !strings.Contains(r.Stdout, "Stack secrets converged.") || !strings.Contains(r.Stdout, "Creating secret secrets_api_token (version 1)") {
+		t.Fatalf("deploy --detach=false:\n%s", r.Stdout)
+	}
+	inspect := c.must("node-2", "service", "inspect", "secrets_app")
+	for name, out := range map[string]string{"deploy": r.Stdout, "inspect": inspect.Stdout} {
+		if strings.Contains(out, strings.TrimSpace(string(secret))) {
+			t.Errorf("the secret's content shows in the output of %s", name)
+		}
+	}
+	// Deploying the same files again changes nothing.
+	if r := c.must("node-2", "stack", "deploy", "-c", "../../examples/secrets/compose.yaml", "secrets"); !strings.Contains(r.Stdout, "Stack secrets is up to date.") {
+		t.Errorf("second deploy:\n%s", r.Stdout)
+	}
+
+	c.must("node-1", "stack", "rm", "web", "secrets")
+	c.eventually(30*time.Second, func() error {
+		out := c.must("node-2", "stack", "ls").Stdout
+		if strings.TrimSpace(out) != "NAME   SERVICES" {
+			return fmt.Errorf("stack ls after rm:\n%s", out)
+		}
+		return nil
+	})
+	for _, name := range []string{"node-1", "node-2", "node-3"} {
+		d := c.d(name)
+		log, err := os.ReadFile(d.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(log), strings.TrimSpace(string(secret))) {
+			t.Errorf("the secret's content is in the log of %s", name)
+		}
+	}
+}
