@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -59,12 +60,15 @@ var composeKeys = sync.OnceValues(func() (topLevel, service []string) {
 // would not say all the file says (several YAML documents, Compose's !reset and
 // !override tags) or the YAML does not decode: then the loader gets the bytes and reports
 // what is wrong itself.
-func prescanFile(f File, ps *problems) (types.ConfigFile, map[string]any) {
-	cf := types.ConfigFile{Filename: f.Name, Content: f.Content}
+func prescanFile(f File, ps *problems) (cf types.ConfigFile, raw map[string]any, refused bool) {
+	cf = types.ConfigFile{Filename: f.Name, Content: f.Content}
+	if err := checkAliases(f.Content); err != nil {
+		ps.errorf("", "", "write the repeated part out, or use anchors that do not include themselves", "%s: %v", f.Name, err)
+		return cf, nil, true
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(f.Content))
-	var raw map[string]any
 	if err := dec.Decode(&raw); err != nil {
-		return cf, nil
+		return cf, nil, false
 	}
 	faithful := !bytes.Contains(f.Content, []byte("!reset")) && !bytes.Contains(f.Content, []byte("!override")) &&
 		errors.Is(dec.Decode(new(any)), io.EOF)
@@ -114,12 +118,70 @@ func prescanFile(f File, ps *problems) (types.ConfigFile, map[string]any) {
 		}
 	}
 	if !faithful {
-		return cf, nil
+		return cf, nil, false
 	}
 	if pruned {
 		cf.Content, cf.Config = nil, raw
 	}
-	return cf, raw
+	return cf, raw, false
+}
+
+// maxExpandedNodes bounds what a file may expand to through its aliases: far above any
+// real stack, far below what makes the Compose loader spin for minutes.
+const maxExpandedNodes = 200_000
+
+// checkAliases refuses a file whose anchors include themselves (`&c {<<: *c}`) or whose
+// aliases expand to more than maxExpandedNodes nodes ("billion laughs"). The Compose
+// loader detects both only after visiting nodes for a very long time, so a pushed file
+// could otherwise stall a manager. Files that do not parse are left to the loader, which
+// says why.
+func checkAliases(content []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			return nil
+		}
+		sizes := map[*yaml.Node]int{}
+		if _, err := expandedSize(&doc, sizes, map[*yaml.Node]bool{}); err != nil {
+			return err
+		}
+	}
+}
+
+// expandedSize counts the nodes n stands for once aliases are expanded, remembering the
+// size of every anchored node so that each is walked once.
+func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int, open map[*yaml.Node]bool) (int, error) {
+	if n.Kind == yaml.AliasNode {
+		target := n.Alias
+		if target == nil {
+			return 1, nil
+		}
+		if open[target] {
+			return 0, fmt.Errorf("anchor %q includes itself", target.Anchor)
+		}
+		if size, ok := sizes[target]; ok {
+			return size, nil
+		}
+		return expandedSize(target, sizes, open)
+	}
+	open[n] = true
+	defer delete(open, n)
+	size := 1
+	for _, c := range n.Content {
+		s, err := expandedSize(c, sizes, open)
+		if err != nil {
+			return 0, err
+		}
+		size += s
+		if size > maxExpandedNodes {
+			return 0, fmt.Errorf("its aliases expand to more than %d nodes", maxExpandedNodes)
+		}
+	}
+	if n.Anchor != "" {
+		sizes[n] = size
+	}
+	return size, nil
 }
 
 func isExtension(key string) bool { return len(key) > 2 && key[:2] == "x-" }

@@ -71,13 +71,17 @@ func runLoader(ctx context.Context, opts LoadOptions, env map[string]string) *lo
 	return out
 }
 
-// splitUnits parses the files, runs the prescan on each, and cuts them into units.
+// splitUnits parses the files, runs the prescan on each, and cuts them into units. It
+// returns none when the prescan refused a file.
 func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) []unit {
 	whole := unit{}
 	raws := make([]map[string]any, len(opts.Files))
 	splittable := true
 	for i, f := range opts.Files {
-		cf, raw := prescanFile(f, ps)
+		cf, raw, refused := prescanFile(f, ps)
+		if refused {
+			return nil // reported; the loader must not see this file
+		}
 		whole.files = append(whole.files, cf)
 		raws[i] = raw
 		if raw == nil || bytes.Contains(f.Content, []byte("!reset")) || bytes.Contains(f.Content, []byte("!override")) {
