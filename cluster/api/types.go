@@ -283,6 +283,9 @@ type ServiceStatus struct {
 	Running   uint64 `json:"running"`
 	Desired   uint64 `json:"desired"`
 	Completed uint64 `json:"completed,omitempty"`
+	// UpToDate counts the running tasks made from the current spec: a rolling
+	// update is done when they are as many as Desired.
+	UpToDate uint64 `json:"up_to_date"`
 	// Pending counts the tasks waiting for a node, by the scheduler's reason.
 	Pending []PendingReason `json:"pending,omitempty"`
 }

@@ -16,8 +16,8 @@ type Convergence int
 const (
 	// Converging: tasks are still being placed, started or updated.
 	Converging Convergence = iota
-	// Converged: as many tasks run as are desired (a job's have completed), and no
-	// update or rollback is in progress.
+	// Converged: as many tasks of the current spec run as are desired (a job's have
+	// completed), and no update or rollback is in progress.
 	Converged
 	// Failed: the update was paused or rolled back; it will not converge on the
 	// spec that was deployed without an operator.
@@ -50,7 +50,7 @@ func ConvergenceOf(s *ServiceStatus, updated bool) Convergence {
 		}
 		return Converging
 	}
-	if s.Running >= s.Desired && s.Running > 0 || s.Desired == 0 {
+	if s.UpToDate >= s.Desired {
 		return Converged
 	}
 	return Converging

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
@@ -211,21 +212,31 @@ func TestServiceStatusCounts(t *testing.T) {
 		return &state.Task{DesiredState: desired, Status: state.TaskStatus{State: st, Err: err}}
 	}
 	const reason = "no suitable node (no nodes available)"
+	current, old := task(state.TaskRunning, state.TaskRunning, ""), task(state.TaskRunning, state.TaskRunning, "")
+	current.SpecHash, old.SpecHash = orchestrator.TaskHash(svc), "a-previous-spec"
 	st := control.ServiceStatus(svc, []*state.Task{
-		task(state.TaskRunning, state.TaskRunning, ""),
-		task(state.TaskRunning, state.TaskRunning, ""),
+		current,
+		old,
 		task(state.TaskRunning, state.TaskAssigned, ""),
 		task(state.TaskRunning, state.TaskPending, reason),
 		task(state.TaskRunning, state.TaskPending, reason),
 		task(state.TaskShutdown, state.TaskRunning, ""), // being stopped: not counted
 		task(state.TaskRunning, state.TaskFailed, "exit 1"),
-	})
-	if st.Running != 2 || st.Desired != 5 || len(st.Pending) != 1 || st.Pending[0].Tasks != 2 || st.Pending[0].Reason != reason {
+	}, nil)
+	if st.Running != 2 || st.UpToDate != 1 || st.Desired != 5 || len(st.Pending) != 1 || st.Pending[0].Tasks != 2 || st.Pending[0].Reason != reason {
 		t.Errorf("replicated: %+v", st)
 	}
 	svc.Spec.Deploy = spec.Deploy{Mode: spec.ModeGlobal}
-	st = control.ServiceStatus(svc, []*state.Task{task(state.TaskRunning, state.TaskRunning, ""), task(state.TaskRunning, state.TaskPending, "node is paused")})
-	if st.Running != 1 || st.Desired != 2 {
+	running := task(state.TaskRunning, state.TaskRunning, "")
+	running.NodeID = "paused-node"
+	// Two nodes qualify; a third, paused, still runs a task.
+	st = control.ServiceStatus(svc, []*state.Task{running, task(state.TaskRunning, state.TaskPending, "insufficient resources (cpu)")}, []string{"n1", "n2"})
+	if st.Running != 1 || st.Desired != 3 {
 		t.Errorf("global: %+v", st)
+	}
+	// Right after a deploy, before the orchestrator made any task, a global service
+	// already wants one per qualifying node.
+	if st := control.ServiceStatus(svc, nil, []string{"n1", "n2"}); st.Desired != 2 || api.ConvergenceOf(st, true) != api.Converging {
+		t.Errorf("global without tasks yet: %+v", st)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/orchestrator"
+	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
@@ -20,7 +21,7 @@ import (
 // Services lists services with what their tasks do, by name.
 func (c *Control) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
 	var out []*api.ServiceStatus
-	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks, state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		out = nil
 		var svcs []*state.Service
 		var err error
@@ -32,14 +33,15 @@ func (c *Control) Services(ctx context.Context, f api.ServiceFilter, q api.Query
 		if err != nil {
 			return 0, err
 		}
+		allowed := c.allowedNodes(tx)
 		for _, s := range svcs {
 			tasks, err := tx.TasksByService(nil, s.ID)
 			if err != nil {
 				return 0, err
 			}
-			out = append(out, ServiceStatus(s, tasks))
+			out = append(out, ServiceStatus(s, tasks, allowed(s)))
 		}
-		return tx.Index(state.TableServices, state.TableTasks), nil
+		return tx.Index(state.TableServices, state.TableTasks, state.TableNodes), nil
 	})
 	if err != nil {
 		return nil, api.QueryMeta{}, err
@@ -50,7 +52,7 @@ func (c *Control) Services(ctx context.Context, f api.ServiceFilter, q api.Query
 // Service returns one service, by ID, name or unique ID prefix.
 func (c *Control) Service(ctx context.Context, ref string, q api.Query) (*api.ServiceStatus, api.QueryMeta, error) {
 	var out *api.ServiceStatus
-	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks, state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		s, err := resolveService(tx, ref)
 		if err != nil {
 			return 0, err
@@ -59,13 +61,30 @@ func (c *Control) Service(ctx context.Context, ref string, q api.Query) (*api.Se
 		if err != nil {
 			return 0, err
 		}
-		out = ServiceStatus(s, tasks)
-		return tx.Index(state.TableServices, state.TableTasks), nil
+		out = ServiceStatus(s, tasks, c.allowedNodes(tx)(s))
+		return tx.Index(state.TableServices, state.TableTasks, state.TableNodes), nil
 	})
 	if err != nil {
 		return nil, api.QueryMeta{}, err
 	}
 	return out, api.QueryMeta{Index: idx}, nil
+}
+
+// allowedNodes returns, for a global service, the nodes that qualify to run one of
+// its tasks (orchestrator.AllowedNodes), and nil for others. The scheduler's view of
+// the nodes is built once per read, and only if a global service asks.
+func (c *Control) allowedNodes(tx *state.ReadTxn) func(*state.Service) []string {
+	var infos []scheduler.NodeInfo
+	return func(s *state.Service) []string {
+		if !isGlobal(&s.Spec) {
+			return nil
+		}
+		if infos == nil {
+			nodes, _ := tx.Nodes(nil)
+			infos = scheduler.NodeInfosFromState(nodes, nil, nil)
+		}
+		return orchestrator.AllowedNodes(infos, s, orchestrator.DefaultOptions(), c.clock())
+	}
 }
 
 func isJob(s *spec.Service) bool {
@@ -77,10 +96,16 @@ func isGlobal(s *spec.Service) bool {
 }
 
 // ServiceStatus counts what a service's tasks do, as `service ls` shows it: running
-// tasks that are meant to run, out of the replicas (or, for a global service, of the
-// nodes that should run one), and why the others wait.
-func ServiceStatus(s *state.Service, tasks []*state.Task) *api.ServiceStatus {
+// tasks that are meant to run, out of the replicas, and why the others wait. A global
+// service's desired tasks are one per node in allowed (the nodes that qualify, see
+// orchestrator.AllowedNodes) or still running one (a paused node keeps its task).
+func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api.ServiceStatus {
 	out := &api.ServiceStatus{Service: s}
+	hash := orchestrator.TaskHash(s)
+	nodes := map[string]struct{}{}
+	for _, n := range allowed {
+		nodes[n] = struct{}{}
+	}
 	var live uint64
 	reasons := map[string]int{}
 	for _, t := range tasks {
@@ -91,6 +116,12 @@ func ServiceStatus(s *state.Service, tasks []*state.Task) *api.ServiceStatus {
 		case st == state.TaskRunning:
 			out.Running++
 			live++
+			if t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion {
+				out.UpToDate++
+			}
+			if t.NodeID != "" {
+				nodes[t.NodeID] = struct{}{}
+			}
 		case st == state.TaskComplete:
 			out.Completed++
 		case st.Terminal():
@@ -103,9 +134,9 @@ func ServiceStatus(s *state.Service, tasks []*state.Task) *api.ServiceStatus {
 	}
 	switch {
 	case isGlobal(&s.Spec) && isJob(&s.Spec):
-		out.Desired = live + out.Completed
+		out.Desired = max(uint64(len(nodes)), live+out.Completed)
 	case isGlobal(&s.Spec):
-		out.Desired = live
+		out.Desired = uint64(len(nodes))
 	case s.Spec.Deploy.Replicas != nil:
 		out.Desired = *s.Spec.Deploy.Replicas
 	default:

@@ -50,7 +50,6 @@ func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) 
 		ConfigData: req.ConfigData,
 		IDs:        ids,
 		Prune:      req.Prune,
-		Now:        c.clock(),
 	}
 	idx, err := c.apply(ctx, store.CmdStackDeploy, cmd)
 	if err != nil {

@@ -8,8 +8,9 @@
 // so a new leader carries on where the old one stopped, with the same restart counts,
 // the same update progress and the same grace periods.
 //
-// The shell (not here) watches the state, runs a Pass over the services that changed
-// (and whenever a plan's NextCheck comes), and proposes the plans, many per raft entry.
+// The shell, cluster/reconciler, watches the state on the raft leader, runs a Pass over
+// the services that changed (and whenever a plan's NextCheck comes), and proposes the
+// plans, many per raft entry; cluster/store applies them with the rules on Plan.
 //
 // # Slots
 //

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"slices"
+	"time"
 
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
@@ -97,4 +98,16 @@ func (r *run) reconcileGlobal() {
 	}
 	scheduler.Apply(r.p.infos, r.req, assigned)
 	r.reap(slots, foreign)
+}
+
+// AllowedNodes lists (sorted) the nodes whose own description qualifies them to run a
+// task of a global service: ready, active, of a platform the image has, matching the
+// constraints. A node that qualifies but lacks room still counts: its task waits there
+// with the reason. It is what `service ls` counts as a global service's desired tasks,
+// besides the nodes that still run one (a paused node keeps its task).
+func AllowedNodes(infos []scheduler.NodeInfo, svc *state.Service, opts Options, now time.Time) []string {
+	p := NewPass(nil, infos, opts, now, func() string { return "" })
+	r := p.newRun(svc, nil)
+	allowed, _ := scheduler.ScheduleGlobal(infos, r.nodeOnlyRequest(r.spec), now)
+	return allowed
 }

@@ -199,3 +199,16 @@ func TestGlobalJobRunsOncePerNode(t *testing.T) {
 		t.Errorf("new node: %v, %d tasks; want one task run on c", got, len(c.tasks))
 	}
 }
+
+func TestAllowedNodes(t *testing.T) {
+	c := newCluster(t)
+	c.addNode("a", withLabels("os", "linux"))
+	c.addNode("b", withLabels("os", "linux"))
+	c.addNode("c")
+	c.setAvailability("b", state.AvailabilityPause)
+	svc := c.addService("agent", mode(spec.ModeGlobal), constraints("node.labels.os == linux"), reserveCPU(64e9))
+	_, infos, _ := c.rows()
+	if got := AllowedNodes(infos, svc, c.opts, c.now); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("allowed %v, want [a]: b is paused, c lacks the label, a lacks room but qualifies", got)
+	}
+}

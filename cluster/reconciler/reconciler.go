@@ -643,6 +643,11 @@ func RunWhileLeader(ctx context.Context, leaderCh <-chan bool, isLeader func() b
 		}
 	}
 	defer stop()
+	// A notification already waiting is older than what isLeader says now.
+	select {
+	case <-leaderCh:
+	default:
+	}
 	if isLeader() {
 		start()
 	}

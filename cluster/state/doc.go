@@ -23,7 +23,8 @@
 // memdb shares rows between transactions and snapshots, so a row, once stored,
 // must never change in place. The package enforces half of that: every write
 // stores a deep copy of what it is given, so the caller keeps ownership of its
-// value. The other half is a rule for callers: rows returned by reads are
+// value, except PutTasks, PutTask and ReplaceTask, which take ownership of fresh rows
+// (the FSM's, decoded from a raft entry) to spare a million tasks a copy each. The other half is a rule for callers: rows returned by reads are
 // shared with every other reader and must not be modified. To change a row,
 // Copy it, change the copy and upsert that.
 //
@@ -46,6 +47,14 @@
 // agent that runs a task using the secret must receive it; API handlers that
 // list or describe secrets must send Redacted copies. The same goes for the
 // join token secrets of the Cluster row.
+//
+// # Change feed
+//
+// Store.Feed hands the rows every committed write transaction changed (before and
+// after) to a consumer, in commit order: the leader's reconciler keeps its view of a
+// million tasks up to date from it instead of rescanning. Writes track their changes
+// only while a feed is open, and a feed that falls too far behind says it lost
+// changes rather than holding the writer back.
 //
 // # Snapshot encoding
 //

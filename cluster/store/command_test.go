@@ -91,7 +91,7 @@ func deploy(st *spec.Stack, secret, config string, prune bool) *StackDeploy {
 	for k := range st.Configs {
 		ids[KindConfig+"/"+k] = fmt.Sprintf("cfg-%s-%d", k, idSeq)
 	}
-	return &StackDeploy{Stack: &state.Stack{Name: st.Name, Spec: st}, IDs: ids, Prune: prune, Now: now,
+	return &StackDeploy{Stack: &state.Stack{Name: st.Name, Spec: st}, IDs: ids, Prune: prune,
 		SecretData: map[string][]byte{"pw": []byte(secret)}, ConfigData: map[string][]byte{"conf": []byte(config)}}
 }
 

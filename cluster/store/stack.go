@@ -28,7 +28,7 @@ const FirstVNI = 4096
 // StackDeploy writes a whole stack in one entry: its row, its networks, a new version
 // of every secret and config whose content changed, and every service, so that a
 // stack is applied whole or not at all. Everything non-deterministic comes with it:
-// IDs for whatever it may have to create and the time.
+// IDs for whatever it may have to create.
 type StackDeploy struct {
 	// Stack is the stack row; its Spec is the canonical spec. The content of its
 	// secrets and configs travels in SecretData and ConfigData (the spec's JSON form
@@ -41,8 +41,7 @@ type StackDeploy struct {
 	// yet, or for a new version of a secret or config.
 	IDs map[string]string `json:"ids"`
 	// Prune deletes the stack's services and networks that the spec no longer has.
-	Prune bool      `json:"prune,omitempty"`
-	Now   time.Time `json:"now"`
+	Prune bool `json:"prune,omitempty"`
 }
 
 // StackRemove deletes a stack: its row, services, networks, secrets and configs. Its

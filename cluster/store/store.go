@@ -265,7 +265,13 @@ func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
 // Barrier returns once every entry committed before it is applied to this manager's
 // state (leader only). A new leader calls it before it reads the state to decide
 // anything: the entries of the previous term may still be on their way to its FSM.
-func (s *Store) Barrier(timeout time.Duration) error { return s.raft.Barrier(timeout).Error() }
+func (s *Store) Barrier(timeout time.Duration) error {
+	err := s.raft.Barrier(timeout).Error()
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	return err
+}
 
 // VerifyLeader confirms with a quorum that this manager is still the leader, for reads
 // that must not be stale.

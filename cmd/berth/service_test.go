@@ -69,11 +69,11 @@ cccccccccccc   web_nginx.2       nginx:1.27            Running         Pending 5
 func TestProgressLine(t *testing.T) {
 	three := uint64(3)
 	s := &api.ServiceStatus{Service: &state.Service{Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}}},
-		Running: 1, Desired: 3, Pending: []api.PendingReason{{Reason: "no suitable node (no nodes available)", Tasks: 2}}}
+		Running: 1, UpToDate: 1, Desired: 3, Pending: []api.PendingReason{{Reason: "no suitable node (no nodes available)", Tasks: 2}}}
 	if got := progressLine(s, api.Converging); got != "1/3 running; 2 pending: no suitable node (no nodes available)" {
 		t.Errorf("progress %q", got)
 	}
-	s.Running, s.Pending = 3, nil
+	s.Running, s.UpToDate, s.Pending = 3, 3, nil
 	if got := progressLine(s, api.ConvergenceOf(s, true)); got != "3/3 running; converged" {
 		t.Errorf("progress %q", got)
 	}

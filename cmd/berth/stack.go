@@ -206,6 +206,8 @@ func progressLine(s *api.ServiceStatus, conv api.Convergence) string {
 	line := replicasText(s) + " running"
 	if isJob(s) {
 		line = fmt.Sprintf("%d/%d completed", s.Completed, s.Desired)
+	} else if s.UpToDate < s.Running {
+		line += fmt.Sprintf(" (%d updated)", s.UpToDate)
 	}
 	for _, p := range s.Pending {
 		line += fmt.Sprintf("; %d pending: %s", p.Tasks, p.Reason)
