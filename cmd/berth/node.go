@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -118,35 +119,11 @@ func newNodeInspectCommand(host *hostFlag) *cobra.Command {
 or in a human-readable form with --pretty.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			if pretty && format != "" {
-				return errors.New("--pretty and --format are mutually exclusive")
-			}
-			c, err := host.client()
-			if err != nil {
-				return err
-			}
-			var nodes []*state.Node
-			for _, ref := range args {
-				n, _, err := c.Node(cmd.Context(), ref, api.Query{})
-				if err != nil {
-					return err
-				}
-				nodes = append(nodes, n)
-			}
-			w := cmd.OutOrStdout()
-			if !pretty {
-				return printJSON(w, nodes)
-			}
-			for i, n := range nodes {
-				if i > 0 {
-					fmt.Fprintln(w)
-				}
-				printNodePretty(w, n)
-			}
-			return nil
+			return runInspect(cmd, host, args, format, pretty,
+				func(ctx context.Context, c *api.Client, ref string) (*state.Node, error) {
+					o, _, err := c.Node(ctx, ref, api.Query{})
+					return o, err
+				}, printNodePretty)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Output format: json (the default)")

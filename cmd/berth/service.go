@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -250,35 +251,11 @@ reasons tasks wait for a node; --pretty prints a summary for people. Secret cont
 never part of it.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			if pretty && format != "" {
-				return errors.New("--pretty and --format are mutually exclusive")
-			}
-			c, err := host.client()
-			if err != nil {
-				return err
-			}
-			var svcs []*api.ServiceStatus
-			for _, ref := range args {
-				s, _, err := c.Service(cmd.Context(), ref, api.Query{})
-				if err != nil {
-					return err
-				}
-				svcs = append(svcs, s)
-			}
-			w := cmd.OutOrStdout()
-			if !pretty {
-				return printJSON(w, svcs)
-			}
-			for i, s := range svcs {
-				if i > 0 {
-					fmt.Fprintln(w)
-				}
-				printServicePretty(w, s)
-			}
-			return nil
+			return runInspect(cmd, host, args, format, pretty,
+				func(ctx context.Context, c *api.Client, ref string) (*api.ServiceStatus, error) {
+					o, _, err := c.Service(ctx, ref, api.Query{})
+					return o, err
+				}, printServicePretty)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Output format: json (the default)")
