@@ -125,30 +125,20 @@ func resolveService(tx *state.ReadTxn, ref string) (*state.Service, error) {
 	if ref == "" {
 		return nil, badRequest("no service given")
 	}
-	if s, err := tx.Service(nil, ref); err == nil {
-		return s, nil
-	}
-	if s, err := tx.ServiceByName(nil, ref); err == nil {
-		return s, nil
-	}
-	all, err := tx.Services(nil)
-	if err != nil {
+	s, n, err := state.LookupRef(ref,
+		func(id string) (*state.Service, error) { return tx.Service(nil, id) },
+		func(name string) (*state.Service, error) { return tx.ServiceByName(nil, name) },
+		func() ([]*state.Service, error) { return tx.Services(nil) },
+		func(s *state.Service) string { return s.ID })
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	var matches []*state.Service
-	for _, s := range all {
-		if strings.HasPrefix(s.ID, ref) {
-			matches = append(matches, s)
-		}
-	}
-	switch len(matches) {
-	case 0:
+	case n == 0:
 		return nil, &notFoundError{"service", ref}
-	case 1:
-		return matches[0], nil
-	default:
-		return nil, badRequest("service %q is ambiguous: %d service IDs start with it; give more of the ID", ref, len(matches))
+	case n > 1:
+		return nil, badRequest("service %q is ambiguous: %d service IDs start with it; give more of the ID", ref, n)
 	}
+	return s, nil
 }
 
 // resolveNode finds a node by ID, hostname or unique ID prefix.

@@ -202,30 +202,20 @@ func resolveNode(tx *state.ReadTxn, ref string) (*state.Node, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("%w: no node given", api.ErrBadRequest)
 	}
-	if nd, err := tx.Node(nil, ref); err == nil {
-		return nd, nil
-	}
-	if nd, err := tx.NodeByHostname(nil, ref); err == nil {
-		return nd, nil
-	}
-	nodes, err := tx.Nodes(nil)
-	if err != nil {
+	nd, n, err := state.LookupRef(ref,
+		func(id string) (*state.Node, error) { return tx.Node(nil, id) },
+		func(host string) (*state.Node, error) { return tx.NodeByHostname(nil, host) },
+		func() ([]*state.Node, error) { return tx.Nodes(nil) },
+		func(nd *state.Node) string { return nd.ID })
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	var matches []*state.Node
-	for _, nd := range nodes {
-		if strings.HasPrefix(nd.ID, ref) {
-			matches = append(matches, nd)
-		}
-	}
-	switch len(matches) {
-	case 0:
+	case n == 0:
 		return nil, &notFoundError{"node", ref}
-	case 1:
-		return matches[0], nil
-	default:
-		return nil, fmt.Errorf("%w: node %q is ambiguous: %d node IDs start with it; give more of the ID", api.ErrBadRequest, ref, len(matches))
+	case n > 1:
+		return nil, fmt.Errorf("%w: node %q is ambiguous: %d node IDs start with it; give more of the ID", api.ErrBadRequest, ref, n)
 	}
+	return nd, nil
 }
 
 func nodeName(nd *state.Node) string { return nd.Hostname + " (" + nd.ID + ")" }
