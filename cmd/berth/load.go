@@ -130,18 +130,7 @@ func readInput(stdin io.Reader, name string) ([]byte, error) {
 
 // stackNameFromDir derives a stack name from a folder the way Compose derives a
 // project name: lower-case, only [a-z0-9_-], starting with a letter or digit.
-func stackNameFromDir(dir string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(filepath.Base(dir)) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case (r == '_' || r == '-') && b.Len() > 0:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+func stackNameFromDir(dir string) string { return spec.StackNameFromFolder(filepath.Base(dir)) }
 
 // processEnvironment is the environment berth itself runs with, as interpolation
 // variables.
