@@ -61,6 +61,10 @@ type Backend interface {
 	// NodeTasks is an agent's watch: the tasks assigned to a node. The handler lets
 	// a worker's certificate read its own node's only.
 	NodeTasks(ctx context.Context, nodeRef string, q Query) ([]*state.Task, QueryMeta, error)
+	// TaskRuntime resolves what an agent needs to run a task (spec, secrets,
+	// configs, networks). nodeID is the caller's node from its certificate, empty
+	// on the local socket; a task of another node is refused.
+	TaskRuntime(ctx context.Context, nodeID, taskID string) (*TaskRuntime, error)
 	// ReportTaskStatus records an agent's reports; nodeID is the node of the
 	// caller's certificate, and only that node's tasks are changed.
 	ReportTaskStatus(ctx context.Context, nodeID string, reports []TaskStatusReport) error

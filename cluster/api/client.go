@@ -512,6 +512,13 @@ func (c *Client) NodeTasks(ctx context.Context, nodeID string, q Query) ([]*stat
 	return out, queryMeta(h), err
 }
 
+// TaskRuntime fetches what the agent needs to run one of its node's tasks.
+func (c *Client) TaskRuntime(ctx context.Context, taskID string) (*TaskRuntime, error) {
+	var out TaskRuntime
+	_, err := c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(taskID)+"/runtime", nil, &out)
+	return &out, err
+}
+
 // ReportTaskStatus sends an agent's reports on its node's tasks.
 func (c *Client) ReportTaskStatus(ctx context.Context, reports []TaskStatusReport) error {
 	_, err := c.do(ctx, http.MethodPost, "/v1/tasks/status", TaskStatusRequest{Reports: reports}, nil)

@@ -40,6 +40,7 @@
 //	POST /v1/services/{ref}/rollback           yes     manager
 //	GET  /v1/tasks[?service=&stack=&node=]     yes     manager   blocking; `service ps` order
 //	GET  /v1/nodes/{ref}/tasks                 yes     any node  blocking; a worker its own node only
+//	GET  /v1/tasks/{id}/runtime                yes     any node  spec, secrets, configs, networks: the task's node only
 //	POST /v1/tasks/status                      -       any node  reports on the caller's node's tasks only
 //	POST /v1/join                              -       anyone    the join token authenticates
 //	POST /v1/heartbeat                         -       any node  leader only

@@ -34,6 +34,10 @@ var (
 	// ErrRefused: the operation is refused as asked; the message says what to do
 	// instead (demote first, use --force...).
 	ErrRefused = errors.New("refused")
+	// ErrTaskOutdated: the task was made from a spec its service no longer has
+	// (neither the current nor the previous one); the orchestrator is replacing
+	// it, so its agent should not start it.
+	ErrTaskOutdated = errors.New("task outdated")
 )
 
 // Error is an error answer: the JSON body {"error": "...", "code": "..."} and the
@@ -75,6 +79,7 @@ var errorCodes = []struct {
 	{"local_only", http.StatusForbidden, ErrLocalOnly},
 	{"quorum", http.StatusConflict, ErrQuorum},
 	{"refused", http.StatusConflict, ErrRefused},
+	{"task_outdated", http.StatusGone, ErrTaskOutdated},
 	{"no_leader", http.StatusServiceUnavailable, store.ErrNoLeader},
 	{"not_leader", http.StatusMisdirectedRequest, store.ErrNotLeader},
 	{"unknown_command", http.StatusNotImplemented, store.ErrUnknownCommand},

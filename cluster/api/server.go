@@ -105,6 +105,7 @@ var routes = []route{
 	{"POST /v1/services/{ref}/rollback", true, remoteManager, managerPhase, (*handler).rollbackService},
 	{"GET /v1/tasks", true, remoteManager, managerPhase, (*handler).tasks},
 	{"GET /v1/nodes/{ref}/tasks", true, remoteNode, managerPhase, (*handler).nodeTasks},
+	{"GET /v1/tasks/{id}/runtime", true, remoteNode, managerPhase, (*handler).taskRuntime},
 	{"POST /v1/tasks/status", false, remoteNode, managerPhase, (*handler).taskStatus},
 
 	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
@@ -759,6 +760,18 @@ func (h *handler) nodeTasks(w http.ResponseWriter, r *http.Request, c caller) er
 		list = []*state.Task{}
 	}
 	return okQuery(w, list, meta)
+}
+
+func (h *handler) taskRuntime(w http.ResponseWriter, r *http.Request, c caller) error {
+	nodeID := c.id.NodeID
+	if c.local {
+		nodeID = ""
+	}
+	rt, err := h.b.TaskRuntime(r.Context(), nodeID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, rt)
 }
 
 func (h *handler) taskStatus(w http.ResponseWriter, r *http.Request, c caller) error {

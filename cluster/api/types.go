@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/berthd/berth/cluster/state"
@@ -340,4 +341,36 @@ type TaskStatusReport struct {
 // reports, about tasks assigned to the node of its certificate only.
 type TaskStatusRequest struct {
 	Reports []TaskStatusReport `json:"reports"`
+}
+
+// TaskRuntime is everything an agent needs to run one task of its node (GET
+// /v1/tasks/{id}/runtime): the spec the task was made from (its service's current
+// spec, or the previous one while a rolling update or rollback is under way), the
+// content of the secrets and configs it mounts at their pinned versions, and its
+// networks. Secrets travel only to the node the task is assigned to, and only here.
+type TaskRuntime struct {
+	Task  *state.Task  `json:"task"`
+	Stack string       `json:"stack"`
+	Spec  spec.Service `json:"spec"`
+	// Volumes maps the spec's volume mount sources to the node-local volumes'
+	// cluster-wide names (`<stack>_<volume>` unless the file names them).
+	Volumes  map[string]string `json:"volumes,omitempty"`
+	Secrets  []RuntimeFile     `json:"secrets,omitempty"`
+	Configs  []RuntimeFile     `json:"configs,omitempty"`
+	Networks []*state.Network  `json:"networks,omitempty"`
+}
+
+// RuntimeFile is a secret or config as a task mounts it: the spec's reference
+// (target, owner, mode) with the content of the pinned version.
+type RuntimeFile struct {
+	spec.FileReference
+	// Name is the cluster-wide name of the secret or config.
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+	Data    []byte `json:"data"`
+}
+
+// String never shows Data, so that a file logged by mistake leaks nothing.
+func (f RuntimeFile) String() string {
+	return fmt.Sprintf("%s (version %d) -> %s", f.Name, f.Version, f.Target)
 }

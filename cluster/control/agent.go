@@ -2,13 +2,17 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/spec"
 )
 
 // NodeTasks returns the tasks assigned to a node (by ID, hostname or unique ID
@@ -149,4 +153,106 @@ func (b *batcher) flush() {
 			s.done <- err
 		}
 	}
+}
+
+// TaskRuntime resolves what an agent needs to run a task. nodeID is the caller's
+// node (from its certificate); a task assigned to another node is refused, so that a
+// node receives only the secrets of its own tasks. An empty nodeID is the local
+// socket, whose caller administers the node already.
+func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.TaskRuntime, error) {
+	tx := c.st.State().ReadTxn()
+	t, err := tx.Task(nil, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if nodeID != "" && t.NodeID != nodeID {
+		return nil, fmt.Errorf("%w: task %s is not assigned to node %s", ca.ErrForbidden, taskID, nodeID)
+	}
+	svc, err := tx.Service(nil, t.ServiceID)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", taskID, err)
+	}
+	sp, objects := &svc.Spec, svc.Objects
+	switch {
+	case t.SpecHash == "" || t.SpecHash == orchestrator.TaskHash(svc):
+	case t.SpecHash == orchestrator.PreviousTaskHash(svc):
+		sp, objects = svc.PreviousSpec, svc.PreviousObjects
+	default:
+		return nil, fmt.Errorf("%w: task %s was made from a spec service %s no longer has", api.ErrTaskOutdated, t.Name(), svc.Name)
+	}
+	out := &api.TaskRuntime{Task: t, Stack: svc.Stack, Spec: *sp}
+	stack, err := tx.Stack(nil, svc.Stack)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: stack %s: %w", taskID, svc.Stack, err)
+	}
+	if stack.Spec == nil {
+		return nil, fmt.Errorf("task %s: stack %s has no spec", taskID, svc.Stack)
+	}
+	resolve := func(kind string, refs []spec.FileReference, objs map[string]*spec.FileObject,
+		version func(name string, v uint64) ([]byte, error)) ([]api.RuntimeFile, error) {
+		var files []api.RuntimeFile
+		for _, r := range refs {
+			o := objs[r.Source]
+			if o == nil {
+				return nil, fmt.Errorf("task %s: %s %s is not defined by stack %s", taskID, kind, r.Source, svc.Stack)
+			}
+			v, ok := objects[state.ObjectKey(kind, o.Name)]
+			if !ok {
+				return nil, fmt.Errorf("task %s: no version of %s %s is pinned", taskID, kind, o.Name)
+			}
+			data, err := version(o.Name, v)
+			if err != nil {
+				return nil, fmt.Errorf("task %s: %s %s version %d: %w", taskID, kind, o.Name, v, err)
+			}
+			files = append(files, api.RuntimeFile{FileReference: r, Name: o.Name, Version: v, Data: data})
+		}
+		return files, nil
+	}
+	secrets := map[string]*spec.FileObject{}
+	for k, s := range stack.Spec.Secrets {
+		secrets[k] = &s.FileObject
+	}
+	if out.Secrets, err = resolve(store.KindSecret, sp.Secrets, secrets, func(name string, v uint64) ([]byte, error) {
+		s, err := tx.SecretVersion(nil, name, v)
+		if err != nil {
+			return nil, err
+		}
+		return s.Data, nil
+	}); err != nil {
+		return nil, err
+	}
+	configs := map[string]*spec.FileObject{}
+	for k, cf := range stack.Spec.Configs {
+		configs[k] = &cf.FileObject
+	}
+	if out.Configs, err = resolve(store.KindConfig, sp.Configs, configs, func(name string, v uint64) ([]byte, error) {
+		cf, err := tx.ConfigVersion(nil, name, v)
+		if err != nil {
+			return nil, err
+		}
+		return cf.Data, nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, m := range sp.Mounts {
+		if m.Type != spec.MountVolume || m.Source == "" {
+			continue
+		}
+		name := spec.FullName(svc.Stack, m.Source)
+		if v := stack.Spec.Volumes[m.Source]; v != nil && v.Name != "" {
+			name = v.Name
+		}
+		if out.Volumes == nil {
+			out.Volumes = map[string]string{}
+		}
+		out.Volumes[m.Source] = name
+	}
+	for _, a := range t.Networks {
+		n, err := tx.Network(nil, a.Network)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: network %s: %w", taskID, a.Network, err)
+		}
+		out.Networks = append(out.Networks, n)
+	}
+	return out, nil
 }

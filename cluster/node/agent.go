@@ -34,6 +34,19 @@ func (a AgentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, ap
 	return tasks, meta, err
 }
 
+// TaskRuntime fetches what the agent needs to run one of this node's tasks.
+func (a AgentAPI) TaskRuntime(ctx context.Context, taskID string) (*api.TaskRuntime, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	rt, err := c.TaskRuntime(ctx, taskID)
+	if err != nil {
+		a.next.Add(1)
+	}
+	return rt, err
+}
+
 // ReportTaskStatus reports on this node's tasks.
 func (a AgentAPI) ReportTaskStatus(ctx context.Context, reports []api.TaskStatusReport) error {
 	c, err := a.client()

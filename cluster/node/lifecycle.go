@@ -353,6 +353,13 @@ func (m *manager) leaveRaft(ctx context.Context, self string) {
 func (n *Node) abandonMembership() {
 	n.stopMembership()
 	n.stopManager()
+	if n.cfg.AgentCleanup != nil {
+		ctx, cancel := context.WithTimeout(n.runCtx, 2*time.Minute)
+		if err := n.cfg.AgentCleanup(ctx); err != nil {
+			n.logger.Error("could not remove everything the agent made", "error", err)
+		}
+		cancel()
+	}
 	if err := n.dir.wipe(); err != nil {
 		n.logger.Error("could not remove the node's cluster state", "error", err)
 	}

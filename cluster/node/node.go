@@ -52,9 +52,13 @@ type Config struct {
 	RaftSnapshotInterval  time.Duration
 
 	// Agent, when set, runs while the node is part of a cluster, with the node's
-	// agent API. It is the simulated agent of process tests (`berth daemon
-	// --sim-agent`) until the agent on containerd exists.
+	// agent API: the agent on containerd (runtime/agent), or the simulated agent of
+	// process tests (`berth daemon --sim-agent`).
 	Agent func(ctx context.Context, api AgentAPI) error
+	// AgentCleanup, when set, runs when the node leaves the cluster, after the
+	// agent stopped: it removes the containers, sandboxes and files the agent
+	// made (a daemon restart keeps them, to adopt them).
+	AgentCleanup func(ctx context.Context) error
 }
 
 // Node is one running berth node: it serves the API on its unix socket and, once it is

@@ -100,6 +100,15 @@ func (n *Node) NodeTasks(ctx context.Context, ref string, q api.Query) ([]*state
 	return m.ctl.NodeTasks(ctx, ref, q)
 }
 
+// TaskRuntime implements api.Backend.
+func (n *Node) TaskRuntime(ctx context.Context, nodeID, taskID string) (*api.TaskRuntime, error) {
+	m, err := n.activeManager()
+	if err != nil {
+		return nil, err
+	}
+	return m.ctl.TaskRuntime(ctx, nodeID, taskID)
+}
+
 // ReportTaskStatus implements api.Backend.
 func (n *Node) ReportTaskStatus(ctx context.Context, nodeID string, reports []api.TaskStatusReport) error {
 	m, err := n.activeManager()

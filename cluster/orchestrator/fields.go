@@ -35,8 +35,8 @@ func TaskHash(svc *state.Service) string {
 	return taskHash(&svc.Spec, svc.ForceUpdate, svc.Objects)
 }
 
-// previousTaskHash is TaskHash of what a rollback returns to.
-func previousTaskHash(svc *state.Service) string {
+// PreviousTaskHash is TaskHash of what a rollback returns to, "" when there is none.
+func PreviousTaskHash(svc *state.Service) string {
 	if svc.PreviousSpec == nil {
 		return ""
 	}

@@ -142,7 +142,7 @@ type enforcer struct {
 
 func (r *run) previousHash() string {
 	if r.prevHash == "" && r.svc.PreviousSpec != nil {
-		r.prevHash = previousTaskHash(r.svc)
+		r.prevHash = PreviousTaskHash(r.svc)
 	}
 	return r.prevHash
 }
