@@ -1,0 +1,606 @@
+package netstack
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/berthd/berth/internal/testenv"
+)
+
+// testNode is a node made of namespaces of the test's own: a "host" namespace for
+// the bridges and rules, and the tasks' namespaces under the Netstack's root. Traffic
+// never leaves them.
+type testNode struct {
+	t      *testing.T
+	dir    string
+	hostNS string
+	root   string
+	resolv string
+	n      *Netstack
+}
+
+func newTestNode(t *testing.T) *testNode {
+	t.Helper()
+	testenv.RequireNetNS(t)
+	dir := t.TempDir()
+	tn := &testNode{t: t, dir: dir, hostNS: filepath.Join(dir, "host.netns"), root: filepath.Join(dir, "root"), resolv: filepath.Join(dir, "resolv.conf")}
+	if err := createNetNS(tn.hostNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := removeNetNS(tn.hostNS); err != nil {
+			t.Error(err)
+		}
+	})
+	// Tests fail before tearing down: unmount the namespaces they leave, or
+	// the temporary directory cannot go.
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(filepath.Join(tn.root, "netns"))
+		for _, e := range entries {
+			removeNetNS(filepath.Join(tn.root, "netns", e.Name()))
+		}
+	})
+	withHandle(t, tn.hostNS, func(h *netlink.Handle) error {
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(lo)
+	})
+	if err := os.WriteFile(tn.resolv, []byte("nameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tn.n = tn.open()
+	return tn
+}
+
+// open returns a Netstack on the node's root and host namespace, as a restarted
+// agent would make.
+func (tn *testNode) open() *Netstack {
+	tn.t.Helper()
+	logger := slog.New(slog.NewTextHandler(testWriter{tn.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n, err := New(tn.t.Context(), WithRoot(tn.root), WithHostNetNS(tn.hostNS), WithHostResolvConf(tn.resolv), WithLogger(logger))
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	return n
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+func (tn *testNode) setup(taskID string, atts []Attachment, ports ...PortMapping) Sandbox {
+	tn.t.Helper()
+	sb, err := tn.n.Setup(tn.t.Context(), taskID, taskID+"-host", atts, ports)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	return sb
+}
+
+func (tn *testNode) teardown(taskID string) {
+	tn.t.Helper()
+	if err := tn.n.Teardown(tn.t.Context(), taskID); err != nil {
+		tn.t.Fatal(err)
+	}
+}
+
+func withHandle(t *testing.T, nsPath string, fn func(*netlink.Handle) error) {
+	t.Helper()
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := fn(h); err != nil {
+		t.Fatalf("in %s: %v", nsPath, err)
+	}
+}
+
+// addClient makes a namespace outside the node, joined to its host namespace by a
+// veth: the host has 10.99.0.1/24 and 10.99.0.3/24 on its end, the client
+// 10.99.0.2/24 and no route beyond.
+func (tn *testNode) addClient() string {
+	tn.t.Helper()
+	path := filepath.Join(tn.dir, "client.netns")
+	if err := createNetNS(path); err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { removeNetNS(path) })
+	client, err := netns.GetFromPath(path)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	defer client.Close()
+	withHandle(tn.t, tn.hostNS, func(h *netlink.Handle) error {
+		la := netlink.NewLinkAttrs()
+		la.Name = "uplink"
+		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(client)}); err != nil {
+			return err
+		}
+		up, err := h.LinkByName("uplink")
+		if err != nil {
+			return err
+		}
+		for _, a := range []string{"10.99.0.1/24", "10.99.0.3/24"} {
+			if err := h.AddrAdd(up, &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix(a))}); err != nil {
+				return err
+			}
+		}
+		return h.LinkSetUp(up)
+	})
+	withHandle(tn.t, path, func(h *netlink.Handle) error {
+		for _, name := range []string{"lo", "eth0"} {
+			l, err := h.LinkByName(name)
+			if err != nil {
+				return err
+			}
+			if err := h.LinkSetUp(l); err != nil {
+				return err
+			}
+		}
+		eth0, err := h.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		return h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix("10.99.0.2/24"))})
+	})
+	return path
+}
+
+// serve answers every TCP connection on addr, inside the namespace at nsPath, with
+// name and the address the connection came from.
+func serve(t *testing.T, nsPath, addr, name string) {
+	t.Helper()
+	var l net.Listener
+	if err := inNetNS(nsPath, func() (err error) {
+		l, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s %s", name, c.RemoteAddr())
+			c.Close()
+		}
+	}()
+}
+
+// serveUDP answers every UDP datagram on addr with name.
+func serveUDP(t *testing.T, nsPath, addr, name string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := inNetNS(nsPath, func() (err error) {
+		pc, err = net.ListenPacket("udp4", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte(name), from)
+		}
+	}()
+}
+
+// dial connects from the namespace at nsPath and returns what the server said.
+func dial(nsPath, network, addr string, timeout time.Duration) (string, error) {
+	var reply []byte
+	err := inNetNS(nsPath, func() error {
+		c, err := net.DialTimeout(network, addr, timeout)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+			return err
+		}
+		if network == "udp4" {
+			if _, err := c.Write([]byte("ping")); err != nil {
+				return err
+			}
+			buf := make([]byte, 64)
+			n, err := c.Read(buf)
+			reply = buf[:n]
+			return err
+		}
+		reply, err = io.ReadAll(c)
+		return err
+	})
+	return string(reply), err
+}
+
+func mustReach(t *testing.T, nsPath, network, addr, wantName string) string {
+	t.Helper()
+	reply, err := dial(nsPath, network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("from %s: %s %s: %v", filepath.Base(nsPath), network, addr, err)
+	}
+	if !strings.HasPrefix(reply, wantName) {
+		t.Fatalf("from %s: %s %s answered %q, want %s", filepath.Base(nsPath), network, addr, reply, wantName)
+	}
+	return reply
+}
+
+// mustNotReach gives a connection a second to fail: a dropped packet only shows as
+// no answer.
+func mustNotReach(t *testing.T, nsPath, addr string) {
+	t.Helper()
+	if reply, err := dial(nsPath, "tcp4", addr, time.Second); err == nil {
+		t.Fatalf("from %s: %s answered %q, want no connection", filepath.Base(nsPath), addr, reply)
+	}
+}
+
+// hostState is what the host namespace holds of berth's.
+type hostState struct {
+	bridges, veths []string
+	rules          map[string]int // by owner
+	table          bool
+}
+
+func (tn *testNode) hostState() hostState {
+	tn.t.Helper()
+	st := hostState{rules: map[string]int{}}
+	h, err := openHost(tn.hostNS)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	defer h.close()
+	links, err := h.nl.LinkList()
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	for _, l := range links {
+		switch {
+		case l.Type() == "bridge":
+			st.bridges = append(st.bridges, l.Attrs().Name)
+		case l.Type() == "veth" && l.Attrs().Name != "uplink":
+			st.veths = append(st.veths, l.Attrs().Name+"="+l.Attrs().Alias)
+		}
+	}
+	slices.Sort(st.bridges)
+	slices.Sort(st.veths)
+	if st.table, err = h.tableExists(); err != nil {
+		tn.t.Fatal(err)
+	}
+	if st.table {
+		if err := h.eachRule(func(r *nftables.Rule) error {
+			st.rules[ruleOwner(r)]++
+			return nil
+		}); err != nil {
+			tn.t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func TestSameNetworkReachable(t *testing.T) {
+	tn := newTestNode(t)
+	front := testNetwork("f8m2k4q9x1c7v3b6n5z0p2w8r", "app_front", "10.0.1.0/24")
+	a := tn.setup("task-a", []Attachment{attach(front, "10.0.1.2", "api")})
+	b := tn.setup("task-b", []Attachment{attach(front, "10.0.1.3")})
+	serve(t, a.NetNSPath, ":80", "a")
+	serve(t, b.NetNSPath, ":80", "b")
+
+	mustReach(t, a.NetNSPath, "tcp4", "10.0.1.3:80", "b")
+	mustReach(t, b.NetNSPath, "tcp4", "10.0.1.2:80", "a")
+
+	if st := tn.hostState(); !slices.Contains(st.bridges, "bb-f8m2k4q9x1c7") {
+		t.Errorf("bridges %v, want bb-f8m2k4q9x1c7", st.bridges)
+	}
+	withHandle(t, a.NetNSPath, func(h *netlink.Handle) error {
+		eth0, err := h.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if got := eth0.Attrs().HardwareAddr.String(); got != "02:42:0a:00:01:02" {
+			t.Errorf("eth0 MAC = %s", got)
+		}
+		addrs, err := h.AddrList(eth0, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		if len(addrs) != 1 || addrs[0].IPNet.String() != "10.0.1.2/24" {
+			t.Errorf("eth0 addresses = %v, want 10.0.1.2/24", addrs)
+		}
+		routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(routes, func(r netlink.Route) bool {
+			return (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.String() == "10.0.1.1"
+		}) {
+			t.Errorf("routes %v lack the default route via 10.0.1.1", routes)
+		}
+		return nil
+	})
+
+	hosts, err := os.ReadFile(a.HostsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(hosts, []byte("10.0.1.2\ttask-a-host api\n")) || !bytes.Contains(hosts, []byte("127.0.0.1\tlocalhost\n")) {
+		t.Errorf("hosts file:\n%s", hosts)
+	}
+	resolv, err := os.ReadFile(a.ResolvConfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(resolv) != "nameserver 192.0.2.53\nsearch example.com\n" {
+		t.Errorf("resolv.conf:\n%s", resolv)
+	}
+}
+
+func TestNetworksIsolated(t *testing.T) {
+	tn := newTestNode(t)
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	back := testNetwork("back", "app_back", "10.0.2.0/24")
+	a := tn.setup("task-a", []Attachment{attach(front, "10.0.1.2")})
+	c := tn.setup("task-c", []Attachment{attach(back, "10.0.2.2")})
+	d := tn.setup("task-d", []Attachment{attach(front, "10.0.1.3"), attach(back, "10.0.2.3")})
+	for _, sb := range []struct {
+		Sandbox
+		name string
+	}{{a, "a"}, {c, "c"}, {d, "d"}} {
+		serve(t, sb.NetNSPath, ":80", sb.name)
+	}
+
+	// A task on both networks reaches, and is reached from, each.
+	mustReach(t, a.NetNSPath, "tcp4", "10.0.1.3:80", "d")
+	mustReach(t, c.NetNSPath, "tcp4", "10.0.2.3:80", "d")
+	mustReach(t, d.NetNSPath, "tcp4", "10.0.1.2:80", "a")
+	mustReach(t, d.NetNSPath, "tcp4", "10.0.2.2:80", "c")
+
+	// The node routes between its bridges; the rules must not let it.
+	mustNotReach(t, a.NetNSPath, "10.0.2.2:80")
+	mustNotReach(t, c.NetNSPath, "10.0.1.2:80")
+	mustNotReach(t, a.NetNSPath, "10.0.2.3:80")
+}
+
+func TestEgressMasqueradeAndInternal(t *testing.T) {
+	tn := newTestNode(t)
+	client := tn.addClient()
+	serve(t, client, "10.99.0.2:9000", "outside")
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	private := testNetwork("private", "app_private", "10.0.3.0/24")
+	private.Internal = true
+	a := tn.setup("task-a", []Attachment{attach(front, "10.0.1.2")})
+	i := tn.setup("task-i", []Attachment{attach(private, "10.0.3.2")})
+	j := tn.setup("task-j", []Attachment{attach(private, "10.0.3.3")})
+	serve(t, j.NetNSPath, ":80", "j")
+
+	// The client has no route back to the task's subnet: an answer proves the
+	// node masqueraded the task's connection.
+	if reply := mustReach(t, a.NetNSPath, "tcp4", "10.99.0.2:9000", "outside"); !strings.HasPrefix(reply, "outside 10.99.0.1:") {
+		t.Errorf("client saw the connection come from %q, want the node's 10.99.0.1", reply)
+	}
+
+	mustReach(t, i.NetNSPath, "tcp4", "10.0.3.3:80", "j")
+	mustNotReach(t, i.NetNSPath, "10.99.0.2:9000")
+	mustNotReach(t, i.NetNSPath, "10.0.1.2:80")
+	withHandle(t, i.NetNSPath, func(h *netlink.Handle) error {
+		routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Gw != nil {
+				t.Errorf("task on an internal network has route %v", r)
+			}
+		}
+		return nil
+	})
+	st := tn.hostState()
+	if got := st.rules[bridgeOwner(bridgeName(private.ID))]; got != 2 {
+		t.Errorf("internal bridge has %d rules, want 2 (in and out)", got)
+	}
+}
+
+func TestPublishedPorts(t *testing.T) {
+	tn := newTestNode(t)
+	client := tn.addClient()
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	ports := []PortMapping{
+		{Protocol: "tcp", Published: 8080, Target: 80},
+		{Protocol: "udp", Published: 5353, Target: 53},
+		{Protocol: "tcp", HostIP: netip.MustParseAddr("10.99.0.1"), Published: 8081, Target: 81},
+	}
+	web := tn.setup("task-web", []Attachment{attach(front, "10.0.1.2")}, ports...)
+	neighbour := tn.setup("task-neighbour", []Attachment{attach(front, "10.0.1.3")})
+	serve(t, web.NetNSPath, ":80", "web80")
+	serve(t, web.NetNSPath, ":81", "web81")
+	serveUDP(t, web.NetNSPath, ":53", "web53")
+
+	mustReach(t, client, "tcp4", "10.99.0.1:8080", "web80")
+	mustReach(t, client, "tcp4", "10.99.0.3:8080", "web80")
+	mustReach(t, client, "udp4", "10.99.0.1:5353", "web53")
+	mustReach(t, client, "tcp4", "10.99.0.1:8081", "web81")
+	// Published on 10.99.0.1 only: the node's other address has nothing there.
+	mustNotReach(t, client, "10.99.0.3:8081")
+	// The node itself reaches its published ports on its own addresses, and so
+	// does another task on the published task's network.
+	mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "web80")
+	mustReach(t, neighbour.NetNSPath, "tcp4", "10.99.0.1:8080", "web80")
+
+	if got := tn.hostState().rules[taskOwner("task-web")]; got != 2*len(ports) {
+		t.Errorf("%d rules for the task's ports, want %d", got, 2*len(ports))
+	}
+
+	tn.teardown("task-web")
+	mustNotReach(t, client, "10.99.0.1:8080")
+	mustNotReach(t, tn.hostNS, "10.99.0.1:8080")
+}
+
+func TestTeardownLeavesNothing(t *testing.T) {
+	tn := newTestNode(t)
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	back := testNetwork("back", "app_back", "10.0.2.0/24")
+	a := tn.setup("task-a", []Attachment{attach(front, "10.0.1.2"), attach(back, "10.0.2.2")}, PortMapping{Protocol: "tcp", Published: 8080, Target: 80})
+	tn.setup("task-b", []Attachment{attach(back, "10.0.2.3")})
+
+	tn.teardown("task-a")
+	tn.teardown("task-a")
+	st := tn.hostState()
+	if slices.ContainsFunc(st.veths, func(v string) bool { return strings.HasSuffix(v, "=berth-task:task-a") }) {
+		t.Errorf("veths after teardown: %v", st.veths)
+	}
+	if len(st.veths) != 1 {
+		t.Errorf("veths %v, want task-b's only", st.veths)
+	}
+	if st.rules[taskOwner("task-a")] != 0 {
+		t.Errorf("rules after teardown: %v", st.rules)
+	}
+	for _, p := range []string{a.NetNSPath, a.HostsPath, a.ResolvConfPath, filepath.Dir(a.HostsPath)} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after teardown (%v)", p, err)
+		}
+	}
+	if ids, err := tn.n.Sandboxes(t.Context()); err != nil || !slices.Equal(ids, []string{"task-b"}) {
+		t.Errorf("Sandboxes = %v, %v; want [task-b]", ids, err)
+	}
+
+	// The front network has no task left on the node; the back one has.
+	if err := tn.n.Prune(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st = tn.hostState()
+	if !slices.Equal(st.bridges, []string{bridgeName(back.ID)}) {
+		t.Errorf("bridges after prune %v, want only %s", st.bridges, bridgeName(back.ID))
+	}
+	if st.rules[bridgeOwner(bridgeName(front.ID))] != 0 || st.rules[bridgeOwner(bridgeName(back.ID))] == 0 {
+		t.Errorf("rules after prune: %v", st.rules)
+	}
+
+	tn.teardown("task-b")
+	// A veth that a crash left before Setup named its task goes too.
+	withHandle(t, tn.hostNS, func(h *netlink.Handle) error {
+		la := netlink.NewLinkAttrs()
+		la.Name = taskVethPrefix("task-crashed") + "0"
+		return h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "leftover-peer"})
+	})
+	if err := tn.n.Prune(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st = tn.hostState()
+	if len(st.bridges) != 0 || len(st.veths) != 0 || st.table {
+		t.Errorf("after the last teardown and prune: %+v", st)
+	}
+	if ids, err := tn.n.Sandboxes(t.Context()); err != nil || len(ids) != 0 {
+		t.Errorf("Sandboxes = %v, %v; want none", ids, err)
+	}
+}
+
+func TestSetupIdempotent(t *testing.T) {
+	tn := newTestNode(t)
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	atts := []Attachment{attach(front, "10.0.1.2")}
+	port := PortMapping{Protocol: "tcp", Published: 8080, Target: 80}
+	first := tn.setup("task-a", atts, port)
+	b := tn.setup("task-b", []Attachment{attach(front, "10.0.1.3")})
+	before := tn.hostState()
+
+	if again := tn.setup("task-a", atts, port); again != first {
+		t.Errorf("second Setup = %+v, first %+v", again, first)
+	}
+	// A restarted agent's Netstack finds the sandbox and changes nothing.
+	tn.n = tn.open()
+	if ids, err := tn.n.Sandboxes(t.Context()); err != nil || !slices.Equal(ids, []string{"task-a", "task-b"}) {
+		t.Errorf("Sandboxes after restart = %v, %v", ids, err)
+	}
+	tn.setup("task-a", atts, port)
+	after := tn.hostState()
+	if !slices.Equal(before.veths, after.veths) || !slices.Equal(before.bridges, after.bridges) || fmt.Sprint(before.rules) != fmt.Sprint(after.rules) {
+		t.Errorf("Setup again changed the node:\nbefore %+v\nafter  %+v", before, after)
+	}
+
+	// Setup repairs a sandbox that lost its interface.
+	withHandle(t, first.NetNSPath, func(h *netlink.Handle) error {
+		eth0, err := h.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		return h.LinkDel(eth0)
+	})
+	tn.setup("task-a", atts, port)
+	serve(t, first.NetNSPath, ":80", "a")
+	mustReach(t, b.NetNSPath, "tcp4", "10.0.1.2:80", "a")
+	if got := tn.hostState(); !slices.Equal(before.veths, got.veths) {
+		t.Errorf("veths after repair %v, want %v", got.veths, before.veths)
+	}
+}
+
+func TestConcurrentSetupAndTeardown(t *testing.T) {
+	tn := newTestNode(t)
+	nets := []Network{testNetwork("front", "app_front", "10.0.1.0/24"), testNetwork("back", "app_back", "10.0.2.0/24")}
+	const tasks = 8
+	id := func(i int) string { return fmt.Sprintf("task-%d", i) }
+	run := func(fn func(i int) error) {
+		t.Helper()
+		errc := make(chan error, tasks)
+		for i := range tasks {
+			go func() { errc <- fn(i) }()
+		}
+		for range tasks {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(func(i int) error {
+		nw := nets[i%2]
+		addr := nw.Subnet.Addr().As4()
+		addr[3] = byte(10 + i)
+		_, err := tn.n.Setup(t.Context(), id(i), "", []Attachment{{Network: nw, Addr: netip.PrefixFrom(netip.AddrFrom4(addr), 24)}}, nil)
+		return err
+	})
+	st := tn.hostState()
+	if len(st.bridges) != 2 || len(st.veths) != tasks || st.rules[bridgeOwner(bridgeName("front"))] != len(bridgeRules(bridgeName("front"), nets[0]).rules) {
+		t.Fatalf("after concurrent setups: %+v", st)
+	}
+	serve(t, tn.n.sandbox(id(2)).NetNSPath, ":80", "task-2")
+	mustReach(t, tn.n.sandbox(id(0)).NetNSPath, "tcp4", "10.0.1.12:80", "task-2")
+
+	run(func(i int) error { return tn.n.Teardown(t.Context(), id(i)) })
+	if err := tn.n.Prune(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := tn.hostState(); len(st.bridges) != 0 || len(st.veths) != 0 || st.table {
+		t.Errorf("after concurrent teardowns and prune: %+v", st)
+	}
+}

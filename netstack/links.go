@@ -1,0 +1,338 @@
+package netstack
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/berthd/berth/netstack/ipam"
+)
+
+const (
+	// bridgePrefix marks berth's bridges. It differs from Docker's "br-" so that
+	// the two can share a node, and berth's rules match only berth's bridges.
+	bridgePrefix = "bb-"
+	// vethPrefix starts the host end of every task veth.
+	vethPrefix = "bv"
+	// taskAliasPrefix starts the interface alias of a task veth's host end; the
+	// task ID follows. Veth names are hashed, the alias is how a restarted agent
+	// learns which task a leftover veth belonged to.
+	taskAliasPrefix = "berth-task:"
+)
+
+// bridgeName derives the bridge's name from the network ID: the ID's first 12
+// characters when they can name an interface (berth's IDs are base36), a hash
+// otherwise. Interface names have at most 15 characters.
+func bridgeName(networkID string) string {
+	if len(networkID) >= 12 && isAlnum(networkID[:12]) {
+		return bridgePrefix + networkID[:12]
+	}
+	sum := sha256.Sum256([]byte(networkID))
+	return bridgePrefix + hex.EncodeToString(sum[:])[:12]
+}
+
+func isAlnum(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// taskVethPrefix is the start of the host-end names of a task's veths: the task ID
+// does not fit in 15 characters, 40 bits of its hash do.
+func taskVethPrefix(taskID string) string {
+	sum := sha256.Sum256([]byte(taskID))
+	return vethPrefix + hex.EncodeToString(sum[:])[:10]
+}
+
+// isTaskVethName reports whether name has the shape of a task veth's host end.
+func isTaskVethName(name string) bool {
+	rest, ok := strings.CutPrefix(name, vethPrefix)
+	if !ok || len(rest) < 11 {
+		return false
+	}
+	for i, c := range rest {
+		if !(c >= '0' && c <= '9' || i < 10 && c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLinkNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf)
+}
+
+// ensureBridge makes sure the network's bridge exists with its gateway address, up,
+// and with its isolation and egress rules. It is the one place bridges are made: the
+// overlay enslaves its VXLAN device to the bridge it returns.
+func (h *hostNS) ensureBridge(nw Network) (netlink.Link, error) {
+	name := bridgeName(nw.ID)
+	link, err := h.nl.LinkByName(name)
+	switch {
+	case err == nil:
+	case isLinkNotFound(err):
+		la := netlink.NewLinkAttrs()
+		la.Name = name
+		// A fixed MAC keeps the gateway's address stable: a bridge without one
+		// takes the lowest of its ports', which changes as tasks come and go and
+		// leaves stale neighbour entries in the tasks.
+		la.HardwareAddr = ipam.MAC(nw.Gateway)
+		if err := h.nl.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
+			return nil, fmt.Errorf("network %s: create bridge %s: %w", nw, name, err)
+		}
+		if link, err = h.nl.LinkByName(name); err != nil {
+			return nil, fmt.Errorf("network %s: bridge %s: %w", nw, name, err)
+		}
+		// For whoever reads `ip link`; the kernel ignores an alias given at
+		// creation.
+		if err := h.nl.LinkSetAlias(link, "berth network "+nw.Name); err != nil {
+			return nil, fmt.Errorf("network %s: bridge %s: set alias: %w", nw, name, err)
+		}
+		if err := enableForwarding(h.path); err != nil {
+			return nil, fmt.Errorf("network %s: %w", nw, err)
+		}
+	default:
+		return nil, fmt.Errorf("network %s: bridge %s: %w", nw, name, err)
+	}
+	if link.Type() != "bridge" {
+		return nil, fmt.Errorf("network %s: interface %s exists and is a %s, not a bridge", nw, name, link.Type())
+	}
+	gw := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(nw.Gateway, nw.Subnet.Bits()))}
+	if err := h.nl.AddrReplace(link, gw); err != nil {
+		return nil, fmt.Errorf("network %s: set gateway %s on bridge %s: %w", nw, nw.Gateway, name, err)
+	}
+	if err := h.nl.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("network %s: bring bridge %s up: %w", nw, name, err)
+	}
+	if err := h.syncRules(bridgeRules(name, nw)); err != nil {
+		return nil, fmt.Errorf("network %s: %w", nw, err)
+	}
+	return link, nil
+}
+
+// ensureVeth makes sure the task's i-th interface is a veth whose host end is a port
+// of br and whose peer, eth<i> in the task's namespace, has the attachment's address
+// and MAC and is up. A pair that is there but broken is made anew.
+func ensureVeth(h *hostNS, t *taskNS, taskID string, i int, br netlink.Link, att Attachment) error {
+	hostName := taskVethPrefix(taskID) + strconv.Itoa(i)
+	peerName := "eth" + strconv.Itoa(i)
+	where := fmt.Sprintf("network %s: %s (host end %s)", att.Network, peerName, hostName)
+
+	hostEnd, err := linkOrNil(h.nl, hostName)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	peer, err := linkOrNil(t.nl, peerName)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if hostEnd == nil || peer == nil || !paired(hostEnd, peer) {
+		if hostEnd != nil {
+			if err := h.nl.LinkDel(hostEnd); err != nil && !isLinkNotFound(err) {
+				return fmt.Errorf("%s: remove stale host end: %w", where, err)
+			}
+		}
+		if peer, err = linkOrNil(t.nl, peerName); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		if peer != nil {
+			if err := t.nl.LinkDel(peer); err != nil && !isLinkNotFound(err) {
+				return fmt.Errorf("%s: remove stale interface: %w", where, err)
+			}
+		}
+		la := netlink.NewLinkAttrs()
+		la.Name = hostName
+		la.MasterIndex = br.Attrs().Index
+		veth := &netlink.Veth{
+			LinkAttrs:        la,
+			PeerName:         peerName,
+			PeerHardwareAddr: att.MAC,
+			// Made in the task's namespace directly, the peer never holds a
+			// name in the host's, where eth0 would clash.
+			PeerNamespace: netlink.NsFd(t.ns),
+		}
+		if err := h.nl.LinkAdd(veth); err != nil {
+			return fmt.Errorf("%s: create veth pair: %w", where, err)
+		}
+		if hostEnd, err = h.nl.LinkByName(hostName); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		// The kernel ignores an alias given at creation.
+		if err := h.nl.LinkSetAlias(hostEnd, taskAliasPrefix+taskID); err != nil {
+			return fmt.Errorf("%s: set alias: %w", where, err)
+		}
+		if peer, err = t.nl.LinkByName(peerName); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	if hostEnd.Attrs().MasterIndex != br.Attrs().Index {
+		if err := h.nl.LinkSetMasterByIndex(hostEnd, br.Attrs().Index); err != nil {
+			return fmt.Errorf("%s: attach to bridge %s: %w", where, br.Attrs().Name, err)
+		}
+	}
+	if err := h.nl.LinkSetUp(hostEnd); err != nil {
+		return fmt.Errorf("%s: bring host end up: %w", where, err)
+	}
+	if !bytes.Equal(peer.Attrs().HardwareAddr, att.MAC) {
+		// Not every driver changes the address of a running interface.
+		if err := t.nl.LinkSetDown(peer); err != nil {
+			return fmt.Errorf("%s: bring down to set MAC: %w", where, err)
+		}
+		if err := t.nl.LinkSetHardwareAddr(peer, att.MAC); err != nil {
+			return fmt.Errorf("%s: set MAC %s: %w", where, att.MAC, err)
+		}
+	}
+	if err := t.nl.AddrReplace(peer, &netlink.Addr{IPNet: ipNet(att.Addr)}); err != nil {
+		return fmt.Errorf("%s: set address %s: %w", where, att.Addr, err)
+	}
+	if err := t.nl.LinkSetUp(peer); err != nil {
+		return fmt.Errorf("%s: bring up: %w", where, err)
+	}
+	return nil
+}
+
+// paired reports whether two veth ends, seen from their own namespaces, are peers.
+func paired(a, b netlink.Link) bool {
+	return a.Type() == "veth" && b.Type() == "veth" &&
+		a.Attrs().ParentIndex == b.Attrs().Index && b.Attrs().ParentIndex == a.Attrs().Index
+}
+
+func linkOrNil(h *netlink.Handle, name string) (netlink.Link, error) {
+	link, err := h.LinkByName(name)
+	if isLinkNotFound(err) {
+		return nil, nil
+	}
+	return link, err
+}
+
+func (t *taskNS) loopbackUp() error {
+	lo, err := t.nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := t.nl.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bring loopback up: %w", err)
+	}
+	return nil
+}
+
+// ensureDefaultRoute routes the task's traffic through the gateway of its first
+// attachment on a non-internal network; a task only on internal networks gets no
+// default route, which is what keeps it inside them.
+func (t *taskNS) ensureDefaultRoute(atts []Attachment) error {
+	for i, att := range atts {
+		if att.Network.Internal {
+			continue
+		}
+		name := "eth" + strconv.Itoa(i)
+		link, err := t.nl.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("default route: %s: %w", name, err)
+		}
+		gw := att.Network.Gateway
+		route := &netlink.Route{
+			LinkIndex: link.Attrs().Index,
+			Dst:       ipNet(netip.PrefixFrom(netip.IPv4Unspecified(), 0)),
+			Gw:        gw.AsSlice(),
+		}
+		if gw.Is6() {
+			route.Dst = ipNet(netip.PrefixFrom(netip.IPv6Unspecified(), 0))
+		}
+		if err := t.nl.RouteReplace(route); err != nil {
+			return fmt.Errorf("default route via %s on %s (network %s): %w", gw, name, att.Network, err)
+		}
+		return nil
+	}
+	return nil
+}
+
+// deleteTaskVeths removes the host ends of the task's veths, which takes their peers
+// with them. Deleting them rather than waiting for the namespace to go keeps a
+// replacement task from finding its name taken while the kernel cleans up.
+func (h *hostNS) deleteTaskVeths(taskID string) error {
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return fmt.Errorf("list interfaces: %w", err)
+	}
+	prefix := taskVethPrefix(taskID)
+	var errs []error
+	for _, l := range links {
+		a := l.Attrs()
+		// A crash between creating a veth and setting its alias leaves one
+		// without: its name still tells.
+		ours := a.Alias == taskAliasPrefix+taskID || a.Alias == "" && strings.HasPrefix(a.Name, prefix)
+		if l.Type() != "veth" || !ours {
+			continue
+		}
+		if err := h.nl.LinkDel(l); err != nil && !isLinkNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove veth %s: %w", a.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pruneLinks removes berth's bridges that have no task veth, and the veths that lost
+// their task before they got its ID as alias. It returns the interfaces it removed.
+func (h *hostNS) pruneLinks() (removed []string, err error) {
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var errs []error
+	remove := func(l netlink.Link) {
+		if err := h.nl.LinkDel(l); err != nil && !isLinkNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove %s %s: %w", l.Type(), l.Attrs().Name, err))
+			return
+		}
+		removed = append(removed, l.Attrs().Name)
+	}
+	inUse := map[int]bool{}
+	for _, l := range links {
+		a := l.Attrs()
+		switch {
+		case l.Type() != "veth":
+		case strings.HasPrefix(a.Alias, taskAliasPrefix):
+			inUse[a.MasterIndex] = true
+		case a.Alias == "" && isTaskVethName(a.Name):
+			// Setup sets the alias under the lock Prune holds: an alias-less
+			// veth is a crash's leftover.
+			remove(l)
+		}
+	}
+	for _, l := range links {
+		if l.Type() == "bridge" && strings.HasPrefix(l.Attrs().Name, bridgePrefix) && !inUse[l.Attrs().Index] {
+			remove(l)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// taskVethIDs adds to ids the tasks that have a veth on the node.
+func (h *hostNS) taskVethIDs(ids map[string]bool) error {
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, l := range links {
+		if id, ok := strings.CutPrefix(l.Attrs().Alias, taskAliasPrefix); ok && l.Type() == "veth" {
+			ids[id] = true
+		}
+	}
+	return nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

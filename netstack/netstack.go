@@ -1,0 +1,471 @@
+// Package netstack is a node's share of berth's networking: a network namespace per
+// task, a bridge per network, a veth pair per attachment, the task's /etc/hosts and
+// /etc/resolv.conf, and the nftables rules that isolate networks, masquerade their
+// egress and publish host-mode ports.
+//
+// Everything netstack makes on a node can be found again from the node alone, so
+// that an agent restarted after a crash cleans up what it no longer needs:
+//
+//   - <root>/netns/<task>: the task's namespace, an nsfs bind mount that outlives the
+//     process that made it; containerd joins it by path through the OCI spec;
+//   - <root>/tasks/<task>/hosts and resolv.conf, bind-mounted by the agent;
+//   - bridges named "bb-" + 12 characters of the network ID, carrying the gateway;
+//   - host ends of veth pairs named "bv" + a hash of the task ID + the attachment's
+//     index, with the task ID as their interface alias;
+//   - the nftables table "inet berth", whose rules carry a comment naming the bridge
+//     or the task they belong to.
+//
+// Bridges and rules live in the node's ("host") network namespace, which tests
+// replace with one of their own (WithHostNetNS).
+package netstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/berthd/berth/netstack/ipam"
+)
+
+// ErrInvalid reports a Setup request that cannot be carried out as asked (a bad task
+// ID, an address outside its network, a port on a task with no reachable network).
+var ErrInvalid = errors.New("invalid network request")
+
+// Network is a stack network as a node sees it.
+type Network struct {
+	ID, Name string
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	// Internal networks reach nothing but themselves: no default route, no
+	// masquerade, no traffic to or from other interfaces.
+	Internal bool
+}
+
+// String names the network in messages.
+func (nw Network) String() string {
+	if nw.Name == "" {
+		return nw.ID
+	}
+	return nw.Name + " (" + nw.ID + ")"
+}
+
+// Attachment is a task's address on one network.
+type Attachment struct {
+	Network Network
+	// Addr is the task's address with the subnet's length (10.0.1.5/24).
+	Addr netip.Prefix
+	// MAC is the task's hardware address; nil derives it from Addr (ipam.MAC).
+	MAC net.HardwareAddr
+	// Aliases are names the task's /etc/hosts gives Addr besides the hostname.
+	Aliases []string
+}
+
+// PortMapping publishes a task's port on the node it runs on (host mode).
+type PortMapping struct {
+	Protocol string // "tcp" or "udp"
+	// HostIP restricts the mapping to one of the node's addresses; the zero Addr
+	// means all of them.
+	HostIP    netip.Addr
+	Published uint16
+	Target    uint16
+}
+
+// Sandbox is what the agent hands to containerd for a task.
+type Sandbox struct {
+	NetNSPath      string
+	HostsPath      string
+	ResolvConfPath string
+}
+
+// Netstack programs one node's networking. Its methods may be called concurrently;
+// they serialize on the node's interfaces and rules.
+type Netstack struct {
+	root       string
+	hostNS     string
+	resolvConf string
+	logger     *slog.Logger
+
+	// mu serializes changes: a bridge must not be pruned while a Setup attaches to
+	// it, and rule updates read, then replace, a chain's rules.
+	mu sync.Mutex
+}
+
+// Option configures a Netstack.
+type Option func(*Netstack)
+
+// WithRoot sets the node's data directory (required): namespaces go under
+// <dir>/netns, hosts and resolv.conf files under <dir>/tasks/<task>.
+func WithRoot(dir string) Option { return func(n *Netstack) { n.root = dir } }
+
+// WithHostNetNS sets the network namespace that holds bridges and rules, by the path
+// of a namespace file (/run/netns/<name>, /proc/<pid>/ns/net). The default is the
+// namespace of the process.
+func WithHostNetNS(path string) Option { return func(n *Netstack) { n.hostNS = path } }
+
+// WithHostResolvConf sets the resolv.conf whose nameservers tasks use (default
+// /etc/resolv.conf).
+func WithHostResolvConf(path string) Option { return func(n *Netstack) { n.resolvConf = path } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(logger *slog.Logger) Option {
+	return func(n *Netstack) {
+		if logger != nil {
+			n.logger = logger
+		}
+	}
+}
+
+// New returns a Netstack after checking that its directories and host namespace can
+// be used. It changes nothing in the host namespace until the first Setup.
+func New(ctx context.Context, opts ...Option) (*Netstack, error) {
+	n := &Netstack{
+		hostNS:     "/proc/self/ns/net",
+		resolvConf: "/etc/resolv.conf",
+		logger:     slog.Default(),
+	}
+	for _, opt := range opts {
+		opt(n)
+	}
+	if n.root == "" {
+		return nil, errors.New("netstack: no root directory (WithRoot)")
+	}
+	for _, dir := range []string{n.netnsDir(), n.tasksDir()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("netstack: %w", err)
+		}
+	}
+	h, err := openHost(n.hostNS)
+	if err != nil {
+		return nil, fmt.Errorf("netstack: %w", err)
+	}
+	h.close()
+	n.logger.DebugContext(ctx, "netstack ready", "root", n.root, "host_netns", n.hostNS)
+	return n, nil
+}
+
+func (n *Netstack) netnsDir() string { return filepath.Join(n.root, "netns") }
+func (n *Netstack) tasksDir() string { return filepath.Join(n.root, "tasks") }
+
+func (n *Netstack) sandbox(taskID string) Sandbox {
+	dir := filepath.Join(n.tasksDir(), taskID)
+	return Sandbox{
+		NetNSPath:      filepath.Join(n.netnsDir(), taskID),
+		HostsPath:      filepath.Join(dir, "hosts"),
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+	}
+}
+
+// Setup makes (or completes, or confirms) the task's sandbox: its namespace with one
+// interface per attachment (eth0, eth1, ... in order), its default route through
+// the first attachment on a non-internal network, its published ports, and its
+// hosts and resolv.conf files. A Setup that fails leaves what it made for Teardown.
+func (n *Netstack) Setup(ctx context.Context, taskID, hostname string, atts []Attachment, ports []PortMapping) (Sandbox, error) {
+	sb, err := n.setup(ctx, taskID, hostname, atts, ports)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("netstack: set up task %s: %w", taskID, err)
+	}
+	return sb, nil
+}
+
+func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []Attachment, ports []PortMapping) (Sandbox, error) {
+	if err := checkTaskID(taskID); err != nil {
+		return Sandbox{}, err
+	}
+	if hostname != "" {
+		if err := checkHostName("hostname", hostname); err != nil {
+			return Sandbox{}, err
+		}
+	}
+	atts, err := normalizeAttachments(atts)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	portRules, err := portTarget(atts, ports)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Sandbox{}, err
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+
+	sb := n.sandbox(taskID)
+	if err := os.MkdirAll(filepath.Dir(sb.HostsPath), 0o755); err != nil {
+		return Sandbox{}, err
+	}
+	if err := ensureNetNS(sb.NetNSPath); err != nil {
+		return Sandbox{}, err
+	}
+	host, err := openHost(n.hostNS)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	defer host.close()
+	task, err := openNS(sb.NetNSPath)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	defer task.close()
+
+	if err := task.loopbackUp(); err != nil {
+		return Sandbox{}, err
+	}
+	for i, att := range atts {
+		if err := ctx.Err(); err != nil {
+			return Sandbox{}, err
+		}
+		br, err := host.ensureBridge(att.Network)
+		if err != nil {
+			return Sandbox{}, err
+		}
+		if err := ensureVeth(host, task, taskID, i, br, att); err != nil {
+			return Sandbox{}, err
+		}
+	}
+	if err := task.ensureDefaultRoute(atts); err != nil {
+		return Sandbox{}, err
+	}
+	if err := host.syncRules(taskRules(taskID, portRules)); err != nil {
+		return Sandbox{}, err
+	}
+	if err := writeFileIfChanged(sb.HostsPath, hostsFile(hostname, atts)); err != nil {
+		return Sandbox{}, err
+	}
+	resolv, err := n.taskResolvConf()
+	if err != nil {
+		return Sandbox{}, err
+	}
+	if err := writeFileIfChanged(sb.ResolvConfPath, resolv); err != nil {
+		return Sandbox{}, err
+	}
+	n.logger.DebugContext(ctx, "task sandbox set up", "task", taskID, "networks", len(atts), "ports", len(ports))
+	return sb, nil
+}
+
+// Teardown removes everything Setup made for the task, or whatever is left of it.
+// Removing a task that has nothing is not an error.
+func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
+	if err := checkTaskID(taskID); err != nil {
+		return fmt.Errorf("netstack: tear down task %s: %w", taskID, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+
+	sb := n.sandbox(taskID)
+	var errs []error
+	host, err := openHost(n.hostNS)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		defer host.close()
+		// Rules first: a published port must stop leading to an address the
+		// next task may be given.
+		errs = append(errs, host.deleteRules(taskOwner(taskID)), host.deleteTaskVeths(taskID))
+	}
+	errs = append(errs, removeNetNS(sb.NetNSPath))
+	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	// The directory is shared with the agent (secrets, configs): it goes only
+	// when netstack's files were the last in it, and is not netstack's to empty.
+	_ = os.Remove(filepath.Dir(sb.HostsPath))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("netstack: tear down task %s: %w", taskID, err)
+	}
+	n.logger.DebugContext(ctx, "task sandbox torn down", "task", taskID)
+	return nil
+}
+
+// Sandboxes returns the IDs of the tasks that have anything on this node: a
+// namespace, files, a veth or a rule. An agent compares them with its tasks after a
+// restart and tears down the others.
+func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+
+	ids := map[string]bool{}
+	entries, err := os.ReadDir(n.netnsDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("netstack: list sandboxes: %w", err)
+	}
+	for _, e := range entries {
+		ids[e.Name()] = true
+	}
+	entries, err = os.ReadDir(n.tasksDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("netstack: list sandboxes: %w", err)
+	}
+	for _, e := range entries {
+		sb := n.sandbox(e.Name())
+		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath} {
+			if _, err := os.Lstat(p); err == nil {
+				ids[e.Name()] = true
+			}
+		}
+	}
+	host, err := openHost(n.hostNS)
+	if err != nil {
+		return nil, fmt.Errorf("netstack: list sandboxes: %w", err)
+	}
+	defer host.close()
+	if err := host.taskIDs(ids); err != nil {
+		return nil, fmt.Errorf("netstack: list sandboxes: %w", err)
+	}
+	out := make([]string, 0, len(ids))
+	for id := range ids {
+		if checkTaskID(id) == nil {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	n.logger.DebugContext(ctx, "sandboxes listed", "count", len(out))
+	return out, nil
+}
+
+// Prune removes the bridges no task is attached to, with their rules, and when no
+// task is left at all, berth's whole nftables table: what a node leaving the cluster
+// calls after tearing its tasks down.
+func (n *Netstack) Prune(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+
+	host, err := openHost(n.hostNS)
+	if err != nil {
+		return fmt.Errorf("netstack: prune: %w", err)
+	}
+	defer host.close()
+	removed, err := host.pruneLinks()
+	for _, name := range removed {
+		n.logger.InfoContext(ctx, "removed unused interface", "interface", name)
+	}
+	if err != nil {
+		return fmt.Errorf("netstack: prune: %w", err)
+	}
+	tasks := map[string]bool{}
+	if err := host.taskIDs(tasks); err != nil {
+		return fmt.Errorf("netstack: prune: %w", err)
+	}
+	if len(tasks) == 0 {
+		err = host.deleteTable()
+	} else {
+		err = host.deleteOrphanBridgeRules()
+	}
+	if err != nil {
+		return fmt.Errorf("netstack: prune: %w", err)
+	}
+	return nil
+}
+
+// checkTaskID keeps task IDs usable as file names and interface aliases.
+func checkTaskID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("%w: task ID %q must have 1 to 128 characters", ErrInvalid, id)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("%w: task ID %q may hold only letters, digits, '-', '_' and '.'", ErrInvalid, id)
+		}
+	}
+	if id == "." || id == ".." {
+		return fmt.Errorf("%w: task ID %q is not a file name", ErrInvalid, id)
+	}
+	return nil
+}
+
+// maxAttachments keeps veth names within the kernel's 15 characters.
+const maxAttachments = 1000
+
+// normalizeAttachments checks the attachments and fills in what can be derived.
+func normalizeAttachments(atts []Attachment) ([]Attachment, error) {
+	if len(atts) > maxAttachments {
+		return nil, fmt.Errorf("%w: %d networks, at most %d", ErrInvalid, len(atts), maxAttachments)
+	}
+	out := make([]Attachment, len(atts))
+	seen := map[string]bool{}
+	for i, att := range atts {
+		nw := att.Network
+		if nw.ID == "" {
+			return nil, fmt.Errorf("%w: attachment %d has no network ID", ErrInvalid, i)
+		}
+		if seen[nw.ID] {
+			return nil, fmt.Errorf("%w: network %s is attached twice", ErrInvalid, nw)
+		}
+		seen[nw.ID] = true
+		if !nw.Subnet.IsValid() || nw.Subnet != nw.Subnet.Masked() || !nw.Subnet.Contains(nw.Gateway) {
+			return nil, fmt.Errorf("%w: network %s: gateway %s is not in subnet %s", ErrInvalid, nw, nw.Gateway, nw.Subnet)
+		}
+		if att.Addr.Bits() != nw.Subnet.Bits() || !nw.Subnet.Contains(att.Addr.Addr()) || att.Addr.Addr() == nw.Gateway {
+			return nil, fmt.Errorf("%w: network %s: task address %s is not a host address of subnet %s besides gateway %s",
+				ErrInvalid, nw, att.Addr, nw.Subnet, nw.Gateway)
+		}
+		for _, a := range att.Aliases {
+			if err := checkHostName("network "+nw.String()+": alias", a); err != nil {
+				return nil, err
+			}
+		}
+		if att.MAC == nil {
+			att.MAC = ipam.MAC(att.Addr.Addr())
+		} else if len(att.MAC) != 6 {
+			return nil, fmt.Errorf("%w: network %s: MAC %s is not an Ethernet address", ErrInvalid, nw, att.MAC)
+		}
+		out[i] = att
+	}
+	return out, nil
+}
+
+// portTarget checks the published ports and returns them as DNAT rules to the task's
+// address on its first non-internal network: the network its default route and so
+// its replies take.
+func portTarget(atts []Attachment, ports []PortMapping) ([]dnat, error) {
+	if len(ports) == 0 {
+		return nil, nil
+	}
+	var to netip.Addr
+	for _, att := range atts {
+		if !att.Network.Internal {
+			to = att.Addr.Addr()
+			break
+		}
+	}
+	if !to.IsValid() {
+		return nil, fmt.Errorf("%w: ports are published but the task is on no non-internal network", ErrInvalid)
+	}
+	if !to.Is4() {
+		return nil, fmt.Errorf("%w: publishing ports to IPv6 address %s is not supported", ErrInvalid, to)
+	}
+	out := make([]dnat, 0, len(ports))
+	seen := map[PortMapping]bool{}
+	for _, p := range ports {
+		if p.Protocol != "tcp" && p.Protocol != "udp" {
+			return nil, fmt.Errorf("%w: port %d: protocol %q is neither tcp nor udp", ErrInvalid, p.Published, p.Protocol)
+		}
+		if p.Published == 0 || p.Target == 0 {
+			return nil, fmt.Errorf("%w: port mapping %d:%d/%s needs both ports", ErrInvalid, p.Published, p.Target, p.Protocol)
+		}
+		if p.HostIP.IsUnspecified() {
+			p.HostIP = netip.Addr{}
+		}
+		if p.HostIP.IsValid() && (!p.HostIP.Is4() || p.HostIP.IsLoopback()) {
+			return nil, fmt.Errorf("%w: port %d/%s: host IP %s must be a non-loopback IPv4 address of the node (or none)",
+				ErrInvalid, p.Published, p.Protocol, p.HostIP)
+		}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, dnat{port: p, to: to})
+	}
+	return out, nil
+}

@@ -1,0 +1,195 @@
+package netstack
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berthd/berth/netstack/ipam"
+)
+
+func testNetwork(id, name, subnet string) Network {
+	p := netip.MustParsePrefix(subnet)
+	return Network{ID: id, Name: name, Subnet: p, Gateway: ipam.Gateway(p)}
+}
+
+func attach(nw Network, addr string, aliases ...string) Attachment {
+	return Attachment{Network: nw, Addr: netip.PrefixFrom(netip.MustParseAddr(addr), nw.Subnet.Bits()), Aliases: aliases}
+}
+
+func TestNames(t *testing.T) {
+	for _, id := range []string{"0123456789abcdefghijklmno", "net1", "a/b c", strings.Repeat("x", 200)} {
+		name := bridgeName(id)
+		if len(name) > 15 || !strings.HasPrefix(name, bridgePrefix) {
+			t.Errorf("bridgeName(%q) = %q: not a berth interface name of at most 15 characters", id, name)
+		}
+	}
+	if got := bridgeName("0123456789abcdefghijklmno"); got != "bb-0123456789ab" {
+		t.Errorf("bridgeName keeps the ID's prefix: got %q", got)
+	}
+	if bridgeName("net1") == bridgeName("net2") {
+		t.Error("short network IDs get the same bridge")
+	}
+	if got := taskVethPrefix("task") + "999"; len(got) > 15 || !isTaskVethName(got) {
+		t.Errorf("veth name %q is longer than 15 characters or not recognized", got)
+	}
+	for _, name := range []string{"bv", "bv0123456789", "bv0123456789x", "bvg123456789a0", "br-0123456789a", "bb-0123456789ab"} {
+		if isTaskVethName(name) {
+			t.Errorf("isTaskVethName(%q) = true", name)
+		}
+	}
+}
+
+func TestSetupRejectsBeforeTouchingAnything(t *testing.T) {
+	n := &Netstack{root: filepath.Join(t.TempDir(), "never-made"), logger: slog.New(slog.DiscardHandler)}
+	front := testNetwork("front", "web_front", "10.0.1.0/24")
+	for name, call := range map[string]func() error{
+		"task ID":  func() error { _, err := n.Setup(t.Context(), "../x", "h", nil, nil); return err },
+		"hostname": func() error { _, err := n.Setup(t.Context(), "t1", "a b", nil, nil); return err },
+		"address": func() error {
+			_, err := n.Setup(t.Context(), "t1", "h", []Attachment{attach(front, "10.0.9.9")}, nil)
+			return err
+		},
+		"port": func() error {
+			_, err := n.Setup(t.Context(), "t1", "h", nil, []PortMapping{{Protocol: "tcp", Published: 80, Target: 80}})
+			return err
+		},
+		"teardown": func() error { return n.Teardown(t.Context(), "a/b") },
+	} {
+		err := call()
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := os.Stat(n.root); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a rejected Setup made %s", n.root)
+	}
+}
+
+func TestCheckTaskID(t *testing.T) {
+	for _, id := range []string{"", ".", "..", "a/b", "a b", strings.Repeat("x", 129)} {
+		if err := checkTaskID(id); !errors.Is(err, ErrInvalid) {
+			t.Errorf("checkTaskID(%q) = %v, want ErrInvalid", id, err)
+		}
+	}
+	for _, id := range []string{"abc", "0123456789abcdefghijklmno", "web_api.1"} {
+		if err := checkTaskID(id); err != nil {
+			t.Errorf("checkTaskID(%q) = %v", id, err)
+		}
+	}
+}
+
+func TestNormalizeAttachments(t *testing.T) {
+	front := testNetwork("front", "web_front", "10.0.1.0/24")
+	t.Run("derives the MAC", func(t *testing.T) {
+		got, err := normalizeAttachments([]Attachment{attach(front, "10.0.1.7")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].MAC.String() != "02:42:0a:00:01:07" {
+			t.Errorf("MAC = %s", got[0].MAC)
+		}
+	})
+	bad := map[string][]Attachment{
+		"no network ID":        {attach(Network{Name: "x", Subnet: front.Subnet, Gateway: front.Gateway}, "10.0.1.7")},
+		"attached twice":       {attach(front, "10.0.1.7"), attach(front, "10.0.1.8")},
+		"outside the subnet":   {attach(front, "10.0.2.7")},
+		"the gateway":          {attach(front, "10.0.1.1")},
+		"wrong prefix length":  {{Network: front, Addr: netip.MustParsePrefix("10.0.1.7/16")}},
+		"gateway outside":      {attach(Network{ID: "x", Name: "x", Subnet: front.Subnet, Gateway: netip.MustParseAddr("10.9.9.1")}, "10.0.1.7")},
+		"alias with a space":   {attach(front, "10.0.1.7", "a b")},
+		"short MAC":            {{Network: front, Addr: netip.MustParsePrefix("10.0.1.7/24"), MAC: []byte{1, 2}}},
+		"subnet with hostbits": {attach(Network{ID: "x", Name: "x", Subnet: netip.MustParsePrefix("10.0.1.5/24"), Gateway: front.Gateway}, "10.0.1.7")},
+	}
+	for name, atts := range bad {
+		if _, err := normalizeAttachments(atts); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestPortTarget(t *testing.T) {
+	front := testNetwork("front", "web_front", "10.0.1.0/24")
+	internal := testNetwork("back", "web_back", "10.0.2.0/24")
+	internal.Internal = true
+	atts := []Attachment{attach(internal, "10.0.2.5"), attach(front, "10.0.1.5")}
+	tcp := PortMapping{Protocol: "tcp", Published: 8080, Target: 80}
+
+	got, err := portTarget(atts, []PortMapping{tcp, tcp, {Protocol: "udp", HostIP: netip.IPv4Unspecified(), Published: 53, Target: 53}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []dnat{{port: tcp, to: netip.MustParseAddr("10.0.1.5")}, {port: PortMapping{Protocol: "udp", Published: 53, Target: 53}, to: netip.MustParseAddr("10.0.1.5")}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("portTarget = %+v, want %+v (first non-internal network, duplicates dropped, 0.0.0.0 is all addresses)", got, want)
+	}
+
+	bad := map[string]struct {
+		atts  []Attachment
+		ports []PortMapping
+	}{
+		"only internal":  {atts[:1], []PortMapping{tcp}},
+		"no network":     {nil, []PortMapping{tcp}},
+		"sctp":           {atts, []PortMapping{{Protocol: "sctp", Published: 1, Target: 1}}},
+		"no target":      {atts, []PortMapping{{Protocol: "tcp", Published: 1}}},
+		"no published":   {atts, []PortMapping{{Protocol: "tcp", Target: 1}}},
+		"loopback host":  {atts, []PortMapping{{Protocol: "tcp", HostIP: netip.MustParseAddr("127.0.0.1"), Published: 1, Target: 1}}},
+		"IPv6 host":      {atts, []PortMapping{{Protocol: "tcp", HostIP: netip.MustParseAddr("fd00::1"), Published: 1, Target: 1}}},
+		"IPv6 task addr": {[]Attachment{attach(testNetwork("v6", "v6", "fd00::/64"), "fd00::5")}, []PortMapping{tcp}},
+	}
+	for name, tt := range bad {
+		if _, err := portTarget(tt.atts, tt.ports); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestHostsFile(t *testing.T) {
+	front := testNetwork("front", "web_front", "10.0.1.0/24")
+	back := testNetwork("back", "web_back", "10.0.2.0/24")
+	got := string(hostsFile("api-1", []Attachment{attach(front, "10.0.1.5", "api", "api-1"), attach(back, "10.0.2.9")}))
+	for _, line := range []string{"127.0.0.1\tlocalhost\n", "::1\tlocalhost ip6-localhost ip6-loopback\n", "10.0.1.5\tapi-1 api\n", "10.0.2.9\tapi-1\n"} {
+		if !strings.Contains(got, line) {
+			t.Errorf("hosts file lacks %q:\n%s", line, got)
+		}
+	}
+	if got := string(hostsFile("", []Attachment{attach(back, "10.0.2.9")})); strings.Contains(got, "10.0.2.9") {
+		t.Errorf("a line without names:\n%s", got)
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(path, []byte("# comment\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\n"+
+		"nameserver fe80::1%eth0\nnameserver 2001:db8::53\nsearch example.com corp\noptions edns0 trust-ad\nbogus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := &Netstack{resolvConf: path, logger: slog.New(slog.DiscardHandler)}
+	got, err := n.taskResolvConf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch example.com corp\noptions edns0 trust-ad\n"
+	if string(got) != want {
+		t.Errorf("resolv.conf =\n%s\nwant\n%s", got, want)
+	}
+
+	n.resolvConf = filepath.Join(dir, "missing")
+	if got, err := n.taskResolvConf(); err != nil || len(got) != 0 {
+		t.Errorf("missing host resolv.conf: %q, %v; want an empty file", got, err)
+	}
+}
+
+func TestNewChecksOptions(t *testing.T) {
+	if _, err := New(t.Context()); err == nil {
+		t.Fatal("New without WithRoot succeeded")
+	}
+	if _, err := New(t.Context(), WithRoot(t.TempDir()), WithHostNetNS(filepath.Join(t.TempDir(), "missing"))); err == nil {
+		t.Fatal("New with a missing host namespace succeeded")
+	}
+}

@@ -1,0 +1,175 @@
+package executor
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/remotes"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+)
+
+// image finds ref in the image store, as written first and then in its normalized form
+// ("busybox" -> "docker.io/library/busybox:latest"): archives may name images either way.
+func (e *Executor) image(ctx context.Context, ref string) (client.Image, error) {
+	img, err := e.client.GetImage(ctx, ref)
+	if err == nil || !errdefs.IsNotFound(err) {
+		return img, wrap(err, "image %s", ref)
+	}
+	named, perr := reference.ParseDockerRef(ref)
+	if perr != nil || named.String() == ref {
+		return nil, wrap(err, "image %s", ref)
+	}
+	img, err = e.client.GetImage(ctx, named.String())
+	return img, wrap(err, "image %s", ref)
+}
+
+func (e *Executor) unpack(ctx context.Context, img client.Image) error {
+	ok, err := img.IsUnpacked(ctx, e.snapshotter)
+	if err != nil {
+		return wrap(err, "image %s: check unpacked", img.Name())
+	}
+	if ok {
+		return nil
+	}
+	e.log.Info("unpacking image", "image", img.Name(), "snapshotter", e.snapshotter)
+	return wrap(img.Unpack(ctx, e.snapshotter), "image %s: unpack", img.Name())
+}
+
+// EnsureImage makes ref present and unpacked: an image already in the store is only
+// unpacked if needed; otherwise it is pulled, with credentials from the registry config
+// and plain HTTP for registries on localhost. Concurrent calls for one image share a pull.
+func (e *Executor) EnsureImage(ctx context.Context, ref string) error {
+	ctx = e.nsctx(ctx)
+	img, err := e.image(ctx, ref)
+	if err == nil {
+		return e.unpack(ctx, img)
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return fmt.Errorf("executor: image %q: %w: %v", ref, ErrInvalid, err)
+	}
+	name := named.String()
+	_, err, _ = e.pulls.Do(name, func() (any, error) {
+		e.log.Info("pulling image", "image", name)
+		_, err := e.client.Pull(ctx, name,
+			client.WithPullUnpack,
+			client.WithPullSnapshotter(e.snapshotter),
+			client.WithResolver(e.resolver()))
+		return nil, wrap(err, "pull %s", name)
+	})
+	return err
+}
+
+// ImportImage loads an OCI or Docker image archive, unpacks its images and returns their
+// names. OCI archives name images with the io.containerd.image.name annotation (or
+// org.opencontainers.image.ref.name); an archive that names none is refused, as its
+// content would be unreachable.
+func (e *Executor) ImportImage(ctx context.Context, r io.Reader) ([]string, error) {
+	ctx = e.nsctx(ctx)
+	imgs, err := e.client.Import(ctx, r)
+	if err != nil {
+		return nil, wrap(err, "import image archive")
+	}
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("executor: import: %w: the archive names no image", ErrInvalid)
+	}
+	names := make([]string, 0, len(imgs))
+	for _, m := range imgs {
+		if err := e.unpack(ctx, client.NewImage(e.client, m)); err != nil {
+			return names, err
+		}
+		names = append(names, m.Name)
+	}
+	e.log.Info("imported images", "images", names)
+	return names, nil
+}
+
+func (e *Executor) resolver() remotes.Resolver {
+	return docker.NewResolver(docker.ResolverOptions{
+		Hosts: docker.ConfigureDefaultRegistries(
+			docker.WithPlainHTTP(docker.MatchLocalhost),
+			docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(e.credentials))),
+		),
+	})
+}
+
+// dockerConfig is the part of a docker config.json that holds static credentials.
+// Credential helpers (credsStore, credHelpers) are not run: berth nodes take credentials
+// from the file or from the cluster.
+type dockerConfig struct {
+	Auths map[string]struct {
+		Auth          string `json:"auth"`
+		Username      string `json:"username"`
+		Password      string `json:"password"`
+		IdentityToken string `json:"identitytoken"`
+	} `json:"auths"`
+}
+
+// credentials answers the docker authorizer's question for host. A missing or unreadable
+// config means anonymous access, which public images need anyway.
+func (e *Executor) credentials(host string) (string, string, error) {
+	if e.registryConfig == "" {
+		return "", "", nil
+	}
+	b, err := os.ReadFile(e.registryConfig)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("registry config: %w", err)
+	}
+	var cfg dockerConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return "", "", fmt.Errorf("registry config %s: %w", e.registryConfig, err)
+	}
+	for key, a := range cfg.Auths {
+		if registryHost(key) != host {
+			continue
+		}
+		if a.IdentityToken != "" {
+			// An empty user with a secret is how containerd's authorizer takes a refresh
+			// token.
+			return "", a.IdentityToken, nil
+		}
+		if a.Auth != "" {
+			dec, err := base64.StdEncoding.DecodeString(a.Auth)
+			if err != nil {
+				return "", "", fmt.Errorf("registry config %s: auth for %s: %w", e.registryConfig, key, err)
+			}
+			user, pass, _ := strings.Cut(string(dec), ":")
+			return user, pass, nil
+		}
+		return a.Username, a.Password, nil
+	}
+	return "", "", nil
+}
+
+// registryHost turns a config.json "auths" key (a host, a URL, or Docker Hub's legacy
+// index URL) into the host name the authorizer asks about.
+func registryHost(key string) string {
+	h := key
+	if strings.Contains(key, "://") {
+		if u, err := url.Parse(key); err == nil {
+			h = u.Host
+		}
+	}
+	h, _, _ = strings.Cut(h, "/")
+	switch h {
+	case "docker.io", "index.docker.io", "registry-1.docker.io":
+		return "registry-1.docker.io"
+	}
+	return h
+}
