@@ -41,7 +41,7 @@ func run(rounds int, bin string) error {
 			return err
 		}
 	}
-	ds, err := clustertest.StartManagers(ctx, bin, root, 3, "--log-level", "warn")
+	ds, err := clustertest.StartManagers(ctx, bin, root, 3, "--log-level", "warn", "--sim-agent")
 	if err != nil {
 		return err
 	}

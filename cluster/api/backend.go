@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
@@ -65,6 +66,12 @@ type Backend interface {
 	// configs, networks). nodeID is the caller's node from its certificate, empty
 	// on the local socket; a task of another node is refused.
 	TaskRuntime(ctx context.Context, nodeID, taskID string) (*TaskRuntime, error)
+	// TaskLogs streams a task's logs to w: from this node's files when the task
+	// ran here, else (managers) from the node it ran on.
+	TaskLogs(ctx context.Context, taskRef string, o LogOptions, w io.Writer) error
+	// LoadImage imports an OCI or Docker image archive into this node's
+	// container runtime (`berth image load`).
+	LoadImage(ctx context.Context, r io.Reader) (*ImageLoadResponse, error)
 	// ReportTaskStatus records an agent's reports; nodeID is the node of the
 	// caller's certificate, and only that node's tasks are changed.
 	ReportTaskStatus(ctx context.Context, nodeID string, reports []TaskStatusReport) error

@@ -182,16 +182,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (http
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(ctx, req)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		var de *dialError
-		if errors.As(err, &de) {
-			return nil, &ConnectError{Host: c.host, Err: de.err, unix: c.unix}
-		}
-		return nil, c.transportError(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -203,6 +196,22 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (http
 		}
 	}
 	return resp.Header, nil
+}
+
+// send sends req, turning failures to connect into ConnectError.
+func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		var de *dialError
+		if errors.As(err, &de) {
+			return nil, &ConnectError{Host: c.host, Err: de.err, unix: c.unix}
+		}
+		return nil, c.transportError(err)
+	}
+	return resp, nil
 }
 
 // transportError explains failures after the connection was made. With TLS 1.3 a
@@ -517,6 +526,66 @@ func (c *Client) TaskRuntime(ctx context.Context, taskID string) (*TaskRuntime, 
 	var out TaskRuntime
 	_, err := c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(taskID)+"/runtime", nil, &out)
 	return &out, err
+}
+
+// TaskLogs copies a task's logs to w (until ctx is done, with Follow). taskRef is
+// a task ID, a unique ID prefix or a task name (web_api.1).
+func (c *Client) TaskLogs(ctx context.Context, taskRef string, o LogOptions, w io.Writer) error {
+	v := url.Values{}
+	if o.Tail > 0 {
+		v.Set("tail", strconv.Itoa(o.Tail))
+	}
+	if o.Follow {
+		v.Set("follow", "true")
+	}
+	if o.Timestamps {
+		v.Set("timestamps", "true")
+	}
+	if o.Stream != "" {
+		v.Set("stream", o.Stream)
+	}
+	path := "/v1/tasks/" + url.PathEscape(taskRef) + "/logs"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	return c.stream(ctx, http.MethodGet, path, nil, "", w)
+}
+
+// LoadImage sends an image archive to the node, which imports it.
+func (c *Client) LoadImage(ctx context.Context, archive io.Reader) (*ImageLoadResponse, error) {
+	var buf bytes.Buffer
+	if err := c.stream(ctx, http.MethodPost, "/v1/images/load", archive, "application/x-tar", &buf); err != nil {
+		return nil, err
+	}
+	var out ImageLoadResponse
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
+		return nil, fmt.Errorf("decode answer of POST /v1/images/load from %s: %w", c.host, err)
+	}
+	return &out, nil
+}
+
+// stream sends body as it is read and copies the answer's body to w as it comes,
+// for what is too big or too long-lived for JSON: logs, image archives.
+func (c *Client) stream(ctx context.Context, method, path string, body io.Reader, contentType string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.send(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return readError(resp)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%s %s from %s: %w", method, path, c.host, err)
+	}
+	return nil
 }
 
 // ReportTaskStatus sends an agent's reports on its node's tasks.

@@ -41,7 +41,10 @@
 //	GET  /v1/tasks[?service=&stack=&node=]     yes     manager   blocking; `service ps` order
 //	GET  /v1/nodes/{ref}/tasks                 yes     any node  blocking; a worker its own node only
 //	GET  /v1/tasks/{id}/runtime                yes     any node  spec, secrets, configs, networks: the task's node only
+//	GET  /v1/tasks/{id}/logs[?tail=N&follow=true&timestamps=true&stream=stdout]
+//	                                           yes     manager   text; from the node the task ran on
 //	POST /v1/tasks/status                      -       any node  reports on the caller's node's tasks only
+//	POST /v1/images/load                       yes     -         an image archive as the body
 //	POST /v1/join                              -       anyone    the join token authenticates
 //	POST /v1/heartbeat                         -       any node  leader only
 //	POST /v1/node/certificate                  -       any node  role from the cluster's records

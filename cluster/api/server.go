@@ -106,7 +106,9 @@ var routes = []route{
 	{"GET /v1/tasks", true, remoteManager, managerPhase, (*handler).tasks},
 	{"GET /v1/nodes/{ref}/tasks", true, remoteNode, managerPhase, (*handler).nodeTasks},
 	{"GET /v1/tasks/{id}/runtime", true, remoteNode, managerPhase, (*handler).taskRuntime},
+	{"GET /v1/tasks/{id}/logs", true, remoteManager, anyPhase, (*handler).taskLogs},
 	{"POST /v1/tasks/status", false, remoteNode, managerPhase, (*handler).taskStatus},
+	{"POST /v1/images/load", true, remoteNone, anyPhase, (*handler).loadImage},
 
 	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
 	{"POST /v1/heartbeat", false, remoteNode, managerPhase, (*handler).heartbeat},
@@ -772,6 +774,67 @@ func (h *handler) taskRuntime(w http.ResponseWriter, r *http.Request, c caller) 
 		return err
 	}
 	return ok(w, rt)
+}
+
+func (h *handler) taskLogs(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q := r.URL.Query()
+	o := LogOptions{Stream: q.Get("stream")}
+	var err error
+	if v := q.Get("tail"); v != "" && v != "all" {
+		if o.Tail, err = strconv.Atoi(v); err != nil || o.Tail < 0 {
+			return badRequest("tail=%q: give a number of lines, or all", v)
+		}
+	}
+	for name, dst := range map[string]*bool{"follow": &o.Follow, "timestamps": &o.Timestamps} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = strconv.ParseBool(v); err != nil {
+				return badRequest("%s=%q: give true or false", name, v)
+			}
+		}
+	}
+	switch o.Stream {
+	case "", "stdout", "stderr":
+	default:
+		return badRequest("stream=%q: give stdout or stderr", o.Stream)
+	}
+	sw := &streamWriter{w: w}
+	err = h.b.TaskLogs(r.Context(), r.PathValue("id"), o, sw)
+	if err != nil && !sw.started {
+		return err
+	}
+	if err != nil {
+		// The answer is under way: all that is left is to end it early.
+		h.logger.Warn("streaming task logs failed", "task", r.PathValue("id"), "error", err)
+	}
+	return nil
+}
+
+// streamWriter sends its first write's headers as plain text and flushes every
+// write, so that followed logs arrive as they are written.
+type streamWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	n, err := s.w.Write(p)
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return n, err
+}
+
+func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, _ caller) error {
+	resp, err := h.b.LoadImage(r.Context(), r.Body)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
 }
 
 func (h *handler) taskStatus(w http.ResponseWriter, r *http.Request, c caller) error {

@@ -374,3 +374,20 @@ type RuntimeFile struct {
 func (f RuntimeFile) String() string {
 	return fmt.Sprintf("%s (version %d) -> %s", f.Name, f.Version, f.Target)
 }
+
+// LogOptions select what GET /v1/tasks/{id}/logs streams.
+type LogOptions struct {
+	// Tail keeps the last Tail lines there are when reading starts; 0 means all.
+	Tail int `json:"tail,omitempty"`
+	// Follow streams new lines until the caller goes away.
+	Follow bool `json:"follow,omitempty"`
+	// Timestamps prefixes each line with its time (RFC 3339).
+	Timestamps bool `json:"timestamps,omitempty"`
+	// Stream is "stdout", "stderr" or "" for both.
+	Stream string `json:"stream,omitempty"`
+}
+
+// ImageLoadResponse names the images an archive held (POST /v1/images/load).
+type ImageLoadResponse struct {
+	Images []string `json:"images"`
+}

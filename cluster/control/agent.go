@@ -3,6 +3,8 @@ package control
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-memdb"
@@ -255,4 +257,64 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 		out.Networks = append(out.Networks, n)
 	}
 	return out, nil
+}
+
+// ResolveTask finds a task by ID, unique ID prefix or name: `web_api.1` is the
+// newest task of the slot, `web_api.<node ID>` that of a global service on the node.
+func (c *Control) ResolveTask(ref string) (*state.Task, error) {
+	if ref == "" {
+		return nil, badRequest("no task given")
+	}
+	tx := c.st.State().ReadTxn()
+	t, n, err := state.LookupRef(ref,
+		func(id string) (*state.Task, error) { return tx.Task(nil, id) },
+		func(name string) (*state.Task, error) { return taskByName(tx, name) },
+		func() ([]*state.Task, error) { return tx.Tasks(nil) },
+		func(t *state.Task) string { return t.ID })
+	switch {
+	case err != nil:
+		return nil, err
+	case n == 0:
+		return nil, &notFoundError{"task", ref}
+	case n > 1:
+		return nil, badRequest("task %q is ambiguous: %d task IDs start with it; give more of the ID", ref, n)
+	}
+	return t, nil
+}
+
+// taskByName resolves `<service>.<slot>` and `<service>.<node ID>`.
+func taskByName(tx *state.ReadTxn, name string) (*state.Task, error) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return nil, state.ErrNotFound
+	}
+	svc, err := tx.ServiceByName(nil, name[:i])
+	if err != nil {
+		return nil, err
+	}
+	var tasks []*state.Task
+	if slot, perr := strconv.ParseUint(name[i+1:], 10, 64); perr == nil {
+		tasks, err = tx.TasksBySlot(nil, svc.ID, slot)
+	} else {
+		var all []*state.Task
+		all, err = tx.TasksByService(nil, svc.ID)
+		for _, t := range all {
+			if t.Slot == 0 && t.NodeID == name[i+1:] {
+				tasks = append(tasks, t)
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var newest *state.Task
+	for _, t := range tasks {
+		if newest == nil || t.CreateIndex > newest.CreateIndex {
+			newest = t
+		}
+	}
+	if newest == nil {
+		return nil, state.ErrNotFound
+	}
+	return newest, nil
 }

@@ -18,6 +18,9 @@ type AgentAPI struct {
 	next *atomic.Uint64
 }
 
+// NodeID is this node's ID.
+func (a AgentAPI) NodeID() string { return a.n.Status().NodeID }
+
 // Heartbeat is a no-op: the node heartbeats on its own.
 func (a AgentAPI) Heartbeat(context.Context) error { return nil }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -59,6 +60,12 @@ type Config struct {
 	// agent stopped: it removes the containers, sandboxes and files the agent
 	// made (a daemon restart keeps them, to adopt them).
 	AgentCleanup func(ctx context.Context) error
+	// LoadImage imports an image archive into the node's container runtime
+	// (`berth image load`); nil when the node runs none.
+	LoadImage func(ctx context.Context, r io.Reader) ([]string, error)
+	// TaskLogs streams the logs of a task that ran on this node, by task ID; an
+	// error wrapping state.ErrNotFound says the node has none of it.
+	TaskLogs func(ctx context.Context, taskID string, o api.LogOptions, w io.Writer) error
 }
 
 // Node is one running berth node: it serves the API on its unix socket and, once it is

@@ -107,6 +107,8 @@ type loop struct {
 	nodeIdx map[string]int
 	// specs are the services' specs as infos accounts for their tasks.
 	specs map[string]*spec.Service
+	// addrs are the addresses tasks hold on each network.
+	addrs *addressBook
 
 	dirty    map[string]struct{}
 	allDirty bool
@@ -280,6 +282,7 @@ func (l *loop) readAll(tx *state.ReadTxn) {
 		}
 	}
 	l.infos = scheduler.NodeInfosFromState(nodes, tasks, l.lookup)
+	l.addrs = newAddressBook(tasks)
 	l.nodeIdx = make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		l.nodeIdx[n.ID] = i
@@ -306,6 +309,8 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 					l.infos[i].AddTask(after, l.lookup)
 				}
 			}
+			l.addrs.remove(before)
+			l.addrs.add(after)
 			if !ours && l.matters(tx, before, after) {
 				id := after
 				if id == nil {
@@ -433,6 +438,17 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 		switch {
 		case err == nil:
 			plan = p.Reconcile(svc, tasks)
+			if len(plan.Create) > 0 && len(svc.Spec.Networks) > 0 {
+				nets, err := serviceNetworks(tx, svc)
+				if err == nil {
+					err = l.addrs.assign(&plan, nets)
+				}
+				if err != nil {
+					// The tasks run without that network rather than not at all;
+					// the log says why.
+					l.cfg.Logger.Warn("could not give new tasks their network addresses", "service", svc.Name, "error", err)
+				}
+			}
 		case errors.Is(err, state.ErrNotFound):
 			if len(tasks) == 0 {
 				delete(l.checks, id)

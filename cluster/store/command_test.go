@@ -389,3 +389,43 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+func TestStackDeployAssignsSubnets(t *testing.T) {
+	h := newFSMHarness(t)
+	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 1), "x", "a", false))
+	net, err := h.tx().NetworkByName(nil, "web_default")
+	if err != nil || net.Subnet != "10.0.0.0/24" || net.Gateway != "10.0.0.1" {
+		t.Fatalf("first network: %+v, %v", net, err)
+	}
+	// A second stack's network gets the next free subnet, and one that asks for
+	// a subnet gets it.
+	other := webStack("nginx:1", 1)
+	other.Name = "api"
+	other.Secrets["pw"].Name, other.Configs["conf"].Name = "api_pw", "api_conf"
+	other.Networks = map[string]*spec.Network{
+		"default": {Name: "api_default", Driver: "overlay"},
+		"fixed":   {Name: "api_fixed", Driver: "overlay", Subnets: []string{"10.20.0.0/16"}},
+	}
+	h.must(CmdStackDeploy, deploy(other, "x", "a", false))
+	tx := h.tx()
+	if n, _ := tx.NetworkByName(nil, "api_default"); n == nil || n.Subnet != "10.0.1.0/24" || n.Gateway != "10.0.1.1" {
+		t.Errorf("second network: %+v", n)
+	}
+	if n, _ := tx.NetworkByName(nil, "api_fixed"); n == nil || n.Subnet != "10.20.0.0/16" || n.Gateway != "10.20.0.1" {
+		t.Errorf("fixed network: %+v", n)
+	}
+	// Redeploying keeps the subnets; a subnet that overlaps another network's is
+	// refused with both names.
+	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 1), "x", "a", false))
+	if n, _ := h.tx().NetworkByName(nil, "web_default"); n.Subnet != "10.0.0.0/24" {
+		t.Errorf("redeploy moved the subnet to %s", n.Subnet)
+	}
+	clash := webStack("nginx:1", 1)
+	clash.Name = "db"
+	clash.Secrets["pw"].Name, clash.Configs["conf"].Name = "db_pw", "db_conf"
+	clash.Networks = map[string]*spec.Network{"default": {Name: "db_default", Driver: "overlay", Subnets: []string{"10.20.5.0/24"}}}
+	err = h.apply(CmdStackDeploy, deploy(clash, "x", "a", false))
+	if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), "api_fixed") || !strings.Contains(err.Error(), "db_default") {
+		t.Errorf("overlapping subnet: %v", err)
+	}
+}

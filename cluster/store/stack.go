@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"reflect"
 	"slices"
 	"time"
 
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/netstack/ipam"
 	"github.com/berthd/berth/spec"
 )
 
@@ -169,9 +171,6 @@ func deployNetworks(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.S
 			if row.Subnet == "" {
 				row.Subnet = existing.Subnet
 			}
-			if reflect.DeepEqual(row, existing) {
-				continue
-			}
 		} else {
 			if row.ID, err = proposedID(d, KindNetwork, key); err != nil {
 				return err
@@ -181,6 +180,12 @@ func deployNetworks(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.S
 					return err
 				}
 			}
+		}
+		if err := assignSubnet(tx, stack, row); err != nil {
+			return err
+		}
+		if existing != nil && reflect.DeepEqual(row, existing) {
+			continue
 		}
 		if err := tx.UpsertNetwork(row); err != nil {
 			return err
@@ -194,6 +199,59 @@ func owner(stack string) string {
 		return " outside any stack"
 	}
 	return " in stack " + stack
+}
+
+// assignSubnet gives a network its subnet and gateway: the one its file asks for,
+// checked against every other network's, or the lowest free one of the cluster's
+// default address pool (Swarm's 10.0.0.0/8 in /24s unless the cluster says
+// otherwise). Deterministic, as everything the FSM decides.
+func assignSubnet(tx *state.WriteTxn, stack string, row *state.Network) error {
+	nets, err := tx.Networks(nil)
+	if err != nil {
+		return err
+	}
+	var claims []ipam.Claim
+	var used []netip.Prefix
+	for _, n := range nets {
+		if n.ID == row.ID || n.Subnet == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(n.Subnet)
+		if err != nil {
+			continue
+		}
+		claims = append(claims, ipam.Claim{Network: n.Name, Subnet: p})
+		used = append(used, p)
+	}
+	var subnet netip.Prefix
+	if row.Subnet != "" {
+		if subnet, err = netip.ParsePrefix(row.Subnet); err != nil {
+			return fmt.Errorf("%w: stack %s: network %s: subnet %q is not a CIDR (like 10.20.0.0/24)", state.ErrInvalid, stack, row.Name, row.Subnet)
+		}
+		if err := ipam.CheckSubnet(row.Name, subnet, claims); err != nil {
+			return fmt.Errorf("%w: stack %s: %v", state.ErrConflict, stack, err)
+		}
+	} else {
+		pool, size := ipam.DefaultPool, ipam.DefaultSubnetSize
+		if c, err := tx.Cluster(nil); err == nil {
+			if len(c.Settings.DefaultAddrPool) > 0 {
+				if p, err := netip.ParsePrefix(c.Settings.DefaultAddrPool[0]); err == nil {
+					pool = p
+				}
+			}
+			if c.Settings.DefaultAddrPoolMaskLen > 0 {
+				size = int(c.Settings.DefaultAddrPoolMaskLen)
+			}
+		}
+		if subnet, err = ipam.AllocateSubnet(pool, size, used); err != nil {
+			return fmt.Errorf("%w: stack %s: network %s: %v", state.ErrConflict, stack, row.Name, err)
+		}
+	}
+	row.Subnet = subnet.Masked().String()
+	if gw, err := netip.ParseAddr(row.Gateway); err != nil || !subnet.Contains(gw) {
+		row.Gateway = ipam.Gateway(subnet).String()
+	}
+	return nil
 }
 
 // freeVNI is the lowest unused VXLAN network identifier from FirstVNI: deterministic,

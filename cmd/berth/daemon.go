@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/node"
 	"github.com/berthd/berth/internal/simagent"
+	"github.com/berthd/berth/runtime/agent"
+	"github.com/berthd/berth/runtime/executor"
 )
 
 func newDaemonCommand() *cobra.Command {
@@ -19,6 +22,7 @@ func newDaemonCommand() *cobra.Command {
 		cfg      node.Config
 		logLevel string
 		simAgent bool
+		dp       agent.DataPlaneConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon [--data-dir DIR] [--socket PATH] [--listen-addr HOST:PORT] [--advertise-addr HOST[:PORT]] [--hostname NAME]",
@@ -41,6 +45,25 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 				cfg.Agent = func(ctx context.Context, a node.AgentAPI) error {
 					return simagent.New(simagent.Config{API: a, Logger: logger}).Run(ctx)
 				}
+			} else {
+				dp.DataDir = cfg.DataDir
+				dp.Logger = cfg.Logger.With("component", "agent")
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("find berth's own executable, the tasks' log driver: %w", err)
+				}
+				dp.LogDriver = exe
+				plane, err := agent.NewDataPlane(cmd.Context(), dp)
+				if err != nil {
+					return fmt.Errorf("data plane: %w (is containerd running? start it, or point --containerd at its socket)", err)
+				}
+				defer plane.Close()
+				cfg.Agent = func(ctx context.Context, a node.AgentAPI) error {
+					return plane.RunAgent(ctx, a, a.NodeID())
+				}
+				cfg.AgentCleanup = plane.Cleanup
+				cfg.LoadImage = plane.LoadImage
+				cfg.TaskLogs = plane.TaskLogs
 			}
 			n, err := node.New(cfg)
 			if err != nil {
@@ -63,9 +86,12 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 	f.DurationVar(&cfg.RaftElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (default 1s)")
 	f.Uint64Var(&cfg.RaftSnapshotThreshold, "raft-snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
 	f.DurationVar(&cfg.RaftSnapshotInterval, "raft-snapshot-interval", 0, "How often raft checks whether to snapshot (default 2m)")
+	f.StringVar(&dp.Containerd, "containerd", executor.DefaultAddress, "containerd's socket")
+	f.StringVar(&dp.RegistryConfig, "registry-config", "", "A docker config.json with registry credentials for image pulls")
+	f.StringVar(&dp.Namespace, "containerd-namespace", executor.DefaultNamespace, "containerd namespace of the node's containers and images")
 	f.BoolVar(&simAgent, "sim-agent", false, "Run a simulated agent (tests only): tasks assigned to this node are reported running, none is started")
 	for _, name := range []string{"heartbeat-period", "apply-timeout", "raft-heartbeat-timeout", "raft-election-timeout",
-		"raft-snapshot-threshold", "raft-snapshot-interval", "sim-agent"} {
+		"raft-snapshot-threshold", "raft-snapshot-interval", "sim-agent", "containerd-namespace"} {
 		_ = f.MarkHidden(name)
 	}
 	return cmd

@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/berthd/berth/runtime/logdriver"
 	"github.com/berthd/berth/spec"
 )
 
@@ -37,6 +38,11 @@ var version string
 var errDifferences = errors.New("differences found")
 
 func main() {
+	// containerd's shim starts this same binary as the tasks' log driver, with
+	// arguments that are not a command line of ours.
+	if logdriver.Invoked(os.Args[1:]) {
+		os.Exit(logdriver.Main())
+	}
 	// compose-go logs through the global logrus logger; spec hands back the same
 	// findings as warnings, which berth prints itself, so the log would only repeat them.
 	logrus.SetOutput(io.Discard)
@@ -134,6 +140,8 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newNodeCommand(host),
 		newStackCommand(host),
 		newServiceCommand(host),
+		newTaskCommand(host),
+		newImageCommand(host),
 	)
 	return root
 }

@@ -34,6 +34,7 @@ func newServiceCommand(host *hostFlag) *cobra.Command {
 		newServiceScaleCommand(host),
 		newServiceUpdateCommand(host),
 		newServiceRollbackCommand(host),
+		newServiceLogsCommand(host),
 	)
 	return cmd
 }

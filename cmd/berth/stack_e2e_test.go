@@ -18,8 +18,7 @@ import (
 // the reason in `service ps`; a stack that can converge does, with --detach=false; a
 // secret's content shows in no output and no log; `stack rm` removes everything.
 func TestStackProcesses(t *testing.T) {
-	args := append(append([]string(nil), testDaemonArgs...), "--sim-agent")
-	c := newProcClusterArgs(t, args, "node-1", "node-2", "node-3")
+	c := newProcClusterArgs(t, testDaemonArgs, "node-1", "node-2", "node-3")
 	c.start("node-1", "node-2", "node-3")
 	c.initCluster("node-1", []string{"node-2"}, []string{"node-3"})
 	c.eventually(20*time.Second, func() error {

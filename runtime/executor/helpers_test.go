@@ -12,14 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/testenv"
 	"github.com/berthd/berth/internal/testimage"
 	"github.com/berthd/berth/runtime/logdriver"
 	"github.com/berthd/berth/spec"
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/errdefs"
 )
 
 // TestMain makes the test binary its own log driver: containerd's shim runs it with the
@@ -102,44 +100,10 @@ func newEnv(t *testing.T, opts ...Option) *env {
 
 // cleanup removes everything the test made in containerd, then the namespace itself.
 func (e *env) cleanup() {
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), e.ns), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conts, err := e.raw.Containers(ctx)
-	if err != nil {
-		e.t.Errorf("cleanup: list containers: %v", err)
-	}
-	for _, c := range conts {
-		if task, err := c.Task(ctx, nil); err == nil {
-			if _, err := task.Delete(ctx, client.WithProcessKill); err != nil {
-				e.t.Errorf("cleanup: delete task %s: %v", c.ID(), err)
-			}
-		}
-		if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil {
-			e.t.Errorf("cleanup: delete container %s: %v", c.ID(), err)
-		}
-	}
-	imgs, err := e.raw.ImageService().List(ctx)
-	if err != nil {
-		e.t.Errorf("cleanup: list images: %v", err)
-	}
-	for _, img := range imgs {
-		if err := e.raw.ImageService().Delete(ctx, img.Name, images.SynchronousDelete()); err != nil {
-			e.t.Errorf("cleanup: delete image %s: %v", img.Name, err)
-		}
-	}
-	// Snapshots go with the garbage collection that the synchronous delete ran; give a
-	// slow snapshotter a moment before calling the namespace not empty.
-	var nsErr error
-	for range 50 {
-		nsErr = e.raw.NamespaceService().Delete(ctx, e.ns)
-		if nsErr == nil || errdefs.IsNotFound(nsErr) {
-			nsErr = nil
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if nsErr != nil {
-		e.t.Errorf("cleanup: delete namespace %s: %v", e.ns, nsErr)
+	if err := ctrtest.RemoveNamespace(ctx, e.raw, e.ns); err != nil {
+		e.t.Errorf("cleanup: %v", err)
 	}
 	e.ex.Close()
 	e.raw.Close()

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/internal/ctrtest"
+	"github.com/berthd/berth/internal/testenv"
+	"github.com/berthd/berth/internal/testimage"
+)
+
+// dataplaneStack is the stack of TestDataPlaneProcess: web serves its hostname and
+// mounts a secret and a named volume; client shares web's network, outsider does not.
+const dataplaneStack = `
+services:
+  web:
+    image: berth.test/busybox:%s
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && echo web started && exec httpd -f -p 8080 -h /www"]
+    networks: [front]
+    secrets: [token]
+    volumes: ["data:/data"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: %d
+      restart_policy: {condition: any, delay: 2s}
+      update_config: {order: start-first, parallelism: 1}
+  client:
+    image: berth.test/busybox:1
+    command: ["sleep", "100000"]
+    networks: [front]
+    stop_grace_period: 1s
+  outsider:
+    image: berth.test/busybox:1
+    command: ["sleep", "100000"]
+    networks: [back]
+    stop_grace_period: 1s
+networks:
+  front: {}
+  back: {}
+secrets:
+  token:
+    file: ./token.txt
+volumes:
+  data: {}
+`
+
+const dataplaneSecret = "correct horse battery staple"
+
+// TestDataPlaneProcess runs one real daemon whose agent runs the tasks on containerd
+// (in a namespace of the test's own), and checks through containerd's own client and
+// inside the containers what the issue asks of the data plane.
+func TestDataPlaneProcess(t *testing.T) {
+	addr := testenv.RequireContainerd(t)
+	testenv.RequireCommand(t, "nsenter", "the test looks into the tasks' namespaces")
+	var b [4]byte
+	rand.Read(b[:])
+	ns := "berth-e2e-" + hex.EncodeToString(b[:])
+	ctr, err := ctrtest.New(addr, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := ctr.RemoveNamespace(ctx); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		ctr.Close()
+	})
+
+	args := []string{"--heartbeat-period", "500ms", "--apply-timeout", "5s", "--log-level", "debug",
+		"--containerd", addr, "--containerd-namespace", ns}
+	c := newProcClusterArgs(t, args, "node-1")
+	c.start("node-1")
+	// Runs before the daemon is killed: whatever happened, the node's containers,
+	// sandboxes, bridges and rules go with it.
+	t.Cleanup(func() { c.run("node-1", "leave", "--force") })
+	c.must("node-1", "init")
+	dir := t.TempDir()
+	for _, v := range []string{"1", "2"} {
+		img := filepath.Join(dir, "image-"+v+".tar")
+		f, err := os.Create(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = testimage.Build(f, testimage.Options{Name: "berth.test/busybox:" + v,
+			Extra: map[string]testimage.File{"/etc/image-version": {Content: []byte(v), Mode: 0o644}}})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := c.must("node-1", "image", "load", img); !strings.Contains(r.Stdout, "Loaded image: berth.test/busybox:"+v) {
+			t.Fatalf("image load: %v", r)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte(dataplaneSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	compose := filepath.Join(dir, "compose.yaml")
+	deploy := func(version string, replicas int) {
+		t.Helper()
+		if err := os.WriteFile(compose, fmt.Appendf(nil, dataplaneStack, version, replicas), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.must("node-1", "stack", "deploy", "-c", compose, "--detach=false", "--timeout", "90s", "dp")
+	}
+	webTasks := func() []ctrtest.Task {
+		t.Helper()
+		tasks, err := ctr.Tasks(c.ctx, map[string]string{"io.berth.service": "dp_web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(tasks, func(task ctrtest.Task) bool { return task.Status != "running" })
+	}
+
+	// Three replicas: three containers running, seen by containerd itself.
+	deploy("1", 3)
+	if got := webTasks(); len(got) != 3 {
+		t.Fatalf("containerd runs %d web tasks, want 3: %+v", len(got), got)
+	}
+	web := webTasks()[0]
+
+	// The secret's file holds its source's bytes; nothing under the data dir does.
+	if got := readInTask(t, web.Pid, "/run/secrets/token"); got != dataplaneSecret {
+		t.Errorf("/run/secrets/token in the container: %q", got)
+	}
+	assertNotUnder(t, c.d("node-1").DataDir, dataplaneSecret)
+
+	// Two services on one network reach each other by address; another network's
+	// cannot.
+	infos := taskInfos(t, c, "dp_web")
+	var webAddr string
+	for _, ti := range infos {
+		if ti.ID == web.ID && len(ti.Networks) == 1 {
+			webAddr = strings.Split(ti.Networks[0].Addr, "/")[0]
+		}
+	}
+	if webAddr == "" {
+		t.Fatalf("task %s has no address: %+v", web.ID, infos)
+	}
+	client := onlyTask(t, ctr, c.ctx, "dp_client")
+	outsider := onlyTask(t, ctr, c.ctx, "dp_outsider")
+	target := webAddr + ":8080"
+	if out, err := httpGet(client.Pid, target); err != nil || strings.TrimSpace(out) != web.ID[:12] {
+		t.Errorf("client -> web %s: %q, %v (want the task's hostname %s)", target, out, err, web.ID[:12])
+	}
+	if out, err := httpGet(outsider.Pid, target); err == nil {
+		t.Errorf("a task on another network reached web at %s: %q", target, out)
+	}
+
+	// A named volume's data outlives the task, and a crash is replaced: 2/3, then
+	// 3/3, with the exit code in service ps.
+	writeInTask(t, web.Pid, "/data/kept", "still here")
+	if err := ctr.Kill(c.ctx, web.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually(10*time.Second, func() error {
+		if out := c.must("node-1", "service", "ls").Stdout; !strings.Contains(out, "2/3") {
+			return fmt.Errorf("service ls:\n%s", out)
+		}
+		return nil
+	})
+	c.eventually(30*time.Second, func() error {
+		if out := c.must("node-1", "service", "ls").Stdout; !strings.Contains(out, "3/3") {
+			return fmt.Errorf("service ls:\n%s", out)
+		}
+		if n := len(webTasks()); n != 3 {
+			return fmt.Errorf("containerd runs %d web tasks", n)
+		}
+		return nil
+	})
+	if ps := c.must("node-1", "service", "ps", "dp_web").Stdout; !strings.Contains(ps, "task: non-zero exit (137)") {
+		t.Errorf("service ps does not show the killed task's exit code:\n%s", ps)
+	}
+	for _, task := range webTasks() {
+		if task.ID == web.ID {
+			t.Fatalf("the killed task %s runs again instead of being replaced", web.ID)
+		}
+		if got := readInTask(t, task.Pid, "/data/kept"); got != "still here" {
+			t.Errorf("volume in the replacement %s: %q", task.ID, got)
+		}
+	}
+	if logs := c.must("node-1", "service", "logs", "dp_web").Stdout; strings.Count(logs, "web started") < 4 {
+		t.Errorf("service logs show %d starts, want 4 (3 tasks and the replacement):\n%s", strings.Count(logs, "web started"), logs)
+	}
+
+	// Scale 3 -> 1: the containers go.
+	c.must("node-1", "service", "scale", "dp_web=1")
+	c.eventually(30*time.Second, func() error {
+		if n := len(webTasks()); n != 1 {
+			return fmt.Errorf("containerd runs %d web tasks, want 1", n)
+		}
+		return nil
+	})
+
+	// A new image rolls the task start-first: the new one ran before the old one
+	// stopped.
+	old := webTasks()[0]
+	deploy("2", 1)
+	c.eventually(30*time.Second, func() error {
+		got := webTasks()
+		if len(got) != 1 || got[0].ID == old.ID {
+			return fmt.Errorf("web tasks %+v, want one new", got)
+		}
+		if v := readInTask(t, got[0].Pid, "/etc/image-version"); v != "2" {
+			return fmt.Errorf("image version %q", v)
+		}
+		return nil
+	})
+	var oldInfo, newInfo *api.TaskInfo
+	for _, ti := range taskInfos(t, c, "dp_web") {
+		switch {
+		case ti.ID == old.ID:
+			oldInfo = ti
+		case ti.ID == webTasks()[0].ID:
+			newInfo = ti
+		}
+	}
+	if oldInfo == nil || newInfo == nil || oldInfo.Status.State != state.TaskShutdown ||
+		newInfo.Status.State != state.TaskRunning || oldInfo.Status.Timestamp.Before(newInfo.Status.Timestamp) {
+		t.Errorf("start-first: old %+v, new %+v: the old task must stop after the new one runs", oldInfo, newInfo)
+	}
+
+	// A daemon restart adopts the running containers: none restarted, none twice.
+	before, err := ctr.Tasks(c.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.d("node-1").Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.start("node-1")
+	c.eventually(60*time.Second, func() error {
+		out := c.run("node-1", "service", "ls")
+		if out.Code != 0 || strings.Count(out.Stdout, "1/1") != 3 {
+			return fmt.Errorf("service ls: %v", out)
+		}
+		return nil
+	})
+	after, err := ctr.Tasks(c.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pids(before) != pids(after) {
+		t.Errorf("containers changed across a daemon restart:\nbefore %s\nafter  %s", pids(before), pids(after))
+	}
+
+	// Leaving removes every container the node ran.
+	c.must("node-1", "leave", "--force")
+	if left, err := ctr.Tasks(c.ctx, nil); err != nil || len(left) != 0 {
+		t.Errorf("after leave: %+v, %v", left, err)
+	}
+}
+
+func taskInfos(t *testing.T, c *procCluster, service string) []*api.TaskInfo {
+	t.Helper()
+	var infos []*api.TaskInfo
+	if err := json.Unmarshal([]byte(c.must("node-1", "service", "ps", "--format", "json", service).Stdout), &infos); err != nil {
+		t.Fatal(err)
+	}
+	return infos
+}
+
+func onlyTask(t *testing.T, ctr *ctrtest.Client, ctx context.Context, service string) ctrtest.Task {
+	t.Helper()
+	tasks, err := ctr.Tasks(ctx, map[string]string{"io.berth.service": service})
+	if err != nil || len(tasks) != 1 || tasks[0].Status != "running" {
+		t.Fatalf("tasks of %s: %+v, %v", service, tasks, err)
+	}
+	return tasks[0]
+}
+
+// readInTask reads a file as the container sees it, through its process's root.
+func readInTask(t *testing.T, pid uint32, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s", pid, path))
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return string(b)
+}
+
+func writeInTask(t *testing.T, pid uint32, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/root%s", pid, path), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// httpGet fetches / from addr (host:port) from inside the task with process pid
+// (its network and filesystem), with the busybox of its image, and returns the
+// body. busybox's nc rather than its wget: Debian's static wget crashes when it
+// cannot connect.
+func httpGet(pid uint32, addr string) (string, error) {
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command("nsenter", "-t", fmt.Sprint(pid), "-n", "-m", "--",
+		"/bin/busybox", "nc", "-w", "2", host, port)
+	cmd.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", err
+	}
+	_, body, ok := strings.Cut(string(out), "\r\n\r\n")
+	if !ok {
+		return "", fmt.Errorf("no HTTP answer from %s: %q", addr, out)
+	}
+	return body, nil
+}
+
+// assertNotUnder fails if any file under dir holds secret. Mounts under dir (none
+// expected) would be walked too.
+func assertNotUnder(t *testing.T, dir, secret string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(secret)) {
+			t.Errorf("the secret's bytes are in %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pids(tasks []ctrtest.Task) string {
+	var out []string
+	for _, t := range tasks {
+		out = append(out, fmt.Sprintf("%s:%d:%s", t.ID[:12], t.Pid, t.Status))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,44 @@
+// Package agent is the node agent of berth's data plane (DESIGN.md section 5): it
+// watches the tasks the managers assigned to its node (a blocking query), converges
+// containerd to them through the executor, and reports what it observes in batches.
+//
+// # One runner per task
+//
+// Every task the agent handles gets a runner: a goroutine that owns the task's
+// container, network sandbox and secret files from preparation to removal, so that
+// a slow image pull for one task never holds up another. The watch loop only hands
+// runners the newest version of their task; the executor's exit events go straight
+// to the runner of the task that exited.
+//
+// A runner goes through:
+//
+//	preparing   fetch the task's runtime (spec, secrets, configs, networks), ensure
+//	            the image, set up the network sandbox, write secrets and configs to
+//	            a per-task tmpfs, create the container
+//	starting    wait for the task's NotBefore (the restart delay), start it; with a
+//	            health check the task stays starting until the check first passes
+//	running     until the container exits (reported complete or failed with its exit
+//	            code), fails its health check past the retries (failed), or the
+//	            managers ask it to stop (shutdown after stop_grace_period)
+//	removed     when the task is terminal, its container, sandbox and secret files
+//	            are removed; its logs stay until the task leaves the node's list
+//	            (the managers' history reaper)
+//
+// Errors before the container starts reject the task (Swarm's "rejected"), with the
+// reason; the restart supervisor on the leader decides what comes next.
+//
+// # Restarts of the daemon
+//
+// A running container outlives the daemon. On start the agent lists the containers
+// of its namespace (labelled io.berth.task) and adopts them: a container of a task
+// the managers still want running keeps running and is not started twice; one whose
+// task is gone is stopped and removed. Exits that happened while the daemon was down
+// are found in the listing and reported.
+//
+// # Secrets
+//
+// Secret and config content goes to a tmpfs mounted per task under the data dir
+// (never to persistent disk) and is bind-mounted read-only into the container at
+// its target; the tmpfs is unmounted when the task is removed. Content is never
+// logged.
+package agent

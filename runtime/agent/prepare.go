@@ -1,0 +1,187 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/netstack"
+	"github.com/berthd/berth/runtime/executor"
+	"github.com/berthd/berth/spec"
+)
+
+// prepare takes a task from assigned to a created container: runtime, image,
+// sandbox, files. It gives up when the task stops wanting to run. An error means
+// the task cannot run here (it is rejected); a lost manager is retried instead.
+func (r *runner) prepare(ctx context.Context, t *state.Task) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stopCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if t.Status.State.Before(state.TaskPreparing) {
+		r.report(state.TaskStatus{State: state.TaskPreparing, Message: "preparing"})
+	}
+	rt, err := r.fetchRuntime(ctx)
+	if err != nil {
+		return err
+	}
+	r.rt = rt
+	if err := r.a.cfg.Executor.EnsureImage(ctx, rt.Spec.Image); err != nil {
+		return fmt.Errorf("image %s: %w", rt.Spec.Image, err)
+	}
+	c := executor.Container{
+		TaskID:   r.id,
+		TaskName: t.Name(),
+		Stack:    rt.Stack,
+		Service:  t.ServiceName,
+		SpecHash: t.SpecHash,
+		Spec:     &rt.Spec,
+		Volumes:  rt.Volumes,
+		Hostname: rt.Spec.Hostname,
+	}
+	if c.Hostname == "" {
+		c.Hostname = shortID(r.id)
+	}
+	if nw := r.a.cfg.Network; nw != nil {
+		atts, err := attachments(t, rt)
+		if err != nil {
+			return err
+		}
+		ports, err := hostPorts(&rt.Spec)
+		if err != nil {
+			return err
+		}
+		sb, err := nw.Setup(ctx, r.id, c.Hostname, atts, ports)
+		if err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		c.NetNSPath = sb.NetNSPath
+		if sb.HostsPath != "" {
+			c.Mounts = append(c.Mounts, bindFile(sb.HostsPath, "/etc/hosts", false))
+		}
+		if sb.ResolvConfPath != "" {
+			c.Mounts = append(c.Mounts, bindFile(sb.ResolvConfPath, "/etc/resolv.conf", false))
+		}
+	}
+	files, err := writeTaskFiles(r.a.taskDir(r.id), rt.Secrets, rt.Configs)
+	if err != nil {
+		return err
+	}
+	c.Mounts = append(c.Mounts, files...)
+	if err := r.a.cfg.Executor.Create(ctx, c); err != nil {
+		return fmt.Errorf("create container: %w", err)
+	}
+	r.created = true
+	return nil
+}
+
+// fetchRuntime asks the managers for the task's runtime, retrying while they are
+// unreachable: that is no reason to reject a task.
+func (r *runner) fetchRuntime(ctx context.Context) (*api.TaskRuntime, error) {
+	backoff := 200 * time.Millisecond
+	for {
+		rt, err := r.a.cfg.API.TaskRuntime(ctx, r.id)
+		switch {
+		case err == nil:
+			return rt, nil
+		case errors.Is(err, api.ErrTaskOutdated):
+			return nil, errOutdated
+		case errors.Is(err, state.ErrNotFound), errors.Is(err, api.ErrBadRequest):
+			return nil, fmt.Errorf("task runtime: %w", err)
+		}
+		r.a.cfg.Logger.Warn("agent: fetching the task's runtime failed; retrying", "task", r.id, "error", err)
+		if !sleep(ctx, backoff) {
+			return nil, ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// attachments pairs the task's addresses (the leader's IPAM) with their networks.
+func attachments(t *state.Task, rt *api.TaskRuntime) ([]netstack.Attachment, error) {
+	nets := make(map[string]*state.Network, len(rt.Networks))
+	for _, n := range rt.Networks {
+		nets[n.ID] = n
+	}
+	var out []netstack.Attachment
+	for _, a := range t.Networks {
+		n := nets[a.Network]
+		if n == nil {
+			return nil, fmt.Errorf("network %s of the task is unknown", a.Network)
+		}
+		addr, err := netip.ParsePrefix(a.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: address %q: %w", n.Name, a.Addr, err)
+		}
+		subnet, err := netip.ParsePrefix(n.Subnet)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: subnet %q: %w", n.Name, n.Subnet, err)
+		}
+		gw, err := netip.ParseAddr(n.Gateway)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: gateway %q: %w", n.Name, n.Gateway, err)
+		}
+		var mac net.HardwareAddr
+		if a.MAC != "" {
+			if mac, err = net.ParseMAC(a.MAC); err != nil {
+				return nil, fmt.Errorf("network %s: MAC %q: %w", n.Name, a.MAC, err)
+			}
+		}
+		out = append(out, netstack.Attachment{
+			Network: netstack.Network{ID: n.ID, Name: n.Name, Subnet: subnet, Gateway: gw, Internal: n.Internal},
+			Addr:    addr, MAC: mac, Aliases: []string{rt.Spec.Name},
+		})
+	}
+	return out, nil
+}
+
+// hostPorts are the task's host-mode published ports; ingress ports are the routing
+// mesh's (the next networking issue).
+func hostPorts(s *spec.Service) ([]netstack.PortMapping, error) {
+	var out []netstack.PortMapping
+	for _, p := range s.Ports {
+		if p.Mode != spec.PortModeHost {
+			continue
+		}
+		if p.Published == 0 || p.Published > 65535 || p.Target == 0 || p.Target > 65535 {
+			return nil, fmt.Errorf("ports: host-mode port %d:%d: give a published port between 1 and 65535", p.Published, p.Target)
+		}
+		m := netstack.PortMapping{Protocol: p.Protocol, Published: uint16(p.Published), Target: uint16(p.Target)}
+		if p.HostIP != "" {
+			ip, err := netip.ParseAddr(p.HostIP)
+			if err != nil {
+				return nil, fmt.Errorf("ports: host_ip %q: %w", p.HostIP, err)
+			}
+			m.HostIP = ip
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func bindFile(src, dst string, readOnly bool) specs.Mount {
+	opts := []string{"rbind", "nosuid", "nodev"}
+	if readOnly {
+		opts = append(opts, "ro")
+	}
+	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: opts}
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

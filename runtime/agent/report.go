@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+)
+
+// reporter sends status reports in batches. Only the newest report per task is
+// kept while a batch gathers: the managers apply states forward only, so an
+// intermediate state that a later one overtook carries nothing. A batch that fails
+// goes back to the queue behind anything newer.
+type reporter struct {
+	api    API
+	delay  time.Duration
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]state.TaskStatus
+	kick    chan struct{}
+}
+
+func newReporter(a API, delay time.Duration, logger *slog.Logger) *reporter {
+	return &reporter{api: a, delay: delay, logger: logger,
+		pending: map[string]state.TaskStatus{}, kick: make(chan struct{}, 1)}
+}
+
+func (r *reporter) report(taskID string, st state.TaskStatus) {
+	r.mu.Lock()
+	if cur, ok := r.pending[taskID]; !ok || !st.State.Before(cur.State) {
+		r.pending[taskID] = st
+	}
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reporter) run(ctx context.Context) {
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		}
+		if !sleep(ctx, r.delay+backoff) {
+			return
+		}
+		r.mu.Lock()
+		batch := make([]api.TaskStatusReport, 0, len(r.pending))
+		for id, st := range r.pending {
+			batch = append(batch, api.TaskStatusReport{TaskID: id, Status: st})
+		}
+		clear(r.pending)
+		r.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		err := r.api.ReportTaskStatus(ctx, batch)
+		if err == nil {
+			backoff = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.logger.Warn("agent: reporting task status failed; retrying", "reports", len(batch), "error", err)
+		backoff = min(max(2*backoff, 200*time.Millisecond), 5*time.Second)
+		for _, rep := range batch {
+			r.report(rep.TaskID, rep.Status)
+		}
+	}
+}
