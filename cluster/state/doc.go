@@ -1,6 +1,7 @@
 // Package state is berth's replicated data model: the tables of the cluster
-// state (DESIGN.md section 3) in an in-memory go-memdb database, typed read and
-// write transactions over them, watches that wake blocked readers, and O(1)
+// state (DESIGN.md section 3) in an in-memory go-memdb database, but for tasks,
+// which have a store of their own (see Task storage); typed read and write
+// transactions over them, watches that wake blocked readers, and O(1)
 // snapshots that persist to and restore from a stream.
 //
 // Only the raft FSM (cluster/store) writes: every raft entry becomes one
@@ -18,15 +19,57 @@
 // index even though no remaining row carries the new index. A transaction that
 // wrote nothing, or whose writes all failed, moves no table index.
 //
+// # Task storage
+//
+// A million tasks are written twice each (placed, then reported running) on every
+// manager. In go-memdb every index of every row is a radix-tree leaf with watch
+// channels, and every write re-inserts the row into all its indexes, even when no key
+// changed: that cost 1.9 KB of memory per task per manager and three quarters of the
+// CPU of the C1M benchmark (BENCHMARKS.md). Tasks therefore live beside memdb, in a
+// taskTable (tasktable.go) of persistent B+trees (btree.go): ordered, because every
+// task listing and the snapshot are in key order, which a hash trie would have to sort;
+// written here, and small, so that a copied node can share its keys with its original
+// and string keys can carry their first bytes inline (strMap), the two changes that
+// mattered most at a million rows after leaving memdb.
+// The rows, their Meta, the table index (ReadTxn.Index), Blocking, the feed and the
+// snapshot format are as for the other tables.
+//
+//   - byID maps task IDs to rows; bySlot holds (service, slot, ID) and byNode
+//     (node, ID) keys, without rows, so that a status report, which changes no
+//     key, writes byID alone; nodeIndex holds the raft index of the last change
+//     to each node's tasks (NodeTasksIndex).
+//   - The trees are copy-on-write, so a committed table never changes and a read
+//     transaction or a snapshot holds one in O(1). A write transaction works on a
+//     copy of the table's root; the tree nodes it copies are its own, and it
+//     changes them in place until it commits (like Clojure's transients), so an
+//     entry of 1,024 rows copies each node it touches once, not once per row. A
+//     copy shares the keys of its original until it changes them, so replacing a
+//     row, or a child on the way down, copies values or child pointers only.
+//   - Commit publishes memdb's new root and the task table together under
+//     Store.rootMu, and ReadTxn and Snapshot take both under it: a reader sees
+//     both as of the same commit. The memdb write transaction, which excludes
+//     other writers, also guards the task table's writer.
+//   - Watches: a task read adds the channel of the task table's index row to the
+//     watch set, which every commit that writes a task closes, except TasksByNode:
+//     agents watch their node's tasks through blocking queries, and thousands of
+//     them must not all wake on every write. It adds a channel of its node, made
+//     when first watched and closed by the commit that next changes that node's
+//     tasks; a reader whose view is older than the node's last change gets a
+//     closed channel instead, since the commit it missed may have closed the
+//     node's channel before it asked.
+//   - The change feed, which memdb's change tracking used to fill, is recorded by
+//     the write transaction itself for every table, with the same rules.
+//
 // # Immutability
 //
-// memdb shares rows between transactions and snapshots, so a row, once stored,
-// must never change in place. The package enforces half of that: every write
-// stores a deep copy of what it is given, so the caller keeps ownership of its
-// value, except PutTasks, PutTask and ReplaceTask, which take ownership of fresh rows
-// (the FSM's, decoded from a raft entry) to spare a million tasks a copy each. The other half is a rule for callers: rows returned by reads are
-// shared with every other reader and must not be modified. To change a row,
-// Copy it, change the copy and upsert that.
+// memdb and the task table share rows between transactions and snapshots, so a
+// row, once stored, must never change in place. The package enforces half of
+// that: every write stores a deep copy of what it is given, so the caller keeps
+// ownership of its value, except PutTasks, PutTask and ReplaceTask, which take
+// ownership of fresh rows (the FSM's, decoded from a raft entry) to spare a
+// million tasks a copy each. The other half is a rule for callers: rows returned
+// by reads are shared with every other reader and must not be modified. To
+// change a row, Copy it, change the copy and upsert that.
 //
 // # Errors
 //

@@ -1,10 +1,6 @@
 package state
 
-import (
-	"sync"
-
-	"github.com/hashicorp/go-memdb"
-)
+import "sync"
 
 // Change is one row a committed write transaction inserted, changed or deleted.
 // Before and After are the stored rows (*Task, *Service, *Node...), shared with
@@ -27,8 +23,8 @@ type Event struct {
 // Feed hands the changes of every committed write transaction, in commit order,
 // to one consumer: the leader's reconciler, which keeps its view of the cluster
 // up to date from them rather than rescanning a million tasks after each write.
-// Reading the changes costs the writer little (memdb tracks them anyway once
-// asked); a store without open feeds does not track them at all.
+// Tracking the changes costs the writer a slice and a map entry per row; a store
+// without open feeds does not track them at all.
 //
 // A feed never blocks the writer: once more than its capacity of changes wait
 // unread, it drops them and reports the loss, and its consumer must read the
@@ -49,9 +45,12 @@ type Feed struct {
 
 // Feed opens a feed that keeps at most maxRows unread changes (at least one
 // transaction's worth is always kept). Close it when done: an open feed makes
-// every write track its changes.
+// every write track its changes. It waits for an open write transaction to end,
+// so that every change the consumer's next read does not see reaches the feed.
 func (s *Store) Feed(maxRows int) *Feed {
 	f := &Feed{s: s, max: maxRows, notify: make(chan struct{}, 1)}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.feedMu.Lock()
 	s.feeds = append(s.feeds, f)
 	s.nfeeds.Store(int32(len(s.feeds)))
@@ -96,20 +95,23 @@ func (f *Feed) Close() {
 	s.feedMu.Unlock()
 }
 
-// publish hands a committed transaction's changes to the open feeds.
-func (s *Store) publish(index uint64, raw memdb.Changes) {
+// publish hands a committed transaction's changes (WriteTxn.record's) to the open
+// feeds.
+func (s *Store) publish(index uint64, raw []Change) {
 	s.feedMu.Lock()
 	feeds := s.feeds
 	s.feedMu.Unlock()
 	if len(feeds) == 0 {
 		return
 	}
-	ev := Event{Index: index, Changes: make([]Change, 0, len(raw))}
+	ev := Event{Index: index, Changes: raw[:0]}
 	for _, c := range raw {
-		if c.Table == tableIndex {
+		// Skip the places a row's earlier writes left, and rows inserted and
+		// deleted by the same transaction.
+		if c.Before == nil && c.After == nil {
 			continue
 		}
-		ev.Changes = append(ev.Changes, Change{Table: c.Table, Before: c.Before, After: c.After})
+		ev.Changes = append(ev.Changes, c)
 	}
 	if len(ev.Changes) == 0 {
 		return

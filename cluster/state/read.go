@@ -19,6 +19,11 @@ type ReadTxn struct {
 	// txn is nil once a write transaction is committed or aborted, which turns
 	// reads into ErrTxnClosed instead of memdb's nil dereference.
 	txn *memdb.Txn
+	// tasks is the task table as of the same commit as txn (a write
+	// transaction's own copy, which its writes change).
+	tasks *taskTable
+	// store hands out the per-node watch channels of TasksByNode.
+	store *Store
 }
 
 // key renders lookup arguments for error messages.
@@ -179,31 +184,87 @@ func (r *ReadTxn) ServicesByStack(ws memdb.WatchSet, stack string) ([]*Service, 
 	return list[Service](r, ws, TableServices, indexStack+"_prefix", stack)
 }
 
-// Task returns the task with the given ID.
+// watchTasks adds the task table's watch to ws: the channel of its table index
+// row, which every commit that writes a task closes.
+func (r *ReadTxn) watchTasks(ws memdb.WatchSet) error {
+	if ws == nil {
+		return nil
+	}
+	ch, _, err := r.txn.FirstWatch(tableIndex, indexID, TableTasks)
+	if err != nil {
+		return fmt.Errorf("state: watch %s: %w", TableTasks, err)
+	}
+	ws.Add(ch)
+	return nil
+}
+
+// Task returns the task with the given ID. A watch wakes on any write to the
+// task table.
 func (r *ReadTxn) Task(ws memdb.WatchSet, id string) (*Task, error) {
-	return first[Task](r, ws, TableTasks, indexID, id)
+	if r.txn == nil {
+		return nil, fmt.Errorf("state: %s %q: %w", TableTasks, id, ErrTxnClosed)
+	}
+	if err := r.watchTasks(ws); err != nil {
+		return nil, err
+	}
+	t, ok := r.tasks.byID.get(id)
+	if !ok {
+		return nil, fmt.Errorf("state: %s %q: %w", TableTasks, id, ErrNotFound)
+	}
+	return t, nil
+}
+
+// listTasks runs one of the task table's listers, with a table-wide watch.
+func (r *ReadTxn) listTasks(ws memdb.WatchSet, list func(*taskTable) []*Task) ([]*Task, error) {
+	if r.txn == nil {
+		return nil, fmt.Errorf("state: list %s: %w", TableTasks, ErrTxnClosed)
+	}
+	if err := r.watchTasks(ws); err != nil {
+		return nil, err
+	}
+	return list(r.tasks), nil
 }
 
 // Tasks returns every task, by ID.
 func (r *ReadTxn) Tasks(ws memdb.WatchSet) ([]*Task, error) {
-	return list[Task](r, ws, TableTasks, indexID)
+	return r.listTasks(ws, (*taskTable).all)
 }
 
 // TasksByService returns the tasks of a service, by slot then ID (global
 // tasks have slot 0).
 func (r *ReadTxn) TasksByService(ws memdb.WatchSet, serviceID string) ([]*Task, error) {
-	return list[Task](r, ws, TableTasks, indexServiceSlot+"_prefix", serviceID)
+	return r.listTasks(ws, func(tt *taskTable) []*Task { return tt.byService(serviceID) })
 }
 
 // TasksBySlot returns the tasks of one slot of a service, current and
 // historic, by ID.
 func (r *ReadTxn) TasksBySlot(ws memdb.WatchSet, serviceID string, slot uint64) ([]*Task, error) {
-	return list[Task](r, ws, TableTasks, indexServiceSlot, serviceID, slot)
+	return r.listTasks(ws, func(tt *taskTable) []*Task { return tt.bySlotOf(serviceID, slot) })
 }
 
-// TasksByNode returns the tasks assigned to a node, by ID.
+// TasksByNode returns the tasks assigned to a node, by ID. Its watch wakes only
+// when that node's tasks change (see NodeTasksIndex).
 func (r *ReadTxn) TasksByNode(ws memdb.WatchSet, nodeID string) ([]*Task, error) {
-	return list[Task](r, ws, TableTasks, indexNode, nodeID)
+	if r.txn == nil {
+		return nil, fmt.Errorf("state: list %s: %w", TableTasks, ErrTxnClosed)
+	}
+	if ws != nil {
+		seen, _ := r.tasks.nodeIndex.get(nodeID)
+		ws.Add(r.store.nodeWatch(nodeID, seen))
+	}
+	return r.tasks.onNode(nodeID), nil
+}
+
+// NodeTasksIndex is the raft index of the last write that changed the tasks of a
+// node: created or deleted one, changed one, or moved one to or from the node; 0
+// if none ever did. It is the index for an agent's blocking query on its tasks
+// (TasksByNode): it moves with that node's tasks only, deletions included.
+func (r *ReadTxn) NodeTasksIndex(nodeID string) uint64 {
+	if r.txn == nil {
+		return 0
+	}
+	idx, _ := r.tasks.nodeIndex.get(nodeID)
+	return idx
 }
 
 // Network returns the network with the given ID.

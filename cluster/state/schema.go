@@ -28,14 +28,12 @@ const (
 // Index names. Every table has indexID, the primary key (the ID, or the name
 // for sources and stacks).
 const (
-	indexID          = "id"
-	indexHostname    = "hostname"     // nodes, unique
-	indexName        = "name"         // services, networks, sources: unique; secrets, configs: (name, version), unique
-	indexStack       = "stack"        // services: (stack, name)
-	indexSource      = "source"       // stacks
-	indexServiceSlot = "service_slot" // tasks: (service, slot)
-	indexNode        = "node"         // tasks
-	indexNodeName    = "node_name"    // volumes: (node, name), unique
+	indexID       = "id"
+	indexHostname = "hostname"  // nodes, unique
+	indexName     = "name"      // services, networks, sources: unique; secrets, configs: (name, version), unique
+	indexStack    = "stack"     // services: (stack, name)
+	indexSource   = "source"    // stacks
+	indexNodeName = "node_name" // volumes: (node, name), unique
 )
 
 // Tables returns the names of the data tables, in the order snapshots write
@@ -60,10 +58,10 @@ type tableIndexRow struct {
 	Index uint64 `json:"index"`
 }
 
-// schema builds the memdb schema. The indexers are typed functions rather
-// than memdb's reflective field indexers: they are faster on the task table,
-// which takes a million rows, and a renamed field fails to compile instead of
-// failing at the first insert.
+// schema builds the memdb schema, of every table but tasks (tasktable.go). The
+// indexers are typed functions rather than memdb's reflective field indexers:
+// they are faster, and a renamed field fails to compile instead of failing at
+// the first insert.
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableIndex: {
@@ -107,20 +105,6 @@ func schema() *memdb.DBSchema {
 				// (stack, name), so that a stack's services list by name.
 				indexStack: {Name: indexStack, Indexer: strStr(
 					func(s *Service) string { return s.Stack }, func(s *Service) string { return s.Name })},
-			},
-		},
-		TableTasks: {
-			// Every index costs a radix-tree insert per task write (about 400 bytes
-			// of memory per row too), and a million tasks are written twice each
-			// (placed, then running): tasks have the three indexes their readers
-			// need, and a service's tasks are found through the (service, slot)
-			// index's prefix.
-			Name: TableTasks,
-			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {Name: indexID, Unique: true, Indexer: str(func(t *Task) string { return t.ID })},
-				indexServiceSlot: {Name: indexServiceSlot, Indexer: strUint(
-					func(t *Task) string { return t.ServiceID }, func(t *Task) uint64 { return t.Slot })},
-				indexNode: {Name: indexNode, AllowMissing: true, Indexer: str(func(t *Task) string { return t.NodeID })},
 			},
 		},
 		TableNetworks: {

@@ -17,18 +17,27 @@ const (
 )
 
 // Snapshot is a frozen view of a store, taken in O(1): memdb's immutable
-// radix trees are shared, not copied, and writes after the snapshot make new
-// nodes instead of changing the snapshot's. It is what the FSM hands to raft,
-// which persists it in the background while writes go on.
+// radix trees and the task table's trees are shared, not copied, and writes
+// after the snapshot make new nodes instead of changing the snapshot's. It is
+// what the FSM hands to raft, which persists it in the background while writes
+// go on.
 type Snapshot struct {
-	db *memdb.MemDB
+	db    *memdb.MemDB
+	tasks *taskTable
+	store *Store
 }
 
 // Snapshot freezes the store's committed state.
-func (s *Store) Snapshot() *Snapshot { return &Snapshot{db: s.db.Snapshot()} }
+func (s *Store) Snapshot() *Snapshot {
+	s.rootMu.RLock()
+	defer s.rootMu.RUnlock()
+	return &Snapshot{db: s.db.Snapshot(), tasks: s.tasks, store: s}
+}
 
 // ReadTxn reads the snapshot.
-func (s *Snapshot) ReadTxn() *ReadTxn { return &ReadTxn{txn: s.db.Txn(false)} }
+func (s *Snapshot) ReadTxn() *ReadTxn {
+	return &ReadTxn{txn: s.db.Txn(false), tasks: s.tasks, store: s.store}
+}
 
 // Index is the raft index of the last write the snapshot holds.
 func (s *Snapshot) Index() uint64 { return s.ReadTxn().Index() }
@@ -61,6 +70,12 @@ func (s *Snapshot) Persist(w io.Writer) error {
 	}
 	txn := s.db.Txn(false)
 	for _, table := range append(Tables(), tableIndex) {
+		if table == TableTasks {
+			if err := s.persistTasks(enc); err != nil {
+				return err
+			}
+			continue
+		}
 		// Count first, then encode: two walks of the radix tree are cheaper
 		// than holding a million row pointers.
 		it, err := txn.Get(table, indexID)
@@ -90,6 +105,20 @@ func (s *Snapshot) Persist(w io.Writer) error {
 		return fmt.Errorf("state: persist snapshot: %w", err)
 	}
 	return nil
+}
+
+func (s *Snapshot) persistTasks(enc *json.Encoder) error {
+	if err := enc.Encode(section{Table: TableTasks, Rows: s.tasks.byID.Len()}); err != nil {
+		return fmt.Errorf("state: persist snapshot: %s: %w", TableTasks, err)
+	}
+	var err error
+	s.tasks.byID.each(func(id string, t *Task) bool {
+		if err = enc.Encode(t); err != nil {
+			err = fmt.Errorf("state: persist snapshot: %s %q: %w", TableTasks, id, err)
+		}
+		return err == nil
+	})
+	return err
 }
 
 func rowName(raw any) string {
@@ -207,7 +236,11 @@ func (w *WriteTxn) restore(table string, obj any) error {
 		return w.txn.Insert(tableIndex, ix)
 	}
 	r := obj.(row)
-	if raw, _ := w.txn.First(table, indexID, r.rowKey()); raw != nil {
+	if t, ok := r.(*Task); ok {
+		if _, dup := w.tasks.byID.get(t.ID); dup {
+			return fmt.Errorf("%s %q appears twice", table, t.ID)
+		}
+	} else if raw, _ := w.txn.First(table, indexID, r.rowKey()); raw != nil {
 		return fmt.Errorf("%s %q appears twice", table, r.rowKey())
 	}
 	return w.put(table, r)

@@ -73,6 +73,16 @@ func dump(t *testing.T, r *ReadTxn) map[string][]row {
 	t.Helper()
 	out := make(map[string][]row)
 	for _, table := range Tables() {
+		if table == TableTasks {
+			tasks, err := r.Tasks(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, task := range tasks {
+				out[table] = append(out[table], task)
+			}
+			continue
+		}
 		it, err := r.txn.Get(table, indexID)
 		if err != nil {
 			t.Fatal(err)

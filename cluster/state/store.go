@@ -37,9 +37,20 @@ const MaxBlockingWait = 10 * time.Minute
 // read transactions run alongside at most one write transaction.
 type Store struct {
 	db *memdb.MemDB
+	// tasks is the committed task table. rootMu makes a commit publish it and
+	// memdb's root together, so that a reader sees both as of the same commit.
+	rootMu sync.RWMutex
+	tasks  *taskTable
+
+	nodeWatches nodeWatches
 
 	abandonOnce sync.Once
 	abandonCh   chan struct{}
+
+	// writeMu is held by the open write transaction. Feed takes it, so that a
+	// transaction that began before a feed opened and did not track its changes
+	// commits before the feed's consumer reads the state it then follows.
+	writeMu sync.Mutex
 
 	// feeds are the open change feeds; nfeeds lets write transactions skip
 	// change tracking without taking the lock when there are none.
@@ -54,12 +65,22 @@ func New() (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: schema: %w", err)
 	}
-	return &Store{db: db, abandonCh: make(chan struct{})}, nil
+	return &Store{db: db, tasks: newTaskTable(), abandonCh: make(chan struct{})}, nil
 }
 
 // ReadTxn opens a read transaction: a consistent, unchanging view of the store
 // as of now. It holds no lock and needs no closing.
-func (s *Store) ReadTxn() *ReadTxn { return &ReadTxn{txn: s.db.Txn(false)} }
+func (s *Store) ReadTxn() *ReadTxn {
+	s.rootMu.RLock()
+	defer s.rootMu.RUnlock()
+	return &ReadTxn{txn: s.db.Txn(false), tasks: s.tasks, store: s}
+}
+
+func (s *Store) committedTasks() *taskTable {
+	s.rootMu.RLock()
+	defer s.rootMu.RUnlock()
+	return s.tasks
+}
 
 // WriteTxn opens a write transaction for the raft entry at index. It blocks
 // while another write transaction is open: callers must Commit or Abort, and
@@ -68,11 +89,13 @@ func (s *Store) ReadTxn() *ReadTxn { return &ReadTxn{txn: s.db.Txn(false)} }
 //
 // The transaction's reads see its own writes.
 func (s *Store) WriteTxn(index uint64) *WriteTxn {
-	w := &WriteTxn{ReadTxn: ReadTxn{txn: s.db.Txn(true)}, index: index, store: s}
-	if s.nfeeds.Load() > 0 {
-		w.txn.TrackChanges()
-		w.tracking = true
-	}
+	s.writeMu.Lock()
+	txn := s.db.Txn(true)
+	// The memdb write transaction makes this the only writer: the task table
+	// cannot move under it either.
+	tasks := *s.committedTasks()
+	w := &WriteTxn{ReadTxn: ReadTxn{txn: txn, tasks: &tasks, store: s}, index: index, owner: new(owner)}
+	w.tracking = s.nfeeds.Load() > 0
 	return w
 }
 

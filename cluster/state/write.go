@@ -3,9 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-
-	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/spec"
 )
@@ -20,16 +19,27 @@ import (
 // tasks to the reaper, deleting a node leaves its tasks to the orchestrator.
 type WriteTxn struct {
 	ReadTxn
-	index   uint64
-	touched map[string]struct{}
+	index uint64
+	// touched lists the tables the transaction wrote (a few at most).
+	touched []string
 	// restoring turns off Meta and table-index bookkeeping: Restore writes
 	// rows and indexes exactly as they were persisted.
 	restoring bool
-	// store and tracking: the transaction records its changes for the store's
-	// feeds.
-	store    *Store
+	// owner marks the task table nodes this transaction copied, which it may
+	// change in place (btree.go).
+	owner *owner
+	// touchedNodes are the nodes whose tasks the transaction changed: Commit
+	// wakes their watchers.
+	touchedNodes map[string]struct{}
+	// tracking: the transaction records its changes for the store's feeds
+	// (see record). deleted: it deleted a row.
 	tracking bool
+	changes  []Change
+	changeAt map[changeKey]int
+	deleted  bool
 }
+
+type changeKey struct{ table, key string }
 
 // row is what every table's row type implements.
 type row interface {
@@ -62,7 +72,7 @@ func (w *WriteTxn) Commit() error {
 	if w.txn == nil {
 		return fmt.Errorf("state: commit: %w", ErrTxnClosed)
 	}
-	for table := range w.touched {
+	for _, table := range w.touched {
 		raw, err := w.txn.First(tableIndex, indexID, table)
 		if err != nil {
 			w.Abort()
@@ -79,15 +89,17 @@ func (w *WriteTxn) Commit() error {
 			return fmt.Errorf("state: commit: write index of %s: %w", table, err)
 		}
 	}
-	var changes memdb.Changes
-	if w.tracking && len(w.touched) > 0 {
-		changes = w.txn.Changes()
-	}
+	s := w.store
+	s.rootMu.Lock()
 	w.txn.Commit()
+	s.tasks = w.tasks
+	s.rootMu.Unlock()
 	w.txn = nil
-	if changes != nil {
-		w.store.publish(w.index, changes)
+	s.wakeNodes(w.touchedNodes)
+	if w.tracking && len(w.touched) > 0 {
+		s.publish(w.index, w.changes)
 	}
+	s.writeMu.Unlock()
 	return nil
 }
 
@@ -97,7 +109,48 @@ func (w *WriteTxn) Abort() {
 	if w.txn != nil {
 		w.txn.Abort()
 		w.txn = nil
+		w.store.writeMu.Unlock()
 	}
+}
+
+// record notes a change for the feeds. A row changed twice keeps one place, that of
+// its last change, with its first Before. Finding the earlier change takes a map,
+// built only once a transaction may change a row twice: before that, a row is new to
+// the transaction unless it was written at the transaction's index or deleted in it.
+func (w *WriteTxn) record(table, key string, before, after any) {
+	if !w.tracking {
+		return
+	}
+	k := changeKey{table, key}
+	again := w.changeAt != nil || w.deleted
+	if r, ok := before.(row); ok && r.meta().ModifyIndex == w.index {
+		again = true
+	}
+	if again {
+		if w.changeAt == nil {
+			w.changeAt = make(map[changeKey]int, len(w.changes)+1)
+			for i, c := range w.changes {
+				w.changeAt[changeKey{c.Table, rowName(rowOf(c))}] = i
+			}
+		}
+		if i, ok := w.changeAt[k]; ok {
+			before = w.changes[i].Before
+			w.changes[i] = Change{}
+		}
+		w.changeAt[k] = len(w.changes)
+	}
+	if after == nil {
+		w.deleted = true
+	}
+	w.changes = append(w.changes, Change{Table: table, Before: before, After: after})
+}
+
+// rowOf is the row a change is about.
+func rowOf(c Change) any {
+	if c.After != nil {
+		return c.After
+	}
+	return c.Before
 }
 
 func (w *WriteTxn) writable(table, key string) error {
@@ -111,13 +164,10 @@ func (w *WriteTxn) writable(table, key string) error {
 }
 
 func (w *WriteTxn) touch(table string) {
-	if w.restoring {
+	if w.restoring || slices.Contains(w.touched, table) {
 		return
 	}
-	if w.touched == nil {
-		w.touched = make(map[string]struct{}, 2)
-	}
-	w.touched[table] = struct{}{}
+	w.touched = append(w.touched, table)
 }
 
 // put validates obj, checks its unique keys and inserts it. obj must be a
@@ -143,6 +193,10 @@ func (w *WriteTxn) insertOver(table string, obj row, existing row) error {
 	if err := w.writable(table, k); err != nil {
 		return err
 	}
+	if t, ok := obj.(*Task); ok {
+		w.putTask(t)
+		return nil
+	}
 	if err := w.checkUnique(table, obj); err != nil {
 		return err
 	}
@@ -167,7 +221,64 @@ func (w *WriteTxn) insertOver(table string, obj row, existing row) error {
 		return fmt.Errorf("state: %s %q: %w", table, k, err)
 	}
 	w.touch(table)
+	if existing == nil {
+		// A nil interface, not a nil *T, for the feed's readers.
+		w.record(table, k, nil, obj)
+	} else {
+		w.record(table, k, existing, obj)
+	}
 	return nil
+}
+
+// putTask stores a validated task row, which the transaction now owns. The row
+// it replaces is found by the store rather than taken from the caller, so that
+// the secondary indexes cannot be corrupted by a stale one.
+func (w *WriteTxn) putTask(t *Task) {
+	old, replaced := w.tasks.put(w.owner, t)
+	if !w.restoring {
+		// t is private to the transaction until Commit: setting its Meta after
+		// storing it spares a second lookup. (old may be t itself, handed over
+		// twice.)
+		created := w.index
+		if replaced {
+			created = old.CreateIndex
+		}
+		t.CreateIndex, t.ModifyIndex = created, w.index
+	}
+	if replaced {
+		if old.NodeID != t.NodeID {
+			w.touchNode(old.NodeID, old)
+		}
+		w.touchNode(t.NodeID, t)
+		w.record(TableTasks, t.ID, old, t)
+	} else {
+		w.touchNode(t.NodeID, t)
+		w.record(TableTasks, t.ID, nil, t)
+	}
+	w.touch(TableTasks)
+}
+
+// touchNode moves the task index of node, which t is or was on.
+func (w *WriteTxn) touchNode(node string, t *Task) {
+	if node == "" {
+		return
+	}
+	if w.restoring {
+		// Deleted tasks are not in a snapshot: their latest row is the best
+		// lower bound.
+		if cur, _ := w.tasks.nodeIndex.get(node); t.ModifyIndex > cur {
+			w.tasks.nodeIndex.set(w.owner, node, t.ModifyIndex)
+		}
+		return
+	}
+	if _, ok := w.touchedNodes[node]; ok {
+		return
+	}
+	if w.touchedNodes == nil {
+		w.touchedNodes = make(map[string]struct{})
+	}
+	w.touchedNodes[node] = struct{}{}
+	w.tasks.nodeIndex.set(w.owner, node, w.index)
 }
 
 // checkUnique refuses a row whose unique secondary key another row holds.
@@ -219,6 +330,16 @@ func (w *WriteTxn) del(table, k string) error {
 	if err := w.writable(table, k); err != nil {
 		return err
 	}
+	if table == TableTasks {
+		old, ok := w.tasks.del(w.owner, k)
+		if !ok {
+			return fmt.Errorf("state: delete %s %q: %w", table, k, ErrNotFound)
+		}
+		w.touchNode(old.NodeID, old)
+		w.touch(table)
+		w.record(table, k, old, nil)
+		return nil
+	}
 	raw, err := w.txn.First(table, indexID, k)
 	if err != nil {
 		return fmt.Errorf("state: delete %s %q: %w", table, k, err)
@@ -230,6 +351,7 @@ func (w *WriteTxn) del(table, k string) error {
 		return fmt.Errorf("state: delete %s %q: %w", table, k, err)
 	}
 	w.touch(table)
+	w.record(table, k, raw, nil)
 	return nil
 }
 
@@ -544,7 +666,10 @@ func (w *WriteTxn) SetTaskStatus(id string, st TaskStatus) (applied bool, err er
 	if st.State.Before(t.Status.State) {
 		return false, nil
 	}
-	c := t.Copy()
+	// A shallow copy: the slices it shares with t are not changed, here or
+	// anywhere, once stored.
+	c := new(Task)
+	*c = *t
 	c.Status = st
 	if st.Timestamp.After(c.UpdatedAt) {
 		c.UpdatedAt = st.Timestamp
@@ -566,27 +691,39 @@ func (w *WriteTxn) ReportTaskStatus(nodeID, id string, st TaskStatus) (applied b
 	if !st.State.Valid() {
 		return false, fmt.Errorf("state: %s %q: %w: unknown task state %q", TableTasks, id, ErrInvalid, st.State)
 	}
-	t, err := w.Task(nil, id)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	if err := w.writable(TableTasks, id); err != nil {
 		return false, err
 	}
-	if t.NodeID != nodeID || t.Status.State.Before(TaskAssigned) || st.State.Before(t.Status.State) {
-		return false, nil
-	}
-	c := t.Copy()
-	c.Status = st
-	if st.Timestamp.After(c.UpdatedAt) {
-		c.UpdatedAt = st.Timestamp
-	}
-	if err := c.validate(); err != nil {
+	// The hot path of a million-task cluster: one search finds the row and
+	// stores its successor (keys unchanged, so byID alone).
+	var prev, next *Task
+	w.tasks.byID.update(w.owner, id, func(t *Task) (*Task, bool) {
+		if t.NodeID != nodeID || t.Status.State.Before(TaskAssigned) || st.State.Before(t.Status.State) {
+			return t, false
+		}
+		// A shallow copy, as in SetTaskStatus.
+		c := new(Task)
+		*c = *t
+		c.Status = st
+		if st.Timestamp.After(c.UpdatedAt) {
+			c.UpdatedAt = st.Timestamp
+		}
+		if err = c.validate(); err != nil {
+			return t, false
+		}
+		c.ModifyIndex = w.index
+		prev, next = t, c
+		return c, true
+	})
+	if err != nil {
 		return false, fmt.Errorf("state: %s %q: %w: %w", TableTasks, id, ErrInvalid, err)
 	}
-	if err := w.insertOver(TableTasks, c, t); err != nil {
-		return false, err
+	if next == nil {
+		return false, nil
 	}
+	w.touchNode(next.NodeID, next)
+	w.record(TableTasks, id, prev, next)
+	w.touch(TableTasks)
 	return true, nil
 }
 

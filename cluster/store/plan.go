@@ -72,12 +72,14 @@ func (p *PlanApply) decodeWire(d *wireDecoder) {
 				StartedAt: d.time(), CompletedAt: d.time()}
 		}
 		if n := d.count(20); n > 0 {
-			// One allocation for the rows of the plan.
-			rows := make([]state.Task, n)
+			// A row of its own for each task, not one array for the plan's: an array
+			// lives as long as any of its rows, and the agents' first status report
+			// replaces each row, at its own time.
 			pl.Create = make([]*state.Task, n)
-			for j := range rows {
-				d.task(&rows[j])
-				pl.Create[j] = &rows[j]
+			for j := range pl.Create {
+				t := new(state.Task)
+				d.task(t)
+				pl.Create[j] = t
 			}
 		}
 		if n := d.count(5); n > 0 {
@@ -85,8 +87,8 @@ func (p *PlanApply) decodeWire(d *wireDecoder) {
 			for j := range pl.Update {
 				u := &pl.Update[j]
 				u.ID = d.str()
-				u.DesiredState = state.TaskState(d.str())
-				u.NodeID = d.str()
+				u.DesiredState = state.TaskState(d.word())
+				u.NodeID = d.word()
 				if d.bool() {
 					st := d.status()
 					u.Status = &st

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unique"
 
 	"github.com/berthd/berth/cluster/state"
 )
@@ -18,8 +19,11 @@ import (
 //	the command's fields, strings as uvarint indexes into the table (0 is "")
 //
 // Repeated strings (service IDs and names, spec hashes, node IDs, messages) are stored
-// once per entry, and decoded into substrings of one string, so the rows of an entry
-// share their repeated strings in memory too.
+// once per entry. Strings are decoded into substrings of one string, the table; those
+// that rows keep for their lifetime and that many rows share (service IDs and names,
+// node IDs, spec hashes, states, messages) are canonicalized with unique.Make instead
+// (see word), so that the rows of all entries share one copy and a row keeps no
+// entry's table alive but through its own unique strings (task ID, address).
 const wireFormat = 1
 
 var errTruncated = errors.New("truncated")
@@ -90,6 +94,8 @@ func (e *wireEncoder) bytes(prefix []byte) []byte {
 type wireDecoder struct {
 	b     []byte
 	table []string
+	// words caches word's answers by table index.
+	words []string
 	err   error
 }
 
@@ -192,15 +198,43 @@ func (d *wireDecoder) byte() byte {
 func (d *wireDecoder) bool() bool { return d.byte() == 1 }
 
 func (d *wireDecoder) str() string {
+	i := d.strIndex()
+	if i < 0 {
+		return ""
+	}
+	return d.table[i]
+}
+
+// word is str for a string that rows keep and share (see wireFormat). Without it, a
+// status report's row would keep the whole table of the report's entry (every task ID
+// and node ID of 1,024 reports) alive for its message "started".
+func (d *wireDecoder) word() string {
+	i := d.strIndex()
+	if i < 0 {
+		return ""
+	}
+	if d.words == nil {
+		d.words = make([]string, len(d.table))
+	}
+	w := d.words[i]
+	if w == "" {
+		w = unique.Make(d.table[i]).Value()
+		d.words[i] = w
+	}
+	return w
+}
+
+// strIndex reads a string's table index, -1 for "" or an error.
+func (d *wireDecoder) strIndex() int {
 	i := d.uvarint()
 	if i == 0 || d.err != nil {
-		return ""
+		return -1
 	}
 	if i > uint64(len(d.table)) {
 		d.err = fmt.Errorf("string %d of a table of %d", i, len(d.table))
-		return ""
+		return -1
 	}
-	return d.table[i-1]
+	return int(i - 1)
 }
 
 func (d *wireDecoder) time() time.Time {
@@ -241,9 +275,9 @@ func (e *wireEncoder) status(s *state.TaskStatus) {
 
 func (d *wireDecoder) status() state.TaskStatus {
 	return state.TaskStatus{
-		State:     state.TaskState(d.str()),
-		Message:   d.str(),
-		Err:       d.str(),
+		State:     state.TaskState(d.word()),
+		Message:   d.word(),
+		Err:       d.word(),
 		ExitCode:  int(d.varint()),
 		Timestamp: d.time(),
 	}
@@ -278,23 +312,23 @@ func (e *wireEncoder) task(t *state.Task) {
 
 func (d *wireDecoder) task(t *state.Task) {
 	t.ID = d.str()
-	t.ServiceID = d.str()
-	t.ServiceName = d.str()
+	t.ServiceID = d.word()
+	t.ServiceName = d.word()
 	t.Slot = d.uvarint()
-	t.NodeID = d.str()
+	t.NodeID = d.word()
 	t.SpecVersion = d.uvarint()
-	t.DesiredState = state.TaskState(d.str())
+	t.DesiredState = state.TaskState(d.word())
 	t.Status = d.status()
 	if n := d.count(3); n > 0 {
 		t.Networks = make([]state.Attachment, n)
 		for i := range t.Networks {
-			t.Networks[i] = state.Attachment{Network: d.str(), Addr: d.str(), MAC: d.str()}
+			t.Networks[i] = state.Attachment{Network: d.word(), Addr: d.str(), MAC: d.str()}
 		}
 	}
 	t.ContainerID = d.str()
 	t.CreatedAt = d.time()
 	t.UpdatedAt = d.time()
-	t.SpecHash = d.str()
+	t.SpecHash = d.word()
 	t.NotBefore = d.time()
 	t.Restarts.Count = d.uvarint()
 	if n := d.count(1); n > 0 {
