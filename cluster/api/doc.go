@@ -76,7 +76,6 @@
 // error, the answer is then the unchanged data. This is how watches work.
 //
 // GET /v1/nodes/{ref}/tasks is the agent's watch, and its index is that of the node's
-// own tasks (the highest modify index among them), not of the task table: a write
-// wakes only the agents whose tasks it changed. The reaper deleting a stopped task
-// does not wake its agent.
+// own tasks (the last write that created, changed or deleted one of them), not of the
+// task table: a write wakes only the agents whose tasks it changed.
 package api

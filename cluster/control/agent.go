@@ -18,11 +18,11 @@ import (
 )
 
 // NodeTasks returns the tasks assigned to a node (by ID, hostname or unique ID
-// prefix), by ID: the agent's watch. The answer's index is the highest modify index
-// of those tasks, so a blocking query wakes only when one of this node's tasks is
-// created or changes, not on every write to the task table: with thousands of nodes
-// watching, a write must not wake them all. The deletion of a task (the reaper's, once
-// the agent reported it stopped) does not answer a blocking query on its own.
+// prefix), by ID: the agent's watch. The answer's index is the raft index of the last
+// change to this node's tasks (state.ReadTxn.NodeTasksIndex), so a blocking query
+// wakes only when one of them is created, changed or deleted, not on every write to
+// the task table: with thousands of nodes watching, a write must not wake them all.
+// The deletion matters to the agent: it removes the task's logs then.
 func (c *Control) NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([]*state.Task, api.QueryMeta, error) {
 	n, err := resolveNode(c.st.State().ReadTxn(), nodeRef)
 	if err != nil {
@@ -35,11 +35,7 @@ func (c *Control) NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([
 			return 0, err
 		}
 		out = tasks
-		var idx uint64
-		for _, t := range tasks {
-			idx = max(idx, t.ModifyIndex)
-		}
-		return idx, nil
+		return tx.NodeTasksIndex(n.ID), nil
 	})
 	if err != nil {
 		return nil, api.QueryMeta{}, err
