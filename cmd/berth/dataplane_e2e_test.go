@@ -24,7 +24,8 @@ import (
 )
 
 // dataplaneStack is the stack of TestDataPlaneProcess: web serves its hostname and
-// mounts a secret and a named volume; client shares web's network, outsider does not.
+// mounts a secret and a named volume; client shares web's network (and is healthy),
+// outsider does not.
 const dataplaneStack = `
 services:
   web:
@@ -43,6 +44,7 @@ services:
     command: ["sleep", "100000"]
     networks: [front]
     stop_grace_period: 1s
+    healthcheck: {test: ["CMD", "true"], interval: 1s}
   outsider:
     image: berth.test/busybox:1
     command: ["sleep", "100000"]
@@ -56,6 +58,19 @@ secrets:
     file: ./token.txt
 volumes:
   data: {}
+`
+
+// sickStack never passes its health check; it is deployed on its own, detached, since
+// it never converges.
+const sickStack = `
+services:
+  sick:
+    image: berth.test/busybox:1
+    command: ["sleep", "100000"]
+    stop_grace_period: 1s
+    healthcheck: {test: ["CMD", "false"], interval: 1s, retries: 2}
+    deploy:
+      restart_policy: {condition: none}
 `
 
 const dataplaneSecret = "correct horse battery staple"
@@ -133,6 +148,24 @@ func TestDataPlaneProcess(t *testing.T) {
 		t.Fatalf("containerd runs %d web tasks, want 3: %+v", len(got), got)
 	}
 	web := webTasks()[0]
+
+	// Health checks: client's passes (it runs), sick's fails twice and the task
+	// fails with the reason (restart_policy none: it stays failed).
+	sick := filepath.Join(dir, "sick.yaml")
+	if err := os.WriteFile(sick, []byte(sickStack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("node-1", "stack", "deploy", "-c", sick, "dpsick")
+	c.eventually(30*time.Second, func() error {
+		if ps := c.must("node-1", "service", "ps", "dpsick_sick").Stdout; !strings.Contains(ps, "task: container unhealthy") {
+			return fmt.Errorf("service ps dpsick_sick:\n%s", ps)
+		}
+		return nil
+	})
+	c.must("node-1", "stack", "rm", "dpsick")
+	if ps := c.must("node-1", "service", "ps", "dp_client").Stdout; !strings.Contains(ps, "Running") {
+		t.Errorf("a task whose health check passes does not run:\n%s", ps)
+	}
 
 	// The secret's file holds its source's bytes; nothing under the data dir does.
 	if got := readInTask(t, web.Pid, "/run/secrets/token"); got != dataplaneSecret {

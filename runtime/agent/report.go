@@ -10,8 +10,8 @@ import (
 	"github.com/berthd/berth/cluster/state"
 )
 
-// reporter sends status reports in batches. Only the newest report per task is
-// kept while a batch gathers: the managers apply states forward only, so an
+// reporter sends status reports in batches, at most one per delay. Only the newest
+// report per task is kept while a batch gathers: the managers apply states forward only, so an
 // intermediate state that a later one overtook carries nothing. A batch that fails
 // goes back to the queue behind anything newer.
 type reporter struct {
@@ -42,16 +42,20 @@ func (r *reporter) report(taskID string, st state.TaskStatus) {
 }
 
 func (r *reporter) run(ctx context.Context) {
-	backoff := time.Duration(0)
+	var backoff time.Duration
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
 		}
-		if !sleep(ctx, r.delay+backoff) {
+		// At most one batch per delay: a report after a quiet spell goes at once
+		// (an exit is news), those that follow it gather until the delay is over.
+		if wait := time.Until(last.Add(r.delay)) + backoff; wait > 0 && !sleep(ctx, wait) {
 			return
 		}
+		last = time.Now()
 		r.mu.Lock()
 		batch := make([]api.TaskStatusReport, 0, len(r.pending))
 		for id, st := range r.pending {

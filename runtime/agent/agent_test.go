@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+func TestHealthArgv(t *testing.T) {
+	for name, tc := range map[string]struct {
+		check *spec.Healthcheck
+		want  []string
+	}{
+		"none":      {nil, nil},
+		"disabled":  {&spec.Healthcheck{Test: []string{"CMD", "true"}, Disable: true}, nil},
+		"NONE":      {&spec.Healthcheck{Test: []string{"NONE"}}, nil},
+		"CMD":       {&spec.Healthcheck{Test: []string{"CMD", "curl", "-f", "http://localhost"}}, []string{"curl", "-f", "http://localhost"}},
+		"CMD-SHELL": {&spec.Healthcheck{Test: []string{"CMD-SHELL", "curl -f localhost || exit 1"}}, []string{"/bin/sh", "-c", "curl -f localhost || exit 1"}},
+		"bare":      {&spec.Healthcheck{Test: []string{"pg_isready"}}, []string{"/bin/sh", "-c", "pg_isready"}},
+	} {
+		if got := healthArgv(tc.check); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	if st := exitStatus(0); st.State != state.TaskComplete || st.Err != "" {
+		t.Errorf("exit 0: %+v", st)
+	}
+	if st := exitStatus(137); st.State != state.TaskFailed || st.ExitCode != 137 || st.Err != "task: non-zero exit (137)" {
+		t.Errorf("exit 137: %+v", st)
+	}
+}
+
+// recordingAPI records the batches of status reports it is sent.
+type recordingAPI struct {
+	API
+	mu      sync.Mutex
+	batches [][]api.TaskStatusReport
+	sent    chan struct{}
+}
+
+func (r *recordingAPI) ReportTaskStatus(_ context.Context, reports []api.TaskStatusReport) error {
+	r.mu.Lock()
+	r.batches = append(r.batches, reports)
+	r.mu.Unlock()
+	r.sent <- struct{}{}
+	return nil
+}
+
+func TestReporterBatchesTheNewestStatePerTask(t *testing.T) {
+	rec := &recordingAPI{sent: make(chan struct{}, 10)}
+	rep := newReporter(rec, 50*time.Millisecond, nil)
+	// Reports that arrive together go in one batch, one per task: the newest
+	// state, never one that goes back.
+	rep.report("a", state.TaskStatus{State: state.TaskPreparing})
+	rep.report("a", state.TaskStatus{State: state.TaskRunning})
+	rep.report("a", state.TaskStatus{State: state.TaskStarting})
+	rep.report("b", state.TaskStatus{State: state.TaskFailed, ExitCode: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rep.run(ctx)
+	<-rec.sent
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.batches) != 1 {
+		t.Fatalf("%d batches, want 1", len(rec.batches))
+	}
+	got := map[string]state.TaskState{}
+	for _, r := range rec.batches[0] {
+		got[r.TaskID] = r.Status.State
+	}
+	if len(got) != 2 || got["a"] != state.TaskRunning || got["b"] != state.TaskFailed {
+		t.Errorf("batch %v", rec.batches[0])
+	}
+}
