@@ -20,7 +20,7 @@ define fuzz_target
 	$(GO) test $(1) -run '^$$' -fuzz '^$(2)$$' -fuzztime $(FUZZTIME)
 endef
 
-.PHONY: all build test deps vet unit fuzz demo bench clean
+.PHONY: all build test deps vet unit fuzz demo demo-clean bench clean
 
 all: build
 
@@ -45,14 +45,22 @@ fuzz:
 	$(call fuzz_target,./spec,FuzzParseConstraint)
 	$(call fuzz_target,./spec,FuzzLoad)
 
-# The main job: validate the examples as GitOps would (from the repository's HEAD, by
-# folder discovery), then show the plan from the web example's previous version to the
-# current one. diff exits 1 when there are differences, which is what the demo expects.
+# The main job, as root on a fresh Debian machine: validate the examples as GitOps
+# would (from the repository's HEAD, by folder discovery), show the plan from the web
+# example's previous version to the current one (diff exits 1 when there are
+# differences, which is what the demo expects), then run a one-node cluster on
+# containerd with the examples that need no registry (scripts/demo.sh). Running it
+# again converges to the same state; `make demo-clean` removes what it made.
 demo: build
 	bin/berth validate --repo . --path examples
 	@echo
 	bin/berth diff -c examples/web/compose.yaml --against examples/web/compose.previous.yaml; \
 		rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then exit $$rc; fi
+	@echo
+	scripts/demo.sh
+
+demo-clean: build
+	scripts/demo.sh clean
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./spec ./applier
