@@ -31,7 +31,9 @@ clean() {
     rm -f "$PIDFILE"
   fi
   if command -v ctr >/dev/null; then
-    ctr -n berth images rm "$IMAGE" >/dev/null 2>&1 || true
+    ctr -n berth images rm --sync "$IMAGE" >/dev/null 2>&1 || true
+    # Only when nothing else is left in it: other images may have been loaded there.
+    ctr namespaces rm berth >/dev/null 2>&1 || true
   fi
   rm -rf "$DATA_DIR" "$(dirname "$SOCK")"
   echo "demo: removed the demo cluster, its data dir ($DATA_DIR) and its image"
