@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/testenv"
 	"github.com/berthd/berth/internal/testimage"
@@ -188,8 +190,19 @@ func TestDataPlaneProcess(t *testing.T) {
 	client := onlyTask(t, ctr, c.ctx, "dp_client")
 	outsider := onlyTask(t, ctr, c.ctx, "dp_outsider")
 	target := webAddr + ":8080"
-	if out, err := httpGet(client.Pid, target); err != nil || strings.TrimSpace(out) != web.ID[:12] {
-		t.Errorf("client -> web %s: %q, %v (want the task's hostname %s)", target, out, err, web.ID[:12])
+	// Retried for a moment: httpd may still be coming up although its task is
+	// reported running (the report follows the process's start, not its listen).
+	var last string
+	err = clustertest.Eventually(c.ctx, 10*time.Second, func() error {
+		out, err := httpGet(client.Pid, target)
+		if err == nil && strings.TrimSpace(out) == web.ID[:12] {
+			return nil
+		}
+		last = fmt.Sprintf("%q, %v", out, err)
+		return errors.New(last)
+	})
+	if err != nil {
+		t.Errorf("client -> web %s: %s (want the task's hostname %s)\n%s", target, last, web.ID[:12], netDiagnostics(client.Pid))
 	}
 	if out, err := httpGet(outsider.Pid, target); err == nil {
 		t.Errorf("a task on another network reached web at %s: %q", target, out)
@@ -352,6 +365,23 @@ func httpGet(pid uint32, addr string) (string, error) {
 		return "", fmt.Errorf("no HTTP answer from %s: %q", addr, out)
 	}
 	return body, nil
+}
+
+// netDiagnostics says what a failed connection test needs: the task's addresses and
+// routes, the host's berth links and rules.
+func netDiagnostics(pid uint32) string {
+	var b strings.Builder
+	for _, argv := range [][]string{
+		{"nsenter", "-t", fmt.Sprint(pid), "-n", "ip", "-br", "addr"},
+		{"nsenter", "-t", fmt.Sprint(pid), "-n", "ip", "route"},
+		{"ip", "-br", "addr"},
+		{"ip", "route"},
+		{"nft", "list", "table", "inet", "berth"},
+	} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s (%v)\n%s\n", strings.Join(argv, " "), err, out)
+	}
+	return b.String()
 }
 
 // assertNotUnder fails if any file under dir holds secret. Mounts under dir (none
