@@ -138,7 +138,13 @@ func (r *runner) run(ctx context.Context) {
 			if r.created {
 				// Created but never started before a restart: its files may be
 				// gone with a reboot, so it is made again.
-				r.removeContainer(ctx)
+				if !r.removeContainer(ctx) {
+					r.rejected = true
+					r.report(state.TaskStatus{State: state.TaskRejected, Message: "preparing",
+						Err: "could not remove the container left from before the daemon restarted"})
+					continue
+				}
+				r.adopted = nil
 			}
 			if err := r.prepare(ctx, t); err != nil {
 				if ctx.Err() != nil {
