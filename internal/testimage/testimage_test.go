@@ -11,12 +11,14 @@ import (
 	"io"
 	"os"
 	"testing"
+
+	"github.com/berthd/berth/internal/testenv"
 )
 
 func requireBusybox(t *testing.T) {
 	t.Helper()
 	if _, err := busyboxPath(""); err != nil {
-		t.Skip(err.Error())
+		testenv.Unavailable(t, err.Error())
 	}
 }
 
