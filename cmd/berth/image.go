@@ -8,16 +8,7 @@ import (
 )
 
 func newImageCommand(host *hostFlag) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "image",
-		Short: "Manage the images of this node",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(newImageLoadCommand(host))
-	return cmd
+	return groupCommand("image", "Manage the images of this node", newImageLoadCommand(host))
 }
 
 func newImageLoadCommand(host *hostFlag) *cobra.Command {

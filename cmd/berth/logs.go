@@ -134,16 +134,7 @@ func (w *lineWriter) flush() {
 }
 
 func newTaskCommand(host *hostFlag) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "task",
-		Short: "Inspect tasks",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(newTaskLogsCommand(host))
-	return cmd
+	return groupCommand("task", "Inspect tasks", newTaskLogsCommand(host))
 }
 
 func newTaskLogsCommand(host *hostFlag) *cobra.Command {

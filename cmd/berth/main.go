@@ -146,6 +146,21 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 	return root
 }
 
+// groupCommand is a command that only groups others (`berth node`, `berth service`...):
+// alone, it prints its help.
+func groupCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 // versionString prefers the version stamped by the Makefile, then what the Go
 // toolchain recorded (module version, VCS revision), so `go install` builds say
 // something useful too.

@@ -16,15 +16,7 @@ import (
 )
 
 func newNodeCommand(host *hostFlag) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "node",
-		Short: "Manage the cluster's nodes",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return groupCommand("node", "Manage the cluster's nodes",
 		newNodeLsCommand(host),
 		newNodeInspectCommand(host),
 		newNodeRmCommand(host),
@@ -32,7 +24,6 @@ func newNodeCommand(host *hostFlag) *cobra.Command {
 		newNodeRoleCommand(host, state.RoleWorker),
 		newNodeUpdateCommand(host),
 	)
-	return cmd
 }
 
 func newNodeLsCommand(host *hostFlag) *cobra.Command {

@@ -19,15 +19,7 @@ import (
 )
 
 func newServiceCommand(host *hostFlag) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "service",
-		Short: "Inspect and manage services",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return groupCommand("service", "Inspect and manage services",
 		newServiceLsCommand(host),
 		newServicePsCommand(host),
 		newServiceInspectCommand(host),
@@ -36,7 +28,6 @@ func newServiceCommand(host *hostFlag) *cobra.Command {
 		newServiceRollbackCommand(host),
 		newServiceLogsCommand(host),
 	)
-	return cmd
 }
 
 // shortID is how listings show IDs, as Docker's do.

@@ -16,21 +16,12 @@ import (
 )
 
 func newStackCommand(host *hostFlag) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "stack",
-		Short: "Deploy and manage stacks",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(
+	return groupCommand("stack", "Deploy and manage stacks",
 		newStackDeployCommand(host),
 		newStackLsCommand(host),
 		newStackPsCommand(host),
 		newStackRmCommand(host),
 	)
-	return cmd
 }
 
 func newStackDeployCommand(host *hostFlag) *cobra.Command {
