@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -35,9 +36,11 @@ func (f *logFlags) register(cmd *cobra.Command, prefix bool) {
 func (f *logFlags) options() (api.LogOptions, error) {
 	o := f.opts
 	if f.tail != "all" {
-		if _, err := fmt.Sscan(f.tail, &o.Tail); err != nil || o.Tail < 0 {
+		n, err := strconv.Atoi(f.tail)
+		if err != nil || n < 0 {
 			return o, fmt.Errorf("--tail %q: give a number of lines, or all", f.tail)
 		}
+		o.Tail = n
 	}
 	return o, nil
 }
