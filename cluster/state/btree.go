@@ -234,20 +234,21 @@ func (t *btree[K, V]) split(o *owner, n *bnode[K, V], appending bool) (K, *bnode
 		m = len(n.keys) - n.minKeys()
 	}
 	sep := n.keys[m]
-	r := &bnode[K, V]{owner: o, keys: slices.Clone(n.keys[m:])}
+	r := &bnode[K, V]{owner: o, keys: grown(n.keys[m:])}
+	// The overflow that led here grew n's slices to about twice what a node
+	// holds; n keeps copies of its part, with room for one more as a copy made
+	// by mut has, so that a tree of splits does not keep half of its memory
+	// unused (a leaf of the appending split keeps three quarters).
+	n.keys = grown(n.keys[:m])
 	if n.leaf() {
-		r.vals = slices.Clone(n.vals[m:])
-		clear(n.vals[m:])
-		n.vals = n.vals[:m]
+		r.vals = grown(n.vals[m:])
+		n.vals = grown(n.vals[:m])
 	} else {
 		var unused K
 		r.keys[0] = unused
-		r.kids = slices.Clone(n.kids[m:])
-		clear(n.kids[m:])
-		n.kids = n.kids[:m]
+		r.kids = grown(n.kids[m:])
+		n.kids = grown(n.kids[:m])
 	}
-	clear(n.keys[m:])
-	n.keys = n.keys[:m]
 	return sep, r
 }
 

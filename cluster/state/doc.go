@@ -29,8 +29,10 @@
 // taskTable (tasktable.go) of persistent B+trees (btree.go): ordered, because every
 // task listing and the snapshot are in key order, which a hash trie would have to sort;
 // written here, and small, so that a copied node can share its keys with its original
-// and string keys can carry their first bytes inline (strMap), the two changes that
-// mattered most at a million rows after leaving memdb.
+// and keys can hold IDs inline, without pointers (idKey: the GC neither scans the
+// trees nor puts a write barrier on copying them), the changes that mattered most at
+// a million rows after leaving memdb. Tasks' IDs, and the service and node IDs they
+// hold, are therefore at most MaxIDLength (32) bytes.
 // The rows, their Meta, the table index (ReadTxn.Index), Blocking, the feed and the
 // snapshot format are as for the other tables.
 //

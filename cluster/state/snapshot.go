@@ -112,9 +112,9 @@ func (s *Snapshot) persistTasks(enc *json.Encoder) error {
 		return fmt.Errorf("state: persist snapshot: %s: %w", TableTasks, err)
 	}
 	var err error
-	s.tasks.byID.each(func(id string, t *Task) bool {
+	s.tasks.byID.each(func(t *Task) bool {
 		if err = enc.Encode(t); err != nil {
-			err = fmt.Errorf("state: persist snapshot: %s %q: %w", TableTasks, id, err)
+			err = fmt.Errorf("state: persist snapshot: %s %q: %w", TableTasks, t.ID, err)
 		}
 		return err == nil
 	})

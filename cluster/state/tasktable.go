@@ -3,7 +3,7 @@ package state
 import (
 	"cmp"
 	"encoding/binary"
-	"strings"
+	"fmt"
 	"sync"
 )
 
@@ -12,7 +12,7 @@ import (
 // on a copy of the struct, whose trees copy the nodes they change (btree.go), and
 // Commit publishes that copy.
 type taskTable struct {
-	byID strMap[*Task]
+	byID idMap[*Task]
 	// bySlot and byNode hold keys only: a status report, which changes no key,
 	// writes byID alone.
 	bySlot btree[slotKey, struct{}]
@@ -20,86 +20,126 @@ type taskTable struct {
 	// nodeIndex is the raft index of the last write that changed each node's tasks
 	// (created, changed, deleted one or moved one away). Nodes are never dropped
 	// from it, so that the index of a node whose last task went away still moves.
-	nodeIndex strMap[uint64]
+	nodeIndex idMap[uint64]
 }
 
-// strMap is a btree keyed by strings that keeps each key's first eight bytes in the
-// node, so that a search compares integers and reads one string, the match, rather
-// than a string (a cache miss away) at every step: with a million random task IDs,
-// those reads were a tenth of the apply path's time.
-type strMap[V any] struct{ t btree[strKey, V] }
+// MaxIDLength bounds the IDs of tasks and of the services and nodes they name: the
+// task table holds them inline (idKey). IDs that NewID makes are IDLength long.
+const MaxIDLength = 32
 
-type strKey struct {
-	head uint64 // the first eight bytes, big-endian, zero-padded
-	s    string
-}
+// idKey is an ID held in the key itself: its bytes, zero-padded, as big-endian
+// words. Keys without pointers keep the task table out of the garbage collector's
+// way: with string keys, copying tree nodes paid a write barrier per key and every
+// collection scanned them, nearly half the CPU of a million-task cluster's applies.
+// The words compare as the strings do, since IDs hold no NUL byte (keyField).
+type idKey [MaxIDLength / 8]uint64
 
-func keyOf(s string) strKey {
-	var b [8]byte
-	copy(b[:], s)
-	return strKey{binary.BigEndian.Uint64(b[:]), s}
-}
-
-// compare orders keys as their strings: zero padding sorts a short string before
-// its extensions, and equal heads fall back to the strings.
-func (a strKey) compare(b strKey) int {
-	if a.head != b.head {
-		return cmp.Compare(a.head, b.head)
+// idKeyOf returns the key of id, and false when id is too long to be one (a lookup
+// of such an ID finds nothing: no row can have it).
+func idKeyOf(id string) (k idKey, ok bool) {
+	if len(id) > MaxIDLength {
+		return k, false
 	}
-	return strings.Compare(a.s, b.s)
+	var b [MaxIDLength]byte
+	copy(b[:], id)
+	for i := range k {
+		k[i] = binary.BigEndian.Uint64(b[i*8:])
+	}
+	return k, true
 }
 
-func newStrMap[V any]() strMap[V] { return strMap[V]{newBtree[strKey, V](strKey.compare)} }
-
-func (m *strMap[V]) Len() int                            { return m.t.Len() }
-func (m *strMap[V]) get(k string) (V, bool)              { return m.t.get(keyOf(k)) }
-func (m *strMap[V]) delete(o *owner, k string) (V, bool) { return m.t.delete(o, keyOf(k)) }
-
-func (m *strMap[V]) set(o *owner, k string, v V) (V, bool) { return m.t.set(o, keyOf(k), v) }
-
-func (m *strMap[V]) update(o *owner, k string, fn func(V) (V, bool)) (found, changed bool) {
-	return m.t.update(o, keyOf(k), fn)
+// mustIDKey is idKeyOf for an ID of a validated row (Task.validate checks the
+// length).
+func mustIDKey(id string) idKey {
+	k, ok := idKeyOf(id)
+	if !ok {
+		panic(fmt.Sprintf("state: ID %q of a stored row is longer than %d bytes", id, MaxIDLength))
+	}
+	return k
 }
 
-func (m *strMap[V]) each(fn func(string, V) bool) {
-	m.t.each(func(k strKey, v V) bool { return fn(k.s, v) })
+func (a idKey) compare(b idKey) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return cmp.Compare(a[i], b[i])
+		}
+	}
+	return 0
+}
+
+// idMap is a btree keyed by IDs.
+type idMap[V any] struct{ t btree[idKey, V] }
+
+func newIDMap[V any]() idMap[V] { return idMap[V]{newBtree[idKey, V](idKey.compare)} }
+
+func (m *idMap[V]) Len() int { return m.t.Len() }
+
+func (m *idMap[V]) get(id string) (v V, ok bool) {
+	k, ok := idKeyOf(id)
+	if !ok {
+		return v, false
+	}
+	return m.t.get(k)
+}
+
+func (m *idMap[V]) delete(o *owner, id string) (v V, ok bool) {
+	k, ok := idKeyOf(id)
+	if !ok {
+		return v, false
+	}
+	return m.t.delete(o, k)
+}
+
+func (m *idMap[V]) set(o *owner, id string, v V) (V, bool) { return m.t.set(o, mustIDKey(id), v) }
+
+func (m *idMap[V]) update(o *owner, id string, fn func(V) (V, bool)) (found, changed bool) {
+	k, ok := idKeyOf(id)
+	if !ok {
+		return false, false
+	}
+	return m.t.update(o, k, fn)
+}
+
+// each calls fn on every value, in the order of the IDs, until fn returns false.
+func (m *idMap[V]) each(fn func(V) bool) {
+	m.t.each(func(_ idKey, v V) bool { return fn(v) })
 }
 
 type slotKey struct {
-	service string
+	service idKey
 	slot    uint64
-	id      string
+	id      idKey
 }
 
-type nodeKey struct{ node, id string }
+type nodeKey struct{ node, id idKey }
 
 func newTaskTable() *taskTable {
 	return &taskTable{
-		byID: newStrMap[*Task](),
+		byID: newIDMap[*Task](),
 		bySlot: newBtree[slotKey, struct{}](func(a, b slotKey) int {
-			if c := strings.Compare(a.service, b.service); c != 0 {
+			if c := a.service.compare(b.service); c != 0 {
 				return c
 			}
 			if c := cmp.Compare(a.slot, b.slot); c != 0 {
 				return c
 			}
-			return strings.Compare(a.id, b.id)
+			return a.id.compare(b.id)
 		}),
 		byNode: newBtree[nodeKey, struct{}](func(a, b nodeKey) int {
-			if c := strings.Compare(a.node, b.node); c != 0 {
+			if c := a.node.compare(b.node); c != 0 {
 				return c
 			}
-			return strings.Compare(a.id, b.id)
+			return a.id.compare(b.id)
 		}),
-		nodeIndex: newStrMap[uint64](),
+		nodeIndex: newIDMap[uint64](),
 	}
 }
 
-// rows resolves the IDs fn yields (in the order it yields them) to rows.
-func (tt *taskTable) rows(walk func(yield func(id string) bool)) []*Task {
+// rows resolves the IDs walk yields (in the order it yields them) to rows.
+func (tt *taskTable) rows(walk func(yield func(id idKey) bool)) []*Task {
 	var out []*Task
-	walk(func(id string) bool {
-		if t, ok := tt.byID.get(id); ok {
+	walk(func(id idKey) bool {
+		if t, ok := tt.byID.t.get(id); ok {
 			out = append(out, t)
 		}
 		return true
@@ -112,7 +152,7 @@ func (tt *taskTable) all() []*Task {
 	if n := tt.byID.Len(); n > 0 {
 		out = make([]*Task, 0, n)
 	}
-	tt.byID.each(func(_ string, t *Task) bool {
+	tt.byID.each(func(t *Task) bool {
 		out = append(out, t)
 		return true
 	})
@@ -120,25 +160,37 @@ func (tt *taskTable) all() []*Task {
 }
 
 func (tt *taskTable) byService(service string) []*Task {
-	return tt.rows(func(yield func(string) bool) {
-		tt.bySlot.ascend(slotKey{service: service}, func(k slotKey, _ struct{}) bool {
-			return k.service == service && yield(k.id)
+	sk, ok := idKeyOf(service)
+	if !ok {
+		return nil
+	}
+	return tt.rows(func(yield func(idKey) bool) {
+		tt.bySlot.ascend(slotKey{service: sk}, func(k slotKey, _ struct{}) bool {
+			return k.service == sk && yield(k.id)
 		})
 	})
 }
 
 func (tt *taskTable) bySlotOf(service string, slot uint64) []*Task {
-	return tt.rows(func(yield func(string) bool) {
-		tt.bySlot.ascend(slotKey{service: service, slot: slot}, func(k slotKey, _ struct{}) bool {
-			return k.service == service && k.slot == slot && yield(k.id)
+	sk, ok := idKeyOf(service)
+	if !ok {
+		return nil
+	}
+	return tt.rows(func(yield func(idKey) bool) {
+		tt.bySlot.ascend(slotKey{service: sk, slot: slot}, func(k slotKey, _ struct{}) bool {
+			return k.service == sk && k.slot == slot && yield(k.id)
 		})
 	})
 }
 
 func (tt *taskTable) onNode(node string) []*Task {
-	return tt.rows(func(yield func(string) bool) {
-		tt.byNode.ascend(nodeKey{node: node}, func(k nodeKey, _ struct{}) bool {
-			return k.node == node && yield(k.id)
+	nk, ok := idKeyOf(node)
+	if !ok {
+		return nil
+	}
+	return tt.rows(func(yield func(idKey) bool) {
+		tt.byNode.ascend(nodeKey{node: nk}, func(k nodeKey, _ struct{}) bool {
+			return k.node == nk && yield(k.id)
 		})
 	})
 }
@@ -153,9 +205,10 @@ func (tt *taskTable) put(o *owner, t *Task) (old *Task, replaced bool) {
 	if replaced {
 		tt.unindex(o, old)
 	}
-	tt.bySlot.set(o, slotKey{t.ServiceID, t.Slot, t.ID}, struct{}{})
+	id := mustIDKey(t.ID)
+	tt.bySlot.set(o, slotKey{mustIDKey(t.ServiceID), t.Slot, id}, struct{}{})
 	if t.NodeID != "" {
-		tt.byNode.set(o, nodeKey{t.NodeID, t.ID}, struct{}{})
+		tt.byNode.set(o, nodeKey{mustIDKey(t.NodeID), id}, struct{}{})
 	}
 	return old, replaced
 }
@@ -170,9 +223,10 @@ func (tt *taskTable) del(o *owner, id string) (*Task, bool) {
 }
 
 func (tt *taskTable) unindex(o *owner, t *Task) {
-	tt.bySlot.delete(o, slotKey{t.ServiceID, t.Slot, t.ID})
+	id := mustIDKey(t.ID)
+	tt.bySlot.delete(o, slotKey{mustIDKey(t.ServiceID), t.Slot, id})
 	if t.NodeID != "" {
-		tt.byNode.delete(o, nodeKey{t.NodeID, t.ID})
+		tt.byNode.delete(o, nodeKey{mustIDKey(t.NodeID), id})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -452,5 +453,52 @@ func checkTasks(t *testing.T, r *ReadTxn, model map[string]*Task, nodeIdx map[st
 		if got := r.NodeTasksIndex(node); got != nodeIdx[node] {
 			t.Fatalf("NodeTasksIndex(%s) = %d, want %d", node, got, nodeIdx[node])
 		}
+	}
+}
+
+func TestIDKeyOrdersAsStrings(t *testing.T) {
+	ids := []string{"", "a", "a0", "a00", "ab", "b", "0", "z", "s10", "s2", NewID(), NewID(),
+		strings.Repeat("z", MaxIDLength), strings.Repeat("z", MaxIDLength-1) + "y", strings.Repeat("a", 9)}
+	for _, a := range ids {
+		ka, ok := idKeyOf(a)
+		if !ok {
+			t.Fatalf("idKeyOf(%q) refused an ID of %d bytes", a, len(a))
+		}
+		for _, b := range ids {
+			kb, _ := idKeyOf(b)
+			if got, want := ka.compare(kb), strings.Compare(a, b); got != want {
+				t.Errorf("compare(%q, %q) = %d, strings say %d", a, b, got, want)
+			}
+		}
+	}
+	if _, ok := idKeyOf(strings.Repeat("x", MaxIDLength+1)); ok {
+		t.Errorf("idKeyOf took an ID longer than %d bytes", MaxIDLength)
+	}
+}
+
+func TestTaskIDLongerThanKeyIsRefused(t *testing.T) {
+	long := strings.Repeat("x", MaxIDLength+1)
+	s := newStore(t)
+	for _, tc := range []struct {
+		row   *Task
+		field string
+	}{
+		{task(long, "s1", 1, "n1", TaskAssigned), "id"},
+		{task("t1", long, 1, "n1", TaskAssigned), "service id"},
+		{task("t1", "s1", 1, long, TaskAssigned), "node id"},
+	} {
+		w := s.WriteTxn(1)
+		err := w.UpsertTask(tc.row)
+		w.Abort()
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.field+` "`+long+`" is longer than`) {
+			t.Errorf("%s too long: error %v, want ErrInvalid naming the field", tc.field, err)
+		}
+	}
+	r := s.ReadTxn()
+	if _, err := r.Task(nil, long); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Task(too long ID) = %v, want ErrNotFound", err)
+	}
+	if ts, err := r.TasksByNode(nil, long); err != nil || len(ts) != 0 {
+		t.Errorf("TasksByNode(too long ID) = %v, %v; want none", ts, err)
 	}
 }

@@ -770,6 +770,21 @@ func keyField(name, v string) error {
 	return nil
 }
 
+// idField checks an ID that the task table holds inline (idKey).
+func idField(name, v string) error {
+	if len(v) > MaxIDLength {
+		return fmt.Errorf("%s %q is longer than %d bytes", name, v, MaxIDLength)
+	}
+	return keyField(name, v)
+}
+
+func optionalIDField(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	return idField(name, v)
+}
+
 func optionalKeyField(name, v string) error {
 	if v == "" {
 		return nil
@@ -811,8 +826,8 @@ func (s *Service) validate() error {
 }
 
 func (t *Task) validate() error {
-	return problems(keyField("id", t.ID), keyField("service id", t.ServiceID),
-		optionalKeyField("node id", t.NodeID),
+	return problems(idField("id", t.ID), idField("service id", t.ServiceID),
+		optionalIDField("node id", t.NodeID),
 		known("desired state", t.DesiredState), known("task state", t.Status.State))
 }
 
