@@ -770,7 +770,8 @@ func keyField(name, v string) error {
 	return nil
 }
 
-// idField checks an ID that the task table holds inline (idKey).
+// idField checks the ID of a task, service or node: the task table holds them
+// inline (idKey).
 func idField(name, v string) error {
 	if len(v) > MaxIDLength {
 		return fmt.Errorf("%s %q is longer than %d bytes", name, v, MaxIDLength)
@@ -799,7 +800,7 @@ func (n *Node) validate() error {
 	if n.ManagerStatus != nil {
 		reach = known("reachability", n.ManagerStatus.Reachability)
 	}
-	return problems(keyField("id", n.ID), keyField("hostname", n.Hostname),
+	return problems(idField("id", n.ID), keyField("hostname", n.Hostname),
 		known("role", n.Role), known("availability", n.Availability),
 		known("node state", n.Status.State), reach)
 }
@@ -821,7 +822,7 @@ func (s *Service) validate() error {
 	if s.Spec.Name != "" && s.Name != spec.FullName(s.Stack, s.Spec.Name) {
 		name = fmt.Errorf("name %q is not %q", s.Name, spec.FullName(s.Stack, s.Spec.Name))
 	}
-	return problems(keyField("id", s.ID), keyField("name", s.Name), keyField("stack", s.Stack),
+	return problems(idField("id", s.ID), keyField("name", s.Name), keyField("stack", s.Stack),
 		name, known("update state", s.UpdateStatus.State))
 }
 
