@@ -25,7 +25,7 @@ endef
 all: build
 
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/berth ./cmd/berth-logdriver
 
 # The README's test command: what .ci/run runs. Tests whose prerequisites are missing
 # fail instead of skipping, so a green run always means everything ran.

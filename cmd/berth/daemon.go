@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/internal/simagent"
 	"github.com/berthd/berth/runtime/agent"
 	"github.com/berthd/berth/runtime/executor"
+	"github.com/berthd/berth/runtime/logdriver"
 )
 
 func newDaemonCommand() *cobra.Command {
@@ -52,7 +53,12 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 				if err != nil {
 					return fmt.Errorf("find berth's own executable, the tasks' log driver: %w", err)
 				}
-				dp.LogDriver = exe
+				var dedicated bool
+				dp.LogDriver, dedicated = logdriver.Find(exe)
+				if !dedicated {
+					dp.Logger.Info("tasks' log driver: berth itself; " + logdriver.BinaryName +
+						" beside it would start each container's driver faster (make build puts it there)")
+				}
 				plane, err := agent.NewDataPlane(cmd.Context(), dp)
 				if err != nil {
 					return fmt.Errorf("data plane: %w (is containerd running? start it, or point --containerd at its socket)", err)

@@ -22,10 +22,12 @@ import (
 	"github.com/berthd/berth/cluster/api"
 )
 
-// Build compiles cmd/berth into dir and returns the binary's path.
+// Build compiles cmd/berth, and the log driver its daemon finds beside it, into dir
+// and returns berth's path.
 func Build(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "berth")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/berthd/berth/cmd/berth")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/berthd/berth/cmd/berth", "github.com/berthd/berth/cmd/berth-logdriver")
 	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

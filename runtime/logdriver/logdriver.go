@@ -32,6 +32,22 @@ import (
 	"time"
 )
 
+// BinaryName is the dedicated driver's executable (cmd/berth-logdriver), which the
+// daemon looks for beside its own.
+const BinaryName = "berth-logdriver"
+
+// Find returns the driver for a daemon whose executable is exe: BinaryName in exe's
+// directory when it is there, else exe itself, which runs Main when Invoked. The shim
+// starts a driver per container, and berth's own executable takes some 15 ms of CPU
+// to start, the dedicated one about a millisecond.
+func Find(exe string) (path string, dedicated bool) {
+	p := filepath.Join(filepath.Dir(exe), BinaryName)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return p, true
+	}
+	return exe, false
+}
+
 // Argument keys of the driver's command line.
 const (
 	ArgMarker   = "--berth-log-driver"
@@ -136,13 +152,16 @@ func ParseArgs(args []string) (Config, error) {
 // to stderr, which the shim discards; the driver then still drains the container's
 // output, because a container writing to a pipe that nobody reads would block or die.
 func Main() int {
+	for fd := 3; fd <= 5; fd++ {
+		var st syscall.Stat_t
+		if syscall.Fstat(fd, &st) != nil {
+			fmt.Fprintln(os.Stderr, "logdriver: descriptors 3, 4 and 5 are not open: containerd's shim runs this, for berth's tasks")
+			return 2
+		}
+	}
 	stdout := os.NewFile(3, "container-stdout")
 	stderr := os.NewFile(4, "container-stderr")
 	ready := os.NewFile(5, "ready")
-	if stdout == nil || stderr == nil || ready == nil {
-		fmt.Fprintln(os.Stderr, "logdriver: descriptors 3, 4 and 5 are not open: run by containerd's shim only")
-		return 2
-	}
 
 	var sink lineWriter = discard{}
 	cfg, err := ParseArgs(os.Args[1:])

@@ -286,3 +286,33 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestFindPrefersTheDedicatedDriver(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		sibling   os.FileMode // 0: none
+		dedicated bool
+	}{
+		{"no driver beside berth", 0, false},
+		{"driver beside berth", 0o755, true},
+		{"driver beside berth, not executable", 0o644, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			exe := filepath.Join(dir, "berth")
+			if tc.sibling != 0 {
+				if err := os.WriteFile(filepath.Join(dir, BinaryName), []byte("#!/bin/true\n"), tc.sibling); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, dedicated := Find(exe)
+			want := exe
+			if tc.dedicated {
+				want = filepath.Join(dir, BinaryName)
+			}
+			if got != want || dedicated != tc.dedicated {
+				t.Errorf("Find(%q) = %q, %v; want %q, %v", exe, got, dedicated, want, tc.dedicated)
+			}
+		})
+	}
+}
