@@ -271,12 +271,15 @@ func mustNotReach(t *testing.T, nsPath, addr string) {
 type hostState struct {
 	bridges, veths []string
 	rules          map[string]int // by owner
-	table          bool
+	// handles are the kernel's handles of the rules, by owner: a rule replaced by
+	// an identical one has a new handle.
+	handles map[string][]uint64
+	table   bool
 }
 
 func (tn *testNode) hostState() hostState {
 	tn.t.Helper()
-	st := hostState{rules: map[string]int{}}
+	st := hostState{rules: map[string]int{}, handles: map[string][]uint64{}}
 	h, err := openHost(tn.hostNS)
 	if err != nil {
 		tn.t.Fatal(err)
@@ -302,6 +305,7 @@ func (tn *testNode) hostState() hostState {
 	if st.table {
 		if err := h.eachRule(func(r *nftables.Rule) error {
 			st.rules[ruleOwner(r)]++
+			st.handles[ruleOwner(r)] = append(st.handles[ruleOwner(r)], r.Handle)
 			return nil
 		}); err != nil {
 			tn.t.Fatal(err)
@@ -545,9 +549,20 @@ func TestSetupIdempotent(t *testing.T) {
 	}
 	tn.setup("task-a", atts, port)
 	after := tn.hostState()
-	if !slices.Equal(before.veths, after.veths) || !slices.Equal(before.bridges, after.bridges) || fmt.Sprint(before.rules) != fmt.Sprint(after.rules) {
-		t.Errorf("Setup again changed the node:\nbefore %+v\nafter  %+v", before, after)
+	if !slices.Equal(before.veths, after.veths) || !slices.Equal(before.bridges, after.bridges) || fmt.Sprint(before.handles) != fmt.Sprint(after.handles) {
+		t.Errorf("Setup again changed the node (rules are compared by handle: rewriting one makes a new one):\nbefore %+v\nafter  %+v", before, after)
 	}
+
+	// Other ports replace the task's rules, and only those.
+	moved := PortMapping{Protocol: "tcp", Published: 8081, Target: 80}
+	tn.setup("task-a", atts, moved)
+	changed := tn.hostState()
+	owner, bridge := taskOwner("task-a"), bridgeOwner(bridgeName("front"))
+	if changed.rules[owner] != before.rules[owner] || slices.Equal(changed.handles[owner], before.handles[owner]) ||
+		!slices.Equal(changed.handles[bridge], before.handles[bridge]) {
+		t.Errorf("Setup with port 8081 instead of 8080:\nbefore %+v\nafter  %+v", before, changed)
+	}
+	tn.setup("task-a", atts, port)
 
 	// Setup repairs a sandbox that lost its interface.
 	withHandle(t, first.NetNSPath, func(h *netlink.Handle) error {

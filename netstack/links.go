@@ -262,7 +262,7 @@ func (t *taskNS) ensureDefaultRoute(atts []Attachment) error {
 // with them. Deleting them rather than waiting for the namespace to go keeps a
 // replacement task from finding its name taken while the kernel cleans up.
 func (h *hostNS) deleteTaskVeths(taskID string) error {
-	links, err := h.nl.LinkList()
+	links, err := h.links()
 	if err != nil {
 		return fmt.Errorf("list interfaces: %w", err)
 	}
@@ -286,7 +286,7 @@ func (h *hostNS) deleteTaskVeths(taskID string) error {
 // pruneLinks removes berth's bridges that have no task veth, and the veths that lost
 // their task before they got its ID as alias. It returns the interfaces it removed.
 func (h *hostNS) pruneLinks() (removed []string, err error) {
-	links, err := h.nl.LinkList()
+	links, err := h.links()
 	if err != nil {
 		return nil, fmt.Errorf("list interfaces: %w", err)
 	}
@@ -321,7 +321,7 @@ func (h *hostNS) pruneLinks() (removed []string, err error) {
 
 // taskVethIDs adds to ids the tasks that have a veth on the node.
 func (h *hostNS) taskVethIDs(ids map[string]bool) error {
-	links, err := h.nl.LinkList()
+	links, err := h.links()
 	if err != nil {
 		return fmt.Errorf("list interfaces: %w", err)
 	}
@@ -331,6 +331,18 @@ func (h *hostNS) taskVethIDs(ids map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// links lists the host namespace's interfaces. A dump that interfaces changed under
+// (tasks set up and torn down at once) is taken again: its result may miss some.
+func (h *hostNS) links() ([]netlink.Link, error) {
+	for range 9 {
+		links, err := h.nl.LinkList()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return links, err
+		}
+	}
+	return h.nl.LinkList()
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

@@ -85,17 +85,61 @@ type Sandbox struct {
 	ResolvConfPath string
 }
 
-// Netstack programs one node's networking. Its methods may be called concurrently;
-// they serialize on the node's interfaces and rules.
+// Netstack programs one node's networking. Its methods may be called concurrently:
+// different tasks' sandboxes are set up and torn down at once, since most of the
+// time a sandbox takes is the kernel waiting (for RCU grace periods, as veths move
+// between namespaces and nftables commits), not CPU.
 type Netstack struct {
 	root       string
 	hostNS     string
 	resolvConf string
 	logger     *slog.Logger
 
-	// mu serializes changes: a bridge must not be pruned while a Setup attaches to
-	// it, and rule updates read, then replace, a chain's rules.
-	mu sync.Mutex
+	// mu is shared by Setup and Teardown, and held alone by Sandboxes and Prune,
+	// which look at every task's share: a bridge must not be pruned while a Setup
+	// attaches to it.
+	mu sync.RWMutex
+	// sharedMu serializes what reads, then changes, the host namespace's shared
+	// state: making a bridge, which two tasks of a new network would both try, and
+	// nftables rules, whose listing a concurrent commit could make inconsistent.
+	sharedMu sync.Mutex
+	// tasks serializes the operations on one task's sandbox.
+	tasks taskLocks
+}
+
+// taskLocks are a lock per task ID, held only while someone uses it.
+type taskLocks struct {
+	mu    sync.Mutex
+	locks map[string]*taskLock
+}
+
+type taskLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock locks id's lock and returns its unlock.
+func (l *taskLocks) lock(id string) (unlock func()) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*taskLock{}
+	}
+	tl := l.locks[id]
+	if tl == nil {
+		tl = &taskLock{}
+		l.locks[id] = tl
+	}
+	tl.users++
+	l.mu.Unlock()
+	tl.Lock()
+	return func() {
+		tl.Unlock()
+		l.mu.Lock()
+		if tl.users--; tl.users == 0 {
+			delete(l.locks, id)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // Option configures a Netstack.
@@ -196,8 +240,9 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 		return Sandbox{}, err
 	}
 
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	defer n.tasks.lock(taskID)()
 
 	sb := n.sandbox(taskID)
 	if err := os.MkdirAll(filepath.Dir(sb.HostsPath), 0o755); err != nil {
@@ -224,7 +269,9 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 		if err := ctx.Err(); err != nil {
 			return Sandbox{}, err
 		}
+		n.sharedMu.Lock()
 		br, err := host.ensureBridge(att.Network)
+		n.sharedMu.Unlock()
 		if err != nil {
 			return Sandbox{}, err
 		}
@@ -235,7 +282,10 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	if err := task.ensureDefaultRoute(atts); err != nil {
 		return Sandbox{}, err
 	}
-	if err := host.syncRules(taskRules(taskID, portRules)); err != nil {
+	n.sharedMu.Lock()
+	err = host.syncRules(taskRules(taskID, portRules))
+	n.sharedMu.Unlock()
+	if err != nil {
 		return Sandbox{}, err
 	}
 	if err := writeFileIfChanged(sb.HostsPath, hostsFile(hostname, atts)); err != nil {
@@ -258,8 +308,9 @@ func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 	if err := checkTaskID(taskID); err != nil {
 		return fmt.Errorf("netstack: tear down task %s: %w", taskID, err)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	defer n.tasks.lock(taskID)()
 
 	sb := n.sandbox(taskID)
 	var errs []error
@@ -270,7 +321,10 @@ func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 		defer host.close()
 		// Rules first: a published port must stop leading to an address the
 		// next task may be given.
-		errs = append(errs, host.deleteRules(taskOwner(taskID)), host.deleteTaskVeths(taskID))
+		n.sharedMu.Lock()
+		errs = append(errs, host.deleteRules(taskOwner(taskID)))
+		n.sharedMu.Unlock()
+		errs = append(errs, host.deleteTaskVeths(taskID))
 	}
 	errs = append(errs, removeNetNS(sb.NetNSPath))
 	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath} {

@@ -1,6 +1,8 @@
 package netstack
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -60,31 +62,87 @@ type rule struct {
 	exprs []expr.Any
 }
 
-func ruleOwner(r *nftables.Rule) string {
+// Every rule's comment is its owner and the fingerprint of the owner's whole set of
+// rules: "task:<id> <fingerprint>". A set that is in place is known by it, without
+// comparing expressions as the kernel hands them back.
+func ruleComment(r *nftables.Rule) (owner, fingerprint string) {
 	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-	return s
+	owner, fingerprint, _ = strings.Cut(s, " ")
+	return owner, fingerprint
 }
 
-// syncRules replaces the owner's rules with o's in one transaction, creating the
-// table and its chains if needed.
+func ruleOwner(r *nftables.Rule) string {
+	owner, _ := ruleComment(r)
+	return owner
+}
+
+// fingerprint identifies the rules' chains and expressions, as sent to the kernel.
+func (o ownedRules) fingerprint() (string, error) {
+	h := sha256.New()
+	for _, r := range o.rules {
+		fmt.Fprintf(h, "%s\x00%d\x00", r.chain.Name, len(r.exprs))
+		for _, e := range r.exprs {
+			b, err := expr.Marshal(byte(berthTable.Family), e)
+			if err != nil {
+				return "", fmt.Errorf("nftables rules of %s: %w", o.owner, err)
+			}
+			fmt.Fprintf(h, "%d\x00", len(b))
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// syncRules makes the owner's rules o's. Most calls find them in place (a bridge's,
+// checked at every Setup on its network; those of a task without published ports,
+// which are none) and only list rules: an nftables commit waits for the kernel's RCU
+// grace periods, milliseconds that a node starting many tasks would pay one after
+// the other. Otherwise it replaces them in one transaction, creating the table and
+// its chains if needed.
 func (h *hostNS) syncRules(o ownedRules) error {
+	fp, err := o.fingerprint()
+	if err != nil {
+		return err
+	}
+	exists, err := h.tableExists()
+	if err != nil {
+		return err
+	}
+	if !exists && len(o.rules) == 0 {
+		return nil
+	}
+	var have []*nftables.Rule
+	listed := false
+	if exists {
+		var current bool
+		have, current, err = h.ownerRules(o.owner, fp)
+		if err == nil && current && len(have) == len(o.rules) {
+			return nil
+		}
+		listed = err == nil
+	}
 	h.nft.AddTable(berthTable)
 	for _, c := range berthChains {
 		h.nft.AddChain(c)
 	}
-	if err := h.nft.Flush(); err != nil {
-		return fmt.Errorf("create nftables table inet %s: %w", berthTable.Name, err)
+	if !listed {
+		// A new table, or one whose chains someone deleted: make them first, to
+		// list what is there.
+		if err := h.nft.Flush(); err != nil {
+			return fmt.Errorf("create nftables table inet %s: %w", berthTable.Name, err)
+		}
+		if have, _, err = h.ownerRules(o.owner, fp); err != nil {
+			return err
+		}
 	}
-	if err := h.queueDeleteRules(o.owner); err != nil {
-		return err
+	for _, r := range have {
+		if err := h.nft.DelRule(r); err != nil {
+			return fmt.Errorf("nftables rules of %s: %w", o.owner, err)
+		}
 	}
+	comment := userdata.AppendString(nil, userdata.TypeComment, o.owner+" "+fp)
 	for _, r := range o.rules {
-		h.nft.AddRule(&nftables.Rule{
-			Table:    berthTable,
-			Chain:    r.chain,
-			Exprs:    r.exprs,
-			UserData: userdata.AppendString(nil, userdata.TypeComment, o.owner),
-		})
+		h.nft.AddRule(&nftables.Rule{Table: berthTable, Chain: r.chain, Exprs: r.exprs, UserData: comment})
 	}
 	if err := h.nft.Flush(); err != nil {
 		return fmt.Errorf("program nftables rules of %s: %w", o.owner, err)
@@ -92,28 +150,39 @@ func (h *hostNS) syncRules(o ownedRules) error {
 	return nil
 }
 
-// deleteRules deletes the owner's rules, if berth's table exists.
+// ownerRules lists the owner's rules, and whether all of them carry fingerprint.
+func (h *hostNS) ownerRules(owner, fingerprint string) (rules []*nftables.Rule, current bool, err error) {
+	current = true
+	err = h.eachRule(func(r *nftables.Rule) error {
+		if o, fp := ruleComment(r); o == owner {
+			rules = append(rules, r)
+			current = current && fp == fingerprint
+		}
+		return nil
+	})
+	return rules, current, err
+}
+
+// deleteRules deletes the owner's rules, if berth's table exists; an owner without
+// rules costs no commit.
 func (h *hostNS) deleteRules(owner string) error {
 	exists, err := h.tableExists()
 	if err != nil || !exists {
 		return err
 	}
-	if err := h.queueDeleteRules(owner); err != nil {
+	rules, _, err := h.ownerRules(owner, "")
+	if err != nil || len(rules) == 0 {
 		return err
+	}
+	for _, r := range rules {
+		if err := h.nft.DelRule(r); err != nil {
+			return fmt.Errorf("delete nftables rules of %s: %w", owner, err)
+		}
 	}
 	if err := h.nft.Flush(); err != nil {
 		return fmt.Errorf("delete nftables rules of %s: %w", owner, err)
 	}
 	return nil
-}
-
-func (h *hostNS) queueDeleteRules(owner string) error {
-	return h.eachRule(func(r *nftables.Rule) error {
-		if ruleOwner(r) != owner {
-			return nil
-		}
-		return h.nft.DelRule(r)
-	})
 }
 
 func (h *hostNS) eachRule(fn func(*nftables.Rule) error) error {
@@ -162,7 +231,7 @@ func (h *hostNS) deleteOrphanBridgeRules() error {
 	if err != nil || !exists {
 		return err
 	}
-	links, err := h.nl.LinkList()
+	links, err := h.links()
 	if err != nil {
 		return fmt.Errorf("list interfaces: %w", err)
 	}
