@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,8 @@ type backend struct {
 	err      error // returned by the methods below when set
 	members  map[string]bool
 	reported []string // nodes that reported task statuses
+	// nodeTasks is how many tasks NodeTasks answers with (0: one).
+	nodeTasks int
 }
 
 func newBackend(t *testing.T) *backend {
@@ -364,13 +367,49 @@ func newPKI(t *testing.T) *pki {
 
 func serveRemote(t *testing.T, b api.Backend, p *pki) string {
 	t.Helper()
+	addr, _ := serveRemoteCounting(t, b, p)
+	return addr
+}
+
+// serveRemoteCounting is serveRemote that also counts the connections it accepts.
+func serveRemoteCounting(t *testing.T, b api.Backend, p *pki) (string, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
 	srv := httptest.NewUnstartedServer(api.NewRemoteHandler(b))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the stranger's refused handshake
 	srv.TLS = ca.ServerTLSConfig(p.root.Cert(), p.manager, ca.WithOptionalClientCert())
 	srv.TLS.NextProtos = []string{"http/1.1"}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
+	return srv.Listener.Addr().String(), &conns
+}
+
+// An agent sends a request per task: a TLS handshake for each would cost more CPU
+// than the request. Answers too big for the server to buffer come chunked, and the
+// JSON decoder stops before their last chunk.
+func TestClientReusesItsConnection(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t)
+	b.members["w1"] = true
+	b.nodeTasks = 100
+	addr, conns := serveRemoteCounting(t, b, p)
+	worker := remoteClient(t, addr, p.root.Cert(), &p.worker)
+	for range 5 {
+		if _, err := worker.Heartbeat(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if tasks, _, err := worker.NodeTasks(context.Background(), "w1", api.Query{}); err != nil || len(tasks) != 100 {
+			t.Fatalf("NodeTasks: %d tasks, %v", len(tasks), err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("10 requests one after the other took %d connections, want 1", n)
+	}
 }
 
 func remoteClient(t *testing.T, addr string, root *x509.Certificate, cert *tls.Certificate) *api.Client {
@@ -445,7 +484,11 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 }
 
 func (b *backend) NodeTasks(_ context.Context, ref string, _ api.Query) ([]*state.Task, api.QueryMeta, error) {
-	return []*state.Task{{ID: "t-" + ref, ServiceID: "s", NodeID: ref}}, api.QueryMeta{Index: 3}, nil
+	tasks := []*state.Task{{ID: "t-" + ref, ServiceID: "s", NodeID: ref}}
+	for i := 1; i < b.nodeTasks; i++ {
+		tasks = append(tasks, &state.Task{ID: fmt.Sprintf("t-%s-%d", ref, i), ServiceID: "s", NodeID: ref})
+	}
+	return tasks, api.QueryMeta{Index: 3}, nil
 }
 
 func (b *backend) ReportTaskStatus(_ context.Context, nodeID string, reports []api.TaskStatusReport) error {

@@ -186,7 +186,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (http
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer closeBody(resp)
 	if resp.StatusCode >= 300 {
 		return resp.Header, readError(resp)
 	}
@@ -196,6 +196,15 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (http
 		}
 	}
 	return resp.Header, nil
+}
+
+// closeBody reads what is left of an answer before closing it: the transport reuses
+// a connection only for a body read to its end, and the JSON decoder stops at the end
+// of the value, before the newline and, in a chunked answer, the last chunk. What a
+// well-behaved server leaves is a few bytes; more is not worth reading.
+func closeBody(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
 }
 
 // send sends req, turning failures to connect into ConnectError.
