@@ -71,7 +71,7 @@ type Backend interface {
 	TaskLogs(ctx context.Context, taskRef string, o LogOptions, w io.Writer) error
 	// LoadImage imports an OCI or Docker image archive into this node's
 	// container runtime (`berth image load`).
-	LoadImage(ctx context.Context, r io.Reader) (*ImageLoadResponse, error)
+	LoadImage(ctx context.Context, r io.Reader, o ImageLoadOptions) (*ImageLoadResponse, error)
 	// ReportTaskStatus records an agent's reports; nodeID is the node of the
 	// caller's certificate, and only that node's tasks are changed.
 	ReportTaskStatus(ctx context.Context, nodeID string, reports []TaskStatusReport) error

@@ -560,10 +560,15 @@ func (c *Client) TaskLogs(ctx context.Context, taskRef string, o LogOptions, w i
 	return c.stream(ctx, http.MethodGet, path, nil, "", w)
 }
 
-// LoadImage sends an image archive to the node, which imports it.
-func (c *Client) LoadImage(ctx context.Context, archive io.Reader) (*ImageLoadResponse, error) {
+// LoadImage sends an image archive to the node, which imports it (and, with
+// o.AllNodes, has every node of the cluster import it).
+func (c *Client) LoadImage(ctx context.Context, archive io.Reader, o ImageLoadOptions) (*ImageLoadResponse, error) {
+	path := "/v1/images/load"
+	if o.AllNodes {
+		path += "?all_nodes=true"
+	}
 	var buf bytes.Buffer
-	if err := c.stream(ctx, http.MethodPost, "/v1/images/load", archive, "application/x-tar", &buf); err != nil {
+	if err := c.stream(ctx, http.MethodPost, path, archive, "application/x-tar", &buf); err != nil {
 		return nil, err
 	}
 	var out ImageLoadResponse

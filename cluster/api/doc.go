@@ -44,7 +44,7 @@
 //	GET  /v1/tasks/{id}/logs[?tail=N&follow=true&timestamps=true&stream=stdout]
 //	                                           yes     manager   text; from the node the task ran on
 //	POST /v1/tasks/status                      -       any node  reports on the caller's node's tasks only
-//	POST /v1/images/load                       yes     -         an image archive as the body
+//	POST /v1/images/load[?all_nodes=true]      yes     manager   an image archive as the body; all_nodes: socket only
 //	POST /v1/join                              -       anyone    the join token authenticates
 //	POST /v1/heartbeat                         -       any node  leader only
 //	POST /v1/node/certificate                  -       any node  role from the cluster's records
@@ -54,9 +54,11 @@
 //	GET  /v1/internal/ping                     -       manager
 //
 // {ref} is an ID, a unique ID prefix, or a hostname (nodes) or name (services). Every endpoint but info, init,
-// join, leave and unlock needs an unlocked manager: a locked one answers 423 "this node
-// is locked: run `berth unlock`", a worker 503 not_manager, a node outside a cluster
-// 503 not_in_cluster.
+// join, leave, unlock, task logs and image load needs an unlocked manager: a locked one
+// answers 423 "this node is locked: run `berth unlock`", a worker 503 not_manager, a
+// node outside a cluster 503 not_in_cluster. Workers open the port too, for the
+// managers to read their tasks' logs and load images into them; a worker keeps no
+// cluster state, so it takes any manager certificate of the cluster.
 //
 // # Errors
 //

@@ -108,7 +108,7 @@ var routes = []route{
 	{"GET /v1/tasks/{id}/runtime", true, remoteNode, managerPhase, (*handler).taskRuntime},
 	{"GET /v1/tasks/{id}/logs", true, remoteManager, anyPhase, (*handler).taskLogs},
 	{"POST /v1/tasks/status", false, remoteNode, managerPhase, (*handler).taskStatus},
-	{"POST /v1/images/load", true, remoteNone, anyPhase, (*handler).loadImage},
+	{"POST /v1/images/load", true, remoteManager, anyPhase, (*handler).loadImage},
 
 	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
 	{"POST /v1/heartbeat", false, remoteNode, managerPhase, (*handler).heartbeat},
@@ -829,8 +829,20 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, _ caller) error {
-	resp, err := h.b.LoadImage(r.Context(), r.Body)
+func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, c caller) error {
+	var o ImageLoadOptions
+	switch v := r.URL.Query().Get("all_nodes"); v {
+	case "", "false":
+	case "true":
+		if !c.local {
+			// Managers fan out; what they send a node is for that node alone.
+			return fmt.Errorf("%w: all_nodes is for the CLI's own node", ErrBadRequest)
+		}
+		o.AllNodes = true
+	default:
+		return fmt.Errorf("%w: all_nodes=%q: use true or false", ErrBadRequest, v)
+	}
+	resp, err := h.b.LoadImage(r.Context(), r.Body, o)
 	if err != nil {
 		return err
 	}

@@ -387,7 +387,26 @@ type LogOptions struct {
 	Stream string `json:"stream,omitempty"`
 }
 
-// ImageLoadResponse names the images an archive held (POST /v1/images/load).
+// ImageLoadOptions is the query of POST /v1/images/load.
+type ImageLoadOptions struct {
+	// AllNodes asks a manager to import the archive into every node of the
+	// cluster, itself included, rather than into itself only.
+	AllNodes bool
+}
+
+// ImageLoadResponse names the images an archive held (POST /v1/images/load). With
+// AllNodes, Nodes says what each node made of it and Images is empty.
 type ImageLoadResponse struct {
-	Images []string `json:"images"`
+	Images []string        `json:"images"`
+	Nodes  []NodeImageLoad `json:"nodes,omitempty"`
+}
+
+// NodeImageLoad is one node's import of an archive loaded into all nodes.
+type NodeImageLoad struct {
+	NodeID   string   `json:"node_id"`
+	Hostname string   `json:"hostname"`
+	Images   []string `json:"images,omitempty"`
+	// Error says why the node has not imported the archive (it is down, its
+	// port cannot be reached, containerd refused the archive).
+	Error string `json:"error,omitempty"`
 }

@@ -329,6 +329,8 @@ func (n *Node) changeRole(ctx context.Context, want state.NodeRole) error {
 		if err := n.setKeyringGeneration(resp.UnlockKeyGeneration); err != nil {
 			return err
 		}
+		// The manager's port takes the worker's place.
+		n.closeWorkerPort()
 		if err := n.becomeManager(kr, false); err != nil {
 			return err
 		}
@@ -344,6 +346,7 @@ func (n *Node) changeRole(ctx context.Context, want state.NodeRole) error {
 			return err
 		}
 		n.setIdentity(id)
+		n.openWorkerPort()
 	}
 	n.mu.Lock()
 	n.meta.Role = want

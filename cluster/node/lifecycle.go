@@ -353,6 +353,7 @@ func (m *manager) leaveRaft(ctx context.Context, self string) {
 func (n *Node) abandonMembership() {
 	n.stopMembership()
 	n.stopManager()
+	n.closeWorkerPort()
 	if n.cfg.AgentCleanup != nil {
 		ctx, cancel := context.WithTimeout(n.runCtx, 2*time.Minute)
 		if err := n.cfg.AgentCleanup(ctx); err != nil {

@@ -124,11 +124,12 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	return nil
 }
 
-// becomeWorker makes the node a worker: heartbeats only.
+// becomeWorker makes the node a worker: heartbeats, and the port managers reach it at.
 func (n *Node) becomeWorker() {
 	n.mu.Lock()
 	n.phase = api.PhaseWorker
 	n.mu.Unlock()
+	n.openWorkerPort()
 	n.startMembership()
 	n.logger.Info("worker started", "node", n.Status().NodeID)
 }

@@ -60,7 +60,7 @@ func freePort(t *testing.T) int {
 
 // startNode runs a node in this process on 127.0.0.1, with fast heartbeats and raft
 // timeouts, until the test ends.
-func startNode(t *testing.T, dir, name string) *testNode {
+func startNode(t *testing.T, dir, name string, opts ...func(*Config)) *testNode {
 	t.Helper()
 	logs := &syncBuffer{}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
@@ -69,6 +69,9 @@ func startNode(t *testing.T, dir, name string) *testNode {
 		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		HeartbeatPeriod: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
 		RaftHeartbeatTimeout: 300 * time.Millisecond, RaftElectionTimeout: 300 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	n, err := New(cfg)
 	if err != nil {
@@ -110,6 +113,18 @@ func (tn *testNode) stop(t *testing.T) {
 	}
 }
 
+// shortTempDir is a temporary directory with a short path: unix socket paths are
+// limited to about 100 bytes, and t.TempDir's can be longer.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "berth-node-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func eventually(t *testing.T, d time.Duration, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -130,11 +145,7 @@ func eventually(t *testing.T, d time.Duration, fn func() error) {
 // the leader itself (leadership is handed over first) and promoting it back, leave,
 // and autolock key rotation.
 func TestInProcessCluster(t *testing.T) {
-	dir, err := os.MkdirTemp("", "berth-node-test-") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := shortTempDir(t)
 	ctx := context.Background()
 	nodes := map[string]*testNode{}
 	for _, name := range []string{"m1", "m2", "m3", "w1"} {
