@@ -135,10 +135,8 @@ func (h *hostNS) syncRules(o ownedRules) error {
 			return err
 		}
 	}
-	for _, r := range have {
-		if err := h.nft.DelRule(r); err != nil {
-			return fmt.Errorf("nftables rules of %s: %w", o.owner, err)
-		}
+	if err := h.queueDelete(o.owner, have); err != nil {
+		return err
 	}
 	comment := userdata.AppendString(nil, userdata.TypeComment, o.owner+" "+fp)
 	for _, r := range o.rules {
@@ -163,6 +161,16 @@ func (h *hostNS) ownerRules(owner, fingerprint string) (rules []*nftables.Rule, 
 	return rules, current, err
 }
 
+// queueDelete adds the deletion of the owner's rules to the next commit.
+func (h *hostNS) queueDelete(owner string, rules []*nftables.Rule) error {
+	for _, r := range rules {
+		if err := h.nft.DelRule(r); err != nil {
+			return fmt.Errorf("delete nftables rules of %s: %w", owner, err)
+		}
+	}
+	return nil
+}
+
 // deleteRules deletes the owner's rules, if berth's table exists; an owner without
 // rules costs no commit.
 func (h *hostNS) deleteRules(owner string) error {
@@ -174,10 +182,8 @@ func (h *hostNS) deleteRules(owner string) error {
 	if err != nil || len(rules) == 0 {
 		return err
 	}
-	for _, r := range rules {
-		if err := h.nft.DelRule(r); err != nil {
-			return fmt.Errorf("delete nftables rules of %s: %w", owner, err)
-		}
+	if err := h.queueDelete(owner, rules); err != nil {
+		return err
 	}
 	if err := h.nft.Flush(); err != nil {
 		return fmt.Errorf("delete nftables rules of %s: %w", owner, err)

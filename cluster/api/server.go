@@ -831,16 +831,13 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 
 func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, c caller) error {
 	var o ImageLoadOptions
-	switch v := r.URL.Query().Get("all_nodes"); v {
-	case "", "false":
-	case "true":
-		if !c.local {
-			// Managers fan out; what they send a node is for that node alone.
-			return fmt.Errorf("%w: all_nodes is for the CLI's own node", ErrBadRequest)
-		}
-		o.AllNodes = true
-	default:
-		return fmt.Errorf("%w: all_nodes=%q: use true or false", ErrBadRequest, v)
+	var err error
+	if o.AllNodes, err = boolParam(r, "all_nodes"); err != nil {
+		return err
+	}
+	if o.AllNodes && !c.local {
+		// Managers fan out; what they send a node is for that node alone.
+		return badRequest("all_nodes is for the CLI's own node")
 	}
 	resp, err := h.b.LoadImage(r.Context(), r.Body, o)
 	if err != nil {

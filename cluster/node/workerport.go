@@ -58,10 +58,7 @@ func (n *Node) nodeClient(nd *state.Node) (*api.Client, func(), error) {
 	if nd.Addr == "" {
 		return nil, nil, fmt.Errorf("node %s has no address", nd.Hostname)
 	}
-	role := ca.RoleWorker
-	if nd.Role == state.RoleManager {
-		role = ca.RoleManager
-	}
+	role := ca.Role(nd.Role)
 	cfg := n.clientTLS(id)
 	cfg.ServerName = role.ServerName()
 	clusterID := id.id.ClusterID

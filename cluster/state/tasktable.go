@@ -198,14 +198,14 @@ func (tt *taskTable) onNode(node string) []*Task {
 // put stores t for the write transaction o, keeping the secondary indexes in step,
 // and returns the row it replaced.
 func (tt *taskTable) put(o *owner, t *Task) (old *Task, replaced bool) {
-	old, replaced = tt.byID.set(o, t.ID, t)
+	id := mustIDKey(t.ID)
+	old, replaced = tt.byID.t.set(o, id, t)
 	if replaced && old.ServiceID == t.ServiceID && old.Slot == t.Slot && old.NodeID == t.NodeID {
 		return old, true
 	}
 	if replaced {
 		tt.unindex(o, old)
 	}
-	id := mustIDKey(t.ID)
 	tt.bySlot.set(o, slotKey{mustIDKey(t.ServiceID), t.Slot, id}, struct{}{})
 	if t.NodeID != "" {
 		tt.byNode.set(o, nodeKey{mustIDKey(t.NodeID), id}, struct{}{})
