@@ -287,13 +287,20 @@ func TestClusterProcesses(t *testing.T) {
 		return nil
 	})
 	t.Logf("node ls on node-2:\n%s", table)
-	if info := c.info("node-3"); info.Managers != 3 || info.Nodes != 4 || info.Leader == nil || info.Role != state.RoleManager {
-		t.Fatalf("info on node-3: %+v", info)
-	}
-	var nodes []*state.Node
-	if err := json.Unmarshal([]byte(c.must("node-1", "node", "ls", "--format", "json").Stdout), &nodes); err != nil || len(nodes) != 4 {
-		t.Fatalf("node ls --format json: %d nodes, %v", len(nodes), err)
-	}
+	// node-3 is a follower: its copy of the state may trail node-2's by a commit.
+	c.eventually(10*time.Second, func() error {
+		if info := c.info("node-3"); info.Managers != 3 || info.Nodes != 4 || info.Leader == nil || info.Role != state.RoleManager {
+			return fmt.Errorf("info on node-3: %+v", info)
+		}
+		return nil
+	})
+	c.eventually(10*time.Second, func() error {
+		var nodes []*state.Node
+		if err := json.Unmarshal([]byte(c.must("node-1", "node", "ls", "--format", "json").Stdout), &nodes); err != nil || len(nodes) != 4 {
+			return fmt.Errorf("node ls --format json: %d nodes, %v", len(nodes), err)
+		}
+		return nil
+	})
 
 	t.Run("join and port negative paths", func(t *testing.T) { testNegativePaths(t, c) })
 	t.Run("no plaintext at rest", func(t *testing.T) { testPlaintextScan(t, c) })
