@@ -82,6 +82,13 @@ func OpenRepository(ctx context.Context, location string) (*Repository, error) {
 	return &Repository{repo: repo, location: location}, nil
 }
 
+// WrapRepository reads an already open go-git repository through the applier: the
+// push server uses it to load the stacks of a pushed revision before its ref moves.
+// The caller must not use repo's object store concurrently with the Repository.
+func WrapRepository(repo *git.Repository, location string) *Repository {
+	return &Repository{repo: repo, location: location}
+}
+
 func cloneRepository(ctx context.Context, url string) (*Repository, error) {
 	dir, err := os.MkdirTemp("", "berth-clone-*")
 	if err != nil {

@@ -72,6 +72,14 @@ type Backend interface {
 	// LoadImage imports an OCI or Docker image archive into this node's
 	// container runtime (`berth image load`).
 	LoadImage(ctx context.Context, r io.Reader, o ImageLoadOptions) (*ImageLoadResponse, error)
+	// AddSource, Sources, Source, UpdateSource and RemoveSource manage GitOps
+	// sources; answers never carry their credentials.
+	AddSource(ctx context.Context, req *SourceAddRequest) (*WriteResponse, error)
+	Sources(ctx context.Context, q Query) ([]*SourceInfo, QueryMeta, error)
+	Source(ctx context.Context, name string, q Query) (*SourceInfo, QueryMeta, error)
+	UpdateSource(ctx context.Context, name string, req *SourceUpdateRequest) (*WriteResponse, error)
+	RemoveSource(ctx context.Context, name string, prune bool) (*WriteResponse, error)
+
 	// ReportTaskStatus records an agent's reports; nodeID is the node of the
 	// caller's certificate, and only that node's tasks are changed.
 	ReportTaskStatus(ctx context.Context, nodeID string, reports []TaskStatusReport) error

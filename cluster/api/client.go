@@ -682,3 +682,42 @@ func (f *Forwarder) Forward(ctx context.Context, leaderAddr string, cmd []byte) 
 	}
 	return idx, err
 }
+
+// AddSource creates a GitOps source.
+func (c *Client) AddSource(ctx context.Context, req *SourceAddRequest) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/sources", req, &out)
+	return &out, err
+}
+
+// Sources lists the sources with their status.
+func (c *Client) Sources(ctx context.Context, q Query) ([]*SourceInfo, QueryMeta, error) {
+	var out []*SourceInfo
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/sources", q), nil, &out)
+	return out, queryMeta(h), err
+}
+
+// Source returns one source.
+func (c *Client) Source(ctx context.Context, name string, q Query) (*SourceInfo, QueryMeta, error) {
+	var out SourceInfo
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/sources/"+url.PathEscape(name), q), nil, &out)
+	return &out, queryMeta(h), err
+}
+
+// UpdateSource suspends, resumes, pins or asks for a sync of a source.
+func (c *Client) UpdateSource(ctx context.Context, name string, req *SourceUpdateRequest) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/sources/"+url.PathEscape(name)+"/update", req, &out)
+	return &out, err
+}
+
+// RemoveSource deletes a source; with prune its stacks too.
+func (c *Client) RemoveSource(ctx context.Context, name string, prune bool) (*WriteResponse, error) {
+	var out WriteResponse
+	path := "/v1/sources/" + url.PathEscape(name)
+	if prune {
+		path += "?prune=true"
+	}
+	_, err := c.do(ctx, http.MethodDelete, path, nil, &out)
+	return &out, err
+}

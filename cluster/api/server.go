@@ -110,6 +110,12 @@ var routes = []route{
 	{"POST /v1/tasks/status", false, remoteNode, managerPhase, (*handler).taskStatus},
 	{"POST /v1/images/load", true, remoteManager, anyPhase, (*handler).loadImage},
 
+	{"POST /v1/sources", true, remoteManager, managerPhase, (*handler).addSource},
+	{"GET /v1/sources", true, remoteManager, managerPhase, (*handler).sources},
+	{"GET /v1/sources/{name}", true, remoteManager, managerPhase, (*handler).source},
+	{"POST /v1/sources/{name}/update", true, remoteManager, managerPhase, (*handler).updateSource},
+	{"DELETE /v1/sources/{name}", true, remoteManager, managerPhase, (*handler).removeSource},
+
 	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
 	{"POST /v1/heartbeat", false, remoteNode, managerPhase, (*handler).heartbeat},
 	{"POST /v1/node/certificate", false, remoteNode, managerPhase, (*handler).renewCertificate},
@@ -127,6 +133,17 @@ func WithLogger(logger *slog.Logger) HandlerOption {
 	return func(h *handler) {
 		if logger != nil {
 			h.logger = logger
+		}
+	}
+}
+
+// WithPublicHandler serves pattern on the node's TCP port with next, which checks
+// its callers' credentials itself: webhooks (a signature) and Git over HTTP (a
+// token) come from machines that hold no certificate of the cluster.
+func WithPublicHandler(pattern string, next http.Handler) HandlerOption {
+	return func(h *handler) {
+		if !h.local {
+			h.mux.Handle(pattern, next)
 		}
 	}
 }
@@ -856,4 +873,67 @@ func (h *handler) taskStatus(w http.ResponseWriter, r *http.Request, c caller) e
 		return err
 	}
 	return ok(w, nil)
+}
+
+func (h *handler) addSource(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req SourceAddRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.AddSource(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) sources(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	list, meta, err := h.b.Sources(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*SourceInfo{}
+	}
+	return okQuery(w, list, meta)
+}
+
+func (h *handler) source(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	src, meta, err := h.b.Source(r.Context(), r.PathValue("name"), q)
+	if err != nil {
+		return err
+	}
+	return okQuery(w, src, meta)
+}
+
+func (h *handler) updateSource(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req SourceUpdateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.UpdateSource(r.Context(), r.PathValue("name"), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) removeSource(w http.ResponseWriter, r *http.Request, _ caller) error {
+	prune, err := boolParam(r, "prune")
+	if err != nil {
+		return err
+	}
+	resp, err := h.b.RemoveSource(r.Context(), r.PathValue("name"), prune)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
 }

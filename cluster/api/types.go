@@ -235,6 +235,29 @@ type StackDeployRequest struct {
 	Prune bool `json:"prune,omitempty"`
 }
 
+// NewStackDeployRequest carries a loaded stack and the content of its secrets and
+// configs, which the spec's JSON form leaves out.
+func NewStackDeployRequest(stack *spec.Stack, prune bool) *StackDeployRequest {
+	req := &StackDeployRequest{Stack: stack, Prune: prune}
+	for k, s := range stack.Secrets {
+		if !s.External {
+			if req.SecretData == nil {
+				req.SecretData = map[string][]byte{}
+			}
+			req.SecretData[k] = s.Data
+		}
+	}
+	for k, cf := range stack.Configs {
+		if !cf.External {
+			if req.ConfigData == nil {
+				req.ConfigData = map[string][]byte{}
+			}
+			req.ConfigData[k] = cf.Data
+		}
+	}
+	return req
+}
+
 // Actions in a StackDeployResponse.
 const (
 	ActionCreated   = "created"
@@ -409,4 +432,49 @@ type NodeImageLoad struct {
 	// Error says why the node has not imported the archive (it is down, its
 	// port cannot be reached, containerd refused the archive).
 	Error string `json:"error,omitempty"`
+}
+
+// SourceAddRequest is `berth source add`. Credentials and WebhookSecret are stored as
+// cluster secrets that the source refers to; they never come back in an answer.
+type SourceAddRequest struct {
+	Source        *state.Source      `json:"source"`
+	Credentials   *SourceCredentials `json:"credentials,omitempty"`
+	WebhookSecret []byte             `json:"webhook_secret,omitempty"`
+}
+
+// SourceCredentials is how a pull source reaches its remote: a token over HTTPS, or
+// an SSH key whose server must be in KnownHosts. Stored as a cluster secret, in
+// this JSON form.
+type SourceCredentials struct {
+	Username   string `json:"username,omitempty"`
+	Token      string `json:"token,omitempty"`
+	SSHKey     []byte `json:"ssh_key,omitempty"`
+	KnownHosts []byte `json:"known_hosts,omitempty"`
+}
+
+// SourceUpdateRequest changes a source: nil fields stay.
+type SourceUpdateRequest struct {
+	Suspended *bool `json:"suspended,omitempty"`
+	// Pin applies one revision until the next sync request or resume (`source
+	// rollback --to REV`); "" clears the pin.
+	Pin         *string `json:"pin,omitempty"`
+	RequestSync bool    `json:"request_sync,omitempty"`
+}
+
+// Source statuses as `source ls` shows them, Flux's and Argo CD's words.
+const (
+	SourceSynced      = "Synced"
+	SourceOutOfSync   = "OutOfSync"
+	SourceFailed      = "Failed"
+	SourceSuspended   = "Suspended"
+	SourceProgressing = "Progressing"
+	SourcePending     = "Pending"
+)
+
+// SourceInfo is a source with what an operator reads first: its status in one word,
+// and the stacks it manages.
+type SourceInfo struct {
+	*state.Source
+	Display string   `json:"display_status"`
+	Stacks  []string `json:"stacks,omitempty"`
 }

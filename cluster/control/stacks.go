@@ -23,33 +23,14 @@ const MaxObjectSize = 500 << 10
 // DeployStack writes a whole stack in one raft command (store.StackDeploy) and says
 // what it did.
 func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) (*api.StackDeployResponse, error) {
-	st := req.Stack
-	if err := checkDeploy(req); err != nil {
-		return nil, err
-	}
-	before, err := c.stackObjects(st.Name)
+	cmd, err := StackCommand(req, c.newID)
 	if err != nil {
 		return nil, err
 	}
-	ids := map[string]string{}
-	for k := range st.Services {
-		ids[store.KindService+"/"+k] = c.newID()
-	}
-	for k := range st.Networks {
-		ids[store.KindNetwork+"/"+k] = c.newID()
-	}
-	for k := range st.Secrets {
-		ids[store.KindSecret+"/"+k] = c.newID()
-	}
-	for k := range st.Configs {
-		ids[store.KindConfig+"/"+k] = c.newID()
-	}
-	cmd := &store.StackDeploy{
-		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(req)},
-		SecretData: req.SecretData,
-		ConfigData: req.ConfigData,
-		IDs:        ids,
-		Prune:      req.Prune,
+	st := req.Stack
+	before, err := c.stackObjects(st.Name)
+	if err != nil {
+		return nil, err
 	}
 	idx, err := c.apply(ctx, store.CmdStackDeploy, cmd)
 	if err != nil {
@@ -61,6 +42,36 @@ func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) 
 	}
 	c.logger.Info("stack deployed", "stack", st.Name, "index", idx, "services", len(st.Services), "prune", req.Prune)
 	return &api.StackDeployResponse{Index: idx, Changes: changes}, nil
+}
+
+// StackCommand makes the raft command that writes a stack: it checks the request,
+// proposes an ID for everything the stack may create, and hashes what is deployed.
+// GitOps syncs make one per stack of a revision.
+func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.StackDeploy, error) {
+	if err := checkDeploy(req); err != nil {
+		return nil, err
+	}
+	st := req.Stack
+	ids := map[string]string{}
+	for k := range st.Services {
+		ids[store.KindService+"/"+k] = newID()
+	}
+	for k := range st.Networks {
+		ids[store.KindNetwork+"/"+k] = newID()
+	}
+	for k := range st.Secrets {
+		ids[store.KindSecret+"/"+k] = newID()
+	}
+	for k := range st.Configs {
+		ids[store.KindConfig+"/"+k] = newID()
+	}
+	return &store.StackDeploy{
+		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(req)},
+		SecretData: req.SecretData,
+		ConfigData: req.ConfigData,
+		IDs:        ids,
+		Prune:      req.Prune,
+	}, nil
 }
 
 // checkDeploy checks what the FSM cannot explain as well: names, and that the content

@@ -21,6 +21,7 @@ const (
 	lockFileName = "daemon.lock"
 	certsDir     = "certs"
 	raftDir      = "raft"
+	sourcesDir   = "sources"
 	caCertFile   = "ca.pem"
 	nodeCertFile = "node.pem"
 	nodeKeyFile  = "node-key.pem"
@@ -52,6 +53,9 @@ func (d dataDir) path(parts ...string) string {
 }
 
 func (d dataDir) raft() string { return d.path(raftDir) }
+
+// sources holds the GitOps sources' repositories (mirrors, pushed repositories).
+func (d dataDir) sources() string { return d.path(sourcesDir) }
 
 // lock takes an exclusive lock on the data dir, so that two daemons never share one.
 // The lock goes with the process: it needs no cleanup after a crash.
@@ -239,7 +243,7 @@ func (d dataDir) leftovers() error {
 // node.json.
 func (d dataDir) wipe() error {
 	var errs []error
-	for _, name := range []string{raftDir, certsDir, nodeFileName} {
+	for _, name := range []string{sourcesDir, raftDir, certsDir, nodeFileName} {
 		if err := os.RemoveAll(d.path(name)); err != nil {
 			errs = append(errs, err)
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/berthd/berth/applier"
+	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
@@ -57,7 +59,8 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	logger := n.logger.With("role", "manager")
 	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{})}
 	p, err := openPort(n.cfg.ListenAddr, meta.ClusterID, n.ident.Load,
-		api.NewRemoteHandler(n, api.WithLogger(logger.With("api", "remote"))), logger)
+		api.NewRemoteHandler(n, api.WithLogger(logger.With("api", "remote")),
+			api.WithPublicHandler(webhook.PathPrefix, webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook"))))), logger)
 	if err != nil {
 		return fmt.Errorf("open the node port: %w", err)
 	}
@@ -92,6 +95,13 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	// The orchestrator runs on whichever manager leads, and stops when it no longer does.
 	m.loops.run(func() {
 		reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, reconciler.Config{Store: st, Logger: logger.With("component", "orchestrator")})
+	})
+	// So does the GitOps applier, which must never sync a source from two managers.
+	m.loops.run(func() {
+		alog := logger.With("component", "applier")
+		store.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, alog, "applier", func(ctx context.Context) error {
+			return applier.Run(ctx, applier.Config{Cluster: st, Dir: n.dir.sources(), Logger: alog})
+		})
 	})
 	if bootstrap {
 		close(m.caughtUp)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -116,4 +117,49 @@ func (n *Node) ReportTaskStatus(ctx context.Context, nodeID string, reports []ap
 		return err
 	}
 	return m.ctl.ReportTaskStatus(ctx, nodeID, reports)
+}
+
+// withControl runs fn on this manager's control, once the manager is ready.
+func withControl[T any](n *Node, fn func(*control.Control) (T, error)) (T, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return fn(m.ctl)
+}
+
+// AddSource implements api.Backend.
+func (n *Node) AddSource(ctx context.Context, req *api.SourceAddRequest) (*api.WriteResponse, error) {
+	return withControl(n, func(c *control.Control) (*api.WriteResponse, error) { return c.AddSource(ctx, req) })
+}
+
+// Sources implements api.Backend.
+func (n *Node) Sources(ctx context.Context, q api.Query) ([]*api.SourceInfo, api.QueryMeta, error) {
+	var meta api.QueryMeta
+	out, err := withControl(n, func(c *control.Control) (list []*api.SourceInfo, err error) {
+		list, meta, err = c.Sources(ctx, q)
+		return list, err
+	})
+	return out, meta, err
+}
+
+// Source implements api.Backend.
+func (n *Node) Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error) {
+	var meta api.QueryMeta
+	out, err := withControl(n, func(c *control.Control) (src *api.SourceInfo, err error) {
+		src, meta, err = c.Source(ctx, name, q)
+		return src, err
+	})
+	return out, meta, err
+}
+
+// UpdateSource implements api.Backend.
+func (n *Node) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
+	return withControl(n, func(c *control.Control) (*api.WriteResponse, error) { return c.UpdateSource(ctx, name, req) })
+}
+
+// RemoveSource implements api.Backend.
+func (n *Node) RemoveSource(ctx context.Context, name string, prune bool) (*api.WriteResponse, error) {
+	return withControl(n, func(c *control.Control) (*api.WriteResponse, error) { return c.RemoveSource(ctx, name, prune) })
 }

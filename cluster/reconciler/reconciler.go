@@ -622,62 +622,10 @@ func (p *proposer) wait() ([]uint64, error) {
 	return p.indexes, p.err
 }
 
-// RunWhileLeader runs Run whenever the manager leads, as raft's leadership
-// notifications say (leaderCh, which nothing else may read), until ctx is done. A
-// Run that fails while the manager still leads is started again after a second.
+// RunWhileLeader runs Run whenever the manager leads, as leaderCh says (a channel of
+// its own: store.LeaderCh gives one per call), until ctx is done. A Run that fails
+// while the manager still leads is started again after a second.
 func RunWhileLeader(ctx context.Context, leaderCh <-chan bool, isLeader func() bool, cfg Config) {
 	cfg.defaults()
-	var (
-		cancel context.CancelFunc
-		done   chan struct{}
-	)
-	start := func() {
-		var lctx context.Context
-		lctx, cancel = context.WithCancel(ctx)
-		done = make(chan struct{})
-		go func() {
-			defer close(done)
-			cfg.Logger.Info("leading: orchestrator started")
-			for {
-				err := Run(lctx, cfg)
-				if lctx.Err() != nil || errors.Is(err, store.ErrNotLeader) {
-					return
-				}
-				cfg.Logger.Error("orchestrator stopped; restarting it", "error", err)
-				if !sleep(lctx, time.Second) {
-					return
-				}
-			}
-		}()
-	}
-	stop := func() {
-		if cancel != nil {
-			cancel()
-			<-done
-			cancel = nil
-			cfg.Logger.Info("orchestrator stopped")
-		}
-	}
-	defer stop()
-	// A notification already waiting is older than what isLeader says now.
-	select {
-	case <-leaderCh:
-	default:
-	}
-	if isLeader() {
-		start()
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case leading := <-leaderCh:
-			// Two gains in a row mean leadership was lost in between: start over
-			// from a barrier and a fresh read.
-			stop()
-			if leading {
-				start()
-			}
-		}
-	}
+	store.RunWhileLeader(ctx, leaderCh, isLeader, cfg.Logger, "orchestrator", func(ctx context.Context) error { return Run(ctx, cfg) })
 }

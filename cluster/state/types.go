@@ -348,6 +348,15 @@ type Source struct {
 	Prune    bool `json:"prune,omitempty"`
 	SelfHeal bool `json:"self_heal,omitempty"`
 
+	// PinnedRevision is set by `source rollback`: syncs apply it instead of the
+	// branch's tip until the next `source sync` or `source resume`.
+	PinnedRevision string `json:"pinned_revision,omitempty"`
+	// SyncRequests counts `source sync` and webhook requests; AnsweredRequests is
+	// the count the last sync answered. The leader syncs while they differ, so a
+	// request survives a change of leader.
+	SyncRequests     uint64 `json:"sync_requests,omitempty"`
+	AnsweredRequests uint64 `json:"answered_requests,omitempty"`
+
 	LastFetchedRevision string    `json:"last_fetched_revision,omitempty"`
 	LastFetchedAt       time.Time `json:"last_fetched_at,omitzero"`
 	LastAppliedRevision string    `json:"last_applied_revision,omitempty"`

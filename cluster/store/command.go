@@ -29,6 +29,11 @@ const (
 	CmdServiceRollback    CommandType = 13
 	CmdPlanApply          CommandType = 14
 	CmdTaskStatus         CommandType = 15
+	// Issue 6: GitOps sources.
+	CmdSourceAdd    CommandType = 16
+	CmdSourceUpdate CommandType = 17
+	CmdSourceRemove CommandType = 18
+	CmdSourceSync   CommandType = 19
 )
 
 func (t CommandType) String() string {
@@ -154,6 +159,10 @@ var commands = map[CommandType]command{
 	CmdServiceRollback:    {"service-rollback", decodeInto(applyServiceRollback)},
 	CmdPlanApply:          {"plan-apply", decodeWire(applyPlans)},
 	CmdTaskStatus:         {"task-status", decodeWire(applyTaskStatus)},
+	CmdSourceAdd:          {"source-add", decodeInto(applySourceAdd)},
+	CmdSourceUpdate:       {"source-update", decodeInto(applySourceUpdate)},
+	CmdSourceRemove:       {"source-remove", decodeInto(applySourceRemove)},
+	CmdSourceSync:         {"source-sync", decodeInto(applySourceSync)},
 }
 
 // EncodeCommand makes a raft entry: the type byte, then the body as JSON, or in the

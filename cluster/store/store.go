@@ -63,10 +63,11 @@ type Config struct {
 
 // Store is one manager's raft node and the state it replicates.
 type Store struct {
-	cfg  Config
-	raft *raft.Raft
-	fsm  *fsm
-	bolt *raftboltdb.BoltStore
+	cfg     Config
+	raft    *raft.Raft
+	fsm     *fsm
+	bolt    *raftboltdb.BoltStore
+	leaders *leaderFeed
 }
 
 // Open starts the node's raft. The node rejoins its cluster from the state on disk, or
@@ -150,7 +151,7 @@ func open(cfg Config, bolt *raftboltdb.BoltStore) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Store{cfg: cfg, raft: r, fsm: fsm, bolt: bolt}, nil
+	return &Store{cfg: cfg, raft: r, fsm: fsm, bolt: bolt, leaders: newLeaderFeed(r.LeaderCh())}, nil
 }
 
 // State is the replicated state as this manager has applied it (possibly stale on a
@@ -259,8 +260,9 @@ func (s *Store) Leader() (addr, id string) {
 	return string(a), string(i)
 }
 
-// LeaderCh tells when this manager gains (true) or loses (false) leadership.
-func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
+// LeaderCh tells when this manager gains (true) or loses (false) leadership. Every
+// call gets a channel of its own, so that each leader-only loop hears every change.
+func (s *Store) LeaderCh() <-chan bool { return s.leaders.subscribe() }
 
 // Barrier returns once every entry committed before it is applied to this manager's
 // state (leader only). A new leader calls it before it reads the state to decide
@@ -329,6 +331,7 @@ func (s *Store) StateIndex() uint64 { return s.fsm.applied.Load() }
 // Close stops raft and closes the log.
 func (s *Store) Close() error {
 	err := s.raft.Shutdown().Error()
+	s.leaders.close()
 	return errors.Join(err, s.bolt.Close())
 }
 

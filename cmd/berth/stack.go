@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/spec"
 )
 
 func newStackCommand(host *hostFlag) *cobra.Command {
@@ -61,7 +60,7 @@ has converged, an update failed (paused or rolled back), or --timeout passed.`,
 			if err != nil {
 				return err
 			}
-			req := deployRequest(stack, prune)
+			req := api.NewStackDeployRequest(stack, prune)
 			resp, err := c.DeployStack(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -82,29 +81,6 @@ has converged, an update failed (paused or rolled back), or --timeout passed.`,
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "With --detach=false: how long to wait for convergence")
 	_ = cmd.MarkFlagRequired("compose-file")
 	return cmd
-}
-
-// deployRequest carries the stack and the content of its secrets and configs, which
-// the spec's JSON form leaves out.
-func deployRequest(stack *spec.Stack, prune bool) *api.StackDeployRequest {
-	req := &api.StackDeployRequest{Stack: stack, Prune: prune}
-	for k, s := range stack.Secrets {
-		if !s.External {
-			if req.SecretData == nil {
-				req.SecretData = map[string][]byte{}
-			}
-			req.SecretData[k] = s.Data
-		}
-	}
-	for k, cf := range stack.Configs {
-		if !cf.External {
-			if req.ConfigData == nil {
-				req.ConfigData = map[string][]byte{}
-			}
-			req.ConfigData[k] = cf.Data
-		}
-	}
-	return req
 }
 
 // printDeploy says what the deploy did, as 'docker stack deploy' does.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
@@ -41,6 +42,10 @@ type Options struct {
 	ElectionTimeout time.Duration
 	// SnapshotThreshold is raft's (8192).
 	SnapshotThreshold uint64
+	// Applier, when set, runs the GitOps applier on whichever manager leads, with
+	// its repositories under Applier.Dir/<manager>; Cluster, Logger and Now are set
+	// per manager.
+	Applier *applier.Config
 }
 
 // Manager is one manager of the cluster.
@@ -151,9 +156,18 @@ func (c *Cluster) start(m *Manager, bootstrap bool) error {
 	rc.Store, rc.Logger, rc.Now = st, logger, c.opts.Now
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel, m.done = cancel, make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, rc) })
+	if c.opts.Applier != nil {
+		ac := *c.opts.Applier
+		ac.Cluster, ac.Logger, ac.Now, ac.Dir = st, logger.With("component", "applier"), c.opts.Now, filepath.Join(ac.Dir, m.ID)
+		wg.Go(func() {
+			store.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, ac.Logger, "applier", func(ctx context.Context) error { return applier.Run(ctx, ac) })
+		})
+	}
 	go func() {
 		defer close(m.done)
-		reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, rc)
+		wg.Wait()
 	}()
 	return nil
 }

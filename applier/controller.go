@@ -1,0 +1,229 @@
+package applier
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/berthd/berth/applier/dirwatch"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+)
+
+// Cluster is what the applier needs of the leader's raft store (*store.Store).
+type Cluster interface {
+	// State is the replicated state as the leader applied it.
+	State() *state.Store
+	// ApplyLeader writes a command only while this manager leads: a sync decided
+	// here must not be applied by another leader, which syncs for itself.
+	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
+}
+
+// Config is what Run needs. Zero fields get defaults.
+type Config struct {
+	Cluster Cluster
+	// Dir holds the sources' repositories: the mirrors of pull sources and the
+	// repositories that push sources receive.
+	Dir    string
+	NewID  func() string
+	Now    func() time.Time
+	Logger *slog.Logger
+	// FetchTimeout bounds one fetch from a remote (2 minutes).
+	FetchTimeout time.Duration
+	// Debounce is how long a folder source must be quiet before it syncs (500ms).
+	Debounce time.Duration
+	// Reread bounds how long the applier trusts its watch on the sources table: a
+	// snapshot restore replaces the state store, and the watch of the old one
+	// never fires (30s).
+	Reread time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.NewID == nil {
+		c.NewID = state.NewID
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.FetchTimeout <= 0 {
+		c.FetchTimeout = 2 * time.Minute
+	}
+	if c.Debounce <= 0 {
+		c.Debounce = 500 * time.Millisecond
+	}
+	if c.Reread <= 0 {
+		c.Reread = 30 * time.Second
+	}
+}
+
+// Run syncs every source until ctx ends; it runs on the raft leader only (see
+// store.RunWhileLeader). Each source has a loop of its own, so that a slow remote
+// never holds up another source.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return err
+	}
+	loops := map[string]*sourceLoop{}
+	var wg sync.WaitGroup
+	defer func() {
+		for _, l := range loops {
+			l.cancel()
+		}
+		wg.Wait()
+	}()
+	for {
+		ws := memdb.NewWatchSet()
+		srcs, err := cfg.Cluster.State().ReadTxn().Sources(ws)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, src := range srcs {
+			seen[src.Name] = true
+			if l := loops[src.Name]; l != nil && l.kind == src.Kind {
+				l.update(src)
+				continue
+			} else if l != nil {
+				l.cancel()
+			}
+			l := newSourceLoop(ctx, &cfg, src)
+			loops[src.Name] = l
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.run()
+			}()
+		}
+		for name, l := range loops {
+			if !seen[name] {
+				l.cancel()
+				delete(loops, name)
+				// A removed source's repository goes with it; a source added again
+				// under the name starts afresh.
+				go func() { <-l.done; _ = os.RemoveAll(filepath.Join(cfg.Dir, name)) }()
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, cfg.Reread)
+		_ = ws.WatchCtx(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// sourceLoop syncs one source: at start, on every interval, on every sync request
+// (`source sync`, a webhook) and, for a folder, on every change in it.
+type sourceLoop struct {
+	cfg    *Config
+	name   string
+	kind   state.SourceKind
+	rows   chan *state.Source // the newest row not yet read
+	kick   chan struct{}      // a change in a folder source
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	syncer *syncer
+}
+
+func newSourceLoop(ctx context.Context, cfg *Config, src *state.Source) *sourceLoop {
+	l := &sourceLoop{cfg: cfg, name: src.Name, kind: src.Kind, rows: make(chan *state.Source, 1),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	l.ctx, l.cancel = context.WithCancel(ctx)
+	l.rows <- src
+	l.syncer = newSyncer(cfg, src.Name)
+	return l
+}
+
+func (l *sourceLoop) update(src *state.Source) {
+	select {
+	case <-l.rows:
+	default:
+	}
+	l.rows <- src
+}
+
+func (l *sourceLoop) run() {
+	defer close(l.done)
+	ctx := l.ctx
+	defer l.cancel()
+	defer l.syncer.close()
+	logger := l.cfg.Logger.With("source", l.name)
+	src := <-l.rows
+	if src.Kind == state.SourceDir {
+		go l.watchDir(ctx, src.URL, logger)
+	}
+	// The first pass checks the source at once: a new leader continues from the
+	// last applied revision, and applies nothing when the source has not moved.
+	due := true
+	var timer *time.Timer
+	var tick <-chan time.Time
+	for {
+		if due && !src.Suspended {
+			l.syncer.sync(ctx, src, logger)
+		}
+		due = false
+		if timer != nil {
+			timer.Stop()
+		}
+		tick = nil
+		if src.Interval > 0 && src.Kind == state.SourceGitPull {
+			timer = time.NewTimer(time.Duration(src.Interval))
+			tick = timer.C
+		}
+	wait:
+		select {
+		case <-ctx.Done():
+			return
+		case next := <-l.rows:
+			resumed := src.Suspended && !next.Suspended
+			src = next
+			if !resumed && next.SyncRequests <= next.AnsweredRequests {
+				// Rows change at every sync this loop writes; only requests count.
+				goto wait
+			}
+			due = true
+		case <-tick:
+			due = true
+		case <-l.kick:
+			due = true
+		}
+	}
+}
+
+// watchDir kicks the loop at every burst of changes in a folder source; a watch
+// that fails (the folder is missing, say) is retried, and the sync reports why.
+func (l *sourceLoop) watchDir(ctx context.Context, dir string, logger *slog.Logger) {
+	for ctx.Err() == nil {
+		err := dirwatch.Watch(ctx, dir, l.cfg.Debounce, func() {
+			select {
+			case l.kick <- struct{}{}:
+			default:
+			}
+		}, dirwatch.WithLogger(logger))
+		if ctx.Err() != nil {
+			return
+		}
+		logger.Warn("folder source: watching stopped; retrying", "dir", dir, "error", err)
+		t := time.NewTimer(10 * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}

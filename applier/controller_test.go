@@ -1,0 +1,324 @@
+package applier_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/applier"
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/internal/gittest"
+	"github.com/berthd/berth/internal/memcluster"
+)
+
+// newAppliedCluster is three managers in one process with the applier on the leader.
+func newAppliedCluster(t *testing.T) *memcluster.Cluster {
+	t.Helper()
+	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: t.TempDir(), Debounce: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func compose(image string) string {
+	return "services:\n  app:\n    image: " + image + "\n    deploy:\n      replicas: 2\n"
+}
+
+// eventually polls the leader's state until check passes.
+func eventually(t *testing.T, c *memcluster.Cluster, what string, check func(tx *state.ReadTxn) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var last error
+	for ctx.Err() == nil {
+		m, err := c.Leader(ctx)
+		if err != nil {
+			break
+		}
+		if last = check(m.Store.State().ReadTxn()); last == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, last)
+}
+
+func sourceIs(name string, want func(*state.Source) error) func(*state.ReadTxn) error {
+	return func(tx *state.ReadTxn) error {
+		src, err := tx.Source(nil, name)
+		if err != nil {
+			return err
+		}
+		return want(src)
+	}
+}
+
+func imageOf(tx *state.ReadTxn, service string) string {
+	svc, err := tx.ServiceByName(nil, service)
+	if err != nil {
+		return err.Error()
+	}
+	return svc.Spec.Image
+}
+
+func requestSync(t *testing.T, c *memcluster.Cluster, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := c.Follower(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Control.UpdateSource(ctx, name, &api.SourceUpdateRequest{RequestSync: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
+	c := newAppliedCluster(t)
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"stacks/web/compose.yaml": compose("nginx:1"), "stacks/db/compose.yaml": compose("postgres:16")})
+	first := repo.Commit("two stacks").String()
+
+	ctx := context.Background()
+	m, err := c.Follower(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
+		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "first revision applied", func(tx *state.ReadTxn) error {
+		src, err := tx.Source(nil, "infra")
+		if err != nil {
+			return err
+		}
+		if src.LastAppliedRevision != first || src.Status != state.SyncSynced {
+			return fmt.Errorf("source %s at %q: %s", src.Status, src.LastAppliedRevision, src.Message)
+		}
+		if imageOf(tx, "web_app") != "nginx:1" || imageOf(tx, "db_app") != "postgres:16" {
+			return fmt.Errorf("services: web %s, db %s", imageOf(tx, "web_app"), imageOf(tx, "db_app"))
+		}
+		return nil
+	})
+
+	// A revision that changes web and breaks db changes nothing at all.
+	repo.Write(map[string]string{"stacks/web/compose.yaml": compose("nginx:2"), "stacks/db/compose.yaml": "services:\n  app:\n    deploy:\n      replicas: two\n"})
+	broken := repo.Commit("break db").String()
+	requestSync(t, c, "infra")
+	eventually(t, c, "the broken revision refused", sourceIs("infra", func(src *state.Source) error {
+		if src.Status != state.SyncFailed || src.LastFetchedRevision != broken {
+			return fmt.Errorf("source %s, fetched %s", src.Status, src.LastFetchedRevision)
+		}
+		if !strings.Contains(src.Message, "db") || !strings.Contains(src.Message, "replicas") {
+			return fmt.Errorf("the message does not name the stack and field: %q", src.Message)
+		}
+		return nil
+	}))
+	eventually(t, c, "the last good revision still applied", func(tx *state.ReadTxn) error {
+		src, _ := tx.Source(nil, "infra")
+		if got := imageOf(tx, "web_app"); got != "nginx:1" || src.LastAppliedRevision != first {
+			return fmt.Errorf("web runs %s, applied %s", got, src.LastAppliedRevision)
+		}
+		return nil
+	})
+
+	// Fixed, with db gone: web rolls and db is pruned.
+	repo.Write(map[string]string{"stacks/db/compose.yaml": ""})
+	fixed := repo.Commit("drop db").String()
+	requestSync(t, c, "infra")
+	eventually(t, c, "the fixed revision applied and db pruned", func(tx *state.ReadTxn) error {
+		src, _ := tx.Source(nil, "infra")
+		if src.LastAppliedRevision != fixed || imageOf(tx, "web_app") != "nginx:2" {
+			return fmt.Errorf("applied %s, web %s", src.LastAppliedRevision, imageOf(tx, "web_app"))
+		}
+		if _, err := tx.Stack(nil, "db"); err == nil {
+			return fmt.Errorf("db is still there")
+		}
+		last := src.History[len(src.History)-1]
+		if last.Result != state.SyncApplied || last.Plan.Changed != 1 || last.Plan.Removed != 1 {
+			return fmt.Errorf("last record %+v", last)
+		}
+		return nil
+	})
+
+	// The leader changes: the new one continues from the applied revision, applying
+	// nothing again, and follows the branch from there.
+	src := mustSource(t, c, "infra")
+	if _, err := c.TransferLeadership(ctx); err != nil {
+		t.Fatal(err)
+	}
+	repo.Write(map[string]string{"stacks/web/compose.yaml": compose("nginx:3")})
+	next := repo.Commit("web 3").String()
+	requestSync(t, c, "infra")
+	eventually(t, c, "the new leader applies the next revision", func(tx *state.ReadTxn) error {
+		s, _ := tx.Source(nil, "infra")
+		if s.LastAppliedRevision != next || imageOf(tx, "web_app") != "nginx:3" {
+			return fmt.Errorf("applied %s, web %s", s.LastAppliedRevision, imageOf(tx, "web_app"))
+		}
+		return nil
+	})
+	// The new leader may apply next at its start or on the request (which is then
+	// answered "unchanged"), but it never applies the old revision again.
+	applied := 0
+	for _, rec := range mustSource(t, c, "infra").History[len(src.History):] {
+		if rec.Revision != next {
+			t.Errorf("after the change of leader: a sync of %s (%s), want only %s", rec.Revision, rec.Result, next)
+		}
+		if rec.Result == state.SyncApplied {
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Errorf("after the change of leader, %s was applied %d times, want once", next, applied)
+	}
+}
+
+func mustSource(t *testing.T, c *memcluster.Cluster, name string) *state.Source {
+	t.Helper()
+	m, err := c.Leader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := m.Store.State().ReadTxn().Source(nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func TestFolderSourceFollowsItsFiles(t *testing.T) {
+	c := newAppliedCluster(t)
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// As an editor saves: a temporary file renamed over the old one.
+		tmp := p + "~"
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("web/compose.yaml", compose("nginx:1"))
+	ctx := context.Background()
+	m, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir, Prune: true}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "the folder applied", func(tx *state.ReadTxn) error {
+		if got := imageOf(tx, "web_app"); got != "nginx:1" {
+			return fmt.Errorf("web runs %s", got)
+		}
+		return nil
+	})
+	write("web/compose.yaml", compose("nginx:2"))
+	eventually(t, c, "an edit applied without a sync request", func(tx *state.ReadTxn) error {
+		src, _ := tx.Source(nil, "local")
+		if got := imageOf(tx, "web_app"); got != "nginx:2" || src.Status != state.SyncSynced || !strings.HasPrefix(src.LastAppliedRevision, "dir:") {
+			return fmt.Errorf("web runs %s; source %s at %s", got, src.Status, src.LastAppliedRevision)
+		}
+		return nil
+	})
+	stk := mustStack(t, c, "web")
+	if stk.Source != "local" || stk.Spec.Services["app"].Deploy.Replicas == nil {
+		t.Errorf("stack web: source %q, spec %+v", stk.Source, stk.Spec)
+	}
+}
+
+func mustStack(t *testing.T, c *memcluster.Cluster, name string) *state.Stack {
+	t.Helper()
+	m, err := c.Leader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Store.State().ReadTxn().Stack(nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestNoPruneKeepsAndReportsAndRollbackPins(t *testing.T) {
+	c := newAppliedCluster(t)
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1"), "db/compose.yaml": compose("postgres:16")})
+	first := repo.Commit("two stacks").String()
+	ctx := context.Background()
+	m, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
+		Name: "apps", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Prune: false}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "first revision", sourceIs("apps", func(src *state.Source) error {
+		if src.LastAppliedRevision != first {
+			return fmt.Errorf("applied %q: %s", src.LastAppliedRevision, src.Message)
+		}
+		return nil
+	}))
+
+	repo.Write(map[string]string{"db/compose.yaml": "", "web/compose.yaml": compose("nginx:2")})
+	second := repo.Commit("drop db").String()
+	requestSync(t, c, "apps")
+	eventually(t, c, "db kept and reported", func(tx *state.ReadTxn) error {
+		src, _ := tx.Source(nil, "apps")
+		if src.LastAppliedRevision != second || !strings.Contains(src.Message, "db") {
+			return fmt.Errorf("applied %s, message %q", src.LastAppliedRevision, src.Message)
+		}
+		if imageOf(tx, "db_app") != "postgres:16" {
+			return fmt.Errorf("db: %s", imageOf(tx, "db_app"))
+		}
+		return nil
+	})
+
+	// Roll back to the first revision by short SHA: pinned, so a sync request alone
+	// does not move it; `source sync` (which clears the pin) does.
+	pin := first[:7]
+	if _, err := m.Control.UpdateSource(ctx, "apps", &api.SourceUpdateRequest{Pin: &pin, RequestSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "rolled back", func(tx *state.ReadTxn) error {
+		src, _ := tx.Source(nil, "apps")
+		if src.LastAppliedRevision != first || imageOf(tx, "web_app") != "nginx:1" {
+			return fmt.Errorf("applied %s, web %s", src.LastAppliedRevision, imageOf(tx, "web_app"))
+		}
+		return nil
+	})
+	requestSync(t, c, "apps")
+	eventually(t, c, "still pinned after a plain request", sourceIs("apps", func(src *state.Source) error {
+		if src.AnsweredRequests < src.SyncRequests || src.LastAppliedRevision != first {
+			return fmt.Errorf("answered %d of %d, applied %s", src.AnsweredRequests, src.SyncRequests, src.LastAppliedRevision)
+		}
+		return nil
+	}))
+	unpin := ""
+	if _, err := m.Control.UpdateSource(ctx, "apps", &api.SourceUpdateRequest{Pin: &unpin, RequestSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "following the branch again", sourceIs("apps", func(src *state.Source) error {
+		if src.LastAppliedRevision != second || src.PinnedRevision != "" {
+			return fmt.Errorf("applied %s, pinned %q", src.LastAppliedRevision, src.PinnedRevision)
+		}
+		return nil
+	}))
+}

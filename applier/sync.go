@@ -1,0 +1,310 @@
+package applier
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/spec"
+)
+
+// PushRepoDir is where a push source's repository lives under Config.Dir: the push
+// server receives into it and the applier reads from it.
+func PushRepoDir(dir, source string) string { return filepath.Join(dir, source, "push.git") }
+
+// mirrorDir is where a pull source's mirror lives under Config.Dir.
+func mirrorDir(dir, source string) string { return filepath.Join(dir, source, "mirror.git") }
+
+// syncer makes the syncs of one source.
+type syncer struct {
+	cfg       *Config
+	name      string
+	mirror    *Mirror
+	mirrorURL string
+}
+
+func newSyncer(cfg *Config, name string) *syncer { return &syncer{cfg: cfg, name: name} }
+
+func (s *syncer) close() {
+	if s.mirror != nil {
+		_ = s.mirror.Close()
+	}
+}
+
+// revision is what a sync reads: the tree of one revision.
+type revision struct {
+	sha     string // the revision applied: a commit, or the folder's content digest
+	fetched string // what the remote's branch points at, when it was read
+	fsys    fs.FS
+}
+
+// errNothingPushed: a push source whose branch has not been pushed yet.
+var errNothingPushed = errors.New("nothing pushed yet")
+
+// sync brings the cluster to the source's revision, or records why it could not. A
+// revision is applied whole in one raft command or not at all.
+func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logger) {
+	requested := src.SyncRequests > src.AnsweredRequests
+	rev, err := s.read(ctx, src)
+	if errors.Is(err, errNothingPushed) {
+		if requested {
+			s.record(ctx, src, rev, state.SyncRecord{Result: state.SyncUnchanged, Message: "nothing pushed yet"}, state.SyncPending, logger)
+		}
+		return
+	}
+	if err != nil {
+		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
+		return
+	}
+	if !requested && src.Status == state.SyncSynced && rev.sha != "" && rev.sha == src.LastAppliedRevision {
+		return
+	}
+	loaded, err := LoadStacks(ctx, rev.fsys, src.Path, nil)
+	if err != nil {
+		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
+		return
+	}
+	cmds, err := s.commands(src, loaded.Stacks)
+	if err != nil {
+		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
+		return
+	}
+	if src.Kind == state.SourceDir {
+		rev.sha = folderRevision(cmds)
+		rev.fetched = rev.sha
+	}
+	for _, c := range cmds {
+		c.Stack.Revision = rev.sha
+	}
+	if !requested && src.Status == state.SyncSynced && rev.sha == src.LastAppliedRevision {
+		return
+	}
+	plan, unchanged, kept, err := s.plan(src, cmds)
+	if err != nil {
+		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
+		return
+	}
+	result := state.SyncApplied
+	if unchanged {
+		result = state.SyncUnchanged
+	}
+	cmd := &store.SourceSync{
+		Name: src.Name, Now: s.cfg.Now().UTC(), Fetched: rev.fetched, Status: state.SyncSynced, Answered: src.SyncRequests,
+		Record: state.SyncRecord{Revision: rev.sha, Result: result, Plan: plan, Message: keptMessage(kept)},
+		Apply:  true, Stacks: cmds, Prune: src.Prune,
+	}
+	if _, err := s.cfg.Cluster.ApplyLeader(ctx, store.CmdSourceSync, cmd); err != nil {
+		if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
+			return
+		}
+		reason := state.SyncError
+		if errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrInvalid) {
+			reason = state.SyncRejected
+		}
+		s.fail(ctx, src, rev, reason, err, requested, logger)
+		return
+	}
+	logger.Info("source synced", "revision", rev.sha, "result", result, "added", plan.Added, "changed", plan.Changed, "removed", plan.Removed)
+}
+
+// read fetches or reads the source's current revision.
+func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) {
+	switch src.Kind {
+	case state.SourceGitPull:
+		return s.readPull(ctx, src)
+	case state.SourceGitPush:
+		repo, err := OpenRepository(ctx, PushRepoDir(s.cfg.Dir, src.Name))
+		if err != nil {
+			return revision{}, errNothingPushed
+		}
+		defer repo.Close()
+		return treeOf(repo, src, "refs/heads/"+src.Branch, "")
+	case state.SourceDir:
+		info, err := os.Stat(src.URL)
+		if err != nil {
+			return revision{}, fmt.Errorf("folder %s: %w (a folder source reads it on the leading manager: it must exist on every manager)", src.URL, err)
+		}
+		if !info.IsDir() {
+			return revision{}, fmt.Errorf("folder source %s: %s is not a directory", src.Name, src.URL)
+		}
+		return revision{fsys: os.DirFS(src.URL)}, nil
+	}
+	return revision{}, fmt.Errorf("source %s: unknown kind %q", src.Name, src.Kind)
+}
+
+func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, error) {
+	if s.mirror == nil || s.mirrorURL != src.URL {
+		if s.mirror != nil {
+			_ = s.mirror.Close()
+		}
+		m, err := OpenMirror(mirrorDir(s.cfg.Dir, src.Name), src.URL)
+		if err != nil {
+			return revision{}, err
+		}
+		s.mirror, s.mirrorURL = m, src.URL
+	}
+	cred, err := s.credentials(src)
+	if err != nil {
+		return revision{}, err
+	}
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
+	defer cancel()
+	tip, _, err := s.mirror.Fetch(fctx, src.Branch, cred)
+	if err != nil {
+		return revision{}, err
+	}
+	return treeOf(s.mirror.Repository(), src, tip, tip)
+}
+
+// treeOf reads the tree of want, or of the pinned revision when the source has one.
+func treeOf(repo *Repository, src *state.Source, want, fetched string) (revision, error) {
+	if src.PinnedRevision != "" {
+		want = src.PinnedRevision
+	}
+	fsys, sha, err := repo.TreeFS(want)
+	if err != nil {
+		if src.PinnedRevision == "" && src.Kind == state.SourceGitPush {
+			return revision{}, errNothingPushed
+		}
+		return revision{fetched: fetched}, err
+	}
+	if fetched == "" {
+		fetched = sha
+	}
+	return revision{sha: sha, fetched: fetched, fsys: fsys}, nil
+}
+
+// credentials reads the source's credentials from its cluster secret.
+func (s *syncer) credentials(src *state.Source) (*Credentials, error) {
+	if src.AuthRef == "" {
+		return nil, nil
+	}
+	sec, err := s.cfg.Cluster.State().ReadTxn().Secret(nil, src.AuthRef)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: its credentials (secret %s): %w", src.Name, src.AuthRef, err)
+	}
+	var c api.SourceCredentials
+	if err := json.Unmarshal(sec.Data, &c); err != nil {
+		return nil, fmt.Errorf("source %s: its credentials (secret %s) are not what `source add` stores", src.Name, src.AuthRef)
+	}
+	return &Credentials{Username: c.Username, Token: c.Token, SSHKey: c.SSHKey, KnownHosts: c.KnownHosts}, nil
+}
+
+// commands makes the stack deploys of a revision, owned by the source.
+func (s *syncer) commands(src *state.Source, stacks []*spec.Stack) ([]*store.StackDeploy, error) {
+	out := make([]*store.StackDeploy, 0, len(stacks))
+	for _, st := range stacks {
+		cmd, err := control.StackCommand(api.NewStackDeployRequest(st, src.Prune), s.cfg.NewID)
+		if err != nil {
+			return nil, fmt.Errorf("stack %s: %w", st.Name, err)
+		}
+		cmd.Stack.Source = src.Name
+		out = append(out, cmd)
+	}
+	return out, nil
+}
+
+// plan counts what the revision does to services, and says whether it changes
+// anything at all.
+func (s *syncer) plan(src *state.Source, cmds []*store.StackDeploy) (plan state.PlanSummary, unchanged bool, kept []string, err error) {
+	tx := s.cfg.Cluster.State().ReadTxn()
+	owned, err := tx.StacksBySource(nil, src.Name)
+	if err != nil {
+		return state.PlanSummary{}, false, nil, err
+	}
+	unchanged = true
+	var oldSpecs, newSpecs []*spec.Stack
+	seen := map[string]bool{}
+	for _, c := range cmds {
+		seen[c.Stack.Name] = true
+		newSpecs = append(newSpecs, c.Stack.Spec)
+		cur, err := tx.Stack(nil, c.Stack.Name)
+		switch {
+		case errors.Is(err, state.ErrNotFound):
+			unchanged = false
+		case err != nil:
+			return state.PlanSummary{}, false, nil, err
+		default:
+			oldSpecs = append(oldSpecs, cur.Spec)
+			if cur.SpecHash != c.Stack.SpecHash || cur.Source != src.Name {
+				unchanged = false
+			}
+		}
+	}
+	for _, st := range owned {
+		switch {
+		case seen[st.Name]:
+		case src.Prune:
+			oldSpecs = append(oldSpecs, st.Spec)
+			unchanged = false
+		default:
+			kept = append(kept, st.Name)
+		}
+	}
+	for _, d := range spec.DiffStacks(oldSpecs, newSpecs) {
+		for _, sc := range d.Services {
+			switch sc.Action {
+			case spec.ActionAdd:
+				plan.Added++
+			case spec.ActionRemove:
+				plan.Removed++
+			case spec.ActionChange:
+				plan.Changed++
+			}
+		}
+	}
+	return plan, unchanged, kept, nil
+}
+
+// fail records a sync that did not apply. The same failure of the same revision is
+// recorded once, not at every interval, unless someone asked for the sync.
+func (s *syncer) fail(ctx context.Context, src *state.Source, rev revision, result state.SyncResult, err error, requested bool, logger *slog.Logger) {
+	msg := err.Error()
+	if !requested && src.Status == state.SyncFailed && src.Message == msg {
+		return
+	}
+	logger.Warn("source sync failed", "revision", rev.sha, "result", result, "error", msg)
+	s.record(ctx, src, rev, state.SyncRecord{Result: result, Message: msg}, state.SyncFailed, logger)
+}
+
+func (s *syncer) record(ctx context.Context, src *state.Source, rev revision, rec state.SyncRecord, status state.SyncState, logger *slog.Logger) {
+	rec.Revision = rev.sha
+	cmd := &store.SourceSync{Name: src.Name, Now: s.cfg.Now().UTC(), Fetched: rev.fetched, Status: status, Answered: src.SyncRequests, Record: rec}
+	if _, err := s.cfg.Cluster.ApplyLeader(ctx, store.CmdSourceSync, cmd); err != nil && !errors.Is(err, store.ErrNotLeader) && ctx.Err() == nil {
+		logger.Error("could not record a sync of the source", "error", err)
+	}
+}
+
+// folderRevision names a folder's content: a digest of its stacks' hashes, so that
+// an unchanged folder is the same revision after any number of reads.
+func folderRevision(cmds []*store.StackDeploy) string {
+	parts := make([]string, 0, len(cmds))
+	for _, c := range cmds {
+		parts = append(parts, c.Stack.Name+"="+c.Stack.SpecHash)
+	}
+	slices.Sort(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return "dir:" + hex.EncodeToString(sum[:])[:16]
+}
+
+// keptMessage reports the stacks a source without prune keeps although its revision
+// no longer has them.
+func keptMessage(kept []string) string {
+	if len(kept) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("kept (the source does not prune): stack %s is no longer in the revision", strings.Join(kept, ", "))
+}

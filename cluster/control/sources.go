@@ -1,0 +1,238 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/spec"
+)
+
+// MinSourceInterval is the shortest polling interval a pull source may have: shorter
+// would poll a Git server harder than any of them expects (webhooks are for speed).
+const MinSourceInterval = 10 * time.Second
+
+// SourceSecretLabel marks the cluster secrets that hold a source's credentials.
+const SourceSecretLabel = "io.berth.source"
+
+// AddSource creates a source, with its credentials as cluster secrets, in one raft
+// command.
+func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*api.WriteResponse, error) {
+	if req.Source == nil {
+		return nil, badRequest("no source given")
+	}
+	src := req.Source.Copy()
+	if err := checkSource(src, req); err != nil {
+		return nil, err
+	}
+	cmd := &store.SourceAdd{Source: src}
+	secret := func(suffix string, data []byte) string {
+		name := "source-" + src.Name + "-" + suffix
+		cmd.Secrets = append(cmd.Secrets, &state.Secret{ID: c.newID(), Name: name, Version: 1, Data: data,
+			Labels: map[string]string{SourceSecretLabel: src.Name}})
+		return name
+	}
+	if req.Credentials != nil {
+		data, err := json.Marshal(req.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		src.AuthRef = secret("credentials", data)
+	}
+	if len(req.WebhookSecret) > 0 {
+		src.WebhookSecretRef = secret("webhook", req.WebhookSecret)
+	}
+	idx, err := c.apply(ctx, store.CmdSourceAdd, cmd)
+	if err != nil {
+		return nil, err
+	}
+	c.logger.Info("source added", "source", src.Name, "kind", src.Kind, "index", idx)
+	return &api.WriteResponse{Index: idx}, nil
+}
+
+// checkSource validates and normalises what `source add` sent; the errors name the flag.
+func checkSource(src *state.Source, req *api.SourceAddRequest) error {
+	if !spec.ValidStackName(src.Name) {
+		return badRequest("invalid source name %q: use lowercase letters, digits, '-' and '_', starting with a letter or digit", src.Name)
+	}
+	if src.Path != "" {
+		p := path.Clean(filepath.ToSlash(src.Path))
+		if path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
+			return badRequest("--path %q must be a folder inside the repository, relative to its root", src.Path)
+		}
+		src.Path = p
+	}
+	if src.Interval < 0 {
+		return badRequest("--interval %s is negative", time.Duration(src.Interval))
+	}
+	switch src.Kind {
+	case state.SourceGitPull:
+		if src.URL == "" {
+			return badRequest("source %s: --url is required for a Git source", src.Name)
+		}
+		if strings.Contains(src.URL, "@") && strings.Contains(src.URL, "://") && strings.Contains(strings.SplitN(strings.SplitN(src.URL, "://", 2)[1], "@", 2)[0], ":") {
+			return badRequest("source %s: the URL carries a password; give it with --token-file, so that it is stored as a secret", src.Name)
+		}
+		if cr := req.Credentials; cr != nil {
+			switch {
+			case cr.Token != "" && len(cr.SSHKey) > 0:
+				return badRequest("source %s: give --token-file or --ssh-key, not both", src.Name)
+			case len(cr.SSHKey) > 0 && len(cr.KnownHosts) == 0:
+				return badRequest("source %s: --ssh-key needs --known-hosts: berth always checks the server's host key", src.Name)
+			}
+		}
+		if src.Branch == "" {
+			src.Branch = "main"
+		}
+		if src.Interval != 0 && time.Duration(src.Interval) < MinSourceInterval {
+			return badRequest("--interval %s is shorter than %s: use a webhook for faster syncs", time.Duration(src.Interval), MinSourceInterval)
+		}
+	case state.SourceDir:
+		if !filepath.IsAbs(src.URL) {
+			return badRequest("source %s: --dir %q must be an absolute path on the managers", src.Name, src.URL)
+		}
+		if req.Credentials != nil || len(req.WebhookSecret) > 0 {
+			return badRequest("source %s: a folder source takes no credentials and no webhook secret", src.Name)
+		}
+	case state.SourceGitPush:
+		if src.URL != "" || req.Credentials != nil {
+			return badRequest("source %s: a push source has no URL and no credentials: the cluster is its remote", src.Name)
+		}
+		if src.Branch == "" {
+			src.Branch = "main"
+		}
+	default:
+		return badRequest("source %s: unknown kind %q: use --url, --dir or --push", src.Name, src.Kind)
+	}
+	src.Status, src.Message, src.History = "", "", nil
+	src.LastAppliedRevision, src.LastFetchedRevision, src.PinnedRevision = "", "", ""
+	src.SyncRequests, src.AnsweredRequests = 1, 0
+	return nil
+}
+
+// UpdateSource suspends, resumes, pins or asks for a sync of a source.
+func (c *Control) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
+	cmd := &store.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: req.Pin, RequestSync: req.RequestSync}
+	idx, err := c.apply(ctx, store.CmdSourceUpdate, cmd)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, &notFoundError{"source", name}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &api.WriteResponse{Index: idx}, nil
+}
+
+// RemoveSource deletes a source and its credentials; with prune its stacks too.
+func (c *Control) RemoveSource(ctx context.Context, name string, prune bool) (*api.WriteResponse, error) {
+	idx, err := c.apply(ctx, store.CmdSourceRemove, &store.SourceRemove{Name: name, Prune: prune})
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, &notFoundError{"source", name}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.logger.Info("source removed", "source", name, "prune", prune, "index", idx)
+	return &api.WriteResponse{Index: idx}, nil
+}
+
+// sourceTables are what a source's status depends on.
+var sourceTables = []string{state.TableSources, state.TableStacks, state.TableServices, state.TableTasks, state.TableNodes}
+
+// Sources lists the sources, by name.
+func (c *Control) Sources(ctx context.Context, q api.Query) ([]*api.SourceInfo, api.QueryMeta, error) {
+	var out []*api.SourceInfo
+	idx, err := c.blocking(ctx, q, sourceTables, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		out = nil
+		srcs, err := tx.Sources(ws)
+		if err != nil {
+			return 0, err
+		}
+		allowed := c.allowedNodes(tx)
+		for _, s := range srcs {
+			info, err := sourceInfo(tx, ws, s, allowed)
+			if err != nil {
+				return 0, err
+			}
+			out = append(out, info)
+		}
+		return tx.Index(sourceTables...), nil
+	})
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return out, api.QueryMeta{Index: idx}, nil
+}
+
+// Source returns one source.
+func (c *Control) Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error) {
+	var out *api.SourceInfo
+	idx, err := c.blocking(ctx, q, sourceTables, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		s, err := tx.Source(ws, name)
+		if errors.Is(err, state.ErrNotFound) {
+			return 0, &notFoundError{"source", name}
+		}
+		if err != nil {
+			return 0, err
+		}
+		if out, err = sourceInfo(tx, ws, s, c.allowedNodes(tx)); err != nil {
+			return 0, err
+		}
+		return tx.Index(sourceTables...), nil
+	})
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return out, api.QueryMeta{Index: idx}, nil
+}
+
+// sourceInfo works out a source's status in one word: Suspended and Failed first,
+// then Progressing while the services of its last revision converge.
+func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed func(*state.Service) []string) (*api.SourceInfo, error) {
+	info := &api.SourceInfo{Source: s}
+	stacks, err := tx.StacksBySource(ws, s.Name)
+	if err != nil {
+		return nil, err
+	}
+	converging := false
+	for _, st := range stacks {
+		info.Stacks = append(info.Stacks, st.Name)
+		svcs, err := tx.ServicesByStack(ws, st.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, svc := range svcs {
+			tasks, err := tx.TasksByService(ws, svc.ID)
+			if err != nil {
+				return nil, err
+			}
+			if api.ConvergenceOf(ServiceStatus(svc, tasks, allowed(svc)), false) == api.Converging {
+				converging = true
+			}
+		}
+	}
+	switch {
+	case s.Suspended:
+		info.Display = api.SourceSuspended
+	case s.Status == state.SyncFailed:
+		info.Display = api.SourceFailed
+	case s.Status == state.SyncOutOfSync:
+		info.Display = api.SourceOutOfSync
+	case s.Status == state.SyncSynced && converging:
+		info.Display = api.SourceProgressing
+	case s.Status == state.SyncSynced:
+		info.Display = api.SourceSynced
+	default:
+		info.Display = api.SourcePending
+	}
+	return info, nil
+}

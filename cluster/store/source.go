@@ -1,0 +1,217 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/berthd/berth/cluster/state"
+)
+
+// SourceAdd creates a GitOps source; the name must be free. Secrets holds the
+// credentials its AuthRef and WebhookSecretRef name, written in the same entry.
+type SourceAdd struct {
+	Source  *state.Source   `json:"source"`
+	Secrets []*state.Secret `json:"secrets,omitempty"`
+}
+
+// SourceUpdate changes what an operator may change on a source. Nil fields stay.
+type SourceUpdate struct {
+	Name      string `json:"name"`
+	Suspended *bool  `json:"suspended,omitempty"`
+	// Pin sets PinnedRevision (`source rollback`); an empty string clears it.
+	Pin *string `json:"pin,omitempty"`
+	// RequestSync asks the leader's applier for a sync now.
+	RequestSync bool `json:"request_sync,omitempty"`
+}
+
+// SourceRemove deletes a source. With Prune its stacks go too; without, they stay
+// running as stacks of no source, which `stack rm` removes.
+type SourceRemove struct {
+	Name  string `json:"name"`
+	Prune bool   `json:"prune,omitempty"`
+}
+
+// SourceSync records one sync of a source, and when it applied a revision, writes that
+// revision's stacks in the same entry: a revision is applied whole or not at all.
+type SourceSync struct {
+	Name string    `json:"name"`
+	Now  time.Time `json:"now"`
+	// Fetched is the revision the source's remote or folder had, when the sync read it.
+	Fetched string `json:"fetched,omitempty"`
+	// Record is the sync's history entry; its Revision is the revision synced.
+	Record state.SyncRecord `json:"record"`
+	Status state.SyncState  `json:"status"`
+	// Answered is the source's SyncRequests count the sync answered.
+	Answered uint64 `json:"answered"`
+	// Apply is set when the sync writes the revision: Stacks then holds every stack of
+	// it, and with Prune the source's stacks that it no longer has are removed.
+	Apply  bool           `json:"apply,omitempty"`
+	Stacks []*StackDeploy `json:"stacks,omitempty"`
+	Prune  bool           `json:"prune,omitempty"`
+}
+
+func applySourceAdd(tx *state.WriteTxn, a *SourceAdd) error {
+	if a.Source == nil {
+		return fmt.Errorf("%w: source add without a source", state.ErrInvalid)
+	}
+	if _, err := tx.Source(nil, a.Source.Name); err == nil {
+		return fmt.Errorf("source %s already exists (remove it first, or pick another name): %w", a.Source.Name, state.ErrConflict)
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	for _, sec := range a.Secrets {
+		if sec == nil || (sec.Name != a.Source.AuthRef && sec.Name != a.Source.WebhookSecretRef) {
+			return fmt.Errorf("%w: source %s: a secret it does not refer to", state.ErrInvalid, a.Source.Name)
+		}
+		if _, err := tx.Secret(nil, sec.Name); err == nil {
+			return fmt.Errorf("secret %s already exists (a source of that name was removed without its secrets?): %w", sec.Name, state.ErrConflict)
+		}
+		if err := tx.UpsertSecret(sec); err != nil {
+			return err
+		}
+	}
+	return tx.UpsertSource(a.Source)
+}
+
+func applySourceUpdate(tx *state.WriteTxn, u *SourceUpdate) error {
+	cur, err := tx.Source(nil, u.Name)
+	if err != nil {
+		return err
+	}
+	next := cur.Copy()
+	if u.Suspended != nil {
+		next.Suspended = *u.Suspended
+		if !next.Suspended {
+			// Resuming follows the branch again, as the rollback's pin promises.
+			next.PinnedRevision = ""
+		}
+	}
+	if u.Pin != nil {
+		next.PinnedRevision = *u.Pin
+	}
+	if u.RequestSync {
+		next.SyncRequests++
+	}
+	return tx.UpsertSource(next)
+}
+
+func applySourceRemove(tx *state.WriteTxn, r *SourceRemove) error {
+	src, err := tx.Source(nil, r.Name)
+	if err != nil {
+		return err
+	}
+	if err := deleteSourceSecrets(tx, src); err != nil {
+		return err
+	}
+	stacks, err := tx.StacksBySource(nil, r.Name)
+	if err != nil {
+		return err
+	}
+	for _, st := range stacks {
+		if r.Prune {
+			if err := applyStackRemove(tx, &StackRemove{Name: st.Name}); err != nil {
+				return err
+			}
+			continue
+		}
+		kept := st.Copy()
+		kept.Source, kept.Revision = "", ""
+		if err := tx.UpsertStack(kept); err != nil {
+			return err
+		}
+	}
+	return tx.DeleteSource(r.Name)
+}
+
+func applySourceSync(tx *state.WriteTxn, s *SourceSync) error {
+	cur, err := tx.Source(nil, s.Name)
+	if err != nil {
+		return err
+	}
+	if s.Apply {
+		if err := applyRevision(tx, s); err != nil {
+			return err
+		}
+	}
+	next := cur.Copy()
+	if s.Fetched != "" {
+		next.LastFetchedRevision, next.LastFetchedAt = s.Fetched, s.Now
+	}
+	if s.Apply {
+		next.LastAppliedRevision, next.LastAppliedAt = s.Record.Revision, s.Now
+	}
+	next.Status, next.Message = s.Status, s.Record.Message
+	next.AnsweredRequests = max(next.AnsweredRequests, s.Answered)
+	rec := s.Record
+	rec.Time = s.Now
+	next.History = append(next.History, rec)
+	return tx.UpsertSource(next)
+}
+
+// applyRevision writes every stack of the revision, owned by the source, and prunes
+// the source's stacks the revision no longer has.
+func applyRevision(tx *state.WriteTxn, s *SourceSync) error {
+	keep := map[string]bool{}
+	for _, d := range s.Stacks {
+		if d == nil || d.Stack == nil {
+			return fmt.Errorf("%w: source %s: a stack of revision %s has no row", state.ErrInvalid, s.Name, s.Record.Revision)
+		}
+		name := d.Stack.Name
+		if keep[name] {
+			return fmt.Errorf("%w: source %s: stack %s appears twice in revision %s", state.ErrInvalid, s.Name, name, s.Record.Revision)
+		}
+		keep[name] = true
+		if cur, err := tx.Stack(nil, name); err == nil && cur.Source != "" && cur.Source != s.Name {
+			return fmt.Errorf("stack %s belongs to source %s: rename the stack, or remove it from that source first: %w", name, cur.Source, state.ErrConflict)
+		} else if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+		if d.Stack.Source != s.Name || d.Stack.Revision != s.Record.Revision {
+			return fmt.Errorf("%w: source %s: stack %s is not marked as revision %s of the source", state.ErrInvalid, s.Name, name, s.Record.Revision)
+		}
+		if err := applyStackDeploy(tx, d); err != nil {
+			return fmt.Errorf("stack %s: %w", name, err)
+		}
+	}
+	if !s.Prune {
+		return nil
+	}
+	owned, err := tx.StacksBySource(nil, s.Name)
+	if err != nil {
+		return err
+	}
+	for _, st := range owned {
+		if !keep[st.Name] {
+			if err := applyStackRemove(tx, &StackRemove{Name: st.Name}); err != nil {
+				return fmt.Errorf("prune stack %s: %w", st.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// deleteSourceSecrets deletes every version of the credentials a source refers to.
+func deleteSourceSecrets(tx *state.WriteTxn, src *state.Source) error {
+	refs := map[string]bool{}
+	for _, ref := range []string{src.AuthRef, src.WebhookSecretRef} {
+		if ref != "" {
+			refs[ref] = true
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	all, err := tx.Secrets(nil)
+	if err != nil {
+		return err
+	}
+	for _, sec := range all {
+		if refs[sec.Name] {
+			if err := tx.DeleteSecret(sec.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/internal/gittest"
+)
+
+// TestSourceProcesses follows a Git source on a real daemon (simulated agent): add,
+// sync, a GitHub-signed webhook moving it to the next commit, a bad signature
+// refused, a broken revision refused with the field named while the last good one
+// stays, history, and rm --prune.
+func TestSourceProcesses(t *testing.T) {
+	c := newProcClusterArgs(t, testDaemonArgs, "node-1")
+	c.start("node-1")
+	c.initCluster("node-1", nil, nil)
+
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"stacks/web/compose.yaml": "services:\n  app:\n    image: nginx:1\n"})
+	first := repo.Commit("web").String()
+	secretFile := filepath.Join(t.TempDir(), "hook")
+	if err := os.WriteFile(secretFile, []byte("s3cret-hook\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.must("node-1", "source", "add", "infra", "--url", "file://"+repo.Dir, "--path", "stacks", "--interval", "0", "--webhook-secret-file", secretFile)
+	r := c.must("node-1", "source", "sync", "infra")
+	if !strings.Contains(r.Stdout, first[:7]) {
+		t.Fatalf("source sync:\n%s", r.Stdout)
+	}
+	sourceRow := func(want ...string) func() error {
+		return func() error {
+			out := c.must("node-1", "source", "ls").Stdout
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, "infra ") {
+					for _, w := range want {
+						if !strings.Contains(line, w) {
+							return fmt.Errorf("source ls lacks %q:\n%s", w, out)
+						}
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("no row for infra:\n%s", out)
+		}
+	}
+	c.eventually(20*time.Second, sourceRow("git-pull", first[:7], "Synced"))
+	if out := c.must("node-1", "service", "ls").Stdout; !strings.Contains(out, "web_app") || !strings.Contains(out, "nginx:1") {
+		t.Fatalf("service ls:\n%s", out)
+	}
+
+	// A webhook, on the manager's port, without a client certificate.
+	repo.Write(map[string]string{"stacks/web/compose.yaml": "services:\n  app:\n    image: nginx:2\n"})
+	second := repo.Commit("web 2").String()
+	payload := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":"%s"}`, second))
+	hook := func(secret string) int {
+		t.Helper()
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(payload)
+		req, err := http.NewRequest(http.MethodPost, "https://"+c.d("node-1").Addr+"/v1/hooks/infra", bytes.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hookClient(t, c.d("node-1").DataDir).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := hook("wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("a webhook with a bad signature: %d, want 401", code)
+	}
+	if got := c.must("node-1", "source", "inspect", "infra").Stdout; strings.Contains(got, second) {
+		t.Fatalf("a refused webhook moved the source:\n%s", got)
+	}
+	if code := hook("s3cret-hook"); code != http.StatusAccepted {
+		t.Fatalf("a signed webhook: %d, want 202", code)
+	}
+	c.eventually(20*time.Second, sourceRow(second[:7], "Synced"))
+
+	// A broken revision: refused, the field named, nginx:2 keeps running.
+	repo.Write(map[string]string{"stacks/web/compose.yaml": "services:\n  app:\n    image: nginx:3\n    deploy:\n      replicas: -1\n"})
+	repo.Commit("broken")
+	r = c.run("node-1", "source", "sync", "infra")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "replicas") {
+		t.Fatalf("sync of a broken revision: %v", r)
+	}
+	c.eventually(20*time.Second, sourceRow(second[:7], "Failed", "replicas"))
+	if out := c.must("node-1", "service", "ls").Stdout; !strings.Contains(out, "nginx:2") {
+		t.Fatalf("after a refused revision, service ls:\n%s", out)
+	}
+	hist := c.must("node-1", "source", "history", "infra").Stdout
+	t.Logf("source history:\n%s", hist)
+	if lines := strings.Count(strings.TrimSpace(hist), "\n"); lines < 3 || !strings.Contains(hist, "rejected") || !strings.Contains(hist, "applied") {
+		t.Fatalf("source history:\n%s", hist)
+	}
+	if strings.Contains(c.must("node-1", "source", "inspect", "infra").Stdout, "s3cret-hook") {
+		t.Fatal("source inspect shows the webhook secret")
+	}
+
+	c.must("node-1", "source", "rm", "--prune", "infra")
+	c.eventually(20*time.Second, func() error {
+		if out := c.must("node-1", "stack", "ls").Stdout; strings.Contains(out, "web") {
+			return fmt.Errorf("stack ls after rm --prune:\n%s", out)
+		}
+		return nil
+	})
+}
+
+// hookClient trusts the cluster's CA and has no client certificate, as a Git
+// server sending webhooks would.
+func hookClient(t *testing.T, dataDir string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(dataDir, "certs", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA certificate in ca.pem")
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
+}
