@@ -322,3 +322,64 @@ func TestNoPruneKeepsAndReportsAndRollbackPins(t *testing.T) {
 		return nil
 	}))
 }
+
+func TestDriftIsReportedOrHealed(t *testing.T) {
+	for _, selfHeal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("self-heal=%v", selfHeal), func(t *testing.T) {
+			c := newAppliedCluster(t)
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "web"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "web", "compose.yaml"), []byte(compose("nginx:1")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			m, err := c.Leader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir, Prune: true, SelfHeal: selfHeal}}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, c, "applied", sourceIs("local", func(src *state.Source) error {
+				if src.Status != state.SyncSynced {
+					return fmt.Errorf("status %s: %s", src.Status, src.Message)
+				}
+				return nil
+			}))
+			// Scaled by hand: drift, seen at the next sync.
+			if _, err := m.Control.ScaleService(ctx, "web_app", 5); err != nil {
+				t.Fatal(err)
+			}
+			requestSync(t, c, "local")
+			replicas := func(tx *state.ReadTxn) uint64 {
+				svc, err := tx.ServiceByName(nil, "web_app")
+				if err != nil || svc.Spec.Deploy.Replicas == nil {
+					return 0
+				}
+				return *svc.Spec.Deploy.Replicas
+			}
+			if !selfHeal {
+				eventually(t, c, "out of sync, naming the field", func(tx *state.ReadTxn) error {
+					src, _ := tx.Source(nil, "local")
+					if src.Status != state.SyncOutOfSync || !strings.Contains(src.Message, "web_app") || !strings.Contains(src.Message, "replicas is 5, Git says 2") {
+						return fmt.Errorf("status %s: %q", src.Status, src.Message)
+					}
+					if got := replicas(tx); got != 5 {
+						return fmt.Errorf("replicas %d: drift must stay without self-heal", got)
+					}
+					return nil
+				})
+				return
+			}
+			eventually(t, c, "healed", func(tx *state.ReadTxn) error {
+				src, _ := tx.Source(nil, "local")
+				if src.Status != state.SyncSynced || !strings.Contains(src.Message, "self-heal reverted") || replicas(tx) != 2 {
+					return fmt.Errorf("status %s, replicas %d: %q", src.Status, replicas(tx), src.Message)
+				}
+				return nil
+			})
+		})
+	}
+}

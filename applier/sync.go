@@ -69,7 +69,8 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
 		return
 	}
-	if !requested && src.Status == state.SyncSynced && rev.sha != "" && rev.sha == src.LastAppliedRevision {
+	healing, done := s.checkDrift(ctx, src, rev, requested, logger)
+	if done {
 		return
 	}
 	loaded, err := LoadStacks(ctx, rev.fsys, src.Path, nil)
@@ -85,11 +86,14 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 	if src.Kind == state.SourceDir {
 		rev.sha = folderRevision(cmds)
 		rev.fetched = rev.sha
+		if healing, done = s.checkDrift(ctx, src, rev, requested, logger); done {
+			return
+		}
 	}
 	for _, c := range cmds {
 		c.Stack.Revision = rev.sha
 	}
-	if !requested && src.Status == state.SyncSynced && rev.sha == src.LastAppliedRevision {
+	if !requested && healing == nil && src.Status == state.SyncSynced && rev.sha == src.LastAppliedRevision {
 		return
 	}
 	plan, unchanged, kept, err := s.plan(src, cmds)
@@ -98,12 +102,16 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		return
 	}
 	result := state.SyncApplied
-	if unchanged {
+	message := keptMessage(kept)
+	switch {
+	case healing != nil:
+		message = driftMessage(healing, true)
+	case unchanged:
 		result = state.SyncUnchanged
 	}
 	cmd := &store.SourceSync{
 		Name: src.Name, Now: s.cfg.Now().UTC(), Fetched: rev.fetched, Status: state.SyncSynced, Answered: src.SyncRequests,
-		Record: state.SyncRecord{Revision: rev.sha, Result: result, Plan: plan, Message: keptMessage(kept)},
+		Record: state.SyncRecord{Revision: rev.sha, Result: result, Plan: plan, Message: message},
 		Apply:  true, Stacks: cmds, Prune: src.Prune,
 	}
 	if _, err := s.cfg.Cluster.ApplyLeader(ctx, store.CmdSourceSync, cmd); err != nil {
@@ -118,6 +126,34 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		return
 	}
 	logger.Info("source synced", "revision", rev.sha, "result", result, "added", plan.Added, "changed", plan.Changed, "removed", plan.Removed)
+}
+
+// checkDrift looks for changes made outside Git when the source is still at the
+// revision last applied. It returns the changes to revert (self-heal), or done when
+// the sync has nothing more to do: no drift, or drift recorded as OutOfSync.
+func (s *syncer) checkDrift(ctx context.Context, src *state.Source, rev revision, requested bool, logger *slog.Logger) (healing []string, done bool) {
+	if rev.sha == "" || rev.sha != src.LastAppliedRevision || (src.Status != state.SyncSynced && src.Status != state.SyncOutOfSync) {
+		return nil, false
+	}
+	changes, err := drift(s.cfg.Cluster.State().ReadTxn(), src.Name)
+	if err != nil {
+		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
+		return nil, true
+	}
+	switch {
+	case len(changes) > 0 && src.SelfHeal:
+		return changes, false
+	case len(changes) > 0:
+		if msg := driftMessage(changes, false); requested || src.Status != state.SyncOutOfSync || src.Message != msg {
+			s.record(ctx, src, rev, state.SyncRecord{Result: state.SyncUnchanged, Message: msg}, state.SyncOutOfSync, logger)
+		}
+		return nil, true
+	}
+	// In sync; an OutOfSync source whose drift was undone by hand is Synced again.
+	if !requested && src.Status == state.SyncSynced {
+		return nil, true
+	}
+	return nil, false
 }
 
 // read fetches or reads the source's current revision.
