@@ -79,6 +79,9 @@ type Backend interface {
 	Source(ctx context.Context, name string, q Query) (*SourceInfo, QueryMeta, error)
 	UpdateSource(ctx context.Context, name string, req *SourceUpdateRequest) (*WriteResponse, error)
 	RemoveSource(ctx context.Context, name string, prune bool) (*WriteResponse, error)
+	// SourceToken returns a push source's remote and token, rotating it first
+	// when asked.
+	SourceToken(ctx context.Context, name string, rotate bool) (*SourceTokenResponse, error)
 
 	// ReportTaskStatus records an agent's reports; nodeID is the node of the
 	// caller's certificate, and only that node's tasks are changed.

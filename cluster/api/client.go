@@ -721,3 +721,14 @@ func (c *Client) RemoveSource(ctx context.Context, name string, prune bool) (*Wr
 	_, err := c.do(ctx, http.MethodDelete, path, nil, &out)
 	return &out, err
 }
+
+// SourceToken returns a push source's remote URL and token; rotate makes a new one.
+func (c *Client) SourceToken(ctx context.Context, name string, rotate bool) (*SourceTokenResponse, error) {
+	var out SourceTokenResponse
+	method, path := http.MethodGet, "/v1/sources/"+url.PathEscape(name)+"/token"
+	if rotate {
+		method, path = http.MethodPost, path+"/rotate"
+	}
+	_, err := c.do(ctx, method, path, nil, &out)
+	return &out, err
+}

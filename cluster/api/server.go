@@ -115,6 +115,8 @@ var routes = []route{
 	{"GET /v1/sources/{name}", true, remoteManager, managerPhase, (*handler).source},
 	{"POST /v1/sources/{name}/update", true, remoteManager, managerPhase, (*handler).updateSource},
 	{"DELETE /v1/sources/{name}", true, remoteManager, managerPhase, (*handler).removeSource},
+	{"GET /v1/sources/{name}/token", true, remoteManager, managerPhase, sourceTokenHandler(false)},
+	{"POST /v1/sources/{name}/token/rotate", true, remoteManager, managerPhase, sourceTokenHandler(true)},
 
 	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
 	{"POST /v1/heartbeat", false, remoteNode, managerPhase, (*handler).heartbeat},
@@ -936,4 +938,14 @@ func (h *handler) removeSource(w http.ResponseWriter, r *http.Request, _ caller)
 		return err
 	}
 	return ok(w, resp)
+}
+
+func sourceTokenHandler(rotate bool) func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
+	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
+		resp, err := h.b.SourceToken(r.Context(), r.PathValue("name"), rotate)
+		if err != nil {
+			return err
+		}
+		return ok(w, resp)
+	}
 }

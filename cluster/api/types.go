@@ -478,3 +478,13 @@ type SourceInfo struct {
 	Display string   `json:"display_status"`
 	Stacks  []string `json:"stacks,omitempty"`
 }
+
+// SourceTokenResponse is `berth source token`: how to push to a push source.
+type SourceTokenResponse struct {
+	// URL is the remote on the manager that answered.
+	URL   string `json:"url"`
+	Token string `json:"token"`
+	// CAFile is where the cluster's CA certificate is on the manager that
+	// answered: git checks the remote's certificate against it.
+	CAFile string `json:"ca_file"`
+}

@@ -2,8 +2,11 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
@@ -50,6 +53,9 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	}
 	if len(req.WebhookSecret) > 0 {
 		src.WebhookSecretRef = secret("webhook", req.WebhookSecret)
+	}
+	if src.Kind == state.SourceGitPush {
+		src.AuthRef = secret(pushTokenSuffix, newPushToken())
 	}
 	idx, err := c.apply(ctx, store.CmdSourceAdd, cmd)
 	if err != nil {
@@ -235,4 +241,44 @@ func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed f
 		info.Display = api.SourcePending
 	}
 	return info, nil
+}
+
+// pushTokenSuffix names the secret holding a push source's token.
+const pushTokenSuffix = "push-token"
+
+// newPushToken is a push source's token: 32 random bytes, hex, usable as an HTTP
+// basic-auth password.
+func newPushToken() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return []byte(hex.EncodeToString(b))
+}
+
+// SourceToken returns a push source's token; rotate replaces it first (the old one
+// stops working at once).
+func (c *Control) SourceToken(ctx context.Context, name string, rotate bool) (string, error) {
+	tx := c.st.State().ReadTxn()
+	src, err := tx.Source(nil, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return "", &notFoundError{"source", name}
+	}
+	if err != nil {
+		return "", err
+	}
+	if src.Kind != state.SourceGitPush || src.AuthRef == "" {
+		return "", badRequest("source %s is a %s source: only push sources (source add --push) have a token", name, src.Kind)
+	}
+	cur, err := tx.Secret(nil, src.AuthRef)
+	if err != nil {
+		return "", fmt.Errorf("source %s: its token: %w", name, err)
+	}
+	if !rotate {
+		return string(cur.Data), nil
+	}
+	next := &state.Secret{ID: c.newID(), Name: cur.Name, Version: cur.Version + 1, Data: newPushToken(), Labels: cur.Labels}
+	if _, err := c.apply(ctx, store.CmdSecretUpsert, next); err != nil {
+		return "", err
+	}
+	c.logger.Info("push token rotated", "source", name)
+	return string(next.Data), nil
 }

@@ -58,9 +58,14 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
 	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{})}
+	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: pushCluster{n}, Dir: n.dir.sources(), Logger: logger.With("api", "git")})
+	if err != nil {
+		return err
+	}
 	p, err := openPort(n.cfg.ListenAddr, meta.ClusterID, n.ident.Load,
 		api.NewRemoteHandler(n, api.WithLogger(logger.With("api", "remote")),
-			api.WithPublicHandler(webhook.PathPrefix, webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook"))))), logger)
+			api.WithPublicHandler(webhook.PathPrefix, webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook")))),
+			api.WithPublicHandler("/git/", &pushRouter{n: n, local: push})), logger)
 	if err != nil {
 		return fmt.Errorf("open the node port: %w", err)
 	}

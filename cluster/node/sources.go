@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -40,4 +44,71 @@ func (h hookSources) WebhookTarget(_ context.Context, name string) ([]byte, stri
 func (h hookSources) RequestSync(ctx context.Context, name, _ string) error {
 	_, err := h.n.UpdateSource(ctx, name, &api.SourceUpdateRequest{RequestSync: true})
 	return err
+}
+
+// SourceToken implements api.Backend: the remote is this manager's port.
+func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.SourceTokenResponse, error) {
+	token, err := withControl(n, func(c *control.Control) (string, error) { return c.SourceToken(ctx, name, rotate) })
+	if err != nil {
+		return nil, err
+	}
+	return &api.SourceTokenResponse{URL: "https://" + n.metaCopy().AdvertiseAddr + "/git/" + name + ".git", Token: token,
+		CAFile: n.dir.path(certsDir, caCertFile)}, nil
+}
+
+// pushCluster is what the push server needs of this manager.
+type pushCluster struct{ n *Node }
+
+func (p pushCluster) ReadState() (*state.ReadTxn, error) {
+	m, err := p.n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	return m.state().ReadTxn(), nil
+}
+
+func (p pushCluster) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
+	return p.n.UpdateSource(ctx, name, req)
+}
+
+func (p pushCluster) Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error) {
+	return p.n.Source(ctx, name, q)
+}
+
+func (p pushCluster) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
+	return p.n.Services(ctx, f, q)
+}
+
+// pushRouter serves Git pushes on the leader, which holds the push repositories and
+// runs the applier; another manager hands the request to the leader over mutual TLS.
+type pushRouter struct {
+	n     *Node
+	local http.Handler
+}
+
+func (r *pushRouter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	m, err := r.n.readyManager()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if m.st.IsLeader() {
+		r.local.ServeHTTP(w, req)
+		return
+	}
+	addr, _ := m.st.Leader()
+	hc := r.n.hc.Load()
+	if addr == "" || hc == nil {
+		http.Error(w, "no leader: the cluster has no majority of managers; push again once it has", http.StatusServiceUnavailable)
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
+			pr.Out.Host = pr.In.Host
+		},
+		Transport:     hc.Transport,
+		FlushInterval: -1, // the push's progress lines stream as they come
+	}
+	proxy.ServeHTTP(w, req)
 }

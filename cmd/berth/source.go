@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -29,6 +30,8 @@ func newSourceCommand(host *hostFlag) *cobra.Command {
 		newSourceSuspendCommand(host, false),
 		newSourceRollbackCommand(host),
 		newSourceRmCommand(host),
+		newSourceTokenCommand(host),
+		newSourceRemoteCommand(host),
 	)
 }
 
@@ -446,4 +449,75 @@ func newSourceRmCommand(host *hostFlag) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&prune, "prune", false, "Remove the source's stacks too")
 	return cmd
+}
+
+func newSourceTokenCommand(host *hostFlag) *cobra.Command {
+	var rotate bool
+	cmd := &cobra.Command{
+		Use:   "token [--rotate] NAME",
+		Short: "Print a push source's remote URL and token",
+		Long: `Print the Git remote of a push source (source add --push) on this manager and the
+token that authenticates pushes and fetches (the password; any user name). --rotate
+makes a new token: the old one stops working at once.`,
+		Args: exactlyOneName("source token"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.SourceToken(cmd.Context(), args[0], rotate)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Remote: %s\nToken:  %s\nCA:     %s\n", t.URL, t.Token, t.CAFile)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "Make a new token first")
+	return cmd
+}
+
+func newSourceRemoteCommand(host *hostFlag) *cobra.Command {
+	var remote string
+	cmd := &cobra.Command{
+		Use:   "remote [--name berth] NAME",
+		Short: "Print the git commands that add a push source as a remote",
+		Example: `  berth source add apps --push
+  eval "$(berth source remote apps)"   # in the repository's work tree
+  git push berth main                  # prints the plan, then the rollout`,
+		Args: exactlyOneName("source remote"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.SourceToken(cmd.Context(), args[0], false)
+			if err != nil {
+				return err
+			}
+			withToken, base, err := remoteURLs(t.URL, t.Token)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "git remote add %s %s\n", remote, withToken)
+			fmt.Fprintf(w, "git config http.%s.sslCAInfo %s\n", base, t.CAFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&remote, "name", "berth", "Name of the git remote")
+	return cmd
+}
+
+// remoteURLs puts the token into the remote's URL (as the password), and returns the
+// server's base URL for git's per-server settings.
+func remoteURLs(remote, token string) (withToken, base string, err error) {
+	u, err := neturl.Parse(remote)
+	if err != nil {
+		return "", "", fmt.Errorf("the manager answered a bad remote URL %q: %w", remote, err)
+	}
+	base = u.Scheme + "://" + u.Host + "/"
+	u.User = neturl.UserPassword("berth", token)
+	return u.String(), base, nil
 }

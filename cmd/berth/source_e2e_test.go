@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +137,82 @@ func hookClient(t *testing.T, dataDir string) *http.Client {
 		t.Fatal("no CA certificate in ca.pem")
 	}
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
+}
+
+// TestPushSourceProcesses pushes with the real git command line to a push source on
+// a real daemon (simulated agent): the push prints the plan and the rollout; a broken
+// revision is rejected with berth's reason and changes nothing; a wrong token is
+// refused; `git clone` of the remote gets what was pushed.
+func TestPushSourceProcesses(t *testing.T) {
+	gitBin, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git command line: " + err.Error())
+	}
+	c := newProcClusterArgs(t, testDaemonArgs, "node-1")
+	c.start("node-1")
+	c.initCluster("node-1", nil, nil)
+	c.must("node-1", "source", "add", "apps", "--push")
+
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n    deploy:\n      replicas: 2\n"})
+	first := repo.Commit("web").String()
+	home := t.TempDir()
+	gitCmd := func(args ...string) (string, error) {
+		cmd := exec.Command(gitBin, args...)
+		cmd.Dir = repo.Dir
+		// GIT_SSL_CAINFO would win over the remote's sslCAInfo that `source
+		// remote` sets up; some machines export it.
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GIT_SSL_CAINFO=") }),
+			"HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(c.must("node-1", "source", "remote", "apps").Stdout), "\n") {
+		args := strings.Fields(line)
+		if len(args) < 2 || args[0] != "git" {
+			t.Fatalf("source remote printed %q", line)
+		}
+		if out, err := gitCmd(args[1:]...); err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+	}
+
+	out, err := gitCmd("push", "berth", "main")
+	t.Logf("git push:\n%s", out)
+	if err != nil {
+		t.Fatalf("git push: %v", err)
+	}
+	for _, want := range []string{"remote: berth: revision " + first[:7] + " plan:", "add web_app", "applied", "web_app 2/2 running", "all services running"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("git push output lacks %q", want)
+		}
+	}
+	if ls := c.must("node-1", "service", "ls").Stdout; !strings.Contains(ls, "web_app") || !strings.Contains(ls, "2/2") {
+		t.Fatalf("service ls:\n%s", ls)
+	}
+
+	// Broken: rejected before the ref moves, the reason on the client.
+	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:2\n    deploy:\n      replicas: -1\n"})
+	repo.Commit("broken")
+	out, err = gitCmd("push", "berth", "main")
+	t.Logf("git push of a broken revision:\n%s", out)
+	if err == nil || !strings.Contains(out, "[remote rejected]") || !strings.Contains(out, "replicas") {
+		t.Fatalf("a broken push: err %v", err)
+	}
+	if ls := c.must("node-1", "service", "ls").Stdout; !strings.Contains(ls, "nginx:1") {
+		t.Fatalf("after a rejected push, service ls:\n%s", ls)
+	}
+
+	// The remote holds the first revision only; a wrong token gets nothing.
+	remote := strings.TrimSpace(strings.Fields(c.must("node-1", "source", "token", "apps").Stdout)[1])
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := gitCmd("-c", "http.sslVerify=false", "clone", strings.Replace(remote, "https://", "https://berth:wrong@", 1), clone); err == nil {
+		t.Fatalf("clone with a wrong token worked:\n%s", out)
+	}
+	if out, err := gitCmd("fetch", "berth"); err != nil {
+		t.Fatalf("git fetch: %v\n%s", err, out)
+	}
+	if out, _ := gitCmd("rev-parse", "berth/main"); strings.TrimSpace(out) != first {
+		t.Fatalf("the remote's main is %s, want %s", out, first)
+	}
 }

@@ -1,0 +1,307 @@
+package applier
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/berthd/berth/applier/gitserver"
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+// PushCluster is what the push server needs of the manager that leads.
+type PushCluster interface {
+	// ReadState reads the replicated state as this manager applied it.
+	ReadState() (*state.ReadTxn, error)
+	UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error)
+	Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error)
+	Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error)
+}
+
+// PushConfig configures the push server's hooks.
+type PushConfig struct {
+	Cluster PushCluster
+	// Dir is the applier's Config.Dir: push repositories live under it.
+	Dir    string
+	Logger *slog.Logger
+	// Converge bounds how long a push waits, printing progress, for the services
+	// it changed to run (2 minutes); the push succeeds either way once applied.
+	Converge time.Duration
+}
+
+// NewPushHandler serves the push sources as Git remotes (/git/NAME.git): a push is
+// loaded, validated and planned before its ref moves, then applied by the leader's
+// applier while the push shows the convergence.
+func NewPushHandler(cfg PushConfig) (http.Handler, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Converge <= 0 {
+		cfg.Converge = 2 * time.Minute
+	}
+	h := &pushHooks{cfg: cfg}
+	return gitserver.NewHandler(gitserver.Config{Dir: h.dir, Hooks: h, Logger: cfg.Logger})
+}
+
+type pushHooks struct{ cfg PushConfig }
+
+// pushSource returns the push source name, or gitserver.ErrNotFound.
+func (h *pushHooks) pushSource(name string) (*state.Source, error) {
+	tx, err := h.cfg.Cluster.ReadState()
+	if err != nil {
+		return nil, err
+	}
+	src, err := tx.Source(nil, name)
+	if errors.Is(err, state.ErrNotFound) || (err == nil && src.Kind != state.SourceGitPush) {
+		return nil, fmt.Errorf("no push source %s (berth source add %s --push makes one): %w", name, name, gitserver.ErrNotFound)
+	}
+	return src, err
+}
+
+func (h *pushHooks) dir(name string) (string, error) {
+	if _, err := h.pushSource(name); err != nil {
+		return "", err
+	}
+	dir := PushRepoDir(h.cfg.Dir, name)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return "", err
+		}
+		if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil && !errors.Is(err, git.ErrRepositoryAlreadyExists) {
+			return "", fmt.Errorf("create the repository of push source %s: %w", name, err)
+		}
+	}
+	return dir, nil
+}
+
+// Authorize implements gitserver.Hooks: the source's token, as the password.
+func (h *pushHooks) Authorize(_ context.Context, repo, _, password string, _ bool) error {
+	src, err := h.pushSource(repo)
+	if err != nil {
+		return err
+	}
+	if src.AuthRef == "" || password == "" {
+		return fmt.Errorf("push source %s: %w (berth source token %s prints the token)", repo, gitserver.ErrUnauthorized, repo)
+	}
+	tx, err := h.cfg.Cluster.ReadState()
+	if err != nil {
+		return err
+	}
+	sec, err := tx.Secret(nil, src.AuthRef)
+	if err != nil {
+		return fmt.Errorf("push source %s: its token: %w", repo, err)
+	}
+	if subtle.ConstantTimeCompare(sec.Data, []byte(password)) != 1 {
+		return fmt.Errorf("push source %s: %w: wrong token (berth source token %s prints the current one)", repo, gitserver.ErrUnauthorized, repo)
+	}
+	return nil
+}
+
+// PreReceive implements gitserver.Hooks: the pushed revision of the tracked branch
+// must load, validate and plan, or the ref does not move.
+func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
+	src, err := h.pushSource(p.Repo)
+	if err != nil {
+		return err
+	}
+	up := trackedUpdate(src, p.Updates)
+	if up == nil {
+		return nil
+	}
+	if up.New.IsZero() {
+		return fmt.Errorf("deleting branch %s would remove every stack of source %s; use 'berth source rm --prune %s' for that", src.Branch, src.Name, src.Name)
+	}
+	repo := WrapRepository(p.Storage, p.Repo)
+	fsys, sha, err := repo.TreeFS(up.New.String())
+	if err != nil {
+		return err
+	}
+	loaded, err := LoadStacks(ctx, fsys, src.Path, nil)
+	if err != nil {
+		return fmt.Errorf("revision %s: %w", sha[:7], err)
+	}
+	tx, err := h.cfg.Cluster.ReadState()
+	if err != nil {
+		return err
+	}
+	var old []*spec.Stack
+	for _, st := range loaded.Stacks {
+		cur, err := tx.Stack(nil, st.Name)
+		if err == nil && cur.Source != "" && cur.Source != src.Name {
+			return fmt.Errorf("revision %s: stack %s belongs to source %s: rename it, or remove it from that source first", sha[:7], st.Name, cur.Source)
+		}
+		if err == nil {
+			old = append(old, cur.Spec)
+		}
+	}
+	if src.Prune {
+		owned, err := tx.StacksBySource(nil, src.Name)
+		if err != nil {
+			return err
+		}
+		for _, st := range owned {
+			if !hasStackNamed(loaded.Stacks, st.Name) {
+				old = append(old, st.Spec)
+			}
+		}
+	}
+	printPlan(p.Progress, sha, spec.DiffStacks(old, loaded.Stacks))
+	return nil
+}
+
+func hasStackNamed(stacks []*spec.Stack, name string) bool {
+	for _, s := range stacks {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func trackedUpdate(src *state.Source, updates []gitserver.RefUpdate) *gitserver.RefUpdate {
+	for i := range updates {
+		if updates[i].Name == plumbing.NewBranchReferenceName(src.Branch) {
+			return &updates[i]
+		}
+	}
+	return nil
+}
+
+// printPlan writes what the revision changes, one line per service.
+func printPlan(w io.Writer, sha string, diffs []*spec.StackDiff) {
+	if len(diffs) == 0 {
+		fmt.Fprintf(w, "berth: revision %s changes nothing\n", sha[:7])
+		return
+	}
+	fmt.Fprintf(w, "berth: revision %s plan:\n", sha[:7])
+	for _, d := range diffs {
+		for _, sc := range d.Services {
+			line := fmt.Sprintf("berth:   %s %s", sc.Action, sc.Name)
+			var fields []string
+			for _, f := range sc.Fields {
+				if sc.Action == spec.ActionAdd {
+					fields = append(fields, fmt.Sprintf("%s: %s", f.Path, f.New))
+					continue
+				}
+				fields = append(fields, fmt.Sprintf("%s: %s -> %s", f.Path, orNone(f.Old), orNone(f.New)))
+			}
+			if len(fields) > 0 {
+				line += " (" + strings.Join(fields, ", ") + ")"
+			}
+			fmt.Fprintln(w, line)
+		}
+		for _, rc := range d.Resources {
+			fmt.Fprintf(w, "berth:   %s %s %s\n", rc.Action, rc.Kind, rc.Name)
+		}
+	}
+}
+
+// PostReceive implements gitserver.Hooks: the branch moved, so the leader's applier
+// syncs; the push shows the result, then each service's progress until all run.
+func (h *pushHooks) PostReceive(ctx context.Context, p *gitserver.Push) {
+	src, err := h.pushSource(p.Repo)
+	if err != nil || trackedUpdate(src, p.Updates) == nil {
+		return
+	}
+	w := p.Progress
+	unpin := ""
+	if _, err := h.cfg.Cluster.UpdateSource(ctx, src.Name, &api.SourceUpdateRequest{RequestSync: true, Pin: &unpin}); err != nil {
+		fmt.Fprintf(w, "berth: could not ask for a sync: %v\n", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Converge)
+	defer cancel()
+	info, err := h.waitSynced(ctx, src.Name)
+	if err != nil {
+		fmt.Fprintf(w, "berth: %v ('berth source ls' shows the sync once done)\n", err)
+		return
+	}
+	rec := info.History[len(info.History)-1]
+	switch rec.Result {
+	case state.SyncApplied, state.SyncUnchanged:
+		fmt.Fprintf(w, "berth: revision %s %s\n", shortSHA(rec.Revision), rec.Result)
+	default:
+		fmt.Fprintf(w, "berth: revision %s was not applied: %s\n", shortSHA(rec.Revision), rec.Message)
+		return
+	}
+	h.showConvergence(ctx, w, info.Stacks)
+}
+
+func (h *pushHooks) waitSynced(ctx context.Context, name string) (*api.SourceInfo, error) {
+	var q api.Query
+	for {
+		info, meta, err := h.cfg.Cluster.Source(ctx, name, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, errors.New("the sync did not finish in time")
+			}
+			return nil, err
+		}
+		if info.AnsweredRequests >= info.SyncRequests && len(info.History) > 0 {
+			return info, nil
+		}
+		q = api.Query{Index: meta.Index, Wait: 10 * time.Second}
+	}
+}
+
+// showConvergence prints running/desired per service as it changes, until every
+// service of the stacks converged or ctx ends.
+func (h *pushHooks) showConvergence(ctx context.Context, w io.Writer, stacks []string) {
+	shown := map[string]string{}
+	var q api.Query
+	for {
+		done := true
+		var idx uint64
+		for _, stack := range stacks {
+			svcs, meta, err := h.cfg.Cluster.Services(ctx, api.ServiceFilter{Stack: stack}, q)
+			if err != nil {
+				if ctx.Err() != nil {
+					fmt.Fprintln(w, "berth: still converging; 'berth service ls' shows the rest")
+				}
+				return
+			}
+			idx = max(idx, meta.Index)
+			for _, s := range svcs {
+				conv := api.ConvergenceOf(s, true)
+				line := fmt.Sprintf("%d/%d running", s.Running, s.Desired)
+				if conv == api.Failed {
+					line += ", update failed (see 'berth service ps')"
+				}
+				if shown[s.Name] != line {
+					fmt.Fprintf(w, "berth: %s %s\n", s.Name, line)
+					shown[s.Name] = line
+				}
+				if conv == api.Converging {
+					done = false
+				}
+			}
+			// Only the first stack's read blocks: the others answer at once.
+			q = api.Query{}
+		}
+		if done {
+			fmt.Fprintln(w, "berth: all services running")
+			return
+		}
+		q = api.Query{Index: idx, Wait: 10 * time.Second}
+	}
+}
+
+func shortSHA(rev string) string {
+	if len(rev) >= 7 {
+		return rev[:7]
+	}
+	return rev
+}
