@@ -284,7 +284,9 @@ func (h *pushHooks) showConvergence(ctx context.Context, w io.Writer, stacks []s
 					fmt.Fprintf(w, "berth: %s %s\n", s.Name, line)
 					shown[s.Name] = line
 				}
-				if conv == api.Converging {
+				// All tasks of the new spec running is what a push waits for; the
+				// update's monitor period after it is not.
+				if conv == api.Converging && (s.UpToDate < s.Desired || s.Running < s.Desired) {
 					done = false
 				}
 			}

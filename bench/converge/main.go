@@ -16,8 +16,11 @@
 // (stacks, the node's containers, sandboxes, bridges and rules, the namespace), also
 // on an error or Ctrl-C. The last line is converge_ratio=<berth/baseline>.
 //
-//	go run ./bench/converge [-replicas 20] [-runs 5] [-kills 10]
-//	go run ./bench/converge -v -log-level debug -daemon-log /tmp/berth.log   # timings to line up
+//   - push to running (issue 6): `git push` to a push source of a commit that
+//     changes the image tag of a 10-service stack, until every task runs it.
+//
+//     go run ./bench/converge [-replicas 20] [-runs 5] [-kills 10] [-pushes 10]
+//     go run ./bench/converge -v -log-level debug -daemon-log /tmp/berth.log   # timings to line up
 package main
 
 import (
@@ -71,6 +74,7 @@ services:
 
 type config struct {
 	replicas, runs, kills int
+	pushes                int
 	bin, containerd       string
 	logLevel, daemonLog   string
 	// verbose prints when each measurement ran, to line it up with the daemon's
@@ -83,14 +87,15 @@ func main() {
 	flag.IntVar(&cfg.replicas, "replicas", 20, "Replicas of the service (and containers of the baseline)")
 	flag.IntVar(&cfg.runs, "runs", 5, "Converge measurements of berth and of the baseline, interleaved")
 	flag.IntVar(&cfg.kills, "kills", 10, "Task kills for the restart latency")
+	flag.IntVar(&cfg.pushes, "pushes", 10, "git pushes for the push-to-running latency (0: none)")
 	flag.StringVar(&cfg.bin, "berth", "", "berth binary (default: build ./cmd/berth)")
 	flag.StringVar(&cfg.containerd, "containerd", "/run/containerd/containerd.sock", "containerd's socket")
 	flag.StringVar(&cfg.logLevel, "log-level", "warn", "The daemon's log level (debug logs the agent's timings)")
 	flag.StringVar(&cfg.daemonLog, "daemon-log", "", "Copy the daemon's log to this file at the end")
 	flag.BoolVar(&cfg.verbose, "v", false, "Print the wall-clock window of each measurement (UTC), for lining up with -log-level debug or perf")
 	flag.Parse()
-	if cfg.replicas < 1 || cfg.runs < 1 || cfg.kills < 0 {
-		fmt.Fprintln(os.Stderr, "converge: -replicas and -runs must be at least 1, -kills at least 0")
+	if cfg.replicas < 1 || cfg.runs < 1 || cfg.kills < 0 || cfg.pushes < 0 {
+		fmt.Fprintln(os.Stderr, "converge: -replicas and -runs must be at least 1, -kills and -pushes at least 0")
 		os.Exit(2)
 	}
 	// Ctrl-C cancels the measurement; the cleanup still runs, on its own context.
@@ -237,6 +242,11 @@ func run(ctx context.Context, cfg config) (err error) {
 			return fmt.Errorf("restart latency: %w", err)
 		}
 	}
+	if cfg.pushes > 0 {
+		if err := b.pushes(ctx, root); err != nil {
+			return fmt.Errorf("push to running: %w", err)
+		}
+	}
 	fmt.Printf("converge_ratio=%.2f\n", ratio)
 	return nil
 }
@@ -271,12 +281,17 @@ func (b *bench) cli(ctx context.Context, args ...string) error {
 }
 
 func (b *bench) loadImage(ctx context.Context, root string) error {
+	return b.loadImageNamed(ctx, root, image)
+}
+
+// loadImageNamed builds the test image under name and loads it into the node.
+func (b *bench) loadImageNamed(ctx context.Context, root, name string) error {
 	path := filepath.Join(root, "image.tar")
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	err = testimage.Build(f, testimage.Options{Name: image})
+	err = testimage.Build(f, testimage.Options{Name: name})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
