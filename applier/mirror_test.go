@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/pem"
 	"errors"
+	"github.com/berthd/berth/internal/testenv"
 	"io/fs"
 	"net"
 	"os"
@@ -108,9 +109,7 @@ func wantStack(t *testing.T, m *Mirror, sha, content string) {
 
 func needGit(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skipf("needs the git binary: %v", err)
-	}
+	testenv.RequireCommand(t, "git", "the mirror's tests fetch from real repositories")
 }
 
 func TestMirrorFileRemote(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"github.com/berthd/berth/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -450,11 +452,11 @@ func (b *syncBuffer) String() string {
 func TestWatchSurvivesOverflow(t *testing.T) {
 	raw, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
 	if err != nil {
-		t.Skipf("no inotify queue limit to overflow: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("no inotify queue limit to overflow: %v", err))
 	}
 	limit, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	if err != nil || limit > 1<<16 {
-		t.Skipf("inotify queue limit %q too large to overflow quickly", raw)
+		testenv.Unavailable(t, fmt.Sprintf("inotify queue limit %q too large to overflow quickly (Debian's default is 16384)", raw))
 	}
 
 	dir := t.TempDir()

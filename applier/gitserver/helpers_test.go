@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berthd/berth/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -110,7 +111,7 @@ type server struct {
 func newServer(t *testing.T, maxBytes int64) *server {
 	t.Helper()
 	if _, err := os.Stat(gitBinary); err != nil {
-		t.Skipf("these tests run the real git at %s: %v", gitBinary, err)
+		testenv.Unavailable(t, fmt.Sprintf("these tests run the real git at %s: %v", gitBinary, err))
 	}
 	s := &server{bare: filepath.Join(t.TempDir(), "stacks.git"), hooks: &hooks{}, home: t.TempDir(), posts: make(chan string, 100)}
 	s.git(t, "", "init", "--quiet", "--bare", "--initial-branch=main", s.bare)

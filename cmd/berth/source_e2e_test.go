@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"github.com/berthd/berth/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -144,10 +145,7 @@ func hookClient(t *testing.T, dataDir string) *http.Client {
 // revision is rejected with berth's reason and changes nothing; a wrong token is
 // refused; `git clone` of the remote gets what was pushed.
 func TestPushSourceProcesses(t *testing.T) {
-	gitBin, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("no git command line: " + err.Error())
-	}
+	testenv.RequireCommand(t, "git", "the push test runs the real git command line")
 	c := newProcClusterArgs(t, testDaemonArgs, "node-1")
 	c.start("node-1")
 	c.initCluster("node-1", nil, nil)
@@ -158,7 +156,7 @@ func TestPushSourceProcesses(t *testing.T) {
 	first := repo.Commit("web").String()
 	home := t.TempDir()
 	gitCmd := func(args ...string) (string, error) {
-		cmd := exec.Command(gitBin, args...)
+		cmd := exec.Command("git", args...)
 		cmd.Dir = repo.Dir
 		// GIT_SSL_CAINFO would win over the remote's sslCAInfo that `source
 		// remote` sets up; some machines export it.

@@ -2,6 +2,7 @@ package gittest
 
 import (
 	"errors"
+	"github.com/berthd/berth/internal/testenv"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -33,12 +34,12 @@ func WithToken(token string) HTTPOption {
 }
 
 // NewHTTPBackend serves every bare repository under root (GIT_HTTP_EXPORT_ALL) until
-// the test ends. The test is skipped when the git binary is missing.
+// the test ends. Without the git binary the test is skipped, or fails under BERTH_REQUIRE_INTEGRATION=1.
 func NewHTTPBackend(tb testing.TB, root string, opts ...HTTPOption) *HTTPBackend {
 	tb.Helper()
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
-		tb.Skipf("git http-backend needs the git binary: %v", err)
+		testenv.Unavailable(tb, "git is not installed: git http-backend serves the test's repositories")
 	}
 	b := &HTTPBackend{}
 	for _, opt := range opts {
