@@ -137,38 +137,16 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	if err != nil {
 		return err
 	}
-	var old []*spec.Stack
-	for _, st := range loaded.Stacks {
-		cur, err := tx.Stack(nil, st.Name)
-		if err == nil && cur.Source != "" && cur.Source != src.Name {
-			return fmt.Errorf("revision %s: stack %s belongs to source %s: rename it, or remove it from that source first", sha[:7], st.Name, cur.Source)
-		}
-		if err == nil {
-			old = append(old, cur.Spec)
-		}
+	cmds, err := revisionCommands(src, loaded.Stacks, state.NewID)
+	if err != nil {
+		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
-	if src.Prune {
-		owned, err := tx.StacksBySource(nil, src.Name)
-		if err != nil {
-			return err
-		}
-		for _, st := range owned {
-			if !hasStackNamed(loaded.Stacks, st.Name) {
-				old = append(old, st.Spec)
-			}
-		}
+	planned, err := planRevision(tx, src, cmds)
+	if err != nil {
+		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
-	printPlan(p.Progress, sha, spec.DiffStacks(old, loaded.Stacks))
+	printPlan(p.Progress, sha, planned.diffs)
 	return nil
-}
-
-func hasStackNamed(stacks []*spec.Stack, name string) bool {
-	for _, s := range stacks {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 func trackedUpdate(src *state.Source, updates []gitserver.RefUpdate) *gitserver.RefUpdate {

@@ -15,10 +15,8 @@ import (
 	"strings"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
-	"github.com/berthd/berth/spec"
 )
 
 // PushRepoDir is where a push source's repository lives under Config.Dir: the push
@@ -78,7 +76,7 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
 		return
 	}
-	cmds, err := s.commands(src, loaded.Stacks)
+	cmds, err := revisionCommands(src, loaded.Stacks, s.cfg.NewID)
 	if err != nil {
 		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
 		return
@@ -93,20 +91,22 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 	for _, c := range cmds {
 		c.Stack.Revision = rev.sha
 	}
-	if !requested && healing == nil && src.Status == state.SyncSynced && rev.sha == src.LastAppliedRevision {
-		return
-	}
-	plan, unchanged, kept, err := s.plan(src, cmds)
+	planned, err := planRevision(s.cfg.Cluster.State().ReadTxn(), src, cmds)
 	if err != nil {
-		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
+		reason := state.SyncError
+		if errors.Is(err, state.ErrConflict) {
+			reason = state.SyncRejected
+		}
+		s.fail(ctx, src, rev, reason, err, requested, logger)
 		return
 	}
+	plan := planned.summary()
 	result := state.SyncApplied
-	message := keptMessage(kept)
+	message := keptMessage(planned.kept)
 	switch {
 	case healing != nil:
 		message = driftMessage(healing, true)
-	case unchanged:
+	case planned.unchanged:
 		result = state.SyncUnchanged
 	}
 	cmd := &store.SourceSync{
@@ -237,72 +237,6 @@ func (s *syncer) credentials(src *state.Source) (*Credentials, error) {
 		return nil, fmt.Errorf("source %s: its credentials (secret %s) are not what `source add` stores", src.Name, src.AuthRef)
 	}
 	return &Credentials{Username: c.Username, Token: c.Token, SSHKey: c.SSHKey, KnownHosts: c.KnownHosts}, nil
-}
-
-// commands makes the stack deploys of a revision, owned by the source.
-func (s *syncer) commands(src *state.Source, stacks []*spec.Stack) ([]*store.StackDeploy, error) {
-	out := make([]*store.StackDeploy, 0, len(stacks))
-	for _, st := range stacks {
-		cmd, err := control.StackCommand(api.NewStackDeployRequest(st, src.Prune), s.cfg.NewID)
-		if err != nil {
-			return nil, fmt.Errorf("stack %s: %w", st.Name, err)
-		}
-		cmd.Stack.Source = src.Name
-		out = append(out, cmd)
-	}
-	return out, nil
-}
-
-// plan counts what the revision does to services, and says whether it changes
-// anything at all.
-func (s *syncer) plan(src *state.Source, cmds []*store.StackDeploy) (plan state.PlanSummary, unchanged bool, kept []string, err error) {
-	tx := s.cfg.Cluster.State().ReadTxn()
-	owned, err := tx.StacksBySource(nil, src.Name)
-	if err != nil {
-		return state.PlanSummary{}, false, nil, err
-	}
-	unchanged = true
-	var oldSpecs, newSpecs []*spec.Stack
-	seen := map[string]bool{}
-	for _, c := range cmds {
-		seen[c.Stack.Name] = true
-		newSpecs = append(newSpecs, c.Stack.Spec)
-		cur, err := tx.Stack(nil, c.Stack.Name)
-		switch {
-		case errors.Is(err, state.ErrNotFound):
-			unchanged = false
-		case err != nil:
-			return state.PlanSummary{}, false, nil, err
-		default:
-			oldSpecs = append(oldSpecs, cur.Spec)
-			if cur.SpecHash != c.Stack.SpecHash || cur.Source != src.Name {
-				unchanged = false
-			}
-		}
-	}
-	for _, st := range owned {
-		switch {
-		case seen[st.Name]:
-		case src.Prune:
-			oldSpecs = append(oldSpecs, st.Spec)
-			unchanged = false
-		default:
-			kept = append(kept, st.Name)
-		}
-	}
-	for _, d := range spec.DiffStacks(oldSpecs, newSpecs) {
-		for _, sc := range d.Services {
-			switch sc.Action {
-			case spec.ActionAdd:
-				plan.Added++
-			case spec.ActionRemove:
-				plan.Removed++
-			case spec.ActionChange:
-				plan.Changed++
-			}
-		}
-	}
-	return plan, unchanged, kept, nil
 }
 
 // fail records a sync that did not apply. The same failure of the same revision is

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"path/filepath"
 	"strings"
@@ -85,8 +86,10 @@ func checkSource(src *state.Source, req *api.SourceAddRequest) error {
 		if src.URL == "" {
 			return badRequest("source %s: --url is required for a Git source", src.Name)
 		}
-		if strings.Contains(src.URL, "@") && strings.Contains(src.URL, "://") && strings.Contains(strings.SplitN(strings.SplitN(src.URL, "://", 2)[1], "@", 2)[0], ":") {
-			return badRequest("source %s: the URL carries a password; give it with --token-file, so that it is stored as a secret", src.Name)
+		if u, err := url.Parse(src.URL); err == nil && u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword {
+				return badRequest("source %s: the URL carries a password; give it with --token-file, so that it is stored as a secret", src.Name)
+			}
 		}
 		if cr := req.Credentials; cr != nil {
 			switch {

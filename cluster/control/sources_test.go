@@ -1,0 +1,47 @@
+package control
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
+)
+
+func TestCheckSourceNamesTheFlag(t *testing.T) {
+	pull := func(url string) *state.Source {
+		return &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: url}
+	}
+	for _, tc := range []struct {
+		name string
+		src  *state.Source
+		cred *api.SourceCredentials
+		want string // "" means accepted
+	}{
+		{"https token URL", pull("https://git.example.com/ops/stacks.git"), &api.SourceCredentials{Token: "t"}, ""},
+		{"user without password", pull("https://deploy@git.example.com/ops/stacks.git"), nil, ""},
+		{"password in the URL", pull("https://deploy:hunter2@git.example.com/ops/stacks.git"), nil, "--token-file"},
+		{"SSH key without known_hosts", pull("git@git.example.com:ops/stacks.git"), &api.SourceCredentials{SSHKey: []byte("k")}, "--known-hosts"},
+		{"token and SSH key", pull("git@git.example.com:ops/stacks.git"), &api.SourceCredentials{Token: "t", SSHKey: []byte("k"), KnownHosts: []byte("h")}, "not both"},
+		{"no URL", pull(""), nil, "--url"},
+		{"interval too short", &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Interval: spec.Duration(time.Second)}, nil, "--interval"},
+		{"path outside the repository", &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Path: "../x"}, nil, "--path"},
+		{"relative folder", &state.Source{Name: "local", Kind: state.SourceDir, URL: "stacks"}, nil, "--dir"},
+		{"push with a URL", &state.Source{Name: "apps", Kind: state.SourceGitPush, URL: "file:///r"}, nil, "no URL"},
+		{"bad name", &state.Source{Name: "Infra!", Kind: state.SourceGitPush}, nil, "invalid source name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkSource(tc.src, &api.SourceAddRequest{Source: tc.src, Credentials: tc.cred})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v, want one naming %q", err, tc.want)
+			case tc.want != "" && strings.Contains(err.Error(), "hunter2"):
+				t.Fatalf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
