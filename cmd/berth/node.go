@@ -50,22 +50,14 @@ or Unreachable for managers and empty for workers; * marks the node you talk to.
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			switch {
-			case format == formatJSON:
-				return printJSON(w, nodes)
-			case quiet:
-				for _, n := range nodes {
-					fmt.Fprintln(w, n.ID)
-				}
-				return nil
-			}
-			self := ""
-			if info, err := c.Info(cmd.Context()); err == nil {
-				self = info.NodeID
-			}
-			printNodes(w, nodes, self)
-			return nil
+			return printListing(cmd.OutOrStdout(), format, quiet, nodes, func(n *state.Node) string { return n.ID },
+				func(w io.Writer, nodes []*state.Node) {
+					self := ""
+					if info, err := c.Info(cmd.Context()); err == nil {
+						self = info.NodeID
+					}
+					printNodes(w, nodes, self)
+				})
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Output format: json")

@@ -235,3 +235,19 @@ func sortedStacks(stacks []*spec.Stack) []*spec.Stack {
 	slices.SortFunc(sorted, func(a, b *spec.Stack) int { return strings.Compare(a.Name, b.Name) })
 	return sorted
 }
+
+// printListing is what an `ls` command prints: the items as JSON (--format json),
+// their IDs or names one per line (-q), or the command's table.
+func printListing[T any](w io.Writer, format string, quiet bool, items []T, id func(T) string, table func(io.Writer, []T)) error {
+	switch {
+	case format == formatJSON:
+		return printJSON(w, items)
+	case quiet:
+		for _, it := range items {
+			fmt.Fprintln(w, id(it))
+		}
+		return nil
+	}
+	table(w, items)
+	return nil
+}

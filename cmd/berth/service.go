@@ -64,18 +64,7 @@ cap when there is one. 'berth service ps' says why the others do not run.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			switch {
-			case format == formatJSON:
-				return printJSON(w, svcs)
-			case quiet:
-				for _, s := range svcs {
-					fmt.Fprintln(w, s.ID)
-				}
-				return nil
-			}
-			printServices(w, svcs)
-			return nil
+			return printListing(cmd.OutOrStdout(), format, quiet, svcs, func(s *api.ServiceStatus) string { return s.ID }, printServices)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Output format: json")

@@ -199,18 +199,9 @@ why), Suspended or Pending (not synced yet).`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			switch {
-			case format == formatJSON:
-				return printJSON(w, srcs)
-			case quiet:
-				for _, s := range srcs {
-					fmt.Fprintln(w, s.Name)
-				}
-				return nil
-			}
-			printSources(w, srcs, time.Now())
-			return nil
+			now := time.Now()
+			return printListing(cmd.OutOrStdout(), format, quiet, srcs, func(s *api.SourceInfo) string { return s.Name },
+				func(w io.Writer, srcs []*api.SourceInfo) { printSources(w, srcs, now) })
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
