@@ -23,14 +23,14 @@ func TestLeaderFeedReachesEverySubscriber(t *testing.T) {
 		}
 	}
 
-	// b does not read: it must find the newest change, not the first.
+	// b does not read: it must find the newest change (true), not the first one it
+	// missed (false).
 	from <- false
 	from <- true
-	from <- false
 	// An unbuffered send returns once the feed took the value; the feed publishes
-	// it before it takes the next, so after one more round trip b holds the last.
-	from <- false
-	if got := <-b; got {
-		t.Errorf("slow reader read %v, want the newest value false", got)
+	// it before it takes the next, so after one more send b holds the true above.
+	from <- true
+	if got := <-b; !got {
+		t.Errorf("slow reader read %v, want the newest value true", got)
 	}
 }
