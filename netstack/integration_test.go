@@ -172,12 +172,22 @@ func (tn *testNode) addClient() string {
 	return path
 }
 
+// inNetNSPath runs fn in the network namespace at path.
+func inNetNSPath(path string, fn func() error) error {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return inNetNS(ns, fn)
+}
+
 // serve answers every TCP connection on addr, inside the namespace at nsPath, with
 // name and the address the connection came from.
 func serve(t *testing.T, nsPath, addr, name string) {
 	t.Helper()
 	var l net.Listener
-	if err := inNetNS(nsPath, func() (err error) {
+	if err := inNetNSPath(nsPath, func() (err error) {
 		l, err = net.Listen("tcp4", addr)
 		return err
 	}); err != nil {
@@ -200,7 +210,7 @@ func serve(t *testing.T, nsPath, addr, name string) {
 func serveUDP(t *testing.T, nsPath, addr, name string) {
 	t.Helper()
 	var pc net.PacketConn
-	if err := inNetNS(nsPath, func() (err error) {
+	if err := inNetNSPath(nsPath, func() (err error) {
 		pc, err = net.ListenPacket("udp4", addr)
 		return err
 	}); err != nil {
@@ -222,7 +232,7 @@ func serveUDP(t *testing.T, nsPath, addr, name string) {
 // dial connects from the namespace at nsPath and returns what the server said.
 func dial(nsPath, network, addr string, timeout time.Duration) (string, error) {
 	var reply []byte
-	err := inNetNS(nsPath, func() error {
+	err := inNetNSPath(nsPath, func() error {
 		c, err := net.DialTimeout(network, addr, timeout)
 		if err != nil {
 			return err

@@ -100,7 +100,7 @@ func (h *hostNS) ensureBridge(nw Network) (netlink.Link, error) {
 		if err := h.nl.LinkSetAlias(link, "berth network "+nw.Name); err != nil {
 			return nil, fmt.Errorf("network %s: bridge %s: set alias: %w", nw, name, err)
 		}
-		if err := enableForwarding(h.path); err != nil {
+		if err := enableForwarding(h.ns); err != nil {
 			return nil, fmt.Errorf("network %s: %w", nw, err)
 		}
 	default:

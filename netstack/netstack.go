@@ -151,7 +151,7 @@ func WithRoot(dir string) Option { return func(n *Netstack) { n.root = dir } }
 
 // WithHostNetNS sets the network namespace that holds bridges and rules, by the path
 // of a namespace file (/run/netns/<name>, /proc/<pid>/ns/net). The default is the
-// namespace of the process.
+// namespace of the calling goroutine's thread, which is the process's.
 func WithHostNetNS(path string) Option { return func(n *Netstack) { n.hostNS = path } }
 
 // WithHostResolvConf sets the resolv.conf whose nameservers tasks use (default
@@ -171,7 +171,10 @@ func WithLogger(logger *slog.Logger) Option {
 // be used. It changes nothing in the host namespace until the first Setup.
 func New(ctx context.Context, opts ...Option) (*Netstack, error) {
 	n := &Netstack{
-		hostNS:     "/proc/self/ns/net",
+		// The calling thread's, not /proc/self's: that one is the main thread's,
+		// which may be inside a task's namespace for a moment (as netlink opens
+		// a socket there) while this looks.
+		hostNS:     "/proc/thread-self/ns/net",
 		resolvConf: "/etc/resolv.conf",
 		logger:     slog.Default(),
 	}

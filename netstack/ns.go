@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/internal/osthread"
 )
 
 // hostNS holds the handles of one operation in the host namespace. They are opened
@@ -105,7 +106,7 @@ func createNetNS(path string) error {
 		return fmt.Errorf("create network namespace file: %w", err)
 	}
 	f.Close()
-	err = onNewThread(func() error {
+	err = osthread.Throwaway(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare network namespace: %w", err)
 		}
@@ -141,40 +142,22 @@ func removeNetNS(path string) error {
 	return nil
 }
 
-// inNetNS runs fn in the network namespace at path, for what only works from inside
-// it (sysctls under /proc/sys/net, sockets).
-func inNetNS(path string, fn func() error) error {
-	return onNewThread(func() error {
-		ns, err := netns.GetFromPath(path)
-		if err != nil {
-			return fmt.Errorf("open network namespace %s: %w", path, err)
-		}
-		defer ns.Close()
+// inNetNS runs fn in the network namespace ns, for what only works from inside it
+// (sysctls under /proc/sys/net, sockets).
+func inNetNS(ns netns.NsHandle, fn func() error) error {
+	return osthread.Throwaway(func() error {
 		if err := netns.Set(ns); err != nil {
-			return fmt.Errorf("enter network namespace %s: %w", path, err)
+			return fmt.Errorf("enter network namespace: %w", err)
 		}
 		return fn()
 	})
 }
 
-// onNewThread runs fn on an OS thread of its own that is thrown away afterwards:
-// fn may change the thread's namespaces, and no goroutine may run there after it.
-func onNewThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: a goroutine that exits while locked takes its
-		// thread with it, which is how the changed thread leaves the process.
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // enableForwarding turns on IPv4 forwarding in the host namespace: bridges route
 // their tasks' traffic out, and published ports forward into the bridges.
-func enableForwarding(hostNS string) error {
+func enableForwarding(host netns.NsHandle) error {
 	const knob = "/proc/sys/net/ipv4/ip_forward"
-	return inNetNS(hostNS, func() error {
+	return inNetNS(host, func() error {
 		b, err := os.ReadFile(knob)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", knob, err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,6 +151,27 @@ func TestDataPlaneProcess(t *testing.T) {
 		t.Fatalf("containerd runs %d web tasks, want 3: %+v", len(got), got)
 	}
 	web := webTasks()[0]
+	// Every task's veth is in the node's namespace (this test's): a bridge or veth
+	// made in another namespace (a task's, taken for the node's) would still let
+	// some tasks reach each other, and hide there.
+	// So is the daemon's own: the namespace /proc/PID/ns shows is its main
+	// thread's, which a namespace change must never be left on.
+	if got, want := netNS(t, c.d("node-1").Pid()), netNS(t, os.Getpid()); got != want {
+		t.Errorf("the daemon's main thread is in network namespace %s, the node's is %s", got, want)
+	}
+	for _, svc := range []string{"dp_web", "dp_client", "dp_outsider"} {
+		tasks, err := ctr.Tasks(c.ctx, map[string]string{"io.berth.service": svc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vethTasks := hostVethTasks(t)
+		for _, task := range tasks {
+			if !vethTasks[task.ID] {
+				t.Errorf("task %s of %s has no veth in the node's network namespace (veths of %v)\n%s",
+					task.ID, svc, slices.Collect(maps.Keys(vethTasks)), netDiagnostics(task.Pid))
+			}
+		}
+	}
 
 	// Health checks: client's passes (it runs), sick's fails twice and the task
 	// fails with the reason (restart_policy none: it stays failed).
@@ -365,6 +387,38 @@ func httpGet(pid uint32, addr string) (string, error) {
 		return "", fmt.Errorf("no HTTP answer from %s: %q", addr, out)
 	}
 	return body, nil
+}
+
+func netNS(t *testing.T, pid int) string {
+	t.Helper()
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// hostVethTasks are the task IDs the veths of this test's network namespace carry
+// as their alias (netstack's "berth-task:" + ID).
+func hostVethTasks(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("ip", "-j", "link", "show", "type", "veth").Output()
+	if err != nil {
+		t.Fatalf("ip link: %v", err)
+	}
+	var links []struct {
+		IfAlias string `json:"ifalias"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		t.Fatalf("ip -j link: %v: %s", err, out)
+	}
+	ids := map[string]bool{}
+	for _, l := range links {
+		if id, ok := strings.CutPrefix(l.IfAlias, "berth-task:"); ok {
+			ids[id] = true
+		}
+	}
+	return ids
 }
 
 // netDiagnostics says what a failed connection test needs: the task's addresses and

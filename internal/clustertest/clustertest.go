@@ -167,6 +167,16 @@ func (d *Daemon) Running() bool {
 	}
 }
 
+// Pid is the running process's ID, 0 when it does not run.
+func (d *Daemon) Pid() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
 // Kill sends SIGKILL (kill -9) and waits for the process to go.
 func (d *Daemon) Kill() error { return d.signal(syscall.SIGKILL, 10*time.Second) }
 
