@@ -12,6 +12,7 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 )
@@ -381,5 +382,89 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// A preview of a suspended source shows what its next revision would do, and where the
+// tasks would land, and changes nothing; --rev plans an older revision.
+func TestPreviewSourceChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	for _, id := range []string{"w1", "w2"} {
+		_, err := c.Apply(ctx, store.CmdNodeUpsert, &state.Node{ID: id, Hostname: "host-" + id, Role: state.RoleWorker,
+			Availability: state.AvailabilityActive, Status: state.NodeStatus{State: state.NodeReady}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
+	first := repo.Commit("web").String()
+	m, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
+		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Prune: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "first revision applied", sourceIs("infra", func(src *state.Source) error {
+		if src.LastAppliedRevision != first {
+			return fmt.Errorf("source %s at %q: %s", src.Status, src.LastAppliedRevision, src.Message)
+		}
+		return nil
+	}))
+	suspend := true
+	if _, err := m.Control.UpdateSource(ctx, "infra", &api.SourceUpdateRequest{Suspended: &suspend}); err != nil {
+		t.Fatal(err)
+	}
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:2"),
+		"api/compose.yaml": "services:\n  app:\n    image: api:1\n    deploy:\n      replicas: 1\n"})
+	second := repo.Commit("web 2, api").String()
+
+	m, err = c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := applier.Config{Cluster: m.Store, Dir: dir}
+	got, err := applier.PreviewSource(ctx, cfg, "infra", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != second || len(got.Diffs) != 2 || !got.Settled {
+		t.Fatalf("preview of the tip: revision %s (want %s), %d stacks differ, settled %v", got.Revision, second, len(got.Diffs), got.Settled)
+	}
+	tasks := map[string]int{}
+	for _, sp := range got.Placement {
+		for _, tp := range sp.Tasks {
+			if tp.Node == "" {
+				t.Errorf("%s: a task without a node: %+v", sp.Service, tp)
+			}
+			tasks[sp.Service]++
+		}
+	}
+	if tasks["api_app"] != 1 || tasks["web_app"] != 2 {
+		t.Errorf("new tasks by service: %v, want api_app 1 and web_app 2 (replaced)", tasks)
+	}
+	tx := m.Store.State().ReadTxn()
+	if src, _ := tx.Source(nil, "infra"); src.LastAppliedRevision != first || imageOf(tx, "web_app") != "nginx:1" || imageOf(tx, "api_app") == "api:1" {
+		t.Fatalf("the preview changed the cluster: applied %s, web runs %s, api %s", src.LastAppliedRevision, imageOf(tx, "web_app"), imageOf(tx, "api_app"))
+	}
+
+	got, err = applier.PreviewSource(ctx, cfg, "infra", first[:8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != first || len(got.Diffs) != 0 || len(got.Placement) != 0 {
+		t.Errorf("preview of the applied revision: revision %s, diffs %+v, placement %+v", got.Revision, got.Diffs, got.Placement)
+	}
+	if _, err := applier.PreviewSource(ctx, cfg, "infra", "no-such-rev"); err == nil || !strings.Contains(err.Error(), "no-such-rev") {
+		t.Errorf("preview of a revision that does not exist: %v", err)
 	}
 }

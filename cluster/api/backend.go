@@ -50,6 +50,8 @@ type Backend interface {
 	// DeployStack writes a whole stack in one raft command.
 	DeployStack(ctx context.Context, req *StackDeployRequest) (*StackDeployResponse, error)
 	RemoveStack(ctx context.Context, name string) (*WriteResponse, error)
+	// Plan is a dry run of stack deploys or of a source's sync: it writes nothing.
+	Plan(ctx context.Context, req *PlanRequest) (*PlanResponse, error)
 	Stacks(ctx context.Context, q Query) ([]*StackSummary, QueryMeta, error)
 	// Services and Service answer with what the services' tasks are doing;
 	// serviceRef is an ID, a unique ID prefix or a name.

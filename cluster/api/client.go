@@ -448,6 +448,13 @@ func (c *Client) DeployStack(ctx context.Context, req *StackDeployRequest) (*Sta
 	return &out, err
 }
 
+// Plan asks what deploying stacks, or syncing a source, would do; nothing changes.
+func (c *Client) Plan(ctx context.Context, req *PlanRequest) (*PlanResponse, error) {
+	var out PlanResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/plan", req, &out)
+	return &out, err
+}
+
 // RemoveStack removes a stack with its services, networks, secrets and configs.
 func (c *Client) RemoveStack(ctx context.Context, name string) (*WriteResponse, error) {
 	var out WriteResponse

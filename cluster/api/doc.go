@@ -33,6 +33,7 @@
 //	POST /v1/stacks                            yes     manager   a whole stack, secrets' content included
 //	GET  /v1/stacks                            yes     manager   blocking
 //	DELETE /v1/stacks/{name}                   yes     manager
+//	POST /v1/plan                              yes     manager   dry run of stacks or of a source; writes nothing
 //	GET  /v1/services[?stack=NAME]             yes     manager   blocking; running/desired, pending reasons
 //	GET  /v1/services/{ref}                    yes     manager   blocking
 //	POST /v1/services/{ref}/scale              yes     manager   {"replicas": N}

@@ -98,6 +98,7 @@ var routes = []route{
 	{"POST /v1/stacks", true, remoteManager, managerPhase, (*handler).deployStack},
 	{"GET /v1/stacks", true, remoteManager, managerPhase, (*handler).stacks},
 	{"DELETE /v1/stacks/{name}", true, remoteManager, managerPhase, (*handler).removeStack},
+	{"POST /v1/plan", true, remoteManager, managerPhase, (*handler).plan},
 	{"GET /v1/services", true, remoteManager, managerPhase, (*handler).services},
 	{"GET /v1/services/{ref}", true, remoteManager, managerPhase, (*handler).service},
 	{"POST /v1/services/{ref}/scale", true, remoteManager, managerPhase, (*handler).scaleService},
@@ -660,6 +661,25 @@ func (h *handler) deployStack(w http.ResponseWriter, r *http.Request, _ caller) 
 		return err
 	}
 	resp, err := h.b.DeployStack(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) plan(w http.ResponseWriter, r *http.Request, _ caller) error {
+	// Like a deploy, a plan carries whole stacks with their secrets and configs.
+	var req PlanRequest
+	if err := decodeLimit(r, &req, maxCommandBody); err != nil {
+		return err
+	}
+	if (req.Source == "") == (len(req.Stacks) == 0) {
+		return badRequest("a plan needs either stacks or a source, not both")
+	}
+	if req.Revision != "" && req.Source == "" {
+		return badRequest("a revision needs a source")
+	}
+	resp, err := h.b.Plan(r.Context(), &req)
 	if err != nil {
 		return err
 	}

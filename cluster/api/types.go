@@ -488,3 +488,66 @@ type SourceTokenResponse struct {
 	// answered: git checks the remote's certificate against it.
 	CAFile string `json:"ca_file"`
 }
+
+// PlanRequest is a live dry run (`berth diff --source`, `berth diff -c ... --stack`,
+// `berth stack deploy --dry-run`): what deploying Stacks, or syncing Source, would
+// change in the cluster and where the tasks would land. Nothing is written.
+type PlanRequest struct {
+	Stacks []*StackDeployRequest `json:"stacks,omitempty"`
+	// Source plans the source's revision instead: Revision (a branch, tag or
+	// commit; for a pull source, one its mirror has), or what a sync would read.
+	Source   string `json:"source,omitempty"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// PlanResponse is what a PlanRequest would do.
+type PlanResponse struct {
+	// Revision is the source's revision planned (a commit, or a folder's digest).
+	Revision string `json:"revision,omitempty"`
+	// Diffs are the stacks that would change, field by field.
+	Diffs []*spec.StackDiff `json:"diffs"`
+	// Kept are stacks of the source that the revision no longer has, kept
+	// because the source does not prune.
+	Kept []string `json:"kept,omitempty"`
+	// Placement is, for each service whose tasks would change, where its new
+	// tasks would run and why any could not be placed.
+	Placement []*ServicePlacement `json:"placement"`
+	// Settled is false when the preview stopped following the rollout before
+	// every service settled (a rollout blocked for longer than the preview
+	// follows it): Placement is then where it had got to.
+	Settled  bool     `json:"settled"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ServicePlacement is where a service's tasks would run after a dry run.
+type ServicePlacement struct {
+	Service string `json:"service"`
+	// Tasks are the new tasks (a new replica, or a replacement) and their node.
+	Tasks []TaskPlacement `json:"tasks,omitempty"`
+	// Stopped counts the running tasks that would stop and not come back
+	// (scale down, removed service, a global service leaving a node).
+	Stopped int `json:"stopped,omitempty"`
+	// Unplaced are the tasks that could not be placed, by reason.
+	Unplaced []UnplacedTasks `json:"unplaced,omitempty"`
+	// Update is how the rolling update would end when it does not complete:
+	// "paused: <why>", "rollback_completed: <why>".
+	Update string `json:"update,omitempty"`
+}
+
+// TaskPlacement is one new task of a dry run.
+type TaskPlacement struct {
+	// Slot is the replica number; 0 for a global service's task.
+	Slot uint64 `json:"slot,omitempty"`
+	// Node is the hostname of the node the task would run on.
+	Node string `json:"node"`
+	// Replaces is set when the task replaces a running one (a changed spec);
+	// From is then the node that one runs on, when it is another node.
+	Replaces bool   `json:"replaces,omitempty"`
+	From     string `json:"from,omitempty"`
+}
+
+// UnplacedTasks are Count tasks the scheduler could not place, and why.
+type UnplacedTasks struct {
+	Count  int    `json:"count"`
+	Reason string `json:"reason"`
+}

@@ -105,7 +105,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	m.loops.run(func() {
 		alog := logger.With("component", "applier")
 		store.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, alog, "applier", func(ctx context.Context) error {
-			return applier.Run(ctx, applier.Config{Cluster: st, Dir: n.dir.sources(), Logger: alog})
+			return applier.Run(ctx, m.applierConfig(alog))
 		})
 	})
 	if bootstrap {

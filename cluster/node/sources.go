@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"time"
 
+	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
 )
 
 // hookSources is what the webhook receiver needs of a manager: any manager answers a
@@ -54,6 +58,36 @@ func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.
 	}
 	return &api.SourceTokenResponse{URL: "https://" + n.metaCopy().AdvertiseAddr + "/git/" + name + ".git", Token: token,
 		CAFile: n.dir.path(certsDir, caCertFile)}, nil
+}
+
+// applierConfig is the GitOps applier's configuration on this manager.
+func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
+	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger}
+}
+
+// Plan implements api.Backend. Stacks are planned on this manager's state; a source
+// on the leader, which holds the sources' repositories (another manager asks it).
+func (n *Node) Plan(ctx context.Context, req *api.PlanRequest) (*api.PlanResponse, error) {
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	if req.Source == "" {
+		return applier.PreviewStacks(m.state(), req.Stacks, state.NewID, time.Now())
+	}
+	if m.st.IsLeader() {
+		return applier.PreviewSource(ctx, m.applierConfig(m.logger.With("component", "applier")), req.Source, req.Revision)
+	}
+	addr, _ := m.st.Leader()
+	hc := n.hc.Load()
+	if addr == "" || hc == nil {
+		return nil, fmt.Errorf("%w: a source is planned on the leader, and there is none; try again once the managers have elected one", store.ErrNoLeader)
+	}
+	c, err := api.New(addr, api.WithHTTPClient(hc))
+	if err != nil {
+		return nil, err
+	}
+	return c.Plan(ctx, req)
 }
 
 // pushCluster is what the push server needs of this manager.

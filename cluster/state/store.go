@@ -76,6 +76,16 @@ func (s *Store) ReadTxn() *ReadTxn {
 	return &ReadTxn{txn: s.db.Txn(false), tasks: s.tasks, store: s}
 }
 
+// Fork returns a store that starts as this one's committed state and then goes its
+// own way: writes to either are not seen by the other. It costs O(1), the two sharing
+// whatever neither changed (memdb's radix trees and the task table are persistent):
+// what a dry run writes to, to see what an entry would do without proposing it.
+func (s *Store) Fork() *Store {
+	s.rootMu.RLock()
+	defer s.rootMu.RUnlock()
+	return &Store{db: s.db.Snapshot(), tasks: s.tasks, abandonCh: make(chan struct{})}
+}
+
 func (s *Store) committedTasks() *taskTable {
 	s.rootMu.RLock()
 	defer s.rootMu.RUnlock()

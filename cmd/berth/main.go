@@ -127,7 +127,7 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 	root.AddCommand(
 		newConfigCommand(),
 		newValidateCommand(),
-		newDiffCommand(),
+		newDiffCommand(host),
 		newDaemonCommand(),
 		newInitCommand(host),
 		newJoinCommand(host),

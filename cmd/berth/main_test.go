@@ -222,10 +222,11 @@ func TestCLI(t *testing.T) {
 			stderr: []string{`^berth: old version \(--against\): reading compose file: open testdata/nope.yaml: no such file or directory$`},
 		},
 		{
-			name:   "diff -c needs --against",
-			args:   []string{"diff", "-c", newFile},
+			// Without --against, -c is compared with the live cluster.
+			name:   "diff -c without --against asks the daemon",
+			args:   []string{"diff", "-H", "unix:///nonexistent/berth.sock", "-c", newFile},
 			code:   2,
-			stderr: []string{`^berth: -c needs --against OLD`},
+			stderr: []string{`^berth: cannot connect to the berth daemon at unix:///nonexistent/berth.sock`},
 		},
 		{
 			name:   "diff unknown output format",

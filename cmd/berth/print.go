@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/spec"
 )
 
@@ -28,9 +29,9 @@ func checkOutput(got string, allowed ...string) error {
 }
 
 // printProblems writes one "<kind>: <problem>" line per problem, the form scripts grep.
-func printProblems(w io.Writer, kind string, problems []spec.Problem) {
+func printProblems[P any](w io.Writer, kind string, problems []P) {
 	for _, p := range problems {
-		fmt.Fprintf(w, "%s: %s\n", kind, p)
+		fmt.Fprintf(w, "%s: %v\n", kind, p)
 	}
 }
 
@@ -57,6 +58,73 @@ func printJSON(w io.Writer, v any) error {
 type diffReport struct {
 	Changed bool              `json:"changed"`
 	Stacks  []*spec.StackDiff `json:"stacks"`
+}
+
+// planReport is the JSON form of a live `berth diff` / `stack deploy --dry-run`: the
+// diff report with the revision planned and where tasks would land.
+type planReport struct {
+	diffReport
+	Revision  string                  `json:"revision,omitempty"`
+	Kept      []string                `json:"kept,omitempty"`
+	Placement []*api.ServicePlacement `json:"placement"`
+	Settled   bool                    `json:"settled"`
+}
+
+func printPlanJSON(w io.Writer, p *api.PlanResponse) error {
+	r := planReport{diffReport: diffReport{Changed: len(p.Diffs) > 0, Stacks: p.Diffs},
+		Revision: p.Revision, Kept: p.Kept, Placement: p.Placement, Settled: p.Settled}
+	if r.Stacks == nil {
+		r.Stacks = []*spec.StackDiff{}
+	}
+	if r.Placement == nil {
+		r.Placement = []*api.ServicePlacement{}
+	}
+	return printJSON(w, r)
+}
+
+// printPlan prints a live plan: the diff, then a placement line per new task, and
+// what cannot be placed.
+func printPlan(w io.Writer, p *api.PlanResponse) {
+	if p.Revision != "" {
+		fmt.Fprintf(w, "revision %s\n\n", p.Revision)
+	}
+	printDiff(w, p.Diffs)
+	if len(p.Kept) > 0 {
+		fmt.Fprintf(w, "kept (the source does not prune): %s\n", joinComma(p.Kept))
+	}
+	if len(p.Placement) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nplacement")
+	for _, sp := range p.Placement {
+		fmt.Fprintf(w, "  service %s\n", sp.Service)
+		for _, t := range sp.Tasks {
+			name := sp.Service
+			if t.Slot > 0 {
+				name = fmt.Sprintf("%s.%d", sp.Service, t.Slot)
+			}
+			switch {
+			case t.From != "":
+				fmt.Fprintf(w, "    %s -> %s (moves from %s)\n", name, t.Node, t.From)
+			case t.Replaces:
+				fmt.Fprintf(w, "    %s -> %s (replaces the running task)\n", name, t.Node)
+			default:
+				fmt.Fprintf(w, "    %s -> %s (new)\n", name, t.Node)
+			}
+		}
+		if sp.Stopped > 0 {
+			fmt.Fprintf(w, "    %s stop\n", plural(sp.Stopped, "task", "tasks"))
+		}
+		for _, u := range sp.Unplaced {
+			fmt.Fprintf(w, "    ! %s cannot be placed: %s\n", plural(u.Count, "task", "tasks"), u.Reason)
+		}
+		if sp.Update != "" {
+			fmt.Fprintf(w, "    ! the rolling update would end %s\n", sp.Update)
+		}
+	}
+	if !p.Settled {
+		fmt.Fprintln(w, "(the rollout had not settled when the preview stopped following it: this is where it had got to)")
+	}
 }
 
 func printDiffJSON(w io.Writer, diffs []*spec.StackDiff) error {

@@ -201,6 +201,13 @@ func TestPushSourceProcesses(t *testing.T) {
 		t.Fatalf("after a rejected push, service ls:\n%s", ls)
 	}
 
+	// The live dry run of the source: its revision, in sync (exit 0); an unknown
+	// revision is an error that names it.
+	if r := c.must("node-1", "diff", "--source", "apps"); !strings.Contains(r.Stdout, "revision "+first) || !strings.Contains(r.Stdout, "No differences.") {
+		t.Errorf("diff --source apps: %v", r)
+	}
+	c.fails("node-1", "", "no-such-rev", "diff", "--source", "apps", "--rev", "no-such-rev")
+
 	// The remote holds the first revision only; a wrong token gets nothing.
 	remote := strings.TrimSpace(strings.Fields(c.must("node-1", "source", "token", "apps").Stdout)[1])
 	clone := filepath.Join(t.TempDir(), "clone")

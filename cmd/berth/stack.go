@@ -29,6 +29,8 @@ func newStackDeployCommand(host *hostFlag) *cobra.Command {
 		prune   bool
 		detach  bool
 		timeout time.Duration
+		dryRun  bool
+		output  string
 	)
 	cmd := &cobra.Command{
 		Use:     "deploy -c FILE [-c FILE]... [--prune] [--detach=false] [--env-file FILE]... STACK",
@@ -41,8 +43,13 @@ services roll according to their update_config; a secret or config whose content
 changed gets a new version, and the services using it roll to it.
 
 With --detach=false, deploy then shows running/desired per service until every service
-has converged, an update failed (paused or rolled back), or --timeout passed.`,
+has converged, an update failed (paused or rolled back), or --timeout passed.
+
+With --dry-run nothing changes: deploy shows what it would change, field by field, and
+where the new tasks would land (or why they cannot be placed), as 'berth diff' does,
+with its exit codes: 0 no differences, 1 differences, 2 error.`,
 		Example: `  berth stack deploy -c compose.yaml web
+  berth stack deploy -c compose.yaml --dry-run web
   berth stack deploy -c compose.yaml -c compose.prod.yaml --env-file prod.env --prune --detach=false web`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -51,16 +58,25 @@ has converged, an update failed (paused or rolled back), or --timeout passed.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, outputText, outputJSON); err != nil {
+				return err
+			}
+			if output != outputText && !dryRun {
+				return errors.New("-o applies to --dry-run only")
+			}
 			stack, warnings, err := loadCompose(cmd.Context(), cmd.InOrStdin(), compose.files, compose.envFiles, args[0])
 			printProblems(cmd.ErrOrStderr(), "warning", warnings)
 			if err != nil {
 				return err
 			}
+			req := api.NewStackDeployRequest(stack, prune)
+			if dryRun {
+				return livePlan(cmd, host, &api.PlanRequest{Stacks: []*api.StackDeployRequest{req}}, output)
+			}
 			c, err := host.client()
 			if err != nil {
 				return err
 			}
-			req := api.NewStackDeployRequest(stack, prune)
 			resp, err := c.DeployStack(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -79,6 +95,8 @@ has converged, an update failed (paused or rolled back), or --timeout passed.`,
 	f.BoolVar(&prune, "prune", false, "Remove the stack's services and networks that the files no longer have")
 	f.BoolVarP(&detach, "detach", "d", true, "Return once the stack is written; --detach=false waits until its services converge")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "With --detach=false: how long to wait for convergence")
+	f.BoolVar(&dryRun, "dry-run", false, "Change nothing: show what the deploy would change and where tasks would land")
+	f.StringVarP(&output, "output", "o", outputText, "Output format of --dry-run: text or json")
 	_ = cmd.MarkFlagRequired("compose-file")
 	return cmd
 }

@@ -37,8 +37,25 @@ func TestStackProcesses(t *testing.T) {
 		return nil
 	})
 
+	// A dry run first (through a follower): the plan, where the tasks would land
+	// and why two cannot, exit 1 for differences, and nothing written.
+	r := c.run("node-2", "stack", "deploy", "--dry-run", "-c", "../../examples/web/compose.yaml", "web")
+	t.Logf("stack deploy --dry-run:\n%s", r.Stdout)
+	if r.Code != 1 || !strings.Contains(r.Stdout, "+ service web_nginx") || strings.Count(r.Stdout, " -> ") != 3 ||
+		!strings.Contains(r.Stdout, "! 2 tasks cannot be placed: no suitable node (max replicas per node limit reached on 3 nodes)") {
+		t.Fatalf("stack deploy --dry-run: %v", r)
+	}
+	for _, node := range []string{"node-1", "node-2", "node-3"} {
+		if !strings.Contains(r.Stdout, "-> "+node+" (new)") {
+			t.Errorf("the dry run places no task on %s", node)
+		}
+	}
+	if ls := c.must("node-1", "stack", "ls").Stdout; strings.Contains(ls, "web") {
+		t.Fatalf("the dry run deployed:\n%s", ls)
+	}
+
 	// Deployed through a follower, read through the leader.
-	r := c.must("node-2", "stack", "deploy", "-c", "../../examples/web/compose.yaml", "web")
+	r = c.must("node-2", "stack", "deploy", "-c", "../../examples/web/compose.yaml", "web")
 	if !strings.Contains(r.Stdout, "Creating service web_nginx") || !strings.Contains(r.Stdout, "Creating network web_default") {
 		t.Fatalf("deploy output:\n%s", r.Stdout)
 	}
@@ -72,6 +89,21 @@ func TestStackProcesses(t *testing.T) {
 		t.Fatalf("service ps shows %d pending with the reason and %d running, want 2 and 3:\n%s", pending, running, ps.Stdout)
 	}
 	c.fails("node-3", "", "this node is a worker", "service", "ls")
+
+	// Against the live cluster the same files differ in nothing (exit 0); the
+	// preview still names the two replicas that cannot be placed.
+	var plan struct {
+		Changed   bool                    `json:"changed"`
+		Placement []*api.ServicePlacement `json:"placement"`
+		Settled   bool                    `json:"settled"`
+	}
+	if err := json.Unmarshal([]byte(c.must("node-1", "diff", "-c", "../../examples/web/compose.yaml", "--stack", "web", "-o", "json").Stdout), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Changed || !plan.Settled || len(plan.Placement) != 1 || len(plan.Placement[0].Tasks) != 0 ||
+		len(plan.Placement[0].Unplaced) != 1 || plan.Placement[0].Unplaced[0].Count != 2 {
+		t.Fatalf("diff -c --stack web -o json of the deployed files: %+v", plan)
+	}
 	var svcs []*api.ServiceStatus
 	if err := json.Unmarshal([]byte(c.must("node-2", "service", "ls", "--format", "json").Stdout), &svcs); err != nil {
 		t.Fatal(err)
