@@ -19,7 +19,7 @@
 //	    files: [web/compose.yml, web/prod.yml] # Compose files, merged in order
 //	    dir: web                               # working dir for relative paths in the files
 //	    env_files: [web/.env]                  # dotenv files for ${VAR} interpolation
-//	    depends_on: [db]                       # stacks that must exist first
+//	    depends_on: [db]                       # stacks whose services must all run first
 //	  - name: db                               # no files: the Compose file found in dir,
 //	                                           # and dir defaults to the stack's name
 //

@@ -37,7 +37,8 @@ type StackSource struct {
 	Files []string
 	// EnvFiles are dotenv files for interpolation.
 	EnvFiles []string
-	// DependsOn names other stacks (recorded now; ordering is a later issue).
+	// DependsOn names the stacks whose services must all run before this one's place
+	// tasks (state.Stack.DependsOn; the leader holds them meanwhile).
 	DependsOn []string
 }
 

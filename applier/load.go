@@ -17,6 +17,8 @@ import (
 type LoadedStacks struct {
 	Stacks   []*spec.Stack // sorted by name
 	Warnings []spec.Warning
+	// DependsOn is berth.yaml's depends_on, by stack name.
+	DependsOn map[string][]string
 }
 
 // LoadStacks discovers and loads every stack at dir in fsys with spec.Load.
@@ -73,6 +75,12 @@ func LoadStacks(ctx context.Context, fsys fs.FS, dir string, env map[string]stri
 			errs = append(errs, r.err)
 		default:
 			loaded.Stacks = append(loaded.Stacks, r.stack)
+			if deps := sources[i].DependsOn; len(deps) > 0 {
+				if loaded.DependsOn == nil {
+					loaded.DependsOn = map[string][]string{}
+				}
+				loaded.DependsOn[name] = deps
+			}
 		}
 	}
 	if len(problems) > 0 {

@@ -3,6 +3,7 @@ package applier
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
@@ -12,14 +13,15 @@ import (
 )
 
 // revisionCommands makes the stack deploys of a revision, owned by the source.
-func revisionCommands(src *state.Source, stacks []*spec.Stack, newID func() string) ([]*store.StackDeploy, error) {
-	out := make([]*store.StackDeploy, 0, len(stacks))
-	for _, st := range stacks {
+func revisionCommands(src *state.Source, loaded *LoadedStacks, newID func() string) ([]*store.StackDeploy, error) {
+	out := make([]*store.StackDeploy, 0, len(loaded.Stacks))
+	for _, st := range loaded.Stacks {
 		cmd, err := control.StackCommand(api.NewStackDeployRequest(st, src.Prune), newID)
 		if err != nil {
 			return nil, fmt.Errorf("stack %s: %w", st.Name, err)
 		}
 		cmd.Stack.Source = src.Name
+		cmd.Stack.DependsOn = loaded.DependsOn[st.Name]
 		out = append(out, cmd)
 	}
 	return out, nil
@@ -58,7 +60,7 @@ func planRevision(tx *state.ReadTxn, src *state.Source, cmds []*store.StackDeplo
 			return nil, fmt.Errorf("stack %s belongs to source %s: rename it, or remove it from that source first: %w", cur.Name, cur.Source, state.ErrConflict)
 		default:
 			oldSpecs = append(oldSpecs, cur.Spec)
-			if cur.SpecHash != c.Stack.SpecHash || cur.Source != src.Name {
+			if cur.SpecHash != c.Stack.SpecHash || cur.Source != src.Name || !slices.Equal(cur.DependsOn, c.Stack.DependsOn) {
 				p.unchanged = false
 			}
 		}

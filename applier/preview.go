@@ -12,6 +12,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/orchestrator"
+	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -89,7 +90,7 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
-	cmds, err := revisionCommands(src, loaded.Stacks, cfg.NewID)
+	cmds, err := revisionCommands(src, loaded, cfg.NewID)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
@@ -229,6 +230,13 @@ func previewPass(tx *state.ReadTxn, services []string, newID func() string, now 
 		svc, err := tx.Service(nil, id)
 		switch {
 		case err == nil:
+			wait, err := reconciler.DependencyWait(tx, svc, tasks)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			if wait != "" {
+				pass.Hold(id, wait)
+			}
 			plan = pass.Reconcile(svc, tasks)
 		case errors.Is(err, state.ErrNotFound) && len(tasks) > 0:
 			plan = pass.RemoveService(id, tasks)

@@ -153,3 +153,43 @@ func dump(v any) string {
 	}
 	return string(b)
 }
+
+// berth.yaml's depends_on reaches the stack rows, and holds the dependent stack's tasks
+// (pending, with the reason) while a service it waits for cannot run.
+func TestDependsOnHoldsTheDependentStack(t *testing.T) {
+	st := previewCluster(t)
+	newID := counter()
+	loaded, err := LoadStacks(t.Context(), mapFS(map[string]string{
+		"berth.yaml":       "stacks:\n  - name: web\n    depends_on: [db]\n  - name: db\n",
+		"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n",
+		"db/compose.yaml":  "services:\n  pg:\n    image: postgres:16\n    deploy:\n      placement: {constraints: [node.labels.db == yes]}\n",
+	}), ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := revisionCommands(&state.Source{Name: "infra", Prune: true}, loaded, newID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := st.ReadTxn()
+	fork := st.Fork()
+	for _, c := range cmds {
+		if want := map[string]string{"web": "[db]", "db": "[]"}[c.Stack.Name]; fmt.Sprint(c.Stack.DependsOn) != want {
+			t.Errorf("stack %s depends on %v, want %s", c.Stack.Name, c.Stack.DependsOn, want)
+		}
+		if err := store.Simulate(fork, store.CmdStackDeploy, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	placement, settled, err := followRollout(before, fork, []string{"db", "web"}, newID, time.Now())
+	if err != nil || !settled {
+		t.Fatalf("rollout: %v (settled %v)", err, settled)
+	}
+	want := []*api.ServicePlacement{
+		{Service: "db_pg", Unplaced: []api.UnplacedTasks{{Count: 1, Reason: "no suitable node (constraint node.labels.db == yes not satisfied on 3 nodes)"}}},
+		{Service: "web_app", Unplaced: []api.UnplacedTasks{{Count: 1, Reason: "waiting for stack db (depends_on): service db_pg runs 0 of 1 tasks"}}},
+	}
+	if !reflect.DeepEqual(placement, want) {
+		t.Errorf("placement:\n got %s\nwant %s", dump(placement), dump(want))
+	}
+}

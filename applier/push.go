@@ -137,7 +137,7 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	if err != nil {
 		return err
 	}
-	cmds, err := revisionCommands(src, loaded.Stacks, state.NewID)
+	cmds, err := revisionCommands(src, loaded, state.NewID)
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}

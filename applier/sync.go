@@ -76,7 +76,7 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
 		return
 	}
-	cmds, err := revisionCommands(src, loaded.Stacks, s.cfg.NewID)
+	cmds, err := revisionCommands(src, loaded, s.cfg.NewID)
 	if err != nil {
 		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
 		return

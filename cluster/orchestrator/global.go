@@ -89,10 +89,13 @@ func (r *run) reconcileGlobal() {
 		if s.removed || t == nil || !r.status(t).Before(state.TaskAssigned) {
 			continue
 		}
-		if e.fits(s.node) {
+		switch {
+		case r.hold != "":
+			r.pend(t, r.hold)
+		case e.fits(s.node):
 			r.assign(t, s.node)
 			assigned.Assignments = append(assigned.Assignments, scheduler.Assignment{Task: len(assigned.Assignments), NodeID: s.node, Node: r.p.info[s.node]})
-		} else {
+		default:
 			r.pend(t, e.why[s.node])
 		}
 	}

@@ -24,6 +24,17 @@ type Pass struct {
 	byID  map[string]int // index in nodes
 	infos []scheduler.NodeInfo
 	info  map[string]int // index in infos
+	// holds are the services that must not place new tasks yet, and why (Hold).
+	holds map[string]string
+}
+
+// Hold keeps the service from placing new tasks in this pass: they stay pending with
+// reason (a stack it depends on is not running yet). What runs keeps running.
+func (p *Pass) Hold(serviceID, reason string) {
+	if p.holds == nil {
+		p.holds = map[string]string{}
+	}
+	p.holds[serviceID] = reason
 }
 
 // NewPass prepares a pass. infos is the scheduler's view of the same nodes, usually
@@ -116,6 +127,8 @@ type run struct {
 
 	// req asks the scheduler about this service.
 	req scheduler.Request
+	// hold, when set, pends new tasks with it instead of placing them (Pass.Hold).
+	hold string
 	// enforcers cache the constraint enforcer's answers for the current and the
 	// previous spec (nodes.go); prevHash is TaskHash of what a rollback returns to.
 	enforcers [2]enforcer
@@ -148,6 +161,7 @@ func (p *Pass) newRun(svc *state.Service, tasks []*state.Task) *run {
 		plan:    Plan{ServiceID: svc.ID, SpecVersion: svc.SpecVersion},
 	}
 	r.hash = TaskHash(svc)
+	r.hold = p.holds[svc.ID]
 	var platforms []state.Platform
 	if p.opts.Platforms != nil {
 		platforms = p.opts.Platforms(svc)

@@ -194,6 +194,12 @@ func (r *run) place(slots []*slot) {
 	if len(todo) == 0 {
 		return
 	}
+	if r.hold != "" {
+		for _, t := range todo {
+			r.pend(t, r.hold)
+		}
+		return
+	}
 	req := r.req
 	req.Replicas = len(todo)
 	res := scheduler.Schedule(r.p.infos, req, r.now)

@@ -392,6 +392,18 @@ func hostPorts(s *spec.Service) []spec.Port {
 	return out
 }
 
+// dependencyRecheck is how often a service held by depends_on looks at the stacks it
+// waits for.
+const dependencyRecheck = time.Second
+
+// earliest is the earlier of two times, a zero one counting as none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // placement is what a pass recorded in the view for one service on one node.
 type placement struct {
 	service, node string
@@ -437,7 +449,19 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 		svc, err := tx.Service(nil, id)
 		switch {
 		case err == nil:
+			wait, err := DependencyWait(tx, svc, tasks)
+			if err != nil {
+				return err
+			}
+			if wait != "" {
+				p.Hold(id, wait)
+			}
 			plan = p.Reconcile(svc, tasks)
+			if wait != "" {
+				// The stacks waited for change in rows that do not make this
+				// service due: look again soon.
+				plan.NextCheck = earliest(plan.NextCheck, now.Add(dependencyRecheck))
+			}
 			if len(plan.Create) > 0 && len(svc.Spec.Networks) > 0 {
 				nets, err := serviceNetworks(tx, svc)
 				if err == nil {

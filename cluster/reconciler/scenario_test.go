@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
@@ -558,4 +559,59 @@ services:
 		}
 		return nil
 	})
+}
+
+// A stack that depends on another (berth.yaml's depends_on) places its tasks once every
+// service of that stack runs; they stay pending meanwhile, with the reason. Once
+// placed, they keep running when the stack they waited for stops running.
+func TestScenarioDependsOnOrdersStarts(t *testing.T) {
+	s := newScenario(t, nil)
+	for _, n := range []string{"node-1", "node-2"} {
+		s.addNode(n, nil)
+	}
+	deploy := func(st *spec.Stack, dependsOn ...string) {
+		t.Helper()
+		cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: st}, state.NewID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stack.DependsOn = dependsOn
+		idx, err := s.c.Apply(s.ctx, store.CmdStackDeploy, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.c.WaitApplied(s.ctx, idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy(load(t, "db", `
+services:
+  postgres:
+    image: postgres:16
+    deploy:
+      placement:
+        constraints: [node.labels.db == yes]
+`))
+	deploy(load(t, "app", `
+services:
+  web:
+    image: nginx:1
+    deploy:
+      replicas: 2
+`), "db")
+	s.converged("db_postgres", 0, 1, 1)
+	st := s.converged("app_web", 0, 2, 2)
+	const want = "waiting for stack db (depends_on): service db_postgres runs 0 of 1 tasks"
+	if st.Pending[0].Reason != want {
+		t.Fatalf("app_web pending for %q, want %q", st.Pending[0].Reason, want)
+	}
+
+	s.updateNode(store.NodeUpdate{ID: "node-2", LabelsAdd: map[string]string{"db": "yes"}})
+	s.converged("db_postgres", 1, 1, 0)
+	s.converged("app_web", 2, 2, 0)
+
+	// db loses its node: app runs on.
+	s.updateNode(store.NodeUpdate{ID: "node-2", LabelsRemove: []string{"db"}})
+	s.converged("db_postgres", 0, 1, 1)
+	s.converged("app_web", 2, 2, 0)
 }

@@ -410,6 +410,9 @@ type Stack struct {
 	Spec     *spec.Stack       `json:"spec,omitempty"`
 	SpecHash string            `json:"spec_hash,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	// DependsOn names the stacks (berth.yaml's depends_on) whose services must all
+	// run before this stack's services place new tasks.
+	DependsOn []string `json:"depends_on,omitempty"`
 }
 
 // Copy returns a deep copy.
@@ -420,6 +423,7 @@ func (s *Stack) Copy() *Stack {
 	out := *s
 	out.Spec = cloneSpec(s.Spec)
 	out.Labels = maps.Clone(s.Labels)
+	out.DependsOn = slices.Clone(s.DependsOn)
 	return &out
 }
 
