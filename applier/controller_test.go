@@ -3,14 +3,17 @@ package applier_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
@@ -467,4 +470,66 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	if _, err := applier.PreviewSource(ctx, cfg, "infra", "no-such-rev"); err == nil || !strings.Contains(err.Error(), "no-such-rev") {
 		t.Errorf("preview of a revision that does not exist: %v", err)
 	}
+}
+
+// A secret whose file changes in Git becomes a new version, and the services that
+// mount it roll to it (their task hash changes).
+func TestSourceSecretChangeRollsItsServices(t *testing.T) {
+	c := newAppliedCluster(t)
+	repo := gittest.New(t)
+	const stack = "services:\n  app:\n    image: nginx:1\n    secrets: [token]\nsecrets:\n  token:\n    file: ./token.txt\n"
+	repo.Write(map[string]string{"web/compose.yaml": stack, "web/token.txt": "one"})
+	first := repo.Commit("web").String()
+	ctx := context.Background()
+	m, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
+		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Prune: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objects map[string]uint64
+	var hash string
+	eventually(t, c, "first revision applied", func(tx *state.ReadTxn) error {
+		src, err := tx.Source(nil, "infra")
+		if err != nil || src.LastAppliedRevision != first {
+			return fmt.Errorf("source: %v %+v", err, src)
+		}
+		svc, err := tx.ServiceByName(nil, "web_app")
+		if err != nil {
+			return err
+		}
+		objects, hash = svc.Objects, orchestrator.TaskHash(svc)
+		return nil
+	})
+	repo.Write(map[string]string{"web/token.txt": "two"})
+	second := repo.Commit("new token").String()
+	requestSync(t, c, "infra")
+	eventually(t, c, "the new secret rolled", func(tx *state.ReadTxn) error {
+		src, _ := tx.Source(nil, "infra")
+		if src.LastAppliedRevision != second {
+			return fmt.Errorf("applied %s", src.LastAppliedRevision)
+		}
+		svc, err := tx.ServiceByName(nil, "web_app")
+		if err != nil {
+			return err
+		}
+		if maps.Equal(svc.Objects, objects) || orchestrator.TaskHash(svc) == hash {
+			return fmt.Errorf("web_app pins %v (was %v): its tasks would not roll", svc.Objects, objects)
+		}
+		var datas []string
+		for v := uint64(1); ; v++ {
+			s, err := tx.SecretVersion(nil, "web_token", v)
+			if err != nil {
+				break
+			}
+			datas = append(datas, string(s.Data))
+		}
+		if !slices.Equal(datas, []string{"one", "two"}) {
+			return fmt.Errorf("versions of web_token hold %q", datas)
+		}
+		return nil
+	})
 }
