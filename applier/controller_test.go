@@ -388,6 +388,29 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 	}
 }
 
+// addPullSource adds a pruning pull source of repo's main branch through the leader,
+// and waits until it applied revision first; it returns the leader.
+func addPullSource(t *testing.T, c *memcluster.Cluster, name string, repo *gittest.Repo, first string) *memcluster.Manager {
+	t.Helper()
+	ctx := context.Background()
+	m, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
+		Name: name, Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Prune: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "first revision applied", sourceIs(name, func(src *state.Source) error {
+		if src.LastAppliedRevision != first {
+			return fmt.Errorf("source %s at %q: %s", src.Status, src.LastAppliedRevision, src.Message)
+		}
+		return nil
+	}))
+	return m
+}
+
 // A preview of a suspended source shows what its next revision would do, and where the
 // tasks would land, and changes nothing; --rev plans an older revision.
 func TestPreviewSourceChangesNothing(t *testing.T) {
@@ -408,21 +431,7 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
 	first := repo.Commit("web").String()
-	m, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
-		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Prune: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, c, "first revision applied", sourceIs("infra", func(src *state.Source) error {
-		if src.LastAppliedRevision != first {
-			return fmt.Errorf("source %s at %q: %s", src.Status, src.LastAppliedRevision, src.Message)
-		}
-		return nil
-	}))
+	m := addPullSource(t, c, "infra", repo, first)
 	suspend := true
 	if _, err := m.Control.UpdateSource(ctx, "infra", &api.SourceUpdateRequest{Suspended: &suspend}); err != nil {
 		t.Fatal(err)
@@ -480,30 +489,16 @@ func TestSourceSecretChangeRollsItsServices(t *testing.T) {
 	const stack = "services:\n  app:\n    image: nginx:1\n    secrets: [token]\nsecrets:\n  token:\n    file: ./token.txt\n"
 	repo.Write(map[string]string{"web/compose.yaml": stack, "web/token.txt": "one"})
 	first := repo.Commit("web").String()
-	ctx := context.Background()
-	m, err := c.Leader(ctx)
+	addPullSource(t, c, "infra", repo, first)
+	m, err := c.Leader(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
-		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Prune: true}})
+	svc, err := m.Store.State().ReadTxn().ServiceByName(nil, "web_app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var objects map[string]uint64
-	var hash string
-	eventually(t, c, "first revision applied", func(tx *state.ReadTxn) error {
-		src, err := tx.Source(nil, "infra")
-		if err != nil || src.LastAppliedRevision != first {
-			return fmt.Errorf("source: %v %+v", err, src)
-		}
-		svc, err := tx.ServiceByName(nil, "web_app")
-		if err != nil {
-			return err
-		}
-		objects, hash = svc.Objects, orchestrator.TaskHash(svc)
-		return nil
-	})
+	objects, hash := svc.Objects, orchestrator.TaskHash(svc)
 	repo.Write(map[string]string{"web/token.txt": "two"})
 	second := repo.Commit("new token").String()
 	requestSync(t, c, "infra")
