@@ -199,10 +199,6 @@ func followRollout(before *state.ReadTxn, fork *state.Store, stacks []string, ne
 // previewPass is one orchestrator pass over the services, as the leader's reconciler
 // makes it, without the network addresses (which place nothing).
 func previewPass(tx *state.ReadTxn, services []string, newID func() string, now time.Time) (plans []*orchestrator.Plan, next time.Time, _ error) {
-	settings := state.DefaultSettings()
-	if c, err := tx.Cluster(nil); err == nil {
-		settings = c.Settings
-	}
 	nodes, err := tx.Nodes(nil)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -220,36 +216,20 @@ func previewPass(tx *state.ReadTxn, services []string, newID func() string, now 
 		specs[s.ID] = &s.Spec
 	}
 	infos := scheduler.NodeInfosFromState(nodes, tasks, func(id string) *spec.Service { return specs[id] })
-	pass := orchestrator.NewPass(nodes, infos, orchestrator.OptionsFromSettings(settings), now, newID)
+	pass := orchestrator.NewPass(nodes, infos, reconciler.PassOptions(tx), now, newID)
 	for _, id := range services {
-		tasks, err := tx.TasksByService(nil, id)
+		sp, err := reconciler.PlanService(tx, pass, id)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		var plan orchestrator.Plan
-		svc, err := tx.Service(nil, id)
-		switch {
-		case err == nil:
-			wait, err := reconciler.DependencyWait(tx, svc, tasks)
-			if err != nil {
-				return nil, time.Time{}, err
-			}
-			if wait != "" {
-				pass.Hold(id, wait)
-			}
-			plan = pass.Reconcile(svc, tasks)
-		case errors.Is(err, state.ErrNotFound) && len(tasks) > 0:
-			plan = pass.RemoveService(id, tasks)
-		case errors.Is(err, state.ErrNotFound):
+		if sp == nil {
 			continue
-		default:
-			return nil, time.Time{}, err
 		}
-		if !plan.NextCheck.IsZero() && (next.IsZero() || plan.NextCheck.Before(next)) {
-			next = plan.NextCheck
+		if c := sp.NextCheck; !c.IsZero() && (next.IsZero() || c.Before(next)) {
+			next = c
 		}
-		if !plan.Empty() {
-			plans = append(plans, &plan)
+		if !sp.Empty() {
+			plans = append(plans, &sp.Plan)
 		}
 	}
 	return plans, next, nil

@@ -77,3 +77,42 @@ func runningOfSpec(svc *state.Service, tasks []*state.Task) (running, want int) 
 	}
 	return running, want
 }
+
+// ServicePlan is one service's share of a pass (PlanService).
+type ServicePlan struct {
+	orchestrator.Plan
+	// Service is nil when the service no longer exists: the plan removes its tasks.
+	Service *state.Service
+	// Held: depends_on keeps the service's new tasks pending. The stacks it waits
+	// for change in rows that do not make the service due again.
+	Held bool
+}
+
+// PlanService plans one service as the leader does: its plan, with its new tasks held
+// back while a stack it depends on is not running, or the removal of the tasks of a
+// service that no longer exists. It returns nil when there is nothing to plan (a
+// removed service with no tasks left). The leader's reconciler and the applier's dry
+// run both plan through it.
+func PlanService(tx *state.ReadTxn, p *orchestrator.Pass, id string) (*ServicePlan, error) {
+	tasks, err := tx.TasksByService(nil, id)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := tx.Service(nil, id)
+	switch {
+	case errors.Is(err, state.ErrNotFound) && len(tasks) == 0:
+		return nil, nil
+	case errors.Is(err, state.ErrNotFound):
+		return &ServicePlan{Plan: p.RemoveService(id, tasks)}, nil
+	case err != nil:
+		return nil, err
+	}
+	wait, err := DependencyWait(tx, svc, tasks)
+	if err != nil {
+		return nil, err
+	}
+	if wait != "" {
+		p.Hold(id, wait)
+	}
+	return &ServicePlan{Plan: p.Reconcile(svc, tasks), Service: svc, Held: wait != ""}, nil
+}

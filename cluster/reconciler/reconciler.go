@@ -392,6 +392,15 @@ func hostPorts(s *spec.Service) []spec.Port {
 	return out
 }
 
+// PassOptions are the orchestrator's options under the cluster's settings.
+func PassOptions(tx *state.ReadTxn) orchestrator.Options {
+	settings := state.DefaultSettings()
+	if c, err := tx.Cluster(nil); err == nil {
+		settings = c.Settings
+	}
+	return orchestrator.OptionsFromSettings(settings)
+}
+
 // dependencyRecheck is how often a service held by depends_on looks at the stacks it
 // waits for.
 const dependencyRecheck = time.Second
@@ -412,11 +421,7 @@ type placement struct {
 // pass reconciles the dirty services from tx and commits their plans.
 func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error {
 	start := time.Now()
-	settings := state.DefaultSettings()
-	if c, err := tx.Cluster(nil); err == nil {
-		settings = c.Settings
-	}
-	opts := orchestrator.OptionsFromSettings(settings)
+	opts := PassOptions(tx)
 	if l.cfg.Tune != nil {
 		l.cfg.Tune(&opts)
 	}
@@ -441,46 +446,28 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 			break
 		}
 		services++
-		tasks, err := tx.TasksByService(nil, id)
+		sp, err := PlanService(tx, p, id)
 		if err != nil {
 			return err
 		}
-		var plan orchestrator.Plan
-		svc, err := tx.Service(nil, id)
-		switch {
-		case err == nil:
-			wait, err := DependencyWait(tx, svc, tasks)
+		if sp == nil {
+			delete(l.checks, id)
+			continue
+		}
+		plan := sp.Plan
+		if sp.Held {
+			plan.NextCheck = earliest(plan.NextCheck, now.Add(dependencyRecheck))
+		}
+		if svc := sp.Service; svc != nil && len(plan.Create) > 0 && len(svc.Spec.Networks) > 0 {
+			nets, err := serviceNetworks(tx, svc)
+			if err == nil {
+				err = l.addrs.assign(&plan, nets)
+			}
 			if err != nil {
-				return err
+				// The tasks run without that network rather than not at all;
+				// the log says why.
+				l.cfg.Logger.Warn("could not give new tasks their network addresses", "service", svc.Name, "error", err)
 			}
-			if wait != "" {
-				p.Hold(id, wait)
-			}
-			plan = p.Reconcile(svc, tasks)
-			if wait != "" {
-				// The stacks waited for change in rows that do not make this
-				// service due: look again soon.
-				plan.NextCheck = earliest(plan.NextCheck, now.Add(dependencyRecheck))
-			}
-			if len(plan.Create) > 0 && len(svc.Spec.Networks) > 0 {
-				nets, err := serviceNetworks(tx, svc)
-				if err == nil {
-					err = l.addrs.assign(&plan, nets)
-				}
-				if err != nil {
-					// The tasks run without that network rather than not at all;
-					// the log says why.
-					l.cfg.Logger.Warn("could not give new tasks their network addresses", "service", svc.Name, "error", err)
-				}
-			}
-		case errors.Is(err, state.ErrNotFound):
-			if len(tasks) == 0 {
-				delete(l.checks, id)
-				continue
-			}
-			plan = p.RemoveService(id, tasks)
-		default:
-			return err
 		}
 		if plan.NextCheck.IsZero() {
 			delete(l.checks, id)

@@ -61,21 +61,17 @@ Exit codes, as diff(1), Argo CD and Flux: 0 no differences, 1 differences, 2 err
 				return errors.New("--source, -c and --repo are mutually exclusive: plan a source, compose files or revisions")
 			case len(compose.files) > 0 && repo.repo != "":
 				return errors.New("-c and --repo are mutually exclusive: compare either compose files or revisions")
+			case len(compose.files) > 0 && (from != "" || cmd.Flags().Changed("to") || cmd.Flags().Changed("path")):
+				return errors.New("--from, --to and --path need --repo")
 			case source != "":
 				return livePlan(cmd, host, &api.PlanRequest{Source: source, Revision: rev}, output)
 			case len(compose.files) > 0 && len(against) == 0:
-				if from != "" || cmd.Flags().Changed("to") || cmd.Flags().Changed("path") {
-					return errors.New("--from, --to and --path need --repo")
-				}
 				stack, err := loadComposeStack(cmd, compose)
 				if err != nil {
 					return err
 				}
 				return livePlan(cmd, host, &api.PlanRequest{Stacks: []*api.StackDeployRequest{api.NewStackDeployRequest(stack, false)}}, output)
 			case len(compose.files) > 0:
-				if from != "" || cmd.Flags().Changed("to") || cmd.Flags().Changed("path") {
-					return errors.New("--from, --to and --path need --repo")
-				}
 				if slices.Contains(compose.files, stdinName) && slices.Contains(against, stdinName) {
 					return errors.New("standard input can be read only once: give -c - or --against -, not both")
 				}
