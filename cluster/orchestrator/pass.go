@@ -311,17 +311,23 @@ func (r *run) assign(t *state.Task, nodeID string) {
 	u.Status = &state.TaskStatus{State: state.TaskAssigned, Message: msgAssigned, Timestamp: r.now}
 }
 
+// PendingStatus is the status of a task left pending for reason.
+func PendingStatus(reason string, now time.Time) state.TaskStatus {
+	return state.TaskStatus{State: state.TaskPending, Message: msgPending, Err: reason, Timestamp: now}
+}
+
 // pend leaves a task pending with the scheduler's reason, writing only if the reason
 // changed.
 func (r *run) pend(t *state.Task, reason string) {
+	st := PendingStatus(reason, r.now)
 	if r.isCreated(t) {
-		t.Status = state.TaskStatus{State: state.TaskPending, Message: msgPending, Err: reason, Timestamp: r.now}
+		t.Status = st
 		return
 	}
 	if t.Status.State == state.TaskPending && t.Status.Err == reason {
 		return
 	}
-	r.touch(t).Status = &state.TaskStatus{State: state.TaskPending, Message: msgPending, Err: reason, Timestamp: r.now}
+	r.touch(t).Status = &st
 }
 
 // newTask makes a task for slot s from the current spec.

@@ -75,7 +75,10 @@ type TaskUpdate struct {
 	DesiredState state.TaskState   `json:"desired_state,omitempty"`
 	NodeID       string            `json:"node_id,omitempty"`
 	Status       *state.TaskStatus `json:"status,omitempty"`
-	UpdatedAt    time.Time         `json:"updated_at"`
+	// Networks are the addresses of a task that is put on a node and holds none yet
+	// (it waited for a free one); the leader's address book fills them in.
+	Networks  []state.Attachment `json:"networks,omitempty"`
+	UpdatedAt time.Time          `json:"updated_at"`
 }
 
 // ServiceUpdate changes the service row.

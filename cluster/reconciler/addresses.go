@@ -1,8 +1,10 @@
 package reconciler
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
@@ -48,13 +50,8 @@ func (b *addressBook) add(t *state.Task) {
 }
 
 func (b *addressBook) remove(t *state.Task) {
-	if !holds(t) {
-		return
-	}
-	for _, a := range t.Networks {
-		if p, err := netip.ParsePrefix(a.Addr); err == nil {
-			delete(b.used[a.Network], p.Addr())
-		}
+	if holds(t) {
+		b.release(t.Networks)
 	}
 }
 
@@ -83,43 +80,112 @@ func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, e
 	return out, nil
 }
 
-// assign gives the tasks a plan creates their addresses on nets.
-func (b *addressBook) assign(plan *orchestrator.Plan, nets []*state.Network) error {
-	type subnet struct {
-		id     string
-		prefix netip.Prefix
-		gw     netip.Addr
-	}
-	var subnets []subnet
-	for _, n := range nets {
-		p, err := netip.ParsePrefix(n.Subnet)
-		if err != nil {
-			return fmt.Errorf("network %s has no subnet yet (%q)", n.Name, n.Subnet)
-		}
-		gw, err := netip.ParseAddr(n.Gateway)
-		if err != nil {
-			gw = ipam.Gateway(p)
-		}
-		subnets = append(subnets, subnet{n.ID, p, gw})
-	}
+// addressRecheck is how often a service whose tasks wait for a free address on a
+// full network looks again: an address comes free when any task of that network
+// ends, whichever service it belongs to.
+const addressRecheck = 2 * time.Second
+
+// assign gives the tasks a plan places their addresses on nets: the new tasks, and
+// the pending ones it now puts on a node (a task made pending for want of an address
+// has none yet). A task that cannot have an address on every network is left pending
+// with the reason, holding nothing; assign reports whether that happened, so that the
+// service looks again once addresses may have come free. nets is nil with netsErr when
+// the service's networks cannot be read.
+func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []*state.Network, netsErr error, now time.Time) (waiting bool) {
 	for _, t := range plan.Create {
-		if len(t.Networks) > 0 {
+		if len(t.Networks) > 0 || t.Status.State.Terminal() {
 			continue
 		}
-		for _, s := range subnets {
-			m := b.used[s.id]
-			if m == nil {
-				m = map[netip.Addr]bool{}
-				b.used[s.id] = m
-			}
-			addr, err := ipam.AllocateAddr(s.prefix, s.gw, m)
-			if err != nil {
-				return fmt.Errorf("network %s: %w", s.prefix, err)
-			}
-			m[addr] = true
-			t.Networks = append(t.Networks, state.Attachment{Network: s.id,
-				Addr: netip.PrefixFrom(addr, s.prefix.Bits()).String(), MAC: ipam.MAC(addr).String()})
+		atts, err := b.allocate(nets, netsErr)
+		if err != nil {
+			waiting = true
+			t.NodeID = ""
+			t.Status = pendingForAddress(err, now)
+			continue
+		}
+		t.Networks = atts
+	}
+	kept := plan.Update[:0]
+	for _, u := range plan.Update {
+		if u.Status == nil || u.Status.State != state.TaskAssigned {
+			kept = append(kept, u)
+			continue
+		}
+		row, err := tx.Task(nil, u.ID)
+		if err != nil || len(row.Networks) > 0 {
+			kept = append(kept, u)
+			continue
+		}
+		atts, err := b.allocate(nets, netsErr)
+		if err == nil {
+			u.Networks = atts
+			kept = append(kept, u)
+			continue
+		}
+		waiting = true
+		st := pendingForAddress(err, now)
+		if row.Status.State == state.TaskPending && row.Status.Err == st.Err && u.DesiredState == "" {
+			continue // already says so
+		}
+		u.NodeID, u.Status = "", &st
+		kept = append(kept, u)
+	}
+	clear(plan.Update[len(kept):])
+	plan.Update = kept
+	return waiting
+}
+
+// allocate takes the lowest free address of each network, all or none.
+func (b *addressBook) allocate(nets []*state.Network, netsErr error) ([]state.Attachment, error) {
+	if netsErr != nil {
+		return nil, netsErr
+	}
+	var out []state.Attachment
+	for _, n := range nets {
+		addr, err := b.take(n)
+		if err != nil {
+			b.release(out)
+			return nil, err
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
+	prefix, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		return state.Attachment{}, fmt.Errorf("network %s has no subnet yet (%q)", n.Name, n.Subnet)
+	}
+	gw, err := netip.ParseAddr(n.Gateway)
+	if err != nil {
+		gw = ipam.Gateway(prefix)
+	}
+	m := b.used[n.ID]
+	if m == nil {
+		m = map[netip.Addr]bool{}
+		b.used[n.ID] = m
+	}
+	addr, err := ipam.AllocateAddr(prefix, gw, m)
+	if errors.Is(err, ipam.ErrSubnetFull) {
+		return state.Attachment{}, fmt.Errorf("network %s: every address of subnet %s is taken (%d tasks hold one): "+
+			"give the network a bigger subnet (networks: ... ipam: config: - subnet:) or run fewer tasks on it", n.Name, prefix, len(m))
+	}
+	if err != nil {
+		return state.Attachment{}, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	m[addr] = true
+	return state.Attachment{Network: n.ID, Addr: netip.PrefixFrom(addr, prefix.Bits()).String(), MAC: ipam.MAC(addr).String()}, nil
+}
+
+func (b *addressBook) release(atts []state.Attachment) {
+	for _, a := range atts {
+		if p, err := netip.ParsePrefix(a.Addr); err == nil {
+			delete(b.used[a.Network], p.Addr())
 		}
 	}
-	return nil
+}
+
+func pendingForAddress(err error, now time.Time) state.TaskStatus {
+	return orchestrator.PendingStatus(err.Error(), now)
 }

@@ -2,7 +2,9 @@ package reconciler
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
@@ -18,10 +20,16 @@ func TestAddressBookAssigns(t *testing.T) {
 	failed := &state.Task{ID: "gone", DesiredState: state.TaskShutdown, Status: state.TaskStatus{State: state.TaskFailed},
 		Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.3/24"}}}
 	b := newAddressBook([]*state.Task{running, failed})
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := st.ReadTxn()
+	now := time.Unix(1000, 0)
 
 	plan := orchestrator.Plan{Create: []*state.Task{{ID: "a"}, {ID: "b"}}}
-	if err := b.assign(&plan, nets); err != nil {
-		t.Fatal(err)
+	if b.assign(tx, &plan, nets, nil, now) {
+		t.Fatal("tasks wait for addresses on roomy subnets")
 	}
 	want := map[string][]string{
 		// .2 is held by a running task; .3 was released when its task failed.
@@ -45,20 +53,39 @@ func TestAddressBookAssigns(t *testing.T) {
 	b.remove(plan.Create[0])
 	b.add(stopped)
 	next := orchestrator.Plan{Create: []*state.Task{{ID: "c"}}}
-	if err := b.assign(&next, nets[:1]); err != nil {
-		t.Fatal(err)
+	if b.assign(tx, &next, nets[:1], nil, now) {
+		t.Fatal("a task waits for an address on a roomy subnet")
 	}
 	if got := next.Create[0].Networks[0].Addr; got != "10.0.0.3/24" {
 		t.Errorf("after a release: %s, want 10.0.0.3/24", got)
 	}
 
-	// A full subnet is an error that names it.
-	tiny := []*state.Network{{ID: "n3", Name: "tiny", Subnet: "10.9.0.0/30", Gateway: "10.9.0.1"}}
-	full := orchestrator.Plan{Create: []*state.Task{{ID: "x"}, {ID: "y"}}}
-	if err := b.assign(&full, tiny); err == nil {
-		t.Error("a /30 gave two task addresses beside its gateway")
+	// On a full subnet the task that finds no address stays pending, holding none
+	// on any network, and says which network is full and what to do.
+	tiny := []*state.Network{
+		{ID: "n4", Name: "web_roomy", Subnet: "10.8.0.0/24", Gateway: "10.8.0.1"},
+		{ID: "n3", Name: "web_tiny", Subnet: "10.9.0.0/30", Gateway: "10.9.0.1"},
 	}
-	if _, ok := b.used["n3"][netip.MustParseAddr("10.9.0.2")]; !ok {
-		t.Error("the one address the /30 has was not given")
+	full := orchestrator.Plan{Create: []*state.Task{
+		{ID: "x", NodeID: "node-1", Status: state.TaskStatus{State: state.TaskAssigned}},
+		{ID: "y", NodeID: "node-1", Status: state.TaskStatus{State: state.TaskAssigned}},
+	}}
+	if !b.assign(tx, &full, tiny, nil, now) {
+		t.Error("a /30 gave two task addresses beside its gateway, and nobody waits")
+	}
+	x, y := full.Create[0], full.Create[1]
+	if len(x.Networks) != 2 || x.Networks[1].Addr != "10.9.0.2/30" || x.Status.State != state.TaskAssigned {
+		t.Errorf("the first task: %+v %v, want both addresses, .2 on the /30, assigned", x.Networks, x.Status)
+	}
+	if len(y.Networks) != 0 || y.NodeID != "" || y.Status.State != state.TaskPending {
+		t.Errorf("the second task: %+v on %q %v, want no address, no node, pending", y.Networks, y.NodeID, y.Status)
+	}
+	for _, w := range []string{"network web_tiny", "10.9.0.0/30", "bigger subnet"} {
+		if !strings.Contains(y.Status.Err, w) {
+			t.Errorf("the pending reason %q does not say %q", y.Status.Err, w)
+		}
+	}
+	if b.used["n4"][netip.MustParseAddr("10.8.0.3")] {
+		t.Error("the pending task kept the address it got on the roomy network")
 	}
 }

@@ -458,25 +458,6 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 		if sp.Held {
 			plan.NextCheck = earliest(plan.NextCheck, now.Add(dependencyRecheck))
 		}
-		if svc := sp.Service; svc != nil && len(plan.Create) > 0 && len(svc.Spec.Networks) > 0 {
-			nets, err := serviceNetworks(tx, svc)
-			if err == nil {
-				err = l.addrs.assign(&plan, nets)
-			}
-			if err != nil {
-				// The tasks run without that network rather than not at all;
-				// the log says why.
-				l.cfg.Logger.Warn("could not give new tasks their network addresses", "service", svc.Name, "error", err)
-			}
-		}
-		if plan.NextCheck.IsZero() {
-			delete(l.checks, id)
-		} else {
-			l.checks[id] = plan.NextCheck
-		}
-		if plan.Empty() {
-			continue
-		}
 		for _, t := range plan.Create {
 			if t.Status.State == state.TaskAssigned {
 				placed[placement{id, t.NodeID}]++
@@ -486,6 +467,20 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 			if u.Status != nil && u.Status.State == state.TaskAssigned {
 				placed[placement{id, u.NodeID}]++
 			}
+		}
+		if svc := sp.Service; svc != nil && len(svc.Spec.Networks) > 0 && (len(plan.Create) > 0 || len(plan.Update) > 0) {
+			nets, netsErr := serviceNetworks(tx, svc)
+			if l.addrs.assign(tx, &plan, nets, netsErr, now) {
+				plan.NextCheck = earliest(plan.NextCheck, now.Add(addressRecheck))
+			}
+		}
+		if plan.NextCheck.IsZero() {
+			delete(l.checks, id)
+		} else {
+			l.checks[id] = plan.NextCheck
+		}
+		if plan.Empty() {
+			continue
 		}
 		created, updated, deleted = created+len(plan.Create), updated+len(plan.Update), deleted+len(plan.Delete)
 		passTasks += plan.Tasks()
@@ -518,10 +513,12 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 		}
 	}
 	if err != nil {
-		// What was not committed must be decided again.
+		// What was not committed must be decided again, from a view read anew: the
+		// address book holds the addresses given to tasks that were not written.
 		for _, id := range ids[:services] {
 			l.dirty[id] = struct{}{}
 		}
+		l.rebuild = true
 		return err
 	}
 	if created+updated+deleted > 0 {

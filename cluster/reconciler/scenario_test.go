@@ -615,3 +615,63 @@ services:
 	s.converged("db_postgres", 0, 1, 1)
 	s.converged("app_web", 2, 2, 0)
 }
+
+func TestScenarioFullSubnetKeepsTasksPending(t *testing.T) {
+	s := newScenario(t, nil)
+	s.addNode("node-1", nil)
+	// A /29 has five task addresses beside its gateway: the cache holds three,
+	// leaving two for web's four replicas.
+	small := func(cache, web int) *spec.Stack {
+		yaml := fmt.Sprintf(`
+services:
+  cache:
+    image: redis:7
+    deploy:
+      replicas: %d
+`, cache)
+		if web > 0 {
+			yaml += fmt.Sprintf(`
+  web:
+    image: nginx:1
+    deploy:
+      replicas: %d
+`, web)
+		}
+		return load(t, "small", yaml+`
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.77.0.0/29
+`)
+	}
+	s.deploy(small(3, 0))
+	s.converged("small_cache", 3, 3, 0)
+	s.deploy(small(3, 4))
+	st := s.converged("small_web", 2, 4, 2)
+	if r := st.Pending[0].Reason; !strings.Contains(r, "network small_default: every address of subnet 10.77.0.0/29 is taken") {
+		t.Fatalf("web's tasks pending for %q, want the full network named", r)
+	}
+	seen := map[string]string{}
+	for _, svc := range []string{"small_cache", "small_web"} {
+		for _, task := range s.live(svc) {
+			for _, a := range task.Networks {
+				if other, dup := seen[a.Addr]; dup {
+					t.Fatalf("%s holds %s, as %s does", task.ID, a.Addr, other)
+				}
+				seen[a.Addr] = task.ID
+			}
+		}
+	}
+
+	// The cache scales down: its tasks' addresses come free and web's pending tasks
+	// take them.
+	s.deploy(small(1, 4))
+	s.converged("small_cache", 1, 1, 0)
+	s.converged("small_web", 4, 4, 0)
+	for _, task := range s.live("small_web") {
+		if len(task.Networks) != 1 {
+			t.Errorf("web task %s runs with networks %v, want its address on small_default", task.ID, task.Networks)
+		}
+	}
+}

@@ -52,6 +52,7 @@ func (p *PlanApply) encodeWire(e *wireEncoder) {
 			if u.Status != nil {
 				e.status(u.Status)
 			}
+			e.attachments(u.Networks)
 			e.time(u.UpdatedAt)
 		}
 		e.uvarint(uint64(len(pl.Delete)))
@@ -92,6 +93,9 @@ func (p *PlanApply) decodeWire(d *wireDecoder) {
 				if d.bool() {
 					st := d.status()
 					u.Status = &st
+				}
+				if d.format >= 2 {
+					u.Networks = d.attachments()
 				}
 				u.UpdatedAt = d.time()
 			}
@@ -182,6 +186,9 @@ func applyTaskUpdate(tx *state.WriteTxn, u *orchestrator.TaskUpdate) error {
 		case state.TaskAssigned:
 			if next.Status.State.Before(state.TaskAssigned) && (next.NodeID == "" || next.NodeID == u.NodeID) {
 				next.NodeID, next.Status, changed = u.NodeID, *st, true
+				if len(next.Networks) == 0 {
+					next.Networks = u.Networks
+				}
 			}
 		case state.TaskPending:
 			if !next.Status.State.After(state.TaskPending) {

@@ -24,7 +24,10 @@ import (
 // node IDs, spec hashes, states, messages) are canonicalized with unique.Make instead
 // (see word), so that the rows of all entries share one copy and a row keeps no
 // entry's table alive but through its own unique strings (task ID, address).
-const wireFormat = 1
+//
+// Format 2 added the addresses of a plan's task updates (orchestrator.TaskUpdate's
+// Networks); bodies of format 1, in the logs of older clusters, are still read.
+const wireFormat = 2
 
 var errTruncated = errors.New("truncated")
 
@@ -95,8 +98,9 @@ type wireDecoder struct {
 	b     []byte
 	table []string
 	// words caches word's answers by table index.
-	words []string
-	err   error
+	words  []string
+	format byte
+	err    error
 }
 
 func newWireDecoder(b []byte) *wireDecoder {
@@ -105,10 +109,11 @@ func newWireDecoder(b []byte) *wireDecoder {
 		d.err = errTruncated
 		return d
 	}
-	if b[0] != wireFormat {
+	if b[0] < 1 || b[0] > wireFormat {
 		d.err = fmt.Errorf("unknown encoding format %d (this manager runs an older berth than the cluster)", b[0])
 		return d
 	}
+	d.format = b[0]
 	d.b = b[1:]
 	n := d.uvarint()
 	if d.err != nil {
@@ -292,12 +297,7 @@ func (e *wireEncoder) task(t *state.Task) {
 	e.uvarint(t.SpecVersion)
 	e.str(string(t.DesiredState))
 	e.status(&t.Status)
-	e.uvarint(uint64(len(t.Networks)))
-	for _, a := range t.Networks {
-		e.str(a.Network)
-		e.str(a.Addr)
-		e.str(a.MAC)
-	}
+	e.attachments(t.Networks)
 	e.str(t.ContainerID)
 	e.time(t.CreatedAt)
 	e.time(t.UpdatedAt)
@@ -319,12 +319,7 @@ func (d *wireDecoder) task(t *state.Task) {
 	t.SpecVersion = d.uvarint()
 	t.DesiredState = state.TaskState(d.word())
 	t.Status = d.status()
-	if n := d.count(3); n > 0 {
-		t.Networks = make([]state.Attachment, n)
-		for i := range t.Networks {
-			t.Networks[i] = state.Attachment{Network: d.word(), Addr: d.str(), MAC: d.str()}
-		}
-	}
+	t.Networks = d.attachments()
 	t.ContainerID = d.str()
 	t.CreatedAt = d.time()
 	t.UpdatedAt = d.time()
@@ -337,4 +332,25 @@ func (d *wireDecoder) task(t *state.Task) {
 			t.Restarts.Recent[i] = d.time()
 		}
 	}
+}
+
+func (e *wireEncoder) attachments(atts []state.Attachment) {
+	e.uvarint(uint64(len(atts)))
+	for _, a := range atts {
+		e.str(a.Network)
+		e.str(a.Addr)
+		e.str(a.MAC)
+	}
+}
+
+func (d *wireDecoder) attachments() []state.Attachment {
+	n := d.count(3)
+	if n == 0 {
+		return nil
+	}
+	out := make([]state.Attachment, n)
+	for i := range out {
+		out[i] = state.Attachment{Network: d.word(), Addr: d.str(), MAC: d.str()}
+	}
+	return out
 }
