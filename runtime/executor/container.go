@@ -26,10 +26,6 @@ const (
 	LabelSpecHash = "io.berth.spec-hash"
 
 	labelStopGrace = "io.berth.stop-grace-period"
-	// labelStarted marks a container whose task was started once, so that a container
-	// without a task (containerd lost it, e.g. after a reboot) reads as stopped, not as
-	// never started.
-	labelStarted = "io.berth.started"
 )
 
 // Container is what the agent asks the executor to create for one task.
@@ -145,6 +141,11 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 		if errdefs.IsAlreadyExists(err) {
 			return nil
 		}
+		if errdefs.IsNotFound(err) {
+			// The image's snapshots may be gone (an image removed and loaded
+			// again): look again next time.
+			e.unpacked.Delete(img.Target().Digest)
+		}
 		// Errors of the spec options (an unknown user, no command) are the spec's fault.
 		if errors.Is(err, ErrInvalid) {
 			return fmt.Errorf("executor: create %s: %w", c.TaskID, err)
@@ -174,11 +175,7 @@ func (e *Executor) Start(ctx context.Context, taskID string) error {
 		case client.Running, client.Paused, client.Pausing:
 			return nil
 		case client.Created:
-			if err := task.Start(ctx); err != nil {
-				return wrap(err, "start %s", taskID)
-			}
-			e.markStarted(ctx, cont)
-			return nil
+			return wrap(task.Start(ctx), "start %s", taskID)
 		}
 		if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 			return wrap(err, "start %s: delete the previous task", taskID)
@@ -187,13 +184,16 @@ func (e *Executor) Start(ctx context.Context, taskID string) error {
 		return wrap(err, "start %s", taskID)
 	}
 
+	// The log directory also marks the container as started once (see info): a
+	// file system write, where a label would be a containerd metadata commit.
+	dir := e.logDir(taskID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("executor: start %s: log directory: %w", taskID, err)
+	}
 	creator := cio.NullIO
 	if e.logDriver != "" {
 		cfg := e.logCfg
-		cfg.Dir = e.logDir(taskID)
-		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-			return fmt.Errorf("executor: start %s: log directory: %w", taskID, err)
-		}
+		cfg.Dir = dir
 		creator = cio.BinaryIO(e.logDriver, logdriver.Args(cfg))
 	}
 	task, err = cont.NewTask(ctx, creator)
@@ -206,15 +206,8 @@ func (e *Executor) Start(ctx context.Context, taskID string) error {
 		}
 		return wrap(err, "start %s", taskID)
 	}
-	e.markStarted(ctx, cont)
 	e.log.Info("started task", "task", taskID, "pid", task.Pid())
 	return nil
-}
-
-func (e *Executor) markStarted(ctx context.Context, cont client.Container) {
-	if _, err := cont.SetLabels(ctx, map[string]string{labelStarted: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
-		e.log.Warn("mark container started", "task", cont.ID(), "err", err)
-	}
 }
 
 // Stop sends the task its stop signal (stop_signal, the image's, or SIGTERM), waits the
@@ -398,7 +391,9 @@ func (e *Executor) info(ctx context.Context, c client.Container) (Info, error) {
 	}
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
-		if _, started := ci.Labels[labelStarted]; started {
+		// A container whose task containerd lost (a reboot) reads as stopped if its
+		// task was ever started, as never started otherwise.
+		if _, err := os.Stat(e.logDir(c.ID())); err == nil {
 			info.State, info.ExitCode = StateStopped, -1
 		}
 		return info, nil

@@ -8,7 +8,9 @@
 //
 //	<root>/volumes/<name>/_data             named volumes (<stack>_<volume>); kept
 //	<root>/anonymous/<task id>/<n>          anonymous volumes; removed with the task
-//	<root>/logs/<task id>/container.log*    task output; kept until RemoveLogs
+//	<root>/logs/<task id>/container.log*    task output; kept until RemoveLogs. The
+//	                                        folder is made by the task's first start,
+//	                                        and marks a container as started once
 //
 // Methods take the context first and return errors that wrap ErrNotFound, ErrInvalid,
 // ErrNotRunning or ErrUnavailable where a caller would branch on them (errors.Is).
@@ -69,6 +71,8 @@ type Executor struct {
 	initBinary     string
 
 	pulls singleflight.Group
+	// unpacked are the images (by target digest) seen unpacked for the snapshotter.
+	unpacked sync.Map
 	// initOnce finds the init binary the first time a service asks for one.
 	initOnce sync.Once
 	initPath string

@@ -103,6 +103,21 @@ func TestRunLogsExecAndReadopt(t *testing.T) {
 	if err := ex2.Stop(ctx, id); err != nil {
 		t.Fatalf("stop of a stopped task: %v", err)
 	}
+	// containerd loses the task (a reboot does): the container reads as stopped, its
+	// exit unknown; one whose task never started reads as created.
+	if _, err := task.Delete(rctx); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := ex2.Inspect(ctx, id); err != nil || info.State != StateStopped || info.ExitCode != -1 {
+		t.Fatalf("after containerd lost the task: %+v, %v", info, err)
+	}
+	if err := e.ex.Create(ctx, Container{TaskID: "t-never", Spec: service("web", "true")}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.ex.Remove(ctx, "t-never") })
+	if info, err := ex2.Inspect(ctx, "t-never"); err != nil || info.State != StateCreated {
+		t.Fatalf("a container never started: %+v, %v", info, err)
+	}
 
 	if err := e.ex.Remove(ctx, id); err != nil {
 		t.Fatal(err)

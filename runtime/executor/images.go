@@ -33,7 +33,22 @@ func (e *Executor) image(ctx context.Context, ref string) (client.Image, error) 
 	return img, wrap(err, "image %s", ref)
 }
 
+// unpack unpacks img for the executor's snapshotter unless it was seen unpacked
+// before: asking containerd costs a few content reads and a snapshot lookup, at every
+// task otherwise. Create forgets an image whose snapshot turns out to be missing.
 func (e *Executor) unpack(ctx context.Context, img client.Image) error {
+	key := img.Target().Digest
+	if _, ok := e.unpacked.Load(key); ok {
+		return nil
+	}
+	if err := e.unpackNow(ctx, img); err != nil {
+		return err
+	}
+	e.unpacked.Store(key, struct{}{})
+	return nil
+}
+
+func (e *Executor) unpackNow(ctx context.Context, img client.Image) error {
 	ok, err := img.IsUnpacked(ctx, e.snapshotter)
 	if err != nil {
 		return wrap(err, "image %s: check unpacked", img.Name())
