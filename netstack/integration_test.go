@@ -590,6 +590,44 @@ func TestSetupIdempotent(t *testing.T) {
 	}
 }
 
+// A bridge is checked once for a burst of tasks: one that someone removed meanwhile
+// is made again, with its rules, by the next Setup on its network, which succeeds.
+func TestSetupRemakesARemovedBridge(t *testing.T) {
+	tn := newTestNode(t)
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	a := tn.setup("task-a", []Attachment{attach(front, "10.0.1.2")})
+	before := tn.hostState()
+	withHandle(t, tn.hostNS, func(h *netlink.Handle) error {
+		br, err := h.LinkByName(bridgeName("front"))
+		if err != nil {
+			return err
+		}
+		return h.LinkDel(br)
+	})
+	h, err := openHost(tn.hostNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.deleteRules(bridgeOwner(bridgeName("front")))
+	h.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := tn.setup("task-b", []Attachment{attach(front, "10.0.1.3")})
+	after := tn.hostState()
+	owner := bridgeOwner(bridgeName("front"))
+	if !slices.Equal(after.bridges, before.bridges) || after.rules[owner] != before.rules[owner] {
+		t.Fatalf("after the bridge was removed, Setup left bridges %v and %d of its rules, want %v and %d",
+			after.bridges, after.rules[owner], before.bridges, before.rules[owner])
+	}
+	// task-a's veth lost its master with the old bridge; its next Setup attaches it
+	// to the new one.
+	tn.setup("task-a", []Attachment{attach(front, "10.0.1.2")})
+	serve(t, a.NetNSPath, ":80", "a")
+	mustReach(t, b.NetNSPath, "tcp4", "10.0.1.2:80", "a")
+}
+
 func TestConcurrentSetupAndTeardown(t *testing.T) {
 	tn := newTestNode(t)
 	nets := []Network{testNetwork("front", "app_front", "10.0.1.0/24"), testNetwork("back", "app_back", "10.0.2.0/24")}

@@ -31,6 +31,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/berthd/berth/netstack/ipam"
 )
@@ -103,8 +106,66 @@ type Netstack struct {
 	// state: making a bridge, which two tasks of a new network would both try, and
 	// nftables rules, whose listing a concurrent commit could make inconsistent.
 	sharedMu sync.Mutex
+	// bridges are the bridges (with their rules) this Netstack made or checked
+	// lately, by network ID, guarded by sharedMu: a burst of tasks on one network
+	// checks its bridge once, not at every task (netlink and nftables round trips,
+	// each taking the kernel's rtnl lock).
+	bridges map[string]checkedBridge
 	// tasks serializes the operations on one task's sandbox.
 	tasks taskLocks
+}
+
+// checkedBridge is a bridge as ensureBridge last left it.
+type checkedBridge struct {
+	network Network
+	link    netlink.Link
+	at      time.Time
+}
+
+// bridgeRecheck is how long a checked bridge is trusted: long enough for a burst of
+// tasks, short enough that a bridge or rules someone removed come back soon.
+const bridgeRecheck = 10 * time.Second
+
+// bridge returns the network's bridge, making or repairing it unless it was
+// checked within bridgeRecheck (trusted). Call it with sharedMu held.
+func (n *Netstack) bridge(host *hostNS, nw Network) (link netlink.Link, trusted bool, err error) {
+	if c, ok := n.bridges[nw.ID]; ok && c.network == nw && time.Since(c.at) < bridgeRecheck {
+		return c.link, true, nil
+	}
+	link, err = host.ensureBridge(nw)
+	if err != nil {
+		delete(n.bridges, nw.ID)
+		return nil, false, err
+	}
+	if n.bridges == nil {
+		n.bridges = map[string]checkedBridge{}
+	}
+	n.bridges[nw.ID] = checkedBridge{network: nw, link: link, at: time.Now()}
+	return link, false, nil
+}
+
+// attach gives the task its i-th interface, on the attachment's bridge. When that
+// fails with a bridge taken on trust, the bridge is checked (and made again if
+// someone removed it) and the interface tried once more.
+func (n *Netstack) attach(host *hostNS, task *taskNS, taskID string, i int, att Attachment) error {
+	for {
+		n.sharedMu.Lock()
+		br, trusted, err := n.bridge(host, att.Network)
+		n.sharedMu.Unlock()
+		if err != nil {
+			return err
+		}
+		err = ensureVeth(host, task, taskID, i, br, att)
+		if err == nil {
+			return nil
+		}
+		n.sharedMu.Lock()
+		delete(n.bridges, att.Network.ID)
+		n.sharedMu.Unlock()
+		if !trusted {
+			return err
+		}
+	}
 }
 
 // taskLocks are a lock per task ID, held only while someone uses it.
@@ -251,7 +312,8 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	if err := os.MkdirAll(filepath.Dir(sb.HostsPath), 0o755); err != nil {
 		return Sandbox{}, err
 	}
-	if err := ensureNetNS(sb.NetNSPath); err != nil {
+	fresh, err := ensureNetNS(sb.NetNSPath)
+	if err != nil {
 		return Sandbox{}, err
 	}
 	host, err := openHost(n.hostNS)
@@ -272,24 +334,23 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 		if err := ctx.Err(); err != nil {
 			return Sandbox{}, err
 		}
-		n.sharedMu.Lock()
-		br, err := host.ensureBridge(att.Network)
-		n.sharedMu.Unlock()
-		if err != nil {
-			return Sandbox{}, err
-		}
-		if err := ensureVeth(host, task, taskID, i, br, att); err != nil {
+		if err := n.attach(host, task, taskID, i, att); err != nil {
 			return Sandbox{}, err
 		}
 	}
 	if err := task.ensureDefaultRoute(atts); err != nil {
 		return Sandbox{}, err
 	}
-	n.sharedMu.Lock()
-	err = host.syncRules(taskRules(taskID, portRules))
-	n.sharedMu.Unlock()
-	if err != nil {
-		return Sandbox{}, err
+	// Rules are made after the namespace and deleted before it: a sandbox whose
+	// namespace this Setup made has none yet, and a task without published ports
+	// needs none (a listing of the table saved at every task start).
+	if len(portRules) > 0 || !fresh {
+		n.sharedMu.Lock()
+		err = host.syncRules(taskRules(taskID, portRules))
+		n.sharedMu.Unlock()
+		if err != nil {
+			return Sandbox{}, err
+		}
 	}
 	if err := writeFileIfChanged(sb.HostsPath, hostsFile(hostname, atts)); err != nil {
 		return Sandbox{}, err
@@ -403,6 +464,7 @@ func (n *Netstack) Prune(ctx context.Context) error {
 		return fmt.Errorf("netstack: prune: %w", err)
 	}
 	defer host.close()
+	clear(n.bridges)
 	removed, err := host.pruneLinks()
 	for _, name := range removed {
 		n.logger.InfoContext(ctx, "removed unused interface", "interface", name)

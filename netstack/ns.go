@@ -74,17 +74,15 @@ func (t *taskNS) close() {
 	t.ns.Close()
 }
 
-// ensureNetNS makes sure a network namespace is mounted at path. A file that is
-// there without its mount (the node rebooted) gets a new namespace.
-func ensureNetNS(path string) error {
+// ensureNetNS makes sure a network namespace is mounted at path, and reports whether
+// it made it. A file that is there without its mount (the node rebooted) gets a new
+// namespace.
+func ensureNetNS(path string) (created bool, err error) {
 	mounted, err := isNetNSMount(path)
-	if err != nil {
-		return err
+	if err != nil || mounted {
+		return false, err
 	}
-	if mounted {
-		return nil
-	}
-	return createNetNS(path)
+	return true, createNetNS(path)
 }
 
 func isNetNSMount(path string) (bool, error) {
