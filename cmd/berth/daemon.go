@@ -93,7 +93,7 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 	f.Uint64Var(&cfg.RaftSnapshotThreshold, "raft-snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
 	f.DurationVar(&cfg.RaftSnapshotInterval, "raft-snapshot-interval", 0, "How often raft checks whether to snapshot (default 2m)")
 	f.StringVar(&dp.Containerd, "containerd", executor.DefaultAddress, "containerd's socket")
-	f.StringVar(&dp.RegistryConfig, "registry-config", "", "A docker config.json with registry credentials for image pulls")
+	f.StringVar(&dp.RegistryConfig, "registry-config", "", "A docker config.json with registry credentials for image pulls (auths, credHelpers, credsStore: docker-credential-* helpers on PATH)")
 	f.StringVar(&dp.Namespace, "containerd-namespace", executor.DefaultNamespace, "containerd namespace of the node's containers and images")
 	f.BoolVar(&simAgent, "sim-agent", false, "Run a simulated agent (tests only): tasks assigned to this node are reported running, none is started")
 	for _, name := range []string{"heartbeat-period", "apply-timeout", "raft-heartbeat-timeout", "raft-election-timeout",

@@ -108,8 +108,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // (default overlayfs).
 func WithSnapshotter(name string) Option { return func(o *options) { o.snapshotter = name } }
 
-// WithRegistryConfig names a docker config.json whose "auths" give registry credentials
-// for pulls. It is read at each pull, so new credentials apply without a restart.
+// WithRegistryConfig names a docker config.json that gives registry credentials for
+// pulls: "auths", and the credential helpers of "credHelpers" and "credsStore" (run as
+// docker-credential-<name> from PATH). It is read at each pull, so new credentials
+// apply without a restart.
 func WithRegistryConfig(path string) Option { return func(o *options) { o.registryConfig = path } }
 
 // WithLogDriver sets the binary that containerd's shim runs to write each task's output

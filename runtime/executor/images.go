@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,7 +10,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/remotes"
@@ -121,9 +124,9 @@ func (e *Executor) resolver() remotes.Resolver {
 	})
 }
 
-// dockerConfig is the part of a docker config.json that holds static credentials.
-// Credential helpers (credsStore, credHelpers) are not run: berth nodes take credentials
-// from the file or from the cluster.
+// dockerConfig is the part of a docker config.json that gives credentials: static
+// ones in "auths", and credential helpers (docker-credential-<name> on PATH) in
+// "credHelpers", by registry, and "credsStore", for every registry.
 type dockerConfig struct {
 	Auths map[string]struct {
 		Auth          string `json:"auth"`
@@ -131,10 +134,14 @@ type dockerConfig struct {
 		Password      string `json:"password"`
 		IdentityToken string `json:"identitytoken"`
 	} `json:"auths"`
+	CredHelpers map[string]string `json:"credHelpers"`
+	CredsStore  string            `json:"credsStore"`
 }
 
-// credentials answers the docker authorizer's question for host. A missing or unreadable
-// config means anonymous access, which public images need anyway.
+// credentials answers the docker authorizer's question for host, as docker does: the
+// registry's credential helper, else the file's static credentials, else the default
+// credential store. A missing config means anonymous access, which public images
+// need anyway.
 func (e *Executor) credentials(host string) (string, string, error) {
 	if e.registryConfig == "" {
 		return "", "", nil
@@ -149,6 +156,11 @@ func (e *Executor) credentials(host string) (string, string, error) {
 	var cfg dockerConfig
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return "", "", fmt.Errorf("registry config %s: %w", e.registryConfig, err)
+	}
+	for key, helper := range cfg.CredHelpers {
+		if registryHost(key) == host {
+			return e.helperCredentials(helper, host)
+		}
 	}
 	for key, a := range cfg.Auths {
 		if registryHost(key) != host {
@@ -169,7 +181,47 @@ func (e *Executor) credentials(host string) (string, string, error) {
 		}
 		return a.Username, a.Password, nil
 	}
+	if cfg.CredsStore != "" {
+		return e.helperCredentials(cfg.CredsStore, host)
+	}
 	return "", "", nil
+}
+
+// helperTimeout bounds a credential helper's run: a helper waiting on a keychain
+// prompt must not hold a pull forever.
+const helperTimeout = 30 * time.Second
+
+// helperCredentials runs docker-credential-<helper> get for host, with the protocol
+// of docker's credential helpers: the server URL on stdin, a JSON answer on stdout.
+// A helper that has nothing for host means anonymous access.
+func (e *Executor) helperCredentials(helper, host string) (string, string, error) {
+	bin := "docker-credential-" + helper
+	server := host
+	if host == "registry-1.docker.io" {
+		server = "https://index.docker.io/v1/" // the key docker stores Hub's credentials under
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "get")
+	cmd.Stdin = strings.NewReader(server)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if strings.Contains(string(out), "credentials not found") {
+			return "", "", nil
+		}
+		msg := strings.TrimSpace(stderr.String() + " " + string(out))
+		return "", "", fmt.Errorf("registry config %s: credential helper %s for %s: %w %s", e.registryConfig, bin, host, err, msg)
+	}
+	var ans struct{ Username, Secret string }
+	if err := json.Unmarshal(out, &ans); err != nil {
+		return "", "", fmt.Errorf("registry config %s: credential helper %s for %s: %w", e.registryConfig, bin, host, err)
+	}
+	if ans.Username == "<token>" {
+		return "", ans.Secret, nil
+	}
+	return ans.Username, ans.Secret, nil
 }
 
 // registryHost turns a config.json "auths" key (a host, a URL, or Docker Hub's legacy

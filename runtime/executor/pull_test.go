@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -164,5 +165,49 @@ func TestRegistryCredentials(t *testing.T) {
 		if err != nil || u != want[0] || p != want[1] {
 			t.Errorf("%s: %q %q %v, want %q", host, u, p, err, want)
 		}
+	}
+}
+
+func TestRegistryCredentialHelpers(t *testing.T) {
+	bin := t.TempDir()
+	helper := `#!/bin/sh
+read -r server
+case "$server" in
+registry.example) echo '{"ServerURL":"registry.example","Username":"carol","Secret":"s3"}' ;;
+https://index.docker.io/v1/) echo '{"ServerURL":"https://index.docker.io/v1/","Username":"<token>","Secret":"hubtok"}' ;;
+*) echo "credentials not found in native keychain"; exit 1 ;;
+esac
+`
+	for name, script := range map[string]string{
+		"docker-credential-fake":   helper,
+		"docker-credential-broken": "#!/bin/sh\necho 'the keychain is locked' >&2\nexit 1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	path := filepath.Join(t.TempDir(), "config.json")
+	e := &Executor{registryConfig: path}
+	cfg := `{"credsStore": "fake",
+		"credHelpers": {"locked.example": "broken", "registry.example": "fake"},
+		"auths": {"static.example": {"username": "dave", "password": "pw"}, "registry.example": {"username": "not", "password": "used"}}}`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string][2]string{
+		"registry.example":     {"carol", "s3"}, // its helper, before the file
+		"static.example":       {"dave", "pw"},  // the file, before the store
+		"registry-1.docker.io": {"", "hubtok"},  // the store, asked under Hub's key; a token
+		"other.example":        {"", ""},        // the store has nothing: anonymous
+	} {
+		u, p, err := e.credentials(host)
+		if err != nil || u != want[0] || p != want[1] {
+			t.Errorf("%s: %q %q %v, want %q", host, u, p, err, want)
+		}
+	}
+	_, _, err := e.credentials("locked.example")
+	if err == nil || !strings.Contains(err.Error(), "docker-credential-broken") || !strings.Contains(err.Error(), "the keychain is locked") {
+		t.Errorf("a failing helper: %v, want its name and its message", err)
 	}
 }
