@@ -90,8 +90,9 @@ const addressRecheck = 2 * time.Second
 // has none yet). A task that cannot have an address on every network is left pending
 // with the reason, holding nothing; assign reports whether that happened, so that the
 // service looks again once addresses may have come free. nets is nil with netsErr when
-// the service's networks cannot be read.
-func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []*state.Network, netsErr error, now time.Time) (waiting bool) {
+// the service's networks cannot be read. A global service's task waits on its own
+// node (perNode); a replicated one waits for the scheduler, without a node.
+func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []*state.Network, netsErr error, perNode bool, now time.Time) (waiting bool) {
 	for _, t := range plan.Create {
 		if len(t.Networks) > 0 || t.Status.State.Terminal() {
 			continue
@@ -99,7 +100,9 @@ func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []
 		atts, err := b.allocate(nets, netsErr)
 		if err != nil {
 			waiting = true
-			t.NodeID = ""
+			if !perNode {
+				t.NodeID = ""
+			}
 			t.Status = pendingForAddress(err, now)
 			continue
 		}
@@ -127,6 +130,7 @@ func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []
 		if row.Status.State == state.TaskPending && row.Status.Err == st.Err && u.DesiredState == "" {
 			continue // already says so
 		}
+		// A pending status leaves the row's node as it is (the FSM's rule).
 		u.NodeID, u.Status = "", &st
 		kept = append(kept, u)
 	}

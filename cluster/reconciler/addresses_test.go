@@ -28,7 +28,7 @@ func TestAddressBookAssigns(t *testing.T) {
 	now := time.Unix(1000, 0)
 
 	plan := orchestrator.Plan{Create: []*state.Task{{ID: "a"}, {ID: "b"}}}
-	if b.assign(tx, &plan, nets, nil, now) {
+	if b.assign(tx, &plan, nets, nil, false, now) {
 		t.Fatal("tasks wait for addresses on roomy subnets")
 	}
 	want := map[string][]string{
@@ -53,7 +53,7 @@ func TestAddressBookAssigns(t *testing.T) {
 	b.remove(plan.Create[0])
 	b.add(stopped)
 	next := orchestrator.Plan{Create: []*state.Task{{ID: "c"}}}
-	if b.assign(tx, &next, nets[:1], nil, now) {
+	if b.assign(tx, &next, nets[:1], nil, false, now) {
 		t.Fatal("a task waits for an address on a roomy subnet")
 	}
 	if got := next.Create[0].Networks[0].Addr; got != "10.0.0.3/24" {
@@ -70,7 +70,7 @@ func TestAddressBookAssigns(t *testing.T) {
 		{ID: "x", NodeID: "node-1", Status: state.TaskStatus{State: state.TaskAssigned}},
 		{ID: "y", NodeID: "node-1", Status: state.TaskStatus{State: state.TaskAssigned}},
 	}}
-	if !b.assign(tx, &full, tiny, nil, now) {
+	if !b.assign(tx, &full, tiny, nil, false, now) {
 		t.Error("a /30 gave two task addresses beside its gateway, and nobody waits")
 	}
 	x, y := full.Create[0], full.Create[1]

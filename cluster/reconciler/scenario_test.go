@@ -675,3 +675,40 @@ networks:
 		}
 	}
 }
+
+// A global service's task that finds no address waits on its own node: the same task,
+// through the rechecks.
+func TestScenarioFullSubnetGlobalWaitsOnItsNode(t *testing.T) {
+	s := newScenario(t, nil)
+	for _, n := range []string{"node-1", "node-2", "node-3"} {
+		s.addNode(n, nil)
+	}
+	// A /30 has one task address beside its gateway.
+	s.deploy(load(t, "mon", `
+services:
+  agent:
+    image: busybox:1
+    deploy:
+      mode: global
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.78.0.0/30
+`))
+	st := s.converged("mon_agent", 1, 3, 2)
+	if r := st.Pending[0].Reason; !strings.Contains(r, "every address of subnet 10.78.0.0/30 is taken") {
+		t.Fatalf("pending for %q, want the full network named", r)
+	}
+	before := s.tasks("mon_agent")
+	nodes := nodesOf(before)
+	if !slices.Equal(nodes, []string{"node-1", "node-2", "node-3"}) {
+		t.Fatalf("tasks on %v, want one on each node, pending ones included", nodes)
+	}
+	time.Sleep(reconciler.AddressRecheck + time.Second)
+	after := s.tasks("mon_agent")
+	if len(after) != len(before) {
+		t.Fatalf("%d tasks after a recheck, %d before: the waiting tasks were replaced", len(after), len(before))
+	}
+	s.converged("mon_agent", 1, 3, 2)
+}

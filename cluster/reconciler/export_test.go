@@ -1,0 +1,4 @@
+package reconciler
+
+// AddressRecheck is addressRecheck, for the scenario tests.
+const AddressRecheck = addressRecheck
