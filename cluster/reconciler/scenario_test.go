@@ -104,6 +104,14 @@ func (s *scenario) addNode(id string, labels map[string]string) {
 	go func() { _ = a.Run(ctx) }()
 }
 
+// addNodes adds ready nodes node-1 to node-n, without labels.
+func (s *scenario) addNodes(n int) {
+	s.t.Helper()
+	for i := 1; i <= n; i++ {
+		s.addNode(fmt.Sprintf("node-%d", i), nil)
+	}
+}
+
 func (s *scenario) updateNode(u store.NodeUpdate) {
 	s.t.Helper()
 	if _, err := s.c.Apply(s.ctx, store.CmdNodeUpdate, u); err != nil {
@@ -215,9 +223,7 @@ func nodesOf(ts []*api.TaskInfo) []string {
 
 func TestScenarioGlobalServiceFollowsNodes(t *testing.T) {
 	s := newScenario(t, nil)
-	for _, n := range []string{"node-1", "node-2", "node-3"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(3)
 	s.deploy(load(t, "mon", `
 services:
   agent:
@@ -251,9 +257,7 @@ services:
 
 func TestScenarioConstraintPendingUntilLabelled(t *testing.T) {
 	s := newScenario(t, nil)
-	for _, n := range []string{"node-1", "node-2", "node-3"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(3)
 	s.deploy(load(t, "db", `
 services:
   postgres:
@@ -282,9 +286,7 @@ services:
 
 func TestScenarioMaxReplicasPerNode(t *testing.T) {
 	s := newScenario(t, nil)
-	for _, n := range []string{"node-1", "node-2", "node-3"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(3)
 	s.deploy(load(t, "web", `
 services:
   nginx:
@@ -321,9 +323,7 @@ func TestScenarioRestartPolicyAcrossLeaderChange(t *testing.T) {
 		}
 		return simagent.Outcome{}
 	}
-	for _, n := range []string{"node-1", "node-2"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(2)
 	s.deploy(load(t, "app", `
 services:
   crash:
@@ -396,9 +396,7 @@ func TestScenarioRollingUpdateRollsBack(t *testing.T) {
 		}
 		return simagent.Outcome{}
 	}
-	for _, n := range []string{"node-1", "node-2", "node-3"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(3)
 	const compose = `
 services:
   api:
@@ -448,9 +446,7 @@ services:
 // Scale, force update, manual rollback and stack removal, through the control plane.
 func TestScenarioServiceCommands(t *testing.T) {
 	s := newScenario(t, nil)
-	for _, n := range []string{"node-1", "node-2"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(2)
 	const compose = `
 services:
   api:
@@ -526,9 +522,7 @@ services:
 // on the other nodes.
 func TestScenarioNodeDownGrace(t *testing.T) {
 	s := newScenario(t, func(o *orchestrator.Options) { o.NodeDownGrace = 500 * time.Millisecond })
-	for _, n := range []string{"node-1", "node-2"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(2)
 	s.deploy(load(t, "web", `
 services:
   nginx:
@@ -566,9 +560,7 @@ services:
 // placed, they keep running when the stack they waited for stops running.
 func TestScenarioDependsOnOrdersStarts(t *testing.T) {
 	s := newScenario(t, nil)
-	for _, n := range []string{"node-1", "node-2"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(2)
 	deploy := func(st *spec.Stack, dependsOn ...string) {
 		t.Helper()
 		cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: st}, state.NewID)
@@ -680,9 +672,7 @@ networks:
 // through the rechecks.
 func TestScenarioFullSubnetGlobalWaitsOnItsNode(t *testing.T) {
 	s := newScenario(t, nil)
-	for _, n := range []string{"node-1", "node-2", "node-3"} {
-		s.addNode(n, nil)
-	}
+	s.addNodes(3)
 	// A /30 has one task address beside its gateway.
 	s.deploy(load(t, "mon", `
 services:
