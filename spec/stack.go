@@ -152,6 +152,12 @@ type Deploy struct {
 	EndpointMode   string            `json:"endpoint_mode" yaml:"endpoint_mode"`
 }
 
+// Global reports a mode that runs one task on every eligible node (global, global-job).
+func (d *Deploy) Global() bool { return d.Mode == ModeGlobal || d.Mode == ModeGlobalJob }
+
+// Job reports a mode whose tasks run to completion (replicated-job, global-job).
+func (d *Deploy) Job() bool { return d.Mode == ModeReplicatedJob || d.Mode == ModeGlobalJob }
+
 // Placement holds constraints in their canonical text (see ParseConstraint), spread
 // preferences and the per-node cap (0: no cap).
 type Placement struct {

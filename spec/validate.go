@@ -55,12 +55,11 @@ func validateService(st *Stack, s *Service, ps *problems) {
 	}
 	d := &s.Deploy
 	if oneOf(ps, svc, "deploy.mode", d.Mode, deployModes, "mode") {
-		global := d.Mode == ModeGlobal || d.Mode == ModeGlobalJob
-		if global && d.Replicas != nil {
+		if d.Global() && d.Replicas != nil {
 			ps.warnf(svc, "deploy.replicas", "remove it: a global service runs one task on every eligible node", "replicas is ignored in %s mode", d.Mode)
 			d.Replicas = nil
 		}
-		if global && d.Placement.MaxReplicasPerNode != 0 {
+		if d.Global() && d.Placement.MaxReplicasPerNode != 0 {
 			ps.warnf(svc, "deploy.placement.max_replicas_per_node", "remove it: a global service runs at most one task per node anyway", "max_replicas_per_node is ignored in %s mode", d.Mode)
 			d.Placement.MaxReplicasPerNode = 0
 		}

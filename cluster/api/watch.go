@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/spec"
 )
 
 // Convergence is where one service stands after a deploy.
@@ -43,7 +42,7 @@ func ConvergenceOf(s *ServiceStatus, updated bool) Convergence {
 	case state.UpdateUpdating:
 		return Converging
 	}
-	job := s.Spec.Deploy.Mode == spec.ModeReplicatedJob || s.Spec.Deploy.Mode == spec.ModeGlobalJob
+	job := s.Spec.Deploy.Job()
 	if job {
 		if s.Completed >= s.Desired {
 			return Converged

@@ -15,7 +15,6 @@ import (
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
-	"github.com/berthd/berth/spec"
 )
 
 // Services lists services with what their tasks do, by name.
@@ -76,7 +75,7 @@ func (c *Control) Service(ctx context.Context, ref string, q api.Query) (*api.Se
 func (c *Control) allowedNodes(tx *state.ReadTxn) func(*state.Service) []string {
 	var infos []scheduler.NodeInfo
 	return func(s *state.Service) []string {
-		if !isGlobal(&s.Spec) {
+		if !s.Spec.Deploy.Global() {
 			return nil
 		}
 		if infos == nil {
@@ -85,14 +84,6 @@ func (c *Control) allowedNodes(tx *state.ReadTxn) func(*state.Service) []string 
 		}
 		return orchestrator.AllowedNodes(infos, s, orchestrator.DefaultOptions(), c.clock())
 	}
-}
-
-func isJob(s *spec.Service) bool {
-	return s.Deploy.Mode == spec.ModeReplicatedJob || s.Deploy.Mode == spec.ModeGlobalJob
-}
-
-func isGlobal(s *spec.Service) bool {
-	return s.Deploy.Mode == spec.ModeGlobal || s.Deploy.Mode == spec.ModeGlobalJob
 }
 
 // ServiceStatus counts what a service's tasks do, as `service ls` shows it: running
@@ -133,9 +124,9 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 		}
 	}
 	switch {
-	case isGlobal(&s.Spec) && isJob(&s.Spec):
+	case s.Spec.Deploy.Global() && s.Spec.Deploy.Job():
 		out.Desired = max(uint64(len(nodes)), live+out.Completed)
-	case isGlobal(&s.Spec):
+	case s.Spec.Deploy.Global():
 		out.Desired = uint64(len(nodes))
 	case s.Spec.Deploy.Replicas != nil:
 		out.Desired = *s.Spec.Deploy.Replicas
@@ -154,7 +145,7 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 	if err != nil {
 		return nil, err
 	}
-	if isGlobal(&s.Spec) {
+	if s.Spec.Deploy.Global() {
 		return nil, fmt.Errorf("%w: service %s is %s: scale applies to replicated services only", api.ErrRefused, s.Name, s.Spec.Deploy.Mode)
 	}
 	idx, err := c.apply(ctx, store.CmdServiceScale, &store.ServiceScale{ID: s.ID, Replicas: replicas})

@@ -470,9 +470,7 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 		}
 		if svc := sp.Service; svc != nil && len(svc.Spec.Networks) > 0 && (len(plan.Create) > 0 || len(plan.Update) > 0) {
 			nets, netsErr := serviceNetworks(tx, svc)
-			mode := svc.Spec.Deploy.Mode
-			perNode := mode == spec.ModeGlobal || mode == spec.ModeGlobalJob
-			if l.addrs.assign(tx, &plan, nets, netsErr, perNode, now) {
+			if l.addrs.assign(tx, &plan, nets, netsErr, svc.Spec.Deploy.Global(), now) {
 				plan.NextCheck = earliest(plan.NextCheck, now.Add(addressRecheck))
 			}
 		}

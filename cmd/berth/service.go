@@ -96,15 +96,11 @@ func modeText(mode string) string {
 	return mode
 }
 
-func isJob(s *api.ServiceStatus) bool {
-	return s.Spec.Deploy.Mode == spec.ModeReplicatedJob || s.Spec.Deploy.Mode == spec.ModeGlobalJob
-}
-
 // replicasText is "3/5", with "(max 1 per node)" when the service has a cap and
 // "(2/5 completed)" for jobs, as Docker writes them.
 func replicasText(s *api.ServiceStatus) string {
 	out := fmt.Sprintf("%d/%d", s.Running, s.Desired)
-	if isJob(s) {
+	if s.Spec.Deploy.Job() {
 		out += fmt.Sprintf(" (%d/%d completed)", s.Completed, s.Desired)
 	}
 	if m := s.Spec.Deploy.Placement.MaxReplicasPerNode; m > 0 {

@@ -189,7 +189,7 @@ func waitConverged(ctx context.Context, c *api.Client, w io.Writer, stack string
 
 func progressLine(s *api.ServiceStatus, conv api.Convergence) string {
 	line := replicasText(s) + " running"
-	if isJob(s) {
+	if s.Spec.Deploy.Job() {
 		line = fmt.Sprintf("%d/%d completed", s.Completed, s.Desired)
 	} else if s.UpToDate < s.Running {
 		line += fmt.Sprintf(" (%d updated)", s.UpToDate)
