@@ -468,9 +468,10 @@ func TestPublishedPorts(t *testing.T) {
 	// Published on 10.99.0.1 only: the node's other address has nothing there.
 	mustNotReach(t, client, "10.99.0.3:8081")
 	// The node itself reaches its published ports on its own addresses, and so
-	// does another task on the published task's network.
+	// do another task on the published task's network and the task itself.
 	mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "web80")
 	mustReach(t, neighbour.NetNSPath, "tcp4", "10.99.0.1:8080", "web80")
+	mustReach(t, web.NetNSPath, "tcp4", "10.99.0.1:8080", "web80")
 
 	if got := tn.hostState().rules[taskOwner("task-web")]; got != 2*len(ports) {
 		t.Errorf("%d rules for the task's ports, want %d", got, 2*len(ports))

@@ -182,6 +182,13 @@ func ensureVeth(h *hostNS, t *taskNS, taskID string, i int, br netlink.Link, att
 			return fmt.Errorf("%s: attach to bridge %s: %w", where, br.Attrs().Name, err)
 		}
 	}
+	// With br_netfilter on (Docker needs it, so it usually is), a packet that a task
+	// sends to its own published port is DNATed while still being bridged and must
+	// leave by the port it came in on: the bridge drops that unless the port is in
+	// hairpin mode.
+	if err := h.nl.LinkSetHairpin(hostEnd, true); err != nil {
+		return fmt.Errorf("%s: hairpin mode: %w", where, err)
+	}
 	if err := h.nl.LinkSetUp(hostEnd); err != nil {
 		return fmt.Errorf("%s: bring host end up: %w", where, err)
 	}

@@ -303,11 +303,13 @@ func bridgeRules(bridge string, nw Network) ownedRules {
 				[]expr.Any{&expr.Masq{}},
 			)},
 			// A task that reaches a published port of a task on its own
-			// network through a node address would get the answer straight
-			// from the other task's address, which it did not call: make the
-			// node the peer of both.
+			// network (or its own) through a node address would get the
+			// answer straight from that task's address, which it did not
+			// call: make the node the peer of both. With br_netfilter such a
+			// packet is bridged, and its input interface is not known here,
+			// so the source address tells where it came from.
 			rule{postroutingChain, cat(
-				ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge),
+				addrMatch(false, nw.Subnet, expr.CmpOpEq),
 				ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge),
 				[]expr.Any{
 					&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
