@@ -61,6 +61,13 @@ func convertProjects(projects []*types.Project, opts LoadOptions, env map[string
 		}
 		st.Configs[name] = cfg
 	}
+	for _, svc := range st.Services {
+		for i, m := range svc.Mounts {
+			if v := st.Volumes[m.Source]; m.Type == MountVolume && v != nil && len(v.DriverOpts) > 0 {
+				svc.Mounts[i].DriverOpts = maps.Clone(v.DriverOpts)
+			}
+		}
+	}
 	return st
 }
 

@@ -860,6 +860,13 @@ volumes:
 		"ext":   {Name: "ext", External: true},
 		"extn":  {Name: "real-vol", External: true},
 	})
+	// The service carries what its node mounts, so that a changed export updates it.
+	requireEqual(t, "web mounts", service(t, st, "web").Mounts, []spec.Mount{
+		{Type: "volume", Source: "local", Target: "/a"},
+		{Type: "volume", Source: "nfs", Target: "/b", DriverOpts: map[string]string{"type": "nfs", "o": "addr=10.0.0.5,rw", "device": ":/export"}},
+		{Type: "volume", Source: "ext", Target: "/c"},
+		{Type: "volume", Source: "extn", Target: "/d"},
+	})
 }
 
 func TestLoadWarnsAboutIgnoredKeys(t *testing.T) {

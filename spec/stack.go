@@ -127,6 +127,11 @@ type Mount struct {
 	Subpath     string `json:"subpath,omitempty" yaml:"subpath,omitempty"`
 	TmpfsSize   int64  `json:"tmpfs_size,omitempty" yaml:"tmpfs_size,omitempty"`
 	TmpfsMode   uint32 `json:"tmpfs_mode,omitempty" yaml:"tmpfs_mode,omitempty"`
+	// DriverOpts are the driver_opts of the stack volume a volume mount names, copied
+	// here when the stack is loaded: what the node mounts is part of the service, so
+	// that pointing a volume at another NFS export updates the services using it, as
+	// `docker stack deploy` does.
+	DriverOpts map[string]string `json:"driver_opts,omitempty" yaml:"driver_opts,omitempty"`
 }
 
 // FileReference grants a service a secret or config of its stack (Source, short name),

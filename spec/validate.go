@@ -45,6 +45,32 @@ func validateStack(st *Stack, ps *problems) {
 			ps.errorf("", "volumes."+name+".driver", "use the local driver; for shared storage give driver_opts type: nfs, o: addr=HOST,rw, device: \":/export\"",
 				"volume driver %q is not supported", d)
 		}
+		validateVolumeDriverOpts(ps, "volumes."+name+".driver_opts", st.Volumes[name].DriverOpts)
+	}
+}
+
+// validateVolumeDriverOpts checks driver_opts as docker's local driver reads them: the
+// node mounts device (of file system type, with options o) as the volume.
+func validateVolumeDriverOpts(ps *problems, field string, opts map[string]string) {
+	if len(opts) == 0 {
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		if k != "type" && k != "o" && k != "device" {
+			ps.errorf("", field+"."+k, "driver_opts takes type, o and device, as docker's local driver does", "unknown volume option %q", k)
+		}
+	}
+	typ, device := opts["type"], opts["device"]
+	if typ == "" || device == "" {
+		ps.errorf("", field, `give both type and device, e.g. type: nfs, o: "addr=HOST,rw", device: ":/export", or type: none, o: bind, device: /host/path`,
+			"a volume mounted from elsewhere needs type and device")
+		return
+	}
+	if (typ == "nfs" || typ == "nfs4") && strings.HasPrefix(device, ":") && !slices.ContainsFunc(strings.Split(opts["o"], ","), func(o string) bool {
+		return strings.HasPrefix(o, "addr=")
+	}) {
+		ps.errorf("", field+".o", "add addr=HOST (the NFS server) to o, e.g. o: \"addr=10.0.0.5,rw\"",
+			"device %q names no server", device)
 	}
 }
 

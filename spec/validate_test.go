@@ -389,6 +389,25 @@ func TestValidateServiceAndObjects(t *testing.T) {
 			files: withService("", "volumes:\n  v: {driver: local, driver_opts: {type: nfs, o: 'addr=10.0.0.5', device: ':/export'}}\n"),
 		},
 		{
+			name:  "bind volume",
+			files: withService("", "volumes:\n  v: {driver_opts: {type: none, o: bind, device: /srv/shared}}\n"),
+		},
+		{
+			name:  "unknown volume option",
+			files: withService("", "volumes:\n  v: {driver_opts: {type: nfs, o: 'addr=10.0.0.5', device: ':/export', size: 10G}}\n"),
+			errs:  []want{{"", "volumes.v.driver_opts.size", `unknown volume option "size"`}, {"", "volumes.v.driver_opts.size", "type, o and device"}},
+		},
+		{
+			name:  "volume type without device",
+			files: withService("", "volumes:\n  v: {driver_opts: {type: tmpfs, o: size=10m}}\n"),
+			errs:  []want{{"", "volumes.v.driver_opts", "needs type and device"}, {"", "volumes.v.driver_opts", "give both type and device"}},
+		},
+		{
+			name:  "nfs without server",
+			files: withService("", "volumes:\n  v: {driver_opts: {type: nfs, o: rw, device: ':/export'}}\n"),
+			errs:  []want{{"", "volumes.v.driver_opts.o", `device ":/export" names no server`}, {"", "volumes.v.driver_opts.o", "add addr=HOST"}},
+		},
+		{
 			name:  "npipe mount",
 			files: withService("    volumes: [{type: npipe, source: '\\\\.\\pipe\\docker_engine', target: /pipe}]\n"),
 			errs:  []want{{"web", "volumes[0].type", `mount type "npipe" is not supported by berth`}},

@@ -28,7 +28,8 @@ import (
 
 // dataplaneStack is the stack of TestDataPlaneProcess: web serves its hostname and
 // mounts a secret and a named volume; client shares web's network (and is healthy),
-// outsider does not.
+// outsider does not, and mounts a volume from elsewhere (driver_opts: a bind of a
+// directory, as an NFS export would be mounted).
 const dataplaneStack = `
 services:
   web:
@@ -52,6 +53,7 @@ services:
     image: berth.test/busybox:1
     command: ["sleep", "100000"]
     networks: [back]
+    volumes: ["shared:/shared"]
     stop_grace_period: 1s
 networks:
   front: {}
@@ -61,6 +63,8 @@ secrets:
     file: ./token.txt
 volumes:
   data: {}
+  shared:
+    driver_opts: {type: none, o: bind, device: %s}
 `
 
 // sickStack never passes its health check; it is deployed on its own, detached, since
@@ -129,9 +133,13 @@ func TestDataPlaneProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	compose := filepath.Join(dir, "compose.yaml")
+	export := filepath.Join(dir, "export")
+	if err := os.Mkdir(export, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	deploy := func(version string, replicas int) {
 		t.Helper()
-		if err := os.WriteFile(compose, fmt.Appendf(nil, dataplaneStack, version, replicas), 0o644); err != nil {
+		if err := os.WriteFile(compose, fmt.Appendf(nil, dataplaneStack, version, replicas, export), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		c.must("node-1", "stack", "deploy", "-c", compose, "--detach=false", "--timeout", "90s", "dp")
@@ -228,6 +236,12 @@ func TestDataPlaneProcess(t *testing.T) {
 	}
 	if out, err := httpGet(outsider.Pid, target); err == nil {
 		t.Errorf("a task on another network reached web at %s: %q", target, out)
+	}
+
+	// What a task writes to a volume with driver_opts lands on the device.
+	writeInTask(t, outsider.Pid, "/shared/from-task", "on the export")
+	if b, err := os.ReadFile(filepath.Join(export, "from-task")); err != nil || string(b) != "on the export" {
+		t.Errorf("file written to the shared volume, on the export: %q, %v", b, err)
 	}
 
 	// A named volume's data outlives the task, and a crash is replaced: 2/3, then
@@ -331,6 +345,13 @@ func TestDataPlaneProcess(t *testing.T) {
 	c.must("node-1", "leave", "--force")
 	if left, err := ctr.Tasks(c.ctx, nil); err != nil || len(left) != 0 {
 		t.Errorf("after leave: %+v, %v", left, err)
+	}
+	// The shared volume is unmounted, and its data stays on the export.
+	if left, err := filepath.Glob(filepath.Join(c.d("node-1").DataDir, "volumes", "dp_shared", "mount-*")); err != nil || len(left) != 0 {
+		t.Errorf("the shared volume's mount points after leave: %v, %v", left, err)
+	}
+	if _, err := os.Stat(filepath.Join(export, "from-task")); err != nil {
+		t.Errorf("the export after leave: %v", err)
 	}
 }
 

@@ -38,6 +38,7 @@ type Executor interface {
 	Exits(ctx context.Context) (<-chan executor.Exit, error)
 	Exec(ctx context.Context, taskID string, argv []string) (int, []byte, error)
 	RemoveLogs(taskID string) error
+	ReleaseVolumes(ctx context.Context) error
 }
 
 // Network gives tasks their network namespaces (netstack).
@@ -275,6 +276,9 @@ func Cleanup(ctx context.Context, ex Executor, nw Network, runDir string) error 
 		if err := ex.RemoveLogs(c.TaskID); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := ex.ReleaseVolumes(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if nw != nil {
 		ids, err := nw.Sandboxes(ctx)

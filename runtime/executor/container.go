@@ -101,6 +101,28 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 	if err != nil {
 		return fmt.Errorf("executor: create %s: %w", c.TaskID, err)
 	}
+	vols, err := driverVolumes(c)
+	if err != nil {
+		return fmt.Errorf("executor: create %s: %w", c.TaskID, err)
+	}
+	created := false
+	if len(vols) > 0 {
+		// Until the container exists it is not counted as a user: no removal
+		// of another may unmount the volume in between.
+		e.volumeMu.Lock()
+		defer e.volumeMu.Unlock()
+		defer func() {
+			if created {
+				return
+			}
+			if err := e.releaseVolumes(ctx, vols); err != nil {
+				e.log.Warn("unmounting the volumes of a container not created failed", "task", c.TaskID, "error", err)
+			}
+		}()
+		if err := e.mountVolumes(ctx, vols); err != nil {
+			return fmt.Errorf("executor: create %s: %w", c.TaskID, err)
+		}
+	}
 	mounts, err := e.mounts(c)
 	if err != nil {
 		return fmt.Errorf("executor: create %s: %w", c.TaskID, err)
@@ -122,6 +144,7 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 		labels = map[string]string{}
 	}
 	maps.Copy(labels, stopLabels)
+	maps.Copy(labels, volumeLabels(vols))
 	maps.Copy(labels, map[string]string{
 		LabelTask: c.TaskID, LabelTaskName: c.TaskName, LabelStack: c.Stack,
 		LabelService: c.Service, LabelSpecHash: c.SpecHash,
@@ -139,6 +162,7 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 		client.WithNewSpec(specOpts...))
 	if _, err := e.client.NewContainer(ctx, c.TaskID, opts...); err != nil {
 		if errdefs.IsAlreadyExists(err) {
+			created = true
 			return nil
 		}
 		if errdefs.IsNotFound(err) {
@@ -152,6 +176,7 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 		}
 		return wrap(err, "create %s", c.TaskID)
 	}
+	created = true
 	e.log.Info("created container", "task", c.TaskID, "name", c.TaskName, "image", c.Spec.Image)
 	return nil
 }
@@ -184,6 +209,9 @@ func (e *Executor) Start(ctx context.Context, taskID string) error {
 		return wrap(err, "start %s", taskID)
 	}
 
+	if err := e.remountVolumes(ctx, cont); err != nil {
+		return fmt.Errorf("executor: start %s: %w", taskID, err)
+	}
 	// The log directory also marks the container as started once (see info): a
 	// file system write, where a label would be a containerd metadata commit.
 	dir := e.logDir(taskID)
@@ -302,6 +330,15 @@ func (e *Executor) Remove(ctx context.Context, taskID string) error {
 	cont, err := e.client.LoadContainer(ctx, taskID)
 	switch {
 	case err == nil:
+		info, err := cont.Info(ctx, client.WithoutRefreshedMetadata)
+		if err != nil {
+			return wrap(err, "remove %s", taskID)
+		}
+		vols := labelledVolumes(info.Labels)
+		if len(vols) > 0 {
+			e.volumeMu.Lock()
+			defer e.volumeMu.Unlock()
+		}
 		task, err := cont.Task(ctx, nil)
 		if err == nil {
 			_, err = task.Delete(ctx, client.WithProcessKill)
@@ -313,6 +350,9 @@ func (e *Executor) Remove(ctx context.Context, taskID string) error {
 			return wrap(err, "remove %s", taskID)
 		}
 		e.log.Info("removed container", "task", taskID)
+		if err := e.releaseVolumes(ctx, vols); err != nil {
+			return fmt.Errorf("executor: remove %s: %w", taskID, err)
+		}
 	case !errdefs.IsNotFound(err):
 		return wrap(err, "remove %s", taskID)
 	}

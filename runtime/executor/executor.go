@@ -77,6 +77,9 @@ type Executor struct {
 	initOnce sync.Once
 	initPath string
 	initErr  error
+	// volumeMu orders the mounts and unmounts of volumes with driver_opts with the
+	// creation and removal of the containers that count as their users.
+	volumeMu sync.Mutex
 }
 
 type options struct {

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,8 +28,8 @@ var (
 // its volumes, and returns them with the agent's extra mounts, parents before children.
 //
 // A named volume is the directory <root>/volumes/<name>/_data (name from c.Volumes, else
-// <stack>_<source>), made 0755 on
-// first use and kept when tasks are removed, so a replacement task finds the data. Unlike
+// <stack>_<source>), made 0755 on first use and kept when tasks are removed (one with
+// driver_opts is a mount, see driverVolume), so a replacement task finds the data. Unlike
 // Docker, berth copies nothing from the image into a new volume (every volume behaves as
 // if nocopy were set): images that expect their files to appear in an empty volume must
 // create them at start. An anonymous volume (no source) lives as long as its task.
@@ -121,14 +122,19 @@ func (e *Executor) mountSource(c Container, i int, m spec.Mount) (string, error)
 	if m.Source == "" {
 		dir = filepath.Join(e.anonymousDir(c.TaskID), strconv.Itoa(i))
 	} else {
-		name, ok := c.Volumes[m.Source]
-		if !ok {
-			name = spec.FullName(c.Stack, m.Source)
-		}
+		name := volumeName(c, m.Source)
 		if !volumeNamePattern.MatchString(name) {
 			return "", fmt.Errorf("%w: %s.source %q: volume name %q: want letters, digits, '_', '.', '-'", ErrInvalid, field, m.Source, name)
 		}
 		dir = e.VolumeDir(name)
+		if len(m.DriverOpts) > 0 {
+			// Mounted by Create (mountVolumes) before the mounts are made.
+			b, err := json.Marshal(m.DriverOpts)
+			if err != nil {
+				return "", err
+			}
+			dir = e.driverVolumeDir(driverVolume{name: name, opts: string(b)})
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("executor: %s: volume directory: %w", field, err)
