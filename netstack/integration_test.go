@@ -18,6 +18,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/internal/testenv"
 )
@@ -66,6 +67,8 @@ func newTestNode(t *testing.T) *testNode {
 		t.Fatal(err)
 	}
 	tn.n = tn.open()
+	// Before the namespaces go: relays hold sockets there.
+	t.Cleanup(func() { tn.n.Close() })
 	return tn
 }
 
@@ -122,8 +125,8 @@ func withHandle(t *testing.T, nsPath string, fn func(*netlink.Handle) error) {
 }
 
 // addClient makes a namespace outside the node, joined to its host namespace by a
-// veth: the host has 10.99.0.1/24 and 10.99.0.3/24 on its end, the client
-// 10.99.0.2/24 and no route beyond.
+// veth: the host has 10.99.0.1/24, 10.99.0.3/24, fd99::1/64 and fd99::3/64 on its
+// end, the client 10.99.0.2/24 and fd99::2/64 and no route beyond.
 func (tn *testNode) addClient() string {
 	tn.t.Helper()
 	path := filepath.Join(tn.dir, "client.netns")
@@ -146,8 +149,8 @@ func (tn *testNode) addClient() string {
 		if err != nil {
 			return err
 		}
-		for _, a := range []string{"10.99.0.1/24", "10.99.0.3/24"} {
-			if err := h.AddrAdd(up, &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix(a))}); err != nil {
+		for _, a := range []string{"10.99.0.1/24", "10.99.0.3/24", "fd99::1/64", "fd99::3/64"} {
+			if err := h.AddrAdd(up, testAddr(a)); err != nil {
 				return err
 			}
 		}
@@ -167,9 +170,20 @@ func (tn *testNode) addClient() string {
 		if err != nil {
 			return err
 		}
-		return h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix("10.99.0.2/24"))})
+		for _, a := range []string{"10.99.0.2/24", "fd99::2/64"} {
+			if err := h.AddrAdd(eth0, testAddr(a)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return path
+}
+
+// testAddr is an interface address usable at once: an IPv6 one skips duplicate
+// address detection, which would keep it tentative (unusable) for a while.
+func testAddr(prefix string) *netlink.Addr {
+	return &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix(prefix)), Flags: unix.IFA_F_NODAD}
 }
 
 // inNetNSPath runs fn in the network namespace at path.
@@ -186,6 +200,13 @@ func inNetNSPath(path string, fn func() error) error {
 // name and the address the connection came from.
 func serve(t *testing.T, nsPath, addr, name string) {
 	t.Helper()
+	serveTCP(t, nsPath, addr, func(c net.Conn) { fmt.Fprintf(c, "%s %s", name, c.RemoteAddr()) })
+}
+
+// serveTCP hands every TCP connection on addr, inside the namespace at nsPath, to
+// handle, and closes it after.
+func serveTCP(t *testing.T, nsPath, addr string, handle func(net.Conn)) {
+	t.Helper()
 	var l net.Listener
 	if err := inNetNSPath(nsPath, func() (err error) {
 		l, err = net.Listen("tcp4", addr)
@@ -200,8 +221,10 @@ func serve(t *testing.T, nsPath, addr, name string) {
 			if err != nil {
 				return
 			}
-			fmt.Fprintf(c, "%s %s", name, c.RemoteAddr())
-			c.Close()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
 }
@@ -229,6 +252,17 @@ func serveUDP(t *testing.T, nsPath, addr, name string) {
 	}()
 }
 
+// serveEcho reads every TCP connection on addr to its end, then sends back what it
+// read: it answers only clients whose half-close reached it.
+func serveEcho(t *testing.T, nsPath, addr string) {
+	t.Helper()
+	serveTCP(t, nsPath, addr, func(c net.Conn) {
+		if b, err := io.ReadAll(c); err == nil {
+			c.Write(b)
+		}
+	})
+}
+
 // dial connects from the namespace at nsPath and returns what the server said.
 func dial(nsPath, network, addr string, timeout time.Duration) (string, error) {
 	var reply []byte
@@ -241,7 +275,7 @@ func dial(nsPath, network, addr string, timeout time.Duration) (string, error) {
 		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
 			return err
 		}
-		if network == "udp4" {
+		if strings.HasPrefix(network, "udp") {
 			if _, err := c.Write([]byte("ping")); err != nil {
 				return err
 			}
@@ -270,10 +304,31 @@ func mustReach(t *testing.T, nsPath, network, addr, wantName string) string {
 
 // mustNotReach gives a connection a second to fail: a dropped packet only shows as
 // no answer.
-func mustNotReach(t *testing.T, nsPath, addr string) {
+func mustNotReach(t *testing.T, nsPath, network, addr string) {
 	t.Helper()
-	if reply, err := dial(nsPath, "tcp4", addr, time.Second); err == nil {
-		t.Fatalf("from %s: %s answered %q, want no connection", filepath.Base(nsPath), addr, reply)
+	if reply, err := dial(nsPath, network, addr, time.Second); err == nil {
+		t.Fatalf("from %s: %s %s answered %q, want no connection", filepath.Base(nsPath), network, addr, reply)
+	}
+}
+
+// mustListen checks that nothing holds the port of addr in the namespace at nsPath.
+func mustListen(t *testing.T, nsPath, network, addr string) {
+	t.Helper()
+	if err := inNetNSPath(nsPath, func() error {
+		if strings.HasPrefix(network, "udp") {
+			pc, err := net.ListenPacket(network, addr)
+			if err != nil {
+				return err
+			}
+			return pc.Close()
+		}
+		l, err := net.Listen(network, addr)
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	}); err != nil {
+		t.Errorf("in %s: %s %s is taken: %v", filepath.Base(nsPath), network, addr, err)
 	}
 }
 
@@ -402,9 +457,9 @@ func TestNetworksIsolated(t *testing.T) {
 	mustReach(t, d.NetNSPath, "tcp4", "10.0.2.2:80", "c")
 
 	// The node routes between its bridges; the rules must not let it.
-	mustNotReach(t, a.NetNSPath, "10.0.2.2:80")
-	mustNotReach(t, c.NetNSPath, "10.0.1.2:80")
-	mustNotReach(t, a.NetNSPath, "10.0.2.3:80")
+	mustNotReach(t, a.NetNSPath, "tcp4", "10.0.2.2:80")
+	mustNotReach(t, c.NetNSPath, "tcp4", "10.0.1.2:80")
+	mustNotReach(t, a.NetNSPath, "tcp4", "10.0.2.3:80")
 }
 
 func TestEgressMasqueradeAndInternal(t *testing.T) {
@@ -426,8 +481,8 @@ func TestEgressMasqueradeAndInternal(t *testing.T) {
 	}
 
 	mustReach(t, i.NetNSPath, "tcp4", "10.0.3.3:80", "j")
-	mustNotReach(t, i.NetNSPath, "10.99.0.2:9000")
-	mustNotReach(t, i.NetNSPath, "10.0.1.2:80")
+	mustNotReach(t, i.NetNSPath, "tcp4", "10.99.0.2:9000")
+	mustNotReach(t, i.NetNSPath, "tcp4", "10.0.1.2:80")
 	withHandle(t, i.NetNSPath, func(h *netlink.Handle) error {
 		routes, err := h.RouteList(nil, netlink.FAMILY_V4)
 		if err != nil {
@@ -466,7 +521,7 @@ func TestPublishedPorts(t *testing.T) {
 	mustReach(t, client, "udp4", "10.99.0.1:5353", "web53")
 	mustReach(t, client, "tcp4", "10.99.0.1:8081", "web81")
 	// Published on 10.99.0.1 only: the node's other address has nothing there.
-	mustNotReach(t, client, "10.99.0.3:8081")
+	mustNotReach(t, client, "tcp4", "10.99.0.3:8081")
 	// The node itself reaches its published ports on its own addresses, and so
 	// do another task on the published task's network and the task itself.
 	mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "web80")
@@ -478,8 +533,190 @@ func TestPublishedPorts(t *testing.T) {
 	}
 
 	tn.teardown("task-web")
-	mustNotReach(t, client, "10.99.0.1:8080")
-	mustNotReach(t, tn.hostNS, "10.99.0.1:8080")
+	mustNotReach(t, client, "tcp4", "10.99.0.1:8080")
+	mustNotReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080")
+}
+
+// Published ports are reachable over IPv6 too, through relays to the task's IPv4
+// address, from the node itself and from outside.
+func TestPublishedPortsOverIPv6(t *testing.T) {
+	tn := newTestNode(t)
+	client := tn.addClient()
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	atts := []Attachment{attach(front, "10.0.1.2")}
+	ports := []PortMapping{
+		{Protocol: "tcp", Published: 8080, Target: 80},
+		{Protocol: "udp", Published: 5353, Target: 53},
+		{Protocol: "tcp", Published: 8082, Target: 82},
+	}
+	web := tn.setup("task-web", atts, ports...)
+	serve(t, web.NetNSPath, ":80", "web80")
+	serve(t, web.NetNSPath, ":81", "web81")
+	serveUDP(t, web.NetNSPath, ":53", "web53")
+	serveEcho(t, web.NetNSPath, ":82")
+
+	// The relay connects from the node: the task sees its gateway, not the client.
+	if reply := mustReach(t, tn.hostNS, "tcp6", "[::1]:8080", "web80"); !strings.HasPrefix(reply, "web80 10.0.1.1:") {
+		t.Errorf("the task saw the relayed connection come from %q, want its gateway 10.0.1.1", reply)
+	}
+	mustReach(t, tn.hostNS, "udp6", "[::1]:5353", "web53")
+	mustReach(t, client, "tcp6", "[fd99::1]:8080", "web80")
+	// The kernel would answer the client from fd99::3, the node's newer address
+	// on its network: the relay must answer from the address it was asked on.
+	mustReach(t, client, "udp6", "[fd99::1]:5353", "web53")
+	mustReach(t, client, "tcp4", "10.99.0.1:8080", "web80")
+	mustReach(t, client, "udp4", "10.99.0.1:5353", "web53")
+	// The client's half-close reaches the task, which answers after it.
+	if err := inNetNSPath(client, func() error {
+		c, err := net.DialTimeout("tcp6", "[fd99::1]:8082", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(c, "ping"); err != nil {
+			return err
+		}
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			return err
+		}
+		reply, err := io.ReadAll(c)
+		if err == nil && string(reply) != "ping" {
+			err = fmt.Errorf("answered %q, want ping", reply)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("half-closed connection to [fd99::1]:8082: %v", err)
+	}
+
+	// Setup again keeps the relays (a second one would find the port taken);
+	// other ports replace them.
+	tn.setup("task-web", atts, ports...)
+	mustReach(t, client, "tcp6", "[fd99::1]:8080", "web80")
+	tn.setup("task-web", atts, PortMapping{Protocol: "tcp", Published: 8080, Target: 81})
+	mustReach(t, client, "tcp6", "[fd99::1]:8080", "web81")
+	mustNotReach(t, client, "udp6", "[fd99::1]:5353")
+	tn.setup("task-web", atts, ports...)
+	mustReach(t, client, "udp6", "[fd99::1]:5353", "web53")
+
+	tn.teardown("task-web")
+	for _, ns := range []string{tn.hostNS, client} {
+		addr := "[fd99::1]"
+		if ns == tn.hostNS {
+			addr = "[::1]"
+		}
+		mustNotReach(t, ns, "tcp6", addr+":8080")
+		mustNotReach(t, ns, "udp6", addr+":5353")
+	}
+	mustListen(t, tn.hostNS, "tcp6", "[::]:8080")
+	mustListen(t, tn.hostNS, "udp6", "[::]:5353")
+}
+
+// A port published on one IPv6 address of the node has a relay there and nothing
+// else: no relay on the node's other addresses, no IPv4 rule.
+func TestPublishedPortOnIPv6HostIP(t *testing.T) {
+	tn := newTestNode(t)
+	client := tn.addClient()
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	web := tn.setup("task-web", []Attachment{attach(front, "10.0.1.2")},
+		PortMapping{Protocol: "tcp", HostIP: netip.MustParseAddr("fd99::1"), Published: 8082, Target: 80})
+	serve(t, web.NetNSPath, ":80", "web80")
+
+	mustReach(t, client, "tcp6", "[fd99::1]:8082", "web80")
+	mustReach(t, tn.hostNS, "tcp6", "[fd99::1]:8082", "web80")
+	mustNotReach(t, tn.hostNS, "tcp6", "[::1]:8082")
+	mustNotReach(t, client, "tcp4", "10.99.0.1:8082")
+	mustNotReach(t, tn.hostNS, "tcp4", "10.99.0.1:8082")
+	if got := tn.hostState().rules[taskOwner("task-web")]; got != 0 {
+		t.Errorf("%d rules for a port published on an IPv6 address only, want none", got)
+	}
+}
+
+// A relay that cannot listen fails Setup, saying which port and what to do.
+func TestRelayListenErrors(t *testing.T) {
+	tn := newTestNode(t)
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	atts := []Attachment{attach(front, "10.0.1.2")}
+	var l net.Listener
+	if err := inNetNSPath(tn.hostNS, func() (err error) {
+		l, err = net.Listen("tcp6", "[::]:8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	_, err := tn.n.Setup(t.Context(), "task-web", "web", atts, []PortMapping{{Protocol: "tcp", Published: 8080, Target: 80}})
+	if !errors.Is(err, unix.EADDRINUSE) || !strings.Contains(err.Error(), "port 8080/tcp") || !strings.Contains(err.Error(), "publish another port") {
+		t.Errorf("Setup with [::]:8080 taken: err = %v, want one that names port 8080/tcp, the cause and the fix", err)
+	}
+	_, err = tn.n.Setup(t.Context(), "task-web", "web", atts,
+		[]PortMapping{{Protocol: "udp", HostIP: netip.MustParseAddr("fd99::5"), Published: 5353, Target: 53}})
+	if !errors.Is(err, unix.EADDRNOTAVAIL) || !strings.Contains(err.Error(), "port 5353/udp") || !strings.Contains(err.Error(), "fd99::5 is not an address of this node") {
+		t.Errorf("Setup on an address the node lacks: err = %v, want one that names port 5353/udp and the address", err)
+	}
+	if _, err := os.Lstat(tn.n.relaysPath("task-web")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a Setup whose relays failed left a relays file (%v)", err)
+	}
+	tn.teardown("task-web")
+}
+
+// A restarted daemon starts again the relays of the tasks that ran on: the kernel
+// kept their rules, the relays died with the old process.
+func TestRelaysSurviveRestart(t *testing.T) {
+	tn := newTestNode(t)
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	atts := []Attachment{attach(front, "10.0.1.2")}
+	ports := []PortMapping{
+		{Protocol: "tcp", Published: 8080, Target: 80},
+		{Protocol: "udp", Published: 5353, Target: 53},
+	}
+	web := tn.setup("task-web", atts, ports...)
+	serve(t, web.NetNSPath, ":80", "web80")
+	serveUDP(t, web.NetNSPath, ":53", "web53")
+	mustReach(t, tn.hostNS, "tcp6", "[::1]:8080", "web80")
+
+	// The daemon exits: the relays stop, the rest stays.
+	tn.n.Close()
+	mustNotReach(t, tn.hostNS, "tcp6", "[::1]:8080")
+	mustNotReach(t, tn.hostNS, "udp6", "[::1]:5353")
+	mustReach(t, tn.hostNS, "tcp4", "10.0.1.1:8080", "web80")
+
+	// Relays files the next daemon cannot use: one it cannot read, and one of a
+	// task whose namespace is gone (the node rebooted).
+	for id, data := range map[string]string{
+		"task-garbled": "{",
+		"task-gone":    `{"relays":[{"protocol":"tcp","listen":"[::]:9090","to":"10.0.1.9:80"}]}`,
+	} {
+		if err := os.MkdirAll(filepath.Join(tn.root, "tasks", id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(tn.n.relaysPath(id), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tn.n = tn.open()
+	mustReach(t, tn.hostNS, "tcp6", "[::1]:8080", "web80")
+	mustReach(t, tn.hostNS, "udp6", "[::1]:5353", "web53")
+	mustListen(t, tn.hostNS, "tcp6", "[::]:9090")
+	// Setup finds the relays running.
+	tn.setup("task-web", atts, ports...)
+	mustReach(t, tn.hostNS, "tcp6", "[::1]:8080", "web80")
+	// A task with a relays file only has something on the node, for the agent
+	// to tear down.
+	if ids, err := tn.n.Sandboxes(t.Context()); err != nil || !slices.Equal(ids, []string{"task-garbled", "task-gone", "task-web"}) {
+		t.Errorf("Sandboxes = %v, %v; want [task-garbled task-gone task-web]", ids, err)
+	}
+	for _, id := range []string{"task-garbled", "task-gone", "task-web"} {
+		tn.teardown(id)
+	}
+	mustNotReach(t, tn.hostNS, "tcp6", "[::1]:8080")
+	if ids, err := tn.n.Sandboxes(t.Context()); err != nil || len(ids) != 0 {
+		t.Errorf("Sandboxes after teardown = %v, %v; want none", ids, err)
+	}
 }
 
 func TestTeardownLeavesNothing(t *testing.T) {
@@ -501,7 +738,7 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	if st.rules[taskOwner("task-a")] != 0 {
 		t.Errorf("rules after teardown: %v", st.rules)
 	}
-	for _, p := range []string{a.NetNSPath, a.HostsPath, a.ResolvConfPath, filepath.Dir(a.HostsPath)} {
+	for _, p := range []string{a.NetNSPath, a.HostsPath, a.ResolvConfPath, tn.n.relaysPath("task-a"), filepath.Dir(a.HostsPath)} {
 		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s is still there after teardown (%v)", p, err)
 		}
@@ -554,6 +791,7 @@ func TestSetupIdempotent(t *testing.T) {
 		t.Errorf("second Setup = %+v, first %+v", again, first)
 	}
 	// A restarted agent's Netstack finds the sandbox and changes nothing.
+	tn.n.Close()
 	tn.n = tn.open()
 	if ids, err := tn.n.Sandboxes(t.Context()); err != nil || !slices.Equal(ids, []string{"task-a", "task-b"}) {
 		t.Errorf("Sandboxes after restart = %v, %v", ids, err)

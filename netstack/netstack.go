@@ -1,7 +1,10 @@
 // Package netstack is a node's share of berth's networking: a network namespace per
 // task, a bridge per network, a veth pair per attachment, the task's /etc/hosts and
-// /etc/resolv.conf, and the nftables rules that isolate networks, masquerade their
-// egress and publish host-mode ports.
+// /etc/resolv.conf, the nftables rules that isolate networks, masquerade their
+// egress and publish host-mode ports over IPv4, and the relays that publish those
+// ports over IPv6, as Docker's docker-proxy does: tasks have IPv4 addresses only, so
+// a relay in the daemon takes the connection and opens another to the task, which
+// sees it come from the node, not from the client.
 //
 // Everything netstack makes on a node can be found again from the node alone, so
 // that an agent restarted after a crash cleans up what it no longer needs:
@@ -9,14 +12,16 @@
 //   - <root>/netns/<task>: the task's namespace, an nsfs bind mount that outlives the
 //     process that made it; containerd joins it by path through the OCI spec;
 //   - <root>/tasks/<task>/hosts and resolv.conf, bind-mounted by the agent;
+//   - <root>/tasks/<task>/relays.json, the task's relays, which die with the process
+//     that runs them: New starts them again;
 //   - bridges named "bb-" + 12 characters of the network ID, carrying the gateway;
 //   - host ends of veth pairs named "bv" + a hash of the task ID + the attachment's
 //     index, with the task ID as their interface alias;
 //   - the nftables table "inet berth", whose rules carry a comment naming the bridge
 //     or the task they belong to.
 //
-// Bridges and rules live in the node's ("host") network namespace, which tests
-// replace with one of their own (WithHostNetNS).
+// Bridges, rules and the relays' sockets live in the node's ("host") network
+// namespace, which tests replace with one of their own (WithHostNetNS).
 package netstack
 
 import (
@@ -113,6 +118,12 @@ type Netstack struct {
 	bridges map[string]checkedBridge
 	// tasks serializes the operations on one task's sandbox.
 	tasks taskLocks
+	// relays are the tasks' running relays of published ports over IPv6, by task
+	// ID, guarded by relaysMu; a task's entry changes only under its task lock.
+	relaysMu sync.Mutex
+	relays   map[string]*taskRelays
+	// noIPv6 says once that relays found no IPv6 in the host namespace.
+	noIPv6 sync.Once
 }
 
 // checkedBridge is a bridge as ensureBridge last left it.
@@ -229,7 +240,9 @@ func WithLogger(logger *slog.Logger) Option {
 }
 
 // New returns a Netstack after checking that its directories and host namespace can
-// be used. It changes nothing in the host namespace until the first Setup.
+// be used. It changes nothing in the host namespace until the first Setup, but
+// starts again the relays of the tasks that have a relays file: those of a daemon
+// restarted under running tasks. Close stops them.
 func New(ctx context.Context, opts ...Option) (*Netstack, error) {
 	n := &Netstack{
 		// The calling thread's, not /proc/self's: that one is the main thread's,
@@ -255,6 +268,7 @@ func New(ctx context.Context, opts ...Option) (*Netstack, error) {
 		return nil, fmt.Errorf("netstack: %w", err)
 	}
 	h.close()
+	n.restartRelays(ctx)
 	n.logger.DebugContext(ctx, "netstack ready", "root", n.root, "host_netns", n.hostNS)
 	return n, nil
 }
@@ -273,8 +287,9 @@ func (n *Netstack) sandbox(taskID string) Sandbox {
 
 // Setup makes (or completes, or confirms) the task's sandbox: its namespace with one
 // interface per attachment (eth0, eth1, ... in order), its default route through
-// the first attachment on a non-internal network, its published ports, and its
-// hosts and resolv.conf files. A Setup that fails leaves what it made for Teardown.
+// the first attachment on a non-internal network, its published ports (rules for
+// IPv4, relays for IPv6), and its hosts and resolv.conf files. A Setup that fails
+// leaves what it made for Teardown.
 func (n *Netstack) Setup(ctx context.Context, taskID, hostname string, atts []Attachment, ports []PortMapping) (Sandbox, error) {
 	sb, err := n.setup(ctx, taskID, hostname, atts, ports)
 	if err != nil {
@@ -296,7 +311,7 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	if err != nil {
 		return Sandbox{}, err
 	}
-	portRules, err := portTarget(atts, ports)
+	portRules, relays, err := portTarget(atts, ports)
 	if err != nil {
 		return Sandbox{}, err
 	}
@@ -352,6 +367,9 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 			return Sandbox{}, err
 		}
 	}
+	if err := n.syncRelays(taskID, relays); err != nil {
+		return Sandbox{}, err
+	}
 	if err := writeFileIfChanged(sb.HostsPath, hostsFile(hostname, atts)); err != nil {
 		return Sandbox{}, err
 	}
@@ -377,21 +395,24 @@ func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 	defer n.tasks.lock(taskID)()
 
 	sb := n.sandbox(taskID)
+	// Relays and rules first: a published port must stop leading to an address
+	// the next task may be given.
+	n.stopRelays(taskID)
+	relays := n.relaysPath(taskID)
 	var errs []error
 	host, err := openHost(n.hostNS)
 	if err != nil {
 		errs = append(errs, err)
 	} else {
 		defer host.close()
-		// Rules first: a published port must stop leading to an address the
-		// next task may be given.
 		n.sharedMu.Lock()
 		errs = append(errs, host.deleteRules(taskOwner(taskID)))
 		n.sharedMu.Unlock()
 		errs = append(errs, host.deleteTaskVeths(taskID))
 	}
 	errs = append(errs, removeNetNS(sb.NetNSPath))
-	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath} {
+	// A crash while the relays file was written leaves its temporary file.
+	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, relays, relays + ".tmp"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -407,8 +428,8 @@ func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 }
 
 // Sandboxes returns the IDs of the tasks that have anything on this node: a
-// namespace, files, a veth or a rule. An agent compares them with its tasks after a
-// restart and tears down the others.
+// namespace, files (a relays file alone stands for relays), a veth or a rule. An
+// agent compares them with its tasks after a restart and tears down the others.
 func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -427,7 +448,7 @@ func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
 	}
 	for _, e := range entries {
 		sb := n.sandbox(e.Name())
-		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath} {
+		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, n.relaysPath(e.Name())} {
 			if _, err := os.Lstat(p); err == nil {
 				ids[e.Name()] = true
 			}
@@ -544,12 +565,14 @@ func normalizeAttachments(atts []Attachment) ([]Attachment, error) {
 	return out, nil
 }
 
-// portTarget checks the published ports and returns them as DNAT rules to the task's
-// address on its first non-internal network: the network its default route and so
-// its replies take.
-func portTarget(atts []Attachment, ports []PortMapping) ([]dnat, error) {
+// portTarget checks the published ports and returns where they lead: the task's
+// address on its first non-internal network, the network its default route and so
+// its replies take. A mapping without a host IP becomes a DNAT rule for IPv4 and a
+// relay for IPv6; one on an IPv4 address (0.0.0.0 included) a rule only, one on an
+// IPv6 address (:: included) a relay only.
+func portTarget(atts []Attachment, ports []PortMapping) ([]dnat, []relaySpec, error) {
 	if len(ports) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var to netip.Addr
 	for _, att := range atts {
@@ -559,32 +582,47 @@ func portTarget(atts []Attachment, ports []PortMapping) ([]dnat, error) {
 		}
 	}
 	if !to.IsValid() {
-		return nil, fmt.Errorf("%w: ports are published but the task is on no non-internal network", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: ports are published but the task is on no non-internal network", ErrInvalid)
 	}
 	if !to.Is4() {
-		return nil, fmt.Errorf("%w: publishing ports to IPv6 address %s is not supported", ErrInvalid, to)
+		return nil, nil, fmt.Errorf("%w: publishing ports to IPv6 address %s is not supported", ErrInvalid, to)
 	}
-	out := make([]dnat, 0, len(ports))
-	seen := map[PortMapping]bool{}
+	var rules []dnat
+	var relays []relaySpec
+	seenRule, seenRelay := map[dnat]bool{}, map[relaySpec]bool{}
 	for _, p := range ports {
 		if p.Protocol != "tcp" && p.Protocol != "udp" {
-			return nil, fmt.Errorf("%w: port %d: protocol %q is neither tcp nor udp", ErrInvalid, p.Published, p.Protocol)
+			return nil, nil, fmt.Errorf("%w: port %d: protocol %q is neither tcp nor udp", ErrInvalid, p.Published, p.Protocol)
 		}
 		if p.Published == 0 || p.Target == 0 {
-			return nil, fmt.Errorf("%w: port mapping %d:%d/%s needs both ports", ErrInvalid, p.Published, p.Target, p.Protocol)
+			return nil, nil, fmt.Errorf("%w: port mapping %d:%d/%s needs both ports", ErrInvalid, p.Published, p.Target, p.Protocol)
 		}
+		p.HostIP = p.HostIP.Unmap()
+		// As with Docker, 0.0.0.0 is every IPv4 address and :: every IPv6 one;
+		// no address at all is both.
+		v4, v6 := !p.HostIP.Is6(), !p.HostIP.Is4()
 		if p.HostIP.IsUnspecified() {
 			p.HostIP = netip.Addr{}
 		}
-		if p.HostIP.IsValid() && (!p.HostIP.Is4() || p.HostIP.IsLoopback()) {
-			return nil, fmt.Errorf("%w: port %d/%s: host IP %s must be a non-loopback IPv4 address of the node (or none)",
+		if p.HostIP.IsLoopback() {
+			return nil, nil, fmt.Errorf("%w: port %d/%s: host IP %s must be a non-loopback address of the node (or none)",
 				ErrInvalid, p.Published, p.Protocol, p.HostIP)
 		}
-		if seen[p] {
-			continue
+		if d := (dnat{port: p, to: to}); v4 && !seenRule[d] {
+			seenRule[d] = true
+			rules = append(rules, d)
 		}
-		seen[p] = true
-		out = append(out, dnat{port: p, to: to})
+		if v6 {
+			listen := p.HostIP
+			if !listen.IsValid() {
+				listen = netip.IPv6Unspecified()
+			}
+			r := relaySpec{Protocol: p.Protocol, Listen: netip.AddrPortFrom(listen, p.Published), To: netip.AddrPortFrom(to, p.Target)}
+			if !seenRelay[r] {
+				seenRelay[r] = true
+				relays = append(relays, r)
+			}
+		}
 	}
-	return out, nil
+	return rules, relays, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,13 +120,29 @@ func TestPortTarget(t *testing.T) {
 	atts := []Attachment{attach(internal, "10.0.2.5"), attach(front, "10.0.1.5")}
 	tcp := PortMapping{Protocol: "tcp", Published: 8080, Target: 80}
 
-	got, err := portTarget(atts, []PortMapping{tcp, tcp, {Protocol: "udp", HostIP: netip.IPv4Unspecified(), Published: 53, Target: 53}})
+	v6 := PortMapping{Protocol: "udp", HostIP: netip.MustParseAddr("fd00::1"), Published: 5353, Target: 53}
+	v4 := PortMapping{Protocol: "tcp", HostIP: netip.MustParseAddr("::ffff:192.0.2.1"), Published: 8081, Target: 81}
+	all6 := PortMapping{Protocol: "tcp", HostIP: netip.IPv6Unspecified(), Published: 9090, Target: 90}
+	rules, relays, err := portTarget(atts, []PortMapping{tcp, tcp, {Protocol: "udp", HostIP: netip.IPv4Unspecified(), Published: 53, Target: 53}, v6, v4, all6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []dnat{{port: tcp, to: netip.MustParseAddr("10.0.1.5")}, {port: PortMapping{Protocol: "udp", Published: 53, Target: 53}, to: netip.MustParseAddr("10.0.1.5")}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
-		t.Errorf("portTarget = %+v, want %+v (first non-internal network, duplicates dropped, 0.0.0.0 is all addresses)", got, want)
+	to := netip.MustParseAddr("10.0.1.5")
+	wantRules := []dnat{
+		{port: tcp, to: to},
+		{port: PortMapping{Protocol: "udp", Published: 53, Target: 53}, to: to},
+		{port: PortMapping{Protocol: "tcp", HostIP: netip.MustParseAddr("192.0.2.1"), Published: 8081, Target: 81}, to: to},
+	}
+	if !slices.Equal(rules, wantRules) {
+		t.Errorf("portTarget rules = %+v, want %+v (first non-internal network, duplicates dropped, 0.0.0.0 is all addresses, IPv4-mapped is IPv4)", rules, wantRules)
+	}
+	wantRelays := []relaySpec{
+		{Protocol: "tcp", Listen: netip.MustParseAddrPort("[::]:8080"), To: netip.MustParseAddrPort("10.0.1.5:80")},
+		{Protocol: "udp", Listen: netip.MustParseAddrPort("[fd00::1]:5353"), To: netip.MustParseAddrPort("10.0.1.5:53")},
+		{Protocol: "tcp", Listen: netip.MustParseAddrPort("[::]:9090"), To: netip.MustParseAddrPort("10.0.1.5:90")},
+	}
+	if !slices.Equal(relays, wantRelays) {
+		t.Errorf("portTarget relays = %+v, want %+v (no host IP, an IPv6 one or ::, not 0.0.0.0)", relays, wantRelays)
 	}
 
 	bad := map[string]struct {
@@ -138,11 +155,11 @@ func TestPortTarget(t *testing.T) {
 		"no target":      {atts, []PortMapping{{Protocol: "tcp", Published: 1}}},
 		"no published":   {atts, []PortMapping{{Protocol: "tcp", Target: 1}}},
 		"loopback host":  {atts, []PortMapping{{Protocol: "tcp", HostIP: netip.MustParseAddr("127.0.0.1"), Published: 1, Target: 1}}},
-		"IPv6 host":      {atts, []PortMapping{{Protocol: "tcp", HostIP: netip.MustParseAddr("fd00::1"), Published: 1, Target: 1}}},
+		"IPv6 loopback":  {atts, []PortMapping{{Protocol: "tcp", HostIP: netip.IPv6Loopback(), Published: 1, Target: 1}}},
 		"IPv6 task addr": {[]Attachment{attach(testNetwork("v6", "v6", "fd00::/64"), "fd00::5")}, []PortMapping{tcp}},
 	}
 	for name, tt := range bad {
-		if _, err := portTarget(tt.atts, tt.ports); !errors.Is(err, ErrInvalid) {
+		if _, _, err := portTarget(tt.atts, tt.ports); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 )
 
 // hostNS holds the handles of one operation in the host namespace. They are opened
-// per operation rather than kept, so that a Netstack needs no Close and a host
-// namespace given by path is looked up afresh.
+// per operation rather than kept, so that a host namespace given by path is looked
+// up afresh.
 type hostNS struct {
 	path string
 	ns   netns.NsHandle

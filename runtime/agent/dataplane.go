@@ -80,8 +80,13 @@ func NewDataPlane(ctx context.Context, cfg DataPlaneConfig) (*DataPlane, error) 
 	return &DataPlane{cfg: cfg, ex: ex, nw: nw}, nil
 }
 
-// Close releases the connection to containerd. Containers keep running.
-func (d *DataPlane) Close() error { return d.ex.Close() }
+// Close stops netstack's relays of published ports over IPv6, which the next
+// daemon starts again, and releases the connection to containerd. Containers keep
+// running.
+func (d *DataPlane) Close() error {
+	d.nw.Close()
+	return d.ex.Close()
+}
 
 // RunAgent runs the node's agent with the managers' API until ctx is done.
 func (d *DataPlane) RunAgent(ctx context.Context, a API, nodeID string) error {
