@@ -602,6 +602,17 @@ func TestLoadPorts(t *testing.T) {
 			warns: []want{{"web", "ports[0].host_ip", "host_ip is ignored"}},
 		},
 		{
+			name:  "host mode honours host_ip",
+			ports: `[{target: 80, published: 8080, mode: host, host_ip: "::"}, {target: 81, published: 8081, mode: host, host_ip: 192.0.2.10}]`,
+			want: []spec.Port{{Target: 80, Published: 8080, Protocol: "tcp", Mode: "host", HostIP: "::"},
+				{Target: 81, Published: 8081, Protocol: "tcp", Mode: "host", HostIP: "192.0.2.10"}},
+		},
+		{
+			name:  "host mode on loopback",
+			ports: `[{target: 80, published: 8080, mode: host, host_ip: 127.0.0.1}]`,
+			errs:  []want{{"web", "ports[0].host_ip", "127.0.0.1 is a loopback address"}, {"web", "ports[0].host_ip", "leave host_ip out"}},
+		},
+		{
 			name:  "published range onto one target",
 			ports: `["8000-8001:80"]`,
 			errs:  []want{{"web", "ports[0].published", `"8000-8001" is not a single port number`}},
@@ -611,7 +622,7 @@ func TestLoadPorts(t *testing.T) {
 		runProblemCases(t, []problemCase{{
 			name:  c.name,
 			files: []string{"services:\n  web:\n    image: nginx\n    ports: " + c.ports + "\n"},
-			errs:  c.errs, warns: c.warns,
+			errs:  c.errs, warns: c.warns, noWarnings: c.warns == nil,
 			check: func(t *testing.T, st *spec.Stack) {
 				requireEqual(t, "ports", service(t, st, "web").Ports, c.want)
 			},

@@ -49,6 +49,20 @@ func validateStack(st *Stack, ps *problems) {
 	}
 }
 
+// validateHostIP checks the address a port is published on: host-mode ports listen
+// there (0.0.0.0 is every IPv4 address, :: every IPv6 one); the routing mesh listens
+// on all of the node's addresses.
+func validateHostIP(ps *problems, svc, field string, p Port) {
+	if p.Mode != PortModeHost {
+		ps.warnf(svc, field, "remove it, or publish the port with mode: host", "host_ip is ignored: ingress ports listen on every address of the node")
+		return
+	}
+	// compose-go has refused what is not an address.
+	if ip, err := netip.ParseAddr(p.HostIP); err == nil && ip.IsLoopback() {
+		ps.errorf(svc, field, "publish on one of the node's other addresses, or leave host_ip out", "%s is a loopback address, which a published port cannot use", p.HostIP)
+	}
+}
+
 // validateVolumeDriverOpts checks driver_opts as docker's local driver reads them: the
 // node mounts device (of file system type, with options o) as the volume.
 func validateVolumeDriverOpts(ps *problems, field string, opts map[string]string) {
@@ -131,7 +145,7 @@ func validateService(st *Stack, s *Service, ps *problems) {
 				"port %d is published in ingress mode, which needs a virtual IP, but endpoint_mode is dnsrr", p.Published)
 		}
 		if p.HostIP != "" {
-			ps.warnf(svc, field+".host_ip", "remove it", "host_ip is ignored: published ports listen on every address of the node")
+			validateHostIP(ps, svc, field+".host_ip", p)
 		}
 		if p.Published != 0 {
 			key := fmt.Sprintf("%d/%s", p.Published, p.Protocol)
