@@ -1,11 +1,9 @@
 package dirwatch_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/berthd/berth/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/berthd/berth/applier/dirwatch"
+	"github.com/berthd/berth/internal/syncbuf"
+	"github.com/berthd/berth/internal/testenv"
 )
 
 // deadline bounds every wait; tests never assert how fast something happens.
@@ -429,24 +429,6 @@ func TestWatchInvalidArguments(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output written from Watch's goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // The kernel queue overflows for real: the first onChange blocks Watch while far more
 // events than the queue holds pile up.
 func TestWatchSurvivesOverflow(t *testing.T) {
@@ -465,7 +447,7 @@ func TestWatchSurvivesOverflow(t *testing.T) {
 	writeFile(t, b, "")
 	rec := newRecorder(dir)
 	rec.block = make(chan struct{})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	start(t, dir, 20*time.Millisecond, rec.onChange, dirwatch.WithLogger(logger))
 

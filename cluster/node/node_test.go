@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,25 +16,8 @@ import (
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
+	"github.com/berthd/berth/internal/syncbuf"
 )
-
-// syncBuffer collects a node's log; it is printed when a test fails.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type testNode struct {
 	name   string
@@ -45,7 +26,7 @@ type testNode struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 }
 
 func freePort(t *testing.T) int {
@@ -62,7 +43,7 @@ func freePort(t *testing.T) int {
 // timeouts, until the test ends.
 func startNode(t *testing.T, dir, name string, opts ...func(*Config)) *testNode {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	cfg := Config{
 		DataDir: filepath.Join(dir, name), Socket: filepath.Join(dir, name+".sock"), ListenAddr: addr, Hostname: name,

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/internal/syncbuf"
 )
 
 func TestArgsRoundTrip(t *testing.T) {
@@ -221,24 +223,6 @@ func TestReadFiltersStreams(t *testing.T) {
 	}
 }
 
-// syncBuffer lets the test read what a following Read goroutine has written.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestReadFollowsAcrossRotation(t *testing.T) {
 	dir := t.TempDir()
 	w, err := NewWriter(Config{Dir: dir, MaxSize: 200, MaxFiles: 2})
@@ -249,7 +233,7 @@ func TestReadFollowsAcrossRotation(t *testing.T) {
 	w.WriteLine(Stdout, time.Now(), []byte("first"), false)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- Read(ctx, dir, ReadOptions{Follow: true}, &out) }()
 
