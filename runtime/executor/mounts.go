@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -129,11 +128,11 @@ func (e *Executor) mountSource(c Container, i int, m spec.Mount) (string, error)
 		dir = e.VolumeDir(name)
 		if len(m.DriverOpts) > 0 {
 			// Mounted by Create (mountVolumes) before the mounts are made.
-			b, err := json.Marshal(m.DriverOpts)
+			v, err := driverVolumeOf(c, m)
 			if err != nil {
 				return "", err
 			}
-			dir = e.driverVolumeDir(driverVolume{name: name, opts: string(b)})
+			dir = e.driverVolumeDir(v)
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -54,16 +54,24 @@ func driverVolumes(c Container) ([]driverVolume, error) {
 		if m.Type != spec.MountVolume || m.Source == "" || len(m.DriverOpts) == 0 {
 			continue
 		}
-		b, err := json.Marshal(m.DriverOpts)
+		v, err := driverVolumeOf(c, m)
 		if err != nil {
 			return nil, err
 		}
-		v := driverVolume{name: volumeName(c, m.Source), opts: string(b)}
 		if !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
 	return out, nil
+}
+
+// driverVolumeOf is the volume with driver_opts that mount m of c uses.
+func driverVolumeOf(c Container, m spec.Mount) (driverVolume, error) {
+	b, err := json.Marshal(m.DriverOpts)
+	if err != nil {
+		return driverVolume{}, err
+	}
+	return driverVolume{name: volumeName(c, m.Source), opts: string(b)}, nil
 }
 
 // volumeName is the node's name of the named volume a mount's source refers to.
