@@ -25,6 +25,7 @@ import (
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
 	"github.com/berthd/berth/internal/simagent"
+	"github.com/berthd/berth/internal/syncbuf"
 	"github.com/berthd/berth/spec"
 )
 
@@ -41,20 +42,9 @@ type scenario struct {
 	n     int
 }
 
-type logWriter struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
 func newScenario(t *testing.T, tune func(*orchestrator.Options)) *scenario {
 	t.Helper()
-	logs := &logWriter{}
+	logs := &syncbuf.Buffer{}
 	c, err := memcluster.New(memcluster.Options{
 		Dir:        t.TempDir(),
 		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -74,7 +64,7 @@ func newScenario(t *testing.T, tune func(*orchestrator.Options)) *scenario {
 		cancel()
 		c.Close()
 		if t.Failed() && os.Getenv("BERTH_TEST_LOGS") != "" {
-			t.Logf("--- cluster log\n%s", logs.buf.String())
+			t.Logf("--- cluster log\n%s", logs.String())
 		}
 	})
 	return s
