@@ -127,6 +127,17 @@ func TestDiffServices(t *testing.T) {
 			fields: []spec.FieldChange{{Path: "deploy.resources.limits.memory", New: "128MiB"}},
 		},
 		{
+			name: "seccomp profile shown by digest",
+			edit: func(s *spec.Stack) {
+				s.Services["api"].Seccomp = &spec.Seccomp{File: "p.json", Profile: `{"defaultAction":"SCMP_ACT_ALLOW"}`}
+			},
+			want: spec.RolloutReplace,
+			fields: []spec.FieldChange{
+				{Path: "seccomp.file", New: "p.json"},
+				{Path: "seccomp.profile", New: "sha256:1e91071efd3c (34 bytes)"},
+			},
+		},
+		{
 			name:    "secret content rolls the services using it",
 			edit:    func(s *spec.Stack) { s.Secrets["token"].Data = []byte("hunter2-rotated") },
 			want:    spec.RolloutReplace,

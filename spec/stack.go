@@ -49,15 +49,21 @@ type Service struct {
 	CapAdd          []string          `json:"cap_add,omitempty" yaml:"cap_add,omitempty"`
 	CapDrop         []string          `json:"cap_drop,omitempty" yaml:"cap_drop,omitempty"`
 	Privileged      bool              `json:"privileged,omitempty" yaml:"privileged,omitempty"`
-	Devices         []Device          `json:"devices,omitempty" yaml:"devices,omitempty"`
-	Sysctls         map[string]string `json:"sysctls,omitempty" yaml:"sysctls,omitempty"`
-	Ulimits         map[string]Ulimit `json:"ulimits,omitempty" yaml:"ulimits,omitempty"`
-	Networks        []ServiceNetwork  `json:"networks,omitempty" yaml:"networks,omitempty"`
-	Ports           []Port            `json:"ports,omitempty" yaml:"ports,omitempty"`
-	Mounts          []Mount           `json:"mounts,omitempty" yaml:"mounts,omitempty"`
-	Secrets         []FileReference   `json:"secrets,omitempty" yaml:"secrets,omitempty"`
-	Configs         []FileReference   `json:"configs,omitempty" yaml:"configs,omitempty"`
-	Deploy          Deploy            `json:"deploy" yaml:"deploy"`
+	// Seccomp, NoNewPrivileges, SystemPathsUnconfined and WritableCgroups come from
+	// security_opt. A nil Seccomp is containerd's default profile.
+	Seccomp               *Seccomp          `json:"seccomp,omitempty" yaml:"seccomp,omitempty"`
+	NoNewPrivileges       bool              `json:"no_new_privileges,omitempty" yaml:"no_new_privileges,omitempty"`
+	SystemPathsUnconfined bool              `json:"systempaths_unconfined,omitempty" yaml:"systempaths_unconfined,omitempty"`
+	WritableCgroups       bool              `json:"writable_cgroups,omitempty" yaml:"writable_cgroups,omitempty"`
+	Devices               []Device          `json:"devices,omitempty" yaml:"devices,omitempty"`
+	Sysctls               map[string]string `json:"sysctls,omitempty" yaml:"sysctls,omitempty"`
+	Ulimits               map[string]Ulimit `json:"ulimits,omitempty" yaml:"ulimits,omitempty"`
+	Networks              []ServiceNetwork  `json:"networks,omitempty" yaml:"networks,omitempty"`
+	Ports                 []Port            `json:"ports,omitempty" yaml:"ports,omitempty"`
+	Mounts                []Mount           `json:"mounts,omitempty" yaml:"mounts,omitempty"`
+	Secrets               []FileReference   `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	Configs               []FileReference   `json:"configs,omitempty" yaml:"configs,omitempty"`
+	Deploy                Deploy            `json:"deploy" yaml:"deploy"`
 }
 
 // Healthcheck runs Test inside the container; a task with one counts as running only

@@ -541,3 +541,52 @@ func TestCapabilitiesPrivilegedAndDevices(t *testing.T) {
 		t.Fatalf("privileged: CapEff %#x lacks CAP_SYS_ADMIN", c)
 	}
 }
+
+func TestSecurityOptions(t *testing.T) {
+	e := newEnv(t)
+	exits := e.exits()
+	const probe = `sed -nE 's/^(Seccomp|NoNewPrivs):\s*/\1=/p' /proc/self/status; ` +
+		`mkdir /tmp/new 2>/dev/null && echo mkdir=ok || echo mkdir=denied; ` +
+		`echo "keys-masks=$(grep -c ' /proc/keys ' /proc/self/mountinfo)"; ` +
+		`echo "memory=$(cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null)"; ` +
+		`d=/sys/fs/cgroup/memory; [ -d $d ] || d=/sys/fs/cgroup; mkdir $d/sub 2>/dev/null && echo cgroup=rw || echo cgroup=ro; echo done`
+	denyMkdir := `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+		"includes": {"caps": ["CAP_CHOWN"]}}, {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_CHOWN"]}}]}`
+	cases := []struct {
+		name string
+		set  func(*spec.Service)
+		want []string
+	}{
+		// As Docker: the default seccomp profile, new privileges allowed, /proc/keys
+		// masked, and the task's own cgroups at /sys/fs/cgroup, read-only.
+		{"default", func(s *spec.Service) {
+			s.Deploy.Resources.Limits = &spec.Resource{MemoryBytes: 64 << 20}
+		}, []string{"Seccomp=2", "NoNewPrivs=0", "mkdir=ok", "keys-masks=1", "memory=67108864", "cgroup=ro"}},
+		{"unconfined", func(s *spec.Service) { s.Seccomp = &spec.Seccomp{Unconfined: true} }, []string{"Seccomp=0", "mkdir=ok"}},
+		// The rule that denies mkdir applies only with CAP_CHOWN, which tasks have by
+		// default: the node resolves a profile's conditions against the task's own caps.
+		{"own profile", func(s *spec.Service) { s.Seccomp = &spec.Seccomp{File: "deny-mkdir.json", Profile: denyMkdir} },
+			[]string{"Seccomp=2", "mkdir=denied"}},
+		{"own profile without the capability", func(s *spec.Service) {
+			s.Seccomp = &spec.Seccomp{File: "deny-mkdir.json", Profile: denyMkdir}
+			s.CapDrop = []string{"CHOWN"}
+		}, []string{"Seccomp=2", "mkdir=ok"}},
+		{"no-new-privileges", func(s *spec.Service) { s.NoNewPrivileges = true }, []string{"NoNewPrivs=1"}},
+		{"system paths and cgroups", func(s *spec.Service) { s.SystemPathsUnconfined, s.WritableCgroups = true, true },
+			[]string{"keys-masks=0", "cgroup=rw"}},
+	}
+	for i, c := range cases {
+		svc := service("security", "sh", "-c", probe)
+		c.set(svc)
+		id := e.run(fmt.Sprintf("t-sec-%d", i), svc)
+		if ex := waitExit(t, exits, id); ex.Code != 0 {
+			t.Fatalf("%s: exited %d: %s", c.name, ex.Code, e.logs(id))
+		}
+		logs := e.waitLogs(id, "done")
+		for _, w := range c.want {
+			if !strings.Contains(logs, w) {
+				t.Errorf("%s: output lacks %q: %s", c.name, w, logs)
+			}
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cap"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	mobyseccomp "github.com/moby/profiles/seccomp"
 	"github.com/moby/sys/signal"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -80,6 +81,10 @@ func (e *Executor) specOpts(c Container, img client.Image, hostname string, moun
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: c.NetNSPath}))
 	}
 
+	// As Docker: the task sees its own cgroups at /sys/fs/cgroup, so that programs that
+	// size themselves by their limits (the JVM, GOMAXPROCS) find them. Before the
+	// service's mounts, which may replace it.
+	opts = append(opts, withCgroupMount(s.Privileged || s.WritableCgroups))
 	if len(mounts) > 0 {
 		dests := make([]string, 0, len(mounts))
 		for _, m := range mounts {
@@ -99,7 +104,17 @@ func (e *Executor) specOpts(c Container, img client.Image, hostname string, moun
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, capOpt, seccomp.WithDefaultProfile())
+		opts = append(opts, capOpt, seccompProfile(s.Seccomp))
+	}
+	// Docker's default, where containerd's is the opposite: setuid and file-capability
+	// binaries work unless the service asks for no-new-privileges.
+	if s.NoNewPrivileges {
+		opts = append(opts, oci.WithNoNewPrivileges)
+	} else {
+		opts = append(opts, oci.WithNewPrivileges)
+	}
+	if s.SystemPathsUnconfined {
+		opts = append(opts, oci.WithMaskedPaths(nil), oci.WithReadonlyPaths(nil))
 	}
 
 	devOpts, err := devices(s.Devices)
@@ -462,4 +477,47 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// seccompProfile gives the task its seccomp filter: containerd's default profile (as
+// Docker's), none, or the service's own profile. The own profile is resolved here, after
+// the capabilities, because its rules can depend on them and on the node's architecture
+// and kernel.
+func seccompProfile(sc *spec.Seccomp) oci.SpecOpts {
+	switch {
+	case sc == nil:
+		return seccomp.WithDefaultProfile()
+	case sc.Unconfined:
+		return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+			if s.Linux != nil {
+				s.Linux.Seccomp = nil
+			}
+			return nil
+		}
+	}
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		profile, err := mobyseccomp.LoadProfile(sc.Profile, s)
+		if err != nil {
+			return fmt.Errorf("%w: security_opt seccomp=%s: %v", ErrInvalid, sc.File, err)
+		}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.Seccomp = profile
+		return nil
+	}
+}
+
+// withCgroupMount mounts the cgroup file system at /sys/fs/cgroup, where runc shows the
+// task its own part of each hierarchy; read-only unless writable (privileged, or
+// security_opt writable-cgroups=true, for a task that manages sub-cgroups).
+func withCgroupMount(writable bool) oci.SpecOpts {
+	mode := "ro"
+	if writable {
+		mode = "rw"
+	}
+	return oci.WithMounts([]specs.Mount{{
+		Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup",
+		Options: []string{"nosuid", "noexec", "nodev", "relatime", mode},
+	}})
 }
