@@ -161,11 +161,7 @@ func convertService(svc *types.ServiceConfig, opts LoadOptions, env map[string]s
 		Sysctls:     nonEmpty(svc.Sysctls),
 		Deploy:      convertDeploy(svc.Deploy),
 	}
-	sec := convertSecurityOpt(ps, svc.Name, opts, svc.SecurityOpt)
-	s.Seccomp, s.NoNewPrivileges, s.SystemPathsUnconfined, s.WritableCgroups = sec.seccomp, sec.noNewPrivileges, sec.systemPaths, sec.writableCgroups
-	if s.Privileged && s.Seccomp != nil && !s.Seccomp.Unconfined {
-		ps.warnf(svc.Name, sec.seccompField, "remove it, or drop privileged", "a privileged service runs without a seccomp filter, as in Docker: the seccomp option is ignored")
-	}
+	applySecurityOpt(ps, s, opts, svc.SecurityOpt)
 	if svc.StopGracePeriod != nil {
 		s.StopGracePeriod = ptr(Duration(*svc.StopGracePeriod))
 	}

@@ -25,23 +25,16 @@ type Seccomp struct {
 	Profile string `json:"profile,omitempty" yaml:"profile,omitempty"`
 }
 
-// security is what a service's security_opt asks for.
-type security struct {
-	seccomp         *Seccomp
-	seccompField    string // the entry that set seccomp, for a warning about it
-	noNewPrivileges bool
-	systemPaths     bool // systempaths=unconfined
-	writableCgroups bool
-}
-
 // securityOptFix lists what security_opt accepts, for errors about it.
 const securityOptFix = "write seccomp=unconfined|builtin|<profile.json>, no-new-privileges[=true|false], " +
 	"systempaths=unconfined, writable-cgroups[=true|false], apparmor=unconfined or label=disable"
 
-// convertSecurityOpt reads security_opt as Docker does: key=value, the older key:value,
-// or a bare no-new-privileges; a later entry for the same key wins.
-func convertSecurityOpt(ps *problems, service string, opts LoadOptions, list []string) security {
-	var sec security
+// applySecurityOpt sets s's security fields from security_opt, read as Docker does:
+// key=value, the older key:value, or a bare no-new-privileges; a later entry for the
+// same key wins. s.Privileged must already be set.
+func applySecurityOpt(ps *problems, s *Service, opts LoadOptions, list []string) {
+	service := s.Name
+	seccompField := ""
 	for i, opt := range list {
 		field := fmt.Sprintf("security_opt[%d]", i)
 		key, value, ok := strings.Cut(opt, "=")
@@ -58,16 +51,16 @@ func convertSecurityOpt(ps *problems, service string, opts LoadOptions, list []s
 		}
 		switch key {
 		case "seccomp":
-			sec.seccomp, sec.seccompField = convertSeccomp(ps, service, field, opts, value), field
+			s.Seccomp, seccompField = convertSeccomp(ps, service, field, opts, value), field
 		case "no-new-privileges":
-			sec.noNewPrivileges = parseSecurityBool(ps, service, field, key, value)
+			s.NoNewPrivileges = parseSecurityBool(ps, service, field, key, value)
 		case "writable-cgroups":
-			sec.writableCgroups = parseSecurityBool(ps, service, field, key, value)
+			s.WritableCgroups = parseSecurityBool(ps, service, field, key, value)
 		case "systempaths":
 			if value != "unconfined" {
 				ps.errorf(service, field, "write systempaths=unconfined, or remove it", "systempaths takes only unconfined, not %q", value)
 			}
-			sec.systemPaths = value == "unconfined"
+			s.SystemPathsUnconfined = value == "unconfined"
 		case "apparmor":
 			// berth loads no AppArmor profile, so unconfined is what every task gets; a
 			// named profile would be confinement the task silently lacks.
@@ -85,7 +78,9 @@ func convertSecurityOpt(ps *problems, service string, opts LoadOptions, list []s
 			ps.errorf(service, field, securityOptFix, "unknown security option %q", key)
 		}
 	}
-	return sec
+	if s.Privileged && s.Seccomp != nil && !s.Seccomp.Unconfined {
+		ps.warnf(service, seccompField, "remove it, or drop privileged", "a privileged service runs without a seccomp filter, as in Docker: the seccomp option is ignored")
+	}
 }
 
 func parseSecurityBool(ps *problems, service, field, key, value string) bool {
