@@ -81,3 +81,41 @@ func TestReporterBatchesTheNewestStatePerTask(t *testing.T) {
 		t.Errorf("batch %v", rec.batches[0])
 	}
 }
+
+func TestReporterSendsOnceTheLastStartingTaskGetsThere(t *testing.T) {
+	rec := &recordingAPI{sent: make(chan struct{}, 10)}
+	// A delay no test waits out: a batch that goes before it was cut short.
+	rep := newReporter(rec, time.Hour, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rep.run(ctx)
+	waitBatch := func(what string) []api.TaskStatusReport {
+		t.Helper()
+		select {
+		case <-rec.sent:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no batch %s", what)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.batches[len(rec.batches)-1]
+	}
+	// The first report after a quiet spell goes at once.
+	rep.report("a", state.TaskStatus{State: state.TaskFailed})
+	waitBatch("for the first report")
+
+	rep.starting(true)
+	rep.starting(true)
+	rep.report("b", state.TaskStatus{State: state.TaskRunning})
+	rep.starting(false)
+	rep.report("c", state.TaskStatus{State: state.TaskRunning})
+	rep.starting(false)
+	batch := waitBatch("once no task was on its way to running")
+	got := map[string]state.TaskState{}
+	for _, r := range batch {
+		got[r.TaskID] = r.Status.State
+	}
+	if len(got) != 2 || got["b"] != state.TaskRunning || got["c"] != state.TaskRunning {
+		t.Errorf("batch %v, want b and c running", batch)
+	}
+}

@@ -44,6 +44,8 @@ type runner struct {
 	removed      bool
 	unhealthy    bool
 	health       *healthState
+	// onTheWay: the reporter counts this task as on its way to running.
+	onTheWay bool
 }
 
 func newRunner(a *Agent, id string) *runner {
@@ -106,8 +108,25 @@ func (r *runner) report(st state.TaskStatus) {
 	r.a.rep.report(r.id, st)
 }
 
+// track tells the reporter whether the task is on its way to running: wanted,
+// and neither started nor rejected yet.
+func (r *runner) track() {
+	t, gone := r.current()
+	on := !gone && t != nil && wantsRun(t) && !r.started && !r.rejected
+	if on != r.onTheWay {
+		r.onTheWay = on
+		r.a.rep.starting(on)
+	}
+}
+
 func (r *runner) run(ctx context.Context) {
 	log := r.a.cfg.Logger.With("task", r.id)
+	defer func() {
+		if r.onTheWay {
+			r.onTheWay = false
+			r.a.rep.starting(false)
+		}
+	}()
 	if c := r.adopted; c != nil {
 		r.created = true
 		switch c.State {
@@ -119,6 +138,7 @@ func (r *runner) run(ctx context.Context) {
 		}
 	}
 	for {
+		r.track()
 		t, gone := r.current()
 		switch {
 		case gone:
@@ -209,6 +229,7 @@ func (r *runner) run(ctx context.Context) {
 			continue
 		}
 
+		r.track()
 		var healthC <-chan time.Time
 		if r.health != nil && r.exit == nil && !r.stopped {
 			healthC = r.health.timer.C
