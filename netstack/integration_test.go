@@ -895,8 +895,8 @@ func TestConcurrentSetupAndTeardown(t *testing.T) {
 	if len(st.bridges) != 2 || len(st.veths) != tasks || st.rules[bridgeOwner(bridgeName("front"))] != len(bridgeRules(bridgeName("front"), nets[0]).rules) {
 		t.Fatalf("after concurrent setups: %+v", st)
 	}
-	serve(t, tn.n.sandbox(id(2)).NetNSPath, ":80", "task-2")
-	mustReach(t, tn.n.sandbox(id(0)).NetNSPath, "tcp4", "10.0.1.12:80", "task-2")
+	serve(t, tn.n.Sandbox(id(2)).NetNSPath, ":80", "task-2")
+	mustReach(t, tn.n.Sandbox(id(0)).NetNSPath, "tcp4", "10.0.1.12:80", "task-2")
 
 	run(func(i int) error { return tn.n.Teardown(t.Context(), id(i)) })
 	if err := tn.n.Prune(t.Context()); err != nil {

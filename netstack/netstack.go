@@ -276,7 +276,7 @@ func New(ctx context.Context, opts ...Option) (*Netstack, error) {
 func (n *Netstack) netnsDir() string { return filepath.Join(n.root, "netns") }
 func (n *Netstack) tasksDir() string { return filepath.Join(n.root, "tasks") }
 
-func (n *Netstack) sandbox(taskID string) Sandbox {
+func (n *Netstack) Sandbox(taskID string) Sandbox {
 	dir := filepath.Join(n.tasksDir(), taskID)
 	return Sandbox{
 		NetNSPath:      filepath.Join(n.netnsDir(), taskID),
@@ -323,7 +323,7 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	defer n.mu.RUnlock()
 	defer n.tasks.lock(taskID)()
 
-	sb := n.sandbox(taskID)
+	sb := n.Sandbox(taskID)
 	if err := os.MkdirAll(filepath.Dir(sb.HostsPath), 0o755); err != nil {
 		return Sandbox{}, err
 	}
@@ -394,7 +394,7 @@ func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 	defer n.mu.RUnlock()
 	defer n.tasks.lock(taskID)()
 
-	sb := n.sandbox(taskID)
+	sb := n.Sandbox(taskID)
 	// Relays and rules first: a published port must stop leading to an address
 	// the next task may be given.
 	n.stopRelays(taskID)
@@ -447,7 +447,7 @@ func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("netstack: list sandboxes: %w", err)
 	}
 	for _, e := range entries {
-		sb := n.sandbox(e.Name())
+		sb := n.Sandbox(e.Name())
 		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, n.relaysPath(e.Name())} {
 			if _, err := os.Lstat(p); err == nil {
 				ids[e.Name()] = true

@@ -172,7 +172,7 @@ func (n *Netstack) restartRelays(ctx context.Context) {
 		}
 		// After a reboot the file is there and the task is not: its relays would
 		// hold ports for nothing until the agent tears the task down.
-		mounted, err := isNetNSMount(n.sandbox(taskID).NetNSPath)
+		mounted, err := isNetNSMount(n.Sandbox(taskID).NetNSPath)
 		if err != nil {
 			n.logger.WarnContext(ctx, "not restarting a task's IPv6 relays", "task", taskID, "error", err)
 			continue

@@ -54,6 +54,9 @@ func (r *runner) prepare(ctx context.Context, t *state.Task) error {
 	if c.Hostname == "" {
 		c.Hostname = shortID(r.id)
 	}
+	// The sandbox is set up while the container is created: the container only
+	// names the sandbox's paths, which its start needs.
+	var setupErr chan error
 	if nw := r.a.cfg.Network; nw != nil {
 		atts, err := attachments(t, rt)
 		if err != nil {
@@ -63,18 +66,28 @@ func (r *runner) prepare(ctx context.Context, t *state.Task) error {
 		if err != nil {
 			return err
 		}
-		sb, err := nw.Setup(ctx, r.id, c.Hostname, atts, ports)
-		if err != nil {
-			return fmt.Errorf("network: %w", err)
-		}
+		setupErr = make(chan error, 1)
+		go func() {
+			_, err := nw.Setup(ctx, r.id, c.Hostname, atts, ports)
+			setupErr <- err
+		}()
+		sb := nw.Sandbox(r.id)
 		c.NetNSPath = sb.NetNSPath
-		if sb.HostsPath != "" {
-			c.Mounts = append(c.Mounts, bindFile(sb.HostsPath, "/etc/hosts", false))
-		}
-		if sb.ResolvConfPath != "" {
-			c.Mounts = append(c.Mounts, bindFile(sb.ResolvConfPath, "/etc/resolv.conf", false))
+		c.Mounts = append(c.Mounts,
+			bindFile(sb.HostsPath, "/etc/hosts", false),
+			bindFile(sb.ResolvConfPath, "/etc/resolv.conf", false))
+	}
+	err = r.createContainer(ctx, c, rt)
+	if setupErr != nil {
+		if serr := <-setupErr; serr != nil {
+			return errors.Join(fmt.Errorf("network: %w", serr), err)
 		}
 	}
+	return err
+}
+
+// createContainer writes the task's files and creates its container.
+func (r *runner) createContainer(ctx context.Context, c executor.Container, rt *api.TaskRuntime) error {
 	files, err := writeTaskFiles(r.a.taskDir(r.id), rt.Secrets, rt.Configs)
 	if err != nil {
 		return err
