@@ -84,11 +84,6 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 		return fmt.Errorf("executor: create %s: %w: no service spec or image", c.TaskID, ErrInvalid)
 	}
 	ctx = e.nsctx(ctx)
-	if _, err := e.client.LoadContainer(ctx, c.TaskID); err == nil {
-		return nil
-	} else if !errdefs.IsNotFound(err) {
-		return wrap(err, "create %s", c.TaskID)
-	}
 	img, err := e.image(ctx, c.Spec.Image)
 	if err != nil {
 		return fmt.Errorf("executor: create %s: %w", c.TaskID, err)
@@ -160,7 +155,9 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 	opts = append(opts,
 		client.WithAdditionalContainerLabels(labels),
 		client.WithNewSpec(specOpts...))
-	if _, err := e.client.NewContainer(ctx, c.TaskID, opts...); err != nil {
+	cont, err := e.client.NewContainer(ctx, c.TaskID, opts...)
+	if err != nil {
+		// Made before (its snapshot or itself): creating it again is a no-op.
 		if errdefs.IsAlreadyExists(err) {
 			created = true
 			return nil
@@ -177,6 +174,7 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 		return wrap(err, "create %s", c.TaskID)
 	}
 	created = true
+	e.fresh.Store(c.TaskID, cont)
 	e.log.Info("created container", "task", c.TaskID, "name", c.TaskName, "image", c.Spec.Image)
 	return nil
 }
@@ -185,6 +183,9 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 // left alone; a stopped one is started again (same container, same logs).
 func (e *Executor) Start(ctx context.Context, taskID string) error {
 	ctx = e.nsctx(ctx)
+	if cont, ok := e.fresh.LoadAndDelete(taskID); ok {
+		return e.startTask(ctx, cont.(client.Container))
+	}
 	cont, err := e.client.LoadContainer(ctx, taskID)
 	if err != nil {
 		return wrap(err, "start %s", taskID)
@@ -208,7 +209,12 @@ func (e *Executor) Start(ctx context.Context, taskID string) error {
 	case !errdefs.IsNotFound(err):
 		return wrap(err, "start %s", taskID)
 	}
+	return e.startTask(ctx, cont)
+}
 
+// startTask makes the container's task and starts it.
+func (e *Executor) startTask(ctx context.Context, cont client.Container) error {
+	taskID := cont.ID()
 	if err := e.remountVolumes(ctx, cont); err != nil {
 		return fmt.Errorf("executor: start %s: %w", taskID, err)
 	}
@@ -224,7 +230,7 @@ func (e *Executor) Start(ctx context.Context, taskID string) error {
 		cfg.Dir = dir
 		creator = cio.BinaryIO(e.logDriver, logdriver.Args(cfg))
 	}
-	task, err = cont.NewTask(ctx, creator)
+	task, err := cont.NewTask(ctx, creator)
 	if err != nil {
 		return wrap(err, "start %s: create task", taskID)
 	}
@@ -327,6 +333,7 @@ func (e *Executor) Remove(ctx context.Context, taskID string) error {
 		return err
 	}
 	ctx = e.nsctx(ctx)
+	e.fresh.Delete(taskID)
 	cont, err := e.client.LoadContainer(ctx, taskID)
 	switch {
 	case err == nil:

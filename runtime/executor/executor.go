@@ -73,6 +73,10 @@ type Executor struct {
 	pulls singleflight.Group
 	// unpacked are the images (by target digest) seen unpacked for the snapshotter.
 	unpacked sync.Map
+	// fresh holds the containers (by task ID) this Executor created and has not
+	// started yet: Start knows they have no task, and asks containerd nothing
+	// before making one.
+	fresh sync.Map
 	// initOnce finds the init binary the first time a service asks for one.
 	initOnce sync.Once
 	initPath string
