@@ -8,6 +8,9 @@
 //     in pairs of the same containers: berth's default (containerd's seccomp
 //     profile, as Docker's) against the baseline with that profile, and the stack
 //     with security_opt seccomp=unconfined against the baseline without a filter.
+//     The baseline's containers are berth's but for their network (berthSetup:
+//     hosts and resolv.conf files, the cgroup mount, the log driver); the same runs
+//     also measure bare ones (loopback only, no files, no logs) for comparison.
 //   - restart latency: SIGKILL of one task of a service (restart_policy any, delay 0)
 //     through containerd, until containerd starts the replacement and until the API
 //     reports it running.
@@ -16,7 +19,7 @@
 // while another berth daemon runs a data plane on the host, and leaves nothing behind
 // (stacks, the node's containers, sandboxes, bridges and rules, the namespace), also
 // on an error or Ctrl-C. The last line is converge_ratio=<berth/baseline>, the worse of
-// the two pairs.
+// the two pairs of the same containers.
 //
 //   - push to running (issue 6): `git push` to a push source of a commit that
 //     changes the image tag of a 10-service stack, until every task runs it.
@@ -47,6 +50,7 @@ import (
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/testimage"
+	"github.com/berthd/berth/runtime/logdriver"
 )
 
 const (
@@ -125,6 +129,9 @@ type bench struct {
 	// compose is the stack file of the default service, unconfined the one whose
 	// tasks run without a seccomp filter.
 	compose, unconfined string
+	// root holds the baselines' files; logDriver is the daemon's log driver, which
+	// baselines with berth's setup use too.
+	root, logDriver string
 	// started: the daemon ran, so there may be something to leave.
 	started bool
 }
@@ -158,8 +165,13 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	d := clustertest.NewDaemon(cfg.bin, root, "bench-1", ports[0],
 		"--log-level", cfg.logLevel, "--containerd", cfg.containerd, "--containerd-namespace", ns)
+	bin, err := filepath.Abs(cfg.bin)
+	if err != nil {
+		return err
+	}
+	logDriver, _ := logdriver.Find(bin)
 	b := &bench{cfg: cfg, d: d, api: d.Client(), ctr: ctr, compose: filepath.Join(root, "compose.yaml"),
-		unconfined: filepath.Join(root, "unconfined.yaml")}
+		unconfined: filepath.Join(root, "unconfined.yaml"), root: root, logDriver: logDriver}
 	// Registered before the daemon starts, so that a failed start is cleaned up too.
 	// cleanup prints its own errors, also after an interrupt.
 	defer func() {
@@ -192,15 +204,31 @@ func run(ctx context.Context, cfg config) (err error) {
 	idle0 := machineCPU()
 	time.Sleep(time.Second)
 	fmt.Printf("machine CPU %.0f%% busy in the second before the runs (daemon idle)\n", machineCPU().busySince(idle0))
-	fmt.Printf("one berth daemon (containerd namespace %s, log level %s); %d replicas of %q; %d runs, each of two pairs of the same containers: "+
-		"berth and the bare containerd client with containerd's default seccomp profile (berth's default, as Docker's), "+
-		"berth with security_opt seccomp=unconfined and the bare client without a filter\n",
-		ns, cfg.logLevel, cfg.replicas, strings.Join(argv, " "), cfg.runs)
+	fmt.Printf("one berth daemon (containerd namespace %s, log level %s); %d replicas of %q; %d runs, each of berth and the bare containerd client, "+
+		"with containerd's default seccomp profile (berth's default, as Docker's) and without a filter (security_opt seccomp=unconfined); "+
+		"the bare client makes berth's containers but for their network (files, cgroup mount, log driver: %s), and bare ones\n",
+		ns, cfg.logLevel, cfg.replicas, strings.Join(argv, " "), cfg.runs, logDriver)
 	pid, err := daemonPID(d.Socket)
 	if err != nil {
 		return err
 	}
-	var berthT, unconfinedT, baseT, seccompT []time.Duration
+	// Per run, interleaved: berth, then the bare client's same containers, then its
+	// bare ones, with the seccomp profile and then without a filter.
+	type series struct {
+		name    string
+		compose string // berth's stack, or
+		opts    []ctrtest.RunOption
+		setup   bool
+		took    []time.Duration
+	}
+	all := []*series{
+		{name: "berth", compose: b.compose},
+		{name: "same+seccomp", setup: true, opts: []ctrtest.RunOption{ctrtest.WithDefaultSeccomp()}},
+		{name: "bare+seccomp", opts: []ctrtest.RunOption{ctrtest.WithDefaultSeccomp()}},
+		{name: "berth unconfined", compose: b.unconfined},
+		{name: "same", setup: true},
+		{name: "bare"},
+	}
 	// Run 0 is a warm-up, not counted: right after init the agent may still be in
 	// the back-off of its first watch, and the first deploy fills caches on both
 	// sides.
@@ -209,40 +237,35 @@ func run(ctx context.Context, cfg config) (err error) {
 		if i == 0 {
 			name = "warm-up (not counted):"
 		}
-		berthTook, err := b.converge(ctx, name, "berth", b.compose, pid)
-		if err != nil {
-			return err
-		}
-		seccompTook, err := b.baseline(ctx, name, "baseline+seccomp", ctrtest.WithDefaultSeccomp())
-		if err != nil {
-			return err
-		}
-		unconfinedTook, err := b.converge(ctx, name, "berth unconfined", b.unconfined, pid)
-		if err != nil {
-			return err
-		}
-		took, err := b.baseline(ctx, name, "baseline")
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			berthT, seccompT = append(berthT, berthTook), append(seccompT, seccompTook)
-			unconfinedT, baseT = append(unconfinedT, unconfinedTook), append(baseT, took)
+		for _, se := range all {
+			var took time.Duration
+			if se.compose != "" {
+				took, err = b.converge(ctx, name, se.name, se.compose, pid)
+			} else {
+				took, err = b.baseline(ctx, name, se.name, se.setup, se.opts...)
+			}
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				se.took = append(se.took, took)
+			}
 		}
 	}
-	withSeccomp := float64(median(berthT)) / float64(median(seccompT))
-	without := float64(median(unconfinedT)) / float64(median(baseT))
-	ratio := max(withSeccomp, without)
+	med := func(i int) time.Duration { return median(all[i].took) }
+	ratio := func(i, j int) float64 { return float64(med(i)) / float64(med(j)) }
+	withSeccomp, without := ratio(0, 1), ratio(3, 4)
+	worse := max(withSeccomp, without)
 	verdict := "met"
-	if ratio > goal {
+	if worse > goal {
 		verdict = "not met"
 	}
-	fmt.Printf("converge, median of %d: with the default seccomp profile: berth %s, baseline+seccomp %s: %.2f; "+
-		"without a filter: berth unconfined %s, baseline %s: %.2f (goal <= %.1f for both: %s); "+
-		"berth's default against the baseline without a filter: %.2f\n",
-		cfg.runs, ms(median(berthT)), ms(median(seccompT)), withSeccomp,
-		ms(median(unconfinedT)), ms(median(baseT)), without, goal, verdict,
-		float64(median(berthT))/float64(median(baseT)))
+	fmt.Printf("converge, median of %d, against the same containers: with the default seccomp profile: berth %s, bare client %s: %.2f; "+
+		"without a filter: berth %s, bare client %s: %.2f (goal <= %.1f for both: %s)\n",
+		cfg.runs, ms(med(0)), ms(med(1)), withSeccomp, ms(med(3)), ms(med(4)), without, goal, verdict)
+	fmt.Printf("converge, median of %d, against bare containers (loopback only, no files, no logs): with the seccomp profile: bare client %s: %.2f; "+
+		"without a filter: bare client %s: %.2f; berth's default against the bare client without a filter: %.2f\n",
+		cfg.runs, ms(med(2)), ratio(0, 2), ms(med(5)), ratio(3, 5), ratio(0, 5))
 
 	if cfg.kills > 0 {
 		if err := b.restarts(ctx); err != nil {
@@ -255,7 +278,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}
 	// The worse of the two pairs of the same containers.
-	fmt.Printf("converge_ratio=%.2f\n", ratio)
+	fmt.Printf("converge_ratio=%.2f\n", worse)
 	return nil
 }
 
@@ -268,7 +291,15 @@ func (b *bench) window(what string, from time.Time) {
 
 // baseline starts the replicas' containers with the bare containerd client, and
 // removes them.
-func (b *bench) baseline(ctx context.Context, name, what string, opts ...ctrtest.RunOption) (time.Duration, error) {
+func (b *bench) baseline(ctx context.Context, name, what string, setup bool, opts ...ctrtest.RunOption) (time.Duration, error) {
+	if setup {
+		dir, err := os.MkdirTemp(b.root, "baseline-")
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(dir)
+		opts = append(opts, berthSetup(dir, b.logDriver))
+	}
 	cpu0, from := machineCPU(), time.Now()
 	took, err := b.ctr.RunParallel(ctx, image, b.cfg.replicas, argv, opts...)
 	busy := machineCPU().busySince(cpu0)

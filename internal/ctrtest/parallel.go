@@ -32,7 +32,21 @@ const LabelParallel = "io.berth.ctrtest.batch"
 // RunOption changes the containers RunParallel makes.
 type RunOption func(*runConfig)
 
-type runConfig struct{ specOpts []oci.SpecOpts }
+type runConfig struct {
+	specOpts []oci.SpecOpts
+	setup    ContainerSetup
+}
+
+// ContainerSetup returns the spec options and the IO (nil: none) of the container
+// with the given ID. It runs in the container's goroutine, inside the measured time.
+type ContainerSetup func(id string) ([]oci.SpecOpts, cio.Creator, error)
+
+// WithSetup gives each container the spec options and IO that setup returns for it,
+// after the default ones: the bare client making the containers another runtime
+// makes.
+func WithSetup(setup ContainerSetup) RunOption {
+	return func(c *runConfig) { c.setup = setup }
+}
 
 // WithDefaultSeccomp gives the containers containerd's default seccomp profile, the
 // one berth's executor (and Docker) applies to unprivileged tasks: runc compiles and
@@ -64,7 +78,7 @@ func (c *Client) RunParallel(ctx context.Context, image string, n int, argv []st
 	start := time.Now()
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = c.runOne(ctx, fmt.Sprintf("ctrtest-%s-%d", batch, i), batch, image, argv, cfg.specOpts)
+			errs[i] = c.runOne(ctx, fmt.Sprintf("ctrtest-%s-%d", batch, i), batch, image, argv, cfg)
 		})
 	}
 	wg.Wait()
@@ -75,21 +89,33 @@ func (c *Client) RunParallel(ctx context.Context, image string, n int, argv []st
 	return took, nil
 }
 
-func (c *Client) runOne(ctx context.Context, id, batch, image string, argv []string, extra []oci.SpecOpts) error {
+func (c *Client) runOne(ctx context.Context, id, batch, image string, argv []string, cfg runConfig) error {
 	img, err := c.c.GetImage(ctx, image)
 	if err != nil {
 		return fmt.Errorf("%s: image: %w", id, err)
+	}
+	specOpts := append([]oci.SpecOpts{oci.WithImageConfigArgs(img, argv), oci.WithHostname(id)}, cfg.specOpts...)
+	io := cio.NullIO
+	if cfg.setup != nil {
+		opts, creator, err := cfg.setup(id)
+		if err != nil {
+			return fmt.Errorf("%s: set up: %w", id, err)
+		}
+		specOpts = append(specOpts, opts...)
+		if creator != nil {
+			io = creator
+		}
 	}
 	ct, err := c.c.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(Snapshotter),
 		containerd.WithNewSnapshot(id, img),
 		containerd.WithAdditionalContainerLabels(map[string]string{LabelParallel: batch}),
-		containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithImageConfigArgs(img, argv), oci.WithHostname(id)}, extra...)...))
+		containerd.WithNewSpec(specOpts...))
 	if err != nil {
 		return fmt.Errorf("%s: create container: %w", id, err)
 	}
-	task, err := ct.NewTask(ctx, cio.NullIO)
+	task, err := ct.NewTask(ctx, io)
 	if err != nil {
 		return fmt.Errorf("%s: create task: %w", id, err)
 	}
