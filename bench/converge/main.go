@@ -216,19 +216,19 @@ func run(ctx context.Context, cfg config) (err error) {
 	// bare ones, with the seccomp profile and then without a filter.
 	type series struct {
 		name    string
-		compose string // berth's stack, or
+		compose string // berth's stack file; empty for the bare client
 		opts    []ctrtest.RunOption
-		setup   bool
+		setup   bool // the bare client makes berth's containers (berthSetup)
 		took    []time.Duration
 	}
-	all := []*series{
-		{name: "berth", compose: b.compose},
-		{name: "same+seccomp", setup: true, opts: []ctrtest.RunOption{ctrtest.WithDefaultSeccomp()}},
-		{name: "bare+seccomp", opts: []ctrtest.RunOption{ctrtest.WithDefaultSeccomp()}},
-		{name: "berth unconfined", compose: b.unconfined},
-		{name: "same", setup: true},
-		{name: "bare"},
-	}
+	seccomp := []ctrtest.RunOption{ctrtest.WithDefaultSeccomp()}
+	berth := &series{name: "berth", compose: b.compose}
+	sameSeccomp := &series{name: "same+seccomp", setup: true, opts: seccomp}
+	bareSeccomp := &series{name: "bare+seccomp", opts: seccomp}
+	unconfined := &series{name: "berth unconfined", compose: b.unconfined}
+	same := &series{name: "same", setup: true}
+	bare := &series{name: "bare"}
+	all := []*series{berth, sameSeccomp, bareSeccomp, unconfined, same, bare}
 	// Run 0 is a warm-up, not counted: right after init the agent may still be in
 	// the back-off of its first watch, and the first deploy fills caches on both
 	// sides.
@@ -252,9 +252,9 @@ func run(ctx context.Context, cfg config) (err error) {
 			}
 		}
 	}
-	med := func(i int) time.Duration { return median(all[i].took) }
-	ratio := func(i, j int) float64 { return float64(med(i)) / float64(med(j)) }
-	withSeccomp, without := ratio(0, 1), ratio(3, 4)
+	med := func(se *series) time.Duration { return median(se.took) }
+	ratio := func(x, y *series) float64 { return float64(med(x)) / float64(med(y)) }
+	withSeccomp, without := ratio(berth, sameSeccomp), ratio(unconfined, same)
 	worse := max(withSeccomp, without)
 	verdict := "met"
 	if worse > goal {
@@ -262,10 +262,10 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	fmt.Printf("converge, median of %d, against the same containers: with the default seccomp profile: berth %s, bare client %s: %.2f; "+
 		"without a filter: berth %s, bare client %s: %.2f (goal <= %.1f for both: %s)\n",
-		cfg.runs, ms(med(0)), ms(med(1)), withSeccomp, ms(med(3)), ms(med(4)), without, goal, verdict)
+		cfg.runs, ms(med(berth)), ms(med(sameSeccomp)), withSeccomp, ms(med(unconfined)), ms(med(same)), without, goal, verdict)
 	fmt.Printf("converge, median of %d, against bare containers (loopback only, no files, no logs): with the seccomp profile: bare client %s: %.2f; "+
 		"without a filter: bare client %s: %.2f; berth's default against the bare client without a filter: %.2f\n",
-		cfg.runs, ms(med(2)), ratio(0, 2), ms(med(5)), ratio(3, 5), ratio(0, 5))
+		cfg.runs, ms(med(bareSeccomp)), ratio(berth, bareSeccomp), ms(med(bare)), ratio(unconfined, bare), ratio(berth, bare))
 
 	if cfg.kills > 0 {
 		if err := b.restarts(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/internal/ctrtest"
+	"github.com/berthd/berth/runtime/executor"
 	"github.com/berthd/berth/runtime/logdriver"
 )
 
@@ -38,13 +39,10 @@ func berthSetup(dir, logDriver string) ctrtest.RunOption {
 		if err := os.WriteFile(resolv, []byte("nameserver 192.0.2.53\n"), 0o644); err != nil {
 			return nil, nil, err
 		}
-		bind := func(src, dst string) specs.Mount {
-			return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: []string{"rbind", "nosuid", "nodev"}}
-		}
 		mounts := []specs.Mount{
-			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
-			bind(hosts, "/etc/hosts"),
-			bind(resolv, "/etc/resolv.conf"),
+			executor.CgroupMount(false),
+			executor.BindFile(hosts, "/etc/hosts", false),
+			executor.BindFile(resolv, "/etc/resolv.conf", false),
 		}
 		return []oci.SpecOpts{oci.WithMounts(mounts)}, cio.BinaryIO(logDriver, logdriver.Args(logdriver.Config{Dir: logs})), nil
 	})

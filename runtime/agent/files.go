@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/runtime/executor"
 )
 
 // filesDir is the per-task tmpfs that holds secret and config content.
@@ -71,7 +72,7 @@ func writeTaskFiles(dir string, secrets, configs []api.RuntimeFile) ([]specs.Mou
 		if err := os.Chmod(p, mode); err != nil {
 			return fmt.Errorf("%s %s: %w", kind, f.Name, err)
 		}
-		mounts = append(mounts, bindFile(p, f.Target, true))
+		mounts = append(mounts, executor.BindFile(p, f.Target, true))
 		return nil
 	}
 	for i, f := range secrets {

@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/netstack"
@@ -74,8 +72,8 @@ func (r *runner) prepare(ctx context.Context, t *state.Task) error {
 		sb := nw.Sandbox(r.id)
 		c.NetNSPath = sb.NetNSPath
 		c.Mounts = append(c.Mounts,
-			bindFile(sb.HostsPath, "/etc/hosts", false),
-			bindFile(sb.ResolvConfPath, "/etc/resolv.conf", false))
+			executor.BindFile(sb.HostsPath, "/etc/hosts", false),
+			executor.BindFile(sb.ResolvConfPath, "/etc/resolv.conf", false))
 	}
 	err = r.createContainer(ctx, c, rt)
 	if setupErr != nil {
@@ -182,14 +180,6 @@ func hostPorts(s *spec.Service) ([]netstack.PortMapping, error) {
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-func bindFile(src, dst string, readOnly bool) specs.Mount {
-	opts := []string{"rbind", "nosuid", "nodev"}
-	if readOnly {
-		opts = append(opts, "ro")
-	}
-	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: opts}
 }
 
 func shortID(id string) string {

@@ -84,7 +84,7 @@ func (e *Executor) specOpts(c Container, img client.Image, hostname string, moun
 	// As Docker: the task sees its own cgroups at /sys/fs/cgroup, so that programs that
 	// size themselves by their limits (the JVM, GOMAXPROCS) find them. Before the
 	// service's mounts, which may replace it.
-	opts = append(opts, withCgroupMount(s.Privileged || s.WritableCgroups))
+	opts = append(opts, oci.WithMounts([]specs.Mount{CgroupMount(s.Privileged || s.WritableCgroups)}))
 	if len(mounts) > 0 {
 		dests := make([]string, 0, len(mounts))
 		for _, m := range mounts {
@@ -508,16 +508,26 @@ func seccompProfile(sc *spec.Seccomp) oci.SpecOpts {
 	}
 }
 
-// withCgroupMount mounts the cgroup file system at /sys/fs/cgroup, where runc shows the
-// task its own part of each hierarchy; read-only unless writable (privileged, or
+// CgroupMount is the cgroup file system at /sys/fs/cgroup, where runc shows the task
+// its own part of each hierarchy; read-only unless writable (privileged, or
 // security_opt writable-cgroups=true, for a task that manages sub-cgroups).
-func withCgroupMount(writable bool) oci.SpecOpts {
+func CgroupMount(writable bool) specs.Mount {
 	mode := "ro"
 	if writable {
 		mode = "rw"
 	}
-	return oci.WithMounts([]specs.Mount{{
+	return specs.Mount{
 		Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup",
 		Options: []string{"nosuid", "noexec", "nodev", "relatime", mode},
-	}})
+	}
+}
+
+// BindFile bind-mounts a file of the node (the task's hosts, resolv.conf, secrets) at
+// dst in the container.
+func BindFile(src, dst string, readOnly bool) specs.Mount {
+	opts := []string{"rbind", "nosuid", "nodev"}
+	if readOnly {
+		opts = append(opts, "ro")
+	}
+	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: opts}
 }
