@@ -54,11 +54,23 @@
 // is state.Task.Restarts, copied from each task to its replacement, so max_attempts holds
 // across leader changes and history trimming; it restarts from zero when the spec
 // changes. With a window, max_attempts restarts are allowed per window (a sliding
-// window over Restarts.Recent). The replacement is made and placed at once with
-// NotBefore = now + delay; the agent must not start it before then. Replacing a task
-// because of its node (drain, down, removed, constraints) is not a restart: the
-// policy and the count do not apply (Swarm runs those through the policy, so that a
-// restart_policy of none loses tasks on drain).
+// window over Restarts.Recent). The replacement is made at once with NotBefore = now
+// + delay, pending, and placed only when the delay is over: a node prepares a task as
+// soon as it has it, so a task it cannot prepare (an image that cannot be pulled)
+// would otherwise be rejected and replaced at once, whatever the delay.
+//
+// The delay backs off as Kubernetes' CrashLoopBackOff does: after a task that failed
+// soon after it could start (rejected, or ended within BackoffReset or within the delay
+// it waited itself), the next waits twice as long, up to MaxRestartBackoff; a task that
+// ran longer resets it to the policy's delay (Swarm waits the policy's delay every
+// time). The delay a task waited is its NotBefore less its CreatedAt, so the back-off
+// is read from the rows like the count. The nodes where the slot's current streak
+// failed are ranked last for the replacement (scheduler.Request.Avoid) while another
+// node qualifies. Together these hold a failing slot to one attempt per delay.
+//
+// Replacing a task because of its node (drain, down, removed, constraints) is not a
+// restart: the policy and the count do not apply (Swarm runs those through the
+// policy, so that a restart_policy of none loses tasks on drain).
 //
 // # Rolling updates
 //

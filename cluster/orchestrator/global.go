@@ -92,6 +92,7 @@ func (r *run) reconcileGlobal() {
 		switch {
 		case r.hold != "":
 			r.pend(t, r.hold)
+		case r.delayed(t):
 		case e.fits(s.node):
 			r.assign(t, s.node)
 			assigned.Assignments = append(assigned.Assignments, scheduler.Assignment{Task: len(assigned.Assignments), NodeID: s.node, Node: r.p.info[s.node]})

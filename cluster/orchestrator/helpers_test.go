@@ -30,6 +30,9 @@ type cluster struct {
 	plans map[string]Plan
 	// check, when set, is called after every pass and every round of the agents.
 	check func()
+	// reject, when set, is the error an agent rejects a task with ("" to run it).
+	// Like the real agent, it rejects while preparing, before the task's NotBefore.
+	reject func(*state.Task) string
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -287,6 +290,9 @@ func (c *cluster) agents() (changed bool) {
 		switch {
 		case !liveDesired(t.DesiredState):
 			c.report(t, state.TaskStatus{State: state.TaskShutdown, Message: "shutdown"})
+			changed = true
+		case c.reject != nil && c.reject(t) != "":
+			c.report(t, state.TaskStatus{State: state.TaskRejected, Message: "preparing", Err: c.reject(t)})
 			changed = true
 		case t.Status.State != state.TaskRunning && !c.now.Before(t.NotBefore):
 			c.report(t, state.TaskStatus{State: state.TaskRunning, Message: "started"})

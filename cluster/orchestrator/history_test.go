@@ -64,6 +64,8 @@ func TestHistoryCapCrashLoop(t *testing.T) {
 	for range 6 {
 		c.fail(c.live(svc.ID)[0].ID, 1)
 		c.converge()
+		c.advance(MaxRestartBackoff) // the back-off grows even from delay 0
+		c.converge()
 	}
 	if n := len(c.tasks); n != 3 {
 		t.Errorf("tasks kept = %d, want 2 of history and the running one", n)

@@ -181,13 +181,15 @@ func (r *run) scaleUp(slots []*slot, want int) []*slot {
 // rewritten only when the reason changed.
 func (r *run) place(slots []*slot) {
 	var todo []*state.Task
+	var avoid []string
 	for _, s := range slots {
 		if s.removed {
 			continue
 		}
 		for _, t := range s.live {
-			if t.NodeID == "" && r.status(t).Before(state.TaskAssigned) {
+			if t.NodeID == "" && r.status(t).Before(state.TaskAssigned) && !r.delayed(t) {
 				todo = append(todo, t)
+				avoid = r.avoidNodes(s, avoid)
 			}
 		}
 	}
@@ -201,7 +203,7 @@ func (r *run) place(slots []*slot) {
 		return
 	}
 	req := r.req
-	req.Replicas = len(todo)
+	req.Replicas, req.Avoid = len(todo), avoid
 	res := scheduler.Schedule(r.p.infos, req, r.now)
 	scheduler.Apply(r.p.infos, req, res)
 	for _, a := range res.Assignments {

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"slices"
 	"time"
 
 	"github.com/berthd/berth/cluster/state"
@@ -10,6 +11,18 @@ import (
 // DefaultRestartDelay is the restart delay when the policy does not give one, as in
 // Swarm (compose's restart_policy without delay deploys with Swarm's default too).
 const DefaultRestartDelay = 5 * time.Second
+
+// The restart back-off, as Kubernetes' CrashLoopBackOff: a task that fails soon after
+// it could start makes its replacement wait twice as long as it waited itself, up to
+// MaxRestartBackoff; one that ran for BackoffReset (and at least as long as it waited)
+// resets the delay to the policy's. Swarm waits the policy's delay every time.
+const (
+	MaxRestartBackoff = 5 * time.Minute
+	BackoffReset      = 10 * time.Second
+	// minBackoff is where the growth starts under a shorter policy delay (delay: 0
+	// restarts the first failure at once, not every one).
+	minBackoff = time.Second
+)
 
 // restartPolicy is a service's restart_policy with the defaults filled in.
 type restartPolicy struct {
@@ -94,10 +107,43 @@ func (p restartPolicy) decide(t *state.Task, now time.Time) restartDecision {
 	if p.maxAttempts > 0 && p.window > 0 {
 		d.restarts.Recent = append(recent, now)
 	}
-	if p.delay > 0 {
-		d.notBefore = now.Add(p.delay)
+	if delay := p.backoff(t); delay > 0 {
+		d.notBefore = now.Add(delay)
 	}
 	return d
+}
+
+// backoff is how long t's replacement waits before it starts. Everything it reads is
+// in t's row, written by the leader that made it (the delay t waited is its NotBefore
+// less its CreatedAt) or reported by its agent, so any leader answers the same.
+func (p restartPolicy) backoff(t *state.Task) time.Duration {
+	waited := waitedFor(t)
+	if waited == 0 && t.Restarts.Count == 0 || !failedQuickly(t) {
+		return p.delay
+	}
+	return max(p.delay, min(max(2*waited, minBackoff), MaxRestartBackoff))
+}
+
+// waitedFor is the restart delay t was given.
+func waitedFor(t *state.Task) time.Duration {
+	if t.NotBefore.IsZero() {
+		return 0
+	}
+	return max(t.NotBefore.Sub(t.CreatedAt), 0)
+}
+
+// failedQuickly reports whether t ended without having run for BackoffReset and for
+// as long as it waited: a rejected task never ran at all. Such failures in a row make
+// the back-off grow, and their nodes are avoided for the replacement.
+func failedQuickly(t *state.Task) bool {
+	switch t.Status.State {
+	case state.TaskRejected:
+		return true
+	case state.TaskFailed, state.TaskComplete, state.TaskShutdown:
+		waited := waitedFor(t)
+		return t.Status.Timestamp.Sub(t.CreatedAt.Add(waited)) < max(BackoffReset, waited)
+	}
+	return false
 }
 
 // supervise decides about t, the last task of slot s, which ended while it was meant
@@ -127,4 +173,43 @@ func (r *run) supervise(s *slot, t *state.Task) {
 		}
 		r.wake(d.retryAt)
 	}
+}
+
+// avoidNodes adds to avoid the nodes of s's current failure streak (its tasks of the
+// current spec that failed quickly, newest first, back to one that ran well), for the
+// scheduler to rank last when it places s's next task.
+func (r *run) avoidNodes(s *slot, avoid []string) []string {
+	for i := len(s.tasks) - 1; i >= 0; i-- {
+		t := s.tasks[i]
+		if !r.status(t).Terminal() {
+			continue
+		}
+		if !r.clean(t) || !failedQuickly(t) {
+			break
+		}
+		if t.NodeID != "" && !slices.Contains(avoid, t.NodeID) {
+			avoid = append(avoid, t.NodeID)
+		}
+	}
+	return avoid
+}
+
+// msgRestartDelay is the status of a replacement waiting for its restart delay.
+const msgRestartDelay = "waiting for the restart delay"
+
+// delayed reports whether t must wait for its restart delay before it is placed, and
+// asks for a run when the delay is over. A replacement is placed only then, not at
+// once with its node told to wait: a node prepares a task as soon as it is assigned,
+// and a task it cannot prepare (an image that cannot be pulled) would be rejected and
+// replaced again at once, whatever the delay. Placing late holds a failing slot to
+// one attempt per delay, and picks the node when the attempt is made.
+func (r *run) delayed(t *state.Task) bool {
+	if !t.NotBefore.After(r.now) {
+		return false
+	}
+	if r.isCreated(t) {
+		t.Status = state.TaskStatus{State: state.TaskPending, Message: msgRestartDelay, Timestamp: r.now}
+	}
+	r.wake(t.NotBefore)
+	return true
 }

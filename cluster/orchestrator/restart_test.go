@@ -12,8 +12,9 @@ import (
 
 func TestRestartPolicyDecide(t *testing.T) {
 	now := t0
+	// A task that ran for an hour: no back-off.
 	ended := func(st state.TaskState, code int, r state.Restarts) *state.Task {
-		return &state.Task{Status: state.TaskStatus{State: st, ExitCode: code}, Restarts: r}
+		return &state.Task{CreatedAt: now.Add(-time.Hour), Status: state.TaskStatus{State: st, ExitCode: code, Timestamp: now}, Restarts: r}
 	}
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	tests := []struct {
@@ -29,8 +30,9 @@ func TestRestartPolicyDecide(t *testing.T) {
 		{"on-failure: failed restarts after the delay", restartPolicy{condition: spec.RestartOnFailure, delay: 10 * time.Second},
 			ended(state.TaskFailed, 2, state.Restarts{}),
 			restartDecision{restart: true, restarts: state.Restarts{Count: 1}, notBefore: now.Add(10 * time.Second)}},
-		{"on-failure: rejected restarts", restartPolicy{condition: spec.RestartOnFailure},
-			ended(state.TaskRejected, 0, state.Restarts{Count: 4}), restartDecision{restart: true, restarts: state.Restarts{Count: 5}}},
+		{"on-failure: rejected restarts, backing off even without a delay", restartPolicy{condition: spec.RestartOnFailure},
+			ended(state.TaskRejected, 0, state.Restarts{Count: 4}),
+			restartDecision{restart: true, restarts: state.Restarts{Count: 5}, notBefore: now.Add(minBackoff)}},
 		{"on-failure: an unexpected shutdown restarts", restartPolicy{condition: spec.RestartOnFailure},
 			ended(state.TaskShutdown, 0, state.Restarts{}), restartDecision{restart: true, restarts: state.Restarts{Count: 1}}},
 		{"any: success restarts too", restartPolicy{condition: spec.RestartAny},
@@ -52,6 +54,53 @@ func TestRestartPolicyDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.policy.decide(tt.task, now); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("decide = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// The back-off: the policy's delay after a first failure or a task that ran for a
+// while, doubled after each task that failed soon after its own delay, capped.
+func TestRestartBackoff(t *testing.T) {
+	now := t0
+	// task waited `waited` before it could start, then ended `ran` later.
+	task := func(st state.TaskState, waited, ran time.Duration, count uint64) *state.Task {
+		created := now.Add(-waited - ran)
+		t := &state.Task{CreatedAt: created, Status: state.TaskStatus{State: st, Timestamp: now}, Restarts: state.Restarts{Count: count}}
+		if waited > 0 {
+			t.NotBefore = created.Add(waited)
+		}
+		return t
+	}
+	five := restartPolicy{condition: spec.RestartAny, delay: 5 * time.Second}
+	tests := []struct {
+		name   string
+		policy restartPolicy
+		task   *state.Task
+		want   time.Duration
+	}{
+		{"first failure: the policy's delay", five, task(state.TaskRejected, 0, 0, 0), 5 * time.Second},
+		{"a quick failure after a delay doubles it", five, task(state.TaskFailed, 5*time.Second, time.Second, 1), 10 * time.Second},
+		{"a rejection doubles it", five, task(state.TaskRejected, 40*time.Second, time.Minute, 4), 80 * time.Second},
+		{"capped at five minutes", five, task(state.TaskRejected, 4*time.Minute, 0, 9), MaxRestartBackoff},
+		{"stays at the cap", five, task(state.TaskFailed, MaxRestartBackoff, 0, 10), MaxRestartBackoff},
+		{"ran for the reset time and its delay: back to the policy", five, task(state.TaskFailed, 5*time.Second, BackoffReset, 3), 5 * time.Second},
+		{"ran long after a long delay: back to the policy", five, task(state.TaskComplete, 80*time.Second, 80*time.Second, 6), 5 * time.Second},
+		{"ran the reset time but less than it waited: grows", five, task(state.TaskFailed, 80*time.Second, 20*time.Second, 6), 160 * time.Second},
+		{"a task moved off its node fails quickly: the policy's delay", five, task(state.TaskFailed, 0, 0, 2), 5 * time.Second},
+		{"delay 0: the first restart at once", restartPolicy{condition: spec.RestartAny}, task(state.TaskFailed, 0, 0, 0), 0},
+		{"delay 0: then from one second", restartPolicy{condition: spec.RestartAny}, task(state.TaskFailed, 0, 0, 1), minBackoff},
+		{"a policy delay above the cap is kept", restartPolicy{condition: spec.RestartAny, delay: 10 * time.Minute},
+			task(state.TaskFailed, 10*time.Minute, 0, 2), 10 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.policy.backoff(tt.task); got != tt.want {
+				t.Errorf("backoff = %v, want %v", got, tt.want)
+			}
+			d := tt.policy.decide(tt.task, now)
+			if want := now.Add(tt.want); tt.want > 0 && !d.notBefore.Equal(want) {
+				t.Errorf("decide: not before %v, want %v", d.notBefore, want)
 			}
 		})
 	}
@@ -83,6 +132,7 @@ func TestRestartSupervisorMaxAttemptsSurvivesLeaderChange(t *testing.T) {
 
 	for attempt := uint64(1); attempt <= 2; attempt++ {
 		cur := c.live(svc.ID)[0]
+		c.advance(BackoffReset) // it ran long enough: the delay does not grow
 		c.fail(cur.ID, 1)
 		p := c.plan(svc.ID)
 		if len(p.Create) != 1 || len(p.Update) != 1 {
@@ -95,10 +145,10 @@ func TestRestartSupervisorMaxAttemptsSurvivesLeaderChange(t *testing.T) {
 		if p.Update[0].ID != cur.ID || p.Update[0].DesiredState != state.TaskShutdown {
 			t.Errorf("attempt %d: update %+v, want the failed task shut down", attempt, p.Update[0])
 		}
-		// The agent waits for NotBefore.
+		// It is placed once its delay is over.
 		c.converge()
-		if got := c.tasks[nt.ID].Status.State; got != state.TaskAssigned {
-			t.Errorf("attempt %d: restarted task is %s before its delay, want assigned", attempt, got)
+		if got := c.tasks[nt.ID]; got.Status.State != state.TaskPending || got.NodeID != "" {
+			t.Errorf("attempt %d: restarted task is %s on %q before its delay, want pending", attempt, got.Status.State, got.NodeID)
 		}
 		c.advance(10 * time.Second)
 		c.converge()

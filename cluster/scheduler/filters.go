@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ type request struct {
 	platforms   []state.Platform
 	threshold   int
 	since       time.Time // failures at or after this instant count as recent
+	avoid       []string
 
 	// buckets lists every failure a reason can count, in filter order; bucket maps a
 	// failure to its index there.
@@ -65,6 +67,7 @@ func compile(req *Request, now time.Time) *request {
 		ports:       hostPorts(req.Service),
 		platforms:   req.Platforms,
 		threshold:   req.FailureThreshold,
+		avoid:       req.Avoid,
 	}
 	if r.threshold <= 0 {
 		r.threshold = DefaultFailureThreshold
@@ -168,8 +171,11 @@ func (r *request) checkCapacity(n *NodeInfo, free Resources, serviceTasks int, p
 }
 
 // failedRecently reports whether the service version failed on n at least threshold
-// times within the window.
+// times within the window, or the request asks to avoid n.
 func (r *request) failedRecently(n *NodeInfo) bool {
+	if slices.Contains(r.avoid, n.ID) {
+		return true
+	}
 	count := 0
 	for i := range n.Failures {
 		f := &n.Failures[i]

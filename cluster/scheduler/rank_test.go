@@ -150,6 +150,14 @@ func TestRanking(t *testing.T) {
 			want:     []string{"n2", "n2", "n1", "n1"},
 		},
 		{
+			name:     "an avoided node ranks last, and still takes tasks when nothing else can",
+			nodes:    []NodeInfo{node("n1"), node("n2", running(1, 1)), node("n3")},
+			svc:      service(maxPerNode(2)),
+			replicas: 5,
+			tune:     func(r *Request) { r.Avoid = []string{"n1", "n9"} },
+			want:     []string{"n3", "n2", "n3", "n1", "n1"},
+		},
+		{
 			name: "a group with only failing nodes ranks after healthy groups",
 			nodes: []NodeInfo{
 				node("a1", zone("a"), failedAt(2, time.Minute, 3)),

@@ -87,6 +87,11 @@ type Request struct {
 	// DefaultFailureThreshold and DefaultFailureWindow.
 	FailureThreshold int
 	FailureWindow    time.Duration
+	// Avoid lists nodes ranked last, like a node past the failure threshold: the
+	// orchestrator names those where the tasks being placed have just failed, so a
+	// replacement goes elsewhere while another node qualifies. A preference, not a
+	// filter: an avoided node still takes a task when no other can.
+	Avoid []string
 }
 
 // Assignment places the new task with index Task (0 <= Task < Request.Replicas) on a

@@ -559,8 +559,8 @@ type Task struct {
 	// existed; the orchestrator then compares SpecVersion.
 	SpecHash string `json:"spec_hash,omitempty"`
 	// NotBefore is when the agent may start the task at the earliest (the
-	// restart delay). The task is placed at once, so that its node can prepare
-	// it meanwhile.
+	// restart delay). The orchestrator places the task only then, so that a
+	// node that cannot prepare it does not reject it before the delay.
 	NotBefore time.Time `json:"not_before,omitzero"`
 	// Restarts is the restart supervisor's memory for the task's slot, handed
 	// from each task to its replacement. Keeping it in the replicated row (Swarm
