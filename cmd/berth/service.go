@@ -184,6 +184,35 @@ func printTasks(w io.Writer, tasks []*api.TaskInfo, opts psOptions, now time.Tim
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tIMAGE\tNODE\tDESIRED STATE\tCURRENT STATE\tERROR")
+	for _, r := range psRows(tasks) {
+		t := r.task
+		errText := ""
+		if t.Status.Err != "" {
+			errText = strconv.Quote(t.Status.Err)
+		}
+		if r.count > 1 {
+			errText += fmt.Sprintf(" (x%d)", r.count)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(t.ID, opts.noTrunc), r.name, t.Image, t.NodeHostname,
+			title(string(t.DesiredState)), currentState(t.Status, now), errText)
+	}
+	return tw.Flush()
+}
+
+// psRow is one row of `service ps`: a task, or the newest of count tasks in a row of
+// one slot that ended the same way with the same error.
+type psRow struct {
+	task  *api.TaskInfo
+	name  string
+	count int
+}
+
+// psRows names the rows, history under the slot's current task ( \_ ), and folds
+// the attempts of a slot that keep failing with one error into one row: a task that
+// cannot start is retried for as long as the service exists, and one line per
+// distinct error says as much as a screenful of the same.
+func psRows(tasks []*api.TaskInfo) []psRow {
+	var rows []psRow
 	prev := ""
 	for _, t := range tasks {
 		name := t.Name
@@ -192,17 +221,22 @@ func printTasks(w io.Writer, tasks []*api.TaskInfo, opts psOptions, now time.Tim
 			group += "/" + t.NodeID
 		}
 		if group == prev {
+			if last := &rows[len(rows)-1]; sameFailure(last.task, t) {
+				last.count++
+				continue
+			}
 			name = " \\_ " + name
 		}
 		prev = group
-		errText := ""
-		if t.Status.Err != "" {
-			errText = strconv.Quote(t.Status.Err)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(t.ID, opts.noTrunc), name, t.Image, t.NodeHostname,
-			title(string(t.DesiredState)), currentState(t.Status, now), errText)
+		rows = append(rows, psRow{task: t, name: name, count: 1})
 	}
-	return tw.Flush()
+	return rows
+}
+
+// sameFailure reports whether a and b ended the same way with the same error.
+func sameFailure(a, b *api.TaskInfo) bool {
+	return a.Status.Err != "" && a.Status.Err == b.Status.Err &&
+		a.Status.State == b.Status.State && a.DesiredState == b.DesiredState
 }
 
 // currentState is "Running 5 minutes ago", as Docker writes it.

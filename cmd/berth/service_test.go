@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,52 @@ cccccccccccc   web_nginx.2       nginx:1.27            Running         Pending 5
 	b.Reset()
 	if err := printTasks(&b, tasks, psOptions{quiet: true}, now); err != nil || strings.Count(b.String(), "\n") != 3 {
 		t.Errorf("-q: %q %v", b.String(), err)
+	}
+}
+
+// A slot that keeps failing with one error shows one row per run of that error, with
+// a count, not a screenful of identical rows; --format json keeps every task.
+func TestPrintTasksFoldsRepeatedFailures(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	const notFound = "image example/api:1: not found in the registry"
+	n := 0
+	task := func(slot uint64, host string, desired, st state.TaskState, err string, ago time.Duration) *api.TaskInfo {
+		n++
+		return &api.TaskInfo{Task: &state.Task{ID: fmt.Sprintf("task%08d", n), ServiceID: "svc", ServiceName: "app_api", Slot: slot,
+			NodeID: host, DesiredState: desired, Status: state.TaskStatus{State: st, Err: err, Timestamp: now.Add(-ago)}},
+			Name: (&state.Task{ServiceName: "app_api", Slot: slot}).Name(), NodeHostname: host, Image: "example/api:1"}
+	}
+	rejected := func(host string, ago time.Duration) *api.TaskInfo {
+		return task(1, host, state.TaskShutdown, state.TaskRejected, notFound, ago)
+	}
+	tasks := []*api.TaskInfo{
+		task(1, "", state.TaskRunning, state.TaskPending, "", 0),
+		rejected("node-1", 20*time.Second), rejected("node-2", 40*time.Second), rejected("node-1", time.Minute),
+		task(1, "node-1", state.TaskShutdown, state.TaskFailed, "task: non-zero exit (1)", 2*time.Minute),
+		rejected("node-1", 3*time.Minute), rejected("node-1", 4*time.Minute),
+		task(2, "node-2", state.TaskRunning, state.TaskRunning, "", time.Hour),
+	}
+	var b bytes.Buffer
+	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID             NAME            IMAGE           NODE     DESIRED STATE   CURRENT STATE                    ERROR
+task00000001   app_api.1       example/api:1            Running         Pending Less than a second ago   
+task00000002    \_ app_api.1   example/api:1   node-1   Shutdown        Rejected 20 seconds ago          "` + notFound + `" (x3)
+task00000005    \_ app_api.1   example/api:1   node-1   Shutdown        Failed 2 minutes ago             "task: non-zero exit (1)"
+task00000006    \_ app_api.1   example/api:1   node-1   Shutdown        Rejected 3 minutes ago           "` + notFound + `" (x2)
+task00000008   app_api.2       example/api:1   node-2   Running         Running About an hour ago        
+`
+	if b.String() != want {
+		t.Errorf("service ps:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := printTasks(&b, tasks, psOptions{format: formatJSON}, now); err != nil {
+		t.Fatal(err)
+	}
+	var all []json.RawMessage
+	if err := json.Unmarshal(b.Bytes(), &all); err != nil || len(all) != len(tasks) {
+		t.Errorf("--format json: %d tasks (%v), want all %d", len(all), err, len(tasks))
 	}
 }
 
