@@ -312,6 +312,10 @@ type ServiceStatus struct {
 	UpToDate uint64 `json:"up_to_date"`
 	// Pending counts the tasks waiting for a node, by the scheduler's reason.
 	Pending []PendingReason `json:"pending,omitempty"`
+	// Failing counts the slots (nodes, for a global service) that run nothing and
+	// whose latest task of the current spec failed or was rejected, by its error:
+	// why a service that cannot start does not run, once per distinct error.
+	Failing []PendingReason `json:"failing,omitempty"`
 }
 
 // PendingReason is why some tasks of a service have no node.

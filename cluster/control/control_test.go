@@ -3,6 +3,7 @@ package control_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +203,37 @@ func TestNodeTasksWakeOnlyForTheNode(t *testing.T) {
 	got, meta3, err := m.Control.NodeTasks(ctx, placedOn, api.Query{Index: mine[0].ModifyIndex, Wait: 10 * time.Second})
 	if err != nil || meta3.Index <= mine[0].ModifyIndex || got[0].Status.State != state.TaskRunning {
 		t.Errorf("the watch of %s: %v %+v %v", placedOn, got, meta3, err)
+	}
+}
+
+// A service that cannot start says why, once per distinct error: the error of each
+// slot's latest attempt, for the slots that run nothing.
+func TestServiceStatusFailing(t *testing.T) {
+	four := uint64(4)
+	svc := &state.Service{ID: "s", Name: "app_api", Spec: spec.Service{Image: "example/api:1", Deploy: spec.Deploy{Replicas: &four}}}
+	hash := orchestrator.TaskHash(svc)
+	const notFound = "image example/api:1: not found in the registry"
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	n := 0
+	task := func(slot uint64, desired, st state.TaskState, err string) *state.Task {
+		n++
+		return &state.Task{Slot: slot, SpecHash: hash, DesiredState: desired, CreatedAt: at.Add(time.Duration(n) * time.Second),
+			Status: state.TaskStatus{State: st, Err: err}}
+	}
+	rejected := func(slot uint64) *state.Task { return task(slot, state.TaskShutdown, state.TaskRejected, notFound) }
+	oldSpec := task(5, state.TaskShutdown, state.TaskFailed, "exit 2")
+	oldSpec.SpecHash = "a-previous-spec"
+	st := control.ServiceStatus(svc, []*state.Task{
+		rejected(1), task(1, state.TaskRunning, state.TaskRunning, ""), // runs now
+		rejected(2), rejected(2), task(2, state.TaskRunning, state.TaskPending, ""), // waits for its restart delay
+		rejected(3), task(3, state.TaskShutdown, state.TaskFailed, "task: non-zero exit (1)"), // the latest counts
+		rejected(4),
+		oldSpec,
+		task(6, state.TaskRemove, state.TaskRejected, notFound), // scaled down
+	}, nil)
+	want := []api.PendingReason{{Reason: notFound, Tasks: 2}, {Reason: "task: non-zero exit (1)", Tasks: 1}}
+	if !slices.Equal(st.Failing, want) {
+		t.Errorf("failing %+v, want %+v", st.Failing, want)
 	}
 }
 

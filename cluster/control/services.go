@@ -99,6 +99,9 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	}
 	var live uint64
 	reasons := map[string]int{}
+	current := func(t *state.Task) bool {
+		return t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion
+	}
 	for _, t := range tasks {
 		if t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete {
 			continue
@@ -107,7 +110,7 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 		case st == state.TaskRunning:
 			out.Running++
 			live++
-			if t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion {
+			if current(t) {
 				out.UpToDate++
 			}
 			if t.NodeID != "" {
@@ -133,8 +136,51 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	default:
 		out.Desired = 1
 	}
-	for _, r := range slices.Sorted(maps.Keys(reasons)) {
-		out.Pending = append(out.Pending, api.PendingReason{Reason: r, Tasks: reasons[r]})
+	out.Pending = byReason(reasons)
+	out.Failing = failing(tasks, current)
+	return out
+}
+
+// failing counts, by error, the slots (nodes of a global service) that run nothing
+// and whose latest task of the current spec failed or was rejected.
+func failing(tasks []*state.Task, current func(*state.Task) bool) []api.PendingReason {
+	type slot struct {
+		num  uint64
+		node string
+	}
+	latest := map[slot]*state.Task{}
+	running := map[slot]bool{}
+	for _, t := range tasks {
+		if !t.DesiredState.Before(state.TaskRemove) {
+			continue // scaled down or removed: not a slot any more
+		}
+		k := slot{num: t.Slot}
+		if t.Slot == 0 {
+			k.node = t.NodeID
+		}
+		switch t.Status.State {
+		case state.TaskRunning:
+			running[k] = running[k] || t.DesiredState == state.TaskRunning
+		case state.TaskFailed, state.TaskRejected:
+			if l := latest[k]; t.Status.Err != "" && current(t) && (l == nil || l.CreatedAt.Before(t.CreatedAt)) {
+				latest[k] = t
+			}
+		}
+	}
+	errs := map[string]int{}
+	for k, t := range latest {
+		if !running[k] {
+			errs[t.Status.Err]++
+		}
+	}
+	return byReason(errs)
+}
+
+// byReason lists counts by reason, sorted by reason.
+func byReason(counts map[string]int) []api.PendingReason {
+	var out []api.PendingReason
+	for _, r := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, api.PendingReason{Reason: r, Tasks: counts[r]})
 	}
 	return out
 }

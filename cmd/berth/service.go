@@ -50,7 +50,9 @@ func newServiceLsCommand(host *hostFlag) *cobra.Command {
 		Short:   "List the services",
 		Long: `List the services. REPLICAS is running/desired: tasks meant to run that run, out of the
 replicas (or, for a global service, of the nodes that should run one), with the per-node
-cap when there is one. 'berth service ps' says why the others do not run.`,
+cap when there is one. Below the table, a line per service that runs fewer says why, once
+per distinct reason: tasks pending (the scheduler's reason) or failing (the error of the
+latest attempt); 'berth service ps' shows each task.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
@@ -73,15 +75,36 @@ cap when there is one. 'berth service ps' says why the others do not run.`,
 	return cmd
 }
 
-// printServices is Docker's `service ls` table.
+// printServices is Docker's `service ls` table, then a line for each service that
+// runs fewer tasks than it wants and knows why: Docker's columns stay as they are.
 func printServices(w io.Writer, svcs []*api.ServiceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tMODE\tREPLICAS\tIMAGE\tPORTS")
+	var notes []string
 	for _, s := range svcs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID, false), s.Name, modeText(s.Spec.Deploy.Mode),
 			replicasText(s), s.Spec.Image, portsText(s.Spec.Ports))
+		if why := whyText(s); why != "" && s.Running < s.Desired {
+			notes = append(notes, s.Name+": "+why)
+		}
 	}
 	tw.Flush()
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
+	}
+}
+
+// whyText says why tasks of s do not run, once per distinct reason: "2 pending:
+// no suitable node (...); 1 failing: image ...: not found".
+func whyText(s *api.ServiceStatus) string {
+	var parts []string
+	for _, p := range s.Pending {
+		parts = append(parts, fmt.Sprintf("%d pending: %s", p.Tasks, p.Reason))
+	}
+	for _, f := range s.Failing {
+		parts = append(parts, fmt.Sprintf("%d failing: %s", f.Tasks, f.Reason))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func modeText(mode string) string {

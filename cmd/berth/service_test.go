@@ -24,6 +24,10 @@ func TestPrintServices(t *testing.T) {
 			Running: 4, Desired: 4},
 		{Service: &state.Service{ID: "def", Name: "db_migrate", Spec: spec.Service{Image: "migrate", Deploy: spec.Deploy{Mode: spec.ModeReplicatedJob, Replicas: &one}}},
 			Running: 0, Desired: 1, Completed: 1},
+		{Service: &state.Service{ID: "ghi", Name: "app_api", Spec: spec.Service{Image: "example/api:1", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five}}},
+			Running: 0, Desired: 5,
+			Pending: []api.PendingReason{{Reason: "no suitable node (max replicas per node limit reached on 3 nodes)", Tasks: 1}},
+			Failing: []api.PendingReason{{Reason: "image example/api:1: not found in the registry", Tasks: 3}, {Reason: "task: non-zero exit (1)", Tasks: 1}}},
 	}
 	var b bytes.Buffer
 	printServices(&b, svcs)
@@ -31,6 +35,9 @@ func TestPrintServices(t *testing.T) {
 d7fdr1p0hz8e   web_nginx    replicated       3/5 (max 1 per node)   nginx:1.27-alpine   *:8080->80/tcp
 abc            mon_agent    global           4/4                    busybox             
 def            db_migrate   replicated job   0/1 (1/1 completed)    migrate             
+ghi            app_api      replicated       0/5                    example/api:1       
+
+app_api: 1 pending: no suitable node (max replicas per node limit reached on 3 nodes); 3 failing: image example/api:1: not found in the registry; 1 failing: task: non-zero exit (1)
 `
 	if b.String() != want {
 		t.Errorf("service ls:\n%s\nwant:\n%s", b.String(), want)
