@@ -37,9 +37,11 @@ type scenario struct {
 	mu     sync.Mutex
 	agents map[string]*simagent.Agent
 	stops  map[string]context.CancelFunc
-	// start decides what tasks do when agents start them.
-	start func(*state.Task) simagent.Outcome
-	n     int
+	// start decides what tasks do when agents start them; prepare, when set, whether
+	// agents can prepare them (an error rejects the task at once).
+	start   func(*state.Task) simagent.Outcome
+	prepare func(*state.Task) error
+	n       int
 }
 
 func newScenario(t *testing.T, tune func(*orchestrator.Options)) *scenario {
@@ -88,6 +90,12 @@ func (s *scenario) addNode(id string, labels map[string]string) {
 				return s.start(t)
 			}
 			return simagent.Outcome{}
+		},
+		Prepare: func(t *state.Task) error {
+			if s.prepare != nil {
+				return s.prepare(t)
+			}
+			return nil
 		}})
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.agents[id], s.stops[id] = a, cancel
@@ -374,6 +382,69 @@ services:
 	}
 	if st := s.service("app_crash"); st.Running != 0 || st.Desired != 1 {
 		t.Errorf("service %d/%d", st.Running, st.Desired)
+	}
+}
+
+// An image that cannot be pulled: every agent rejects the task as soon as it has it,
+// before its restart delay. The replacements still come once per delay at most, so
+// the raft entries that write the service's tasks over a window are bounded by the
+// window over the delay, and the service says why it does not run. A count, not a
+// timing: a slower machine only writes less.
+func TestScenarioUnpullableImageDoesNotSpin(t *testing.T) {
+	s := newScenario(t, nil)
+	const notFound = "image example/api:1: not found in the registry"
+	s.prepare = func(task *state.Task) error {
+		if task.ServiceName == "app_api" {
+			return errors.New(notFound)
+		}
+		return nil
+	}
+	s.addNodes(2)
+	feed := s.c.Managers()[0].Store.State().Feed(1 << 20)
+	defer feed.Close()
+	const delay, window = 200 * time.Millisecond, 3 * time.Second
+	s.deploy(load(t, "app", `
+services:
+  api:
+    image: example/api:1
+    deploy:
+      restart_policy:
+        delay: 200ms
+`))
+	time.Sleep(window)
+
+	entries, created := 0, map[string]bool{}
+	events, lost := feed.Take()
+	if lost {
+		t.Fatal("the feed lost changes")
+	}
+	for _, ev := range events {
+		wrote := false
+		for _, ch := range ev.Changes {
+			if task, ok := ch.After.(*state.Task); ok && task.ServiceName == "app_api" {
+				wrote = true
+				if ch.Before == nil {
+					created[task.ID] = true
+				}
+			}
+		}
+		if wrote {
+			entries++
+		}
+	}
+	attempts := len(created)
+	t.Logf("%v with a %v restart delay: %d tasks made, %d raft entries wrote the service's tasks", window, delay, attempts, entries)
+	perWindow := int(window / delay)
+	if attempts > perWindow+1 {
+		t.Errorf("%d tasks made in %v, want at most %d: one per restart delay", attempts, window, perWindow+1)
+	}
+	// Each attempt: its creation, its placement once the delay is over, its rejection.
+	if entries > 3*(perWindow+1) {
+		t.Errorf("%d raft entries in %v, want at most %d", entries, window, 3*(perWindow+1))
+	}
+	st := s.service("app_api")
+	if st.Running != 0 || len(st.Failing) != 1 || st.Failing[0].Reason != notFound {
+		t.Errorf("service %d/%d, failing %+v: want 0/1 failing with %q", st.Running, st.Desired, st.Failing, notFound)
 	}
 }
 

@@ -48,6 +48,10 @@ type Config struct {
 	// Start decides the outcome of starting a task; nil runs every task (jobs run
 	// and complete).
 	Start func(t *state.Task) Outcome
+	// Prepare, when set, says whether a task can be prepared (its image pulled):
+	// an error rejects the task with its text as soon as the node has it, before
+	// its NotBefore, as the real agent does.
+	Prepare func(t *state.Task) error
 	// Wait bounds one blocking query (30s).
 	Wait time.Duration
 }
@@ -175,6 +179,8 @@ func (a *Agent) converge(tasks []*state.Task) (reports []api.TaskStatusReport, n
 				delete(a.exits, t.ID)
 				report(exited(code))
 			}
+		case a.rejects(t) != nil:
+			report(state.TaskStatus{State: state.TaskRejected, Message: "preparing", Err: a.rejects(t).Error()})
 		case now.Before(t.NotBefore):
 			if next.IsZero() || t.NotBefore.Before(next) {
 				next = t.NotBefore
@@ -195,6 +201,14 @@ func (a *Agent) converge(tasks []*state.Task) (reports []api.TaskStatusReport, n
 		}
 	}
 	return reports, next
+}
+
+// rejects is why t cannot be prepared, or nil; tasks already started are past that.
+func (a *Agent) rejects(t *state.Task) error {
+	if a.cfg.Prepare == nil || !t.Status.State.Before(state.TaskStarting) {
+		return nil
+	}
+	return a.cfg.Prepare(t)
 }
 
 // exited is the status of a task whose container exited with code, in Swarm's words.
