@@ -193,3 +193,19 @@ func TestReplacementAvoidsTheNodeItFailedOn(t *testing.T) {
 		t.Errorf("slot 1: %v, want the replacement on a: an avoided node is a last resort, not excluded", statuses(tasks))
 	}
 }
+
+// A global service's task is replaced on its node, after the delay too.
+func TestGlobalRejectedTaskWaitsForTheDelay(t *testing.T) {
+	c := newCluster(t)
+	c.addNode("a")
+	c.reject = rejectOn()
+	svc := c.addService("agent", mode(spec.ModeGlobal))
+	w := c.runFor(svc.ID, 30*time.Second, 100*time.Millisecond)
+	if replacements := len(w.created) - 1; replacements > 7 {
+		t.Errorf("%d replacements in 30 s, want at most 7 (gaps %v)", replacements, gaps(w.created))
+	}
+	live := c.live(svc.ID)
+	if len(live) != 1 || live[0].NodeID != "a" || live[0].Status.State != state.TaskPending || live[0].Status.Message != msgRestartDelay {
+		t.Errorf("live %v, want a replacement on a waiting for its delay", statuses(live))
+	}
+}
