@@ -86,32 +86,8 @@ const dataplaneSecret = "correct horse battery staple"
 // (in a namespace of the test's own), and checks through containerd's own client and
 // inside the containers what the issue asks of the data plane.
 func TestDataPlaneProcess(t *testing.T) {
-	addr := testenv.RequireContainerd(t)
 	testenv.RequireCommand(t, "nsenter", "the test looks into the tasks' namespaces")
-	var b [4]byte
-	rand.Read(b[:])
-	ns := "berth-e2e-" + hex.EncodeToString(b[:])
-	ctr, err := ctrtest.New(addr, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := ctr.RemoveNamespace(ctx); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		ctr.Close()
-	})
-
-	args := []string{"--heartbeat-period", "500ms", "--apply-timeout", "5s", "--log-level", "debug",
-		"--containerd", addr, "--containerd-namespace", ns}
-	c := newProcClusterArgs(t, args, "node-1")
-	c.start("node-1")
-	// Runs before the daemon is killed: whatever happened, the node's containers,
-	// sandboxes, bridges and rules go with it.
-	t.Cleanup(func() { c.run("node-1", "leave", "--force") })
-	c.must("node-1", "init")
+	c, ctr := newDataPlaneNode(t)
 	dir := t.TempDir()
 	for _, v := range []string{"1", "2"} {
 		img := filepath.Join(dir, "image-"+v+".tar")
@@ -223,7 +199,7 @@ func TestDataPlaneProcess(t *testing.T) {
 	// Retried for a moment: httpd may still be coming up although its task is
 	// reported running (the report follows the process's start, not its listen).
 	var last string
-	err = clustertest.Eventually(c.ctx, 10*time.Second, func() error {
+	err := clustertest.Eventually(c.ctx, 10*time.Second, func() error {
 		out, err := httpGet(client.Pid, target)
 		if err == nil && strings.TrimSpace(out) == web.ID[:12] {
 			return nil
@@ -353,6 +329,38 @@ func TestDataPlaneProcess(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(export, "from-task")); err != nil {
 		t.Errorf("the export after leave: %v", err)
 	}
+}
+
+// newDataPlaneNode starts and inits one daemon whose agent runs tasks on containerd,
+// in a containerd namespace of the test's own, removed at the end with the node's
+// containers, sandboxes, bridges and rules; ctr is containerd's own client on it.
+func newDataPlaneNode(t *testing.T) (c *procCluster, ctr *ctrtest.Client) {
+	addr := testenv.RequireContainerd(t)
+	var b [4]byte
+	rand.Read(b[:])
+	ns := "berth-e2e-" + hex.EncodeToString(b[:])
+	ctr, err := ctrtest.New(addr, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := ctr.RemoveNamespace(ctx); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		ctr.Close()
+	})
+
+	args := []string{"--heartbeat-period", "500ms", "--apply-timeout", "5s", "--log-level", "debug",
+		"--containerd", addr, "--containerd-namespace", ns}
+	c = newProcClusterArgs(t, args, "node-1")
+	c.start("node-1")
+	// Runs before the daemon is killed: whatever happened, the node's containers,
+	// sandboxes, bridges and rules go with it.
+	t.Cleanup(func() { c.run("node-1", "leave", "--force") })
+	c.must("node-1", "init")
+	return c, ctr
 }
 
 func taskInfos(t *testing.T, c *procCluster, service string) []*api.TaskInfo {
