@@ -21,6 +21,12 @@ const (
 	// old task that has not reported stopping is given up on. Generous, because a
 	// large image can take minutes to pull.
 	DefaultUpdateStepTimeout = 10 * time.Minute
+	// DefaultMaxNewTasks bounds the tasks one run makes for a service when it scales
+	// up: the memory of a run follows what it creates, and a requested count is
+	// only a number in a file (a typo of 100000000 must not take the leader down).
+	// The reconciler commits at most this many rows per entry too, so a run's new
+	// tasks fit one entry.
+	DefaultMaxNewTasks = 1024
 )
 
 // Options tune the orchestrator; DefaultOptions and OptionsFromSettings fill them in.
@@ -42,6 +48,10 @@ type Options struct {
 	// every update end, and a legitimate rollout of many replicas with long delays
 	// can take hours.
 	UpdateTimeout time.Duration
+	// MaxNewTasks bounds the tasks one run creates to scale a service up; the plan
+	// then asks for another run at once (Plan.NextCheck), which makes the next batch.
+	// Zero means DefaultMaxNewTasks.
+	MaxNewTasks int
 	// Platforms, when set, returns the platforms a service's image exists for
 	// (scheduler.Request.Platforms). Nil places on any platform.
 	Platforms func(svc *state.Service) []state.Platform
@@ -54,6 +64,7 @@ func DefaultOptions() Options {
 		NodeDownGrace:     DefaultNodeDownGrace,
 		OrphanAfter:       DefaultOrphanAfter,
 		UpdateStepTimeout: DefaultUpdateStepTimeout,
+		MaxNewTasks:       DefaultMaxNewTasks,
 	}
 }
 
@@ -77,6 +88,9 @@ func (o Options) normalized() Options {
 	o.OrphanAfter = max(o.OrphanAfter, o.NodeDownGrace)
 	if o.UpdateStepTimeout <= 0 {
 		o.UpdateStepTimeout = DefaultUpdateStepTimeout
+	}
+	if o.MaxNewTasks <= 0 {
+		o.MaxNewTasks = DefaultMaxNewTasks
 	}
 	return o
 }

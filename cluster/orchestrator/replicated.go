@@ -131,7 +131,8 @@ func boolFirst(a, b bool) int {
 }
 
 // scaleUp adds slots until want are occupied, with the lowest free slot numbers; a
-// removed slot's number is free again.
+// removed slot's number is free again. A run adds at most what Options.MaxNewTasks
+// leaves room for, and asks for another run for the rest.
 func (r *run) scaleUp(slots []*slot, want int) []*slot {
 	n := 0
 	for _, s := range slots {
@@ -141,6 +142,13 @@ func (r *run) scaleUp(slots []*slot, want int) []*slot {
 	}
 	missing := want - n
 	if missing <= 0 {
+		return slots
+	}
+	if room := r.newTaskRoom(); missing > room {
+		missing = room
+		r.more()
+	}
+	if missing == 0 {
 		return slots
 	}
 	byNum := make(map[uint64]*slot, len(slots))
