@@ -62,3 +62,24 @@ func TestScaleUpBatchCountsRefills(t *testing.T) {
 		t.Fatalf("live tasks = %d, want 7", n)
 	}
 }
+
+// A service stored above the cluster's limit (by a build that had none) runs as many
+// tasks as the limit allows, and no more runs are asked for once it does.
+func TestReplicasCappedAtTheClusterLimit(t *testing.T) {
+	c := newCluster(t)
+	c.opts.MaxReplicas = 2500
+	c.addNode("a")
+	svc := c.addService("huge", replicas(100_000_000))
+	for pass, want := range []int{1024, 1024, 452, 0} {
+		p := c.plan(svc.ID)
+		if len(p.Create) != want {
+			t.Fatalf("pass %d creates %d tasks, want %d", pass+1, len(p.Create), want)
+		}
+		if more := !p.NextCheck.IsZero(); more != (pass < 2) {
+			t.Fatalf("pass %d: NextCheck = %v, want a run at once only while tasks are missing", pass+1, p.NextCheck)
+		}
+	}
+	if n := len(c.live(svc.ID)); n != 2500 {
+		t.Fatalf("the service has %d tasks, want the limit, 2500", n)
+	}
+}

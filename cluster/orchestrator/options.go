@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
 )
 
 // Defaults for Options.
@@ -52,6 +53,11 @@ type Options struct {
 	// then asks for another run at once (Plan.NextCheck), which makes the next batch.
 	// Zero means DefaultMaxNewTasks.
 	MaxNewTasks int
+	// MaxReplicas is the cluster's limit of replicas per service
+	// (state.Settings.ReplicaLimit). Writes above it are refused; a service stored
+	// above it anyway (by a build that had no limit) runs this many. Zero means
+	// spec.DefaultMaxReplicas.
+	MaxReplicas uint64
 	// Platforms, when set, returns the platforms a service's image exists for
 	// (scheduler.Request.Platforms). Nil places on any platform.
 	Platforms func(svc *state.Service) []state.Platform
@@ -65,6 +71,7 @@ func DefaultOptions() Options {
 		OrphanAfter:       DefaultOrphanAfter,
 		UpdateStepTimeout: DefaultUpdateStepTimeout,
 		MaxNewTasks:       DefaultMaxNewTasks,
+		MaxReplicas:       spec.DefaultMaxReplicas,
 	}
 }
 
@@ -72,6 +79,7 @@ func DefaultOptions() Options {
 func OptionsFromSettings(s state.Settings) Options {
 	o := DefaultOptions()
 	o.TaskHistoryLimit = int(s.TaskHistoryLimit)
+	o.MaxReplicas = s.ReplicaLimit()
 	return o
 }
 
@@ -91,6 +99,9 @@ func (o Options) normalized() Options {
 	}
 	if o.MaxNewTasks <= 0 {
 		o.MaxNewTasks = DefaultMaxNewTasks
+	}
+	if o.MaxReplicas == 0 {
+		o.MaxReplicas = spec.DefaultMaxReplicas
 	}
 	return o
 }

@@ -9,10 +9,11 @@ import (
 	"github.com/berthd/berth/cluster/state"
 )
 
-// replicas is the number of slots a replicated service (or job) wants.
+// replicas is the number of slots a replicated service (or job) wants, within the
+// cluster's limit (Options.MaxReplicas).
 func (r *run) replicas() int {
 	if p := r.spec.Deploy.Replicas; p != nil {
-		return int(min(*p, uint64(maxSlots)))
+		return int(min(*p, r.p.opts.MaxReplicas, uint64(maxSlots)))
 	}
 	return 1
 }

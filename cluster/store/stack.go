@@ -395,6 +395,9 @@ func servicePins(sp *spec.Stack, s *spec.Service, pins map[string]uint64) map[st
 // configs changed: the previous spec is kept for rollbacks, the spec version grows and
 // the update status is cleared, which is what starts a rolling update.
 func deployService(tx *state.WriteTxn, d *StackDeploy, stack, key string, s *spec.Service, pins map[string]uint64) error {
+	if err := CheckReplicas(&tx.ReadTxn, stack, s); err != nil {
+		return err
+	}
 	full := spec.FullName(stack, key)
 	cur, err := tx.ServiceByName(nil, full)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
@@ -505,6 +508,9 @@ func applyServiceScale(tx *state.WriteTxn, c *ServiceScale) error {
 	next := cur.Copy()
 	n := c.Replicas
 	next.Spec.Deploy.Replicas = &n
+	if err := CheckReplicas(&tx.ReadTxn, cur.Stack, &next.Spec); err != nil {
+		return err
+	}
 	// A new version makes plans computed for the old count stale. The update status
 	// and the previous spec stay: a scale rolls nothing.
 	next.SpecVersion++
