@@ -1,9 +1,12 @@
 package control
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
@@ -19,4 +22,17 @@ func (c *Control) checkReplicas(st *spec.Stack) error {
 		}
 	}
 	return nil
+}
+
+// aboveLimit says why a service stored above the cluster's limit (by a berth that had
+// none) has fewer tasks than it asks for: the orchestrator makes only the limit.
+func aboveLimit(st *api.ServiceStatus, tx *state.ReadTxn) *api.ServiceStatus {
+	limit := store.ReplicaLimit(tx)
+	p := spec.ReplicasProblem(st.Stack, &st.Spec, limit)
+	if p == nil {
+		return st
+	}
+	st.Pending = append(st.Pending, api.PendingReason{Tasks: int(st.Desired - limit),
+		Reason: fmt.Sprintf("%s: %s: only %d tasks are made; %s", p.Field, p.Message, limit, p.Fix)})
+	return st
 }

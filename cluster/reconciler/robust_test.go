@@ -2,6 +2,7 @@ package reconciler_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,12 @@ func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
 		}
 		return nil
 	})
+
+	// service inspect and service ls say why.
+	why := "deploy.replicas: 100000000 is above the cluster's limit of 10000 replicas per service: only 10000 tasks are made; lower it, or raise the limit with berth update --max-replicas N"
+	if st := s.service("huge_web"); !slices.Contains(st.Pending, api.PendingReason{Reason: why, Tasks: 100_000_000 - spec.DefaultMaxReplicas}) {
+		t.Fatalf("pending %+v, want %q", st.Pending, why)
+	}
 
 	if _, err := s.c.TransferLeadership(s.ctx); err != nil {
 		t.Fatal(err)
