@@ -2,6 +2,8 @@ package orchestrator
 
 import (
 	"testing"
+
+	"github.com/berthd/berth/spec"
 )
 
 // A service asking for a hundred million replicas is planned in batches: each run
@@ -12,6 +14,7 @@ func TestScaleUpIsBatched(t *testing.T) {
 	for _, id := range []string{"a", "b", "c"} {
 		c.addNode(id)
 	}
+	c.opts.MaxReplicas = spec.MaxReplicasCeiling // a limit raised as far as it goes
 	svc := c.addService("huge", replicas(100_000_000))
 	made := 0
 	for pass := 1; pass <= 3; pass++ {
@@ -68,6 +71,7 @@ func TestScaleUpBatchCountsRefills(t *testing.T) {
 func TestReplicasCappedAtTheClusterLimit(t *testing.T) {
 	c := newCluster(t)
 	c.opts.MaxReplicas = 2500
+	c.opts.MaxNewTasks = 1024
 	c.addNode("a")
 	svc := c.addService("huge", replicas(100_000_000))
 	for pass, want := range []int{1024, 1024, 452, 0} {

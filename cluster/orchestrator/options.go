@@ -25,9 +25,10 @@ const (
 	// DefaultMaxNewTasks bounds the tasks one run makes for a service when it scales
 	// up: the memory of a run follows what it creates, and a requested count is
 	// only a number in a file (a typo of 100000000 must not take the leader down).
-	// The reconciler commits at most this many rows per entry too, so a run's new
-	// tasks fit one entry.
-	DefaultMaxNewTasks = 1024
+	// It is the default limit of replicas per service, so that a service within
+	// that limit is still made in one run (one pass), as fast as before; a
+	// reconciler pass stops taking services after MaxPassTasks rows anyway.
+	DefaultMaxNewTasks = spec.DefaultMaxReplicas
 )
 
 // Options tune the orchestrator; DefaultOptions and OptionsFromSettings fill them in.

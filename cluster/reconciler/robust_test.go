@@ -31,7 +31,9 @@ func (s *scenario) setReplicaLimit(limit uint64) {
 // services: the huge one gets as many tasks as the cluster's limit allows, made in
 // batches, and so does the next leader.
 func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
-	s := newScenario(t, nil)
+	// Batches smaller than the limit: the leader makes the tasks over several passes,
+	// each asking for the next.
+	s := newScenario(t, func(o *orchestrator.Options) { o.MaxNewTasks = 1000 })
 	s.addNodes(3)
 	s.setReplicaLimit(200_000_000)
 	huge := load(t, "huge", "services:\n  web:\n    image: busybox:1.36\n")
