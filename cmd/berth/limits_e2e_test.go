@@ -60,6 +60,13 @@ func TestReplicaLimitProcesses(t *testing.T) {
 	}
 
 	c.fails("lim-1", "", "give a number from 1 to 1000000", "update", "--max-replicas", "0")
+	three := uint64(3)
+	small := &spec.Stack{Name: "small", Services: map[string]*spec.Service{"api": {Name: "api", Image: "busybox:1.36",
+		Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three, EndpointMode: "vip"}}}}
+	if _, err := c.d("lim-1").Client().DeployStack(c.ctx, &api.StackDeployRequest{Stack: small}); err != nil {
+		t.Fatal(err)
+	}
+	c.fails("lim-1", "", "max-replicas 2: service small_api asks for 3 replicas: scale it down first", "update", "--max-replicas", "2")
 	if r := c.must("lim-1", "update", "--max-replicas", "20000"); !strings.Contains(r.Stdout, "Cluster updated.") {
 		t.Fatalf("update --max-replicas: %v", r)
 	}
