@@ -148,7 +148,7 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 	if s.Spec.Deploy.Global() {
 		return nil, fmt.Errorf("%w: service %s is %s: scale applies to replicated services only", api.ErrRefused, s.Name, s.Spec.Deploy.Mode)
 	}
-	idx, err := c.apply(ctx, store.CmdServiceScale, &store.ServiceScale{ID: s.ID, Replicas: replicas})
+	idx, err := c.apply(ctx, store.CmdServiceScale, &store.ServiceScale{ID: s.ID, Replicas: replicas, Limited: true})
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,7 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 		ConfigData: req.ConfigData,
 		IDs:        ids,
 		Prune:      req.Prune,
+		Limited:    true,
 	}, nil
 }
 

@@ -15,17 +15,6 @@ import (
 	"github.com/berthd/berth/spec"
 )
 
-// setReplicaLimit writes the cluster row with the given limit of replicas per
-// service, straight to raft (0: the row of a build that had no limit).
-func (s *scenario) setReplicaLimit(limit uint64) {
-	s.t.Helper()
-	row := &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}
-	row.Settings.MaxReplicas = limit
-	if _, err := s.c.Apply(s.ctx, store.CmdClusterUpsert, row); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
 // A state written by a build that had no limit holds a service of a hundred million
 // replicas. The leader neither allocates for all of them nor stops serving the other
 // services: the huge one gets as many tasks as the cluster's limit allows, made in
@@ -35,7 +24,6 @@ func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
 	// each asking for the next.
 	s := newScenario(t, func(o *orchestrator.Options) { o.MaxNewTasks = 1000 })
 	s.addNodes(3)
-	s.setReplicaLimit(200_000_000)
 	huge := load(t, "huge", "services:\n  web:\n    image: busybox:1.36\n")
 	n := uint64(100_000_000)
 	huge.Services["web"].Deploy.Replicas = &n
@@ -43,11 +31,16 @@ func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Limited = false // as a build without the limit wrote it
 	if _, err := s.c.Apply(s.ctx, store.CmdStackDeploy, cmd); err != nil {
 		t.Fatal(err)
 	}
-	// The older build's row: no limit recorded, which reads as the default.
-	s.setReplicaLimit(0)
+	// The older build's cluster row: no limit recorded, which reads as the default.
+	row := &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}
+	row.Settings.MaxReplicas = 0
+	if _, err := s.c.Apply(s.ctx, store.CmdClusterUpsert, row); err != nil {
+		t.Fatal(err)
+	}
 	s.deploy(load(t, "ok", "services:\n  api:\n    image: busybox:1.36\n    deploy: {replicas: 2}\n"))
 	s.converged("ok_api", 2, 2, 0)
 	// Its tasks wait for addresses (the stack's /24 has 253), but they are made.
