@@ -144,9 +144,9 @@ func planGuarded(tx *state.ReadTxn, p *orchestrator.Pass, id string, svc *state.
 }
 
 // failedPlan records why a service could not be planned in its update status, which
-// `service inspect` and `service ps` show and the dry run reports: the update (if
-// any) pauses, nothing else changes. A spec change clears it, as it does any update
-// status, and is planned afresh.
+// `service inspect` shows, `stack deploy` reports as a failure and the dry run as how
+// the update would end: the update (if any) pauses, nothing else changes. A spec
+// change clears it, as it does any update status, and is planned afresh.
 func failedPlan(id string, svc *state.Service, err error) *ServicePlan {
 	sp := &ServicePlan{Plan: orchestrator.Plan{ServiceID: id}, Service: svc, Failed: err}
 	if svc == nil {
