@@ -27,6 +27,7 @@ var (
 func validateStack(st *Stack, ps *problems) {
 	for _, name := range slices.Sorted(maps.Keys(st.Services)) {
 		validateService(st, st.Services[name], ps)
+		validateReplicas(st.Services[name], ps)
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
 		n := st.Networks[name]

@@ -17,7 +17,7 @@
 //	POST /v1/cluster/leave                     yes     -
 //	POST /v1/unlock                            yes     -
 //	GET  /v1/cluster                           yes     manager   (redacted)
-//	POST /v1/cluster/update                    yes     manager   {"autolock": bool}
+//	POST /v1/cluster/update                    yes     manager   {"autolock": bool, "max_replicas": N}
 //	GET  /v1/cluster/unlock-key                yes     manager
 //	POST /v1/cluster/unlock-key/rotate         yes     manager
 //	GET  /v1/cluster/join-tokens/{role}        yes     manager

@@ -43,6 +43,7 @@ type Info struct {
 	Locked   bool           `json:"locked"`
 	// The rest is known to managers only (workers: ManagerAddrs).
 	Autolock     bool     `json:"autolock"`
+	MaxReplicas  uint64   `json:"max_replicas,omitempty"`
 	Leader       *Leader  `json:"leader,omitempty"`
 	Managers     int      `json:"managers,omitempty"`
 	Nodes        int      `json:"nodes,omitempty"`
@@ -108,6 +109,8 @@ type UnlockKeyResponse struct {
 // ClusterUpdateRequest is `berth update`. Nil fields are left as they are.
 type ClusterUpdateRequest struct {
 	Autolock *bool `json:"autolock,omitempty"`
+	// MaxReplicas sets the most replicas a service may ask for.
+	MaxReplicas *uint64 `json:"max_replicas,omitempty"`
 }
 
 // ClusterUpdateResponse carries the new unlock key when autolock was turned on.

@@ -38,7 +38,7 @@ func (c *Control) Services(ctx context.Context, f api.ServiceFilter, q api.Query
 			if err != nil {
 				return 0, err
 			}
-			out = append(out, ServiceStatus(s, tasks, allowed(s)))
+			out = append(out, aboveLimit(ServiceStatus(s, tasks, allowed(s)), tx))
 		}
 		return tx.Index(state.TableServices, state.TableTasks, state.TableNodes), nil
 	})
@@ -60,7 +60,7 @@ func (c *Control) Service(ctx context.Context, ref string, q api.Query) (*api.Se
 		if err != nil {
 			return 0, err
 		}
-		out = ServiceStatus(s, tasks, c.allowedNodes(tx)(s))
+		out = aboveLimit(ServiceStatus(s, tasks, c.allowedNodes(tx)(s)), tx)
 		return tx.Index(state.TableServices, state.TableTasks, state.TableNodes), nil
 	})
 	if err != nil {
@@ -194,7 +194,7 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 	if s.Spec.Deploy.Global() {
 		return nil, fmt.Errorf("%w: service %s is %s: scale applies to replicated services only", api.ErrRefused, s.Name, s.Spec.Deploy.Mode)
 	}
-	idx, err := c.apply(ctx, store.CmdServiceScale, &store.ServiceScale{ID: s.ID, Replicas: replicas})
+	idx, err := c.apply(ctx, store.CmdServiceScale, &store.ServiceScale{ID: s.ID, Replicas: replicas, Limited: true})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) 
 		return nil, err
 	}
 	st := req.Stack
+	if err := c.checkReplicas(st); err != nil {
+		return nil, err
+	}
 	before, err := c.stackObjects(st.Name)
 	if err != nil {
 		return nil, err
@@ -71,6 +74,7 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 		ConfigData: req.ConfigData,
 		IDs:        ids,
 		Prune:      req.Prune,
+		Limited:    true,
 	}, nil
 }
 

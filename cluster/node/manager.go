@@ -368,6 +368,7 @@ func (m *manager) fillInfo(info *api.Info) {
 	tx := m.state().ReadTxn()
 	if c, err := tx.Cluster(nil); err == nil {
 		info.Autolock = c.Autolock
+		info.MaxReplicas = c.Settings.ReplicaLimit()
 	}
 	if nodes, err := tx.Nodes(nil); err == nil {
 		info.Nodes = len(nodes)

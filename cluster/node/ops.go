@@ -277,13 +277,18 @@ func (m *manager) syncKeyring(ctx context.Context, index uint64) error {
 	return m.reconcileKeyring(c)
 }
 
-// UpdateCluster implements api.Backend (`berth update --autolock`).
+// UpdateCluster implements api.Backend (`berth update --autolock --max-replicas`).
 func (n *Node) UpdateCluster(ctx context.Context, req *api.ClusterUpdateRequest) (*api.ClusterUpdateResponse, error) {
 	m, err := n.readyManager()
 	if err != nil {
 		return nil, err
 	}
 	resp := &api.ClusterUpdateResponse{}
+	if req.MaxReplicas != nil {
+		if err := m.setMaxReplicas(ctx, *req.MaxReplicas); err != nil {
+			return nil, err
+		}
+	}
 	if req.Autolock == nil {
 		return resp, nil
 	}

@@ -91,3 +91,20 @@ func benchmarkReconcile(b *testing.B, services int, replicas uint64, nodes int) 
 	}
 	b.ReportMetric(float64(tasks)*float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 }
+
+// BenchmarkReconcileHugeService is one pass over a service that asks for 100,000,000
+// replicas on 5,000 nodes: the pass makes one batch (MaxNewTasks), so its memory is a
+// batch's, whatever the count asks for.
+func BenchmarkReconcileHugeService(b *testing.B) {
+	ns := benchNodes(5000)
+	svc := benchServices(1, 100_000_000)[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		infos := scheduler.NodeInfosFromState(ns, nil, nil)
+		n := 0
+		p := NewPass(ns, infos, DefaultOptions(), t0, func() string { n++; return "t" + strconv.Itoa(n) })
+		if plan := p.Reconcile(svc, nil); len(plan.Create) != DefaultMaxNewTasks {
+			b.Fatalf("planned %d tasks, want a batch of %d", len(plan.Create), DefaultMaxNewTasks)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
 )
 
 // Defaults for Options.
@@ -21,6 +22,13 @@ const (
 	// old task that has not reported stopping is given up on. Generous, because a
 	// large image can take minutes to pull.
 	DefaultUpdateStepTimeout = 10 * time.Minute
+	// DefaultMaxNewTasks bounds the tasks one run makes for a service when it scales
+	// up: the memory of a run follows what it creates, and a requested count is
+	// only a number in a file (a typo of 100000000 must not take the leader down).
+	// It is the default limit of replicas per service, so that a service within
+	// that limit is still made in one run (one pass), as fast as before; a
+	// reconciler pass stops taking services after MaxPassTasks rows anyway.
+	DefaultMaxNewTasks = spec.DefaultMaxReplicas
 )
 
 // Options tune the orchestrator; DefaultOptions and OptionsFromSettings fill them in.
@@ -42,6 +50,15 @@ type Options struct {
 	// every update end, and a legitimate rollout of many replicas with long delays
 	// can take hours.
 	UpdateTimeout time.Duration
+	// MaxNewTasks bounds the tasks one run creates to scale a service up; the plan
+	// then asks for another run at once (Plan.NextCheck), which makes the next batch.
+	// Zero means DefaultMaxNewTasks.
+	MaxNewTasks int
+	// MaxReplicas is the cluster's limit of replicas per service
+	// (state.Settings.ReplicaLimit). Writes above it are refused; a service stored
+	// above it anyway (by a build that had no limit) runs this many. Zero means
+	// spec.DefaultMaxReplicas.
+	MaxReplicas uint64
 	// Platforms, when set, returns the platforms a service's image exists for
 	// (scheduler.Request.Platforms). Nil places on any platform.
 	Platforms func(svc *state.Service) []state.Platform
@@ -54,6 +71,8 @@ func DefaultOptions() Options {
 		NodeDownGrace:     DefaultNodeDownGrace,
 		OrphanAfter:       DefaultOrphanAfter,
 		UpdateStepTimeout: DefaultUpdateStepTimeout,
+		MaxNewTasks:       DefaultMaxNewTasks,
+		MaxReplicas:       spec.DefaultMaxReplicas,
 	}
 }
 
@@ -61,6 +80,7 @@ func DefaultOptions() Options {
 func OptionsFromSettings(s state.Settings) Options {
 	o := DefaultOptions()
 	o.TaskHistoryLimit = int(s.TaskHistoryLimit)
+	o.MaxReplicas = s.ReplicaLimit()
 	return o
 }
 
@@ -77,6 +97,12 @@ func (o Options) normalized() Options {
 	o.OrphanAfter = max(o.OrphanAfter, o.NodeDownGrace)
 	if o.UpdateStepTimeout <= 0 {
 		o.UpdateStepTimeout = DefaultUpdateStepTimeout
+	}
+	if o.MaxNewTasks <= 0 {
+		o.MaxNewTasks = DefaultMaxNewTasks
+	}
+	if o.MaxReplicas == 0 {
+		o.MaxReplicas = spec.DefaultMaxReplicas
 	}
 	return o
 }

@@ -196,6 +196,13 @@ func (r *run) wake(t time.Time) {
 	}
 }
 
+// more asks for another run as soon as the plan is applied: it holds only part of what
+// the service needs.
+func (r *run) more() { r.plan.NextCheck = r.now }
+
+// newTaskRoom is how many more tasks this run may create (Options.MaxNewTasks).
+func (r *run) newTaskRoom() int { return max(0, r.p.opts.MaxNewTasks-len(r.plan.Create)) }
+
 // ---------------------------------------------------------------------------
 // Task predicates, seen through this run's decisions.
 
@@ -360,7 +367,8 @@ func (r *run) newTask(s *slot, rf refill) *state.Task {
 }
 
 // reserve makes room for n new tasks at once: scaling a service from nothing to a
-// thousand replicas then costs a few allocations rather than thousands.
+// thousand replicas then costs a few allocations rather than thousands. n is bounded
+// by Options.MaxNewTasks, never the count a spec asks for.
 func (r *run) reserve(n int) {
 	if n <= 1 {
 		return

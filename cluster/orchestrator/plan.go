@@ -43,7 +43,9 @@ type Plan struct {
 	// NextCheck is the earliest time at which running the orchestrator again on
 	// unchanged state would decide something new (a grace period, restart window,
 	// update delay, monitor period or timeout ends). Zero: nothing is due; only a
-	// change of state needs a new run.
+	// change of state needs a new run. The time of the run itself (not after it):
+	// the plan holds only part of what the service needs (Options.MaxNewTasks), run
+	// again as soon as it is applied.
 	NextCheck time.Time
 }
 

@@ -9,10 +9,11 @@ import (
 	"github.com/berthd/berth/cluster/state"
 )
 
-// replicas is the number of slots a replicated service (or job) wants.
+// replicas is the number of slots a replicated service (or job) wants, within the
+// cluster's limit (Options.MaxReplicas).
 func (r *run) replicas() int {
 	if p := r.spec.Deploy.Replicas; p != nil {
-		return int(min(*p, uint64(maxSlots)))
+		return int(min(*p, r.p.opts.MaxReplicas, uint64(maxSlots)))
 	}
 	return 1
 }
@@ -131,7 +132,8 @@ func boolFirst(a, b bool) int {
 }
 
 // scaleUp adds slots until want are occupied, with the lowest free slot numbers; a
-// removed slot's number is free again.
+// removed slot's number is free again. A run adds at most what Options.MaxNewTasks
+// leaves room for, and asks for another run for the rest.
 func (r *run) scaleUp(slots []*slot, want int) []*slot {
 	n := 0
 	for _, s := range slots {
@@ -141,6 +143,13 @@ func (r *run) scaleUp(slots []*slot, want int) []*slot {
 	}
 	missing := want - n
 	if missing <= 0 {
+		return slots
+	}
+	if room := r.newTaskRoom(); missing > room {
+		missing = room
+		r.more()
+	}
+	if missing == 0 {
 		return slots
 	}
 	byNum := make(map[uint64]*slot, len(slots))

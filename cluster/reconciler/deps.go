@@ -3,6 +3,7 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
@@ -86,13 +87,23 @@ type ServicePlan struct {
 	// Held: depends_on keeps the service's new tasks pending. The stacks it waits
 	// for change in rows that do not make the service due again.
 	Held bool
+	// Failed is why the service could not be planned (the orchestrator panicked or
+	// failed on it); the plan then records only that on the service (failedPlan).
+	// Trace is the panic's stack trace, for the manager's log.
+	Failed error
+	Trace  []byte
 }
+
+// ErrPlanFailed: the orchestrator panicked or failed while planning a service.
+var ErrPlanFailed = errors.New("the orchestrator could not plan this service")
 
 // PlanService plans one service as the leader does: its plan, with its new tasks held
 // back while a stack it depends on is not running, or the removal of the tasks of a
 // service that no longer exists. It returns nil when there is nothing to plan (a
 // removed service with no tasks left). The leader's reconciler and the applier's dry
-// run both plan through it.
+// run both plan through it. A panic or an error while planning one service is that
+// service's failure (ServicePlan.Failed), not the caller's: one bad row must not stop
+// the leader from serving the others, nor crash it again each time it is elected.
 func PlanService(tx *state.ReadTxn, p *orchestrator.Pass, id string) (*ServicePlan, error) {
 	tasks, err := tx.TasksByService(nil, id)
 	if err != nil {
@@ -103,16 +114,53 @@ func PlanService(tx *state.ReadTxn, p *orchestrator.Pass, id string) (*ServicePl
 	case errors.Is(err, state.ErrNotFound) && len(tasks) == 0:
 		return nil, nil
 	case errors.Is(err, state.ErrNotFound):
-		return &ServicePlan{Plan: p.RemoveService(id, tasks)}, nil
+		svc = nil
 	case err != nil:
 		return nil, err
 	}
+	return planGuarded(tx, p, id, svc, tasks), nil
+}
+
+// planGuarded plans a service (nil: removed) and turns a panic or error into a failed
+// plan.
+func planGuarded(tx *state.ReadTxn, p *orchestrator.Pass, id string, svc *state.Service, tasks []*state.Task) (sp *ServicePlan) {
+	defer func() {
+		if v := recover(); v != nil {
+			sp = failedPlan(id, svc, fmt.Errorf("%w: %v", ErrPlanFailed, v))
+			sp.Trace = debug.Stack()
+		}
+	}()
+	if svc == nil {
+		return &ServicePlan{Plan: p.RemoveService(id, tasks)}
+	}
 	wait, err := DependencyWait(tx, svc, tasks)
 	if err != nil {
-		return nil, err
+		return failedPlan(id, svc, fmt.Errorf("%w: %w", ErrPlanFailed, err))
 	}
 	if wait != "" {
 		p.Hold(id, wait)
 	}
-	return &ServicePlan{Plan: p.Reconcile(svc, tasks), Service: svc, Held: wait != ""}, nil
+	return &ServicePlan{Plan: p.Reconcile(svc, tasks), Service: svc, Held: wait != ""}
+}
+
+// failedPlan records why a service could not be planned in its update status, which
+// `service inspect` shows, `stack deploy` reports as a failure and the dry run as how
+// the update would end: the update (if any) pauses, nothing else changes. A spec
+// change clears it, as it does any update status, and is planned afresh.
+func failedPlan(id string, svc *state.Service, err error) *ServicePlan {
+	sp := &ServicePlan{Plan: orchestrator.Plan{ServiceID: id}, Service: svc, Failed: err}
+	if svc == nil {
+		return sp
+	}
+	sp.SpecVersion = svc.SpecVersion
+	paused := state.UpdatePaused
+	if svc.UpdateStatus.State == state.UpdateRollbackStarted {
+		paused = state.UpdateRollbackPaused
+	}
+	us := state.UpdateStatus{State: paused, StartedAt: svc.UpdateStatus.StartedAt,
+		Message: err.Error() + "; its tasks are left as they are until its stack is deployed again or something else changes (a bug in berth: the leader's log has the details)"}
+	if us != svc.UpdateStatus {
+		sp.Plan.Service = &orchestrator.ServiceUpdate{UpdateStatus: us}
+	}
+	return sp
 }

@@ -26,7 +26,11 @@
 //     A task reporting progress (accepted, preparing, starting, running) outside an
 //     update needs no decision, and at a million tasks that is most reports;
 //   - when a plan's NextCheck comes (grace periods, restart delays and windows,
-//     update delays, monitor periods, timeouts).
+//     update delays, monitor periods, timeouts), and at once after a plan that
+//     holds only one batch of a scale-up (orchestrator.Options.MaxNewTasks).
+//
+// A service the orchestrator cannot plan (it panics or fails on it) is reported on
+// the service (PlanService) and in the log; the pass goes on with the others.
 //
 // Changes made by the loop's own plans are not a reason for a pass: the pass that
 // made them already decided them.

@@ -116,6 +116,9 @@ type loop struct {
 	checks map[string]time.Time
 	// ours are the indexes of the loop's own plan-apply entries.
 	ours map[uint64]struct{}
+	// failed holds, for each service the orchestrator could not plan, the spec
+	// version that failed plus one (planFailed).
+	failed map[string]uint64
 }
 
 // Run reconciles until ctx is done, an error occurs, or the manager stops leading (a
@@ -142,6 +145,7 @@ func (l *loop) run(ctx context.Context) error {
 	l.checks = map[string]time.Time{}
 	l.ours = map[uint64]struct{}{}
 	l.dirty = map[string]struct{}{}
+	l.failed = map[string]uint64{}
 	for {
 		if err := l.wait(ctx); err != nil {
 			return err
@@ -454,6 +458,11 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 			delete(l.checks, id)
 			continue
 		}
+		if sp.Failed != nil {
+			l.planFailed(sp)
+		} else {
+			delete(l.failed, id)
+		}
 		plan := sp.Plan
 		if sp.Held {
 			plan.NextCheck = earliest(plan.NextCheck, now.Add(dependencyRecheck))
@@ -526,6 +535,25 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 			"deleted", deleted, "entries", len(indexes), "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// planFailed logs a service the orchestrator could not plan; its plan only records the
+// failure on the service. The failed run may have left placements in the view, so
+// the view is read anew, once per failing spec: a service that fails every time it is
+// planned must not make every pass read the whole state again.
+func (l *loop) planFailed(sp *ServicePlan) {
+	name := sp.ServiceID
+	if sp.Service != nil {
+		name = sp.Service.Name
+	}
+	if l.failed[sp.ServiceID] == sp.SpecVersion+1 {
+		l.cfg.Logger.Warn("could not plan a service again: its tasks are left as they are", "service", name, "error", sp.Failed)
+		return
+	}
+	l.failed[sp.ServiceID] = sp.SpecVersion + 1
+	l.cfg.Logger.Error("could not plan a service: its tasks are left as they are", "service", name,
+		"error", sp.Failed, "stack_trace", string(sp.Trace))
+	l.rebuild = true
 }
 
 // split cuts a plan too big for one entry into plans of the same service and version,

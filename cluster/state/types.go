@@ -76,6 +76,18 @@ type Settings struct {
 	DefaultAddrPoolMaskLen uint32   `json:"default_addr_pool_mask_len,omitempty"`
 	// VXLANPort is the UDP port of the overlay's VXLAN devices.
 	VXLANPort uint32 `json:"vxlan_port"`
+	// MaxReplicas is the most replicas a service may ask for (`berth update
+	// --max-replicas`); see ReplicaLimit.
+	MaxReplicas uint64 `json:"max_replicas,omitempty"`
+}
+
+// ReplicaLimit is the most replicas a service may ask for: MaxReplicas, or
+// spec.DefaultMaxReplicas in a row written before the setting existed.
+func (s Settings) ReplicaLimit() uint64 {
+	if s.MaxReplicas == 0 {
+		return spec.DefaultMaxReplicas
+	}
+	return s.MaxReplicas
 }
 
 // Defaults for Settings, the same as Docker Swarm's.
@@ -95,6 +107,7 @@ func DefaultSettings() Settings {
 		DefaultAddrPool:        []string{DefaultAddrPoolCIDR},
 		DefaultAddrPoolMaskLen: DefaultAddrPoolMaskLen,
 		VXLANPort:              DefaultVXLANPort,
+		MaxReplicas:            spec.DefaultMaxReplicas,
 	}
 }
 

@@ -44,6 +44,10 @@ type StackDeploy struct {
 	IDs map[string]string `json:"ids"`
 	// Prune deletes the stack's services and networks that the spec no longer has.
 	Prune bool `json:"prune,omitempty"`
+	// Limited makes the FSM refuse a service above the cluster's limit of replicas
+	// (CheckReplicas). Every proposer sets it (control.StackCommand); entries
+	// written before the limit existed lack it and apply as they did then.
+	Limited bool `json:"limited,omitempty"`
 }
 
 // StackRemove deletes a stack: its row, services, networks, secrets and configs. Its
@@ -56,6 +60,8 @@ type StackRemove struct {
 type ServiceScale struct {
 	ID       string `json:"id"`
 	Replicas uint64 `json:"replicas"`
+	// Limited: see StackDeploy.Limited.
+	Limited bool `json:"limited,omitempty"`
 }
 
 // ServiceForceUpdate replaces every task of a service with a new one of the same spec
@@ -395,6 +401,11 @@ func servicePins(sp *spec.Stack, s *spec.Service, pins map[string]uint64) map[st
 // configs changed: the previous spec is kept for rollbacks, the spec version grows and
 // the update status is cleared, which is what starts a rolling update.
 func deployService(tx *state.WriteTxn, d *StackDeploy, stack, key string, s *spec.Service, pins map[string]uint64) error {
+	if d.Limited {
+		if err := CheckReplicas(&tx.ReadTxn, stack, s); err != nil {
+			return err
+		}
+	}
 	full := spec.FullName(stack, key)
 	cur, err := tx.ServiceByName(nil, full)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
@@ -505,6 +516,11 @@ func applyServiceScale(tx *state.WriteTxn, c *ServiceScale) error {
 	next := cur.Copy()
 	n := c.Replicas
 	next.Spec.Deploy.Replicas = &n
+	if c.Limited {
+		if err := CheckReplicas(&tx.ReadTxn, cur.Stack, &next.Spec); err != nil {
+			return err
+		}
+	}
 	// A new version makes plans computed for the old count stale. The update status
 	// and the previous spec stay: a scale rolls nothing.
 	next.SpecVersion++

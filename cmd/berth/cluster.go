@@ -14,6 +14,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
+	"github.com/berthd/berth/spec"
 )
 
 // Format values of --format.
@@ -187,6 +188,9 @@ func printInfo(w io.Writer, info *api.Info) {
 		fmt.Fprintf(w, " Manager Addresses: %s\n", strings.Join(info.ManagerAddrs, ", "))
 	case api.PhaseManager:
 		fmt.Fprintf(w, " Autolock: %t\n", info.Autolock)
+		if info.MaxReplicas > 0 {
+			fmt.Fprintf(w, " Max Replicas per Service: %d\n", info.MaxReplicas)
+		}
 		if info.Leader != nil {
 			fmt.Fprintf(w, " Leader: %s (%s) at %s\n", info.Leader.Hostname, info.Leader.NodeID, info.Leader.Addr)
 		} else {
@@ -199,20 +203,33 @@ func printInfo(w io.Writer, info *api.Info) {
 }
 
 func newUpdateCommand(host *hostFlag) *cobra.Command {
-	var autolock bool
+	var (
+		autolock    bool
+		maxReplicas uint64
+	)
 	cmd := &cobra.Command{
-		Use:   "update --autolock=true|false",
+		Use:   "update [--autolock=true|false] [--max-replicas N]",
 		Short: "Change cluster settings",
 		Long: `Change cluster settings, like 'docker swarm update'. Turning autolock on prints the
-unlock key, once; turning it off stores the key-encryption key beside the data keys again.`,
-		Example: `  berth update --autolock=true`,
-		Args:    cobra.NoArgs,
+unlock key, once; turning it off stores the key-encryption key beside the data keys again.
+--max-replicas sets the most replicas a service may ask for (default 10000, at most
+1000000); deploys, syncs and scales above it are refused. Swarm has no such limit.`,
+		Example: `  berth update --autolock=true
+  berth update --max-replicas 20000`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var req api.ClusterUpdateRequest
 			if cmd.Flags().Changed("autolock") {
 				req.Autolock = &autolock
-			} else {
-				return errors.New("nothing to update: give --autolock=true or --autolock=false")
+			}
+			if cmd.Flags().Changed("max-replicas") {
+				if err := spec.CheckMaxReplicas(maxReplicas); err != nil {
+					return err
+				}
+				req.MaxReplicas = &maxReplicas
+			}
+			if req.Autolock == nil && req.MaxReplicas == nil {
+				return errors.New("nothing to update: give --autolock=true|false or --max-replicas N")
 			}
 			c, err := host.client()
 			if err != nil {
@@ -232,6 +249,7 @@ unlock key, once; turning it off stores the key-encryption key beside the data k
 		},
 	}
 	cmd.Flags().BoolVar(&autolock, "autolock", false, "Require the unlock key to start a restarted manager")
+	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "The most replicas a service may ask for")
 	return cmd
 }
 

@@ -82,6 +82,10 @@ func printPlanJSON(w io.Writer, p *api.PlanResponse) error {
 	return printJSON(w, r)
 }
 
+// maxPlacementLines is how many new tasks of a service a text plan lists: a service
+// of thousands of replicas would otherwise fill the terminal.
+const maxPlacementLines = 50
+
 // printPlan prints a live plan: the diff, then a placement line per new task, and
 // what cannot be placed.
 func printPlan(w io.Writer, p *api.PlanResponse) {
@@ -98,7 +102,11 @@ func printPlan(w io.Writer, p *api.PlanResponse) {
 	fmt.Fprintln(w, "\nplacement")
 	for _, sp := range p.Placement {
 		fmt.Fprintf(w, "  service %s\n", sp.Service)
-		for _, t := range sp.Tasks {
+		for i, t := range sp.Tasks {
+			if i == maxPlacementLines {
+				fmt.Fprintf(w, "    ... and %s (-o json lists every one)\n", plural(len(sp.Tasks)-i, "other task", "other tasks"))
+				break
+			}
 			name := sp.Service
 			if t.Slot > 0 {
 				name = fmt.Sprintf("%s.%d", sp.Service, t.Slot)
