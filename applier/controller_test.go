@@ -367,7 +367,7 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if !selfHeal {
 				eventually(t, c, "out of sync, naming the field", func(tx *state.ReadTxn) error {
 					src, _ := tx.Source(nil, "local")
-					if src.Status != state.SyncOutOfSync || !strings.Contains(src.Message, "web_app") || !strings.Contains(src.Message, "replicas is 5, Git says 2") {
+					if src.Status != state.SyncOutOfSync || !strings.Contains(src.Message, ": service web_app: deploy.replicas is 5, Git says 2") {
 						return fmt.Errorf("status %s: %q", src.Status, src.Message)
 					}
 					if got := replicas(tx); got != 5 {
@@ -379,7 +379,7 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			}
 			eventually(t, c, "healed", func(tx *state.ReadTxn) error {
 				src, _ := tx.Source(nil, "local")
-				if src.Status != state.SyncSynced || !strings.Contains(src.Message, "self-heal reverted") || replicas(tx) != 2 {
+				if src.Status != state.SyncSynced || !strings.Contains(src.Message, "self-heal reverted changes made outside Git: service web_app: deploy.replicas is 5, Git says 2") || replicas(tx) != 2 {
 					return fmt.Errorf("status %s, replicas %d: %q", src.Status, replicas(tx), src.Message)
 				}
 				return nil
