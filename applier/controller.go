@@ -41,6 +41,9 @@ type Config struct {
 	// snapshot restore replaces the state store, and the watch of the old one
 	// never fires (30s).
 	Reread time.Duration
+	// Mirrors holds the pull sources' mirrors: Run and PreviewSource on one
+	// manager share it (nil: a set of their own).
+	Mirrors *Mirrors
 }
 
 func (c *Config) defaults() {
@@ -61,6 +64,9 @@ func (c *Config) defaults() {
 	}
 	if c.Reread <= 0 {
 		c.Reread = 30 * time.Second
+	}
+	if c.Mirrors == nil {
+		c.Mirrors = NewMirrors()
 	}
 }
 

@@ -528,3 +528,56 @@ func TestSourceSecretChangeRollsItsServices(t *testing.T) {
 		return nil
 	})
 }
+
+// `berth diff --source` of a new commit, then `source sync`, and both at once: the
+// preview and the source's syncer share its mirror (Config.Mirrors), and every sync
+// applies the tip. The preview used to fetch through a handle of its own, and the
+// sync then failed with "the repository has no commits" until the next commit.
+func TestPreviewAndSyncShareTheMirror(t *testing.T) {
+	dir := t.TempDir()
+	mirrors := applier.NewMirrors()
+	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: dir, Mirrors: mirrors}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	repo := gittest.New(t)
+	commit := func(image string) string {
+		repo.Write(map[string]string{"web/compose.yaml": compose(image)})
+		return repo.Commit(image).String()
+	}
+	m := addPullSource(t, c, "rp", repo, commit("nginx:1"))
+	cfg := applier.Config{Cluster: m.Store, Dir: filepath.Join(dir, m.ID), Mirrors: mirrors}
+	applied := func(want string) {
+		t.Helper()
+		eventually(t, c, "synced to "+want, sourceIs("rp", func(src *state.Source) error {
+			if src.AnsweredRequests < src.SyncRequests || src.LastAppliedRevision != want || src.Status != state.SyncSynced {
+				return fmt.Errorf("answered %d of %d, %s at %s: %s", src.AnsweredRequests, src.SyncRequests, src.Status, src.LastAppliedRevision, src.Message)
+			}
+			return nil
+		}))
+	}
+
+	second := commit("nginx:2")
+	got, err := applier.PreviewSource(ctx, cfg, "rp", "")
+	if err != nil || got.Revision != second || len(got.Diffs) != 1 {
+		t.Fatalf("preview of the new commit: %+v, %v", got, err)
+	}
+	requestSync(t, c, "rp")
+	applied(second)
+
+	for i := 3; i <= 6; i++ {
+		tip := commit(fmt.Sprintf("nginx:%d", i))
+		done := make(chan error, 1)
+		go func() {
+			_, err := applier.PreviewSource(ctx, cfg, "rp", "")
+			done <- err
+		}()
+		requestSync(t, c, "rp")
+		if err := <-done; err != nil {
+			t.Fatalf("preview during a sync: %v", err)
+		}
+		applied(tip)
+	}
+}

@@ -28,17 +28,19 @@ func mirrorDir(dir, source string) string { return filepath.Join(dir, source, "m
 
 // syncer makes the syncs of one source.
 type syncer struct {
-	cfg       *Config
-	name      string
-	mirror    *Mirror
-	mirrorURL string
+	cfg    *Config
+	name   string
+	mirror *Mirror
+	// release gives the mirror back to cfg.Mirrors.
+	release func()
 }
 
 func newSyncer(cfg *Config, name string) *syncer { return &syncer{cfg: cfg, name: name} }
 
 func (s *syncer) close() {
 	if s.mirror != nil {
-		_ = s.mirror.Close()
+		s.release()
+		s.mirror, s.release = nil, nil
 	}
 }
 
@@ -182,15 +184,13 @@ func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) 
 }
 
 func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, error) {
-	if s.mirror == nil || s.mirrorURL != src.URL {
-		if s.mirror != nil {
-			_ = s.mirror.Close()
-		}
-		m, err := OpenMirror(mirrorDir(s.cfg.Dir, src.Name), src.URL)
+	if s.mirror == nil || s.mirror.url != src.URL {
+		s.close()
+		m, release, err := s.cfg.Mirrors.Open(mirrorDir(s.cfg.Dir, src.Name), src.URL)
 		if err != nil {
 			return revision{}, err
 		}
-		s.mirror, s.mirrorURL = m, src.URL
+		s.mirror, s.release = m, release
 	}
 	cred, err := s.credentials(src)
 	if err != nil {

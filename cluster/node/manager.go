@@ -32,6 +32,9 @@ type manager struct {
 	hb     *tracker
 	logger *slog.Logger
 	loops  *loops
+	// mirrors are the pull sources' mirrors, shared by the applier and the
+	// previews of `berth diff --source`.
+	mirrors *applier.Mirrors
 	// caughtUp is closed once the manager has applied the log it held at start
 	// (and knows the cluster), or after catchUpWait: past that, stale answers are
 	// better than none (a manager without a majority still shows who is down).
@@ -57,7 +60,7 @@ const catchUpWait = 15 * time.Second
 func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
-	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{})}
+	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors()}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: pushCluster{n}, Dir: n.dir.sources(), Logger: logger.With("api", "git")})
 	if err != nil {
 		return err

@@ -62,7 +62,7 @@ func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.
 
 // applierConfig is the GitOps applier's configuration on this manager.
 func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
-	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger}
+	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger, Mirrors: m.mirrors}
 }
 
 // Plan implements api.Backend. Stacks are planned on this manager's state; a source
