@@ -2,6 +2,7 @@ package applier_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -580,4 +581,49 @@ func TestPreviewAndSyncShareTheMirror(t *testing.T) {
 		}
 		applied(tip)
 	}
+}
+
+// `source rollback --to` a revision the repository does not have is refused with
+// the revision, the URL and the branch named, and changes nothing: no pin, no sync
+// request, new commits still followed. One that exists pins its commit.
+func TestRollbackToUnknownRevisionChangesNothing(t *testing.T) {
+	c := newAppliedCluster(t)
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
+	first := repo.Commit("web").String()
+	m := addPullSource(t, c, "rp", repo, first)
+	ctx := context.Background()
+	before := mustSource(t, c, "rp")
+
+	pin := "deadbeef"
+	_, err := m.Control.UpdateSource(ctx, "rp", &api.SourceUpdateRequest{Pin: &pin, RequestSync: true})
+	want := fmt.Sprintf(`revision "deadbeef" not found in file://%s branch main`, repo.Dir)
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("rollback to deadbeef: %v; want a bad request saying %s", err, want)
+	}
+	if after := mustSource(t, c, "rp"); after.PinnedRevision != "" || after.SyncRequests != before.SyncRequests || after.Status != before.Status {
+		t.Fatalf("a refused rollback changed the source: pinned %q, %d sync requests (were %d), %s: %s",
+			after.PinnedRevision, after.SyncRequests, before.SyncRequests, after.Status, after.Message)
+	}
+
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:2")})
+	second := repo.Commit("web 2").String()
+	requestSync(t, c, "rp")
+	eventually(t, c, "the next commit applied", sourceIs("rp", func(src *state.Source) error {
+		if src.LastAppliedRevision != second {
+			return fmt.Errorf("%s at %s: %s", src.Status, src.LastAppliedRevision, src.Message)
+		}
+		return nil
+	}))
+
+	pin = first[:7]
+	if _, err := m.Control.UpdateSource(ctx, "rp", &api.SourceUpdateRequest{Pin: &pin, RequestSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "rolled back, the commit pinned", sourceIs("rp", func(src *state.Source) error {
+		if src.LastAppliedRevision != first || src.PinnedRevision != first {
+			return fmt.Errorf("applied %s, pinned %q: %s", src.LastAppliedRevision, src.PinnedRevision, src.Message)
+		}
+		return nil
+	}))
 }

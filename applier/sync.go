@@ -202,7 +202,14 @@ func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, err
 	if err != nil {
 		return revision{}, err
 	}
-	return treeOf(s.mirror.Repository(), src, tip, tip)
+	rev, err := treeOf(s.mirror.Repository(), src, tip, tip)
+	if errors.Is(err, ErrUnknownRevision) && src.PinnedRevision != "" {
+		// The mirror holds the branch's history and nothing else: the repository's
+		// own error would list no branch and say it has no commits.
+		err = fmt.Errorf("%w: revision %q not found in %s branch %s: give a commit of the branch's history ('berth source history %s' lists those applied)",
+			ErrUnknownRevision, src.PinnedRevision, redactURLs(src.URL), src.Branch, src.Name)
+	}
+	return rev, err
 }
 
 // treeOf reads the tree of want, or of the pinned revision when the source has one.

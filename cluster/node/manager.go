@@ -97,7 +97,10 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		return err
 	}
 	m.st, m.port = st, p
-	m.ctl = control.New(control.Config{Store: controlStore{m}, Logger: logger, ApplyTimeout: n.cfg.ApplyTimeout})
+	// Node.UpdateSource sends a rollback to the leader, whose applier holds the
+	// repositories its revision is checked in.
+	revs := applier.Revisions{Config: m.applierConfig(logger.With("component", "applier"))}
+	m.ctl = control.New(control.Config{Store: controlStore{m}, Logger: logger, ApplyTimeout: n.cfg.ApplyTimeout, Revisions: revs})
 	var ctx context.Context
 	m.loops, ctx = newLoops(n.runCtx)
 	// The orchestrator runs on whichever manager leads, and stops when it no longer does.
