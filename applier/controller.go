@@ -182,7 +182,9 @@ func (l *sourceLoop) run() {
 			timer.Stop()
 		}
 		tick = nil
-		if src.Interval > 0 && src.Kind == state.SourceGitPull {
+		// A folder's changes come by its watch; its interval is for drift, which
+		// no file change shows.
+		if src.Interval > 0 && src.Kind != state.SourceGitPush {
 			timer = time.NewTimer(time.Duration(src.Interval))
 			tick = timer.C
 		}

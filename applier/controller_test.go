@@ -19,6 +19,7 @@ import (
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
+	"github.com/berthd/berth/spec"
 )
 
 // newAppliedCluster is three managers in one process with the applier on the leader.
@@ -328,9 +329,15 @@ func TestNoPruneKeepsAndReportsAndRollbackPins(t *testing.T) {
 	}))
 }
 
+// Drift is seen at the next sync, asked for or on the folder source's interval (no
+// file changes), and reverted with self-heal.
 func TestDriftIsReportedOrHealed(t *testing.T) {
-	for _, selfHeal := range []bool{false, true} {
-		t.Run(fmt.Sprintf("self-heal=%v", selfHeal), func(t *testing.T) {
+	for _, tc := range []struct {
+		selfHeal bool
+		interval time.Duration // 0: a sync request
+	}{{false, 0}, {true, 0}, {false, 100 * time.Millisecond}, {true, 100 * time.Millisecond}} {
+		selfHeal := tc.selfHeal
+		t.Run(fmt.Sprintf("self-heal=%v,interval=%s", selfHeal, tc.interval), func(t *testing.T) {
 			c := newAppliedCluster(t)
 			dir := t.TempDir()
 			if err := os.MkdirAll(filepath.Join(dir, "web"), 0o755); err != nil {
@@ -344,7 +351,8 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir, Prune: true, SelfHeal: selfHeal}}); err != nil {
+			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir,
+				Prune: true, SelfHeal: selfHeal, Interval: spec.Duration(tc.interval)}}); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, c, "applied", sourceIs("local", func(src *state.Source) error {
@@ -357,7 +365,9 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if _, err := m.Control.ScaleService(ctx, "web_app", 5); err != nil {
 				t.Fatal(err)
 			}
-			requestSync(t, c, "local")
+			if tc.interval == 0 {
+				requestSync(t, c, "local")
+			}
 			replicas := func(tx *state.ReadTxn) uint64 {
 				svc, err := tx.ServiceByName(nil, "web_app")
 				if err != nil || svc.Spec.Deploy.Replicas == nil {
