@@ -206,11 +206,20 @@ func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, err
 	if errors.Is(err, ErrUnknownRevision) && src.PinnedRevision != "" {
 		// The mirror holds the branch's history and nothing else: the repository's
 		// own error would list no branch and say it has no commits.
-		err = fmt.Errorf("%w: revision %q not found in %s branch %s: give a commit of the branch's history ('berth source history %s' lists those applied)",
-			ErrUnknownRevision, src.PinnedRevision, redactURLs(src.URL), src.Branch, src.Name)
+		err = &notOnBranchError{src: src}
 	}
 	return rev, err
 }
+
+// notOnBranchError: a pull source's pinned revision is not in its branch's history.
+type notOnBranchError struct{ src *state.Source }
+
+func (e *notOnBranchError) Error() string {
+	return fmt.Sprintf("revision %q not found in %s branch %s: give a commit of the branch's history ('berth source history %s' lists those applied)",
+		e.src.PinnedRevision, redactURLs(e.src.URL), e.src.Branch, e.src.Name)
+}
+
+func (e *notOnBranchError) Is(target error) bool { return target == ErrUnknownRevision }
 
 // treeOf reads the tree of want, or of the pinned revision when the source has one.
 func treeOf(repo *Repository, src *state.Source, want, fetched string) (revision, error) {
