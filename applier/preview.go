@@ -165,7 +165,7 @@ func readSource(ctx context.Context, cfg *Config, tx *state.ReadTxn, name, rev, 
 	r, err := s.read(ctx, src)
 	if err != nil {
 		s.close()
-		if rev != "" && errors.Is(err, ErrUnknownRevision) {
+		if rev != "" && (errors.Is(err, ErrUnknownRevision) || errors.Is(err, errNothingPushed)) {
 			err = fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 		}
 		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
