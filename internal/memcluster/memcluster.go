@@ -156,6 +156,10 @@ func (c *Cluster) start(m *Manager, bootstrap bool) error {
 	if c.opts.Applier != nil {
 		ac = *c.opts.Applier
 		ac.Cluster, ac.Logger, ac.Now, ac.Dir = st, logger.With("component", "applier"), c.opts.Now, filepath.Join(ac.Dir, m.ID)
+		if ac.Mirrors == nil {
+			// The applier and the rollbacks' checks share the mirrors, as on a daemon.
+			ac.Mirrors = applier.NewMirrors()
+		}
 		ccfg.Revisions = applier.Revisions{Config: ac}
 	}
 	m.Control = control.New(ccfg)
