@@ -166,7 +166,13 @@ func (n *Node) UpdateSource(ctx context.Context, name string, req *api.SourceUpd
 		if err != nil {
 			return nil, err
 		}
-		return c.UpdateSource(ctx, name, req)
+		resp, err := c.UpdateSource(ctx, name, req)
+		if err != nil {
+			return nil, err
+		}
+		// Who wrote through this manager reads the write here, as after any write.
+		m.waitApplied(ctx, resp.Index)
+		return resp, nil
 	}
 	return m.ctl.UpdateSource(ctx, name, req)
 }

@@ -277,3 +277,39 @@ func TestSourceDiffSyncRollbackProcesses(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSourceRollbackThroughFollowerProcesses sends `source rollback` to a manager
+// that does not lead: a revision that does not exist is refused with its reason and
+// pins nothing; one that exists pins its commit, and `source sync` ends the pin.
+func TestSourceRollbackThroughFollowerProcesses(t *testing.T) {
+	c := newProcClusterArgs(t, testDaemonArgs, "node-1", "node-2")
+	c.start("node-1", "node-2")
+	c.initCluster("node-1", []string{"node-2"}, nil)
+
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n"})
+	first := repo.Commit("web 1").String()
+	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:2\n"})
+	second := repo.Commit("web 2").String()
+	c.must("node-1", "source", "add", "rp", "--url", "file://"+repo.Dir, "--interval", "0")
+	if r := c.must("node-1", "source", "sync", "rp"); !strings.Contains(r.Stdout, second[:7]) {
+		t.Fatalf("source sync: %v", r)
+	}
+
+	c.fails("node-2", "", `revision "deadbeef" not found in file://`+repo.Dir+" branch main", "source", "rollback", "rp", "--to", "deadbeef")
+	if out := c.must("node-2", "source", "ls").Stdout; strings.Contains(out, "pinned") || !strings.Contains(out, second[:7]) {
+		t.Fatalf("after a refused rollback, source ls:\n%s", out)
+	}
+	if r := c.must("node-2", "source", "rollback", "rp", "--to", first[:7]); !strings.Contains(r.Stdout, first[:7]) {
+		t.Fatalf("source rollback --to %s: %v", first[:7], r)
+	}
+	if out := c.must("node-2", "source", "inspect", "rp").Stdout; !strings.Contains(out, first) {
+		t.Fatalf("source inspect after a rollback does not show the pinned commit %s:\n%s", first, out)
+	}
+	if r := c.must("node-2", "source", "sync", "rp"); !strings.Contains(r.Stdout, second[:7]) {
+		t.Fatalf("source sync after a rollback: %v", r)
+	}
+	if out := c.must("node-1", "source", "ls").Stdout; strings.Contains(out, "pinned") {
+		t.Fatalf("source sync left the pin:\n%s", out)
+	}
+}
