@@ -41,6 +41,9 @@ type Config struct {
 	// snapshot restore replaces the state store, and the watch of the old one
 	// never fires (30s).
 	Reread time.Duration
+	// Mirrors holds the pull sources' mirrors: Run and PreviewSource on one
+	// manager share it (nil: a set of their own).
+	Mirrors *Mirrors
 }
 
 func (c *Config) defaults() {
@@ -61,6 +64,9 @@ func (c *Config) defaults() {
 	}
 	if c.Reread <= 0 {
 		c.Reread = 30 * time.Second
+	}
+	if c.Mirrors == nil {
+		c.Mirrors = NewMirrors()
 	}
 }
 
@@ -176,7 +182,9 @@ func (l *sourceLoop) run() {
 			timer.Stop()
 		}
 		tick = nil
-		if src.Interval > 0 && src.Kind == state.SourceGitPull {
+		// A folder's changes come by its watch; its interval is for drift, which
+		// no file change shows.
+		if src.Interval > 0 && src.Kind != state.SourceGitPush {
 			timer = time.NewTimer(time.Duration(src.Interval))
 			tick = timer.C
 		}

@@ -2,6 +2,7 @@ package applier_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
+	"github.com/berthd/berth/spec"
 )
 
 // newAppliedCluster is three managers in one process with the applier on the leader.
@@ -327,9 +329,15 @@ func TestNoPruneKeepsAndReportsAndRollbackPins(t *testing.T) {
 	}))
 }
 
+// Drift is seen at the next sync, asked for or on the folder source's interval (no
+// file changes), and reverted with self-heal.
 func TestDriftIsReportedOrHealed(t *testing.T) {
-	for _, selfHeal := range []bool{false, true} {
-		t.Run(fmt.Sprintf("self-heal=%v", selfHeal), func(t *testing.T) {
+	for _, tc := range []struct {
+		selfHeal bool
+		interval time.Duration // 0: a sync request
+	}{{false, 0}, {true, 0}, {false, 100 * time.Millisecond}, {true, 100 * time.Millisecond}} {
+		selfHeal := tc.selfHeal
+		t.Run(fmt.Sprintf("self-heal=%v,interval=%s", selfHeal, tc.interval), func(t *testing.T) {
 			c := newAppliedCluster(t)
 			dir := t.TempDir()
 			if err := os.MkdirAll(filepath.Join(dir, "web"), 0o755); err != nil {
@@ -343,7 +351,8 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir, Prune: true, SelfHeal: selfHeal}}); err != nil {
+			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir,
+				Prune: true, SelfHeal: selfHeal, Interval: spec.Duration(tc.interval)}}); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, c, "applied", sourceIs("local", func(src *state.Source) error {
@@ -356,7 +365,9 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if _, err := m.Control.ScaleService(ctx, "web_app", 5); err != nil {
 				t.Fatal(err)
 			}
-			requestSync(t, c, "local")
+			if tc.interval == 0 {
+				requestSync(t, c, "local")
+			}
 			replicas := func(tx *state.ReadTxn) uint64 {
 				svc, err := tx.ServiceByName(nil, "web_app")
 				if err != nil || svc.Spec.Deploy.Replicas == nil {
@@ -367,7 +378,7 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if !selfHeal {
 				eventually(t, c, "out of sync, naming the field", func(tx *state.ReadTxn) error {
 					src, _ := tx.Source(nil, "local")
-					if src.Status != state.SyncOutOfSync || !strings.Contains(src.Message, "web_app") || !strings.Contains(src.Message, "replicas is 5, Git says 2") {
+					if src.Status != state.SyncOutOfSync || !strings.Contains(src.Message, ": service web_app: deploy.replicas is 5, Git says 2") {
 						return fmt.Errorf("status %s: %q", src.Status, src.Message)
 					}
 					if got := replicas(tx); got != 5 {
@@ -379,7 +390,7 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			}
 			eventually(t, c, "healed", func(tx *state.ReadTxn) error {
 				src, _ := tx.Source(nil, "local")
-				if src.Status != state.SyncSynced || !strings.Contains(src.Message, "self-heal reverted") || replicas(tx) != 2 {
+				if src.Status != state.SyncSynced || !strings.Contains(src.Message, "self-heal reverted changes made outside Git: service web_app: deploy.replicas is 5, Git says 2") || replicas(tx) != 2 {
 					return fmt.Errorf("status %s, replicas %d: %q", src.Status, replicas(tx), src.Message)
 				}
 				return nil
@@ -527,4 +538,102 @@ func TestSourceSecretChangeRollsItsServices(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// `berth diff --source` of a new commit, then `source sync`, and both at once: the
+// preview and the source's syncer share its mirror (Config.Mirrors), and every sync
+// applies the tip. The preview used to fetch through a handle of its own, and the
+// sync then failed with "the repository has no commits" until the next commit.
+func TestPreviewAndSyncShareTheMirror(t *testing.T) {
+	dir := t.TempDir()
+	mirrors := applier.NewMirrors()
+	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: dir, Mirrors: mirrors}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	repo := gittest.New(t)
+	commit := func(image string) string {
+		repo.Write(map[string]string{"web/compose.yaml": compose(image)})
+		return repo.Commit(image).String()
+	}
+	m := addPullSource(t, c, "rp", repo, commit("nginx:1"))
+	cfg := applier.Config{Cluster: m.Store, Dir: filepath.Join(dir, m.ID), Mirrors: mirrors}
+	applied := func(want string) {
+		t.Helper()
+		eventually(t, c, "synced to "+want, sourceIs("rp", func(src *state.Source) error {
+			if src.AnsweredRequests < src.SyncRequests || src.LastAppliedRevision != want || src.Status != state.SyncSynced {
+				return fmt.Errorf("answered %d of %d, %s at %s: %s", src.AnsweredRequests, src.SyncRequests, src.Status, src.LastAppliedRevision, src.Message)
+			}
+			return nil
+		}))
+	}
+
+	second := commit("nginx:2")
+	got, err := applier.PreviewSource(ctx, cfg, "rp", "")
+	if err != nil || got.Revision != second || len(got.Diffs) != 1 {
+		t.Fatalf("preview of the new commit: %+v, %v", got, err)
+	}
+	requestSync(t, c, "rp")
+	applied(second)
+
+	for i := 3; i <= 6; i++ {
+		tip := commit(fmt.Sprintf("nginx:%d", i))
+		done := make(chan error, 1)
+		go func() {
+			_, err := applier.PreviewSource(ctx, cfg, "rp", "")
+			done <- err
+		}()
+		requestSync(t, c, "rp")
+		if err := <-done; err != nil {
+			t.Fatalf("preview during a sync: %v", err)
+		}
+		applied(tip)
+	}
+}
+
+// `source rollback --to` a revision the repository does not have is refused with
+// the revision, the URL and the branch named, and changes nothing: no pin, no sync
+// request, new commits still followed. One that exists pins its commit.
+func TestRollbackToUnknownRevisionChangesNothing(t *testing.T) {
+	c := newAppliedCluster(t)
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
+	first := repo.Commit("web").String()
+	m := addPullSource(t, c, "rp", repo, first)
+	ctx := context.Background()
+	before := mustSource(t, c, "rp")
+
+	pin := "deadbeef"
+	_, err := m.Control.UpdateSource(ctx, "rp", &api.SourceUpdateRequest{Pin: &pin, RequestSync: true})
+	want := fmt.Sprintf(`revision "deadbeef" not found in file://%s branch main`, repo.Dir)
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("rollback to deadbeef: %v; want a bad request saying %s", err, want)
+	}
+	if after := mustSource(t, c, "rp"); after.PinnedRevision != "" || after.SyncRequests != before.SyncRequests || after.Status != before.Status {
+		t.Fatalf("a refused rollback changed the source: pinned %q, %d sync requests (were %d), %s: %s",
+			after.PinnedRevision, after.SyncRequests, before.SyncRequests, after.Status, after.Message)
+	}
+
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:2")})
+	second := repo.Commit("web 2").String()
+	requestSync(t, c, "rp")
+	eventually(t, c, "the next commit applied", sourceIs("rp", func(src *state.Source) error {
+		if src.LastAppliedRevision != second {
+			return fmt.Errorf("%s at %s: %s", src.Status, src.LastAppliedRevision, src.Message)
+		}
+		return nil
+	}))
+
+	pin = first[:7]
+	if _, err := m.Control.UpdateSource(ctx, "rp", &api.SourceUpdateRequest{Pin: &pin, RequestSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, c, "rolled back, the commit pinned", sourceIs("rp", func(src *state.Source) error {
+		if src.LastAppliedRevision != first || src.PinnedRevision != first {
+			return fmt.Errorf("applied %s, pinned %q: %s", src.LastAppliedRevision, src.PinnedRevision, src.Message)
+		}
+		return nil
+	}))
 }

@@ -51,7 +51,8 @@ func drift(tx *state.ReadTxn, source string) ([]string, error) {
 			for _, f := range sc.Fields {
 				fields = append(fields, fmt.Sprintf("%s is %s, Git says %s", f.Path, orNone(f.Old), orNone(f.New)))
 			}
-			out = append(out, fmt.Sprintf("service %s: %s", spec.FullName(st.Name, sc.Name), strings.Join(fields, "; ")))
+			// sc.Name is the full name already: the diff is of the stack.
+			out = append(out, fmt.Sprintf("service %s: %s", sc.Name, strings.Join(fields, "; ")))
 		}
 	}
 	return out, nil

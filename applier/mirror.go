@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -61,7 +62,9 @@ type Credentials struct {
 // Mirror is a persistent bare repository that follows one branch of a remote, for
 // git-pull sources: each Fetch brings only what changed since the last one.
 //
-// A directory must be used by one Mirror at a time.
+// A directory should be used by one Mirror at a time (Mirrors sees to it): a Mirror
+// caches the list of its pack files, and another one fetching into the directory
+// makes it read the list again, which costs a read of every pack index.
 type Mirror struct {
 	dir string
 	url string
@@ -255,6 +258,11 @@ func (m *Mirror) fetch(ctx context.Context, branch string, auth transport.AuthMe
 
 	tracking := plumbing.NewRemoteReferenceName(git.DefaultRemoteName, branch)
 	if have, err := repo.Storer.Reference(tracking); err == nil && have.Hash() == tip {
+		// Fetched already, maybe by another handle on the directory, whose pack
+		// files the reading repository has not listed yet.
+		if !m.has(tip) {
+			m.reindex()
+		}
 		return tip.String(), false, nil
 	}
 	err = remote.FetchContext(ctx, &git.FetchOptions{
@@ -283,6 +291,63 @@ func (m *Mirror) reindex() {
 	if s, ok := m.repo.repo.Storer.(interface{ Reindex() }); ok {
 		s.Reindex()
 	}
+}
+
+// has reports whether the reading repository sees the object h.
+func (m *Mirror) has(h plumbing.Hash) bool {
+	m.repo.mu.Lock()
+	defer m.repo.mu.Unlock()
+	return m.repo.repo.Storer.HasEncodedObject(h) == nil
+}
+
+// Mirrors hands out one Mirror per directory to whoever reads pull sources on a
+// manager: the sources' syncers and the previews of `berth diff --source`. They
+// share its fetch lock and its reading repository, so that what one fetches the
+// other reads.
+type Mirrors struct {
+	mu   sync.Mutex
+	open map[string]*sharedMirror // by directory
+}
+
+type sharedMirror struct {
+	*Mirror
+	users int
+}
+
+// NewMirrors returns an empty set of mirrors.
+func NewMirrors() *Mirrors { return &Mirrors{open: map[string]*sharedMirror{}} }
+
+// Open returns the mirror of url in dir, opened on first use, and the function that
+// gives it back; the last user's release closes it. When url is not the open
+// mirror's (the source's URL changed), the next users get a new Mirror and the old
+// one closes once its users are done with it.
+func (p *Mirrors) Open(dir, url string) (*Mirror, func(), error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sm := p.open[dir]
+	if sm == nil || sm.url != url {
+		m, err := OpenMirror(dir, url)
+		if err != nil {
+			return nil, nil, err
+		}
+		sm = &sharedMirror{Mirror: m}
+		p.open[dir] = sm
+	}
+	sm.users++
+	var once sync.Once
+	return sm.Mirror, func() { once.Do(func() { p.release(dir, sm) }) }, nil
+}
+
+func (p *Mirrors) release(dir string, sm *sharedMirror) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sm.users--; sm.users > 0 {
+		return
+	}
+	if p.open[dir] == sm {
+		delete(p.open, dir)
+	}
+	_ = sm.Close()
 }
 
 func branchNotFound(branch string, branches []string) error {

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"github.com/berthd/berth/internal/testenv"
 	"io/fs"
 	"net"
@@ -701,5 +702,109 @@ func TestMirrorSSH(t *testing.T) {
 				t.Errorf("error %q should say %q", err, tt.wantHint)
 			}
 		})
+	}
+}
+
+// A handle on a mirror that another handle fetched into (a preview's, before
+// Mirrors shared one) finds the tip fetched already and must still read it: `berth
+// diff --source` then `source sync` failed with "the repository has no commits".
+func TestMirrorReadsWhatAnotherHandleFetched(t *testing.T) {
+	needGit(t)
+	r := newRemote(t, "stacks.git")
+	dir := filepath.Join(t.TempDir(), "mirror")
+	syncs := openMirror(t, dir, r.fileURL())
+	first, _ := fetch(t, syncs, "main", nil)
+	// Reading makes go-git list the pack files.
+	wantStack(t, syncs, first, "services:\n  web:\n    image: nginx:1\n")
+
+	second := r.commit("services:\n  web:\n    image: nginx:2\n")
+	previews := openMirror(t, dir, r.fileURL())
+	if sha, fetched := fetch(t, previews, "main", nil); sha != second || !fetched {
+		t.Fatalf("the other handle's Fetch = %s, %v; want %s, true", sha, fetched, second)
+	}
+	if sha, fetched := fetch(t, syncs, "main", nil); sha != second || fetched {
+		t.Fatalf("Fetch after the other handle's = %s, %v; want %s, false", sha, fetched, second)
+	}
+	wantStack(t, syncs, second, "services:\n  web:\n    image: nginx:2\n")
+}
+
+// Mirrors hands one Mirror per directory to its users, closes it with the last
+// release, and a new URL gets a Mirror of its own.
+func TestMirrorsShareOneMirrorPerDirectory(t *testing.T) {
+	needGit(t)
+	r := newRemote(t, "stacks.git")
+	moved := newRemote(t, "moved.git")
+	dir := filepath.Join(t.TempDir(), "mirror")
+	p := NewMirrors()
+	a, releaseA, err := p.Open(dir, r.fileURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, releaseB, err := p.Open(dir, r.fileURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Fatal("two users of one directory got two mirrors")
+	}
+	c, releaseC, err := p.Open(dir, moved.fileURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == a {
+		t.Fatal("a new URL got the mirror of the old one")
+	}
+	releaseA()
+	releaseA() // a second release of one Open is a no-op
+	sha, _ := fetch(t, b, "main", nil)
+	wantStack(t, b, sha, "services:\n  web:\n    image: nginx:1\n")
+	releaseB()
+	releaseC()
+	if len(p.open) != 0 {
+		t.Errorf("%d mirrors open after every release", len(p.open))
+	}
+}
+
+// A sync and previews read one mirror at once while the branch moves: each read
+// gets the commit its fetch returned.
+func TestMirrorsFetchAndReadConcurrently(t *testing.T) {
+	needGit(t)
+	r := newRemote(t, "stacks.git")
+	dir := filepath.Join(t.TempDir(), "mirror")
+	p := NewMirrors()
+	read := func() error {
+		m, release, err := p.Open(dir, r.fileURL())
+		if err != nil {
+			return err
+		}
+		defer release()
+		sha, _, err := m.Fetch(t.Context(), "main", nil)
+		if err != nil {
+			return err
+		}
+		fsys, _, err := m.Repository().TreeFS(sha)
+		if err != nil {
+			return err
+		}
+		_, err = fs.ReadFile(fsys, stackFile)
+		return err
+	}
+	// The syncer holds the mirror throughout, as a source's loop does.
+	_, release, err := p.Open(dir, r.fileURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for i := range 5 {
+		r.commit(fmt.Sprintf("services:\n  web:\n    image: nginx:%d\n", i+2))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for j := range errs {
+			wg.Go(func() { errs[j] = read() })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("commit %d: %v", i+2, err)
+		}
 	}
 }

@@ -69,23 +69,11 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 	cfg.defaults()
 	st := cfg.Cluster.State()
 	before := st.ReadTxn()
-	src, err := before.Source(nil, name)
+	src, r, release, err := readSource(ctx, &cfg, before, name, rev, "drop --rev")
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", name, err)
+		return nil, err
 	}
-	if rev != "" {
-		if src.Kind == state.SourceDir {
-			return nil, fmt.Errorf("%w: source %s is a folder: it has no revisions to choose from (drop --rev)", api.ErrBadRequest, name)
-		}
-		src = src.Copy()
-		src.PinnedRevision = rev
-	}
-	s := newSyncer(&cfg, name)
-	defer s.close()
-	r, err := s.read(ctx, src)
-	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", name, err)
-	}
+	defer release()
 	loaded, err := LoadStacks(ctx, r.fsys, src.Path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
@@ -133,6 +121,56 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 		return nil, err
 	}
 	return resp, nil
+}
+
+// ResolveRevision finds rev (a branch, tag or commit) in the source's repository as
+// a sync of it pinned there would, fetching a pull source's branch first, and
+// returns the commit's SHA: `source rollback` pins only a revision that exists.
+func ResolveRevision(ctx context.Context, cfg Config, name, rev string) (string, error) {
+	cfg.defaults()
+	_, r, release, err := readSource(ctx, &cfg, cfg.Cluster.State().ReadTxn(), name, rev, "roll it back by changing its files")
+	if err != nil {
+		return "", err
+	}
+	release()
+	return r.sha, nil
+}
+
+// Revisions resolves the revisions of `source rollback` for the cluster's control
+// (control.Revisions), with ResolveRevision.
+type Revisions struct{ Config Config }
+
+// ResolveRevision implements control.Revisions.
+func (r Revisions) ResolveRevision(ctx context.Context, source, rev string) (string, error) {
+	return ResolveRevision(ctx, r.Config, source, rev)
+}
+
+// readSource reads the source's revision rev, or the one a sync would read now when
+// rev is empty. A revision that does not exist is a bad request; fix tells how to do
+// without one for a folder source, which has none. release ends the use of the
+// revision's files.
+func readSource(ctx context.Context, cfg *Config, tx *state.ReadTxn, name, rev, fix string) (*state.Source, revision, func(), error) {
+	src, err := tx.Source(nil, name)
+	if err != nil {
+		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
+	}
+	if rev != "" {
+		if src.Kind == state.SourceDir {
+			return nil, revision{}, nil, fmt.Errorf("%w: source %s is a folder: it has no revisions to choose from (%s)", api.ErrBadRequest, name, fix)
+		}
+		src = src.Copy()
+		src.PinnedRevision = rev
+	}
+	s := newSyncer(cfg, name)
+	r, err := s.read(ctx, src)
+	if err != nil {
+		s.close()
+		if rev != "" && (errors.Is(err, ErrUnknownRevision) || errors.Is(err, errNothingPushed)) {
+			err = fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		}
+		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
+	}
+	return src, r, s.close, nil
 }
 
 func shortRevision(sha string) string { return sha[:min(len(sha), 12)] }

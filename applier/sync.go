@@ -28,17 +28,19 @@ func mirrorDir(dir, source string) string { return filepath.Join(dir, source, "m
 
 // syncer makes the syncs of one source.
 type syncer struct {
-	cfg       *Config
-	name      string
-	mirror    *Mirror
-	mirrorURL string
+	cfg    *Config
+	name   string
+	mirror *Mirror
+	// release gives the mirror back to cfg.Mirrors.
+	release func()
 }
 
 func newSyncer(cfg *Config, name string) *syncer { return &syncer{cfg: cfg, name: name} }
 
 func (s *syncer) close() {
 	if s.mirror != nil {
-		_ = s.mirror.Close()
+		s.release()
+		s.mirror, s.release = nil, nil
 	}
 }
 
@@ -182,15 +184,13 @@ func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) 
 }
 
 func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, error) {
-	if s.mirror == nil || s.mirrorURL != src.URL {
-		if s.mirror != nil {
-			_ = s.mirror.Close()
-		}
-		m, err := OpenMirror(mirrorDir(s.cfg.Dir, src.Name), src.URL)
+	if s.mirror == nil || s.mirror.url != src.URL {
+		s.close()
+		m, release, err := s.cfg.Mirrors.Open(mirrorDir(s.cfg.Dir, src.Name), src.URL)
 		if err != nil {
 			return revision{}, err
 		}
-		s.mirror, s.mirrorURL = m, src.URL
+		s.mirror, s.release = m, release
 	}
 	cred, err := s.credentials(src)
 	if err != nil {
@@ -202,8 +202,24 @@ func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, err
 	if err != nil {
 		return revision{}, err
 	}
-	return treeOf(s.mirror.Repository(), src, tip, tip)
+	rev, err := treeOf(s.mirror.Repository(), src, tip, tip)
+	if errors.Is(err, ErrUnknownRevision) && src.PinnedRevision != "" {
+		// The mirror holds the branch's history and nothing else: the repository's
+		// own error would list no branch and say it has no commits.
+		err = &notOnBranchError{src: src}
+	}
+	return rev, err
 }
+
+// notOnBranchError: a pull source's pinned revision is not in its branch's history.
+type notOnBranchError struct{ src *state.Source }
+
+func (e *notOnBranchError) Error() string {
+	return fmt.Sprintf("revision %q not found in %s branch %s: give a commit of the branch's history ('berth source history %s' lists those applied)",
+		e.src.PinnedRevision, redactURLs(e.src.URL), e.src.Branch, e.src.Name)
+}
+
+func (e *notOnBranchError) Is(target error) bool { return target == ErrUnknownRevision }
 
 // treeOf reads the tree of want, or of the pinned revision when the source has one.
 func treeOf(repo *Repository, src *state.Source, want, fetched string) (revision, error) {

@@ -38,6 +38,9 @@ type Config struct {
 	MaxReportBatch int
 	// ApplyTimeout bounds the wait for a write to be applied here (10s).
 	ApplyTimeout time.Duration
+	// Revisions checks the revision of a `source rollback` before it is pinned
+	// (nil: not checked).
+	Revisions Revisions
 }
 
 // Control serves one manager's stack, service and task operations.
@@ -48,6 +51,7 @@ type Control struct {
 	newID   func() string
 	timeout time.Duration
 	reports *batcher
+	revs    Revisions
 }
 
 // New returns a Control for the manager's store.
@@ -67,7 +71,7 @@ func New(cfg Config) *Control {
 	if cfg.ApplyTimeout <= 0 {
 		cfg.ApplyTimeout = 10 * time.Second
 	}
-	c := &Control{st: cfg.Store, logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID, timeout: cfg.ApplyTimeout}
+	c := &Control{st: cfg.Store, logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID, timeout: cfg.ApplyTimeout, revs: cfg.Revisions}
 	c.reports = newBatcher(c, cfg.MaxReportBatch)
 	return c
 }

@@ -128,10 +128,19 @@ func checkSource(src *state.Source, req *api.SourceAddRequest) error {
 	return nil
 }
 
-// UpdateSource suspends, resumes, pins or asks for a sync of a source.
+// Revisions finds a revision in a source's repository: the applier, which holds the
+// repositories.
+type Revisions interface {
+	// ResolveRevision returns the commit SHA of rev, or an error wrapping
+	// api.ErrBadRequest when the repository has no such revision.
+	ResolveRevision(ctx context.Context, source, rev string) (string, error)
+}
+
+// UpdateSource suspends, resumes, pins or asks for a sync of a source. A pin
+// (`source rollback`) is checked first: a revision that does not exist changes
+// nothing.
 func (c *Control) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
-	cmd := &store.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: req.Pin, RequestSync: req.RequestSync}
-	idx, err := c.apply(ctx, store.CmdSourceUpdate, cmd)
+	idx, err := c.updateSource(ctx, name, req)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, &notFoundError{"source", name}
 	}
@@ -139,6 +148,20 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 		return nil, err
 	}
 	return &api.WriteResponse{Index: idx}, nil
+}
+
+func (c *Control) updateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (uint64, error) {
+	pin := req.Pin
+	if pin != nil && *pin != "" && c.revs != nil {
+		sha, err := c.revs.ResolveRevision(ctx, name, *pin)
+		if err != nil {
+			return 0, err
+		}
+		// The commit, not what named it: a branch or HEAD~1 would move.
+		pin = &sha
+	}
+	cmd := &store.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync}
+	return c.apply(ctx, store.CmdSourceUpdate, cmd)
 }
 
 // RemoveSource deletes a source and its credentials; with prune its stacks too.

@@ -32,6 +32,9 @@ type manager struct {
 	hb     *tracker
 	logger *slog.Logger
 	loops  *loops
+	// mirrors are the pull sources' mirrors, shared by the applier and the
+	// previews of `berth diff --source`.
+	mirrors *applier.Mirrors
 	// caughtUp is closed once the manager has applied the log it held at start
 	// (and knows the cluster), or after catchUpWait: past that, stale answers are
 	// better than none (a manager without a majority still shows who is down).
@@ -57,7 +60,7 @@ const catchUpWait = 15 * time.Second
 func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
-	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{})}
+	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors()}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: pushCluster{n}, Dir: n.dir.sources(), Logger: logger.With("api", "git")})
 	if err != nil {
 		return err
@@ -94,7 +97,10 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		return err
 	}
 	m.st, m.port = st, p
-	m.ctl = control.New(control.Config{Store: controlStore{m}, Logger: logger, ApplyTimeout: n.cfg.ApplyTimeout})
+	// Node.UpdateSource sends a rollback to the leader, whose applier holds the
+	// repositories its revision is checked in.
+	revs := applier.Revisions{Config: m.applierConfig(logger.With("component", "applier"))}
+	m.ctl = control.New(control.Config{Store: controlStore{m}, Logger: logger, ApplyTimeout: n.cfg.ApplyTimeout, Revisions: revs})
 	var ctx context.Context
 	m.loops, ctx = newLoops(n.runCtx)
 	// The orchestrator runs on whichever manager leads, and stops when it no longer does.

@@ -154,9 +154,27 @@ func (n *Node) Source(ctx context.Context, name string, q api.Query) (*api.Sourc
 	return out, meta, err
 }
 
-// UpdateSource implements api.Backend.
+// UpdateSource implements api.Backend. A rollback goes to the leader, which checks
+// its revision in the source's repository.
 func (n *Node) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
-	return withControl(n, func(c *control.Control) (*api.WriteResponse, error) { return c.UpdateSource(ctx, name, req) })
+	m, err := n.readyManager()
+	if err != nil {
+		return nil, err
+	}
+	if req.Pin != nil && *req.Pin != "" && !m.st.IsLeader() {
+		c, err := n.leaderClient(m, "a rollback is checked on the leader")
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.UpdateSource(ctx, name, req)
+		if err != nil {
+			return nil, err
+		}
+		// Who wrote through this manager reads the write here, as after any write.
+		m.waitApplied(ctx, resp.Index)
+		return resp, nil
+	}
+	return m.ctl.UpdateSource(ctx, name, req)
 }
 
 // RemoveSource implements api.Backend.

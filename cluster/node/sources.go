@@ -62,7 +62,7 @@ func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.
 
 // applierConfig is the GitOps applier's configuration on this manager.
 func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
-	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger}
+	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger, Mirrors: m.mirrors}
 }
 
 // Plan implements api.Backend. Stacks are planned on this manager's state; a source
@@ -78,16 +78,22 @@ func (n *Node) Plan(ctx context.Context, req *api.PlanRequest) (*api.PlanRespons
 	if m.st.IsLeader() {
 		return applier.PreviewSource(ctx, m.applierConfig(m.logger.With("component", "applier")), req.Source, req.Revision)
 	}
-	addr, _ := m.st.Leader()
-	hc := n.hc.Load()
-	if addr == "" || hc == nil {
-		return nil, fmt.Errorf("%w: a source is planned on the leader, and there is none; try again once the managers have elected one", store.ErrNoLeader)
-	}
-	c, err := api.New(addr, api.WithHTTPClient(hc))
+	c, err := n.leaderClient(m, "a source is planned on the leader")
 	if err != nil {
 		return nil, err
 	}
 	return c.Plan(ctx, req)
+}
+
+// leaderClient is a client of the leader's API, for what only the leader holds: the
+// sources' repositories. what says what needs the leader, for the error.
+func (n *Node) leaderClient(m *manager, what string) (*api.Client, error) {
+	addr, _ := m.st.Leader()
+	hc := n.hc.Load()
+	if addr == "" || hc == nil {
+		return nil, fmt.Errorf("%w: %s, and there is none; try again once the managers have elected one", store.ErrNoLeader, what)
+	}
+	return api.New(addr, api.WithHTTPClient(hc))
 }
 
 // pushCluster is what the push server needs of this manager.

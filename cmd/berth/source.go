@@ -62,7 +62,8 @@ revision no longer has are removed, unless --no-prune.
 
   --url    a Git remote, fetched every --interval and on webhooks (POST
            /v1/hooks/NAME on a manager's port, signed with --webhook-secret-file);
-  --dir    a folder on the managers, applied whenever its files change;
+  --dir    a folder on the managers, applied whenever its files change, and
+           checked for drift every --interval;
   --push   the cluster itself is the remote: 'git push' to it deploys.
 
 Credentials are stored as cluster secrets and never shown again.`,
@@ -88,11 +89,15 @@ Credentials are stored as cluster secrets and never shown again.`,
 				src.Interval = spec.Duration(interval)
 			case dir != "":
 				src.Kind, src.URL = state.SourceDir, dir
+				src.Interval = spec.Duration(interval)
 			default:
 				src.Kind = state.SourceGitPush
 			}
-			if src.Kind != state.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "" || cmd.Flags().Changed("interval")) {
-				return errors.New("--token-file, --ssh-key, --known-hosts, --webhook-secret-file and --interval are for --url sources")
+			if src.Kind != state.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "") {
+				return errors.New("--token-file, --ssh-key, --known-hosts and --webhook-secret-file are for --url sources")
+			}
+			if src.Kind == state.SourceGitPush && cmd.Flags().Changed("interval") {
+				return errors.New("--interval is for --url and --dir sources: a push source syncs on every push")
 			}
 			src.Prune = !noPrune
 			cred, err := readCredentials(tokenFile, sshKey, knownHosts)
@@ -122,7 +127,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 	f.BoolVar(&push, "push", false, "The cluster is the remote: stacks arrive by 'git push'")
 	f.StringVar(&src.Branch, "branch", "main", "Branch to follow")
 	f.StringVar(&src.Path, "path", "", "Folder inside the repository that holds the stacks")
-	f.DurationVar(&interval, "interval", time.Minute, "How often to check the remote (0: webhooks and 'source sync' only)")
+	f.DurationVar(&interval, "interval", time.Minute, "How often to check the remote, or a folder for drift (0: webhooks, changes and 'source sync' only)")
 	f.StringVar(&tokenFile, "token-file", "", "File holding an HTTPS access token")
 	f.StringVar(&sshKey, "ssh-key", "", "File holding an SSH private key (needs --known-hosts)")
 	f.StringVar(&knownHosts, "known-hosts", "", "known_hosts file holding the Git server's host key")

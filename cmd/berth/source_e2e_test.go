@@ -221,3 +221,95 @@ func TestPushSourceProcesses(t *testing.T) {
 		t.Fatalf("the remote's main is %s, want %s", out, first)
 	}
 }
+
+// TestSourceDiffSyncRollbackProcesses runs on a real daemon (simulated agent) what
+// broke a source: `diff --source` of a new commit, then `source sync` (the preview
+// and the sync share the mirror); `source rollback --to` a revision that does not
+// exist (refused, nothing pinned); and a folder source healing drift on its
+// interval, with no file changed.
+func TestSourceDiffSyncRollbackProcesses(t *testing.T) {
+	c := newProcClusterArgs(t, testDaemonArgs, "node-1")
+	c.start("node-1")
+	c.initCluster("node-1", nil, nil)
+
+	repo := gittest.New(t)
+	web := func(image string) string {
+		repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: " + image + "\n"})
+		return repo.Commit(image).String()
+	}
+	first := web("nginx:1")
+	c.must("node-1", "source", "add", "rp", "--url", "file://"+repo.Dir, "--interval", "0")
+	if r := c.must("node-1", "source", "sync", "rp"); !strings.Contains(r.Stdout, first[:7]) {
+		t.Fatalf("source sync: %v", r)
+	}
+	second := web("nginx:2")
+	if r := c.run("node-1", "diff", "--source", "rp"); r.Code != 1 || !strings.Contains(r.Stdout, "nginx:2") {
+		t.Fatalf("diff --source rp of a new commit: want exit 1 and the new image, got %v", r)
+	}
+	if r := c.must("node-1", "source", "sync", "rp"); !strings.Contains(r.Stdout, second[:7]) {
+		t.Fatalf("source sync after diff: %v", r)
+	}
+
+	c.fails("node-1", "", `revision "deadbeef" not found in file://`+repo.Dir+" branch main", "source", "rollback", "rp", "--to", "deadbeef")
+	if out := c.must("node-1", "source", "ls").Stdout; strings.Contains(out, "pinned") || strings.Contains(out, "Failed") || !strings.Contains(out, second[:7]) {
+		t.Fatalf("after a refused rollback, source ls:\n%s", out)
+	}
+
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "api"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api", "compose.yaml"), []byte("services:\n  app:\n    image: api:1\n    deploy:\n      replicas: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("node-1", "source", "add", "local", "--dir", dir, "--interval", "1s", "--self-heal")
+	c.eventually(20*time.Second, func() error {
+		if out := c.must("node-1", "service", "ls").Stdout; !strings.Contains(out, "api_app") {
+			return fmt.Errorf("service ls:\n%s", out)
+		}
+		return nil
+	})
+	c.must("node-1", "service", "scale", "api_app=5")
+	c.eventually(20*time.Second, func() error {
+		if out := c.must("node-1", "source", "history", "local").Stdout; !strings.Contains(out, "self-heal reverted changes made outside Git: service api_app: deploy.replicas") {
+			return fmt.Errorf("source history local:\n%s", out)
+		}
+		return nil
+	})
+}
+
+// TestSourceRollbackThroughFollowerProcesses sends `source rollback` to a manager
+// that does not lead: a revision that does not exist is refused with its reason and
+// pins nothing; one that exists pins its commit, and `source sync` ends the pin.
+func TestSourceRollbackThroughFollowerProcesses(t *testing.T) {
+	c := newProcClusterArgs(t, testDaemonArgs, "node-1", "node-2")
+	c.start("node-1", "node-2")
+	c.initCluster("node-1", []string{"node-2"}, nil)
+
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n"})
+	first := repo.Commit("web 1").String()
+	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:2\n"})
+	second := repo.Commit("web 2").String()
+	c.must("node-1", "source", "add", "rp", "--url", "file://"+repo.Dir, "--interval", "0")
+	if r := c.must("node-1", "source", "sync", "rp"); !strings.Contains(r.Stdout, second[:7]) {
+		t.Fatalf("source sync: %v", r)
+	}
+
+	c.fails("node-2", "", `revision "deadbeef" not found in file://`+repo.Dir+" branch main", "source", "rollback", "rp", "--to", "deadbeef")
+	if out := c.must("node-2", "source", "ls").Stdout; strings.Contains(out, "pinned") || !strings.Contains(out, second[:7]) {
+		t.Fatalf("after a refused rollback, source ls:\n%s", out)
+	}
+	if r := c.must("node-2", "source", "rollback", "rp", "--to", first[:7]); !strings.Contains(r.Stdout, first[:7]) {
+		t.Fatalf("source rollback --to %s: %v", first[:7], r)
+	}
+	if out := c.must("node-2", "source", "inspect", "rp").Stdout; !strings.Contains(out, first) {
+		t.Fatalf("source inspect after a rollback does not show the pinned commit %s:\n%s", first, out)
+	}
+	if r := c.must("node-2", "source", "sync", "rp"); !strings.Contains(r.Stdout, second[:7]) {
+		t.Fatalf("source sync after a rollback: %v", r)
+	}
+	if out := c.must("node-1", "source", "ls").Stdout; strings.Contains(out, "pinned") {
+		t.Fatalf("source sync left the pin:\n%s", out)
+	}
+}

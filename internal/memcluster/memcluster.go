@@ -151,7 +151,18 @@ func (c *Cluster) start(m *Manager, bootstrap bool) error {
 		return fmt.Errorf("open %s: %w", m.ID, err)
 	}
 	m.Store = st
-	m.Control = control.New(control.Config{Store: st, Logger: logger, Now: c.opts.Now, ApplyTimeout: 30 * time.Second})
+	ccfg := control.Config{Store: st, Logger: logger, Now: c.opts.Now, ApplyTimeout: 30 * time.Second}
+	var ac applier.Config
+	if c.opts.Applier != nil {
+		ac = *c.opts.Applier
+		ac.Cluster, ac.Logger, ac.Now, ac.Dir = st, logger.With("component", "applier"), c.opts.Now, filepath.Join(ac.Dir, m.ID)
+		if ac.Mirrors == nil {
+			// The applier and the rollbacks' checks share the mirrors, as on a daemon.
+			ac.Mirrors = applier.NewMirrors()
+		}
+		ccfg.Revisions = applier.Revisions{Config: ac}
+	}
+	m.Control = control.New(ccfg)
 	rc := c.opts.Reconciler
 	rc.Store, rc.Logger, rc.Now = st, logger, c.opts.Now
 	ctx, cancel := context.WithCancel(context.Background())
@@ -159,8 +170,6 @@ func (c *Cluster) start(m *Manager, bootstrap bool) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, rc) })
 	if c.opts.Applier != nil {
-		ac := *c.opts.Applier
-		ac.Cluster, ac.Logger, ac.Now, ac.Dir = st, logger.With("component", "applier"), c.opts.Now, filepath.Join(ac.Dir, m.ID)
 		wg.Go(func() {
 			store.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, ac.Logger, "applier", func(ctx context.Context) error { return applier.Run(ctx, ac) })
 		})
