@@ -123,6 +123,55 @@ func TestTrackerGivesANewLeaderAGracePeriod(t *testing.T) {
 	}
 }
 
+// TestDownDeadlineWithDefaults: with the default period, a node is overdue exactly 5 s
+// after its last heartbeat (a node never heard from, after the start of leadership),
+// and the leader's next wake-up is the earliest deadline still ahead.
+func TestDownDeadlineWithDefaults(t *testing.T) {
+	period := (&Node{}).heartbeatPeriod(nil)
+	silence := downAfter * period
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	nodes := []*state.Node{
+		{ID: "a", Status: state.NodeStatus{State: state.NodeReady}},
+		{ID: "b", Status: state.NodeStatus{State: state.NodeReady}},
+		{ID: "never-beat", Status: state.NodeStatus{State: state.NodeUnknown}},
+		{ID: "down", Status: state.NodeStatus{State: state.NodeDown}},
+	}
+	tr := newTracker()
+	tr.lead(t0)
+	tr.beat("a", t0)
+	tr.beat("b", t0.Add(2*time.Second))
+	tests := []struct {
+		at       time.Duration // after t0
+		beatB    bool          // b beats at this time first
+		wantLate []string
+		wantNext time.Duration
+	}{
+		{at: 4900 * time.Millisecond, wantNext: 5 * time.Second},
+		{at: 5 * time.Second, wantLate: []string{"a", "never-beat"}, wantNext: 7 * time.Second},
+		{at: 6 * time.Second, beatB: true, wantLate: []string{"a", "never-beat"}, wantNext: 11 * time.Second},
+		{at: 11 * time.Second, wantLate: []string{"a", "b", "never-beat"}},
+	}
+	for _, tt := range tests {
+		now := t0.Add(tt.at)
+		if tt.beatB {
+			tr.beat("b", now)
+		}
+		late, next := tr.overdue(nodes, now, silence)
+		var ids []string
+		for _, nd := range late {
+			ids = append(ids, nd.ID)
+		}
+		var wantNext time.Time
+		if tt.wantNext > 0 {
+			wantNext = t0.Add(tt.wantNext)
+		}
+		if strings.Join(ids, ",") != strings.Join(tt.wantLate, ",") || !next.Equal(wantNext) {
+			t.Errorf("at +%v (period %v, down after %v of silence): overdue %v, next %v; want %v, %v",
+				tt.at, period, silence, ids, next, tt.wantLate, wantNext)
+		}
+	}
+}
+
 func TestNewID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
