@@ -103,12 +103,20 @@ func (n *Node) heartbeatPeriod(m *manager) time.Duration {
 		return n.cfg.HeartbeatPeriod
 	}
 	if m != nil {
-		if c, err := m.state().ReadTxn().Cluster(nil); err == nil && c.Settings.HeartbeatPeriod > 0 &&
-			time.Duration(c.Settings.HeartbeatPeriod) != legacyHeartbeatPeriod {
-			return time.Duration(c.Settings.HeartbeatPeriod)
+		if c, err := m.state().ReadTxn().Cluster(nil); err == nil {
+			return settingsPeriod(c.Settings)
 		}
 	}
 	return state.DefaultHeartbeatPeriod
+}
+
+// settingsPeriod is the heartbeat period of the cluster's settings.
+func settingsPeriod(s state.Settings) time.Duration {
+	p := time.Duration(s.HeartbeatPeriod)
+	if p <= 0 || p == legacyHeartbeatPeriod {
+		return state.DefaultHeartbeatPeriod
+	}
+	return p
 }
 
 // monitorHeartbeats runs on every manager and acts while it leads: a node not heard

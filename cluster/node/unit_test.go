@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
 )
 
 func TestCheckQuorum(t *testing.T) {
@@ -168,6 +169,25 @@ func TestDownDeadlineWithDefaults(t *testing.T) {
 		if strings.Join(ids, ",") != strings.Join(tt.wantLate, ",") || !next.Equal(wantNext) {
 			t.Errorf("at +%v (period %v, down after %v of silence): overdue %v, next %v; want %v, %v",
 				tt.at, period, silence, ids, next, tt.wantLate, wantNext)
+		}
+	}
+}
+
+// TestSettingsPeriod: a cluster made with the old 5 s default, which nothing else
+// could have set, gets the new default.
+func TestSettingsPeriod(t *testing.T) {
+	tests := []struct {
+		setting time.Duration
+		want    time.Duration
+	}{
+		{0, time.Second},
+		{5 * time.Second, time.Second},
+		{2 * time.Second, 2 * time.Second},
+		{500 * time.Millisecond, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := settingsPeriod(state.Settings{HeartbeatPeriod: spec.Duration(tt.setting)}); got != tt.want {
+			t.Errorf("settingsPeriod(%v) = %v; want %v", tt.setting, got, tt.want)
 		}
 	}
 }
