@@ -171,11 +171,16 @@ func (l *sourceLoop) run() {
 	// The first pass checks the source at once: a new leader continues from the
 	// last applied revision, and applies nothing when the source has not moved.
 	due := true
+	// taken is the request count the last sync answered. Rows written before that
+	// sync's answer still show those requests unanswered: they ask for nothing new, so
+	// requests that arrive during a sync make one more sync, not two.
+	var taken uint64
 	var timer *time.Timer
 	var tick <-chan time.Time
 	for {
 		if due && !src.Suspended {
 			l.syncer.sync(ctx, src, logger)
+			taken = max(taken, src.SyncRequests)
 		}
 		due = false
 		if timer != nil {
@@ -195,7 +200,7 @@ func (l *sourceLoop) run() {
 		case next := <-l.rows:
 			resumed := src.Suspended && !next.Suspended
 			src = next
-			if !resumed && next.SyncRequests <= next.AnsweredRequests {
+			if !resumed && next.SyncRequests <= max(next.AnsweredRequests, taken) {
 				// Rows change at every sync this loop writes; only requests count.
 				goto wait
 			}

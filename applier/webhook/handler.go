@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // MaxBodySize is the largest request body the handler reads. Push payloads of the forges
@@ -42,8 +43,13 @@ func WithLogger(l *slog.Logger) Option {
 // NewHandler returns the handler of POST /v1/hooks/NAME. It authenticates the request with
 // the webhook secret of source NAME and requests a sync when the request reports a push
 // to the branch the source tracks; everything else is acknowledged and ignored.
+//
+// A delivery this handler accepted before (same source, sender and delivery id, within
+// an hour and the last 10,000) is answered 200 "replay" and does nothing. Requests for a
+// source that arrive while its sync request is being made share one queued request.
 func NewHandler(src Sources, opts ...Option) http.Handler {
-	h := &handler{src: src, log: slog.New(slog.DiscardHandler)}
+	h := &handler{src: src, log: slog.New(slog.DiscardHandler), now: time.Now,
+		seen: newDeliveries(replayIDs, replayTTL), requests: newCoalescer()}
 	for _, opt := range opts {
 		opt(h)
 	}
@@ -51,8 +57,11 @@ func NewHandler(src Sources, opts ...Option) http.Handler {
 }
 
 type handler struct {
-	src Sources
-	log *slog.Logger
+	src      Sources
+	log      *slog.Logger
+	now      func() time.Time
+	seen     *deliveries
+	requests *coalescer
 }
 
 // response is the JSON body of every answer.
@@ -115,7 +124,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	log = log.With("provider", ev.Provider, "event", ev.Type, "ref", ev.Ref)
+	log = log.With("provider", ev.Provider, "event", ev.Type, "ref", ev.Ref, "delivery", ev.Delivery)
+
+	// Only an authenticated delivery is remembered: an unsigned copy must not make the
+	// genuine one look like a replay.
+	key := keyOf(name, ev.Provider, ev.Delivery)
+	if ev.Delivery != "" {
+		if first, replay := h.seen.seen(key, h.now()); replay {
+			log.InfoContext(ctx, "webhook replay ignored", "first", first)
+			writeJSON(w, http.StatusOK, response{Status: "replay", Reason: fmt.Sprintf(
+				"delivery %.100q was received at %s; a replay requests no sync", ev.Delivery, first.UTC().Format(time.RFC3339))})
+			return
+		}
+	}
 
 	if ev.Kind == KindPing {
 		log.InfoContext(ctx, "webhook ping")
@@ -128,13 +149,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, response{Status: "ignored", Reason: reason})
 		return
 	}
-	if err := h.src.RequestSync(ctx, name, revision); err != nil {
+	joined, err := h.requests.do(ctx, log, name, revision, h.src.RequestSync)
+	if err != nil {
+		// The sender's retry of this delivery must count.
+		h.seen.forget(key)
 		log.InfoContext(ctx, "webhook sync request failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("request sync of source %q: %v", name, err))
 		return
 	}
-	log.InfoContext(ctx, "webhook sync requested", "revision", revision)
-	writeJSON(w, http.StatusAccepted, response{Status: "sync requested", Revision: revision})
+	resp := response{Status: "sync requested", Revision: revision}
+	if joined {
+		resp.Reason = "joined the sync request queued for this source"
+	}
+	log.InfoContext(ctx, "webhook sync requested", "revision", revision, "coalesced", joined)
+	writeJSON(w, http.StatusAccepted, resp)
 }
 
 const tooLarge = "body larger than 1 MiB: a push notification is much smaller; check the webhook URL"

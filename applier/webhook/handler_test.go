@@ -7,14 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berthd/berth/applier/webhook"
+	"github.com/berthd/berth/internal/syncbuf"
 )
 
 type target struct {
@@ -404,4 +407,175 @@ func TestHandlerMounted(t *testing.T) {
 	if want := []syncCall{{"stacks", headRev}}; !slices.Equal(src.syncCalls(), want) {
 		t.Errorf("RequestSync calls = %v; want %v", src.syncCalls(), want)
 	}
+}
+
+// post sends one request to h and decodes the answer.
+func post(t *testing.T, h http.Handler, header http.Header, body string) (int, reply) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/v1/hooks/stacks", strings.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var got reply
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Errorf("decode reply %q: %v", rec.Body, err)
+	}
+	return rec.Code, got
+}
+
+// TestHandlerAnswersReplaysWithoutSync sends the same signed delivery 300 times at once:
+// one sync request, 299 answers that say it is a replay.
+func TestHandlerAnswersReplaysWithoutSync(t *testing.T) {
+	const replays = 300
+	tests := []struct {
+		name   string
+		header http.Header
+		body   string
+	}{
+		{"github", githubHeaders("push", githubPush, testSecret), githubPush},
+		{"gitlab", gitlabHeaders("Push Hook", testSecret), gitlabPush},
+		{"gitea", giteaHeaders("push", giteaPush, testSecret), giteaPush},
+		{"forgejo", forgejoHeaders("push", forgejoPush, testSecret), forgejoPush},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &fakeSources{targets: map[string]target{"stacks": {testSecret, "main"}}}
+			h := webhook.NewHandler(src)
+			codes := make(chan int, replays)
+			var wg sync.WaitGroup
+			for range replays {
+				wg.Go(func() {
+					code, got := post(t, h, tt.header, tt.body)
+					if code == http.StatusOK && (got.Status != "replay" || !strings.Contains(got.Reason, "a replay requests no sync")) {
+						t.Errorf("replay answered %+v; want status replay and the reason", got)
+					}
+					codes <- code
+				})
+			}
+			wg.Wait()
+			close(codes)
+			count := map[int]int{}
+			for c := range codes {
+				count[c]++
+			}
+			if want := map[int]int{http.StatusAccepted: 1, http.StatusOK: replays - 1}; !maps.Equal(count, want) {
+				t.Errorf("answers by status = %v; want %v", count, want)
+			}
+			if n := len(src.syncCalls()); n != 1 {
+				t.Errorf("%d sync requests for one delivery sent %d times; want 1", n, replays)
+			}
+		})
+	}
+}
+
+// TestHandlerRemembersOnlyDeliveriesItActedOn: a copy with a bad signature and a delivery
+// whose sync request failed do not make the genuine delivery, or its retry, a replay;
+// another delivery id is not a replay.
+func TestHandlerRemembersOnlyDeliveriesItActedOn(t *testing.T) {
+	src := &fakeSources{targets: map[string]target{"stacks": {testSecret, "main"}}}
+	h := webhook.NewHandler(src)
+	steps := []struct {
+		name    string
+		header  http.Header
+		syncErr error
+		want    int
+		status  string
+	}{
+		{"unsigned copy", githubHeaders("push", githubPush, "guessed-secret"), nil, http.StatusUnauthorized, "error"},
+		{"genuine delivery, no leader", githubHeaders("push", githubPush, testSecret), errors.New("no leader"), http.StatusServiceUnavailable, "error"},
+		{"sender retries", githubHeaders("push", githubPush, testSecret), nil, http.StatusAccepted, "sync requested"},
+		{"replay", githubHeaders("push", githubPush, testSecret), nil, http.StatusOK, "replay"},
+		{"another delivery", withHeader(githubHeaders("push", githubPush, testSecret), "X-GitHub-Delivery", "another-id"), nil, http.StatusAccepted, "sync requested"},
+		{"the same id for another sender", withHeader(genericHeaders("", testSecret), "X-Berth-Delivery", deliveries[webhook.GitHub]), nil, http.StatusAccepted, "sync requested"},
+	}
+	for _, s := range steps {
+		src.mu.Lock()
+		src.syncErr = s.syncErr
+		src.mu.Unlock()
+		code, got := post(t, h, s.header, githubPushBodyFor(s.header))
+		if code != s.want || got.Status != s.status {
+			t.Errorf("%s: %d %+v; want %d %s", s.name, code, got, s.want, s.status)
+		}
+	}
+	if n := len(src.syncCalls()); n != 4 {
+		t.Errorf("%d sync requests; want 4 (the failed one, the retry and the two other deliveries)", n)
+	}
+}
+
+// githubPushBodyFor is the body the headers were signed for.
+func githubPushBodyFor(h http.Header) string {
+	if h.Get("X-Berth-Signature-256") != "" {
+		return ""
+	}
+	return githubPush
+}
+
+func withHeader(h http.Header, key, value string) http.Header {
+	h.Set(key, value)
+	return h
+}
+
+// TestHandlerCoalescesSyncRequests sends 20 pushes while the sync request of a first one
+// is being made: they share one queued request, made after the first returns.
+func TestHandlerCoalescesSyncRequests(t *testing.T) {
+	const waiting = 20
+	release := make(chan struct{})
+	started := make(chan struct{}, waiting+1)
+	src := &blockingSources{fakeSources: fakeSources{targets: map[string]target{"stacks": {testSecret, "main"}}},
+		release: release, started: started}
+	var logs syncbuf.Buffer
+	h := webhook.NewHandler(src, webhook.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+
+	var wg sync.WaitGroup
+	replies := make(chan reply, waiting+1)
+	send := func(id string) {
+		wg.Go(func() {
+			code, got := post(t, h, withHeader(githubHeaders("push", githubPush, testSecret), "X-GitHub-Delivery", id), githubPush)
+			if code != http.StatusAccepted {
+				t.Errorf("delivery %s: %d %+v; want 202", id, code, got)
+			}
+			replies <- got
+		})
+	}
+	send("first")
+	<-started
+	for i := range waiting {
+		send(fmt.Sprintf("push-%d", i))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(logs.String(), "joins the one queued") < waiting {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests joined the queued one; %d sync requests made",
+				strings.Count(logs.String(), "joins the one queued"), waiting, len(src.syncCalls()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(replies)
+	joined := 0
+	for r := range replies {
+		if strings.Contains(r.Reason, "joined the sync request queued") {
+			joined++
+		}
+	}
+	if n := len(src.syncCalls()); n != 2 || joined != waiting {
+		t.Errorf("%d sync requests, %d answers say they joined; want 2 requests (the first and one queued), %d joined", n, joined, waiting)
+	}
+}
+
+// blockingSources holds every sync request until release is closed.
+type blockingSources struct {
+	fakeSources
+	release <-chan struct{}
+	started chan<- struct{}
+}
+
+func (b *blockingSources) RequestSync(ctx context.Context, name, revision string) error {
+	err := b.fakeSources.RequestSync(ctx, name, revision)
+	b.started <- struct{}{}
+	<-b.release
+	return err
 }

@@ -12,6 +12,9 @@
 //   - anything else (CI jobs, scripts): X-Berth-Signature-256: sha256=HEX(HMAC-SHA256(secret, body))
 //     over an optional JSON body {"ref": "refs/heads/main", "after": "<commit id>"}.
 //
+// A delivery sent again (X-GitHub-Delivery, X-Gitlab-Event-UUID, X-Gitea-Delivery,
+// X-Forgejo-Delivery or X-Berth-Delivery the same as before) is answered without a sync.
+//
 // JSON bodies and GitHub's and Gitea's form encoding (payload=JSON) are both accepted.
 package webhook
 
@@ -73,6 +76,8 @@ type Event struct {
 	Revision string
 	// Deleted is true when the push deleted Ref.
 	Deleted bool
+	// Delivery is the sender's id of this delivery, the same when it sends it again; may be empty.
+	Delivery string
 }
 
 // Branch returns the branch name of a refs/heads/ ref, or "" for any other ref.
@@ -100,8 +105,10 @@ type sender struct {
 	sigHeader   string
 	scheme      scheme
 	eventHeader string // "" when every request is a push
-	pushEvents  []string
-	pingEvent   string
+	// deliveryHeader names the delivery; a redelivery carries the same value.
+	deliveryHeader string
+	pushEvents     []string
+	pingEvent      string
 	// refRequired: the sender always names the ref of a push, so a push without one is malformed.
 	refRequired bool
 }
@@ -109,11 +116,11 @@ type sender struct {
 // senders are tried in order. Forgejo also sends Gitea's headers and both also send GitHub's,
 // so the most specific comes first to report the right provider.
 var senders = [...]sender{
-	{Forgejo, "X-Forgejo-Signature", hmacHex, "X-Forgejo-Event", []string{"push"}, "", true},
-	{Gitea, "X-Gitea-Signature", hmacHex, "X-Gitea-Event", []string{"push"}, "", true},
-	{GitHub, "X-Hub-Signature-256", hmacPrefixed, "X-GitHub-Event", []string{"push"}, "ping", true},
-	{GitLab, "X-Gitlab-Token", token, "X-Gitlab-Event", []string{"Push Hook", "Tag Push Hook"}, "", true},
-	{Generic, "X-Berth-Signature-256", hmacPrefixed, "", nil, "", false},
+	{Forgejo, "X-Forgejo-Signature", hmacHex, "X-Forgejo-Event", "X-Forgejo-Delivery", []string{"push"}, "", true},
+	{Gitea, "X-Gitea-Signature", hmacHex, "X-Gitea-Event", "X-Gitea-Delivery", []string{"push"}, "", true},
+	{GitHub, "X-Hub-Signature-256", hmacPrefixed, "X-GitHub-Event", "X-GitHub-Delivery", []string{"push"}, "ping", true},
+	{GitLab, "X-Gitlab-Token", token, "X-Gitlab-Event", "X-Gitlab-Event-UUID", []string{"Push Hook", "Tag Push Hook"}, "", true},
+	{Generic, "X-Berth-Signature-256", hmacPrefixed, "", "X-Berth-Delivery", nil, "", false},
 }
 
 // Parse recognises the sender of a webhook request from its headers, checks its signature
@@ -134,7 +141,7 @@ func Parse(h http.Header, body []byte, secret []byte) (*Event, error) {
 			"set the same secret on the sender and on the source: %w", s.provider, s.sigHeader, ErrBadSignature)
 	}
 
-	ev := &Event{Provider: s.provider, Kind: KindPush, Type: "push"}
+	ev := &Event{Provider: s.provider, Kind: KindPush, Type: "push", Delivery: h.Get(s.deliveryHeader)}
 	if s.eventHeader != "" {
 		ev.Type = h.Get(s.eventHeader)
 		ev.Kind = s.kind(ev.Type)

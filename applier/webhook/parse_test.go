@@ -301,8 +301,10 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(): %v", err)
 			}
-			if *got != *tt.want {
-				t.Errorf("Parse() = %+v; want %+v", *got, *tt.want)
+			want := *tt.want
+			want.Delivery = deliveries[want.Provider]
+			if *got != want {
+				t.Errorf("Parse() = %+v; want %+v", *got, want)
 			}
 		})
 	}

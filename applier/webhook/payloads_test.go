@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+
+	"github.com/berthd/berth/applier/webhook"
 )
 
 // Push payloads of each forge, trimmed to a few of their fields but otherwise as sent.
@@ -16,6 +18,14 @@ const (
 	sha256Rev  = "6f1ed002ab5595859014ebf0951522d9c8d4b4ac4b1e8b8f1c3b9a8e1f0e1c2d"
 	testSecret = "s3cr3t-webhook-key"
 )
+
+// deliveries are the delivery ids the helpers below send, per sender.
+var deliveries = map[webhook.Provider]string{
+	webhook.GitHub:  "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+	webhook.GitLab:  "13792a34-cac6-4fda-95a8-c58e00a3954e",
+	webhook.Gitea:   "e9b8b2a6-3f6a-4b8b-9c57-3f7d1f0c2a11",
+	webhook.Forgejo: "0a5b4c1e-6a0b-4df5-8a3c-2f9b0d7c8e21",
+}
 
 const githubPush = `{
   "ref": "refs/heads/main",
@@ -176,7 +186,7 @@ func githubHeaders(event, body, secret string) http.Header {
 	h := http.Header{}
 	h.Set("User-Agent", "GitHub-Hookshot/5c2f7c1")
 	h.Set("Content-Type", "application/json")
-	h.Set("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+	h.Set("X-GitHub-Delivery", deliveries[webhook.GitHub])
 	h.Set("X-GitHub-Event", event)
 	h.Set("X-GitHub-Hook-ID", "471230912")
 	h.Set("X-Hub-Signature", "sha1="+hex.EncodeToString(legacy.Sum(nil)))
@@ -190,7 +200,7 @@ func gitlabHeaders(event, token string) http.Header {
 	h.Set("User-Agent", "GitLab/18.5.0")
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Gitlab-Event", event)
-	h.Set("X-Gitlab-Event-UUID", "13792a34-cac6-4fda-95a8-c58e00a3954e")
+	h.Set("X-Gitlab-Event-UUID", deliveries[webhook.GitLab])
 	h.Set("X-Gitlab-Instance", "https://gitlab.example.com")
 	h.Set("X-Gitlab-Token", token)
 	return h
@@ -202,7 +212,7 @@ func giteaHeaders(event, body, secret string) http.Header {
 	h := http.Header{}
 	h.Set("User-Agent", "Go-http-client/1.1")
 	h.Set("Content-Type", "application/json")
-	h.Set("X-Gitea-Delivery", "e9b8b2a6-3f6a-4b8b-9c57-3f7d1f0c2a11")
+	h.Set("X-Gitea-Delivery", deliveries[webhook.Gitea])
 	h.Set("X-Gitea-Event", event)
 	h.Set("X-Gitea-Event-Type", event)
 	h.Set("X-Gitea-Signature", sig)
@@ -216,7 +226,7 @@ func giteaHeaders(event, body, secret string) http.Header {
 // forgejoHeaders are the headers Forgejo sends, Gitea's and GitHub's included.
 func forgejoHeaders(event, body, secret string) http.Header {
 	h := giteaHeaders(event, body, secret)
-	h.Set("X-Forgejo-Delivery", "0a5b4c1e-6a0b-4df5-8a3c-2f9b0d7c8e21")
+	h.Set("X-Forgejo-Delivery", deliveries[webhook.Forgejo])
 	h.Set("X-Forgejo-Event", event)
 	h.Set("X-Forgejo-Event-Type", event)
 	h.Set("X-Forgejo-Signature", hmacHex(secret, body))

@@ -17,9 +17,15 @@ import (
 	"github.com/berthd/berth/spec"
 )
 
-// downAfter is how many heartbeat periods the leader waits before it declares a
-// node down (Swarm waits about as long).
-const downAfter = 3
+// downAfter is how many heartbeat periods the leader waits before it declares a node
+// down: five missed heartbeats, 5 s with the default period. A node beats every period
+// and a late heartbeat is retried at the next one, so a loaded node or leader misses
+// several in a row only when it is really gone.
+const downAfter = 5
+
+// legacyHeartbeatPeriod is the setting a cluster made before 1 s became the default
+// stores. Nothing but that default ever wrote it, so it means "the default".
+const legacyHeartbeatPeriod = 5 * time.Second
 
 // tracker is the leader's memory of heartbeats. It is never written to raft: only the
 // transitions it causes are (ready -> down, down -> ready).
@@ -60,10 +66,34 @@ func (t *tracker) beat(id string, now time.Time) {
 func (t *tracker) last(id string) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.lastLocked(id)
+}
+
+func (t *tracker) lastLocked(id string) time.Time {
 	if at, ok := t.seen[id]; ok {
 		return at
 	}
 	return t.since
+}
+
+// overdue returns the nodes, not yet down, that have not beaten for silence at now,
+// and the earliest time another one will have (zero when none can).
+func (t *tracker) overdue(nodes []*state.Node, now time.Time, silence time.Duration) (late []*state.Node, next time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, nd := range nodes {
+		if nd.Status.State == state.NodeDown {
+			continue
+		}
+		deadline := t.lastLocked(nd.ID).Add(silence)
+		switch {
+		case !deadline.After(now):
+			late = append(late, nd)
+		case next.IsZero() || deadline.Before(next):
+			next = deadline
+		}
+	}
+	return late, next
 }
 
 // heartbeatPeriod is this node's override, else the cluster's setting, else Swarm's
@@ -73,21 +103,35 @@ func (n *Node) heartbeatPeriod(m *manager) time.Duration {
 		return n.cfg.HeartbeatPeriod
 	}
 	if m != nil {
-		if c, err := m.state().ReadTxn().Cluster(nil); err == nil && c.Settings.HeartbeatPeriod > 0 {
-			return time.Duration(c.Settings.HeartbeatPeriod)
+		if c, err := m.state().ReadTxn().Cluster(nil); err == nil {
+			return settingsPeriod(c.Settings)
 		}
 	}
 	return state.DefaultHeartbeatPeriod
 }
 
+// settingsPeriod is the heartbeat period of the cluster's settings.
+func settingsPeriod(s state.Settings) time.Duration {
+	p := time.Duration(s.HeartbeatPeriod)
+	if p <= 0 || p == legacyHeartbeatPeriod {
+		return state.DefaultHeartbeatPeriod
+	}
+	return p
+}
+
 // monitorHeartbeats runs on every manager and acts while it leads: a node not heard
-// from for downAfter periods is written down.
+// from for downAfter periods is written down. It sleeps until the earliest deadline
+// (at most a period, to notice a new leadership or period), so a node is down within
+// a few milliseconds of its deadline, and a cluster whose nodes all beat costs about
+// one pass over the nodes a period.
 func (m *manager) monitorHeartbeats(ctx context.Context) {
+	var wait time.Duration
 	for {
-		period := m.n.heartbeatPeriod(m)
-		if !sleep(ctx, max(period/2, 50*time.Millisecond)) {
+		if !sleep(ctx, wait) {
 			return
 		}
+		period := m.n.heartbeatPeriod(m)
+		wait = period
 		if !m.st.IsLeader() {
 			m.hb.follow()
 			continue
@@ -98,26 +142,28 @@ func (m *manager) monitorHeartbeats(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		for _, nd := range nodes {
-			if nd.Status.State == state.NodeDown {
-				continue
-			}
-			silent := now.Sub(m.hb.last(nd.ID))
-			if silent <= downAfter*period {
-				continue
-			}
-			msg := fmt.Sprintf("heartbeat failure: no heartbeat for %s", silent.Round(time.Second))
-			actx, cancel := context.WithTimeout(ctx, m.st.ApplyTimeout())
-			_, err := m.st.Apply(actx, store.CmdNodeStatus, store.NodeStatusUpdate{
-				ID: nd.ID, Status: state.NodeStatus{State: state.NodeDown, Message: msg, Timestamp: now.UTC()}})
-			cancel()
-			if err != nil {
-				m.logger.Warn("could not mark node down", "node", nd.ID, "hostname", nd.Hostname, "error", err)
-				continue
-			}
-			m.logger.Info("node down", "node", nd.ID, "hostname", nd.Hostname, "reason", msg)
+		late, next := m.hb.overdue(nodes, now, downAfter*period)
+		for _, nd := range late {
+			m.markDown(ctx, nd, now)
+		}
+		if !next.IsZero() {
+			// A floor keeps a write that keeps failing from spinning.
+			wait = max(min(wait, next.Sub(time.Now())), period/20)
 		}
 	}
+}
+
+// markDown writes node nd down: a transition, the only raft write heartbeats make.
+func (m *manager) markDown(ctx context.Context, nd *state.Node, now time.Time) {
+	msg := fmt.Sprintf("heartbeat failure: no heartbeat for %s", now.Sub(m.hb.last(nd.ID)).Round(100*time.Millisecond))
+	actx, cancel := context.WithTimeout(ctx, m.st.ApplyTimeout())
+	defer cancel()
+	if _, err := m.st.Apply(actx, store.CmdNodeStatus, store.NodeStatusUpdate{
+		ID: nd.ID, Status: state.NodeStatus{State: state.NodeDown, Message: msg, Timestamp: now.UTC()}}); err != nil {
+		m.logger.Warn("could not mark node down", "node", nd.ID, "hostname", nd.Hostname, "error", err)
+		return
+	}
+	m.logger.Info("node down", "node", nd.ID, "hostname", nd.Hostname, "reason", msg)
 }
 
 // Heartbeat implements api.Backend (leader only).

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
 )
 
 func TestCheckQuorum(t *testing.T) {
@@ -120,6 +121,74 @@ func TestTrackerGivesANewLeaderAGracePeriod(t *testing.T) {
 	tr.lead(t0.Add(10 * time.Minute))
 	if got := tr.last("a"); !got.Equal(t0.Add(10 * time.Minute)) {
 		t.Errorf("after a new term, last heartbeat %v, want the new start", got)
+	}
+}
+
+// TestDownDeadlineWithDefaults: with the default period, a node is overdue exactly 5 s
+// after its last heartbeat (a node never heard from, after the start of leadership),
+// and the leader's next wake-up is the earliest deadline still ahead.
+func TestDownDeadlineWithDefaults(t *testing.T) {
+	period := (&Node{}).heartbeatPeriod(nil)
+	silence := downAfter * period
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	nodes := []*state.Node{
+		{ID: "a", Status: state.NodeStatus{State: state.NodeReady}},
+		{ID: "b", Status: state.NodeStatus{State: state.NodeReady}},
+		{ID: "never-beat", Status: state.NodeStatus{State: state.NodeUnknown}},
+		{ID: "down", Status: state.NodeStatus{State: state.NodeDown}},
+	}
+	tr := newTracker()
+	tr.lead(t0)
+	tr.beat("a", t0)
+	tr.beat("b", t0.Add(2*time.Second))
+	tests := []struct {
+		at       time.Duration // after t0
+		beatB    bool          // b beats at this time first
+		wantLate []string
+		wantNext time.Duration
+	}{
+		{at: 4900 * time.Millisecond, wantNext: 5 * time.Second},
+		{at: 5 * time.Second, wantLate: []string{"a", "never-beat"}, wantNext: 7 * time.Second},
+		{at: 6 * time.Second, beatB: true, wantLate: []string{"a", "never-beat"}, wantNext: 11 * time.Second},
+		{at: 11 * time.Second, wantLate: []string{"a", "b", "never-beat"}},
+	}
+	for _, tt := range tests {
+		now := t0.Add(tt.at)
+		if tt.beatB {
+			tr.beat("b", now)
+		}
+		late, next := tr.overdue(nodes, now, silence)
+		var ids []string
+		for _, nd := range late {
+			ids = append(ids, nd.ID)
+		}
+		var wantNext time.Time
+		if tt.wantNext > 0 {
+			wantNext = t0.Add(tt.wantNext)
+		}
+		if strings.Join(ids, ",") != strings.Join(tt.wantLate, ",") || !next.Equal(wantNext) {
+			t.Errorf("at +%v (period %v, down after %v of silence): overdue %v, next %v; want %v, %v",
+				tt.at, period, silence, ids, next, tt.wantLate, wantNext)
+		}
+	}
+}
+
+// TestSettingsPeriod: a cluster made with the old 5 s default, which nothing else
+// could have set, gets the new default.
+func TestSettingsPeriod(t *testing.T) {
+	tests := []struct {
+		setting time.Duration
+		want    time.Duration
+	}{
+		{0, time.Second},
+		{5 * time.Second, time.Second},
+		{2 * time.Second, 2 * time.Second},
+		{500 * time.Millisecond, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := settingsPeriod(state.Settings{HeartbeatPeriod: spec.Duration(tt.setting)}); got != tt.want {
+			t.Errorf("settingsPeriod(%v) = %v; want %v", tt.setting, got, tt.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -77,7 +78,9 @@ func TestGlobalConstraintLabels(t *testing.T) {
 }
 
 func TestGlobalNodeStates(t *testing.T) {
+	const grace = 30 * time.Second
 	c := newCluster(t)
+	c.opts.NodeDownGrace = grace
 	for _, id := range []string{"a", "b", "c", "d"} {
 		c.addNode(id)
 	}
@@ -90,7 +93,7 @@ func TestGlobalNodeStates(t *testing.T) {
 	if p := c.plan(svc.ID); !p.Empty() {
 		t.Fatalf("plan %+v, want nothing within the grace period", p)
 	}
-	c.advance(DefaultNodeDownGrace)
+	c.advance(grace)
 	p := c.plan(svc.ID)
 	if len(p.Update) != 1 || c.tasks[p.Update[0].ID].NodeID != "c" || p.Update[0].DesiredState != state.TaskShutdown || len(p.Create) != 0 {
 		t.Fatalf("after grace: updates %+v creates %v; want c's task shut down", p.Update, statuses(p.Create))

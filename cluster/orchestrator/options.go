@@ -10,9 +10,10 @@ import (
 // Defaults for Options.
 const (
 	// DefaultNodeDownGrace is how long a node may be down before its replicated tasks
-	// are replaced elsewhere and its global tasks stopped: long enough to ride out a
-	// reboot of the agent or a short network cut without moving everything.
-	DefaultNodeDownGrace = 30 * time.Second
+	// are replaced elsewhere and its global tasks stopped. None, as in Swarm: the
+	// heartbeat's down deadline (five missed periods) is the grace already, and every
+	// second more is a second the service runs short.
+	DefaultNodeDownGrace = 0
 	// DefaultOrphanAfter is how long a node may be down before its tasks, which no
 	// agent reports on any more, are marked orphaned. Swarm's figure (24 hours): until
 	// then the rows still say what was last known to run there.
@@ -37,7 +38,7 @@ type Options struct {
 	// services) keeps, newest first. The newest task of a slot is always kept, since
 	// it is the slot's record of why it is empty. Negative keeps everything.
 	TaskHistoryLimit int
-	// NodeDownGrace: see DefaultNodeDownGrace. Zero means the default.
+	// NodeDownGrace: see DefaultNodeDownGrace. Zero or less means the default.
 	NodeDownGrace time.Duration
 	// OrphanAfter: see DefaultOrphanAfter. Zero means the default; it is never shorter
 	// than NodeDownGrace.

@@ -297,11 +297,13 @@ func TestReplicatedConstraintEnforcer(t *testing.T) {
 	}
 }
 
-// Node down: nothing moves within the grace period (the plan asks to be run again when
-// it ends), then replicated tasks are replaced elsewhere; OrphanAfter later, the old
-// tasks are marked orphaned and become history.
+// Node down with a grace period set: nothing moves within it (the plan asks to be run
+// again when it ends), then replicated tasks are replaced elsewhere; OrphanAfter later,
+// the old tasks are marked orphaned and become history.
 func TestReplicatedNodeDownGraceAndOrphan(t *testing.T) {
+	const grace = 30 * time.Second
 	c := newCluster(t)
+	c.opts.NodeDownGrace = grace
 	c.opts.OrphanAfter = time.Hour
 	for _, id := range []string{"a", "b", "c"} {
 		c.addNode(id)
@@ -314,11 +316,11 @@ func TestReplicatedNodeDownGraceAndOrphan(t *testing.T) {
 
 	c.advance(10 * time.Second)
 	p := c.plan(svc.ID)
-	if !p.Empty() || !p.NextCheck.Equal(down.Add(DefaultNodeDownGrace)) {
-		t.Fatalf("within grace: plan %+v, want nothing and NextCheck at %v", p, down.Add(DefaultNodeDownGrace))
+	if !p.Empty() || !p.NextCheck.Equal(down.Add(grace)) {
+		t.Fatalf("within grace: plan %+v, want nothing and NextCheck at %v", p, down.Add(grace))
 	}
 
-	c.now = down.Add(DefaultNodeDownGrace)
+	c.now = down.Add(grace)
 	p = c.plan(svc.ID)
 	if len(p.Create) != 1 || p.Create[0].Slot != old.Slot || p.Create[0].NodeID == "a" {
 		t.Fatalf("after grace: creates %v, want slot %d replaced off node a", statuses(p.Create), old.Slot)

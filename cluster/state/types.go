@@ -90,9 +90,11 @@ func (s Settings) ReplicaLimit() uint64 {
 	return s.MaxReplicas
 }
 
-// Defaults for Settings, the same as Docker Swarm's.
+// Defaults for Settings, the same as Docker Swarm's but for the heartbeat period
+// (Swarm's is 5 s): heartbeats are not raft writes, so a short one is cheap, and it
+// bounds how long a dead node's tasks wait to move.
 const (
-	DefaultHeartbeatPeriod  = 5 * time.Second
+	DefaultHeartbeatPeriod  = 1 * time.Second
 	DefaultTaskHistoryLimit = 5
 	DefaultAddrPoolCIDR     = "10.0.0.0/8"
 	DefaultAddrPoolMaskLen  = 24

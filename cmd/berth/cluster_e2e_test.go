@@ -68,7 +68,7 @@ func cleanupBinary() {
 }
 
 // testDaemonArgs make failures and failovers quick to observe: heartbeats every
-// 500ms (down after 1.5s), writes wait 5s for a leader, snapshots every 32 entries so
+// 500ms (down after 2.5s), writes wait 5s for a leader, snapshots every 32 entries so
 // that restarts go through sealed snapshots too. The daemons of one machine would
 // share containerd's namespace and the host's network, so these control-plane tests
 // run simulated agents (the data plane has its own tests, one daemon each).
