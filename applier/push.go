@@ -222,10 +222,12 @@ func (h *pushHooks) waitSynced(ctx context.Context, name string) (*api.SourceInf
 	var q api.Query
 	for {
 		info, meta, err := h.cfg.Cluster.Source(ctx, name, q)
+		// A blocking read whose wait outlives ctx answers at ctx's deadline without
+		// an error: ctx is checked on every round, not only on errors.
+		if ctx.Err() != nil {
+			return nil, errors.New("the sync did not finish in time")
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, errors.New("the sync did not finish in time")
-			}
 			return nil, err
 		}
 		if info.AnsweredRequests >= info.SyncRequests && len(info.History) > 0 {
@@ -236,47 +238,71 @@ func (h *pushHooks) waitSynced(ctx context.Context, name string) (*api.SourceInf
 }
 
 // showConvergence prints running/desired per service as it changes, until every
-// service of the stacks converged or ctx ends.
+// service of the stacks runs, what is left is stuck (ServiceStatus.Stuck: it waits
+// for a node that qualifies, or its tasks fail), or ctx ends.
 func (h *pushHooks) showConvergence(ctx context.Context, w io.Writer, stacks []string) {
 	shown := map[string]string{}
 	var q api.Query
+	var waiting []string
 	for {
-		done := true
 		var idx uint64
+		var stuck []string
+		last := waiting
+		waiting = nil
 		for _, stack := range stacks {
 			svcs, meta, err := h.cfg.Cluster.Services(ctx, api.ServiceFilter{Stack: stack}, q)
+			// As in waitSynced, ctx ending is no error of the read.
+			if ctx.Err() != nil {
+				fmt.Fprintf(w, "berth: still converging after %s: %s; 'berth service ls' shows the rest\n", h.cfg.Converge, strings.Join(last, ", "))
+				return
+			}
 			if err != nil {
-				if ctx.Err() != nil {
-					fmt.Fprintln(w, "berth: still converging; 'berth service ls' shows the rest")
-				}
+				fmt.Fprintf(w, "berth: cannot follow the services: %v; 'berth service ls' shows them\n", err)
 				return
 			}
 			idx = max(idx, meta.Index)
 			for _, s := range svcs {
 				conv := api.ConvergenceOf(s, true)
-				line := fmt.Sprintf("%d/%d running", s.Running, s.Desired)
-				if conv == api.Failed {
-					line += ", update failed (see 'berth service ps')"
-				}
+				line := progressLine(s, conv)
 				if shown[s.Name] != line {
 					fmt.Fprintf(w, "berth: %s %s\n", s.Name, line)
 					shown[s.Name] = line
 				}
 				// All tasks of the new spec running is what a push waits for; the
 				// update's monitor period after it is not.
-				if conv == api.Converging && (s.UpToDate < s.Desired || s.Running < s.Desired) {
-					done = false
+				switch {
+				case s.Stuck():
+					stuck = append(stuck, s.Name)
+				case conv == api.Converging && (s.UpToDate < s.Desired || s.Running < s.Desired):
+					waiting = append(waiting, s.Name)
 				}
 			}
 			// Only the first stack's read blocks: the others answer at once.
 			q = api.Query{}
 		}
-		if done {
+		switch {
+		case len(waiting) > 0:
+		case len(stuck) > 0:
+			fmt.Fprintf(w, "berth: revision applied; %s cannot run as things are ('berth service ps %s' shows why)\n", strings.Join(stuck, ", "), stuck[0])
+			return
+		default:
 			fmt.Fprintln(w, "berth: all services running")
 			return
 		}
 		q = api.Query{Index: idx, Wait: 10 * time.Second}
 	}
+}
+
+// progressLine is a service's running/desired count, and why the rest waits.
+func progressLine(s *api.ServiceStatus, conv api.Convergence) string {
+	line := fmt.Sprintf("%d/%d running", s.Running, s.Desired)
+	if why := s.StuckReasons(); why != "" {
+		line += "; " + why
+	}
+	if conv == api.Failed {
+		line += "; update failed (see 'berth service ps')"
+	}
+	return line
 }
 
 func shortSHA(rev string) string {

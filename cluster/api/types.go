@@ -312,6 +312,10 @@ type ServiceStatus struct {
 	UpToDate uint64 `json:"up_to_date"`
 	// Pending counts the tasks waiting for a node, by the scheduler's reason.
 	Pending []PendingReason `json:"pending,omitempty"`
+	// Failing counts the slots (a global service's nodes) where a task of the current
+	// spec failed or was rejected and none runs or waits for a node yet, by the
+	// latest failure's error.
+	Failing []PendingReason `json:"failing,omitempty"`
 }
 
 // PendingReason is why some tasks of a service have no node.
@@ -468,7 +472,10 @@ const (
 	SourceFailed      = "Failed"
 	SourceSuspended   = "Suspended"
 	SourceProgressing = "Progressing"
-	SourcePending     = "Pending"
+	// SourceDegraded: applied, and some services cannot run until something
+	// changes (ServiceStatus.Stuck); SourceInfo.Reason says why.
+	SourceDegraded = "Degraded"
+	SourcePending  = "Pending"
 )
 
 // SourceInfo is a source with what an operator reads first: its status in one word,
@@ -477,6 +484,8 @@ type SourceInfo struct {
 	*state.Source
 	Display string   `json:"display_status"`
 	Stacks  []string `json:"stacks,omitempty"`
+	// Reason is why a Degraded source's services cannot all run.
+	Reason string `json:"reason,omitempty"`
 }
 
 // SourceTokenResponse is `berth source token`: how to push to a push source.

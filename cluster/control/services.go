@@ -99,7 +99,10 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	}
 	var live uint64
 	reasons := map[string]int{}
+	slots := map[slotKey]*slotState{}
 	for _, t := range tasks {
+		current := t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion
+		slotOf(slots, t).see(t, current)
 		if t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete {
 			continue
 		}
@@ -107,7 +110,7 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 		case st == state.TaskRunning:
 			out.Running++
 			live++
-			if t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion {
+			if current {
 				out.UpToDate++
 			}
 			if t.NodeID != "" {
@@ -133,10 +136,76 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	default:
 		out.Desired = 1
 	}
+	out.Pending = countReasons(reasons)
+	failing := map[string]int{}
+	for k, sl := range slots {
+		_, onNode := nodes[k.node]
+		wanted := k.slot > 0 && k.slot <= out.Desired || k.slot == 0 && onNode
+		if wanted && sl.failure != nil && !sl.settled {
+			failing[failureText(sl.failure)]++
+		}
+	}
+	out.Failing = countReasons(failing)
+	return out
+}
+
+func countReasons(reasons map[string]int) []api.PendingReason {
+	var out []api.PendingReason
 	for _, r := range slices.Sorted(maps.Keys(reasons)) {
-		out.Pending = append(out.Pending, api.PendingReason{Reason: r, Tasks: reasons[r]})
+		out = append(out, api.PendingReason{Reason: r, Tasks: reasons[r]})
 	}
 	return out
+}
+
+// slotKey is a replicated task's slot, or a global task's node.
+type slotKey struct {
+	slot uint64
+	node string
+}
+
+// slotState is what one slot's tasks say about whether it is stuck on a failure.
+type slotState struct {
+	// failure is the latest task of the current spec that failed or was rejected.
+	failure *state.Task
+	// settled: a task of the current spec runs or completed, or one waits for a node
+	// (counted in Pending instead).
+	settled bool
+}
+
+func slotOf(slots map[slotKey]*slotState, t *state.Task) *slotState {
+	k := slotKey{slot: t.Slot}
+	if t.Slot == 0 {
+		k.node = t.NodeID
+	}
+	if slots[k] == nil {
+		slots[k] = &slotState{}
+	}
+	return slots[k]
+}
+
+func (sl *slotState) see(t *state.Task, current bool) {
+	switch st := t.Status.State; {
+	case !current:
+	case st == state.TaskRunning || st == state.TaskComplete:
+		sl.settled = true
+	case st == state.TaskPending && t.Status.Err != "" && t.DesiredState == state.TaskRunning:
+		sl.settled = true
+	case st == state.TaskFailed || st == state.TaskRejected:
+		if sl.failure == nil || t.Status.Timestamp.After(sl.failure.Status.Timestamp) {
+			sl.failure = t
+		}
+	}
+}
+
+// failureText is a failed task's error in words.
+func failureText(t *state.Task) string {
+	switch {
+	case t.Status.Err != "":
+		return t.Status.Err
+	case t.Status.Message != "":
+		return t.Status.Message
+	}
+	return string(t.Status.State)
 }
 
 // ScaleService sets a replicated service's replicas.
