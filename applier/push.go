@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/berthd/berth/applier/gitserver"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -26,7 +25,9 @@ import (
 type PushCluster interface {
 	// ReadState reads the replicated state as this manager applied it.
 	ReadState() (*state.ReadTxn, error)
-	UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error)
+	// ApplyLeader writes a command only while this manager leads: the push it
+	// replicates was checked against this manager's repository.
+	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
 	Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error)
 	Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error)
 }
@@ -71,18 +72,20 @@ func (h *pushHooks) pushSource(name string) (*state.Source, error) {
 	return src, err
 }
 
+// dir returns the source's repository on this manager, brought to the revision the
+// replicated state holds: any manager serves a fetch, and the leader takes the next
+// push, with the history acknowledged so far.
 func (h *pushHooks) dir(name string) (string, error) {
-	if _, err := h.pushSource(name); err != nil {
+	src, err := h.pushSource(name)
+	if err != nil {
 		return "", err
 	}
 	dir := PushRepoDir(h.cfg.Dir, name)
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-			return "", err
-		}
-		if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil && !errors.Is(err, git.ErrRepositoryAlreadyExists) {
-			return "", fmt.Errorf("create the repository of push source %s: %w", name, err)
-		}
+	if _, err := openPushRepo(dir); err != nil {
+		return "", fmt.Errorf("push source %s: %w", name, err)
+	}
+	if err := materializePush(dir, src); err != nil {
+		return "", err
 	}
 	return dir, nil
 }
@@ -118,8 +121,9 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 		return err
 	}
 	up := trackedUpdate(src, p.Updates)
-	if up == nil {
-		return nil
+	if up == nil || len(p.Updates) > 1 {
+		// Only the tracked branch is replicated to the other managers.
+		return fmt.Errorf("push source %s takes pushes to its branch %s only (git push berth %s)", src.Name, src.Branch, src.Branch)
 	}
 	if up.New.IsZero() {
 		return fmt.Errorf("deleting branch %s would remove every stack of source %s; use 'berth source rm --prune %s' for that", src.Branch, src.Name, src.Name)
@@ -146,6 +150,23 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
 	printPlan(p.Progress, sha, planned.diffs)
+	return h.replicate(ctx, src, up, p.Storage)
+}
+
+// replicate commits the push through raft: the branch moves, and git push hears ok,
+// only once a majority of the managers hold the revision and its objects.
+func (h *pushHooks) replicate(ctx context.Context, src *state.Source, up *gitserver.RefUpdate, repo *git.Repository) error {
+	pack, err := packBranch(repo.Storer, up.New)
+	if err != nil {
+		return fmt.Errorf("revision %s: %w", up.New.String()[:7], err)
+	}
+	cmd := &store.SourcePush{Name: src.Name, New: up.New.String(), Pack: pack}
+	if !up.Old.IsZero() {
+		cmd.Old = up.Old.String()
+	}
+	if _, err := h.cfg.Cluster.ApplyLeader(ctx, store.CmdSourcePush, cmd); err != nil {
+		return fmt.Errorf("revision %s could not be stored on a majority of the managers, so the branch did not move; push again: %w", up.New.String()[:7], err)
+	}
 	return nil
 }
 
@@ -187,7 +208,7 @@ func printPlan(w io.Writer, sha string, diffs []*spec.StackDiff) {
 	}
 }
 
-// PostReceive implements gitserver.Hooks: the branch moved, so the leader's applier
+// PostReceive implements gitserver.Hooks: the branch moved and the leader's applier
 // syncs; the push shows the result, then each service's progress until all run.
 func (h *pushHooks) PostReceive(ctx context.Context, p *gitserver.Push) {
 	src, err := h.pushSource(p.Repo)
@@ -195,11 +216,7 @@ func (h *pushHooks) PostReceive(ctx context.Context, p *gitserver.Push) {
 		return
 	}
 	w := p.Progress
-	unpin := ""
-	if _, err := h.cfg.Cluster.UpdateSource(ctx, src.Name, &api.SourceUpdateRequest{RequestSync: true, Pin: &unpin}); err != nil {
-		fmt.Fprintf(w, "berth: could not ask for a sync: %v\n", err)
-		return
-	}
+	// The push's raft command asked for the sync.
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Converge)
 	defer cancel()
 	info, err := h.waitSynced(ctx, src.Name)

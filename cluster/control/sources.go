@@ -208,6 +208,11 @@ func (c *Control) Source(ctx context.Context, name string, q api.Query) (*api.So
 // then Degraded while some services of its last revision cannot run (Reason says
 // why), Progressing while they converge.
 func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed func(*state.Service) []string) (*api.SourceInfo, error) {
+	if !s.PushPack.IsZero() {
+		// The pushed objects are for the managers' repositories, not for clients.
+		s = s.Copy()
+		s.PushPack = state.Blob{}
+	}
 	info := &api.SourceInfo{Source: s}
 	stacks, err := tx.StacksBySource(ws, s.Name)
 	if err != nil {

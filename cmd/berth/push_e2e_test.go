@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/testenv"
@@ -57,7 +60,7 @@ func TestPushStuckProcess(t *testing.T) {
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": stuckStack})
 	repo.Commit("stuck")
-	gitCmd := pushRemote(t, c, "node-1", "apps", repo.Dir)
+	gitCmd := pushRemote(t, c, "node-1", "apps", "berth", repo.Dir)
 
 	// A guard against a hang, not a timing assertion: the push's own bound is 2 minutes.
 	ctx, cancel := context.WithTimeout(c.ctx, 90*time.Second)
@@ -77,5 +80,114 @@ func TestPushStuckProcess(t *testing.T) {
 	}
 	if ls := c.must("node-1", "source", "ls").Stdout; !strings.Contains(ls, "Degraded") {
 		t.Errorf("source ls after a push that cannot fully run:\n%s", ls)
+	}
+}
+
+// TestPushSurvivesLeaderLossProcesses pushes A, kills the leader with SIGKILL and pushes
+// B to the new one with the real git: B is a fast-forward of A, since every manager
+// holds each acknowledged push. The old leader comes back and leads again; A is never
+// applied after B, every manager serves B, and the cluster runs B.
+func TestPushSurvivesLeaderLossProcesses(t *testing.T) {
+	testenv.RequireCommand(t, "git", "the push test runs the real git command line")
+	names := []string{"node-1", "node-2", "node-3"}
+	c := newProcCluster(t, names...)
+	c.start(names...)
+	c.initCluster("node-1", names[1:], nil)
+	c.must("node-1", "source", "add", "apps", "--push")
+	ids := map[string]string{}
+	for _, n := range names {
+		ids[c.info(n).NodeID] = n
+	}
+	// leader waits until the managers that run agree on a leader other than not.
+	leader := func(not string) string {
+		t.Helper()
+		var l string
+		c.eventually(30*time.Second, func() error {
+			l = ""
+			for _, n := range names {
+				if !c.d(n).Running() {
+					continue
+				}
+				info := c.info(n)
+				if info.Leader == nil || ids[info.Leader.NodeID] == not || (l != "" && ids[info.Leader.NodeID] != l) {
+					return fmt.Errorf("%s sees leader %v", n, info.Leader)
+				}
+				l = ids[info.Leader.NodeID]
+			}
+			return nil
+		})
+		return l
+	}
+
+	repo := gittest.New(t)
+	var git func(ctx context.Context, args ...string) (string, error)
+	for _, n := range names {
+		git = pushRemote(t, c, n, "apps", n, repo.Dir) // one remote per manager, named after it
+	}
+	push := func(remote string, replicas int) (string, string) {
+		t.Helper()
+		repo.Write(map[string]string{"web/compose.yaml": fmt.Sprintf("services:\n  app:\n    image: nginx:1\n    deploy:\n      replicas: %d\n", replicas)})
+		rev := repo.Commit(fmt.Sprintf("%d replicas", replicas)).String()
+		out, err := git(c.ctx, "push", remote, "main")
+		t.Logf("git push %s (%s):\n%s", remote, rev[:7], out)
+		if err != nil {
+			t.Fatalf("git push %s: %v", remote, err)
+		}
+		return rev, out
+	}
+
+	first := leader("")
+	a, _ := push(first, 1)
+	if err := c.d(first).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	second := leader(first)
+	b, out := push(second, 2)
+	if !strings.Contains(out, a[:7]+".."+b[:7]) || strings.Contains(out, "[new branch]") {
+		t.Fatalf("the push of B to the new leader is not a fast-forward of A:\n%s", out)
+	}
+
+	// The old leader rejoins; the leader is killed and restarted until it leads again
+	// (each election is a coin toss between it and the third manager).
+	c.start(first)
+	for i, cur := 0, leader(""); cur != first; i, cur = i+1, leader("") {
+		if i == 8 {
+			t.Logf("%s did not lead again after %d elections; checking with %s leading", first, i, cur)
+			break
+		}
+		if err := c.d(cur).Kill(); err != nil {
+			t.Fatal(err)
+		}
+		leader(cur)
+		c.start(cur)
+	}
+	for _, n := range names {
+		c.eventually(30*time.Second, func() error {
+			out, err := git(c.ctx, "ls-remote", n)
+			if err != nil || !strings.Contains(out, b+"\trefs/heads/main") {
+				return fmt.Errorf("git ls-remote %s: %v\n%s", n, err, out)
+			}
+			return nil
+		})
+	}
+	c.eventually(30*time.Second, func() error {
+		if ls := c.must(first, "service", "ls").Stdout; !strings.Contains(ls, "2/2") {
+			return fmt.Errorf("service ls on the old leader:\n%s", ls)
+		}
+		return nil
+	})
+	var src api.SourceInfo
+	if err := json.Unmarshal([]byte(c.must(first, "source", "inspect", "apps").Stdout), &src); err != nil {
+		t.Fatal(err)
+	}
+	seenB := false
+	for _, rec := range src.History {
+		seenB = seenB || rec.Revision == b
+		if seenB && rec.Revision == a {
+			t.Errorf("source history applies A again after B: %+v", src.History)
+		}
+	}
+	if src.LastAppliedRevision != b {
+		t.Errorf("the source's last applied revision is %s, want B %s", src.LastAppliedRevision, b)
 	}
 }

@@ -128,11 +128,12 @@ func TestSourceProcesses(t *testing.T) {
 
 // hookClient trusts the cluster's CA and has no client certificate, as a Git
 // server sending webhooks would.
-// pushRemote sets up the remote berth of dir as `berth source remote` prints it, and
+// pushRemote sets up the git remote of dir named remote, as `berth source remote` on
+// node prints it, and
 // returns how to run git in dir: with a home of its own, without GIT_SSL_CAINFO (it
 // would win over the remote's sslCAInfo; some machines export it), and killed when
 // ctx ends, so that a push that never returns fails the test.
-func pushRemote(t *testing.T, c *procCluster, node, source, dir string) func(ctx context.Context, args ...string) (string, error) {
+func pushRemote(t *testing.T, c *procCluster, node, source, remote, dir string) func(ctx context.Context, args ...string) (string, error) {
 	t.Helper()
 	home := t.TempDir()
 	gitCmd := func(ctx context.Context, args ...string) (string, error) {
@@ -145,7 +146,7 @@ func pushRemote(t *testing.T, c *procCluster, node, source, dir string) func(ctx
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	for _, line := range strings.Split(strings.TrimSpace(c.must(node, "source", "remote", source).Stdout), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(c.must(node, "source", "remote", "--name", remote, source).Stdout), "\n") {
 		args := strings.Fields(line)
 		if len(args) < 2 || args[0] != "git" {
 			t.Fatalf("source remote printed %q", line)
@@ -184,7 +185,7 @@ func TestPushSourceProcesses(t *testing.T) {
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n    deploy:\n      replicas: 2\n"})
 	first := repo.Commit("web").String()
-	gitCtx := pushRemote(t, c, "node-1", "apps", repo.Dir)
+	gitCtx := pushRemote(t, c, "node-1", "apps", "berth", repo.Dir)
 	gitCmd := func(args ...string) (string, error) { return gitCtx(c.ctx, args...) }
 
 	out, err := gitCmd("push", "berth", "main")
