@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/berthd/berth/applier/gitserver"
@@ -81,9 +80,6 @@ func (h *pushHooks) dir(name string) (string, error) {
 		return "", err
 	}
 	dir := PushRepoDir(h.cfg.Dir, name)
-	if _, err := openPushRepo(dir); err != nil {
-		return "", fmt.Errorf("push source %s: %w", name, err)
-	}
 	if err := materializePush(dir, src); err != nil {
 		return "", err
 	}
@@ -150,13 +146,14 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
 	printPlan(p.Progress, sha, planned.diffs)
-	return h.replicate(ctx, src, up, p.Storage)
+	return h.replicate(ctx, src, up)
 }
 
 // replicate commits the push through raft: the branch moves, and git push hears ok,
 // only once a majority of the managers hold the revision and its objects.
-func (h *pushHooks) replicate(ctx context.Context, src *state.Source, up *gitserver.RefUpdate, repo *git.Repository) error {
-	pack, err := packBranch(repo.Storer, up.New)
+func (h *pushHooks) replicate(ctx context.Context, src *state.Source, up *gitserver.RefUpdate) error {
+	// The pushed objects are in the repository's pack files already.
+	pack, err := packBranch(PushRepoDir(h.cfg.Dir, src.Name), up.New)
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", up.New.String()[:7], err)
 	}

@@ -162,20 +162,19 @@ func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) 
 	case state.SourceGitPull:
 		return s.readPull(ctx, src)
 	case state.SourceGitPush:
+		if src.PushedRevision == "" {
+			return revision{}, errNothingPushed
+		}
 		dir := PushRepoDir(s.cfg.Dir, src.Name)
 		if err := materializePush(dir, src); err != nil {
 			return revision{}, err
 		}
 		repo, err := OpenRepository(ctx, dir)
 		if err != nil {
-			return revision{}, errNothingPushed
+			return revision{}, err
 		}
 		defer repo.Close()
-		tip := src.PushedRevision
-		if tip == "" {
-			tip = "refs/heads/" + src.Branch
-		}
-		return treeOf(repo, src, tip, "")
+		return treeOf(repo, src, src.PushedRevision, "")
 	case state.SourceDir:
 		info, err := os.Stat(src.URL)
 		if err != nil {

@@ -86,23 +86,8 @@ const dataplaneSecret = "correct horse battery staple"
 // (in a namespace of the test's own), and checks through containerd's own client and
 // inside the containers what the issue asks of the data plane.
 func TestDataPlaneProcess(t *testing.T) {
-	addr := testenv.RequireContainerd(t)
 	testenv.RequireCommand(t, "nsenter", "the test looks into the tasks' namespaces")
-	var b [4]byte
-	rand.Read(b[:])
-	ns := "berth-e2e-" + hex.EncodeToString(b[:])
-	ctr, err := ctrtest.New(addr, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := ctr.RemoveNamespace(ctx); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		ctr.Close()
-	})
+	addr, ns, ctr := containerdNamespace(t)
 
 	args := []string{"--heartbeat-period", "500ms", "--apply-timeout", "5s", "--log-level", "debug",
 		"--containerd", addr, "--containerd-namespace", ns}
@@ -223,7 +208,7 @@ func TestDataPlaneProcess(t *testing.T) {
 	// Retried for a moment: httpd may still be coming up although its task is
 	// reported running (the report follows the process's start, not its listen).
 	var last string
-	err = clustertest.Eventually(c.ctx, 10*time.Second, func() error {
+	err := clustertest.Eventually(c.ctx, 10*time.Second, func() error {
 		out, err := httpGet(client.Pid, target)
 		if err == nil && strings.TrimSpace(out) == web.ID[:12] {
 			return nil
@@ -353,6 +338,29 @@ func TestDataPlaneProcess(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(export, "from-task")); err != nil {
 		t.Errorf("the export after leave: %v", err)
 	}
+}
+
+// containerdNamespace is a containerd namespace of the test's own, removed with
+// everything in it when the test ends: its containerd address, name and a client.
+func containerdNamespace(t *testing.T) (addr, ns string, ctr *ctrtest.Client) {
+	t.Helper()
+	addr = testenv.RequireContainerd(t)
+	var b [4]byte
+	rand.Read(b[:])
+	ns = "berth-e2e-" + hex.EncodeToString(b[:])
+	ctr, err := ctrtest.New(addr, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := ctr.RemoveNamespace(ctx); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		ctr.Close()
+	})
+	return addr, ns, ctr
 }
 
 func taskInfos(t *testing.T, c *procCluster, service string) []*api.TaskInfo {

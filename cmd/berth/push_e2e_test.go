@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/testenv"
 )
@@ -34,22 +31,7 @@ const stuckStack = `services:
 // stuck, with both reasons on its remote: lines, and the source says Degraded.
 func TestPushStuckProcess(t *testing.T) {
 	testenv.RequireCommand(t, "git", "the push test runs the real git command line")
-	addr := testenv.RequireContainerd(t)
-	var b [4]byte
-	rand.Read(b[:])
-	ns := "berth-e2e-" + hex.EncodeToString(b[:])
-	ctr, err := ctrtest.New(addr, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := ctr.RemoveNamespace(ctx); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		ctr.Close()
-	})
+	addr, ns, _ := containerdNamespace(t)
 	c := newProcClusterArgs(t, []string{"--heartbeat-period", "500ms", "--apply-timeout", "5s", "--log-level", "debug",
 		"--containerd", addr, "--containerd-namespace", ns}, "node-1")
 	c.start("node-1")
