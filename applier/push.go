@@ -129,6 +129,14 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	if err != nil {
 		return err
 	}
+	if !up.Old.IsZero() {
+		// A forced push would be acknowledged and then refused by the sync, which
+		// never moves a source backwards.
+		if ok, err := repo.IsAncestor(up.Old.String(), sha); err != nil || !ok {
+			return fmt.Errorf("revision %s does not descend from %s, where branch %s is: push source %s takes fast-forwards only (fetch, rebase or merge, and push again; 'berth source rollback %s --to REV' goes back)",
+				sha[:7], up.Old.String()[:7], src.Branch, src.Name, src.Name)
+		}
+	}
 	loaded, err := LoadStacks(ctx, fsys, src.Path, nil)
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)

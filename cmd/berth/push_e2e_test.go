@@ -172,4 +172,16 @@ func TestPushSurvivesLeaderLossProcesses(t *testing.T) {
 	if src.LastAppliedRevision != b {
 		t.Errorf("the source's last applied revision is %s, want B %s", src.LastAppliedRevision, b)
 	}
+
+	// A forced push that does not descend from B is refused before it is stored.
+	if out, err := git(c.ctx, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--amend", "-m", "B rewritten"); err != nil {
+		t.Fatalf("git commit --amend: %v\n%s", err, out)
+	}
+	out, err := git(c.ctx, "push", "--force", first, "main")
+	if err == nil || !strings.Contains(out, "[remote rejected]") || !strings.Contains(out, "fast-forwards only") {
+		t.Errorf("a forced push of a rewritten B: err %v\n%s", err, out)
+	}
+	if out, _ := git(c.ctx, "ls-remote", first); !strings.Contains(out, b+"\trefs/heads/main") {
+		t.Errorf("after a refused forced push, ls-remote:\n%s", out)
+	}
 }
