@@ -213,6 +213,11 @@ func TestPushSourceProcesses(t *testing.T) {
 	if ls := c.must("node-1", "service", "ls").Stdout; !strings.Contains(ls, "nginx:1") {
 		t.Fatalf("after a rejected push, service ls:\n%s", ls)
 	}
+	// Only the source's branch is replicated, so only it is taken.
+	out, err = gitCmd("push", "berth", first+":refs/heads/other")
+	if err == nil || !strings.Contains(out, "[remote rejected]") || !strings.Contains(out, "branch main only") {
+		t.Fatalf("a push to another branch: err %v\n%s", err, out)
+	}
 
 	// The live dry run of the source: its revision, in sync (exit 0); an unknown
 	// revision is an error that names it.
