@@ -8,17 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/berthd/berth/applier/gitserver"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -26,7 +24,9 @@ import (
 type PushCluster interface {
 	// ReadState reads the replicated state as this manager applied it.
 	ReadState() (*state.ReadTxn, error)
-	UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error)
+	// ApplyLeader writes a command only while this manager leads: the push it
+	// replicates was checked against this manager's repository.
+	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
 	Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error)
 	Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error)
 }
@@ -71,18 +71,17 @@ func (h *pushHooks) pushSource(name string) (*state.Source, error) {
 	return src, err
 }
 
+// dir returns the source's repository on this manager, brought to the revision the
+// replicated state holds: any manager serves a fetch, and the leader takes the next
+// push, with the history acknowledged so far.
 func (h *pushHooks) dir(name string) (string, error) {
-	if _, err := h.pushSource(name); err != nil {
+	src, err := h.pushSource(name)
+	if err != nil {
 		return "", err
 	}
 	dir := PushRepoDir(h.cfg.Dir, name)
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-			return "", err
-		}
-		if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil && !errors.Is(err, git.ErrRepositoryAlreadyExists) {
-			return "", fmt.Errorf("create the repository of push source %s: %w", name, err)
-		}
+	if err := materializePush(dir, src); err != nil {
+		return "", err
 	}
 	return dir, nil
 }
@@ -118,8 +117,9 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 		return err
 	}
 	up := trackedUpdate(src, p.Updates)
-	if up == nil {
-		return nil
+	if up == nil || len(p.Updates) > 1 {
+		// Only the tracked branch is replicated to the other managers.
+		return fmt.Errorf("push source %s takes pushes to its branch %s only (git push berth %s)", src.Name, src.Branch, src.Branch)
 	}
 	if up.New.IsZero() {
 		return fmt.Errorf("deleting branch %s would remove every stack of source %s; use 'berth source rm --prune %s' for that", src.Branch, src.Name, src.Name)
@@ -128,6 +128,14 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	fsys, sha, err := repo.TreeFS(up.New.String())
 	if err != nil {
 		return err
+	}
+	if !up.Old.IsZero() {
+		// A forced push would be acknowledged and then refused by the sync, which
+		// never moves a source backwards.
+		if ok, err := repo.IsAncestor(up.Old.String(), sha); err != nil || !ok {
+			return fmt.Errorf("revision %s does not descend from %s, where branch %s is: push source %s takes fast-forwards only (fetch, rebase or merge, and push again; 'berth source rollback %s --to REV' goes back)",
+				sha[:7], up.Old.String()[:7], src.Branch, src.Name, src.Name)
+		}
 	}
 	loaded, err := LoadStacks(ctx, fsys, src.Path, nil)
 	if err != nil {
@@ -146,6 +154,24 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
 	printPlan(p.Progress, sha, planned.diffs)
+	return h.replicate(ctx, src, up)
+}
+
+// replicate commits the push through raft: the branch moves, and git push hears ok,
+// only once a majority of the managers hold the revision and its objects.
+func (h *pushHooks) replicate(ctx context.Context, src *state.Source, up *gitserver.RefUpdate) error {
+	// The pushed objects are in the repository's pack files already.
+	pack, err := packBranch(PushRepoDir(h.cfg.Dir, src.Name), up.New)
+	if err != nil {
+		return fmt.Errorf("revision %s: %w", up.New.String()[:7], err)
+	}
+	cmd := &store.SourcePush{Name: src.Name, New: up.New.String(), Pack: pack}
+	if !up.Old.IsZero() {
+		cmd.Old = up.Old.String()
+	}
+	if _, err := h.cfg.Cluster.ApplyLeader(ctx, store.CmdSourcePush, cmd); err != nil {
+		return fmt.Errorf("revision %s could not be stored on a majority of the managers, so the branch did not move; push again: %w", up.New.String()[:7], err)
+	}
 	return nil
 }
 
@@ -187,7 +213,7 @@ func printPlan(w io.Writer, sha string, diffs []*spec.StackDiff) {
 	}
 }
 
-// PostReceive implements gitserver.Hooks: the branch moved, so the leader's applier
+// PostReceive implements gitserver.Hooks: the branch moved and the leader's applier
 // syncs; the push shows the result, then each service's progress until all run.
 func (h *pushHooks) PostReceive(ctx context.Context, p *gitserver.Push) {
 	src, err := h.pushSource(p.Repo)
@@ -195,11 +221,7 @@ func (h *pushHooks) PostReceive(ctx context.Context, p *gitserver.Push) {
 		return
 	}
 	w := p.Progress
-	unpin := ""
-	if _, err := h.cfg.Cluster.UpdateSource(ctx, src.Name, &api.SourceUpdateRequest{RequestSync: true, Pin: &unpin}); err != nil {
-		fmt.Fprintf(w, "berth: could not ask for a sync: %v\n", err)
-		return
-	}
+	// The push's raft command asked for the sync.
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Converge)
 	defer cancel()
 	info, err := h.waitSynced(ctx, src.Name)
@@ -222,10 +244,12 @@ func (h *pushHooks) waitSynced(ctx context.Context, name string) (*api.SourceInf
 	var q api.Query
 	for {
 		info, meta, err := h.cfg.Cluster.Source(ctx, name, q)
+		// A blocking read whose wait outlives ctx answers at ctx's deadline without
+		// an error: ctx is checked on every round, not only on errors.
+		if ctx.Err() != nil {
+			return nil, errors.New("the sync did not finish in time")
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, errors.New("the sync did not finish in time")
-			}
 			return nil, err
 		}
 		if info.AnsweredRequests >= info.SyncRequests && len(info.History) > 0 {
@@ -236,47 +260,71 @@ func (h *pushHooks) waitSynced(ctx context.Context, name string) (*api.SourceInf
 }
 
 // showConvergence prints running/desired per service as it changes, until every
-// service of the stacks converged or ctx ends.
+// service of the stacks runs, what is left is stuck (ServiceStatus.Stuck: it waits
+// for a node that qualifies, or its tasks fail), or ctx ends.
 func (h *pushHooks) showConvergence(ctx context.Context, w io.Writer, stacks []string) {
 	shown := map[string]string{}
 	var q api.Query
+	var waiting []string
 	for {
-		done := true
 		var idx uint64
+		var stuck []string
+		last := waiting
+		waiting = nil
 		for _, stack := range stacks {
 			svcs, meta, err := h.cfg.Cluster.Services(ctx, api.ServiceFilter{Stack: stack}, q)
+			// As in waitSynced, ctx ending is no error of the read.
+			if ctx.Err() != nil {
+				fmt.Fprintf(w, "berth: still converging after %s: %s; 'berth service ls' shows the rest\n", h.cfg.Converge, strings.Join(last, ", "))
+				return
+			}
 			if err != nil {
-				if ctx.Err() != nil {
-					fmt.Fprintln(w, "berth: still converging; 'berth service ls' shows the rest")
-				}
+				fmt.Fprintf(w, "berth: cannot follow the services: %v; 'berth service ls' shows them\n", err)
 				return
 			}
 			idx = max(idx, meta.Index)
 			for _, s := range svcs {
 				conv := api.ConvergenceOf(s, true)
-				line := fmt.Sprintf("%d/%d running", s.Running, s.Desired)
-				if conv == api.Failed {
-					line += ", update failed (see 'berth service ps')"
-				}
+				line := progressLine(s, conv)
 				if shown[s.Name] != line {
 					fmt.Fprintf(w, "berth: %s %s\n", s.Name, line)
 					shown[s.Name] = line
 				}
 				// All tasks of the new spec running is what a push waits for; the
 				// update's monitor period after it is not.
-				if conv == api.Converging && (s.UpToDate < s.Desired || s.Running < s.Desired) {
-					done = false
+				switch {
+				case s.Stuck():
+					stuck = append(stuck, s.Name)
+				case conv == api.Converging && (s.UpToDate < s.Desired || s.Running < s.Desired):
+					waiting = append(waiting, s.Name)
 				}
 			}
 			// Only the first stack's read blocks: the others answer at once.
 			q = api.Query{}
 		}
-		if done {
+		switch {
+		case len(waiting) > 0:
+		case len(stuck) > 0:
+			fmt.Fprintf(w, "berth: revision applied; %s cannot run as things are ('berth service ps %s' shows why)\n", strings.Join(stuck, ", "), stuck[0])
+			return
+		default:
 			fmt.Fprintln(w, "berth: all services running")
 			return
 		}
 		q = api.Query{Index: idx, Wait: 10 * time.Second}
 	}
+}
+
+// progressLine is a service's running/desired count, and why the rest waits.
+func progressLine(s *api.ServiceStatus, conv api.Convergence) string {
+	line := fmt.Sprintf("%d/%d running", s.Running, s.Desired)
+	if why := s.StuckReasons(); why != "" {
+		line += "; " + why
+	}
+	if conv == api.Failed {
+		line += "; update failed (see 'berth service ps')"
+	}
+	return line
 }
 
 func shortSHA(rev string) string {

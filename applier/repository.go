@@ -192,6 +192,22 @@ func (r *Repository) TreeFS(rev string) (fs.FS, string, error) {
 	return newTreeFS(&r.mu, r.repo.Storer, c.TreeHash, c.Committer.When), c.Hash.String(), nil
 }
 
+// IsAncestor reports whether the commit ancestor resolves to is rev's commit or one of
+// its ancestors.
+func (r *Repository) IsAncestor(ancestor, rev string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, err := r.resolveCommit(ancestor)
+	if err != nil {
+		return false, err
+	}
+	c, err := r.resolveCommit(rev)
+	if err != nil {
+		return false, err
+	}
+	return a.IsAncestor(c)
+}
+
 // revSuffix finds where the ref or SHA part of a revision ends: HEAD~1, main^2,
 // v1^{commit}, main@{...}, HEAD:path.
 var revSuffix = regexp.MustCompile(`[~^:]|@\{`)

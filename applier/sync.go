@@ -164,12 +164,19 @@ func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) 
 	case state.SourceGitPull:
 		return s.readPull(ctx, src)
 	case state.SourceGitPush:
-		repo, err := OpenRepository(ctx, PushRepoDir(s.cfg.Dir, src.Name))
-		if err != nil {
+		if src.PushedRevision == "" {
 			return revision{}, errNothingPushed
 		}
+		dir := PushRepoDir(s.cfg.Dir, src.Name)
+		if err := materializePush(dir, src); err != nil {
+			return revision{}, err
+		}
+		repo, err := OpenRepository(ctx, dir)
+		if err != nil {
+			return revision{}, err
+		}
 		defer repo.Close()
-		return treeOf(repo, src, "refs/heads/"+src.Branch, "")
+		return treeOf(repo, src, src.PushedRevision, "")
 	case state.SourceDir:
 		info, err := os.Stat(src.URL)
 		if err != nil {
@@ -236,7 +243,30 @@ func treeOf(repo *Repository, src *state.Source, want, fetched string) (revision
 	if fetched == "" {
 		fetched = sha
 	}
-	return revision{sha: sha, fetched: fetched, fsys: fsys}, nil
+	rev := revision{sha: sha, fetched: fetched, fsys: fsys}
+	if src.PinnedRevision == "" {
+		err = checkForward(repo, src, sha)
+	}
+	return rev, err
+}
+
+// checkForward refuses a revision that does not descend from the one last applied: a
+// sync never moves a source backwards (a mirror or repository that a failover left
+// behind, a force push); only `source rollback --to` does.
+func checkForward(repo *Repository, src *state.Source, sha string) error {
+	last := src.LastAppliedRevision
+	if last == "" || last == sha {
+		return nil
+	}
+	ok, err := repo.IsAncestor(last, sha)
+	if err != nil {
+		return fmt.Errorf("revision %s: cannot tell whether it follows the last applied revision %s: %w", shortSHA(sha), shortSHA(last), err)
+	}
+	if !ok {
+		return fmt.Errorf("revision %s does not descend from the last applied revision %s, and a sync never moves a source backwards: 'berth source rollback %s --to %s' applies it",
+			shortSHA(sha), shortSHA(last), src.Name, shortSHA(sha))
+	}
+	return nil
 }
 
 // credentials reads the source's credentials from its cluster secret.

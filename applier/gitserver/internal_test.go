@@ -5,6 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 func TestRepoLocks(t *testing.T) {
@@ -58,5 +62,30 @@ func TestOneLine(t *testing.T) {
 				t.Errorf("oneLine(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestApplyUpdateFindsItDone: a reference already moved to the pushed value (by a
+// reader of what PreReceive made public) is an applied update; one moved elsewhere
+// is not.
+func TestApplyUpdateFindsItDone(t *testing.T) {
+	repo, err := git.Init(memory.NewStorage(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := plumbing.NewBranchReferenceName("main")
+	a, b, c := plumbing.NewHash("aa"), plumbing.NewHash("bb"), plumbing.NewHash("cc")
+	set := func(h plumbing.Hash) {
+		if err := repo.Storer.SetReference(plumbing.NewHashReference(main, h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(b)
+	if err := applyUpdate(repo, RefUpdate{Name: main, Old: a, New: b}); err != nil {
+		t.Errorf("a -> b with main at b already: %v", err)
+	}
+	set(c)
+	if err := applyUpdate(repo, RefUpdate{Name: main, Old: a, New: b}); err == nil {
+		t.Error("a -> b with main moved to c: no error")
 	}
 }

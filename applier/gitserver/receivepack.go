@@ -286,6 +286,11 @@ func applyUpdate(repo *git.Repository, u RefUpdate) error {
 		old = plumbing.NewHashReference(u.Name, u.Old)
 	}
 	if err := repo.Storer.CheckAndSetReference(plumbing.NewHashReference(u.Name, u.New), old); err != nil {
+		// PreReceive may have made the update public already (berth replicates it),
+		// and a reader of that moved the reference to the same place first.
+		if cur, rerr := repo.Storer.Reference(u.Name); rerr == nil && cur.Hash() == u.New {
+			return nil
+		}
 		return fmt.Errorf("set %s to %s: %w", u.Name, u.New, err)
 	}
 	return nil

@@ -315,9 +315,9 @@ type ServiceStatus struct {
 	UpToDate uint64 `json:"up_to_date"`
 	// Pending counts the tasks waiting for a node, by the scheduler's reason.
 	Pending []PendingReason `json:"pending,omitempty"`
-	// Failing counts the slots (nodes, for a global service) that run nothing and
-	// whose latest task of the current spec failed or was rejected, by its error:
-	// why a service that cannot start does not run, once per distinct error.
+	// Failing counts the slots (a global service's nodes) where a task of the current
+	// spec failed or was rejected and none runs or waits for a node yet, by the
+	// latest failure's error.
 	Failing []PendingReason `json:"failing,omitempty"`
 }
 
@@ -475,7 +475,10 @@ const (
 	SourceFailed      = "Failed"
 	SourceSuspended   = "Suspended"
 	SourceProgressing = "Progressing"
-	SourcePending     = "Pending"
+	// SourceDegraded: applied, and some services cannot run until something
+	// changes (ServiceStatus.Stuck); SourceInfo.Reason says why.
+	SourceDegraded = "Degraded"
+	SourcePending  = "Pending"
 )
 
 // SourceInfo is a source with what an operator reads first: its status in one word,
@@ -484,6 +487,8 @@ type SourceInfo struct {
 	*state.Source
 	Display string   `json:"display_status"`
 	Stacks  []string `json:"stacks,omitempty"`
+	// Reason is why a Degraded source's services cannot all run.
+	Reason string `json:"reason,omitempty"`
 }
 
 // SourceTokenResponse is `berth source token`: how to push to a push source.

@@ -3,6 +3,9 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/berthd/berth/cluster/state"
@@ -53,6 +56,38 @@ func ConvergenceOf(s *ServiceStatus, updated bool) Convergence {
 		return Converged
 	}
 	return Converging
+}
+
+// Stuck reports whether every task the service still lacks waits on something that
+// does not change by itself: a node to qualify (Pending) or a spec that fails (Failing).
+func (s *ServiceStatus) Stuck() bool {
+	if ConvergenceOf(s, true) != Converging {
+		return false
+	}
+	done := s.UpToDate
+	if s.Spec.Deploy.Job() {
+		done = s.Completed
+	}
+	if done >= s.Desired {
+		return false
+	}
+	var waiting uint64
+	for _, r := range slices.Concat(s.Pending, s.Failing) {
+		waiting += uint64(r.Tasks)
+	}
+	return waiting >= s.Desired-done
+}
+
+// StuckReasons says why the service's tasks wait: "1 pending: REASON; 1 failing: ERR".
+func (s *ServiceStatus) StuckReasons() string {
+	var parts []string
+	for _, r := range s.Pending {
+		parts = append(parts, fmt.Sprintf("%d pending: %s", r.Tasks, r.Reason))
+	}
+	for _, r := range s.Failing {
+		parts = append(parts, fmt.Sprintf("%d failing: %s", r.Tasks, r.Reason))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // WatchServices calls fn with the services of a stack every time they change (by

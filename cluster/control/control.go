@@ -98,17 +98,22 @@ func (c *Control) apply(ctx context.Context, t store.CommandType, body any) (uin
 }
 
 // blocking runs a blocking query on the current state store, starting over on a
-// store replaced by a snapshot restore.
+// store replaced by a snapshot restore. The end of q.Wait is an answer; the end of
+// ctx is an error, which the store's Blocking does not tell from the former.
 func (c *Control) blocking(ctx context.Context, q api.Query, tables []string, fn func(*state.ReadTxn, memdb.WatchSet) (uint64, error)) (uint64, error) {
+	wctx := ctx
 	if q.Wait > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, q.Wait)
+		wctx, cancel = context.WithTimeout(ctx, q.Wait)
 		defer cancel()
 	}
 	for {
-		idx, err := c.st.State().Blocking(ctx, q.Index, tables, fn)
+		idx, err := c.st.State().Blocking(wctx, q.Index, tables, fn)
 		if errors.Is(err, state.ErrAbandoned) {
 			continue
+		}
+		if err == nil && ctx.Err() != nil {
+			return idx, ctx.Err()
 		}
 		return idx, err
 	}

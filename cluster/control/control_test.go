@@ -272,3 +272,58 @@ func TestServiceStatusCounts(t *testing.T) {
 		t.Errorf("global without tasks yet: %+v", st)
 	}
 }
+
+func TestServiceStatusStuck(t *testing.T) {
+	two := uint64(2)
+	svc := &state.Service{ID: "s", Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &two}}}
+	hash := orchestrator.TaskHash(svc)
+	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	task := func(slot uint64, st state.TaskState, err string, sec int) *state.Task {
+		return &state.Task{Slot: slot, SpecHash: hash, DesiredState: state.TaskRunning,
+			Status: state.TaskStatus{State: st, Err: err, Timestamp: at.Add(time.Duration(sec) * time.Second)}}
+	}
+	const noNode = "no suitable node (1 node: constraint node.labels.zone == x)"
+	const pull = `image "127.0.0.1:1/x:1": connection refused`
+	oldSpec := task(2, state.TaskRejected, pull, 0)
+	oldSpec.SpecHash = "a-previous-spec"
+	for _, tc := range []struct {
+		name    string
+		tasks   []*state.Task
+		stuck   bool
+		reasons string
+	}{
+		{"both slots wait for a node", []*state.Task{task(1, state.TaskPending, noNode, 0), task(2, state.TaskPending, noNode, 0)}, true, "2 pending: " + noNode},
+		{"one waits for a node, one rejected and replaced", []*state.Task{
+			task(1, state.TaskPending, noNode, 0), task(2, state.TaskRejected, "first", 0), task(2, state.TaskRejected, pull, 1), task(2, state.TaskPreparing, "", 2),
+		}, true, "1 pending: " + noNode + "; 1 failing: " + pull},
+		{"a rejection, then the slot runs", []*state.Task{task(1, state.TaskRunning, "", 0), task(2, state.TaskRejected, pull, 0), task(2, state.TaskRunning, "", 1)}, false, ""},
+		{"one rejected, the other still starting", []*state.Task{task(1, state.TaskPreparing, "", 0), task(2, state.TaskRejected, pull, 0)}, false, "1 failing: " + pull},
+		{"a rejection of the previous spec", []*state.Task{task(1, state.TaskRunning, "", 0), oldSpec, task(2, state.TaskStarting, "", 1)}, false, ""},
+		{"a failure of a slot scaled away", []*state.Task{task(1, state.TaskRunning, "", 0), task(2, state.TaskRunning, "", 0), task(3, state.TaskFailed, pull, 0)}, false, ""},
+		{"converged", []*state.Task{task(1, state.TaskRunning, "", 0), task(2, state.TaskRunning, "", 0)}, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := control.ServiceStatus(svc, tc.tasks, nil)
+			if st.Stuck() != tc.stuck || st.StuckReasons() != tc.reasons {
+				t.Errorf("Stuck %v, reasons %q; want %v, %q (%+v)", st.Stuck(), st.StuckReasons(), tc.stuck, tc.reasons, st)
+			}
+		})
+	}
+}
+
+// TestBlockingReadEndsWithItsContext: a blocking read that waits longer than its
+// caller's context returns the context's error, not an answer (a push's convergence
+// loop took that answer for progress and never saw its own deadline).
+func TestBlockingReadEndsWithItsContext(t *testing.T) {
+	_, m := oneManager(t)
+	_, meta, err := m.Control.Services(context.Background(), api.ServiceFilter{}, api.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, _, err = m.Control.Services(ctx, api.ServiceFilter{}, api.Query{Index: meta.Index, Wait: 10 * time.Second})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a read past its context's deadline: err %v, want %v", err, context.DeadlineExceeded)
+	}
+}

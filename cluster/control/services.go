@@ -99,10 +99,10 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	}
 	var live uint64
 	reasons := map[string]int{}
-	current := func(t *state.Task) bool {
-		return t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion
-	}
+	slots := map[slotKey]*slotState{}
 	for _, t := range tasks {
+		current := t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion
+		slotOf(slots, t).see(t, current)
 		if t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete {
 			continue
 		}
@@ -110,7 +110,7 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 		case st == state.TaskRunning:
 			out.Running++
 			live++
-			if current(t) {
+			if current {
 				out.UpToDate++
 			}
 			if t.NodeID != "" {
@@ -136,53 +136,84 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	default:
 		out.Desired = 1
 	}
-	out.Pending = byReason(reasons)
-	out.Failing = failing(tasks, current)
+	out.Pending = countReasons(reasons)
+	failing := map[string]int{}
+	for k, sl := range slots {
+		_, onNode := nodes[k.node]
+		wanted := k.slot > 0 && k.slot <= out.Desired || k.slot == 0 && onNode
+		if wanted && sl.failure != nil && !sl.settled {
+			failing[failureText(sl.failure)]++
+		}
+	}
+	out.Failing = countReasons(failing)
 	return out
 }
 
-// failing counts, by error, the slots (nodes of a global service) that run nothing
-// and whose latest task of the current spec failed or was rejected.
-func failing(tasks []*state.Task, current func(*state.Task) bool) []api.PendingReason {
-	type slot struct {
-		num  uint64
-		node string
-	}
-	latest := map[slot]*state.Task{}
-	running := map[slot]bool{}
-	for _, t := range tasks {
-		if !t.DesiredState.Before(state.TaskRemove) {
-			continue // scaled down or removed: not a slot any more
-		}
-		k := slot{num: t.Slot}
-		if t.Slot == 0 {
-			k.node = t.NodeID
-		}
-		switch t.Status.State {
-		case state.TaskRunning:
-			running[k] = running[k] || t.DesiredState == state.TaskRunning
-		case state.TaskFailed, state.TaskRejected:
-			if l := latest[k]; t.Status.Err != "" && current(t) && (l == nil || l.CreatedAt.Before(t.CreatedAt)) {
-				latest[k] = t
-			}
-		}
-	}
-	errs := map[string]int{}
-	for k, t := range latest {
-		if !running[k] {
-			errs[t.Status.Err]++
-		}
-	}
-	return byReason(errs)
-}
-
-// byReason lists counts by reason, sorted by reason.
-func byReason(counts map[string]int) []api.PendingReason {
+func countReasons(reasons map[string]int) []api.PendingReason {
 	var out []api.PendingReason
-	for _, r := range slices.Sorted(maps.Keys(counts)) {
-		out = append(out, api.PendingReason{Reason: r, Tasks: counts[r]})
+	for _, r := range slices.Sorted(maps.Keys(reasons)) {
+		out = append(out, api.PendingReason{Reason: r, Tasks: reasons[r]})
 	}
 	return out
+}
+
+// slotKey is a replicated task's slot, or a global task's node.
+type slotKey struct {
+	slot uint64
+	node string
+}
+
+// slotState is what one slot's tasks say about whether it is stuck on a failure.
+type slotState struct {
+	// failure is the newest task of the current spec that failed or was rejected.
+	failure *state.Task
+	// settled: a task of the current spec runs or completed, or one waits for a node
+	// (counted in Pending instead).
+	settled bool
+}
+
+func slotOf(slots map[slotKey]*slotState, t *state.Task) *slotState {
+	k := slotKey{slot: t.Slot}
+	if t.Slot == 0 {
+		k.node = t.NodeID
+	}
+	if slots[k] == nil {
+		slots[k] = &slotState{}
+	}
+	return slots[k]
+}
+
+func (sl *slotState) see(t *state.Task, current bool) {
+	switch st := t.Status.State; {
+	case !current:
+	case st == state.TaskRunning || st == state.TaskComplete:
+		sl.settled = true
+	case st == state.TaskPending && t.Status.Err != "" && t.DesiredState == state.TaskRunning:
+		sl.settled = true
+	case st == state.TaskFailed || st == state.TaskRejected:
+		if sl.failure == nil || newer(t, sl.failure) {
+			sl.failure = t
+		}
+	}
+}
+
+// newer: a was made after b, or, made at once, changed state after it.
+func newer(a, b *state.Task) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.Status.Timestamp.After(b.Status.Timestamp)
+}
+
+// failureText is a failed task's error in words.
+func failureText(t *state.Task) string {
+	switch {
+	case t.Status.Err != "":
+		return t.Status.Err
+	case t.Status.Message != "":
+		return t.Status.Message
+	}
+	return string(t.Status.State)
 }
 
 // ScaleService sets a replicated service's replicas.

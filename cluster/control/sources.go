@@ -228,14 +228,21 @@ func (c *Control) Source(ctx context.Context, name string, q api.Query) (*api.So
 }
 
 // sourceInfo works out a source's status in one word: Suspended and Failed first,
-// then Progressing while the services of its last revision converge.
+// then Degraded while some services of its last revision cannot run (Reason says
+// why), Progressing while they converge.
 func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed func(*state.Service) []string) (*api.SourceInfo, error) {
+	if !s.PushPack.IsZero() {
+		// The pushed objects are for the managers' repositories, not for clients.
+		s = s.Copy()
+		s.PushPack = state.Blob{}
+	}
 	info := &api.SourceInfo{Source: s}
 	stacks, err := tx.StacksBySource(ws, s.Name)
 	if err != nil {
 		return nil, err
 	}
 	converging := false
+	var stuck []string
 	for _, st := range stacks {
 		info.Stacks = append(info.Stacks, st.Name)
 		svcs, err := tx.ServicesByStack(ws, st.Name)
@@ -247,8 +254,12 @@ func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed f
 			if err != nil {
 				return nil, err
 			}
-			if api.ConvergenceOf(ServiceStatus(svc, tasks, allowed(svc)), false) == api.Converging {
+			status := ServiceStatus(svc, tasks, allowed(svc))
+			if api.ConvergenceOf(status, false) == api.Converging {
 				converging = true
+			}
+			if status.Stuck() {
+				stuck = append(stuck, svc.Name+": "+status.StuckReasons())
 			}
 		}
 	}
@@ -259,6 +270,9 @@ func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed f
 		info.Display = api.SourceFailed
 	case s.Status == state.SyncOutOfSync:
 		info.Display = api.SourceOutOfSync
+	case s.Status == state.SyncSynced && len(stuck) > 0:
+		info.Display = api.SourceDegraded
+		info.Reason = strings.Join(stuck, "; ")
 	case s.Status == state.SyncSynced && converging:
 		info.Display = api.SourceProgressing
 	case s.Status == state.SyncSynced:

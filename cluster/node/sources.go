@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/berthd/berth/applier"
@@ -107,8 +108,12 @@ func (p pushCluster) ReadState() (*state.ReadTxn, error) {
 	return m.state().ReadTxn(), nil
 }
 
-func (p pushCluster) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
-	return p.n.UpdateSource(ctx, name, req)
+func (p pushCluster) ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error) {
+	m, err := p.n.readyManager()
+	if err != nil {
+		return 0, err
+	}
+	return m.st.ApplyLeader(ctx, t, body)
 }
 
 func (p pushCluster) Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error) {
@@ -119,8 +124,10 @@ func (p pushCluster) Services(ctx context.Context, f api.ServiceFilter, q api.Qu
 	return p.n.Services(ctx, f, q)
 }
 
-// pushRouter serves Git pushes on the leader, which holds the push repositories and
-// runs the applier; another manager hands the request to the leader over mutual TLS.
+// pushRouter serves Git pushes on the leader, which checks them against its
+// repository, replicates them and runs the applier; another manager hands a push to
+// the leader over mutual TLS, and serves fetches and clones itself from its copy of
+// the replicated repository.
 type pushRouter struct {
 	n     *Node
 	local http.Handler
@@ -132,7 +139,8 @@ func (r *pushRouter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if m.st.IsLeader() {
+	fetch := strings.HasSuffix(req.URL.Path, "/git-upload-pack") || req.URL.Query().Get("service") == "git-upload-pack"
+	if fetch || m.st.IsLeader() {
 		r.local.ServeHTTP(w, req)
 		return
 	}

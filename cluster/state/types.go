@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -372,6 +373,13 @@ type Source struct {
 	SyncRequests     uint64 `json:"sync_requests,omitempty"`
 	AnsweredRequests uint64 `json:"answered_requests,omitempty"`
 
+	// PushedRevision is the commit a push source's branch points at, and PushPack
+	// every object reachable from it, as one self-contained Git pack: a push is
+	// acknowledged once both are committed, and each manager serves its copy of the
+	// repository from them.
+	PushedRevision string `json:"pushed_revision,omitempty"`
+	PushPack       Blob   `json:"push_pack,omitzero"`
+
 	LastFetchedRevision string    `json:"last_fetched_revision,omitempty"`
 	LastFetchedAt       time.Time `json:"last_fetched_at,omitzero"`
 	LastAppliedRevision string    `json:"last_applied_revision,omitempty"`
@@ -381,6 +389,25 @@ type Source struct {
 	// History holds the last syncs, oldest first, at most SourceHistoryLimit.
 	History []SyncRecord `json:"history,omitempty"`
 }
+
+// Blob is bytes that never change once made, so copies of a row share them: a
+// push's pack is megabytes, and every sync copies its source's row.
+type Blob struct{ b []byte }
+
+// NewBlob takes b, which the caller must not change afterwards.
+func NewBlob(b []byte) Blob { return Blob{b: b} }
+
+// Bytes returns the blob's bytes, which the caller must not change.
+func (b Blob) Bytes() []byte { return b.b }
+
+// IsZero reports an empty blob.
+func (b Blob) IsZero() bool { return len(b.b) == 0 }
+
+// MarshalJSON encodes the bytes as []byte does (base64).
+func (b Blob) MarshalJSON() ([]byte, error) { return json.Marshal(b.b) }
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (b *Blob) UnmarshalJSON(data []byte) error { return json.Unmarshal(data, &b.b) }
 
 // SyncRecord is one sync of a source.
 type SyncRecord struct {

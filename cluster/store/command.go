@@ -34,6 +34,8 @@ const (
 	CmdSourceUpdate CommandType = 17
 	CmdSourceRemove CommandType = 18
 	CmdSourceSync   CommandType = 19
+	// Issue 15: a push is replicated before it is acknowledged.
+	CmdSourcePush CommandType = 30
 )
 
 func (t CommandType) String() string {
@@ -163,6 +165,7 @@ var commands = map[CommandType]command{
 	CmdSourceUpdate:       {"source-update", decodeInto(applySourceUpdate)},
 	CmdSourceRemove:       {"source-remove", decodeInto(applySourceRemove)},
 	CmdSourceSync:         {"source-sync", decodeInto(applySourceSync)},
+	CmdSourcePush:         {"source-push", decodeInto(applySourcePush)},
 }
 
 // EncodeCommand makes a raft entry: the type byte, then the body as JSON, or in the

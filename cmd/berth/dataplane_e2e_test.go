@@ -331,14 +331,14 @@ func TestDataPlaneProcess(t *testing.T) {
 	}
 }
 
-// newDataPlaneNode starts and inits one daemon whose agent runs tasks on containerd,
-// in a containerd namespace of the test's own, removed at the end with the node's
-// containers, sandboxes, bridges and rules; ctr is containerd's own client on it.
-func newDataPlaneNode(t *testing.T) (c *procCluster, ctr *ctrtest.Client) {
-	addr := testenv.RequireContainerd(t)
+// containerdNamespace is a containerd namespace of the test's own, removed with
+// everything in it when the test ends: its containerd address, name and a client.
+func containerdNamespace(t *testing.T) (addr, ns string, ctr *ctrtest.Client) {
+	t.Helper()
+	addr = testenv.RequireContainerd(t)
 	var b [4]byte
 	rand.Read(b[:])
-	ns := "berth-e2e-" + hex.EncodeToString(b[:])
+	ns = "berth-e2e-" + hex.EncodeToString(b[:])
 	ctr, err := ctrtest.New(addr, ns)
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +351,14 @@ func newDataPlaneNode(t *testing.T) (c *procCluster, ctr *ctrtest.Client) {
 		}
 		ctr.Close()
 	})
+	return addr, ns, ctr
+}
 
+// newDataPlaneNode starts and inits one daemon whose agent runs tasks on containerd,
+// in a containerd namespace of the test's own, removed at the end with the node's
+// containers, sandboxes, bridges and rules; ctr is containerd's own client on it.
+func newDataPlaneNode(t *testing.T) (c *procCluster, ctr *ctrtest.Client) {
+	addr, ns, ctr := containerdNamespace(t)
 	args := []string{"--heartbeat-period", "500ms", "--apply-timeout", "5s", "--log-level", "debug",
 		"--containerd", addr, "--containerd-namespace", ns}
 	c = newProcClusterArgs(t, args, "node-1")

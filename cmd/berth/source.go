@@ -189,7 +189,9 @@ func newSourceLsCommand(host *hostFlag) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List the sources and how their last syncs went",
 		Long: `List the sources. STATUS is Synced, Progressing (applied, services still
-converging), OutOfSync, Failed (the last good revision stays applied; MESSAGE says
+converging), Degraded (applied, but some services cannot run: a replica no node
+qualifies for, an image that cannot be pulled, a task that keeps failing; MESSAGE
+says why), OutOfSync, Failed (the last good revision stays applied; MESSAGE says
 why), Suspended or Pending (not synced yet).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -226,7 +228,11 @@ func printSources(w io.Writer, srcs []*api.SourceInfo, now time.Time) {
 		if s.PinnedRevision != "" {
 			rev += " (pinned)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, rev, s.Display, last, oneLine(s.Message, 80))
+		msg := s.Message
+		if s.Reason != "" {
+			msg = s.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, rev, s.Display, last, oneLine(msg, 80))
 	}
 	_ = tw.Flush()
 }

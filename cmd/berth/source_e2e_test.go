@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
@@ -127,6 +128,36 @@ func TestSourceProcesses(t *testing.T) {
 
 // hookClient trusts the cluster's CA and has no client certificate, as a Git
 // server sending webhooks would.
+// pushRemote sets up the git remote of dir named remote, as `berth source remote` on
+// node prints it, and
+// returns how to run git in dir: with a home of its own, without GIT_SSL_CAINFO (it
+// would win over the remote's sslCAInfo; some machines export it), and killed when
+// ctx ends, so that a push that never returns fails the test.
+func pushRemote(t *testing.T, c *procCluster, node, source, remote, dir string) func(ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	home := t.TempDir()
+	gitCmd := func(ctx context.Context, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = dir
+		// git's helper (git-remote-https) holds the output open after git is killed.
+		cmd.WaitDelay = 5 * time.Second
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GIT_SSL_CAINFO=") }),
+			"HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(c.must(node, "source", "remote", "--name", remote, source).Stdout), "\n") {
+		args := strings.Fields(line)
+		if len(args) < 2 || args[0] != "git" {
+			t.Fatalf("source remote printed %q", line)
+		}
+		if out, err := gitCmd(c.ctx, args[1:]...); err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+	}
+	return gitCmd
+}
+
 func hookClient(t *testing.T, dataDir string) *http.Client {
 	t.Helper()
 	pem, err := os.ReadFile(filepath.Join(dataDir, "certs", "ca.pem"))
@@ -154,26 +185,8 @@ func TestPushSourceProcesses(t *testing.T) {
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n    deploy:\n      replicas: 2\n"})
 	first := repo.Commit("web").String()
-	home := t.TempDir()
-	gitCmd := func(args ...string) (string, error) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo.Dir
-		// GIT_SSL_CAINFO would win over the remote's sslCAInfo that `source
-		// remote` sets up; some machines export it.
-		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GIT_SSL_CAINFO=") }),
-			"HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	for _, line := range strings.Split(strings.TrimSpace(c.must("node-1", "source", "remote", "apps").Stdout), "\n") {
-		args := strings.Fields(line)
-		if len(args) < 2 || args[0] != "git" {
-			t.Fatalf("source remote printed %q", line)
-		}
-		if out, err := gitCmd(args[1:]...); err != nil {
-			t.Fatalf("%s: %v\n%s", line, err, out)
-		}
-	}
+	gitCtx := pushRemote(t, c, "node-1", "apps", "berth", repo.Dir)
+	gitCmd := func(args ...string) (string, error) { return gitCtx(c.ctx, args...) }
 
 	out, err := gitCmd("push", "berth", "main")
 	t.Logf("git push:\n%s", out)
@@ -199,6 +212,11 @@ func TestPushSourceProcesses(t *testing.T) {
 	}
 	if ls := c.must("node-1", "service", "ls").Stdout; !strings.Contains(ls, "nginx:1") {
 		t.Fatalf("after a rejected push, service ls:\n%s", ls)
+	}
+	// Only the source's branch is replicated, so only it is taken.
+	out, err = gitCmd("push", "berth", first+":refs/heads/other")
+	if err == nil || !strings.Contains(out, "[remote rejected]") || !strings.Contains(out, "branch main only") {
+		t.Fatalf("a push to another branch: err %v\n%s", err, out)
 	}
 
 	// The live dry run of the source: its revision, in sync (exit 0); an unknown
