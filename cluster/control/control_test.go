@@ -125,9 +125,9 @@ func TestDeployStackRefusals(t *testing.T) {
 			delete(r.Stack.Secrets, "pw")
 			r.SecretData = nil
 			return r
-		}, `uses secret "pw"`},
+		}, `secret "pw" is not defined`},
 		"too big": {func() *api.StackDeployRequest {
-			return stack("a", strings.Repeat("x", control.MaxObjectSize+1))
+			return stack("a", strings.Repeat("x", spec.MaxObjectBytes+1))
 		}, "the limit is"},
 	} {
 		_, err := m.Control.DeployStack(ctx, tc.req())

@@ -68,8 +68,8 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 
 // checkSource validates and normalises what `source add` sent; the errors name the flag.
 func checkSource(src *state.Source, req *api.SourceAddRequest) error {
-	if !spec.ValidStackName(src.Name) {
-		return badRequest("invalid source name %q: use lowercase letters, digits, '-' and '_', starting with a letter or digit", src.Name)
+	if err := checkSourceFields(src); err != nil {
+		return err
 	}
 	if src.Path != "" {
 		p := path.Clean(filepath.ToSlash(src.Path))
@@ -128,8 +128,34 @@ func checkSource(src *state.Source, req *api.SourceAddRequest) error {
 	return nil
 }
 
+// checkSourceFields checks the name and the free-text fields of a source, which end up
+// in paths, Git commands and terminals.
+func checkSourceFields(src *state.Source) error {
+	if err := spec.CheckStackName("source", src.Name); err != nil {
+		return badRequest("name: %v", err)
+	}
+	for _, f := range []struct {
+		field, value string
+		max          int
+	}{
+		{"url (--url, --dir)", src.URL, spec.MaxPathLength},
+		{"branch (--branch)", src.Branch, spec.MaxRevisionLength},
+		{"path (--path)", src.Path, spec.MaxPathLength},
+	} {
+		if err := spec.CheckText(f.field, f.value, f.max); err != nil {
+			return badRequest("source %s: %v", src.Name, err)
+		}
+	}
+	return nil
+}
+
 // UpdateSource suspends, resumes, pins or asks for a sync of a source.
 func (c *Control) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
+	if req.Pin != nil {
+		if err := spec.CheckText("pin (--to)", *req.Pin, spec.MaxRevisionLength); err != nil {
+			return nil, badRequest("source %s: %v", name, err)
+		}
+	}
 	cmd := &store.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: req.Pin, RequestSync: req.RequestSync}
 	idx, err := c.apply(ctx, store.CmdSourceUpdate, cmd)
 	if errors.Is(err, state.ErrNotFound) {
