@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"path"
@@ -100,12 +99,17 @@ func ValidateLabels(field string, labels map[string]string) error {
 	return ps.err()
 }
 
-const labelFix = "labels take at most %d keys of up to %d bytes (no control characters) with values of up to %d bytes"
+// labelFix says what labels may be.
+var labelFix = fmt.Sprintf("labels take at most %d keys of up to %d bytes (no control characters) with values of up to %d bytes",
+	MaxLabels, MaxLabelKeyBytes, MaxLabelValueBytes)
 
 // checkLabels reports labels over the limits, and keys that are empty or hold control
 // or bidirectional-formatting characters.
 func checkLabels(ps *problems, svc, field string, labels map[string]string) {
-	fix := fmt.Sprintf(labelFix, MaxLabels, MaxLabelKeyBytes, MaxLabelValueBytes)
+	if len(labels) == 0 {
+		return
+	}
+	fix := labelFix
 	if len(labels) > MaxLabels {
 		ps.errorf(svc, field, fix, "%d labels; the limit is %d", len(labels), MaxLabels)
 		return
@@ -140,17 +144,33 @@ func checkImage(ps *problems, svc, image string) {
 		ps.errorf(svc, "image", "set `image` to an image in a registry (berth does not build images)", "image is required")
 		return
 	}
+	if plainReference(image) {
+		return
+	}
 	if _, err := reference.ParseNormalizedNamed(image); err != nil {
 		ps.errorf(svc, "image", "write [registry/]name[:tag][@digest], e.g. nginx:1.27", "image %s is not a valid reference: %v", Abbrev(image), err)
 	}
 }
 
+// plainReference accepts, cheaply, what ParseNormalizedNamed accepts with a dozen
+// allocations: a reference the grammar matches, without a digest (whose algorithm
+// and length need the parse), not of an image ID's length (64, which the parse
+// refuses), and short enough to stay under the name limit once Docker Hub's
+// "docker.io/library/" is added. Anything else gets the full parse.
+func plainReference(s string) bool {
+	return len(s) <= 200 && len(s) != 64 && !strings.Contains(s, "@") && reference.ReferenceRegexp.MatchString(s)
+}
+
 // checkContainerPath reports a path inside the container that is not absolute and
 // clean: a relative or `..` path is resolved by whatever mounts it, which may be
-// somewhere else than the file writer meant.
-func checkContainerPath(ps *problems, svc, field, p string) {
+// somewhere else than the file writer meant. The path is field, or entry i of the list
+// field followed by sub; the field's name is only made for a problem.
+func checkContainerPath(ps *problems, svc, field string, i int, sub, p string) {
 	if path.IsAbs(p) && path.Clean(p) == p && len(p) <= MaxPathLength {
 		return
+	}
+	if i >= 0 {
+		field = fmt.Sprintf("%s[%d]%s", field, i, sub)
 	}
 	fix := "write an absolute path without '.' or '..' elements and without repeated or trailing slashes"
 	if clean := path.Clean(p); path.IsAbs(p) && !slices.Contains(strings.Split(p, "/"), "..") {
@@ -159,17 +179,14 @@ func checkContainerPath(ps *problems, svc, field, p string) {
 	ps.errorf(svc, field, fix, "%s is not a clean absolute path in the container", Abbrev(p))
 }
 
-// checkStackSize reports a stack whose spec encodes to more than MaxStackBytes.
-func checkStackSize(st *Stack, ps *problems) bool {
-	b, err := json.Marshal(st)
-	switch {
-	case err != nil:
-		ps.errorf("", "", "", "the stack cannot be encoded: %v", err)
-	case len(b) > MaxStackBytes:
-		ps.errorf("", "", "split it into several stacks, or move large content into configs",
-			"the stack encodes to %d bytes, secret and config content aside; the limit is %d", len(b), MaxStackBytes)
-	default:
-		return true
+// CheckStackSize refuses a stack (named name) whose spec encodes to more than
+// MaxStackBytes of JSON, secret and config content aside. The managers check it where
+// they encode a stack anyway (to hash it for a deploy, a plan or a sync), rather than
+// in Validate: encoding a large stack costs more than all the other checks together.
+func CheckStackSize(name string, encoded int) error {
+	if encoded <= MaxStackBytes {
+		return nil
 	}
-	return false
+	return &ValidationError{Problems: []Problem{{Stack: name, Fix: "split it into several stacks, or move large content into configs",
+		Message: fmt.Sprintf("the stack encodes to %d bytes, secret and config content aside; the limit is %d", encoded, MaxStackBytes)}}}
 }

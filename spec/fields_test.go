@@ -83,7 +83,7 @@ func TestValidateConvertedStack(t *testing.T) {
 		{"secret key", func(st *spec.Stack) { st.Secrets["../pw"] = st.Secrets["pw"] }, want{"", `secrets["../pw"]`, "invalid secret name"}},
 		{"config name", func(st *spec.Stack) { st.Configs["conf"].Name = "a\nb" }, want{"", "configs.conf.name", `invalid config name "a\nb"`}},
 		{"a label value of 50 MB", func(st *spec.Stack) { st.Services["api"].Labels["big"] = strings.Repeat("x", 50<<20) },
-			want{"", "", "the stack encodes to 52429414 bytes, secret and config content aside; the limit is 2097152"}},
+			want{"api", `labels["big"]`, "the value is 52428800 bytes long; the limit is 4096"}},
 		{"a label value over the limit", func(st *spec.Stack) {
 			st.Services["api"].Labels["big"] = strings.Repeat("x", spec.MaxLabelValueBytes+1)
 		},
@@ -151,6 +151,16 @@ func TestValidateLabels(t *testing.T) {
 	}
 	if err := spec.ValidateLabels("labels", map[string]string{"zone": "a"}); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestCheckStackSize(t *testing.T) {
+	if err := spec.CheckStackSize("web", spec.MaxStackBytes); err != nil {
+		t.Error(err)
+	}
+	err := spec.CheckStackSize("web", spec.MaxStackBytes+1)
+	if want := "stack web: the stack encodes to 2097153 bytes, secret and config content aside; the limit is 2097152"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CheckStackSize = %v, want %q", err, want)
 	}
 }
 

@@ -205,7 +205,7 @@ func tooManyNodes(doc *yaml.Node) *prescanError {
 	switch {
 	case big.key == "labels" && big.entries > MaxLabels:
 		return &prescanError{field: big.path, msg: fmt.Sprintf("%d labels; the limit is %d", big.entries, MaxLabels),
-			fix: fmt.Sprintf(labelFix, MaxLabels, MaxLabelKeyBytes, MaxLabelValueBytes)}
+			fix: labelFix}
 	case plain > maxExpandedNodes:
 		return &prescanError{field: big.path,
 			msg: fmt.Sprintf("the file has more than %d YAML nodes (keys, values and list items); %s alone has %d entries", maxExpandedNodes, big.path, big.entries),

@@ -45,9 +45,6 @@ func Validate(st *Stack) error {
 // top-level objects. It also normalizes what it checked (canonical constraint text,
 // ignored replicas dropped).
 func validateStack(st *Stack, ps *problems) {
-	if !checkStackSize(st, ps) {
-		return // the checks below would take as long as the stack is large
-	}
 	for _, name := range slices.Sorted(maps.Keys(st.Services)) {
 		if s := st.Services[name]; checkServiceEntry(st.Name, name, s, ps) {
 			validateService(st, s, ps)
@@ -274,20 +271,20 @@ func validateService(st *Stack, s *Service, ps *problems) {
 // checkServicePaths checks the paths inside the container a service names.
 func checkServicePaths(ps *problems, s *Service) {
 	if s.WorkingDir != "" {
-		checkContainerPath(ps, s.Name, "working_dir", s.WorkingDir)
+		checkContainerPath(ps, s.Name, "working_dir", -1, "", s.WorkingDir)
 	}
 	for i, m := range s.Mounts {
-		checkContainerPath(ps, s.Name, fmt.Sprintf("volumes[%d].target", i), m.Target)
+		checkContainerPath(ps, s.Name, "volumes", i, ".target", m.Target)
 	}
 	for i, t := range s.Tmpfs {
 		target, _, _ := strings.Cut(t, ":")
-		checkContainerPath(ps, s.Name, fmt.Sprintf("tmpfs[%d]", i), target)
+		checkContainerPath(ps, s.Name, "tmpfs", i, "", target)
 	}
 	for i, r := range s.Secrets {
-		checkContainerPath(ps, s.Name, fmt.Sprintf("secrets[%d].target", i), r.Target)
+		checkContainerPath(ps, s.Name, "secrets", i, ".target", r.Target)
 	}
 	for i, r := range s.Configs {
-		checkContainerPath(ps, s.Name, fmt.Sprintf("configs[%d].target", i), r.Target)
+		checkContainerPath(ps, s.Name, "configs", i, ".target", r.Target)
 	}
 }
 

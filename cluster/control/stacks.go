@@ -50,6 +50,14 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 		return nil, err
 	}
 	st := req.Stack
+	// One encoding serves the size check and the hash.
+	encoded, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stack %s cannot be encoded: %w", api.ErrBadRequest, st.Name, err)
+	}
+	if err := spec.CheckStackSize(st.Name, len(encoded)); err != nil {
+		return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	}
 	ids := map[string]string{}
 	for k := range st.Services {
 		ids[store.KindService+"/"+k] = newID()
@@ -64,7 +72,7 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 		ids[store.KindConfig+"/"+k] = newID()
 	}
 	return &store.StackDeploy{
-		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(req)},
+		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(encoded, req)},
 		SecretData: req.SecretData,
 		ConfigData: req.ConfigData,
 		IDs:        ids,
@@ -127,12 +135,11 @@ func checkObjectData(req *api.StackDeployRequest) error {
 	return check("config", configs, req.ConfigData)
 }
 
-// stackHash identifies what was deployed: the canonical spec and digests of the
-// content of its secrets and configs (never the content itself).
-func stackHash(req *api.StackDeployRequest) string {
+// stackHash identifies what was deployed: the canonical spec (encoded) and digests of
+// the content of its secrets and configs (never the content itself).
+func stackHash(encoded []byte, req *api.StackDeployRequest) string {
 	h := sha256.New()
-	b, _ := json.Marshal(req.Stack)
-	h.Write(b)
+	h.Write(encoded)
 	for _, part := range []map[string][]byte{req.SecretData, req.ConfigData} {
 		for _, k := range slices.Sorted(maps.Keys(part)) {
 			sum := sha256.Sum256(part[k])
