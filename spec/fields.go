@@ -41,9 +41,9 @@ func (r nameRule) check(what, name string) error {
 	case n == 0:
 		return fmt.Errorf("invalid %s name: it is empty; use %s", what, r.chars)
 	case n > r.max:
-		return fmt.Errorf("invalid %s name %s: it is %d characters long; the limit is %d", what, Abbrev(name), n, r.max)
+		return fmt.Errorf("invalid %s name %s: it is %d characters long; the limit is %d", what, abbrev(name), n, r.max)
 	case !r.pattern.MatchString(name):
-		return fmt.Errorf("invalid %s name %s: use %s", what, Abbrev(name), r.chars)
+		return fmt.Errorf("invalid %s name %s: use %s", what, abbrev(name), r.chars)
 	}
 	return nil
 }
@@ -58,10 +58,10 @@ func CheckObjectName(what, name string) error { return objectNames.check(what, n
 // abbrevRunes is how much of a value an error quotes.
 const abbrevRunes = 40
 
-// Abbrev quotes s for an error message: escaped (control and bidirectional
+// abbrev quotes s for an error message: escaped (control and bidirectional
 // characters show as \u escapes) and cut short, so that a huge value does not make a
 // huge message.
-func Abbrev(s string) string {
+func abbrev(s string) string {
 	if utf8.RuneCountInString(s) <= abbrevRunes {
 		return strconv.Quote(s)
 	}
@@ -82,9 +82,9 @@ func CheckText(field, s string, max int) error {
 	case len(s) > max:
 		return fmt.Errorf("%s is %d bytes long; the limit is %d", field, len(s), max)
 	case !utf8.ValidString(s):
-		return fmt.Errorf("%s %s is not valid UTF-8", field, Abbrev(s))
+		return fmt.Errorf("%s %s is not valid UTF-8", field, abbrev(s))
 	case strings.ContainsFunc(s, unsafeRune):
-		return fmt.Errorf("%s %s holds a control or bidirectional-formatting character", field, Abbrev(s))
+		return fmt.Errorf("%s %s holds a control or bidirectional-formatting character", field, abbrev(s))
 	}
 	return nil
 }
@@ -106,27 +106,42 @@ var labelFix = fmt.Sprintf("labels take at most %d keys of up to %d bytes (no co
 // checkLabels reports labels over the limits, and keys that are empty or hold control
 // or bidirectional-formatting characters.
 func checkLabels(ps *problems, svc, field string, labels map[string]string) {
-	if len(labels) == 0 {
-		return
-	}
-	fix := labelFix
 	if len(labels) > MaxLabels {
-		ps.errorf(svc, field, fix, "%d labels; the limit is %d", len(labels), MaxLabels)
+		ps.errorf(svc, field, labelFix, "%d labels; the limit is %d", len(labels), MaxLabels)
 		return
 	}
+	if !hasLabelProblem(labels) {
+		return
+	}
+	// Sorted, for the order of the problems.
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		f := field + "[" + Abbrev(k) + "]"
-		switch {
-		case k == "":
-			ps.errorf(svc, field, fix, "a label has an empty key")
-		case len(labels[k]) > MaxLabelValueBytes:
-			ps.errorf(svc, f, fix, "the value is %d bytes long; the limit is %d", len(labels[k]), MaxLabelValueBytes)
-		default:
-			if err := CheckText("the key", k, MaxLabelKeyBytes); err != nil {
-				ps.errorf(svc, f, fix, "%v", err)
-			}
+		if msg := labelProblem(k, labels[k]); msg != "" {
+			ps.errorf(svc, field+"["+abbrev(k)+"]", labelFix, "%s", msg)
 		}
 	}
+}
+
+func hasLabelProblem(labels map[string]string) bool {
+	for k, v := range labels {
+		if labelProblem(k, v) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// labelProblem says what is wrong with one label, or "".
+func labelProblem(k, v string) string {
+	switch {
+	case k == "":
+		return "a label has an empty key"
+	case len(v) > MaxLabelValueBytes:
+		return fmt.Sprintf("the value is %d bytes long; the limit is %d", len(v), MaxLabelValueBytes)
+	}
+	if err := CheckText("the key", k, MaxLabelKeyBytes); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // checkName reports name (a name of what, at field) unless it follows rule.
@@ -148,7 +163,7 @@ func checkImage(ps *problems, svc, image string) {
 		return
 	}
 	if _, err := reference.ParseNormalizedNamed(image); err != nil {
-		ps.errorf(svc, "image", "write [registry/]name[:tag][@digest], e.g. nginx:1.27", "image %s is not a valid reference: %v", Abbrev(image), err)
+		ps.errorf(svc, "image", "write [registry/]name[:tag][@digest], e.g. nginx:1.27", "image %s is not a valid reference: %v", abbrev(image), err)
 	}
 }
 
@@ -174,9 +189,9 @@ func checkContainerPath(ps *problems, svc, field string, i int, sub, p string) {
 	}
 	fix := "write an absolute path without '.' or '..' elements and without repeated or trailing slashes"
 	if clean := path.Clean(p); path.IsAbs(p) && !slices.Contains(strings.Split(p, "/"), "..") {
-		fix += fmt.Sprintf(": %s", Abbrev(clean))
+		fix += fmt.Sprintf(": %s", abbrev(clean))
 	}
-	ps.errorf(svc, field, fix, "%s is not a clean absolute path in the container", Abbrev(p))
+	ps.errorf(svc, field, fix, "%s is not a clean absolute path in the container", abbrev(p))
 }
 
 // CheckStackSize refuses a stack (named name) whose spec encodes to more than

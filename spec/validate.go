@@ -62,7 +62,7 @@ func validateStack(st *Stack, ps *problems) {
 		}
 		for i, s := range n.Subnets {
 			if _, err := netip.ParsePrefix(s); err != nil {
-				ps.errorf("", fmt.Sprintf("%s.ipam.config[%d].subnet", field, i), "write a CIDR such as 10.10.0.0/24", "%s is not a subnet", Abbrev(s))
+				ps.errorf("", fmt.Sprintf("%s.ipam.config[%d].subnet", field, i), "write a CIDR such as 10.10.0.0/24", "%s is not a subnet", abbrev(s))
 			}
 		}
 		checkLabels(ps, "", field+".labels", n.Labels)
@@ -76,7 +76,7 @@ func validateStack(st *Stack, ps *problems) {
 		}
 		if d := v.Driver; d != "" && d != "local" {
 			ps.errorf("", field+".driver", "use the local driver; for shared storage give driver_opts type: nfs, o: addr=HOST,rw, device: \":/export\"",
-				"volume driver %s is not supported", Abbrev(d))
+				"volume driver %s is not supported", abbrev(d))
 		}
 		validateVolumeDriverOpts(ps, field+".driver_opts", v.DriverOpts)
 		checkLabels(ps, "", field+".labels", v.Labels)
@@ -98,7 +98,7 @@ func validateStack(st *Stack, ps *problems) {
 // checkEntry reports an entry of a top-level section (key in section) that is
 // missing or whose key does not follow rule; only a good entry is checked further.
 func checkEntry(ps *problems, section, what, key string, missing bool, rule nameRule) bool {
-	field := section + "[" + Abbrev(key) + "]"
+	field := section + "[" + abbrev(key) + "]"
 	if !checkName(ps, "", field, what, key, rule) {
 		return false
 	}
@@ -121,7 +121,7 @@ func checkServiceEntry(stack, key string, s *Service, ps *problems) bool {
 		return false
 	}
 	if s.Name != key {
-		ps.errorf("", "services."+key+".name", "make it the service's key", "the name %s is not the service's key", Abbrev(s.Name))
+		ps.errorf("", "services."+key+".name", "make it the service's key", "the name %s is not the service's key", abbrev(s.Name))
 		return false
 	}
 	return true
@@ -309,7 +309,7 @@ func oneOf(ps *problems, svc, field, value string, allowed []string, what string
 	if near := closestWord(value, allowed); near != "" {
 		fix = fmt.Sprintf("did you mean %q? Valid values: %s", near, strings.Join(allowed, ", "))
 	}
-	ps.errorf(svc, field, fix, "%s %s is not valid", what, Abbrev(value))
+	ps.errorf(svc, field, fix, "%s %s is not valid", what, abbrev(value))
 	return false
 }
 
@@ -319,7 +319,7 @@ func (ps *problems) undefined(svc, field, kind, name string, defined []string) {
 	if near := closestWord(name, defined); near != "" {
 		fix = fmt.Sprintf("did you mean %q? Otherwise %s", near, fix)
 	}
-	ps.errorf(svc, field, fix, "%s %s is not defined", kind, Abbrev(name))
+	ps.errorf(svc, field, fix, "%s %s is not defined", kind, abbrev(name))
 }
 
 // problem records an error whose text already explains itself and its fix.
