@@ -98,8 +98,8 @@ func validateStack(st *Stack, ps *problems) {
 // checkEntry reports an entry of a top-level section (key in section) that is
 // missing or whose key does not follow rule; only a good entry is checked further.
 func checkEntry(ps *problems, section, what, key string, missing bool, rule nameRule) bool {
-	field := section + "[" + abbrev(key) + "]"
-	if !checkName(ps, "", field, what, key, rule) {
+	if err := rule.check(what, key); err != nil {
+		ps.errorf("", section+"["+abbrev(key)+"]", "", "%v", err)
 		return false
 	}
 	if missing {
@@ -115,9 +115,9 @@ func checkServiceEntry(stack, key string, s *Service, ps *problems) bool {
 	if !checkEntry(ps, "services", "service", key, s == nil, dnsNames) {
 		return false
 	}
-	if full := FullName(stack, key); len(full) > MaxNameLength {
+	if n := len(stack) + 1 + len(key); n > MaxNameLength {
 		ps.errorf("", "services."+key, "shorten the stack or the service name",
-			"the service's name in the cluster, %s, is %d characters long; the limit is %d (a DNS label, as in Swarm)", full, len(full), MaxNameLength)
+			"the service's name in the cluster, %s, is %d characters long; the limit is %d (a DNS label, as in Swarm)", FullName(stack, key), n, MaxNameLength)
 		return false
 	}
 	if s.Name != key {
