@@ -153,7 +153,7 @@ func checkSourceFields(src *state.Source) error {
 func (c *Control) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
 	if req.Pin != nil {
 		if err := spec.CheckText("pin (--to)", *req.Pin, spec.MaxRevisionLength); err != nil {
-			return nil, badRequest("source %s: %v", name, err)
+			return nil, badRequest("%v", err)
 		}
 	}
 	cmd := &store.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: req.Pin, RequestSync: req.RequestSync}
