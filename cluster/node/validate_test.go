@@ -87,6 +87,8 @@ func TestAPIRefusesWhatItCannotStore(t *testing.T) {
 			"it is 100000 characters long; the limit is 63"},
 		{"source branch with a newline", "/v1/sources", `{"source": {"name": "apps", "kind": "git-push", "branch": "main\nx"}}`, 400,
 			"holds a control or bidirectional-formatting character"},
+		{"source pin with a newline", "/v1/sources/apps/update", `{"pin": "main\nx"}`, 400, `pin (--to) "main\nx" holds a control`},
+		{"unknown field of a source update", "/v1/sources/apps/update", `{"pinn": "main"}`, 400, `unknown field "pinn"`},
 		{"node label key of 1 MB", "/v1/nodes/m1/update", `{"labels_add": {"` + strings.Repeat("k", 1_000_000) + `": "v"}}`, 400,
 			"is 1000000 bytes long; the limit is 256"},
 		{"node label value of 3 MB", "/v1/nodes/m1/update", `{"labels_add": {"k": "` + strings.Repeat("v", 3_000_000) + `"}}`, 413, "larger than 1 MiB"},
