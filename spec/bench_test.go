@@ -126,3 +126,15 @@ func BenchmarkDiff1000Services(b *testing.B) {
 		spec.Diff(old, new)
 	}
 }
+
+// BenchmarkValidate1000Services is the check a manager runs on every stack it is sent
+// (spec.Validate), on a stack already loaded.
+func BenchmarkValidate1000Services(b *testing.B) {
+	st := loadGenerated(b, generatedStack(1000, 0))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := spec.Validate(st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -46,11 +46,9 @@ type LoadOptions struct {
 	Cache *Cache
 }
 
-var stackNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-
 // ValidStackName reports whether name can name a stack: it prefixes every service,
 // network, secret and config of the stack in the cluster.
-func ValidStackName(name string) bool { return stackNamePattern.MatchString(name) }
+func ValidStackName(name string) bool { return stackNames.check("stack", name) == nil }
 
 // StackNameFromFolder names a stack after the folder holding its files, as Compose names
 // a project after its directory: lower case, only [a-z0-9_-], starting with a letter or
@@ -61,8 +59,8 @@ func StackNameFromFolder(folder string) string { return loader.NormalizeProjectN
 // the stack in canonical form with every warning. A validation failure is a
 // *ValidationError listing every problem found.
 func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
-	if !ValidStackName(opts.Stack) {
-		return nil, nil, fmt.Errorf("invalid stack name %q: use lower-case letters, digits, '-' and '_', starting with a letter or digit", opts.Stack)
+	if err := CheckStackName("stack", opts.Stack); err != nil {
+		return nil, nil, err
 	}
 	if len(opts.Files) == 0 {
 		return nil, nil, fmt.Errorf("load stack %q: no compose file given", opts.Stack)
@@ -99,6 +97,10 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 	// the others are still converted and validated so that one run reports everything.
 	stack := convertProjects(projects, opts, env, ps)
 	validateStack(stack, ps)
+	// A manager holds replicas to its own limit instead, which may be raised.
+	for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
+		validateReplicas(stack.Services[name], ps)
+	}
 	ps.dedupe()
 	if err := ps.err(); err != nil {
 		return nil, ps.warnings, err

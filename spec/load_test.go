@@ -315,8 +315,8 @@ func TestLoadInterpolation(t *testing.T) {
 			env: map[string]string{"TAG": "1.27"}, noWarnings: true, check: imageIs("nginx:1.27"),
 		},
 		{
-			name: "missing variable warns and names it", files: []string{imageFile},
-			warns: []want{{"", "", "variable TAG is not set"}, {"", "", "${TAG:-value}"}}, check: imageIs("nginx:"),
+			name: "missing variable warns and names it", files: []string{"services:\n  web:\n    image: nginx${TAG}\n"},
+			warns: []want{{"", "", "variable TAG is not set"}, {"", "", "${TAG:-value}"}}, check: imageIs("nginx"),
 		},
 		{
 			name: "unbraced missing variable warns too", files: []string{"services:\n  web:\n    image: nginx\n    command: [\"echo\", \"$GREETING\"]\n"},
@@ -342,7 +342,7 @@ func TestLoadInterpolation(t *testing.T) {
 	})
 
 	t.Run("variable nested in a default warns when unset", func(t *testing.T) {
-		_, warns := mustLoad(t, composeOpts("services:\n  web:\n    image: nginx:${TAG:-${FALLBACK_TAG}}\n"))
+		_, warns := mustLoad(t, composeOpts("services:\n  web:\n    image: nginx${TAG:-${FALLBACK_TAG}}\n"))
 		requireProblems(t, "warning", warns, []want{{"", "", "variable FALLBACK_TAG is not set"}})
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/compose-spec/compose-go/v2/schema"
@@ -62,8 +63,8 @@ var composeKeys = sync.OnceValues(func() (topLevel, service []string) {
 // what is wrong itself.
 func prescanFile(f File, ps *problems) (cf types.ConfigFile, raw map[string]any, refused bool) {
 	cf = types.ConfigFile{Filename: f.Name, Content: f.Content}
-	if err := checkAliases(f.Content); err != nil {
-		ps.errorf("", "", "write the repeated part out, or use anchors that do not include themselves", "%s: %v", f.Name, err)
+	if e := checkAliases(f.Content); e != nil {
+		ps.errorf("", e.field, e.fix, "%s: %s", f.Name, e.msg)
 		return cf, nil, true
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(f.Content))
@@ -126,16 +127,21 @@ func prescanFile(f File, ps *problems) (cf types.ConfigFile, raw map[string]any,
 	return cf, raw, false
 }
 
-// maxExpandedNodes bounds what a file may expand to through its aliases: far above any
-// real stack, far below what makes the Compose loader spin for minutes.
+// maxExpandedNodes bounds the YAML nodes (keys, values and list items) a file may hold
+// once its aliases are expanded: far above any real stack, far below what makes the
+// Compose loader spin for minutes.
 const maxExpandedNodes = 200_000
 
-// checkAliases refuses a file whose anchors include themselves (`&c {<<: *c}`) or whose
-// aliases expand to more than maxExpandedNodes nodes ("billion laughs"). The Compose
-// loader detects both only after visiting nodes for a very long time, so a pushed file
-// could otherwise stall a manager. Files that do not parse are left to the loader, which
-// says why.
-func checkAliases(content []byte) error {
+// prescanError is a file refused before it is loaded, with the field at fault when
+// there is one.
+type prescanError struct{ field, msg, fix string }
+
+// checkAliases refuses a file whose anchors include themselves (`&c {<<: *c}`) or that
+// holds more than maxExpandedNodes nodes once its aliases are expanded ("billion
+// laughs"). The Compose loader detects both only after visiting nodes for a very long
+// time, so a pushed file could otherwise stall a manager. Files that do not parse are
+// left to the loader, which says why.
+func checkAliases(content []byte) *prescanError {
 	dec := yaml.NewDecoder(bytes.NewReader(content))
 	for {
 		var doc yaml.Node
@@ -143,11 +149,17 @@ func checkAliases(content []byte) error {
 			return nil
 		}
 		sizes := map[*yaml.Node]int{}
-		if _, err := expandedSize(&doc, sizes, map[*yaml.Node]bool{}); err != nil {
-			return err
+		_, err := expandedSize(&doc, sizes, map[*yaml.Node]bool{})
+		switch {
+		case errors.Is(err, errTooManyNodes):
+			return tooManyNodes(&doc)
+		case err != nil:
+			return &prescanError{msg: err.Error(), fix: "write the repeated part out, or use anchors that do not include themselves"}
 		}
 	}
 }
+
+var errTooManyNodes = errors.New("too many nodes")
 
 // expandedSize counts the nodes n stands for once aliases are expanded, remembering the
 // size of every anchored node so that each is walked once.
@@ -175,13 +187,62 @@ func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int, open map[*yaml.Node]bo
 		}
 		size += s
 		if size > maxExpandedNodes {
-			return 0, fmt.Errorf("its aliases expand to more than %d nodes", maxExpandedNodes)
+			return 0, errTooManyNodes
 		}
 	}
 	if n.Anchor != "" {
 		sizes[n] = size
 	}
 	return size, nil
+}
+
+// tooManyNodes says why doc is too large: through its aliases, or as written, and
+// then which list or map is the largest, for it is usually the mistake. Too many
+// labels are named as such, with their own limit.
+func tooManyNodes(doc *yaml.Node) *prescanError {
+	var big largest
+	plain := big.walk(doc, "")
+	switch {
+	case big.key == "labels" && big.entries > MaxLabels:
+		return &prescanError{field: big.path, msg: fmt.Sprintf("%d labels; the limit is %d", big.entries, MaxLabels),
+			fix: labelFix}
+	case plain > maxExpandedNodes:
+		return &prescanError{field: big.path,
+			msg: fmt.Sprintf("the file has more than %d YAML nodes (keys, values and list items); %s alone has %d entries", maxExpandedNodes, big.path, big.entries),
+			fix: "split the stack, or shorten the largest list or map"}
+	}
+	return &prescanError{msg: fmt.Sprintf("its aliases expand to more than %d YAML nodes (keys, values and list items)", maxExpandedNodes),
+		fix: "write the repeated part out, or use fewer nested aliases"}
+}
+
+// largest finds the list or map with the most entries, without expanding aliases.
+type largest struct {
+	path, key string
+	entries   int
+}
+
+// walk visits n, found at path, and returns how many nodes it holds as written.
+func (l *largest) walk(n *yaml.Node, path string) int {
+	entries := len(n.Content)
+	if n.Kind == yaml.MappingNode {
+		entries /= 2
+	}
+	if n.Kind != yaml.DocumentNode && entries > l.entries {
+		l.path, l.entries = path, entries
+		l.key = path[strings.LastIndex(path, ".")+1:]
+	}
+	count := 1
+	for i, c := range n.Content {
+		switch {
+		case n.Kind == yaml.MappingNode && i%2 == 1:
+			count += l.walk(c, strings.TrimPrefix(path+"."+n.Content[i-1].Value, "."))
+		case n.Kind == yaml.SequenceNode:
+			count += l.walk(c, fmt.Sprintf("%s[%d]", path, i))
+		default:
+			count += l.walk(c, path)
+		}
+	}
+	return count
 }
 
 func isExtension(key string) bool { return len(key) > 2 && key[:2] == "x-" }

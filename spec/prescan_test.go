@@ -2,6 +2,7 @@ package spec_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -16,7 +17,11 @@ func TestPrescanRefusesRunawayAliases(t *testing.T) {
 	for name, tt := range map[string]struct{ content, want string }{
 		"merge of itself":     {"x-common: &c\n  <<: *c\nservices:\n  web: {image: x}\n", `anchor "c" includes itself`},
 		"alias inside itself": {"x-a: &c\n  b: *c\nservices:\n  web: {image: x}\n", `anchor "c" includes itself`},
-		"alias bomb":          {bomb, "aliases expand to more than"},
+		"alias bomb":          {bomb, "its aliases expand to more than 200000 YAML nodes"},
+		"110,000 plain labels": {"services:\n  web:\n    image: x\n    labels:\n" + strings.Repeat("      k: v\n", 1) + plainLabels(110_000),
+			"stack app, services.web.labels: compose.yml: 110001 labels; the limit is 128"},
+		"a huge list": {"services:\n  web:\n    image: x\n    command:\n" + strings.Repeat("      - a\n", 250_000),
+			"the file has more than 200000 YAML nodes (keys, values and list items); services.web.command alone has 250000 entries"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := spec.Load(context.Background(), spec.LoadOptions{Stack: "app", Files: []spec.File{{Name: "compose.yml", Content: []byte(tt.content)}}})
@@ -30,4 +35,12 @@ func TestPrescanRefusesRunawayAliases(t *testing.T) {
 	if _, _, err := spec.Load(context.Background(), spec.LoadOptions{Stack: "app", Files: []spec.File{{Name: "compose.yml", Content: []byte(ok)}}}); err != nil {
 		t.Fatalf("plain anchors: %v", err)
 	}
+}
+
+func plainLabels(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "      l%d: v\n", i)
+	}
+	return b.String()
 }

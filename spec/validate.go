@@ -19,35 +19,118 @@ var (
 	portModes          = []string{PortModeIngress, PortModeHost}
 	networkDrivers     = []string{"overlay", "bridge"}
 	healthTestKinds    = []string{"NONE", "CMD", "CMD-SHELL"}
+	mountTypes         = []string{MountVolume, MountBind, MountTmpfs}
 )
 
-// validateStack checks what the Compose schema does not: Swarm semantics, berth's
-// constraint language, and references between services and top-level objects. It also
-// normalizes what it checked (canonical constraint text, ignored replicas dropped).
+// Validate checks a stack in berth's model as a manager receives it: every check
+// Load makes once the files are converted, so that what a client sends is held to
+// the same rules as what the CLI loads (the CLI's check is a convenience). Like
+// Load, it normalizes what it checked (canonical constraint text, ignored replicas
+// dropped). A failure is a *ValidationError naming every field at fault.
+func Validate(st *Stack) error {
+	if st == nil {
+		return &ValidationError{Problems: []Problem{{Message: "no stack given"}}}
+	}
+	if err := CheckStackName("stack", st.Name); err != nil {
+		// Every other problem would repeat the name.
+		return &ValidationError{Problems: []Problem{{Field: "name", Message: err.Error()}}}
+	}
+	ps := &problems{stack: st.Name}
+	validateStack(st, ps)
+	return ps.err()
+}
+
+// validateStack checks what the Compose schema does not: names and sizes, Swarm
+// semantics, berth's constraint language, and references between services and
+// top-level objects. It also normalizes what it checked (canonical constraint text,
+// ignored replicas dropped).
 func validateStack(st *Stack, ps *problems) {
 	for _, name := range slices.Sorted(maps.Keys(st.Services)) {
-		validateService(st, st.Services[name], ps)
-		validateReplicas(st.Services[name], ps)
+		if s := st.Services[name]; checkServiceEntry(st.Name, name, s, ps) {
+			validateService(st, s, ps)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
 		n := st.Networks[name]
 		field := "networks." + name
+		if !checkEntry(ps, "networks", "network", name, n == nil, dnsNames) ||
+			!checkName(ps, "", field+".name", "network", n.Name, dnsNames) {
+			continue
+		}
 		if !n.External {
 			oneOf(ps, "", field+".driver", n.Driver, networkDrivers, "network driver")
 		}
 		for i, s := range n.Subnets {
 			if _, err := netip.ParsePrefix(s); err != nil {
-				ps.errorf("", fmt.Sprintf("%s.ipam.config[%d].subnet", field, i), "write a CIDR such as 10.10.0.0/24", "%q is not a subnet", s)
+				ps.errorf("", fmt.Sprintf("%s.ipam.config[%d].subnet", field, i), "write a CIDR such as 10.10.0.0/24", "%s is not a subnet", abbrev(s))
 			}
 		}
+		checkLabels(ps, "", field+".labels", n.Labels)
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Volumes)) {
-		if d := st.Volumes[name].Driver; d != "" && d != "local" {
-			ps.errorf("", "volumes."+name+".driver", "use the local driver; for shared storage give driver_opts type: nfs, o: addr=HOST,rw, device: \":/export\"",
-				"volume driver %q is not supported", d)
+		v := st.Volumes[name]
+		field := "volumes." + name
+		if !checkEntry(ps, "volumes", "volume", name, v == nil, objectNames) ||
+			!checkName(ps, "", field+".name", "volume", v.Name, objectNames) {
+			continue
 		}
-		validateVolumeDriverOpts(ps, "volumes."+name+".driver_opts", st.Volumes[name].DriverOpts)
+		if d := v.Driver; d != "" && d != "local" {
+			ps.errorf("", field+".driver", "use the local driver; for shared storage give driver_opts type: nfs, o: addr=HOST,rw, device: \":/export\"",
+				"volume driver %s is not supported", abbrev(d))
+		}
+		validateVolumeDriverOpts(ps, field+".driver_opts", v.DriverOpts)
+		checkLabels(ps, "", field+".labels", v.Labels)
 	}
+	for _, name := range slices.Sorted(maps.Keys(st.Secrets)) {
+		s := st.Secrets[name]
+		if checkEntry(ps, "secrets", "secret", name, s == nil, objectNames) {
+			checkFileObject(ps, "secrets."+name, "secret", &s.FileObject)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Configs)) {
+		c := st.Configs[name]
+		if checkEntry(ps, "configs", "config", name, c == nil, objectNames) {
+			checkFileObject(ps, "configs."+name, "config", &c.FileObject)
+		}
+	}
+}
+
+// checkEntry reports an entry of a top-level section (key in section) that is
+// missing or whose key does not follow rule; only a good entry is checked further.
+func checkEntry(ps *problems, section, what, key string, missing bool, rule nameRule) bool {
+	if err := rule.check(what, key); err != nil {
+		ps.errorf("", section+"["+abbrev(key)+"]", "", "%v", err)
+		return false
+	}
+	if missing {
+		ps.errorf("", section+"."+key, "", "the %s has no definition", what)
+		return false
+	}
+	return true
+}
+
+// checkServiceEntry checks a service's key and its name in the cluster
+// (`<stack>_<key>`); only a good entry is checked further.
+func checkServiceEntry(stack, key string, s *Service, ps *problems) bool {
+	if !checkEntry(ps, "services", "service", key, s == nil, dnsNames) {
+		return false
+	}
+	if n := len(stack) + 1 + len(key); n > MaxNameLength {
+		ps.errorf("", "services."+key, "shorten the stack or the service name",
+			"the service's name in the cluster, %s, is %d characters long; the limit is %d (a DNS label, as in Swarm)", FullName(stack, key), n, MaxNameLength)
+		return false
+	}
+	if s.Name != key {
+		ps.errorf("", "services."+key+".name", "make it the service's key", "the name %s is not the service's key", abbrev(s.Name))
+		return false
+	}
+	return true
+}
+
+// checkFileObject checks a secret's or config's name in the cluster and its labels.
+func checkFileObject(ps *problems, field, what string, o *FileObject) {
+	checkName(ps, "", field+".name", what, o.Name, objectNames)
+	checkLabels(ps, "", field+".labels", o.Labels)
 }
 
 // validateHostIP checks the address a port is published on: host-mode ports listen
@@ -91,9 +174,10 @@ func validateVolumeDriverOpts(ps *problems, field string, opts map[string]string
 
 func validateService(st *Stack, s *Service, ps *problems) {
 	svc := s.Name
-	if s.Image == "" {
-		ps.errorf(svc, "image", "set `image` to an image in a registry (berth does not build images)", "image is required")
-	}
+	checkImage(ps, svc, s.Image)
+	checkLabels(ps, svc, "labels", s.Labels)
+	checkLabels(ps, svc, "deploy.labels", s.Deploy.Labels)
+	checkServicePaths(ps, s)
 	d := &s.Deploy
 	if oneOf(ps, svc, "deploy.mode", d.Mode, deployModes, "mode") {
 		if d.Global() && d.Replicas != nil {
@@ -164,6 +248,7 @@ func validateService(st *Stack, s *Service, ps *problems) {
 		}
 	}
 	for i, m := range s.Mounts {
+		oneOf(ps, svc, fmt.Sprintf("volumes[%d].type", i), m.Type, mountTypes, "mount type")
 		if m.Type != MountVolume || m.Source == "" {
 			continue
 		}
@@ -180,6 +265,26 @@ func validateService(st *Stack, s *Service, ps *problems) {
 		if _, ok := st.Configs[r.Source]; !ok {
 			ps.undefined(svc, fmt.Sprintf("configs[%d]", i), "config", r.Source, slices.Sorted(maps.Keys(st.Configs)))
 		}
+	}
+}
+
+// checkServicePaths checks the paths inside the container a service names.
+func checkServicePaths(ps *problems, s *Service) {
+	if s.WorkingDir != "" {
+		checkContainerPath(ps, s.Name, "working_dir", -1, "", s.WorkingDir)
+	}
+	for i, m := range s.Mounts {
+		checkContainerPath(ps, s.Name, "volumes", i, ".target", m.Target)
+	}
+	for i, t := range s.Tmpfs {
+		target, _, _ := strings.Cut(t, ":")
+		checkContainerPath(ps, s.Name, "tmpfs", i, "", target)
+	}
+	for i, r := range s.Secrets {
+		checkContainerPath(ps, s.Name, "secrets", i, ".target", r.Target)
+	}
+	for i, r := range s.Configs {
+		checkContainerPath(ps, s.Name, "configs", i, ".target", r.Target)
 	}
 }
 
@@ -204,7 +309,7 @@ func oneOf(ps *problems, svc, field, value string, allowed []string, what string
 	if near := closestWord(value, allowed); near != "" {
 		fix = fmt.Sprintf("did you mean %q? Valid values: %s", near, strings.Join(allowed, ", "))
 	}
-	ps.errorf(svc, field, fix, "%s %q is not valid", what, value)
+	ps.errorf(svc, field, fix, "%s %s is not valid", what, abbrev(value))
 	return false
 }
 
@@ -214,7 +319,7 @@ func (ps *problems) undefined(svc, field, kind, name string, defined []string) {
 	if near := closestWord(name, defined); near != "" {
 		fix = fmt.Sprintf("did you mean %q? Otherwise %s", near, fix)
 	}
-	ps.errorf(svc, field, fix, "%s %q is not defined", kind, name)
+	ps.errorf(svc, field, fix, "%s %s is not defined", kind, abbrev(name))
 }
 
 // problem records an error whose text already explains itself and its fix.

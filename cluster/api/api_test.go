@@ -43,6 +43,8 @@ type backend struct {
 	reported []string // nodes that reported task statuses
 	// nodeTasks is how many tasks NodeTasks answers with (0: one).
 	nodeTasks int
+	// loaded counts the bytes of image archives LoadImage read.
+	loaded countingBody
 }
 
 func newBackend(t *testing.T) *backend {

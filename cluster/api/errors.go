@@ -26,6 +26,8 @@ var (
 	ErrQuorum = errors.New("refused: raft would lose its majority")
 	// ErrBadRequest: the request is malformed (bad JSON, bad parameter).
 	ErrBadRequest = errors.New("bad request")
+	// ErrTooLarge: the request body is over the endpoint's limit.
+	ErrTooLarge = errors.New("request too large")
 	// ErrLocalOnly: the endpoint is only served on the node's unix socket.
 	ErrLocalOnly = errors.New("only available on the node's local socket")
 	// ErrCatchingUp: a manager that just started has not yet applied the log it
@@ -98,6 +100,7 @@ var errorCodes = []struct {
 	{"conflict", http.StatusConflict, state.ErrConflict},
 	{"invalid", http.StatusBadRequest, state.ErrInvalid},
 	{"bad_request", http.StatusBadRequest, ErrBadRequest},
+	{"too_large", http.StatusRequestEntityTooLarge, ErrTooLarge},
 	{"state_abandoned", http.StatusServiceUnavailable, state.ErrAbandoned},
 	{"timeout", http.StatusGatewayTimeout, context.DeadlineExceeded},
 	{"canceled", 499, context.Canceled},

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
+	"github.com/berthd/berth/spec"
 )
 
 // IndexHeader carries the raft index of a read answer, for blocking queries.
@@ -21,11 +23,10 @@ const IndexHeader = "X-Berth-Index"
 // DefaultWait is how long a blocking query waits when it gives an index but no wait.
 const DefaultWait = 5 * time.Minute
 
-// Body size limits: commands forwarded between managers may carry whole stacks.
-const (
-	maxBody        = 4 << 20
-	maxCommandBody = 64 << 20
-)
+// maxCommandBody bounds what managers send each other: raft commands forwarded to the
+// leader (a stack deploy with its secrets) and agents' batches of task reports. The
+// limits of client requests are spec's (spec.MaxRequestBytes and larger ones).
+const maxCommandBody = 64 << 20
 
 // remoteAccess is who may call an endpoint on the node's TCP port. Identity always
 // comes from the verified client certificate, never from the request.
@@ -294,21 +295,52 @@ func okQuery(w http.ResponseWriter, v any, meta QueryMeta) error {
 	return ok(w, v)
 }
 
-// decode reads a JSON body into v. An empty body leaves v as it is.
-func decode(r *http.Request, v any) error { return decodeLimit(r, v, maxBody) }
+// decode reads a client's JSON body into v, at most spec.MaxRequestBytes of it. An
+// empty body leaves v as it is.
+func decode(r *http.Request, v any) error { return decodeLimit(r, v, spec.MaxRequestBytes) }
 
-// decodeLimit is decode with another size limit.
+// decodeLimit is decode with another size limit. A field v does not have is refused:
+// silently dropping it would do less than the client asked (a misspelt option, a
+// client newer than this manager).
 func decodeLimit(r *http.Request, v any, limit int64) error {
-	body := http.MaxBytesReader(nil, r.Body, limit)
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return badRequest("request body larger than %d bytes", tooBig.Limit)
-		}
-		return badRequest("request body is not valid JSON: %v", err)
+	return decodeBody(r, v, limit, true)
+}
+
+// decodeInternal reads what another node of the cluster sent. Unknown fields are
+// ignored there, so that nodes of different versions work together while a cluster
+// is upgraded one node at a time.
+func decodeInternal(r *http.Request, v any, limit int64) error {
+	return decodeBody(r, v, limit, false)
+}
+
+func decodeBody(r *http.Request, v any, limit int64, strict bool) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
+	if strict {
+		dec.DisallowUnknownFields()
 	}
-	return nil
+	err := dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil || errors.Is(err, io.EOF):
+		return nil
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("%w: the body of %s is larger than %s, its limit (see \"Limits\" in berth's README)", ErrTooLarge, r.Pattern, byteSize(tooBig.Limit))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badRequest("the request has %s: this manager does not know it (a misspelling, or a client newer than the manager)",
+			strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return badRequest("request body is not valid JSON: %v", err)
+}
+
+// byteSize writes a limit as people read it: 16 MiB, 64 KiB.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // query reads ?index=N&wait=D (D a Go duration, or seconds).
@@ -521,7 +553,7 @@ func (h *handler) removeNode(w http.ResponseWriter, r *http.Request, _ caller) e
 
 func (h *handler) createSecret(w http.ResponseWriter, r *http.Request, _ caller) error {
 	var req ObjectCreateRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLimit(r, &req, spec.MaxObjectRequestBytes); err != nil {
 		return err
 	}
 	resp, err := h.b.CreateSecret(r.Context(), &req)
@@ -550,7 +582,7 @@ func (h *handler) secrets(w http.ResponseWriter, r *http.Request, _ caller) erro
 
 func (h *handler) createConfig(w http.ResponseWriter, r *http.Request, _ caller) error {
 	var req ObjectCreateRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLimit(r, &req, spec.MaxObjectRequestBytes); err != nil {
 		return err
 	}
 	resp, err := h.b.CreateConfig(r.Context(), &req)
@@ -580,7 +612,7 @@ func (h *handler) configs(w http.ResponseWriter, r *http.Request, _ caller) erro
 
 func (h *handler) requestJoin(w http.ResponseWriter, r *http.Request, _ caller) error {
 	var req NodeJoinRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {
 		return err
 	}
 	resp, err := h.b.RequestJoin(r.Context(), &req)
@@ -600,7 +632,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request, c caller) er
 
 func (h *handler) renewCertificate(w http.ResponseWriter, r *http.Request, c caller) error {
 	var req CertificateRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {
 		return err
 	}
 	resp, err := h.b.RenewCertificate(r.Context(), c.id, &req)
@@ -628,7 +660,7 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, _ caller) error 
 func raftMemberHandler(add bool) func(*handler, http.ResponseWriter, *http.Request, caller) error {
 	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
 		var req RaftMemberRequest
-		if err := decode(r, &req); err != nil {
+		if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {
 			return err
 		}
 		if req.NodeID == "" {
@@ -657,7 +689,7 @@ func (h *handler) ping(w http.ResponseWriter, _ *http.Request, _ caller) error {
 func (h *handler) deployStack(w http.ResponseWriter, r *http.Request, _ caller) error {
 	// A stack with its secrets and configs can be large; the body is never logged.
 	var req StackDeployRequest
-	if err := decodeLimit(r, &req, maxCommandBody); err != nil {
+	if err := decodeLimit(r, &req, spec.MaxStackRequestBytes); err != nil {
 		return err
 	}
 	resp, err := h.b.DeployStack(r.Context(), &req)
@@ -670,7 +702,7 @@ func (h *handler) deployStack(w http.ResponseWriter, r *http.Request, _ caller) 
 func (h *handler) plan(w http.ResponseWriter, r *http.Request, _ caller) error {
 	// Like a deploy, a plan carries whole stacks with their secrets and configs.
 	var req PlanRequest
-	if err := decodeLimit(r, &req, maxCommandBody); err != nil {
+	if err := decodeLimit(r, &req, spec.MaxStackRequestBytes); err != nil {
 		return err
 	}
 	if (req.Source == "") == (len(req.Stacks) == 0) {
@@ -878,6 +910,8 @@ func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, c caller) er
 		// Managers fan out; what they send a node is for that node alone.
 		return badRequest("all_nodes is for the CLI's own node")
 	}
+	// The archive streams to the runtime: no body limit applies (nor to Git pushes,
+	// served by their own handlers).
 	resp, err := h.b.LoadImage(r.Context(), r.Body, o)
 	if err != nil {
 		return err
@@ -887,7 +921,7 @@ func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, c caller) er
 
 func (h *handler) taskStatus(w http.ResponseWriter, r *http.Request, c caller) error {
 	var req TaskStatusRequest
-	if err := decodeLimit(r, &req, maxCommandBody); err != nil {
+	if err := decodeInternal(r, &req, maxCommandBody); err != nil {
 		return err
 	}
 	// The node is the certificate's: an agent reports on its own tasks only.

@@ -126,10 +126,20 @@ func TestDeployStackRefusals(t *testing.T) {
 			delete(r.Stack.Secrets, "pw")
 			r.SecretData = nil
 			return r
-		}, `uses secret "pw"`},
+		}, `secret "pw" is not defined`},
 		"too big": {func() *api.StackDeployRequest {
-			return stack("a", strings.Repeat("x", control.MaxObjectSize+1))
+			return stack("a", strings.Repeat("x", spec.MaxObjectBytes+1))
 		}, "the limit is"},
+		"spec too big": {func() *api.StackDeployRequest {
+			r := stack("a", "x")
+			r.Stack.Services["api"].Environment = map[string]string{"BIG": strings.Repeat("y", spec.MaxStackBytes)}
+			return r
+		}, "stack web: the stack encodes to 2097"},
+		"path out of the container": {func() *api.StackDeployRequest {
+			r := stack("a", "x")
+			r.Stack.Services["api"].Secrets[0].Target = "/run/secrets/../../etc/shadow"
+			return r
+		}, "service api, secrets[0].target"},
 	} {
 		_, err := m.Control.DeployStack(ctx, tc.req())
 		if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {

@@ -68,8 +68,8 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 
 // checkSource validates and normalises what `source add` sent; the errors name the flag.
 func checkSource(src *state.Source, req *api.SourceAddRequest) error {
-	if !spec.ValidStackName(src.Name) {
-		return badRequest("invalid source name %q: use lowercase letters, digits, '-' and '_', starting with a letter or digit", src.Name)
+	if err := checkSourceFields(src); err != nil {
+		return err
 	}
 	if src.Path != "" {
 		p := path.Clean(filepath.ToSlash(src.Path))
@@ -128,6 +128,27 @@ func checkSource(src *state.Source, req *api.SourceAddRequest) error {
 	return nil
 }
 
+// checkSourceFields checks the name and the free-text fields of a source, which end up
+// in paths, Git commands and terminals.
+func checkSourceFields(src *state.Source) error {
+	if err := spec.CheckStackName("source", src.Name); err != nil {
+		return badRequest("name: %v", err)
+	}
+	for _, f := range []struct {
+		field, value string
+		max          int
+	}{
+		{"url (--url, --dir)", src.URL, spec.MaxPathLength},
+		{"branch (--branch)", src.Branch, spec.MaxRevisionLength},
+		{"path (--path)", src.Path, spec.MaxPathLength},
+	} {
+		if err := spec.CheckText(f.field, f.value, f.max); err != nil {
+			return badRequest("source %s: %v", src.Name, err)
+		}
+	}
+	return nil
+}
+
 // Revisions finds a revision in a source's repository: the applier, which holds the
 // repositories.
 type Revisions interface {
@@ -140,6 +161,11 @@ type Revisions interface {
 // (`source rollback`) is checked first: a revision that does not exist changes
 // nothing.
 func (c *Control) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
+	if req.Pin != nil {
+		if err := spec.CheckText("pin (--to)", *req.Pin, spec.MaxRevisionLength); err != nil {
+			return nil, badRequest("%v", err)
+		}
+	}
 	idx, err := c.updateSource(ctx, name, req)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, &notFoundError{"source", name}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -16,9 +17,6 @@ import (
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
-
-// MaxObjectSize is the largest secret or config, as in Docker (500 KiB).
-const MaxObjectSize = 500 << 10
 
 // DeployStack writes a whole stack in one raft command (store.StackDeploy) and says
 // what it did.
@@ -55,6 +53,14 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 		return nil, err
 	}
 	st := req.Stack
+	// One encoding serves the size check and the hash.
+	encoded, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stack %s cannot be encoded: %w", api.ErrBadRequest, st.Name, err)
+	}
+	if err := spec.CheckStackSize(st.Name, len(encoded)); err != nil {
+		return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	}
 	ids := map[string]string{}
 	for k := range st.Services {
 		ids[store.KindService+"/"+k] = newID()
@@ -69,7 +75,7 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 		ids[store.KindConfig+"/"+k] = newID()
 	}
 	return &store.StackDeploy{
-		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(req)},
+		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(encoded, req)},
 		SecretData: req.SecretData,
 		ConfigData: req.ConfigData,
 		IDs:        ids,
@@ -78,34 +84,28 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 	}, nil
 }
 
-// checkDeploy checks what the FSM cannot explain as well: names, and that the content
-// of every secret and config came along. Its errors never carry the content.
+// checkDeploy holds a stack to the rules `berth validate` applies (spec.Validate),
+// whatever the client checked, then checks what only the request carries: that the
+// content of every secret and config came along, within its size limit. Its errors
+// never carry the content.
 func checkDeploy(req *api.StackDeployRequest) error {
 	st := req.Stack
 	if st == nil {
 		return badRequest("no stack given")
 	}
-	if !spec.ValidStackName(st.Name) {
-		return badRequest("invalid stack name %q: use lowercase letters, digits, '-' and '_', starting with a letter or digit", st.Name)
+	if err := spec.Validate(st); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
 	if len(st.Services) == 0 {
 		return badRequest("stack %s has no services", st.Name)
 	}
-	for k, s := range st.Services {
-		if s == nil || s.Name != k {
-			return badRequest("stack %s: service %q is malformed", st.Name, k)
-		}
-		for _, r := range s.Secrets {
-			if st.Secrets[r.Source] == nil {
-				return badRequest("stack %s: service %s uses secret %q, which the stack does not define", st.Name, k, r.Source)
-			}
-		}
-		for _, r := range s.Configs {
-			if st.Configs[r.Source] == nil {
-				return badRequest("stack %s: service %s uses config %q, which the stack does not define", st.Name, k, r.Source)
-			}
-		}
-	}
+	return checkObjectData(req)
+}
+
+// checkObjectData checks that the request carries the content of the stack's own
+// secrets and configs, and none for external or undefined ones.
+func checkObjectData(req *api.StackDeployRequest) error {
+	st := req.Stack
 	check := func(kind string, external map[string]bool, data map[string][]byte) error {
 		for k, ext := range external {
 			d, ok := data[k]
@@ -114,8 +114,8 @@ func checkDeploy(req *api.StackDeployRequest) error {
 				return badRequest("stack %s: %s %s is external, but content was sent for it", st.Name, kind, k)
 			case !ext && !ok:
 				return badRequest("stack %s: no content for %s %s", st.Name, kind, k)
-			case len(d) > MaxObjectSize:
-				return badRequest("stack %s: %s %s has %d bytes; the limit is %d", st.Name, kind, k, len(d), MaxObjectSize)
+			case len(d) > spec.MaxObjectBytes:
+				return badRequest("stack %s: %s %s has %d bytes; the limit is %d", st.Name, kind, k, len(d), spec.MaxObjectBytes)
 			}
 		}
 		for k := range data {
@@ -139,12 +139,11 @@ func checkDeploy(req *api.StackDeployRequest) error {
 	return check("config", configs, req.ConfigData)
 }
 
-// stackHash identifies what was deployed: the canonical spec and digests of the
-// content of its secrets and configs (never the content itself).
-func stackHash(req *api.StackDeployRequest) string {
+// stackHash identifies what was deployed: the canonical spec (encoded) and digests of
+// the content of its secrets and configs (never the content itself).
+func stackHash(encoded []byte, req *api.StackDeployRequest) string {
 	h := sha256.New()
-	b, _ := json.Marshal(req.Stack)
-	h.Write(b)
+	h.Write(encoded)
 	for _, part := range []map[string][]byte{req.SecretData, req.ConfigData} {
 		for _, k := range slices.Sorted(maps.Keys(part)) {
 			sum := sha256.Sum256(part[k])

@@ -6,8 +6,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -19,13 +19,8 @@ import (
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
+	"github.com/berthd/berth/spec"
 )
-
-// maxObjectSize is the largest secret or config, as in Docker (500 KiB).
-const maxObjectSize = 500 << 10
-
-// objectName is what Docker accepts for secret and config names.
-var objectName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
 
 // notFoundError names what an operator asked for; it matches state.ErrNotFound.
 type notFoundError struct{ what, ref string }
@@ -453,13 +448,11 @@ func (n *Node) UpdateNode(ctx context.Context, ref string, req *api.NodeUpdateRe
 	if len(req.LabelsAdd) == 0 && len(req.LabelsRemove) == 0 && req.Availability == "" {
 		return nil, fmt.Errorf("%w: nothing to update: give --label-add, --label-rm or --availability", api.ErrBadRequest)
 	}
-	for k := range req.LabelsAdd {
-		if k == "" {
-			return nil, fmt.Errorf("%w: a label needs a key (key=value)", api.ErrBadRequest)
-		}
-	}
 	nd, err := resolveNode(m.state().ReadTxn(), ref)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNodeLabels(nd.Labels, req); err != nil {
 		return nil, err
 	}
 	idx, err := m.apply(ctx, store.CmdNodeUpdate, store.NodeUpdate{
@@ -468,6 +461,23 @@ func (n *Node) UpdateNode(ctx context.Context, ref string, req *api.NodeUpdateRe
 		return nil, err
 	}
 	return &api.WriteResponse{Index: idx}, nil
+}
+
+// checkNodeLabels holds the labels a node would have after req to the label limits;
+// removing labels over them is always allowed.
+func checkNodeLabels(labels map[string]string, req *api.NodeUpdateRequest) error {
+	after := maps.Clone(labels)
+	if after == nil {
+		after = map[string]string{}
+	}
+	maps.Copy(after, req.LabelsAdd)
+	for _, k := range req.LabelsRemove {
+		delete(after, k)
+	}
+	if err := spec.ValidateLabels("labels", after); err != nil {
+		return fmt.Errorf("%w: node labels (--label-add): %w", api.ErrBadRequest, err)
+	}
+	return nil
 }
 
 // SetNodeRole implements api.Backend: `node promote` and `node demote`.
@@ -616,14 +626,17 @@ func isConnectError(err error) bool {
 // Secrets and configs.
 
 func checkObject(kind string, req *api.ObjectCreateRequest) error {
-	if !objectName.MatchString(req.Name) {
-		return fmt.Errorf("%w: invalid %s name %q: 1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit", api.ErrBadRequest, kind, req.Name)
+	if err := spec.CheckObjectName(kind, req.Name); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
 	if len(req.Data) == 0 {
 		return fmt.Errorf("%w: %s %s is empty", api.ErrBadRequest, kind, req.Name)
 	}
-	if len(req.Data) > maxObjectSize {
-		return fmt.Errorf("%w: %s %s has %d bytes; the limit is %d", api.ErrBadRequest, kind, req.Name, len(req.Data), maxObjectSize)
+	if len(req.Data) > spec.MaxObjectBytes {
+		return fmt.Errorf("%w: %s %s has %d bytes; the limit is %d", api.ErrBadRequest, kind, req.Name, len(req.Data), spec.MaxObjectBytes)
+	}
+	if err := spec.ValidateLabels("labels", req.Labels); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", api.ErrBadRequest, kind, req.Name, err)
 	}
 	return nil
 }
