@@ -2,6 +2,7 @@ package applier
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,6 +23,8 @@ type Cluster interface {
 	// ApplyLeader writes a command only while this manager leads: a sync decided
 	// here must not be applied by another leader, which syncs for itself.
 	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
+	// Barrier returns once every entry committed before it is applied to State.
+	Barrier(timeout time.Duration) error
 }
 
 // Config is what Run needs. Zero fields get defaults.
@@ -77,6 +80,12 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return err
+	}
+	// A new leader's state may still lack the previous term's last entries: a sync
+	// decided on it would answer a request again, or apply again a revision the
+	// previous leader applied, from a row that is no longer the source's.
+	if err := cfg.Cluster.Barrier(30 * time.Second); err != nil {
+		return fmt.Errorf("raft barrier before syncing: %w", err)
 	}
 	loops := map[string]*sourceLoop{}
 	var wg sync.WaitGroup

@@ -178,7 +178,7 @@ func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
 	applied := 0
 	for _, rec := range mustSource(t, c, "infra").History[len(src.History):] {
 		if rec.Revision != next {
-			t.Errorf("after the change of leader: a sync of %s (%s), want only %s", rec.Revision, rec.Result, next)
+			t.Errorf("after the change of leader: a sync of %s (%s: %s), want only %s", rec.Revision, rec.Result, rec.Message, next)
 		}
 		if rec.Result == state.SyncApplied {
 			applied++

@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // Epoch is the fixed time of the first test commit; later ones are a minute apart,
@@ -32,9 +35,13 @@ type Repo struct {
 func New(tb testing.TB) *Repo {
 	tb.Helper()
 	dir := tb.TempDir()
-	repo, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{
-		InitOptions: git.InitOptions{DefaultBranch: plumbing.Main},
-	})
+	files := osfs.New(dir)
+	dot, err := files.Chroot(git.GitDirName)
+	if err != nil {
+		tb.Fatalf("repository directory: %v", err)
+	}
+	st := filesystem.NewStorage(renamingFS{dot}, cache.NewObjectLRUDefault())
+	repo, err := git.InitWithOptions(st, files, git.InitOptions{DefaultBranch: plumbing.Main})
 	if err != nil {
 		tb.Fatalf("init repository: %v", err)
 	}
