@@ -78,7 +78,8 @@ func (s *ServiceStatus) Stuck() bool {
 	return waiting >= s.Desired-done
 }
 
-// StuckReasons says why the service's tasks wait: "1 pending: REASON; 1 failing: ERR".
+// StuckReasons says why tasks of the service do not run, once per distinct reason:
+// "2 pending: no suitable node (...); 1 failing: image ...: not found".
 func (s *ServiceStatus) StuckReasons() string {
 	var parts []string
 	for _, r := range s.Pending {

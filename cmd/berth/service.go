@@ -84,7 +84,7 @@ func printServices(w io.Writer, svcs []*api.ServiceStatus) {
 	for _, s := range svcs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID, false), s.Name, modeText(s.Spec.Deploy.Mode),
 			replicasText(s), s.Spec.Image, portsText(s.Spec.Ports))
-		if why := whyText(s); why != "" && s.Running < s.Desired {
+		if why := s.StuckReasons(); why != "" && s.Running < s.Desired {
 			notes = append(notes, s.Name+": "+why)
 		}
 	}
@@ -92,19 +92,6 @@ func printServices(w io.Writer, svcs []*api.ServiceStatus) {
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
 	}
-}
-
-// whyText says why tasks of s do not run, once per distinct reason: "2 pending:
-// no suitable node (...); 1 failing: image ...: not found".
-func whyText(s *api.ServiceStatus) string {
-	var parts []string
-	for _, p := range s.Pending {
-		parts = append(parts, fmt.Sprintf("%d pending: %s", p.Tasks, p.Reason))
-	}
-	for _, f := range s.Failing {
-		parts = append(parts, fmt.Sprintf("%d failing: %s", f.Tasks, f.Reason))
-	}
-	return strings.Join(parts, "; ")
 }
 
 func modeText(mode string) string {
