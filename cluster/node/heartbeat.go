@@ -266,6 +266,17 @@ func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse)
 			n.logger.Warn("could not save the managers' addresses", "error", err)
 		}
 	}
+	if resp.Role == state.RoleManager && meta.Role == state.RoleManager && !resp.Voter {
+		// Recorded as a manager, not counted by raft: out of raft after a
+		// demotion that a promotion followed, or not yet in it.
+		if m, _ := n.activeManager(); m != nil {
+			select {
+			case m.rejoin <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
 	if resp.Role == "" || resp.Role == meta.Role {
 		return
 	}

@@ -36,6 +36,11 @@ type manager struct {
 	// (and knows the cluster), or after catchUpWait: past that, stale answers are
 	// better than none (a manager without a majority still shows who is down).
 	caughtUp chan struct{}
+	// membership, of capacity one, is held by the membership change under way
+	// on the leader (lockMembership).
+	membership chan struct{}
+	// rejoin wakes keepVoter: the leader counts this manager out of raft.
+	rejoin chan struct{}
 
 	krMu sync.Mutex // one keyring reconciliation at a time
 }
@@ -57,7 +62,8 @@ const catchUpWait = 15 * time.Second
 func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
-	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{})}
+	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}),
+		membership: make(chan struct{}, 1), rejoin: make(chan struct{}, 1)}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: pushCluster{n}, Dir: n.dir.sources(), Logger: logger.With("api", "git")})
 	if err != nil {
 		return err
@@ -122,15 +128,9 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	}
 	m.loops.run(func() { m.watchKeyring(ctx) })
 	m.loops.run(func() { m.monitorHeartbeats(ctx) })
-	if !bootstrap {
-		// A manager that is not yet a voter (it just joined, was promoted, or
-		// crashed before it was added) asks the leader to add it.
-		m.loops.run(func() {
-			if err := m.ensureVoter(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("could not join raft", "error", err)
-			}
-		})
-	}
+	// A manager that is not yet a voter (it just joined, was promoted, or
+	// crashed before it was added) asks the leader to add it.
+	m.loops.run(func() { m.keepVoter(ctx, !bootstrap) })
 	n.mu.Lock()
 	n.mgr, n.phase, n.kr = m, api.PhaseManager, nil
 	n.mu.Unlock()
@@ -279,15 +279,40 @@ func (n *Node) setKeyringGeneration(gen uint64) error {
 	return n.dir.writeNodeFile(n.meta)
 }
 
+// keepVoter has this manager join raft: at start unless it started the cluster, and
+// again each time the leader's heartbeat answer says the cluster records it as a
+// manager that raft does not count (a demotion, then a promotion before this node
+// stopped its manager, left it out of raft).
+func (m *manager) keepVoter(ctx context.Context, now bool) {
+	for {
+		if now {
+			if err := m.ensureVoter(ctx, false); err != nil && ctx.Err() == nil {
+				m.logger.Error("could not join raft", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.rejoin:
+		}
+		if err := m.ensureVoter(ctx, true); err != nil && ctx.Err() == nil {
+			m.logger.Error("could not join raft again", "error", err)
+		}
+		now = false
+	}
+}
+
 // ensureVoter asks the leader to add this manager to raft until the local raft
 // configuration lists it as a voter. It goes to the leader when raft knows it, else
-// to the managers it knows of, following not-leader answers.
-func (m *manager) ensureVoter(ctx context.Context) error {
+// to the managers it knows of, following not-leader answers. With removed, the leader
+// said raft does not count this manager: the local configuration, which may not have
+// heard of the removal, is not believed until the leader has been asked.
+func (m *manager) ensureVoter(ctx context.Context, removed bool) error {
 	meta := m.n.metaCopy()
 	var lastErr error
 	redirect := ""
 	for attempt := 0; ; attempt++ {
-		if m.isVoter(meta.NodeID) {
+		if m.isVoter(meta.NodeID) && (!removed || attempt > 0) {
 			if attempt > 0 {
 				m.logger.Info("joined raft as a voter")
 			}
