@@ -212,6 +212,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 	}
 	queue := dedupe(append(candidates, meta.Managers...))
 	if m != nil {
+		queue = dedupe(append(queue, m.knownManagers()...))
 		queue = slices.DeleteFunc(queue, func(a string) bool { return a == meta.AdvertiseAddr })
 		if len(queue) == 0 {
 			// A manager alone before its first election: nobody to tell yet.

@@ -283,13 +283,13 @@ func (n *Node) setKeyringGeneration(gen uint64) error {
 // again each time the leader's heartbeat answer says the cluster records it as a
 // manager that raft does not count (a demotion, then a promotion before this node
 // stopped its manager, left it out of raft).
-func (m *manager) keepVoter(ctx context.Context, now bool) {
-	for {
-		if now {
-			if err := m.ensureVoter(ctx, false); err != nil && ctx.Err() == nil {
-				m.logger.Error("could not join raft", "error", err)
-			}
+func (m *manager) keepVoter(ctx context.Context, atStart bool) {
+	if atStart {
+		if err := m.ensureVoter(ctx, false); err != nil && ctx.Err() == nil {
+			m.logger.Error("could not join raft", "error", err)
 		}
+	}
+	for {
 		select {
 		case <-ctx.Done():
 			return
@@ -298,7 +298,6 @@ func (m *manager) keepVoter(ctx context.Context, now bool) {
 		if err := m.ensureVoter(ctx, true); err != nil && ctx.Err() == nil {
 			m.logger.Error("could not join raft again", "error", err)
 		}
-		now = false
 	}
 }
 
@@ -322,7 +321,7 @@ func (m *manager) ensureVoter(ctx context.Context, removed bool) error {
 		if addr, _ := m.st.Leader(); addr != "" {
 			targets = append(targets, addr)
 		}
-		targets = append(targets, meta.Managers...)
+		targets = append(targets, m.knownManagers()...)
 		redirect = ""
 		added := false
 		for _, addr := range dedupe(targets) {
@@ -370,6 +369,18 @@ func (m *manager) isVoter(id string) bool {
 		return false
 	}
 	return slices.ContainsFunc(servers, func(s store.Server) bool { return s.ID == id && s.Voter })
+}
+
+// knownManagers are the other managers this manager knows of: those of the node file
+// (from the last heartbeat answer or the join) and those of its own raft
+// configuration, which names managers that joined since (a manager demoted before its
+// first heartbeat answer knows the others only from there).
+func (m *manager) knownManagers() []string {
+	meta := m.n.metaCopy()
+	if meta == nil {
+		return nil
+	}
+	return slices.DeleteFunc(dedupe(append(meta.Managers, m.managerAddrs()...)), func(a string) bool { return a == meta.AdvertiseAddr })
 }
 
 // managerAddrs lists the raft voters' addresses, for nodes that need somewhere to

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -680,11 +679,7 @@ func (m *manager) leaderGuess(attempt int) string {
 	if addr, _ := m.st.Leader(); addr != "" {
 		return addr
 	}
-	meta := m.n.metaCopy()
-	if meta == nil {
-		return ""
-	}
-	others := slices.DeleteFunc(meta.Managers, func(a string) bool { return a == meta.AdvertiseAddr })
+	others := m.knownManagers()
 	if len(others) == 0 {
 		return ""
 	}
