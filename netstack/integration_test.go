@@ -527,6 +527,13 @@ func TestPublishedPorts(t *testing.T) {
 	mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "web80")
 	mustReach(t, neighbour.NetNSPath, "tcp4", "10.99.0.1:8080", "web80")
 	mustReach(t, web.NetNSPath, "tcp4", "10.99.0.1:8080", "web80")
+	// The node reaches a port published on all its addresses on 127.0.0.1 too,
+	// through a relay, as with Docker; one published on an address only is not.
+	if reply := mustReach(t, tn.hostNS, "tcp4", "127.0.0.1:8080", "web80"); !strings.HasPrefix(reply, "web80 10.0.1.1:") {
+		t.Errorf("the task saw the connection to 127.0.0.1 come from %q, want its gateway 10.0.1.1", reply)
+	}
+	mustReach(t, tn.hostNS, "udp4", "127.0.0.1:5353", "web53")
+	mustNotReach(t, tn.hostNS, "tcp4", "127.0.0.1:8081")
 
 	if got := tn.hostState().rules[taskOwner("task-web")]; got != 2*len(ports) {
 		t.Errorf("%d rules for the task's ports, want %d", got, 2*len(ports))
@@ -535,6 +542,54 @@ func TestPublishedPorts(t *testing.T) {
 	tn.teardown("task-web")
 	mustNotReach(t, client, "tcp4", "10.99.0.1:8080")
 	mustNotReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080")
+	mustNotReach(t, tn.hostNS, "tcp4", "127.0.0.1:8080")
+	mustListen(t, tn.hostNS, "tcp4", "127.0.0.1:8080")
+	mustListen(t, tn.hostNS, "udp4", "127.0.0.1:5353")
+}
+
+// A task whose container exited is replaced on its node while its Teardown has not
+// come yet (the agent sets the replacement up at the same time): the replacement
+// takes the port over, relays and rules, instead of being rejected because berth
+// itself still holds it; the old task's Teardown then leaves the new one's alone.
+func TestPublishedPortTakenOverByReplacement(t *testing.T) {
+	tn := newTestNode(t)
+	client := tn.addClient()
+	front := testNetwork("front", "app_front", "10.0.1.0/24")
+	ports := []PortMapping{
+		{Protocol: "tcp", Published: 8080, Target: 80},
+		{Protocol: "udp", Published: 5353, Target: 53},
+	}
+	old := tn.setup("task-old", []Attachment{attach(front, "10.0.1.2")}, ports...)
+	// The old task still answers: what reaches it shows which rule or relay won.
+	serve(t, old.NetNSPath, ":80", "old80")
+	serveUDP(t, old.NetNSPath, ":53", "old53")
+	mustReach(t, client, "tcp4", "10.99.0.1:8080", "old80")
+
+	sb, err := tn.n.Setup(t.Context(), "task-new", "new", []Attachment{attach(front, "10.0.1.3")}, ports)
+	if err != nil {
+		t.Fatalf("Setup of the replacement while the old task's sandbox is still there: %v", err)
+	}
+	serve(t, sb.NetNSPath, ":80", "new80")
+	serveUDP(t, sb.NetNSPath, ":53", "new53")
+	check := func() {
+		t.Helper()
+		mustReach(t, client, "tcp4", "10.99.0.1:8080", "new80")
+		mustReach(t, client, "udp4", "10.99.0.1:5353", "new53")
+		mustReach(t, client, "tcp6", "[fd99::1]:8080", "new80")
+		mustReach(t, client, "udp6", "[fd99::1]:5353", "new53")
+		mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "new80")
+		mustReach(t, tn.hostNS, "tcp4", "127.0.0.1:8080", "new80")
+		mustReach(t, tn.hostNS, "udp4", "127.0.0.1:5353", "new53")
+	}
+	check()
+	if _, err := os.Lstat(tn.n.relaysPath("task-old")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old task's relays file is left for a restarted daemon to start (%v)", err)
+	}
+	tn.teardown("task-old")
+	check()
+	tn.teardown("task-new")
+	mustListen(t, tn.hostNS, "tcp4", "127.0.0.1:8080")
+	mustListen(t, tn.hostNS, "tcp6", "[::]:8080")
 }
 
 // Published ports are reachable over IPv6 too, through relays to the task's IPv4

@@ -118,8 +118,9 @@ type Netstack struct {
 	bridges map[string]checkedBridge
 	// tasks serializes the operations on one task's sandbox.
 	tasks taskLocks
-	// relays are the tasks' running relays of published ports over IPv6, by task
-	// ID, guarded by relaysMu; a task's entry changes only under its task lock.
+	// relays are the tasks' running relays of published ports (over IPv6 and on
+	// 127.0.0.1), by task ID, guarded by relaysMu; a task's entry changes only
+	// under its task lock, or when another task takes its ports over.
 	relaysMu sync.Mutex
 	relays   map[string]*taskRelays
 	// noIPv6 says once that relays found no IPv6 in the host namespace.
@@ -567,9 +568,10 @@ func normalizeAttachments(atts []Attachment) ([]Attachment, error) {
 
 // portTarget checks the published ports and returns where they lead: the task's
 // address on its first non-internal network, the network its default route and so
-// its replies take. A mapping without a host IP becomes a DNAT rule for IPv4 and a
-// relay for IPv6; one on an IPv4 address (0.0.0.0 included) a rule only, one on an
-// IPv6 address (:: included) a relay only.
+// its replies take. A mapping without a host IP becomes a DNAT rule for IPv4, a
+// relay on 127.0.0.1 and a relay for IPv6; one on all IPv4 addresses (0.0.0.0) a rule
+// and the relay on 127.0.0.1; one on an IPv4 address a rule only, one on an IPv6
+// address (:: included) a relay only.
 func portTarget(atts []Attachment, ports []PortMapping) ([]dnat, []relaySpec, error) {
 	if len(ports) == 0 {
 		return nil, nil, nil
@@ -608,20 +610,26 @@ func portTarget(atts []Attachment, ports []PortMapping) ([]dnat, []relaySpec, er
 			return nil, nil, fmt.Errorf("%w: port %d/%s: host IP %s must be a non-loopback address of the node (or none)",
 				ErrInvalid, p.Published, p.Protocol, p.HostIP)
 		}
+		relay := func(listen netip.Addr) {
+			r := relaySpec{Protocol: p.Protocol, Listen: netip.AddrPortFrom(listen, p.Published), To: netip.AddrPortFrom(to, p.Target)}
+			if !seenRelay[r] {
+				seenRelay[r] = true
+				relays = append(relays, r)
+			}
+		}
 		if d := (dnat{port: p, to: to}); v4 && !seenRule[d] {
 			seenRule[d] = true
 			rules = append(rules, d)
+		}
+		if v4 && !p.HostIP.IsValid() {
+			relay(loopbackRelayAddr)
 		}
 		if v6 {
 			listen := p.HostIP
 			if !listen.IsValid() {
 				listen = netip.IPv6Unspecified()
 			}
-			r := relaySpec{Protocol: p.Protocol, Listen: netip.AddrPortFrom(listen, p.Published), To: netip.AddrPortFrom(to, p.Target)}
-			if !seenRelay[r] {
-				seenRelay[r] = true
-				relays = append(relays, r)
-			}
+			relay(listen)
 		}
 	}
 	return rules, relays, nil

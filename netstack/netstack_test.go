@@ -137,12 +137,14 @@ func TestPortTarget(t *testing.T) {
 		t.Errorf("portTarget rules = %+v, want %+v (first non-internal network, duplicates dropped, 0.0.0.0 is all addresses, IPv4-mapped is IPv4)", rules, wantRules)
 	}
 	wantRelays := []relaySpec{
+		{Protocol: "tcp", Listen: netip.MustParseAddrPort("127.0.0.1:8080"), To: netip.MustParseAddrPort("10.0.1.5:80")},
 		{Protocol: "tcp", Listen: netip.MustParseAddrPort("[::]:8080"), To: netip.MustParseAddrPort("10.0.1.5:80")},
+		{Protocol: "udp", Listen: netip.MustParseAddrPort("127.0.0.1:53"), To: netip.MustParseAddrPort("10.0.1.5:53")},
 		{Protocol: "udp", Listen: netip.MustParseAddrPort("[fd00::1]:5353"), To: netip.MustParseAddrPort("10.0.1.5:53")},
 		{Protocol: "tcp", Listen: netip.MustParseAddrPort("[::]:9090"), To: netip.MustParseAddrPort("10.0.1.5:90")},
 	}
 	if !slices.Equal(relays, wantRelays) {
-		t.Errorf("portTarget relays = %+v, want %+v (no host IP, an IPv6 one or ::, not 0.0.0.0)", relays, wantRelays)
+		t.Errorf("portTarget relays = %+v, want %+v (IPv6 for no host IP, an IPv6 one or ::; 127.0.0.1 for no host IP or 0.0.0.0; none for an IPv4 address)", relays, wantRelays)
 	}
 
 	bad := map[string]struct {
@@ -208,5 +210,31 @@ func TestNewChecksOptions(t *testing.T) {
 	}
 	if _, err := New(t.Context(), WithRoot(t.TempDir()), WithHostNetNS(filepath.Join(t.TempDir(), "missing"))); err == nil {
 		t.Fatal("New with a missing host namespace succeeded")
+	}
+}
+
+func TestRelaySpecOverlaps(t *testing.T) {
+	relay := func(proto, listen string) relaySpec {
+		return relaySpec{Protocol: proto, Listen: netip.MustParseAddrPort(listen), To: netip.MustParseAddrPort("10.0.1.5:80")}
+	}
+	tests := []struct {
+		a, b relaySpec
+		want bool
+	}{
+		{relay("tcp", "[::]:8080"), relay("tcp", "[::]:8080"), true},
+		{relay("tcp", "[::]:8080"), relay("tcp", "[fd00::1]:8080"), true},
+		{relay("tcp", "[fd00::2]:8080"), relay("tcp", "[fd00::1]:8080"), false},
+		{relay("tcp", "127.0.0.1:8080"), relay("tcp", "127.0.0.1:8080"), true},
+		{relay("tcp", "127.0.0.1:8080"), relay("tcp", "[::]:8080"), false},
+		{relay("tcp", "[::]:8080"), relay("udp", "[::]:8080"), false},
+		{relay("tcp", "[::]:8080"), relay("tcp", "[::]:8081"), false},
+	}
+	for _, tt := range tests {
+		if got := tt.a.overlaps(tt.b); got != tt.want {
+			t.Errorf("%v overlaps %v = %v, want %v", tt.a.Listen, tt.b.Listen, got, tt.want)
+		}
+		if got := tt.b.overlaps(tt.a); got != tt.want {
+			t.Errorf("%v overlaps %v = %v, want %v", tt.b.Listen, tt.a.Listen, got, tt.want)
+		}
 	}
 }

@@ -23,17 +23,47 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// relaySpec is one relay of a published port over IPv6: where it listens in the host
-// namespace ([::]:<published>, or the mapping's IPv6 host IP), and the task's IPv4
-// address and port it relays to. It is also what the task's relays file holds.
+// relaySpec is one relay of a published port: where it listens in the host namespace
+// ([::]:<published>, the mapping's IPv6 host IP, or 127.0.0.1:<published>), and the
+// task's IPv4 address and port it relays to. It is also what the task's relays file
+// holds.
 type relaySpec struct {
 	Protocol string         `json:"protocol"`
 	Listen   netip.AddrPort `json:"listen"`
 	To       netip.AddrPort `json:"to"`
 }
 
+// loopbackRelayAddr is where a port published on all IPv4 addresses has a relay:
+// a connection the node makes to 127.0.0.1 cannot be DNATed to a task (see
+// dnatExprs), so it is relayed, as Docker's docker-proxy does.
+var loopbackRelayAddr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+
 // String names the relay's port in messages, as "8080/tcp".
 func (s relaySpec) String() string { return fmt.Sprintf("%d/%s", s.Listen.Port(), s.Protocol) }
+
+// kind names the relay in messages.
+func (s relaySpec) kind() string {
+	if s.Listen.Addr().Is4() {
+		return "loopback relay"
+	}
+	return "IPv6 relay"
+}
+
+// network is the relay's socket's network, as net.Listen names it.
+func (s relaySpec) network() string {
+	if s.Listen.Addr().Is4() {
+		return s.Protocol + "4"
+	}
+	return s.Protocol + "6"
+}
+
+// overlaps says whether s and o cannot both listen: the same protocol, port and
+// address family, and the same address or one of them on all.
+func (s relaySpec) overlaps(o relaySpec) bool {
+	a, b := s.Listen.Addr(), o.Listen.Addr()
+	return s.Protocol == o.Protocol && s.Listen.Port() == o.Listen.Port() && a.Is4() == b.Is4() &&
+		(a == b || a.IsUnspecified() || b.IsUnspecified())
+}
 
 // relaysFileName is the file in the task's directory that lists its relays, for a
 // restarted daemon to start them again.
@@ -63,12 +93,13 @@ const (
 	maxDatagram = 65535
 )
 
-// taskRelays are one task's relays of its published ports over IPv6. Tasks have IPv4
-// addresses only, so the kernel cannot translate a connection to the node's IPv6
-// address into one to the task's; as Docker's docker-proxy does for a container
-// without IPv6, a relay accepts it in the host namespace and opens another to the
-// task. Like docker-proxy's, that connection comes from the node (the task's bridge
-// gateway): the task does not see the client's address.
+// taskRelays are one task's relays of its published ports over IPv6 and on
+// 127.0.0.1. Tasks have IPv4 addresses only, so the kernel cannot translate a
+// connection to the node's IPv6 address into one to the task's, nor route one to
+// 127.0.0.1 out of the loopback interface; as Docker's docker-proxy does, a relay
+// accepts it in the host namespace and opens another to the task. Like
+// docker-proxy's, that connection comes from the node (the task's bridge gateway):
+// the task does not see the client's address.
 type taskRelays struct {
 	specs  []relaySpec
 	ns     netns.NsHandle // the host namespace, which relays dial from
@@ -98,6 +129,7 @@ func (n *Netstack) syncRelays(taskID string, specs []relaySpec) error {
 	if cur == nil || !slices.Equal(cur.specs, specs) {
 		// The old relays go first: the new ones may listen on the same ports.
 		n.stopRelays(taskID)
+		n.takeOver(taskID, specs)
 		if len(specs) > 0 {
 			r, err := n.startRelays(specs)
 			if err != nil {
@@ -118,6 +150,33 @@ func (n *Netstack) setRelays(taskID string, r *taskRelays) {
 		n.relays = map[string]*taskRelays{}
 	}
 	n.relays[taskID] = r
+}
+
+// takeOver stops the relays of other tasks that listen where specs do, and removes
+// their relays files. The scheduler gives a node a task publishing a host port only
+// once the port's previous task there stopped running (a task holds its ports from
+// assignment until it is past running), so such relays are those of a task whose
+// container exited and whose Teardown has not come yet: its replacement, set up at
+// the same time, must not be rejected because berth itself holds the port.
+func (n *Netstack) takeOver(taskID string, specs []relaySpec) {
+	n.relaysMu.Lock()
+	var stale []string
+	for id, r := range n.relays {
+		if id != taskID && slices.ContainsFunc(r.specs, func(s relaySpec) bool {
+			return slices.ContainsFunc(specs, s.overlaps)
+		}) {
+			stale = append(stale, id)
+		}
+	}
+	n.relaysMu.Unlock()
+	for _, id := range stale {
+		n.logger.Info("a task takes over published ports from a task that stopped running", "task", taskID, "from", id)
+		n.stopRelays(id)
+		// A restarted daemon must not start them again, for the port's new task.
+		if err := writeRelaysFile(n.relaysPath(id), nil); err != nil {
+			n.logger.Warn("cannot remove the relays file of a task whose ports were taken over", "task", id, "error", err)
+		}
+	}
 }
 
 // stopRelays closes the task's relays and their connections.
@@ -153,7 +212,7 @@ func (n *Netstack) Close() {
 func (n *Netstack) restartRelays(ctx context.Context) {
 	entries, err := os.ReadDir(n.tasksDir())
 	if err != nil {
-		n.logger.WarnContext(ctx, "cannot restart the IPv6 relays of published ports", "error", err)
+		n.logger.WarnContext(ctx, "cannot restart the relays of published ports", "error", err)
 		return
 	}
 	for _, e := range entries {
@@ -167,27 +226,27 @@ func (n *Netstack) restartRelays(ctx context.Context) {
 			err = checkTaskID(taskID)
 		}
 		if err != nil {
-			n.logger.WarnContext(ctx, "not restarting a task's IPv6 relays", "task", taskID, "error", err)
+			n.logger.WarnContext(ctx, "not restarting a task's relays", "task", taskID, "error", err)
 			continue
 		}
 		// After a reboot the file is there and the task is not: its relays would
 		// hold ports for nothing until the agent tears the task down.
 		mounted, err := isNetNSMount(n.Sandbox(taskID).NetNSPath)
 		if err != nil {
-			n.logger.WarnContext(ctx, "not restarting a task's IPv6 relays", "task", taskID, "error", err)
+			n.logger.WarnContext(ctx, "not restarting a task's relays", "task", taskID, "error", err)
 			continue
 		}
 		if !mounted {
-			n.logger.InfoContext(ctx, "not restarting the IPv6 relays of a task without a network namespace", "task", taskID)
+			n.logger.InfoContext(ctx, "not restarting the relays of a task without a network namespace", "task", taskID)
 			continue
 		}
 		r, err := n.startRelays(specs)
 		if err != nil {
-			n.logger.WarnContext(ctx, "not restarting a task's IPv6 relays", "task", taskID, "error", err)
+			n.logger.WarnContext(ctx, "not restarting a task's relays", "task", taskID, "error", err)
 			continue
 		}
 		n.setRelays(taskID, r)
-		n.logger.InfoContext(ctx, "restarted IPv6 relays", "task", taskID, "ports", len(specs))
+		n.logger.InfoContext(ctx, "restarted relays", "task", taskID, "ports", len(specs))
 	}
 }
 
@@ -231,16 +290,17 @@ func readRelaysFile(path string) ([]relaySpec, error) {
 		return nil, fmt.Errorf("relays file %s: %w", path, err)
 	}
 	for _, s := range f.Relays {
-		if s.Protocol != "tcp" && s.Protocol != "udp" || !s.Listen.Addr().Is6() || s.Listen.Port() == 0 ||
-			!s.To.Addr().Is4() || s.To.Port() == 0 {
-			return nil, fmt.Errorf("relays file %s: %+v is not a relay of an IPv6 port to an IPv4 one", path, s)
+		if s.Protocol != "tcp" && s.Protocol != "udp" || !s.Listen.Addr().Is6() && s.Listen.Addr() != loopbackRelayAddr ||
+			s.Listen.Port() == 0 || !s.To.Addr().Is4() || s.To.Port() == 0 {
+			return nil, fmt.Errorf("relays file %s: %+v is not a relay of an IPv6 or 127.0.0.1 port to an IPv4 one", path, s)
 		}
 	}
 	return f.Relays, nil
 }
 
 // startRelays starts relays for specs in the host namespace. A relay on [::] that
-// finds no IPv6 there is left out, and the node publishes over IPv4 only.
+// finds no IPv6 there is left out, and the node publishes over IPv4 only; so is one
+// on 127.0.0.1 where the loopback interface has no such address.
 func (n *Netstack) startRelays(specs []relaySpec) (*taskRelays, error) {
 	ns, err := netns.GetFromPath(n.hostNS)
 	if err != nil {
@@ -259,8 +319,12 @@ func (n *Netstack) startRelays(specs []relaySpec) (*taskRelays, error) {
 			})
 			continue
 		}
+		if s.Listen.Addr() == loopbackRelayAddr && errors.Is(err, unix.EADDRNOTAVAIL) {
+			n.logger.Warn("the node's loopback interface lacks 127.0.0.1: a published port does not answer there", "port", s.String(), "error", err)
+			continue
+		}
 		r.close()
-		err = fmt.Errorf("port %s: IPv6 relay: %w", s, err)
+		err = fmt.Errorf("port %s: %s: %w", s, s.kind(), err)
 		switch {
 		case errors.Is(err, unix.EADDRINUSE):
 			err = fmt.Errorf("%w: another program on the node holds the port; free it or publish another port", err)
@@ -278,7 +342,7 @@ func (r *taskRelays) start(s relaySpec) error {
 	if s.Protocol == "tcp" {
 		var l net.Listener
 		if err := inNetNS(r.ns, func() (err error) {
-			l, err = net.Listen("tcp6", s.Listen.String())
+			l, err = net.Listen(s.network(), s.Listen.String())
 			return err
 		}); err != nil {
 			return err
@@ -289,15 +353,18 @@ func (r *taskRelays) start(s relaySpec) error {
 	}
 	var pc net.PacketConn
 	if err := inNetNS(r.ns, func() (err error) {
-		pc, err = net.ListenPacket("udp6", s.Listen.String())
+		pc, err = net.ListenPacket(s.network(), s.Listen.String())
 		return err
 	}); err != nil {
 		return err
 	}
 	r.track(pc)
 	conn := pc.(*net.UDPConn)
-	if err := recvPktInfo(conn); err != nil {
-		return err
+	// A socket on 127.0.0.1 answers from there; one on [::] must be told.
+	if s.Listen.Addr().Is6() {
+		if err := recvPktInfo(conn); err != nil {
+			return err
+		}
 	}
 	u := &udpRelay{relays: r, spec: s, conn: conn, sessions: map[netip.AddrPort]*udpSession{}}
 	r.wg.Go(u.serve)
@@ -411,7 +478,7 @@ func (r *taskRelays) acceptTCP(l *net.TCPListener, s relaySpec) {
 			return
 		}
 		if err != nil {
-			r.logger.Warn("IPv6 relay cannot accept connections", "port", s.String(), "error", err)
+			r.logger.Warn(s.kind()+" cannot accept connections", "port", s.String(), "error", err)
 			var ok bool
 			if delay, ok = r.retry(delay); !ok {
 				return
@@ -430,7 +497,7 @@ func (r *taskRelays) relayTCP(client *net.TCPConn, s relaySpec) {
 	defer r.release(client)
 	c, err := r.dial("tcp4", s.To)
 	if err != nil {
-		r.logger.Debug("IPv6 relay cannot reach the task", "port", s.String(), "to", s.To.String(), "error", err)
+		r.logger.Debug(s.kind()+" cannot reach the task", "port", s.String(), "to", s.To.String(), "error", err)
 		return
 	}
 	task := c.(*net.TCPConn)
@@ -493,7 +560,7 @@ func (u *udpRelay) serve() {
 			return
 		}
 		if err != nil {
-			u.relays.logger.Warn("IPv6 relay cannot receive datagrams", "port", u.spec.String(), "error", err)
+			u.relays.logger.Warn(u.spec.kind()+" cannot receive datagrams", "port", u.spec.String(), "error", err)
 			var ok bool
 			if delay, ok = u.relays.retry(delay); !ok {
 				return
@@ -522,7 +589,7 @@ func (u *udpRelay) session(client netip.AddrPort, oob []byte) *udpSession {
 	}
 	c, err := u.relays.dial("udp4", u.spec.To)
 	if err != nil {
-		u.relays.logger.Debug("IPv6 relay cannot reach the task", "port", u.spec.String(), "to", u.spec.To.String(), "error", err)
+		u.relays.logger.Debug(u.spec.kind()+" cannot reach the task", "port", u.spec.String(), "to", u.spec.To.String(), "error", err)
 		return nil
 	}
 	if !u.relays.track(c) {
@@ -552,7 +619,7 @@ func (u *udpRelay) evictLocked() {
 	delete(u.sessions, oldest)
 	// Its goroutine ends on the closed socket.
 	u.relays.release(victim.task)
-	u.relays.logger.Debug("IPv6 relay has too many UDP clients: dropped the least recently active", "port", u.spec.String(), "client", oldest.String())
+	u.relays.logger.Debug(u.spec.kind()+" has too many UDP clients: dropped the least recently active", "port", u.spec.String(), "client", oldest.String())
 }
 
 // answer sends the task's datagrams to the client until the session has been idle

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -140,13 +141,27 @@ func (h *hostNS) syncRules(o ownedRules) error {
 	}
 	comment := userdata.AppendString(nil, userdata.TypeComment, o.owner+" "+fp)
 	for _, r := range o.rules {
-		h.nft.AddRule(&nftables.Rule{Table: berthTable, Chain: r.chain, Exprs: r.exprs, UserData: comment})
+		if !dnatChain(r.chain) {
+			h.nft.AddRule(&nftables.Rule{Table: berthTable, Chain: r.chain, Exprs: r.exprs, UserData: comment})
+		}
+	}
+	// The newest owner's DNAT rules go first, in their order: the rules of a task
+	// whose container exited, which its Teardown has yet to delete, must not catch
+	// the connections meant for its replacement on the same port.
+	for _, r := range slices.Backward(o.rules) {
+		if dnatChain(r.chain) {
+			h.nft.InsertRule(&nftables.Rule{Table: berthTable, Chain: r.chain, Exprs: r.exprs, UserData: comment})
+		}
 	}
 	if err := h.nft.Flush(); err != nil {
 		return fmt.Errorf("program nftables rules of %s: %w", o.owner, err)
 	}
 	return nil
 }
+
+// dnatChain says whether the chain's rules end in a DNAT, where the first that
+// matches wins.
+func dnatChain(c *nftables.Chain) bool { return c == preroutingChain || c == outputChain }
 
 // ownerRules lists the owner's rules, and whether all of them carry fingerprint.
 func (h *hostNS) ownerRules(owner, fingerprint string) (rules []*nftables.Rule, current bool, err error) {
@@ -363,9 +378,10 @@ func dnatExprs(d dnat, output bool) []expr.Any {
 		)
 		if output {
 			// A connection to 127.0.0.1 cannot be sent off the loopback
-			// interface (that takes route_localnet, which opens the node's
-			// loopback services to its tasks): leave it to be refused
-			// rather than hang.
+			// interface: that takes route_localnet, which would also let
+			// packets from elsewhere reach the node's loopback services
+			// (kube-proxy's CVE-2020-8558). A relay on 127.0.0.1 answers it
+			// instead, as Docker's docker-proxy does.
 			match = cat(match, addrMatch(true, loopback4, expr.CmpOpNeq))
 		}
 	}

@@ -258,6 +258,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 	}
 	queue := dedupe(append(candidates, meta.Managers...))
 	if m != nil {
+		queue = dedupe(append(queue, m.knownManagers()...))
 		queue = slices.DeleteFunc(queue, func(a string) bool { return a == meta.AdvertiseAddr })
 		if len(queue) == 0 {
 			// A manager alone before its first election: nobody to tell yet.
@@ -311,6 +312,17 @@ func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse)
 		if err != nil {
 			n.logger.Warn("could not save the managers' addresses", "error", err)
 		}
+	}
+	if resp.Role == state.RoleManager && meta.Role == state.RoleManager && !resp.Voter {
+		// Recorded as a manager, not counted by raft: out of raft after a
+		// demotion that a promotion followed, or not yet in it.
+		if m, _ := n.activeManager(); m != nil {
+			select {
+			case m.rejoin <- struct{}{}:
+			default:
+			}
+		}
+		return
 	}
 	if resp.Role == "" || resp.Role == meta.Role {
 		return

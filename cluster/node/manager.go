@@ -39,6 +39,11 @@ type manager struct {
 	// (and knows the cluster), or after catchUpWait: past that, stale answers are
 	// better than none (a manager without a majority still shows who is down).
 	caughtUp chan struct{}
+	// membership, of capacity one, is held by the membership change under way
+	// on the leader (lockMembership).
+	membership chan struct{}
+	// rejoin wakes keepVoter: the leader counts this manager out of raft.
+	rejoin chan struct{}
 
 	krMu sync.Mutex // one keyring reconciliation at a time
 }
@@ -60,7 +65,8 @@ const catchUpWait = 15 * time.Second
 func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
-	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors()}
+	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(),
+		membership: make(chan struct{}, 1), rejoin: make(chan struct{}, 1)}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: pushCluster{n}, Dir: n.dir.sources(), Logger: logger.With("api", "git")})
 	if err != nil {
 		return err
@@ -128,15 +134,9 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	}
 	m.loops.run(func() { m.watchKeyring(ctx) })
 	m.loops.run(func() { m.monitorHeartbeats(ctx) })
-	if !bootstrap {
-		// A manager that is not yet a voter (it just joined, was promoted, or
-		// crashed before it was added) asks the leader to add it.
-		m.loops.run(func() {
-			if err := m.ensureVoter(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("could not join raft", "error", err)
-			}
-		})
-	}
+	// A manager that is not yet a voter (it just joined, was promoted, or
+	// crashed before it was added) asks the leader to add it.
+	m.loops.run(func() { m.keepVoter(ctx, !bootstrap) })
 	n.mu.Lock()
 	n.mgr, n.phase, n.kr = m, api.PhaseManager, nil
 	n.mu.Unlock()
@@ -285,15 +285,39 @@ func (n *Node) setKeyringGeneration(gen uint64) error {
 	return n.dir.writeNodeFile(n.meta)
 }
 
+// keepVoter has this manager join raft: at start unless it started the cluster, and
+// again each time the leader's heartbeat answer says the cluster records it as a
+// manager that raft does not count (a demotion, then a promotion before this node
+// stopped its manager, left it out of raft).
+func (m *manager) keepVoter(ctx context.Context, atStart bool) {
+	if atStart {
+		if err := m.ensureVoter(ctx, false); err != nil && ctx.Err() == nil {
+			m.logger.Error("could not join raft", "error", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.rejoin:
+		}
+		if err := m.ensureVoter(ctx, true); err != nil && ctx.Err() == nil {
+			m.logger.Error("could not join raft again", "error", err)
+		}
+	}
+}
+
 // ensureVoter asks the leader to add this manager to raft until the local raft
 // configuration lists it as a voter. It goes to the leader when raft knows it, else
-// to the managers it knows of, following not-leader answers.
-func (m *manager) ensureVoter(ctx context.Context) error {
+// to the managers it knows of, following not-leader answers. With removed, the leader
+// said raft does not count this manager: the local configuration, which may not have
+// heard of the removal, is not believed until the leader has been asked.
+func (m *manager) ensureVoter(ctx context.Context, removed bool) error {
 	meta := m.n.metaCopy()
 	var lastErr error
 	redirect := ""
 	for attempt := 0; ; attempt++ {
-		if m.isVoter(meta.NodeID) {
+		if m.isVoter(meta.NodeID) && (!removed || attempt > 0) {
 			if attempt > 0 {
 				m.logger.Info("joined raft as a voter")
 			}
@@ -303,7 +327,7 @@ func (m *manager) ensureVoter(ctx context.Context) error {
 		if addr, _ := m.st.Leader(); addr != "" {
 			targets = append(targets, addr)
 		}
-		targets = append(targets, meta.Managers...)
+		targets = append(targets, m.knownManagers()...)
 		redirect = ""
 		added := false
 		for _, addr := range dedupe(targets) {
@@ -351,6 +375,18 @@ func (m *manager) isVoter(id string) bool {
 		return false
 	}
 	return slices.ContainsFunc(servers, func(s store.Server) bool { return s.ID == id && s.Voter })
+}
+
+// knownManagers are the other managers this manager knows of: those of the node file
+// (from the last heartbeat answer or the join) and those of its own raft
+// configuration, which names managers that joined since (a manager demoted before its
+// first heartbeat answer knows the others only from there).
+func (m *manager) knownManagers() []string {
+	meta := m.n.metaCopy()
+	if meta == nil {
+		return nil
+	}
+	return slices.DeleteFunc(dedupe(append(meta.Managers, m.managerAddrs()...)), func(a string) bool { return a == meta.AdvertiseAddr })
 }
 
 // managerAddrs lists the raft voters' addresses, for nodes that need somewhere to

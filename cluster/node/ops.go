@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -480,17 +481,47 @@ func checkNodeLabels(labels map[string]string, req *api.NodeUpdateRequest) error
 	return nil
 }
 
-// SetNodeRole implements api.Backend: `node promote` and `node demote`.
-//
-// A promotion only changes the record: the worker sees it in its next heartbeat
-// answer, gets a manager certificate and asks to join raft. A demotion is refused if
-// the remaining managers could not form a majority; otherwise the record changes, the
-// leader removes the manager from raft (handing over leadership first if it is the
-// one leaving), and the node stops its manager once it is out.
+// SetNodeRole implements api.Backend: `node promote` and `node demote`, made by the
+// leader (see setRole) wherever the request arrives.
 func (n *Node) SetNodeRole(ctx context.Context, ref string, role state.NodeRole) (*api.WriteResponse, error) {
 	m, err := n.readyManager()
 	if err != nil {
 		return nil, err
+	}
+	var resp *api.WriteResponse
+	err = m.onLeader(ctx, func(ctx context.Context) (err error) {
+		resp, err = m.setRole(ctx, ref, role)
+		return err
+	}, func(ctx context.Context, c *api.Client) (err error) {
+		if role == state.RoleManager {
+			resp, err = c.PromoteNode(ctx, ref)
+		} else {
+			resp, err = c.DemoteNode(ctx, ref)
+		}
+		return err
+	})
+	return resp, err
+}
+
+// setRole changes a node's role on the leader, one membership change at a time, so
+// that the recorded role follows raft's configuration and never runs ahead of it.
+//
+// A promotion only changes the record: the worker sees it in its next heartbeat
+// answer, gets a manager certificate and asks to join raft (AddVoter, which waits
+// its turn here too). A demotion is refused if the remaining managers could not form
+// a majority; otherwise the manager leaves raft first and the record changes once
+// raft's new configuration has committed; the node stops its manager when it sees
+// both. The leader demoting itself hands leadership over and answers with the new
+// leader, which makes the change in its turn.
+func (m *manager) setRole(ctx context.Context, ref string, role state.NodeRole) (*api.WriteResponse, error) {
+	unlock, err := m.lockMembership(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !m.st.IsLeader() {
+		addr, _ := m.st.Leader()
+		return nil, &api.NotLeaderError{Leader: addr}
 	}
 	nd, err := resolveNode(m.state().ReadTxn(), ref)
 	if err != nil {
@@ -515,19 +546,52 @@ func (n *Node) SetNodeRole(ctx context.Context, ref string, role state.NodeRole)
 	if err := checkQuorum(voters, reachable, nd.ID, "demoting "+nd.Hostname); err != nil {
 		return nil, err
 	}
+	if voter {
+		if nd.ID == m.n.Status().NodeID {
+			return nil, m.handOver(ctx)
+		}
+		if err := m.st.RemoveServer(nd.ID); err != nil {
+			return nil, fmt.Errorf("remove %s from raft: %w (its role is unchanged)", nodeName(nd), err)
+		}
+		m.logger.Info("manager removed from raft", "node", nd.ID, "hostname", nd.Hostname)
+	}
 	var idx uint64
 	if nd.Role != state.RoleWorker {
 		if idx, err = m.apply(ctx, store.CmdNodeUpdate, store.NodeUpdate{ID: nd.ID, Role: state.RoleWorker}); err != nil {
-			return nil, err
-		}
-	}
-	if voter {
-		if err := m.removeVoter(ctx, nd.ID); err != nil {
-			return nil, fmt.Errorf("%s is recorded as a worker but is still a raft voter: %w (run the demote again)", nodeName(nd), err)
+			return nil, fmt.Errorf("%s left raft but its role could not be recorded: %w (run the demote again)", nodeName(nd), err)
 		}
 	}
 	m.logger.Info("node demoted", "node", nd.ID, "hostname", nd.Hostname)
 	return &api.WriteResponse{Index: idx}, nil
+}
+
+// lockMembership takes the leader's membership lock: role changes and raft
+// configuration changes run one at a time, each to its end, so that the next sees
+// what the last one did.
+func (m *manager) lockMembership(ctx context.Context) (unlock func(), err error) {
+	select {
+	case m.membership <- struct{}{}:
+		return func() { <-m.membership }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for another membership change to end: %w", ctx.Err())
+	}
+}
+
+// handOver transfers leadership to another voter, before the leader leaves raft, and
+// returns a not-leader error naming the new leader, for the caller to take its
+// request there.
+func (m *manager) handOver(ctx context.Context) error {
+	if err := m.st.TransferLeadership(); err != nil {
+		return fmt.Errorf("hand over leadership before leaving raft: %w", err)
+	}
+	self := m.n.Status().NodeID
+	var addr string
+	_ = waitFor(ctx, 5*time.Second, func() bool {
+		a, id := m.st.Leader()
+		addr = a
+		return a != "" && id != self
+	})
+	return &api.NotLeaderError{Leader: addr}
 }
 
 // RemoveNode implements api.Backend, with Docker's rules: a manager must be demoted
@@ -572,26 +636,32 @@ func (n *Node) RemoveNode(ctx context.Context, ref string, force bool) error {
 // removeVoter has the leader remove a manager from raft, wherever the leader is,
 // following it when leadership moves (a leader removing itself hands over first).
 func (m *manager) removeVoter(ctx context.Context, id string) error {
+	return m.onLeader(ctx, func(ctx context.Context) error {
+		return m.n.RemoveVoter(ctx, id)
+	}, func(ctx context.Context, c *api.Client) error {
+		return c.RemoveVoter(ctx, id)
+	})
+}
+
+// onLeader runs a membership change on the leader: local when this manager leads,
+// else remote through the leader's port (raft's idea of it, else the managers this
+// node knows, which name the leader), following not-leader answers and waiting out
+// elections, within the apply timeout and some.
+func (m *manager) onLeader(ctx context.Context, local func(context.Context) error, remote func(context.Context, *api.Client) error) error {
 	ctx, cancel := context.WithTimeout(ctx, m.st.ApplyTimeout()+5*time.Second)
 	defer cancel()
 	redirect := ""
 	var lastErr error = store.ErrNoLeader
-	for {
+	for attempt := 0; ; attempt++ {
 		var err error
 		if redirect == "" && m.st.IsLeader() {
-			err = m.n.RemoveVoter(ctx, id)
+			err = local(ctx)
+		} else if addr := cmp.Or(redirect, m.leaderGuess(attempt)); addr == "" {
+			err = store.ErrNoLeader
 		} else {
-			addr := redirect
-			if addr == "" {
-				addr, _ = m.st.Leader()
-			}
-			if addr == "" {
-				err = store.ErrNoLeader
-			} else {
-				var c *api.Client
-				if c, err = m.n.client(addr); err == nil {
-					err = c.RemoveVoter(ctx, id)
-				}
+			var c *api.Client
+			if c, err = m.n.client(addr); err == nil {
+				err = remote(ctx, c)
 			}
 		}
 		redirect = ""
@@ -615,6 +685,20 @@ func (m *manager) removeVoter(ctx context.Context, id string) error {
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
 		}
 	}
+}
+
+// leaderGuess is where to look for the leader: raft's idea of it, else, in turn, the
+// other managers this node knows (a manager just taken out of raft hears no leader
+// any more).
+func (m *manager) leaderGuess(attempt int) string {
+	if addr, _ := m.st.Leader(); addr != "" {
+		return addr
+	}
+	others := m.knownManagers()
+	if len(others) == 0 {
+		return ""
+	}
+	return others[attempt%len(others)]
 }
 
 func isConnectError(err error) bool {
@@ -895,13 +979,19 @@ func (n *Node) ApplyCommand(ctx context.Context, cmd []byte) (uint64, error) {
 	return m.st.ApplyEncoded(ctx, cmd)
 }
 
-// AddVoter implements api.Backend (leader only). Only a node the cluster records as a
-// manager can be added, at the address it joined with.
+// AddVoter implements api.Backend (leader only), as a membership change (see
+// setRole). Only a node the cluster records as a manager can be added, at the address
+// it joined with.
 func (n *Node) AddVoter(ctx context.Context, id string) error {
 	m, err := n.activeManager()
 	if err != nil {
 		return err
 	}
+	unlock, err := m.lockMembership(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if !m.st.IsLeader() {
 		addr, _ := m.st.Leader()
 		return &api.NotLeaderError{Leader: addr}
@@ -927,13 +1017,19 @@ func (n *Node) AddVoter(ctx context.Context, id string) error {
 	return nil
 }
 
-// RemoveVoter implements api.Backend (leader only). A leader asked to remove itself
-// hands leadership over first and sends the caller to the new leader.
+// RemoveVoter implements api.Backend (leader only), as a membership change (see
+// setRole). A leader asked to remove itself hands leadership over first and sends the
+// caller to the new leader.
 func (n *Node) RemoveVoter(ctx context.Context, id string) error {
 	m, err := n.activeManager()
 	if err != nil {
 		return err
 	}
+	unlock, err := m.lockMembership(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if !m.st.IsLeader() {
 		addr, _ := m.st.Leader()
 		return &api.NotLeaderError{Leader: addr}
@@ -942,16 +1038,7 @@ func (n *Node) RemoveVoter(ctx context.Context, id string) error {
 		return nil
 	}
 	if id == n.Status().NodeID {
-		if err := m.st.TransferLeadership(); err != nil {
-			return fmt.Errorf("hand over leadership before leaving raft: %w", err)
-		}
-		var addr string
-		_ = waitFor(ctx, 5*time.Second, func() bool {
-			a, lid := m.st.Leader()
-			addr = a
-			return a != "" && lid != id
-		})
-		return &api.NotLeaderError{Leader: addr}
+		return m.handOver(ctx)
 	}
 	if err := m.st.RemoveServer(id); err != nil {
 		return fmt.Errorf("remove %s from raft: %w", id, err)

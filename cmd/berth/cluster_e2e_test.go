@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -726,6 +727,68 @@ func TestAutolockProcesses(t *testing.T) {
 		r := c.run("lock-2", "unlock-key")
 		if r.Code != 2 || !strings.Contains(r.Stderr, "autolock is off") {
 			return fmt.Errorf("unlock-key with autolock off: %v", r)
+		}
+		return nil
+	})
+}
+
+// TestDemoteProcesses: membership changes are one state machine on the leader.
+// `node demote LEADER OTHER` through the leader's own socket demotes both (leadership
+// moves in between), and right after it `node ls` and raft agree on who the managers
+// are; a demotion followed at once by a promotion ends with the node a reachable
+// manager again.
+func TestDemoteProcesses(t *testing.T) {
+	c := newProcCluster(t, "node-1", "node-2", "node-3")
+	c.start("node-1", "node-2", "node-3")
+	c.initCluster("node-1", []string{"node-2", "node-3"}, nil)
+	managersAre := func(via string, want map[string]string) error {
+		rows, err := parseNodeLs(c.must(via, "node", "ls").Stdout)
+		if err != nil {
+			return err
+		}
+		got := map[string]string{}
+		for host, row := range rows {
+			if row.manager != "" {
+				got[host] = row.manager
+			}
+		}
+		if !maps.Equal(got, want) {
+			return fmt.Errorf("node ls on %s: managers %v, want %v", via, got, want)
+		}
+		// Raft's configuration, as `info` counts its voters, agrees with the roles.
+		if info := c.info(via); info.Managers != len(want) {
+			return fmt.Errorf("info on %s: raft counts %d managers, node ls %d", via, info.Managers, len(want))
+		}
+		return nil
+	}
+	c.eventually(20*time.Second, func() error {
+		return managersAre("node-1", map[string]string{"node-1": "Leader", "node-2": "Reachable", "node-3": "Reachable"})
+	})
+
+	r := c.must("node-1", "node", "demote", "node-1", "node-2")
+	for _, name := range []string{"node-1", "node-2"} {
+		if !strings.Contains(r.Stdout, "Manager "+name+" demoted in the cluster.") {
+			t.Errorf("demote output lacks %s:\n%s", name, r.Stdout)
+		}
+	}
+	if err := managersAre("node-3", map[string]string{"node-3": "Leader"}); err != nil {
+		t.Fatalf("right after the demote: %v", err)
+	}
+
+	// Promoted back, then demoted and promoted again at once.
+	c.must("node-3", "node", "promote", "node-2")
+	c.eventually(20*time.Second, func() error {
+		return managersAre("node-3", map[string]string{"node-2": "Reachable", "node-3": "Leader"})
+	})
+	c.must("node-3", "node", "demote", "node-2")
+	c.must("node-3", "node", "promote", "node-2")
+	c.eventually(30*time.Second, func() error {
+		return managersAre("node-3", map[string]string{"node-2": "Reachable", "node-3": "Leader"})
+	})
+	// node-1 saw its demotion through: it runs as a worker.
+	c.eventually(20*time.Second, func() error {
+		if info := c.info("node-1"); info.Phase != api.PhaseWorker {
+			return fmt.Errorf("node-1 is %s", info.Phase)
 		}
 		return nil
 	})

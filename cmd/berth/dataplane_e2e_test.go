@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +80,18 @@ services:
     healthcheck: {test: ["CMD", "false"], interval: 1s, retries: 2}
     deploy:
       restart_policy: {condition: none}
+`
+
+// hostPortStack publishes a host-mode port; its task is killed and replaced.
+const hostPortStack = `
+services:
+  hp:
+    image: berth.test/busybox:1
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{target: 8080, published: 42080, protocol: tcp, mode: host}]
+    stop_grace_period: 1s
+    deploy:
+      restart_policy: {condition: any, delay: 1s}
 `
 
 const dataplaneSecret = "correct horse battery staple"
@@ -156,6 +170,8 @@ func TestDataPlaneProcess(t *testing.T) {
 			}
 		}
 	}
+
+	checkHostPortRestart(t, c, ctr, dir)
 
 	// Health checks: client's passes (it runs), sick's fails twice and the task
 	// fails with the reason (restart_policy none: it stays failed).
@@ -368,6 +384,73 @@ func newDataPlaneNode(t *testing.T) (c *procCluster, ctr *ctrtest.Client) {
 	t.Cleanup(func() { c.run("node-1", "leave", "--force") })
 	c.must("node-1", "init")
 	return c, ctr
+}
+
+// checkHostPortRestart kills the task of a service publishing a host-mode port: its
+// replacement runs without being rejected first (the dead task's relays held the
+// port), and the node reaches each task on 127.0.0.1:PORT, as Docker's proxy answers
+// there.
+func checkHostPortRestart(t *testing.T, c *procCluster, ctr *ctrtest.Client, dir string) {
+	t.Helper()
+	file := filepath.Join(dir, "hostport.yaml")
+	if err := os.WriteFile(file, []byte(hostPortStack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("node-1", "stack", "deploy", "-c", file, "--detach=false", "--timeout", "60s", "dphost")
+	defer c.must("node-1", "stack", "rm", "dphost")
+	reachFromNode := func(task ctrtest.Task) {
+		t.Helper()
+		// httpd may still be coming up although its task is reported running.
+		var last string
+		if err := clustertest.Eventually(c.ctx, 10*time.Second, func() error {
+			body, err := nodeHTTPGet("127.0.0.1:42080")
+			if err == nil && strings.TrimSpace(body) == task.ID[:12] {
+				return nil
+			}
+			last = fmt.Sprintf("%q, %v", body, err)
+			return errors.New(last)
+		}); err != nil {
+			t.Errorf("node -> 127.0.0.1:42080: %s (want the task's hostname %s)", last, task.ID[:12])
+		}
+	}
+	first := onlyTask(t, ctr, c.ctx, "dphost_hp")
+	reachFromNode(first)
+	if err := ctr.Kill(c.ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	var second ctrtest.Task
+	c.eventually(30*time.Second, func() error {
+		tasks, err := ctr.Tasks(c.ctx, map[string]string{"io.berth.service": "dphost_hp"})
+		if err != nil {
+			return err
+		}
+		tasks = slices.DeleteFunc(tasks, func(task ctrtest.Task) bool { return task.Status != "running" || task.ID == first.ID })
+		if len(tasks) != 1 {
+			return fmt.Errorf("replacements running: %+v", tasks)
+		}
+		second = tasks[0]
+		return nil
+	})
+	reachFromNode(second)
+	for _, ti := range taskInfos(t, c, "dphost_hp") {
+		if ti.Status.State == state.TaskRejected {
+			t.Errorf("task %s of the restarted service was rejected: %s\n%s", ti.ID, ti.Status.Err,
+				c.must("node-1", "service", "ps", "--no-trunc", "dphost_hp").Stdout)
+		}
+	}
+}
+
+// nodeHTTPGet fetches / from addr (host:port) from the node's (the test's) network
+// namespace and returns the body.
+func nodeHTTPGet(addr string) (string, error) {
+	hc := http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get("http://" + addr + "/")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 func taskInfos(t *testing.T, c *procCluster, service string) []*api.TaskInfo {

@@ -181,6 +181,9 @@ func newNodeRoleCommand(host *hostFlag, role state.NodeRole) *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if role == state.RoleWorker {
+				args = selfLast(cmd.Context(), c, args)
+			}
 			var errs []error
 			for _, ref := range args {
 				var resp *api.WriteResponse
@@ -203,6 +206,28 @@ func newNodeRoleCommand(host *hostFlag, role state.NodeRole) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
+}
+
+// selfLast moves the node the CLI talks to behind the other nodes to demote: once
+// demoted it is no manager, and could not take the next requests. A ref that does
+// not resolve keeps its place, for its request to say why.
+func selfLast(ctx context.Context, c *api.Client, refs []string) []string {
+	if len(refs) < 2 {
+		return refs
+	}
+	info, err := c.Info(ctx)
+	if err != nil || info.NodeID == "" {
+		return refs
+	}
+	var others, self []string
+	for _, ref := range refs {
+		if nd, _, err := c.Node(ctx, ref, api.Query{}); err == nil && nd.ID == info.NodeID {
+			self = append(self, ref)
+		} else {
+			others = append(others, ref)
+		}
+	}
+	return append(others, self...)
 }
 
 func newNodeUpdateCommand(host *hostFlag) *cobra.Command {

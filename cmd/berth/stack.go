@@ -42,8 +42,9 @@ configs) is written in one raft command, so it is applied whole or not at all. C
 services roll according to their update_config; a secret or config whose content
 changed gets a new version, and the services using it roll to it.
 
-With --detach=false, deploy then shows running/desired per service until every service
-has converged, an update failed (paused or rolled back), or --timeout passed.
+With --detach=false, deploy then shows running/desired per service it created or
+updated until each of them has converged, an update failed (paused or rolled back), or
+--timeout passed; services the deploy left unchanged are not waited for.
 
 With --dry-run nothing changes: deploy shows what it would change, field by field, and
 where the new tasks would land (or why they cannot be placed), as 'berth diff' does,
@@ -131,14 +132,31 @@ func printDeploy(w io.Writer, stack string, resp *api.StackDeployResponse) {
 	}
 }
 
-// waitConverged shows running/desired per service as it changes, until every service
-// converged, one failed, or the timeout passed.
-func waitConverged(ctx context.Context, c *api.Client, w io.Writer, stack string, resp *api.StackDeployResponse, timeout time.Duration) error {
-	updated := map[string]bool{}
-	for _, ch := range resp.Changes {
+// serviceWatcher is what waitConverged needs of the API client.
+type serviceWatcher interface {
+	WatchServices(ctx context.Context, stack string, fn func([]*api.ServiceStatus) (bool, error)) error
+}
+
+// changedServices names the services a deploy created or updated: the only ones it
+// waits for, as 'docker stack deploy --detach=false' does. A service the deploy left
+// alone may be pending for reasons of its own (no node qualifies) and is not this
+// deploy's to wait for.
+func changedServices(changes []api.ObjectChange) map[string]bool {
+	out := map[string]bool{}
+	for _, ch := range changes {
 		if ch.Kind == "service" && (ch.Action == api.ActionCreated || ch.Action == api.ActionUpdated) {
-			updated[ch.Name] = true
+			out[ch.Name] = true
 		}
+	}
+	return out
+}
+
+// waitConverged shows running/desired per service the deploy changed as it changes,
+// until each of them converged, one failed, or the timeout passed.
+func waitConverged(ctx context.Context, c serviceWatcher, w io.Writer, stack string, resp *api.StackDeployResponse, timeout time.Duration) error {
+	changed := changedServices(resp.Changes)
+	if len(changed) == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -146,11 +164,16 @@ func waitConverged(ctx context.Context, c *api.Client, w io.Writer, stack string
 	var last []*api.ServiceStatus
 	var failed []string
 	err := c.WatchServices(ctx, stack, func(svcs []*api.ServiceStatus) (bool, error) {
-		last = svcs
-		done := true
+		last = last[:0]
 		failed = failed[:0]
+		// A read from before the deploy (a stale follower) lacks what it created.
+		done := true
 		for _, s := range svcs {
-			conv := api.ConvergenceOf(s, updated[s.Name])
+			if !changed[s.Name] {
+				continue
+			}
+			last = append(last, s)
+			conv := api.ConvergenceOf(s, true)
 			line := progressLine(s, conv)
 			if shown[s.Name] != line {
 				fmt.Fprintf(w, "%s: %s\n", s.Name, line)
@@ -163,6 +186,7 @@ func waitConverged(ctx context.Context, c *api.Client, w io.Writer, stack string
 				done = false
 			}
 		}
+		done = done && len(last) == len(changed)
 		return done || len(failed) > 0, nil
 	})
 	switch {
@@ -171,7 +195,7 @@ func waitConverged(ctx context.Context, c *api.Client, w io.Writer, stack string
 	case errors.Is(err, context.DeadlineExceeded):
 		var waiting []string
 		for _, s := range last {
-			if api.ConvergenceOf(s, updated[s.Name]) != api.Converged {
+			if api.ConvergenceOf(s, true) != api.Converged {
 				line := fmt.Sprintf("%s %s running", s.Name, replicasText(s))
 				for _, p := range s.Pending {
 					line += fmt.Sprintf(", %d pending: %s", p.Tasks, p.Reason)

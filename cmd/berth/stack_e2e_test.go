@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 // TestStackProcesses deploys the examples on three real daemons whose nodes run
 // simulated agents (`--sim-agent`: tasks are reported running, nothing is started):
 // examples/web's 5 replicas at most 1 per node run 3/5 with the 2 others pending and
-// the reason in `service ps`; a stack that can converge does, with --detach=false; a
+// the reason in `service ps`; a service added beside them converges and `--detach=false`
+// returns without waiting for the pending ones; a stack that can converge does, with --detach=false; a
 // secret's content shows in no output and no log; `stack rm` removes everything.
 func TestStackProcesses(t *testing.T) {
 	c := newProcClusterArgs(t, testDaemonArgs, "node-1", "node-2", "node-3")
@@ -110,6 +112,18 @@ func TestStackProcesses(t *testing.T) {
 	}
 	if len(svcs) != 1 || svcs[0].Running != 3 || svcs[0].Desired != 5 || len(svcs[0].Pending) != 1 || svcs[0].Pending[0].Tasks != 2 {
 		t.Fatalf("service ls --format json: %+v", svcs)
+	}
+
+	// A service added to web converges and the deploy that waits for it returns, although
+	// web_nginx, which the deploy left alone, stays 3/5 for good.
+	extra := filepath.Join(t.TempDir(), "extra.yaml")
+	if err := os.WriteFile(extra, []byte("services:\n  app:\n    image: busybox\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("node-1", "stack", "deploy", "-c", "../../examples/web/compose.yaml", "-c", extra, "--detach=false", "--timeout", "20s", "web")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Creating service web_app") || !strings.Contains(r.Stdout, "Stack web converged.") ||
+		strings.Contains(r.Stdout, "web_nginx") {
+		t.Fatalf("deploy --detach=false of a stack with a service that stays pending: %v", r)
 	}
 
 	// A stack that converges, waited for; its secret's content appears nowhere.
