@@ -801,8 +801,12 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	if ids, err := tn.n.Sandboxes(t.Context()); err != nil || !slices.Equal(ids, []string{"task-b"}) {
 		t.Errorf("Sandboxes = %v, %v; want [task-b]", ids, err)
 	}
+	// The front network has no task left on the node: its bridge went with its
+	// last task; the back one has.
+	if !slices.Equal(st.bridges, []string{bridgeName(back.ID)}) || st.rules[bridgeOwner(bridgeName(front.ID))] != 0 {
+		t.Errorf("bridges %v and rules %v after teardown, want only %s's", st.bridges, st.rules, bridgeName(back.ID))
+	}
 
-	// The front network has no task left on the node; the back one has.
 	if err := tn.n.Prune(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -960,4 +964,91 @@ func TestConcurrentSetupAndTeardown(t *testing.T) {
 	if st := tn.hostState(); len(st.bridges) != 0 || len(st.veths) != 0 || st.table {
 		t.Errorf("after concurrent teardowns and prune: %+v", st)
 	}
+}
+
+// A stack's network is removed and a new one is given the same subnet (the address
+// pool hands it out again): the node reaches the new network's tasks, directly and
+// through a published port, whatever became of the old network's bridge. Two
+// bridges holding one subnet give two routes for it, and the old one wins.
+func TestSubnetReusedByANewNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// leave is what happens to the old network's task before the new
+		// network's task is set up.
+		leave func(tn *testNode)
+	}{
+		{"last task torn down", func(tn *testNode) { tn.teardown("task-old") }},
+		// The veths went before Teardown came (a crash, a node rebooted): it
+		// finds no bridge of the task's, and leaves the bridge as an older
+		// berth did, with its rules.
+		{"veths gone before teardown", func(tn *testNode) {
+			withHandle(tn.t, tn.hostNS, func(h *netlink.Handle) error {
+				veth, err := h.LinkByName(taskVethPrefix("task-old") + "0")
+				if err != nil {
+					return err
+				}
+				return h.LinkDel(veth)
+			})
+			tn.teardown("task-old")
+			if st := tn.hostState(); len(st.bridges) != 1 {
+				tn.t.Fatalf("bridges %v, want the old network's left", st.bridges)
+			}
+		}},
+		{"old task not torn down yet", func(*testNode) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := newTestNode(t)
+			client := tn.addClient()
+			old := testNetwork("k3j9x2m1q8w4e5r6t7y8u9i0o", "dpsick_default", "10.0.2.0/24")
+			reused := testNetwork("p7c2v9n4b1z6a5s4d3f2g1h0j", "dpsick_default", "10.0.2.0/24")
+			tn.setup("task-old", []Attachment{attach(old, "10.0.2.2")})
+			tc.leave(tn)
+
+			sb := tn.setup("task-new", []Attachment{attach(reused, "10.0.2.3")}, PortMapping{Protocol: "tcp", Published: 8080, Target: 80})
+			serve(t, sb.NetNSPath, ":80", "new")
+			mustReach(t, tn.hostNS, "tcp4", "10.0.2.3:80", "new")
+			mustReach(t, client, "tcp4", "10.99.0.1:8080", "new")
+			st := tn.hostState()
+			if !slices.Equal(st.bridges, []string{bridgeName(reused.ID)}) || st.rules[bridgeOwner(bridgeName(old.ID))] != 0 {
+				t.Errorf("bridges %v and rules %v, want only %s's", st.bridges, st.rules, bridgeName(reused.ID))
+			}
+
+			// The old task's late Teardown leaves the new network alone.
+			tn.teardown("task-old")
+			mustReach(t, tn.hostNS, "tcp4", "10.0.2.3:80", "new")
+		})
+	}
+}
+
+// A network's subnet changes (its file asks for another): its bridge drops the
+// former one, which a new network may then be given, without the network losing its
+// bridge to the new one.
+func TestNetworkSubnetChanged(t *testing.T) {
+	tn := newTestNode(t)
+	before := testNetwork("f8m2k4q9x1c7v3b6n5z0p2w8r", "app_front", "10.0.1.0/24")
+	after := testNetwork(before.ID, before.Name, "10.0.3.0/24")
+	other := testNetwork("q4w8e2r6t0y3u7i1o5p9a2s6d", "app_other", "10.0.1.0/24")
+	a := tn.setup("task-a", []Attachment{attach(before, "10.0.1.2")})
+	b := tn.setup("task-b", []Attachment{attach(after, "10.0.3.2")})
+	c := tn.setup("task-c", []Attachment{attach(other, "10.0.1.2")})
+	serve(t, a.NetNSPath, ":80", "a")
+	serve(t, b.NetNSPath, ":80", "b")
+	serve(t, c.NetNSPath, ":80", "c")
+
+	mustReach(t, tn.hostNS, "tcp4", "10.0.3.2:80", "b")
+	mustReach(t, tn.hostNS, "tcp4", "10.0.1.2:80", "c")
+	withHandle(t, tn.hostNS, func(h *netlink.Handle) error {
+		br, err := h.LinkByName(bridgeName(before.ID))
+		if err != nil {
+			return err
+		}
+		addrs, err := h.AddrList(br, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		if len(addrs) != 1 || addrs[0].IPNet.String() != "10.0.3.1/24" {
+			t.Errorf("bridge %s has addresses %v, want 10.0.3.1/24 only", br.Attrs().Name, addrs)
+		}
+		return nil
+	})
 }

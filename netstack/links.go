@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/netstack/ipam"
 )
@@ -75,9 +76,33 @@ func isLinkNotFound(err error) bool {
 }
 
 // ensureBridge makes sure the network's bridge exists with its gateway address, up,
-// and with its isolation and egress rules. It is the one place bridges are made: the
-// overlay enslaves its VXLAN device to the bridge it returns.
-func (h *hostNS) ensureBridge(nw Network) (netlink.Link, error) {
+// and with its isolation and egress rules, and that it alone holds the network's
+// subnet: it removes the berth bridges that overlap it (with their rules), and
+// returns their names. It is the one place bridges are made: the overlay enslaves
+// its VXLAN device to the bridge it returns.
+func (h *hostNS) ensureBridge(nw Network) (link netlink.Link, removed []string, err error) {
+	link, err = h.bridgeLink(nw)
+	if err != nil {
+		return nil, nil, err
+	}
+	gw := netip.PrefixFrom(nw.Gateway, nw.Subnet.Bits())
+	if removed, err = h.claimSubnet(link, gw); err != nil {
+		return nil, removed, fmt.Errorf("network %s: %w", nw, err)
+	}
+	if err := h.nl.AddrReplace(link, &netlink.Addr{IPNet: ipNet(gw)}); err != nil {
+		return nil, removed, fmt.Errorf("network %s: set gateway %s on bridge %s: %w", nw, nw.Gateway, link.Attrs().Name, err)
+	}
+	if err := h.nl.LinkSetUp(link); err != nil {
+		return nil, removed, fmt.Errorf("network %s: bring bridge %s up: %w", nw, link.Attrs().Name, err)
+	}
+	if err := h.syncRules(bridgeRules(link.Attrs().Name, nw)); err != nil {
+		return nil, removed, fmt.Errorf("network %s: %w", nw, err)
+	}
+	return link, removed, nil
+}
+
+// bridgeLink returns the network's bridge, made if it is not there.
+func (h *hostNS) bridgeLink(nw Network) (netlink.Link, error) {
 	name := bridgeName(nw.ID)
 	link, err := h.nl.LinkByName(name)
 	switch {
@@ -109,17 +134,89 @@ func (h *hostNS) ensureBridge(nw Network) (netlink.Link, error) {
 	if link.Type() != "bridge" {
 		return nil, fmt.Errorf("network %s: interface %s exists and is a %s, not a bridge", nw, name, link.Type())
 	}
-	gw := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(nw.Gateway, nw.Subnet.Bits()))}
-	if err := h.nl.AddrReplace(link, gw); err != nil {
-		return nil, fmt.Errorf("network %s: set gateway %s on bridge %s: %w", nw, nw.Gateway, name, err)
-	}
-	if err := h.nl.LinkSetUp(link); err != nil {
-		return nil, fmt.Errorf("network %s: bring bridge %s up: %w", nw, name, err)
-	}
-	if err := h.syncRules(bridgeRules(name, nw)); err != nil {
-		return nil, fmt.Errorf("network %s: %w", nw, err)
-	}
 	return link, nil
+}
+
+// claimSubnet makes the bridge the only holder of gw's subnet among berth's
+// interfaces. A network removed from the cluster can leave its bridge behind (its
+// last task's teardown failed, its veths went before, an older berth kept bridges
+// until the node left), and its subnet goes to the next network: with two bridges
+// holding it the node has two routes for it and reaches the new network's tasks
+// through the old, empty bridge, that is not at all. Live networks never overlap
+// (the managers' address pool sees to that), so a berth bridge whose addresses all
+// overlap is a stale one, and is removed with its rules even if a task not yet torn
+// down is still on it. A network's subnet can change: the bridge's addresses of a
+// former subnet go, here and on a bridge that has a current one too.
+func (h *hostNS) claimSubnet(br netlink.Link, gw netip.Prefix) (removed []string, err error) {
+	family := netlink.FAMILY_V4
+	if gw.Addr().Is6() {
+		family = netlink.FAMILY_V6
+	}
+	addrs, err := dump(func() ([]netlink.Addr, error) { return h.nl.AddrList(nil, family) })
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	overlapping, others := map[int][]netlink.Addr{}, map[int]bool{}
+	for _, a := range addrs {
+		p, ok := netipPrefix(a.IPNet)
+		switch {
+		case !ok || p.Addr().IsLinkLocalUnicast():
+		case a.LinkIndex == br.Attrs().Index:
+			if p != gw {
+				if err := h.nl.AddrDel(br, &a); err != nil {
+					return nil, fmt.Errorf("remove address %s of a former subnet from bridge %s: %w", p, br.Attrs().Name, err)
+				}
+			}
+		case p.Masked().Overlaps(gw.Masked()):
+			overlapping[a.LinkIndex] = append(overlapping[a.LinkIndex], a)
+		default:
+			others[a.LinkIndex] = true
+		}
+	}
+	for index, stale := range overlapping {
+		l, err := h.nl.LinkByIndex(index)
+		if isLinkNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("interface %d holding an address in %s: %w", index, gw.Masked(), err)
+		}
+		name := l.Attrs().Name
+		switch {
+		case l.Type() != "bridge" || !strings.HasPrefix(name, bridgePrefix):
+			// Not berth's to change; the routes it holds are its owner's.
+		case !others[index]:
+			if err := h.removeBridge(l); err != nil {
+				return removed, fmt.Errorf("remove stale bridge %s holding subnet %s: %w", name, gw.Masked(), err)
+			}
+			removed = append(removed, name)
+		default:
+			for _, a := range stale {
+				if err := h.nl.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+					return removed, fmt.Errorf("remove address %s of a former subnet from bridge %s: %w", a.IPNet, name, err)
+				}
+			}
+		}
+	}
+	return removed, nil
+}
+
+// removeBridge removes a bridge, which takes its addresses and routes with it, and
+// its rules.
+func (h *hostNS) removeBridge(br netlink.Link) error {
+	if err := h.nl.LinkDel(br); err != nil && !isLinkNotFound(err) {
+		return err
+	}
+	return h.deleteRules(bridgeOwner(br.Attrs().Name))
+}
+
+func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	addr, ok := netip.AddrFromSlice(n.IP)
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(addr.Unmap(), ones), ok
 }
 
 // ensureVeth makes sure the task's i-th interface is a veth whose host end is a port
@@ -267,13 +364,16 @@ func (t *taskNS) ensureDefaultRoute(atts []Attachment) error {
 
 // deleteTaskVeths removes the host ends of the task's veths, which takes their peers
 // with them. Deleting them rather than waiting for the namespace to go keeps a
-// replacement task from finding its name taken while the kernel cleans up.
-func (h *hostNS) deleteTaskVeths(taskID string) error {
+// replacement task from finding its name taken while the kernel cleans up. It
+// reports whether a bridge they were on has no task veth left: the task was its
+// network's last on the node.
+func (h *hostNS) deleteTaskVeths(taskID string) (emptied bool, err error) {
 	links, err := h.links()
 	if err != nil {
-		return fmt.Errorf("list interfaces: %w", err)
+		return false, fmt.Errorf("list interfaces: %w", err)
 	}
 	prefix := taskVethPrefix(taskID)
+	masters := map[int]bool{}
 	var errs []error
 	for _, l := range links {
 		a := l.Attrs()
@@ -286,8 +386,36 @@ func (h *hostNS) deleteTaskVeths(taskID string) error {
 		if err := h.nl.LinkDel(l); err != nil && !isLinkNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove veth %s: %w", a.Name, err))
 		}
+		if a.MasterIndex != 0 {
+			masters[a.MasterIndex] = true
+		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil || len(masters) == 0 {
+		return false, err
+	}
+	// Listed again after the deletions: of two last tasks of a network torn down
+	// at once, the later listing sees neither.
+	if links, err = h.links(); err != nil {
+		return false, fmt.Errorf("list interfaces: %w", err)
+	}
+	used := usedBridges(links)
+	for index := range masters {
+		if !used[index] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// usedBridges are the interface indexes of the bridges that task veths are on.
+func usedBridges(links []netlink.Link) map[int]bool {
+	used := map[int]bool{}
+	for _, l := range links {
+		if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Alias, taskAliasPrefix) {
+			used[l.Attrs().MasterIndex] = true
+		}
+	}
+	return used
 }
 
 // pruneLinks removes berth's bridges that have no task veth, and the veths that lost
@@ -305,19 +433,14 @@ func (h *hostNS) pruneLinks() (removed []string, err error) {
 		}
 		removed = append(removed, l.Attrs().Name)
 	}
-	inUse := map[int]bool{}
 	for _, l := range links {
-		a := l.Attrs()
-		switch {
-		case l.Type() != "veth":
-		case strings.HasPrefix(a.Alias, taskAliasPrefix):
-			inUse[a.MasterIndex] = true
-		case a.Alias == "" && isTaskVethName(a.Name):
-			// Setup sets the alias under the lock Prune holds: an alias-less
-			// veth is a crash's leftover.
+		// Setup sets the alias under the lock Prune holds: an alias-less veth
+		// is a crash's leftover.
+		if a := l.Attrs(); l.Type() == "veth" && a.Alias == "" && isTaskVethName(a.Name) {
 			remove(l)
 		}
 	}
+	inUse := usedBridges(links)
 	for _, l := range links {
 		if l.Type() == "bridge" && strings.HasPrefix(l.Attrs().Name, bridgePrefix) && !inUse[l.Attrs().Index] {
 			remove(l)
@@ -342,14 +465,17 @@ func (h *hostNS) taskVethIDs(ids map[string]bool) error {
 
 // links lists the host namespace's interfaces. A dump that interfaces changed under
 // (tasks set up and torn down at once) is taken again: its result may miss some.
-func (h *hostNS) links() ([]netlink.Link, error) {
+func (h *hostNS) links() ([]netlink.Link, error) { return dump(h.nl.LinkList) }
+
+// dump takes a netlink dump again while what it lists changed under it.
+func dump[T any](list func() ([]T, error)) ([]T, error) {
 	for range 9 {
-		links, err := h.nl.LinkList()
+		got, err := list()
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return links, err
+			return got, err
 		}
 	}
-	return h.nl.LinkList()
+	return list()
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

@@ -144,7 +144,15 @@ func (n *Netstack) bridge(host *hostNS, nw Network) (link netlink.Link, trusted 
 	if c, ok := n.bridges[nw.ID]; ok && c.network == nw && time.Since(c.at) < bridgeRecheck {
 		return c.link, true, nil
 	}
-	link, err = host.ensureBridge(nw)
+	link, removed, err := host.ensureBridge(nw)
+	for _, name := range removed {
+		n.logger.Info("removed a stale bridge holding the subnet of a new network", "interface", name, "network", nw.String(), "subnet", nw.Subnet.String())
+	}
+	for id := range n.bridges {
+		if slices.Contains(removed, bridgeName(id)) {
+			delete(n.bridges, id)
+		}
+	}
 	if err != nil {
 		delete(n.bridges, nw.ID)
 		return nil, false, err
@@ -385,12 +393,31 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	return sb, nil
 }
 
-// Teardown removes everything Setup made for the task, or whatever is left of it.
+// Teardown removes everything Setup made for the task, or whatever is left of it,
+// and, when it was the last task of a network on the node, the network's bridge with
+// its routes and rules (Prune): a network the cluster removes leaves nothing behind
+// on the node, and a new network given its subnet is routed to its own bridge.
 // Removing a task that has nothing is not an error.
 func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 	if err := checkTaskID(taskID); err != nil {
 		return fmt.Errorf("netstack: tear down task %s: %w", taskID, err)
 	}
+	emptied, err := n.teardown(taskID)
+	if err != nil {
+		return fmt.Errorf("netstack: tear down task %s: %w", taskID, err)
+	}
+	n.logger.DebugContext(ctx, "task sandbox torn down", "task", taskID)
+	if emptied {
+		// With every Setup shut out: one between taking the bridge and
+		// attaching to it must not lose it.
+		return n.Prune(ctx)
+	}
+	return nil
+}
+
+// teardown is Teardown's share under the shared lock; it reports whether a bridge
+// the task was on has no task left.
+func (n *Netstack) teardown(taskID string) (emptied bool, err error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	defer n.tasks.lock(taskID)()
@@ -409,7 +436,8 @@ func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 		n.sharedMu.Lock()
 		errs = append(errs, host.deleteRules(taskOwner(taskID)))
 		n.sharedMu.Unlock()
-		errs = append(errs, host.deleteTaskVeths(taskID))
+		emptied, err = host.deleteTaskVeths(taskID)
+		errs = append(errs, err)
 	}
 	errs = append(errs, removeNetNS(sb.NetNSPath))
 	// A crash while the relays file was written leaves its temporary file.
@@ -421,11 +449,7 @@ func (n *Netstack) Teardown(ctx context.Context, taskID string) error {
 	// The directory is shared with the agent (secrets, configs): it goes only
 	// when netstack's files were the last in it, and is not netstack's to empty.
 	_ = os.Remove(filepath.Dir(sb.HostsPath))
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("netstack: tear down task %s: %w", taskID, err)
-	}
-	n.logger.DebugContext(ctx, "task sandbox torn down", "task", taskID)
-	return nil
+	return emptied, errors.Join(errs...)
 }
 
 // Sandboxes returns the IDs of the tasks that have anything on this node: a
