@@ -14,7 +14,9 @@
 //   - <root>/tasks/<task>/hosts and resolv.conf, bind-mounted by the agent;
 //   - <root>/tasks/<task>/relays.json, the task's relays, which die with the process
 //     that runs them: New starts them again;
-//   - bridges named "bb-" + 12 characters of the network ID, carrying the gateway;
+//   - bridges named "bb-" + 12 characters of the network ID, carrying the gateway,
+//     one per network that has a task on the node (the last task's Teardown takes
+//     the bridge with it);
 //   - host ends of veth pairs named "bv" + a hash of the task ID + the attachment's
 //     index, with the task ID as their interface alias;
 //   - the nftables table "inet berth", whose rules carry a comment naming the bridge
@@ -500,7 +502,7 @@ func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
 
 // Prune removes the bridges no task is attached to, with their rules, and when no
 // task is left at all, berth's whole nftables table: what a node leaving the cluster
-// calls after tearing its tasks down.
+// calls after tearing its tasks down, and Teardown after a network's last task.
 func (n *Netstack) Prune(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
