@@ -88,7 +88,7 @@ services:
   hp:
     image: berth.test/busybox:1
     command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-    ports: [{target: 8080, published: 42080, protocol: tcp, mode: host}]
+    ports: [{target: 8080, published: 30080, protocol: tcp, mode: host}]
     stop_grace_period: 1s
     deploy:
       restart_policy: {condition: any, delay: 1s}
@@ -403,14 +403,14 @@ func checkHostPortRestart(t *testing.T, c *procCluster, ctr *ctrtest.Client, dir
 		// httpd may still be coming up although its task is reported running.
 		var last string
 		if err := clustertest.Eventually(c.ctx, 10*time.Second, func() error {
-			body, err := nodeHTTPGet("127.0.0.1:42080")
+			body, err := nodeHTTPGet("127.0.0.1:30080")
 			if err == nil && strings.TrimSpace(body) == task.ID[:12] {
 				return nil
 			}
 			last = fmt.Sprintf("%q, %v", body, err)
 			return errors.New(last)
 		}); err != nil {
-			t.Errorf("node -> 127.0.0.1:42080: %s (want the task's hostname %s)", last, task.ID[:12])
+			t.Errorf("node -> 127.0.0.1:30080: %s (want the task's hostname %s)", last, task.ID[:12])
 		}
 	}
 	first := onlyTask(t, ctr, c.ctx, "dphost_hp")
