@@ -3,9 +3,12 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,5 +91,35 @@ func TestSlowHeartbeatAnswersKeepTheConnection(t *testing.T) {
 	}
 	if got := conns.Load(); got != 1 {
 		t.Errorf("%d heartbeats opened %d TLS connections, want 1", beats, got)
+	}
+}
+
+// BenchmarkHeartbeatHandler is the leader's side of one heartbeat of a Ready node
+// past the network: routing, the caller's certificate and membership, the
+// tracker, the answer and its JSON.
+func BenchmarkHeartbeatHandler(b *testing.B) {
+	tn := startNode(b, shortTempDir(b), "m1")
+	if _, err := tn.c.Init(context.Background(), api.InitRequest{}); err != nil {
+		b.Fatal(err)
+	}
+	id := tn.n.ident.Load()
+	h := api.NewRemoteHandler(tn.n)
+	req := httptest.NewRequest(http.MethodPost, "/v1/heartbeat", nil)
+	req.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{id.leaf}}}
+	eventually(b, 10*time.Second, func() error {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			return fmt.Errorf("heartbeat: %d %s", w.Code, w.Body)
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("heartbeat: %d %s", w.Code, w.Body)
+		}
 	}
 }
