@@ -14,11 +14,16 @@
 //
 //	go run ./bench/nodedown -heartbeat-nodes 5000 [-seconds 30]
 //
+// Each simulated node waits for an answer as long as a node of this build does
+// (node.HeartbeatTimeout; -beat-timeout for an older build's behaviour), on one kept-alive
+// connection; the program reports the new connections it opened while it measured.
+//
 // -berth runs another build (an older one, for a before/after), -daemon-args passes
 // daemon flags (e.g. "--heartbeat-period=5s").
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +43,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/node"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/clustertest"
 )
@@ -47,6 +54,7 @@ type options struct {
 	daemonArgs              []string
 	heartbeatNodes          int
 	seconds                 int
+	beatTimeout             time.Duration
 }
 
 func main() {
@@ -59,10 +67,11 @@ func main() {
 	flag.StringVar(&daemonArgs, "daemon-args", "", "extra daemon flags, space-separated")
 	flag.IntVar(&o.heartbeatNodes, "heartbeat-nodes", 0, "measure the manager's CPU with this many heartbeating nodes instead")
 	flag.IntVar(&o.seconds, "seconds", 30, "length of the CPU measurement")
+	flag.DurationVar(&o.beatTimeout, "beat-timeout", 0, "how long a simulated node waits for a heartbeat's answer (default: as this build's nodes)")
 	flag.Parse()
 	o.daemonArgs = strings.Fields(daemonArgs)
-	if o.runs < 1 || o.workers < 2 || o.replicas < 1 || o.heartbeatNodes < 0 || o.seconds < 1 {
-		fmt.Fprintln(os.Stderr, "nodedown: -runs, -replicas and -seconds must be positive, -workers at least 2")
+	if o.runs < 1 || o.workers < 2 || o.replicas < 1 || o.heartbeatNodes < 0 || o.seconds < 1 || o.beatTimeout < 0 {
+		fmt.Fprintln(os.Stderr, "nodedown: -runs, -replicas and -seconds must be positive, -workers at least 2, -beat-timeout not negative")
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {
@@ -298,7 +307,7 @@ func measureCPU(ctx context.Context, o options, mgr *clustertest.Daemon, init *a
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, cl := range clients {
-		wg.Go(func() { heartbeat(fctx, cl, &st) })
+		wg.Go(func() { heartbeat(fctx, cl, o.beatTimeout, &st) })
 	}
 	defer func() { stop(); wg.Wait() }()
 	// Let every node beat once (Down -> Ready is a raft write) before measuring.
@@ -313,7 +322,8 @@ func measureCPU(ctx context.Context, o options, mgr *clustertest.Daemon, init *a
 	if err != nil {
 		return err
 	}
-	beats0, failures0, t0 := st.beats.Load(), st.failures.Load(), time.Now()
+	beats0, failures0, conns0, t0 := st.beats.Load(), st.failures.Load(), st.conns.Load(), time.Now()
+	st.maxGap.Store(0)
 	if !sleep(ctx, time.Duration(o.seconds)*time.Second) {
 		return ctx.Err()
 	}
@@ -322,13 +332,17 @@ func measureCPU(ctx context.Context, o options, mgr *clustertest.Daemon, init *a
 		return err
 	}
 	wall := time.Since(t0)
-	n, failed := st.beats.Load()-beats0, st.failures.Load()-failures0
+	n, failed, conns := st.beats.Load()-beats0, st.failures.Load()-failures0, st.conns.Load()-conns0
 	share := (cpu1 - cpu0).Seconds() / wall.Seconds()
 	down := wentDown()
 	fmt.Printf("daemon flags %q: %d nodes, %.0f heartbeats/s over %s, %d failed%s\n",
 		strings.Join(o.daemonArgs, " "), len(clients), float64(n)/wall.Seconds(), wall.Round(time.Second), failed, st.firstError(failed))
 	fmt.Printf("manager CPU %.1f%% of a core (%.1f µs per heartbeat); nodes that went Down meanwhile: %d\n",
 		100*share, (cpu1-cpu0).Seconds()*1e6/float64(max(n, 1)), down)
+	// A node whose generator goroutine waited longer than the Down deadline (5
+	// periods) between two beats went Down through the generator's fault.
+	fmt.Printf("new TLS connections meanwhile: %d; longest time between one node's heartbeats: %.1fs\n",
+		conns, time.Duration(st.maxGap.Load()).Seconds())
 	fmt.Printf("manager_cpu_percent=%.1f\n", 100*share)
 	return nil
 }
@@ -411,11 +425,22 @@ func joinOne(ctx context.Context, anon *api.Client, init *api.InitResponse, root
 	return api.New(init.ManagerAddr, api.WithTLS(ca.ClientTLSConfig(root, cert, ca.ManagerServerName)))
 }
 
-// beatStats counts the fleet's heartbeats.
+// beatStats counts the fleet's heartbeats and the connections they opened.
 type beatStats struct {
-	beats, failures atomic.Int64
-	first           sync.Once
-	err             error
+	beats, failures, conns atomic.Int64
+	maxGap                 atomic.Int64 // nanoseconds
+	first                  sync.Once
+	err                    error
+}
+
+// gap records that a node sent two heartbeats d apart.
+func (s *beatStats) gap(d time.Duration) {
+	for {
+		cur := s.maxGap.Load()
+		if int64(d) <= cur || s.maxGap.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
 }
 
 func (s *beatStats) fail(err error) {
@@ -431,14 +456,27 @@ func (s *beatStats) firstError(failed int64) string {
 	return fmt.Sprintf(" (the first: %v)", s.err)
 }
 
-// heartbeat beats at the period the manager answers, from a random phase.
-func heartbeat(ctx context.Context, c *api.Client, st *beatStats) {
+// heartbeat beats at the period the manager answers, from a random phase, waiting
+// timeout for each answer (0: as a node of this build does).
+func heartbeat(ctx context.Context, c *api.Client, timeout time.Duration, st *beatStats) {
 	period := time.Second
 	if !sleep(ctx, rand.N(period)) {
 		return
 	}
+	trace := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			st.conns.Add(1)
+		}
+	}})
+	var last time.Time
 	for {
-		resp, err := c.Heartbeat(ctx)
+		if !last.IsZero() {
+			st.gap(time.Since(last))
+		}
+		last = time.Now()
+		bctx, cancel := context.WithTimeout(trace, cmp.Or(timeout, node.HeartbeatTimeout(period)))
+		resp, err := c.Heartbeat(bctx)
+		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return

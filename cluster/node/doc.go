@@ -50,11 +50,13 @@
 // # Heartbeats
 //
 // Every node heartbeats to the leader every heartbeat period (the cluster's setting,
-// 5s by default); the leader heartbeats for itself in process. The leader keeps the
-// last heartbeat of each node in memory only and writes transitions: down after 3
+// 1s by default); the leader heartbeats for itself in process. The leader keeps the
+// last heartbeat of each node in memory only and writes transitions: down after 5
 // periods without one, ready at the next. A new leader gives every node a full grace
-// period. Heartbeat answers carry the node's recorded role (promotions and demotions
-// reach the node this way) and the managers' addresses. Manager reachability shown by
-// `node ls` is worked out when answering: the raft leader is Leader, a voter whose
-// heartbeats keep it ready is Reachable, any other manager Unreachable.
+// period. A node waits 2.5 periods for an answer (HeartbeatTimeout) and keeps its
+// connection to the leader across heartbeats. Heartbeat answers carry the node's
+// recorded role (promotions and demotions reach the node this way) and the managers'
+// addresses. Manager reachability shown by `node ls` is worked out when answering:
+// the raft leader is Leader, a voter whose heartbeats keep it ready is Reachable, any
+// other manager Unreachable.
 package node

@@ -238,6 +238,16 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 	}
 }
 
+// HeartbeatTimeout is how long a node waits for the answer to one heartbeat sent at
+// period before it tries another manager: half the time until the leader would
+// declare it down, at least a second. Not one period: a slow answer is not a missed
+// beat (the leader records a beat when it arrives), and giving up on a request
+// closes its HTTP/1.1 connection, so every slow answer would cost the leader, slow
+// already, a new TLS handshake at the next beat.
+func HeartbeatTimeout(period time.Duration) time.Duration {
+	return max(downAfter*period/2, time.Second)
+}
+
 // beatOnce sends one heartbeat: in-process when this node leads, else to the leader
 // (raft's idea of it on a manager, the last one that answered, then every known
 // manager), following not-leader answers.
@@ -278,7 +288,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 		if err != nil {
 			return nil, "", err
 		}
-		cctx, cancel := context.WithTimeout(ctx, max(period, time.Second))
+		cctx, cancel := context.WithTimeout(ctx, HeartbeatTimeout(period))
 		resp, err := c.Heartbeat(cctx)
 		cancel()
 		if err == nil {

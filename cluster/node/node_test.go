@@ -29,7 +29,7 @@ type testNode struct {
 	log    *syncbuf.Buffer
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,7 +41,7 @@ func freePort(t *testing.T) int {
 
 // startNode runs a node in this process on 127.0.0.1, with fast heartbeats and raft
 // timeouts, until the test ends.
-func startNode(t *testing.T, dir, name string, opts ...func(*Config)) *testNode {
+func startNode(t testing.TB, dir, name string, opts ...func(*Config)) *testNode {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
@@ -78,7 +78,7 @@ func startNode(t *testing.T, dir, name string, opts ...func(*Config)) *testNode 
 	return tn
 }
 
-func (tn *testNode) stop(t *testing.T) {
+func (tn *testNode) stop(t testing.TB) {
 	if tn.cancel == nil {
 		return
 	}
@@ -96,7 +96,7 @@ func (tn *testNode) stop(t *testing.T) {
 
 // shortTempDir is a temporary directory with a short path: unix socket paths are
 // limited to about 100 bytes, and t.TempDir's can be longer.
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "berth-node-test-")
 	if err != nil {
@@ -106,7 +106,7 @@ func shortTempDir(t *testing.T) string {
 	return dir
 }
 
-func eventually(t *testing.T, d time.Duration, fn func() error) {
+func eventually(t testing.TB, d time.Duration, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
