@@ -97,9 +97,15 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 	// the others are still converted and validated so that one run reports everything.
 	stack := convertProjects(projects, opts, env, ps)
 	validateStack(stack, ps)
-	// A manager holds replicas to its own limit instead, which may be raised.
-	for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
-		validateReplicas(stack.Services[name], ps)
+	// A manager holds replicas to its own limit instead, which may be raised. The
+	// services are sorted, for the order of the problems, only when one has any.
+	for _, s := range stack.Services {
+		if ReplicasProblem("", s, DefaultMaxReplicas) != nil {
+			for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
+				validateReplicas(stack.Services[name], ps)
+			}
+			break
+		}
 	}
 	ps.dedupe()
 	if err := ps.err(); err != nil {
