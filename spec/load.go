@@ -214,8 +214,8 @@ func resolveServiceEnv(svc *types.ServiceConfig, opts LoadOptions, env map[strin
 		}
 		maps.Copy(out, vars)
 	}
-	for _, k := range slices.Sorted(maps.Keys(svc.Environment)) {
-		v := svc.Environment[k]
+	var missing []string
+	for k, v := range svc.Environment {
 		if v != nil {
 			out[k] = *v
 			continue
@@ -223,9 +223,14 @@ func resolveServiceEnv(svc *types.ServiceConfig, opts LoadOptions, env map[strin
 		if ev, ok := env[k]; ok {
 			out[k] = ev
 		} else if _, fromFile := out[k]; !fromFile {
-			ps.warnf(svc.Name, "environment."+k, "set it in the environment berth runs with, or give it a value in the file",
-				"%s has no value and is not set in the environment: it is left out", k)
+			missing = append(missing, k)
 		}
+	}
+	// Sorted, for the order of the warnings; only these, as the others need no order.
+	slices.Sort(missing)
+	for _, k := range missing {
+		ps.warnf(svc.Name, "environment."+k, "set it in the environment berth runs with, or give it a value in the file",
+			"%s has no value and is not set in the environment: it is left out", k)
 	}
 	if len(out) == 0 {
 		return nil
