@@ -17,6 +17,9 @@ import (
 type LoadedStacks struct {
 	Stacks   []*spec.Stack // sorted by name
 	Warnings []spec.Warning
+	// checked are Stacks as spec.LoadChecked returned them: the proof a manager in
+	// this process takes instead of checking them again.
+	checked []spec.Checked
 	// DependsOn is berth.yaml's depends_on, by stack name.
 	DependsOn map[string][]string
 }
@@ -49,7 +52,7 @@ func LoadStacks(ctx context.Context, fsys fs.FS, dir string, env map[string]stri
 		return nil, fmt.Errorf("load stacks: %w", err)
 	}
 
-	loaded := &LoadedStacks{Stacks: make([]*spec.Stack, 0, len(sources))}
+	loaded := &LoadedStacks{Stacks: make([]*spec.Stack, 0, len(sources)), checked: make([]spec.Checked, 0, len(sources))}
 	var problems []spec.Problem
 	var errs []error
 	// Results are in source order, which is by name: the outcome does not depend on
@@ -74,7 +77,8 @@ func LoadStacks(ctx context.Context, fsys fs.FS, dir string, env map[string]stri
 		case r.err != nil:
 			errs = append(errs, r.err)
 		default:
-			loaded.Stacks = append(loaded.Stacks, r.stack)
+			loaded.Stacks = append(loaded.Stacks, r.stack.Stack())
+			loaded.checked = append(loaded.checked, r.stack)
 			if deps := sources[i].DependsOn; len(deps) > 0 {
 				if loaded.DependsOn == nil {
 					loaded.DependsOn = map[string][]string{}
@@ -112,7 +116,7 @@ func WithCache(c *spec.Cache) LoadOption {
 }
 
 type loadResult struct {
-	stack    *spec.Stack
+	stack    spec.Checked
 	warnings []spec.Warning
 	err      error
 }
@@ -153,7 +157,7 @@ func loadOne(ctx context.Context, fsys fs.FS, src StackSource, env map[string]st
 	if workingDir == "." {
 		workingDir = "" // spec's name for the root
 	}
-	st, warnings, err := spec.Load(ctx, spec.LoadOptions{
+	st, warnings, err := spec.LoadChecked(ctx, spec.LoadOptions{
 		Stack:      src.Name,
 		Files:      files,
 		WorkingDir: workingDir,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -15,13 +14,14 @@ import (
 // revisionCommands makes the stack deploys of a revision, owned by the source.
 func revisionCommands(src *state.Source, loaded *LoadedStacks, newID func() string) ([]*store.StackDeploy, error) {
 	out := make([]*store.StackDeploy, 0, len(loaded.Stacks))
-	for _, st := range loaded.Stacks {
-		cmd, err := control.StackCommand(api.NewStackDeployRequest(st, src.Prune), newID)
+	for _, st := range loaded.checked {
+		// Loaded by this process: spec.LoadChecked ran every check the managers make.
+		cmd, err := control.LoadedStackCommand(st, src.Prune, newID)
 		if err != nil {
-			return nil, fmt.Errorf("stack %s: %w", st.Name, err)
+			return nil, fmt.Errorf("stack %s: %w", st.Stack().Name, err)
 		}
 		cmd.Stack.Source = src.Name
-		cmd.Stack.DependsOn = loaded.DependsOn[st.Name]
+		cmd.Stack.DependsOn = loaded.DependsOn[st.Stack().Name]
 		out = append(out, cmd)
 	}
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"maps"
 	"math"
 	"path"
@@ -17,6 +18,24 @@ import (
 // reading the secret, config and env files they refer to through opts.FS. Every unit
 // carries the same top-level sections, except that each adds the default network only
 // when its services use it. Problems found on the way go to ps.
+// byKey yields m's entries in the order of their keys. A loader unit is mostly one
+// service: a map of one entry is not sorted, which saves an allocation per service.
+func byKey[V any](m map[string]V) iter.Seq2[string, V] {
+	return func(yield func(string, V) bool) {
+		if len(m) == 1 {
+			for k, v := range m {
+				yield(k, v)
+			}
+			return
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
+}
+
 func convertProjects(projects []*types.Project, opts LoadOptions, env map[string]string, ps *problems) *Stack {
 	st := &Stack{
 		Name:     opts.Stack,
@@ -28,8 +47,7 @@ func convertProjects(projects []*types.Project, opts LoadOptions, env map[string
 	}
 	for _, p := range projects {
 		// Sorted, here and below, so that problems come out in the same order every time.
-		for _, name := range slices.Sorted(maps.Keys(p.Services)) {
-			svc := p.Services[name]
+		for name, svc := range byKey(p.Services) {
 			st.Services[name] = convertService(&svc, opts, env, ps)
 		}
 		for name, n := range p.Networks {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,38 +13,62 @@ import (
 	"github.com/distribution/reference"
 )
 
-// nameRule is what one kind of name may look like.
+// nameRule is what one kind of name may look like: bytes that inner allows, the first
+// one also allowed by first and the last by last. The rules are Swarm's regular
+// expressions written out, which a name check runs on every service of every load.
 type nameRule struct {
-	pattern *regexp.Regexp
-	max     int
-	// chars says what pattern allows, for the fix.
+	first, inner, last func(byte) bool
+	max                int
+	// chars says what the rule allows, for the fix.
 	chars string
 }
 
 var (
-	// stackNames are Compose's project names, which prefix every object of a stack.
-	stackNames = nameRule{regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`), MaxNameLength,
+	// stackNames are Compose's project names, which prefix every object of a stack
+	// (`^[a-z0-9][a-z0-9_-]*$`).
+	stackNames = nameRule{lowerAlnum, func(c byte) bool { return lowerAlnum(c) || c == '-' || c == '_' }, anyByte, MaxNameLength,
 		"lower-case letters, digits, '-' and '_', starting with a letter or digit"}
-	// dnsNames are Swarm's rule for services and networks: their names are DNS labels.
-	dnsNames = nameRule{regexp.MustCompile(`^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$`), MaxNameLength,
+	// dnsNames are Swarm's rule for services and networks: their names are DNS labels
+	// (`^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$`).
+	dnsNames = nameRule{alnum, func(c byte) bool { return alnum(c) || c == '-' || c == '_' }, alnum, MaxNameLength,
 		"letters, digits, '-' and '_', starting and ending with a letter or digit"}
 	// objectNames are Swarm's rule for secrets and configs, which berth also applies
-	// to volumes: their names become file and directory names on the nodes.
-	objectNames = nameRule{regexp.MustCompile(`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`), MaxObjectNameLength,
+	// to volumes: their names become file and directory names on the nodes
+	// (`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`).
+	objectNames = nameRule{alnum, func(c byte) bool { return alnum(c) || c == '-' || c == '_' || c == '.' }, alnum, MaxObjectNameLength,
 		"letters, digits, '-', '_' and '.', starting and ending with a letter or digit"}
 )
 
+func lowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+func alnum(c byte) bool      { return lowerAlnum(c) || 'A' <= c && c <= 'Z' }
+func anyByte(byte) bool      { return true }
+
+// matches reports whether name follows the rule. Every byte it allows is ASCII, so
+// the length of a name it matches is its length in characters.
+func (r nameRule) matches(name string) bool {
+	if name == "" || !r.first(name[0]) || !r.last(name[len(name)-1]) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !r.inner(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // check says what is wrong with name, a name of what, or nil.
 func (r nameRule) check(what, name string) error {
+	if len(name) <= r.max && r.matches(name) {
+		return nil
+	}
 	switch n := utf8.RuneCountInString(name); {
 	case n == 0:
 		return fmt.Errorf("invalid %s name: it is empty; use %s", what, r.chars)
 	case n > r.max:
 		return fmt.Errorf("invalid %s name %s: it is %d characters long; the limit is %d", what, abbrev(name), n, r.max)
-	case !r.pattern.MatchString(name):
-		return fmt.Errorf("invalid %s name %s: use %s", what, abbrev(name), r.chars)
 	}
-	return nil
+	return fmt.Errorf("invalid %s name %s: use %s", what, abbrev(name), r.chars)
 }
 
 // CheckStackName says what is wrong with the name of a stack, or of what is named
@@ -89,7 +112,12 @@ func CheckText(field, s string, max int) error {
 	return nil
 }
 
-func unsafeRune(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
+func unsafeRune(r rune) bool {
+	if r < utf8.RuneSelf { // ASCII, most of what a label holds: its controls are C0 and DEL
+		return r < 0x20 || r == 0x7f
+	}
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+}
 
 // ValidateLabels checks one object's labels (field names them in errors) against the
 // label limits, for labels that do not come in a stack (a node's).
@@ -153,18 +181,21 @@ func checkName(ps *problems, svc, field, what, name string, rule nameRule) bool 
 	return true
 }
 
-// checkImage reports an image that is not a reference a registry could serve.
-func checkImage(ps *problems, svc, image string) {
+// checkImage reports an image that is not a reference a registry could serve, and
+// says whether it is one.
+func checkImage(ps *problems, svc, image string) bool {
 	if image == "" {
 		ps.errorf(svc, "image", "set `image` to an image in a registry (berth does not build images)", "image is required")
-		return
+		return false
 	}
 	if plainReference(image) {
-		return
+		return true
 	}
 	if _, err := reference.ParseNormalizedNamed(image); err != nil {
 		ps.errorf(svc, "image", "write [registry/]name[:tag][@digest], e.g. nginx:1.27", "image %s is not a valid reference: %v", abbrev(image), err)
+		return false
 	}
+	return true
 }
 
 // plainReference accepts, cheaply, what ParseNormalizedNamed accepts with a dozen
@@ -185,7 +216,7 @@ func checkContainerPath(ps *problems, svc, field string, i int, sub, p string) {
 		return
 	}
 	if i >= 0 {
-		field = fmt.Sprintf("%s[%d]%s", field, i, sub)
+		field = entryField(field, i, sub)
 	}
 	fix := "write an absolute path without '.' or '..' elements and without repeated or trailing slashes"
 	if clean := path.Clean(p); path.IsAbs(p) && !slices.Contains(strings.Split(p, "/"), "..") {

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -19,6 +20,37 @@ func TestPlainReferenceAgreesWithTheParse(t *testing.T) {
 		_, err := reference.ParseNormalizedNamed(s)
 		if plainReference(s) && err != nil {
 			t.Errorf("%q: the fast path accepts what the parse refuses: %v", s, err)
+		}
+	}
+}
+
+// The name rules, written out for speed, match what Swarm's regular expressions
+// match: every string of up to four characters from an alphabet of each kind of
+// character they treat differently.
+func TestNameRulesAgreeWithSwarmsExpressions(t *testing.T) {
+	for _, tc := range []struct {
+		rule    nameRule
+		pattern *regexp.Regexp
+	}{
+		{stackNames, regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)},
+		{dnsNames, regexp.MustCompile(`^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$`)},
+		{objectNames, regexp.MustCompile(`^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`)},
+	} {
+		alphabet := []string{"a", "Z", "0", "-", "_", ".", ":", "/", " ", "\n", "é", "\u202e"}
+		names := []string{""}
+		for range 4 {
+			for _, n := range names {
+				for _, c := range alphabet {
+					if len(n) < 4 {
+						names = append(names, n+c)
+					}
+				}
+			}
+		}
+		for _, n := range names {
+			if got, want := tc.rule.matches(n), tc.pattern.MatchString(n); got != want {
+				t.Errorf("%s on %q: %v, the expression says %v", tc.pattern, n, got, want)
+			}
 		}
 	}
 }

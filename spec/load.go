@@ -97,9 +97,15 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 	// the others are still converted and validated so that one run reports everything.
 	stack := convertProjects(projects, opts, env, ps)
 	validateStack(stack, ps)
-	// A manager holds replicas to its own limit instead, which may be raised.
-	for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
-		validateReplicas(stack.Services[name], ps)
+	// A manager holds replicas to its own limit instead, which may be raised. The
+	// services are sorted, for the order of the problems, only when one has any.
+	for _, s := range stack.Services {
+		if ReplicasProblem("", s, DefaultMaxReplicas) != nil {
+			for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
+				validateReplicas(stack.Services[name], ps)
+			}
+			break
+		}
 	}
 	ps.dedupe()
 	if err := ps.err(); err != nil {
@@ -208,8 +214,8 @@ func resolveServiceEnv(svc *types.ServiceConfig, opts LoadOptions, env map[strin
 		}
 		maps.Copy(out, vars)
 	}
-	for _, k := range slices.Sorted(maps.Keys(svc.Environment)) {
-		v := svc.Environment[k]
+	var missing []string
+	for k, v := range svc.Environment {
 		if v != nil {
 			out[k] = *v
 			continue
@@ -217,9 +223,14 @@ func resolveServiceEnv(svc *types.ServiceConfig, opts LoadOptions, env map[strin
 		if ev, ok := env[k]; ok {
 			out[k] = ev
 		} else if _, fromFile := out[k]; !fromFile {
-			ps.warnf(svc.Name, "environment."+k, "set it in the environment berth runs with, or give it a value in the file",
-				"%s has no value and is not set in the environment: it is left out", k)
+			missing = append(missing, k)
 		}
+	}
+	// Sorted, for the order of the warnings; only these, as the others need no order.
+	slices.Sort(missing)
+	for _, k := range missing {
+		ps.warnf(svc.Name, "environment."+k, "set it in the environment berth runs with, or give it a value in the file",
+			"%s has no value and is not set in the environment: it is left out", k)
 	}
 	if len(out) == 0 {
 		return nil

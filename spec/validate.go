@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -45,9 +46,11 @@ func Validate(st *Stack) error {
 // top-level objects. It also normalizes what it checked (canonical constraint text,
 // ignored replicas dropped).
 func validateStack(st *Stack, ps *problems) {
+	// Services of a stack often share an image: each is checked once.
+	goodImages := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(st.Services)) {
 		if s := st.Services[name]; checkServiceEntry(st.Name, name, s, ps) {
-			validateService(st, s, ps)
+			validateService(st, s, ps, goodImages)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
@@ -62,7 +65,7 @@ func validateStack(st *Stack, ps *problems) {
 		}
 		for i, s := range n.Subnets {
 			if _, err := netip.ParsePrefix(s); err != nil {
-				ps.errorf("", fmt.Sprintf("%s.ipam.config[%d].subnet", field, i), "write a CIDR such as 10.10.0.0/24", "%s is not a subnet", abbrev(s))
+				ps.errorf("", entryField(field+".ipam.config", i, ".subnet"), "write a CIDR such as 10.10.0.0/24", "%s is not a subnet", abbrev(s))
 			}
 		}
 		checkLabels(ps, "", field+".labels", n.Labels)
@@ -172,9 +175,12 @@ func validateVolumeDriverOpts(ps *problems, field string, opts map[string]string
 	}
 }
 
-func validateService(st *Stack, s *Service, ps *problems) {
+// validateService checks one service; goodImages are the images found valid so far.
+func validateService(st *Stack, s *Service, ps *problems, goodImages map[string]bool) {
 	svc := s.Name
-	checkImage(ps, svc, s.Image)
+	if !goodImages[s.Image] && checkImage(ps, svc, s.Image) {
+		goodImages[s.Image] = true
+	}
 	checkLabels(ps, svc, "labels", s.Labels)
 	checkLabels(ps, svc, "deploy.labels", s.Deploy.Labels)
 	checkServicePaths(ps, s)
@@ -190,19 +196,17 @@ func validateService(st *Stack, s *Service, ps *problems) {
 		}
 	}
 	for i, expr := range d.Placement.Constraints {
-		field := fmt.Sprintf("deploy.placement.constraints[%d]", i)
 		c, err := ParseConstraint(expr)
 		if err != nil {
-			ps.problem(svc, field, err)
+			ps.problem(svc, entryField("deploy.placement.constraints", i, ""), err)
 			continue
 		}
 		d.Placement.Constraints[i] = c.String()
 	}
 	for i, p := range d.Placement.Preferences {
-		field := fmt.Sprintf("deploy.placement.preferences[%d].spread", i)
 		key, err := ParsePreference(p.Spread)
 		if err != nil {
-			ps.problem(svc, field, err)
+			ps.problem(svc, entryField("deploy.placement.preferences", i, ".spread"), err)
 			continue
 		}
 		d.Placement.Preferences[i].Spread = key
@@ -217,30 +221,7 @@ func validateService(st *Stack, s *Service, ps *problems) {
 		oneOf(ps, svc, "healthcheck.test[0]", hc.Test[0], healthTestKinds, "healthcheck test kind")
 	}
 
-	published := map[string]int{}
-	for i, p := range s.Ports {
-		field := fmt.Sprintf("ports[%d]", i)
-		if p.Target == 0 || p.Target > 65535 {
-			ps.errorf(svc, field+".target", "write a port between 1 and 65535", "target port %d is out of range", p.Target)
-		}
-		oneOf(ps, svc, field+".protocol", p.Protocol, portProtocols, "protocol")
-		oneOf(ps, svc, field+".mode", p.Mode, portModes, "port mode")
-		if p.Published != 0 && p.Mode == PortModeIngress && d.EndpointMode == "dnsrr" {
-			ps.errorf(svc, field, "publish it with `mode: host`, or use `endpoint_mode: vip`",
-				"port %d is published in ingress mode, which needs a virtual IP, but endpoint_mode is dnsrr", p.Published)
-		}
-		if p.HostIP != "" {
-			validateHostIP(ps, svc, field+".host_ip", p)
-		}
-		if p.Published != 0 {
-			key := fmt.Sprintf("%d/%s", p.Published, p.Protocol)
-			if j, dup := published[key]; dup {
-				ps.errorf(svc, field+".published", "publish each port once", "port %s is already published by ports[%d]", key, j)
-				continue
-			}
-			published[key] = i
-		}
-	}
+	validatePorts(ps, s)
 
 	for _, n := range s.Networks {
 		if _, ok := st.Networks[n.Name]; !ok {
@@ -248,24 +229,65 @@ func validateService(st *Stack, s *Service, ps *problems) {
 		}
 	}
 	for i, m := range s.Mounts {
-		oneOf(ps, svc, fmt.Sprintf("volumes[%d].type", i), m.Type, mountTypes, "mount type")
+		oneOfAt(ps, svc, "volumes", i, ".type", m.Type, mountTypes, "mount type")
 		if m.Type != MountVolume || m.Source == "" {
 			continue
 		}
 		if _, ok := st.Volumes[m.Source]; !ok {
-			ps.undefined(svc, fmt.Sprintf("volumes[%d].source", i), "volume", m.Source, slices.Sorted(maps.Keys(st.Volumes)))
+			ps.undefined(svc, entryField("volumes", i, ".source"), "volume", m.Source, slices.Sorted(maps.Keys(st.Volumes)))
 		}
 	}
 	for i, r := range s.Secrets {
 		if _, ok := st.Secrets[r.Source]; !ok {
-			ps.undefined(svc, fmt.Sprintf("secrets[%d]", i), "secret", r.Source, slices.Sorted(maps.Keys(st.Secrets)))
+			ps.undefined(svc, entryField("secrets", i, ""), "secret", r.Source, slices.Sorted(maps.Keys(st.Secrets)))
 		}
 	}
 	for i, r := range s.Configs {
 		if _, ok := st.Configs[r.Source]; !ok {
-			ps.undefined(svc, fmt.Sprintf("configs[%d]", i), "config", r.Source, slices.Sorted(maps.Keys(st.Configs)))
+			ps.undefined(svc, entryField("configs", i, ""), "config", r.Source, slices.Sorted(maps.Keys(st.Configs)))
 		}
 	}
+}
+
+// validatePorts checks a service's ports. Field names are made only for a problem:
+// this runs on every service of every load.
+func validatePorts(ps *problems, s *Service) {
+	type portKey struct {
+		port     uint32
+		protocol string
+	}
+	var published map[portKey]int
+	if len(s.Ports) > 1 {
+		published = make(map[portKey]int, len(s.Ports))
+	}
+	for i, p := range s.Ports {
+		if p.Target == 0 || p.Target > 65535 {
+			ps.errorf(s.Name, entryField("ports", i, ".target"), "write a port between 1 and 65535", "target port %d is out of range", p.Target)
+		}
+		oneOfAt(ps, s.Name, "ports", i, ".protocol", p.Protocol, portProtocols, "protocol")
+		oneOfAt(ps, s.Name, "ports", i, ".mode", p.Mode, portModes, "port mode")
+		if p.Published != 0 && p.Mode == PortModeIngress && s.Deploy.EndpointMode == "dnsrr" {
+			ps.errorf(s.Name, entryField("ports", i, ""), "publish it with `mode: host`, or use `endpoint_mode: vip`",
+				"port %d is published in ingress mode, which needs a virtual IP, but endpoint_mode is dnsrr", p.Published)
+		}
+		if p.HostIP != "" {
+			validateHostIP(ps, s.Name, entryField("ports", i, ".host_ip"), p)
+		}
+		if p.Published == 0 || published == nil {
+			continue
+		}
+		key := portKey{p.Published, p.Protocol}
+		if j, dup := published[key]; dup {
+			ps.errorf(s.Name, entryField("ports", i, ".published"), "publish each port once", "port %d/%s is already published by ports[%d]", p.Published, p.Protocol, j)
+			continue
+		}
+		published[key] = i
+	}
+}
+
+// entryField names entry i of the list field, followed by sub, for a problem.
+func entryField(field string, i int, sub string) string {
+	return field + "[" + strconv.Itoa(i) + "]" + sub
 }
 
 // checkServicePaths checks the paths inside the container a service names.
@@ -311,6 +333,12 @@ func oneOf(ps *problems, svc, field, value string, allowed []string, what string
 	}
 	ps.errorf(svc, field, fix, "%s %s is not valid", what, abbrev(value))
 	return false
+}
+
+// oneOfAt is oneOf for entry i of the list field (followed by sub), naming the field
+// only for a problem.
+func oneOfAt(ps *problems, svc, field string, i int, sub, value string, allowed []string, what string) bool {
+	return slices.Contains(allowed, value) || oneOf(ps, svc, entryField(field, i, sub), value, allowed, what)
 }
 
 // undefined reports a reference to a top-level object the stack does not define.

@@ -45,13 +45,33 @@ func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) 
 	return &api.StackDeployResponse{Index: idx, Changes: changes}, nil
 }
 
-// StackCommand makes the raft command that writes a stack: it checks the request,
-// proposes an ID for everything the stack may create, and hashes what is deployed.
-// GitOps syncs make one per stack of a revision.
+// StackCommand makes the raft command that writes a stack a client sent: it checks
+// the request, proposes an ID for everything the stack may create, and hashes what is
+// deployed.
 func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.StackDeploy, error) {
 	if err := checkDeploy(req); err != nil {
 		return nil, err
 	}
+	return stackCommand(req, newID)
+}
+
+// LoadedStackCommand is StackCommand for a stack this process loaded itself, as a
+// GitOps sync does for each stack of a revision: spec.LoadChecked has run every check
+// of spec.Validate, so only what the request adds is checked. A client's stack cannot
+// take this path: nothing decoded from a request is a spec.Checked.
+func LoadedStackCommand(st spec.Checked, prune bool, newID func() string) (*store.StackDeploy, error) {
+	if st.Stack() == nil {
+		return nil, badRequest("no checked stack given")
+	}
+	req := api.NewStackDeployRequest(st.Stack(), prune)
+	if err := checkContent(req); err != nil {
+		return nil, err
+	}
+	return stackCommand(req, newID)
+}
+
+// stackCommand makes the raft command of a checked request.
+func stackCommand(req *api.StackDeployRequest, newID func() string) (*store.StackDeploy, error) {
 	st := req.Stack
 	// One encoding serves the size check and the hash.
 	encoded, err := json.Marshal(st)
@@ -96,8 +116,14 @@ func checkDeploy(req *api.StackDeployRequest) error {
 	if err := spec.Validate(st); err != nil {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
-	if len(st.Services) == 0 {
-		return badRequest("stack %s has no services", st.Name)
+	return checkContent(req)
+}
+
+// checkContent checks what a stack that passed spec.Validate may still lack: a
+// service, and the content of its secrets and configs.
+func checkContent(req *api.StackDeployRequest) error {
+	if len(req.Stack.Services) == 0 {
+		return badRequest("stack %s has no services", req.Stack.Name)
 	}
 	return checkObjectData(req)
 }
