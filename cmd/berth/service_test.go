@@ -128,7 +128,12 @@ func TestProgressLine(t *testing.T) {
 	if got := progressLine(s, api.Converging); got != "1/3 running; 2 pending: no suitable node (no nodes available)" {
 		t.Errorf("progress %q", got)
 	}
-	s.Running, s.UpToDate, s.Pending = 3, 3, nil
+	s.Pending, s.Failing = s.Pending[:1:1], []api.PendingReason{{Reason: "image example/api:1: not found", Tasks: 1}}
+	s.Pending[0].Tasks = 1
+	if got := progressLine(s, api.Converging); got != "1/3 running; 1 pending: no suitable node (no nodes available); 1 failing: image example/api:1: not found" {
+		t.Errorf("progress with a failing slot %q", got)
+	}
+	s.Running, s.UpToDate, s.Pending, s.Failing = 3, 3, nil, nil
 	if got := progressLine(s, api.ConvergenceOf(s, true)); got != "3/3 running; converged" {
 		t.Errorf("progress %q", got)
 	}

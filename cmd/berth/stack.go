@@ -218,8 +218,8 @@ func progressLine(s *api.ServiceStatus, conv api.Convergence) string {
 	} else if s.UpToDate < s.Running {
 		line += fmt.Sprintf(" (%d updated)", s.UpToDate)
 	}
-	for _, p := range s.Pending {
-		line += fmt.Sprintf("; %d pending: %s", p.Tasks, p.Reason)
+	if why := s.StuckReasons(); why != "" {
+		line += "; " + why
 	}
 	switch {
 	case conv == api.Failed:
