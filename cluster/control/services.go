@@ -87,7 +87,8 @@ func (c *Control) allowedNodes(tx *state.ReadTxn) func(*state.Service) []string 
 }
 
 // ServiceStatus counts what a service's tasks do, as `service ls` shows it: running
-// tasks that are meant to run, out of the replicas, and why the others wait. A global
+// tasks that are meant to run, out of the replicas, why the others wait (Pending) and
+// which slots are stuck on a failure (Failing, by the newest failure's error). A global
 // service's desired tasks are one per node in allowed (the nodes that qualify, see
 // orchestrator.AllowedNodes) or still running one (a paused node keeps its task).
 func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api.ServiceStatus {
@@ -149,6 +150,7 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	return out
 }
 
+// countReasons lists counts by reason, in the order of the reasons.
 func countReasons(reasons map[string]int) []api.PendingReason {
 	var out []api.PendingReason
 	for _, r := range slices.Sorted(maps.Keys(reasons)) {
