@@ -57,6 +57,13 @@ type Network struct {
 	// Internal networks reach nothing but themselves: no default route, no
 	// masquerade, no traffic to or from other interfaces.
 	Internal bool
+	// VNI is an overlay network's VXLAN network identifier: its bridge gets a
+	// VXLAN device that joins it to the same network's bridges on other nodes.
+	// Zero for a network local to the node.
+	VNI uint32
+	// Ingress is the routing mesh's network: published ports reach tasks on
+	// any node over it.
+	Ingress bool
 }
 
 // String names the network in messages.
@@ -280,6 +287,7 @@ func New(ctx context.Context, opts ...Option) (*Netstack, error) {
 	}
 	h.close()
 	n.restartRelays(ctx)
+	n.restartTasks(ctx)
 	n.logger.DebugContext(ctx, "netstack ready", "root", n.root, "host_netns", n.hostNS)
 	return n, nil
 }
@@ -384,6 +392,13 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	if err := writeFileIfChanged(sb.HostsPath, hostsFile(hostname, atts)); err != nil {
 		return Sandbox{}, err
 	}
+	networks := make([]string, len(atts))
+	for i, att := range atts {
+		networks[i] = att.Network.ID
+	}
+	if err := n.startTask(ctx, taskID, networks); err != nil {
+		return Sandbox{}, err
+	}
 	resolv, err := n.taskResolvConf()
 	if err != nil {
 		return Sandbox{}, err
@@ -428,6 +443,7 @@ func (n *Netstack) teardown(taskID string) (emptied bool, err error) {
 	// Relays and rules first: a published port must stop leading to an address
 	// the next task may be given.
 	n.stopRelays(taskID)
+	n.stopTask(taskID)
 	relays := n.relaysPath(taskID)
 	var errs []error
 	host, err := openHost(n.hostNS)
@@ -443,7 +459,7 @@ func (n *Netstack) teardown(taskID string) (emptied bool, err error) {
 	}
 	errs = append(errs, removeNetNS(sb.NetNSPath))
 	// A crash while the relays file was written leaves its temporary file.
-	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, relays, relays + ".tmp"} {
+	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, relays, relays + ".tmp", n.networksPath(taskID)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -475,7 +491,7 @@ func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
 	}
 	for _, e := range entries {
 		sb := n.Sandbox(e.Name())
-		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, n.relaysPath(e.Name())} {
+		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, n.relaysPath(e.Name()), n.networksPath(e.Name())} {
 			if _, err := os.Lstat(p); err == nil {
 				ids[e.Name()] = true
 			}

@@ -226,8 +226,12 @@ type Node struct {
 	Platform     Platform          `json:"platform"`
 	Resources    NodeResources     `json:"resources"`
 	// Addr is the address other nodes reach this node's agent and overlay at.
-	Addr   string     `json:"addr,omitempty"`
-	Status NodeStatus `json:"status"`
+	Addr string `json:"addr,omitempty"`
+	// Networks are the node's own addresses on cluster networks, given by the
+	// leader: its endpoint on the ingress network, the source the routing mesh
+	// gives connections it sends to tasks on other nodes.
+	Networks []Attachment `json:"networks,omitempty"`
+	Status   NodeStatus   `json:"status"`
 	// ManagerStatus is nil for workers (and for managers that have not yet
 	// joined raft).
 	ManagerStatus *ManagerStatus `json:"manager_status,omitempty"`
@@ -273,6 +277,7 @@ func (n *Node) Copy() *Node {
 	out := *n
 	out.Labels = maps.Clone(n.Labels)
 	out.EngineLabels = maps.Clone(n.EngineLabels)
+	out.Networks = slices.Clone(n.Networks)
 	if n.ManagerStatus != nil {
 		ms := *n.ManagerStatus
 		out.ManagerStatus = &ms
