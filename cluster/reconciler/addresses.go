@@ -8,23 +8,63 @@ import (
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/netstack/ipam"
+	"github.com/berthd/berth/spec"
 )
 
-// addressBook is the leader's view of the addresses tasks hold on each network. New
+// addressBook is the leader's view of the addresses in use on each network. New
 // tasks get the lowest free address of each of their service's networks
 // (netstack/ipam), written into the task with the plan that creates it, so every
-// node learns it from the task row and no node allocates anything.
+// node learns it from the task row and no node allocates anything. Services' VIPs
+// and nodes' ingress endpoints are the FSM's (cluster/store), taken from the top of
+// the subnet; the book only keeps tasks off them.
 type addressBook struct {
-	used map[string]map[netip.Addr]bool // network ID -> addresses
+	used     map[string]map[netip.Addr]bool // network ID -> tasks' addresses
+	reserved map[string]map[netip.Addr]bool // network ID -> VIPs and node endpoints
 }
 
-func newAddressBook(tasks []*state.Task) *addressBook {
-	b := &addressBook{used: map[string]map[netip.Addr]bool{}}
+func newAddressBook(tasks []*state.Task, svcs []*state.Service, nodes []*state.Node) *addressBook {
+	b := &addressBook{used: map[string]map[netip.Addr]bool{}, reserved: map[string]map[netip.Addr]bool{}}
 	for _, t := range tasks {
 		b.add(t)
 	}
+	for _, s := range svcs {
+		b.serviceChanged(nil, s)
+	}
+	for _, n := range nodes {
+		b.nodeChanged(nil, n)
+	}
 	return b
+}
+
+// serviceChanged follows a service's VIPs from its row before a write to its row
+// after it (either nil).
+func (b *addressBook) serviceChanged(before, after *state.Service) {
+	if before != nil {
+		for _, v := range before.Endpoint.VIPs {
+			setAddr(b.reserved, v.Network, v.Addr, false)
+		}
+	}
+	if after != nil {
+		for _, v := range after.Endpoint.VIPs {
+			setAddr(b.reserved, v.Network, v.Addr, true)
+		}
+	}
+}
+
+// nodeChanged follows a node's endpoints as serviceChanged follows VIPs.
+func (b *addressBook) nodeChanged(before, after *state.Node) {
+	if before != nil {
+		for _, a := range before.Networks {
+			setAddr(b.reserved, a.Network, a.Addr, false)
+		}
+	}
+	if after != nil {
+		for _, a := range after.Networks {
+			setAddr(b.reserved, a.Network, a.Addr, true)
+		}
+	}
 }
 
 // holds: a task keeps its addresses until it is seen terminal; its container is
@@ -36,15 +76,23 @@ func (b *addressBook) add(t *state.Task) {
 		return
 	}
 	for _, a := range t.Networks {
-		p, err := netip.ParsePrefix(a.Addr)
-		if err != nil {
-			continue
-		}
-		m := b.used[a.Network]
-		if m == nil {
-			m = map[netip.Addr]bool{}
-			b.used[a.Network] = m
-		}
+		setAddr(b.used, a.Network, a.Addr, true)
+	}
+}
+
+// setAddr marks or unmarks the address of cidr on network in book.
+func setAddr(book map[string]map[netip.Addr]bool, network, cidr string, on bool) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return
+	}
+	m := book[network]
+	switch {
+	case !on:
+		delete(m, p.Addr())
+	case m == nil:
+		book[network] = map[netip.Addr]bool{p.Addr(): true}
+	default:
 		m[p.Addr()] = true
 	}
 }
@@ -56,29 +104,21 @@ func (b *addressBook) remove(t *state.Task) {
 }
 
 // serviceNetworks are the network rows a service's tasks attach to, in the spec's
-// order (the first is the task's default route).
+// order (the first is the task's default route), the ingress network last
+// (store.ServiceNetworks).
 func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, error) {
-	if len(svc.Spec.Networks) == 0 {
+	if !attaches(&svc.Spec) {
 		return nil, nil
 	}
 	stack, err := tx.Stack(nil, svc.Stack)
 	if err != nil || stack.Spec == nil {
 		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
 	}
-	var out []*state.Network
-	for _, sn := range svc.Spec.Networks {
-		n := stack.Spec.Networks[sn.Name]
-		if n == nil {
-			return nil, fmt.Errorf("service %s: network %s is not defined by stack %s", svc.Name, sn.Name, svc.Stack)
-		}
-		row, err := tx.NetworkByName(nil, n.Name)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: network %s: %w", svc.Name, n.Name, err)
-		}
-		out = append(out, row)
-	}
-	return out, nil
+	return store.ServiceNetworks(tx, stack.Spec, &svc.Spec)
 }
+
+// attaches reports whether a service's tasks have addresses on any network.
+func attaches(s *spec.Service) bool { return len(s.Networks) > 0 || s.PublishesIngress() }
 
 // addressRecheck is how often a service whose tasks wait for a free address on a
 // full network looks again: an address comes free when any task of that network
@@ -170,7 +210,8 @@ func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
 		m = map[netip.Addr]bool{}
 		b.used[n.ID] = m
 	}
-	addr, err := ipam.AllocateAddr(prefix, gw, m)
+	r := b.reserved[n.ID]
+	addr, err := ipam.AllocateAddr(prefix, gw, func(a netip.Addr) bool { return m[a] || r[a] })
 	if errors.Is(err, ipam.ErrSubnetFull) {
 		return state.Attachment{}, fmt.Errorf("network %s: every address of subnet %s is taken (%d tasks hold one): "+
 			"give the network a bigger subnet (networks: ... ipam: config: - subnet:) or run fewer tasks on it", n.Name, prefix, len(m))
@@ -184,9 +225,7 @@ func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
 
 func (b *addressBook) release(atts []state.Attachment) {
 	for _, a := range atts {
-		if p, err := netip.ParsePrefix(a.Addr); err == nil {
-			delete(b.used[a.Network], p.Addr())
-		}
+		setAddr(b.used, a.Network, a.Addr, false)
 	}
 }
 

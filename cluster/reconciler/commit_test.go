@@ -42,7 +42,8 @@ func (f *flakyStore) ApplyLeader(_ context.Context, t store.CommandType, body an
 }
 
 // A plan whose commit fails gives its tasks addresses that nothing holds: the retry
-// must not find them taken. The /29 has exactly the five addresses the five tasks need.
+// must not find them taken. The /29 has exactly the five addresses the five tasks need
+// (dnsrr: no VIP takes one).
 func TestFailedCommitReleasesAddresses(t *testing.T) {
 	st, err := state.New()
 	if err != nil {
@@ -59,6 +60,7 @@ services:
   web:
     image: nginx:1
     deploy:
+      endpoint_mode: dnsrr
       replicas: 5
 networks:
   default:

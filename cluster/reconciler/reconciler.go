@@ -286,7 +286,7 @@ func (l *loop) readAll(tx *state.ReadTxn) {
 		}
 	}
 	l.infos = scheduler.NodeInfosFromState(nodes, tasks, l.lookup)
-	l.addrs = newAddressBook(tasks)
+	l.addrs = newAddressBook(tasks, svcs, nodes)
 	l.nodeIdx = make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		l.nodeIdx[n.ID] = i
@@ -325,6 +325,7 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 		case state.TableServices:
 			before, _ := c.Before.(*state.Service)
 			after, _ := c.After.(*state.Service)
+			l.addrs.serviceChanged(before, after)
 			if after == nil {
 				// Its tasks keep the spec they were counted with.
 				l.dirty[before.ID] = struct{}{}
@@ -342,6 +343,7 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 		case state.TableNodes:
 			before, _ := c.Before.(*state.Node)
 			after, _ := c.After.(*state.Node)
+			l.addrs.nodeChanged(before, after)
 			l.allDirty = true
 			if before == nil || after == nil {
 				l.rebuild = true
@@ -477,7 +479,7 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 				placed[placement{id, u.NodeID}]++
 			}
 		}
-		if svc := sp.Service; svc != nil && len(svc.Spec.Networks) > 0 && (len(plan.Create) > 0 || len(plan.Update) > 0) {
+		if svc := sp.Service; svc != nil && attaches(&svc.Spec) && (len(plan.Create) > 0 || len(plan.Update) > 0) {
 			nets, netsErr := serviceNetworks(tx, svc)
 			if l.addrs.assign(tx, &plan, nets, netsErr, svc.Spec.Deploy.Global(), now) {
 				plan.NextCheck = earliest(plan.NextCheck, now.Add(addressRecheck))

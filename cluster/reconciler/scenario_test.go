@@ -673,13 +673,14 @@ func TestScenarioFullSubnetKeepsTasksPending(t *testing.T) {
 	s := newScenario(t, nil)
 	s.addNode("node-1", nil)
 	// A /29 has five task addresses beside its gateway: the cache holds three,
-	// leaving two for web's four replicas.
+	// leaving two for web's four replicas (dnsrr: no VIP takes one).
 	small := func(cache, web int) *spec.Stack {
 		yaml := fmt.Sprintf(`
 services:
   cache:
     image: redis:7
     deploy:
+      endpoint_mode: dnsrr
       replicas: %d
 `, cache)
 		if web > 0 {
@@ -687,6 +688,7 @@ services:
   web:
     image: nginx:1
     deploy:
+      endpoint_mode: dnsrr
       replicas: %d
 `, web)
 		}
@@ -734,12 +736,13 @@ networks:
 func TestScenarioFullSubnetGlobalWaitsOnItsNode(t *testing.T) {
 	s := newScenario(t, nil)
 	s.addNodes(3)
-	// A /30 has one task address beside its gateway.
+	// A /30 has one task address beside its gateway (dnsrr: no VIP takes it).
 	s.deploy(load(t, "mon", `
 services:
   agent:
     image: busybox:1
     deploy:
+      endpoint_mode: dnsrr
       mode: global
 networks:
   default:

@@ -122,7 +122,7 @@ func decodeInto[T any](apply func(tx *state.WriteTxn, v *T) error) func(*state.W
 
 var commands = map[CommandType]command{
 	CmdClusterUpsert: {"cluster-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Cluster) error { return tx.UpsertCluster(c) })},
-	CmdNodeUpsert:    {"node-upsert", decodeInto(func(tx *state.WriteTxn, n *state.Node) error { return tx.UpsertNode(n) })},
+	CmdNodeUpsert:    {"node-upsert", decodeInto(applyNodeUpsert)},
 	CmdNodeRemove:    {"node-remove", decodeInto(func(tx *state.WriteTxn, r *NodeRemove) error { return tx.DeleteNode(r.ID) })},
 	CmdNodeUpdate: {"node-update", decodeInto(func(tx *state.WriteTxn, u *NodeUpdate) error {
 		if len(u.LabelsAdd) > 0 || len(u.LabelsRemove) > 0 {

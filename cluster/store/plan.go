@@ -143,7 +143,7 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
 	if u := p.Service; u != nil && svc != nil {
 		next := svc.Copy()
 		if u.Rollback && svc.PreviousSpec != nil {
-			next = rolledBack(svc)
+			next = rolledBack(tx, svc)
 		}
 		next.UpdateStatus = u.UpdateStatus
 		if err := tx.UpsertService(next); err != nil {

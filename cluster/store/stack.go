@@ -98,6 +98,12 @@ func applyStackDeploy(tx *state.WriteTxn, d *StackDeploy) error {
 	if err := deployConfigs(tx, d, name, sp, pins); err != nil {
 		return err
 	}
+	space := newAddrSpace(tx)
+	if slices.ContainsFunc(slices.Collect(maps.Values(sp.Services)), func(s *spec.Service) bool { return s != nil && s.PublishesIngress() }) {
+		if err := ensureIngress(tx, space); err != nil {
+			return fmt.Errorf("stack %s: %w", name, err)
+		}
+	}
 	keep := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(sp.Services)) {
 		s := sp.Services[key]
@@ -106,7 +112,7 @@ func applyStackDeploy(tx *state.WriteTxn, d *StackDeploy) error {
 		}
 		full := spec.FullName(name, key)
 		keep[full] = true
-		if err := deployService(tx, d, name, key, s, servicePins(sp, s, pins)); err != nil {
+		if err := deployService(tx, d, space, key, s, servicePins(sp, s, pins)); err != nil {
 			return err
 		}
 	}
@@ -163,6 +169,10 @@ func deployNetworks(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.S
 			}
 			continue
 		}
+		if n.Name == IngressName {
+			return fmt.Errorf("%w: stack %s: network %q is the routing mesh's: publish a port in ingress mode to reach it, and give the stack's network another name",
+				state.ErrConflict, stack, n.Name)
+		}
 		if existing != nil && existing.Stack != stack {
 			return fmt.Errorf("%w: stack %s: network %q already exists%s: give the network another name, or declare it `external: true`",
 				state.ErrConflict, stack, n.Name, owner(existing.Stack))
@@ -216,8 +226,15 @@ func assignSubnet(tx *state.WriteTxn, stack string, row *state.Network) error {
 	if err != nil {
 		return err
 	}
-	var claims []ipam.Claim
-	var used []netip.Prefix
+	// The ingress subnet is taken before the ingress network exists; a network that
+	// held part of it before the reservation keeps what it has.
+	claims := []ipam.Claim{{Network: IngressName, Subnet: ipam.IngressSubnet}}
+	used := []netip.Prefix{ipam.IngressSubnet}
+	for _, n := range nets {
+		if n.ID == row.ID && n.Subnet == row.Subnet && n.Subnet != "" {
+			claims, used = nil, nil
+		}
+	}
 	for _, n := range nets {
 		if n.ID == row.ID || n.Subnet == "" {
 			continue
@@ -399,8 +416,11 @@ func servicePins(sp *spec.Stack, s *spec.Service, pins map[string]uint64) map[st
 
 // deployService creates a service, or changes it when its spec or pinned secrets and
 // configs changed: the previous spec is kept for rollbacks, the spec version grows and
-// the update status is cleared, which is what starts a rolling update.
-func deployService(tx *state.WriteTxn, d *StackDeploy, stack, key string, s *spec.Service, pins map[string]uint64) error {
+// the update status is cleared, which is what starts a rolling update. Its VIPs follow
+// its networks; a service whose VIPs alone change (one written by a build without
+// them) is written without a new version: its tasks do not change.
+func deployService(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, key string, s *spec.Service, pins map[string]uint64) error {
+	stack := d.Stack.Name
 	if d.Limited {
 		if err := CheckReplicas(&tx.ReadTxn, stack, s); err != nil {
 			return err
@@ -411,21 +431,38 @@ func deployService(tx *state.WriteTxn, d *StackDeploy, stack, key string, s *spe
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
+	nets, err := ServiceNetworks(&tx.ReadTxn, d.Stack.Spec, s)
+	if err != nil {
+		return fmt.Errorf("stack %s: %w", stack, err)
+	}
 	if cur == nil {
 		id, err := proposedID(d, KindService, key)
 		if err != nil {
 			return err
 		}
-		return tx.UpsertService(&state.Service{ID: id, Name: full, Stack: stack, Spec: *s, Objects: pins, SpecVersion: 1})
+		vips, err := serviceVIPs(space, nil, s, nets)
+		if err != nil {
+			return fmt.Errorf("stack %s: %w", stack, err)
+		}
+		return tx.UpsertService(&state.Service{ID: id, Name: full, Stack: stack, Spec: *s, Objects: pins, SpecVersion: 1,
+			Endpoint: state.Endpoint{VIPs: vips}})
 	}
 	if cur.Stack != stack {
 		return fmt.Errorf("%w: stack %s: a service named %s already exists in stack %s: rename the service or the stack",
 			state.ErrConflict, stack, full, cur.Stack)
 	}
-	if bytes.Equal(cur.Spec.Canonical(), s.Canonical()) && maps.Equal(cur.Objects, pins) {
-		return nil
+	vips, err := serviceVIPs(space, cur.Endpoint.VIPs, s, nets)
+	if err != nil {
+		return fmt.Errorf("stack %s: %w", stack, err)
 	}
 	next := cur.Copy()
+	next.Endpoint.VIPs = vips
+	if bytes.Equal(cur.Spec.Canonical(), s.Canonical()) && maps.Equal(cur.Objects, pins) {
+		if slices.Equal(cur.Endpoint.VIPs, vips) {
+			return nil
+		}
+		return tx.UpsertService(next)
+	}
 	prev := cur.Copy()
 	next.PreviousSpec = &prev.Spec
 	next.PreviousObjects = prev.Objects
@@ -550,16 +587,24 @@ func applyServiceRollback(tx *state.WriteTxn, c *ServiceRollback) error {
 	if cur.PreviousSpec == nil {
 		return fmt.Errorf("%w: service %s has no previous spec to roll back to", state.ErrInvalid, cur.Name)
 	}
-	next := rolledBack(cur)
+	next := rolledBack(tx, cur)
 	next.UpdateStatus = state.UpdateStatus{State: state.UpdateRollbackStarted, Message: msgManualRollback, StartedAt: c.Now}
 	return tx.UpsertService(next)
 }
 
-// rolledBack swaps a service's spec and pinned objects with the previous ones.
-func rolledBack(cur *state.Service) *state.Service {
+// rolledBack swaps a service's spec and pinned objects with the previous ones; its
+// VIPs follow the networks of the spec it returns to. When those cannot be had (the
+// stack no longer defines a network of the old spec, a subnet is full) the rollback
+// still happens, with the VIPs the service holds: refusing it would refuse the whole
+// entry, other services' plans with it, and the tasks that need the missing network
+// wait with the reason anyway.
+func rolledBack(tx *state.WriteTxn, cur *state.Service) *state.Service {
 	next := cur.Copy()
 	next.Spec, *next.PreviousSpec = *next.PreviousSpec, next.Spec
 	next.Objects, next.PreviousObjects = next.PreviousObjects, next.Objects
 	next.SpecVersion++
+	if vips, err := endpointOf(tx, newAddrSpace(tx), next); err == nil {
+		next.Endpoint.VIPs = vips
+	}
 	return next
 }

@@ -175,7 +175,7 @@ func TestAllocateAddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := AllocateAddr(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), tt.used)
+			got, err := AllocateAddr(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), func(a netip.Addr) bool { return tt.used[a] })
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("AllocateAddr = %v, %v; want error %v", got, err, tt.wantErr)
@@ -189,6 +189,57 @@ func TestAllocateAddr(t *testing.T) {
 				t.Fatalf("AllocateAddr = %v, %v; want %s", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestAllocateReserved(t *testing.T) {
+	tests := []struct {
+		name    string
+		subnet  string
+		gateway string
+		used    map[netip.Addr]bool
+		want    string
+		wantErr error
+	}{
+		{name: "highest before broadcast", subnet: "10.0.1.0/24", gateway: "10.0.1.1", want: "10.0.1.254"},
+		{name: "highest free", subnet: "10.0.1.0/24", gateway: "10.0.1.1", used: addrs("10.0.1.254", "10.0.1.253"), want: "10.0.1.252"},
+		{name: "skips gateway at the top", subnet: "10.0.1.0/24", gateway: "10.0.1.254", want: "10.0.1.253"},
+		{name: "meets the tasks", subnet: "10.0.1.0/30", gateway: "10.0.1.1", want: "10.0.1.2"},
+		{name: "full /30", subnet: "10.0.1.0/30", gateway: "10.0.1.1", used: addrs("10.0.1.2"), wantErr: ErrSubnetFull},
+		{name: "IPv6 has no broadcast", subnet: "fd00::/126", gateway: "fd00::1", want: "fd00::3"},
+		{name: "ingress subnet", subnet: IngressSubnet.String(), gateway: "10.255.0.1", used: addrs("10.255.255.254"), want: "10.255.255.253"},
+		{name: "gateway outside", subnet: "10.0.1.0/24", gateway: "10.0.2.1", wantErr: ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := AllocateReserved(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), func(a netip.Addr) bool { return tt.used[a] })
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("AllocateReserved = %v, %v; want error %v", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != netip.MustParseAddr(tt.want) {
+				t.Fatalf("AllocateReserved = %v, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestIngressSubnetInDefaultPool: the ingress subnet lies in the default pool, so
+// the allocation of stack subnets must count it as taken to skip it.
+func TestIngressSubnetInDefaultPool(t *testing.T) {
+	if !DefaultPool.Overlaps(IngressSubnet) {
+		t.Fatalf("ingress subnet %s is outside the default pool %s: the reservation is useless", IngressSubnet, DefaultPool)
+	}
+	pool, full := netip.MustParsePrefix("10.254.0.0/15"), netip.MustParsePrefix("10.254.0.0/16")
+	got, err := AllocateSubnet(pool, 24, []netip.Prefix{full})
+	if err != nil || got != netip.MustParsePrefix("10.255.0.0/24") {
+		t.Fatalf("AllocateSubnet without the reservation = %v, %v; want 10.255.0.0/24", got, err)
+	}
+	got, err = AllocateSubnet(pool, 24, []netip.Prefix{full, IngressSubnet})
+	if !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("AllocateSubnet with the ingress subnet taken = %v, %v; want the pool exhausted", got, err)
 	}
 }
 
