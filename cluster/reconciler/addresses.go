@@ -39,8 +39,11 @@ func newAddressBook(tasks []*state.Task, svcs []*state.Service, nodes []*state.N
 }
 
 // serviceChanged follows a service's VIPs from its row before a write to its row
-// after it (either nil).
-func (b *addressBook) serviceChanged(before, after *state.Service) {
+// after it (either nil). It reports a clash: a new VIP on an address the book gave a
+// task. The FSM gives a VIP no address a written task holds, so that task's plan was
+// still in flight, and the FSM skips it (store.givesReserved): the caller must read
+// its view anew, which forgets the addresses of the plan that was not written.
+func (b *addressBook) serviceChanged(before, after *state.Service) (clash bool) {
 	if before != nil {
 		for _, v := range before.Endpoint.VIPs {
 			setAddr(b.reserved, v.Network, v.Addr, false)
@@ -48,13 +51,14 @@ func (b *addressBook) serviceChanged(before, after *state.Service) {
 	}
 	if after != nil {
 		for _, v := range after.Endpoint.VIPs {
-			setAddr(b.reserved, v.Network, v.Addr, true)
+			clash = b.reserve(v.Network, v.Addr) || clash
 		}
 	}
+	return clash
 }
 
 // nodeChanged follows a node's endpoints as serviceChanged follows VIPs.
-func (b *addressBook) nodeChanged(before, after *state.Node) {
+func (b *addressBook) nodeChanged(before, after *state.Node) (clash bool) {
 	if before != nil {
 		for _, a := range before.Networks {
 			setAddr(b.reserved, a.Network, a.Addr, false)
@@ -62,9 +66,18 @@ func (b *addressBook) nodeChanged(before, after *state.Node) {
 	}
 	if after != nil {
 		for _, a := range after.Networks {
-			setAddr(b.reserved, a.Network, a.Addr, true)
+			clash = b.reserve(a.Network, a.Addr) || clash
 		}
 	}
+	return clash
+}
+
+// reserve marks a VIP's or an endpoint's address, and reports whether the book gave
+// it to a task.
+func (b *addressBook) reserve(network, cidr string) (clash bool) {
+	setAddr(b.reserved, network, cidr, true)
+	p, err := netip.ParsePrefix(cidr)
+	return err == nil && b.used[network][p.Addr()]
 }
 
 // holds: a task keeps its addresses until it is seen terminal; its container is

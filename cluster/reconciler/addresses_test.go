@@ -180,3 +180,24 @@ func TestServiceNetworksIngressLast(t *testing.T) {
 		})
 	}
 }
+
+// TestAddressBookReportsClash: a VIP or an endpoint written on an address the book
+// gave a task (whose plan the FSM then skips) is reported, so that the loop reads
+// its view anew; one on a free address is not.
+func TestAddressBookReportsClash(t *testing.T) {
+	task := &state.Task{ID: "a", DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskAssigned},
+		Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
+	b := newAddressBook([]*state.Task{task}, nil, nil)
+	free := &state.Service{ID: "s1", Endpoint: state.Endpoint{VIPs: []state.VIP{{Network: "n1", Addr: "10.0.0.254/24"}}}}
+	if b.serviceChanged(nil, free) {
+		t.Error("a VIP on a free address is reported as a clash")
+	}
+	clash := &state.Service{ID: "s2", Endpoint: state.Endpoint{VIPs: []state.VIP{{Network: "n1", Addr: "10.0.0.2/24"}}}}
+	if !b.serviceChanged(nil, clash) {
+		t.Error("a VIP on a task's address is not reported")
+	}
+	node := &state.Node{ID: "node-1", Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
+	if !b.nodeChanged(nil, node) {
+		t.Error("an endpoint on a task's address is not reported")
+	}
+}

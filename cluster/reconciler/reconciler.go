@@ -325,7 +325,9 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 		case state.TableServices:
 			before, _ := c.Before.(*state.Service)
 			after, _ := c.After.(*state.Service)
-			l.addrs.serviceChanged(before, after)
+			if l.addrs.serviceChanged(before, after) {
+				l.rebuild = true
+			}
 			if after == nil {
 				// Its tasks keep the spec they were counted with.
 				l.dirty[before.ID] = struct{}{}
@@ -343,7 +345,9 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 		case state.TableNodes:
 			before, _ := c.Before.(*state.Node)
 			after, _ := c.After.(*state.Node)
-			l.addrs.nodeChanged(before, after)
+			if l.addrs.nodeChanged(before, after) {
+				l.rebuild = true
+			}
 			l.allDirty = true
 			if before == nil || after == nil {
 				l.rebuild = true

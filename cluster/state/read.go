@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -127,6 +128,30 @@ func (r *ReadTxn) Cluster(ws memdb.WatchSet) (*Cluster, error) {
 // Node returns the node with the given ID.
 func (r *ReadTxn) Node(ws memdb.WatchSet, id string) (*Node, error) {
 	return first[Node](r, ws, TableNodes, indexID, id)
+}
+
+// AddressHolder names the row that holds the address of cidr (CIDR form) on a
+// network as its own: "service <name>" for a VIP, "node <hostname>" for a node's
+// endpoint; "" when neither does. Tasks' addresses are not looked up here.
+func (r *ReadTxn) AddressHolder(network, cidr string) (string, error) {
+	if _, ok := addressKey(network, cidr); !ok {
+		return "", nil
+	}
+	svc, err := first[Service](r, nil, TableServices, indexAddress, network, cidr)
+	if err == nil {
+		return "service " + svc.Name, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	n, err := first[Node](r, nil, TableNodes, indexAddress, network, cidr)
+	if err == nil {
+		return "node " + n.Hostname, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	return "", nil
 }
 
 // NodeByHostname returns the node with the given hostname.

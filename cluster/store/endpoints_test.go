@@ -364,3 +364,47 @@ func TestDryRunOfUnchangedStackWritesNothing(t *testing.T) {
 		t.Errorf("a dry run of the unchanged stack wrote services, networks or nodes (index %d, was %d)", after, before)
 	}
 }
+
+// TestPlanGivingAReservedAddressIsSkipped: a plan computed before a stack write gave
+// one of its tasks' addresses to a VIP (or a node endpoint) is skipped whole, as a
+// stale one is; a plan clear of them applies.
+func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
+	h := newFSMHarness(t)
+	h.must(CmdNodeUpsert, node("n1"))
+	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	svc, def, ingress := h.service("web_api"), h.network("web_default"), h.network(IngressName)
+	task := func(id string, atts ...state.Attachment) *state.Task {
+		return &state.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: 1, NodeID: "n1", SpecVersion: svc.SpecVersion,
+			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskAssigned, Timestamp: now}, CreatedAt: now, Networks: atts}
+	}
+	vip := state.Attachment{Network: def.ID, Addr: "10.30.0.6/29"}
+	endpoint := state.Attachment{Network: ingress.ID, Addr: h.node("n1").Networks[0].Addr}
+	free := state.Attachment{Network: def.ID, Addr: "10.30.0.2/29"}
+	freeIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.0.2/16"}
+	if holder, err := h.tx().AddressHolder(vip.Network, vip.Addr); holder != "service web_api" || err != nil {
+		t.Fatalf("holder of the VIP: %q, %v", holder, err)
+	}
+	if holder, err := h.tx().AddressHolder(endpoint.Network, "10.255.255.254/24"); holder != "node host-n1" || err != nil {
+		t.Fatalf("holder of the endpoint (another prefix length): %q, %v", holder, err)
+	}
+	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-vip", free, vip)}},
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-endpoint", free, endpoint)}},
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("clear", free, freeIngress)}},
+	}})
+	for id, want := range map[string]bool{"on-vip": false, "on-endpoint": false, "clear": true} {
+		if _, err := h.tx().Task(nil, id); (err == nil) != want {
+			t.Errorf("task %s written: %v, want %v", id, err == nil, want)
+		}
+	}
+	// An assignment that gives a pending task a VIP's address is skipped too.
+	pending := task("pending", []state.Attachment(nil)...)
+	pending.Slot, pending.NodeID, pending.Status.State = 2, "", state.TaskPending
+	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{pending}}}})
+	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion,
+		Update: []orchestrator.TaskUpdate{{ID: "pending", NodeID: "n1", Status: &state.TaskStatus{State: state.TaskAssigned},
+			Networks: []state.Attachment{vip}, UpdatedAt: now}}}}})
+	if got, _ := h.tx().Task(nil, "pending"); got.Status.State != state.TaskPending || len(got.Networks) != 0 {
+		t.Errorf("pending task after an assignment onto the VIP: %v %+v", got.Status.State, got.Networks)
+	}
+}

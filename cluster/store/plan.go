@@ -140,6 +140,9 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
 			return fmt.Errorf("%w: task %s is of service %s", state.ErrInvalid, t.ID, t.ServiceID)
 		}
 	}
+	if taken, err := givesReserved(&tx.ReadTxn, p); taken || err != nil {
+		return err
+	}
 	if u := p.Service; u != nil && svc != nil {
 		next := svc.Copy()
 		if u.Rollback && svc.PreviousSpec != nil {
@@ -165,6 +168,35 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
 		}
 	}
 	return nil
+}
+
+// givesReserved reports whether a plan gives a task an address that a VIP or a node's
+// endpoint holds. The leader planned it before a stack write took that address
+// (VIPs come from the top of a subnet, tasks from the bottom, so only on a nearly
+// full subnet), and the write's entry came first: the plan is skipped whole, as a
+// stale one is, and the leader, which sees the write take an address it gave a
+// task, reads its view anew and plans again (cluster/reconciler).
+func givesReserved(tx *state.ReadTxn, p *orchestrator.Plan) (bool, error) {
+	check := func(atts []state.Attachment) (bool, error) {
+		for _, a := range atts {
+			holder, err := tx.AddressHolder(a.Network, a.Addr)
+			if holder != "" || err != nil {
+				return holder != "", err
+			}
+		}
+		return false, nil
+	}
+	for _, t := range p.Create {
+		if taken, err := check(t.Networks); taken || err != nil {
+			return taken, err
+		}
+	}
+	for i := range p.Update {
+		if taken, err := check(p.Update[i].Networks); taken || err != nil {
+			return taken, err
+		}
+	}
+	return false, nil
 }
 
 // applyTaskUpdate applies the fields of u that move the task forward.

@@ -1,0 +1,50 @@
+package state
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestAddressHolder: a VIP and a node's endpoint are found by their network and IP
+// (whatever the prefix length asked with), follow their rows' changes, and are found
+// again in a store restored from a snapshot (the index is rebuilt, not stored).
+func TestAddressHolder(t *testing.T) {
+	s := newStore(t)
+	commit(t, s, 1, func(tx *WriteTxn) error {
+		if err := tx.UpsertService(&Service{ID: "s1", Name: "web_api", Stack: "web",
+			Endpoint: Endpoint{VIPs: []VIP{{Network: "n1", Addr: "10.0.0.254/24"}, {Network: "ing", Addr: "10.255.255.253/16"}}}}); err != nil {
+			return err
+		}
+		return tx.UpsertNode(&Node{ID: "node1", Hostname: "one", Role: RoleWorker, Availability: AvailabilityActive,
+			Status: NodeStatus{State: NodeReady}, Networks: []Attachment{{Network: "ing", Addr: "10.255.255.254/16"}}})
+	})
+	check := func(s *Store, when string, want map[[2]string]string) {
+		t.Helper()
+		for k, w := range want {
+			got, err := s.ReadTxn().AddressHolder(k[0], k[1])
+			if got != w || err != nil {
+				t.Errorf("%s: holder of %s on %s = %q, %v; want %q", when, k[1], k[0], got, err, w)
+			}
+		}
+	}
+	check(s, "written", map[[2]string]string{
+		{"n1", "10.0.0.254/24"}: "service web_api", {"ing", "10.255.255.253/32"}: "service web_api",
+		{"ing", "10.255.255.254/16"}: "node one", {"n1", "10.0.0.2/24"}: "", {"n2", "10.0.0.254/24"}: "", {"n1", "junk"}: "",
+	})
+	var buf bytes.Buffer
+	if err := s.Snapshot().Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(restored, "restored", map[[2]string]string{{"n1", "10.0.0.254/24"}: "service web_api", {"ing", "10.255.255.254/16"}: "node one"})
+	commit(t, s, 2, func(tx *WriteTxn) error {
+		if err := tx.UpsertService(&Service{ID: "s1", Name: "web_api", Stack: "web"}); err != nil {
+			return err
+		}
+		return tx.DeleteNode("node1")
+	})
+	check(s, "released", map[[2]string]string{{"n1", "10.0.0.254/24"}: "", {"ing", "10.255.255.254/16"}: ""})
+}
