@@ -2,13 +2,14 @@ package state
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 )
 
-// TestAddressHolder: a VIP and a node's endpoint are found by their network and IP
-// (whatever the prefix length asked with), follow their rows' changes, and are found
-// again in a store restored from a snapshot (the index is rebuilt, not stored).
-func TestAddressHolder(t *testing.T) {
+// TestReservedAddrs: VIPs and nodes' endpoints are listed by network, follow their
+// rows' changes, and are found again in a store restored from a snapshot (the index
+// is rebuilt, not stored).
+func TestReservedAddrs(t *testing.T) {
 	s := newStore(t)
 	commit(t, s, 1, func(tx *WriteTxn) error {
 		if err := tx.UpsertService(&Service{ID: "s1", Name: "web_api", Stack: "web",
@@ -21,15 +22,18 @@ func TestAddressHolder(t *testing.T) {
 	check := func(s *Store, when string, want map[[2]string]string) {
 		t.Helper()
 		for k, w := range want {
-			got, err := s.ReadTxn().AddressHolder(k[0], k[1])
-			if got != w || err != nil {
-				t.Errorf("%s: holder of %s on %s = %q, %v; want %q", when, k[1], k[0], got, err, w)
+			held, err := s.ReadTxn().ReservedAddrs(k[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := held[netip.MustParsePrefix(k[1]).Addr()]; got != w {
+				t.Errorf("%s: holder of %s on %s = %q; want %q", when, k[1], k[0], got, w)
 			}
 		}
 	}
 	check(s, "written", map[[2]string]string{
 		{"n1", "10.0.0.254/24"}: "service web_api", {"ing", "10.255.255.253/32"}: "service web_api",
-		{"ing", "10.255.255.254/16"}: "node one", {"n1", "10.0.0.2/24"}: "", {"n2", "10.0.0.254/24"}: "", {"n1", "junk"}: "",
+		{"ing", "10.255.255.254/16"}: "node one", {"n1", "10.0.0.2/24"}: "", {"n2", "10.0.0.254/24"}: "", {"n", "10.0.0.254/24"}: "",
 	})
 	var buf bytes.Buffer
 	if err := s.Snapshot().Persist(&buf); err != nil {

@@ -1,8 +1,8 @@
 package state
 
 import (
-	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -130,28 +130,37 @@ func (r *ReadTxn) Node(ws memdb.WatchSet, id string) (*Node, error) {
 	return first[Node](r, ws, TableNodes, indexID, id)
 }
 
-// AddressHolder names the row that holds the address of cidr (CIDR form) on a
-// network as its own: "service <name>" for a VIP, "node <hostname>" for a node's
-// endpoint; "" when neither does. Tasks' addresses are not looked up here.
-func (r *ReadTxn) AddressHolder(network, cidr string) (string, error) {
-	if _, ok := addressKey(network, cidr); !ok {
-		return "", nil
+// ReservedAddrs returns the addresses services' VIPs and nodes' endpoints hold on a
+// network, each with its holder ("service <name>", "node <hostname>"). Tasks'
+// addresses are not among them.
+func (r *ReadTxn) ReservedAddrs(network string) (map[netip.Addr]string, error) {
+	out := map[netip.Addr]string{}
+	if network == "" {
+		return out, nil
 	}
-	svc, err := first[Service](r, nil, TableServices, indexAddress, network, cidr)
-	if err == nil {
-		return "service " + svc.Name, nil
+	svcs, err := list[Service](r, nil, TableServices, indexAddress+"_prefix", network)
+	if err != nil {
+		return nil, err
 	}
-	if !errors.Is(err, ErrNotFound) {
-		return "", err
+	for _, s := range svcs {
+		for _, v := range s.Endpoint.VIPs {
+			if p, err := netip.ParsePrefix(v.Addr); err == nil && v.Network == network {
+				out[p.Addr()] = "service " + s.Name
+			}
+		}
 	}
-	n, err := first[Node](r, nil, TableNodes, indexAddress, network, cidr)
-	if err == nil {
-		return "node " + n.Hostname, nil
+	nodes, err := list[Node](r, nil, TableNodes, indexAddress+"_prefix", network)
+	if err != nil {
+		return nil, err
 	}
-	if !errors.Is(err, ErrNotFound) {
-		return "", err
+	for _, n := range nodes {
+		for _, a := range n.Networks {
+			if p, err := netip.ParsePrefix(a.Addr); err == nil && a.Network == network {
+				out[p.Addr()] = "node " + n.Hostname
+			}
+		}
 	}
-	return "", nil
+	return out, nil
 }
 
 // NodeByHostname returns the node with the given hostname.

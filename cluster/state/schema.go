@@ -280,7 +280,8 @@ func (ix *strStrIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
 
 // addressIndexer indexes the addresses a row holds on networks, (network ID, IP)
 // each NUL-terminated, the IP without its prefix length: a lookup by a task's
-// attachment finds the VIP or node endpoint that holds the same address.
+// attachment finds the VIP or node endpoint that holds the same address, a prefix
+// lookup by network every one held there.
 type addressIndexer[T any] struct{ get func(*T) []Attachment }
 
 func addresses[T any](get func(*T) []Attachment) *addressIndexer[T] {
@@ -315,6 +316,15 @@ func (ix *addressIndexer[T]) FromArgs(args ...any) ([]byte, error) {
 		return nil, fmt.Errorf("address %q on network %q is not in CIDR form", cidr, network)
 	}
 	return k, nil
+}
+
+// PrefixFromArgs takes the network alone: every address held on it.
+func (ix *addressIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
+	network, err := stringArg(args, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(network), 0), nil
 }
 
 func addressKey(network, cidr string) ([]byte, bool) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/netstack/ipam"
@@ -17,95 +18,103 @@ import (
 // stack, created by the first stack write that publishes a port in ingress mode.
 const IngressName = "ingress"
 
-// addrSpace is the addresses in use on each network, as the FSM sees them while it
-// applies one entry: tasks' attachments (until the task is terminal, the leader's
-// rule), services' VIPs and nodes' endpoints. It is read on the entry's first
-// allocation only: most entries allocate nothing, and reading every task is what
-// an allocation costs.
+// addrSpace chooses the addresses of VIPs and node endpoints while the FSM applies
+// one entry: the highest addresses of a network's subnet that no VIP, endpoint or
+// task holds (until the task is terminal, the leader's rule). The tasks are what
+// costs: a network's free addresses are found in one pass over them, which checks a
+// few candidates from the top of the subnet, more when tasks hold those.
 type addrSpace struct {
 	tx   *state.WriteTxn
-	used map[string]map[netip.Addr]bool // network ID -> addresses; nil until read
+	nets map[string]*netSpace // network ID ->
 }
 
-func newAddrSpace(tx *state.WriteTxn) *addrSpace { return &addrSpace{tx: tx} }
+// netSpace is what an entry knows of one network: free addresses it found, highest
+// first, and those it gave.
+type netSpace struct {
+	free   []netip.Addr
+	given  map[netip.Addr]bool
+	window int // candidates the last pass checked
+}
 
-func (s *addrSpace) read() error {
-	if s.used != nil {
-		return nil
+// firstWindow is how many candidates the first pass over the tasks checks: a
+// stack write rarely adds more VIPs to one network.
+const firstWindow = 16
+
+func newAddrSpace(tx *state.WriteTxn) *addrSpace {
+	return &addrSpace{tx: tx, nets: map[string]*netSpace{}}
+}
+
+// take reserves the highest free address of n and returns it with the subnet's
+// length.
+func (s *addrSpace) take(n *state.Network) (netip.Prefix, error) {
+	subnet, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%w: network %s has no subnet (%q)", state.ErrInvalid, n.Name, n.Subnet)
 	}
-	s.used = map[string]map[netip.Addr]bool{}
+	ns := s.nets[n.ID]
+	if ns == nil {
+		ns = &netSpace{given: map[netip.Addr]bool{}}
+		s.nets[n.ID] = ns
+	}
+	for len(ns.free) == 0 {
+		if err := s.refill(n, subnet, ns); err != nil {
+			return netip.Prefix{}, err
+		}
+	}
+	addr := ns.free[0]
+	ns.free = ns.free[1:]
+	ns.given[addr] = true
+	return netip.PrefixFrom(addr, subnet.Bits()), nil
+}
+
+// refill finds free addresses of n: the window's highest addresses that no VIP,
+// endpoint or address given in this entry holds, less those tasks hold. Each pass
+// that finds none checks a window four times larger, up to the whole subnet.
+func (s *addrSpace) refill(n *state.Network, subnet netip.Prefix, ns *netSpace) error {
+	gw, err := netip.ParseAddr(n.Gateway)
+	if err != nil {
+		gw = ipam.Gateway(subnet)
+	}
+	held, err := s.tx.ReservedAddrs(n.ID)
+	if err != nil {
+		return err
+	}
+	size := 1 << min(subnet.Addr().BitLen()-subnet.Bits(), 30)
+	if ns.window >= size {
+		return fmt.Errorf("%w: network %s: %v", state.ErrConflict, n.Name, fmt.Errorf("%w: no free address in %s (gateway %s)", ipam.ErrSubnetFull, subnet, gw))
+	}
+	ns.window = max(firstWindow, 4*ns.window)
+	cands, err := ipam.TopFree(subnet, gw, func(a netip.Addr) bool { return held[a] != "" || ns.given[a] }, ns.window)
+	if err != nil {
+		return fmt.Errorf("%w: network %s: %v", state.ErrConflict, n.Name, err)
+	}
+	free := make(map[string]netip.Addr, len(cands))
+	for _, a := range cands {
+		free[a.String()] = a
+	}
 	tasks, err := s.tx.Tasks(nil)
 	if err != nil {
 		return err
 	}
 	for _, t := range tasks {
-		if !t.Status.State.Terminal() {
-			s.mark(t.Networks)
+		if t.Status.State.Terminal() {
+			continue
+		}
+		for _, a := range t.Networks {
+			// The address alone, whatever the prefix length (a network's subnet may
+			// have grown since the task got it): no parse, no allocation per task.
+			if ip, _, _ := strings.Cut(a.Addr, "/"); a.Network == n.ID {
+				delete(free, ip)
+			}
 		}
 	}
-	svcs, err := s.tx.Services(nil)
-	if err != nil {
-		return err
-	}
-	for _, svc := range svcs {
-		for _, v := range svc.Endpoint.VIPs {
-			s.markAddr(v.Network, v.Addr)
+	ns.free = ns.free[:0]
+	for _, a := range cands {
+		if _, ok := free[a.String()]; ok {
+			ns.free = append(ns.free, a)
 		}
-	}
-	nodes, err := s.tx.Nodes(nil)
-	if err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		s.mark(n.Networks)
 	}
 	return nil
-}
-
-func (s *addrSpace) mark(atts []state.Attachment) {
-	for _, a := range atts {
-		s.markAddr(a.Network, a.Addr)
-	}
-}
-
-func (s *addrSpace) markAddr(network, cidr string) {
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return
-	}
-	m := s.used[network]
-	if m == nil {
-		m = map[netip.Addr]bool{}
-		s.used[network] = m
-	}
-	m[p.Addr()] = true
-}
-
-// take reserves the highest free address of n (ipam.AllocateReserved) and returns
-// it with the subnet's length.
-func (s *addrSpace) take(n *state.Network) (netip.Prefix, error) {
-	if err := s.read(); err != nil {
-		return netip.Prefix{}, err
-	}
-	subnet, err := netip.ParsePrefix(n.Subnet)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w: network %s has no subnet (%q)", state.ErrInvalid, n.Name, n.Subnet)
-	}
-	gw, err := netip.ParseAddr(n.Gateway)
-	if err != nil {
-		gw = ipam.Gateway(subnet)
-	}
-	used := s.used[n.ID]
-	addr, err := ipam.AllocateReserved(subnet, gw, func(a netip.Addr) bool { return used[a] })
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w: network %s: %v", state.ErrConflict, n.Name, err)
-	}
-	if used == nil {
-		used = map[netip.Addr]bool{}
-		s.used[n.ID] = used
-	}
-	used[addr] = true
-	return netip.PrefixFrom(addr, subnet.Bits()), nil
 }
 
 // ServiceNetworks are the network rows a service's tasks attach to: its own networks

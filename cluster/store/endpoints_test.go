@@ -381,12 +381,6 @@ func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 	endpoint := state.Attachment{Network: ingress.ID, Addr: h.node("n1").Networks[0].Addr}
 	free := state.Attachment{Network: def.ID, Addr: "10.30.0.2/29"}
 	freeIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.0.2/16"}
-	if holder, err := h.tx().AddressHolder(vip.Network, vip.Addr); holder != "service web_api" || err != nil {
-		t.Fatalf("holder of the VIP: %q, %v", holder, err)
-	}
-	if holder, err := h.tx().AddressHolder(endpoint.Network, "10.255.255.254/24"); holder != "node host-n1" || err != nil {
-		t.Fatalf("holder of the endpoint (another prefix length): %q, %v", holder, err)
-	}
 	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-vip", free, vip)}},
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-endpoint", free, endpoint)}},

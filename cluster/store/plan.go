@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
@@ -113,8 +114,9 @@ func (p *PlanApply) decodeWire(d *wireDecoder) {
 }
 
 func applyPlans(tx *state.WriteTxn, p *PlanApply) error {
+	reserved := reservedAddrs{tx: &tx.ReadTxn}
 	for _, pl := range p.Plans {
-		if err := applyPlan(tx, pl); err != nil {
+		if err := applyPlan(tx, pl, &reserved); err != nil {
 			return fmt.Errorf("plan of service %s: %w", pl.ServiceID, err)
 		}
 	}
@@ -122,7 +124,7 @@ func applyPlans(tx *state.WriteTxn, p *PlanApply) error {
 }
 
 // applyPlan applies one plan with the rules of orchestrator.Plan and TaskUpdate.
-func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
+func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan, reserved *reservedAddrs) error {
 	svc, err := tx.Service(nil, p.ServiceID)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
@@ -140,7 +142,7 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
 			return fmt.Errorf("%w: task %s is of service %s", state.ErrInvalid, t.ID, t.ServiceID)
 		}
 	}
-	if taken, err := givesReserved(&tx.ReadTxn, p); taken || err != nil {
+	if taken, err := reserved.given(p); taken || err != nil {
 		return err
 	}
 	if u := p.Service; u != nil && svc != nil {
@@ -170,30 +172,49 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
 	return nil
 }
 
-// givesReserved reports whether a plan gives a task an address that a VIP or a node's
+// reservedAddrs are the addresses VIPs and node endpoints hold on the networks an
+// entry's plans give addresses on, read once per network and entry: a plan writes
+// neither services' VIPs nor nodes.
+type reservedAddrs struct {
+	tx   *state.ReadTxn
+	nets map[string]map[netip.Addr]string
+}
+
+// given reports whether a plan gives a task an address that a VIP or a node's
 // endpoint holds. The leader planned it before a stack write took that address
 // (VIPs come from the top of a subnet, tasks from the bottom, so only on a nearly
 // full subnet), and the write's entry came first: the plan is skipped whole, as a
 // stale one is, and the leader, which sees the write take an address it gave a
 // task, reads its view anew and plans again (cluster/reconciler).
-func givesReserved(tx *state.ReadTxn, p *orchestrator.Plan) (bool, error) {
-	check := func(atts []state.Attachment) (bool, error) {
-		for _, a := range atts {
-			holder, err := tx.AddressHolder(a.Network, a.Addr)
-			if holder != "" || err != nil {
-				return holder != "", err
-			}
-		}
-		return false, nil
-	}
+func (r *reservedAddrs) given(p *orchestrator.Plan) (bool, error) {
 	for _, t := range p.Create {
-		if taken, err := check(t.Networks); taken || err != nil {
+		if taken, err := r.holds(t.Networks); taken || err != nil {
 			return taken, err
 		}
 	}
 	for i := range p.Update {
-		if taken, err := check(p.Update[i].Networks); taken || err != nil {
+		if taken, err := r.holds(p.Update[i].Networks); taken || err != nil {
 			return taken, err
+		}
+	}
+	return false, nil
+}
+
+func (r *reservedAddrs) holds(atts []state.Attachment) (bool, error) {
+	for _, a := range atts {
+		held, ok := r.nets[a.Network]
+		if !ok {
+			var err error
+			if held, err = r.tx.ReservedAddrs(a.Network); err != nil {
+				return false, err
+			}
+			if r.nets == nil {
+				r.nets = map[string]map[netip.Addr]string{}
+			}
+			r.nets[a.Network] = held
+		}
+		if p, err := netip.ParsePrefix(a.Addr); err == nil && held[p.Addr()] != "" {
+			return true, nil
 		}
 	}
 	return false, nil

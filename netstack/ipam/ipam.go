@@ -155,16 +155,32 @@ func AllocateAddr(subnet netip.Prefix, gateway netip.Addr, taken func(netip.Addr
 // leader's reconciler in its plans), and starting at opposite ends keeps a plan in
 // flight from meeting a VIP committed meanwhile until the subnet is nearly full.
 func AllocateReserved(subnet netip.Prefix, gateway netip.Addr, taken func(netip.Addr) bool) (netip.Addr, error) {
-	first, last, err := hostRange(subnet, gateway)
+	addrs, err := TopFree(subnet, gateway, taken, 1)
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	for a := last; a.IsValid() && !a.Less(first); a = a.Prev() {
+	return addrs[0], nil
+}
+
+// TopFree returns up to n of the highest addresses AllocateReserved could give,
+// highest first: candidates to check against what taken cannot answer cheaply (the
+// FSM checks them against every task's address in one pass). It fails only when
+// there is none.
+func TopFree(subnet netip.Prefix, gateway netip.Addr, taken func(netip.Addr) bool, n int) ([]netip.Addr, error) {
+	first, last, err := hostRange(subnet, gateway)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for a := last; a.IsValid() && !a.Less(first) && len(out) < n; a = a.Prev() {
 		if a != gateway && !taken(a) {
-			return a, nil
+			out = append(out, a)
 		}
 	}
-	return netip.Addr{}, fullError(subnet, gateway)
+	if len(out) == 0 {
+		return nil, fullError(subnet, gateway)
+	}
+	return out, nil
 }
 
 // hostRange validates subnet and gateway and returns the first and last addresses a

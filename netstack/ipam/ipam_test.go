@@ -3,6 +3,7 @@ package ipam
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -223,6 +224,27 @@ func TestAllocateReserved(t *testing.T) {
 				t.Fatalf("AllocateReserved = %v, %v; want %s", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTopFree(t *testing.T) {
+	subnet, gw := netip.MustParsePrefix("10.0.1.0/29"), netip.MustParseAddr("10.0.1.6")
+	taken := addrs("10.0.1.5", "10.0.1.3")
+	for n, want := range map[int][]string{1: {"10.0.1.4"}, 2: {"10.0.1.4", "10.0.1.2"}, 9: {"10.0.1.4", "10.0.1.2", "10.0.1.1"}} {
+		got, err := TopFree(subnet, gw, func(a netip.Addr) bool { return taken[a] }, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, a := range got {
+			s = append(s, a.String())
+		}
+		if !slices.Equal(s, want) {
+			t.Errorf("TopFree(%d) = %v, want %v", n, s, want)
+		}
+	}
+	if _, err := TopFree(subnet, gw, func(netip.Addr) bool { return true }, 3); !errors.Is(err, ErrSubnetFull) {
+		t.Errorf("TopFree of a full subnet: %v", err)
 	}
 }
 
