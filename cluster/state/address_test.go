@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"net/netip"
 	"testing"
 )
@@ -35,15 +34,7 @@ func TestReservedAddrs(t *testing.T) {
 		{"n1", "10.0.0.254/24"}: "service web_api", {"ing", "10.255.255.253/32"}: "service web_api",
 		{"ing", "10.255.255.254/16"}: "node one", {"n1", "10.0.0.2/24"}: "", {"n2", "10.0.0.254/24"}: "", {"n", "10.0.0.254/24"}: "",
 	})
-	var buf bytes.Buffer
-	if err := s.Snapshot().Persist(&buf); err != nil {
-		t.Fatal(err)
-	}
-	restored, err := Restore(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(restored, "restored", map[[2]string]string{{"n1", "10.0.0.254/24"}: "service web_api", {"ing", "10.255.255.254/16"}: "node one"})
+	check(roundTrip(t, s), "restored", map[[2]string]string{{"n1", "10.0.0.254/24"}: "service web_api", {"ing", "10.255.255.254/16"}: "node one"})
 	commit(t, s, 2, func(tx *WriteTxn) error {
 		if err := tx.UpsertService(&Service{ID: "s1", Name: "web_api", Stack: "web"}); err != nil {
 			return err

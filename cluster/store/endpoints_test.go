@@ -22,31 +22,27 @@ func meshStack(image string) *spec.Stack {
 	return st
 }
 
-func (h *fsmHarness) service(name string) *state.Service {
-	h.t.Helper()
-	svc, err := h.tx().ServiceByName(nil, name)
-	if err != nil {
-		h.t.Fatalf("service %s: %v", name, err)
+// found returns what a state lookup found, failing the test when it found nothing.
+func found[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	return svc
+}
+
+func (h *fsmHarness) service(name string) *state.Service {
+	return found[*state.Service](h.t)(h.tx().ServiceByName(nil, name))
 }
 
 func (h *fsmHarness) network(name string) *state.Network {
-	h.t.Helper()
-	n, err := h.tx().NetworkByName(nil, name)
-	if err != nil {
-		h.t.Fatalf("network %s: %v", name, err)
-	}
-	return n
+	return found[*state.Network](h.t)(h.tx().NetworkByName(nil, name))
 }
 
 func (h *fsmHarness) node(id string) *state.Node {
-	h.t.Helper()
-	n, err := h.tx().Node(nil, id)
-	if err != nil {
-		h.t.Fatalf("node %s: %v", id, err)
-	}
-	return n
+	return found[*state.Node](h.t)(h.tx().Node(nil, id))
 }
 
 // vips returns a service's VIPs by network name.

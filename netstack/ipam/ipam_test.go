@@ -148,9 +148,12 @@ func addrs(ss ...string) map[netip.Addr]bool {
 	return out
 }
 
+// TestAllocateAddr: tasks' addresses from the bottom of a subnet (AllocateAddr),
+// VIPs' and endpoints' from the top (AllocateReserved, "top" cases).
 func TestAllocateAddr(t *testing.T) {
 	tests := []struct {
 		name    string
+		top     bool
 		subnet  string
 		gateway string
 		used    map[netip.Addr]bool
@@ -173,13 +176,25 @@ func TestAllocateAddr(t *testing.T) {
 		{name: "IPv6 has no broadcast", subnet: "fd00::/126", gateway: "fd00::1", used: addrs("fd00::2"), want: "fd00::3"},
 		{name: "gateway outside", subnet: "10.0.1.0/24", gateway: "10.0.2.1", wantErr: ErrInvalid},
 		{name: "subnet with host bits", subnet: "10.0.1.5/24", gateway: "10.0.1.1", wantErr: ErrInvalid},
+		{name: "top: highest before broadcast", top: true, subnet: "10.0.1.0/24", gateway: "10.0.1.1", want: "10.0.1.254"},
+		{name: "top: highest free", top: true, subnet: "10.0.1.0/24", gateway: "10.0.1.1", used: addrs("10.0.1.254", "10.0.1.253"), want: "10.0.1.252"},
+		{name: "top: skips gateway", top: true, subnet: "10.0.1.0/24", gateway: "10.0.1.254", want: "10.0.1.253"},
+		{name: "top: meets the tasks", top: true, subnet: "10.0.1.0/30", gateway: "10.0.1.1", want: "10.0.1.2"},
+		{name: "top: full /30", top: true, subnet: "10.0.1.0/30", gateway: "10.0.1.1", used: addrs("10.0.1.2"), wantErr: ErrSubnetFull},
+		{name: "top: IPv6 has no broadcast", top: true, subnet: "fd00::/126", gateway: "fd00::1", want: "fd00::3"},
+		{name: "top: ingress subnet", top: true, subnet: IngressSubnet.String(), gateway: "10.255.0.1", used: addrs("10.255.255.254"), want: "10.255.255.253"},
+		{name: "top: gateway outside", top: true, subnet: "10.0.1.0/24", gateway: "10.0.2.1", wantErr: ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := AllocateAddr(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), func(a netip.Addr) bool { return tt.used[a] })
+			alloc, fn := AllocateAddr, "AllocateAddr"
+			if tt.top {
+				alloc, fn = AllocateReserved, "AllocateReserved"
+			}
+			got, err := alloc(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), func(a netip.Addr) bool { return tt.used[a] })
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("AllocateAddr = %v, %v; want error %v", got, err, tt.wantErr)
+					t.Fatalf("%s = %v, %v; want error %v", fn, got, err, tt.wantErr)
 				}
 				if !strings.Contains(err.Error(), tt.subnet) && !strings.Contains(err.Error(), tt.gateway) {
 					t.Errorf("error %q names neither the subnet nor the gateway", err)
@@ -187,41 +202,7 @@ func TestAllocateAddr(t *testing.T) {
 				return
 			}
 			if err != nil || got != netip.MustParseAddr(tt.want) {
-				t.Fatalf("AllocateAddr = %v, %v; want %s", got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestAllocateReserved(t *testing.T) {
-	tests := []struct {
-		name    string
-		subnet  string
-		gateway string
-		used    map[netip.Addr]bool
-		want    string
-		wantErr error
-	}{
-		{name: "highest before broadcast", subnet: "10.0.1.0/24", gateway: "10.0.1.1", want: "10.0.1.254"},
-		{name: "highest free", subnet: "10.0.1.0/24", gateway: "10.0.1.1", used: addrs("10.0.1.254", "10.0.1.253"), want: "10.0.1.252"},
-		{name: "skips gateway at the top", subnet: "10.0.1.0/24", gateway: "10.0.1.254", want: "10.0.1.253"},
-		{name: "meets the tasks", subnet: "10.0.1.0/30", gateway: "10.0.1.1", want: "10.0.1.2"},
-		{name: "full /30", subnet: "10.0.1.0/30", gateway: "10.0.1.1", used: addrs("10.0.1.2"), wantErr: ErrSubnetFull},
-		{name: "IPv6 has no broadcast", subnet: "fd00::/126", gateway: "fd00::1", want: "fd00::3"},
-		{name: "ingress subnet", subnet: IngressSubnet.String(), gateway: "10.255.0.1", used: addrs("10.255.255.254"), want: "10.255.255.253"},
-		{name: "gateway outside", subnet: "10.0.1.0/24", gateway: "10.0.2.1", wantErr: ErrInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := AllocateReserved(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), func(a netip.Addr) bool { return tt.used[a] })
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("AllocateReserved = %v, %v; want error %v", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != netip.MustParseAddr(tt.want) {
-				t.Fatalf("AllocateReserved = %v, %v; want %s", got, err, tt.want)
+				t.Fatalf("%s = %v, %v; want %s", fn, got, err, tt.want)
 			}
 		})
 	}
