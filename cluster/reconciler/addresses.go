@@ -1,9 +1,11 @@
 package reconciler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/berthd/berth/cluster/orchestrator"
@@ -128,6 +130,39 @@ func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, e
 		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
 	}
 	return store.ServiceNetworks(tx, stack.Spec, &svc.Spec)
+}
+
+// fillEndpoints asks the FSM for the VIPs of the services a build without VIPs wrote
+// (store.ServiceEndpoints), once per leadership: every later write of a service
+// allocates its own. Services that still have none after it are named in the log.
+func fillEndpoints(ctx context.Context, cfg Config) error {
+	lacking := func() ([]*state.Service, error) {
+		svcs, err := cfg.Store.State().ReadTxn().Services(nil)
+		if err != nil {
+			return nil, err
+		}
+		return slices.DeleteFunc(svcs, func(s *state.Service) bool {
+			return !s.Spec.Deploy.VIP() || !attaches(&s.Spec) || len(s.Endpoint.VIPs) > 0
+		}), nil
+	}
+	svcs, err := lacking()
+	if err != nil || len(svcs) == 0 {
+		return err
+	}
+	body := &store.ServiceEndpoints{}
+	for _, s := range svcs {
+		body.IDs = append(body.IDs, s.ID)
+	}
+	if _, err := cfg.Store.ApplyLeader(ctx, store.CmdServiceEndpoints, body); err != nil {
+		return fmt.Errorf("give VIPs to %d services: %w", len(svcs), err)
+	}
+	if svcs, err = lacking(); err != nil {
+		return err
+	}
+	for _, s := range svcs {
+		cfg.Logger.Warn("service has no VIP: its networks cannot be had; the next write of its stack says why", "service", s.Name)
+	}
+	return nil
 }
 
 // attaches reports whether a service's tasks have addresses on any network.

@@ -128,6 +128,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Store.Barrier(30 * time.Second); err != nil {
 		return fmt.Errorf("raft barrier before reconciling: %w", err)
 	}
+	if err := fillEndpoints(ctx, cfg); err != nil {
+		if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
+			return err
+		}
+		cfg.Logger.Error("could not give VIPs to services written by an older berth; their next stack write will", "error", err)
+	}
 	for {
 		l := &loop{cfg: cfg, st: cfg.Store.State()}
 		err := l.run(ctx)

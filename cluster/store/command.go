@@ -36,6 +36,8 @@ const (
 	CmdSourceSync   CommandType = 19
 	// Issue 15: a push is replicated before it is acknowledged.
 	CmdSourcePush CommandType = 30
+	// Issue 16: VIPs for services written before they existed.
+	CmdServiceEndpoints CommandType = 31
 )
 
 func (t CommandType) String() string {
@@ -166,6 +168,7 @@ var commands = map[CommandType]command{
 	CmdSourceRemove:       {"source-remove", decodeInto(applySourceRemove)},
 	CmdSourceSync:         {"source-sync", decodeInto(applySourceSync)},
 	CmdSourcePush:         {"source-push", decodeInto(applySourcePush)},
+	CmdServiceEndpoints:   {"service-endpoints", decodeInto(applyServiceEndpoints)},
 }
 
 // EncodeCommand makes a raft entry: the type byte, then the body as JSON, or in the

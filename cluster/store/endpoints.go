@@ -180,9 +180,48 @@ func serviceVIPs(space *addrSpace, cur []state.VIP, s *spec.Service, nets []*sta
 	return out, nil
 }
 
+// ServiceEndpoints gives services the VIPs their spec asks for, without a new spec
+// version (their tasks do not change): the leader proposes it for the services a
+// build without VIPs wrote, which would otherwise get theirs only at the next write
+// of their stack.
+type ServiceEndpoints struct {
+	IDs []string `json:"ids"`
+}
+
+// applyServiceEndpoints skips the services that are gone, and those whose networks
+// cannot be had (the stack no longer defines one, a subnet is full): failing would
+// fail the others with them, and the next write of their stack says what is wrong.
+func applyServiceEndpoints(tx *state.WriteTxn, c *ServiceEndpoints) error {
+	space := newAddrSpace(tx)
+	for _, id := range c.IDs {
+		svc, err := tx.Service(nil, id)
+		if errors.Is(err, state.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if svc.Spec.PublishesIngress() {
+			if err := ensureIngress(tx, space); err != nil {
+				return fmt.Errorf("service %s: %w", svc.Name, err)
+			}
+		}
+		vips, err := endpointOf(tx, space, svc)
+		if err != nil || slices.Equal(vips, svc.Endpoint.VIPs) {
+			continue
+		}
+		next := svc.Copy()
+		next.Endpoint.VIPs = vips
+		if err := tx.UpsertService(next); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // endpointOf returns the VIPs svc must have under its current spec, read against the
-// stack row; it is for the writes that change a service's spec outside a stack
-// deploy (rollbacks).
+// stack row; it is for the writes outside a stack deploy (rollbacks, the leader's
+// ServiceEndpoints).
 func endpointOf(tx *state.WriteTxn, space *addrSpace, svc *state.Service) ([]state.VIP, error) {
 	stack, err := tx.Stack(nil, svc.Stack)
 	if err != nil || stack.Spec == nil {

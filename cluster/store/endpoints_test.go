@@ -308,13 +308,10 @@ func TestIngressReserved(t *testing.T) {
 	}
 }
 
-// TestOlderServiceGetsVIPs: a service written by a build without VIPs gets them on
-// the next write of its stack, unchanged otherwise: no new version, so no task is
-// replaced.
-func TestOlderServiceGetsVIPs(t *testing.T) {
-	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
-	old := h.service("web_api")
+// stripVIPs rewrites the service as a build without VIPs wrote it.
+func (h *fsmHarness) stripVIPs(name string) *state.Service {
+	h.t.Helper()
+	old := h.service(name)
 	h.index++
 	err := h.f.State().Update(h.index, func(tx *state.WriteTxn) error {
 		bare := old.Copy()
@@ -322,13 +319,58 @@ func TestOlderServiceGetsVIPs(t *testing.T) {
 		return tx.UpsertService(bare)
 	})
 	if err != nil {
+		h.t.Fatal(err)
+	}
+	return old
+}
+
+// TestOlderServiceGetsVIPs: a service written by a build without VIPs gets them on
+// the next write of its stack, or from the leader's ServiceEndpoints entry, unchanged
+// otherwise: no new version, so no task is replaced.
+func TestOlderServiceGetsVIPs(t *testing.T) {
+	for _, how := range []string{"stack write", "leader"} {
+		t.Run(how, func(t *testing.T) {
+			h := newFSMHarness(t)
+			h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+			old := h.stripVIPs("web_api")
+			if how == "stack write" {
+				h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+			} else {
+				h.must(CmdServiceEndpoints, &ServiceEndpoints{IDs: []string{"gone", old.ID}})
+			}
+			got := h.service("web_api")
+			if !reflect.DeepEqual(got.Endpoint.VIPs, old.Endpoint.VIPs) || got.SpecVersion != old.SpecVersion || got.PreviousSpec != nil {
+				t.Errorf("VIPs %v version %d previous %v; want VIPs %v at version %d",
+					got.Endpoint.VIPs, got.SpecVersion, got.PreviousSpec, old.Endpoint.VIPs, old.SpecVersion)
+			}
+		})
+	}
+}
+
+// TestServiceEndpointsSkipsWhatItCannotDo: a service whose network its stack no
+// longer defines keeps no VIP, and the others in the entry get theirs.
+func TestServiceEndpointsSkipsWhatItCannotDo(t *testing.T) {
+	h := newFSMHarness(t)
+	two := meshStack("nginx:1")
+	two.Services["worker"] = &spec.Service{Name: "worker", Image: "busybox:1", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: ptr(uint64(1))},
+		Networks: []spec.ServiceNetwork{{Name: "default"}}}
+	h.must(CmdStackDeploy, deploy(two, "pw", "c", false))
+	api, worker := h.stripVIPs("web_api"), h.stripVIPs("web_worker")
+	h.index++
+	err := h.f.State().Update(h.index, func(tx *state.WriteTxn) error {
+		next := h.service("web_worker").Copy()
+		next.Spec.Networks = []spec.ServiceNetwork{{Name: "undefined"}}
+		return tx.UpsertService(next)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
-	got := h.service("web_api")
-	if !reflect.DeepEqual(got.Endpoint.VIPs, old.Endpoint.VIPs) || got.SpecVersion != old.SpecVersion || got.PreviousSpec != nil {
-		t.Errorf("after the next write: VIPs %v version %d previous %v; want VIPs %v at version %d",
-			got.Endpoint.VIPs, got.SpecVersion, got.PreviousSpec, old.Endpoint.VIPs, old.SpecVersion)
+	h.must(CmdServiceEndpoints, &ServiceEndpoints{IDs: []string{worker.ID, api.ID}})
+	if v := h.service("web_worker").Endpoint.VIPs; len(v) != 0 {
+		t.Errorf("worker on an undefined network got VIPs %v", v)
+	}
+	if got := h.service("web_api").Endpoint.VIPs; !reflect.DeepEqual(got, api.Endpoint.VIPs) {
+		t.Errorf("api VIPs %v, want %v", got, api.Endpoint.VIPs)
 	}
 }
 
