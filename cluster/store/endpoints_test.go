@@ -289,6 +289,10 @@ func TestIngressReserved(t *testing.T) {
 	if err := h.apply(CmdStackDeploy, deploy(named, "pw", "c", false)); !errors.Is(err, state.ErrConflict) {
 		t.Errorf("a stack network named ingress: %v", err)
 	}
+	named.Networks["default"].External = true
+	if err := h.apply(CmdStackDeploy, deploy(named, "pw", "c", false)); !errors.Is(err, state.ErrConflict) {
+		t.Errorf("the ingress network as an external network: %v", err)
+	}
 	inside := webStack("nginx:1", 1)
 	inside.Networks["default"].Subnets = []string{"10.255.7.0/24"}
 	for _, when := range []string{"before", "after"} {

@@ -162,16 +162,18 @@ func deployNetworks(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.S
 		if err != nil && !errors.Is(err, state.ErrNotFound) {
 			return err
 		}
+		// Tasks reach the ingress network by publishing ports, as its last
+		// attachment; naming it too would attach them twice.
+		if n.Name == IngressName {
+			return fmt.Errorf("%w: stack %s: network %q is the routing mesh's: publish a port in ingress mode to reach it, and give the stack's network another name",
+				state.ErrConflict, stack, n.Name)
+		}
 		if n.External {
 			if existing == nil {
 				return fmt.Errorf("%w: stack %s: external network %q does not exist: create it first, or drop `external: true`",
 					state.ErrNotFound, stack, n.Name)
 			}
 			continue
-		}
-		if n.Name == IngressName {
-			return fmt.Errorf("%w: stack %s: network %q is the routing mesh's: publish a port in ingress mode to reach it, and give the stack's network another name",
-				state.ErrConflict, stack, n.Name)
 		}
 		if existing != nil && existing.Stack != stack {
 			return fmt.Errorf("%w: stack %s: network %q already exists%s: give the network another name, or declare it `external: true`",
