@@ -1,7 +1,9 @@
 package state
 
 import (
+	"encoding/json"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -42,4 +44,16 @@ func TestReservedAddrs(t *testing.T) {
 		return tx.DeleteNode("node1")
 	})
 	check(s, "released", map[[2]string]string{{"n1", "10.0.0.254/24"}: "", {"ing", "10.255.255.254/16"}: ""})
+}
+
+// TestServiceJSONShowsVIPs: `service inspect` prints the service row as JSON; its
+// VIPs are in it, under endpoint.vips.
+func TestServiceJSONShowsVIPs(t *testing.T) {
+	b, err := json.Marshal(&Service{ID: "s1", Name: "web_api", Endpoint: Endpoint{VIPs: []VIP{{Network: "n1", Addr: "10.0.0.254/24"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"endpoint":{"vips":[{"network":"n1","addr":"10.0.0.254/24"}]}`; !strings.Contains(string(b), want) {
+		t.Errorf("service JSON %s lacks %s", b, want)
+	}
 }
