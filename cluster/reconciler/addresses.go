@@ -259,7 +259,7 @@ func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
 		b.used[n.ID] = m
 	}
 	r := b.reserved[n.ID]
-	addr, err := ipam.AllocateAddr(prefix, gw, func(a netip.Addr) bool { return m[a] || r[a] })
+	addr, err := ipam.AllocateAddr(store.TaskRange(n, prefix), gw, func(a netip.Addr) bool { return m[a] || r[a] })
 	if errors.Is(err, ipam.ErrSubnetFull) {
 		return state.Attachment{}, fmt.Errorf("network %s: every address of subnet %s is taken (%d tasks hold one): "+
 			"give the network a bigger subnet (networks: ... ipam: config: - subnet:) or run fewer tasks on it", n.Name, prefix, len(m))

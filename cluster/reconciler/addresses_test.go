@@ -125,6 +125,28 @@ func TestAddressBookSkipsVIPsAndEndpoints(t *testing.T) {
 	}
 }
 
+// TestAddressBookIngressLowerHalf: tasks get addresses on the ingress network from
+// the lower half of its subnet only (store.TaskRange), the upper half being the
+// nodes' endpoints' and the VIPs'.
+func TestAddressBookIngressLowerHalf(t *testing.T) {
+	ingress := []*state.Network{{ID: "ing", Name: store.IngressName, Ingress: true, Subnet: "10.255.0.0/29", Gateway: "10.255.0.1"}}
+	b := newAddressBook(nil, nil, nil)
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := orchestrator.Plan{Create: []*state.Task{{ID: "a"}, {ID: "b"}}}
+	if !b.assign(st.ReadTxn(), &plan, ingress, nil, false, time.Unix(1000, 0)) {
+		t.Error("two tasks got addresses in the lower half of a /29 (.2 and the broadcast of the /30 only)")
+	}
+	if a := plan.Create[0].Networks; len(a) != 1 || a[0].Addr != "10.255.0.2/29" {
+		t.Errorf("first task %+v, want 10.255.0.2/29", a)
+	}
+	if len(plan.Create[1].Networks) != 0 {
+		t.Errorf("second task %+v: want none, the upper half is not the tasks'", plan.Create[1].Networks)
+	}
+}
+
 // TestServiceNetworksIngressLast: a service that publishes a port in ingress mode
 // attaches to the ingress network after its own, so that its default route stays on
 // the first of its own; one that publishes none, or only in host mode, does not.

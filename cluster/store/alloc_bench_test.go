@@ -123,3 +123,21 @@ func BenchmarkStackDeployNewServiceOver100kTasks(b *testing.B) {
 		h.apply(data)
 	}
 }
+
+// BenchmarkNodeJoinOver100kTasks: a node joins a state of 100,000 tasks holding
+// addresses, after a stack published a port in ingress mode (so, on this branch, the
+// node gets an ingress endpoint).
+func BenchmarkNodeJoinOver100kTasks(b *testing.B) {
+	h := newBenchFSM(b)
+	svc, net := setupAttached(h)
+	for i := range 100 {
+		h.apply(h.encode(CmdPlanApply, attachedTasks(svc, net, i, 1000)))
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		data := h.encode(CmdNodeUpsert, node(fmt.Sprintf("join%05d", i)))
+		b.StartTimer()
+		h.apply(data)
+	}
+}

@@ -44,6 +44,18 @@ func newAddrSpace(tx *state.WriteTxn) *addrSpace {
 	return &addrSpace{tx: tx, nets: map[string]*netSpace{}}
 }
 
+// TaskRange is the part of a network's subnet its tasks' addresses come from: all
+// of it, but the lower half of the ingress network's. Nodes' endpoints and services'
+// VIPs on the ingress network come from the upper half, so that the FSM chooses them
+// without reading the tasks: a node that joins a cluster of a million tasks must not
+// cost a pass over them. The half left to tasks still holds 32,765 of them.
+func TaskRange(n *state.Network, subnet netip.Prefix) netip.Prefix {
+	if !n.Ingress || subnet.Bits() >= subnet.Addr().BitLen()-2 {
+		return subnet
+	}
+	return netip.PrefixFrom(subnet.Addr(), subnet.Bits()+1)
+}
+
 // take reserves the highest free address of n and returns it with the subnet's
 // length.
 func (s *addrSpace) take(n *state.Network) (netip.Prefix, error) {
@@ -56,6 +68,9 @@ func (s *addrSpace) take(n *state.Network) (netip.Prefix, error) {
 		ns = &netSpace{given: map[netip.Addr]bool{}}
 		s.nets[n.ID] = ns
 	}
+	if tasks := TaskRange(n, subnet); tasks != subnet {
+		return s.takeOutside(n, subnet, tasks, ns)
+	}
 	for len(ns.free) == 0 {
 		if err := s.refill(n, subnet, ns); err != nil {
 			return netip.Prefix{}, err
@@ -63,6 +78,25 @@ func (s *addrSpace) take(n *state.Network) (netip.Prefix, error) {
 	}
 	addr := ns.free[0]
 	ns.free = ns.free[1:]
+	ns.given[addr] = true
+	return netip.PrefixFrom(addr, subnet.Bits()), nil
+}
+
+// takeOutside reserves the highest address of n outside the range its tasks' come
+// from that no VIP, endpoint or address given in this entry holds: no task can.
+func (s *addrSpace) takeOutside(n *state.Network, subnet, tasks netip.Prefix, ns *netSpace) (netip.Prefix, error) {
+	gw, err := netip.ParseAddr(n.Gateway)
+	if err != nil {
+		gw = ipam.Gateway(subnet)
+	}
+	held, err := s.tx.ReservedAddrs(n.ID)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	addr, err := ipam.AllocateReserved(subnet, gw, func(a netip.Addr) bool { return tasks.Contains(a) || held[a] != "" || ns.given[a] })
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%w: network %s: %v", state.ErrConflict, n.Name, err)
+	}
 	ns.given[addr] = true
 	return netip.PrefixFrom(addr, subnet.Bits()), nil
 }

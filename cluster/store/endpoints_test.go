@@ -423,12 +423,15 @@ func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 	endpoint := state.Attachment{Network: ingress.ID, Addr: h.node("n1").Networks[0].Addr}
 	free := state.Attachment{Network: def.ID, Addr: "10.30.0.2/29"}
 	freeIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.0.2/16"}
+	// Free, but in the upper half of the ingress subnet, which tasks never get.
+	upperIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.128.2/16"}
 	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-vip", free, vip)}},
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-endpoint", free, endpoint)}},
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("upper-half", free, upperIngress)}},
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("clear", free, freeIngress)}},
 	}})
-	for id, want := range map[string]bool{"on-vip": false, "on-endpoint": false, "clear": true} {
+	for id, want := range map[string]bool{"on-vip": false, "on-endpoint": false, "upper-half": false, "clear": true} {
 		if _, err := h.tx().Task(nil, id); (err == nil) != want {
 			t.Errorf("task %s written: %v, want %v", id, err == nil, want)
 		}

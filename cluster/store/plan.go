@@ -173,19 +173,26 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan, reserved *reservedAddrs
 }
 
 // reservedAddrs are the addresses VIPs and node endpoints hold on the networks an
-// entry's plans give addresses on, read once per network and entry: a plan writes
-// neither services' VIPs nor nodes.
+// entry's plans give addresses on, and the range tasks' addresses must come from
+// (TaskRange), read once per network and entry: a plan writes neither services'
+// VIPs, nor nodes, nor networks.
 type reservedAddrs struct {
 	tx   *state.ReadTxn
-	nets map[string]map[netip.Addr]string
+	nets map[string]*reservedOn
+}
+
+type reservedOn struct {
+	held  map[netip.Addr]string
+	tasks netip.Prefix // invalid when the network or its subnet cannot be read
 }
 
 // given reports whether a plan gives a task an address that a VIP or a node's
-// endpoint holds. The leader planned it before a stack write took that address
-// (VIPs come from the top of a subnet, tasks from the bottom, so only on a nearly
-// full subnet), and the write's entry came first: the plan is skipped whole, as a
-// stale one is, and the leader, which sees the write take an address it gave a
-// task, reads its view anew and plans again (cluster/reconciler).
+// endpoint holds, or one outside its network's TaskRange. The leader planned it
+// before a stack write took that address (VIPs come from the top of a subnet, tasks
+// from the bottom, so only on a nearly full subnet), and the write's entry came
+// first: the plan is skipped whole, as a stale one is, and the leader, which sees
+// the write take an address it gave a task, reads its view anew and plans again
+// (cluster/reconciler).
 func (r *reservedAddrs) given(p *orchestrator.Plan) (bool, error) {
 	for _, t := range p.Create {
 		if taken, err := r.holds(t.Networks); taken || err != nil {
@@ -202,22 +209,37 @@ func (r *reservedAddrs) given(p *orchestrator.Plan) (bool, error) {
 
 func (r *reservedAddrs) holds(atts []state.Attachment) (bool, error) {
 	for _, a := range atts {
-		held, ok := r.nets[a.Network]
-		if !ok {
-			var err error
-			if held, err = r.tx.ReservedAddrs(a.Network); err != nil {
-				return false, err
-			}
-			if r.nets == nil {
-				r.nets = map[string]map[netip.Addr]string{}
-			}
-			r.nets[a.Network] = held
+		on, err := r.on(a.Network)
+		if err != nil {
+			return false, err
 		}
-		if p, err := netip.ParsePrefix(a.Addr); err == nil && held[p.Addr()] != "" {
+		p, err := netip.ParsePrefix(a.Addr)
+		if err == nil && (on.held[p.Addr()] != "" || on.tasks.IsValid() && !on.tasks.Contains(p.Addr())) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+func (r *reservedAddrs) on(network string) (*reservedOn, error) {
+	if on, ok := r.nets[network]; ok {
+		return on, nil
+	}
+	held, err := r.tx.ReservedAddrs(network)
+	if err != nil {
+		return nil, err
+	}
+	on := &reservedOn{held: held}
+	if n, err := r.tx.Network(nil, network); err == nil {
+		if subnet, err := netip.ParsePrefix(n.Subnet); err == nil {
+			on.tasks = TaskRange(n, subnet)
+		}
+	}
+	if r.nets == nil {
+		r.nets = map[string]*reservedOn{}
+	}
+	r.nets[network] = on
+	return on, nil
 }
 
 // applyTaskUpdate applies the fields of u that move the task forward.
