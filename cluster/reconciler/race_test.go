@@ -1,59 +1,15 @@
 package reconciler_test
 
 import (
-	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/control"
-	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
-	"github.com/berthd/berth/internal/memcluster"
 )
-
-// racingStore commits through the FSM's own apply on one state store, and commits
-// another entry just before the first plan-apply entry: a stack write that raft
-// ordered ahead of a plan the leader had in flight.
-type racingStore struct {
-	st *state.Store
-
-	mu     sync.Mutex
-	before func() error
-}
-
-func (r *racingStore) State() *state.Store           { return r.st }
-func (r *racingStore) Barrier(_ time.Duration) error { return nil }
-
-func (r *racingStore) ApplyLeader(_ context.Context, t store.CommandType, body any) (uint64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if t == store.CmdPlanApply && r.before != nil {
-		first := r.before
-		r.before = nil
-		if err := first(); err != nil {
-			return 0, err
-		}
-	}
-	if err := store.Simulate(r.st, t, body); err != nil {
-		return 0, err
-	}
-	return r.st.ReadTxn().Index(), nil
-}
-
-func stackCommand(t *testing.T, name, yaml string) *store.StackDeploy {
-	t.Helper()
-	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: load(t, name, yaml)}, state.NewID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cmd
-}
 
 // A plan that gives a task the address a VIP took while the plan was in flight is
 // skipped by the FSM; the leader sees the VIP land on an address it gave, reads its
@@ -61,17 +17,8 @@ func stackCommand(t *testing.T, name, yaml string) *store.StackDeploy {
 // service's five tasks take them all in the first plan, and the other stack's VIP
 // takes the highest first.
 func TestPlanMeetingANewVIPIsPlannedAgain(t *testing.T) {
-	st, err := state.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &racingStore{st: st}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := r.ApplyLeader(ctx, store.CmdNodeUpsert, memcluster.Node("node-1", nil)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.ApplyLeader(ctx, store.CmdStackDeploy, stackCommand(t, "small", `
+	f := newFlakyStore(t)
+	f.must(t, store.CmdStackDeploy, stackCommand(t, "small", `
 services:
   web:
     image: nginx:1
@@ -84,11 +31,8 @@ networks:
     ipam:
       config:
         - subnet: 10.77.0.0/29
-`)); err != nil {
-		t.Fatal(err)
-	}
-	r.before = func() error {
-		return store.Simulate(st, store.CmdStackDeploy, stackCommand(t, "other", `
+`))
+	other := stackCommand(t, "other", `
 services:
   api:
     image: nginx:1
@@ -99,19 +43,18 @@ networks:
   shared:
     name: small
     external: true
-`))
-	}
-	done := make(chan error, 1)
-	go func() { done <- reconciler.Run(ctx, reconciler.Config{Store: r}) }()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tx := st.ReadTxn()
+`)
+	f.before = func() error { return store.Simulate(f.st, store.CmdStackDeploy, other) }
+	reconcile(t, f)
+	within(t, 10*time.Second, f.st, func(tx *state.ReadTxn) error {
 		web, err := tx.ServiceByName(nil, "small_web")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		api, apiErr := tx.ServiceByName(nil, "other_api")
+		api, err := tx.ServiceByName(nil, "other_api")
+		if err != nil {
+			return err
+		}
 		tasks, _ := tx.TasksByService(nil, web.ID)
 		var held []string
 		pending := ""
@@ -123,24 +66,17 @@ networks:
 				pending = task.Status.Err
 			}
 		}
-		if apiErr == nil && len(held) == 4 && strings.Contains(pending, "every address of subnet 10.77.0.0/29 is taken") {
-			if vip := api.Endpoint.VIPs; len(vip) != 1 || vip[0].Addr != "10.77.0.6/29" || slices.Contains(held, vip[0].Addr) {
-				t.Errorf("VIP %+v, tasks hold %v", vip, held)
-			}
-			break
+		if len(held) != 4 || !strings.Contains(pending, "every address of subnet 10.77.0.0/29 is taken") {
+			return fmt.Errorf("tasks hold %v, pending %q", held, pending)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tasks hold %v, pending %q (other_api: %v)", held, pending, apiErr)
+		if vip := api.Endpoint.VIPs; len(vip) != 1 || vip[0].Addr != "10.77.0.6/29" || slices.Contains(held, vip[0].Addr) {
+			t.Fatalf("VIP %+v, tasks hold %v", vip, held)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r.mu.Lock()
-	if r.before != nil {
+		return nil
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.before != nil {
 		t.Error("no stack write raced a plan: the test tested nothing")
-	}
-	r.mu.Unlock()
-	cancel()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatalf("reconciler: %v", err)
 	}
 }

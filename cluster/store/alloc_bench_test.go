@@ -103,14 +103,19 @@ func BenchmarkPlanApply1000Attached(b *testing.B) {
 	}
 }
 
-// BenchmarkStackDeployNewServiceOver100kTasks: a stack write that adds a service (so
-// a VIP to choose) to a state holding 100,000 tasks with addresses.
-func BenchmarkStackDeployNewServiceOver100kTasks(b *testing.B) {
-	h := newBenchFSM(b)
+// setup100k deploys benchStack and gives its service 100,000 tasks with addresses.
+func setup100k(h *benchFSM) {
 	svc, net := setupAttached(h)
 	for i := range 100 {
 		h.apply(h.encode(CmdPlanApply, attachedTasks(svc, net, i, 1000)))
 	}
+}
+
+// BenchmarkStackDeployNewServiceOver100kTasks: a stack write that adds a service (so
+// a VIP to choose) to a state holding 100,000 tasks with addresses.
+func BenchmarkStackDeployNewServiceOver100kTasks(b *testing.B) {
+	h := newBenchFSM(b)
+	setup100k(h)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
@@ -129,10 +134,7 @@ func BenchmarkStackDeployNewServiceOver100kTasks(b *testing.B) {
 // node gets an ingress endpoint).
 func BenchmarkNodeJoinOver100kTasks(b *testing.B) {
 	h := newBenchFSM(b)
-	svc, net := setupAttached(h)
-	for i := range 100 {
-		h.apply(h.encode(CmdPlanApply, attachedTasks(svc, net, i, 1000)))
-	}
+	setup100k(h)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
