@@ -42,9 +42,9 @@ func newAddressBook(tasks []*state.Task, svcs []*state.Service, nodes []*state.N
 
 // serviceChanged follows a service's VIPs from its row before a write to its row
 // after it (either nil). It reports a clash: a new VIP on an address the book gave a
-// task. The FSM gives a VIP no address a written task holds, so that task's plan was
-// still in flight, and the FSM skips it (store.givesReserved): the caller must read
-// its view anew, which forgets the addresses of the plan that was not written.
+// task. The FSM gives a VIP no address a written task holds, so that task's plan
+// was still in flight, and the FSM skips it (reservedAddrs in cluster/store): the
+// caller must read its view anew, which forgets the addresses of the unwritten plan.
 func (b *addressBook) serviceChanged(before, after *state.Service) (clash bool) {
 	if before != nil {
 		for _, v := range before.Endpoint.VIPs {

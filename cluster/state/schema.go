@@ -302,6 +302,7 @@ func (ix *addressIndexer[T]) FromObject(raw any) (bool, [][]byte, error) {
 	return len(keys) > 0, keys, nil
 }
 
+// FromArgs takes (network ID, address in CIDR form): an exact lookup.
 func (ix *addressIndexer[T]) FromArgs(args ...any) ([]byte, error) {
 	network, err := stringArg(args, 0, 2)
 	if err != nil {
