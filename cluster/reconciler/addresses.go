@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -132,35 +133,39 @@ func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, e
 	return store.ServiceNetworks(tx, stack.Spec, &svc.Spec)
 }
 
-// fillEndpoints asks the FSM for the VIPs of the services a build without VIPs wrote
-// (store.ServiceEndpoints), once per leadership: every later write of a service
-// allocates its own. Services that still have none after it are named in the log.
-func fillEndpoints(ctx context.Context, cfg Config) error {
-	lacking := func() ([]*state.Service, error) {
-		svcs, err := cfg.Store.State().ReadTxn().Services(nil)
-		if err != nil {
-			return nil, err
+// lacksVIPs reports whether a service reached at VIPs has fewer than one per
+// network: written by an older build, or rolled back onto a network (rollbacks
+// allocate nothing, see store.ServiceEndpoints).
+func lacksVIPs(s *state.Service) bool {
+	want := len(s.Spec.Networks)
+	if s.Spec.PublishesIngress() {
+		want++
+	}
+	return s.Spec.Deploy.VIP() && len(s.Endpoint.VIPs) < want
+}
+
+// askEndpoints has the FSM give the lacking services their VIPs, before the pass
+// that places their tasks reads the state. A service it cannot serve (its stack no
+// longer defines one of its networks, a subnet is full) is skipped without a write,
+// so it is not asked for again until it changes; it is named in the log.
+func (l *loop) askEndpoints(ctx context.Context) error {
+	if len(l.lacking) == 0 {
+		return nil
+	}
+	body := &store.ServiceEndpoints{IDs: slices.Sorted(maps.Keys(l.lacking))}
+	clear(l.lacking)
+	if _, err := l.cfg.Store.ApplyLeader(ctx, store.CmdServiceEndpoints, body); err != nil {
+		if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
+			return err
 		}
-		return slices.DeleteFunc(svcs, func(s *state.Service) bool {
-			return !s.Spec.Deploy.VIP() || !attaches(&s.Spec) || len(s.Endpoint.VIPs) > 0
-		}), nil
+		l.cfg.Logger.Error("could not give services their VIPs; their next stack write will", "services", len(body.IDs), "error", err)
+		return nil
 	}
-	svcs, err := lacking()
-	if err != nil || len(svcs) == 0 {
-		return err
-	}
-	body := &store.ServiceEndpoints{}
-	for _, s := range svcs {
-		body.IDs = append(body.IDs, s.ID)
-	}
-	if _, err := cfg.Store.ApplyLeader(ctx, store.CmdServiceEndpoints, body); err != nil {
-		return fmt.Errorf("give VIPs to %d services: %w", len(svcs), err)
-	}
-	if svcs, err = lacking(); err != nil {
-		return err
-	}
-	for _, s := range svcs {
-		cfg.Logger.Warn("service has no VIP: its networks cannot be had; the next write of its stack says why", "service", s.Name)
+	tx := l.st.ReadTxn()
+	for _, id := range body.IDs {
+		if s, err := tx.Service(nil, id); err == nil && lacksVIPs(s) {
+			l.cfg.Logger.Warn("service has fewer VIPs than networks: the next write of its stack says why", "service", s.Name)
+		}
 	}
 	return nil
 }

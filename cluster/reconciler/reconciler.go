@@ -119,6 +119,9 @@ type loop struct {
 	// failed holds, for each service the orchestrator could not plan, the spec
 	// version that failed plus one (planFailed).
 	failed map[string]uint64
+	// lacking are the services that lack VIPs their spec asks for, for the FSM to
+	// give them before the next pass places their tasks (askEndpoints).
+	lacking map[string]struct{}
 }
 
 // Run reconciles until ctx is done, an error occurs, or the manager stops leading (a
@@ -127,12 +130,6 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	if err := cfg.Store.Barrier(30 * time.Second); err != nil {
 		return fmt.Errorf("raft barrier before reconciling: %w", err)
-	}
-	if err := fillEndpoints(ctx, cfg); err != nil {
-		if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
-			return err
-		}
-		cfg.Logger.Error("could not give VIPs to services written by an older berth; their next stack write will", "error", err)
 	}
 	for {
 		l := &loop{cfg: cfg, st: cfg.Store.State()}
@@ -152,12 +149,19 @@ func (l *loop) run(ctx context.Context) error {
 	l.ours = map[uint64]struct{}{}
 	l.dirty = map[string]struct{}{}
 	l.failed = map[string]uint64{}
+	l.lacking = map[string]struct{}{}
 	for {
 		if err := l.wait(ctx); err != nil {
 			return err
 		}
 		tx := l.st.ReadTxn()
 		l.catchUp(tx)
+		if len(l.lacking) > 0 {
+			if err := l.askEndpoints(ctx); err != nil {
+				return err
+			}
+			continue // the pass reads the VIPs it gave
+		}
 		now := l.cfg.Now()
 		for id, at := range l.checks {
 			if !at.After(now) {
@@ -285,6 +289,9 @@ func (l *loop) readAll(tx *state.ReadTxn) {
 	for _, s := range svcs {
 		l.specs[s.ID] = &s.Spec
 		l.dirty[s.ID] = struct{}{}
+		if lacksVIPs(s) {
+			l.lacking[s.ID] = struct{}{}
+		}
 	}
 	for _, t := range tasks {
 		if _, ok := l.specs[t.ServiceID]; !ok {
@@ -333,6 +340,9 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 			after, _ := c.After.(*state.Service)
 			if l.addrs.serviceChanged(before, after) {
 				l.rebuild = true
+			}
+			if after != nil && lacksVIPs(after) {
+				l.lacking[after.ID] = struct{}{}
 			}
 			if after == nil {
 				// Its tasks keep the spec they were counted with.

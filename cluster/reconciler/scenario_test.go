@@ -849,4 +849,25 @@ networks:
 	if v := s.service("mesh_web").Endpoint.VIPs; len(v) != 1 || v[0] != svc.Endpoint.VIPs[0] {
 		t.Errorf("VIPs after unpublishing: %+v, want only %+v", v, svc.Endpoint.VIPs[0])
 	}
+
+	// A rollback to the publishing spec allocates nothing in the FSM; the leader asks
+	// for the ingress VIP before it places the tasks, which join ingress again.
+	if _, err := s.manager().Control.RollbackService(s.ctx, "mesh_web"); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(20*time.Second, "rolled back onto the ingress network", func() error {
+		if v := s.service("mesh_web").Endpoint.VIPs; len(v) != 2 || v[1].Network != ingress.ID {
+			return fmt.Errorf("VIPs %+v", v)
+		}
+		live := s.live("mesh_web")
+		if len(live) != 3 {
+			return fmt.Errorf("%d live tasks", len(live))
+		}
+		for _, task := range live {
+			if len(task.Networks) != 2 || task.Networks[1].Network != ingress.ID {
+				return fmt.Errorf("task %s networks %+v", task.ID, task.Networks)
+			}
+		}
+		return nil
+	})
 }

@@ -215,9 +215,9 @@ func serviceVIPs(space *addrSpace, cur []state.VIP, s *spec.Service, nets []*sta
 }
 
 // ServiceEndpoints gives services the VIPs their spec asks for, without a new spec
-// version (their tasks do not change): the leader proposes it for the services a
-// build without VIPs wrote, which would otherwise get theirs only at the next write
-// of their stack.
+// version (their tasks do not change): the leader proposes it for the services that
+// lack some, those an older build wrote and those a rollback moved to a network
+// (rollbacks allocate nothing, see rolledBack).
 type ServiceEndpoints struct {
 	IDs []string `json:"ids"`
 }
@@ -240,7 +240,11 @@ func applyServiceEndpoints(tx *state.WriteTxn, c *ServiceEndpoints) error {
 				return fmt.Errorf("service %s: %w", svc.Name, err)
 			}
 		}
-		vips, err := endpointOf(tx, space, svc)
+		nets, err := networksOf(tx, svc)
+		if err != nil {
+			continue
+		}
+		vips, err := serviceVIPs(space, svc.Endpoint.VIPs, &svc.Spec, nets)
 		if err != nil || slices.Equal(vips, svc.Endpoint.VIPs) {
 			continue
 		}
@@ -253,19 +257,14 @@ func applyServiceEndpoints(tx *state.WriteTxn, c *ServiceEndpoints) error {
 	return nil
 }
 
-// endpointOf returns the VIPs svc must have under its current spec, read against the
-// stack row; it is for the writes outside a stack deploy (rollbacks, the leader's
-// ServiceEndpoints).
-func endpointOf(tx *state.WriteTxn, space *addrSpace, svc *state.Service) ([]state.VIP, error) {
+// networksOf returns the networks of svc under its current spec, read against its
+// stack's row: for the writes outside a stack deploy.
+func networksOf(tx *state.WriteTxn, svc *state.Service) ([]*state.Network, error) {
 	stack, err := tx.Stack(nil, svc.Stack)
 	if err != nil || stack.Spec == nil {
 		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
 	}
-	nets, err := ServiceNetworks(&tx.ReadTxn, stack.Spec, &svc.Spec)
-	if err != nil {
-		return nil, err
-	}
-	return serviceVIPs(space, svc.Endpoint.VIPs, &svc.Spec, nets)
+	return ServiceNetworks(&tx.ReadTxn, stack.Spec, &svc.Spec)
 }
 
 // ensureIngress creates the ingress network when a stack first needs it, with an
@@ -286,7 +285,7 @@ func ensureIngress(tx *state.WriteTxn, space *addrSpace) error {
 	if row.VNI, err = freeVNI(tx); err != nil {
 		return err
 	}
-	if err := assignSubnet(tx, "", row); err != nil {
+	if err := assignSubnet(tx, "", row, true); err != nil {
 		return fmt.Errorf("ingress network: %w", err)
 	}
 	if err := tx.UpsertNetwork(row); err != nil {

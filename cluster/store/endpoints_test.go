@@ -1,11 +1,14 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
@@ -200,11 +203,14 @@ func TestVIPsFollowTheService(t *testing.T) {
 	}
 }
 
-// TestServiceRollbackMovesVIPs: a rollback returns the service to the networks of
-// its previous spec, and its VIPs with them.
+// TestServiceRollbackMovesVIPs: a rollback keeps the VIPs of the networks the spec
+// it returns to is on, drops the others and allocates none (an older build's
+// rollback entries must apply as they did); the leader's ServiceEndpoints gives the
+// missing ones.
 func TestServiceRollbackMovesVIPs(t *testing.T) {
 	h := newFSMHarness(t)
 	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	first := h.vips("web_api")
 	st := meshStack("nginx:2")
 	st.Services["api"].Ports = nil
 	h.must(CmdStackDeploy, deploy(st, "pw", "c", false))
@@ -212,9 +218,57 @@ func TestServiceRollbackMovesVIPs(t *testing.T) {
 		t.Fatal("a service that publishes nothing has an ingress VIP")
 	}
 	h.must(CmdServiceRollback, &ServiceRollback{ID: h.service("web_api").ID, Now: now})
-	if got := h.vips("web_api"); got[IngressName] == "" || got["web_default"] != "10.30.0.6/29" {
-		t.Errorf("after the rollback to the publishing spec: %v", got)
+	if got := h.vips("web_api"); !reflect.DeepEqual(got, map[string]string{"web_default": first["web_default"]}) {
+		t.Errorf("after the rollback to the publishing spec: %v, want web_default's kept and no new one", got)
 	}
+	h.must(CmdServiceEndpoints, &ServiceEndpoints{IDs: []string{h.service("web_api").ID}})
+	if got := h.vips("web_api"); !reflect.DeepEqual(got, first) {
+		t.Errorf("after ServiceEndpoints: %v, want %v", got, first)
+	}
+	h.must(CmdServiceRollback, &ServiceRollback{ID: h.service("web_api").ID, Now: now})
+	if got := h.vips("web_api"); !reflect.DeepEqual(got, map[string]string{"web_default": first["web_default"]}) {
+		t.Errorf("after the rollback to the spec that publishes nothing: %v, want the ingress VIP gone", got)
+	}
+}
+
+// TestOlderStackDeployAppliesAsWritten: a stack deploy entry an older build wrote
+// (no endpoints field) allocates nothing, creates no ingress network, and may name a
+// network ingress or give it a subnet in the ingress subnet, as it could then.
+func TestOlderStackDeployAppliesAsWritten(t *testing.T) {
+	h := newFSMHarness(t)
+	st := meshStack("nginx:1")
+	st.Networks["default"].Subnets = []string{"10.255.7.0/24"}
+	st.Networks["default"].Name = IngressName
+	type older StackDeploy // encodes without StackDeploy.MarshalJSON, so without the field
+	body, err := json.Marshal(older(*deploy(st, "pw", "c", false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), "endpoints") {
+		t.Fatalf("the older entry has the field: %s", body)
+	}
+	h.index++
+	if r := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: append([]byte{byte(CmdStackDeploy)}, body...)}); r != nil {
+		t.Fatalf("older entry: %v", r)
+	}
+	if v := h.service("web_api").Endpoint.VIPs; len(v) != 0 {
+		t.Errorf("an older entry gave VIPs %v", v)
+	}
+	if n := h.network(IngressName); n.Ingress || n.Subnet != "10.255.7.0/24" {
+		t.Errorf("the older entry's network: %+v", n)
+	}
+	if !strings.Contains(string(mustEncode(t, CmdStackDeploy, deploy(st, "pw", "c", false))), `"endpoints":true`) {
+		t.Error("this build's entries lack the endpoints field")
+	}
+}
+
+func mustEncode(t *testing.T, ct CommandType, body any) []byte {
+	t.Helper()
+	data, err := EncodeCommand(ct, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // TestAllocationIsDeterministic: the same entries applied on two managers' states
