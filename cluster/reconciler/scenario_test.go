@@ -834,18 +834,7 @@ networks:
 	})
 
 	s.deploy(mesh(""))
-	s.eventually(20*time.Second, "tasks off the ingress network", func() error {
-		live := s.live("mesh_web")
-		if len(live) != 3 {
-			return fmt.Errorf("%d live tasks", len(live))
-		}
-		for _, task := range live {
-			if len(task.Networks) != 1 || task.Networks[0].Network != def.ID {
-				return fmt.Errorf("task %s networks %+v", task.ID, task.Networks)
-			}
-		}
-		return nil
-	})
+	s.eventually(20*time.Second, "tasks off the ingress network", func() error { return s.liveOn("mesh_web", 3, def.ID) })
 	if v := s.service("mesh_web").Endpoint.VIPs; len(v) != 1 || v[0] != svc.Endpoint.VIPs[0] {
 		t.Errorf("VIPs after unpublishing: %+v, want only %+v", v, svc.Endpoint.VIPs[0])
 	}
@@ -859,15 +848,25 @@ networks:
 		if v := s.service("mesh_web").Endpoint.VIPs; len(v) != 2 || v[1].Network != ingress.ID {
 			return fmt.Errorf("VIPs %+v", v)
 		}
-		live := s.live("mesh_web")
-		if len(live) != 3 {
-			return fmt.Errorf("%d live tasks", len(live))
-		}
-		for _, task := range live {
-			if len(task.Networks) != 2 || task.Networks[1].Network != ingress.ID {
-				return fmt.Errorf("task %s networks %+v", task.ID, task.Networks)
-			}
-		}
-		return nil
+		return s.liveOn("mesh_web", 3, def.ID, ingress.ID)
 	})
+}
+
+// liveOn reports, as an error, how the service's live tasks differ from n tasks
+// attached to nets, in that order.
+func (s *scenario) liveOn(service string, n int, nets ...string) error {
+	live := s.live(service)
+	if len(live) != n {
+		return fmt.Errorf("%d live tasks, want %d", len(live), n)
+	}
+	for _, task := range live {
+		var got []string
+		for _, a := range task.Networks {
+			got = append(got, a.Network)
+		}
+		if !slices.Equal(got, nets) {
+			return fmt.Errorf("task %s on networks %v, want %v", task.ID, got, nets)
+		}
+	}
+	return nil
 }
