@@ -236,7 +236,7 @@ func applyServiceEndpoints(tx *state.WriteTxn, c *ServiceEndpoints) error {
 			return err
 		}
 		if svc.Spec.PublishesIngress() {
-			if err := ensureIngress(tx, space); err != nil {
+			if err := ensureIngress(tx, space, svc.Stack); err != nil {
 				return fmt.Errorf("service %s: %w", svc.Name, err)
 			}
 		}
@@ -270,7 +270,7 @@ func networksOf(tx *state.WriteTxn, svc *state.Service) ([]*state.Network, error
 // ensureIngress creates the ingress network when a stack first needs it, with an
 // endpoint for every node. Its ID is derived from the cluster's, not proposed: the
 // proposer of a stack deploy cannot know whether the entry will create it.
-func ensureIngress(tx *state.WriteTxn, space *addrSpace) error {
+func ensureIngress(tx *state.WriteTxn, space *addrSpace, stack string) error {
 	_, err := IngressNetwork(&tx.ReadTxn)
 	if !errors.Is(err, state.ErrNotFound) {
 		return err
@@ -285,8 +285,8 @@ func ensureIngress(tx *state.WriteTxn, space *addrSpace) error {
 	if row.VNI, err = freeVNI(tx); err != nil {
 		return err
 	}
-	if err := assignSubnet(tx, "", row, true); err != nil {
-		return fmt.Errorf("ingress network: %w", err)
+	if err := assignSubnet(tx, stack, row, true); err != nil {
+		return fmt.Errorf("the ingress network the stack's published ports need: %w", err)
 	}
 	if err := tx.UpsertNetwork(row); err != nil {
 		return err

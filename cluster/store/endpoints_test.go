@@ -260,6 +260,15 @@ func TestOlderStackDeployAppliesAsWritten(t *testing.T) {
 	if !strings.Contains(string(mustEncode(t, CmdStackDeploy, deploy(st, "pw", "c", false))), `"endpoints":true`) {
 		t.Error("this build's entries lack the endpoints field")
 	}
+	// Until that network is renamed, no stack of this build can publish a port.
+	mesh := meshStack("nginx:1")
+	mesh.Name = "mesh"
+	mesh.Secrets["pw"].Name, mesh.Configs["conf"].Name = "mesh_pw", "mesh_conf"
+	mesh.Networks["default"] = &spec.Network{Name: "mesh_default", Driver: "overlay"}
+	err = h.apply(CmdStackDeploy, deploy(mesh, "pw", "c", false))
+	if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), `network "ingress" is not the ingress network`) {
+		t.Errorf("a publishing stack beside an older network named ingress: %v", err)
+	}
 }
 
 func mustEncode(t *testing.T, ct CommandType, body any) []byte {

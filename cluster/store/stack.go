@@ -116,8 +116,8 @@ func applyStackDeploy(tx *state.WriteTxn, d *StackDeploy) error {
 	if d.Endpoints {
 		space = newAddrSpace(tx)
 		if slices.ContainsFunc(slices.Collect(maps.Values(sp.Services)), func(s *spec.Service) bool { return s != nil && s.PublishesIngress() }) {
-			if err := ensureIngress(tx, space); err != nil {
-				return fmt.Errorf("stack %s: %w", name, err)
+			if err := ensureIngress(tx, space, name); err != nil {
+				return err
 			}
 		}
 	}
