@@ -193,6 +193,9 @@ func fieldRollout(path string, a, b *Service) Rollout {
 			if p == "ports" && (hasHostPort(a) || hasHostPort(b)) {
 				return RolloutReplace // host-mode ports are bound by the task itself
 			}
+			if p == "ports" && a.PublishesIngress() != b.PublishesIngress() {
+				return RolloutReplace // tasks join or leave the ingress network
+			}
 			return RolloutNone
 		}
 	}

@@ -105,6 +105,12 @@ func TestDiffServices(t *testing.T) {
 			fields: []spec.FieldChange{{Path: "ports[80/tcp].published", Old: "8080", New: "9090"}},
 		},
 		{
+			name:   "unpublished ingress port takes tasks off the ingress network",
+			edit:   func(s *spec.Stack) { s.Services["api"].Ports[0].Published = 0 },
+			want:   spec.RolloutReplace,
+			fields: []spec.FieldChange{{Path: "ports[80/tcp].published", Old: "8080"}},
+		},
+		{
 			name:   "host port is bound by the task",
 			edit:   func(s *spec.Stack) { s.Services["api"].Ports[0].Mode = spec.PortModeHost },
 			want:   spec.RolloutReplace,

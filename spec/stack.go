@@ -5,6 +5,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -165,6 +166,16 @@ type Deploy struct {
 
 // Global reports a mode that runs one task on every eligible node (global, global-job).
 func (d *Deploy) Global() bool { return d.Mode == ModeGlobal || d.Mode == ModeGlobalJob }
+
+// VIP reports whether the service is reached at a virtual IP (endpoint_mode vip, the
+// default, which an empty mode also means) rather than at its tasks' addresses (dnsrr).
+func (d *Deploy) VIP() bool { return d.EndpointMode != "dnsrr" }
+
+// PublishesIngress reports whether the service publishes a port in ingress mode (the
+// default, which an empty mode also means): one the routing mesh answers on every node.
+func (s *Service) PublishesIngress() bool {
+	return slices.ContainsFunc(s.Ports, func(p Port) bool { return p.Published != 0 && p.Mode != PortModeHost })
+}
 
 // Job reports a mode whose tasks run to completion (replicated-job, global-job).
 func (d *Deploy) Job() bool { return d.Mode == ModeReplicatedJob || d.Mode == ModeGlobalJob }

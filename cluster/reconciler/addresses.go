@@ -1,30 +1,86 @@
 package reconciler
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/netstack/ipam"
+	"github.com/berthd/berth/spec"
 )
 
-// addressBook is the leader's view of the addresses tasks hold on each network. New
+// addressBook is the leader's view of the addresses in use on each network. New
 // tasks get the lowest free address of each of their service's networks
 // (netstack/ipam), written into the task with the plan that creates it, so every
-// node learns it from the task row and no node allocates anything.
+// node learns it from the task row and no node allocates anything. Services' VIPs
+// and nodes' ingress endpoints are the FSM's (cluster/store), taken from the top of
+// the subnet; the book only keeps tasks off them.
 type addressBook struct {
-	used map[string]map[netip.Addr]bool // network ID -> addresses
+	used     map[string]map[netip.Addr]bool // network ID -> tasks' addresses
+	reserved map[string]map[netip.Addr]bool // network ID -> VIPs and node endpoints
 }
 
-func newAddressBook(tasks []*state.Task) *addressBook {
-	b := &addressBook{used: map[string]map[netip.Addr]bool{}}
+func newAddressBook(tasks []*state.Task, svcs []*state.Service, nodes []*state.Node) *addressBook {
+	b := &addressBook{used: map[string]map[netip.Addr]bool{}, reserved: map[string]map[netip.Addr]bool{}}
 	for _, t := range tasks {
 		b.add(t)
 	}
+	for _, s := range svcs {
+		b.serviceChanged(nil, s)
+	}
+	for _, n := range nodes {
+		b.nodeChanged(nil, n)
+	}
 	return b
+}
+
+// serviceChanged follows a service's VIPs from its row before a write to its row
+// after it (either nil). It reports a clash: a new VIP on an address the book gave a
+// task. The FSM gives a VIP no address a written task holds, so that task's plan
+// was still in flight, and the FSM skips it (reservedAddrs in cluster/store): the
+// caller must read its view anew, which forgets the addresses of the unwritten plan.
+func (b *addressBook) serviceChanged(before, after *state.Service) (clash bool) {
+	if before != nil {
+		for _, v := range before.Endpoint.VIPs {
+			setAddr(b.reserved, v.Network, v.Addr, false)
+		}
+	}
+	if after != nil {
+		for _, v := range after.Endpoint.VIPs {
+			clash = b.reserve(v.Network, v.Addr) || clash
+		}
+	}
+	return clash
+}
+
+// nodeChanged follows a node's endpoints as serviceChanged follows VIPs.
+func (b *addressBook) nodeChanged(before, after *state.Node) (clash bool) {
+	if before != nil {
+		for _, a := range before.Networks {
+			setAddr(b.reserved, a.Network, a.Addr, false)
+		}
+	}
+	if after != nil {
+		for _, a := range after.Networks {
+			clash = b.reserve(a.Network, a.Addr) || clash
+		}
+	}
+	return clash
+}
+
+// reserve marks a VIP's or an endpoint's address, and reports whether the book gave
+// it to a task.
+func (b *addressBook) reserve(network, cidr string) (clash bool) {
+	setAddr(b.reserved, network, cidr, true)
+	p, err := netip.ParsePrefix(cidr)
+	return err == nil && b.used[network][p.Addr()]
 }
 
 // holds: a task keeps its addresses until it is seen terminal; its container is
@@ -36,15 +92,23 @@ func (b *addressBook) add(t *state.Task) {
 		return
 	}
 	for _, a := range t.Networks {
-		p, err := netip.ParsePrefix(a.Addr)
-		if err != nil {
-			continue
-		}
-		m := b.used[a.Network]
-		if m == nil {
-			m = map[netip.Addr]bool{}
-			b.used[a.Network] = m
-		}
+		setAddr(b.used, a.Network, a.Addr, true)
+	}
+}
+
+// setAddr marks or unmarks the address of cidr on network in book.
+func setAddr(book map[string]map[netip.Addr]bool, network, cidr string, on bool) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return
+	}
+	m := book[network]
+	switch {
+	case !on:
+		delete(m, p.Addr())
+	case m == nil:
+		book[network] = map[netip.Addr]bool{p.Addr(): true}
+	default:
 		m[p.Addr()] = true
 	}
 }
@@ -56,29 +120,58 @@ func (b *addressBook) remove(t *state.Task) {
 }
 
 // serviceNetworks are the network rows a service's tasks attach to, in the spec's
-// order (the first is the task's default route).
+// order (the first is the task's default route), the ingress network last
+// (store.ServiceNetworks).
 func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, error) {
-	if len(svc.Spec.Networks) == 0 {
+	if !attaches(&svc.Spec) {
 		return nil, nil
 	}
 	stack, err := tx.Stack(nil, svc.Stack)
 	if err != nil || stack.Spec == nil {
 		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
 	}
-	var out []*state.Network
-	for _, sn := range svc.Spec.Networks {
-		n := stack.Spec.Networks[sn.Name]
-		if n == nil {
-			return nil, fmt.Errorf("service %s: network %s is not defined by stack %s", svc.Name, sn.Name, svc.Stack)
-		}
-		row, err := tx.NetworkByName(nil, n.Name)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: network %s: %w", svc.Name, n.Name, err)
-		}
-		out = append(out, row)
-	}
-	return out, nil
+	return store.ServiceNetworks(tx, stack.Spec, &svc.Spec)
 }
+
+// lacksVIPs reports whether a service reached at VIPs has fewer than one per
+// network: written by an older build, or rolled back onto a network (rollbacks
+// allocate nothing, see store.ServiceEndpoints).
+func lacksVIPs(s *state.Service) bool {
+	want := len(s.Spec.Networks)
+	if s.Spec.PublishesIngress() {
+		want++
+	}
+	return s.Spec.Deploy.VIP() && len(s.Endpoint.VIPs) < want
+}
+
+// askEndpoints has the FSM give the lacking services their VIPs, before the pass
+// that places their tasks reads the state. A service it cannot serve (its stack no
+// longer defines one of its networks, a subnet is full) is skipped without a write,
+// so it is not asked for again until it changes; it is named in the log.
+func (l *loop) askEndpoints(ctx context.Context) error {
+	if len(l.lacking) == 0 {
+		return nil
+	}
+	body := &store.ServiceEndpoints{IDs: slices.Sorted(maps.Keys(l.lacking))}
+	clear(l.lacking)
+	if _, err := l.cfg.Store.ApplyLeader(ctx, store.CmdServiceEndpoints, body); err != nil {
+		if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
+			return err
+		}
+		l.cfg.Logger.Error("could not give services their VIPs; their next stack write will", "services", len(body.IDs), "error", err)
+		return nil
+	}
+	tx := l.st.ReadTxn()
+	for _, id := range body.IDs {
+		if s, err := tx.Service(nil, id); err == nil && lacksVIPs(s) {
+			l.cfg.Logger.Warn("service has fewer VIPs than networks: the next write of its stack says why", "service", s.Name)
+		}
+	}
+	return nil
+}
+
+// attaches reports whether a service's tasks have addresses on any network.
+func attaches(s *spec.Service) bool { return len(s.Networks) > 0 || s.PublishesIngress() }
 
 // addressRecheck is how often a service whose tasks wait for a free address on a
 // full network looks again: an address comes free when any task of that network
@@ -170,7 +263,8 @@ func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
 		m = map[netip.Addr]bool{}
 		b.used[n.ID] = m
 	}
-	addr, err := ipam.AllocateAddr(prefix, gw, m)
+	r := b.reserved[n.ID]
+	addr, err := ipam.AllocateAddr(store.TaskRange(n, prefix), gw, func(a netip.Addr) bool { return m[a] || r[a] })
 	if errors.Is(err, ipam.ErrSubnetFull) {
 		return state.Attachment{}, fmt.Errorf("network %s: every address of subnet %s is taken (%d tasks hold one): "+
 			"give the network a bigger subnet (networks: ... ipam: config: - subnet:) or run fewer tasks on it", n.Name, prefix, len(m))
@@ -184,9 +278,7 @@ func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
 
 func (b *addressBook) release(atts []state.Attachment) {
 	for _, a := range atts {
-		if p, err := netip.ParsePrefix(a.Addr); err == nil {
-			delete(b.used[a.Network], p.Addr())
-		}
+		setAddr(b.used, a.Network, a.Addr, false)
 	}
 }
 

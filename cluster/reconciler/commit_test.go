@@ -16,13 +16,16 @@ import (
 	"github.com/berthd/berth/internal/memcluster"
 )
 
-// flakyStore commits through the FSM's own apply on one state store, and fails the
-// first plan-apply entries it is given, as a raft that times out would.
+// flakyStore commits through the FSM's own apply on one state store. It fails the
+// first failPlan plan-apply entries it is given, as a raft that times out would, and
+// commits before, when set, just before the first plan-apply entry: another
+// proposer's entry that raft ordered ahead of a plan the leader had in flight.
 type flakyStore struct {
 	st *state.Store
 
 	mu       sync.Mutex
 	failPlan int
+	before   func() error
 }
 
 func (f *flakyStore) State() *state.Store           { return f.st }
@@ -35,51 +38,103 @@ func (f *flakyStore) ApplyLeader(_ context.Context, t store.CommandType, body an
 		f.failPlan--
 		return 0, errors.New("timed out enqueuing operation")
 	}
+	if t == store.CmdPlanApply && f.before != nil {
+		first := f.before
+		f.before = nil
+		if err := first(); err != nil {
+			return 0, err
+		}
+	}
 	if err := store.Simulate(f.st, t, body); err != nil {
 		return 0, err
 	}
 	return f.st.ReadTxn().Index(), nil
 }
 
-// A plan whose commit fails gives its tasks addresses that nothing holds: the retry
-// must not find them taken. The /29 has exactly the five addresses the five tasks need.
-func TestFailedCommitReleasesAddresses(t *testing.T) {
+// newFlakyStore returns a flakyStore on a fresh state holding node-1.
+func newFlakyStore(t *testing.T) *flakyStore {
+	t.Helper()
 	st, err := state.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &flakyStore{st: st, failPlan: 1}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := f.ApplyLeader(ctx, store.CmdNodeUpsert, memcluster.Node("node-1", nil)); err != nil {
+	f := &flakyStore{st: st}
+	f.must(t, store.CmdNodeUpsert, memcluster.Node("node-1", nil))
+	return f
+}
+
+func (f *flakyStore) must(t *testing.T, ct store.CommandType, body any) {
+	t.Helper()
+	if _, err := f.ApplyLeader(context.Background(), ct, body); err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: load(t, "small", `
+}
+
+// stackCommand is the stack deploy entry of a Compose file, as the API makes it.
+func stackCommand(t *testing.T, name, yaml string) *store.StackDeploy {
+	t.Helper()
+	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: load(t, name, yaml)}, state.NewID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// reconcile runs the reconciler on f until the test ends, and fails the test if it
+// stopped for another reason than the end.
+func reconcile(t *testing.T, f *flakyStore) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	done := make(chan error, 1)
+	go func() { done <- reconciler.Run(ctx, reconciler.Config{Store: f}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("reconciler: %v", err)
+		}
+	})
+}
+
+// within polls fn on the state until it returns nil, and fails the test with its
+// last error when d passes first.
+func within(t *testing.T, d time.Duration, st *state.Store, fn func(tx *state.ReadTxn) error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := fn(st.ReadTxn())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A plan whose commit fails gives its tasks addresses that nothing holds: the retry
+// must not find them taken. The /29 has exactly the five addresses the five tasks need
+// (dnsrr: no VIP takes one).
+func TestFailedCommitReleasesAddresses(t *testing.T) {
+	f := newFlakyStore(t)
+	f.failPlan = 1
+	f.must(t, store.CmdStackDeploy, stackCommand(t, "small", `
 services:
   web:
     image: nginx:1
     deploy:
+      endpoint_mode: dnsrr
       replicas: 5
 networks:
   default:
     ipam:
       config:
         - subnet: 10.77.0.0/29
-`)}, state.NewID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.ApplyLeader(ctx, store.CmdStackDeploy, cmd); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- reconciler.Run(ctx, reconciler.Config{Store: f}) }()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tasks, err := st.ReadTxn().Tasks(nil)
+`))
+	reconcile(t, f)
+	within(t, 10*time.Second, f.st, func(tx *state.ReadTxn) error {
+		tasks, err := tx.Tasks(nil)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		addressed, why := 0, ""
 		for _, task := range tasks {
@@ -89,21 +144,14 @@ networks:
 				why = task.Status.Err
 			}
 		}
-		if addressed == 5 {
-			break
+		if addressed != 5 {
+			return fmt.Errorf("after the failed commit, %d of %d tasks have an address and a node (%s)", addressed, len(tasks), why)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the failed commit, %d of %d tasks have an address and a node (%s)", addressed, len(tasks), why)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.failPlan != 0 {
 		t.Error("no plan commit failed: the test tested nothing")
-	}
-	f.mu.Unlock()
-	cancel()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatal(fmt.Errorf("reconciler: %w", err))
 	}
 }

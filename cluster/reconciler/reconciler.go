@@ -119,6 +119,9 @@ type loop struct {
 	// failed holds, for each service the orchestrator could not plan, the spec
 	// version that failed plus one (planFailed).
 	failed map[string]uint64
+	// lacking are the services that lack VIPs their spec asks for, for the FSM to
+	// give them before the next pass places their tasks (askEndpoints).
+	lacking map[string]struct{}
 }
 
 // Run reconciles until ctx is done, an error occurs, or the manager stops leading (a
@@ -146,12 +149,19 @@ func (l *loop) run(ctx context.Context) error {
 	l.ours = map[uint64]struct{}{}
 	l.dirty = map[string]struct{}{}
 	l.failed = map[string]uint64{}
+	l.lacking = map[string]struct{}{}
 	for {
 		if err := l.wait(ctx); err != nil {
 			return err
 		}
 		tx := l.st.ReadTxn()
 		l.catchUp(tx)
+		if len(l.lacking) > 0 {
+			if err := l.askEndpoints(ctx); err != nil {
+				return err
+			}
+			continue // the pass reads the VIPs it gave
+		}
 		now := l.cfg.Now()
 		for id, at := range l.checks {
 			if !at.After(now) {
@@ -279,6 +289,9 @@ func (l *loop) readAll(tx *state.ReadTxn) {
 	for _, s := range svcs {
 		l.specs[s.ID] = &s.Spec
 		l.dirty[s.ID] = struct{}{}
+		if lacksVIPs(s) {
+			l.lacking[s.ID] = struct{}{}
+		}
 	}
 	for _, t := range tasks {
 		if _, ok := l.specs[t.ServiceID]; !ok {
@@ -286,7 +299,7 @@ func (l *loop) readAll(tx *state.ReadTxn) {
 		}
 	}
 	l.infos = scheduler.NodeInfosFromState(nodes, tasks, l.lookup)
-	l.addrs = newAddressBook(tasks)
+	l.addrs = newAddressBook(tasks, svcs, nodes)
 	l.nodeIdx = make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		l.nodeIdx[n.ID] = i
@@ -325,6 +338,12 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 		case state.TableServices:
 			before, _ := c.Before.(*state.Service)
 			after, _ := c.After.(*state.Service)
+			if l.addrs.serviceChanged(before, after) {
+				l.rebuild = true
+			}
+			if after != nil && lacksVIPs(after) {
+				l.lacking[after.ID] = struct{}{}
+			}
 			if after == nil {
 				// Its tasks keep the spec they were counted with.
 				l.dirty[before.ID] = struct{}{}
@@ -342,6 +361,9 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 		case state.TableNodes:
 			before, _ := c.Before.(*state.Node)
 			after, _ := c.After.(*state.Node)
+			if l.addrs.nodeChanged(before, after) {
+				l.rebuild = true
+			}
 			l.allDirty = true
 			if before == nil || after == nil {
 				l.rebuild = true
@@ -477,7 +499,7 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 				placed[placement{id, u.NodeID}]++
 			}
 		}
-		if svc := sp.Service; svc != nil && len(svc.Spec.Networks) > 0 && (len(plan.Create) > 0 || len(plan.Update) > 0) {
+		if svc := sp.Service; svc != nil && attaches(&svc.Spec) && (len(plan.Create) > 0 || len(plan.Update) > 0) {
 			nets, netsErr := serviceNetworks(tx, svc)
 			if l.addrs.assign(tx, &plan, nets, netsErr, svc.Spec.Deploy.Global(), now) {
 				plan.NextCheck = earliest(plan.NextCheck, now.Add(addressRecheck))

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -673,13 +674,14 @@ func TestScenarioFullSubnetKeepsTasksPending(t *testing.T) {
 	s := newScenario(t, nil)
 	s.addNode("node-1", nil)
 	// A /29 has five task addresses beside its gateway: the cache holds three,
-	// leaving two for web's four replicas.
+	// leaving two for web's four replicas (dnsrr: no VIP takes one).
 	small := func(cache, web int) *spec.Stack {
 		yaml := fmt.Sprintf(`
 services:
   cache:
     image: redis:7
     deploy:
+      endpoint_mode: dnsrr
       replicas: %d
 `, cache)
 		if web > 0 {
@@ -687,6 +689,7 @@ services:
   web:
     image: nginx:1
     deploy:
+      endpoint_mode: dnsrr
       replicas: %d
 `, web)
 		}
@@ -734,12 +737,13 @@ networks:
 func TestScenarioFullSubnetGlobalWaitsOnItsNode(t *testing.T) {
 	s := newScenario(t, nil)
 	s.addNodes(3)
-	// A /30 has one task address beside its gateway.
+	// A /30 has one task address beside its gateway (dnsrr: no VIP takes it).
 	s.deploy(load(t, "mon", `
 services:
   agent:
     image: busybox:1
     deploy:
+      endpoint_mode: dnsrr
       mode: global
 networks:
   default:
@@ -762,4 +766,107 @@ networks:
 		t.Fatalf("%d tasks after a recheck, %d before: the waiting tasks were replaced", len(after), len(before))
 	}
 	s.converged("mon_agent", 1, 3, 2)
+}
+
+// A service that publishes a port in ingress mode gets a VIP on each of its networks,
+// the ingress network's last; its tasks attach to the ingress network after their
+// own, on addresses no VIP and no node endpoint holds. Unpublishing the port rolls the
+// tasks to ones without the ingress attachment, and the ingress VIP goes.
+func TestScenarioIngressAttachmentsAndVIPs(t *testing.T) {
+	s := newScenario(t, nil)
+	s.addNodes(2)
+	mesh := func(ports string) *spec.Stack {
+		return load(t, "mesh", `
+services:
+  web:
+    image: nginx:1
+    deploy:
+      replicas: 3`+ports+`
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.79.0.0/28
+`)
+	}
+	s.deploy(mesh(`
+    ports:
+      - "8080:80"`))
+	s.converged("mesh_web", 3, 3, 0)
+	tx := s.manager().Store.State().ReadTxn()
+	def, err := tx.NetworkByName(nil, "mesh_default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingress, err := store.IngressNetwork(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := s.service("mesh_web")
+	if v := svc.Endpoint.VIPs; len(v) != 2 || v[0].Network != def.ID || v[1].Network != ingress.ID {
+		t.Fatalf("VIPs %+v, want one on mesh_default then one on ingress", v)
+	}
+	held := map[string]string{}
+	for _, v := range svc.Endpoint.VIPs {
+		held[v.Addr] = "the VIP"
+	}
+	nodes, _ := tx.Nodes(nil)
+	for _, n := range nodes {
+		if len(n.Networks) != 1 || n.Networks[0].Network != ingress.ID {
+			t.Fatalf("node %s endpoints %+v, want one on ingress", n.ID, n.Networks)
+		}
+		held[n.Networks[0].Addr] = "node " + n.ID
+	}
+	s.eventually(10*time.Second, "tasks attached to mesh_default then ingress", func() error {
+		held := maps.Clone(held)
+		for _, task := range s.live("mesh_web") {
+			if len(task.Networks) != 2 || task.Networks[0].Network != def.ID || task.Networks[1].Network != ingress.ID {
+				return fmt.Errorf("task %s networks %+v", task.ID, task.Networks)
+			}
+			for _, a := range task.Networks {
+				if h, ok := held[a.Addr]; ok {
+					t.Fatalf("task %s holds %s, as %s does", task.ID, a.Addr, h)
+				}
+				held[a.Addr] = "task " + task.ID
+			}
+		}
+		return nil
+	})
+
+	s.deploy(mesh(""))
+	s.eventually(20*time.Second, "tasks off the ingress network", func() error { return s.liveOn("mesh_web", 3, def.ID) })
+	if v := s.service("mesh_web").Endpoint.VIPs; len(v) != 1 || v[0] != svc.Endpoint.VIPs[0] {
+		t.Errorf("VIPs after unpublishing: %+v, want only %+v", v, svc.Endpoint.VIPs[0])
+	}
+
+	// A rollback to the publishing spec allocates nothing in the FSM; the leader asks
+	// for the ingress VIP before it places the tasks, which join ingress again.
+	if _, err := s.manager().Control.RollbackService(s.ctx, "mesh_web"); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually(20*time.Second, "rolled back onto the ingress network", func() error {
+		if v := s.service("mesh_web").Endpoint.VIPs; len(v) != 2 || v[1].Network != ingress.ID {
+			return fmt.Errorf("VIPs %+v", v)
+		}
+		return s.liveOn("mesh_web", 3, def.ID, ingress.ID)
+	})
+}
+
+// liveOn reports, as an error, how the service's live tasks differ from n tasks
+// attached to nets, in that order.
+func (s *scenario) liveOn(service string, n int, nets ...string) error {
+	live := s.live(service)
+	if len(live) != n {
+		return fmt.Errorf("%d live tasks, want %d", len(live), n)
+	}
+	for _, task := range live {
+		var got []string
+		for _, a := range task.Networks {
+			got = append(got, a.Network)
+		}
+		if !slices.Equal(got, nets) {
+			return fmt.Errorf("task %s on networks %v, want %v", task.ID, got, nets)
+		}
+	}
+	return nil
 }

@@ -18,15 +18,7 @@ func TestBlobSurvivesSnapshots(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := s.Snapshot().Persist(&buf); err != nil {
-		t.Fatal(err)
-	}
-	restored, err := Restore(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := restored.ReadTxn().Source(nil, "apps")
+	src, err := roundTrip(t, s).ReadTxn().Source(nil, "apps")
 	if err != nil {
 		t.Fatal(err)
 	}

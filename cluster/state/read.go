@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -127,6 +128,39 @@ func (r *ReadTxn) Cluster(ws memdb.WatchSet) (*Cluster, error) {
 // Node returns the node with the given ID.
 func (r *ReadTxn) Node(ws memdb.WatchSet, id string) (*Node, error) {
 	return first[Node](r, ws, TableNodes, indexID, id)
+}
+
+// ReservedAddrs returns the addresses services' VIPs and nodes' endpoints hold on a
+// network, each with its holder ("service <name>", "node <hostname>"). Tasks'
+// addresses are not among them.
+func (r *ReadTxn) ReservedAddrs(network string) (map[netip.Addr]string, error) {
+	out := map[netip.Addr]string{}
+	if network == "" {
+		return out, nil
+	}
+	svcs, err := list[Service](r, nil, TableServices, indexAddress+"_prefix", network)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range svcs {
+		for _, v := range s.Endpoint.VIPs {
+			if p, err := netip.ParsePrefix(v.Addr); err == nil && v.Network == network {
+				out[p.Addr()] = "service " + s.Name
+			}
+		}
+	}
+	nodes, err := list[Node](r, nil, TableNodes, indexAddress+"_prefix", network)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		for _, a := range n.Networks {
+			if p, err := netip.ParsePrefix(a.Addr); err == nil && a.Network == network {
+				out[p.Addr()] = "node " + n.Hostname
+			}
+		}
+	}
+	return out, nil
 }
 
 // NodeByHostname returns the node with the given hostname.

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -34,6 +35,7 @@ const (
 	indexStack    = "stack"     // services: (stack, name)
 	indexSource   = "source"    // stacks
 	indexNodeName = "node_name" // volumes: (node, name), unique
+	indexAddress  = "address"   // services by their VIPs, nodes by their endpoints: (network ID, IP)
 )
 
 // Tables returns the names of the data tables, in the order snapshots write
@@ -79,6 +81,7 @@ func schema() *memdb.DBSchema {
 		TableNodes: {
 			Name: TableNodes,
 			Indexes: map[string]*memdb.IndexSchema{
+				indexAddress:  {Name: indexAddress, AllowMissing: true, Indexer: addresses(func(n *Node) []Attachment { return n.Networks })},
 				indexID:       {Name: indexID, Unique: true, Indexer: str(func(n *Node) string { return n.ID })},
 				indexHostname: {Name: indexHostname, Unique: true, Indexer: str(func(n *Node) string { return n.Hostname })},
 			},
@@ -105,6 +108,13 @@ func schema() *memdb.DBSchema {
 				// (stack, name), so that a stack's services list by name.
 				indexStack: {Name: indexStack, Indexer: strStr(
 					func(s *Service) string { return s.Stack }, func(s *Service) string { return s.Name })},
+				indexAddress: {Name: indexAddress, AllowMissing: true, Indexer: addresses(func(s *Service) []Attachment {
+					out := make([]Attachment, len(s.Endpoint.VIPs))
+					for i, v := range s.Endpoint.VIPs {
+						out[i] = Attachment{Network: v.Network, Addr: v.Addr}
+					}
+					return out
+				})},
 			},
 		},
 		TableNetworks: {
@@ -266,6 +276,65 @@ func (ix *strStrIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
 		return nil, err
 	}
 	return append([]byte(a), 0), nil
+}
+
+// addressIndexer indexes the addresses a row holds on networks, (network ID, IP)
+// each NUL-terminated, the IP without its prefix length: a lookup by a task's
+// attachment finds the VIP or node endpoint that holds the same address, a prefix
+// lookup by network every one held there.
+type addressIndexer[T any] struct{ get func(*T) []Attachment }
+
+func addresses[T any](get func(*T) []Attachment) *addressIndexer[T] {
+	return &addressIndexer[T]{get: get}
+}
+
+func (ix *addressIndexer[T]) FromObject(raw any) (bool, [][]byte, error) {
+	obj, ok := raw.(*T)
+	if !ok {
+		return false, nil, fmt.Errorf("unexpected row type %T", raw)
+	}
+	var keys [][]byte
+	for _, a := range ix.get(obj) {
+		if k, ok := addressKey(a.Network, a.Addr); ok {
+			keys = append(keys, k)
+		}
+	}
+	return len(keys) > 0, keys, nil
+}
+
+// FromArgs takes (network ID, address in CIDR form): an exact lookup.
+func (ix *addressIndexer[T]) FromArgs(args ...any) ([]byte, error) {
+	network, err := stringArg(args, 0, 2)
+	if err != nil {
+		return nil, err
+	}
+	cidr, err := stringArg(args, 1, 2)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := addressKey(network, cidr)
+	if !ok {
+		return nil, fmt.Errorf("address %q on network %q is not in CIDR form", cidr, network)
+	}
+	return k, nil
+}
+
+// PrefixFromArgs takes the network alone: every address held on it.
+func (ix *addressIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
+	network, err := stringArg(args, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(network), 0), nil
+}
+
+func addressKey(network, cidr string) ([]byte, bool) {
+	p, err := netip.ParsePrefix(cidr)
+	if network == "" || err != nil {
+		return nil, false
+	}
+	ip := p.Addr().String()
+	return append(append(terminated(network, len(ip)+1), ip...), 0), true
 }
 
 // stringArg returns args[i] as a string, checking that there are want args.

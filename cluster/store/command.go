@@ -36,6 +36,8 @@ const (
 	CmdSourceSync   CommandType = 19
 	// Issue 15: a push is replicated before it is acknowledged.
 	CmdSourcePush CommandType = 30
+	// Issue 16: VIPs for services written before they existed.
+	CmdServiceEndpoints CommandType = 31
 )
 
 func (t CommandType) String() string {
@@ -122,7 +124,7 @@ func decodeInto[T any](apply func(tx *state.WriteTxn, v *T) error) func(*state.W
 
 var commands = map[CommandType]command{
 	CmdClusterUpsert: {"cluster-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Cluster) error { return tx.UpsertCluster(c) })},
-	CmdNodeUpsert:    {"node-upsert", decodeInto(func(tx *state.WriteTxn, n *state.Node) error { return tx.UpsertNode(n) })},
+	CmdNodeUpsert:    {"node-upsert", decodeInto(applyNodeUpsert)},
 	CmdNodeRemove:    {"node-remove", decodeInto(func(tx *state.WriteTxn, r *NodeRemove) error { return tx.DeleteNode(r.ID) })},
 	CmdNodeUpdate: {"node-update", decodeInto(func(tx *state.WriteTxn, u *NodeUpdate) error {
 		if len(u.LabelsAdd) > 0 || len(u.LabelsRemove) > 0 {
@@ -166,6 +168,7 @@ var commands = map[CommandType]command{
 	CmdSourceRemove:       {"source-remove", decodeInto(applySourceRemove)},
 	CmdSourceSync:         {"source-sync", decodeInto(applySourceSync)},
 	CmdSourcePush:         {"source-push", decodeInto(applySourcePush)},
+	CmdServiceEndpoints:   {"service-endpoints", decodeInto(applyServiceEndpoints)},
 }
 
 // EncodeCommand makes a raft entry: the type byte, then the body as JSON, or in the

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
@@ -113,8 +114,9 @@ func (p *PlanApply) decodeWire(d *wireDecoder) {
 }
 
 func applyPlans(tx *state.WriteTxn, p *PlanApply) error {
+	reserved := reservedAddrs{tx: &tx.ReadTxn}
 	for _, pl := range p.Plans {
-		if err := applyPlan(tx, pl); err != nil {
+		if err := applyPlan(tx, pl, &reserved); err != nil {
 			return fmt.Errorf("plan of service %s: %w", pl.ServiceID, err)
 		}
 	}
@@ -122,7 +124,7 @@ func applyPlans(tx *state.WriteTxn, p *PlanApply) error {
 }
 
 // applyPlan applies one plan with the rules of orchestrator.Plan and TaskUpdate.
-func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
+func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan, reserved *reservedAddrs) error {
 	svc, err := tx.Service(nil, p.ServiceID)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
@@ -140,10 +142,13 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
 			return fmt.Errorf("%w: task %s is of service %s", state.ErrInvalid, t.ID, t.ServiceID)
 		}
 	}
+	if taken, err := reserved.given(p); taken || err != nil {
+		return err
+	}
 	if u := p.Service; u != nil && svc != nil {
 		next := svc.Copy()
 		if u.Rollback && svc.PreviousSpec != nil {
-			next = rolledBack(svc)
+			next = rolledBack(tx, svc)
 		}
 		next.UpdateStatus = u.UpdateStatus
 		if err := tx.UpsertService(next); err != nil {
@@ -165,6 +170,76 @@ func applyPlan(tx *state.WriteTxn, p *orchestrator.Plan) error {
 		}
 	}
 	return nil
+}
+
+// reservedAddrs are the addresses VIPs and node endpoints hold on the networks an
+// entry's plans give addresses on, and the range tasks' addresses must come from
+// (TaskRange), read once per network and entry: a plan writes neither services'
+// VIPs, nor nodes, nor networks.
+type reservedAddrs struct {
+	tx   *state.ReadTxn
+	nets map[string]*reservedOn
+}
+
+type reservedOn struct {
+	held  map[netip.Addr]string
+	tasks netip.Prefix // invalid when the network or its subnet cannot be read
+}
+
+// given reports whether a plan gives a task an address that a VIP or a node's
+// endpoint holds, or one outside its network's TaskRange. The leader planned it
+// before a stack write took that address (VIPs come from the top of a subnet, tasks
+// from the bottom, so only on a nearly full subnet), and the write's entry came
+// first: the plan is skipped whole, as a stale one is, and the leader, which sees
+// the write take an address it gave a task, reads its view anew and plans again
+// (cluster/reconciler).
+func (r *reservedAddrs) given(p *orchestrator.Plan) (bool, error) {
+	for _, t := range p.Create {
+		if taken, err := r.holds(t.Networks); taken || err != nil {
+			return taken, err
+		}
+	}
+	for i := range p.Update {
+		if taken, err := r.holds(p.Update[i].Networks); taken || err != nil {
+			return taken, err
+		}
+	}
+	return false, nil
+}
+
+func (r *reservedAddrs) holds(atts []state.Attachment) (bool, error) {
+	for _, a := range atts {
+		on, err := r.on(a.Network)
+		if err != nil {
+			return false, err
+		}
+		p, err := netip.ParsePrefix(a.Addr)
+		if err == nil && (on.held[p.Addr()] != "" || on.tasks.IsValid() && !on.tasks.Contains(p.Addr())) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (r *reservedAddrs) on(network string) (*reservedOn, error) {
+	if on, ok := r.nets[network]; ok {
+		return on, nil
+	}
+	held, err := r.tx.ReservedAddrs(network)
+	if err != nil {
+		return nil, err
+	}
+	on := &reservedOn{held: held}
+	if n, err := r.tx.Network(nil, network); err == nil {
+		if subnet, err := netip.ParsePrefix(n.Subnet); err == nil {
+			on.tasks = TaskRange(n, subnet)
+		}
+	}
+	if r.nets == nil {
+		r.nets = map[string]*reservedOn{}
+	}
+	r.nets[network] = on
+	return on, nil
 }
 
 // applyTaskUpdate applies the fields of u that move the task forward.

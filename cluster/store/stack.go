@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -48,6 +49,19 @@ type StackDeploy struct {
 	// (CheckReplicas). Every proposer sets it (control.StackCommand); entries
 	// written before the limit existed lack it and apply as they did then.
 	Limited bool `json:"limited,omitempty"`
+	// Endpoints makes the FSM allocate what issue 16 added: services' VIPs, the
+	// ingress network, its name and subnet kept from stacks. Every entry this build
+	// encodes has it (MarshalJSON), whoever proposes it; entries written before
+	// lack it and apply as they did then.
+	Endpoints bool `json:"endpoints,omitempty"`
+}
+
+// MarshalJSON encodes d with Endpoints set: see the field.
+func (d StackDeploy) MarshalJSON() ([]byte, error) {
+	type plain StackDeploy // without this method
+	p := plain(d)
+	p.Endpoints = true
+	return json.Marshal(p)
 }
 
 // StackRemove deletes a stack: its row, services, networks, secrets and configs. Its
@@ -98,6 +112,15 @@ func applyStackDeploy(tx *state.WriteTxn, d *StackDeploy) error {
 	if err := deployConfigs(tx, d, name, sp, pins); err != nil {
 		return err
 	}
+	var space *addrSpace // nil: an older build's entry allocates nothing
+	if d.Endpoints {
+		space = newAddrSpace(tx)
+		if slices.ContainsFunc(slices.Collect(maps.Values(sp.Services)), func(s *spec.Service) bool { return s != nil && s.PublishesIngress() }) {
+			if err := ensureIngress(tx, space, name); err != nil {
+				return err
+			}
+		}
+	}
 	keep := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(sp.Services)) {
 		s := sp.Services[key]
@@ -106,7 +129,7 @@ func applyStackDeploy(tx *state.WriteTxn, d *StackDeploy) error {
 		}
 		full := spec.FullName(name, key)
 		keep[full] = true
-		if err := deployService(tx, d, name, key, s, servicePins(sp, s, pins)); err != nil {
+		if err := deployService(tx, d, space, key, s, servicePins(sp, s, pins)); err != nil {
 			return err
 		}
 	}
@@ -156,6 +179,12 @@ func deployNetworks(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.S
 		if err != nil && !errors.Is(err, state.ErrNotFound) {
 			return err
 		}
+		// Tasks reach the ingress network by publishing ports, as its last
+		// attachment; naming it too would attach them twice.
+		if n.Name == IngressName && d.Endpoints {
+			return fmt.Errorf("%w: stack %s: network %q is the routing mesh's: publish a port in ingress mode to reach it, and give the stack's network another name",
+				state.ErrConflict, stack, n.Name)
+		}
 		if n.External {
 			if existing == nil {
 				return fmt.Errorf("%w: stack %s: external network %q does not exist: create it first, or drop `external: true`",
@@ -187,7 +216,7 @@ func deployNetworks(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.S
 				}
 			}
 		}
-		if err := assignSubnet(tx, stack, row); err != nil {
+		if err := assignSubnet(tx, stack, row, d.Endpoints); err != nil {
 			return err
 		}
 		if existing != nil && reflect.DeepEqual(row, existing) {
@@ -210,14 +239,21 @@ func owner(stack string) string {
 // assignSubnet gives a network its subnet and gateway: the one its file asks for,
 // checked against every other network's, or the lowest free one of the cluster's
 // default address pool (Swarm's 10.0.0.0/8 in /24s unless the cluster says
-// otherwise). Deterministic, as everything the FSM decides.
-func assignSubnet(tx *state.WriteTxn, stack string, row *state.Network) error {
+// otherwise). Deterministic, as everything the FSM decides. reserveIngress keeps
+// the ingress subnet from the network (StackDeploy.Endpoints).
+func assignSubnet(tx *state.WriteTxn, stack string, row *state.Network, reserveIngress bool) error {
 	nets, err := tx.Networks(nil)
 	if err != nil {
 		return err
 	}
+	// The ingress subnet is taken before the ingress network exists; a network that
+	// held part of it before the reservation keeps what it has.
 	var claims []ipam.Claim
 	var used []netip.Prefix
+	if reserveIngress && !slices.ContainsFunc(nets, func(n *state.Network) bool { return n.ID == row.ID && n.Subnet == row.Subnet }) {
+		claims = []ipam.Claim{{Network: IngressName, Subnet: ipam.IngressSubnet}}
+		used = []netip.Prefix{ipam.IngressSubnet}
+	}
 	for _, n := range nets {
 		if n.ID == row.ID || n.Subnet == "" {
 			continue
@@ -399,8 +435,11 @@ func servicePins(sp *spec.Stack, s *spec.Service, pins map[string]uint64) map[st
 
 // deployService creates a service, or changes it when its spec or pinned secrets and
 // configs changed: the previous spec is kept for rollbacks, the spec version grows and
-// the update status is cleared, which is what starts a rolling update.
-func deployService(tx *state.WriteTxn, d *StackDeploy, stack, key string, s *spec.Service, pins map[string]uint64) error {
+// the update status is cleared, which is what starts a rolling update. Its VIPs follow
+// its networks; a service whose VIPs alone change (one written by a build without
+// them) is written without a new version: its tasks do not change.
+func deployService(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, key string, s *spec.Service, pins map[string]uint64) error {
+	stack := d.Stack.Name
 	if d.Limited {
 		if err := CheckReplicas(&tx.ReadTxn, stack, s); err != nil {
 			return err
@@ -411,21 +450,30 @@ func deployService(tx *state.WriteTxn, d *StackDeploy, stack, key string, s *spe
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
+	if cur != nil && cur.Stack != stack {
+		return fmt.Errorf("%w: stack %s: a service named %s already exists in stack %s: rename the service or the stack",
+			state.ErrConflict, stack, full, cur.Stack)
+	}
+	vips, err := deployVIPs(tx, d, space, cur, s)
+	if err != nil {
+		return err
+	}
 	if cur == nil {
 		id, err := proposedID(d, KindService, key)
 		if err != nil {
 			return err
 		}
-		return tx.UpsertService(&state.Service{ID: id, Name: full, Stack: stack, Spec: *s, Objects: pins, SpecVersion: 1})
-	}
-	if cur.Stack != stack {
-		return fmt.Errorf("%w: stack %s: a service named %s already exists in stack %s: rename the service or the stack",
-			state.ErrConflict, stack, full, cur.Stack)
-	}
-	if bytes.Equal(cur.Spec.Canonical(), s.Canonical()) && maps.Equal(cur.Objects, pins) {
-		return nil
+		return tx.UpsertService(&state.Service{ID: id, Name: full, Stack: stack, Spec: *s, Objects: pins, SpecVersion: 1,
+			Endpoint: state.Endpoint{VIPs: vips}})
 	}
 	next := cur.Copy()
+	next.Endpoint.VIPs = vips
+	if bytes.Equal(cur.Spec.Canonical(), s.Canonical()) && maps.Equal(cur.Objects, pins) {
+		if slices.Equal(cur.Endpoint.VIPs, vips) {
+			return nil
+		}
+		return tx.UpsertService(next)
+	}
 	prev := cur.Copy()
 	next.PreviousSpec = &prev.Spec
 	next.PreviousObjects = prev.Objects
@@ -434,6 +482,26 @@ func deployService(tx *state.WriteTxn, d *StackDeploy, stack, key string, s *spe
 	next.SpecVersion++
 	next.UpdateStatus = state.UpdateStatus{}
 	return tx.UpsertService(next)
+}
+
+// deployVIPs returns the VIPs a deployed service gets: those of its networks under
+// the new spec, or, for an older build's entry (space nil), those it has.
+func deployVIPs(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, cur *state.Service, s *spec.Service) ([]state.VIP, error) {
+	var vips []state.VIP
+	if cur != nil {
+		vips = cur.Endpoint.VIPs
+	}
+	if space == nil {
+		return vips, nil
+	}
+	nets, err := ServiceNetworks(&tx.ReadTxn, d.Stack.Spec, s)
+	if err == nil {
+		vips, err = serviceVIPs(space, vips, s, nets)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stack %s: %w", d.Stack.Name, err)
+	}
+	return vips, nil
 }
 
 func applyStackRemove(tx *state.WriteTxn, r *StackRemove) error {
@@ -550,16 +618,26 @@ func applyServiceRollback(tx *state.WriteTxn, c *ServiceRollback) error {
 	if cur.PreviousSpec == nil {
 		return fmt.Errorf("%w: service %s has no previous spec to roll back to", state.ErrInvalid, cur.Name)
 	}
-	next := rolledBack(cur)
+	next := rolledBack(tx, cur)
 	next.UpdateStatus = state.UpdateStatus{State: state.UpdateRollbackStarted, Message: msgManualRollback, StartedAt: c.Now}
 	return tx.UpsertService(next)
 }
 
-// rolledBack swaps a service's spec and pinned objects with the previous ones.
-func rolledBack(cur *state.Service) *state.Service {
+// rolledBack swaps a service's spec and pinned objects with the previous ones. It
+// keeps the VIPs of the networks the spec it returns to is on and allocates none:
+// these entries are the same as an older build's, which must apply as they did
+// then; the leader asks for the missing VIPs (ServiceEndpoints). When the networks
+// cannot be read (the stack no longer defines one) the VIPs stay as they are:
+// refusing the rollback would refuse the whole entry, other services' plans with it.
+func rolledBack(tx *state.WriteTxn, cur *state.Service) *state.Service {
 	next := cur.Copy()
 	next.Spec, *next.PreviousSpec = *next.PreviousSpec, next.Spec
 	next.Objects, next.PreviousObjects = next.PreviousObjects, next.Objects
 	next.SpecVersion++
+	if nets, err := networksOf(tx, next); err == nil {
+		next.Endpoint.VIPs = slices.DeleteFunc(next.Endpoint.VIPs, func(v state.VIP) bool {
+			return !next.Spec.Deploy.VIP() || !slices.ContainsFunc(nets, func(n *state.Network) bool { return n.ID == v.Network })
+		})
+	}
 	return next
 }

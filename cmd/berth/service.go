@@ -310,6 +310,9 @@ func printServicePretty(w io.Writer, s *api.ServiceStatus) {
 	if ports := portsText(s.Spec.Ports); ports != "" {
 		fmt.Fprintf(w, "Ports:\t\t%s\n", ports)
 	}
+	for _, v := range s.Endpoint.VIPs {
+		fmt.Fprintf(w, "Virtual IP:\t%s (network %s)\n", v.Addr, v.Network)
+	}
 	for _, p := range s.Pending {
 		fmt.Fprintf(w, "Pending:\t%d task(s): %s\n", p.Tasks, p.Reason)
 	}

@@ -17,6 +17,13 @@ import (
 var (
 	DefaultPool       = netip.MustParsePrefix("10.0.0.0/8")
 	DefaultSubnetSize = 24
+	// IngressSubnet is the ingress network's (the routing mesh's). Swarm uses
+	// 10.0.0.0/24, the first subnet of its own default pool, which the first
+	// network of an upgraded cluster may already hold; berth takes the last /16 of
+	// the default pool instead, and whoever assigns subnets counts it as taken
+	// (cluster/store), so that no stack network can take it, even before the
+	// ingress network exists.
+	IngressSubnet = netip.MustParsePrefix("10.255.0.0/16")
 )
 
 var (
@@ -126,24 +133,74 @@ func Gateway(subnet netip.Prefix) netip.Addr {
 }
 
 // AllocateAddr returns the lowest address of subnet that is not the network address,
-// the gateway, the IPv4 broadcast address or in used.
-func AllocateAddr(subnet netip.Prefix, gateway netip.Addr, used map[netip.Addr]bool) (netip.Addr, error) {
-	if !subnet.IsValid() || subnet != subnet.Masked() {
-		return netip.Addr{}, fmt.Errorf("%w: subnet %s is not a network prefix", ErrInvalid, subnet)
+// the gateway, the IPv4 broadcast address or taken. Task addresses come from the
+// bottom of a subnet.
+func AllocateAddr(subnet netip.Prefix, gateway netip.Addr, taken func(netip.Addr) bool) (netip.Addr, error) {
+	first, last, err := hostRange(subnet, gateway)
+	if err != nil {
+		return netip.Addr{}, err
 	}
-	if !subnet.Contains(gateway) {
-		return netip.Addr{}, fmt.Errorf("%w: gateway %s is outside subnet %s", ErrInvalid, gateway, subnet)
-	}
-	last := lastAddr(subnet)
-	if subnet.Addr().Is4() {
-		last = last.Prev()
-	}
-	for a := subnet.Addr().Next(); a.IsValid() && !last.Less(a); a = a.Next() {
-		if a != gateway && !used[a] {
+	for a := first; a.IsValid() && !last.Less(a); a = a.Next() {
+		if a != gateway && !taken(a) {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("%w: no free address in %s (%d addresses in use, gateway %s)", ErrSubnetFull, subnet, len(used), gateway)
+	return netip.Addr{}, fullError(subnet, gateway)
+}
+
+// AllocateReserved returns the highest address of subnet that is not the network
+// address, the gateway, the IPv4 broadcast address or taken. Services' virtual IPs
+// and nodes' endpoints come from the top of a subnet, tasks' addresses from the
+// bottom: the two are chosen by different writers (the FSM at a stack write, the
+// leader's reconciler in its plans), and starting at opposite ends keeps a plan in
+// flight from meeting a VIP committed meanwhile until the subnet is nearly full.
+func AllocateReserved(subnet netip.Prefix, gateway netip.Addr, taken func(netip.Addr) bool) (netip.Addr, error) {
+	addrs, err := TopFree(subnet, gateway, taken, 1)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return addrs[0], nil
+}
+
+// TopFree returns up to n of the highest addresses AllocateReserved could give,
+// highest first: candidates to check against what taken cannot answer cheaply (the
+// FSM checks them against every task's address in one pass). It fails only when
+// there is none.
+func TopFree(subnet netip.Prefix, gateway netip.Addr, taken func(netip.Addr) bool, n int) ([]netip.Addr, error) {
+	first, last, err := hostRange(subnet, gateway)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for a := last; a.IsValid() && !a.Less(first) && len(out) < n; a = a.Prev() {
+		if a != gateway && !taken(a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fullError(subnet, gateway)
+	}
+	return out, nil
+}
+
+// hostRange validates subnet and gateway and returns the first and last addresses a
+// host may have: not the network address, nor the IPv4 broadcast address.
+func hostRange(subnet netip.Prefix, gateway netip.Addr) (first, last netip.Addr, err error) {
+	if !subnet.IsValid() || subnet != subnet.Masked() {
+		return first, last, fmt.Errorf("%w: subnet %s is not a network prefix", ErrInvalid, subnet)
+	}
+	if !subnet.Contains(gateway) {
+		return first, last, fmt.Errorf("%w: gateway %s is outside subnet %s", ErrInvalid, gateway, subnet)
+	}
+	last = lastAddr(subnet)
+	if subnet.Addr().Is4() {
+		last = last.Prev()
+	}
+	return subnet.Addr().Next(), last, nil
+}
+
+func fullError(subnet netip.Prefix, gateway netip.Addr) error {
+	return fmt.Errorf("%w: no free address in %s (gateway %s)", ErrSubnetFull, subnet, gateway)
 }
 
 // MAC returns the hardware address Docker derives from an IP address: 02:42 (a

@@ -3,6 +3,7 @@ package ipam
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -147,9 +148,12 @@ func addrs(ss ...string) map[netip.Addr]bool {
 	return out
 }
 
+// TestAllocateAddr: tasks' addresses from the bottom of a subnet (AllocateAddr),
+// VIPs' and endpoints' from the top (AllocateReserved, "top" cases).
 func TestAllocateAddr(t *testing.T) {
 	tests := []struct {
 		name    string
+		top     bool
 		subnet  string
 		gateway string
 		used    map[netip.Addr]bool
@@ -172,13 +176,25 @@ func TestAllocateAddr(t *testing.T) {
 		{name: "IPv6 has no broadcast", subnet: "fd00::/126", gateway: "fd00::1", used: addrs("fd00::2"), want: "fd00::3"},
 		{name: "gateway outside", subnet: "10.0.1.0/24", gateway: "10.0.2.1", wantErr: ErrInvalid},
 		{name: "subnet with host bits", subnet: "10.0.1.5/24", gateway: "10.0.1.1", wantErr: ErrInvalid},
+		{name: "top: highest before broadcast", top: true, subnet: "10.0.1.0/24", gateway: "10.0.1.1", want: "10.0.1.254"},
+		{name: "top: highest free", top: true, subnet: "10.0.1.0/24", gateway: "10.0.1.1", used: addrs("10.0.1.254", "10.0.1.253"), want: "10.0.1.252"},
+		{name: "top: skips gateway", top: true, subnet: "10.0.1.0/24", gateway: "10.0.1.254", want: "10.0.1.253"},
+		{name: "top: meets the tasks", top: true, subnet: "10.0.1.0/30", gateway: "10.0.1.1", want: "10.0.1.2"},
+		{name: "top: full /30", top: true, subnet: "10.0.1.0/30", gateway: "10.0.1.1", used: addrs("10.0.1.2"), wantErr: ErrSubnetFull},
+		{name: "top: IPv6 has no broadcast", top: true, subnet: "fd00::/126", gateway: "fd00::1", want: "fd00::3"},
+		{name: "top: ingress subnet", top: true, subnet: IngressSubnet.String(), gateway: "10.255.0.1", used: addrs("10.255.255.254"), want: "10.255.255.253"},
+		{name: "top: gateway outside", top: true, subnet: "10.0.1.0/24", gateway: "10.0.2.1", wantErr: ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := AllocateAddr(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), tt.used)
+			alloc, fn := AllocateAddr, "AllocateAddr"
+			if tt.top {
+				alloc, fn = AllocateReserved, "AllocateReserved"
+			}
+			got, err := alloc(netip.MustParsePrefix(tt.subnet), netip.MustParseAddr(tt.gateway), func(a netip.Addr) bool { return tt.used[a] })
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("AllocateAddr = %v, %v; want error %v", got, err, tt.wantErr)
+					t.Fatalf("%s = %v, %v; want error %v", fn, got, err, tt.wantErr)
 				}
 				if !strings.Contains(err.Error(), tt.subnet) && !strings.Contains(err.Error(), tt.gateway) {
 					t.Errorf("error %q names neither the subnet nor the gateway", err)
@@ -186,9 +202,47 @@ func TestAllocateAddr(t *testing.T) {
 				return
 			}
 			if err != nil || got != netip.MustParseAddr(tt.want) {
-				t.Fatalf("AllocateAddr = %v, %v; want %s", got, err, tt.want)
+				t.Fatalf("%s = %v, %v; want %s", fn, got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTopFree(t *testing.T) {
+	subnet, gw := netip.MustParsePrefix("10.0.1.0/29"), netip.MustParseAddr("10.0.1.6")
+	taken := addrs("10.0.1.5", "10.0.1.3")
+	for n, want := range map[int][]string{1: {"10.0.1.4"}, 2: {"10.0.1.4", "10.0.1.2"}, 9: {"10.0.1.4", "10.0.1.2", "10.0.1.1"}} {
+		got, err := TopFree(subnet, gw, func(a netip.Addr) bool { return taken[a] }, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, a := range got {
+			s = append(s, a.String())
+		}
+		if !slices.Equal(s, want) {
+			t.Errorf("TopFree(%d) = %v, want %v", n, s, want)
+		}
+	}
+	if _, err := TopFree(subnet, gw, func(netip.Addr) bool { return true }, 3); !errors.Is(err, ErrSubnetFull) {
+		t.Errorf("TopFree of a full subnet: %v", err)
+	}
+}
+
+// TestIngressSubnetInDefaultPool: the ingress subnet lies in the default pool, so
+// the allocation of stack subnets must count it as taken to skip it.
+func TestIngressSubnetInDefaultPool(t *testing.T) {
+	if !DefaultPool.Overlaps(IngressSubnet) {
+		t.Fatalf("ingress subnet %s is outside the default pool %s: the reservation is useless", IngressSubnet, DefaultPool)
+	}
+	pool, full := netip.MustParsePrefix("10.254.0.0/15"), netip.MustParsePrefix("10.254.0.0/16")
+	got, err := AllocateSubnet(pool, 24, []netip.Prefix{full})
+	if err != nil || got != netip.MustParsePrefix("10.255.0.0/24") {
+		t.Fatalf("AllocateSubnet without the reservation = %v, %v; want 10.255.0.0/24", got, err)
+	}
+	got, err = AllocateSubnet(pool, 24, []netip.Prefix{full, IngressSubnet})
+	if !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("AllocateSubnet with the ingress subnet taken = %v, %v; want the pool exhausted", got, err)
 	}
 }
 
