@@ -159,7 +159,7 @@ func TestServiceNetworksIngressLast(t *testing.T) {
 		"back": {Name: "web_back", Driver: "overlay"}, "front": {Name: "web_front", Driver: "overlay"}}}
 	err = st.Update(1, func(tx *state.WriteTxn) error {
 		for _, n := range []*state.Network{
-			{ID: "ingressid", Name: store.IngressName, Driver: "overlay", Ingress: true, Subnet: "10.255.0.0/16"},
+			{ID: "ingressid", Name: store.IngressName, Driver: "overlay", Ingress: true, Subnet: "10.255.0.0/18"},
 			{ID: "backid", Name: "web_back", Driver: "overlay", Subnet: "10.0.0.0/24", Stack: "web"},
 			{ID: "frontid", Name: "web_front", Driver: "overlay", Subnet: "10.0.1.0/24", Stack: "web"},
 		} {

@@ -100,7 +100,7 @@ func TestVIPsAvoidTasksGatewayAndEndpoints(t *testing.T) {
 
 	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 	ingress := h.network(IngressName)
-	if !ingress.Ingress || ingress.Driver != "overlay" || ingress.VNI == 0 || ingress.Subnet != "10.255.0.0/16" ||
+	if !ingress.Ingress || ingress.Driver != "overlay" || ingress.VNI == 0 || ingress.Subnet != ipam.IngressSubnet.String() ||
 		ingress.Gateway != "10.255.0.1" || ingress.Stack != "" || len(ingress.ID) != state.IDLength {
 		t.Fatalf("ingress network %+v", ingress)
 	}
@@ -109,13 +109,13 @@ func TestVIPsAvoidTasksGatewayAndEndpoints(t *testing.T) {
 	}
 	// The nodes got their endpoints when the ingress network was made, in the
 	// order of their IDs, before the service's VIP there.
-	for id, want := range map[string]string{"n1": "10.255.255.254/16", "n2": "10.255.255.253/16"} {
+	for id, want := range map[string]string{"n1": "10.255.63.254/18", "n2": "10.255.63.253/18"} {
 		nd := h.node(id)
 		if len(nd.Networks) != 1 || nd.Networks[0].Network != ingress.ID || nd.Networks[0].Addr != want || nd.Networks[0].MAC == "" {
 			t.Errorf("node %s endpoints %+v, want %s on ingress", id, nd.Networks, want)
 		}
 	}
-	want := map[string]string{"web_default": "10.30.0.5/29", IngressName: "10.255.255.252/16"}
+	want := map[string]string{"web_default": "10.30.0.5/29", IngressName: "10.255.63.252/18"}
 	if got := h.vips("web_api"); !reflect.DeepEqual(got, want) {
 		t.Errorf("VIPs %v, want %v", got, want)
 	}
@@ -305,8 +305,8 @@ func TestAllocationIsDeterministic(t *testing.T) {
 		b.must(e.ct, e.body)
 	}
 	for _, h := range []*fsmHarness{a, b} {
-		if n4 := h.node("n4"); len(n4.Networks) != 1 || n4.Networks[0].Addr != "10.255.255.254/16" {
-			t.Errorf("n4 endpoints %+v, want n1's freed 10.255.255.254/16", n4.Networks)
+		if n4 := h.node("n4"); len(n4.Networks) != 1 || n4.Networks[0].Addr != "10.255.63.254/18" {
+			t.Errorf("n4 endpoints %+v, want n1's freed 10.255.63.254/18", n4.Networks)
 		}
 	}
 	ta, tb := a.tx(), b.tx()
@@ -332,7 +332,7 @@ func TestNodeEndpoints(t *testing.T) {
 	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 	h.must(CmdNodeUpsert, node("n2"))
 	first := h.node("n2").Networks
-	if len(first) != 1 || first[0].Network != h.network(IngressName).ID || first[0].Addr != "10.255.255.252/16" {
+	if len(first) != 1 || first[0].Network != h.network(IngressName).ID || first[0].Addr != "10.255.63.252/18" {
 		t.Fatalf("n2 endpoints %+v, want the next free one below n1's and the VIP", first)
 	}
 	again := node("n2")
@@ -485,9 +485,9 @@ func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 	vip := state.Attachment{Network: def.ID, Addr: "10.30.0.6/29"}
 	endpoint := state.Attachment{Network: ingress.ID, Addr: h.node("n1").Networks[0].Addr}
 	free := state.Attachment{Network: def.ID, Addr: "10.30.0.2/29"}
-	freeIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.0.2/16"}
+	freeIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.0.2/18"}
 	// Free, but in the upper half of the ingress subnet, which tasks never get.
-	upperIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.128.2/16"}
+	upperIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.32.2/18"}
 	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-vip", free, vip)}},
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-endpoint", free, endpoint)}},

@@ -19,11 +19,15 @@ var (
 	DefaultSubnetSize = 24
 	// IngressSubnet is the ingress network's (the routing mesh's). Swarm uses
 	// 10.0.0.0/24, the first subnet of its own default pool, which the first
-	// network of an upgraded cluster may already hold; berth takes the last /16 of
-	// the default pool instead, and whoever assigns subnets counts it as taken
-	// (cluster/store), so that no stack network can take it, even before the
-	// ingress network exists.
-	IngressSubnet = netip.MustParsePrefix("10.255.0.0/16")
+	// network of an upgraded cluster may already hold; berth takes a /18 at the
+	// start of the default pool's last /16 instead, and whoever assigns subnets
+	// counts it as taken (cluster/store), so that no stack network can take it,
+	// even before the ingress network exists. A /18, not the whole /16: every
+	// node's ingress bridge routes the subnet, and a site's own services at the
+	// top of 10.0.0.0/8 (resolvers at 10.255.255.x are common, as on the machines
+	// berth is built on) must stay reachable from the nodes. Its 16,382
+	// addresses hold a task half and a half for 5,000 nodes' endpoints.
+	IngressSubnet = netip.MustParsePrefix("10.255.0.0/18")
 )
 
 var (

@@ -182,7 +182,7 @@ func TestAllocateAddr(t *testing.T) {
 		{name: "top: meets the tasks", top: true, subnet: "10.0.1.0/30", gateway: "10.0.1.1", want: "10.0.1.2"},
 		{name: "top: full /30", top: true, subnet: "10.0.1.0/30", gateway: "10.0.1.1", used: addrs("10.0.1.2"), wantErr: ErrSubnetFull},
 		{name: "top: IPv6 has no broadcast", top: true, subnet: "fd00::/126", gateway: "fd00::1", want: "fd00::3"},
-		{name: "top: ingress subnet", top: true, subnet: IngressSubnet.String(), gateway: "10.255.0.1", used: addrs("10.255.255.254"), want: "10.255.255.253"},
+		{name: "top: ingress subnet", top: true, subnet: IngressSubnet.String(), gateway: "10.255.0.1", used: addrs("10.255.63.254"), want: "10.255.63.253"},
 		{name: "top: gateway outside", top: true, subnet: "10.0.1.0/24", gateway: "10.0.2.1", wantErr: ErrInvalid},
 	}
 	for _, tt := range tests {
@@ -235,7 +235,7 @@ func TestIngressSubnetInDefaultPool(t *testing.T) {
 	if !DefaultPool.Overlaps(IngressSubnet) {
 		t.Fatalf("ingress subnet %s is outside the default pool %s: the reservation is useless", IngressSubnet, DefaultPool)
 	}
-	pool, full := netip.MustParsePrefix("10.254.0.0/15"), netip.MustParsePrefix("10.254.0.0/16")
+	pool, full := netip.MustParsePrefix("10.255.0.0/17"), netip.MustParsePrefix("10.255.64.0/18")
 	got, err := AllocateSubnet(pool, 24, []netip.Prefix{full})
 	if err != nil || got != netip.MustParsePrefix("10.255.0.0/24") {
 		t.Fatalf("AllocateSubnet without the reservation = %v, %v; want 10.255.0.0/24", got, err)
