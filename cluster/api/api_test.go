@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,8 @@ type backend struct {
 	nodeTasks int
 	// loaded counts the bytes of image archives LoadImage read.
 	loaded countingBody
+	// viewQueries are the queries NodeNetworkView was asked.
+	viewQueries []api.Query
 }
 
 func newBackend(t *testing.T) *backend {
@@ -547,5 +550,47 @@ func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
 	// The agent endpoint of the port is not on the socket.
 	if err := local.ReportTaskStatus(ctx, nil); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("task status on the socket: %v", err)
+	}
+}
+
+func (b *backend) NodeNetworkView(_ context.Context, ref string, q api.Query) (*api.NetworkView, api.QueryMeta, error) {
+	b.mu.Lock()
+	b.viewQueries = append(b.viewQueries, q)
+	b.mu.Unlock()
+	return &api.NetworkView{Underlay: "198.18.0.9", Endpoints: []api.NetworkEndpoint{{Network: "na", NodeID: ref, Addr: "10.0.1.5", Node: "198.18.0.9"}}},
+		api.QueryMeta{Index: 7}, nil
+}
+
+// The network watch is an agent endpoint: a worker reads its own node's view only,
+// and the blocking query's index and wait reach the backend.
+func TestNodeNetworkViewEndpoint(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t)
+	b.members["m1"], b.members["w1"] = true, true
+	addr := serveRemote(t, b, p)
+	ctx := context.Background()
+	root := p.root.Cert()
+	worker := remoteClient(t, addr, root, &p.worker)
+	manager := remoteClient(t, addr, root, &p.manager)
+
+	v, meta, err := worker.NodeNetworkView(ctx, "w1", api.Query{Index: 5, Wait: 2 * time.Second})
+	if err != nil || meta.Index != 7 || v.Underlay != "198.18.0.9" || len(v.Endpoints) != 1 || v.Endpoints[0].NodeID != "w1" {
+		t.Errorf("worker reading its own view: %+v %+v %v", v, meta, err)
+	}
+	b.mu.Lock()
+	got := slices.Clone(b.viewQueries)
+	b.mu.Unlock()
+	if len(got) != 1 || got[0].Index != 5 || got[0].Wait != 2*time.Second {
+		t.Errorf("queries reaching the backend: %+v", got)
+	}
+	if _, _, err := worker.NodeNetworkView(ctx, "m1", api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+		t.Errorf("worker reading another node's view: %v", err)
+	}
+	if _, _, err := manager.NodeNetworkView(ctx, "w1", api.Query{}); err != nil {
+		t.Errorf("manager reading a node's view: %v", err)
+	}
+	b.setPhase(api.PhaseWorker)
+	if _, _, err := worker.NodeNetworkView(ctx, "w1", api.Query{}); err == nil {
+		t.Error("a node that is not a manager served a network view")
 	}
 }
