@@ -511,17 +511,22 @@ func (b *backend) DeployStack(_ context.Context, req *api.StackDeployRequest) (*
 	return &api.StackDeployResponse{Index: 5, Changes: []api.ObjectChange{{Kind: "secret", Name: "web_pw", Action: api.ActionCreated, Version: 1}}}, nil
 }
 
+// agentClients serves a backend on the port, and returns it with the clients of a
+// worker (w1) and of a manager (m1), both members.
+func agentClients(t *testing.T) (b *backend, worker, manager *api.Client) {
+	p := newPKI(t)
+	b = newBackend(t)
+	b.members["m1"], b.members["w1"] = true, true
+	addr := serveRemote(t, b, p)
+	root := p.root.Cert()
+	return b, remoteClient(t, addr, root, &p.worker), remoteClient(t, addr, root, &p.manager)
+}
+
 // An agent reads its own node's tasks only, and its reports are filed under the node
 // of its certificate, whatever they say.
 func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
-	p := newPKI(t)
-	b := newBackend(t)
-	b.members["m1"], b.members["w1"] = true, true
-	addr := serveRemote(t, b, p)
+	b, worker, manager := agentClients(t)
 	ctx := context.Background()
-	root := p.root.Cert()
-	worker := remoteClient(t, addr, root, &p.worker)
-	manager := remoteClient(t, addr, root, &p.manager)
 
 	if tasks, meta, err := worker.NodeTasks(ctx, "w1", api.Query{}); err != nil || len(tasks) != 1 || meta.Index != 3 {
 		t.Errorf("worker reading its own tasks: %v %+v %v", tasks, meta, err)
@@ -564,14 +569,8 @@ func (b *backend) NodeNetworkView(_ context.Context, ref string, q api.Query) (*
 // The network watch is an agent endpoint: a worker reads its own node's view only,
 // and the blocking query's index and wait reach the backend.
 func TestNodeNetworkViewEndpoint(t *testing.T) {
-	p := newPKI(t)
-	b := newBackend(t)
-	b.members["m1"], b.members["w1"] = true, true
-	addr := serveRemote(t, b, p)
+	b, worker, manager := agentClients(t)
 	ctx := context.Background()
-	root := p.root.Cert()
-	worker := remoteClient(t, addr, root, &p.worker)
-	manager := remoteClient(t, addr, root, &p.manager)
 
 	v, meta, err := worker.NodeNetworkView(ctx, "w1", api.Query{Index: 5, Wait: 2 * time.Second})
 	if err != nil || meta.Index != 7 || v.Underlay != "198.18.0.9" || len(v.Endpoints) != 1 || v.Endpoints[0].NodeID != "w1" {
