@@ -301,7 +301,7 @@ func measureCPU(ctx context.Context, o options, mgr *clustertest.Daemon, init *a
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, cl := range clients {
-		wg.Go(func() { simagent.Heartbeat(fctx, cl, o.beatTimeout, &st) })
+		wg.Go(func() { simagent.Heartbeat(fctx, cl.Client, o.beatTimeout, &st) })
 	}
 	defer func() { stop(); wg.Wait() }()
 	// Let every node beat once (Down -> Ready is a raft write) before measuring.

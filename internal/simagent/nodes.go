@@ -24,25 +24,25 @@ import (
 
 // JoinNodes joins n simulated nodes (hostnames sim-00000 on) through /v1/join with
 // the worker token, 32 at a time, each with its own key and certificate and addr(i)
-// for its address, and returns a mutual-TLS client per node.
-func JoinNodes(ctx context.Context, n int, init *api.InitResponse, root *x509.Certificate, addr func(i int) string) ([]*api.Client, error) {
+// for its address, and returns each node's ID and mutual-TLS client.
+func JoinNodes(ctx context.Context, n int, init *api.InitResponse, root *x509.Certificate, addr func(i int) string) ([]Joined, error) {
 	anon, err := api.New(init.ManagerAddr, api.WithTLS(ca.ClientTLSConfig(root, tls.Certificate{}, ca.ManagerServerName)))
 	if err != nil {
 		return nil, err
 	}
-	clients := make([]*api.Client, n)
+	clients := make([]Joined, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for range 32 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				cl, err := joinOne(ctx, anon, init, root, fmt.Sprintf("sim-%05d", i), addr(i))
+				j, err := joinOne(ctx, anon, init, root, fmt.Sprintf("sim-%05d", i), addr(i))
 				if err != nil {
 					errs <- err
 					return
 				}
-				clients[i] = cl
+				clients[i] = j
 			}
 		})
 	}
@@ -54,21 +54,28 @@ func JoinNodes(ctx context.Context, n int, init *api.InitResponse, root *x509.Ce
 	return clients, nil
 }
 
-func joinOne(ctx context.Context, anon *api.Client, init *api.InitResponse, root *x509.Certificate, hostname, addr string) (*api.Client, error) {
+// Joined is a simulated node that joined: its ID and its client.
+type Joined struct {
+	ID     string
+	Client *api.Client
+}
+
+func joinOne(ctx context.Context, anon *api.Client, init *api.InitResponse, root *x509.Certificate, hostname, addr string) (Joined, error) {
 	keyPEM, csr, err := ca.NewNodeKeyAndCSR(hostname)
 	if err != nil {
-		return nil, err
+		return Joined{}, err
 	}
 	resp, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: init.WorkerToken, CSR: csr, Hostname: hostname,
 		Addr: addr, Platform: state.Platform{OS: "linux", Arch: "amd64"}})
 	if err != nil {
-		return nil, fmt.Errorf("join %s: %w", hostname, err)
+		return Joined{}, fmt.Errorf("join %s: %w", hostname, err)
 	}
 	cert, err := tls.X509KeyPair([]byte(resp.Certificate), keyPEM)
 	if err != nil {
-		return nil, err
+		return Joined{}, err
 	}
-	return api.New(init.ManagerAddr, api.WithTLS(ca.ClientTLSConfig(root, cert, ca.ManagerServerName)))
+	c, err := api.New(init.ManagerAddr, api.WithTLS(ca.ClientTLSConfig(root, cert, ca.ManagerServerName)))
+	return Joined{ID: resp.NodeID, Client: c}, err
 }
 
 // BeatStats counts simulated nodes' heartbeats and the connections they opened.
@@ -159,4 +166,22 @@ func CPUTime(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// API is the node's agent API over its client, as a real agent's.
+func (j Joined) API() API { return remoteAPI(j) }
+
+type remoteAPI Joined
+
+func (r remoteAPI) Heartbeat(ctx context.Context) error {
+	_, err := r.Client.Heartbeat(ctx)
+	return err
+}
+
+func (r remoteAPI) NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, api.QueryMeta, error) {
+	return r.Client.NodeTasks(ctx, r.ID, q)
+}
+
+func (r remoteAPI) ReportTaskStatus(ctx context.Context, reports []api.TaskStatusReport) error {
+	return r.Client.ReportTaskStatus(ctx, reports)
 }
