@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -562,8 +563,13 @@ func (b *backend) NodeNetworkView(_ context.Context, ref string, q api.Query) (*
 	b.mu.Lock()
 	b.viewQueries = append(b.viewQueries, q)
 	b.mu.Unlock()
-	return &api.NetworkView{Underlay: "198.18.0.9", Endpoints: []api.NetworkEndpoint{{Network: "na", NodeID: ref, Addr: "10.0.1.5", Node: "198.18.0.9"}}},
-		api.QueryMeta{Index: 7}, nil
+	v := &api.NetworkView{Underlay: "198.18.0.9", Endpoints: []api.NetworkEndpoint{{Network: "na", NodeID: ref, Addr: "10.0.1.5", Node: "198.18.0.9"}}}
+	if ref == "m1" {
+		// The encoding goes as it is, whatever the fields say.
+		enc, err := json.Marshal(v)
+		return &api.NetworkView{Encoded: enc}, api.QueryMeta{Index: 8}, err
+	}
+	return v, api.QueryMeta{Index: 7}, nil
 }
 
 // The network watch is an agent endpoint: a worker reads its own node's view only,
@@ -587,6 +593,10 @@ func TestNodeNetworkViewEndpoint(t *testing.T) {
 	}
 	if _, _, err := manager.NodeNetworkView(ctx, "w1", api.Query{}); err != nil {
 		t.Errorf("manager reading a node's view: %v", err)
+	}
+	v, meta, err = manager.NodeNetworkView(ctx, "m1", api.Query{})
+	if err != nil || meta.Index != 8 || v.Underlay != "198.18.0.9" || len(v.Endpoints) != 1 || v.Endpoints[0].NodeID != "m1" {
+		t.Errorf("encoded view: %+v %+v %v", v, meta, err)
 	}
 	b.setPhase(api.PhaseWorker)
 	if _, _, err := worker.NodeNetworkView(ctx, "w1", api.Query{}); err == nil {

@@ -858,7 +858,15 @@ func (h *handler) nodeNetworkView(w http.ResponseWriter, r *http.Request, c call
 	if err != nil {
 		return err
 	}
-	return okQuery(w, v, meta)
+	if len(v.Encoded) == 0 {
+		return okQuery(w, v, meta)
+	}
+	w.Header().Set(IndexHeader, strconv.FormatUint(meta.Index, 10))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	// The status is sent; a write error can only be a broken connection.
+	_, _ = w.Write(v.Encoded)
+	return nil
 }
 
 func (h *handler) taskRuntime(w http.ResponseWriter, r *http.Request, c caller) error {

@@ -579,6 +579,10 @@ type NetworkView struct {
 	Endpoints []NetworkEndpoint `json:"endpoints"`
 	// Services are the services with an endpoint or a VIP on those networks, by ID.
 	Services []NetworkService `json:"services"`
+	// Encoded, when the backend sets it, is this view as JSON, which the handler
+	// sends as it is: the managers encode each network once for all the nodes
+	// on it, not once per node.
+	Encoded []byte `json:"-"`
 }
 
 // NetworkEndpoint is one address on a network: a task's attachment, or a node's

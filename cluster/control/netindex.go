@@ -2,12 +2,13 @@ package control
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"hash"
 	"hash/fnv"
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
@@ -38,10 +39,14 @@ type netEntry struct {
 	endpoints []api.NetworkEndpoint
 	services  []string
 	hash      uint64
+	// rowJSON and endpointsJSON are row and endpoints encoded once for every
+	// answer (the endpoints as array elements, without the brackets).
+	rowJSON, endpointsJSON []byte
 }
 
 type svcEntry struct {
 	wire api.NetworkService
+	json []byte
 	hash uint64
 }
 
@@ -90,7 +95,9 @@ func buildNetIndex(tx *state.ReadTxn, st *state.Store, idx uint64) (*netIndex, e
 		ni.addService(tx, s)
 	}
 	ni.svcNets = nil
-	ni.seal()
+	if err := ni.seal(); err != nil {
+		return nil, fmt.Errorf("network index: %w", err)
+	}
 	return ni, nil
 }
 
@@ -189,7 +196,7 @@ func (ni *netIndex) addService(tx *state.ReadTxn, s *state.Service) {
 			w.IngressPorts = append(w.IngressPorts, p)
 		}
 	}
-	ni.svcs[s.ID] = &svcEntry{wire: w, hash: hashService(w)}
+	ni.svcs[s.ID] = &svcEntry{wire: w}
 	for id := range on {
 		ni.nets[id].services = append(ni.nets[id].services, s.ID)
 	}
@@ -229,15 +236,56 @@ func serviceAliases(tx *state.ReadTxn, s *state.Service) map[string][]string {
 
 // seal sorts what the build appended in map order and hashes every network, so that
 // a node's view hash changes exactly when something of its view does.
-func (ni *netIndex) seal() {
+func (ni *netIndex) seal() error {
 	for _, n := range ni.nodes {
 		slices.Sort(n.nets)
 		n.nets = slices.Compact(n.nets)
 	}
+	for _, s := range ni.svcs {
+		var err error
+		if s.json, err = json.Marshal(s.wire); err != nil {
+			return fmt.Errorf("service %s: %w", s.wire.Name, err)
+		}
+		s.hash = hashBytes(s.json)
+	}
 	for _, e := range ni.nets {
 		slices.Sort(e.services)
-		e.hash = ni.hashNetwork(e)
+		if err := ni.encode(e); err != nil {
+			return fmt.Errorf("network %s: %w", e.row.Name, err)
+		}
 	}
+	return nil
+}
+
+// encode encodes a network's row and endpoints, and hashes them with its services'.
+func (ni *netIndex) encode(e *netEntry) error {
+	var err error
+	if e.rowJSON, err = json.Marshal(e.row); err != nil {
+		return err
+	}
+	if len(e.endpoints) > 0 {
+		all, err := json.Marshal(e.endpoints)
+		if err != nil {
+			return err
+		}
+		e.endpointsJSON = all[1 : len(all)-1]
+	}
+	h := fnv.New64a()
+	h.Write(e.rowJSON)
+	h.Write([]byte{0})
+	h.Write(e.endpointsJSON)
+	for _, id := range e.services {
+		writeStrings(h, id)
+		writeUint(h, ni.svcs[id].hash)
+	}
+	e.hash = h.Sum64()
+	return nil
+}
+
+func hashBytes(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
 }
 
 // nodeHash identifies a node's view: its underlay address and its networks' hashes.
@@ -255,69 +303,71 @@ func (ni *netIndex) nodeHash(id string) uint64 {
 	return h.Sum64()
 }
 
-// view assembles a node's view.
+// view assembles a node's view, with its encoding from the pieces encoded once.
 func (ni *netIndex) view(id string) *api.NetworkView {
-	v := &api.NetworkView{Networks: []*state.Network{}, Endpoints: []api.NetworkEndpoint{}, Services: []api.NetworkService{}}
 	n := ni.nodes[id]
 	if n == nil {
-		return v
+		n = &nodeNets{}
 	}
-	v.Underlay = n.underlay
+	endpoints := 0
+	for _, id := range n.nets {
+		endpoints += len(ni.nets[id].endpoints)
+	}
+	v := &api.NetworkView{Underlay: n.underlay, Networks: make([]*state.Network, 0, len(n.nets)),
+		Endpoints: make([]api.NetworkEndpoint, 0, endpoints), Services: []api.NetworkService{}}
+	size := 64
 	var svcs []string
 	for _, id := range n.nets {
 		e := ni.nets[id]
 		v.Networks = append(v.Networks, e.row)
 		v.Endpoints = append(v.Endpoints, e.endpoints...)
 		svcs = append(svcs, e.services...)
+		size += len(e.rowJSON) + len(e.endpointsJSON) + 2
 	}
 	slices.Sort(svcs)
-	for _, id := range slices.Compact(svcs) {
+	svcs = slices.Compact(svcs)
+	for _, id := range svcs {
 		v.Services = append(v.Services, ni.svcs[id].wire)
+		size += len(ni.svcs[id].json) + 1
 	}
+	v.Encoded = ni.encodeView(n, svcs, size)
 	return v
 }
 
-func (ni *netIndex) hashNetwork(e *netEntry) uint64 {
-	h := fnv.New64a()
-	r := e.row
-	writeStrings(h, r.ID, r.Name, r.Stack, r.Driver, r.Subnet, r.Gateway)
-	writeUint(h, uint64(r.VNI))
-	writeBools(h, r.Internal, r.Attachable, r.Ingress)
-	for _, ep := range e.endpoints {
-		writeStrings(h, ep.TaskID, ep.ServiceID, ep.NodeID, ep.Addr, ep.MAC, ep.Node)
-		writeBools(h, ep.Ready)
+// encodeView writes the JSON of a node's view (as encoding/json would, a newline
+// after) from its networks' and services' encoded pieces: an answer costs a copy,
+// not an encoding.
+func (ni *netIndex) encodeView(n *nodeNets, svcs []string, size int) []byte {
+	underlay, _ := json.Marshal(n.underlay) // a string always encodes
+	b := make([]byte, 0, size+len(underlay))
+	b = append(b, `{"underlay":`...)
+	b = append(b, underlay...)
+	b = append(b, `,"networks":[`...)
+	for i, id := range n.nets {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ni.nets[id].rowJSON...)
 	}
-	for _, id := range e.services {
-		writeStrings(h, id)
-		writeUint(h, ni.svcs[id].hash)
+	b = append(b, `],"endpoints":[`...)
+	first := true
+	for _, id := range n.nets {
+		if e := ni.nets[id]; len(e.endpointsJSON) > 0 {
+			if !first {
+				b = append(b, ',')
+			}
+			b = append(b, e.endpointsJSON...)
+			first = false
+		}
 	}
-	return h.Sum64()
-}
-
-func hashService(s api.NetworkService) uint64 {
-	h := fnv.New64a()
-	writeStrings(h, s.ID, s.Name, s.ShortName, s.Stack)
-	writeBools(h, s.DNSRR)
-	for _, k := range sortedKeys(s.VIPs) {
-		writeStrings(h, k, s.VIPs[k])
+	b = append(b, `],"services":[`...)
+	for i, id := range svcs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ni.svcs[id].json...)
 	}
-	for _, k := range sortedKeys(s.Aliases) {
-		writeStrings(h, k, strings.Join(s.Aliases[k], ","))
-	}
-	for _, p := range s.IngressPorts {
-		writeUint(h, uint64(p.Target)<<32|uint64(p.Published))
-		writeStrings(h, p.Protocol)
-	}
-	return h.Sum64()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return append(b, "]}\n"...)
 }
 
 // writeStrings hashes strings with their lengths, so that ("ab","c") and ("a","bc")
@@ -333,14 +383,4 @@ func writeUint(h hash.Hash64, v uint64) {
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], v)
 	h.Write(b[:])
-}
-
-func writeBools(h hash.Hash64, bs ...bool) {
-	for _, b := range bs {
-		if b {
-			h.Write([]byte{1})
-		} else {
-			h.Write([]byte{0})
-		}
-	}
 }

@@ -1,7 +1,9 @@
 package control_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -149,6 +151,23 @@ func endpointKeys(v *api.NetworkView) []string {
 	return out
 }
 
+// checkEncoded checks that a view's encoding, what the handler sends, says what the
+// view does.
+func checkEncoded(t *testing.T, v *api.NetworkView) {
+	t.Helper()
+	var dec api.NetworkView
+	if err := json.Unmarshal(v.Encoded, &dec); err != nil {
+		t.Fatalf("encoded view: %v\n%s", err, v.Encoded)
+	}
+	plain := *v
+	plain.Encoded = nil
+	want, _ := json.Marshal(plain)
+	got, _ := json.Marshal(dec)
+	if !bytes.Equal(got, want) {
+		t.Errorf("encoded view decodes to\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestNodeNetworkViewContents(t *testing.T) {
 	_, c := netFixture(t)
 	ctx := context.Background()
@@ -156,6 +175,7 @@ func TestNodeNetworkViewContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkEncoded(t, v1)
 	if meta.Index == 0 || v1.Underlay != "198.18.0.1" {
 		t.Errorf("index %d, underlay %q", meta.Index, v1.Underlay)
 	}
@@ -187,6 +207,7 @@ func TestNodeNetworkViewContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkEncoded(t, v2)
 	if got := netIDs(v2); !slices.Equal(got, []string{"na", "nb"}) {
 		t.Errorf("n2 networks %v, want [na nb]", got)
 	}
@@ -202,6 +223,7 @@ func TestNodeNetworkViewContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkEncoded(t, v4)
 	if got := netIDs(v4); !slices.Equal(got, []string{"ning"}) || v4.Underlay != "198.18.0.4" {
 		t.Errorf("n4 networks %v underlay %q", got, v4.Underlay)
 	}
