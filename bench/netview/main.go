@@ -13,7 +13,8 @@
 // ready endpoints as the new replica count says); it also counts the answers nodes
 // on other networks got meanwhile (none should).
 //
-//	go run ./bench/netview [-nodes 5000] [-networks 10] [-changes 10] [-seconds 20]
+//	go run ./bench/netview [-nodes 5000] [-networks 10] [-changes 10] [-seconds 20] \
+//	    [-beat 5s -daemon-args --heartbeat-period=5s]
 package main
 
 import (
@@ -42,6 +43,7 @@ const watchWave = 250
 
 type options struct {
 	nodes, networks, changes, seconds int
+	beat                              time.Duration
 	bin                               string
 	daemonArgs                        []string
 }
@@ -53,12 +55,13 @@ func main() {
 	flag.IntVar(&o.networks, "networks", 10, "overlay networks, one replicated service on each")
 	flag.IntVar(&o.changes, "changes", 10, "service updates, each changing one network")
 	flag.IntVar(&o.seconds, "seconds", 20, "length of each CPU measurement")
+	flag.DurationVar(&o.beat, "beat", time.Second, "heartbeat period of the simulated agents (give the manager's with -daemon-args --heartbeat-period)")
 	flag.StringVar(&o.bin, "berth", "", "berth binary (default: build ./cmd/berth)")
 	flag.StringVar(&daemonArgs, "daemon-args", "", "extra daemon flags, space-separated")
 	flag.Parse()
 	o.daemonArgs = strings.Fields(daemonArgs)
-	if o.networks < 1 || o.nodes < o.networks || o.changes < 1 || o.seconds < 1 {
-		fmt.Fprintln(os.Stderr, "netview: -networks, -changes and -seconds must be positive, -nodes at least -networks")
+	if o.networks < 1 || o.nodes < o.networks || o.changes < 1 || o.seconds < 1 || o.beat <= 0 {
+		fmt.Fprintln(os.Stderr, "netview: -networks, -changes, -seconds and -beat must be positive, -nodes at least -networks")
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {
@@ -101,8 +104,8 @@ func run(o options) error {
 	if err := deploy(ctx, o, root, mgr); err != nil {
 		return fmt.Errorf("%w\n%s", err, mgr.LogTail(20))
 	}
-	fmt.Printf("%d simulated nodes (agents over mutual TLS, 1 s heartbeats), %d networks x %d replicas, daemon flags %q\n",
-		o.nodes, o.networks, o.nodes/o.networks, strings.Join(o.daemonArgs, " "))
+	fmt.Printf("%d simulated nodes (agents over mutual TLS, heartbeats every %s), %d networks x %d replicas, daemon flags %q\n",
+		o.nodes, o.beat, o.networks, o.nodes/o.networks, strings.Join(o.daemonArgs, " "))
 
 	without, err := measure(ctx, mgr, time.Duration(o.seconds)*time.Second)
 	if err != nil {
@@ -128,7 +131,7 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("%-40s %s\n", "agents + idle network watches:", idle)
-	return measureChanges(ctx, o, mgr, tr)
+	return measureChanges(ctx, o, mgr, tr, idle)
 }
 
 // fleet is the simulated nodes and what runs for them.
@@ -166,7 +169,7 @@ func startFleet(ctx context.Context, o options, init *api.InitResponse) (*fleet,
 	f := &fleet{nodes: nodes}
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	for _, j := range nodes {
-		a := simagent.New(simagent.Config{API: j.API(), NodeID: j.ID, HeartbeatPeriod: time.Second})
+		a := simagent.New(simagent.Config{API: j.API(), NodeID: j.ID, HeartbeatPeriod: o.beat})
 		f.wg.Go(func() { _ = a.Run(f.ctx) })
 	}
 	return f, nil
@@ -437,12 +440,15 @@ func (tr *tracker) end() ([]time.Duration, int) {
 
 // measureChanges scales service s<k> up by one and back, k in turn, timing each
 // change's arrival at every node on its network, and the manager's usage throughout.
-func measureChanges(ctx context.Context, o options, mgr *clustertest.Daemon, tr *tracker) error {
+func measureChanges(ctx context.Context, o options, mgr *clustertest.Daemon, tr *tracker, idle usage) error {
 	c := mgr.Client()
 	base := o.nodes / o.networks
-	var all []time.Duration
+	// all are the times from the updates to the new views; fanout from the first
+	// affected node's new view to each other's: the part the network watch adds
+	// to the scheduling and the agents' reports.
+	var all, fanout []time.Duration
 	outside := 0
-	fmt.Printf("%-6s %-8s %-8s %8s %9s %9s %9s %8s\n", "change", "network", "replicas", "affected", "p50", "p99", "max", "outside")
+	fmt.Printf("%-6s %-8s %-8s %8s %9s %9s %9s %11s %8s\n", "change", "network", "replicas", "affected", "p50", "p99", "max", "fan-out p99", "outside")
 	u, err := during(mgr, func() error {
 		for r := range o.changes {
 			k := (r / 2) % o.networks
@@ -460,9 +466,13 @@ func measureChanges(ctx context.Context, o options, mgr *clustertest.Daemon, tr 
 			}
 			times, out := tr.end()
 			slices.Sort(times)
-			fmt.Printf("%-6d %-8s %-8d %8d %8.0fms %8.0fms %8.0fms %8d\n", r+1, net, reps, len(times),
-				ms(quantile(times, 0.5)), ms(quantile(times, 0.99)), ms(times[len(times)-1]), out)
+			fmt.Printf("%-6d %-8s %-8d %8d %8.0fms %8.0fms %8.0fms %9.0fms %8d\n", r+1, net, reps, len(times),
+				ms(quantile(times, 0.5)), ms(quantile(times, 0.99)), ms(times[len(times)-1]),
+				ms(quantile(times, 0.99)-times[0]), out)
 			all = append(all, times...)
+			for _, d := range times {
+				fanout = append(fanout, d-times[0])
+			}
 			outside += out
 		}
 		return nil
@@ -471,10 +481,15 @@ func measureChanges(ctx context.Context, o options, mgr *clustertest.Daemon, tr 
 		return err
 	}
 	slices.Sort(all)
-	fmt.Printf("%-40s %s; %.0f ms of CPU per change\n", fmt.Sprintf("agents + watches, %d changes:", o.changes), u,
-		ms(u.cpu)/float64(o.changes))
+	// What the changes cost above the idle rate (heartbeats, mostly).
+	above := u.cpu - time.Duration(float64(idle.cpu)*u.wall.Seconds()/idle.wall.Seconds())
+	fmt.Printf("%-40s %s; %.0f ms of CPU per change above the idle rate\n", fmt.Sprintf("agents + watches, %d changes:", o.changes), u,
+		ms(above)/float64(o.changes))
 	fmt.Printf("update to new view, all %d affected node-views: p50 %.0f ms, p99 %.0f ms, max %.0f ms; answers to nodes off the network: %d; failed watch queries: %d\n",
 		len(all), ms(quantile(all, 0.5)), ms(quantile(all, 0.99)), ms(all[len(all)-1]), outside, tr.failed.Load())
+	slices.Sort(fanout)
+	fmt.Printf("fan-out from the first affected node's new view: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+		ms(quantile(fanout, 0.5)), ms(quantile(fanout, 0.99)), ms(fanout[len(fanout)-1]))
 	down, err := downNodes(ctx, c)
 	if err != nil {
 		return err
