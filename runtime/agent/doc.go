@@ -20,7 +20,7 @@
 //	running     until the container exits (reported complete or failed with its exit
 //	            code), fails its health check past the retries (failed), or the
 //	            managers ask it to stop (shutdown after stop_grace_period; a task on
-//	            a network first drains: it keeps running for the drain delay, 1s,
+//	            a network first drains: it keeps running for the drain delay, 2s,
 //	            while the other nodes take it out of DNS and the VIPs)
 //	removed     when the task is terminal, its container, sandbox and secret files
 //	            are removed; its logs stay until the task leaves the node's list
