@@ -80,10 +80,12 @@ type Config struct {
 	// DrainDelay is how long a running task on a network keeps running after
 	// the managers asked it to stop, before its stop signal (2s): the time for
 	// the other nodes to take it out of DNS and the VIPs (see drain). At 5,000
-	// nodes with 500 on the task's network, every one of them had the view
-	// without it 1.3 s after the update at p99 (bench/netview, BENCHMARKS.md),
-	// on 2 cores shared by the manager, the 5,000 simulated agents and other
-	// work: 2 s covers that with room, and costs a rolling update 2 s per task.
+	// nodes with 500 on the task's network (bench/netview, BENCHMARKS.md), the
+	// nodes on it had the view without the task 0.4 - 1.1 s after a scale-down
+	// (p50; p99 0.75 - 2.2 s), on 2 cores that also ran the 5,000 simulated
+	// agents decoding their views; the manager's own part of a change is about
+	// 0.2 s of CPU. 2 s covers the medians and most p99s measured there, and the
+	// manager's part many times over; it costs a rolling update 2 s per task.
 	DrainDelay time.Duration
 }
 
