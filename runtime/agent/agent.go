@@ -81,8 +81,8 @@ type Config struct {
 	// the managers asked it to stop, before its stop signal (2s): the time for
 	// the other nodes to take it out of DNS and the VIPs (see drain). At 5,000
 	// nodes with 500 on the task's network (bench/netview, BENCHMARKS.md), the
-	// nodes on it had the view without the task 0.4 - 1.1 s after a scale-down
-	// (p50; p99 0.75 - 2.2 s), on 2 cores that also ran the 5,000 simulated
+	// nodes on it had the view without the task 0.3 - 1.1 s after a scale-down
+	// (p50; p99 0.7 - 2.2 s), on 2 cores that also ran the 5,000 simulated
 	// agents decoding their views; the manager's own part of a change is about
 	// 0.2 s of CPU. 2 s covers the medians and most p99s measured there, and the
 	// manager's part many times over; it costs a rolling update 2 s per task.
