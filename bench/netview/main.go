@@ -73,28 +73,20 @@ func main() {
 func run(o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	root, err := os.MkdirTemp("", "berth-bench-netview-")
+	root, bin, remove, err := clustertest.BenchDir(ctx, "netview", o.bin)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
-	if o.bin == "" {
-		if o.bin, err = clustertest.Build(ctx, root); err != nil {
-			return err
-		}
-	}
+	defer remove()
 	ports, err := clustertest.FreePorts(1)
 	if err != nil {
 		return err
 	}
-	mgr := clustertest.NewDaemon(o.bin, root, "manager", ports[0], append([]string{"--log-level", "warn", "--sim-agent"}, o.daemonArgs...)...)
+	mgr := clustertest.NewDaemon(bin, root, "manager", ports[0], append([]string{"--log-level", "warn", "--sim-agent"}, o.daemonArgs...)...)
 	defer func() { _ = mgr.Kill() }()
-	if err := mgr.Start(ctx); err != nil {
-		return err
-	}
-	init, err := mgr.Client().Init(ctx, api.InitRequest{})
+	init, err := clustertest.StartInitialized(ctx, mgr)
 	if err != nil {
-		return fmt.Errorf("init: %w", err)
+		return err
 	}
 	fleet, err := startFleet(ctx, o, init)
 	if err != nil {

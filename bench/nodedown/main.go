@@ -77,16 +77,12 @@ func main() {
 func run(o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	root, err := os.MkdirTemp("", "berth-bench-nodedown-")
+	root, bin, remove, err := clustertest.BenchDir(ctx, "nodedown", o.bin)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
-	if o.bin == "" {
-		if o.bin, err = clustertest.Build(ctx, root); err != nil {
-			return err
-		}
-	}
+	defer remove()
+	o.bin = bin
 	workers := o.workers
 	if o.heartbeatNodes > 0 {
 		workers = 0
@@ -103,12 +99,9 @@ func run(o options) error {
 			_ = d.Kill()
 		}
 	}()
-	if err := mgr.Start(ctx); err != nil {
-		return err
-	}
-	init, err := mgr.Client().Init(ctx, api.InitRequest{})
+	init, err := clustertest.StartInitialized(ctx, mgr)
 	if err != nil {
-		return fmt.Errorf("init: %w", err)
+		return err
 	}
 	if o.heartbeatNodes > 0 {
 		return measureCPU(ctx, o, mgr, init)
