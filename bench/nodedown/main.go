@@ -23,19 +23,13 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,9 +37,9 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/node"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/clustertest"
+	"github.com/berthd/berth/internal/simagent"
 )
 
 type options struct {
@@ -83,16 +77,12 @@ func main() {
 func run(o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	root, err := os.MkdirTemp("", "berth-bench-nodedown-")
+	root, bin, remove, err := clustertest.BenchDir(ctx, "nodedown", o.bin)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
-	if o.bin == "" {
-		if o.bin, err = clustertest.Build(ctx, root); err != nil {
-			return err
-		}
-	}
+	defer remove()
+	o.bin = bin
 	workers := o.workers
 	if o.heartbeatNodes > 0 {
 		workers = 0
@@ -109,12 +99,9 @@ func run(o options) error {
 			_ = d.Kill()
 		}
 	}()
-	if err := mgr.Start(ctx); err != nil {
-		return err
-	}
-	init, err := mgr.Client().Init(ctx, api.InitRequest{})
+	init, err := clustertest.StartInitialized(ctx, mgr)
 	if err != nil {
-		return fmt.Errorf("init: %w", err)
+		return err
 	}
 	if o.heartbeatNodes > 0 {
 		return measureCPU(ctx, o, mgr, init)
@@ -298,16 +285,16 @@ func measureCPU(ctx context.Context, o options, mgr *clustertest.Daemon, init *a
 		return err
 	}
 	start := time.Now()
-	clients, err := joinFleet(ctx, o.heartbeatNodes, init, root)
+	clients, err := simagent.JoinNodes(ctx, o.heartbeatNodes, init, root, func(int) string { return "198.18.0.1:4270" })
 	if err != nil {
 		return err
 	}
 	fmt.Printf("%d nodes joined in %s\n", len(clients), time.Since(start).Round(time.Second))
-	var st beatStats
+	var st simagent.BeatStats
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, cl := range clients {
-		wg.Go(func() { heartbeat(fctx, cl, o.beatTimeout, &st) })
+		wg.Go(func() { simagent.Heartbeat(fctx, cl.Client, o.beatTimeout, &st) })
 	}
 	defer func() { stop(); wg.Wait() }()
 	// Let every node beat once (Down -> Ready is a raft write) before measuring.
@@ -318,31 +305,31 @@ func measureCPU(ctx context.Context, o options, mgr *clustertest.Daemon, init *a
 		return ctx.Err()
 	}
 	wentDown := watchDowns(fctx, mgr.Client())
-	cpu0, err := cpuTime(mgr.Pid())
+	cpu0, err := simagent.CPUTime(mgr.Pid())
 	if err != nil {
 		return err
 	}
-	beats0, failures0, conns0, t0 := st.beats.Load(), st.failures.Load(), st.conns.Load(), time.Now()
-	st.maxGap.Store(0)
+	beats0, failures0, conns0, t0 := st.Beats.Load(), st.Failures.Load(), st.Conns.Load(), time.Now()
+	st.MaxGap.Store(0)
 	if !sleep(ctx, time.Duration(o.seconds)*time.Second) {
 		return ctx.Err()
 	}
-	cpu1, err := cpuTime(mgr.Pid())
+	cpu1, err := simagent.CPUTime(mgr.Pid())
 	if err != nil {
 		return err
 	}
 	wall := time.Since(t0)
-	n, failed, conns := st.beats.Load()-beats0, st.failures.Load()-failures0, st.conns.Load()-conns0
+	n, failed, conns := st.Beats.Load()-beats0, st.Failures.Load()-failures0, st.Conns.Load()-conns0
 	share := (cpu1 - cpu0).Seconds() / wall.Seconds()
 	down := wentDown()
 	fmt.Printf("daemon flags %q: %d nodes, %.0f heartbeats/s over %s, %d failed%s\n",
-		strings.Join(o.daemonArgs, " "), len(clients), float64(n)/wall.Seconds(), wall.Round(time.Second), failed, st.firstError(failed))
+		strings.Join(o.daemonArgs, " "), len(clients), float64(n)/wall.Seconds(), wall.Round(time.Second), failed, st.FirstError(failed))
 	fmt.Printf("manager CPU %.1f%% of a core (%.1f µs per heartbeat); nodes that went Down meanwhile: %d\n",
 		100*share, (cpu1-cpu0).Seconds()*1e6/float64(max(n, 1)), down)
 	// A node whose generator goroutine waited longer than the Down deadline (5
 	// periods) between two beats went Down through the generator's fault.
 	fmt.Printf("new TLS connections meanwhile: %d; longest time between one node's heartbeats: %.1fs\n",
-		conns, time.Duration(st.maxGap.Load()).Seconds())
+		conns, time.Duration(st.MaxGap.Load()).Seconds())
 	fmt.Printf("manager_cpu_percent=%.1f\n", 100*share)
 	return nil
 }
@@ -375,143 +362,6 @@ func watchDowns(ctx context.Context, c *api.Client) func() int {
 		defer mu.Unlock()
 		return len(down)
 	}
-}
-
-// joinFleet joins n nodes with the worker token, 32 at a time, each with its own key
-// and certificate, and returns a client per node.
-func joinFleet(ctx context.Context, n int, init *api.InitResponse, root *x509.Certificate) ([]*api.Client, error) {
-	anon, err := api.New(init.ManagerAddr, api.WithTLS(ca.ClientTLSConfig(root, tls.Certificate{}, ca.ManagerServerName)))
-	if err != nil {
-		return nil, err
-	}
-	clients := make([]*api.Client, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for range 32 {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				cl, err := joinOne(ctx, anon, init, root, fmt.Sprintf("sim-%05d", i))
-				if err != nil {
-					errs <- err
-					return
-				}
-				clients[i] = cl
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
-	}
-	return clients, nil
-}
-
-func joinOne(ctx context.Context, anon *api.Client, init *api.InitResponse, root *x509.Certificate, hostname string) (*api.Client, error) {
-	keyPEM, csr, err := ca.NewNodeKeyAndCSR(hostname)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: init.WorkerToken, CSR: csr, Hostname: hostname,
-		Addr: "198.18.0.1:4270", Platform: state.Platform{OS: "linux", Arch: "amd64"}})
-	if err != nil {
-		return nil, fmt.Errorf("join %s: %w", hostname, err)
-	}
-	cert, err := tls.X509KeyPair([]byte(resp.Certificate), keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	return api.New(init.ManagerAddr, api.WithTLS(ca.ClientTLSConfig(root, cert, ca.ManagerServerName)))
-}
-
-// beatStats counts the fleet's heartbeats and the connections they opened.
-type beatStats struct {
-	beats, failures, conns atomic.Int64
-	maxGap                 atomic.Int64 // nanoseconds
-	first                  sync.Once
-	err                    error
-}
-
-// gap records that a node sent two heartbeats d apart.
-func (s *beatStats) gap(d time.Duration) {
-	for {
-		cur := s.maxGap.Load()
-		if int64(d) <= cur || s.maxGap.CompareAndSwap(cur, int64(d)) {
-			return
-		}
-	}
-}
-
-func (s *beatStats) fail(err error) {
-	s.failures.Add(1)
-	s.first.Do(func() { s.err = err })
-}
-
-func (s *beatStats) firstError(failed int64) string {
-	if failed == 0 {
-		return ""
-	}
-	s.first.Do(func() {})
-	return fmt.Sprintf(" (the first: %v)", s.err)
-}
-
-// heartbeat beats at the period the manager answers, from a random phase, waiting
-// timeout for each answer (0: as a node of this build does).
-func heartbeat(ctx context.Context, c *api.Client, timeout time.Duration, st *beatStats) {
-	period := time.Second
-	if !sleep(ctx, rand.N(period)) {
-		return
-	}
-	trace := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-		if !i.Reused {
-			st.conns.Add(1)
-		}
-	}})
-	var last time.Time
-	for {
-		if !last.IsZero() {
-			st.gap(time.Since(last))
-		}
-		last = time.Now()
-		bctx, cancel := context.WithTimeout(trace, cmp.Or(timeout, node.HeartbeatTimeout(period)))
-		resp, err := c.Heartbeat(bctx)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			st.fail(err)
-		default:
-			st.beats.Add(1)
-			if resp.Period > 0 {
-				period = time.Duration(resp.Period)
-			}
-		}
-		if !sleep(ctx, period) {
-			return
-		}
-	}
-}
-
-// cpuTime is the user+system CPU time of process pid (/proc/pid/stat, clock ticks of
-// 10 ms).
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces: the fields after it follow its ')'.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +47,8 @@ type backend struct {
 	nodeTasks int
 	// loaded counts the bytes of image archives LoadImage read.
 	loaded countingBody
+	// viewQueries are the queries NodeNetworkView was asked.
+	viewQueries []api.Query
 }
 
 func newBackend(t *testing.T) *backend {
@@ -508,17 +512,22 @@ func (b *backend) DeployStack(_ context.Context, req *api.StackDeployRequest) (*
 	return &api.StackDeployResponse{Index: 5, Changes: []api.ObjectChange{{Kind: "secret", Name: "web_pw", Action: api.ActionCreated, Version: 1}}}, nil
 }
 
+// agentClients serves a backend on the port, and returns it with the clients of a
+// worker (w1) and of a manager (m1), both members.
+func agentClients(t *testing.T) (b *backend, worker, manager *api.Client) {
+	p := newPKI(t)
+	b = newBackend(t)
+	b.members["m1"], b.members["w1"] = true, true
+	addr := serveRemote(t, b, p)
+	root := p.root.Cert()
+	return b, remoteClient(t, addr, root, &p.worker), remoteClient(t, addr, root, &p.manager)
+}
+
 // An agent reads its own node's tasks only, and its reports are filed under the node
 // of its certificate, whatever they say.
 func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
-	p := newPKI(t)
-	b := newBackend(t)
-	b.members["m1"], b.members["w1"] = true, true
-	addr := serveRemote(t, b, p)
+	b, worker, manager := agentClients(t)
 	ctx := context.Background()
-	root := p.root.Cert()
-	worker := remoteClient(t, addr, root, &p.worker)
-	manager := remoteClient(t, addr, root, &p.manager)
 
 	if tasks, meta, err := worker.NodeTasks(ctx, "w1", api.Query{}); err != nil || len(tasks) != 1 || meta.Index != 3 {
 		t.Errorf("worker reading its own tasks: %v %+v %v", tasks, meta, err)
@@ -547,5 +556,50 @@ func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
 	// The agent endpoint of the port is not on the socket.
 	if err := local.ReportTaskStatus(ctx, nil); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("task status on the socket: %v", err)
+	}
+}
+
+func (b *backend) NodeNetworkView(_ context.Context, ref string, q api.Query) (*api.NetworkView, api.QueryMeta, error) {
+	b.mu.Lock()
+	b.viewQueries = append(b.viewQueries, q)
+	b.mu.Unlock()
+	v := &api.NetworkView{Underlay: "198.18.0.9", Endpoints: []api.NetworkEndpoint{{Network: "na", NodeID: ref, Addr: "10.0.1.5", Node: "198.18.0.9"}}}
+	if ref == "m1" {
+		// The encoding goes as it is, whatever the fields say.
+		enc, err := json.Marshal(v)
+		return &api.NetworkView{Encoded: enc}, api.QueryMeta{Index: 8}, err
+	}
+	return v, api.QueryMeta{Index: 7}, nil
+}
+
+// The network watch is an agent endpoint: a worker reads its own node's view only,
+// and the blocking query's index and wait reach the backend.
+func TestNodeNetworkViewEndpoint(t *testing.T) {
+	b, worker, manager := agentClients(t)
+	ctx := context.Background()
+
+	v, meta, err := worker.NodeNetworkView(ctx, "w1", api.Query{Index: 5, Wait: 2 * time.Second})
+	if err != nil || meta.Index != 7 || v.Underlay != "198.18.0.9" || len(v.Endpoints) != 1 || v.Endpoints[0].NodeID != "w1" {
+		t.Errorf("worker reading its own view: %+v %+v %v", v, meta, err)
+	}
+	b.mu.Lock()
+	got := slices.Clone(b.viewQueries)
+	b.mu.Unlock()
+	if len(got) != 1 || got[0].Index != 5 || got[0].Wait != 2*time.Second {
+		t.Errorf("queries reaching the backend: %+v", got)
+	}
+	if _, _, err := worker.NodeNetworkView(ctx, "m1", api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+		t.Errorf("worker reading another node's view: %v", err)
+	}
+	if _, _, err := manager.NodeNetworkView(ctx, "w1", api.Query{}); err != nil {
+		t.Errorf("manager reading a node's view: %v", err)
+	}
+	v, meta, err = manager.NodeNetworkView(ctx, "m1", api.Query{})
+	if err != nil || meta.Index != 8 || v.Underlay != "198.18.0.9" || len(v.Endpoints) != 1 || v.Endpoints[0].NodeID != "m1" {
+		t.Errorf("encoded view: %+v %+v %v", v, meta, err)
+	}
+	b.setPhase(api.PhaseWorker)
+	if _, _, err := worker.NodeNetworkView(ctx, "w1", api.Query{}); err == nil {
+		t.Error("a node that is not a manager served a network view")
 	}
 }

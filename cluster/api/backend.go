@@ -64,6 +64,10 @@ type Backend interface {
 	// NodeTasks is an agent's watch: the tasks assigned to a node. The handler lets
 	// a worker's certificate read its own node's only.
 	NodeTasks(ctx context.Context, nodeRef string, q Query) ([]*state.Task, QueryMeta, error)
+	// NodeNetworkView is an agent's network watch: what the node's data plane
+	// needs of the cluster's networks, answered when that node's view changes.
+	// The handler lets a worker's certificate read its own node's only.
+	NodeNetworkView(ctx context.Context, nodeRef string, q Query) (*NetworkView, QueryMeta, error)
 	// TaskRuntime resolves what an agent needs to run a task (spec, secrets,
 	// configs, networks). nodeID is the caller's node from its certificate, empty
 	// on the local socket; a task of another node is refused.

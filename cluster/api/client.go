@@ -537,6 +537,14 @@ func (c *Client) NodeTasks(ctx context.Context, nodeID string, q Query) ([]*stat
 	return out, queryMeta(h), err
 }
 
+// NodeNetworkView returns what a node's data plane needs of the cluster's networks:
+// an agent's watch (blocking query), answered only when that node's view changes.
+func (c *Client) NodeNetworkView(ctx context.Context, nodeID string, q Query) (*NetworkView, QueryMeta, error) {
+	var out NetworkView
+	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/nodes/"+url.PathEscape(nodeID)+"/network", q), nil, &out)
+	return &out, queryMeta(h), err
+}
+
 // TaskRuntime fetches what the agent needs to run one of its node's tasks.
 func (c *Client) TaskRuntime(ctx context.Context, taskID string) (*TaskRuntime, error) {
 	var out TaskRuntime

@@ -107,6 +107,7 @@ var routes = []route{
 	{"POST /v1/services/{ref}/rollback", true, remoteManager, managerPhase, (*handler).rollbackService},
 	{"GET /v1/tasks", true, remoteManager, managerPhase, (*handler).tasks},
 	{"GET /v1/nodes/{ref}/tasks", true, remoteNode, managerPhase, (*handler).nodeTasks},
+	{"GET /v1/nodes/{ref}/network", true, remoteNode, managerPhase, (*handler).nodeNetworkView},
 	{"GET /v1/tasks/{id}/runtime", true, remoteNode, managerPhase, (*handler).taskRuntime},
 	{"GET /v1/tasks/{id}/logs", true, remoteManager, anyPhase, (*handler).taskLogs},
 	{"POST /v1/tasks/status", false, remoteNode, managerPhase, (*handler).taskStatus},
@@ -816,10 +817,19 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request, _ caller) error 
 	return okQuery(w, list, meta)
 }
 
+// ownNode refuses a worker's certificate a node other than its own: an agent reads
+// its own node's tasks and network view only.
+func ownNode(c caller, ref, what string) error {
+	if !c.local && c.id.Role != ca.RoleManager && ref != c.id.NodeID {
+		return fmt.Errorf("%w: node %s may read its own %s only, not those of %s", ca.ErrForbidden, c.id.NodeID, what, ref)
+	}
+	return nil
+}
+
 func (h *handler) nodeTasks(w http.ResponseWriter, r *http.Request, c caller) error {
 	ref := r.PathValue("ref")
-	if !c.local && c.id.Role != ca.RoleManager && ref != c.id.NodeID {
-		return fmt.Errorf("%w: node %s may read its own tasks only, not those of %s", ca.ErrForbidden, c.id.NodeID, ref)
+	if err := ownNode(c, ref, "tasks"); err != nil {
+		return err
 	}
 	q, err := query(r)
 	if err != nil {
@@ -833,6 +843,30 @@ func (h *handler) nodeTasks(w http.ResponseWriter, r *http.Request, c caller) er
 		list = []*state.Task{}
 	}
 	return okQuery(w, list, meta)
+}
+
+func (h *handler) nodeNetworkView(w http.ResponseWriter, r *http.Request, c caller) error {
+	ref := r.PathValue("ref")
+	if err := ownNode(c, ref, "networks"); err != nil {
+		return err
+	}
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	v, meta, err := h.b.NodeNetworkView(r.Context(), ref, q)
+	if err != nil {
+		return err
+	}
+	if len(v.Encoded) == 0 {
+		return okQuery(w, v, meta)
+	}
+	w.Header().Set(IndexHeader, strconv.FormatUint(meta.Index, 10))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	// The status is sent; a write error can only be a broken connection.
+	_, _ = w.Write(v.Encoded)
+	return nil
 }
 
 func (h *handler) taskRuntime(w http.ResponseWriter, r *http.Request, c caller) error {

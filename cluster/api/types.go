@@ -563,3 +563,58 @@ type UnplacedTasks struct {
 	Count  int    `json:"count"`
 	Reason string `json:"reason"`
 }
+
+// NetworkView is what a node's data plane is told of the cluster's networks (the
+// wire form of netstack.View): GET /v1/nodes/{ref}/network, the agent's second
+// watch. Addresses are bare IPs ("10.0.1.5"), not CIDRs: the networks carry the
+// subnets.
+type NetworkView struct {
+	// Underlay is the node's own underlay address: the host part of its Addr.
+	Underlay string `json:"underlay,omitempty"`
+	// Networks are the networks of the node's tasks that have not ended, and
+	// those of its own endpoints (the ingress network), by ID.
+	Networks []*state.Network `json:"networks"`
+	// Endpoints are every address on those networks of a task placed on a node
+	// that is not down, or of such a node itself, by network then task then node.
+	Endpoints []NetworkEndpoint `json:"endpoints"`
+	// Services are the services with an endpoint or a VIP on those networks, by ID.
+	Services []NetworkService `json:"services"`
+	// Encoded, when the backend sets it, is this view as JSON, which the handler
+	// sends as it is: the managers encode each network once for all the nodes
+	// on it, not once per node.
+	Encoded []byte `json:"-"`
+}
+
+// NetworkEndpoint is one address on a network: a task's attachment, or a node's
+// own (TaskID empty).
+type NetworkEndpoint struct {
+	Network   string `json:"network"`
+	TaskID    string `json:"task_id,omitempty"`
+	ServiceID string `json:"service_id,omitempty"`
+	NodeID    string `json:"node_id"`
+	Addr      string `json:"addr"`
+	MAC       string `json:"mac,omitempty"`
+	// Node is the underlay address of the node the endpoint is on.
+	Node string `json:"node"`
+	// Ready: the task runs (healthy, when it has a check), is meant to keep
+	// running, and its node is ready; for a node's own endpoint, the node is
+	// ready.
+	Ready bool `json:"ready,omitempty"`
+}
+
+// NetworkService is a service as DNS, VIPs and the routing mesh see it.
+type NetworkService struct {
+	ID string `json:"id"`
+	// Name is the cluster-wide name, ShortName the name in the stack file.
+	Name      string `json:"name"`
+	ShortName string `json:"short_name"`
+	Stack     string `json:"stack,omitempty"`
+	// DNSRR is endpoint_mode dnsrr: no VIP, names resolve to the tasks.
+	DNSRR bool `json:"dnsrr,omitempty"`
+	// VIPs are the service's virtual IPs (bare addresses), by network ID.
+	VIPs map[string]string `json:"vips,omitempty"`
+	// Aliases are the service's network aliases, by network ID.
+	Aliases map[string][]string `json:"aliases,omitempty"`
+	// IngressPorts are the ports published in ingress mode.
+	IngressPorts []spec.Port `json:"ingress_ports,omitempty"`
+}

@@ -52,6 +52,7 @@ type Control struct {
 	timeout time.Duration
 	reports *batcher
 	revs    Revisions
+	nets    *netViews
 }
 
 // New returns a Control for the manager's store.
@@ -73,6 +74,7 @@ func New(cfg Config) *Control {
 	}
 	c := &Control{st: cfg.Store, logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID, timeout: cfg.ApplyTimeout, revs: cfg.Revisions}
 	c.reports = newBatcher(c, cfg.MaxReportBatch)
+	c.nets = newNetViews(c)
 	return c
 }
 

@@ -10,9 +10,10 @@ import (
 	"github.com/berthd/berth/cluster/state"
 )
 
-// AgentAPI is the agent API of this node: its tasks (a blocking query) and its status
-// reports, over mutual TLS with the node's certificate, to a manager (this node
-// itself when it is one). The node's own heartbeat loop already heartbeats for it.
+// AgentAPI is the agent API of this node: its tasks and its network view (blocking
+// queries) and its status reports, over mutual TLS with the node's certificate, to a
+// manager (this node itself when it is one). The node's own heartbeat loop already
+// heartbeats for it.
 type AgentAPI struct {
 	n    *Node
 	next *atomic.Uint64
@@ -35,6 +36,19 @@ func (a AgentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, ap
 		a.next.Add(1)
 	}
 	return tasks, meta, err
+}
+
+// NodeNetworkView returns this node's view of the cluster's networks.
+func (a AgentAPI) NodeNetworkView(ctx context.Context, q api.Query) (*api.NetworkView, api.QueryMeta, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	v, meta, err := c.NodeNetworkView(ctx, a.n.Status().NodeID, q)
+	if err != nil {
+		a.next.Add(1)
+	}
+	return v, meta, err
 }
 
 // TaskRuntime fetches what the agent needs to run one of this node's tasks.

@@ -101,6 +101,16 @@ func (n *Node) NodeTasks(ctx context.Context, ref string, q api.Query) ([]*state
 	return m.ctl.NodeTasks(ctx, ref, q)
 }
 
+// NodeNetworkView implements api.Backend; like NodeTasks, it is served by a manager
+// still catching up.
+func (n *Node) NodeNetworkView(ctx context.Context, ref string, q api.Query) (*api.NetworkView, api.QueryMeta, error) {
+	m, err := n.activeManager()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.NodeNetworkView(ctx, ref, q)
+}
+
 // TaskRuntime implements api.Backend.
 func (n *Node) TaskRuntime(ctx context.Context, nodeID, taskID string) (*api.TaskRuntime, error) {
 	m, err := n.activeManager()

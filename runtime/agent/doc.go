@@ -19,13 +19,23 @@
 //	            health check the task stays starting until the check first passes
 //	running     until the container exits (reported complete or failed with its exit
 //	            code), fails its health check past the retries (failed), or the
-//	            managers ask it to stop (shutdown after stop_grace_period)
+//	            managers ask it to stop (shutdown after stop_grace_period; a task on
+//	            a network first drains: it keeps running for the drain delay, 2s,
+//	            while the other nodes take it out of DNS and the VIPs)
 //	removed     when the task is terminal, its container, sandbox and secret files
 //	            are removed; its logs stay until the task leaves the node's list
 //	            (the managers' history reaper)
 //
 // Errors before the container starts reject the task (Swarm's "rejected"), with the
 // reason; the restart supervisor on the leader decides what comes next.
+//
+// # The network view
+//
+// Beside its tasks, the agent watches its node's network view (a second blocking
+// query): the networks of its tasks, every endpoint on them across the cluster and
+// the services behind them. Each new view goes to netstack's Apply whole; one that
+// fails is applied again with backoff, and while the managers are unreachable the
+// last view stays programmed.
 //
 // # Restarts of the daemon
 //

@@ -136,13 +136,9 @@ func attachments(t *state.Task, rt *api.TaskRuntime) ([]netstack.Attachment, err
 		if err != nil {
 			return nil, fmt.Errorf("network %s: address %q: %w", n.Name, a.Addr, err)
 		}
-		subnet, err := netip.ParsePrefix(n.Subnet)
+		nw, err := netNetwork(n)
 		if err != nil {
-			return nil, fmt.Errorf("network %s: subnet %q: %w", n.Name, n.Subnet, err)
-		}
-		gw, err := netip.ParseAddr(n.Gateway)
-		if err != nil {
-			return nil, fmt.Errorf("network %s: gateway %q: %w", n.Name, n.Gateway, err)
+			return nil, err
 		}
 		var mac net.HardwareAddr
 		if a.MAC != "" {
@@ -151,8 +147,7 @@ func attachments(t *state.Task, rt *api.TaskRuntime) ([]netstack.Attachment, err
 			}
 		}
 		out = append(out, netstack.Attachment{
-			Network: netstack.Network{ID: n.ID, Name: n.Name, Subnet: subnet, Gateway: gw, Internal: n.Internal},
-			Addr:    addr, MAC: mac, Aliases: []string{rt.Spec.Name},
+			Network: nw, Addr: addr, MAC: mac, Aliases: []string{rt.Spec.Name},
 		})
 	}
 	return out, nil

@@ -40,6 +40,7 @@ type runner struct {
 	exitReported bool
 	adoptChecked bool
 	rejected     bool // preparing or starting failed: the task is over for this node
+	drained      bool // it waited out the drain delay before its stop
 	stopped      bool
 	removed      bool
 	unhealthy    bool
@@ -255,12 +256,19 @@ func wantsRunNow(r *runner) bool {
 	return !gone && t != nil && wantsRun(t)
 }
 
-// stop stops the container, if it runs, and reports the task shut down.
+// stop stops the container, if it runs, and reports the task shut down. A running
+// task on a network is drained first.
 func (r *runner) stop(ctx context.Context, t *state.Task) {
 	if r.stopped {
 		return
 	}
 	r.stopHealth()
+	if r.created && r.started && r.exit == nil && len(t.Networks) > 0 && !r.drained {
+		if !r.drain(ctx) {
+			return
+		}
+		r.drained = true
+	}
 	if r.created && r.started && r.exit == nil {
 		if err := r.a.cfg.Executor.Stop(ctx, r.id); err != nil {
 			if ctx.Err() == nil {
@@ -272,6 +280,27 @@ func (r *runner) stop(ctx context.Context, t *state.Task) {
 	r.stopped = true
 	if !t.Status.State.Terminal() {
 		r.report(state.TaskStatus{State: state.TaskShutdown, Message: "shutdown"})
+	}
+}
+
+// drain keeps a task that leaves DNS and its VIPs running for the drain delay
+// before its stop signal. The managers take a task out of every node's network view
+// (Endpoint.Ready) as soon as its desired state leaves running, but each node applies
+// the view it is sent in its own time: stopping at once would refuse the connections
+// that nodes which have not applied it yet still send. It ends early when the
+// container exits; false when ctx ended.
+func (r *runner) drain(ctx context.Context) bool {
+	r.a.cfg.Logger.Info("agent: draining the task before its stop", "task", r.id, "delay", r.a.cfg.DrainDelay)
+	timer := time.NewTimer(r.a.cfg.DrainDelay)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case ex := <-r.exitCh:
+		r.exit = &ex
+		return true
+	case <-timer.C:
+		return true
 	}
 }
 
