@@ -20,7 +20,7 @@ define fuzz_target
 	$(GO) test $(1) -run '^$$' -fuzz '^$(2)$$' -fuzztime $(FUZZTIME)
 endef
 
-.PHONY: all build test deps vet unit fuzz demo demo-clean bench clean
+.PHONY: all build test deps vet unit fuzz demo demo-clean lab-up lab-down bench clean
 
 all: build
 
@@ -61,6 +61,15 @@ demo: build
 
 demo-clean: build
 	scripts/demo.sh clean
+
+# A multi-node cluster on this machine (as root): N nodes, each a daemon in a network
+# namespace of its own (scripts/lab.sh, README "Multi-node lab"). `make lab-down` removes it.
+N ?= 3
+lab-up:
+	scripts/lab.sh up $(N)
+
+lab-down:
+	scripts/lab.sh down
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./spec ./applier

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,12 @@ type Daemon struct {
 	LogPath string
 	// Args are extra daemon flags (test tuning).
 	Args []string
+	// Wrap runs the daemon through another program, argv before berth's own, e.g.
+	// nsenter --net=PATH to start it in a node's network namespace.
+	Wrap []string
+	// Detach lets the daemon outlive the process that started it (its own session,
+	// no death signal): a lab that a person starts and stops with two commands.
+	Detach bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -115,10 +122,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	args := append([]string{"daemon", "--data-dir", d.DataDir, "--socket", d.Socket,
 		"--listen-addr", d.Addr, "--hostname", d.Name}, d.Args...)
-	cmd := exec.Command(d.Bin, args...)
+	argv := append(append(slices.Clip(d.Wrap), d.Bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// The daemon dies with the test process, even when that is killed.
+	// The daemon dies with the test process, even when that is killed, unless it
+	// is meant to outlive it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if d.Detach {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		d.mu.Unlock()

@@ -1,0 +1,203 @@
+// Command labctl starts, shows and removes a multi-node berth lab on this machine
+// for people (scripts/lab.sh, make lab-up, the demo); tests use package netlab
+// directly. The lab it starts outlives it and is removed by `labctl down`:
+//
+//	labctl up [--managers M] [--bin bin/berth] [--dir /var/lib/berth-lab] N
+//	labctl status
+//	labctl env      # shell assignments for scripts: BERTH_LAB_HOST_1=unix://...
+//	labctl down
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/berthd/berth/internal/netlab"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labctl:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = "usage: labctl up [--managers M] [--bin PATH] [--dir DIR] N | status | env | down"
+
+func run(ctx context.Context, args []string, w io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "up":
+		return up(ctx, args[1:], w)
+	case "status":
+		return status(w)
+	case "env":
+		return env(w)
+	case "down":
+		return down(ctx, w)
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+// up starts a kept lab of N nodes, unless one of N nodes with every daemon alive
+// is there already: then it only shows it, so that running it again converges.
+func up(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	cfg := netlab.Config{Keep: true, HostLeg: true}
+	fs.IntVar(&cfg.Managers, "managers", 1, "how many of the nodes are managers")
+	fs.StringVar(&cfg.Bin, "bin", "bin/berth", "the berth binary")
+	fs.StringVar(&cfg.Dir, "dir", "/var/lib/berth-lab", "where the lab's directory goes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New(usage)
+	}
+	n, err := strconv.Atoi(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("node count %q: %w", fs.Arg(0), err)
+	}
+	st, err := keptLab()
+	if err != nil {
+		return err
+	}
+	if st != nil && len(st.Nodes) == n && allAlive(st) {
+		fmt.Fprintf(w, "lab %s is up already\n", st.ID)
+		printLab(w, st)
+		return nil
+	}
+	if st != nil {
+		fmt.Fprintf(w, "removing lab %s (not the one asked for, or a daemon is down)\n", st.ID)
+		if err := netlab.Teardown(ctx, st); err != nil {
+			return err
+		}
+	}
+	cfg.Nodes = n
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return err
+	}
+	lab, err := netlab.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s := lab.State()
+	printLab(w, &s)
+	return nil
+}
+
+// keptLab is the lab labctl started (the one without an owner process), or nil.
+func keptLab() (*netlab.State, error) {
+	ids, err := netlab.Labs()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		st, err := netlab.ReadState(id)
+		if err != nil {
+			return nil, err
+		}
+		if st.Owner == 0 {
+			return st, nil
+		}
+	}
+	return nil, nil
+}
+
+func allAlive(st *netlab.State) bool {
+	for _, n := range st.Nodes {
+		if !netlab.DaemonAlive(n) {
+			return false
+		}
+	}
+	return true
+}
+
+func printLab(w io.Writer, st *netlab.State) {
+	fmt.Fprintf(w, "underlay %s (namespace %s)", st.Subnet, st.Underlay)
+	if st.HostLeg != "" {
+		fmt.Fprintf(w, "; this shell reaches it through %s", st.HostLeg)
+	}
+	fmt.Fprintln(w)
+	for _, n := range st.Nodes {
+		alive := "up"
+		if !netlab.DaemonAlive(n) {
+			alive = "DOWN"
+		}
+		fmt.Fprintf(w, "  %-7s %-15s daemon %-4s berth -H unix://%s node ls\n", n.Name, n.Addr, alive, n.Socket)
+		fmt.Fprintf(w, "          log %s; shell in its network: nsenter --net=%s\n", n.Log, netlab.NetNSPath(n.NetNS))
+	}
+}
+
+func status(w io.Writer) error {
+	ids, err := netlab.Labs()
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		fmt.Fprintln(w, "no lab")
+	}
+	for _, id := range ids {
+		st, err := netlab.ReadState(id)
+		if err != nil {
+			return err
+		}
+		owner := "kept until labctl down"
+		if st.Owner != 0 {
+			owner = fmt.Sprintf("owned by pid %d", st.Owner)
+			if st.Orphaned() {
+				owner += " (gone: the next lab start removes it)"
+			}
+		}
+		fmt.Fprintf(w, "lab %s, %s\n", st.ID, owner)
+		printLab(w, st)
+	}
+	return nil
+}
+
+// env prints the kept lab as shell assignments, for scripts to eval.
+func env(w io.Writer) error {
+	st, err := keptLab()
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return errors.New("no lab is up (labctl up N)")
+	}
+	fmt.Fprintf(w, "BERTH_LAB_ID=%s\nBERTH_LAB_NODES=%d\nBERTH_LAB_SUBNET=%s\n", st.ID, len(st.Nodes), st.Subnet)
+	for i, n := range st.Nodes {
+		fmt.Fprintf(w, "BERTH_LAB_NAME_%d=%s\nBERTH_LAB_HOST_%d=unix://%s\nBERTH_LAB_ADDR_%d=%s\nBERTH_LAB_NAMESPACE_%d=%s\n",
+			i+1, n.Name, i+1, n.Socket, i+1, n.Addr, i+1, n.Namespace)
+	}
+	return nil
+}
+
+// down removes the kept lab and the labs of processes that are gone.
+func down(ctx context.Context, w io.Writer) error {
+	st, err := keptLab()
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		if err := netlab.Teardown(ctx, st); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "removed lab %s\n", st.ID)
+	}
+	removed, err := netlab.RemoveOrphans(ctx)
+	for _, id := range removed {
+		fmt.Fprintf(w, "removed lab %s (its owner is gone)\n", id)
+	}
+	return err
+}
