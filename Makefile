@@ -48,9 +48,10 @@ fuzz:
 # The main job, as root on a fresh Debian machine: validate the examples as GitOps
 # would (from the repository's HEAD, by folder discovery), show the plan from the web
 # example's previous version to the current one (diff exits 1 when there are
-# differences, which is what the demo expects), then run a one-node cluster on
-# containerd with the examples that need no registry (scripts/demo.sh). Running it
-# again converges to the same state; `make demo-clean` removes what it made.
+# differences, which is what the demo expects), then the whole mission on one machine
+# (scripts/demo.sh): a lab of 3 nodes, the examples that need no registry pushed to it
+# with git, requests through the routing mesh. Running it again converges to the same
+# state; `make demo-clean` removes what it made.
 demo: build
 	bin/berth validate --repo . --path examples
 	@echo

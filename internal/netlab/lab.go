@@ -60,7 +60,8 @@ const DefaultContainerd = "/run/containerd/containerd.sock"
 
 // Node is one node of a lab.
 type Node struct {
-	Name string
+	Name    string
+	Manager bool
 	// Addr is the node's underlay address, NetNS its network namespace's name.
 	Addr  netip.Addr
 	NetNS string
@@ -151,7 +152,7 @@ func newState(cfg Config) (*State, error) {
 	for i := range cfg.Nodes {
 		name := fmt.Sprintf("node-%d", i+1)
 		ns := "berthlab-" + id + "-" + name
-		st.Nodes = append(st.Nodes, NodeState{Name: name, NetNS: ns, Namespace: ns,
+		st.Nodes = append(st.Nodes, NodeState{Name: name, Manager: i < cfg.Managers, NetNS: ns, Namespace: ns,
 			Addr: hostAddr(subnet, i+1).String(),
 			// The daemon's default for its containerd namespace (runtime/agent).
 			RunDir: filepath.Join("/run/berth", ns)})
@@ -217,7 +218,7 @@ func (l *Lab) join(ctx context.Context) error {
 	}
 	for i, d := range l.daemons[1:] {
 		token := init.WorkerToken
-		if i+1 < l.cfg.Managers {
+		if l.st.Nodes[i+1].Manager {
 			token = init.ManagerToken
 		}
 		req := api.JoinRequest{RemoteAddr: init.ManagerAddr, Token: token, AdvertiseAddr: d.Addr}
@@ -268,7 +269,7 @@ func (l *Lab) Nodes() int { return len(l.st.Nodes) }
 func (l *Lab) Node(i int) Node { return nodeOf(l.st.Nodes[i]) }
 
 func nodeOf(n NodeState) Node {
-	return Node{Name: n.Name, Addr: netip.MustParseAddr(n.Addr), NetNS: n.NetNS, Socket: n.Socket,
+	return Node{Name: n.Name, Manager: n.Manager, Addr: netip.MustParseAddr(n.Addr), NetNS: n.NetNS, Socket: n.Socket,
 		Host: "unix://" + n.Socket, Namespace: n.Namespace, DataDir: n.DataDir, Log: n.Log}
 }
 

@@ -80,7 +80,7 @@ func TestLabProcess(t *testing.T) {
 	if err := os.WriteFile(compose, []byte(labStack), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := lab.CLI(ctx, 0, "stack", "deploy", "-c", compose, "--detach=false", "--timeout", "2m", "lab"); err != nil {
+	if out, err := lab.CLI(ctx, 0, "stack", "deploy", "-c", compose, "--detach=false", "--timeout", "50s", "lab"); err != nil {
 		t.Fatalf("stack deploy: %v\n%s\n%s", err, out, lab.logTails())
 	}
 

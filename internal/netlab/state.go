@@ -37,6 +37,7 @@ type State struct {
 // NodeState is one node of a lab.
 type NodeState struct {
 	Name    string `json:"name"`
+	Manager bool   `json:"manager,omitempty"`
 	NetNS   string `json:"netns"`
 	Addr    string `json:"addr"`
 	DataDir string `json:"data_dir"`

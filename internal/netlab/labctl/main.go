@@ -16,13 +16,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/internal/netlab"
 )
 
 func main() {
+	if err := closeInheritedFiles(); err != nil {
+		fmt.Fprintln(os.Stderr, "labctl:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
@@ -30,6 +37,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "labctl:", err)
 		os.Exit(1)
 	}
+}
+
+// closeInheritedFiles marks every file this process inherited beyond standard
+// input, output and error close-on-exec. The daemons of a lab outlive labctl, and
+// would otherwise hold what its caller left open to the end of the lab: a
+// `flock FILE scripts/lab.sh up 3` would keep FILE locked until `lab.sh down`.
+func closeInheritedFiles() error {
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list open files: %w", err)
+	}
+	for _, de := range des {
+		if fd, err := strconv.Atoi(de.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 const usage = "usage: labctl up [--managers M] [--bin PATH] [--dir DIR] N | status | env | down"
@@ -135,7 +159,11 @@ func printLab(w io.Writer, st *netlab.State) {
 		if !netlab.DaemonAlive(n) {
 			alive = "DOWN"
 		}
-		fmt.Fprintf(w, "  %-7s %-15s daemon %-4s berth -H unix://%s node ls\n", n.Name, n.Addr, alive, n.Socket)
+		role := "worker"
+		if n.Manager {
+			role = "manager"
+		}
+		fmt.Fprintf(w, "  %-7s %-7s %-15s daemon %-4s berth -H unix://%s node ls\n", n.Name, role, n.Addr, alive, n.Socket)
 		fmt.Fprintf(w, "          log %s; shell in its network: nsenter --net=%s\n", n.Log, netlab.NetNSPath(n.NetNS))
 	}
 }
@@ -194,6 +222,8 @@ func down(ctx context.Context, w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(w, "removed lab %s\n", st.ID)
+		// The directory that up made for its labs, if no other lab is in it.
+		_ = os.Remove(filepath.Dir(st.Dir))
 	}
 	removed, err := netlab.RemoveOrphans(ctx)
 	for _, id := range removed {
