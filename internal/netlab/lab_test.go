@@ -3,20 +3,25 @@ package netlab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
+	"github.com/berthd/berth/internal/osthread"
 	"github.com/berthd/berth/internal/testenv"
 	"github.com/berthd/berth/internal/testimage"
 )
@@ -49,7 +54,10 @@ func requireLab(t *testing.T) string {
 // namespace; each task runs in the network namespace that the node's netstack
 // mounted under its data dir (which takes the daemon starting with nsenter --net,
 // not ip netns exec), and its veth's other end is in the node's namespace, not the
-// host's. After Close nothing of the lab is left: namespaces, host links,
+// host's. Then the harness's failures: a cut link makes a node unreachable from the
+// host leg and from another node, a restored one reachable again; a restarted
+// daemon finds its task still running; a killed node has no daemon and no running
+// task. After Close nothing of the lab is left: namespaces, host links,
 // containerd namespaces, mounts, directories, state file.
 func TestLabProcess(t *testing.T) {
 	ctrd := requireLab(t)
@@ -88,6 +96,10 @@ func TestLabProcess(t *testing.T) {
 	for i := range lab.Nodes() {
 		checkNodeTask(t, ctx, lab, i, hostLinks)
 	}
+
+	checkLinks(t, ctx, lab)
+	checkRestart(t, ctx, lab, 1)
+	checkKill(t, ctx, lab, 2)
 
 	st := lab.State()
 	if err := lab.Close(); err != nil {
@@ -284,4 +296,118 @@ func (l *Lab) logTails() string {
 		fmt.Fprintf(&b, "--- %s:\n%s\n", d.Name, d.LogTail(30))
 	}
 	return b.String()
+}
+
+// checkLinks checks the underlay: node 1's node port answers from the host (the
+// host leg) and from node 2, not while node 1's link is cut, and again once it is
+// restored.
+func checkLinks(t *testing.T, ctx context.Context, lab *Lab) {
+	t.Helper()
+	addr := net.JoinHostPort(lab.Node(0).Addr.String(), strconv.Itoa(lab.cfg.Port))
+	reach := func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return fmt.Errorf("from the host: %w", err)
+		}
+		c.Close()
+		if err := dialFrom(NetNSPath(lab.Node(1).NetNS), addr); err != nil {
+			return fmt.Errorf("from node-2: %w", err)
+		}
+		return nil
+	}
+	if err := clustertest.Eventually(ctx, 10*time.Second, reach); err != nil {
+		t.Fatalf("node-1's port %s: %v", addr, err)
+	}
+	if err := lab.CutLink(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := clustertest.Eventually(ctx, 10*time.Second, func() error {
+		if reach() == nil {
+			return errors.New("still reachable")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("node-1's port %s with its link cut: %v", addr, err)
+	}
+	if err := lab.RestoreLink(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := clustertest.Eventually(ctx, 10*time.Second, reach); err != nil {
+		t.Errorf("node-1's port %s once its link is restored: %v", addr, err)
+	}
+}
+
+// checkRestart restarts node i's daemon: the same task runs on, with the same
+// process, and the node is ready again.
+func checkRestart(t *testing.T, ctx context.Context, lab *Lab, i int) {
+	t.Helper()
+	before := nodeTasks(t, ctx, lab, i)
+	if err := lab.Restart(ctx, i); err != nil {
+		t.Fatal(err)
+	}
+	after := nodeTasks(t, ctx, lab, i)
+	if len(before) != 1 || len(after) != 1 || before[0].ID != after[0].ID || before[0].Pid != after[0].Pid ||
+		after[0].Status != "running" {
+		t.Errorf("%s's tasks before a daemon restart %+v, after %+v", lab.Node(i).Name, before, after)
+	}
+	if err := lab.waitReady(ctx); err != nil {
+		t.Errorf("after restarting %s: %v", lab.Node(i).Name, err)
+	}
+}
+
+// checkKill kills node i: no daemon, no running task.
+func checkKill(t *testing.T, ctx context.Context, lab *Lab, i int) {
+	t.Helper()
+	if err := lab.Kill(ctx, i); err != nil {
+		t.Fatal(err)
+	}
+	if DaemonAlive(lab.st.Nodes[i]) {
+		t.Errorf("%s's daemon runs after Kill", lab.Node(i).Name)
+	}
+	err := clustertest.Eventually(ctx, 10*time.Second, func() error {
+		for _, task := range nodeTasks(t, ctx, lab, i) {
+			if task.Status == "running" {
+				return fmt.Errorf("task %s runs", task.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("%s after Kill: %v", lab.Node(i).Name, err)
+	}
+}
+
+func nodeTasks(t *testing.T, ctx context.Context, lab *Lab, i int) []ctrtest.Task {
+	t.Helper()
+	c, err := ctrtest.New(lab.cfg.Containerd, lab.Node(i).Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tasks, err := c.Tasks(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tasks
+}
+
+// dialFrom connects to addr over TCP from the network namespace at nsPath.
+func dialFrom(nsPath, addr string) error {
+	return osthread.Throwaway(func() error {
+		f, err := os.Open(nsPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("enter %s: %w", nsPath, err)
+		}
+		// The socket is made on this thread, so in that namespace.
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
 }
