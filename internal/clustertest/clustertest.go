@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
 )
 
 // Build compiles cmd/berth, and the log driver its daemon finds beside it, into dir
@@ -398,6 +399,26 @@ func StartManagers(ctx context.Context, bin, root string, n int, args ...string)
 		}
 	}
 	return ds, nil
+}
+
+// AllReady waits (up to a minute) until the manager behind c sees n nodes Ready.
+func AllReady(ctx context.Context, c *api.Client, n int) error {
+	return Eventually(ctx, time.Minute, func() error {
+		nodes, _, err := c.Nodes(ctx, api.Query{})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, nd := range nodes {
+			if nd.Status.State == state.NodeReady {
+				ready++
+			}
+		}
+		if ready != n {
+			return fmt.Errorf("%d of %d nodes ready", ready, n)
+		}
+		return nil
+	})
 }
 
 // Leader returns the daemon that leads, as d sees it.

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
 )
@@ -231,23 +230,7 @@ func (l *Lab) join(ctx context.Context) error {
 
 // waitReady waits until the first node sees every node ready.
 func (l *Lab) waitReady(ctx context.Context) error {
-	c := l.daemons[0].Client()
-	return clustertest.Eventually(ctx, 60*time.Second, func() error {
-		nodes, _, err := c.Nodes(ctx, api.Query{})
-		if err != nil {
-			return err
-		}
-		ready := 0
-		for _, n := range nodes {
-			if n.Status.State == state.NodeReady {
-				ready++
-			}
-		}
-		if ready != len(l.st.Nodes) {
-			return fmt.Errorf("%d of %d nodes ready", ready, len(l.st.Nodes))
-		}
-		return nil
-	})
+	return clustertest.AllReady(ctx, l.daemons[0].Client(), len(l.st.Nodes))
 }
 
 // ID is the lab's ID, which its namespaces' names and its state file carry.
