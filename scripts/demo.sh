@@ -17,6 +17,7 @@ ROOT=$PWD
 BERTH=$PWD/bin/berth
 LABCTL=$PWD/bin/labctl
 NODES=${BERTH_DEMO_NODES:-3}
+LAB=demo
 IMAGE=berth.demo/busybox:1
 SOURCE=demo
 # The stacks of examples/ whose images the demo builds; the others name registry images.
@@ -30,7 +31,7 @@ fi
 
 if [ "${1:-}" = clean ]; then
   go build -o "$LABCTL" ./internal/netlab/labctl
-  "$LABCTL" down
+  "$LABCTL" down --name "$LAB"
   echo "demo: removed the lab: its daemons, namespaces, containers, images and data dirs"
   exit 0
 fi
@@ -39,9 +40,9 @@ scripts/install-test-deps.sh
 make --no-print-directory build
 go build -o "$LABCTL" ./internal/netlab/labctl
 
-echo "demo: a lab of $NODES nodes (scripts/lab.sh status shows it)"
-"$LABCTL" up --bin "$BERTH" "$NODES"
-eval "$("$LABCTL" env)"
+echo "demo: a lab of $NODES nodes named $LAB (scripts/lab.sh status shows it)"
+"$LABCTL" up --name "$LAB" --bin "$BERTH" "$NODES"
+eval "$("$LABCTL" env --name "$LAB")"
 
 # on I ARGS...: berth on node I.
 on() {

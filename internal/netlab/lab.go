@@ -52,6 +52,9 @@ type Config struct {
 	// in sessions of their own and a later Start does not take it for a crashed
 	// run's. `labctl down` removes it.
 	Keep bool
+	// Name tells kept labs apart, so that two people's (or the demo's and a
+	// person's) do not take each other for their own.
+	Name string
 }
 
 // DefaultContainerd is where Debian's containerd listens.
@@ -137,7 +140,7 @@ func newState(cfg Config) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &State{ID: id, Subnet: subnet, Dir: filepath.Join(cfg.Dir, "berth-lab-"+id),
+	st := &State{ID: id, Name: cfg.Name, Subnet: subnet, Dir: filepath.Join(cfg.Dir, "berth-lab-"+id),
 		Underlay: "berthlab-" + id + "-underlay", Containerd: cfg.Containerd}
 	if cfg.HostLeg {
 		st.HostLeg = id + "h"

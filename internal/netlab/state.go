@@ -20,6 +20,8 @@ const StateDir = "/run/berth-lab"
 // anything (Close, a later Start, `labctl down`) can remove it from the file alone.
 type State struct {
 	ID string `json:"id"`
+	// Name tells a kept lab from another (`labctl up --name`); tests leave it empty.
+	Name string `json:"name,omitempty"`
 	// Owner is the process the lab dies with, OwnerStart its start time (in clock
 	// ticks since boot, /proc/PID/stat field 22) so that a reused PID is not taken
 	// for it. Owner 0: the lab is kept until `labctl down`.

@@ -2,10 +2,13 @@
 // for people (scripts/lab.sh, make lab-up, the demo); tests use package netlab
 // directly. The lab it starts outlives it and is removed by `labctl down`:
 //
-//	labctl up [--managers M] [--bin bin/berth] [--dir /var/lib/berth-lab] N
+//	labctl up [--name lab] [--managers M] [--bin bin/berth] [--dir /var/lib/berth-lab] N
 //	labctl status
-//	labctl env      # shell assignments for scripts: BERTH_LAB_HOST_1=unix://...
-//	labctl down
+//	labctl env [--name lab]    # shell assignments for scripts: BERTH_LAB_HOST_1=unix://...
+//	labctl down [--name lab]
+//
+// Labs are named, so that the demo's (--name demo) and a person's do not take each
+// other for their own.
 package main
 
 import (
@@ -56,7 +59,10 @@ func closeInheritedFiles() error {
 	return nil
 }
 
-const usage = "usage: labctl up [--managers M] [--bin PATH] [--dir DIR] N | status | env | down"
+const usage = "usage: labctl up [--name NAME] [--managers M] [--bin PATH] [--dir DIR] N | status | env [--name NAME] | down [--name NAME]"
+
+// defaultName is the name of the lab a person starts without naming it.
+const defaultName = "lab"
 
 func run(ctx context.Context, args []string, w io.Writer) error {
 	if len(args) == 0 {
@@ -67,19 +73,31 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		return up(ctx, args[1:], w)
 	case "status":
 		return status(w)
-	case "env":
-		return env(w)
-	case "down":
-		return down(ctx, w)
+	case "env", "down":
+		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+		name := fs.String("name", defaultName, "the lab's name")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 {
+			return errors.New(usage)
+		}
+		if args[0] == "env" {
+			return env(w, *name)
+		}
+		return down(ctx, w, *name)
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
 
-// up starts a kept lab of N nodes, unless one of N nodes with every daemon alive
-// is there already: then it only shows it, so that running it again converges.
+// up starts a kept lab of N nodes named --name, unless one of N nodes with every
+// daemon alive is there already: then it only shows it, so that running it again
+// converges. A lab of that name with a dead daemon is rebuilt; one of another size
+// is left alone, with an error.
 func up(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	cfg := netlab.Config{Keep: true, HostLeg: true}
+	fs.StringVar(&cfg.Name, "name", defaultName, "the lab's name")
 	fs.IntVar(&cfg.Managers, "managers", 1, "how many of the nodes are managers")
 	fs.StringVar(&cfg.Bin, "bin", "bin/berth", "the berth binary")
 	fs.StringVar(&cfg.Dir, "dir", "/var/lib/berth-lab", "where the lab's directory goes")
@@ -93,17 +111,20 @@ func up(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("node count %q: %w", fs.Arg(0), err)
 	}
-	st, err := keptLab()
+	st, err := keptLab(cfg.Name)
 	if err != nil {
 		return err
 	}
-	if st != nil && len(st.Nodes) == n && allAlive(st) {
-		fmt.Fprintf(w, "lab %s is up already\n", st.ID)
+	switch {
+	case st != nil && len(st.Nodes) != n:
+		return fmt.Errorf("lab %q (%s) has %d nodes, not %d: take it down first (down --name %s), or name another",
+			cfg.Name, st.ID, len(st.Nodes), n, cfg.Name)
+	case st != nil && allAlive(st):
+		fmt.Fprintf(w, "lab %q (%s) is up already\n", cfg.Name, st.ID)
 		printLab(w, st)
 		return nil
-	}
-	if st != nil {
-		fmt.Fprintf(w, "removing lab %s (not the one asked for, or a daemon is down)\n", st.ID)
+	case st != nil:
+		fmt.Fprintf(w, "rebuilding lab %q (%s): a daemon is down\n", cfg.Name, st.ID)
 		if err := netlab.Teardown(ctx, st); err != nil {
 			return err
 		}
@@ -117,12 +138,13 @@ func up(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	s := lab.State()
+	fmt.Fprintf(w, "lab %q (%s) is up\n", cfg.Name, s.ID)
 	printLab(w, &s)
 	return nil
 }
 
-// keptLab is the lab labctl started (the one without an owner process), or nil.
-func keptLab() (*netlab.State, error) {
+// keptLab is the kept lab (one without an owner process) of that name, or nil.
+func keptLab(name string) (*netlab.State, error) {
 	ids, err := netlab.Labs()
 	if err != nil {
 		return nil, err
@@ -132,7 +154,7 @@ func keptLab() (*netlab.State, error) {
 		if err != nil {
 			return nil, err
 		}
-		if st.Owner == 0 {
+		if st.Owner == 0 && st.Name == name {
 			return st, nil
 		}
 	}
@@ -181,7 +203,7 @@ func status(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		owner := "kept until labctl down"
+		owner := fmt.Sprintf("%q, kept until labctl down --name %s", st.Name, st.Name)
 		if st.Owner != 0 {
 			owner = fmt.Sprintf("owned by pid %d", st.Owner)
 			if st.Orphaned() {
@@ -195,13 +217,13 @@ func status(w io.Writer) error {
 }
 
 // env prints the kept lab as shell assignments, for scripts to eval.
-func env(w io.Writer) error {
-	st, err := keptLab()
+func env(w io.Writer, name string) error {
+	st, err := keptLab(name)
 	if err != nil {
 		return err
 	}
 	if st == nil {
-		return errors.New("no lab is up (labctl up N)")
+		return fmt.Errorf("no lab %q is up (labctl up --name %s N)", name, name)
 	}
 	fmt.Fprintf(w, "BERTH_LAB_ID=%s\nBERTH_LAB_NODES=%d\nBERTH_LAB_SUBNET=%s\n", st.ID, len(st.Nodes), st.Subnet)
 	for i, n := range st.Nodes {
@@ -211,9 +233,9 @@ func env(w io.Writer) error {
 	return nil
 }
 
-// down removes the kept lab and the labs of processes that are gone.
-func down(ctx context.Context, w io.Writer) error {
-	st, err := keptLab()
+// down removes the kept lab of that name and the labs of processes that are gone.
+func down(ctx context.Context, w io.Writer, name string) error {
+	st, err := keptLab(name)
 	if err != nil {
 		return err
 	}
@@ -221,7 +243,7 @@ func down(ctx context.Context, w io.Writer) error {
 		if err := netlab.Teardown(ctx, st); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "removed lab %s\n", st.ID)
+		fmt.Fprintf(w, "removed lab %q (%s)\n", name, st.ID)
 		// The directory that up made for its labs, if no other lab is in it.
 		_ = os.Remove(filepath.Dir(st.Dir))
 	}
