@@ -117,15 +117,20 @@ echo
 on 1 service ls
 echo
 echo "demo: port $MESH_PORT of every node, through the routing mesh (from this shell, by the lab's host leg):"
+# http_get HOST PORT: the body of GET /, with bash's /dev/tcp: a fresh Debian has
+# neither curl nor wget, and busybox's static wget crashes on some hosts.
+http_get() {
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\nHost: %s\r\n\r\n" "$1" >&3 &&
+    sed "1,/^\r\?$/d" <&3' http_get "$1" "$2"
+}
 failed=0
 for i in $(seq 1 "$BERTH_LAB_NODES"); do
   addr="BERTH_LAB_ADDR_$i"
   name="BERTH_LAB_NAME_$i"
-  # busybox's wget: busybox-static is one of the demo's dependencies, curl is not.
-  if answer=$(busybox wget -q -T 3 -O - "http://${!addr}:$MESH_PORT/" 2>"$tmp/wget.err"); then
+  if answer=$(http_get "${!addr}" "$MESH_PORT" 2>"$tmp/get.err"); then
     echo "  ${!name} (${!addr}): answered by task $answer"
   else
-    echo "  ${!name} (${!addr}): no answer: $(cat "$tmp/wget.err")"
+    echo "  ${!name} (${!addr}): no answer: $(tail -1 "$tmp/get.err")"
     failed=1
   fi
 done
