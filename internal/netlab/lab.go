@@ -90,10 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	if _, err := RemoveOrphans(ctx); err != nil {
-		return nil, fmt.Errorf("remove the labs of crashed runs: %w", err)
-	}
-	st, err := newState(cfg)
+	st, err := claim(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +119,25 @@ func (c *Config) defaults() error {
 		c.Port = 4270
 	}
 	return nil
+}
+
+// claim removes the labs of crashed runs and writes the new lab's state, holding
+// the state dir's lock: two labs starting at once neither tear down the same
+// orphan together nor take the same /24.
+func claim(ctx context.Context, cfg Config) (*State, error) {
+	unlock, err := lockStateDir()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := RemoveOrphans(ctx); err != nil {
+		return nil, fmt.Errorf("remove the labs of crashed runs: %w", err)
+	}
+	st, err := newState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return st, writeState(st)
 }
 
 // newState names everything the lab will make and picks its subnet: from a random
@@ -163,9 +179,6 @@ func newState(cfg Config) (*State, error) {
 }
 
 func (l *Lab) start(ctx context.Context) error {
-	if err := writeState(l.st); err != nil {
-		return err
-	}
 	if err := os.MkdirAll(l.st.Dir, 0o755); err != nil {
 		return fmt.Errorf("lab dir: %w", err)
 	}

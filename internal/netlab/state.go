@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // StateDir holds one file per lab that runs on the machine: what its teardown must
@@ -67,6 +69,23 @@ func writeState(st *State) error {
 		return fmt.Errorf("write lab state: %w", err)
 	}
 	return os.Rename(tmp, statePath(st.ID))
+}
+
+// lockStateDir takes the state dir's lock (flock, released when the process ends
+// too) and returns its release.
+func lockStateDir() (func(), error) {
+	if err := os.MkdirAll(StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab state dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(StateDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lab state lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lab state lock: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // ReadState reads lab id's state file.
