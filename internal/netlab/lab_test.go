@@ -58,7 +58,7 @@ func requireLab(t *testing.T) string {
 // host leg and from another node, a restored one reachable again; a restarted
 // daemon finds its task still running; a killed node has no daemon and no running
 // task. After Close nothing of the lab is left: namespaces, host links,
-// containerd namespaces, mounts, directories, state file.
+// containerd namespaces, cgroups, mounts, directories, state file.
 func TestLabProcess(t *testing.T) {
 	ctrd := requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -179,7 +179,8 @@ func run(t *testing.T, ctx context.Context, argv ...string) string {
 	return string(out)
 }
 
-// checkNothingLeft checks that nothing of lab st is on the machine.
+// checkNothingLeft checks that nothing of lab st is on the machine: network
+// namespaces, host links, mounts, containerd namespaces, cgroups, directories.
 func checkNothingLeft(t *testing.T, ctx context.Context, st State) {
 	t.Helper()
 	if out := run(t, ctx, "ip", "netns", "list"); strings.Contains(out, st.ID) {
@@ -209,6 +210,11 @@ func checkNothingLeft(t *testing.T, ctx context.Context, st State) {
 	for _, ns := range nss {
 		if strings.Contains(ns, st.ID) {
 			t.Errorf("containerd namespace left: %s", ns)
+		}
+	}
+	for _, pattern := range []string{"*" + st.ID + "*", "*/*" + st.ID + "*"} {
+		if left, _ := filepath.Glob(filepath.Join(CgroupRoot, pattern)); len(left) > 0 {
+			t.Errorf("cgroups left: %v", left)
 		}
 	}
 	paths := []string{st.Dir, statePath(st.ID)}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,7 +22,7 @@ import (
 
 // Teardown removes everything lab st made, in the order that lets each step work:
 // the daemons (so that nothing makes more), the containerd namespaces with their
-// tasks, containers, snapshots and images, the mounts under the data and run dirs
+// tasks, containers, snapshots and images, the cgroups named after them, the mounts under the data and run dirs
 // (tasks' network namespaces, secrets' tmpfs), the node and underlay namespaces
 // (which take the nodes' bridges and nftables tables with them), the host leg, the
 // directories and the state file. Each step runs even when one before it failed.
@@ -32,7 +33,7 @@ func Teardown(ctx context.Context, st *State) error {
 	}
 	errs = append(errs, removeNamespaces(ctx, st))
 	for _, n := range st.Nodes {
-		errs = append(errs, unmountUnder(n.RunDir), removeAll(n.RunDir))
+		errs = append(errs, removeCgroups(n.Namespace), unmountUnder(n.RunDir), removeAll(n.RunDir))
 	}
 	errs = append(errs, unmountUnder(st.Dir))
 	for _, n := range st.Nodes {
@@ -128,6 +129,45 @@ func removeNamespaces(ctx context.Context, st *State) error {
 	var errs []error
 	for _, n := range st.Nodes {
 		errs = append(errs, ctrtest.RemoveNamespace(ctx, client, n.Namespace))
+	}
+	return errors.Join(errs...)
+}
+
+// CgroupRoot is where the cgroup file systems are mounted.
+const CgroupRoot = "/sys/fs/cgroup"
+
+// removeCgroups removes the cgroups that runc made for a containerd namespace's
+// tasks: containerd puts a task in /<namespace>/<task ID> of every hierarchy
+// (cgroup v1) or of the one (v2), and removes the task's cgroup with the task, but
+// not its parent. rmdir of a cgroup works on its control files and fails while a
+// process is in it; the deepest go first.
+func removeCgroups(namespace string) error {
+	roots, err := filepath.Glob(filepath.Join(CgroupRoot, "*", namespace))
+	if err != nil {
+		return err
+	}
+	roots = append(roots, filepath.Join(CgroupRoot, namespace))
+	var errs []error
+	for _, root := range roots {
+		var dirs []string
+		err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if de.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("cgroups of %s: %w", namespace, err))
+			continue
+		}
+		for _, d := range slices.Backward(dirs) {
+			if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
