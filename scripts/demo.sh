@@ -2,10 +2,12 @@
 # The README's main job, the whole mission on one machine, as root on a fresh Debian
 # machine: a lab of 3 berth nodes (1 manager, 2 workers; scripts/lab.sh), each a daemon
 # in a network namespace of its own on the host's containerd; the demo image loaded on
-# every node; a push source, and `git push` of the examples that need no registry
-# (its output shows the plan with where each task goes); `berth service ls`; then a
-# request to port 8080 of every node's address, through the routing mesh, each answered
-# by a task that names itself.
+# every node; a push source; a work tree of the examples that need no registry plus a
+# `mesh` stack publishing port 8080; each stack's plan with its placement preview
+# (`berth diff`: the node each task would land on); `git push` (its output shows the
+# plan and each service's rollout); `berth service ls`; then a request to port 8080 of
+# every node's address, through the routing mesh, each answered by a task that names
+# itself.
 #
 # Safe to run again: the lab, the image and the source are kept, the push of an
 # unchanged revision changes nothing. `make demo-clean` (this script with "clean")
