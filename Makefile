@@ -20,7 +20,7 @@ define fuzz_target
 	$(GO) test $(1) -run '^$$' -fuzz '^$(2)$$' -fuzztime $(FUZZTIME)
 endef
 
-.PHONY: all build test deps vet unit fuzz demo demo-clean bench clean
+.PHONY: all build test deps vet unit fuzz demo demo-clean lab-up lab-down bench clean
 
 all: build
 
@@ -48,9 +48,10 @@ fuzz:
 # The main job, as root on a fresh Debian machine: validate the examples as GitOps
 # would (from the repository's HEAD, by folder discovery), show the plan from the web
 # example's previous version to the current one (diff exits 1 when there are
-# differences, which is what the demo expects), then run a one-node cluster on
-# containerd with the examples that need no registry (scripts/demo.sh). Running it
-# again converges to the same state; `make demo-clean` removes what it made.
+# differences, which is what the demo expects), then the whole mission on one machine
+# (scripts/demo.sh): a lab of 3 nodes, the examples that need no registry pushed to it
+# with git, requests through the routing mesh. Running it again converges to the same
+# state; `make demo-clean` removes what it made.
 demo: build
 	bin/berth validate --repo . --path examples
 	@echo
@@ -61,6 +62,15 @@ demo: build
 
 demo-clean: build
 	scripts/demo.sh clean
+
+# A multi-node cluster on this machine (as root): N nodes, each a daemon in a network
+# namespace of its own (scripts/lab.sh, README "Multi-node lab"). `make lab-down` removes it.
+N ?= 3
+lab-up:
+	scripts/lab.sh up $(N)
+
+lab-down:
+	scripts/lab.sh down
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./spec ./applier

@@ -122,7 +122,7 @@ func run(o options) error {
 // measureKills deploys the stack and kills a worker per run.
 func measureKills(ctx context.Context, o options, root string, mgr *clustertest.Daemon, ds []*clustertest.Daemon) error {
 	c := mgr.Client()
-	if err := allReady(ctx, c, len(ds)+1); err != nil {
+	if err := clustertest.AllReady(ctx, c, len(ds)+1); err != nil {
 		return err
 	}
 	file := filepath.Join(root, "compose.yaml")
@@ -155,7 +155,7 @@ func measureKills(ctx context.Context, o options, root string, mgr *clustertest.
 		if err := victim.Start(ctx); err != nil {
 			return err
 		}
-		if err := allReady(ctx, c, len(ds)+1); err != nil {
+		if err := clustertest.AllReady(ctx, c, len(ds)+1); err != nil {
 			return err
 		}
 	}
@@ -247,26 +247,6 @@ func busiest(ctx context.Context, c *api.Client, ds []*clustertest.Daemon) (*clu
 	return best, count[best.Name], nil
 }
 
-// allReady waits until n nodes are Ready.
-func allReady(ctx context.Context, c *api.Client, n int) error {
-	return clustertest.Eventually(ctx, time.Minute, func() error {
-		nodes, _, err := c.Nodes(ctx, api.Query{})
-		if err != nil {
-			return err
-		}
-		ready := 0
-		for _, nd := range nodes {
-			if nd.Status.State == state.NodeReady {
-				ready++
-			}
-		}
-		if ready != n {
-			return fmt.Errorf("%d of %d nodes ready", ready, n)
-		}
-		return nil
-	})
-}
-
 func p50(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -298,7 +278,7 @@ func measureCPU(ctx context.Context, o options, mgr *clustertest.Daemon, init *a
 	}
 	defer func() { stop(); wg.Wait() }()
 	// Let every node beat once (Down -> Ready is a raft write) before measuring.
-	if err := allReady(ctx, mgr.Client(), len(clients)+1); err != nil {
+	if err := clustertest.AllReady(ctx, mgr.Client(), len(clients)+1); err != nil {
 		return err
 	}
 	if !sleep(ctx, 5*time.Second) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
 )
 
 // Build compiles cmd/berth, and the log driver its daemon finds beside it, into dir
@@ -68,6 +70,12 @@ type Daemon struct {
 	LogPath string
 	// Args are extra daemon flags (test tuning).
 	Args []string
+	// Wrap runs the daemon through another program, argv before berth's own, e.g.
+	// nsenter --net=PATH to start it in a node's network namespace.
+	Wrap []string
+	// Detach lets the daemon outlive the process that started it (its own session,
+	// no death signal): a lab that a person starts and stops with two commands.
+	Detach bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -115,10 +123,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	args := append([]string{"daemon", "--data-dir", d.DataDir, "--socket", d.Socket,
 		"--listen-addr", d.Addr, "--hostname", d.Name}, d.Args...)
-	cmd := exec.Command(d.Bin, args...)
+	argv := append(append(slices.Clip(d.Wrap), d.Bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// The daemon dies with the test process, even when that is killed.
+	// The daemon dies with the test process, even when that is killed, unless it
+	// is meant to outlive it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if d.Detach {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		d.mu.Unlock()
@@ -386,6 +399,26 @@ func StartManagers(ctx context.Context, bin, root string, n int, args ...string)
 		}
 	}
 	return ds, nil
+}
+
+// AllReady waits (up to a minute) until the manager behind c sees n nodes Ready.
+func AllReady(ctx context.Context, c *api.Client, n int) error {
+	return Eventually(ctx, time.Minute, func() error {
+		nodes, _, err := c.Nodes(ctx, api.Query{})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, nd := range nodes {
+			if nd.Status.State == state.NodeReady {
+				ready++
+			}
+		}
+		if ready != n {
+			return fmt.Errorf("%d of %d nodes ready", ready, n)
+		}
+		return nil
+	})
 }
 
 // Leader returns the daemon that leads, as d sees it.
