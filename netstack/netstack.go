@@ -19,6 +19,11 @@
 //     the bridge with it);
 //   - host ends of veth pairs named "bv" + a hash of the task ID + the attachment's
 //     index, with the task ID as their interface alias;
+//   - on an overlay network's bridge, a VXLAN device named "bx-" + the same 12
+//     characters, with the forwarding and neighbour entries of the network's
+//     endpoints on other nodes, and the node's own endpoint on the network (the
+//     ingress network's) as a host-length address of the bridge, which keeps the
+//     bridge when no task is on it (overlay.go);
 //   - the nftables table "inet berth", whose rules carry a comment naming the bridge
 //     or the task they belong to.
 //
