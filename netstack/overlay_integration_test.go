@@ -486,3 +486,58 @@ func (tn *testNode) census(nets []Network) string {
 	})
 	return b.String()
 }
+
+// Applies while tasks of the network are set up and torn down on the node: no
+// deadlock, no error, and the tasks that stay end with the overlay's MTU and
+// reach their peer on the other node.
+func TestOverlayApplyDuringSetups(t *testing.T) {
+	lab := newOverlayLab(t, 2)
+	nw := overlayNetwork("cnc1a2b3c4d5e6f7g8h9i0j1k", "app_cnc", "10.45.0.0/24", 4501)
+	nets := []Network{nw}
+	peer := lab.ep(1, nw, "cnc-peer", "10.45.0.200")
+	var eps []Endpoint
+	for i := range 6 {
+		eps = append(eps, lab.ep(0, nw, fmt.Sprintf("cnc-%d", i), fmt.Sprintf("10.45.0.%d", i+2)))
+	}
+	lab.apply(1, nets, append(slices.Clone(eps), peer)...)
+	sbPeer := lab.nodes[1].setup("cnc-peer", []Attachment{attach(nw, "10.45.0.200")})
+	serve(t, sbPeer.NetNSPath, ":80", "peer")
+	lab.apply(1, nets, append(slices.Clone(eps), peer)...)
+
+	errs := make(chan error, len(eps)+1)
+	for i, e := range eps {
+		go func() {
+			n := lab.nodes[0].n
+			_, err := n.Setup(t.Context(), e.TaskID, "", []Attachment{attach(nw, e.Addr.String())}, nil)
+			if err == nil && i%2 == 1 {
+				err = n.Teardown(t.Context(), e.TaskID)
+			}
+			errs <- err
+		}()
+	}
+	go func() {
+		var err error
+		for range 10 {
+			v := View{Underlay: lab.addrs[0], Networks: nets, Endpoints: append(slices.Clone(eps), peer)}
+			if err = lab.nodes[0].n.Apply(t.Context(), v); err != nil {
+				break
+			}
+		}
+		errs <- err
+	}()
+	for range len(eps) + 1 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	lab.apply(0, nets, append(slices.Clone(eps), peer)...)
+	for i, e := range eps {
+		if i%2 == 1 {
+			continue
+		}
+		sb := lab.nodes[0].n.Sandbox(e.TaskID)
+		requireMTU(t, sb.NetNSPath, 1450, "eth0")
+		requireMTU(t, lab.nodes[0].hostNS, 1450, taskVethPrefix(e.TaskID)+"0")
+		mustReach(t, sb.NetNSPath, "tcp4", "10.45.0.200:80", "peer")
+	}
+}

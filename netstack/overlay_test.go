@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -73,5 +74,17 @@ func TestVXLANNames(t *testing.T) {
 	}
 	if _, ok := bridgeOfVXLAN(bridgeName(id)); ok {
 		t.Error("a bridge's name is taken for a VXLAN device's")
+	}
+}
+
+func TestApplyOverlayNeedsAnUnderlay(t *testing.T) {
+	n := &Netstack{}
+	v := View{Networks: []Network{overlayNetwork("ov1a2b3c4d5e6f7g8h9i0j1k2", "app_ov", "10.41.0.0/24", 4101)}}
+	if err := n.applyOverlay(t.Context(), v); !errors.Is(err, ErrInvalid) {
+		t.Errorf("overlay network without an underlay: %v, want ErrInvalid", err)
+	}
+	v.Underlay = netip.MustParseAddr("fd00::1")
+	if err := n.applyOverlay(t.Context(), v); !errors.Is(err, ErrInvalid) {
+		t.Errorf("IPv6 underlay: %v, want ErrInvalid", err)
 	}
 }
