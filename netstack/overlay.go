@@ -204,7 +204,8 @@ func (n *Netstack) syncOverlay(host *hostNS, plan overlayPlan) (fixes []mtuFix, 
 		}
 	}
 	errs = append(errs, k.dropStale(host, plan))
-	if k, err = readKernel(host); err != nil {
+	// Interfaces and addresses only: what the MTUs and Prune look at.
+	if k, err = readLinks(host); err != nil {
 		return nil, false, errors.Join(append(errs, err)...)
 	}
 	return k.mtuFixes(plan, n.overlay.mtu), k.prunable(), errors.Join(errs...)
@@ -237,22 +238,9 @@ type kernelState struct {
 }
 
 func readKernel(host *hostNS) (*kernelState, error) {
-	k := &kernelState{links: map[string]netlink.Link{}, addrs: map[int][]netip.Prefix{}, fdb: map[int][]netlink.Neigh{}, neighs: map[int][]netlink.Neigh{}}
-	links, err := host.links()
+	k, err := readLinks(host)
 	if err != nil {
-		return nil, fmt.Errorf("list interfaces: %w", err)
-	}
-	for _, l := range links {
-		k.links[l.Attrs().Name] = l
-	}
-	addrs, err := dump(func() ([]netlink.Addr, error) { return host.nl.AddrList(nil, netlink.FAMILY_V4) })
-	if err != nil {
-		return nil, fmt.Errorf("list addresses: %w", err)
-	}
-	for _, a := range addrs {
-		if p, ok := netipPrefix(a.IPNet); ok {
-			k.addrs[a.LinkIndex] = append(k.addrs[a.LinkIndex], p)
-		}
+		return nil, err
 	}
 	fdb, err := dump(func() ([]netlink.Neigh, error) { return host.nl.NeighList(0, unix.AF_BRIDGE) })
 	if err != nil {
@@ -270,6 +258,28 @@ func readKernel(host *hostNS) (*kernelState, error) {
 	}
 	for _, e := range neighs {
 		k.neighs[e.LinkIndex] = append(k.neighs[e.LinkIndex], e)
+	}
+	return k, nil
+}
+
+// readLinks reads the host namespace's interfaces and IPv4 addresses.
+func readLinks(host *hostNS) (*kernelState, error) {
+	k := &kernelState{links: map[string]netlink.Link{}, addrs: map[int][]netip.Prefix{}, fdb: map[int][]netlink.Neigh{}, neighs: map[int][]netlink.Neigh{}}
+	links, err := host.links()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, l := range links {
+		k.links[l.Attrs().Name] = l
+	}
+	addrs, err := dump(func() ([]netlink.Addr, error) { return host.nl.AddrList(nil, netlink.FAMILY_V4) })
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if p, ok := netipPrefix(a.IPNet); ok {
+			k.addrs[a.LinkIndex] = append(k.addrs[a.LinkIndex], p)
+		}
 	}
 	return k, nil
 }
