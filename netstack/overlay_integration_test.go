@@ -418,6 +418,18 @@ func TestOverlayNodeEndpoint(t *testing.T) {
 	}
 	mustReach(t, sb.NetNSPath, "tcp4", "10.43.0.250:80", "node0")
 
+	// Node 1 loses its endpoint but keeps its task: its bridge stays and gets
+	// the gateway's MAC back, which the kernel announces to the task that knew
+	// the other one.
+	serve(t, lab.nodes[1].hostNS, "10.43.0.1:81", "gateway")
+	mustReach(t, sb.NetNSPath, "tcp4", "10.43.0.1:81", "gateway")
+	lab.apply(1, nets, eps[0], eps[2])
+	st = lab.nodes[1].overlayState(ing)
+	if st.bridge == nil || !slices.Equal(st.bridgeAddrs, []string{"10.43.0.1/24"}) || st.bridge.Attrs().HardwareAddr.String() != ipam.MAC(ing.Gateway).String() {
+		t.Errorf("node 1 without its endpoint: bridge %v, addresses %v; want the gateway's MAC and address only", st.bridge, st.bridgeAddrs)
+	}
+	mustReach(t, sb.NetNSPath, "tcp4", "10.43.0.1:81", "gateway")
+
 	lab.apply(0, nets, eps[1:]...)
 	if st := lab.nodes[0].overlayState(ing); st.bridge != nil || st.vxlan != nil {
 		t.Errorf("the view dropped the node's endpoint: bridge %v, VXLAN device %v remain", st.bridge, st.vxlan)
