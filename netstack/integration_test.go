@@ -431,7 +431,7 @@ func TestSameNetworkReachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(resolv) != "nameserver 192.0.2.53\nsearch example.com\n" {
+	if string(resolv) != "nameserver 127.0.0.11\nsearch example.com\noptions ndots:0\n" {
 		t.Errorf("resolv.conf:\n%s", resolv)
 	}
 }

@@ -118,7 +118,9 @@ func checkView(v View) error {
 // applySteps are Apply's concerns, in order: forwarding entries first, so that
 // the addresses DNS and the VIPs hand out are reachable when they do.
 func (n *Netstack) applySteps() []applyStep {
-	return []applyStep{}
+	return []applyStep{
+		{name: "dns", apply: n.applyDNS},
+	}
 }
 
 // taskStep is a concern that works inside tasks' namespaces: Setup starts it for
@@ -131,5 +133,7 @@ type taskStep struct {
 }
 
 func (n *Netstack) taskSteps() []taskStep {
-	return []taskStep{}
+	return []taskStep{
+		{name: "dns", start: n.startDNS, stop: n.stopDNS},
+	}
 }
