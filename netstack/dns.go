@@ -28,9 +28,11 @@ var dnsListenAddr = netip.MustParseAddrPort("127.0.0.11:53")
 // View applied, which every task's resolver reads, and the resolvers serving.
 type dnsState struct {
 	index atomic.Pointer[dns.Index]
-	// mu guards servers, by task ID.
+	// mu guards servers, by task ID, and dialer, which the first server starts
+	// and Close stops.
 	mu      sync.Mutex
 	servers map[string]*taskDNS
+	dialer  *hostDialer
 }
 
 // taskDNS is one task's resolver being served, with what it was started with.
@@ -122,6 +124,11 @@ func (n *Netstack) startDNS(_ context.Context, taskID string, networks []string)
 	if old != nil && slices.Equal(old.networks, networks) && slices.Equal(old.upstreams, upstreams) {
 		return nil
 	}
+	if n.dns.dialer == nil {
+		if n.dns.dialer, err = startHostDialer(n.hostNS); err != nil {
+			return err
+		}
+	}
 	// The new resolver's ports take over port 53 before the old one goes.
 	pc, l, err := listenInNetNS(n.Sandbox(taskID).NetNSPath)
 	if err != nil {
@@ -157,11 +164,14 @@ func (n *Netstack) stopDNS(taskID string) {
 // closeDNS stops every task's resolver: the daemon's Close.
 func (n *Netstack) closeDNS() {
 	n.dns.mu.Lock()
-	all := n.dns.servers
-	n.dns.servers = nil
+	all, dialer := n.dns.servers, n.dns.dialer
+	n.dns.servers, n.dns.dialer = nil, nil
 	n.dns.mu.Unlock()
 	for _, t := range all {
 		t.server.Close()
+	}
+	if dialer != nil {
+		dialer.stop()
 	}
 }
 
@@ -202,8 +212,18 @@ func listenInNetNS(path string) (net.PacketConn, net.Listener, error) {
 }
 
 // dialHost connects to an upstream resolver from the node's namespace, where its
-// resolvers (loopback ones too) are.
+// resolvers (loopback ones too) are. A UDP socket is made by the thread that
+// stays there (connecting it sends nothing); a TCP connection, which waits for
+// the upstream, on a thread of its own.
 func (n *Netstack) dialHost(ctx context.Context, network, address string) (net.Conn, error) {
+	if network == "udp" {
+		n.dns.mu.Lock()
+		d := n.dns.dialer
+		n.dns.mu.Unlock()
+		if d != nil {
+			return d.dial(ctx, network, address)
+		}
+	}
 	ns, err := netns.GetFromPath(n.hostNS)
 	if err != nil {
 		return nil, fmt.Errorf("open host network namespace %s: %w", n.hostNS, err)
@@ -216,4 +236,69 @@ func (n *Netstack) dialHost(ctx context.Context, network, address string) (net.C
 		return err
 	})
 	return c, err
+}
+
+// hostDialer makes sockets on a thread that stays in the node's namespace: a
+// thread made for each forwarded query (inNetNS) costs more than the query.
+type hostDialer struct {
+	reqs       chan func()
+	quit, done chan struct{}
+}
+
+// startHostDialer starts the dialer's thread in the namespace at path.
+func startHostDialer(path string) (*hostDialer, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("open host network namespace %s: %w", path, err)
+	}
+	d := &hostDialer{reqs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
+	entered := make(chan error, 1)
+	go func() {
+		defer close(d.done)
+		defer ns.Close()
+		err := inNetNS(ns, func() error {
+			entered <- nil
+			for {
+				select {
+				case fn := <-d.reqs:
+					fn()
+				case <-d.quit:
+					return nil
+				}
+			}
+		})
+		if err != nil {
+			entered <- err
+		}
+	}()
+	if err := <-entered; err != nil {
+		return nil, fmt.Errorf("resolver's dialer: %w", err)
+	}
+	return d, nil
+}
+
+func (d *hostDialer) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	made := make(chan struct{})
+	fn := func() {
+		var nd net.Dialer
+		c, err = nd.DialContext(ctx, network, address)
+		close(made)
+	}
+	select {
+	case d.reqs <- fn:
+		<-made
+		return c, err
+	case <-d.quit:
+		return nil, errors.New("resolver's dialer: stopped")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// stop ends the dialer's thread.
+func (d *hostDialer) stop() {
+	close(d.quit)
+	<-d.done
 }

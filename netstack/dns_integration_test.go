@@ -133,22 +133,29 @@ func dnsExecutor(t *testing.T) (*executor.Executor, string) {
 	return ex, image
 }
 
-// askInTask asks the task's resolver at 127.0.0.11:53 from a socket made in the
-// task's namespace, as a stub resolver in the task would.
-func askInTask(t *testing.T, sb Sandbox, network, name string, qtype uint16) *mdns.Msg {
-	t.Helper()
-	ns, err := netns.GetFromPath(sb.NetNSPath)
+// dialInNS connects to addr from a socket made in the namespace at path.
+func dialInNS(tb testing.TB, path, network, addr string) net.Conn {
+	tb.Helper()
+	ns, err := netns.GetFromPath(path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer ns.Close()
 	var conn net.Conn
 	if err := inNetNS(ns, func() (err error) {
-		conn, err = net.DialTimeout(network, dnsListenAddr.String(), 5*time.Second)
+		conn, err = net.DialTimeout(network, addr, 5*time.Second)
 		return err
 	}); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return conn
+}
+
+// askInTask asks the task's resolver at 127.0.0.11:53 from a socket made in the
+// task's namespace, as a stub resolver in the task would.
+func askInTask(t *testing.T, sb Sandbox, network, name string, qtype uint16) *mdns.Msg {
+	t.Helper()
+	conn := dialInNS(t, sb.NetNSPath, network, dnsListenAddr.String())
 	defer conn.Close()
 	req := new(mdns.Msg)
 	req.SetQuestion(mdns.Fqdn(name), qtype)
