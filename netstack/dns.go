@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/netstack/dns"
 )
@@ -28,11 +29,11 @@ var dnsListenAddr = netip.MustParseAddrPort("127.0.0.11:53")
 // View applied, which every task's resolver reads, and the resolvers serving.
 type dnsState struct {
 	index atomic.Pointer[dns.Index]
-	// mu guards servers, by task ID, and dialer, which the first server starts
-	// and Close stops.
+	// mu guards servers, by task ID, and the start and stop of dialer, which the
+	// first server starts and Close stops; forwards read it without the lock.
 	mu      sync.Mutex
 	servers map[string]*taskDNS
-	dialer  *hostDialer
+	dialer  atomic.Pointer[hostDialer]
 }
 
 // taskDNS is one task's resolver being served, with what it was started with.
@@ -40,6 +41,9 @@ type taskDNS struct {
 	server    *dns.Server
 	networks  []string
 	upstreams []netip.AddrPort
+	// netns is the inode of the namespace its sockets are in: a namespace
+	// made again at the same path (its mount was lost) needs a new resolver.
+	netns uint64
 }
 
 // SetupOption adds to what Setup makes for a task.
@@ -118,21 +122,40 @@ func (n *Netstack) startDNS(_ context.Context, taskID string, networks []string)
 	if err != nil {
 		return err
 	}
-	n.dns.mu.Lock()
-	defer n.dns.mu.Unlock()
-	old := n.dns.servers[taskID]
-	if old != nil && slices.Equal(old.networks, networks) && slices.Equal(old.upstreams, upstreams) {
-		return nil
+	nsPath := n.Sandbox(taskID).NetNSPath
+	var st unix.Stat_t
+	if err := unix.Stat(nsPath, &st); err != nil {
+		return fmt.Errorf("stat network namespace %s: %w", nsPath, err)
 	}
-	if n.dns.dialer == nil {
-		if n.dns.dialer, err = startHostDialer(n.hostNS); err != nil {
-			return err
+	n.dns.mu.Lock()
+	old, err := n.startDNSLocked(taskID, nsPath, st.Ino, networks, upstreams)
+	n.dns.mu.Unlock()
+	// Closed without the lock: its queries under way may be forwarding, which
+	// reads the dialer.
+	if old != nil {
+		old.server.Close()
+	}
+	return err
+}
+
+// startDNSLocked starts the task's resolver, unless one serves already as
+// asked, and returns the one it replaces. Call it with dns.mu held.
+func (n *Netstack) startDNSLocked(taskID, nsPath string, ino uint64, networks []string, upstreams []netip.AddrPort) (old *taskDNS, err error) {
+	old = n.dns.servers[taskID]
+	if old != nil && old.netns == ino && slices.Equal(old.networks, networks) && slices.Equal(old.upstreams, upstreams) {
+		return nil, nil
+	}
+	if n.dns.dialer.Load() == nil {
+		d, err := startHostDialer(n.hostNS)
+		if err != nil {
+			return nil, err
 		}
+		n.dns.dialer.Store(d)
 	}
 	// The new resolver's ports take over port 53 before the old one goes.
-	pc, l, err := listenInNetNS(n.Sandbox(taskID).NetNSPath)
+	pc, l, err := listenInNetNS(nsPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r := &dns.Resolver{
 		Index:     n.dns.index.Load,
@@ -143,11 +166,8 @@ func (n *Netstack) startDNS(_ context.Context, taskID string, networks []string)
 	if n.dns.servers == nil {
 		n.dns.servers = map[string]*taskDNS{}
 	}
-	n.dns.servers[taskID] = &taskDNS{server: dns.Serve(r, pc, l), networks: r.Networks, upstreams: upstreams}
-	if old != nil {
-		old.server.Close()
-	}
-	return nil
+	n.dns.servers[taskID] = &taskDNS{server: dns.Serve(r, pc, l), networks: r.Networks, upstreams: upstreams, netns: ino}
+	return old, nil
 }
 
 // stopDNS stops the task's resolver, closing its sockets.
@@ -164,8 +184,8 @@ func (n *Netstack) stopDNS(taskID string) {
 // closeDNS stops every task's resolver: the daemon's Close.
 func (n *Netstack) closeDNS() {
 	n.dns.mu.Lock()
-	all, dialer := n.dns.servers, n.dns.dialer
-	n.dns.servers, n.dns.dialer = nil, nil
+	all, dialer := n.dns.servers, n.dns.dialer.Swap(nil)
+	n.dns.servers = nil
 	n.dns.mu.Unlock()
 	for _, t := range all {
 		t.server.Close()
@@ -216,13 +236,8 @@ func listenInNetNS(path string) (net.PacketConn, net.Listener, error) {
 // stays there (connecting it sends nothing); a TCP connection, which waits for
 // the upstream, on a thread of its own.
 func (n *Netstack) dialHost(ctx context.Context, network, address string) (net.Conn, error) {
-	if network == "udp" {
-		n.dns.mu.Lock()
-		d := n.dns.dialer
-		n.dns.mu.Unlock()
-		if d != nil {
-			return d.dial(ctx, network, address)
-		}
+	if d := n.dns.dialer.Load(); d != nil && network == "udp" {
+		return d.dial(ctx, network, address)
 	}
 	ns, err := netns.GetFromPath(n.hostNS)
 	if err != nil {
