@@ -15,7 +15,6 @@ import (
 
 	mdns "github.com/miekg/dns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/vishvananda/netns"
 
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/testenv"
@@ -72,14 +71,9 @@ func upstreamAnswer(w mdns.ResponseWriter, req *mdns.Msg) {
 // test's host) namespace, over UDP and TCP.
 func (tn *testNode) serveUpstream() {
 	t := tn.t
-	ns, err := netns.GetFromPath(tn.hostNS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
 	var pc net.PacketConn
 	var l net.Listener
-	if err := inNetNS(ns, func() (err error) {
+	if err := inNetNSPath(tn.hostNS, func() (err error) {
 		if pc, err = net.ListenPacket("udp4", "127.0.0.1:53"); err != nil {
 			return err
 		}
@@ -136,13 +130,8 @@ func dnsExecutor(t *testing.T) (*executor.Executor, string) {
 // dialInNS connects to addr from a socket made in the namespace at path.
 func dialInNS(tb testing.TB, path, network, addr string) net.Conn {
 	tb.Helper()
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ns.Close()
 	var conn net.Conn
-	if err := inNetNS(ns, func() (err error) {
+	if err := inNetNSPath(path, func() (err error) {
 		conn, err = net.DialTimeout(network, addr, 5*time.Second)
 		return err
 	}); err != nil {
@@ -255,6 +244,16 @@ func TestEmbeddedDNS(t *testing.T) {
 	}
 
 	checkGoClient(t, sb)
+	// The resolver leaves port 53 to the task: a DNS server of its own binds it.
+	if err := inNetNSPath(sb.NetNSPath, func() error {
+		pc, err := net.ListenPacket("udp4", "0.0.0.0:53")
+		if err == nil {
+			pc.Close()
+		}
+		return err
+	}); err != nil {
+		t.Errorf("a task's own server on port 53: %v", err)
+	}
 
 	// A daemon restarted under the task serves it again, from the next View.
 	tn.n.Close()

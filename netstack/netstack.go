@@ -14,6 +14,9 @@
 //   - <root>/tasks/<task>/hosts and resolv.conf, bind-mounted by the agent;
 //   - <root>/tasks/<task>/relays.json, the task's relays, which die with the process
 //     that runs them: New starts them again;
+//   - <root>/tasks/<task>/networks and dns-servers, from which New starts the task's
+//     steps again (its resolver, listening in the task's namespace, whose table
+//     "inet berth-dns" leads 127.0.0.11:53 there);
 //   - bridges named "bb-" + 12 characters of the network ID, carrying the gateway,
 //     one per network that has a task on the node (the last task's Teardown takes
 //     the bridge with it);
