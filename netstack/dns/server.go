@@ -58,6 +58,9 @@ type serving struct {
 // Serve serves r on a UDP socket and a TCP listener (127.0.0.11:53 in the task's
 // namespace), each from goroutines of its own; the Server owns them.
 func Serve(r *Resolver, pc net.PacketConn, l net.Listener) *Server {
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := mdns.HandlerFunc(func(w mdns.ResponseWriter, req *mdns.Msg) {
 		_, udp := w.LocalAddr().(*net.UDPAddr)
@@ -65,9 +68,6 @@ func Serve(r *Resolver, pc net.PacketConn, l net.Listener) *Server {
 			r.Logger.DebugContext(ctx, "dns: write a reply", "error", err)
 		}
 	})
-	if r.Logger == nil {
-		r.Logger = slog.Default()
-	}
 	s := &Server{cancel: cancel, logger: r.Logger}
 	s.start(&mdns.Server{PacketConn: pc, Handler: h})
 	s.start(&mdns.Server{Listener: l, Handler: h})
