@@ -65,6 +65,13 @@ type Service struct {
 	Secrets               []FileReference   `json:"secrets,omitempty" yaml:"secrets,omitempty"`
 	Configs               []FileReference   `json:"configs,omitempty" yaml:"configs,omitempty"`
 	Deploy                Deploy            `json:"deploy" yaml:"deploy"`
+
+	// DNS, DNSSearch and DNSOptions are dns, dns_search and dns_opt: the servers
+	// the tasks' resolver forwards the names that are not services' to, instead of
+	// the node's, and the search domains and options of the tasks' resolv.conf.
+	DNS        []string `json:"dns,omitempty" yaml:"dns,omitempty"`
+	DNSSearch  []string `json:"dns_search,omitempty" yaml:"dns_search,omitempty"`
+	DNSOptions []string `json:"dns_opt,omitempty" yaml:"dns_opt,omitempty"`
 }
 
 // Healthcheck runs Test inside the container; a task with one counts as running only
