@@ -85,18 +85,34 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 	if src.Kind == state.SourceDir {
 		r.sha = folderRevision(cmds)
 	}
-	for _, c := range cmds {
-		c.Stack.Revision = r.sha
-	}
 	planned, err := planRevision(before, src, cmds)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
+	resp := &api.PlanResponse{Revision: r.sha, Diffs: planned.diffs, Kept: planned.kept}
+	for _, w := range loaded.Warnings {
+		resp.Warnings = append(resp.Warnings, w.String())
+	}
+	resp.Placement, resp.Settled, err = previewSync(st, before, src, cmds, r.sha, cfg.NewID, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// previewSync simulates the sync of the revision sha (its stack commands cmds, which
+// it marks as that revision's) on a fork of st and follows the rollout it starts:
+// where the tasks would land. before is st as read before, what the rollout is
+// compared with.
+func previewSync(st *state.Store, before *state.ReadTxn, src *state.Source, cmds []*store.StackDeploy, sha string, newID func() string, now time.Time) ([]*api.ServicePlacement, bool, error) {
+	for _, c := range cmds {
+		c.Stack.Revision = sha
+	}
 	fork := st.Fork()
-	sync := &store.SourceSync{Name: name, Now: cfg.Now().UTC(), Status: state.SyncSynced,
-		Record: state.SyncRecord{Revision: r.sha}, Apply: true, Stacks: cmds, Prune: src.Prune}
+	sync := &store.SourceSync{Name: src.Name, Now: now.UTC(), Status: state.SyncSynced,
+		Record: state.SyncRecord{Revision: sha}, Apply: true, Stacks: cmds, Prune: src.Prune}
 	if err := store.Simulate(fork, store.CmdSourceSync, sync); err != nil {
-		return nil, fmt.Errorf("source %s: revision %s: %w", name, shortRevision(r.sha), err)
+		return nil, false, fmt.Errorf("source %s: revision %s: %w", src.Name, shortRevision(sha), err)
 	}
 	// The stacks whose services may change: the revision's, and those it prunes.
 	stacks := map[string]bool{}
@@ -104,23 +120,15 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 		stacks[c.Stack.Name] = true
 	}
 	if src.Prune {
-		owned, err := before.StacksBySource(nil, name)
+		owned, err := before.StacksBySource(nil, src.Name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, o := range owned {
 			stacks[o.Name] = true
 		}
 	}
-	resp := &api.PlanResponse{Revision: r.sha, Diffs: planned.diffs, Kept: planned.kept}
-	for _, w := range loaded.Warnings {
-		resp.Warnings = append(resp.Warnings, w.String())
-	}
-	resp.Placement, resp.Settled, err = followRollout(before, fork, slices.Sorted(maps.Keys(stacks)), cfg.NewID, cfg.Now())
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return followRollout(before, fork, slices.Sorted(maps.Keys(stacks)), newID, now)
 }
 
 // ResolveRevision finds rev (a branch, tag or commit) in the source's repository as

@@ -22,8 +22,8 @@ import (
 
 // PushCluster is what the push server needs of the manager that leads.
 type PushCluster interface {
-	// ReadState reads the replicated state as this manager applied it.
-	ReadState() (*state.ReadTxn, error)
+	// State is the replicated state as this manager applies it.
+	State() (*state.Store, error)
 	// ApplyLeader writes a command only while this manager leads: the push it
 	// replicates was checked against this manager's repository.
 	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
@@ -60,11 +60,11 @@ type pushHooks struct{ cfg PushConfig }
 
 // pushSource returns the push source name, or gitserver.ErrNotFound.
 func (h *pushHooks) pushSource(name string) (*state.Source, error) {
-	tx, err := h.cfg.Cluster.ReadState()
+	st, err := h.cfg.Cluster.State()
 	if err != nil {
 		return nil, err
 	}
-	src, err := tx.Source(nil, name)
+	src, err := st.ReadTxn().Source(nil, name)
 	if errors.Is(err, state.ErrNotFound) || (err == nil && src.Kind != state.SourceGitPush) {
 		return nil, fmt.Errorf("no push source %s (berth source add %s --push makes one): %w", name, name, gitserver.ErrNotFound)
 	}
@@ -95,11 +95,11 @@ func (h *pushHooks) Authorize(_ context.Context, repo, _, password string, _ boo
 	if src.AuthRef == "" || password == "" {
 		return fmt.Errorf("push source %s: %w (berth source token %s prints the token)", repo, gitserver.ErrUnauthorized, repo)
 	}
-	tx, err := h.cfg.Cluster.ReadState()
+	st, err := h.cfg.Cluster.State()
 	if err != nil {
 		return err
 	}
-	sec, err := tx.Secret(nil, src.AuthRef)
+	sec, err := st.ReadTxn().Secret(nil, src.AuthRef)
 	if err != nil {
 		return fmt.Errorf("push source %s: its token: %w", repo, err)
 	}
@@ -141,10 +141,11 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
-	tx, err := h.cfg.Cluster.ReadState()
+	st, err := h.cfg.Cluster.State()
 	if err != nil {
 		return err
 	}
+	tx := st.ReadTxn()
 	cmds, err := revisionCommands(src, loaded, state.NewID)
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
@@ -154,6 +155,14 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
 	printPlan(p.Progress, sha, planned.diffs)
+	if !planned.unchanged {
+		// The placement is a preview: a failure to work it out is said, not fatal.
+		placement, _, err := previewSync(st, tx, src, cmds, sha, state.NewID, time.Now())
+		if err != nil {
+			fmt.Fprintf(p.Progress, "berth: no placement preview: %v\n", err)
+		}
+		printPlacement(p.Progress, placement)
+	}
 	return h.replicate(ctx, src, up)
 }
 
@@ -209,6 +218,23 @@ func printPlan(w io.Writer, sha string, diffs []*spec.StackDiff) {
 		}
 		for _, rc := range d.Resources {
 			fmt.Fprintf(w, "berth:   %s %s %s\n", rc.Action, rc.Kind, rc.Name)
+		}
+	}
+}
+
+// pushPlacementLines bounds the new tasks a push lists per service.
+const pushPlacementLines = 20
+
+// printPlacement writes where the revision's new tasks would land, and what cannot
+// be placed.
+func printPlacement(w io.Writer, placement []*api.ServicePlacement) {
+	if len(placement) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "berth: placement:")
+	for _, sp := range placement {
+		for _, l := range sp.Lines(pushPlacementLines) {
+			fmt.Fprintf(w, "berth:   %s\n", l)
 		}
 	}
 }

@@ -100,12 +100,12 @@ func (n *Node) leaderClient(m *manager, what string) (*api.Client, error) {
 // pushCluster is what the push server needs of this manager.
 type pushCluster struct{ n *Node }
 
-func (p pushCluster) ReadState() (*state.ReadTxn, error) {
+func (p pushCluster) State() (*state.Store, error) {
 	m, err := p.n.readyManager()
 	if err != nil {
 		return nil, err
 	}
-	return m.state().ReadTxn(), nil
+	return m.state(), nil
 }
 
 func (p pushCluster) ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error) {

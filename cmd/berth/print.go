@@ -102,32 +102,8 @@ func printPlan(w io.Writer, p *api.PlanResponse) {
 	fmt.Fprintln(w, "\nplacement")
 	for _, sp := range p.Placement {
 		fmt.Fprintf(w, "  service %s\n", sp.Service)
-		for i, t := range sp.Tasks {
-			if i == maxPlacementLines {
-				fmt.Fprintf(w, "    ... and %s (-o json lists every one)\n", plural(len(sp.Tasks)-i, "other task", "other tasks"))
-				break
-			}
-			name := sp.Service
-			if t.Slot > 0 {
-				name = fmt.Sprintf("%s.%d", sp.Service, t.Slot)
-			}
-			switch {
-			case t.From != "":
-				fmt.Fprintf(w, "    %s -> %s (moves from %s)\n", name, t.Node, t.From)
-			case t.Replaces:
-				fmt.Fprintf(w, "    %s -> %s (replaces the running task)\n", name, t.Node)
-			default:
-				fmt.Fprintf(w, "    %s -> %s (new)\n", name, t.Node)
-			}
-		}
-		if sp.Stopped > 0 {
-			fmt.Fprintf(w, "    %s stop\n", plural(sp.Stopped, "task", "tasks"))
-		}
-		for _, u := range sp.Unplaced {
-			fmt.Fprintf(w, "    ! %s cannot be placed: %s\n", plural(u.Count, "task", "tasks"), u.Reason)
-		}
-		if sp.Update != "" {
-			fmt.Fprintf(w, "    ! the rolling update would end %s\n", sp.Update)
+		for _, l := range sp.Lines(maxPlacementLines) {
+			fmt.Fprintf(w, "    %s\n", l)
 		}
 	}
 	if !p.Settled {
@@ -211,7 +187,7 @@ func printDiff(w io.Writer, diffs []*spec.StackDiff) {
 		}
 	}
 
-	stacks := plural(c.stacks, "stack", "stacks") + " changed"
+	stacks := api.Plural(c.stacks, "stack", "stacks") + " changed"
 	var whole []string
 	if c.stacksAdded > 0 {
 		whole = append(whole, fmt.Sprintf("%d new", c.stacksAdded))
@@ -224,8 +200,8 @@ func printDiff(w io.Writer, diffs []*spec.StackDiff) {
 	}
 	fmt.Fprintf(w, "%s: %s to add, %d to change, %d to remove; %s to add, %d to change, %d to remove\n",
 		stacks,
-		plural(c.servicesAdded, "service", "services"), c.servicesChanged, c.servicesRemoved,
-		plural(c.resourcesAdded, "resource", "resources"), c.resourcesChanged, c.resourcesRemoved)
+		api.Plural(c.servicesAdded, "service", "services"), c.servicesChanged, c.servicesRemoved,
+		api.Plural(c.resourcesAdded, "resource", "resources"), c.resourcesChanged, c.resourcesRemoved)
 }
 
 func printFields(w io.Writer, action spec.Action, fields []spec.FieldChange) {
@@ -295,13 +271,6 @@ func qualified(stack, name string) string {
 		return name
 	}
 	return spec.FullName(stack, name)
-}
-
-func plural(n int, single, multi string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, single)
-	}
-	return fmt.Sprintf("%d %s", n, multi)
 }
 
 func joinComma(parts []string) string { return strings.Join(parts, ", ") }

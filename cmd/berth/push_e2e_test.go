@@ -27,8 +27,9 @@ const stuckStack = `services:
 `
 
 // TestPushStuckProcess pushes, with the real git, a stack whose services cannot all
-// run to a daemon with a real agent: the push is applied, returns once what is left is
-// stuck, with both reasons on its remote: lines, and the source says Degraded.
+// run to a daemon with a real agent: the push shows the placement preview, is applied,
+// returns once what is left is stuck, with both reasons on its remote: lines, and the
+// source says Degraded.
 func TestPushStuckProcess(t *testing.T) {
 	testenv.RequireCommand(t, "git", "the push test runs the real git command line")
 	addr, ns, _ := containerdNamespace(t)
@@ -55,7 +56,10 @@ func TestPushStuckProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("git push of an applied revision: %v", err)
 	}
-	for _, want := range []string{"applied", "web_nowhere", "node.labels.zone", "web_pull", "127.0.0.1:1/berth/missing:1"} {
+	// The placement preview comes before the revision is applied: where each new
+	// task lands, and what cannot be placed and why.
+	for _, want := range []string{"placement:", "web_pull.1 -> node-1 (new)", "1 task cannot be placed: ",
+		"applied", "web_nowhere", "node.labels.zone", "web_pull", "127.0.0.1:1/berth/missing:1"} {
 		if !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool { return strings.HasPrefix(l, "remote: ") && strings.Contains(l, want) }) {
 			t.Errorf("git push output has no remote: line with %q", want)
 		}
