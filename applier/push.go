@@ -233,8 +233,9 @@ func printPlacement(w io.Writer, placement []*api.ServicePlacement) {
 	}
 	fmt.Fprintln(w, "berth: placement:")
 	for _, sp := range placement {
+		fmt.Fprintf(w, "berth:   service %s\n", sp.Service)
 		for _, l := range sp.Lines(pushPlacementLines) {
-			fmt.Fprintf(w, "berth:   %s\n", l)
+			fmt.Fprintf(w, "berth:     %s\n", l)
 		}
 	}
 }
