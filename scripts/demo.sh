@@ -2,12 +2,12 @@
 # The README's main job, the whole mission on one machine, as root on a fresh Debian
 # machine: a lab of 3 berth nodes (1 manager, 2 workers; scripts/lab.sh), each a daemon
 # in a network namespace of its own on the host's containerd; the demo image loaded on
-# every node; a push source; a work tree of the examples that need no registry plus a
-# `mesh` stack publishing port 8080; each stack's plan with its placement preview
-# (`berth diff`: the node each task would land on); `git push` (its output shows the
-# plan and each service's rollout); `berth service ls`; then a request to port 8080 of
-# every node's address, through the routing mesh, each answered by a task that names
-# itself.
+# every node; a push source; a work tree of the examples that need no registry (talk
+# publishes port 8080 through the routing mesh); `git push` (its output shows the plan,
+# where each new task lands, and each service's rollout); `berth service ls`; then
+# requests to port 8080 of every node's address, through the routing mesh: each is
+# answered by a task of talk's web, on any node, which asks talk's api by name (the
+# embedded DNS, api's VIP over the overlay) and says who answered.
 #
 # Safe to run again: the lab, the image and the source are kept, the push of an
 # unchanged revision changes nothing. `make demo-clean` (this script with "clean")
@@ -23,8 +23,10 @@ LAB=demo
 IMAGE=berth.demo/busybox:1
 SOURCE=demo
 # The stacks of examples/ whose images the demo builds; the others name registry images.
-STACKS=(reconcile notes)
+STACKS=(reconcile notes talk)
+# talk's web publishes this port through the routing mesh; its CGI asks api by name.
 MESH_PORT=8080
+MESH_PATH=/cgi-bin/talk
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: run as root: berth runs containers through containerd and makes network namespaces" >&2
@@ -81,36 +83,12 @@ fi
 for s in "${STACKS[@]}"; do
   cp -r "$ROOT/examples/$s" .
 done
-# The routing mesh's stack: 3 replicas, one per node, answering with their hostname
-# on port 8080 of every node.
-mkdir -p mesh
-cat >mesh/compose.yaml <<EOF
-# mesh: a port published in ingress mode answers on every node's address and reaches
-# the service's tasks on any node.
-services:
-  hello:
-    image: $IMAGE
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-    ports:
-      - "$MESH_PORT:8080"
-    stop_grace_period: 2s
-    deploy:
-      replicas: 3
-      placement:
-        max_replicas_per_node: 1
-EOF
 git add -A
 if git rev-parse -q --verify HEAD >/dev/null && git diff --cached --quiet; then
   echo "demo: the cluster runs this revision of the examples already"
 else
-  git -c user.name="berth demo" -c user.email=demo@berth.invalid commit -q -m "berth demo: ${STACKS[*]} mesh"
+  git -c user.name="berth demo" -c user.email=demo@berth.invalid commit -q -m "berth demo: ${STACKS[*]}"
 fi
-# The plan of each stack against the live cluster, with the placement preview: the
-# node each new task would land on (diff exits 1 when there are differences).
-for s in "${STACKS[@]}" mesh; do
-  echo "demo: berth diff -c $s/compose.yaml --stack $s"
-  on 1 diff -c "$s/compose.yaml" --stack "$s" || [ $? -eq 1 ]
-done
 echo "demo: git push berth main"
 git push berth main
 cd "$ROOT"
@@ -118,25 +96,27 @@ cd "$ROOT"
 echo
 on 1 service ls
 echo
-echo "demo: port $MESH_PORT of every node, through the routing mesh (from this shell, by the lab's host leg):"
-# http_get HOST PORT: the body of GET /, with bash's /dev/tcp: a fresh Debian has
-# neither curl nor wget, and busybox's static wget crashes on some hosts.
+echo "demo: $MESH_PATH on port $MESH_PORT of every node, through the routing mesh (from this shell, by the lab's host leg):"
+# http_get HOST PORT PATH: the body of GET PATH, with bash's /dev/tcp: a fresh Debian
+# has neither curl nor wget, and busybox's static wget crashes on some hosts.
 http_get() {
-  timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\nHost: %s\r\n\r\n" "$1" >&3 &&
-    sed "1,/^\r\?$/d" <&3' http_get "$1" "$2"
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$3" "$1" >&3 &&
+    sed "1,/^\r\?$/d" <&3' http_get "$1" "$2" "$3"
 }
 failed=0
 for i in $(seq 1 "$BERTH_LAB_NODES"); do
   addr="BERTH_LAB_ADDR_$i"
   name="BERTH_LAB_NAME_$i"
-  if answer=$(http_get "${!addr}" "$MESH_PORT" 2>"$tmp/get.err"); then
-    echo "  ${!name} (${!addr}): answered by task $answer"
-  else
-    echo "  ${!name} (${!addr}): no answer: $(tail -1 "$tmp/get.err")"
-    failed=1
-  fi
+  for _ in 1 2 3; do
+    if answer=$(http_get "${!addr}" "$MESH_PORT" "$MESH_PATH" 2>"$tmp/get.err") && [ -n "$answer" ]; then
+      echo "  ${!name} (${!addr}): $answer"
+    else
+      echo "  ${!name} (${!addr}): no answer: $(tail -1 "$tmp/get.err")"
+      failed=1
+    fi
+  done
 done
 if [ "$failed" -ne 0 ]; then
-  echo "demo: a node did not answer on port $MESH_PORT: the routing mesh is not there yet or is broken" >&2
+  echo "demo: a node did not answer on port $MESH_PORT through the routing mesh" >&2
   exit 1
 fi
