@@ -134,6 +134,8 @@ type Netstack struct {
 	relays   map[string]*taskRelays
 	// noIPv6 says once that relays found no IPv6 in the host namespace.
 	noIPv6 sync.Once
+	// lb is the state of the VIPs and the routing mesh.
+	lb loadBalancers
 }
 
 // checkedBridge is a bridge as ensureBridge last left it.

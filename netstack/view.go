@@ -118,7 +118,10 @@ func checkView(v View) error {
 // applySteps are Apply's concerns, in order: forwarding entries first, so that
 // the addresses DNS and the VIPs hand out are reachable when they do.
 func (n *Netstack) applySteps() []applyStep {
-	return []applyStep{}
+	return []applyStep{
+		{name: "vip", apply: n.applyVIPs},
+		{name: "ingress", apply: n.applyIngress},
+	}
 }
 
 // taskStep is a concern that works inside tasks' namespaces: Setup starts it for
@@ -131,5 +134,7 @@ type taskStep struct {
 }
 
 func (n *Netstack) taskSteps() []taskStep {
-	return []taskStep{}
+	return []taskStep{
+		n.vipStep(),
+	}
 }
