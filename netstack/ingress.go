@@ -198,6 +198,11 @@ func (n *Netstack) applyIngress(_ context.Context, v View) error {
 
 	n.lb.ingressMu.Lock()
 	defer n.lb.ingressMu.Unlock()
+	if n.lb.ingress != nil {
+		if ok, err := layout.current(n.lb.ingress, spec); err != nil || ok {
+			return err
+		}
+	}
 	host, err := openHost(n.hostNS)
 	if err != nil {
 		return err

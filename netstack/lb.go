@@ -175,6 +175,13 @@ func (n *Netstack) applyTaskVIPs(taskID string, v View) error {
 // syncVIPs makes the task's table hold the view's VIPs; call it with the task's
 // lock held.
 func (n *Netstack) syncVIPs(taskID string, t *vipTask, networks []string, v View) error {
+	layout, fixed := vipLayout()
+	spec := vipSpec(v, networks, fixed)
+	if t.state != nil {
+		if ok, err := layout.current(t.state, spec); err != nil || ok {
+			return err
+		}
+	}
 	ns, err := netns.GetFromPath(n.Sandbox(taskID).NetNSPath)
 	if err != nil {
 		return fmt.Errorf("task %s: open network namespace: %w", taskID, err)
@@ -184,13 +191,12 @@ func (n *Netstack) syncVIPs(taskID string, t *vipTask, networks []string, v View
 	if err != nil {
 		return fmt.Errorf("task %s: nftables: %w", taskID, err)
 	}
-	layout, fixed := vipLayout()
 	if t.state == nil {
 		if t.state, err = layout.load(nft); err != nil {
 			return fmt.Errorf("task %s: %w", taskID, err)
 		}
 	}
-	if err := layout.sync(nft, t.state, vipSpec(v, networks, fixed)); err != nil {
+	if err := layout.sync(nft, t.state, spec); err != nil {
 		t.state = nil
 		return fmt.Errorf("task %s: VIPs: %w", taskID, err)
 	}

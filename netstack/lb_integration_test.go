@@ -4,7 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -238,5 +242,172 @@ func TestVIPRulesSurviveRestarts(t *testing.T) {
 // vipTable is the table the VIP rules live in, for listing.
 func vipTable() *nftables.Table {
 	l, _ := vipLayout()
+	return l.table
+}
+
+// meshTestView is a node (198.18.0.1, ingress address 10.0.9.250) running web-1
+// and web-2 of service web, which publishes 8080 to 80 in ingress mode, and
+// knowing of web-3 on node 198.18.0.2; service idle publishes 7070 and has no
+// task. ready says which web tasks are ready.
+func meshTestView(ingress, app Network, ready ...string) View {
+	node, other := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	v := View{
+		Underlay: node,
+		Networks: []Network{ingress, app},
+		Services: []Service{
+			{ID: "svc-web", Name: "app_web", IngressPorts: []PortMapping{{Protocol: "tcp", Published: 8080, Target: 80}}},
+			{ID: "svc-idle", Name: "app_idle", IngressPorts: []PortMapping{{Protocol: "tcp", Published: 7070, Target: 80}}},
+		},
+		Endpoints: []Endpoint{
+			{Network: ingress.ID, NodeID: "n1", Node: node, Addr: netip.MustParseAddr("10.0.9.250"), Ready: true},
+			{Network: ingress.ID, NodeID: "n2", Node: other, Addr: netip.MustParseAddr("10.0.9.251"), Ready: true},
+		},
+	}
+	for i, id := range []string{"web-1", "web-2", "web-3"} {
+		e := Endpoint{
+			Network: ingress.ID, TaskID: id, ServiceID: "svc-web", NodeID: "n1", Node: node,
+			Addr: netip.MustParseAddr(fmt.Sprintf("10.0.9.%d", 11+i)), Ready: slices.Contains(ready, id),
+		}
+		if id == "web-3" {
+			e.NodeID, e.Node = "n2", other
+		}
+		v.Endpoints = append(v.Endpoints, e)
+	}
+	return v
+}
+
+func TestRoutingMesh(t *testing.T) {
+	tn := newTestNode(t)
+	client := tn.addClient()
+	ingress := testNetwork("lbmeshingress0000000000c", "ingress", "10.0.9.0/24")
+	ingress.Ingress = true
+	app := testNetwork("lbmeshapp000000000000000c", "app_default", "10.0.7.0/24")
+	// web-1 is on ingress and app, its default route on app; web-2 on ingress
+	// only. web-3 stands for a task on another node: the view says so, and it is
+	// on the same bridge, as the overlay would join it.
+	tasks := map[string][]Attachment{
+		"web-1": {attach(ingress, "10.0.9.11"), attach(app, "10.0.7.11")},
+		"web-2": {attach(ingress, "10.0.9.12")},
+		"web-3": {attach(ingress, "10.0.9.13")},
+	}
+	for id, atts := range tasks {
+		serve(t, tn.setup(id, atts).NetNSPath, ":80", id)
+	}
+	// The node's own address on the ingress network, which the overlay gives
+	// the ingress bridge.
+	withHandle(t, tn.hostNS, func(h *netlink.Handle) error {
+		br, err := h.LinkByName(bridgeName(ingress.ID))
+		if err != nil {
+			return err
+		}
+		return h.AddrAdd(br, testAddr("10.0.9.250/24"))
+	})
+	// A strict rp_filter, as many distributions set: a reply of web-1 that
+	// left by its default route (app) would be dropped, its source being routed
+	// to the ingress bridge.
+	if err := inNetNSPath(tn.hostNS, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/conf/all/rp_filter", []byte("1\n"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tn.apply(meshTestView(ingress, app, "web-1", "web-2", "web-3"))
+
+	got, clients := answers(t, client, "10.99.0.1:8080", 30)
+	if len(got) != 3 {
+		t.Errorf("30 connections to the node's 10.99.0.1:8080 reached %v, want web-1, web-2 and web-3", got)
+	}
+	// Local tasks see the client; the remote one the node's ingress address.
+	for id, want := range map[string]string{"web-1": "10.99.0.2", "web-2": "10.99.0.2", "web-3": "10.0.9.250"} {
+		if !slices.Equal(clients[id], []string{want}) {
+			t.Errorf("%s saw clients %v, want %s", id, clients[id], want)
+		}
+	}
+	// Every address of the node answers, and the node itself reaches it.
+	if got, _ := answers(t, client, "10.99.0.3:8080", 9); len(got) == 0 {
+		t.Errorf("10.99.0.3:8080 reached nothing")
+	}
+	mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "web-")
+	if _, err := dial(client, "tcp4", "10.99.0.1:7070", 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("a published port without ready tasks: %v, want connection refused", err)
+	}
+
+	before := nftObjects(t, tn.hostNS, meshTable())
+	tn.apply(meshTestView(ingress, app, "web-1", "web-3"))
+	after := nftObjects(t, tn.hostNS, meshTable())
+	if got, _ := answers(t, client, "10.99.0.1:8080", 30); got["web-2"] != 0 || len(got) != 2 {
+		t.Errorf("after web-2 left the view, 30 connections reached %v, want web-1 and web-3", got)
+	}
+	for _, prefix := range []string{"chain mesh-tcp-7070 ", "set mesh-tcp-7070 ", "chain prerouting ", "chain output ", "chain postrouting "} {
+		if b, a := withPrefix(before, prefix), withPrefix(after, prefix); !slices.Equal(b, a) || len(b) == 0 {
+			t.Errorf("%s changed with web's backends: %v, then %v", prefix, b, a)
+		}
+	}
+
+	for range 10 {
+		tn.n.Close()
+		tn.n = tn.open()
+		tn.apply(meshTestView(ingress, app, "web-1", "web-3"))
+	}
+	if again := nftObjects(t, tn.hostNS, meshTable()); !slices.Equal(again, after) {
+		t.Errorf("after 10 restarts the table holds\n%s\nwant\n%s", strings.Join(again, "\n"), strings.Join(after, "\n"))
+	}
+
+	tn.apply(View{Underlay: netip.MustParseAddr("198.18.0.1")})
+	if got := nftObjects(t, tn.hostNS, meshTable()); len(got) != 0 {
+		t.Errorf("a view without ingress ports left %v", got)
+	}
+}
+
+// A task on the ingress network and another keeps its default route on the
+// other, and sends what it sends from its ingress address through ingress.
+func TestDefaultRouteAvoidsIngress(t *testing.T) {
+	tn := newTestNode(t)
+	ingress := testNetwork("lbrouteingress000000000d", "ingress", "10.0.9.0/24")
+	ingress.Ingress = true
+	app := testNetwork("lbrouteapp00000000000000d", "app_default", "10.0.7.0/24")
+	both := tn.setup("both", []Attachment{attach(ingress, "10.0.9.11"), attach(app, "10.0.7.11")}).NetNSPath
+	only := tn.setup("only", []Attachment{attach(ingress, "10.0.9.12")}).NetNSPath
+	for path, want := range map[string]string{both: "10.0.7.1", only: "10.0.9.1"} {
+		withHandle(t, path, func(h *netlink.Handle) error {
+			for dst, via := range map[string]string{"192.0.2.1": want, "10.0.9.200": ""} {
+				routes, err := h.RouteGetWithOptions(net.ParseIP(dst), &netlink.RouteGetOptions{})
+				if err != nil {
+					return err
+				}
+				if got := routes[0].Gw.String(); via != "" && got != via {
+					t.Errorf("%s: route to %s via %s, want %s", filepath.Base(path), dst, got, via)
+				}
+			}
+			// From the ingress address: through the ingress gateway.
+			routes, err := h.RouteGetWithOptions(net.ParseIP("192.0.2.1"), &netlink.RouteGetOptions{SrcAddr: net.ParseIP("10.0.9.11")})
+			if path == both && (err != nil || routes[0].Gw.String() != "10.0.9.1") {
+				t.Errorf("both: route from 10.0.9.11 to 192.0.2.1: %v, %v; want via 10.0.9.1", routes, err)
+			}
+			return nil
+		})
+	}
+	// Setup again changes nothing and adds no rule.
+	tn.setup("both", []Attachment{attach(ingress, "10.0.9.11"), attach(app, "10.0.7.11")})
+	withHandle(t, both, func(h *netlink.Handle) error {
+		rules, err := h.RuleList(syscall.AF_INET)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, r := range rules {
+			if r.Table == ingressRepliesTable {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d routing rules to table %d, want 1", n, ingressRepliesTable)
+		}
+		return nil
+	})
+}
+
+// meshTable is the routing mesh's table, for listing.
+func meshTable() *nftables.Table {
+	l, _ := ingressLayout(netip.Addr{})
 	return l.table
 }

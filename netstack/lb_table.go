@@ -159,6 +159,9 @@ func (l lbTable) sync(nft *nftables.Conn, st *lbState, want lbSpec) error {
 		*st = lbState{balancers: map[string]lbEntry{}, sets: map[string]map[netip.Addr]bool{}}
 		return nil
 	}
+	if ok, err := l.current(st, want); err != nil || ok {
+		return err
+	}
 	queued := false
 	if !st.exists {
 		l.create(nft)
@@ -173,11 +176,10 @@ func (l lbTable) sync(nft *nftables.Conn, st *lbState, want lbSpec) error {
 		queued = true
 	}
 	for name, b := range want.balancers {
-		fp := b.fingerprint()
-		if e, ok := st.balancers[name]; ok && e.fingerprint == fp && e.dispatch == b.dispatch && string(e.key) == string(b.key) {
+		if st.holds(name, b) {
 			continue
 		}
-		if err := l.putBalancer(nft, st, name, b, fp); err != nil {
+		if err := l.putBalancer(nft, st, name, b, b.fingerprint()); err != nil {
 			return err
 		}
 		queued = true
@@ -205,6 +207,39 @@ func (l lbTable) sync(nft *nftables.Conn, st *lbState, want lbSpec) error {
 	}
 	l.committed(st, want, fixedFP)
 	return nil
+}
+
+// current says whether st holds want already: a sync would commit nothing. It
+// spares the caller the opening of a namespace.
+func (l lbTable) current(st *lbState, want lbSpec) (bool, error) {
+	if len(want.balancers) == 0 && len(want.fixed) == 0 {
+		return !st.exists, nil
+	}
+	fixedFP, err := fixedFingerprint(want.fixed)
+	if err != nil {
+		return false, err
+	}
+	if !st.exists || st.fixed != fixedFP || st.fixedCount != len(want.fixed) || len(st.balancers) != len(want.balancers) {
+		return false, nil
+	}
+	for name, b := range want.balancers {
+		if !st.holds(name, b) {
+			return false, nil
+		}
+	}
+	for _, s := range l.addrSets {
+		have, wanted := st.sets[s.Name], want.sets[s.Name]
+		if len(have) != len(wanted) || slices.ContainsFunc(wanted, func(a netip.Addr) bool { return !have[a] }) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// holds says whether the balancer is in place as b.
+func (st *lbState) holds(name string, b balancer) bool {
+	e, ok := st.balancers[name]
+	return ok && e.fingerprint == b.fingerprint() && e.dispatch == b.dispatch && string(e.key) == string(b.key)
 }
 
 // committed records in st what sync just committed.
