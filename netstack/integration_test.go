@@ -27,7 +27,7 @@ import (
 // the bridges and rules, and the tasks' namespaces under the Netstack's root. Traffic
 // never leaves them.
 type testNode struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	hostNS string
 	root   string
@@ -35,7 +35,7 @@ type testNode struct {
 	n      *Netstack
 }
 
-func newTestNode(t *testing.T) *testNode {
+func newTestNode(t testing.TB) *testNode {
 	t.Helper()
 	testenv.RequireNetNS(t)
 	dir := t.TempDir()
@@ -84,7 +84,7 @@ func (tn *testNode) open() *Netstack {
 	return n
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
@@ -107,7 +107,7 @@ func (tn *testNode) teardown(taskID string) {
 	}
 }
 
-func withHandle(t *testing.T, nsPath string, fn func(*netlink.Handle) error) {
+func withHandle(t testing.TB, nsPath string, fn func(*netlink.Handle) error) {
 	t.Helper()
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
@@ -198,14 +198,14 @@ func inNetNSPath(path string, fn func() error) error {
 
 // serve answers every TCP connection on addr, inside the namespace at nsPath, with
 // name and the address the connection came from.
-func serve(t *testing.T, nsPath, addr, name string) {
+func serve(t testing.TB, nsPath, addr, name string) {
 	t.Helper()
 	serveTCP(t, nsPath, addr, func(c net.Conn) { fmt.Fprintf(c, "%s %s", name, c.RemoteAddr()) })
 }
 
 // serveTCP hands every TCP connection on addr, inside the namespace at nsPath, to
 // handle, and closes it after.
-func serveTCP(t *testing.T, nsPath, addr string, handle func(net.Conn)) {
+func serveTCP(t testing.TB, nsPath, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var l net.Listener
 	if err := inNetNSPath(nsPath, func() (err error) {

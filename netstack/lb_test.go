@@ -55,7 +55,7 @@ func TestVIPSpec(t *testing.T) {
 	}{
 		{"front only", []string{"front"}, map[string][]netip.Addr{
 			"vip-10-0-1-100": addrs("10.0.1.2", "10.0.1.3"), // ready, any node, sorted
-			"vip-10-0-1-101": nil,                            // no task: rejects
+			"vip-10-0-1-101": nil,                           // no task: rejects
 		}},
 		{"back: no dnsrr VIP", []string{"back"}, map[string][]netip.Addr{"vip-10-0-2-100": addrs("10.0.2.3")}},
 		{"no shared network", []string{"other"}, map[string][]netip.Addr{}},
