@@ -40,7 +40,7 @@ func BenchmarkLoadBalancing(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		return h.AddrAdd(br, testAddr("10.0.9.250/24"))
+		return h.AddrAdd(br, testAddr("10.0.9.250/32"))
 	})
 	// The client reaches the tasks' ingress addresses through the node.
 	withHandle(b, client, func(h *netlink.Handle) error {

@@ -294,13 +294,13 @@ func TestRoutingMesh(t *testing.T) {
 		serve(t, tn.setup(id, atts).NetNSPath, ":80", id)
 	}
 	// The node's own address on the ingress network, which the overlay gives
-	// the ingress bridge.
+	// the ingress bridge (a /32 beside the gateway).
 	withHandle(t, tn.hostNS, func(h *netlink.Handle) error {
 		br, err := h.LinkByName(bridgeName(ingress.ID))
 		if err != nil {
 			return err
 		}
-		return h.AddrAdd(br, testAddr("10.0.9.250/24"))
+		return h.AddrAdd(br, testAddr("10.0.9.250/32"))
 	})
 	// A strict rp_filter, as many distributions set: a reply of web-1 that
 	// left by its default route (app) would be dropped, its source being routed
