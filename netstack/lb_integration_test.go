@@ -153,6 +153,7 @@ func TestVIPSpreadsOverReadyBackends(t *testing.T) {
 		sb := tn.setup(id, []Attachment{attach(app, fmt.Sprintf("10.0.7.%d", 11+i))})
 		serve(t, sb.NetNSPath, ":80", id)
 		serve(t, sb.NetNSPath, ":8080", id)
+		serveUDP(t, sb.NetNSPath, ":53", id)
 	}
 	tn.apply(vipTestView(app, "web-1", "web-2", "web-3"))
 	// Set up after the view: Setup programs its VIPs.
@@ -163,6 +164,8 @@ func TestVIPSpreadsOverReadyBackends(t *testing.T) {
 			t.Errorf("30 connections to %s reached %v, want all of web-1, web-2, web-3", addr, got)
 		}
 	}
+	// Any protocol: UDP too.
+	mustReach(t, client, "udp4", "10.0.7.100:53", "web-")
 	// The tasks' own conntrack reverses the DNAT: backends see the client.
 	_, clients := answers(t, client, "10.0.7.100:80", 3)
 	for name, seen := range clients {
@@ -246,7 +249,8 @@ func vipTable() *nftables.Table {
 }
 
 // meshTestView is a node (198.18.0.1, ingress address 10.0.9.250) running web-1
-// and web-2 of service web, which publishes 8080 to 80 in ingress mode, and
+// and web-2 of service web, which publishes 8080 to 80 (and 5353 to 53 over UDP)
+// in ingress mode, and
 // knowing of web-3 on node 198.18.0.2; service idle publishes 7070 and has no
 // task. ready says which web tasks are ready.
 func meshTestView(ingress, app Network, ready ...string) View {
@@ -255,7 +259,10 @@ func meshTestView(ingress, app Network, ready ...string) View {
 		Underlay: node,
 		Networks: []Network{ingress, app},
 		Services: []Service{
-			{ID: "svc-web", Name: "app_web", IngressPorts: []PortMapping{{Protocol: "tcp", Published: 8080, Target: 80}}},
+			{ID: "svc-web", Name: "app_web", IngressPorts: []PortMapping{
+				{Protocol: "tcp", Published: 8080, Target: 80},
+				{Protocol: "udp", Published: 5353, Target: 53},
+			}},
 			{ID: "svc-idle", Name: "app_idle", IngressPorts: []PortMapping{{Protocol: "tcp", Published: 7070, Target: 80}}},
 		},
 		Endpoints: []Endpoint{
@@ -291,7 +298,9 @@ func TestRoutingMesh(t *testing.T) {
 		"web-3": {attach(ingress, "10.0.9.13")},
 	}
 	for id, atts := range tasks {
-		serve(t, tn.setup(id, atts).NetNSPath, ":80", id)
+		sb := tn.setup(id, atts)
+		serve(t, sb.NetNSPath, ":80", id)
+		serveUDP(t, sb.NetNSPath, ":53", id)
 	}
 	// The node's own address on the ingress network, which the overlay gives
 	// the ingress bridge (a /32 beside the gateway).
@@ -327,6 +336,7 @@ func TestRoutingMesh(t *testing.T) {
 		t.Errorf("10.99.0.3:8080 reached nothing")
 	}
 	mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "web-")
+	mustReach(t, client, "udp4", "10.99.0.1:5353", "web-")
 	if _, err := dial(client, "tcp4", "10.99.0.1:7070", 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("a published port without ready tasks: %v, want connection refused", err)
 	}
