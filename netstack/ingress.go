@@ -61,17 +61,18 @@ const remoteBackendsSet = "remote-backends"
 // fixed rules SNATing to nodeAddr (none when it is not valid).
 func ingressLayout(nodeAddr netip.Addr) (lbTable, []rule) {
 	table := &nftables.Table{Name: "berth-ingress", Family: nftables.TableFamilyIPv4}
+	ids := &setIDs{}
 	natChain := func(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
 		return &nftables.Chain{Name: name, Table: table, Type: nftables.ChainTypeNAT, Hooknum: hook, Priority: prio, Policy: &acceptPolicy}
 	}
 	prerouting := natChain("prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest)
 	output := natChain("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest)
 	postrouting := natChain("postrouting", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource)
-	remote := &nftables.Set{Table: table, Name: remoteBackendsSet, KeyType: nftables.TypeIPAddr}
-	l := lbTable{table: table, chains: []*nftables.Chain{prerouting, output, postrouting}, addrSets: []*nftables.Set{remote}}
+	remote := &nftables.Set{Table: table, Name: remoteBackendsSet, ID: ids.next(), KeyType: nftables.TypeIPAddr}
+	l := lbTable{table: table, chains: []*nftables.Chain{prerouting, output, postrouting}, addrSets: []*nftables.Set{remote}, ids: ids}
 	var fixed []rule
 	for _, proto := range []string{"tcp", "udp"} {
-		ports := &nftables.Set{Table: table, Name: meshPortsMap(proto), IsMap: true, KeyType: nftables.TypeInetService, DataType: nftables.TypeVerdict}
+		ports := &nftables.Set{Table: table, Name: meshPortsMap(proto), ID: ids.next(), IsMap: true, KeyType: nftables.TypeInetService, DataType: nftables.TypeVerdict}
 		l.dispatch = append(l.dispatch, ports)
 		dispatch := cat(
 			[]expr.Any{

@@ -53,19 +53,20 @@ type vipTask struct {
 }
 
 // vipLayout is the VIP table of a task's namespace. The objects are made afresh
-// per use: the nftables library numbers a set the first time it is added.
+// per transaction, which numbers its sets.
 func vipLayout() (lbTable, []rule) {
 	table := &nftables.Table{Name: "berth-vip", Family: nftables.TableFamilyIPv4}
+	ids := &setIDs{}
 	output := &nftables.Chain{
 		Name: "output", Table: table, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest, Policy: &acceptPolicy,
 	}
-	vips := &nftables.Set{Table: table, Name: "vips", IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeVerdict}
+	vips := &nftables.Set{Table: table, Name: "vips", ID: ids.next(), IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeVerdict}
 	dispatch := rule{output, []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		vmapLookup(vips),
 	}}
-	return lbTable{table: table, chains: []*nftables.Chain{output}, dispatch: []*nftables.Set{vips}}, []rule{dispatch}
+	return lbTable{table: table, chains: []*nftables.Chain{output}, dispatch: []*nftables.Set{vips}, ids: ids}, []rule{dispatch}
 }
 
 // vmapLookup jumps where the verdict map sends register 1's value.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -420,4 +421,36 @@ func TestDefaultRouteAvoidsIngress(t *testing.T) {
 func meshTable() *nftables.Table {
 	l, _ := ingressLayout(netip.Addr{})
 	return l.table
+}
+
+// Tasks set up while views are applied end with the last view's VIPs, whichever
+// of Setup and Apply programs them last.
+func TestVIPSetupDuringApply(t *testing.T) {
+	tn := newTestNode(t)
+	app := testNetwork("lbvipnet0000000000000000f", "app_default", "10.0.7.0/24")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			id := fmt.Sprintf("client-%d", i)
+			if _, err := tn.n.Setup(t.Context(), id, id, []Attachment{attach(app, fmt.Sprintf("10.0.7.%d", 30+i))}, nil); err != nil {
+				errs <- err
+			}
+		})
+	}
+	views := [][]string{{"web-1"}, {"web-1", "web-2"}}
+	for i := range 10 {
+		tn.apply(vipTestView(app, views[i%2]...))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		objs := nftObjects(t, tn.n.Sandbox(fmt.Sprintf("client-%d", i)).NetNSPath, vipTable())
+		if got := withPrefix(objs, "set vip-10-0-7-100 "); len(got) != 2 {
+			t.Errorf("client-%d: web's backends %v, want web-1 and web-2 of the last view", i, got)
+		}
+	}
 }

@@ -31,6 +31,19 @@ type lbTable struct {
 	dispatch []*nftables.Set
 	// addrSets are address sets the fixed rules look up.
 	addrSets []*nftables.Set
+	// ids numbers the sets of the table's transaction.
+	ids *setIDs
+}
+
+// setIDs numbers the sets of one transaction, where rules refer to the sets made
+// in it by number. The nftables library numbers a set whose ID is zero from a
+// package counter without a lock: a data race between namespaces programmed at
+// once, which numbering every set here avoids.
+type setIDs struct{ last uint32 }
+
+func (c *setIDs) next() uint32 {
+	c.last++
+	return c.last
 }
 
 // lbSpec is what a load-balancing table should hold.
@@ -360,7 +373,7 @@ func (l lbTable) dispatchMap(name string) *nftables.Set {
 
 // backendMap is a balancer's map from numgen's result to a backend's address.
 func (l lbTable) backendMap(name string) *nftables.Set {
-	return &nftables.Set{Table: l.table, Name: name, IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeIPAddr}
+	return &nftables.Set{Table: l.table, Name: name, ID: l.ids.next(), IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeIPAddr}
 }
 
 // balancerRules DNAT to a random backend, or, without one, refuse at once: a TCP
