@@ -138,6 +138,11 @@ func (n *Netstack) stopVIPs(taskID string) {
 	n.lb.mu.Unlock()
 }
 
+// vipWorkers is how many task namespaces Apply programs at once. A commit spends
+// most of its time waiting for the kernel's RCU grace periods, not on a CPU: the
+// commits of a service seen by many tasks overlap their waits.
+const vipWorkers = 16
+
 // applyVIPs programs the view's VIPs in every task's namespace: one transaction
 // per namespace whose balancers changed, none for the others.
 func (n *Netstack) applyVIPs(_ context.Context, v View) error {
@@ -149,10 +154,21 @@ func (n *Netstack) applyVIPs(_ context.Context, v View) error {
 	}
 	n.lb.mu.Unlock()
 	slices.Sort(ids)
-	var errs []error
-	for _, id := range ids {
-		errs = append(errs, n.applyTaskVIPs(id, v))
+	errs := make([]error, len(ids))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(vipWorkers, len(ids)) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = n.applyTaskVIPs(ids[i], v)
+			}
+		})
 	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -172,3 +172,23 @@ func benchPaths(b *testing.B, nsPath, unit string, paths ...benchPath) {
 		}
 	}
 }
+
+// BenchmarkVIPApply times an Apply that changes one service's backends, seen by
+// 50 tasks of the node: a commit in each of their namespaces.
+//
+//	sudo go test ./netstack/ -run '^$' -bench BenchmarkVIPApply -benchtime 20x
+func BenchmarkVIPApply(b *testing.B) {
+	tn := newTestNode(b)
+	app := testNetwork("lbbenchapply000000000000g", "app_default", "10.0.7.0/24")
+	const tasks = 50
+	for i := range tasks {
+		tn.setup(fmt.Sprintf("task-%d", i), []Attachment{attach(app, fmt.Sprintf("10.0.7.%d", 20+i))})
+	}
+	views := []View{vipTestView(app, "web-1", "web-2"), vipTestView(app, "web-1", "web-2", "web-3")}
+	tn.apply(views[1])
+	b.ResetTimer()
+	for i := range b.N {
+		tn.apply(views[i%2])
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/apply")
+}
