@@ -175,50 +175,47 @@ func (l lbTable) sync(nft *nftables.Conn, st *lbState, want lbSpec) error {
 	if ok, err := l.current(st, want); err != nil || ok {
 		return err
 	}
-	queued := false
-	if !st.exists {
-		l.create(nft)
-		queued = true
-	}
 	fixedFP, err := fixedFingerprint(want.fixed)
 	if err != nil {
 		return err
 	}
+	if err := l.queueChanges(nft, st, want, fixedFP); err != nil {
+		return err
+	}
+	if err := nft.Flush(); err != nil {
+		return fmt.Errorf("program nftables table %s: %w", l.table.Name, err)
+	}
+	l.committed(st, want, fixedFP)
+	return nil
+}
+
+// queueChanges queues what differs between st and want.
+func (l lbTable) queueChanges(nft *nftables.Conn, st *lbState, want lbSpec, fixedFP string) error {
+	if !st.exists {
+		l.create(nft)
+	}
 	if st.fixed != fixedFP || st.fixedCount != len(want.fixed) {
 		l.replaceFixed(nft, want.fixed, fixedFP)
-		queued = true
 	}
 	for name, b := range want.balancers {
-		if st.holds(name, b) {
-			continue
+		if !st.holds(name, b) {
+			if err := l.putBalancer(nft, st, name, b, b.fingerprint()); err != nil {
+				return err
+			}
 		}
-		if err := l.putBalancer(nft, st, name, b, b.fingerprint()); err != nil {
-			return err
-		}
-		queued = true
 	}
 	for name, e := range st.balancers {
 		if _, ok := want.balancers[name]; !ok {
 			if err := l.deleteBalancer(nft, name, e); err != nil {
 				return err
 			}
-			queued = true
 		}
 	}
 	for _, s := range l.addrSets {
-		changed, err := syncAddrSet(nft, s, st.sets[s.Name], want.sets[s.Name])
-		if err != nil {
+		if err := syncAddrSet(nft, s, st.sets[s.Name], want.sets[s.Name]); err != nil {
 			return err
 		}
-		queued = queued || changed
 	}
-	if !queued {
-		return nil
-	}
-	if err := nft.Flush(); err != nil {
-		return fmt.Errorf("program nftables table %s: %w", l.table.Name, err)
-	}
-	l.committed(st, want, fixedFP)
 	return nil
 }
 
@@ -403,7 +400,7 @@ func balancerRules(backends *nftables.Set, b balancer) [][]expr.Any {
 const icmpPortUnreachable = 3
 
 // syncAddrSet queues the changes that make the set hold want.
-func syncAddrSet(nft *nftables.Conn, s *nftables.Set, have map[netip.Addr]bool, want []netip.Addr) (changed bool, err error) {
+func syncAddrSet(nft *nftables.Conn, s *nftables.Set, have map[netip.Addr]bool, want []netip.Addr) error {
 	wanted := map[netip.Addr]bool{}
 	var add, del []nftables.SetElement
 	for _, a := range want {
@@ -419,15 +416,15 @@ func syncAddrSet(nft *nftables.Conn, s *nftables.Set, have map[netip.Addr]bool, 
 	}
 	if len(add) > 0 {
 		if err := nft.SetAddElements(s, add); err != nil {
-			return false, fmt.Errorf("set %s: %w", s.Name, err)
+			return fmt.Errorf("set %s: %w", s.Name, err)
 		}
 	}
 	if len(del) > 0 {
 		if err := nft.SetDeleteElements(s, del); err != nil {
-			return false, fmt.Errorf("set %s: %w", s.Name, err)
+			return fmt.Errorf("set %s: %w", s.Name, err)
 		}
 	}
-	return len(add)+len(del) > 0, nil
+	return nil
 }
 
 // readyBackends are the ready endpoints of the service on the network, sorted and
