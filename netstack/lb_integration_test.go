@@ -18,6 +18,9 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/netstack/ipam"
 )
 
 // nftObjects lists the objects of the table in the namespace at nsPath: every
@@ -453,4 +456,117 @@ func TestVIPSetupDuringApply(t *testing.T) {
 			t.Errorf("client-%d: web's backends %v, want web-1 and web-2 of the last view", i, got)
 		}
 	}
+}
+
+// The routing mesh to a task on another node over a real VXLAN: two nodes of
+// namespaces joined by an underlay veth (198.18.0.1 and .2), their ingress bridges
+// joined by VXLAN devices with static forwarding and neighbour entries made here
+// by hand (the overlay's work). A client of node A reaches the task on node B,
+// which sees node A's ingress address, and replies over the overlay.
+func TestRoutingMeshAcrossVXLAN(t *testing.T) {
+	a, b := newTestNode(t), newTestNode(t)
+	client := a.addClient()
+	ingress := testNetwork("lbvxlaningress000000000h", "ingress", "10.0.9.0/24")
+	ingress.Ingress = true
+	// A task of its own on node A makes its ingress bridge.
+	a.setup("web-a", []Attachment{attach(ingress, "10.0.9.11")})
+	webB := b.setup("web-b", []Attachment{attach(ingress, "10.0.9.21")}).NetNSPath
+	serve(t, webB, ":80", "web-b")
+	nodeA, nodeB := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	addrA := netip.MustParseAddr("10.0.9.250")
+	macA, macB := ipam.MAC(addrA), ipam.MAC(netip.MustParseAddr("10.0.9.21"))
+	joinUnderlay(t, a.hostNS, b.hostNS)
+	vxlanBridge(t, a.hostNS, ingress, nodeA, map[string]netip.Addr{macB.String(): nodeB}, func(h *netlink.Handle, br netlink.Link) error {
+		if err := h.LinkSetHardwareAddr(br, macA); err != nil {
+			return err
+		}
+		if err := h.AddrAdd(br, testAddr("10.0.9.250/32")); err != nil {
+			return err
+		}
+		return h.NeighSet(&netlink.Neigh{LinkIndex: br.Attrs().Index, State: netlink.NUD_PERMANENT, IP: net.ParseIP("10.0.9.21"), HardwareAddr: macB})
+	})
+	vxlanBridge(t, b.hostNS, ingress, nodeB, map[string]netip.Addr{macA.String(): nodeA}, nil)
+	withHandle(t, webB, func(h *netlink.Handle) error {
+		eth0, err := h.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		return h.NeighSet(&netlink.Neigh{LinkIndex: eth0.Attrs().Index, State: netlink.NUD_PERMANENT, IP: addrA.AsSlice(), HardwareAddr: macA})
+	})
+	a.apply(View{
+		Underlay: nodeA,
+		Networks: []Network{ingress},
+		Services: []Service{{ID: "svc-web", Name: "app_web", IngressPorts: []PortMapping{{Protocol: "tcp", Published: 8080, Target: 80}}}},
+		Endpoints: []Endpoint{
+			{Network: ingress.ID, Node: nodeA, Addr: addrA, Ready: true},
+			{Network: ingress.ID, TaskID: "web-b", ServiceID: "svc-web", Node: nodeB, Addr: netip.MustParseAddr("10.0.9.21"), Ready: true},
+		},
+	})
+	if reply := mustReach(t, client, "tcp4", "10.99.0.1:8080", "web-b"); !strings.HasPrefix(reply, "web-b 10.0.9.250:") {
+		t.Errorf("web-b on node B answered %q, want it to see node A's ingress address 10.0.9.250", reply)
+	}
+}
+
+// joinUnderlay joins two host namespaces by a veth: 198.18.0.1/24 in the first,
+// 198.18.0.2/24 in the second.
+func joinUnderlay(t *testing.T, first, second string) {
+	t.Helper()
+	peer, err := netns.GetFromPath(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	withHandle(t, first, func(h *netlink.Handle) error {
+		la := netlink.NewLinkAttrs()
+		la.Name = "underlay"
+		return h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "underlay", PeerNamespace: netlink.NsFd(peer)})
+	})
+	for path, addr := range map[string]string{first: "198.18.0.1/24", second: "198.18.0.2/24"} {
+		withHandle(t, path, func(h *netlink.Handle) error {
+			l, err := h.LinkByName("underlay")
+			if err != nil {
+				return err
+			}
+			if err := h.AddrAdd(l, testAddr(addr)); err != nil {
+				return err
+			}
+			return h.LinkSetUp(l)
+		})
+	}
+}
+
+// vxlanBridge gives the network's bridge in the host namespace at path a VXLAN
+// device from local, with a forwarding entry per remote MAC, after prepare.
+func vxlanBridge(t *testing.T, path string, nw Network, local netip.Addr, fdb map[string]netip.Addr, prepare func(*netlink.Handle, netlink.Link) error) {
+	t.Helper()
+	withHandle(t, path, func(h *netlink.Handle) error {
+		br, err := h.LinkByName(bridgeName(nw.ID))
+		if err != nil {
+			return err
+		}
+		if prepare != nil {
+			if err := prepare(h, br); err != nil {
+				return err
+			}
+		}
+		la := netlink.NewLinkAttrs()
+		la.Name = "vx-lb"
+		la.MasterIndex = br.Attrs().Index
+		vx := &netlink.Vxlan{LinkAttrs: la, VxlanId: 4242, SrcAddr: local.AsSlice(), Port: 4789, Learning: false}
+		if err := h.LinkAdd(vx); err != nil {
+			return err
+		}
+		l, err := h.LinkByName("vx-lb")
+		if err != nil {
+			return err
+		}
+		for mac, node := range fdb {
+			hw, _ := net.ParseMAC(mac)
+			if err := h.NeighAppend(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT,
+				Flags: netlink.NTF_SELF, IP: node.AsSlice(), HardwareAddr: hw}); err != nil {
+				return err
+			}
+		}
+		return h.LinkSetUp(l)
+	})
 }
