@@ -25,24 +25,32 @@ import (
 //	chain prerouting (nat): fib daddr type local, tcp: th dport vmap @ports-tcp (udp: @ports-udp)
 //	chain output (nat): the same, for destinations outside 127.0.0.0/8
 //	chain postrouting (nat): ct status dnat, ip daddr @remote-backends: snat to <node's ingress address>
+//	                         ct mark & 0x100000: snat to <node's ingress address>
 //	map ports-tcp: <published port> : goto mesh-tcp-<port>
 //	chain mesh-tcp-<port>: dnat to numgen random mod N map @mesh-tcp-<port> : <target port>
+//	chain mesh-udp-<port>: ct mark set ct mark | 0x100000, then the same
 //
 // When the client's address is kept, and when not:
 //
-//   - The chosen task runs on this node: no SNAT. The task sees the client's own
+//   - TCP, and the chosen task runs on this node: no SNAT. The task sees the client's own
 //     address and port. Its reply leaves through its ingress interface (Setup
 //     routes what the task sends from its ingress address through the ingress
 //     network's gateway, this node's ingress bridge, even when its default route
 //     is on another network), so it comes back through this namespace, whose
 //     conntrack undoes the DNAT.
-//   - The chosen task runs on another node: SNAT to this node's own address on the
-//     ingress network (the view's endpoint with no task on this node). The task
+//   - The chosen task runs on another node, or the protocol is UDP: SNAT to this
+//     node's own address on the ingress network (the view's endpoint with no task
+//     on this node). The task
 //     sees that address, not the client's: its reply has to come back over the
 //     overlay to this node, the only one holding the connection's conntrack entry,
 //     and a reply to the client's own address would leave the task's node straight
 //     to the client, which would drop it. Connections are spread over all the ready
-//     tasks, local or not, so a client keeps its address on a share of them only.
+//     tasks, local or not, so a TCP client keeps its address on a share of them
+//     only. UDP is SNATed on every path: a UDP server bound to all addresses
+//     answers from the address of its default route, which a task on another
+//     network besides ingress has elsewhere, and the node's conntrack would not
+//     know the answer; an answer to the node's ingress address leaves by the
+//     ingress interface, from the task's ingress address.
 //   - Ports published in host mode (`mode: host`) are DNATed by the node the task
 //     runs on, to that task only: the task always sees the client's address, and
 //     only the nodes running a task answer.
@@ -93,18 +101,38 @@ func ingressLayout(nodeAddr netip.Addr) (lbTable, []rule) {
 		)
 	}
 	if nodeAddr.Is4() {
-		fixed = append(fixed, rule{postrouting, []expr.Any{
-			&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(ctStatusDstNAT), Xor: make([]byte, 4)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-			&expr.Lookup{SourceRegister: 1, SetName: remote.Name, SetID: remote.ID},
+		snat := []expr.Any{
 			&expr.Immediate{Register: 1, Data: nodeAddr.AsSlice()},
 			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
-		}})
+		}
+		fixed = append(fixed,
+			rule{postrouting, cat(
+				ctBits(expr.CtKeySTATUS, ctStatusDstNAT),
+				[]expr.Any{
+					&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+					&expr.Lookup{SourceRegister: 1, SetName: remote.Name, SetID: remote.ID},
+				},
+				snat,
+			)},
+			rule{postrouting, cat(ctBits(expr.CtKeyMARK, meshSNATMark), snat)},
+		)
 	}
 	return l, fixed
+}
+
+// meshSNATMark is the conntrack mark bit of the routing mesh's connections that
+// are SNATed whichever node their task is on: UDP ones. The rest of the mark is
+// left as others set it.
+const meshSNATMark = 1 << 20
+
+// ctBits matches connections with any of bits set in the conntrack field key.
+func ctBits(key expr.CtKey, bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: key},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
 }
 
 func protoNumber(proto string) byte {
@@ -164,13 +192,17 @@ func ingressSpec(v View, network string, nodeAddr netip.Addr, remote map[netip.A
 			if _, taken := spec.balancers[name]; taken {
 				continue
 			}
-			spec.balancers[name] = balancer{
+			b := balancer{
 				dispatch: meshPortsMap(p.Protocol),
 				key:      binaryutil.BigEndian.PutUint16(p.Published),
 				backends: backends,
 				port:     p.Target,
 				about:    s.Name,
 			}
+			if p.Protocol == "udp" && nodeAddr.IsValid() {
+				b.mark = meshSNATMark
+			}
+			spec.balancers[name] = b
 			for _, a := range backends {
 				if remote[a] {
 					remoteBackends[a] = true

@@ -117,6 +117,21 @@ func answers(t *testing.T, nsPath, addr string, n int) (byName map[string]int, c
 	return byName, clients
 }
 
+// udpAnswers sends n datagrams, each from a socket of its own, from the namespace
+// at nsPath to addr, and counts the answers by name.
+func udpAnswers(t *testing.T, nsPath, addr string, n int) map[string]int {
+	t.Helper()
+	byName := map[string]int{}
+	for range n {
+		reply, err := dial(nsPath, "udp4", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("udp %s: %v", addr, err)
+		}
+		byName[reply]++
+	}
+	return byName
+}
+
 func (tn *testNode) apply(v View) {
 	tn.t.Helper()
 	if err := tn.n.Apply(tn.t.Context(), v); err != nil {
@@ -340,7 +355,10 @@ func TestRoutingMesh(t *testing.T) {
 		t.Errorf("10.99.0.3:8080 reached nothing")
 	}
 	mustReach(t, tn.hostNS, "tcp4", "10.99.0.1:8080", "web-")
-	mustReach(t, client, "udp4", "10.99.0.1:5353", "web-")
+	// UDP reaches every task, web-1 too, whose default route is not ingress.
+	if got := udpAnswers(t, client, "10.99.0.1:5353", 30); len(got) != 3 {
+		t.Errorf("30 datagrams to 10.99.0.1:5353 were answered by %v, want web-1, web-2 and web-3", got)
+	}
 	if _, err := dial(client, "tcp4", "10.99.0.1:7070", 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("a published port without ready tasks: %v, want connection refused", err)
 	}

@@ -64,6 +64,9 @@ type balancer struct {
 	backends []netip.Addr
 	// port is the destination port after DNAT; zero keeps the connection's.
 	port uint16
+	// mark sets these bits of the connection's conntrack mark, for a rule
+	// of the table's to know it again.
+	mark uint32
 	// about names what the balancer stands for, for whoever lists the table.
 	about string
 }
@@ -71,7 +74,7 @@ type balancer struct {
 // fingerprint identifies what the balancer's objects hold.
 func (b balancer) fingerprint() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%x %d", b.key, b.port)
+	fmt.Fprintf(h, "%x %d %x", b.key, b.port, b.mark)
 	for _, a := range b.backends {
 		fmt.Fprintf(h, " %s", a)
 	}
@@ -384,10 +387,19 @@ func balancerRules(backends *nftables.Set, b balancer) [][]expr.Any {
 			{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable}},
 		}
 	}
-	exprs := []expr.Any{
+	var exprs []expr.Any
+	if b.mark != 0 {
+		exprs = append(exprs,
+			&expr.Ct{Register: 1, Key: expr.CtKeyMARK},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(^b.mark), Xor: binaryutil.NativeEndian.PutUint32(b.mark)},
+			&expr.Ct{Register: 1, Key: expr.CtKeyMARK, SourceRegister: true},
+		)
+	}
+	exprs = append(exprs,
 		&expr.Numgen{Register: 1, Modulus: uint32(len(b.backends)), Type: unix.NFT_NG_RANDOM},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: backends.Name, SetID: backends.ID},
-	}
+	)
 	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1}
 	if b.port != 0 {
 		exprs = append(exprs, &expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(b.port)})

@@ -97,6 +97,10 @@ func TestIngressSpec(t *testing.T) {
 	}
 	for name, w := range want {
 		b := spec.balancers[name]
+		// UDP is SNATed everywhere: marked.
+		if wantMark := name == "mesh-udp-53"; (b.mark == meshSNATMark) != wantMark {
+			t.Errorf("%s: mark %#x", name, b.mark)
+		}
 		if b.dispatch != w.dispatch || b.port != w.port || !slices.Equal(b.backends, w.backends) {
 			t.Errorf("%s = %+v, want %+v", name, b, w)
 		}
@@ -118,10 +122,11 @@ func TestIngressSpec(t *testing.T) {
 
 func TestBalancerFingerprint(t *testing.T) {
 	b := balancer{dispatch: "vips", key: []byte{10, 0, 1, 100}, backends: addrs("10.0.1.2", "10.0.1.3")}
-	changed := []balancer{b, b, b}
+	changed := []balancer{b, b, b, b}
 	changed[0].backends = addrs("10.0.1.2")
 	changed[1].port = 80
 	changed[2].key = []byte{10, 0, 1, 101}
+	changed[3].mark = meshSNATMark
 	for i, c := range changed {
 		if c.fingerprint() == b.fingerprint() {
 			t.Errorf("change %d keeps the fingerprint", i)
