@@ -32,25 +32,25 @@ import (
 //
 // When the client's address is kept, and when not:
 //
-//   - TCP, and the chosen task runs on this node: no SNAT. The task sees the client's own
-//     address and port. Its reply leaves through its ingress interface (Setup
-//     routes what the task sends from its ingress address through the ingress
-//     network's gateway, this node's ingress bridge, even when its default route
-//     is on another network), so it comes back through this namespace, whose
-//     conntrack undoes the DNAT.
+//   - TCP, and the chosen task runs on this node: no SNAT. The task sees the
+//     client's own address and port. Its reply leaves through its ingress
+//     interface (Setup routes what the task sends from its ingress address
+//     through the ingress network's gateway, this node's ingress bridge, even
+//     when its default route is on another network), so it comes back through
+//     this namespace, whose conntrack undoes the DNAT.
 //   - The chosen task runs on another node, or the protocol is UDP: SNAT to this
 //     node's own address on the ingress network (the view's endpoint with no task
-//     on this node). The task
-//     sees that address, not the client's: its reply has to come back over the
-//     overlay to this node, the only one holding the connection's conntrack entry,
-//     and a reply to the client's own address would leave the task's node straight
-//     to the client, which would drop it. Connections are spread over all the ready
-//     tasks, local or not, so a TCP client keeps its address on a share of them
-//     only. UDP is SNATed on every path: a UDP server bound to all addresses
-//     answers from the address of its default route, which a task on another
-//     network besides ingress has elsewhere, and the node's conntrack would not
-//     know the answer; an answer to the node's ingress address leaves by the
-//     ingress interface, from the task's ingress address.
+//     on this node). The task sees that address, not the client's. A reply from
+//     another node has to come back over the overlay to this node, the only one
+//     holding the connection's conntrack entry: one to the client's own address
+//     would leave the task's node straight to the client, which would drop it.
+//     A UDP server bound to all addresses answers from the address of its
+//     default route, which a task on another network besides ingress has
+//     elsewhere, and this node's conntrack would not know the answer; an answer
+//     to the node's ingress address leaves by the ingress interface, from the
+//     task's ingress address. Connections are spread over all the ready tasks,
+//     local or not, so a TCP client keeps its address on the share of its
+//     connections that reach a task on the node it called.
 //   - Ports published in host mode (`mode: host`) are DNATed by the node the task
 //     runs on, to that task only: the task always sees the client's address, and
 //     only the nodes running a task answer.
