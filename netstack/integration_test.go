@@ -198,14 +198,14 @@ func inNetNSPath(path string, fn func() error) error {
 
 // serve answers every TCP connection on addr, inside the namespace at nsPath, with
 // name and the address the connection came from.
-func serve(t *testing.T, nsPath, addr, name string) {
+func serve(t testing.TB, nsPath, addr, name string) {
 	t.Helper()
 	serveTCP(t, nsPath, addr, func(c net.Conn) { fmt.Fprintf(c, "%s %s", name, c.RemoteAddr()) })
 }
 
 // serveTCP hands every TCP connection on addr, inside the namespace at nsPath, to
 // handle, and closes it after.
-func serveTCP(t *testing.T, nsPath, addr string, handle func(net.Conn)) {
+func serveTCP(t testing.TB, nsPath, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var l net.Listener
 	if err := inNetNSPath(nsPath, func() (err error) {
