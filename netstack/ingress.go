@@ -97,7 +97,7 @@ func ingressLayout(nodeAddr netip.Addr) (lbTable, []rule) {
 		// be sent off the loopback interface.
 		fixed = append(fixed,
 			rule{prerouting, dispatch},
-			rule{output, cat(addrMatch(true, loopback4, expr.CmpOpNeq), dispatch)},
+			rule{output, cat(addrCmp(true, loopback4, expr.CmpOpNeq), dispatch)},
 		)
 	}
 	if nodeAddr.Is4() {

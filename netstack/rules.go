@@ -434,21 +434,29 @@ func ifnamePrefix(key expr.MetaKey, op expr.CmpOp, prefix string) []expr.Any {
 // addrMatch matches the source or destination address against a prefix, in the
 // prefix's address family only.
 func addrMatch(dst bool, p netip.Prefix, op expr.CmpOp) []expr.Any {
-	proto, offset := byte(unix.NFPROTO_IPV4), uint32(12)
+	proto := byte(unix.NFPROTO_IPV4)
+	if p.Addr().Is6() {
+		proto = unix.NFPROTO_IPV6
+	}
+	return cat(meta(expr.MetaKeyNFPROTO, expr.CmpOpEq, []byte{proto}), addrCmp(dst, p, op))
+}
+
+// addrCmp compares the packet's source or destination address with p, without the
+// protocol check addrMatch puts first: what a table of one family (ip) needs, where
+// a `meta nfproto` match makes the nft command line fail to list the ruleset.
+func addrCmp(dst bool, p netip.Prefix, op expr.CmpOp) []expr.Any {
+	offset := uint32(12)
 	if dst {
 		offset = 16
 	}
 	if p.Addr().Is6() {
-		proto, offset = unix.NFPROTO_IPV6, 8
+		offset = 8
 		if dst {
 			offset = 24
 		}
 	}
 	size := uint32(p.Addr().BitLen() / 8)
-	out := cat(
-		meta(expr.MetaKeyNFPROTO, expr.CmpOpEq, []byte{proto}),
-		[]expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: size}},
-	)
+	out := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: size}}
 	if p.Bits() < p.Addr().BitLen() {
 		out = append(out, &expr.Bitwise{
 			SourceRegister: 1, DestRegister: 1, Len: size,

@@ -44,7 +44,15 @@ if ! ctr --address "$sock" version >/dev/null 2>&1; then
     exit 1
   fi
   log=/var/log/berth-containerd.log
-  setsid containerd >"$log" 2>&1 < /dev/null &
+  # Without the descriptors this script inherited: a caller's lock (flock) would
+  # otherwise be held for as long as containerd runs.
+  (
+    for fd in /proc/self/fd/*; do
+      n=${fd##*/}
+      [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-" 2>/dev/null
+    done
+    exec setsid containerd >"$log" 2>&1 < /dev/null
+  ) &
   for _ in $(seq 1 100); do
     ctr --address "$sock" version >/dev/null 2>&1 && break
     sleep 0.1

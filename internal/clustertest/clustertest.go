@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +110,31 @@ func (d *Daemon) Client() *api.Client {
 	return c
 }
 
+// forkThread runs the functions sent to it on one OS thread that never exits: the
+// process's, not a test's, so it is made once.
+var forkThread = sync.OnceValue(func() chan<- func() {
+	ch := make(chan func())
+	go func() {
+		// Never unlocked: the thread lives as long as the process.
+		runtime.LockOSThread()
+		for f := range ch {
+			f()
+		}
+	}()
+	return ch
+})
+
+// startFromLastingThread starts cmd from forkThread. The kernel sends a child its
+// Pdeathsig when the thread that forked it exits, not the process; a goroutine that
+// locked its thread and returned without unlocking it (a namespace entered for a
+// moment, osthread.Throwaway) makes the runtime end that thread, which would kill
+// every daemon forked from it.
+func startFromLastingThread(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	forkThread() <- func() { errc <- cmd.Start() }
+	return <-errc
+}
+
 // Start runs the daemon and waits (up to 15s) until its socket answers.
 func (d *Daemon) Start(ctx context.Context) error {
 	d.mu.Lock()
@@ -132,7 +158,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.Detach {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startFromLastingThread(cmd); err != nil {
 		logf.Close()
 		d.mu.Unlock()
 		return fmt.Errorf("start %s: %w", d.Name, err)
