@@ -13,8 +13,9 @@ import (
 
 // BenchmarkLoadBalancing compares, in one run, connections and throughput through
 // a VIP with the same to the task's address, and requests through the routing
-// mesh (to a task on the node, and SNATed to a task the view places on another)
-// with requests routed by the node to the task's address.
+// mesh to a task on the node with requests routed by the node to the task's
+// address. The mesh's path to a task on another node is bench/netconv's, on the
+// multi-node lab.
 //
 //	sudo go test ./netstack/ -run '^$' -bench BenchmarkLoadBalancing -count 5
 func BenchmarkLoadBalancing(b *testing.B) {
@@ -24,24 +25,14 @@ func BenchmarkLoadBalancing(b *testing.B) {
 	ingress := testNetwork("lbbenchingress0000000000e", "ingress", "10.0.9.0/24")
 	ingress.Ingress = true
 	web := tn.setup("web-1", []Attachment{attach(ingress, "10.0.9.11"), attach(app, "10.0.7.11")}).NetNSPath
-	far := tn.setup("far-1", []Attachment{attach(ingress, "10.0.9.13")}).NetNSPath
 	caller := tn.setup("caller", []Attachment{attach(app, "10.0.7.2")}).NetNSPath
 	// Each path has a server port of its own: a connection reusing the source
 	// port of one that went another path (to the same server, with another TCP
 	// timestamp offset) would meet the server's TIME_WAIT entry, which drops
 	// its SYN (PAWS) until a retransmission a second later.
-	for _, ns := range []string{web, far} {
-		serve(b, ns, ":80", "web")
-		serve(b, ns, ":81", "web")
-		serveTCP(b, ns, ":5001", func(c net.Conn) { io.Copy(io.Discard, c) })
-	}
-	withHandle(b, tn.hostNS, func(h *netlink.Handle) error {
-		br, err := h.LinkByName(bridgeName(ingress.ID))
-		if err != nil {
-			return err
-		}
-		return h.AddrAdd(br, testAddr("10.0.9.250/32"))
-	})
+	serve(b, web, ":80", "web")
+	serve(b, web, ":81", "web")
+	serveTCP(b, web, ":5001", func(c net.Conn) { io.Copy(io.Discard, c) })
 	// The client reaches the tasks' ingress addresses through the node.
 	withHandle(b, client, func(h *netlink.Handle) error {
 		return h.RouteAdd(&netlink.Route{Dst: ipNet(ingress.Subnet), Gw: net.ParseIP("10.99.0.1")})
@@ -53,7 +44,7 @@ func BenchmarkLoadBalancing(b *testing.B) {
 	})
 	b.Run("mesh", func(b *testing.B) {
 		benchPaths(b, client, "req/s", dialPath("direct", "10.0.9.11:81"),
-			dialPath("local", "10.99.0.1:8080"), dialPath("remote-snat", "10.99.0.1:8081"))
+			dialPath("local", "10.99.0.1:8080"))
 	})
 	b.Run("throughput", func(b *testing.B) {
 		b.SetBytes(streamBlock)
@@ -62,23 +53,19 @@ func BenchmarkLoadBalancing(b *testing.B) {
 }
 
 // benchView has service web behind VIP 10.0.7.100 with task web-1, publishing 8080
-// in ingress mode to web-1 (on this node), and service far publishing 8081 to
-// far-1, which the view places on another node: the mesh SNATs to it.
+// in ingress mode to web-1 (on this node).
 func benchView(app, ingress Network) View {
-	node, other := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	node := netip.MustParseAddr("198.18.0.1")
 	return View{
 		Underlay: node,
 		Networks: []Network{app, ingress},
 		Services: []Service{
 			{ID: "svc-web", Name: "bench_web", VIPs: map[string]netip.Addr{app.ID: netip.MustParseAddr("10.0.7.100")},
 				IngressPorts: []PortMapping{{Protocol: "tcp", Published: 8080, Target: 80}}},
-			{ID: "svc-far", Name: "bench_far", IngressPorts: []PortMapping{{Protocol: "tcp", Published: 8081, Target: 80}}},
 		},
 		Endpoints: []Endpoint{
 			{Network: app.ID, TaskID: "web-1", ServiceID: "svc-web", Node: node, Addr: netip.MustParseAddr("10.0.7.11"), Ready: true},
 			{Network: ingress.ID, TaskID: "web-1", ServiceID: "svc-web", Node: node, Addr: netip.MustParseAddr("10.0.9.11"), Ready: true},
-			{Network: ingress.ID, TaskID: "far-1", ServiceID: "svc-far", Node: other, Addr: netip.MustParseAddr("10.0.9.13"), Ready: true},
-			{Network: ingress.ID, Node: node, Addr: netip.MustParseAddr("10.0.9.250"), Ready: true},
 		},
 	}
 }
