@@ -78,9 +78,10 @@ func isLinkNotFound(err error) bool {
 // ensureBridge makes sure the network's bridge exists with its gateway address, up,
 // and with its isolation and egress rules, and that it alone holds the network's
 // subnet: it removes the berth bridges that overlap it (with their rules), and
-// returns their names. It is the one place bridges are made: the overlay enslaves
-// its VXLAN device to the bridge it returns.
-func (h *hostNS) ensureBridge(nw Network) (link netlink.Link, removed []string, err error) {
+// returns their names. It is the one place bridges are made: an overlay network's
+// gets its VXLAN device, and both the overlay's MTU, once the node knows its
+// underlay (u).
+func (h *hostNS) ensureBridge(nw Network, u underlay) (link netlink.Link, removed []string, err error) {
 	link, err = h.bridgeLink(nw)
 	if err != nil {
 		return nil, nil, err
@@ -97,6 +98,11 @@ func (h *hostNS) ensureBridge(nw Network) (link netlink.Link, removed []string, 
 	}
 	if err := h.syncRules(bridgeRules(link.Attrs().Name, nw)); err != nil {
 		return nil, removed, fmt.Errorf("network %s: %w", nw, err)
+	}
+	if nw.VNI != 0 && u.known() {
+		if err := h.ensureVXLAN(nw, link, u); err != nil {
+			return nil, removed, fmt.Errorf("network %s: %w", nw, err)
+		}
 	}
 	return link, removed, nil
 }
@@ -146,7 +152,9 @@ func (h *hostNS) bridgeLink(nw Network) (netlink.Link, error) {
 // (the managers' address pool sees to that), so a berth bridge whose addresses all
 // overlap is a stale one, and is removed with its rules even if a task not yet torn
 // down is still on it. A network's subnet can change: the bridge's addresses of a
-// former subnet go, here and on a bridge that has a current one too.
+// former subnet go, here and on a bridge that has a current one too; a host-length
+// address in the subnet (the node's own endpoint on an overlay) stays, the overlay
+// keeps it as the view says.
 func (h *hostNS) claimSubnet(br netlink.Link, gw netip.Prefix) (removed []string, err error) {
 	family := netlink.FAMILY_V4
 	if gw.Addr().Is6() {
@@ -162,7 +170,7 @@ func (h *hostNS) claimSubnet(br netlink.Link, gw netip.Prefix) (removed []string
 		switch {
 		case !ok || p.Addr().IsLinkLocalUnicast():
 		case a.LinkIndex == br.Attrs().Index:
-			if p != gw {
+			if p != gw && !(p.IsSingleIP() && gw.Masked().Contains(p.Addr())) {
 				if err := h.nl.AddrDel(br, &a); err != nil {
 					return nil, fmt.Errorf("remove address %s of a former subnet from bridge %s: %w", p, br.Attrs().Name, err)
 				}
@@ -201,10 +209,13 @@ func (h *hostNS) claimSubnet(br netlink.Link, gw netip.Prefix) (removed []string
 	return removed, nil
 }
 
-// removeBridge removes a bridge, which takes its addresses and routes with it, and
-// its rules.
+// removeBridge removes a bridge, which takes its addresses and routes with it, its
+// VXLAN device (which would hold its VNI otherwise) and its rules.
 func (h *hostNS) removeBridge(br netlink.Link) error {
 	if err := h.nl.LinkDel(br); err != nil && !isLinkNotFound(err) {
+		return err
+	}
+	if err := h.removeVXLANOf(br.Attrs().Name); err != nil {
 		return err
 	}
 	return h.deleteRules(bridgeOwner(br.Attrs().Name))
@@ -226,6 +237,12 @@ func ensureVeth(h *hostNS, t *taskNS, taskID string, i int, br netlink.Link, att
 	hostName := taskVethPrefix(taskID) + strconv.Itoa(i)
 	peerName := "eth" + strconv.Itoa(i)
 	where := fmt.Sprintf("network %s: %s (host end %s)", att.Network, peerName, hostName)
+	// An overlay's bridge has the overlay's MTU once the node knows its
+	// underlay: the task's path takes it (0 keeps the kernel's default).
+	mtu := 0
+	if att.Network.VNI != 0 {
+		mtu = br.Attrs().MTU
+	}
 
 	hostEnd, err := linkOrNil(h.nl, hostName)
 	if err != nil {
@@ -252,6 +269,7 @@ func ensureVeth(h *hostNS, t *taskNS, taskID string, i int, br netlink.Link, att
 		la := netlink.NewLinkAttrs()
 		la.Name = hostName
 		la.MasterIndex = br.Attrs().Index
+		la.MTU = mtu
 		veth := &netlink.Veth{
 			LinkAttrs:        la,
 			PeerName:         peerName,
@@ -272,6 +290,14 @@ func ensureVeth(h *hostNS, t *taskNS, taskID string, i int, br netlink.Link, att
 		}
 		if peer, err = t.nl.LinkByName(peerName); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	if mtu != 0 && (hostEnd.Attrs().MTU != mtu || peer.Attrs().MTU != mtu) {
+		if err := t.nl.LinkSetMTU(peer, mtu); err != nil {
+			return fmt.Errorf("%s: set MTU %d: %w", where, mtu, err)
+		}
+		if err := h.nl.LinkSetMTU(hostEnd, mtu); err != nil {
+			return fmt.Errorf("%s: set MTU %d on host end: %w", where, mtu, err)
 		}
 	}
 	if hostEnd.Attrs().MasterIndex != br.Attrs().Index {
@@ -418,12 +444,18 @@ func usedBridges(links []netlink.Link) map[int]bool {
 	return used
 }
 
-// pruneLinks removes berth's bridges that have no task veth, and the veths that lost
-// their task before they got its ID as alias. It returns the interfaces it removed.
-func (h *hostNS) pruneLinks() (removed []string, err error) {
+// pruneLinks removes berth's bridges that have no task veth and do not hold the
+// node's own endpoint (a host-length address the overlay put there), their VXLAN
+// devices, and the veths that lost their task before they got its ID as alias. It
+// returns the interfaces it removed, and how many bridges it kept.
+func (h *hostNS) pruneLinks() (removed []string, kept int, err error) {
 	links, err := h.links()
 	if err != nil {
-		return nil, fmt.Errorf("list interfaces: %w", err)
+		return nil, 0, fmt.Errorf("list interfaces: %w", err)
+	}
+	endpoints, err := h.nodeEndpointBridges()
+	if err != nil {
+		return nil, 0, err
 	}
 	var errs []error
 	remove := func(l netlink.Link) {
@@ -441,12 +473,43 @@ func (h *hostNS) pruneLinks() (removed []string, err error) {
 		}
 	}
 	inUse := usedBridges(links)
+	bridges := map[string]bool{}
 	for _, l := range links {
-		if l.Type() == "bridge" && strings.HasPrefix(l.Attrs().Name, bridgePrefix) && !inUse[l.Attrs().Index] {
+		a := l.Attrs()
+		if l.Type() != "bridge" || !strings.HasPrefix(a.Name, bridgePrefix) {
+			continue
+		}
+		if inUse[a.Index] || endpoints[a.Index] {
+			bridges[a.Name] = true
+			continue
+		}
+		remove(l)
+	}
+	// After their bridges: a VXLAN device left without one (its bridge removed
+	// above, or by a crash before) holds its VNI, and a new device with it would
+	// not be made.
+	for _, l := range links {
+		if br, ok := bridgeOfVXLAN(l.Attrs().Name); ok && l.Type() == "vxlan" && !bridges[br] {
 			remove(l)
 		}
 	}
-	return removed, errors.Join(errs...)
+	return removed, len(bridges), errors.Join(errs...)
+}
+
+// nodeEndpointBridges are the interface indexes of berth's interfaces that hold a
+// host-length IPv4 address: the bridges the overlay gave the node's own endpoint.
+func (h *hostNS) nodeEndpointBridges() (map[int]bool, error) {
+	addrs, err := dump(func() ([]netlink.Addr, error) { return h.nl.AddrList(nil, netlink.FAMILY_V4) })
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	out := map[int]bool{}
+	for _, a := range addrs {
+		if p, ok := netipPrefix(a.IPNet); ok && p.IsSingleIP() {
+			out[a.LinkIndex] = true
+		}
+	}
+	return out, nil
 }
 
 // taskVethIDs adds to ids the tasks that have a veth on the node.

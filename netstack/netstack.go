@@ -19,6 +19,11 @@
 //     the bridge with it);
 //   - host ends of veth pairs named "bv" + a hash of the task ID + the attachment's
 //     index, with the task ID as their interface alias;
+//   - on an overlay network's bridge, a VXLAN device named "bx-" + the same 12
+//     characters, with the forwarding and neighbour entries of the network's
+//     endpoints on other nodes, and the node's own endpoint on the network (the
+//     ingress network's) as a host-length address of the bridge, which keeps the
+//     bridge when no task is on it (overlay.go);
 //   - the nftables table "inet berth", whose rules carry a comment naming the bridge
 //     or the task they belong to.
 //
@@ -125,6 +130,9 @@ type Netstack struct {
 	// checks its bridge once, not at every task (netlink and nftables round trips,
 	// each taking the kernel's rtnl lock).
 	bridges map[string]checkedBridge
+	// overlay is the node's underlay as the last Apply found it, guarded by
+	// sharedMu: overlay networks' bridges get their VXLAN devices from it.
+	overlay underlay
 	// tasks serializes the operations on one task's sandbox.
 	tasks taskLocks
 	// relays are the tasks' running relays of published ports (over IPv6 and on
@@ -153,7 +161,7 @@ func (n *Netstack) bridge(host *hostNS, nw Network) (link netlink.Link, trusted 
 	if c, ok := n.bridges[nw.ID]; ok && c.network == nw && time.Since(c.at) < bridgeRecheck {
 		return c.link, true, nil
 	}
-	link, removed, err := host.ensureBridge(nw)
+	link, removed, err := host.ensureBridge(nw, n.overlay)
 	for _, name := range removed {
 		n.logger.Info("removed a stale bridge holding the subnet of a new network", "interface", name, "network", nw.String(), "subnet", nw.Subnet.String())
 	}
@@ -516,8 +524,9 @@ func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Prune removes the bridges no task is attached to, with their rules, and when no
-// task is left at all, berth's whole nftables table: what a node leaving the cluster
+// Prune removes the bridges no task is attached to (but not one that holds the
+// node's own overlay endpoint), with their VXLAN devices and rules, and when no
+// task and no bridge is left at all, berth's whole nftables table: what a node leaving the cluster
 // calls after tearing its tasks down, and Teardown after a network's last task.
 func (n *Netstack) Prune(ctx context.Context) error {
 	n.mu.Lock()
@@ -529,7 +538,7 @@ func (n *Netstack) Prune(ctx context.Context) error {
 	}
 	defer host.close()
 	clear(n.bridges)
-	removed, err := host.pruneLinks()
+	removed, bridges, err := host.pruneLinks()
 	for _, name := range removed {
 		n.logger.InfoContext(ctx, "removed unused interface", "interface", name)
 	}
@@ -540,7 +549,8 @@ func (n *Netstack) Prune(ctx context.Context) error {
 	if err := host.taskIDs(tasks); err != nil {
 		return fmt.Errorf("netstack: prune: %w", err)
 	}
-	if len(tasks) == 0 {
+	// A bridge kept for the node's own endpoint keeps its rules.
+	if len(tasks) == 0 && bridges == 0 {
 		err = host.deleteTable()
 	} else {
 		err = host.deleteOrphanBridgeRules()

@@ -118,7 +118,9 @@ func checkView(v View) error {
 // applySteps are Apply's concerns, in order: forwarding entries first, so that
 // the addresses DNS and the VIPs hand out are reachable when they do.
 func (n *Netstack) applySteps() []applyStep {
-	return []applyStep{}
+	return []applyStep{
+		n.overlayStep(),
+	}
 }
 
 // taskStep is a concern that works inside tasks' namespaces: Setup starts it for

@@ -9,6 +9,7 @@
 #   nftables        nft, to look at the rules netstack leaves (or does not)
 #   tini            its static build is the init of services with `init: true`
 #   docker-registry a registry on loopback for the image pull tests
+#   iperf3          bench/overlay measures overlay throughput with it
 set -euo pipefail
 
 need() { # need COMMAND PACKAGE
@@ -22,6 +23,7 @@ need ip iproute2
 need nft nftables
 need tini-static tini
 need docker-registry docker-registry
+need iperf3 iperf3
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -380,6 +380,25 @@ func TestValidateServiceAndObjects(t *testing.T) {
 			errs:  []want{{"", "networks.n.ipam.config[1].subnet", `"10.0.0.0/33" is not a subnet`}},
 		},
 		{
+			name:  "encrypted overlay",
+			files: withService("", "networks:\n  n: {driver: overlay, driver_opts: {encrypted: \"true\"}}\n"),
+			errs: []want{
+				{"", "networks.n.driver_opts.encrypted", "network app_n asks for an encrypted overlay"},
+				{"", "networks.n.driver_opts.encrypted", "neither IPsec ESP nor WireGuard"},
+				{"", "networks.n.driver_opts.encrypted", "remove the encrypted option"},
+			},
+		},
+		{
+			// Docker encrypts on the key alone.
+			name:  "encrypted overlay with an empty value",
+			files: withService("", "networks:\n  n:\n    driver_opts:\n      encrypted: \"\"\n"),
+			errs:  []want{{"", "networks.n.driver_opts.encrypted", "encrypted overlay"}},
+		},
+		{
+			name:  "other network driver options",
+			files: withService("", "networks:\n  n: {driver_opts: {com.docker.network.driver.mtu: \"1400\"}}\n"),
+		},
+		{
 			name:  "unsupported volume driver",
 			files: withService("", "volumes:\n  v: {driver: rexray}\n"),
 			errs:  []want{{"", "volumes.v.driver", `volume driver "rexray" is not supported`}, {"", "volumes.v.driver", "type: nfs"}},
