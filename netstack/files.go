@@ -49,43 +49,92 @@ func hostsFile(hostname string, atts []Attachment) []byte {
 
 const (
 	defaultResolvConf = "/etc/resolv.conf"
-	// systemdResolvConf lists the upstream servers of systemd-resolved, whose stub
-	// at 127.0.0.53 a task cannot reach from its namespace.
+	// systemdResolvConf lists the upstream servers of systemd-resolved, for a
+	// node whose /etc/resolv.conf names none.
 	systemdResolvConf = "/run/systemd/resolve/resolv.conf"
 )
 
-// taskResolvConf is the task's /etc/resolv.conf. For now it sends tasks to the
-// node's own nameservers; the embedded DNS server will put its address here.
-func (n *Netstack) taskResolvConf() ([]byte, error) {
+// DNSConfig is a service's dns, dns_search and dns_opt: the servers its tasks'
+// resolver forwards to, in place of the node's, and the search and options lines
+// of their resolv.conf.
+type DNSConfig struct {
+	Servers []netip.Addr
+	Search  []string
+	Options []string
+}
+
+// check keeps the config from breaking the resolv.conf's lines.
+func (c DNSConfig) check() error {
+	for _, s := range c.Servers {
+		if !s.IsValid() {
+			return fmt.Errorf("%w: dns server %q is not an IP address", ErrInvalid, s)
+		}
+	}
+	for _, d := range c.Search {
+		if err := checkHostName("dns search domain", d); err != nil {
+			return err
+		}
+	}
+	for _, o := range c.Options {
+		if err := checkHostName("dns option", o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// taskResolvConf is the task's /etc/resolv.conf: the embedded resolver, the
+// service's search domains (else the node's), and ndots:0, so that a service's
+// bare name is asked as it is before any search domain is tried on it, then the
+// service's options (an ndots of theirs replaces ours).
+func (n *Netstack) taskResolvConf(c DNSConfig) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("nameserver " + dnsListenAddr.Addr().String() + "\n")
+	switch {
+	case slices.Equal(c.Search, []string{"."}):
+		// As with Docker, "." is no search domain at all.
+	case len(c.Search) > 0:
+		b.WriteString("search " + strings.Join(c.Search, " ") + "\n")
+	default:
+		conf, err := n.nodeResolvConf()
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range conf.search {
+			b.WriteString(l + "\n")
+		}
+	}
+	opts := c.Options
+	if !slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "ndots:") }) {
+		opts = append([]string{"ndots:0"}, opts...)
+	}
+	b.WriteString("options " + strings.Join(opts, " ") + "\n")
+	return b.Bytes(), nil
+}
+
+// nodeResolvConf reads the node's resolv.conf, or systemd-resolved's list of
+// upstream servers when the node's names none.
+func (n *Netstack) nodeResolvConf() (resolvConf, error) {
 	conf, err := readResolvConf(n.resolvConf)
 	if err != nil {
-		return nil, err
+		return conf, err
 	}
 	if len(conf.nameservers) == 0 && n.resolvConf == defaultResolvConf {
 		if alt, err := readResolvConf(systemdResolvConf); err == nil && len(alt.nameservers) > 0 {
 			conf = alt
 		}
 	}
-	if len(conf.nameservers) == 0 {
-		n.logger.Warn("no nameserver for tasks: the node's are all on loopback or none is configured", "resolv_conf", n.resolvConf)
-	}
-	var b bytes.Buffer
-	for _, ns := range conf.nameservers {
-		fmt.Fprintf(&b, "nameserver %s\n", ns)
-	}
-	for _, l := range conf.other {
-		b.WriteString(l + "\n")
-	}
-	return b.Bytes(), nil
+	return conf, nil
 }
 
 type resolvConf struct {
+	// nameservers are all the node's: its resolver forwards from the node's
+	// namespace, where loopback ones answer too.
 	nameservers []netip.Addr
-	other       []string // search, domain and options lines, as they were
+	search      []string // search and domain lines, as they were
 }
 
-// readResolvConf reads the nameservers a task can use (not loopback ones, which
-// would be the task's own loopback) and the lines that still apply in a task.
+// readResolvConf reads the nameservers and the search lines of a resolv.conf.
 func readResolvConf(path string) (resolvConf, error) {
 	var conf resolvConf
 	data, err := os.ReadFile(path)
@@ -103,13 +152,11 @@ func readResolvConf(path string) (resolvConf, error) {
 		}
 		switch fields[0] {
 		case "nameserver":
-			// A zone (fe80::1%eth0) names an interface of the node.
-			addr, err := netip.ParseAddr(fields[1])
-			if err == nil && !addr.IsLoopback() && addr.Zone() == "" {
+			if addr, err := netip.ParseAddr(fields[1]); err == nil {
 				conf.nameservers = append(conf.nameservers, addr)
 			}
-		case "search", "domain", "options":
-			conf.other = append(conf.other, strings.Join(fields, " "))
+		case "search", "domain":
+			conf.search = append(conf.search, strings.Join(fields, " "))
 		}
 	}
 	return conf, sc.Err()

@@ -27,7 +27,7 @@ import (
 // the bridges and rules, and the tasks' namespaces under the Netstack's root. Traffic
 // never leaves them.
 type testNode struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	hostNS string
 	root   string
@@ -35,7 +35,7 @@ type testNode struct {
 	n      *Netstack
 }
 
-func newTestNode(t *testing.T) *testNode {
+func newTestNode(t testing.TB) *testNode {
 	t.Helper()
 	testenv.RequireNetNS(t)
 	dir := t.TempDir()
@@ -84,7 +84,7 @@ func (tn *testNode) open() *Netstack {
 	return n
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
@@ -107,7 +107,7 @@ func (tn *testNode) teardown(taskID string) {
 	}
 }
 
-func withHandle(t *testing.T, nsPath string, fn func(*netlink.Handle) error) {
+func withHandle(t testing.TB, nsPath string, fn func(*netlink.Handle) error) {
 	t.Helper()
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
@@ -431,7 +431,7 @@ func TestSameNetworkReachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(resolv) != "nameserver 192.0.2.53\nsearch example.com\n" {
+	if string(resolv) != "nameserver 127.0.0.11\nsearch example.com\noptions ndots:0\n" {
 		t.Errorf("resolv.conf:\n%s", resolv)
 	}
 }

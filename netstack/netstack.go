@@ -14,6 +14,9 @@
 //   - <root>/tasks/<task>/hosts and resolv.conf, bind-mounted by the agent;
 //   - <root>/tasks/<task>/relays.json, the task's relays, which die with the process
 //     that runs them: New starts them again;
+//   - <root>/tasks/<task>/networks and dns-servers, from which New starts the task's
+//     steps again (its resolver, listening in the task's namespace, whose table
+//     "inet berth-dns" leads 127.0.0.11:53 there);
 //   - bridges named "bb-" + 12 characters of the network ID, carrying the gateway,
 //     one per network that has a task on the node (the last task's Teardown takes
 //     the bridge with it);
@@ -142,6 +145,8 @@ type Netstack struct {
 	relays   map[string]*taskRelays
 	// noIPv6 says once that relays found no IPv6 in the host namespace.
 	noIPv6 sync.Once
+	// dns is the tasks' embedded resolver.
+	dns dnsState
 }
 
 // checkedBridge is a bridge as ensureBridge last left it.
@@ -315,17 +320,21 @@ func (n *Netstack) Sandbox(taskID string) Sandbox {
 // Setup makes (or completes, or confirms) the task's sandbox: its namespace with one
 // interface per attachment (eth0, eth1, ... in order), its default route through
 // the first attachment on a non-internal network, its published ports (rules for
-// IPv4, relays for IPv6), and its hosts and resolv.conf files. A Setup that fails
-// leaves what it made for Teardown.
-func (n *Netstack) Setup(ctx context.Context, taskID, hostname string, atts []Attachment, ports []PortMapping) (Sandbox, error) {
-	sb, err := n.setup(ctx, taskID, hostname, atts, ports)
+// IPv4, relays for IPv6), its hosts and resolv.conf files, and the steps that serve
+// it (its resolver). A Setup that fails leaves what it made for Teardown.
+func (n *Netstack) Setup(ctx context.Context, taskID, hostname string, atts []Attachment, ports []PortMapping, opts ...SetupOption) (Sandbox, error) {
+	var cfg setupConfig
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	sb, err := n.setup(ctx, taskID, hostname, atts, ports, cfg)
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("netstack: set up task %s: %w", taskID, err)
 	}
 	return sb, nil
 }
 
-func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []Attachment, ports []PortMapping) (Sandbox, error) {
+func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []Attachment, ports []PortMapping, cfg setupConfig) (Sandbox, error) {
 	if err := checkTaskID(taskID); err != nil {
 		return Sandbox{}, err
 	}
@@ -336,6 +345,9 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	}
 	atts, err := normalizeAttachments(atts)
 	if err != nil {
+		return Sandbox{}, err
+	}
+	if err := cfg.dns.check(); err != nil {
 		return Sandbox{}, err
 	}
 	portRules, relays, err := portTarget(atts, ports)
@@ -404,10 +416,13 @@ func (n *Netstack) setup(ctx context.Context, taskID, hostname string, atts []At
 	for i, att := range atts {
 		networks[i] = att.Network.ID
 	}
+	if err := n.writeDNSServers(taskID, cfg.dns.Servers); err != nil {
+		return Sandbox{}, err
+	}
 	if err := n.startTask(ctx, taskID, networks); err != nil {
 		return Sandbox{}, err
 	}
-	resolv, err := n.taskResolvConf()
+	resolv, err := n.taskResolvConf(cfg.dns)
 	if err != nil {
 		return Sandbox{}, err
 	}
@@ -467,7 +482,7 @@ func (n *Netstack) teardown(taskID string) (emptied bool, err error) {
 	}
 	errs = append(errs, removeNetNS(sb.NetNSPath))
 	// A crash while the relays file was written leaves its temporary file.
-	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, relays, relays + ".tmp", n.networksPath(taskID)} {
+	for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, relays, relays + ".tmp", n.networksPath(taskID), n.dnsServersPath(taskID)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -499,7 +514,7 @@ func (n *Netstack) Sandboxes(ctx context.Context) ([]string, error) {
 	}
 	for _, e := range entries {
 		sb := n.Sandbox(e.Name())
-		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, n.relaysPath(e.Name()), n.networksPath(e.Name())} {
+		for _, p := range []string{sb.HostsPath, sb.ResolvConfPath, n.relaysPath(e.Name()), n.networksPath(e.Name()), n.dnsServersPath(e.Name())} {
 			if _, err := os.Lstat(p); err == nil {
 				ids[e.Name()] = true
 			}

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -184,23 +185,53 @@ func TestHostsFile(t *testing.T) {
 func TestResolvConf(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(path, []byte("# comment\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\n"+
-		"nameserver fe80::1%eth0\nnameserver 2001:db8::53\nsearch example.com corp\noptions edns0 trust-ad\nbogus\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("# comment\nnameserver 127.0.0.53\nnameserver 192.0.2.53\n"+
+		"search example.com corp\noptions edns0 trust-ad\nbogus\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	n := &Netstack{resolvConf: path, logger: slog.New(slog.DiscardHandler)}
-	got, err := n.taskResolvConf()
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		conf DNSConfig
+		want string
+	}{
+		{"the node's search", DNSConfig{}, "nameserver 127.0.0.11\nsearch example.com corp\noptions ndots:0\n"},
+		{"the service's", DNSConfig{Search: []string{"svc.example"}, Options: []string{"edns0", "timeout:2"}},
+			"nameserver 127.0.0.11\nsearch svc.example\noptions ndots:0 edns0 timeout:2\n"},
+		{"the service's ndots", DNSConfig{Options: []string{"ndots:3"}}, "nameserver 127.0.0.11\nsearch example.com corp\noptions ndots:3\n"},
+		{"no search at all", DNSConfig{Search: []string{"."}}, "nameserver 127.0.0.11\noptions ndots:0\n"},
 	}
-	want := "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch example.com corp\noptions edns0 trust-ad\n"
-	if string(got) != want {
-		t.Errorf("resolv.conf =\n%s\nwant\n%s", got, want)
+	for _, tt := range tests {
+		got, err := n.taskResolvConf(tt.conf)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("%s: resolv.conf =\n%s(%v)\nwant\n%s", tt.name, got, err, tt.want)
+		}
+	}
+	up, err := n.upstreams("no-such-task")
+	if err != nil || fmt.Sprint(up) != "[127.0.0.53:53 192.0.2.53:53]" {
+		t.Errorf("the node's upstreams = %v, %v; want both nameservers, loopback too", up, err)
 	}
 
 	n.resolvConf = filepath.Join(dir, "missing")
-	if got, err := n.taskResolvConf(); err != nil || len(got) != 0 {
-		t.Errorf("missing host resolv.conf: %q, %v; want an empty file", got, err)
+	if got, err := n.taskResolvConf(DNSConfig{}); err != nil || string(got) != "nameserver 127.0.0.11\noptions ndots:0\n" {
+		t.Errorf("missing host resolv.conf: %q, %v", got, err)
+	}
+}
+
+func TestDNSConfigCheck(t *testing.T) {
+	bad := []DNSConfig{
+		{Servers: []netip.Addr{{}}},
+		{Search: []string{"a b"}},
+		{Options: []string{"ndots:1 x"}},
+		{Options: []string{""}},
+	}
+	for _, c := range bad {
+		if err := c.check(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: check = %v, want ErrInvalid", c, err)
+		}
+	}
+	if err := (DNSConfig{Servers: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, Search: []string{"example.com"}, Options: []string{"ndots:2"}}).check(); err != nil {
+		t.Errorf("a good config: %v", err)
 	}
 }
 

@@ -190,12 +190,14 @@ func (n *Netstack) stopRelays(taskID string) {
 	}
 }
 
-// Close stops the relays of the tasks' published ports and changes nothing else: the
-// tasks keep their sandboxes, rules and relays files, from which the next daemon's
-// New starts the relays again. The Netstack is not to be used after Close.
+// Close stops the relays of the tasks' published ports and their resolvers, and
+// changes nothing else: the tasks keep their sandboxes, rules and files, from which
+// the next daemon's New starts the relays and resolvers again. The Netstack is not
+// to be used after Close.
 func (n *Netstack) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.closeDNS()
 	n.relaysMu.Lock()
 	all := n.relays
 	n.relays = nil

@@ -120,6 +120,7 @@ func checkView(v View) error {
 func (n *Netstack) applySteps() []applyStep {
 	return []applyStep{
 		n.overlayStep(),
+		{name: "dns", apply: n.applyDNS},
 	}
 }
 
@@ -133,5 +134,7 @@ type taskStep struct {
 }
 
 func (n *Netstack) taskSteps() []taskStep {
-	return []taskStep{}
+	return []taskStep{
+		{name: "dns", start: n.startDNS, stop: n.stopDNS},
+	}
 }

@@ -40,7 +40,7 @@ var supportedServiceKeys = map[string]bool{
 	"cap_add": true, "cap_drop": true, "privileged": true, "devices": true, "sysctls": true,
 	"ulimits": true, "networks": true, "ports": true, "volumes": true, "secrets": true,
 	"configs": true, "deploy": true, "extends": true,
-	"security_opt": true,
+	"security_opt": true, "dns": true, "dns_search": true, "dns_opt": true,
 }
 
 // ignoredServiceKeys are Compose keys a stack cannot act on, with what to do instead.

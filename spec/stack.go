@@ -32,24 +32,30 @@ type Stack struct {
 // Service is the canonical desired state of one service. Slices whose order carries no
 // meaning are sorted, so that equal specs encode to equal bytes.
 type Service struct {
-	Name            string            `json:"name" yaml:"name"`
-	Image           string            `json:"image" yaml:"image"`
-	Command         []string          `json:"command,omitempty" yaml:"command,omitempty"`
-	Entrypoint      []string          `json:"entrypoint,omitempty" yaml:"entrypoint,omitempty"`
-	Environment     map[string]string `json:"environment,omitempty" yaml:"environment,omitempty"`
-	Labels          map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
-	User            string            `json:"user,omitempty" yaml:"user,omitempty"`
-	WorkingDir      string            `json:"working_dir,omitempty" yaml:"working_dir,omitempty"`
-	Hostname        string            `json:"hostname,omitempty" yaml:"hostname,omitempty"`
-	Healthcheck     *Healthcheck      `json:"healthcheck,omitempty" yaml:"healthcheck,omitempty"`
-	StopSignal      string            `json:"stop_signal,omitempty" yaml:"stop_signal,omitempty"`
-	StopGracePeriod *Duration         `json:"stop_grace_period,omitempty" yaml:"stop_grace_period,omitempty"`
-	Init            *bool             `json:"init,omitempty" yaml:"init,omitempty"`
-	ReadOnly        bool              `json:"read_only,omitempty" yaml:"read_only,omitempty"`
-	Tmpfs           []string          `json:"tmpfs,omitempty" yaml:"tmpfs,omitempty"`
-	CapAdd          []string          `json:"cap_add,omitempty" yaml:"cap_add,omitempty"`
-	CapDrop         []string          `json:"cap_drop,omitempty" yaml:"cap_drop,omitempty"`
-	Privileged      bool              `json:"privileged,omitempty" yaml:"privileged,omitempty"`
+	Name        string            `json:"name" yaml:"name"`
+	Image       string            `json:"image" yaml:"image"`
+	Command     []string          `json:"command,omitempty" yaml:"command,omitempty"`
+	Entrypoint  []string          `json:"entrypoint,omitempty" yaml:"entrypoint,omitempty"`
+	Environment map[string]string `json:"environment,omitempty" yaml:"environment,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	User        string            `json:"user,omitempty" yaml:"user,omitempty"`
+	WorkingDir  string            `json:"working_dir,omitempty" yaml:"working_dir,omitempty"`
+	Hostname    string            `json:"hostname,omitempty" yaml:"hostname,omitempty"`
+	// DNS, DNSSearch and DNSOptions are dns, dns_search and dns_opt: the servers
+	// the tasks' resolver forwards the names that are not services' to, instead of
+	// the node's, and the search domains and options of the tasks' resolv.conf.
+	DNS             []string     `json:"dns,omitempty" yaml:"dns,omitempty"`
+	DNSSearch       []string     `json:"dns_search,omitempty" yaml:"dns_search,omitempty"`
+	DNSOptions      []string     `json:"dns_opt,omitempty" yaml:"dns_opt,omitempty"`
+	Healthcheck     *Healthcheck `json:"healthcheck,omitempty" yaml:"healthcheck,omitempty"`
+	StopSignal      string       `json:"stop_signal,omitempty" yaml:"stop_signal,omitempty"`
+	StopGracePeriod *Duration    `json:"stop_grace_period,omitempty" yaml:"stop_grace_period,omitempty"`
+	Init            *bool        `json:"init,omitempty" yaml:"init,omitempty"`
+	ReadOnly        bool         `json:"read_only,omitempty" yaml:"read_only,omitempty"`
+	Tmpfs           []string     `json:"tmpfs,omitempty" yaml:"tmpfs,omitempty"`
+	CapAdd          []string     `json:"cap_add,omitempty" yaml:"cap_add,omitempty"`
+	CapDrop         []string     `json:"cap_drop,omitempty" yaml:"cap_drop,omitempty"`
+	Privileged      bool         `json:"privileged,omitempty" yaml:"privileged,omitempty"`
 	// Seccomp, NoNewPrivileges, SystemPathsUnconfined and WritableCgroups come from
 	// security_opt. A nil Seccomp is containerd's default profile.
 	Seccomp               *Seccomp          `json:"seccomp,omitempty" yaml:"seccomp,omitempty"`

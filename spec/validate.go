@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 var (
@@ -237,6 +238,7 @@ func validateService(st *Stack, s *Service, ps *problems, goodImages map[string]
 	}
 
 	validatePorts(ps, s)
+	validateDNS(ps, s)
 
 	for _, n := range s.Networks {
 		if _, ok := st.Networks[n.Name]; !ok {
@@ -262,6 +264,43 @@ func validateService(st *Stack, s *Service, ps *problems, goodImages map[string]
 			ps.undefined(svc, entryField("configs", i, ""), "config", r.Source, slices.Sorted(maps.Keys(st.Configs)))
 		}
 	}
+}
+
+// validateDNS checks dns, dns_search and dns_opt, which become lines of the tasks'
+// resolv.conf and the addresses their resolver forwards to.
+func validateDNS(ps *problems, s *Service) {
+	for i, d := range s.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			ps.errorf(s.Name, entryField("dns", i, ""), "write an IP address such as 192.0.2.53", "%s is not an IP address", abbrev(d))
+		}
+	}
+	for i, d := range s.DNSSearch {
+		if d != "." && !isDomain(d) {
+			ps.errorf(s.Name, entryField("dns_search", i, ""), "write a domain such as example.com, or . for none", "%s is not a domain name", abbrev(d))
+		}
+	}
+	for i, o := range s.DNSOptions {
+		if o == "" || strings.ContainsAny(o, " \t\r\n#;") {
+			ps.errorf(s.Name, entryField("dns_opt", i, ""), "write one resolver option such as ndots:2 or edns0", "%s is not a resolver option", abbrev(o))
+		}
+	}
+}
+
+// isDomain reports whether d is a domain name: dot-separated labels of letters,
+// digits, '-' and '_', none empty, an optional final dot.
+func isDomain(d string) bool {
+	d = strings.TrimSuffix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || strings.IndexFunc(label, func(c rune) bool {
+			return !(c < utf8.RuneSelf && (alnum(byte(c)) || c == '-' || c == '_'))
+		}) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validatePorts checks a service's ports. Field names are made only for a problem:

@@ -258,6 +258,37 @@ func TestValidateEndpointMode(t *testing.T) {
 	})
 }
 
+func TestValidateDNS(t *testing.T) {
+	runProblemCases(t, []problemCase{
+		{
+			name:       "dns, dns_search and dns_opt",
+			files:      withService("    dns: [192.0.2.53, \"2001:db8::53\"]\n    dns_search: [svc.example.com, .]\n    dns_opt: [ndots:2, edns0]\n"),
+			noWarnings: true,
+			check: func(t *testing.T, st *spec.Stack) {
+				s := st.Services["web"]
+				if fmt.Sprint(s.DNS, s.DNSSearch, s.DNSOptions) != "[192.0.2.53 2001:db8::53] [svc.example.com .] [ndots:2 edns0]" {
+					t.Errorf("dns %q, dns_search %q, dns_opt %q", s.DNS, s.DNSSearch, s.DNSOptions)
+				}
+			},
+		},
+		{
+			name:  "a dns server that is not an address",
+			files: withService("    dns: [192.0.2.53, dns.example.com]\n"),
+			errs:  []want{{"web", "dns[1]", "\"dns.example.com\" is not an IP address"}},
+		},
+		{
+			name:  "a search domain that is not a domain",
+			files: withService("    dns_search: [\"a..b\"]\n"),
+			errs:  []want{{"web", "dns_search[0]", "is not a domain name"}},
+		},
+		{
+			name:  "two options in one",
+			files: withService("    dns_opt: [\"ndots:2 edns0\"]\n"),
+			errs:  []want{{"web", "dns_opt[0]", "is not a resolver option"}},
+		},
+	})
+}
+
 func TestValidateEnumValues(t *testing.T) {
 	var cases []problemCase
 	for _, c := range []string{"none", "on-failure", "any"} {

@@ -46,7 +46,7 @@ type Executor interface {
 
 // Network gives tasks their network namespaces (netstack).
 type Network interface {
-	Setup(ctx context.Context, taskID, hostname string, atts []netstack.Attachment, ports []netstack.PortMapping) (netstack.Sandbox, error)
+	Setup(ctx context.Context, taskID, hostname string, atts []netstack.Attachment, ports []netstack.PortMapping, opts ...netstack.SetupOption) (netstack.Sandbox, error)
 	// Sandbox is where Setup makes the task's sandbox.
 	Sandbox(taskID string) netstack.Sandbox
 	Teardown(ctx context.Context, taskID string) error

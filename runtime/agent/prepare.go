@@ -64,9 +64,13 @@ func (r *runner) prepare(ctx context.Context, t *state.Task) error {
 		if err != nil {
 			return err
 		}
+		dns, err := dnsConfig(&rt.Spec)
+		if err != nil {
+			return err
+		}
 		setupErr = make(chan error, 1)
 		go func() {
-			_, err := nw.Setup(ctx, r.id, c.Hostname, atts, ports)
+			_, err := nw.Setup(ctx, r.id, c.Hostname, atts, ports, netstack.WithDNS(dns))
 			setupErr <- err
 		}()
 		sb := nw.Sandbox(r.id)
@@ -175,6 +179,20 @@ func hostPorts(s *spec.Service) ([]netstack.PortMapping, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// dnsConfig is the service's dns, dns_search and dns_opt, for its tasks' resolver
+// and resolv.conf.
+func dnsConfig(s *spec.Service) (netstack.DNSConfig, error) {
+	c := netstack.DNSConfig{Search: s.DNSSearch, Options: s.DNSOptions}
+	for _, d := range s.DNS {
+		addr, err := netip.ParseAddr(d)
+		if err != nil {
+			return c, fmt.Errorf("dns: %w", err)
+		}
+		c.Servers = append(c.Servers, addr)
+	}
+	return c, nil
 }
 
 func shortID(id string) string {

@@ -48,7 +48,7 @@ type failingSetup struct {
 
 var errNoPort = errors.New("no such port")
 
-func (f failingSetup) Setup(context.Context, string, string, []netstack.Attachment, []netstack.PortMapping) (netstack.Sandbox, error) {
+func (f failingSetup) Setup(context.Context, string, string, []netstack.Attachment, []netstack.PortMapping, ...netstack.SetupOption) (netstack.Sandbox, error) {
 	select {
 	case c := <-f.created:
 		f.got <- c
