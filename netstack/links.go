@@ -359,31 +359,51 @@ func (t *taskNS) loopbackUp() error {
 }
 
 // ensureDefaultRoute routes the task's traffic through the gateway of its first
-// attachment on a non-internal network; a task only on internal networks gets no
-// default route, which is what keeps it inside them.
+// attachment on a non-internal network other than ingress; a task only on internal
+// networks gets no default route, which is what keeps it inside them. The ingress
+// network is the default only of a task on nothing else: it carries the routing
+// mesh's connections to the task, not the task's own. A task on it and on another
+// network routes what it sends from its ingress address (its replies to the mesh's
+// clients) through the ingress network still, as the mesh needs.
 func (t *taskNS) ensureDefaultRoute(atts []Attachment) error {
+	def, ingress := -1, -1
 	for i, att := range atts {
-		if att.Network.Internal {
-			continue
+		switch {
+		case att.Network.Internal:
+		case att.Network.Ingress:
+			if ingress < 0 {
+				ingress = i
+			}
+		case def < 0:
+			def = i
 		}
-		name := "eth" + strconv.Itoa(i)
-		link, err := t.nl.LinkByName(name)
-		if err != nil {
-			return fmt.Errorf("default route: %s: %w", name, err)
-		}
-		gw := att.Network.Gateway
-		route := &netlink.Route{
-			LinkIndex: link.Attrs().Index,
-			Dst:       ipNet(netip.PrefixFrom(netip.IPv4Unspecified(), 0)),
-			Gw:        gw.AsSlice(),
-		}
-		if gw.Is6() {
-			route.Dst = ipNet(netip.PrefixFrom(netip.IPv6Unspecified(), 0))
-		}
-		if err := t.nl.RouteReplace(route); err != nil {
-			return fmt.Errorf("default route via %s on %s (network %s): %w", gw, name, att.Network, err)
-		}
+	}
+	if def < 0 {
+		def = ingress
+	}
+	if def < 0 {
 		return nil
+	}
+	att := atts[def]
+	name := "eth" + strconv.Itoa(def)
+	link, err := t.nl.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("default route: %s: %w", name, err)
+	}
+	gw := att.Network.Gateway
+	route := &netlink.Route{
+		LinkIndex: link.Attrs().Index,
+		Dst:       ipNet(netip.PrefixFrom(netip.IPv4Unspecified(), 0)),
+		Gw:        gw.AsSlice(),
+	}
+	if gw.Is6() {
+		route.Dst = ipNet(netip.PrefixFrom(netip.IPv6Unspecified(), 0))
+	}
+	if err := t.nl.RouteReplace(route); err != nil {
+		return fmt.Errorf("default route via %s on %s (network %s): %w", gw, name, att.Network, err)
+	}
+	if ingress >= 0 && ingress != def {
+		return t.ensureIngressReplies(ingress, atts[ingress])
 	}
 	return nil
 }

@@ -147,6 +147,8 @@ type Netstack struct {
 	noIPv6 sync.Once
 	// dns is the tasks' embedded resolver.
 	dns dnsState
+	// lb is the state of the VIPs and the routing mesh.
+	lb loadBalancers
 }
 
 // checkedBridge is a bridge as ensureBridge last left it.

@@ -121,6 +121,8 @@ func (n *Netstack) applySteps() []applyStep {
 	return []applyStep{
 		n.overlayStep(),
 		{name: "dns", apply: n.applyDNS},
+		{name: "vip", apply: n.applyVIPs},
+		{name: "ingress", apply: n.applyIngress},
 	}
 }
 
@@ -136,5 +138,6 @@ type taskStep struct {
 func (n *Netstack) taskSteps() []taskStep {
 	return []taskStep{
 		{name: "dns", start: n.startDNS, stop: n.stopDNS},
+		n.vipStep(),
 	}
 }
