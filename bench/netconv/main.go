@@ -27,14 +27,22 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 )
 
 type options struct {
 	rounds, seconds, concurrency int
-	bin, containerd, dir         string
+	bin, containerd, dir, logs   string
 }
+
+// The main goroutine keeps the main thread, so that the daemons, which main starts,
+// are forked from it. clustertest starts them with Pdeathsig, which Linux ties to
+// the thread that forked, not the process; inNetNS ends every thread it uses, and
+// one that had forked a daemon would take the daemon with it. Go never ends the
+// main thread.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	var o options
@@ -44,6 +52,7 @@ func main() {
 	flag.StringVar(&o.bin, "berth", "", "berth binary (default: build ./cmd/berth)")
 	flag.StringVar(&o.containerd, "containerd", "/run/containerd/containerd.sock", "containerd's socket")
 	flag.StringVar(&o.dir, "dir", "", "where the lab's directory goes (default: the temporary directory)")
+	flag.StringVar(&o.logs, "logs", "", "copy the daemons' logs into this directory before the teardown")
 	flag.Parse()
 	if o.rounds < 1 || o.seconds < 1 || o.concurrency < 1 {
 		fmt.Fprintln(os.Stderr, "netconv: -rounds, -seconds and -concurrency must be at least 1")
@@ -72,6 +81,9 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer func() {
+		if o.logs != "" {
+			err = errors.Join(err, b.copyLogs(o.logs))
+		}
 		if cerr := b.lab.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("tear the lab down: %w", cerr))
 		}

@@ -248,3 +248,21 @@ func (b *bench) logTails() string {
 	}
 	return s.String()
 }
+
+// copyLogs copies every node's daemon log into dir, as <node>.log.
+func (b *bench) copyLogs(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := range b.lab.Nodes() {
+		n := b.lab.Node(i)
+		data, err := os.ReadFile(n.Log)
+		if err != nil {
+			return fmt.Errorf("%s's log: %w", n.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n.Name+".log"), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
