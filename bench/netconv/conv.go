@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/runtime/executor"
@@ -76,6 +77,9 @@ func (b *bench) round(ctx context.Context, i int, killed netip.Addr) (roundResul
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", n.Name, err)
 	}
+	if err := b.settle(ctx, victim); err != nil {
+		return res, err
+	}
 	rctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
 	starts, err := ctr.TaskStarts(rctx)
@@ -102,6 +106,33 @@ func (b *bench) round(ctx context.Context, i int, killed netip.Addr) (roundResul
 	return res, nil
 }
 
+// settle waits until task id has run long enough that its failure is no crash loop
+// (orchestrator.BackoffReset, after the delay it waited): the replacement then
+// starts at once instead of after a back-off that doubles every round.
+func (b *bench) settle(ctx context.Context, id string) error {
+	tasks, err := b.running(ctx, "web")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if t.ID != id {
+			continue
+		}
+		since := t.CreatedAt
+		if t.NotBefore.After(since) {
+			since = t.NotBefore
+		}
+		wait := time.Until(since.Add(orchestrator.BackoffReset + time.Second))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+			return nil
+		}
+	}
+	return fmt.Errorf("web container %s is no running task", id)
+}
+
 // webContainer is the ID of the running web container of a node's namespace.
 func webContainer(ctx context.Context, ctr *ctrtest.Client) (string, error) {
 	tasks, err := ctr.Tasks(ctx, map[string]string{executor.LabelService: stack + "_web"})
@@ -125,7 +156,8 @@ func (b *bench) replacement(ctx context.Context, starts <-chan ctrtest.TaskStart
 		return replacement{err: fmt.Errorf("no task started: %w", ctx.Err())}
 	case e, ok := <-starts:
 		if !ok {
-			return replacement{err: errors.New("containerd's event stream ended before a task started")}
+			// The stream also closes when ctx ends.
+			return replacement{err: fmt.Errorf("no task started: containerd's event stream ended (%v)", ctx.Err())}
 		}
 		ev = e
 	}
