@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/orchestrator"
-	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/runtime/executor"
 )
@@ -162,21 +162,21 @@ func (b *bench) replacement(ctx context.Context, starts <-chan ctrtest.TaskStart
 		ev = e
 	}
 	r := replacement{started: ev.At}
-	r.err = clustertest.Eventually(ctx, 30*time.Second, func() error {
-		tasks, err := b.running(ctx, "web")
-		if err != nil {
-			return err
-		}
-		for _, t := range tasks {
-			if t.ID == ev.ContainerID {
-				if a, ok := meshAddr(t.Task); ok {
+	// The task's row, with its address, was written before its agent started it;
+	// polling at the probe's pace keeps the probe's TCP check from waiting on this.
+	for ctx.Err() == nil {
+		tasks, _, err := b.api.Tasks(ctx, api.TaskFilter{Service: stack + "_web"}, api.Query{})
+		if err == nil {
+			for _, t := range tasks {
+				if a, ok := meshAddr(t.Task); ok && t.ID == ev.ContainerID {
 					r.addr = a
-					return nil
+					return r
 				}
 			}
 		}
-		return fmt.Errorf("the started container %s is no running web task with an address", ev.ContainerID)
-	})
+		time.Sleep(pollEvery)
+	}
+	r.err = fmt.Errorf("the started container %s is no web task with an address on %s: %w", ev.ContainerID, meshSubnet, ctx.Err())
 	return r
 }
 
@@ -193,6 +193,10 @@ type probeResult struct {
 func (b *bench) probe(ctx context.Context, killed netip.Addr, repl <-chan replacement) (probeResult, error) {
 	var p probeResult
 	var got bool
+	// firstSeen is when each address was first in tasks.web (the killed one: after
+	// it left), so that the replacement's counts from when it was listed, not from
+	// when its address was known here.
+	firstSeen := map[netip.Addr]time.Time{}
 	err := inNetNS(b.client.netns, func() error {
 		for {
 			if err := ctx.Err(); err != nil {
@@ -205,6 +209,11 @@ func (b *bench) probe(ctx context.Context, killed netip.Addr, repl <-chan replac
 			if err == nil && p.gone.IsZero() && !slices.Contains(listed, killed) {
 				p.gone = now
 			}
+			for _, a := range listed {
+				if _, ok := firstSeen[a]; !ok && (a != killed || !p.gone.IsZero()) {
+					firstSeen[a] = now
+				}
+			}
 			if !got {
 				select {
 				case p.repl = <-repl:
@@ -216,8 +225,8 @@ func (b *bench) probe(ctx context.Context, killed netip.Addr, repl <-chan replac
 				}
 			}
 			if got && (p.repl.addr != killed || !p.gone.IsZero()) {
-				if err == nil && p.inDNS.IsZero() && slices.Contains(listed, p.repl.addr) {
-					p.inDNS = now
+				if at, ok := firstSeen[p.repl.addr]; ok && p.inDNS.IsZero() {
+					p.inDNS = at
 				}
 				if p.reachable.IsZero() && dialOK(netip.AddrPortFrom(p.repl.addr, webPort), 100*time.Millisecond) {
 					p.reachable = time.Now()
