@@ -28,16 +28,19 @@ const (
 	soloPort   = 8081
 )
 
+// httpd is a service answering its hostname on 8080, on the mesh network.
+const httpd = `    image: ` + image + `
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    stop_grace_period: 1s
+    networks: [mesh]`
+
 // stackFile: web answers its hostname on every node (one task each); client is a
 // task on the manager (node-1) to look from; solo is one task on node-3, published
 // on every node through the routing mesh. A restart delay of 0 keeps the rounds
 // short; it does not change what is measured.
 const stackFile = `services:
   web:
-    image: ` + image + `
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-    stop_grace_period: 1s
-    networks: [mesh]
+` + httpd + `
     ports: [{target: 8080, published: 8080, mode: ingress}]
     deploy:
       replicas: 3
@@ -53,10 +56,7 @@ const stackFile = `services:
       placement:
         constraints: [node.hostname == node-1]
   solo:
-    image: ` + image + `
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-    stop_grace_period: 1s
-    networks: [mesh]
+` + httpd + `
     ports: [{target: 8080, published: 8081, mode: ingress}]
     deploy:
       placement:
