@@ -95,6 +95,9 @@ func (b *bench) round(ctx context.Context, i int, killed netip.Addr) (roundResul
 		return res, fmt.Errorf("kill %s on %s: %w", victim, n.Name, err)
 	}
 	p, perr := b.probe(rctx, killed, repl)
+	if perr != nil {
+		cancel() // the round failed: no need to wait out the VIP's poller
+	}
 	vip := <-vipGone
 	if err := errors.Join(perr, vip.err); err != nil {
 		return res, err
