@@ -14,10 +14,14 @@
 //     service, against the same requests to the node that runs it and to the task's
 //     address from the client task.
 //
-// It needs root, containerd, nft and nsenter; the lab is torn down at the end, on
-// an error and on Ctrl-C.
+// Each task is killed only once it has run for the orchestrator's BackoffReset, so
+// that the kills count as no crash loop (whose back-off would double every round).
 //
-//	go run ./bench/netconv [-rounds 20] [-seconds 5] [-concurrency 8] [-berth BIN]
+// It needs root, containerd, nft and nsenter; the lab is torn down at the end, on
+// an error and on Ctrl-C (-logs keeps the daemons' logs).
+//
+//	go build -o /tmp/netconv ./bench/netconv
+//	flock /tmp/berth-integ.lock /tmp/netconv [-rounds 20] [-seconds 5] [-concurrency 8] [-berth BIN] [-logs DIR]
 package main
 
 import (
