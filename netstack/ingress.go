@@ -107,14 +107,14 @@ func ingressLayout(nodeAddr netip.Addr) (lbTable, []rule) {
 		}
 		fixed = append(fixed,
 			rule{postrouting, cat(
-				ctBits(expr.CtKeySTATUS, ctStatusDstNAT),
+				ctBits(expr.CtKeySTATUS, ctStatusDstNAT, expr.CmpOpNeq),
 				[]expr.Any{
 					&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 					&expr.Lookup{SourceRegister: 1, SetName: remote.Name, SetID: remote.ID},
 				},
 				snat,
 			)},
-			rule{postrouting, cat(ctBits(expr.CtKeyMARK, meshSNATMark), snat)},
+			rule{postrouting, cat(ctBits(expr.CtKeyMARK, meshSNATMark, expr.CmpOpNeq), snat)},
 		)
 	}
 	return l, fixed
@@ -124,16 +124,6 @@ func ingressLayout(nodeAddr netip.Addr) (lbTable, []rule) {
 // are SNATed whichever node their task is on: UDP ones. The rest of the mark is
 // left as others set it.
 const meshSNATMark = 1 << 20
-
-// ctBits matches connections with any of bits set in the conntrack field key.
-func ctBits(key expr.CtKey, bits uint32) []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Register: 1, Key: key},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-	}
-}
 
 func protoNumber(proto string) byte {
 	if proto == "udp" {

@@ -460,6 +460,14 @@ func TestNetworksIsolated(t *testing.T) {
 	mustNotReach(t, a.NetNSPath, "tcp4", "10.0.2.2:80")
 	mustNotReach(t, c.NetNSPath, "tcp4", "10.0.1.2:80")
 	mustNotReach(t, a.NetNSPath, "tcp4", "10.0.2.3:80")
+
+	// A published port is everyone's: a task of the other network reaches it
+	// through a node address, as anyone does.
+	tn.addClient()
+	e := tn.setup("task-e", []Attachment{attach(back, "10.0.2.4")}, PortMapping{Protocol: "tcp", Published: 8081, Target: 80})
+	serve(t, e.NetNSPath, ":80", "e")
+	mustReach(t, a.NetNSPath, "tcp4", "10.99.0.1:8081", "e")
+	mustNotReach(t, a.NetNSPath, "tcp4", "10.0.2.4:80")
 }
 
 func TestEgressMasqueradeAndInternal(t *testing.T) {

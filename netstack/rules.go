@@ -305,11 +305,15 @@ func bridgeRules(bridge string, nw Network) ownedRules {
 	} else {
 		rules = append(rules,
 			// Traffic between tasks of one network is bridged and never gets
-			// here; what does is routed by the node between two networks.
+			// here; what does is routed by the node between two networks. A
+			// published port (host mode or the routing mesh) is everyone's: a
+			// task of another network reaches it through a node address, as
+			// anyone does, and its replies come back the same way.
 			rule{forwardChain, cat(
 				ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, bridge),
 				ifnamePrefix(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridgePrefix),
 				ifname(expr.MetaKeyOIFNAME, expr.CmpOpNeq, bridge),
+				ctBits(expr.CtKeySTATUS, ctStatusDstNAT, expr.CmpOpEq),
 				drop(),
 			)},
 			rule{postroutingChain, cat(
@@ -326,13 +330,8 @@ func bridgeRules(bridge string, nw Network) ownedRules {
 			rule{postroutingChain, cat(
 				addrMatch(false, nw.Subnet, expr.CmpOpEq),
 				ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, bridge),
-				[]expr.Any{
-					&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
-					&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-						Mask: binaryutil.NativeEndian.PutUint32(ctStatusDstNAT), Xor: make([]byte, 4)},
-					&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-					&expr.Masq{},
-				},
+				ctBits(expr.CtKeySTATUS, ctStatusDstNAT, expr.CmpOpNeq),
+				[]expr.Any{&expr.Masq{}},
 			)},
 		)
 	}
@@ -407,6 +406,17 @@ func cat(parts ...[]expr.Any) []expr.Any {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// ctBits matches connections with any of the conntrack key's bits set (op
+// CmpOpNeq), or with none of them (CmpOpEq).
+func ctBits(key expr.CtKey, bits uint32, op expr.CmpOp) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: key},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: op, Register: 1, Data: make([]byte, 4)},
+	}
 }
 
 func drop() []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}} }
