@@ -378,6 +378,30 @@ func TestNetworkAcrossNodesProcess(t *testing.T) {
 	t.Run("daemon restarts", func(t *testing.T) { testDaemonRestarts(t, ctx, m, web) })
 	t.Run("rolling update", func(t *testing.T) { testRollingUpdateUnderLoad(t, ctx, m, client) })
 	t.Run("node death", func(t *testing.T) { testNodeDeath(t, ctx, m, client) })
+	t.Run("leave", func(t *testing.T) { testLeaveLeavesNothing(t, ctx, m) })
+}
+
+// testLeaveLeavesNothing: a worker that leaves takes everything the cluster's
+// networks made in its namespace: bridges, VXLAN devices, veths, the ingress
+// address, nftables tables.
+func testLeaveLeavesNothing(t *testing.T, ctx context.Context, m *meshLab) {
+	const node = 1
+	out, err := m.CLI(ctx, node, "leave", "--force")
+	if err != nil {
+		t.Fatalf("leave: %v\n%s", err, out)
+	}
+	links, err := m.Exec(ctx, node, "ip", "-o", "link", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(links), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] != "lo:" && !strings.HasPrefix(f[1], "eth0") {
+			t.Errorf("%s still has %s after leaving", m.Node(node).Name, f[1])
+		}
+	}
+	if tables, err := m.Exec(ctx, node, "nft", "list", "tables"); err != nil || strings.TrimSpace(tables) != "" {
+		t.Errorf("%s still has nftables tables after leaving: %q, %v", m.Node(node).Name, tables, err)
+	}
 }
 
 // testIsolation: two stacks on two overlay networks, with tasks on different nodes,

@@ -102,7 +102,9 @@ func (d *DataPlane) RunAgent(ctx context.Context, a API, nodeID string) error {
 // networks' bridges and rules: what leaving the cluster leaves behind is the named
 // volumes (the data, as Docker keeps it) and the images.
 func (d *DataPlane) Cleanup(ctx context.Context) error {
-	return errors.Join(Cleanup(ctx, d.ex, d.nw, d.cfg.RunDir), d.nw.Prune(ctx))
+	// An empty view takes what the cluster's networks gave the node itself, with
+	// no task of its own: its ingress address and bridge, the routing mesh's rules.
+	return errors.Join(Cleanup(ctx, d.ex, d.nw, d.cfg.RunDir), d.nw.Apply(ctx, netstack.View{}), d.nw.Prune(ctx))
 }
 
 // LoadImage imports an image archive.
