@@ -48,7 +48,8 @@ func newAddrSpace(tx *state.WriteTxn) *addrSpace {
 // of it, but the lower half of the ingress network's. Nodes' endpoints and services'
 // VIPs on the ingress network come from the upper half, so that the FSM chooses them
 // without reading the tasks: a node that joins a cluster of a million tasks must not
-// cost a pass over them. The half left to tasks still holds 32,765 of them.
+// cost a pass over them. In the default ingress subnet (a /18) the half left to tasks
+// holds 8,190 of them, the other half 8,191 nodes and VIPs.
 func TaskRange(n *state.Network, subnet netip.Prefix) netip.Prefix {
 	if !n.Ingress || subnet.Bits() >= subnet.Addr().BitLen()-2 {
 		return subnet
