@@ -12,7 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/internal/osthread"
+	"github.com/berthd/berth/netstack/osthread"
 )
 
 // hostNS holds the handles of one operation in the host namespace. They are opened

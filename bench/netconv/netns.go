@@ -12,7 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/internal/osthread"
+	"github.com/berthd/berth/netstack/osthread"
 )
 
 // resolver is the embedded DNS server's address in every task's namespace.

@@ -21,9 +21,9 @@ import (
 
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
-	"github.com/berthd/berth/internal/osthread"
 	"github.com/berthd/berth/internal/testenv"
 	"github.com/berthd/berth/internal/testimage"
+	"github.com/berthd/berth/netstack/osthread"
 )
 
 const labImage = "berth.test/netlab:1"

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/internal/osthread"
+	"github.com/berthd/berth/netstack/osthread"
 )
 
 // RequireNetNS stops tb unless the test runs as root on a kernel that lets it make

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/internal/osthread"
+	"github.com/berthd/berth/netstack/osthread"
 	"github.com/berthd/berth/internal/testenv"
 )
 
