@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/netstack/osthread"
 	"github.com/berthd/berth/internal/testenv"
+	"github.com/berthd/berth/netstack/osthread"
 )
 
 // The main goroutine starts on the main thread; locked there, it is still there when
