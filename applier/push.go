@@ -15,9 +15,9 @@ import (
 
 	"github.com/berthd/berth/applier/gitserver"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/plantext"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
-	"github.com/berthd/berth/spec"
 )
 
 // PushCluster is what the push server needs of the manager that leads.
@@ -154,15 +154,15 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
-	printPlan(p.Progress, sha, planned.diffs)
+	plan := &api.PlanResponse{Revision: sha, Diffs: planned.diffs, Kept: planned.kept, Settled: true}
 	if !planned.unchanged {
 		// The placement is a preview: a failure to work it out is said, not fatal.
-		placement, _, err := previewSync(st, tx, src, cmds, sha, state.NewID, time.Now())
+		plan.Placement, plan.Settled, err = previewSync(st, tx, src, cmds, sha, state.NewID, time.Now())
 		if err != nil {
 			fmt.Fprintf(p.Progress, "berth: no placement preview: %v\n", err)
 		}
-		printPlacement(p.Progress, placement)
 	}
+	printPlan(p.Progress, plan)
 	return h.replicate(ctx, src, up)
 }
 
@@ -193,51 +193,17 @@ func trackedUpdate(src *state.Source, updates []gitserver.RefUpdate) *gitserver.
 	return nil
 }
 
-// printPlan writes what the revision changes, one line per service.
-func printPlan(w io.Writer, sha string, diffs []*spec.StackDiff) {
-	if len(diffs) == 0 {
-		fmt.Fprintf(w, "berth: revision %s changes nothing\n", sha[:7])
-		return
-	}
-	fmt.Fprintf(w, "berth: revision %s plan:\n", sha[:7])
-	for _, d := range diffs {
-		for _, sc := range d.Services {
-			line := fmt.Sprintf("berth:   %s %s", sc.Action, sc.Name)
-			var fields []string
-			for _, f := range sc.Fields {
-				if sc.Action == spec.ActionAdd {
-					fields = append(fields, fmt.Sprintf("%s: %s", f.Path, f.New))
-					continue
-				}
-				fields = append(fields, fmt.Sprintf("%s: %s -> %s", f.Path, orNone(f.Old), orNone(f.New)))
-			}
-			if len(fields) > 0 {
-				line += " (" + strings.Join(fields, ", ") + ")"
-			}
-			fmt.Fprintln(w, line)
-		}
-		for _, rc := range d.Resources {
-			fmt.Fprintf(w, "berth:   %s %s %s\n", rc.Action, rc.Kind, rc.Name)
-		}
-	}
-}
-
 // pushPlacementLines bounds the new tasks a push lists per service.
 const pushPlacementLines = 20
 
-// printPlacement writes where the revision's new tasks would land, and what cannot
-// be placed.
-func printPlacement(w io.Writer, placement []*api.ServicePlacement) {
-	if len(placement) == 0 {
+// printPlan writes the revision's plan on the push's remote: lines, as berth diff
+// prints it.
+func printPlan(w io.Writer, plan *api.PlanResponse) {
+	if len(plan.Diffs) == 0 {
+		fmt.Fprintf(w, "berth: revision %s changes nothing\n", shortSHA(plan.Revision))
 		return
 	}
-	fmt.Fprintln(w, "berth: placement:")
-	for _, sp := range placement {
-		fmt.Fprintf(w, "berth:   service %s\n", sp.Service)
-		for _, l := range sp.Lines(pushPlacementLines) {
-			fmt.Fprintf(w, "berth:     %s\n", l)
-		}
-	}
+	plantext.Plan(plantext.Prefixed(w, "berth: "), plan, pushPlacementLines)
 }
 
 // PostReceive implements gitserver.Hooks: the branch moved and the leader's applier

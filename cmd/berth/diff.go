@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/plantext"
 	"github.com/berthd/berth/spec"
 )
 
@@ -119,7 +120,7 @@ Exit codes, as diff(1), Argo CD and Flux: 0 no differences, 1 differences, 2 err
 					return err
 				}
 			} else {
-				printDiff(cmd.OutOrStdout(), diffs)
+				plantext.Diff(cmd.OutOrStdout(), diffs)
 			}
 			if len(diffs) > 0 {
 				return errDifferences
@@ -169,7 +170,7 @@ func livePlan(cmd *cobra.Command, host *hostFlag, req *api.PlanRequest, output s
 	if output == outputJSON {
 		err = printPlanJSON(cmd.OutOrStdout(), resp)
 	} else {
-		printPlan(cmd.OutOrStdout(), resp)
+		plantext.Plan(cmd.OutOrStdout(), resp, maxPlacementLines)
 	}
 	if err != nil {
 		return err

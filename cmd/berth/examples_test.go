@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/plantext"
 )
 
 // examplesDir is the repository's examples/ folder, seen from this package.
@@ -62,7 +62,7 @@ func TestExamples(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("got exit %d, want 0\n%s", r.code, r)
 		}
-		if want := len(files); !strings.Contains(r.stdout, api.Plural(want, "stack", "stacks")+" valid") {
+		if want := len(files); !strings.Contains(r.stdout, plantext.Plural(want, "stack", "stacks")+" valid") {
 			t.Errorf("want %d stacks discovered:\n%s", want, r.stdout)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/plantext"
 )
 
 // A plan of thousands of new tasks lists the first ones and says how many more.
@@ -14,7 +15,7 @@ func TestPrintPlanSummarisesManyTasks(t *testing.T) {
 		sp.Tasks = append(sp.Tasks, api.TaskPlacement{Slot: uint64(i + 1), Node: "node-1"})
 	}
 	var b strings.Builder
-	printPlan(&b, &api.PlanResponse{Placement: []*api.ServicePlacement{sp}, Settled: true})
+	plantext.Plan(&b, &api.PlanResponse{Placement: []*api.ServicePlacement{sp}, Settled: true}, maxPlacementLines)
 	out := b.String()
 	if n := strings.Count(out, "(new)"); n != maxPlacementLines {
 		t.Errorf("%d task lines, want %d", n, maxPlacementLines)

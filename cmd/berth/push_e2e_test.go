@@ -58,7 +58,7 @@ func TestPushStuckProcess(t *testing.T) {
 	}
 	// The placement preview comes before the revision is applied: where each new
 	// task lands, and what cannot be placed and why.
-	for _, want := range []string{"placement:", "web_pull.1 -> node-1 (new)", "1 task cannot be placed: ",
+	for _, want := range []string{"berth: placement", "web_pull.1 -> node-1 (new)", "1 task cannot be placed: ",
 		"applied", "web_nowhere", "node.labels.zone", "web_pull", "127.0.0.1:1/berth/missing:1"} {
 		if !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool { return strings.HasPrefix(l, "remote: ") && strings.Contains(l, want) }) {
 			t.Errorf("git push output has no remote: line with %q", want)

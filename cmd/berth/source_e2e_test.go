@@ -193,7 +193,9 @@ func TestPushSourceProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("git push: %v", err)
 	}
-	for _, want := range []string{"remote: berth: revision " + first[:7] + " plan:", "add web_app", "applied", "web_app 2/2 running", "all services running"} {
+	// The plan reads as berth diff prints it, then the placement preview.
+	for _, want := range []string{"remote: berth: revision " + first, "remote: berth:   + service web_app", "remote: berth:     web_app.1 -> node-1 (new)",
+		"applied", "web_app 2/2 running", "all services running"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("git push output lacks %q", want)
 		}

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/applier"
-	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/plantext"
 	"github.com/berthd/berth/spec"
 )
 
@@ -69,7 +69,7 @@ every problem at once. Exit code 0 when valid (warnings are printed on standard 
 					for _, s := range sortedStacks(loaded.Stacks) {
 						fmt.Fprintf(stdout, "stack %s: valid (%s)\n", s.Name, stackSummary(s))
 					}
-					fmt.Fprintf(stdout, "%s valid at %s\n", api.Plural(len(loaded.Stacks), "stack", "stacks"), loaded)
+					fmt.Fprintf(stdout, "%s valid at %s\n", plantext.Plural(len(loaded.Stacks), "stack", "stacks"), loaded)
 				}
 				return nil
 			default:
@@ -86,7 +86,7 @@ every problem at once. Exit code 0 when valid (warnings are printed on standard 
 
 // stackSummary says what a stack holds, e.g. "2 services, 1 network, 1 secret".
 func stackSummary(s *spec.Stack) string {
-	parts := []string{api.Plural(len(s.Services), "service", "services")}
+	parts := []string{plantext.Plural(len(s.Services), "service", "services")}
 	for _, c := range []struct {
 		n             int
 		single, multi string
@@ -97,7 +97,7 @@ func stackSummary(s *spec.Stack) string {
 		{len(s.Configs), "config", "configs"},
 	} {
 		if c.n > 0 {
-			parts = append(parts, api.Plural(c.n, c.single, c.multi))
+			parts = append(parts, plantext.Plural(c.n, c.single, c.multi))
 		}
 	}
 	return joinComma(parts)
