@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"reflect"
 	"time"
@@ -125,12 +124,8 @@ func netEndpoint(e api.NetworkEndpoint) (netstack.Endpoint, error) {
 	if ep.Node, err = netip.ParseAddr(e.Node); err != nil {
 		return ep, fmt.Errorf("node address %q: %w", e.Node, err)
 	}
-	if e.MAC != "" {
-		if ep.MAC, err = net.ParseMAC(e.MAC); err != nil {
-			return ep, fmt.Errorf("MAC %q: %w", e.MAC, err)
-		}
-	}
-	return ep, nil
+	ep.MAC, err = parseMAC(e.MAC)
+	return ep, err
 }
 
 func netService(s api.NetworkService) (netstack.Service, error) {
@@ -146,11 +141,11 @@ func netService(s api.NetworkService) (netstack.Service, error) {
 		out.VIPs[id] = addr
 	}
 	for _, p := range s.IngressPorts {
-		if p.Published == 0 || p.Published > 65535 || p.Target == 0 || p.Target > 65535 {
+		m, ok := portMapping(p)
+		if !ok {
 			return out, fmt.Errorf("ingress port %d:%d is out of range", p.Published, p.Target)
 		}
-		out.IngressPorts = append(out.IngressPorts, netstack.PortMapping{Protocol: p.Protocol,
-			Published: uint16(p.Published), Target: uint16(p.Target)})
+		out.IngressPorts = append(out.IngressPorts, m)
 	}
 	return out, nil
 }

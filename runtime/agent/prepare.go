@@ -144,11 +144,9 @@ func attachments(t *state.Task, rt *api.TaskRuntime) ([]netstack.Attachment, err
 		if err != nil {
 			return nil, err
 		}
-		var mac net.HardwareAddr
-		if a.MAC != "" {
-			if mac, err = net.ParseMAC(a.MAC); err != nil {
-				return nil, fmt.Errorf("network %s: MAC %q: %w", n.Name, a.MAC, err)
-			}
+		mac, err := parseMAC(a.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
 		}
 		out = append(out, netstack.Attachment{
 			Network: nw, Addr: addr, MAC: mac, Aliases: []string{rt.Spec.Name},
@@ -158,17 +156,17 @@ func attachments(t *state.Task, rt *api.TaskRuntime) ([]netstack.Attachment, err
 }
 
 // hostPorts are the task's host-mode published ports; ingress ports are the routing
-// mesh's (the next networking issue).
+// mesh's, which every node learns from its network view (netService).
 func hostPorts(s *spec.Service) ([]netstack.PortMapping, error) {
 	var out []netstack.PortMapping
 	for _, p := range s.Ports {
 		if p.Mode != spec.PortModeHost {
 			continue
 		}
-		if p.Published == 0 || p.Published > 65535 || p.Target == 0 || p.Target > 65535 {
+		m, ok := portMapping(p)
+		if !ok {
 			return nil, fmt.Errorf("ports: host-mode port %d:%d: give a published port between 1 and 65535", p.Published, p.Target)
 		}
-		m := netstack.PortMapping{Protocol: p.Protocol, Published: uint16(p.Published), Target: uint16(p.Target)}
 		if p.HostIP != "" {
 			ip, err := netip.ParseAddr(p.HostIP)
 			if err != nil {
@@ -179,6 +177,27 @@ func hostPorts(s *spec.Service) ([]netstack.PortMapping, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// portMapping is a published port as netstack takes it; ok is false when a number
+// is not a port.
+func portMapping(p spec.Port) (m netstack.PortMapping, ok bool) {
+	if p.Published == 0 || p.Published > 65535 || p.Target == 0 || p.Target > 65535 {
+		return m, false
+	}
+	return netstack.PortMapping{Protocol: p.Protocol, Published: uint16(p.Published), Target: uint16(p.Target)}, true
+}
+
+// parseMAC parses a hardware address; an empty one is none (netstack derives it).
+func parseMAC(s string) (net.HardwareAddr, error) {
+	if s == "" {
+		return nil, nil
+	}
+	mac, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, fmt.Errorf("MAC %q: %w", s, err)
+	}
+	return mac, nil
 }
 
 // dnsConfig is the service's dns, dns_search and dns_opt, for its tasks' resolver
