@@ -171,6 +171,25 @@ var commands = map[CommandType]command{
 	CmdServiceEndpoints:   {"service-endpoints", decodeInto(applyServiceEndpoints)},
 }
 
+// Known reports whether this build can apply commands of type t.
+func (t CommandType) Known() bool {
+	_, ok := commands[t]
+	return ok
+}
+
+// ApplyCommand applies one encoded command (the type byte, then the body) to tx: what
+// the FSM does with every raft entry and a dry run with a forked state.
+func ApplyCommand(tx *state.WriteTxn, data []byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty entry", ErrUnknownCommand)
+	}
+	c, ok := commands[CommandType(data[0])]
+	if !ok {
+		return fmt.Errorf("%w %d", ErrUnknownCommand, data[0])
+	}
+	return c.apply(tx, data[1:])
+}
+
 // EncodeCommand makes a raft entry: the type byte, then the body as JSON, or in the
 // binary form of wire.go for the bodies that have one (PlanApply, TaskStatusBatch).
 func EncodeCommand(t CommandType, body any) ([]byte, error) {

@@ -47,16 +47,15 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return nil
 	}
 	t := CommandType(l.Data[0])
-	c, ok := commands[t]
-	if !ok {
+	if !t.Known() {
 		f.logger.Error("raft entry of an unknown command type: this manager runs an older berth than the cluster",
 			"type", uint8(t), "index", l.Index)
 		return fmt.Errorf("%w %d at index %d", ErrUnknownCommand, t, l.Index)
 	}
-	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return c.apply(tx, l.Data[1:]) })
+	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return ApplyCommand(tx, l.Data) })
 	f.applied.Store(l.Index)
 	if err != nil {
-		return fmt.Errorf("apply %s at index %d: %w", c.name, l.Index, err)
+		return fmt.Errorf("apply %s at index %d: %w", t, l.Index, err)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ func Simulate(st *state.Store, t CommandType, body any) error {
 	if err != nil {
 		return err
 	}
-	c := commands[t]
 	index := st.ReadTxn().Index() + 1
-	return st.Update(index, func(tx *state.WriteTxn) error { return c.apply(tx, data[1:]) })
+	return st.Update(index, func(tx *state.WriteTxn) error { return ApplyCommand(tx, data) })
 }

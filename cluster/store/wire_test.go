@@ -1,0 +1,90 @@
+package store
+
+import (
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/cluster/orchestrator"
+	"github.com/berthd/berth/cluster/state"
+)
+
+// The binary bodies decode to what was encoded, and refuse truncated or foreign bytes.
+func TestWireRoundTrip(t *testing.T) {
+	in := &PlanApply{Plans: []*orchestrator.Plan{{
+		ServiceID: "s", SpecVersion: 3,
+		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: state.UpdateStatus{State: "rollback_started", Message: "x", StartedAt: now}},
+		Create: []*state.Task{{ID: "a", ServiceID: "s", ServiceName: "web_s", Slot: 2, NodeID: "n", SpecVersion: 3,
+			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskFailed, Message: "m", Err: "e", ExitCode: -3, Timestamp: now},
+			Networks:  []state.Attachment{{Network: "net", Addr: "10.0.0.2/24", MAC: "02:00"}},
+			CreatedAt: now, UpdatedAt: now.Add(time.Nanosecond), SpecHash: "h", NotBefore: now.Add(time.Hour),
+			Restarts: state.Restarts{Count: 4, Recent: []time.Time{now, now.Add(time.Second)}}}},
+		Update: []orchestrator.TaskUpdate{{ID: "b", DesiredState: state.TaskShutdown, NodeID: "n",
+			Status: &state.TaskStatus{State: state.TaskOrphaned}, UpdatedAt: now}, {ID: "c", UpdatedAt: now},
+			{ID: "f", NodeID: "n", Status: &state.TaskStatus{State: state.TaskAssigned},
+				Networks: []state.Attachment{{Network: "net", Addr: "10.0.0.3/24", MAC: "02:03"}}, UpdatedAt: now}},
+		Delete: []string{"d", "e"},
+	}, {ServiceID: "t"}}}
+	data, err := EncodeCommand(CmdPlanApply, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out PlanApply
+	d := newWireDecoder(data[1:])
+	out.decodeWire(d)
+	if err := d.done(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, &out) {
+		t.Errorf("round trip\n got %+v\nwant %+v", out.Plans[0], in.Plans[0])
+	}
+	for n := 1; n < len(data)-1; n++ {
+		var p PlanApply
+		d := newWireDecoder(data[1:n])
+		p.decodeWire(d)
+		if d.done() == nil {
+			t.Fatalf("a body truncated to %d of %d bytes decodes", n, len(data))
+		}
+	}
+	bad := append([]byte{data[0], 99}, data[2:]...)
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(1, func(tx *state.WriteTxn) error { return ApplyCommand(tx, bad) }); err == nil || !strings.Contains(fmt.Sprint(err), "format 99") {
+		t.Errorf("unknown format: %v", err)
+	}
+}
+
+// A plan-apply body of wire format 1, as a berth before format 2 wrote it into its raft
+// log: format 2 added the addresses of task updates.
+const planApplyFormat1 = "0e010901730161016e0861737369676e6564036e65740b31302e302e302e322f32341130323a34323a30613a30303a30303a30320162016401010300010201000003000004000000000105060700018a80d0e2c6bfce972f000000000001080003010400000000018a80d0e2c6bfce972f0109"
+
+func TestWireReadsFormat1(t *testing.T) {
+	data, err := hex.DecodeString(planApplyFormat1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1700000000, 5).UTC()
+	want := &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: "s", SpecVersion: 3,
+		Create: []*state.Task{{ID: "a", ServiceID: "s", NodeID: "n", Status: state.TaskStatus{State: state.TaskAssigned},
+			Networks: []state.Attachment{{Network: "net", Addr: "10.0.0.2/24", MAC: "02:42:0a:00:00:02"}}, CreatedAt: at}},
+		Update: []orchestrator.TaskUpdate{{ID: "b", NodeID: "n", Status: &state.TaskStatus{State: state.TaskAssigned}, UpdatedAt: at}},
+		Delete: []string{"d"}}}}
+	var got PlanApply
+	d := newWireDecoder(data[1:])
+	got.decodeWire(d)
+	if err := d.done(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range got.Plans[0].Create {
+		tk.CreatedAt = tk.CreatedAt.UTC()
+	}
+	got.Plans[0].Update[0].UpdatedAt = got.Plans[0].Update[0].UpdatedAt.UTC()
+	if !reflect.DeepEqual(want, &got) {
+		t.Errorf("format 1\n got %+v\nwant %+v", got.Plans[0], want.Plans[0])
+	}
+}
