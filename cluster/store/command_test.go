@@ -197,7 +197,7 @@ func TestStackDeployRefusals(t *testing.T) {
 	}
 	// With it, the external secret's latest version is pinned.
 	h.must(CmdSecretUpsert, &state.Secret{ID: "s2", Name: "web_pw", Version: 2, Data: []byte("v2")})
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 1), "", "a", false).withExternal())
+	h.must(CmdStackDeploy, withExternal(deploy(webStack("nginx:1", 1), "", "a", false)))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
 	if svc.Objects["secret/web_pw"] != 2 {
 		t.Errorf("pins %v", svc.Objects)
@@ -205,7 +205,7 @@ func TestStackDeployRefusals(t *testing.T) {
 }
 
 // withExternal marks the secret external and drops its content.
-func (d *StackDeploy) withExternal() *StackDeploy {
+func withExternal(d *StackDeploy) *StackDeploy {
 	d.Stack.Spec.Secrets["pw"].External = true
 	delete(d.SecretData, "pw")
 	return d

@@ -12,20 +12,23 @@ import (
 	"github.com/berthd/berth/cluster/state"
 )
 
+// wireTime is the time the bodies below carry.
+var wireTime = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
 // The binary bodies decode to what was encoded, and refuse truncated or foreign bytes.
 func TestWireRoundTrip(t *testing.T) {
 	in := &PlanApply{Plans: []*orchestrator.Plan{{
 		ServiceID: "s", SpecVersion: 3,
-		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: state.UpdateStatus{State: "rollback_started", Message: "x", StartedAt: now}},
+		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: state.UpdateStatus{State: "rollback_started", Message: "x", StartedAt: wireTime}},
 		Create: []*state.Task{{ID: "a", ServiceID: "s", ServiceName: "web_s", Slot: 2, NodeID: "n", SpecVersion: 3,
-			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskFailed, Message: "m", Err: "e", ExitCode: -3, Timestamp: now},
+			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskFailed, Message: "m", Err: "e", ExitCode: -3, Timestamp: wireTime},
 			Networks:  []state.Attachment{{Network: "net", Addr: "10.0.0.2/24", MAC: "02:00"}},
-			CreatedAt: now, UpdatedAt: now.Add(time.Nanosecond), SpecHash: "h", NotBefore: now.Add(time.Hour),
-			Restarts: state.Restarts{Count: 4, Recent: []time.Time{now, now.Add(time.Second)}}}},
+			CreatedAt: wireTime, UpdatedAt: wireTime.Add(time.Nanosecond), SpecHash: "h", NotBefore: wireTime.Add(time.Hour),
+			Restarts: state.Restarts{Count: 4, Recent: []time.Time{wireTime, wireTime.Add(time.Second)}}}},
 		Update: []orchestrator.TaskUpdate{{ID: "b", DesiredState: state.TaskShutdown, NodeID: "n",
-			Status: &state.TaskStatus{State: state.TaskOrphaned}, UpdatedAt: now}, {ID: "c", UpdatedAt: now},
+			Status: &state.TaskStatus{State: state.TaskOrphaned}, UpdatedAt: wireTime}, {ID: "c", UpdatedAt: wireTime},
 			{ID: "f", NodeID: "n", Status: &state.TaskStatus{State: state.TaskAssigned},
-				Networks: []state.Attachment{{Network: "net", Addr: "10.0.0.3/24", MAC: "02:03"}}, UpdatedAt: now}},
+				Networks: []state.Attachment{{Network: "net", Addr: "10.0.0.3/24", MAC: "02:03"}}, UpdatedAt: wireTime}},
 		Delete: []string{"d", "e"},
 	}, {ServiceID: "t"}}}
 	data, err := EncodeCommand(CmdPlanApply, in)
