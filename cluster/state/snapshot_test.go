@@ -183,7 +183,7 @@ func show(v any) string {
 func maxModify(rs []row) uint64 {
 	var m uint64
 	for _, r := range rs {
-		m = max(m, r.meta().ModifyIndex)
+		m = max(m, r.RowMeta().ModifyIndex)
 	}
 	return m
 }

@@ -170,7 +170,7 @@ func copyRow(r row) row {
 // withMeta returns a copy of r with the given Meta.
 func withMeta(r row, create, modify uint64) row {
 	c := copyRow(r)
-	*c.meta() = Meta{CreateIndex: create, ModifyIndex: modify}
+	*c.RowMeta() = Meta{CreateIndex: create, ModifyIndex: modify}
 	return c
 }
 
@@ -201,8 +201,8 @@ func TestTables(t *testing.T) {
 				return nil
 			})
 			for _, r := range in {
-				if *r.meta() != (Meta{}) {
-					t.Errorf("upsert changed the caller's Meta: %+v", *r.meta())
+				if *r.RowMeta() != (Meta{}) {
+					t.Errorf("upsert changed the caller's Meta: %+v", *r.RowMeta())
 				}
 			}
 			r := s.ReadTxn()
@@ -914,9 +914,9 @@ func TestCopyIsDeep(t *testing.T) {
 		assertNoAliasing(t, r, c)
 	}
 	st := full[spec.Stack](f)
-	c := cloneSpec(st)
+	c := spec.Clone(st)
 	if !reflect.DeepEqual(c, st) {
-		t.Error("cloneSpec(spec.Stack) differs")
+		t.Error("spec.Clone(spec.Stack) differs")
 	}
 	assertNoAliasing(t, st, c)
 }

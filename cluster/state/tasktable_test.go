@@ -287,7 +287,7 @@ func TestTaskTableAgainstModel(t *testing.T) {
 	s := newStore(t)
 	feed := s.Feed(1 << 20)
 	defer feed.Close()
-	model := map[string]*Task{}    // committed rows, by ID
+	committed := map[string]*Task{}    // committed rows, by ID
 	nodeIdx := map[string]uint64{} // committed node indexes
 	mirror := map[string]*Task{}   // what the feed consumer sees
 	nodes := []string{"", "n1", "n2", "n3", "n4"}
@@ -297,7 +297,7 @@ func TestTaskTableAgainstModel(t *testing.T) {
 	for round := range 300 {
 		idx++
 		w := s.WriteTxn(idx)
-		next := maps.Clone(model)
+		next := maps.Clone(committed)
 		nextIdx := maps.Clone(nodeIdx)
 		touch := func(node string) {
 			if node != "" {
@@ -357,9 +357,9 @@ func TestTaskTableAgainstModel(t *testing.T) {
 			if err := w.Commit(); err != nil {
 				t.Fatal(err)
 			}
-			model, nodeIdx = next, nextIdx
+			committed, nodeIdx = next, nextIdx
 		}
-		checkTasks(t, s.ReadTxn(), model, nodeIdx, nodes, services)
+		checkTasks(t, s.ReadTxn(), committed, nodeIdx, nodes, services)
 		evs, lost := feed.Take()
 		if lost {
 			t.Fatal("feed lost changes")
@@ -397,10 +397,10 @@ func currentRows(t *testing.T, s *Store) map[string]*Task {
 	return out
 }
 
-// checkTasks compares a read transaction's view of the task table with the model.
-func checkTasks(t *testing.T, r *ReadTxn, model map[string]*Task, nodeIdx map[string]uint64, nodes, services []string) {
+// checkTasks compares a read transaction's view of the task table with the committed.
+func checkTasks(t *testing.T, r *ReadTxn, committed map[string]*Task, nodeIdx map[string]uint64, nodes, services []string) {
 	t.Helper()
-	sorted := slices.SortedFunc(maps.Values(model), func(a, b *Task) int {
+	sorted := slices.SortedFunc(maps.Values(committed), func(a, b *Task) int {
 		if a.ID < b.ID {
 			return -1
 		}
@@ -422,8 +422,8 @@ func checkTasks(t *testing.T, r *ReadTxn, model map[string]*Task, nodeIdx map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != len(model) {
-		t.Fatalf("Tasks: %d rows, want %d", len(all), len(model))
+	if len(all) != len(committed) {
+		t.Fatalf("Tasks: %d rows, want %d", len(all), len(committed))
 	}
 	for i, got := range all {
 		want := sorted[i]

@@ -21,7 +21,7 @@ type Meta struct {
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
-func (m *Meta) meta() *Meta { return m }
+func (m *Meta) RowMeta() *Meta { return m }
 
 // ---------------------------------------------------------------------------
 // Cluster
@@ -468,7 +468,7 @@ func (s *Stack) Copy() *Stack {
 		return nil
 	}
 	out := *s
-	out.Spec = cloneSpec(s.Spec)
+	out.Spec = spec.Clone(s.Spec)
 	out.Labels = maps.Clone(s.Labels)
 	out.DependsOn = slices.Clone(s.DependsOn)
 	return &out
@@ -563,8 +563,8 @@ func (s *Service) Copy() *Service {
 		return nil
 	}
 	out := *s
-	out.Spec = *cloneSpec(&s.Spec)
-	out.PreviousSpec = cloneSpec(s.PreviousSpec)
+	out.Spec = *spec.Clone(&s.Spec)
+	out.PreviousSpec = spec.Clone(s.PreviousSpec)
 	out.Objects = maps.Clone(s.Objects)
 	out.PreviousObjects = maps.Clone(s.PreviousObjects)
 	out.Endpoint.VIPs = slices.Clone(s.Endpoint.VIPs)

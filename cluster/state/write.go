@@ -43,7 +43,7 @@ type changeKey struct{ table, key string }
 
 // row is what every table's row type implements.
 type row interface {
-	meta() *Meta
+	RowMeta() *Meta
 	// rowKey is the primary key: the ID, or the name for sources and stacks.
 	rowKey() string
 	// validate reports what is wrong with the row, in words.
@@ -123,7 +123,7 @@ func (w *WriteTxn) record(table, key string, before, after any) {
 	}
 	k := changeKey{table, key}
 	again := w.changeAt != nil || w.deleted
-	if r, ok := before.(row); ok && r.meta().ModifyIndex == w.index {
+	if r, ok := before.(row); ok && r.RowMeta().ModifyIndex == w.index {
 		again = true
 	}
 	if again {
@@ -210,10 +210,10 @@ func (w *WriteTxn) insertOver(table string, obj row, existing row) error {
 				existing = raw.(row)
 			}
 		}
-		m := obj.meta()
+		m := obj.RowMeta()
 		m.CreateIndex = w.index
 		if existing != nil {
-			m.CreateIndex = existing.meta().CreateIndex
+			m.CreateIndex = existing.RowMeta().CreateIndex
 		}
 		m.ModifyIndex = w.index
 	}

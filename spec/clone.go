@@ -1,33 +1,33 @@
-package state
+package spec
 
 import "reflect"
 
-// cloneSpec deep-copies a spec value. The spec package has no copy methods and
-// grows fields over time; a reflective copy stays deep whatever it adds, where
-// a hand-written one would silently turn shallow. Spec values are copied once
+// Clone deep-copies a spec value. The package has no copy methods and grows
+// fields over time; a reflective copy stays deep whatever it adds, where a
+// hand-written one would silently turn shallow. Spec values are copied once
 // per service or stack write, so the cost does not matter; the hot rows
 // (tasks) have hand-written Copy methods.
-func cloneSpec[T any](v *T) *T {
+func Clone[T any](v *T) *T {
 	if v == nil {
 		return nil
 	}
 	out := new(T)
-	deepCopy(reflect.ValueOf(out).Elem(), reflect.ValueOf(v).Elem())
+	cloneValue(reflect.ValueOf(out).Elem(), reflect.ValueOf(v).Elem())
 	return out
 }
 
-// deepCopy copies src into dst, which is settable and of the same type,
+// cloneValue copies src into dst, which is settable and of the same type,
 // sharing no pointer, map or slice with src. Structs with unexported fields
 // (time.Time) are values with no shared mutable state in practice and are
 // copied whole.
-func deepCopy(dst, src reflect.Value) {
+func cloneValue(dst, src reflect.Value) {
 	switch src.Kind() {
 	case reflect.Pointer:
 		if src.IsNil() {
 			return
 		}
 		p := reflect.New(src.Type().Elem())
-		deepCopy(p.Elem(), src.Elem())
+		cloneValue(p.Elem(), src.Elem())
 		dst.Set(p)
 	case reflect.Map:
 		if src.IsNil() {
@@ -37,9 +37,9 @@ func deepCopy(dst, src reflect.Value) {
 		it := src.MapRange()
 		for it.Next() {
 			k := reflect.New(src.Type().Key()).Elem()
-			deepCopy(k, it.Key())
+			cloneValue(k, it.Key())
 			v := reflect.New(src.Type().Elem()).Elem()
-			deepCopy(v, it.Value())
+			cloneValue(v, it.Value())
 			m.SetMapIndex(k, v)
 		}
 		dst.Set(m)
@@ -49,19 +49,19 @@ func deepCopy(dst, src reflect.Value) {
 		}
 		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
 		for i := range src.Len() {
-			deepCopy(s.Index(i), src.Index(i))
+			cloneValue(s.Index(i), src.Index(i))
 		}
 		dst.Set(s)
 	case reflect.Array:
 		for i := range src.Len() {
-			deepCopy(dst.Index(i), src.Index(i))
+			cloneValue(dst.Index(i), src.Index(i))
 		}
 	case reflect.Interface:
 		if src.IsNil() {
 			return
 		}
 		v := reflect.New(src.Elem().Type()).Elem()
-		deepCopy(v, src.Elem())
+		cloneValue(v, src.Elem())
 		dst.Set(v)
 	case reflect.Struct:
 		t := src.Type()
@@ -72,7 +72,7 @@ func deepCopy(dst, src reflect.Value) {
 			}
 		}
 		for i := range t.NumField() {
-			deepCopy(dst.Field(i), src.Field(i))
+			cloneValue(dst.Field(i), src.Field(i))
 		}
 	default:
 		dst.Set(src)
