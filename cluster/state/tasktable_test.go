@@ -287,9 +287,9 @@ func TestTaskTableAgainstModel(t *testing.T) {
 	s := newStore(t)
 	feed := s.Feed(1 << 20)
 	defer feed.Close()
-	committed := map[string]*Task{}    // committed rows, by ID
-	nodeIdx := map[string]uint64{} // committed node indexes
-	mirror := map[string]*Task{}   // what the feed consumer sees
+	committed := map[string]*Task{} // committed rows, by ID
+	nodeIdx := map[string]uint64{}  // committed node indexes
+	mirror := map[string]*Task{}    // what the feed consumer sees
 	nodes := []string{"", "n1", "n2", "n3", "n4"}
 	services := []string{"s1", "s2", "s10"}
 	states := []TaskState{TaskPending, TaskAssigned, TaskRunning, TaskShutdown}
