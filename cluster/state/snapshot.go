@@ -124,7 +124,7 @@ func (s *Snapshot) persistTasks(enc *json.Encoder) error {
 func rowName(raw any) string {
 	switch r := raw.(type) {
 	case row:
-		return r.rowKey()
+		return r.Key()
 	case *tableIndexRow:
 		return r.Table
 	}
@@ -240,8 +240,8 @@ func (w *WriteTxn) restore(table string, obj any) error {
 		if _, dup := w.tasks.byID.get(t.ID); dup {
 			return fmt.Errorf("%s %q appears twice", table, t.ID)
 		}
-	} else if raw, _ := w.txn.First(table, indexID, r.rowKey()); raw != nil {
-		return fmt.Errorf("%s %q appears twice", table, r.rowKey())
+	} else if raw, _ := w.txn.First(table, indexID, r.Key()); raw != nil {
+		return fmt.Errorf("%s %q appears twice", table, r.Key())
 	}
 	return w.put(table, r)
 }

@@ -151,7 +151,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	// and writes go on from the restored indexes.
 	r := restored.ReadTxn()
 	for _, n := range want[TableNodes] {
-		if got, err := r.NodeByHostname(nil, n.(*Node).Hostname); err != nil || got.ID != n.rowKey() {
+		if got, err := r.NodeByHostname(nil, n.(*Node).Hostname); err != nil || got.ID != n.Key() {
 			t.Errorf("NodeByHostname after restore: %v, %v", got, err)
 		}
 	}
@@ -160,12 +160,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("Secret after restore: %v, %v", got, err)
 	}
 	next := r.Index() + 1
-	commit(t, restored, next, func(w *WriteTxn) error { return w.DeleteNode(want[TableNodes][0].rowKey()) })
+	commit(t, restored, next, func(w *WriteTxn) error { return w.DeleteNode(want[TableNodes][0].Key()) })
 	if restored.ReadTxn().Index(TableNodes) != next {
 		t.Error("writes after restore do not move the index")
 	}
 	// The original is untouched by writes to the restored store.
-	if _, err := s.ReadTxn().Node(nil, want[TableNodes][0].rowKey()); err != nil {
+	if _, err := s.ReadTxn().Node(nil, want[TableNodes][0].Key()); err != nil {
 		t.Error(err)
 	}
 }

@@ -61,7 +61,7 @@ func tableCases() []tableCase {
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertCluster(r.(*Cluster)) },
 		get:    func(r *ReadTxn, _ row) (row, error) { return asRow(r.Cluster(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteCluster(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteCluster(r.Key()) },
 		change: func(r row) { r.(*Cluster).Autolock = true },
 	}, {
 		table: TableNodes,
@@ -71,17 +71,17 @@ func tableCases() []tableCase {
 				Labels: map[string]string{"os": "linux"}}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertNode(r.(*Node)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Node(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Node(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Nodes(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteNode(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteNode(r.Key()) },
 		change: func(r row) { r.(*Node).Labels["zone"] = "a" },
 	}, {
 		table:  TableSources,
 		mk:     func(i int) row { return &Source{Name: fmt.Sprintf("src-%d", i), Kind: SourceGitPull, URL: "https://x"} },
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertSource(r.(*Source)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Source(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Source(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Sources(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteSource(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteSource(r.Key()) },
 		change: func(r row) { r.(*Source).Suspended = true },
 	}, {
 		table: TableStacks,
@@ -91,9 +91,9 @@ func tableCases() []tableCase {
 				Spec: &spec.Stack{Name: name, Services: map[string]*spec.Service{"api": {Name: "api", Image: "busybox"}}}}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertStack(r.(*Stack)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Stack(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Stack(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Stacks(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteStack(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteStack(r.Key()) },
 		change: func(r row) { r.(*Stack).Spec.Services["api"].Image = "busybox:2" },
 	}, {
 		table: TableServices,
@@ -102,9 +102,9 @@ func tableCases() []tableCase {
 				Spec: spec.Service{Name: fmt.Sprintf("svc-%d", i), Image: "busybox", Deploy: spec.Deploy{Replicas: ptr(uint64(0))}}}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertService(r.(*Service)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Service(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Service(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Services(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteService(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteService(r.Key()) },
 		change: func(r row) { *r.(*Service).Spec.Deploy.Replicas = 3 },
 	}, {
 		table: TableTasks,
@@ -114,9 +114,9 @@ func tableCases() []tableCase {
 				Networks: []Attachment{{Network: "n", Addr: "10.0.0.2/24"}}}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertTask(r.(*Task)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Task(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Task(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Tasks(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteTask(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteTask(r.Key()) },
 		change: func(r row) { r.(*Task).Networks[0].Addr = "10.0.0.3/24" },
 	}, {
 		table: TableNetworks,
@@ -124,9 +124,9 @@ func tableCases() []tableCase {
 			return &Network{ID: rev(i), Name: fmt.Sprintf("web_net-%d", i), Driver: "overlay", VNI: uint32(4096 + i)}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertNetwork(r.(*Network)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Network(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Network(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Networks(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteNetwork(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteNetwork(r.Key()) },
 		change: func(r row) { r.(*Network).Internal = true },
 	}, {
 		table: TableSecrets,
@@ -134,9 +134,9 @@ func tableCases() []tableCase {
 			return &Secret{ID: rev(i), Name: fmt.Sprintf("web_pw-%d", i), Version: 1, Data: []byte("hunter2")}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertSecret(r.(*Secret)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.SecretByID(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.SecretByID(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Secrets(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteSecret(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteSecret(r.Key()) },
 		change: func(r row) { r.(*Secret).Labels = map[string]string{"a": "b"} },
 		listed: func(r row) row { return r.(*Secret).Redacted() },
 	}, {
@@ -145,9 +145,9 @@ func tableCases() []tableCase {
 			return &Config{ID: rev(i), Name: fmt.Sprintf("web_conf-%d", i), Version: 1, Data: []byte("x=1")}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertConfig(r.(*Config)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.ConfigByID(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.ConfigByID(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Configs(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteConfig(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteConfig(r.Key()) },
 		change: func(r row) { r.(*Config).Data[0] = 'y' },
 	}, {
 		table: TableVolumes,
@@ -155,9 +155,9 @@ func tableCases() []tableCase {
 			return &Volume{ID: rev(i), Node: "node-1", Name: fmt.Sprintf("data-%d", i), Options: map[string]string{"o": "1"}}
 		},
 		upsert: func(w *WriteTxn, r row) error { return w.UpsertVolume(r.(*Volume)) },
-		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Volume(nil, k.rowKey())) },
+		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Volume(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Volumes(nil)) },
-		del:    func(w *WriteTxn, r row) error { return w.DeleteVolume(r.rowKey()) },
+		del:    func(w *WriteTxn, r row) error { return w.DeleteVolume(r.Key()) },
 		change: func(r row) { r.(*Volume).Options["o"] = "2" },
 	}}
 }
@@ -212,7 +212,7 @@ func TestTables(t *testing.T) {
 					t.Fatal(err)
 				}
 				if w := withMeta(want, 10, 10); !reflect.DeepEqual(got, w) {
-					t.Errorf("get %s:\n got %+v\nwant %+v", want.rowKey(), got, w)
+					t.Errorf("get %s:\n got %+v\nwant %+v", want.Key(), got, w)
 				}
 			}
 			if tc.list != nil {
@@ -294,7 +294,7 @@ func TestTables(t *testing.T) {
 func keys(rs []row) []string {
 	var out []string
 	for _, r := range rs {
-		out = append(out, r.rowKey())
+		out = append(out, r.Key())
 	}
 	return out
 }

@@ -21,7 +21,20 @@ type Meta struct {
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
+// RowMeta returns the row's raft bookkeeping, for the store that writes it.
 func (m *Meta) RowMeta() *Meta { return m }
+
+// Key returns a row's primary key: the ID, or the name for sources and stacks.
+func (c *Cluster) Key() string { return c.ID }
+func (n *Node) Key() string    { return n.ID }
+func (s *Source) Key() string  { return s.Name }
+func (s *Stack) Key() string   { return s.Name }
+func (s *Service) Key() string { return s.ID }
+func (t *Task) Key() string    { return t.ID }
+func (n *Network) Key() string { return n.ID }
+func (s *Secret) Key() string  { return s.ID }
+func (c *Config) Key() string  { return c.ID }
+func (v *Volume) Key() string  { return v.ID }
 
 // ---------------------------------------------------------------------------
 // Cluster

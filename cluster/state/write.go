@@ -44,22 +44,8 @@ type changeKey struct{ table, key string }
 // row is what every table's row type implements.
 type row interface {
 	RowMeta() *Meta
-	// rowKey is the primary key: the ID, or the name for sources and stacks.
-	rowKey() string
-	// validate reports what is wrong with the row, in words.
-	validate() error
+	Key() string
 }
-
-func (c *Cluster) rowKey() string { return c.ID }
-func (n *Node) rowKey() string    { return n.ID }
-func (s *Source) rowKey() string  { return s.Name }
-func (s *Stack) rowKey() string   { return s.Name }
-func (s *Service) rowKey() string { return s.ID }
-func (t *Task) rowKey() string    { return t.ID }
-func (n *Network) rowKey() string { return n.ID }
-func (s *Secret) rowKey() string  { return s.ID }
-func (c *Config) rowKey() string  { return c.ID }
-func (v *Volume) rowKey() string  { return v.ID }
 
 // RaftIndex is the raft index the transaction writes at. (Index, from
 // ReadTxn, is the index of the tables as the transaction sees them.)
@@ -173,11 +159,11 @@ func (w *WriteTxn) touch(table string) {
 // put validates obj, checks its unique keys and inserts it. obj must be a
 // private copy: it is stored as it is.
 func (w *WriteTxn) put(table string, obj row) error {
-	if err := w.writable(table, obj.rowKey()); err != nil {
+	if err := w.writable(table, obj.Key()); err != nil {
 		return err
 	}
-	if err := obj.validate(); err != nil {
-		return fmt.Errorf("state: %s %q: %w: %w", table, obj.rowKey(), ErrInvalid, err)
+	if err := validate(obj); err != nil {
+		return fmt.Errorf("state: %s %q: %w: %w", table, obj.Key(), ErrInvalid, err)
 	}
 	return w.insert(table, obj)
 }
@@ -189,7 +175,7 @@ func (w *WriteTxn) insert(table string, obj row) error { return w.insertOver(tab
 // it (nil: look it up): the hot paths (task status reports, plan updates) then look
 // the row up once, not twice.
 func (w *WriteTxn) insertOver(table string, obj row, existing row) error {
-	k := obj.rowKey()
+	k := obj.Key()
 	if err := w.writable(table, k); err != nil {
 		return err
 	}
@@ -316,11 +302,11 @@ func (w *WriteTxn) checkUnique(table string, obj row) error {
 	}
 	raw, err := w.txn.First(table, index, args...)
 	if err != nil {
-		return fmt.Errorf("state: %s %q: %w", table, obj.rowKey(), err)
+		return fmt.Errorf("state: %s %q: %w", table, obj.Key(), err)
 	}
-	if raw != nil && raw.(row).rowKey() != obj.rowKey() {
+	if raw != nil && raw.(row).Key() != obj.Key() {
 		return fmt.Errorf("state: %s %q: %s %q already belongs to %q: %w",
-			table, obj.rowKey(), what, key(args), raw.(row).rowKey(), ErrConflict)
+			table, obj.Key(), what, key(args), raw.(row).Key(), ErrConflict)
 	}
 	return nil
 }
@@ -455,7 +441,7 @@ func (w *WriteTxn) UpsertTasks(tasks []*Task) error {
 		if t == nil {
 			return fmt.Errorf("state: %s: batch entry %d: nil row: %w", TableTasks, i, ErrInvalid)
 		}
-		if err := t.validate(); err != nil {
+		if err := validateTask(t); err != nil {
 			return fmt.Errorf("state: %s %q: %w: %w", TableTasks, t.ID, ErrInvalid, err)
 		}
 		copies[i] = t.Copy()
@@ -478,7 +464,7 @@ func (w *WriteTxn) PutTasks(tasks []*Task) error {
 		if t == nil {
 			return fmt.Errorf("state: %s: batch entry %d: nil row: %w", TableTasks, i, ErrInvalid)
 		}
-		if err := t.validate(); err != nil {
+		if err := validateTask(t); err != nil {
 			return fmt.Errorf("state: %s %q: %w: %w", TableTasks, t.ID, ErrInvalid, err)
 		}
 	}
@@ -708,7 +694,7 @@ func (w *WriteTxn) ReportTaskStatus(nodeID, id string, st TaskStatus) (applied b
 		if st.Timestamp.After(c.UpdatedAt) {
 			c.UpdatedAt = st.Timestamp
 		}
-		if err = c.validate(); err != nil {
+		if err = validateTask(c); err != nil {
 			return t, false
 		}
 		c.ModifyIndex = w.index
@@ -734,7 +720,7 @@ func (w *WriteTxn) ReplaceTask(cur, next *Task) error {
 	if cur == nil || next == nil || cur.ID != next.ID {
 		return fmt.Errorf("state: %s: replace needs the current row and a row of the same ID: %w", TableTasks, ErrInvalid)
 	}
-	if err := next.validate(); err != nil {
+	if err := validateTask(next); err != nil {
 		return fmt.Errorf("state: %s %q: %w: %w", TableTasks, next.ID, ErrInvalid, err)
 	}
 	return w.insertOver(TableTasks, next, cur)
@@ -742,6 +728,33 @@ func (w *WriteTxn) ReplaceTask(cur, next *Task) error {
 
 // ---------------------------------------------------------------------------
 // Validation
+
+// validate reports what is wrong with a row, in words.
+func validate(r row) error {
+	switch r := r.(type) {
+	case *Cluster:
+		return validateCluster(r)
+	case *Node:
+		return validateNode(r)
+	case *Source:
+		return validateSource(r)
+	case *Stack:
+		return validateStack(r)
+	case *Service:
+		return validateService(r)
+	case *Task:
+		return validateTask(r)
+	case *Network:
+		return validateNetwork(r)
+	case *Secret:
+		return validateSecret(r)
+	case *Config:
+		return validateConfig(r)
+	case *Volume:
+		return validateVolume(r)
+	}
+	return fmt.Errorf("a %T is not a row", r)
+}
 
 // problems joins the non-nil errors into one, on one line: these messages end
 // up in API answers and logs, where errors.Join's newlines read badly.
@@ -793,9 +806,9 @@ func optionalKeyField(name, v string) error {
 	return keyField(name, v)
 }
 
-func (c *Cluster) validate() error { return keyField("id", c.ID) }
+func validateCluster(c *Cluster) error { return keyField("id", c.ID) }
 
-func (n *Node) validate() error {
+func validateNode(n *Node) error {
 	var reach error
 	if n.ManagerStatus != nil {
 		reach = known("reachability", n.ManagerStatus.Reachability)
@@ -805,11 +818,11 @@ func (n *Node) validate() error {
 		known("node state", n.Status.State), reach)
 }
 
-func (s *Source) validate() error {
+func validateSource(s *Source) error {
 	return problems(keyField("name", s.Name), known("kind", s.Kind), known("sync status", s.Status))
 }
 
-func (s *Stack) validate() error {
+func validateStack(s *Stack) error {
 	var specName error
 	if s.Spec != nil && s.Spec.Name != "" && s.Spec.Name != s.Name {
 		specName = fmt.Errorf("spec is for stack %q", s.Spec.Name)
@@ -817,7 +830,7 @@ func (s *Stack) validate() error {
 	return problems(keyField("name", s.Name), optionalKeyField("source", s.Source), specName)
 }
 
-func (s *Service) validate() error {
+func validateService(s *Service) error {
 	var name error
 	if s.Spec.Name != "" && s.Name != spec.FullName(s.Stack, s.Spec.Name) {
 		name = fmt.Errorf("name %q is not %q", s.Name, spec.FullName(s.Stack, s.Spec.Name))
@@ -826,21 +839,21 @@ func (s *Service) validate() error {
 		name, known("update state", s.UpdateStatus.State))
 }
 
-func (t *Task) validate() error {
+func validateTask(t *Task) error {
 	return problems(idField("id", t.ID), idField("service id", t.ServiceID),
 		optionalIDField("node id", t.NodeID),
 		known("desired state", t.DesiredState), known("task state", t.Status.State))
 }
 
-func (n *Network) validate() error {
+func validateNetwork(n *Network) error {
 	return problems(keyField("id", n.ID), keyField("name", n.Name))
 }
 
-func (s *Secret) validate() error {
+func validateSecret(s *Secret) error {
 	return problems(keyField("id", s.ID), keyField("name", s.Name), version(s.Version))
 }
 
-func (c *Config) validate() error {
+func validateConfig(c *Config) error {
 	return problems(keyField("id", c.ID), keyField("name", c.Name), version(c.Version))
 }
 
@@ -862,6 +875,6 @@ func known[E interface {
 	return fmt.Errorf("unknown %s %q", what, string(v))
 }
 
-func (v *Volume) validate() error {
+func validateVolume(v *Volume) error {
 	return problems(keyField("id", v.ID), keyField("node", v.Node), keyField("name", v.Name))
 }
