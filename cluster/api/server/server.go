@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"encoding/json"
@@ -11,14 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
-
-// IndexHeader carries the raft index of a read answer, for blocking queries.
-const IndexHeader = "X-Berth-Index"
 
 // DefaultWait is how long a blocking query waits when it gives an index but no wait.
 const DefaultWait = 5 * time.Minute
@@ -240,7 +238,7 @@ func (h *handler) authenticate(r *http.Request, rt route) (caller, error) {
 	case remoteNode:
 		roles = []ca.Role{ca.RoleManager, ca.RoleWorker}
 	default:
-		return caller{}, ErrLocalOnly
+		return caller{}, api.ErrLocalOnly
 	}
 	id, err := ca.RequireIdentity(r, h.b.Status().ClusterID, roles...)
 	if err != nil {
@@ -257,20 +255,20 @@ func (h *handler) checkPhase(rt route) error {
 		return nil
 	}
 	switch h.b.Status().Phase {
-	case PhaseManager:
+	case api.PhaseManager:
 		return nil
-	case PhaseLocked:
+	case api.PhaseLocked:
 		return sealed.ErrLocked
-	case PhaseWorker:
-		return ErrNotManager
+	case api.PhaseWorker:
+		return api.ErrNotManager
 	default:
-		return ErrNotInCluster
+		return api.ErrNotInCluster
 	}
 }
 
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toError(err)
-	if e.StatusCode >= 500 && e.Code == "internal" {
+	if e.StatusCode >= 500 && e.Code == api.CodeInternal {
 		h.logger.Error("API request failed", "method", r.Method, "path", r.URL.Path, "error", e.Message)
 	}
 	writeJSON(w, e.StatusCode, e)
@@ -291,8 +289,8 @@ func ok(w http.ResponseWriter, v any) error {
 	return nil
 }
 
-func okQuery(w http.ResponseWriter, v any, meta QueryMeta) error {
-	w.Header().Set(IndexHeader, strconv.FormatUint(meta.Index, 10))
+func okQuery(w http.ResponseWriter, v any, meta api.QueryMeta) error {
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(meta.Index, 10))
 	return ok(w, v)
 }
 
@@ -325,7 +323,7 @@ func decodeBody(r *http.Request, v any, limit int64, strict bool) error {
 	case err == nil || errors.Is(err, io.EOF):
 		return nil
 	case errors.As(err, &tooBig):
-		return fmt.Errorf("%w: the body of %s is larger than %s, its limit (see \"Limits\" in berth's README)", ErrTooLarge, r.Pattern, byteSize(tooBig.Limit))
+		return fmt.Errorf("%w: the body of %s is larger than %s, its limit (see \"Limits\" in berth's README)", api.ErrTooLarge, r.Pattern, byteSize(tooBig.Limit))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return badRequest("the request has %s: this manager does not know it (a misspelling, or a client newer than the manager)",
 			strings.TrimPrefix(err.Error(), "json: "))
@@ -345,8 +343,8 @@ func byteSize(n int64) string {
 }
 
 // query reads ?index=N&wait=D (D a Go duration, or seconds).
-func query(r *http.Request) (Query, error) {
-	var q Query
+func query(r *http.Request) (api.Query, error) {
+	var q api.Query
 	v := r.URL.Query()
 	if s := v.Get("index"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
@@ -400,7 +398,7 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request, _ caller) error {
 }
 
 func (h *handler) init(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req InitRequest
+	var req api.InitRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -412,7 +410,7 @@ func (h *handler) init(w http.ResponseWriter, r *http.Request, _ caller) error {
 }
 
 func (h *handler) join(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req JoinRequest
+	var req api.JoinRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -424,7 +422,7 @@ func (h *handler) join(w http.ResponseWriter, r *http.Request, _ caller) error {
 }
 
 func (h *handler) leave(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req LeaveRequest
+	var req api.LeaveRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -435,7 +433,7 @@ func (h *handler) leave(w http.ResponseWriter, r *http.Request, _ caller) error 
 }
 
 func (h *handler) unlock(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req UnlockRequest
+	var req api.UnlockRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -454,7 +452,7 @@ func (h *handler) cluster(w http.ResponseWriter, r *http.Request, _ caller) erro
 }
 
 func (h *handler) updateCluster(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req ClusterUpdateRequest
+	var req api.ClusterUpdateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -517,7 +515,7 @@ func (h *handler) node(w http.ResponseWriter, r *http.Request, _ caller) error {
 }
 
 func (h *handler) updateNode(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req NodeUpdateRequest
+	var req api.NodeUpdateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -553,7 +551,7 @@ func (h *handler) removeNode(w http.ResponseWriter, r *http.Request, _ caller) e
 }
 
 func (h *handler) createSecret(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req ObjectCreateRequest
+	var req api.ObjectCreateRequest
 	if err := decodeLimit(r, &req, spec.MaxObjectRequestBytes); err != nil {
 		return err
 	}
@@ -582,7 +580,7 @@ func (h *handler) secrets(w http.ResponseWriter, r *http.Request, _ caller) erro
 }
 
 func (h *handler) createConfig(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req ObjectCreateRequest
+	var req api.ObjectCreateRequest
 	if err := decodeLimit(r, &req, spec.MaxObjectRequestBytes); err != nil {
 		return err
 	}
@@ -612,7 +610,7 @@ func (h *handler) configs(w http.ResponseWriter, r *http.Request, _ caller) erro
 }
 
 func (h *handler) requestJoin(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req NodeJoinRequest
+	var req api.NodeJoinRequest
 	if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {
 		return err
 	}
@@ -632,7 +630,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request, c caller) er
 }
 
 func (h *handler) renewCertificate(w http.ResponseWriter, r *http.Request, c caller) error {
-	var req CertificateRequest
+	var req api.CertificateRequest
 	if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {
 		return err
 	}
@@ -655,12 +653,12 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, _ caller) error 
 	if err != nil {
 		return err
 	}
-	return ok(w, WriteResponse{Index: idx})
+	return ok(w, api.WriteResponse{Index: idx})
 }
 
 func raftMemberHandler(add bool) func(*handler, http.ResponseWriter, *http.Request, caller) error {
 	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
-		var req RaftMemberRequest
+		var req api.RaftMemberRequest
 		if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {
 			return err
 		}
@@ -689,7 +687,7 @@ func (h *handler) ping(w http.ResponseWriter, _ *http.Request, _ caller) error {
 
 func (h *handler) deployStack(w http.ResponseWriter, r *http.Request, _ caller) error {
 	// A stack with its secrets and configs can be large; the body is never logged.
-	var req StackDeployRequest
+	var req api.StackDeployRequest
 	if err := decodeLimit(r, &req, spec.MaxStackRequestBytes); err != nil {
 		return err
 	}
@@ -702,7 +700,7 @@ func (h *handler) deployStack(w http.ResponseWriter, r *http.Request, _ caller) 
 
 func (h *handler) plan(w http.ResponseWriter, r *http.Request, _ caller) error {
 	// Like a deploy, a plan carries whole stacks with their secrets and configs.
-	var req PlanRequest
+	var req api.PlanRequest
 	if err := decodeLimit(r, &req, spec.MaxStackRequestBytes); err != nil {
 		return err
 	}
@@ -729,7 +727,7 @@ func (h *handler) stacks(w http.ResponseWriter, r *http.Request, _ caller) error
 		return err
 	}
 	if list == nil {
-		list = []*StackSummary{}
+		list = []*api.StackSummary{}
 	}
 	return okQuery(w, list, meta)
 }
@@ -747,12 +745,12 @@ func (h *handler) services(w http.ResponseWriter, r *http.Request, _ caller) err
 	if err != nil {
 		return err
 	}
-	list, meta, err := h.b.Services(r.Context(), ServiceFilter{Stack: r.URL.Query().Get("stack")}, q)
+	list, meta, err := h.b.Services(r.Context(), api.ServiceFilter{Stack: r.URL.Query().Get("stack")}, q)
 	if err != nil {
 		return err
 	}
 	if list == nil {
-		list = []*ServiceStatus{}
+		list = []*api.ServiceStatus{}
 	}
 	return okQuery(w, list, meta)
 }
@@ -770,7 +768,7 @@ func (h *handler) service(w http.ResponseWriter, r *http.Request, _ caller) erro
 }
 
 func (h *handler) scaleService(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req ServiceScaleRequest
+	var req api.ServiceScaleRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -782,7 +780,7 @@ func (h *handler) scaleService(w http.ResponseWriter, r *http.Request, _ caller)
 }
 
 func (h *handler) updateService(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req ServiceUpdateRequest
+	var req api.ServiceUpdateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -807,12 +805,12 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request, _ caller) error 
 		return err
 	}
 	v := r.URL.Query()
-	list, meta, err := h.b.Tasks(r.Context(), TaskFilter{Service: v.Get("service"), Stack: v.Get("stack"), Node: v.Get("node")}, q)
+	list, meta, err := h.b.Tasks(r.Context(), api.TaskFilter{Service: v.Get("service"), Stack: v.Get("stack"), Node: v.Get("node")}, q)
 	if err != nil {
 		return err
 	}
 	if list == nil {
-		list = []*TaskInfo{}
+		list = []*api.TaskInfo{}
 	}
 	return okQuery(w, list, meta)
 }
@@ -861,7 +859,7 @@ func (h *handler) nodeNetworkView(w http.ResponseWriter, r *http.Request, c call
 	if len(v.Encoded) == 0 {
 		return okQuery(w, v, meta)
 	}
-	w.Header().Set(IndexHeader, strconv.FormatUint(meta.Index, 10))
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(meta.Index, 10))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	// The status is sent; a write error can only be a broken connection.
@@ -883,7 +881,7 @@ func (h *handler) taskRuntime(w http.ResponseWriter, r *http.Request, c caller) 
 
 func (h *handler) taskLogs(w http.ResponseWriter, r *http.Request, _ caller) error {
 	q := r.URL.Query()
-	o := LogOptions{Stream: q.Get("stream")}
+	o := api.LogOptions{Stream: q.Get("stream")}
 	var err error
 	if v := q.Get("tail"); v != "" && v != "all" {
 		if o.Tail, err = strconv.Atoi(v); err != nil || o.Tail < 0 {
@@ -935,7 +933,7 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 }
 
 func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, c caller) error {
-	var o ImageLoadOptions
+	var o api.ImageLoadOptions
 	var err error
 	if o.AllNodes, err = boolParam(r, "all_nodes"); err != nil {
 		return err
@@ -954,7 +952,7 @@ func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, c caller) er
 }
 
 func (h *handler) taskStatus(w http.ResponseWriter, r *http.Request, c caller) error {
-	var req TaskStatusRequest
+	var req api.TaskStatusRequest
 	if err := decodeInternal(r, &req, maxCommandBody); err != nil {
 		return err
 	}
@@ -966,7 +964,7 @@ func (h *handler) taskStatus(w http.ResponseWriter, r *http.Request, c caller) e
 }
 
 func (h *handler) addSource(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req SourceAddRequest
+	var req api.SourceAddRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -987,7 +985,7 @@ func (h *handler) sources(w http.ResponseWriter, r *http.Request, _ caller) erro
 		return err
 	}
 	if list == nil {
-		list = []*SourceInfo{}
+		list = []*api.SourceInfo{}
 	}
 	return okQuery(w, list, meta)
 }
@@ -1005,7 +1003,7 @@ func (h *handler) source(w http.ResponseWriter, r *http.Request, _ caller) error
 }
 
 func (h *handler) updateSource(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var req SourceUpdateRequest
+	var req api.SourceUpdateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
