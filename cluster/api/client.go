@@ -17,9 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // DefaultSocket is where the daemon listens and the CLI looks by default.
@@ -28,10 +26,13 @@ const DefaultSocket = "/run/berth/berth.sock"
 // DefaultHost is DefaultSocket as a -H/--host value.
 const DefaultHost = "unix://" + DefaultSocket
 
+// IndexHeader carries the raft index of a read answer, for blocking queries.
+const IndexHeader = "X-Berth-Index"
+
 // Client calls one node's API: the local daemon over its unix socket (the CLI), or a
 // manager over mutual TLS (other nodes, forwarding). Methods take the context first;
 // errors from the node are *Error values that errors.Is matches against the sentinel
-// errors of this package and of state, store, sealed and ca.
+// errors of this package.
 type Client struct {
 	host string // as given, for messages
 	base string
@@ -144,22 +145,22 @@ func (e *ConnectError) Error() string {
 		if errors.Is(e.Err, fs.ErrPermission) {
 			hint = "the socket is only open to root: run as root"
 		}
-		return fmt.Sprintf("cannot connect to the berth daemon at %s: %s (%s)", e.Host, rootCause(e.Err), hint)
+		return fmt.Sprintf("cannot connect to the berth daemon at %s: %s (%s)", e.Host, e.Reason(), hint)
 	}
-	return fmt.Sprintf("cannot connect to %s: %s", e.Host, rootCause(e.Err))
+	return fmt.Sprintf("cannot connect to %s: %s", e.Host, e.Reason())
+}
+
+// Reason is the innermost useful text of the failure ("connection refused" rather
+// than "dial unix /x: connect: connection refused").
+func (e *ConnectError) Reason() string {
+	var errno syscall.Errno
+	if errors.As(e.Err, &errno) {
+		return errno.Error()
+	}
+	return e.Err.Error()
 }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
-
-// rootCause keeps the innermost useful text of a network error ("connection
-// refused" rather than "dial unix /x: connect: connection refused").
-func rootCause(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno.Error()
-	}
-	return err.Error()
-}
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) (http.Header, error) {
 	var body io.Reader
@@ -233,7 +234,7 @@ func (c *Client) transportError(err error) error {
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "remote error: tls:") {
-		return fmt.Errorf("%s refused this client's certificate (%s): %w", c.host, msg, ca.ErrNoClientCert)
+		return fmt.Errorf("%s refused this client's certificate (%s): %w", c.host, msg, ErrUnauthorized)
 	}
 	return fmt.Errorf("request to %s failed: %w", c.host, err)
 }
@@ -246,7 +247,7 @@ func readError(resp *http.Response) error {
 		if len(text) > 200 {
 			text = text[:200] + "..."
 		}
-		return &Error{StatusCode: resp.StatusCode, Code: "internal", Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, text)}
+		return &Error{StatusCode: resp.StatusCode, Code: CodeInternal, Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, text)}
 	}
 	e.StatusCode = resp.StatusCode
 	return &e
@@ -671,31 +672,6 @@ func (c *Client) RemoveVoter(ctx context.Context, nodeID string) error {
 func (c *Client) Ping(ctx context.Context) error {
 	_, err := c.do(ctx, http.MethodGet, "/v1/internal/ping", nil, nil)
 	return err
-}
-
-// Forwarder sends followers' writes to the leader over mutual TLS: it is the
-// store.Forwarder of a manager.
-type Forwarder struct {
-	hc *http.Client
-}
-
-// NewForwarder returns a forwarder using hc (from NewTLSHTTPClient, presenting the
-// manager's certificate).
-func NewForwarder(hc *http.Client) *Forwarder { return &Forwarder{hc: hc} }
-
-var _ store.Forwarder = (*Forwarder)(nil)
-
-// Forward implements store.Forwarder. A leader that cannot be reached is reported as
-// store.ErrNoLeader, so that the store retries while an election runs; the request
-// was never sent, so retrying cannot apply it twice.
-func (f *Forwarder) Forward(ctx context.Context, leaderAddr string, cmd []byte) (uint64, error) {
-	c := &Client{host: leaderAddr, base: "https://" + leaderAddr, hc: f.hc}
-	idx, err := c.Apply(ctx, cmd)
-	var ce *ConnectError
-	if errors.As(err, &ce) {
-		return 0, fmt.Errorf("%w: the leader at %s cannot be reached: %s", store.ErrNoLeader, leaderAddr, rootCause(ce.Err))
-	}
-	return idx, err
 }
 
 // AddSource creates a GitOps source.

@@ -3,18 +3,12 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-
-	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
-	"github.com/berthd/berth/cluster/store/sealed"
 )
 
-// Sentinel errors of the API itself. Errors of the packages below (state, store,
-// sealed, ca) keep their own sentinels: the server maps them to codes and the client
-// maps the codes back, so errors.Is works the same on both ends of a connection.
+// Sentinel errors of the API. A client's errors.Is matches an error answer against
+// the sentinel of its code; the server maps the manager's own errors (of state,
+// store, sealed, ca) to these codes, so that clients need none of those packages.
 var (
 	// ErrNotInCluster: the node has not run `berth init` or `berth join` yet.
 	ErrNotInCluster = errors.New("this node is not part of a cluster: run `berth init` or `berth join`")
@@ -42,6 +36,109 @@ var (
 	ErrTaskOutdated = errors.New("task outdated")
 )
 
+// Sentinel errors of answers about the manager's state, raft, sealing and
+// certificates: what the client sees of the manager's errors of the same names.
+var (
+	ErrLocked         = errors.New("this node is locked: run `berth unlock`")
+	ErrNoLeader       = errors.New("no leader")
+	ErrNotLeader      = errors.New("this manager is not the leader")
+	ErrUnknownCommand = errors.New("unknown raft command type")
+	ErrNotLocked      = errors.New("this node is not locked")
+	ErrWrongKey       = errors.New("invalid unlock key: it does not unlock this node (has it been rotated?)")
+	ErrMalformedKey   = errors.New("malformed unlock key")
+	ErrAutolockOff    = errors.New("autolock is off: this node has no unlock key")
+	ErrDigestMismatch = errors.New("CA digest mismatch")
+	ErrWrongCluster   = errors.New("belongs to another cluster")
+	ErrInvalidToken   = errors.New("invalid join token")
+	// ErrUnauthorized: the caller presented no client certificate of the cluster.
+	ErrUnauthorized = errors.New("a client certificate signed by the cluster CA is required")
+	ErrForbidden    = errors.New("permission denied")
+	ErrInvalidCSR   = errors.New("invalid certificate signing request")
+	ErrInvalidCert  = errors.New("invalid certificate")
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")
+	ErrInvalid      = errors.New("invalid")
+	// ErrStateAbandoned: the manager replaced its state (a snapshot was restored)
+	// while the request read it.
+	ErrStateAbandoned = errors.New("state store abandoned")
+)
+
+// Error codes: the "code" of an error answer.
+const (
+	CodeLocked           = "locked"
+	CodeNotInCluster     = "not_in_cluster"
+	CodeAlreadyInCluster = "already_in_cluster"
+	CodeNotManager       = "not_manager"
+	CodeCatchingUp       = "catching_up"
+	CodeLocalOnly        = "local_only"
+	CodeQuorum           = "quorum"
+	CodeRefused          = "refused"
+	CodeTaskOutdated     = "task_outdated"
+	CodeNoLeader         = "no_leader"
+	CodeNotLeader        = "not_leader"
+	CodeUnknownCommand   = "unknown_command"
+	CodeNotLocked        = "not_locked"
+	CodeWrongKey         = "wrong_key"
+	CodeMalformedKey     = "malformed_key"
+	CodeAutolockOff      = "autolock_off"
+	CodeDigestMismatch   = "digest_mismatch"
+	CodeWrongCluster     = "wrong_cluster"
+	CodeInvalidToken     = "invalid_token"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeInvalidCSR       = "invalid_csr"
+	CodeInvalidCert      = "invalid_cert"
+	CodeNotFound         = "not_found"
+	CodeConflict         = "conflict"
+	CodeInvalid          = "invalid"
+	CodeBadRequest       = "bad_request"
+	CodeTooLarge         = "too_large"
+	CodeStateAbandoned   = "state_abandoned"
+	CodeTimeout          = "timeout"
+	CodeCanceled         = "canceled"
+	// CodeInternal is every other error: it matches no sentinel.
+	CodeInternal = "internal"
+)
+
+// errorCodes gives each code its HTTP status and the sentinel error it stands for.
+var errorCodes = []struct {
+	code   string
+	status int
+	err    error
+}{
+	{CodeLocked, http.StatusLocked, ErrLocked},
+	{CodeNotInCluster, http.StatusServiceUnavailable, ErrNotInCluster},
+	{CodeAlreadyInCluster, http.StatusConflict, ErrAlreadyInCluster},
+	{CodeNotManager, http.StatusServiceUnavailable, ErrNotManager},
+	{CodeCatchingUp, http.StatusServiceUnavailable, ErrCatchingUp},
+	{CodeLocalOnly, http.StatusForbidden, ErrLocalOnly},
+	{CodeQuorum, http.StatusConflict, ErrQuorum},
+	{CodeRefused, http.StatusConflict, ErrRefused},
+	{CodeTaskOutdated, http.StatusGone, ErrTaskOutdated},
+	{CodeNoLeader, http.StatusServiceUnavailable, ErrNoLeader},
+	{CodeNotLeader, http.StatusMisdirectedRequest, ErrNotLeader},
+	{CodeUnknownCommand, http.StatusNotImplemented, ErrUnknownCommand},
+	{CodeNotLocked, http.StatusConflict, ErrNotLocked},
+	{CodeWrongKey, http.StatusForbidden, ErrWrongKey},
+	{CodeMalformedKey, http.StatusBadRequest, ErrMalformedKey},
+	{CodeAutolockOff, http.StatusConflict, ErrAutolockOff},
+	{CodeDigestMismatch, http.StatusForbidden, ErrDigestMismatch},
+	{CodeWrongCluster, http.StatusForbidden, ErrWrongCluster},
+	{CodeInvalidToken, http.StatusForbidden, ErrInvalidToken},
+	{CodeUnauthorized, http.StatusUnauthorized, ErrUnauthorized},
+	{CodeForbidden, http.StatusForbidden, ErrForbidden},
+	{CodeInvalidCSR, http.StatusBadRequest, ErrInvalidCSR},
+	{CodeInvalidCert, http.StatusBadRequest, ErrInvalidCert},
+	{CodeNotFound, http.StatusNotFound, ErrNotFound},
+	{CodeConflict, http.StatusConflict, ErrConflict},
+	{CodeInvalid, http.StatusBadRequest, ErrInvalid},
+	{CodeBadRequest, http.StatusBadRequest, ErrBadRequest},
+	{CodeTooLarge, http.StatusRequestEntityTooLarge, ErrTooLarge},
+	{CodeStateAbandoned, http.StatusServiceUnavailable, ErrStateAbandoned},
+	{CodeTimeout, http.StatusGatewayTimeout, context.DeadlineExceeded},
+	{CodeCanceled, 499, context.Canceled},
+}
+
 // Error is an error answer: the JSON body {"error": "...", "code": "..."} and the
 // HTTP status. The client returns it for every non-2xx answer; errors.Is matches it
 // against the sentinel error its code stands for.
@@ -54,111 +151,26 @@ type Error struct {
 	Leader string `json:"leader,omitempty"`
 }
 
+// NewError returns the answer with code and message, with the code's status
+// (500 for CodeInternal and codes this package does not know).
+func NewError(code, message string) *Error {
+	status := http.StatusInternalServerError
+	for _, c := range errorCodes {
+		if c.code == code {
+			status = c.status
+		}
+	}
+	return &Error{StatusCode: status, Code: code, Message: message}
+}
+
 func (e *Error) Error() string { return e.Message }
 
 // Is matches the sentinel error of e's code.
 func (e *Error) Is(target error) bool {
 	for _, c := range errorCodes {
 		if c.code == e.Code {
-			return c.err != nil && c.err == target
+			return c.err == target
 		}
 	}
 	return false
-}
-
-// errorCodes maps sentinel errors to codes and statuses. The first match wins, so more
-// specific errors come first.
-var errorCodes = []struct {
-	code   string
-	status int
-	err    error
-}{
-	{"locked", http.StatusLocked, sealed.ErrLocked},
-	{"not_in_cluster", http.StatusServiceUnavailable, ErrNotInCluster},
-	{"already_in_cluster", http.StatusConflict, ErrAlreadyInCluster},
-	{"not_manager", http.StatusServiceUnavailable, ErrNotManager},
-	{"catching_up", http.StatusServiceUnavailable, ErrCatchingUp},
-	{"local_only", http.StatusForbidden, ErrLocalOnly},
-	{"quorum", http.StatusConflict, ErrQuorum},
-	{"refused", http.StatusConflict, ErrRefused},
-	{"task_outdated", http.StatusGone, ErrTaskOutdated},
-	{"no_leader", http.StatusServiceUnavailable, store.ErrNoLeader},
-	{"not_leader", http.StatusMisdirectedRequest, store.ErrNotLeader},
-	{"unknown_command", http.StatusNotImplemented, store.ErrUnknownCommand},
-	{"not_locked", http.StatusConflict, sealed.ErrNotLocked},
-	{"wrong_key", http.StatusForbidden, sealed.ErrWrongKey},
-	{"malformed_key", http.StatusBadRequest, sealed.ErrMalformedKey},
-	{"autolock_off", http.StatusConflict, sealed.ErrAutolockOff},
-	{"digest_mismatch", http.StatusForbidden, ca.ErrDigestMismatch},
-	{"wrong_cluster", http.StatusForbidden, ca.ErrWrongCluster},
-	{"invalid_token", http.StatusForbidden, ca.ErrInvalidToken},
-	{"unauthorized", http.StatusUnauthorized, ca.ErrNoClientCert},
-	{"forbidden", http.StatusForbidden, ca.ErrForbidden},
-	{"invalid_csr", http.StatusBadRequest, ca.ErrInvalidCSR},
-	{"invalid_cert", http.StatusBadRequest, ca.ErrInvalidCert},
-	{"not_found", http.StatusNotFound, state.ErrNotFound},
-	{"conflict", http.StatusConflict, state.ErrConflict},
-	{"invalid", http.StatusBadRequest, state.ErrInvalid},
-	{"bad_request", http.StatusBadRequest, ErrBadRequest},
-	{"too_large", http.StatusRequestEntityTooLarge, ErrTooLarge},
-	{"state_abandoned", http.StatusServiceUnavailable, state.ErrAbandoned},
-	{"timeout", http.StatusGatewayTimeout, context.DeadlineExceeded},
-	{"canceled", 499, context.Canceled},
-}
-
-// toError turns any error into the answer the server sends. The message is the
-// error's text: every package below writes its errors for operators and keeps secrets
-// out of them.
-func toError(err error) *Error {
-	var apiErr *Error
-	if errors.As(err, &apiErr) && apiErr.Code != "" {
-		// Passed through from another node (a forwarded call): keep its code and say
-		// what we added around it.
-		out := *apiErr
-		out.Message = err.Error()
-		if out.StatusCode == 0 {
-			out.StatusCode = statusOf(out.Code)
-		}
-		return &out
-	}
-	var nl *NotLeaderError
-	if errors.As(err, &nl) {
-		return &Error{StatusCode: http.StatusMisdirectedRequest, Code: "not_leader", Message: err.Error(), Leader: nl.Leader}
-	}
-	for _, c := range errorCodes {
-		if errors.Is(err, c.err) {
-			return &Error{StatusCode: c.status, Code: c.code, Message: err.Error()}
-		}
-	}
-	return &Error{StatusCode: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
-}
-
-func statusOf(code string) int {
-	for _, c := range errorCodes {
-		if c.code == code {
-			return c.status
-		}
-	}
-	return http.StatusInternalServerError
-}
-
-// NotLeaderError says that a leader-only call reached a follower, and where the leader
-// is. It matches store.ErrNotLeader.
-type NotLeaderError struct {
-	Leader string
-}
-
-func (e *NotLeaderError) Error() string {
-	if e.Leader == "" {
-		return "this manager is not the leader and no leader is known"
-	}
-	return fmt.Sprintf("this manager is not the leader (the leader is at %s)", e.Leader)
-}
-
-// Is makes errors.Is(err, store.ErrNotLeader) true.
-func (e *NotLeaderError) Is(target error) bool { return target == store.ErrNotLeader }
-
-// badRequest wraps ErrBadRequest with what is wrong.
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
 }

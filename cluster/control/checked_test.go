@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -20,7 +21,7 @@ import (
 // deployOnly serves the API's stack deploys with a manager's Control; a test calls
 // nothing else of the backend.
 type deployOnly struct {
-	api.Backend
+	server.Backend
 	c *control.Control
 }
 
@@ -36,7 +37,7 @@ func (d deployOnly) DeployStack(ctx context.Context, req *api.StackDeployRequest
 // claims the stack was checked is refused as an unknown field.
 func TestClientStacksAreValidated(t *testing.T) {
 	_, m := oneManager(t)
-	srv := api.NewLocalHandler(deployOnly{c: m.Control})
+	srv := server.NewLocalHandler(deployOnly{c: m.Control})
 	for name, tc := range map[string]struct {
 		change func(*api.StackDeployRequest) any
 		want   string

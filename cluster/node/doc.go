@@ -1,7 +1,7 @@
 // Package node composes a running berth node: the data dir, the node's identity and
 // certificates, the keyring, the raft store, the API on the unix socket and on the
 // TCP port, heartbeats, the lock state, and the init, join, leave, unlock and role
-// change flows. Node implements api.Backend; cmd/berth's `daemon` runs it.
+// change flows. Node implements server.Backend; cmd/berth's `daemon` runs it.
 //
 // # Phases
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -166,7 +167,7 @@ func (m *manager) markDown(ctx context.Context, nd *state.Node, now time.Time) {
 	m.logger.Info("node down", "node", nd.ID, "hostname", nd.Hostname, "reason", msg)
 }
 
-// Heartbeat implements api.Backend (leader only).
+// Heartbeat implements server.Backend (leader only).
 func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.HeartbeatResponse, error) {
 	m, err := n.activeManager()
 	if err != nil {
@@ -174,7 +175,7 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 	}
 	if !m.st.IsLeader() {
 		addr, _ := m.st.Leader()
-		return nil, &api.NotLeaderError{Leader: addr}
+		return nil, &server.NotLeaderError{Leader: addr}
 	}
 	now := time.Now()
 	m.hb.lead(now)
@@ -220,7 +221,7 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 			n.handleHeartbeat(ctx, resp)
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, store.ErrNoLeader):
+		case errors.Is(err, store.ErrNoLeader), errors.Is(err, api.ErrNoLeader):
 			n.logger.Debug("heartbeat skipped: no leader yet")
 		default:
 			failures++
@@ -299,7 +300,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 		if errors.As(err, &apiErr) && apiErr.Leader != "" {
 			queue = append([]string{apiErr.Leader}, queue...)
 		}
-		if errors.Is(err, state.ErrNotFound) || errors.Is(err, ca.ErrForbidden) {
+		if errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrForbidden) {
 			return nil, "", fmt.Errorf("this node is no longer a member of the cluster (removed?): %w", err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -103,7 +104,7 @@ func BenchmarkHeartbeatHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	id := tn.n.ident.Load()
-	h := api.NewRemoteHandler(tn.n)
+	h := server.NewRemoteHandler(tn.n)
 	req := httptest.NewRequest(http.MethodPost, "/v1/heartbeat", nil)
 	req.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{id.leaf}}}
 	eventually(b, 10*time.Second, func() error {

@@ -26,7 +26,7 @@ import (
 // voter.
 const joinWait = 30 * time.Second
 
-// Init implements api.Backend: a new cluster with this node as its first manager.
+// Init implements server.Backend: a new cluster with this node as its first manager.
 func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitResponse, err error) {
 	if err := n.lock(ctx); err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	}, nil
 }
 
-// Join implements api.Backend: this node joins the cluster of the manager at
+// Join implements server.Backend: this node joins the cluster of the manager at
 // req.RemoteAddr with a join token.
 func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinResponse, err error) {
 	if err := n.lock(ctx); err != nil {
@@ -271,7 +271,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 	return &api.JoinResponse{NodeID: joined.NodeID, ClusterID: clusterID, Role: joined.Role}, nil
 }
 
-// Leave implements api.Backend. A manager leaves only with Force (as in Docker): it
+// Leave implements server.Backend. A manager leaves only with Force (as in Docker): it
 // is taken out of raft first when the others can still agree on it.
 func (n *Node) Leave(ctx context.Context, req *api.LeaveRequest) error {
 	if err := n.lock(ctx); err != nil {
@@ -370,7 +370,7 @@ func (n *Node) abandonMembership() {
 	n.setIdentity(nil)
 }
 
-// Unlock implements api.Backend.
+// Unlock implements server.Backend.
 func (n *Node) Unlock(ctx context.Context, req *api.UnlockRequest) error {
 	if err := n.lock(ctx); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
@@ -72,9 +73,9 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		return err
 	}
 	p, err := openPort(n.cfg.ListenAddr, meta.ClusterID, n.ident.Load,
-		api.NewRemoteHandler(n, api.WithLogger(logger.With("api", "remote")),
-			api.WithPublicHandler(webhook.PathPrefix, webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook")))),
-			api.WithPublicHandler("/git/", &pushRouter{n: n, local: push})), logger)
+		server.NewRemoteHandler(n, server.WithLogger(logger.With("api", "remote")),
+			server.WithPublicHandler(webhook.PathPrefix, webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook")))),
+			server.WithPublicHandler("/git/", &pushRouter{n: n, local: push})), logger)
 	if err != nil {
 		return fmt.Errorf("open the node port: %w", err)
 	}
@@ -86,7 +87,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		Transport:         store.NewTransport(sl, logger),
 		Keyring:           kr,
 		Logger:            logger,
-		Forwarder:         api.NewForwarder(n.hc.Load()),
+		Forwarder:         forwarder{hc: n.hc.Load()},
 		Bootstrap:         bootstrap,
 		HeartbeatTimeout:  n.cfg.RaftHeartbeatTimeout,
 		ElectionTimeout:   n.cfg.RaftElectionTimeout,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
@@ -70,7 +71,7 @@ type Config struct {
 
 // Node is one running berth node: it serves the API on its unix socket and, once it is
 // a manager, on its TCP port, and it moves between the phases of api.Phase as the
-// operator inits, joins, unlocks and leaves. It implements api.Backend.
+// operator inits, joins, unlocks and leaves. It implements server.Backend.
 type Node struct {
 	cfg    Config
 	dir    dataDir
@@ -96,7 +97,7 @@ type Node struct {
 	runCtx context.Context
 }
 
-var _ api.Backend = (*Node)(nil)
+var _ server.Backend = (*Node)(nil)
 
 // New checks cfg and returns a node; Run runs it.
 func New(cfg Config) (*Node, error) {
@@ -151,7 +152,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer os.Remove(n.cfg.Socket)
 	srv := &http.Server{
-		Handler:           api.NewLocalHandler(n, api.WithLogger(n.logger.With("api", "local"))),
+		Handler:           server.NewLocalHandler(n, server.WithLogger(n.logger.With("api", "local"))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
@@ -278,7 +279,7 @@ func (n *Node) lock(ctx context.Context) error {
 
 func (n *Node) unlock() { <-n.life }
 
-// Status implements api.Backend.
+// Status implements server.Backend.
 func (n *Node) Status() api.Status {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
@@ -375,7 +376,7 @@ func (n *Node) client(addr string) (*api.Client, error) {
 	return api.New(addr, api.WithHTTPClient(hc))
 }
 
-// Member implements api.Backend: a certificate of a removed node is refused.
+// Member implements server.Backend: a certificate of a removed node is refused.
 func (n *Node) Member(nodeID string) error {
 	m, err := n.activeManager()
 	if errors.Is(err, api.ErrNotManager) {
@@ -397,7 +398,7 @@ func (n *Node) Member(nodeID string) error {
 	return nil
 }
 
-// Info implements api.Backend.
+// Info implements server.Backend.
 func (n *Node) Info(ctx context.Context) (*api.Info, error) {
 	n.mu.RLock()
 	phase, meta, m := n.phase, n.meta, n.mgr

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/internal/syncbuf"
@@ -153,7 +152,7 @@ func TestInProcessCluster(t *testing.T) {
 	if err != nil || rotated.Token == init.WorkerToken {
 		t.Fatalf("rotate worker token: %+v %v", rotated, err)
 	}
-	if _, err := w1.c.Join(ctx, api.JoinRequest{RemoteAddr: m2.addr, Token: init.WorkerToken}); !errors.Is(err, ca.ErrInvalidToken) {
+	if _, err := w1.c.Join(ctx, api.JoinRequest{RemoteAddr: m2.addr, Token: init.WorkerToken}); !errors.Is(err, api.ErrInvalidToken) {
 		t.Fatalf("join with the rotated-away token: %v", err)
 	}
 	if resp, err := w1.c.Join(ctx, api.JoinRequest{RemoteAddr: m2.addr, Token: rotated.Token}); err != nil || resp.Role != state.RoleWorker {
@@ -197,7 +196,7 @@ func TestInProcessCluster(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("blocking query not woken")
 	}
-	if _, err := m3.c.UpdateNode(ctx, "nope", api.NodeUpdateRequest{LabelsAdd: map[string]string{"a": "b"}}); !errors.Is(err, state.ErrNotFound) {
+	if _, err := m3.c.UpdateNode(ctx, "nope", api.NodeUpdateRequest{LabelsAdd: map[string]string{"a": "b"}}); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("update of a missing node: %v", err)
 	}
 
@@ -285,7 +284,7 @@ func TestInProcessCluster(t *testing.T) {
 	if _, err := other.c.UpdateCluster(ctx, api.ClusterUpdateRequest{Autolock: ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.c.UnlockKey(ctx, false); !errors.Is(err, sealed.ErrAutolockOff) {
+	if _, err := other.c.UnlockKey(ctx, false); !errors.Is(err, api.ErrAutolockOff) {
 		t.Errorf("unlock key with autolock off: %v", err)
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -521,7 +522,7 @@ func (m *manager) setRole(ctx context.Context, ref string, role state.NodeRole) 
 	defer unlock()
 	if !m.st.IsLeader() {
 		addr, _ := m.st.Leader()
-		return nil, &api.NotLeaderError{Leader: addr}
+		return nil, &server.NotLeaderError{Leader: addr}
 	}
 	nd, err := resolveNode(m.state().ReadTxn(), ref)
 	if err != nil {
@@ -591,7 +592,7 @@ func (m *manager) handOver(ctx context.Context) error {
 		addr = a
 		return a != "" && id != self
 	})
-	return &api.NotLeaderError{Leader: addr}
+	return &server.NotLeaderError{Leader: addr}
 }
 
 // RemoveNode implements api.Backend, with Docker's rules: a manager must be demoted
@@ -665,7 +666,7 @@ func (m *manager) onLeader(ctx context.Context, local func(context.Context) erro
 			}
 		}
 		redirect = ""
-		var nl *api.NotLeaderError
+		var nl *server.NotLeaderError
 		var apiErr *api.Error
 		switch {
 		case err == nil:
@@ -676,7 +677,7 @@ func (m *manager) onLeader(ctx context.Context, local func(context.Context) erro
 		case errors.As(err, &apiErr) && apiErr.Leader != "":
 			redirect = apiErr.Leader
 			continue
-		case errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrNoLeader), isConnectError(err):
+		case errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrNoLeader), errors.Is(err, api.ErrNotLeader), errors.Is(err, api.ErrNoLeader), isConnectError(err):
 			lastErr = err
 		default:
 			return err
@@ -994,7 +995,7 @@ func (n *Node) AddVoter(ctx context.Context, id string) error {
 	defer unlock()
 	if !m.st.IsLeader() {
 		addr, _ := m.st.Leader()
-		return &api.NotLeaderError{Leader: addr}
+		return &server.NotLeaderError{Leader: addr}
 	}
 	nd, err := m.state().ReadTxn().Node(nil, id)
 	if err != nil {
@@ -1032,7 +1033,7 @@ func (n *Node) RemoveVoter(ctx context.Context, id string) error {
 	defer unlock()
 	if !m.st.IsLeader() {
 		addr, _ := m.st.Leader()
-		return &api.NotLeaderError{Leader: addr}
+		return &server.NotLeaderError{Leader: addr}
 	}
 	if !m.isVoter(id) {
 		return nil

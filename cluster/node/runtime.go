@@ -17,7 +17,7 @@ import (
 // errNoRuntime: the daemon runs without a container runtime (simulated agents).
 var errNoRuntime = fmt.Errorf("%w: this node runs no container runtime", api.ErrRefused)
 
-// LoadImage implements api.Backend.
+// LoadImage implements server.Backend.
 func (n *Node) LoadImage(ctx context.Context, r io.Reader, o api.ImageLoadOptions) (*api.ImageLoadResponse, error) {
 	if o.AllNodes {
 		return n.loadImageAllNodes(ctx, r)
@@ -109,7 +109,7 @@ func (n *Node) loadImageInto(ctx context.Context, nd *state.Node, archive io.Rea
 	return resp.Images, nil
 }
 
-// TaskLogs implements api.Backend: a task that ran here is read from this node's
+// TaskLogs implements server.Backend: a task that ran here is read from this node's
 // files; a manager finds the node of any other task and asks it.
 func (n *Node) TaskLogs(ctx context.Context, ref string, o api.LogOptions, w io.Writer) error {
 	m, merr := n.readyManager()

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 )
 
 // A worker opens the node port too, for what only it can do for the managers: read
 // the logs of its tasks and import images into its containerd. Its handler is the
-// managers' (api.NewRemoteHandler): every endpoint that needs the cluster state
+// managers' (server.NewRemoteHandler): every endpoint that needs the cluster state
 // refuses with ErrNotManager, the others take manager certificates only.
 
 // openWorkerPort opens the port of a worker. A worker whose port cannot be opened
@@ -26,7 +27,7 @@ func (n *Node) openWorkerPort() {
 	}
 	logger := n.logger.With("role", "worker")
 	p, err := openPort(n.cfg.ListenAddr, n.meta.ClusterID, n.ident.Load,
-		api.NewRemoteHandler(n, api.WithLogger(logger.With("api", "remote"))), logger)
+		server.NewRemoteHandler(n, server.WithLogger(logger.With("api", "remote"))), logger)
 	if err != nil {
 		logger.Error("the node port cannot be opened (--listen-addr): managers cannot read this node's task logs or load images into it",
 			"listen", n.cfg.ListenAddr, "error", err)

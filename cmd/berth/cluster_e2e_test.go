@@ -360,8 +360,8 @@ func testNegativePaths(t *testing.T, c *procCluster) {
 	defer cancel()
 
 	// No certificate: the handshake is let through (joins need that), the API is not.
-	if _, _, err := clientWith("").Nodes(cctx, api.Query{}); !errors.Is(err, ca.ErrNoClientCert) {
-		t.Errorf("no client certificate: err = %v, want ca.ErrNoClientCert", err)
+	if _, _, err := clientWith("").Nodes(cctx, api.Query{}); !errors.Is(err, api.ErrUnauthorized) {
+		t.Errorf("no client certificate: err = %v, want api.ErrUnauthorized", err)
 	}
 	// A certificate of another CA: refused in the handshake.
 	if _, _, err := clientWith("other").Nodes(cctx, api.Query{}); err == nil || !strings.Contains(err.Error(), "refused this client's certificate") {
@@ -374,18 +374,18 @@ func testNegativePaths(t *testing.T, c *procCluster) {
 	if _, err := worker.Info(cctx); err != nil {
 		t.Errorf("worker certificate on a node endpoint: %v", err)
 	}
-	if _, _, err := worker.Nodes(cctx, api.Query{}); !errors.Is(err, ca.ErrForbidden) {
-		t.Errorf("worker certificate on a manager endpoint: err = %v, want ca.ErrForbidden", err)
+	if _, _, err := worker.Nodes(cctx, api.Query{}); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("worker certificate on a manager endpoint: err = %v, want api.ErrForbidden", err)
 	}
-	if _, err := worker.Apply(cctx, []byte{2, '{', '}'}); !errors.Is(err, ca.ErrForbidden) {
-		t.Errorf("worker certificate forwarding a raft command: err = %v, want ca.ErrForbidden", err)
+	if _, err := worker.Apply(cctx, []byte{2, '{', '}'}); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("worker certificate forwarding a raft command: err = %v, want api.ErrForbidden", err)
 	}
 	// A manager's certificate is what the API wants.
 	if _, _, err := clientWith("node-2").Nodes(cctx, api.Query{}); err != nil {
 		t.Errorf("manager certificate: %v", err)
 	}
 	// Local-only endpoints are not on the port at all.
-	if err := clientWith("node-2").Unlock(cctx, "x"); !errors.Is(err, state.ErrNotFound) {
+	if err := clientWith("node-2").Unlock(cctx, "x"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("unlock over the port: err = %v, want not found", err)
 	}
 	// The socket is root's alone.

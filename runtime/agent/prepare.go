@@ -113,7 +113,7 @@ func (r *runner) fetchRuntime(ctx context.Context) (*api.TaskRuntime, error) {
 			return rt, nil
 		case errors.Is(err, api.ErrTaskOutdated):
 			return nil, errOutdated
-		case errors.Is(err, state.ErrNotFound), errors.Is(err, api.ErrBadRequest):
+		case errors.Is(err, api.ErrNotFound), errors.Is(err, api.ErrBadRequest):
 			return nil, fmt.Errorf("task runtime: %w", err)
 		}
 		r.a.cfg.Logger.Warn("agent: fetching the task's runtime failed; retrying", "task", r.id, "error", err)

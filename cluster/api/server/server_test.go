@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -31,11 +32,11 @@ import (
 	"github.com/berthd/berth/spec"
 )
 
-// backend is an in-process api.Backend over a real state.Store (written directly at
+// backend is an in-process server.Backend over a real state.Store (written directly at
 // increasing indexes, as the FSM would). Methods a test does not set panic through
 // the nil embedded interface, which the handler turns into a 500.
 type backend struct {
-	api.Backend
+	server.Backend
 	mu       sync.Mutex
 	status   api.Status
 	st       *state.Store
@@ -151,7 +152,7 @@ func (b *backend) ApplyCommand(_ context.Context, cmd []byte) (uint64, error) {
 }
 
 // serveLocal serves the local handler on a unix socket in a temp dir.
-func serveLocal(t *testing.T, b api.Backend) *api.Client {
+func serveLocal(t *testing.T, b server.Backend) *api.Client {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "api-test-")
 	if err != nil {
@@ -163,7 +164,7 @@ func serveLocal(t *testing.T, b api.Backend) *api.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: api.NewLocalHandler(b)}
+	srv := &http.Server{Handler: server.NewLocalHandler(b)}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	c, err := api.New("unix://" + sock)
@@ -183,15 +184,15 @@ func TestErrorsKeepTheirMeaningAcrossTheWire(t *testing.T) {
 		status   int
 		code     string
 	}{
-		{fmt.Errorf("no such node: x: %w", state.ErrNotFound), state.ErrNotFound, 404, "not_found"},
-		{fmt.Errorf("hostname taken: %w", state.ErrConflict), state.ErrConflict, 409, "conflict"},
-		{store.ErrNoLeader, store.ErrNoLeader, 503, "no_leader"},
-		{&api.NotLeaderError{Leader: "10.0.0.1:4270"}, store.ErrNotLeader, 421, "not_leader"},
-		{sealed.ErrLocked, sealed.ErrLocked, 423, "locked"},
-		{sealed.ErrWrongKey, sealed.ErrWrongKey, 403, "wrong_key"},
+		{fmt.Errorf("no such node: x: %w", state.ErrNotFound), api.ErrNotFound, 404, "not_found"},
+		{fmt.Errorf("hostname taken: %w", state.ErrConflict), api.ErrConflict, 409, "conflict"},
+		{store.ErrNoLeader, api.ErrNoLeader, 503, "no_leader"},
+		{&server.NotLeaderError{Leader: "10.0.0.1:4270"}, api.ErrNotLeader, 421, "not_leader"},
+		{sealed.ErrLocked, api.ErrLocked, 423, "locked"},
+		{sealed.ErrWrongKey, api.ErrWrongKey, 403, "wrong_key"},
 		{fmt.Errorf("%w: demoting m3 would leave 1 of 2", api.ErrQuorum), api.ErrQuorum, 409, "quorum"},
 		{api.ErrNotInCluster, api.ErrNotInCluster, 503, "not_in_cluster"},
-		{ca.ErrForbidden, ca.ErrForbidden, 403, "forbidden"},
+		{ca.ErrForbidden, api.ErrForbidden, 403, "forbidden"},
 		{errors.New("disk on fire"), nil, 500, "internal"},
 	} {
 		b.err = tc.err
@@ -207,10 +208,10 @@ func TestErrorsKeepTheirMeaningAcrossTheWire(t *testing.T) {
 			t.Errorf("%v: errors.Is does not match the sentinel on the client side", tc.err)
 		}
 	}
-	b.err = &api.NotLeaderError{Leader: "10.0.0.1:4270"}
+	b.err = &server.NotLeaderError{Leader: "10.0.0.1:4270"}
 	_, _, err := c.Nodes(ctx, api.Query{})
 	var apiErr *api.Error
-	if !errors.As(err, &apiErr) || apiErr.Leader != "10.0.0.1:4270" || !errors.Is(err, store.ErrNotLeader) {
+	if !errors.As(err, &apiErr) || apiErr.Leader != "10.0.0.1:4270" || !errors.Is(err, api.ErrNotLeader) {
 		t.Errorf("not leader: %#v", err)
 	}
 }
@@ -220,13 +221,13 @@ func TestPhaseGate(t *testing.T) {
 	c := serveLocal(t, b)
 	ctx := context.Background()
 	b.setPhase(api.PhaseLocked)
-	if _, _, err := c.Nodes(ctx, api.Query{}); !errors.Is(err, sealed.ErrLocked) || err.Error() != "this node is locked: run `berth unlock`" {
+	if _, _, err := c.Nodes(ctx, api.Query{}); !errors.Is(err, api.ErrLocked) || err.Error() != "this node is locked: run `berth unlock`" {
 		t.Errorf("locked node ls: %v", err)
 	}
 	if info, err := c.Info(ctx); err != nil || info.Phase != api.PhaseLocked {
 		t.Errorf("locked info: %+v %v", info, err)
 	}
-	if err := c.Unlock(ctx, "BERTHKEY-1-"+strings.Repeat("A", 43)); !errors.Is(err, sealed.ErrWrongKey) {
+	if err := c.Unlock(ctx, "BERTHKEY-1-"+strings.Repeat("A", 43)); !errors.Is(err, api.ErrWrongKey) {
 		t.Errorf("locked unlock reaches the backend: %v", err)
 	}
 	b.setPhase(api.PhaseInactive)
@@ -298,38 +299,8 @@ func TestListingsNeverCarryData(t *testing.T) {
 
 func TestLocalSocketServesNoInternalEndpoints(t *testing.T) {
 	c := serveLocal(t, newBackend(t))
-	if _, err := c.Apply(context.Background(), []byte{4, '{', '}'}); !errors.Is(err, state.ErrNotFound) {
+	if _, err := c.Apply(context.Background(), []byte{4, '{', '}'}); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("internal apply on the socket: %v", err)
-	}
-}
-
-func TestConnectErrors(t *testing.T) {
-	dir := t.TempDir()
-	c, err := api.New("unix://" + filepath.Join(dir, "none.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Info(context.Background())
-	var ce *api.ConnectError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "is `berth daemon` running?") {
-		t.Errorf("no daemon: %v", err)
-	}
-	if _, err := api.New("tcp-without-port"); err == nil {
-		t.Error("a host without a port was accepted")
-	}
-	if _, err := api.New("127.0.0.1:1"); err == nil {
-		t.Error("a TCP host without TLS configuration was accepted")
-	}
-	// A forwarder that cannot reach the leader reports no leader, so the store retries.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	f := api.NewForwarder(api.NewTLSHTTPClient(&tls.Config{}))
-	if _, err := f.Forward(context.Background(), addr, []byte{1}); !errors.Is(err, store.ErrNoLeader) {
-		t.Errorf("forward to a dead leader: %v", err)
 	}
 }
 
@@ -371,17 +342,17 @@ func newPKI(t *testing.T) *pki {
 		stranger: issue(foreign, "m9", ca.RoleManager)}
 }
 
-func serveRemote(t *testing.T, b api.Backend, p *pki) string {
+func serveRemote(t *testing.T, b server.Backend, p *pki) string {
 	t.Helper()
 	addr, _ := serveRemoteCounting(t, b, p)
 	return addr
 }
 
 // serveRemoteCounting is serveRemote that also counts the connections it accepts.
-func serveRemoteCounting(t *testing.T, b api.Backend, p *pki) (string, *atomic.Int64) {
+func serveRemoteCounting(t *testing.T, b server.Backend, p *pki) (string, *atomic.Int64) {
 	t.Helper()
 	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(api.NewRemoteHandler(b))
+	srv := httptest.NewUnstartedServer(server.NewRemoteHandler(b))
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			conns.Add(1)
@@ -444,13 +415,13 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 	worker := remoteClient(t, addr, root, &p.worker)
 	stranger := remoteClient(t, addr, root, &p.stranger)
 
-	if _, _, err := anon.Nodes(ctx, api.Query{}); !errors.Is(err, ca.ErrNoClientCert) {
+	if _, _, err := anon.Nodes(ctx, api.Query{}); !errors.Is(err, api.ErrUnauthorized) {
 		t.Errorf("no certificate: %v", err)
 	}
-	if _, _, err := worker.Nodes(ctx, api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+	if _, _, err := worker.Nodes(ctx, api.Query{}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("worker on a manager endpoint: %v", err)
 	}
-	if _, err := worker.Apply(ctx, []byte{byte(store.CmdNodeUpdate), '{', '}'}); !errors.Is(err, ca.ErrForbidden) {
+	if _, err := worker.Apply(ctx, []byte{byte(store.CmdNodeUpdate), '{', '}'}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("worker forwarding a command: %v", err)
 	}
 	if _, _, err := manager.Nodes(ctx, api.Query{}); err != nil {
@@ -459,32 +430,32 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 	if idx, err := manager.Apply(ctx, []byte{byte(store.CmdNodeUpdate), '{', '}'}); err != nil || idx != 42 {
 		t.Errorf("manager forwarding a command: %d %v", idx, err)
 	}
-	if _, err := manager.Apply(ctx, []byte{250}); !errors.Is(err, store.ErrUnknownCommand) {
+	if _, err := manager.Apply(ctx, []byte{250}); !errors.Is(err, api.ErrUnknownCommand) {
 		t.Errorf("unknown command: %v", err)
 	}
 	// The role in the answer is the certificate's, whatever the request says.
 	if hb, err := worker.Heartbeat(ctx); err != nil || hb.Role != state.RoleWorker {
 		t.Errorf("worker heartbeat: %+v %v", hb, err)
 	}
-	if _, _, err := stranger.Nodes(ctx, api.Query{}); err == nil || !errors.Is(err, ca.ErrNoClientCert) {
+	if _, _, err := stranger.Nodes(ctx, api.Query{}); err == nil || !errors.Is(err, api.ErrUnauthorized) {
 		t.Errorf("certificate of another CA: %v", err)
 	}
 	// Joining needs no certificate, only a good token.
-	if _, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: "bad"}); !errors.Is(err, ca.ErrInvalidToken) {
+	if _, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: "bad"}); !errors.Is(err, api.ErrInvalidToken) {
 		t.Errorf("join with a bad token: %v", err)
 	}
 	if resp, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: "good"}); err != nil || resp.NodeID != "n9" {
 		t.Errorf("join: %+v %v", resp, err)
 	}
 	// Node administration is not on the port.
-	if err := manager.Unlock(ctx, "x"); !errors.Is(err, state.ErrNotFound) {
+	if err := manager.Unlock(ctx, "x"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("unlock over the port: %v", err)
 	}
 	// A removed node's certificate no longer works.
 	b.mu.Lock()
 	delete(b.members, "m1")
 	b.mu.Unlock()
-	if _, _, err := manager.Nodes(ctx, api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+	if _, _, err := manager.Nodes(ctx, api.Query{}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("certificate of a removed node: %v", err)
 	}
 }
@@ -532,7 +503,7 @@ func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
 	if tasks, meta, err := worker.NodeTasks(ctx, "w1", api.Query{}); err != nil || len(tasks) != 1 || meta.Index != 3 {
 		t.Errorf("worker reading its own tasks: %v %+v %v", tasks, meta, err)
 	}
-	if _, _, err := worker.NodeTasks(ctx, "m1", api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+	if _, _, err := worker.NodeTasks(ctx, "m1", api.Query{}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("worker reading another node's tasks: %v", err)
 	}
 	if _, _, err := manager.NodeTasks(ctx, "w1", api.Query{}); err != nil {
@@ -545,7 +516,7 @@ func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
 		t.Errorf("reports filed under %v, want w1", b.reported)
 	}
 	// Stacks are for managers and the local socket.
-	if _, err := worker.DeployStack(ctx, &api.StackDeployRequest{}); !errors.Is(err, ca.ErrForbidden) {
+	if _, err := worker.DeployStack(ctx, &api.StackDeployRequest{}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("worker deploying a stack: %v", err)
 	}
 	local := serveLocal(t, b)
@@ -554,7 +525,7 @@ func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
 		t.Errorf("deploy over the socket: %+v %v", resp, err)
 	}
 	// The agent endpoint of the port is not on the socket.
-	if err := local.ReportTaskStatus(ctx, nil); !errors.Is(err, state.ErrNotFound) {
+	if err := local.ReportTaskStatus(ctx, nil); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("task status on the socket: %v", err)
 	}
 }
@@ -588,7 +559,7 @@ func TestNodeNetworkViewEndpoint(t *testing.T) {
 	if len(got) != 1 || got[0].Index != 5 || got[0].Wait != 2*time.Second {
 		t.Errorf("queries reaching the backend: %+v", got)
 	}
-	if _, _, err := worker.NodeNetworkView(ctx, "m1", api.Query{}); !errors.Is(err, ca.ErrForbidden) {
+	if _, _, err := worker.NodeNetworkView(ctx, "m1", api.Query{}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("worker reading another node's view: %v", err)
 	}
 	if _, _, err := manager.NodeNetworkView(ctx, "w1", api.Query{}); err != nil {

@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/spec"
 )
 
@@ -38,7 +39,7 @@ func serve(h http.Handler, method, path string, body io.Reader) *httptest.Respon
 // pushes) is not bounded.
 func TestRequestBodies(t *testing.T) {
 	b := newBackend(t)
-	local := api.NewLocalHandler(b)
+	local := server.NewLocalHandler(b)
 	for _, c := range []struct {
 		name, path, body string
 		status           int
@@ -72,7 +73,7 @@ func TestRequestBodies(t *testing.T) {
 		t.Errorf("image load: %d %s, the backend read %d of %d bytes", rec.Code, rec.Body.String(), b.loaded.n, len(archive))
 	}
 	var pushed countingBody
-	remote := api.NewRemoteHandler(b, api.WithPublicHandler("/git/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	remote := server.NewRemoteHandler(b, server.WithPublicHandler("/git/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := pushed.read(r.Body); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		}

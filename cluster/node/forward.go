@@ -1,0 +1,37 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/api/server"
+	"github.com/berthd/berth/cluster/store"
+)
+
+// forwarder sends followers' writes to the leader over mutual TLS: it is the
+// store.Forwarder of a manager. hc presents the manager's certificate.
+type forwarder struct {
+	hc *http.Client
+}
+
+var _ store.Forwarder = forwarder{}
+
+// Forward implements store.Forwarder. A leader that cannot be reached is reported as
+// store.ErrNoLeader, so that the store retries while an election runs; the request
+// was never sent, so retrying cannot apply it twice. The leader's answers match the
+// manager's sentinel errors, as if the write had been applied here.
+func (f forwarder) Forward(ctx context.Context, leaderAddr string, cmd []byte) (uint64, error) {
+	c, err := api.New(leaderAddr, api.WithHTTPClient(f.hc))
+	if err != nil {
+		return 0, err
+	}
+	idx, err := c.Apply(ctx, cmd)
+	var ce *api.ConnectError
+	if errors.As(err, &ce) {
+		return 0, fmt.Errorf("%w: the leader at %s cannot be reached: %s", store.ErrNoLeader, leaderAddr, ce.Reason())
+	}
+	return idx, server.ManagerError(err)
+}
