@@ -193,8 +193,8 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 	return &api.HeartbeatResponse{
 		Period:   spec.Duration(n.heartbeatPeriod(m)),
 		Role:     nd.Role,
-		Voter:    m.isVoter(nd.ID),
-		Managers: m.managerAddrs(),
+		Voter:    m.ctl.IsVoter(nd.ID),
+		Managers: m.ctl.ManagerAddrs(),
 	}, nil
 }
 

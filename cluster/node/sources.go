@@ -53,7 +53,7 @@ func (h hookSources) RequestSync(ctx context.Context, name, _ string) error {
 
 // SourceToken implements api.Backend: the remote is this manager's port.
 func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.SourceTokenResponse, error) {
-	token, err := withControl(n, func(c *control.Control) (string, error) { return c.SourceToken(ctx, name, rotate) })
+	token, err := call(n.readyControl, func(c *control.Control) (string, error) { return c.SourceToken(ctx, name, rotate) })
 	if err != nil {
 		return nil, err
 	}
