@@ -41,7 +41,7 @@ func (c *Control) updateCluster(ctx context.Context, fn func(c *state.Cluster) (
 		}
 		// This manager's copy is behind the leader's: let it catch up.
 		lastErr = err
-		if !sleep(ctx, 100*time.Millisecond) {
+		if sleepCtx(ctx, 100*time.Millisecond); ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
 	}
@@ -141,4 +141,30 @@ func (c *Control) UnlockKey(ctx context.Context, rotate bool) (*api.UnlockKeyRes
 	}
 	c.logger.Info("unlock key rotated")
 	return &api.UnlockKeyResponse{Key: key}, nil
+}
+
+// FillInfo adds what this manager knows of the cluster to info (`berth info`).
+func (c *Control) FillInfo(info *api.Info) {
+	tx := c.st.State().ReadTxn()
+	if row, err := tx.Cluster(nil); err == nil {
+		info.Autolock = row.Autolock
+		info.MaxReplicas = row.Settings.ReplicaLimit()
+	}
+	if nodes, err := tx.Nodes(nil); err == nil {
+		info.Nodes = len(nodes)
+	}
+	if servers, err := c.raft.Servers(); err == nil {
+		for _, s := range servers {
+			if s.Voter {
+				info.Managers++
+			}
+		}
+	}
+	if addr, id := c.raft.Leader(); addr != "" {
+		info.Leader = &api.Leader{NodeID: id, Addr: addr}
+		if n, err := tx.Node(nil, id); err == nil {
+			info.Leader.Hostname = n.Hostname
+		}
+	}
+	info.RaftIndex = c.raft.AppliedIndex()
 }

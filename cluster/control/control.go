@@ -109,23 +109,11 @@ func (c *Control) waitApplied(ctx context.Context, idx uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	for d := 200 * time.Microsecond; c.st.StateIndex() < idx; d = min(2*d, 5*time.Millisecond) {
-		if !sleep(ctx, d) {
+		if sleepCtx(ctx, d); ctx.Err() != nil {
 			return fmt.Errorf("the write was committed at index %d but this manager has not applied it yet: %w", idx, ctx.Err())
 		}
 	}
 	return nil
-}
-
-// sleep waits d or until ctx is done; it reports whether ctx is still alive.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // blocking runs a blocking query on the current state store, starting over on a

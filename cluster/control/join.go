@@ -172,6 +172,18 @@ func (c *Control) RenewCertificate(_ context.Context, caller ca.Identity, req *a
 	return resp, nil
 }
 
+// Member checks that a node whose certificate verified is still in the cluster, so
+// that removing a node revokes its certificate.
+func (c *Control) Member(nodeID string) error {
+	if _, err := c.st.State().ReadTxn().Node(nil, nodeID); err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("%w: node %s is not a member of this cluster (was it removed?)", ca.ErrForbidden, nodeID)
+		}
+		return err
+	}
+	return nil
+}
+
 func rootCA(row *state.Cluster) (*ca.RootCA, error) {
 	if row.RootCAKey == "" {
 		return nil, errors.New("the cluster row holds no CA key")

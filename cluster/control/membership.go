@@ -23,6 +23,8 @@ type Raft interface {
 	AddVoter(id, addr string) error
 	RemoveServer(id string) error
 	TransferLeadership() error
+	// AppliedIndex is the index of the last entry raft handed to the state.
+	AppliedIndex() uint64
 	// ApplyEncoded applies a follower's write, already encoded, on the leader.
 	ApplyEncoded(ctx context.Context, cmd []byte) (uint64, error)
 }
@@ -127,14 +129,10 @@ func (c *Control) ApplyCommand(ctx context.Context, cmd []byte) (uint64, error) 
 // setRole). Only a node the cluster records as a manager can be added, at the
 // address it joined with.
 func (c *Control) AddVoter(ctx context.Context, id string) error {
-	unlock, err := c.lockMembership(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := c.leading(); err != nil {
-		return err
-	}
+	return c.membershipChange(ctx, func() error { return c.addVoter(id) })
+}
+
+func (c *Control) addVoter(id string) error {
 	nd, err := c.st.State().ReadTxn().Node(nil, id)
 	if err != nil {
 		return err
@@ -160,14 +158,10 @@ func (c *Control) AddVoter(ctx context.Context, id string) error {
 // setRole). A leader asked to remove itself hands leadership over first and sends
 // the caller to the new leader.
 func (c *Control) RemoveVoter(ctx context.Context, id string) error {
-	unlock, err := c.lockMembership(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := c.leading(); err != nil {
-		return err
-	}
+	return c.membershipChange(ctx, func() error { return c.removeVoter(ctx, id) })
+}
+
+func (c *Control) removeVoter(ctx context.Context, id string) error {
 	if !c.IsVoter(id) {
 		return nil
 	}
@@ -191,25 +185,21 @@ func (c *Control) RemoveFromRaft(ctx context.Context, id string) error {
 	})
 }
 
-// leading returns a not-leader error naming the leader unless this manager leads.
-func (c *Control) leading() error {
-	if c.raft.IsLeader() {
-		return nil
-	}
-	addr, _ := c.raft.Leader()
-	return &api.NotLeaderError{Leader: addr}
-}
-
-// lockMembership takes the leader's membership lock: role changes and raft
-// configuration changes run one at a time, each to its end, so that the next sees
-// what the last one did.
-func (c *Control) lockMembership(ctx context.Context) (unlock func(), err error) {
+// membershipChange runs fn on the leader under its membership lock: role changes and
+// raft configuration changes run one at a time, each to its end, so that the next
+// sees what the last one did. Off the leader, it returns a not-leader error naming it.
+func (c *Control) membershipChange(ctx context.Context, fn func() error) error {
 	select {
 	case c.membership <- struct{}{}:
-		return func() { <-c.membership }, nil
+		defer func() { <-c.membership }()
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for another membership change to end: %w", ctx.Err())
+		return fmt.Errorf("waiting for another membership change to end: %w", ctx.Err())
 	}
+	if !c.raft.IsLeader() {
+		addr, _ := c.raft.Leader()
+		return &api.NotLeaderError{Leader: addr}
+	}
+	return fn()
 }
 
 // handOver transfers leadership to another voter, before the leader leaves raft, and
@@ -224,7 +214,10 @@ func (c *Control) handOver(ctx context.Context) error {
 	defer cancel()
 	for {
 		addr, id := c.raft.Leader()
-		if (addr != "" && id != self) || !sleep(ctx, 50*time.Millisecond) {
+		if addr != "" && id != self {
+			return &api.NotLeaderError{Leader: addr}
+		}
+		if sleepCtx(ctx, 50*time.Millisecond); ctx.Err() != nil {
 			return &api.NotLeaderError{Leader: addr}
 		}
 	}
@@ -268,7 +261,7 @@ func (c *Control) onLeader(ctx context.Context, local func(context.Context) erro
 		default:
 			return err
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if sleepCtx(ctx, 100*time.Millisecond); ctx.Err() != nil {
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
 		}
 	}

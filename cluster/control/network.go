@@ -148,7 +148,7 @@ func (v *netViews) refresh(ctx context.Context) {
 		case ctx.Err() != nil || errors.Is(err, state.ErrAbandoned):
 		case err != nil:
 			v.c.logger.Warn("could not index the cluster's networks; retrying", "error", err)
-			sleep(ctx, time.Second)
+			sleepCtx(ctx, time.Second)
 		case ni != nil:
 			v.publish(ni)
 		}
@@ -185,4 +185,13 @@ func (v *netViews) publish(ni *netIndex) {
 	}
 	close(v.built)
 	v.built = make(chan struct{})
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

@@ -150,23 +150,20 @@ func (c *Control) SetNodeRole(ctx context.Context, ref string, role state.NodeRo
 // raft's new configuration has committed; the node stops its manager when it sees
 // both. The leader demoting itself hands leadership over and answers with the new
 // leader, which makes the change in its turn.
-func (c *Control) setRole(ctx context.Context, ref string, role state.NodeRole) (*api.WriteResponse, error) {
-	unlock, err := c.lockMembership(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if err := c.leading(); err != nil {
-		return nil, err
-	}
-	nd, err := resolveNode(c.st.State().ReadTxn(), ref)
-	if err != nil {
-		return nil, err
-	}
-	if role == state.RoleManager {
-		return c.promote(ctx, nd)
-	}
-	return c.demote(ctx, nd)
+func (c *Control) setRole(ctx context.Context, ref string, role state.NodeRole) (resp *api.WriteResponse, err error) {
+	err = c.membershipChange(ctx, func() error {
+		nd, err := resolveNode(c.st.State().ReadTxn(), ref)
+		if err != nil {
+			return err
+		}
+		if role == state.RoleManager {
+			resp, err = c.promote(ctx, nd)
+		} else {
+			resp, err = c.demote(ctx, nd)
+		}
+		return err
+	})
+	return resp, err
 }
 
 func (c *Control) promote(ctx context.Context, nd *state.Node) (*api.WriteResponse, error) {

@@ -87,7 +87,7 @@ func (c *Control) createObject(ctx context.Context, kind string, req *api.Object
 		idx, err := write(id, v+1)
 		if errors.Is(err, state.ErrConflict) {
 			lastErr = err
-			if !sleep(ctx, 50*time.Millisecond) {
+			if sleepCtx(ctx, 50*time.Millisecond); ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			continue

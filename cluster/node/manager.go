@@ -367,31 +367,6 @@ func (m *manager) knownManagers() []string {
 	return slices.DeleteFunc(dedupe(append(meta.Managers, m.ctl.ManagerAddrs()...)), func(a string) bool { return a == meta.AdvertiseAddr })
 }
 
-func (m *manager) fillInfo(info *api.Info) {
-	tx := m.state().ReadTxn()
-	if c, err := tx.Cluster(nil); err == nil {
-		info.Autolock = c.Autolock
-		info.MaxReplicas = c.Settings.ReplicaLimit()
-	}
-	if nodes, err := tx.Nodes(nil); err == nil {
-		info.Nodes = len(nodes)
-	}
-	if servers, err := m.st.Servers(); err == nil {
-		for _, s := range servers {
-			if s.Voter {
-				info.Managers++
-			}
-		}
-	}
-	if addr, id := m.st.Leader(); addr != "" {
-		info.Leader = &api.Leader{NodeID: id, Addr: addr}
-		if n, err := tx.Node(nil, id); err == nil {
-			info.Leader.Hostname = n.Hostname
-		}
-	}
-	info.RaftIndex = m.st.AppliedIndex()
-}
-
 func dedupe(in []string) []string {
 	var out []string
 	for _, s := range in {
