@@ -47,7 +47,7 @@ type Config struct {
 	Keyring Keyring
 }
 
-// Control serves one manager's stack, service and task operations.
+// Control serves every request of one manager.
 type Control struct {
 	st      Store
 	logger  *slog.Logger
@@ -61,7 +61,7 @@ type Control struct {
 	peers   Peers
 	keyring Keyring
 	// membership, of capacity one, is held by the membership change under way
-	// on the leader (lockMembership).
+	// on the leader (membershipChange).
 	membership chan struct{}
 }
 
