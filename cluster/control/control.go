@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -41,9 +40,14 @@ type Config struct {
 	// Revisions checks the revision of a `source rollback` before it is pinned
 	// (nil: not checked).
 	Revisions Revisions
+	// Raft, Peers and Keyring serve the cluster, node, join and membership
+	// requests; a Control without them serves stacks, services, tasks and sources.
+	Raft    Raft
+	Peers   Peers
+	Keyring Keyring
 }
 
-// Control serves one manager's stack, service and task operations.
+// Control serves every request of one manager.
 type Control struct {
 	st      Store
 	logger  *slog.Logger
@@ -53,6 +57,12 @@ type Control struct {
 	reports *batcher
 	revs    Revisions
 	nets    *netViews
+	raft    Raft
+	peers   Peers
+	keyring Keyring
+	// membership, of capacity one, is held by the membership change under way
+	// on the leader (membershipChange).
+	membership chan struct{}
 }
 
 // New returns a Control for the manager's store.
@@ -72,7 +82,8 @@ func New(cfg Config) *Control {
 	if cfg.ApplyTimeout <= 0 {
 		cfg.ApplyTimeout = 10 * time.Second
 	}
-	c := &Control{st: cfg.Store, logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID, timeout: cfg.ApplyTimeout, revs: cfg.Revisions}
+	c := &Control{st: cfg.Store, logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID, timeout: cfg.ApplyTimeout, revs: cfg.Revisions,
+		raft: cfg.Raft, peers: cfg.Peers, keyring: cfg.Keyring, membership: make(chan struct{}, 1)}
 	c.reports = newBatcher(c, cfg.MaxReportBatch)
 	c.nets = newNetViews(c)
 	return c
@@ -81,22 +92,28 @@ func New(cfg Config) *Control {
 func (c *Control) clock() time.Time { return c.now().UTC() }
 
 // apply writes a command and waits until this manager has applied it, so that whoever
-// wrote through this manager reads the write here at once.
+// wrote through this manager reads the write here at once (and a rotated token is
+// refused here at once).
 func (c *Control) apply(ctx context.Context, t store.CommandType, body any) (uint64, error) {
 	idx, err := c.st.Apply(ctx, t, body)
 	if err != nil {
 		return idx, err
 	}
+	return idx, c.waitApplied(ctx, idx)
+}
+
+// waitApplied waits, within the apply timeout, until this manager has applied index.
+// Followers apply an entry within a round trip of the leader, so it polls briefly
+// first, then backs off.
+func (c *Control) waitApplied(ctx context.Context, idx uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	for d := 200 * time.Microsecond; c.st.StateIndex() < idx; d = min(2*d, 5*time.Millisecond) {
-		select {
-		case <-ctx.Done():
-			return idx, fmt.Errorf("the write was committed at index %d but this manager has not applied it yet: %w", idx, ctx.Err())
-		case <-time.After(d):
+		if sleepCtx(ctx, d); ctx.Err() != nil {
+			return fmt.Errorf("the write was committed at index %d but this manager has not applied it yet: %w", idx, ctx.Err())
 		}
 	}
-	return idx, nil
+	return nil
 }
 
 // blocking runs a blocking query on the current state store, starting over on a
@@ -152,33 +169,23 @@ func resolveService(tx *state.ReadTxn, ref string) (*state.Service, error) {
 	return s, nil
 }
 
-// resolveNode finds a node by ID, hostname or unique ID prefix.
+// resolveNode finds a node by ID, hostname or unique ID prefix, as Docker does.
 func resolveNode(tx *state.ReadTxn, ref string) (*state.Node, error) {
 	if ref == "" {
 		return nil, badRequest("no node given")
 	}
-	if n, err := tx.Node(nil, ref); err == nil {
-		return n, nil
-	}
-	if n, err := tx.NodeByHostname(nil, ref); err == nil {
-		return n, nil
-	}
-	all, err := tx.Nodes(nil)
-	if err != nil {
+	nd, n, err := state.LookupRef(ref,
+		func(id string) (*state.Node, error) { return tx.Node(nil, id) },
+		func(host string) (*state.Node, error) { return tx.NodeByHostname(nil, host) },
+		func() ([]*state.Node, error) { return tx.Nodes(nil) },
+		func(nd *state.Node) string { return nd.ID })
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	var matches []*state.Node
-	for _, n := range all {
-		if strings.HasPrefix(n.ID, ref) {
-			matches = append(matches, n)
-		}
-	}
-	switch len(matches) {
-	case 0:
+	case n == 0:
 		return nil, &notFoundError{"node", ref}
-	case 1:
-		return matches[0], nil
-	default:
-		return nil, badRequest("node %q is ambiguous: %d node IDs start with it; give more of the ID", ref, len(matches))
+	case n > 1:
+		return nil, badRequest("node %q is ambiguous: %d node IDs start with it; give more of the ID", ref, n)
 	}
+	return nd, nil
 }

@@ -1,10 +1,21 @@
-// Package control is what a manager does for the stack, service and task endpoints of
-// the API: it turns requests into raft commands (deciding IDs and times, so that the
-// FSM stays deterministic), answers reads with blocking queries, and batches the
-// agents' task status reports into few raft entries. cluster/node serves it through
-// the API; tests and the C1M benchmark drive it over stores on raft's in-memory
-// transport.
+// Package control is every request a manager serves: the cluster row, unlock key and
+// join tokens (cluster.go), nodes and their roles (nodes.go), joins and certificates
+// (join.go), secrets and configs (objects.go), stacks, services, tasks and sources,
+// the agents' watches and reports (agent.go), and raft membership (membership.go).
+// It turns requests into raft commands (deciding IDs and times, so that the FSM stays
+// deterministic), answers reads with blocking queries, and batches the agents' task
+// status reports into few raft entries. One set of helpers serves them all: lookups
+// by ID, name or unique prefix, blocking reads that survive a snapshot restore, and
+// apply, which returns once this manager has applied the write (read your writes on
+// the manager you talk to) or an error when it has not within the apply timeout.
 //
-// It holds no state of its own beyond the reports waiting to be written: every answer
-// comes from the replicated state of the manager it runs on.
+// What it needs of raft (the configuration, leadership) and of the node it runs on
+// (its identity, the other managers, its keyring) it gets through the interfaces it
+// declares: Raft, Peers and Keyring, which cluster/node implements. cluster/node
+// serves it through the API in the phases that have a manager; tests and the C1M
+// benchmark drive it over stores on raft's in-memory transport.
+//
+// It holds no state of its own beyond the reports waiting to be written and the
+// leader's membership lock: every answer comes from the replicated state of the
+// manager it runs on.
 package control

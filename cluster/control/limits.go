@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,4 +36,36 @@ func aboveLimit(st *api.ServiceStatus, tx *state.ReadTxn) *api.ServiceStatus {
 	st.Pending = append(st.Pending, api.PendingReason{Tasks: int(st.Desired - limit),
 		Reason: fmt.Sprintf("%s: %s: only %d tasks are made; %s", p.Field, p.Message, limit, p.Fix)})
 	return st
+}
+
+// setMaxReplicas sets the cluster's limit of replicas per service (`berth update
+// --max-replicas`). A limit below what a service asks for already is refused: the
+// service would then hold a count no write could store again.
+func (c *Control) setMaxReplicas(ctx context.Context, limit uint64) error {
+	if err := spec.CheckMaxReplicas(limit); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	}
+	svcs, err := c.st.State().ReadTxn().Services(nil)
+	if err != nil {
+		return err
+	}
+	for _, s := range svcs {
+		if p := spec.ReplicasProblem(s.Stack, &s.Spec, limit); p != nil {
+			return fmt.Errorf("%w: max-replicas %d: service %s asks for %d replicas: scale it down first", api.ErrRefused, limit, s.Name, *s.Spec.Deploy.Replicas)
+		}
+	}
+	_, idx, err := c.updateCluster(ctx, func(row *state.Cluster) (bool, error) {
+		if row.Settings.ReplicaLimit() == limit {
+			return false, nil
+		}
+		row.Settings.MaxReplicas = limit
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if idx > 0 {
+		c.logger.Info("replica limit changed", "max_replicas", limit, "index", idx)
+	}
+	return nil
 }

@@ -161,6 +161,9 @@ type Revisions interface {
 // (`source rollback`) is checked first: a revision that does not exist changes
 // nothing.
 func (c *Control) UpdateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
+	if req.Pin != nil && *req.Pin != "" && c.raft != nil && !c.raft.IsLeader() {
+		return c.rollbackOnLeader(ctx, name, req)
+	}
 	if req.Pin != nil {
 		if err := spec.CheckText("pin (--to)", *req.Pin, spec.MaxRevisionLength); err != nil {
 			return nil, badRequest("%v", err)
@@ -174,6 +177,24 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 		return nil, err
 	}
 	return &api.WriteResponse{Index: idx}, nil
+}
+
+// rollbackOnLeader sends a rollback to the leader, whose applier holds the
+// repositories its revision is checked in.
+func (c *Control) rollbackOnLeader(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
+	cl, err := c.leaderClient("a rollback is checked on the leader")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.UpdateSource(ctx, name, req)
+	if err != nil {
+		return nil, err
+	}
+	// Who wrote through this manager reads the write here, as after any write.
+	if err := c.waitApplied(ctx, resp.Index); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 func (c *Control) updateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (uint64, error) {

@@ -1,7 +1,10 @@
 // Package node composes a running berth node: the data dir, the node's identity and
 // certificates, the keyring, the raft store, the API on the unix socket and on the
 // TCP port, heartbeats, the lock state, and the init, join, leave, unlock and role
-// change flows. Node implements server.Backend; cmd/berth's `daemon` runs it.
+// change flows. Node implements server.Backend; cmd/berth's `daemon` runs it. The
+// manager's requests are cluster/control's: the node serves them through control in
+// the phases that have a manager (backend.go) and gives control what it needs of the
+// node (control.go).
 //
 // # Phases
 //

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -175,7 +174,7 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 	}
 	if !m.st.IsLeader() {
 		addr, _ := m.st.Leader()
-		return nil, &server.NotLeaderError{Leader: addr}
+		return nil, &store.NotLeaderError{Leader: addr}
 	}
 	now := time.Now()
 	m.hb.lead(now)
@@ -194,8 +193,8 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 	return &api.HeartbeatResponse{
 		Period:   spec.Duration(n.heartbeatPeriod(m)),
 		Role:     nd.Role,
-		Voter:    m.isVoter(nd.ID),
-		Managers: m.managerAddrs(),
+		Voter:    m.ctl.IsVoter(nd.ID),
+		Managers: m.ctl.ManagerAddrs(),
 	}, nil
 }
 

@@ -252,7 +252,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 		}
 		// Docker's join returns once the manager is part of raft: so does ours.
 		err = waitFor(ctx, joinWait, func() bool {
-			if !m.isVoter(joined.NodeID) {
+			if !m.ctl.IsVoter(joined.NodeID) {
 				return false
 			}
 			_, cerr := m.state().ReadTxn().Cluster(nil)
@@ -309,7 +309,7 @@ func (n *Node) Leave(ctx context.Context, req *api.LeaveRequest) error {
 // leaveRefusal says why a manager does not leave without --force, the way Docker
 // does.
 func (m *manager) leaveRefusal(self string) error {
-	voters, reachable := m.voters()
+	voters, reachable := m.ctl.Voters()
 	up := 0
 	for _, v := range voters {
 		if v != self && reachable(v) {
@@ -333,7 +333,7 @@ func (m *manager) leaveRefusal(self string) error {
 // role becomes worker (so it no longer counts as a manager) and it is removed from
 // raft, so that the others keep a majority.
 func (m *manager) leaveRaft(ctx context.Context, self string) {
-	voters, _ := m.voters()
+	voters, _ := m.ctl.Voters()
 	if len(voters) <= 1 {
 		return
 	}
@@ -342,7 +342,7 @@ func (m *manager) leaveRaft(ctx context.Context, self string) {
 	if _, err := m.st.Apply(ctx, store.CmdNodeUpdate, store.NodeUpdate{ID: self, Role: state.RoleWorker}); err != nil {
 		m.logger.Warn("leaving: could not record this node as a worker", "error", err)
 	}
-	if err := m.removeVoter(ctx, self); err != nil {
+	if err := m.ctl.RemoveFromRaft(ctx, self); err != nil {
 		m.logger.Warn("leaving: could not remove this manager from raft; remove it on another manager with `berth node rm --force`", "error", err)
 	}
 }

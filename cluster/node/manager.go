@@ -40,9 +40,6 @@ type manager struct {
 	// (and knows the cluster), or after catchUpWait: past that, stale answers are
 	// better than none (a manager without a majority still shows who is down).
 	caughtUp chan struct{}
-	// membership, of capacity one, is held by the membership change under way
-	// on the leader (lockMembership).
-	membership chan struct{}
 	// rejoin wakes keepVoter: the leader counts this manager out of raft.
 	rejoin chan struct{}
 
@@ -67,7 +64,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
 	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(),
-		membership: make(chan struct{}, 1), rejoin: make(chan struct{}, 1)}
+		rejoin: make(chan struct{}, 1)}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: pushCluster{n}, Dir: n.dir.sources(), Logger: logger.With("api", "git")})
 	if err != nil {
 		return err
@@ -104,10 +101,9 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		return err
 	}
 	m.st, m.port = st, p
-	// Node.UpdateSource sends a rollback to the leader, whose applier holds the
-	// repositories its revision is checked in.
-	revs := applier.Revisions{Config: m.applierConfig(logger.With("component", "applier"))}
-	m.ctl = control.New(control.Config{Store: controlStore{m}, Logger: logger, ApplyTimeout: n.cfg.ApplyTimeout, Revisions: revs})
+	// Control sends a rollback to the leader, whose applier holds the repositories
+	// its revision is checked in.
+	m.ctl = m.newControl(applier.Revisions{Config: m.applierConfig(logger.With("component", "applier"))})
 	var ctx context.Context
 	m.loops, ctx = newLoops(n.runCtx)
 	// The orchestrator runs on whichever manager leads, and stops when it no longer does.
@@ -203,16 +199,6 @@ func (m *manager) stop() {
 }
 
 func (m *manager) state() *state.Store { return m.st.State() }
-
-// controlStore is the manager's store as control uses it: writes explain a missing
-// leader and return once this manager has applied them.
-type controlStore struct{ m *manager }
-
-func (s controlStore) State() *state.Store { return s.m.state() }
-func (s controlStore) StateIndex() uint64  { return s.m.st.StateIndex() }
-func (s controlStore) Apply(ctx context.Context, t store.CommandType, body any) (uint64, error) {
-	return s.m.apply(ctx, t, body)
-}
 
 // watchKeyring keeps this manager's keyring wrapped the way the cluster row says:
 // autolock on with the cluster's unlock key, or off. It runs outside the FSM because
@@ -318,7 +304,7 @@ func (m *manager) ensureVoter(ctx context.Context, removed bool) error {
 	var lastErr error
 	redirect := ""
 	for attempt := 0; ; attempt++ {
-		if m.isVoter(meta.NodeID) && (!removed || attempt > 0) {
+		if m.ctl.IsVoter(meta.NodeID) && (!removed || attempt > 0) {
 			if attempt > 0 {
 				m.logger.Info("joined raft as a voter")
 			}
@@ -358,7 +344,7 @@ func (m *manager) ensureVoter(ctx context.Context, removed bool) error {
 		}
 		if added {
 			// Wait for the new configuration to reach this manager.
-			_ = waitFor(ctx, 5*time.Second, func() bool { return m.isVoter(meta.NodeID) })
+			_ = waitFor(ctx, 5*time.Second, func() bool { return m.ctl.IsVoter(meta.NodeID) })
 			continue
 		}
 		if attempt > 0 && attempt%10 == 0 {
@@ -370,14 +356,6 @@ func (m *manager) ensureVoter(ctx context.Context, removed bool) error {
 	}
 }
 
-func (m *manager) isVoter(id string) bool {
-	servers, err := m.st.Servers()
-	if err != nil {
-		return false
-	}
-	return slices.ContainsFunc(servers, func(s store.Server) bool { return s.ID == id && s.Voter })
-}
-
 // knownManagers are the other managers this manager knows of: those of the node file
 // (from the last heartbeat answer or the join) and those of its own raft
 // configuration, which names managers that joined since (a manager demoted before its
@@ -387,49 +365,7 @@ func (m *manager) knownManagers() []string {
 	if meta == nil {
 		return nil
 	}
-	return slices.DeleteFunc(dedupe(append(meta.Managers, m.managerAddrs()...)), func(a string) bool { return a == meta.AdvertiseAddr })
-}
-
-// managerAddrs lists the raft voters' addresses, for nodes that need somewhere to
-// send heartbeats.
-func (m *manager) managerAddrs() []string {
-	servers, err := m.st.Servers()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, s := range servers {
-		if s.Voter {
-			out = append(out, s.Address)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (m *manager) fillInfo(info *api.Info) {
-	tx := m.state().ReadTxn()
-	if c, err := tx.Cluster(nil); err == nil {
-		info.Autolock = c.Autolock
-		info.MaxReplicas = c.Settings.ReplicaLimit()
-	}
-	if nodes, err := tx.Nodes(nil); err == nil {
-		info.Nodes = len(nodes)
-	}
-	if servers, err := m.st.Servers(); err == nil {
-		for _, s := range servers {
-			if s.Voter {
-				info.Managers++
-			}
-		}
-	}
-	if addr, id := m.st.Leader(); addr != "" {
-		info.Leader = &api.Leader{NodeID: id, Addr: addr}
-		if n, err := tx.Node(nil, id); err == nil {
-			info.Leader.Hostname = n.Hostname
-		}
-	}
-	info.RaftIndex = m.st.AppliedIndex()
+	return slices.DeleteFunc(dedupe(append(meta.Managers, m.ctl.ManagerAddrs()...)), func(a string) bool { return a == meta.AdvertiseAddr })
 }
 
 func dedupe(in []string) []string {

@@ -389,13 +389,7 @@ func (n *Node) Member(nodeID string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.state().ReadTxn().Node(nil, nodeID); err != nil {
-		if errors.Is(err, state.ErrNotFound) {
-			return fmt.Errorf("%w: node %s is not a member of this cluster (was it removed?)", ca.ErrForbidden, nodeID)
-		}
-		return err
-	}
-	return nil
+	return m.ctl.Member(nodeID)
 }
 
 // Info implements server.Backend.
@@ -415,7 +409,7 @@ func (n *Node) Info(ctx context.Context) (*api.Info, error) {
 		info.ManagerAddrs = meta.Managers
 	case api.PhaseManager:
 		if m != nil {
-			m.fillInfo(info)
+			m.ctl.FillInfo(info)
 		}
 	}
 	return info, nil

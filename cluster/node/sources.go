@@ -51,9 +51,9 @@ func (h hookSources) RequestSync(ctx context.Context, name, _ string) error {
 	return err
 }
 
-// SourceToken implements api.Backend: the remote is this manager's port.
+// SourceToken implements server.Backend: the remote is this manager's port.
 func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.SourceTokenResponse, error) {
-	token, err := withControl(n, func(c *control.Control) (string, error) { return c.SourceToken(ctx, name, rotate) })
+	token, err := call(n.readyControl, func(c *control.Control) (string, error) { return c.SourceToken(ctx, name, rotate) })
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
 	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger, Mirrors: m.mirrors}
 }
 
-// Plan implements api.Backend. Stacks are planned on this manager's state; a source
+// Plan implements server.Backend. Stacks are planned on this manager's state; a source
 // on the leader, which holds the sources' repositories (another manager asks it).
 func (n *Node) Plan(ctx context.Context, req *api.PlanRequest) (*api.PlanResponse, error) {
 	m, err := n.readyManager()

@@ -1,85 +1,13 @@
 package node
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
-
-func TestCheckQuorum(t *testing.T) {
-	up := func(ids ...string) func(string) bool {
-		return func(id string) bool {
-			for _, u := range ids {
-				if u == id {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	for _, tc := range []struct {
-		name    string
-		voters  []string
-		up      []string
-		remove  string
-		refused string // substring of the refusal, "" for allowed
-	}{
-		{"not a voter", []string{"a", "b", "c"}, []string{"a"}, "w", ""},
-		{"3 up, remove one", []string{"a", "b", "c"}, []string{"a", "b", "c"}, "c", ""},
-		{"3, one down, remove the down one", []string{"a", "b", "c"}, []string{"a", "b"}, "c", ""},
-		{"3, one down, remove an up one", []string{"a", "b", "c"}, []string{"a", "b"}, "b", "would leave 1 of 2 managers reachable, and raft needs a majority of 2"},
-		{"2 up, remove one", []string{"a", "b"}, []string{"a", "b"}, "b", ""},
-		{"last manager", []string{"a"}, []string{"a"}, "a", "without a manager"},
-		{"5, two down, remove an up one", []string{"a", "b", "c", "d", "e"}, []string{"a", "b", "c"}, "a", "would leave 2 of 4 managers reachable, and raft needs a majority of 3"},
-		{"5, two down, remove a down one", []string{"a", "b", "c", "d", "e"}, []string{"a", "b", "c"}, "e", ""},
-	} {
-		err := checkQuorum(tc.voters, up(tc.up...), tc.remove, "demoting "+tc.remove)
-		switch {
-		case tc.refused == "" && err != nil:
-			t.Errorf("%s: refused: %v", tc.name, err)
-		case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused) || !errors.Is(err, api.ErrQuorum)):
-			t.Errorf("%s: err = %v, want a quorum refusal saying %q", tc.name, err, tc.refused)
-		}
-	}
-}
-
-func TestResolveNode(t *testing.T) {
-	st, err := state.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = st.Update(1, func(w *state.WriteTxn) error {
-		for _, n := range []struct{ id, host string }{{"abc123", "node-1"}, {"abd456", "node-2"}, {"xyz789", "abc"}} {
-			if err := w.UpsertNode(&state.Node{ID: n.id, Hostname: n.host, Role: state.RoleWorker,
-				Availability: state.AvailabilityActive, Status: state.NodeStatus{State: state.NodeReady}}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx := st.ReadTxn()
-	for ref, want := range map[string]string{"abc123": "abc123", "node-2": "abd456", "xyz": "xyz789", "abd": "abd456",
-		"abc": "xyz789"} { // an exact hostname wins over an ID prefix, as in Docker
-		n, err := resolveNode(tx, ref)
-		if err != nil || n.ID != want {
-			t.Errorf("resolve %q = %v, %v; want %s", ref, n, err, want)
-		}
-	}
-	if _, err := resolveNode(tx, "ab"); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "ambiguous") {
-		t.Errorf("ambiguous prefix: %v", err)
-	}
-	if _, err := resolveNode(tx, "nope"); !errors.Is(err, state.ErrNotFound) || err.Error() != "no such node: nope" {
-		t.Errorf("missing node: %v", err)
-	}
-}
 
 func TestAdvertiseAddr(t *testing.T) {
 	for _, tc := range []struct{ flag, listen, remote, want, err string }{

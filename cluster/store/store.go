@@ -26,6 +26,22 @@ var (
 	ErrNoLeader  = errors.New("no leader")
 )
 
+// NotLeaderError says that a leader-only call reached a follower, and where the leader
+// is. It matches ErrNotLeader; its answer carries the leader's address.
+type NotLeaderError struct {
+	Leader string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == "" {
+		return "this manager is not the leader and no leader is known"
+	}
+	return fmt.Sprintf("this manager is not the leader (the leader is at %s)", e.Leader)
+}
+
+// Is makes errors.Is(err, ErrNotLeader) true.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+
 // Forwarder sends a command a follower received to the leader, and returns the raft
 // index it was applied at. The API layer implements it over mutual TLS.
 type Forwarder interface {

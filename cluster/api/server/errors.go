@@ -66,7 +66,7 @@ func toError(err error) *api.Error {
 		}
 		return &out
 	}
-	var nl *NotLeaderError
+	var nl *store.NotLeaderError
 	if errors.As(err, &nl) {
 		out := api.NewError(api.CodeNotLeader, err.Error())
 		out.Leader = nl.Leader
@@ -107,22 +107,6 @@ type managerError struct {
 func (e *managerError) Error() string        { return e.err.Error() }
 func (e *managerError) Unwrap() error        { return e.err }
 func (e *managerError) Is(target error) bool { return target == e.sentinel }
-
-// NotLeaderError says that a leader-only call reached a follower, and where the leader
-// is. It matches store.ErrNotLeader; its answer carries the leader's address.
-type NotLeaderError struct {
-	Leader string
-}
-
-func (e *NotLeaderError) Error() string {
-	if e.Leader == "" {
-		return "this manager is not the leader and no leader is known"
-	}
-	return fmt.Sprintf("this manager is not the leader (the leader is at %s)", e.Leader)
-}
-
-// Is makes errors.Is(err, store.ErrNotLeader) true.
-func (e *NotLeaderError) Is(target error) bool { return target == store.ErrNotLeader }
 
 // badRequest wraps api.ErrBadRequest with what is wrong.
 func badRequest(format string, args ...any) error {

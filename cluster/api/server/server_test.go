@@ -187,7 +187,7 @@ func TestErrorsKeepTheirMeaningAcrossTheWire(t *testing.T) {
 		{fmt.Errorf("no such node: x: %w", state.ErrNotFound), api.ErrNotFound, 404, "not_found"},
 		{fmt.Errorf("hostname taken: %w", state.ErrConflict), api.ErrConflict, 409, "conflict"},
 		{store.ErrNoLeader, api.ErrNoLeader, 503, "no_leader"},
-		{&server.NotLeaderError{Leader: "10.0.0.1:4270"}, api.ErrNotLeader, 421, "not_leader"},
+		{&store.NotLeaderError{Leader: "10.0.0.1:4270"}, api.ErrNotLeader, 421, "not_leader"},
 		{sealed.ErrLocked, api.ErrLocked, 423, "locked"},
 		{sealed.ErrWrongKey, api.ErrWrongKey, 403, "wrong_key"},
 		{fmt.Errorf("%w: demoting m3 would leave 1 of 2", api.ErrQuorum), api.ErrQuorum, 409, "quorum"},
@@ -208,7 +208,7 @@ func TestErrorsKeepTheirMeaningAcrossTheWire(t *testing.T) {
 			t.Errorf("%v: errors.Is does not match the sentinel on the client side", tc.err)
 		}
 	}
-	b.err = &server.NotLeaderError{Leader: "10.0.0.1:4270"}
+	b.err = &store.NotLeaderError{Leader: "10.0.0.1:4270"}
 	_, _, err := c.Nodes(ctx, api.Query{})
 	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Leader != "10.0.0.1:4270" || !errors.Is(err, api.ErrNotLeader) {

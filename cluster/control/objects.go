@@ -1,0 +1,117 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/spec"
+)
+
+// Secrets and configs are versioned objects: each create writes the next version of
+// the name.
+
+// CreateSecret writes the next version of a secret.
+func (c *Control) CreateSecret(ctx context.Context, req *api.ObjectCreateRequest) (*api.ObjectCreateResponse, error) {
+	return c.createObject(ctx, "secret", req, func(tx *state.ReadTxn) (uint64, error) {
+		s, err := tx.Secret(nil, req.Name)
+		if err != nil {
+			return 0, err
+		}
+		return s.Version, nil
+	}, func(id string, v uint64) (uint64, error) {
+		return c.apply(ctx, store.CmdSecretUpsert, &state.Secret{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
+	})
+}
+
+// Secrets lists every version of every secret.
+func (c *Control) Secrets(ctx context.Context, q api.Query) ([]*state.Secret, api.QueryMeta, error) {
+	var out []*state.Secret
+	idx, err := c.blocking(ctx, q, []string{state.TableSecrets}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		var err error
+		out, err = tx.Secrets(ws)
+		return tx.Index(state.TableSecrets), err
+	})
+	return out, api.QueryMeta{Index: idx}, err
+}
+
+// CreateConfig writes the next version of a config.
+func (c *Control) CreateConfig(ctx context.Context, req *api.ObjectCreateRequest) (*api.ObjectCreateResponse, error) {
+	return c.createObject(ctx, "config", req, func(tx *state.ReadTxn) (uint64, error) {
+		cf, err := tx.Config(nil, req.Name)
+		if err != nil {
+			return 0, err
+		}
+		return cf.Version, nil
+	}, func(id string, v uint64) (uint64, error) {
+		return c.apply(ctx, store.CmdConfigUpsert, &state.Config{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
+	})
+}
+
+// Configs lists every version of every config, without data.
+func (c *Control) Configs(ctx context.Context, q api.Query) ([]*state.Config, api.QueryMeta, error) {
+	var out []*state.Config
+	idx, err := c.blocking(ctx, q, []string{state.TableConfigs}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
+		all, err := tx.Configs(ws)
+		out = make([]*state.Config, len(all))
+		for i, cf := range all {
+			cp := cf.Copy()
+			cp.Data = nil
+			out[i] = cp
+		}
+		return tx.Index(state.TableConfigs), err
+	})
+	return out, api.QueryMeta{Index: idx}, err
+}
+
+// createObject checks req and writes version latest+1 of the object, retrying when
+// another writer took that version first.
+func (c *Control) createObject(ctx context.Context, kind string, req *api.ObjectCreateRequest, latest func(tx *state.ReadTxn) (uint64, error),
+	write func(id string, version uint64) (uint64, error)) (*api.ObjectCreateResponse, error) {
+	if err := checkObject(kind, req); err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 5 {
+		v, err := latest(c.st.State().ReadTxn())
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return nil, err
+		}
+		id := c.newID()
+		idx, err := write(id, v+1)
+		if errors.Is(err, state.ErrConflict) {
+			lastErr = err
+			if sleepCtx(ctx, 50*time.Millisecond); ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &api.ObjectCreateResponse{ID: id, Name: req.Name, Version: v + 1, Index: idx}, nil
+	}
+	return nil, lastErr
+}
+
+func checkObject(kind string, req *api.ObjectCreateRequest) error {
+	if err := spec.CheckObjectName(kind, req.Name); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	}
+	if len(req.Data) == 0 {
+		return badRequest("%s %s is empty", kind, req.Name)
+	}
+	if len(req.Data) > spec.MaxObjectBytes {
+		return badRequest("%s %s has %d bytes; the limit is %d", kind, req.Name, len(req.Data), spec.MaxObjectBytes)
+	}
+	if err := spec.ValidateLabels("labels", req.Labels); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", api.ErrBadRequest, kind, req.Name, err)
+	}
+	return nil
+}
