@@ -23,7 +23,8 @@ const (
 	phaseAdopted
 	// phaseRunning: started by this agent, or adopted and looked at.
 	phaseRunning
-	// phaseExited: the container exited, and the exit was reported.
+	// phaseExited: the container exited, and the exit was reported (or, before it,
+	// the failed health check).
 	phaseExited
 	// phaseRejected: preparing or starting failed, and it was reported.
 	phaseRejected
