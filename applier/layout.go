@@ -302,153 +302,210 @@ func parseLayout(fsys fs.FS, base, layoutPath string, data []byte) ([]StackSourc
 	if len(lf.Stacks) == 0 {
 		return nil, fmt.Errorf("%s lists no stacks: add them under `stacks:`, or delete it to discover stack folders", layoutPath)
 	}
-
-	type lineError struct {
-		line int
-		err  error
-	}
-	var errs []lineError
-	errorf := func(i int, format string, args ...any) {
-		errs = append(errs, lineError{lines[i], fmt.Errorf("%s:%d: %s", layoutPath, lines[i], fmt.Sprintf(format, args...))})
-	}
-	// resolve turns a berth.yaml path into an FS path, refusing what leaves the tree.
-	resolve := func(p string) (string, bool) {
-		full := path.Join(base, p)
-		return full, p != "" && !path.IsAbs(p) && fs.ValidPath(full)
-	}
-
-	first := map[string]int{} // name -> index of its first entry
+	c := &layoutCheck{fsys: fsys, base: base, layoutPath: layoutPath, lines: lines, first: map[string]int{}}
 	stacks := make([]StackSource, 0, len(lf.Stacks))
 	for i, ls := range lf.Stacks {
-		label := fmt.Sprintf("stack %q", ls.Name)
-		switch {
-		case ls.Name == "":
-			errorf(i, "stacks[%d]: name is required", i)
-			continue
-		case !spec.ValidStackName(ls.Name):
-			fix := ""
-			if n := spec.StackNameFromFolder(ls.Name); n != "" {
-				fix = fmt.Sprintf(", e.g. %q", n)
-			}
-			errorf(i, "%s: invalid name: use lowercase letters, digits, '-' and '_', starting with a letter or a digit%s", label, fix)
+		if !c.checkName(i, ls.Name) {
 			continue
 		}
-		if j, dup := first[ls.Name]; dup {
-			errorf(i, "%s is listed twice (first at line %d): give each stack its own name", label, lines[j])
-			continue
-		}
-		first[ls.Name] = i
-
-		s := StackSource{Name: ls.Name}
-		bad := false
-		for _, f := range ls.Files {
-			full, ok := resolve(f)
-			switch {
-			case !ok:
-				errorf(i, "%s: file %q is not a path inside the repository (paths are relative to %s)", label, f, dirLabel(base))
-				bad = true
-			case !isFile(fsys, full):
-				errorf(i, "%s: file %s not found (paths are relative to %s)", label, full, dirLabel(base))
-				bad = true
-			default:
-				s.Files = append(s.Files, full)
-			}
-		}
-
-		dir := ls.Dir
-		switch {
-		case dir == "" && len(ls.Files) > 0:
-			s.Dir = path.Dir(path.Join(base, ls.Files[0]))
-		case dir == "":
-			dir = ls.Name
-			fallthrough
-		default:
-			full, ok := resolve(dir)
-			if !ok {
-				errorf(i, "%s: dir %q is not a path inside the repository (paths are relative to %s)", label, dir, dirLabel(base))
-				bad = true
-				break
-			}
-			if info, err := fs.Stat(fsys, full); err != nil || !info.IsDir() {
-				if ls.Dir == "" {
-					errorf(i, "%s: no files given and no folder %s to find them in: set files", label, full)
-				} else {
-					errorf(i, "%s: dir %s not found (paths are relative to %s)", label, full, dirLabel(base))
-				}
-				bad = true
-				break
-			}
-			s.Dir = full
-		}
-
-		if len(ls.Files) == 0 && !bad {
-			entries, err := fs.ReadDir(fsys, s.Dir)
-			if err != nil {
-				return nil, fmt.Errorf("read directory %s: %w", s.Dir, err)
-			}
-			file, err := findComposeFile(fsys, s.Dir, entries)
-			switch {
-			case err != nil:
-				errorf(i, "%s: %v", label, err)
-				bad = true
-			case file == "":
-				errorf(i, "%s: no Compose file in %s (looked for %s): set files", label, s.Dir, strings.Join(composeFileNames, ", "))
-				bad = true
-			default:
-				s.Files = []string{file}
-			}
-		}
-
-		if ls.EnvFiles == nil {
-			if env := path.Join(s.Dir, envFileName); s.Dir != "" && isFile(fsys, env) {
-				s.EnvFiles = []string{env}
-			}
-		}
-		for _, f := range ls.EnvFiles {
-			full, ok := resolve(f)
-			switch {
-			case !ok:
-				errorf(i, "%s: env file %q is not a path inside the repository (paths are relative to %s)", label, f, dirLabel(base))
-			case !isFile(fsys, full):
-				errorf(i, "%s: env file %s not found (paths are relative to %s)", label, full, dirLabel(base))
-			default:
-				s.EnvFiles = append(s.EnvFiles, full)
-			}
-		}
-		for _, d := range ls.DependsOn {
-			if !slices.Contains(s.DependsOn, d) {
-				s.DependsOn = append(s.DependsOn, d)
-			}
+		s, err := c.stack(i, ls)
+		if err != nil {
+			return nil, err
 		}
 		stacks = append(stacks, s)
 	}
+	c.checkDependencies(stacks)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	sortStacks(stacks)
+	return stacks, nil
+}
 
-	// Dependencies are checked once every name is known.
+// layoutCheck collects the problems of one berth.yaml, each at the line of its stack.
+type layoutCheck struct {
+	fsys       fs.FS
+	base       string
+	layoutPath string
+	lines      []int          // stack index -> line in berth.yaml
+	first      map[string]int // name -> index of its first entry
+	errs       []layoutError
+}
+
+type layoutError struct {
+	line int
+	err  error
+}
+
+func (c *layoutCheck) errorf(i int, format string, args ...any) {
+	c.errs = append(c.errs, layoutError{c.lines[i], fmt.Errorf("%s:%d: %s", c.layoutPath, c.lines[i], fmt.Sprintf(format, args...))})
+}
+
+// err joins the problems in file order, as a reader fixes them; nil without any.
+func (c *layoutCheck) err() error {
+	if len(c.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(c.errs, func(a, b layoutError) int { return a.line - b.line })
+	joined := make([]error, len(c.errs))
+	for i, e := range c.errs {
+		joined[i] = e.err
+	}
+	return errors.Join(joined...)
+}
+
+// resolve turns a berth.yaml path into an FS path, refusing what leaves the tree.
+func (c *layoutCheck) resolve(p string) (string, bool) {
+	full := path.Join(c.base, p)
+	return full, p != "" && !path.IsAbs(p) && fs.ValidPath(full)
+}
+
+// checkName reports a missing, invalid or repeated name; false skips the entry.
+func (c *layoutCheck) checkName(i int, name string) bool {
+	label := fmt.Sprintf("stack %q", name)
+	switch {
+	case name == "":
+		c.errorf(i, "stacks[%d]: name is required", i)
+		return false
+	case !spec.ValidStackName(name):
+		fix := ""
+		if n := spec.StackNameFromFolder(name); n != "" {
+			fix = fmt.Sprintf(", e.g. %q", n)
+		}
+		c.errorf(i, "%s: invalid name: use lowercase letters, digits, '-' and '_', starting with a letter or a digit%s", label, fix)
+		return false
+	}
+	if j, dup := c.first[name]; dup {
+		c.errorf(i, "%s is listed twice (first at line %d): give each stack its own name", label, c.lines[j])
+		return false
+	}
+	c.first[name] = i
+	return true
+}
+
+// stack resolves entry i's files, dir, env files and dependencies. The error is one
+// that stops the whole check (an unreadable directory), not a problem of the entry.
+func (c *layoutCheck) stack(i int, ls layoutStack) (StackSource, error) {
+	label := fmt.Sprintf("stack %q", ls.Name)
+	s := StackSource{Name: ls.Name}
+	filesOK := c.files(i, label, ls, &s)
+	dirOK := c.dir(i, label, ls, &s)
+	if len(ls.Files) == 0 && filesOK && dirOK {
+		if err := c.discoverFile(i, label, &s); err != nil {
+			return StackSource{}, err
+		}
+	}
+	c.envFiles(i, label, ls, &s)
+	for _, d := range ls.DependsOn {
+		if !slices.Contains(s.DependsOn, d) {
+			s.DependsOn = append(s.DependsOn, d)
+		}
+	}
+	return s, nil
+}
+
+// files resolves the entry's Compose files into s; false when one is bad.
+func (c *layoutCheck) files(i int, label string, ls layoutStack, s *StackSource) bool {
+	ok := true
+	for _, f := range ls.Files {
+		full, inside := c.resolve(f)
+		switch {
+		case !inside:
+			c.errorf(i, "%s: file %q is not a path inside the repository (paths are relative to %s)", label, f, dirLabel(c.base))
+			ok = false
+		case !isFile(c.fsys, full):
+			c.errorf(i, "%s: file %s not found (paths are relative to %s)", label, full, dirLabel(c.base))
+			ok = false
+		default:
+			s.Files = append(s.Files, full)
+		}
+	}
+	return ok
+}
+
+// dir sets the stack's working dir: dir if given, else the first file's folder, else
+// the folder named after the stack; false when it is bad.
+func (c *layoutCheck) dir(i int, label string, ls layoutStack, s *StackSource) bool {
+	dir := ls.Dir
+	if dir == "" {
+		if len(ls.Files) > 0 {
+			s.Dir = path.Dir(path.Join(c.base, ls.Files[0]))
+			return true
+		}
+		dir = ls.Name
+	}
+	full, ok := c.resolve(dir)
+	if !ok {
+		c.errorf(i, "%s: dir %q is not a path inside the repository (paths are relative to %s)", label, dir, dirLabel(c.base))
+		return false
+	}
+	if info, err := fs.Stat(c.fsys, full); err != nil || !info.IsDir() {
+		if ls.Dir == "" {
+			c.errorf(i, "%s: no files given and no folder %s to find them in: set files", label, full)
+		} else {
+			c.errorf(i, "%s: dir %s not found (paths are relative to %s)", label, full, dirLabel(c.base))
+		}
+		return false
+	}
+	s.Dir = full
+	return true
+}
+
+// discoverFile finds the Compose file of an entry that lists none in its dir.
+func (c *layoutCheck) discoverFile(i int, label string, s *StackSource) error {
+	entries, err := fs.ReadDir(c.fsys, s.Dir)
+	if err != nil {
+		return fmt.Errorf("read directory %s: %w", s.Dir, err)
+	}
+	file, err := findComposeFile(c.fsys, s.Dir, entries)
+	switch {
+	case err != nil:
+		c.errorf(i, "%s: %v", label, err)
+	case file == "":
+		c.errorf(i, "%s: no Compose file in %s (looked for %s): set files", label, s.Dir, strings.Join(composeFileNames, ", "))
+	default:
+		s.Files = []string{file}
+	}
+	return nil
+}
+
+// envFiles resolves the entry's env files into s; without env_files, the dir's .env
+// if there is one.
+func (c *layoutCheck) envFiles(i int, label string, ls layoutStack, s *StackSource) {
+	if ls.EnvFiles == nil {
+		if env := path.Join(s.Dir, envFileName); s.Dir != "" && isFile(c.fsys, env) {
+			s.EnvFiles = []string{env}
+		}
+	}
+	for _, f := range ls.EnvFiles {
+		full, ok := c.resolve(f)
+		switch {
+		case !ok:
+			c.errorf(i, "%s: env file %q is not a path inside the repository (paths are relative to %s)", label, f, dirLabel(c.base))
+		case !isFile(c.fsys, full):
+			c.errorf(i, "%s: env file %s not found (paths are relative to %s)", label, full, dirLabel(c.base))
+		default:
+			s.EnvFiles = append(s.EnvFiles, full)
+		}
+	}
+}
+
+// checkDependencies checks depends_on once every name is known.
+func (c *layoutCheck) checkDependencies(stacks []StackSource) {
 	for _, s := range stacks {
-		i := first[s.Name]
+		i := c.first[s.Name]
 		for _, d := range s.DependsOn {
 			switch {
 			case d == s.Name:
-				errorf(i, "stack %q depends on itself: remove it from depends_on", s.Name)
+				c.errorf(i, "stack %q depends on itself: remove it from depends_on", s.Name)
 			case !hasStack(stacks, d):
-				errorf(i, "stack %q depends on %q, which %s does not list (stacks: %s)", s.Name, d, layoutPath, stackNames(stacks))
+				c.errorf(i, "stack %q depends on %q, which %s does not list (stacks: %s)", s.Name, d, c.layoutPath, stackNames(stacks))
 			}
 		}
 	}
 	if cycle := findCycle(stacks); cycle != nil {
-		errorf(first[cycle[0]], "stacks depend on each other in a cycle: %s: break it in depends_on", strings.Join(cycle, " -> "))
+		c.errorf(c.first[cycle[0]], "stacks depend on each other in a cycle: %s: break it in depends_on", strings.Join(cycle, " -> "))
 	}
-	if len(errs) > 0 {
-		// In file order, as a reader fixes them.
-		slices.SortStableFunc(errs, func(a, b lineError) int { return a.line - b.line })
-		joined := make([]error, len(errs))
-		for i, e := range errs {
-			joined[i] = e.err
-		}
-		return nil, errors.Join(joined...)
-	}
-	sortStacks(stacks)
-	return stacks, nil
 }
 
 func dirLabel(dir string) string {

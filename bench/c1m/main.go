@@ -24,11 +24,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
-	"github.com/berthd/berth/internal/simagent"
 	"github.com/berthd/berth/spec"
 )
 

@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/internal/ctrtest"
@@ -26,24 +24,24 @@ import (
 // namespace joined through a veth to the network's bridge, where the bare client's
 // container gets one with loopback only, made by runc.
 func berthSetup(dir, logDriver string) ctrtest.RunOption {
-	return ctrtest.WithSetup(func(id string) ([]oci.SpecOpts, cio.Creator, error) {
+	return ctrtest.WithSetup(func(id string) (ctrtest.Setup, error) {
 		files := filepath.Join(dir, id)
 		logs := filepath.Join(files, "logs")
 		if err := os.MkdirAll(logs, 0o700); err != nil {
-			return nil, nil, err
+			return ctrtest.Setup{}, err
 		}
 		hosts, resolv := filepath.Join(files, "hosts"), filepath.Join(files, "resolv.conf")
 		if err := os.WriteFile(hosts, fmt.Appendf(nil, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", id), 0o644); err != nil {
-			return nil, nil, err
+			return ctrtest.Setup{}, err
 		}
 		if err := os.WriteFile(resolv, []byte("nameserver 192.0.2.53\n"), 0o644); err != nil {
-			return nil, nil, err
+			return ctrtest.Setup{}, err
 		}
 		mounts := []specs.Mount{
 			executor.CgroupMount(false),
 			executor.BindFile(hosts, "/etc/hosts", false),
 			executor.BindFile(resolv, "/etc/resolv.conf", false),
 		}
-		return []oci.SpecOpts{oci.WithMounts(mounts)}, cio.BinaryIO(logDriver, logdriver.Args(logdriver.Config{Dir: logs})), nil
+		return ctrtest.Setup{Mounts: mounts, LogBinary: logDriver, LogArgs: logdriver.Args(logdriver.Config{Dir: logs})}, nil
 	})
 }

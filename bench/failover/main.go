@@ -20,7 +20,7 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 5, "Number of leader kills")
-	bin := flag.String("berth", "", "berth binary (default: build ./cmd/berth)")
+	bin := flag.String("berth", "", "berth binary built with -tags simagent (default: build one)")
 	flag.Parse()
 	if err := run(*rounds, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)

@@ -31,11 +31,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/clustertest"
-	"github.com/berthd/berth/internal/simagent"
 )
 
 // watchWave is how many nodes start their network watch together.
@@ -56,7 +56,7 @@ func main() {
 	flag.IntVar(&o.changes, "changes", 10, "service updates, each changing one network")
 	flag.IntVar(&o.seconds, "seconds", 20, "length of each CPU measurement")
 	flag.DurationVar(&o.beat, "beat", time.Second, "heartbeat period of the simulated agents (give the manager's with -daemon-args --heartbeat-period)")
-	flag.StringVar(&o.bin, "berth", "", "berth binary (default: build ./cmd/berth)")
+	flag.StringVar(&o.bin, "berth", "", "berth binary built with -tags simagent (default: build one)")
 	flag.StringVar(&daemonArgs, "daemon-args", "", "extra daemon flags, space-separated")
 	flag.Parse()
 	o.daemonArgs = strings.Fields(daemonArgs)

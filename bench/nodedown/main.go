@@ -35,11 +35,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/clustertest"
-	"github.com/berthd/berth/internal/simagent"
 )
 
 type options struct {
@@ -57,7 +57,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "worker kills")
 	flag.IntVar(&o.workers, "workers", 3, "worker daemons")
 	flag.IntVar(&o.replicas, "replicas", 6, "replicas of the service")
-	flag.StringVar(&o.bin, "berth", "", "berth binary (default: build ./cmd/berth)")
+	flag.StringVar(&o.bin, "berth", "", "berth binary built with -tags simagent (default: build one)")
 	flag.StringVar(&daemonArgs, "daemon-args", "", "extra daemon flags, space-separated")
 	flag.IntVar(&o.heartbeatNodes, "heartbeat-nodes", 0, "measure the manager's CPU with this many heartbeating nodes instead")
 	flag.IntVar(&o.seconds, "seconds", 30, "length of the CPU measurement")

@@ -26,7 +26,7 @@ import (
 func main() {
 	writes := flag.Int("writes", 2000, "Writes per measurement")
 	conc := flag.String("concurrency", "1,16,64", "Concurrent writers, comma-separated")
-	bin := flag.String("berth", "", "berth binary (default: build ./cmd/berth)")
+	bin := flag.String("berth", "", "berth binary built with -tags simagent (default: build one)")
 	flag.Parse()
 	var levels []int
 	for _, s := range strings.Split(*conc, ",") {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/orchestrator"
@@ -25,7 +26,6 @@ import (
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
-	"github.com/berthd/berth/internal/simagent"
 	"github.com/berthd/berth/internal/syncbuf"
 	"github.com/berthd/berth/spec"
 )

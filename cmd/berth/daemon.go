@@ -12,7 +12,6 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/node"
-	"github.com/berthd/berth/internal/simagent"
 	"github.com/berthd/berth/runtime/agent"
 	"github.com/berthd/berth/runtime/executor"
 	"github.com/berthd/berth/runtime/logdriver"
@@ -22,7 +21,7 @@ func newDaemonCommand() *cobra.Command {
 	var (
 		cfg      node.Config
 		logLevel string
-		simAgent bool
+		simAgent func(*node.Config) bool
 		dp       agent.DataPlaneConfig
 	)
 	cmd := &cobra.Command{
@@ -40,13 +39,7 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 				return fmt.Errorf("unknown log level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			if simAgent {
-				logger := cfg.Logger.With("component", "simulated-agent")
-				logger.Warn("running a simulated agent: tasks are reported running, no container is started (tests only)")
-				cfg.Agent = func(ctx context.Context, a node.AgentAPI) error {
-					return simagent.New(simagent.Config{API: a, Logger: logger}).Run(ctx)
-				}
-			} else {
+			if !simAgent(&cfg) {
 				dp.DataDir = cfg.DataDir
 				dp.Logger = cfg.Logger.With("component", "agent")
 				exe, err := os.Executable()
@@ -95,9 +88,9 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 	f.StringVar(&dp.Containerd, "containerd", executor.DefaultAddress, "containerd's socket")
 	f.StringVar(&dp.RegistryConfig, "registry-config", "", "A docker config.json with registry credentials for image pulls (auths, credHelpers, credsStore: docker-credential-* helpers on PATH)")
 	f.StringVar(&dp.Namespace, "containerd-namespace", executor.DefaultNamespace, "containerd namespace of the node's containers and images")
-	f.BoolVar(&simAgent, "sim-agent", false, "Run a simulated agent (tests only): tasks assigned to this node are reported running, none is started")
+	simAgent = simAgentFlag(cmd)
 	for _, name := range []string{"heartbeat-period", "apply-timeout", "raft-heartbeat-timeout", "raft-election-timeout",
-		"raft-snapshot-threshold", "raft-snapshot-interval", "sim-agent", "containerd-namespace"} {
+		"raft-snapshot-threshold", "raft-snapshot-interval", "containerd-namespace"} {
 		_ = f.MarkHidden(name)
 	}
 	return cmd

@@ -26,10 +26,11 @@ import (
 )
 
 // Build compiles cmd/berth, and the log driver its daemon finds beside it, into dir
-// and returns berth's path.
+// and returns berth's path. The binary has the simagent build tag: its daemons take
+// --sim-agent, which process tests and benchmarks use for nodes that run nothing.
 func Build(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "berth")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "simagent", "-o", dir+string(filepath.Separator),
 		"github.com/berthd/berth/cmd/berth", "github.com/berthd/berth/cmd/berth-logdriver")
 	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 	out, err := cmd.CombinedOutput()

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Snapshotter is the snapshotter RunParallel uses: berth's default
@@ -37,13 +38,23 @@ type runConfig struct {
 	setup    ContainerSetup
 }
 
-// ContainerSetup returns the spec options and the IO (nil: none) of the container
-// with the given ID. It runs in the container's goroutine, inside the measured time.
-type ContainerSetup func(id string) ([]oci.SpecOpts, cio.Creator, error)
+// ContainerSetup returns what the container with the given ID gets beyond the
+// defaults. It runs in the container's goroutine, inside the measured time.
+type ContainerSetup func(id string) (Setup, error)
 
-// WithSetup gives each container the spec options and IO that setup returns for it,
-// after the default ones: the bare client making the containers another runtime
-// makes.
+// Setup is what a ContainerSetup adds to one container, in terms that need no
+// containerd package of the caller.
+type Setup struct {
+	// Mounts are added to the spec's.
+	Mounts []specs.Mount
+	// LogBinary, if set, receives the container's output, started by the shim with
+	// LogArgs (containerd's binary:// logging); without it the output is dropped.
+	LogBinary string
+	LogArgs   map[string]string
+}
+
+// WithSetup gives each container what setup returns for it, after the default ones:
+// the bare client making the containers another runtime makes.
 func WithSetup(setup ContainerSetup) RunOption {
 	return func(c *runConfig) { c.setup = setup }
 }
@@ -97,13 +108,13 @@ func (c *Client) runOne(ctx context.Context, id, batch, image string, argv []str
 	specOpts := append([]oci.SpecOpts{oci.WithImageConfigArgs(img, argv), oci.WithHostname(id)}, cfg.specOpts...)
 	io := cio.NullIO
 	if cfg.setup != nil {
-		opts, creator, err := cfg.setup(id)
+		setup, err := cfg.setup(id)
 		if err != nil {
 			return fmt.Errorf("%s: set up: %w", id, err)
 		}
-		specOpts = append(specOpts, opts...)
-		if creator != nil {
-			io = creator
+		specOpts = append(specOpts, oci.WithMounts(setup.Mounts))
+		if setup.LogBinary != "" {
+			io = cio.BinaryIO(setup.LogBinary, setup.LogArgs)
 		}
 	}
 	ct, err := c.c.NewContainer(ctx, id,

@@ -1,7 +1,7 @@
 // Package memcluster runs berth managers in one process for scenario tests and the C1M
 // benchmark: real raft (on its in-memory transport), real boltdb logs and sealed
 // snapshots on disk, the real FSM, state, control and reconciler. Only the network is
-// a channel, and nodes are simulated (internal/simagent). Every wait is bounded.
+// a channel, and nodes are simulated (bench/simagent). Every wait is bounded.
 package memcluster
 
 import (
@@ -17,13 +17,13 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/berthd/berth/applier"
+	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
-	"github.com/berthd/berth/internal/simagent"
 )
 
 // Options tune a cluster. Zero fields get defaults.

@@ -10,21 +10,32 @@
 // runners the newest version of their task; the executor's exit events go straight
 // to the runner of the task that exited.
 //
-// A runner goes through:
+// A runner drives its task through phases, a state machine whose transitions are
+// one table (phase.go). While the managers want the task running:
 //
-//	preparing   fetch the task's runtime (spec, secrets, configs, networks), ensure
-//	            the image, set up the network sandbox, write secrets and configs to
-//	            a per-task tmpfs, create the container
-//	starting    wait for the task's NotBefore (the restart delay), start it; with a
-//	            health check the task stays starting until the check first passes
-//	running     until the container exits (reported complete or failed with its exit
-//	            code), fails its health check past the retries (failed), or the
-//	            managers ask it to stop (shutdown after stop_grace_period; a task on
-//	            a network first drains: it keeps running for the drain delay, 2s,
-//	            while the other nodes take it out of DNS and the VIPs)
-//	removed     when the task is terminal, its container, sandbox and secret files
-//	            are removed; its logs stay until the task leaves the node's list
-//	            (the managers' history reaper)
+//	new       fetch the task's runtime (spec, secrets, configs, networks), ensure
+//	          the image, set up the network sandbox, write secrets and configs to
+//	          a per-task tmpfs, create the container. -> created, rejected
+//	created   wait for the task's NotBefore (the restart delay), start it; with a
+//	          health check the task is reported starting until the check first
+//	          passes. -> running, rejected
+//	adopted   a container that had started, found when the daemon started: its
+//	          runtime is fetched once, for its health check. -> running, exited
+//	running   until the container exits, or fails its health check past the
+//	          retries (reported failed, then stopped). -> exited
+//	exited    the exit was reported (complete, or failed with its exit code); the
+//	          managers decide what comes next.
+//	rejected  preparing or starting failed, reported with the reason.
+//
+// Once they no longer want it, any phase leaves that way (removed is the end):
+//
+//	drained   a running task on a network first keeps running for the drain delay
+//	          (2s) while the other nodes take it out of DNS and the VIPs. -> stopped
+//	stopped   its container stopped (after stop_grace_period), reported shut
+//	          down. -> removed
+//	removed   when the task is terminal, its container, sandbox and secret files
+//	          are removed; its logs stay until the task leaves the node's list
+//	          (the managers' history reaper).
 //
 // Errors before the container starts reject the task (Swarm's "rejected"), with the
 // reason; the restart supervisor on the leader decides what comes next.

@@ -32,19 +32,13 @@ type runner struct {
 	stopClosed bool
 
 	// The rest belongs to the run goroutine.
+	phase   phase
 	rt      *api.TaskRuntime
 	created bool // the container exists
-	started bool // it was started (it may have exited since)
 	exit    *executor.Exit
-	// exitReported and adoptChecked keep a wake-up from repeating work done once.
-	exitReported bool
-	adoptChecked bool
-	rejected     bool // preparing or starting failed: the task is over for this node
-	drained      bool // it waited out the drain delay before its stop
-	stopped      bool
-	removed      bool
-	unhealthy    bool
-	health       *healthState
+	health  *healthState
+	// unhealthy: it failed its health check, which was reported instead of its exit.
+	unhealthy bool
 	// onTheWay: the reporter counts this task as on its way to running.
 	onTheWay bool
 }
@@ -113,34 +107,27 @@ func (r *runner) report(st state.TaskStatus) {
 // and neither started nor rejected yet.
 func (r *runner) track() {
 	t, gone := r.current()
-	on := !gone && t != nil && wantsRun(t) && !r.started && !r.rejected
+	on := !gone && t != nil && wantsRun(t) && (r.phase == phaseNew || r.phase == phaseCreated)
 	if on != r.onTheWay {
 		r.onTheWay = on
 		r.a.rep.starting(on)
 	}
 }
 
+// run drives the task through its phases (phase.go) until ctx ends or the task
+// leaves the node.
 func (r *runner) run(ctx context.Context) {
-	log := r.a.cfg.Logger.With("task", r.id)
 	defer func() {
 		if r.onTheWay {
 			r.onTheWay = false
 			r.a.rep.starting(false)
 		}
 	}()
-	if c := r.adopted; c != nil {
-		r.created = true
-		switch c.State {
-		case executor.StateRunning:
-			r.started = true
-		case executor.StateStopped:
-			r.started = true
-			r.exit = &executor.Exit{TaskID: c.TaskID, Code: c.ExitCode, At: c.ExitedAt}
-		}
-	}
+	r.phase = r.firstPhase()
 	for {
 		r.track()
 		t, gone := r.current()
+		n := nextWait
 		switch {
 		case gone:
 			r.remove(ctx, true)
@@ -148,106 +135,53 @@ func (r *runner) run(ctx context.Context) {
 		case t == nil:
 			// An adopted container waits for the first look at the tasks.
 		case !wantsRun(t):
-			if !t.Status.State.Terminal() {
-				r.stop(ctx, t)
-			} else {
-				r.remove(ctx, false)
-			}
-		case r.rejected:
-			// Reported; the managers will move the task on.
-		case !r.created || (r.adopted != nil && !r.started):
-			if r.created {
-				// Created but never started before a restart: its files may be
-				// gone with a reboot, so it is made again.
-				if !r.removeContainer(ctx) {
-					r.rejected = true
-					r.report(state.TaskStatus{State: state.TaskRejected, Message: "preparing",
-						Err: "could not remove the container left from before the daemon restarted"})
-					continue
-				}
-				r.adopted = nil
-			}
-			if err := r.prepare(ctx, t); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if !wantsRunNow(r) {
-					continue
-				}
-				log.Warn("agent: task rejected", "error", err)
-				r.rejected = true
-				r.report(state.TaskStatus{State: state.TaskRejected, Message: "preparing", Err: err.Error()})
-				r.cleanupFiles(ctx)
-				continue
-			}
-			continue
-		case !r.started:
-			if wait := t.NotBefore.Sub(r.a.cfg.Now()); wait > 0 {
-				// The restart delay: look again when it is over.
-				timer := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					timer.Stop()
-					return
-				case <-r.wake:
-				case <-timer.C:
-				}
-				timer.Stop()
-				continue
-			}
-			if err := r.a.cfg.Executor.Start(ctx, r.id); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				log.Warn("agent: task failed to start", "error", err)
-				r.rejected = true
-				r.report(state.TaskStatus{State: state.TaskFailed, Message: "starting", Err: err.Error()})
-				continue
-			}
-			r.started = true
-			r.startHealth()
-			if r.health != nil {
-				r.report(state.TaskStatus{State: state.TaskStarting, Message: "starting: waiting for the health check"})
-			} else {
-				r.report(state.TaskStatus{State: state.TaskRunning, Message: "started"})
-			}
-		case r.exit != nil:
-			if !r.unhealthy && !r.exitReported {
-				r.report(exitStatus(r.exit.Code))
-			}
-			r.exitReported = true
-		case r.adopted != nil && !r.adoptChecked:
-			// An adopted running container: fetch its runtime once, for its
-			// health check.
-			r.adoptChecked = true
-			if rt, err := r.a.cfg.API.TaskRuntime(ctx, r.id); err == nil {
-				r.rt = rt
-				r.startHealth()
-			}
-			if r.health == nil && t.Status.State.Before(state.TaskRunning) {
-				r.report(state.TaskStatus{State: state.TaskRunning, Message: "started"})
-			}
-			continue
+			r.leave(ctx, t)
+		default:
+			n = r.step(ctx, t)
 		}
-
-		r.track()
-		var healthC <-chan time.Time
-		if r.health != nil && r.exit == nil && !r.stopped {
-			healthC = r.health.timer.C
-		}
-		select {
-		case <-ctx.Done():
-			r.stopHealth()
+		switch n {
+		case nextQuit:
 			return
-		case <-r.wake:
-		case ex := <-r.exitCh:
-			if r.exit == nil {
-				r.exit = &ex
-			}
-			r.stopHealth()
-		case <-healthC:
-			r.checkHealth(ctx)
+		case nextAgain:
+			continue
 		}
+		r.track()
+		if !r.wait(ctx) {
+			return
+		}
+	}
+}
+
+// wait waits for a wake-up, the container's exit or the health check's timer; false
+// when ctx ended.
+func (r *runner) wait(ctx context.Context) bool {
+	var healthC <-chan time.Time
+	if r.health != nil && r.exit == nil && r.phase != phaseStopped {
+		healthC = r.health.timer.C
+	}
+	select {
+	case <-ctx.Done():
+		r.stopHealth()
+		return false
+	case <-r.wake:
+	case ex := <-r.exitCh:
+		if r.exit == nil {
+			r.exit = &ex
+		}
+		r.stopHealth()
+	case <-healthC:
+		r.checkHealth(ctx)
+	}
+	return true
+}
+
+// leave takes a task the managers no longer want running out: stopped while its
+// status is not terminal, removed once it is.
+func (r *runner) leave(ctx context.Context, t *state.Task) {
+	if !t.Status.State.Terminal() {
+		r.stop(ctx, t)
+	} else {
+		r.remove(ctx, false)
 	}
 }
 
@@ -259,17 +193,17 @@ func wantsRunNow(r *runner) bool {
 // stop stops the container, if it runs, and reports the task shut down. A running
 // task on a network is drained first.
 func (r *runner) stop(ctx context.Context, t *state.Task) {
-	if r.stopped {
+	if r.phase == phaseStopped {
 		return
 	}
 	r.stopHealth()
-	if r.created && r.started && r.exit == nil && len(t.Networks) > 0 && !r.drained {
+	if r.containerRuns() && len(t.Networks) > 0 && r.phase != phaseDrained {
 		if !r.drain(ctx) {
 			return
 		}
-		r.drained = true
+		r.enter(phaseDrained)
 	}
-	if r.created && r.started && r.exit == nil {
+	if r.containerRuns() {
 		if err := r.a.cfg.Executor.Stop(ctx, r.id); err != nil {
 			if ctx.Err() == nil {
 				r.a.cfg.Logger.Warn("agent: stopping the container failed", "task", r.id, "error", err)
@@ -277,7 +211,7 @@ func (r *runner) stop(ctx context.Context, t *state.Task) {
 			return
 		}
 	}
-	r.stopped = true
+	r.enter(phaseStopped)
 	if !t.Status.State.Terminal() {
 		r.report(state.TaskStatus{State: state.TaskShutdown, Message: "shutdown"})
 	}
@@ -307,9 +241,9 @@ func (r *runner) drain(ctx context.Context) bool {
 // remove removes the container, the sandbox and the files of a terminal task; its
 // logs too once the task is gone from the node's list.
 func (r *runner) remove(ctx context.Context, gone bool) {
-	if !r.removed {
+	if r.phase != phaseRemoved {
 		r.stopHealth()
-		if r.created && r.started && r.exit == nil && !r.stopped {
+		if r.containerRuns() {
 			if err := r.a.cfg.Executor.Stop(ctx, r.id); err != nil && ctx.Err() == nil {
 				r.a.cfg.Logger.Warn("agent: stopping the container failed", "task", r.id, "error", err)
 			}
@@ -318,7 +252,7 @@ func (r *runner) remove(ctx context.Context, gone bool) {
 			return
 		}
 		r.cleanupFiles(ctx)
-		r.removed = true
+		r.enter(phaseRemoved)
 	}
 	if gone {
 		if err := r.a.cfg.Executor.RemoveLogs(r.id); err != nil {
@@ -337,7 +271,7 @@ func (r *runner) removeContainer(ctx context.Context) bool {
 		}
 		return false
 	}
-	r.created, r.started = false, false
+	r.created = false
 	return true
 }
 

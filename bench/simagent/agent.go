@@ -1,10 +1,11 @@
-// Package simagent simulates berth agents for tests and benchmarks, until the real
-// agent on containerd exists (issue 5). An Agent plays one node through the same API a
-// real agent uses (its tasks by blocking query, batched status reports, heartbeats):
-// it "starts" the tasks assigned to its node by reporting them running, and stops the
+// Package simagent simulates berth agents for tests and benchmarks. An Agent plays
+// one node through the same API a real agent uses (its tasks by blocking query,
+// batched status reports, heartbeats): it "starts" the tasks assigned to its node by reporting them running, and stops the
 // ones told to stop. Tests can make tasks fail on start or exit later. A Fleet plays
 // thousands of nodes at once in process, from the state's change feed, for the C1M
-// benchmark.
+// benchmark. `berth daemon --sim-agent` runs an Agent in place of the real one in a
+// binary built with -tags simagent (internal/clustertest builds that one), so that
+// berth's own binary does not link this package.
 package simagent
 
 import (
