@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/applier/gitserver"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/plantext"
+	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 )
@@ -157,7 +158,7 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	plan := &api.PlanResponse{Revision: sha, Diffs: planned.diffs, Kept: planned.kept, Settled: true}
 	if !planned.unchanged {
 		// The placement is a preview: a failure to work it out is said, not fatal.
-		plan.Placement, plan.Settled, err = previewSync(st, tx, src, cmds, sha, state.NewID, time.Now())
+		plan.Placement, plan.Settled, err = control.PreviewSync(st, tx, src, cmds, sha, state.NewID, time.Now())
 		if err != nil {
 			fmt.Fprintf(p.Progress, "berth: no placement preview: %v\n", err)
 		}

@@ -5,6 +5,12 @@
 // the API; tests and the C1M benchmark drive it over stores on raft's in-memory
 // transport.
 //
+// The dry run of POST /v1/plan is here too (preview.go): it forks the state, simulates
+// the write and follows the rollout it starts with the orchestrator and scheduler the
+// leader runs, playing the agents, to show where tasks would land. `berth diff -c`
+// plans the stacks it sends with it; the GitOps applier plans a source's revision
+// with it (PreviewSync).
+//
 // It holds no state of its own beyond the reports waiting to be written: every answer
 // comes from the replicated state of the manager it runs on.
 package control

@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/applier/webhook"
@@ -66,15 +65,15 @@ func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
 	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger, Mirrors: m.mirrors}
 }
 
-// Plan implements api.Backend. Stacks are planned on this manager's state; a source
-// on the leader, which holds the sources' repositories (another manager asks it).
+// Plan implements api.Backend. Stacks are planned by the control plane on this
+// manager's state; a source by the applier on the leader, which holds the sources' repositories (another manager asks it).
 func (n *Node) Plan(ctx context.Context, req *api.PlanRequest) (*api.PlanResponse, error) {
+	if req.Source == "" {
+		return withControl(n, func(c *control.Control) (*api.PlanResponse, error) { return c.PlanStacks(req.Stacks) })
+	}
 	m, err := n.readyManager()
 	if err != nil {
 		return nil, err
-	}
-	if req.Source == "" {
-		return applier.PreviewStacks(m.state(), req.Stacks, state.NewID, time.Now())
 	}
 	if m.st.IsLeader() {
 		return applier.PreviewSource(ctx, m.applierConfig(m.logger.With("component", "applier")), req.Source, req.Revision)
