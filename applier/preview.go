@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -15,9 +14,7 @@ import (
 // into its mirror, as a sync would; nothing is written to the cluster.
 func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.PlanResponse, error) {
 	cfg.defaults()
-	st := cfg.Cluster.State()
-	before := st.ReadTxn()
-	src, r, release, err := readSource(ctx, &cfg, before, name, rev, "drop --rev")
+	src, r, release, err := readSource(ctx, &cfg, name, rev, "drop --rev")
 	if err != nil {
 		return nil, err
 	}
@@ -26,22 +23,18 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
-	cmds, err := revisionCommands(src, loaded, cfg.NewID)
+	plan, err := cfg.Cluster.Plan(ctx, src, loaded)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
 	if src.Kind == state.SourceDir {
-		r.sha = folderRevision(cmds)
+		r.sha = plan.ContentRevision()
 	}
-	planned, err := planRevision(before, src, cmds)
-	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", name, err)
-	}
-	resp := &api.PlanResponse{Revision: r.sha, Diffs: planned.diffs, Kept: planned.kept}
+	resp := &api.PlanResponse{Revision: r.sha, Diffs: plan.Diffs(), Kept: plan.Kept()}
 	for _, w := range loaded.Warnings {
 		resp.Warnings = append(resp.Warnings, w.String())
 	}
-	resp.Placement, resp.Settled, err = control.PreviewSync(st, before, src, cmds, r.sha, cfg.NewID, cfg.Now())
+	resp.Placement, resp.Settled, err = cfg.Cluster.Preview(ctx, plan, r.sha)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +46,7 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 // returns the commit's SHA: `source rollback` pins only a revision that exists.
 func ResolveRevision(ctx context.Context, cfg Config, name, rev string) (string, error) {
 	cfg.defaults()
-	_, r, release, err := readSource(ctx, &cfg, cfg.Cluster.State().ReadTxn(), name, rev, "roll it back by changing its files")
+	_, r, release, err := readSource(ctx, &cfg, name, rev, "roll it back by changing its files")
 	if err != nil {
 		return "", err
 	}
@@ -74,7 +67,11 @@ func (r Revisions) ResolveRevision(ctx context.Context, source, rev string) (str
 // rev is empty. A revision that does not exist is a bad request; fix tells how to do
 // without one for a folder source, which has none. release ends the use of the
 // revision's files.
-func readSource(ctx context.Context, cfg *Config, tx *state.ReadTxn, name, rev, fix string) (*state.Source, revision, func(), error) {
+func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*state.Source, revision, func(), error) {
+	tx, err := cfg.readTxn()
+	if err != nil {
+		return nil, revision{}, nil, err
+	}
 	src, err := tx.Source(nil, name)
 	if err != nil {
 		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)

@@ -56,18 +56,27 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds, err := revisionCommands(&state.Source{Name: "infra", Prune: true}, loaded, newID)
+	src := &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
+	if err := store.Simulate(st, store.CmdSourceAdd, &store.SourceAdd{Source: src}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := control.PlanSource(st.ReadTxn(), src, loaded.Checked(), loaded.DependsOn, newID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := st.ReadTxn()
 	fork := st.Fork()
-	for _, c := range cmds {
-		if want := map[string]string{"web": "[db]", "db": "[]"}[c.Stack.Name]; fmt.Sprint(c.Stack.DependsOn) != want {
-			t.Errorf("stack %s depends on %v, want %s", c.Stack.Name, c.Stack.DependsOn, want)
-		}
-		if err := store.Simulate(fork, store.CmdStackDeploy, c); err != nil {
-			t.Fatal(err)
+	sync := control.SyncCommand(src, time.Now(), "", state.SyncSynced, state.SyncRecord{Revision: "r1"}, plan)
+	if err := store.Simulate(fork, store.CmdSourceSync, sync); err != nil {
+		t.Fatal(err)
+	}
+	stacks, err := fork.ReadTxn().Stacks(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range stacks {
+		if want := map[string]string{"web": "[db]", "db": "[]"}[c.Name]; fmt.Sprint(c.DependsOn) != want {
+			t.Errorf("stack %s depends on %v, want %s", c.Name, c.DependsOn, want)
 		}
 	}
 	placement, settled, err := control.FollowRollout(before, fork, []string{"db", "web"}, newID, time.Now())

@@ -17,7 +17,6 @@ import (
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 )
@@ -95,18 +94,16 @@ type holdingCluster struct {
 	syncs int
 }
 
-func (h *holdingCluster) ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error) {
-	if t == store.CmdSourceSync {
-		h.mu.Lock()
-		h.syncs++
-		n := h.syncs
-		h.mu.Unlock()
-		if n == 1 {
-			close(h.held)
-			<-h.release
-		}
+func (h *holdingCluster) ApplySync(ctx context.Context, s *applier.Sync) error {
+	h.mu.Lock()
+	h.syncs++
+	n := h.syncs
+	h.mu.Unlock()
+	if n == 1 {
+		close(h.held)
+		<-h.release
 	}
-	return h.Cluster.ApplyLeader(ctx, t, body)
+	return h.Cluster.ApplySync(ctx, s)
 }
 
 func (h *holdingCluster) count() int {
@@ -129,7 +126,7 @@ func TestSyncRequestsDuringASyncMakeOneMore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &holdingCluster{Cluster: leader.Store, held: make(chan struct{}), release: make(chan struct{})}
+	cl := &holdingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}, held: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() { done <- applier.Run(ctx, applier.Config{Cluster: cl, Dir: t.TempDir()}) }()
 	t.Cleanup(func() {

@@ -60,11 +60,11 @@ func PreviewStacks(st *state.Store, reqs []*api.StackDeployRequest, newID func()
 	return resp, nil
 }
 
-// PreviewSync simulates the sync of the revision sha (its stack commands cmds, which
+// previewSync simulates the sync of the revision sha (its stack commands cmds, which
 // it marks as that revision's) on a fork of st and follows the rollout it starts:
 // where the tasks would land. before is st as read before, what the rollout is
 // compared with.
-func PreviewSync(st *state.Store, before *state.ReadTxn, src *state.Source, cmds []*store.StackDeploy, sha string, newID func() string, now time.Time) ([]*api.ServicePlacement, bool, error) {
+func previewSync(st *state.Store, before *state.ReadTxn, src *state.Source, cmds []*store.StackDeploy, sha string, newID func() string, now time.Time) ([]*api.ServicePlacement, bool, error) {
 	for _, c := range cmds {
 		c.Stack.Revision = sha
 	}
