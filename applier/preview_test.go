@@ -1,7 +1,6 @@
 package applier
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
@@ -11,43 +10,14 @@ import (
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/internal/statetest"
 )
-
-// previewCluster is a state store with three ready nodes: two linux, one windows.
-func previewCluster(t *testing.T) *state.Store {
-	t.Helper()
-	st, err := state.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []struct{ id, os string }{{"n1", "linux"}, {"n2", "linux"}, {"n3", "windows"}} {
-		row := &state.Node{ID: n.id, Hostname: "host-" + n.id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-			Labels: map[string]string{"os": n.os}, Status: state.NodeStatus{State: state.NodeReady}}
-		if err := store.Simulate(st, store.CmdNodeUpsert, row); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
-}
-
-func counter() func() string {
-	n := 0
-	return func() string { n++; return fmt.Sprintf("id%03d", n) }
-}
-
-func dump(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
-}
 
 // berth.yaml's depends_on reaches the stack rows, and holds the dependent stack's tasks
 // (pending, with the reason) while a service it waits for cannot run.
 func TestDependsOnHoldsTheDependentStack(t *testing.T) {
-	st := previewCluster(t)
-	newID := counter()
+	st := statetest.PreviewCluster(t)
+	newID := statetest.Counter()
 	loaded, err := LoadStacks(t.Context(), mapFS(map[string]string{
 		"berth.yaml":       "stacks:\n  - name: web\n    depends_on: [db]\n  - name: db\n",
 		"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n",
@@ -88,6 +58,6 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 		{Service: "web_app", Unplaced: []api.UnplacedTasks{{Count: 1, Reason: "waiting for stack db (depends_on): service db_pg runs 0 of 1 tasks"}}},
 	}
 	if !reflect.DeepEqual(placement, want) {
-		t.Errorf("placement:\n got %s\nwant %s", dump(placement), dump(want))
+		t.Errorf("placement:\n got %s\nwant %s", statetest.Dump(placement), statetest.Dump(want))
 	}
 }

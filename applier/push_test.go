@@ -48,6 +48,19 @@ func (c *countingCluster) counts() (plans, replans int) {
 	return c.plans, c.replans
 }
 
+// runApplier runs the applier until the test ends, when it cancels ctx.
+func runApplier(t *testing.T, ctx context.Context, cancel context.CancelFunc, cfg applier.Config) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- applier.Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("applier: %v", err)
+		}
+	})
+}
+
 // TestPushIsPlannedOnce: the sync a push requests applies the plan the push's
 // pre-receive made, brought up to date, rather than loading and planning the
 // revision again.
@@ -78,14 +91,7 @@ func TestPushIsPlannedOnce(t *testing.T) {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	done := make(chan error, 1)
-	go func() { done <- applier.Run(ctx, applier.Config{Cluster: cl, Dir: dir, PushPlans: plans}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("applier: %v", err)
-		}
-	})
+	runApplier(t, ctx, cancel, applier.Config{Cluster: cl, Dir: dir, PushPlans: plans})
 
 	work := gittest.New(t)
 	work.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})

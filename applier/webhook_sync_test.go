@@ -127,14 +127,7 @@ func TestSyncRequestsDuringASyncMakeOneMore(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := &holdingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}, held: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() { done <- applier.Run(ctx, applier.Config{Cluster: cl, Dir: t.TempDir()}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("applier: %v", err)
-		}
-	})
+	runApplier(t, ctx, cancel, applier.Config{Cluster: cl, Dir: t.TempDir()})
 
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})

@@ -7,6 +7,7 @@ import (
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/internal/statetest"
 	"github.com/berthd/berth/spec"
 )
 
@@ -14,7 +15,7 @@ import (
 // a push's plan applied by the sync it requests is still right, or is brought up to
 // date without the revision being made again.
 func TestSourcePlanIsComparedAgainOnlyWhenTheStacksMoved(t *testing.T) {
-	st := previewCluster(t)
+	st := statetest.PreviewCluster(t)
 	src := &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
 	if err := store.Simulate(st, store.CmdSourceAdd, &store.SourceAdd{Source: src}); err != nil {
 		t.Fatal(err)
@@ -24,7 +25,7 @@ func TestSourcePlanIsComparedAgainOnlyWhenTheStacksMoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := control.PlanSource(st.ReadTxn(), src, []spec.Checked{web}, nil, counter())
+	plan, err := control.PlanSource(st.ReadTxn(), src, []spec.Checked{web}, nil, statetest.Counter())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package control_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -12,25 +11,9 @@ import (
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/internal/statetest"
 	"github.com/berthd/berth/spec"
 )
-
-// previewCluster is a state store with three ready nodes: two linux, one windows.
-func previewCluster(t *testing.T) *state.Store {
-	t.Helper()
-	st, err := state.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []struct{ id, os string }{{"n1", "linux"}, {"n2", "linux"}, {"n3", "windows"}} {
-		row := &state.Node{ID: n.id, Hostname: "host-" + n.id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-			Labels: map[string]string{"os": n.os}, Status: state.NodeStatus{State: state.NodeReady}}
-		if err := store.Simulate(st, store.CmdNodeUpsert, row); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
-}
 
 // apiStack is a stack of one service, api, with 3 replicas placed as placement (YAML
 // flow mapping) says.
@@ -44,15 +27,10 @@ func apiStack(t *testing.T, image, placement string) *api.StackDeployRequest {
 	return api.NewStackDeployRequest(st, false)
 }
 
-func counter() func() string {
-	n := 0
-	return func() string { n++; return fmt.Sprintf("id%03d", n) }
-}
-
 func TestPreviewStacksPlacesWithoutWriting(t *testing.T) {
-	st := previewCluster(t)
+	st := statetest.PreviewCluster(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	newID := counter()
+	newID := statetest.Counter()
 	const linuxOnePerNode = `{constraints: ["node.labels.os == linux"], max_replicas_per_node: 1}`
 	const onePerNode = `{max_replicas_per_node: 1}`
 	preview := func(req *api.StackDeployRequest) *api.PlanResponse {
@@ -66,7 +44,7 @@ func TestPreviewStacksPlacesWithoutWriting(t *testing.T) {
 	check := func(what string, got *api.PlanResponse, want ...*api.ServicePlacement) {
 		t.Helper()
 		if !reflect.DeepEqual(got.Placement, want) || !got.Settled {
-			t.Errorf("%s (settled %v):\n got %s\nwant %s", what, got.Settled, dump(got.Placement), dump(want))
+			t.Errorf("%s (settled %v):\n got %s\nwant %s", what, got.Settled, statetest.Dump(got.Placement), statetest.Dump(want))
 		}
 	}
 	unplacedOne := []api.UnplacedTasks{{Count: 1, Reason: "no suitable node (max replicas per node limit reached on 2 nodes; " +
@@ -77,7 +55,7 @@ func TestPreviewStacksPlacesWithoutWriting(t *testing.T) {
 	linux := apiStack(t, "nginx:1", linuxOnePerNode)
 	got := preview(linux)
 	if len(got.Diffs) != 1 || got.Diffs[0].Stack != "web" {
-		t.Fatalf("diffs %s", dump(got.Diffs))
+		t.Fatalf("diffs %s", statetest.Dump(got.Diffs))
 	}
 	check("a new stack", got, &api.ServicePlacement{Service: "web_api",
 		Tasks: []api.TaskPlacement{{Slot: 1, Node: "host-n1"}, {Slot: 2, Node: "host-n2"}}, Unplaced: unplacedOne})
@@ -94,12 +72,12 @@ func TestPreviewStacksPlacesWithoutWriting(t *testing.T) {
 	deployForReal(t, st, linux, newID, now)
 	got = preview(linux)
 	if len(got.Diffs) != 0 {
-		t.Errorf("an unchanged stack differs: %s", dump(got.Diffs))
+		t.Errorf("an unchanged stack differs: %s", statetest.Dump(got.Diffs))
 	}
 	check("an unchanged stack", got, &api.ServicePlacement{Service: "web_api", Unplaced: unplacedOne})
 	got = preview(apiStack(t, "nginx:2", linuxOnePerNode))
 	if p := got.Placement; len(p) != 1 || len(p[0].Tasks) != 0 || !strings.HasPrefix(p[0].Update, "paused: update paused due to failure") {
-		t.Errorf("a new image with a replica that cannot be placed: %s", dump(p))
+		t.Errorf("a new image with a replica that cannot be placed: %s", statetest.Dump(p))
 	}
 
 	// Without the constraint the third replica finds the windows node; the changed
@@ -108,8 +86,8 @@ func TestPreviewStacksPlacesWithoutWriting(t *testing.T) {
 	got = preview(anywhere)
 	check("without the constraint", got, &api.ServicePlacement{Service: "web_api", Tasks: []api.TaskPlacement{
 		{Slot: 1, Node: "host-n1", Replaces: true}, {Slot: 2, Node: "host-n2", Replaces: true}, {Slot: 3, Node: "host-n3"}}})
-	if !strings.Contains(dump(got.Diffs), "constraints") {
-		t.Errorf("diff without the constraint: %s", dump(got.Diffs))
+	if !strings.Contains(statetest.Dump(got.Diffs), "constraints") {
+		t.Errorf("diff without the constraint: %s", statetest.Dump(got.Diffs))
 	}
 
 	// Deployed, then kept off host-n1: its replica moves to a node with room.
@@ -122,7 +100,7 @@ func TestPreviewStacksPlacesWithoutWriting(t *testing.T) {
 		}
 	}
 	if len(got.Placement) != 1 || len(moved) != 1 || moved[0].From != "host-n1" || moved[0].Node == "host-n1" || !got.Settled {
-		t.Errorf("a replica kept off host-n1: %s", dump(got.Placement))
+		t.Errorf("a replica kept off host-n1: %s", statetest.Dump(got.Placement))
 	}
 }
 
@@ -145,12 +123,4 @@ func deployForReal(t *testing.T, st *state.Store, req *api.StackDeployRequest, n
 	if _, settled, err := control.FollowRollout(before, st, []string{cmd.Stack.Name}, newID, now); err != nil || !settled {
 		t.Fatalf("rollout: %v (settled %v)", err, settled)
 	}
-}
-
-func dump(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
 }

@@ -8,21 +8,16 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 )
 
-// LeaderStore is what ApplierCluster needs of a manager's raft store (*store.Store).
-type LeaderStore interface {
-	State() *state.Store
-	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
-	Barrier(timeout time.Duration) error
-}
-
 // ApplierCluster is the applier's cluster over one manager, as cluster/node wires it
 // on a daemon.
 type ApplierCluster struct {
-	Store LeaderStore
+	// Store is the manager's raft store, which must lead to write.
+	Store reconciler.Store
 	// Control serves Source and Services (the push server's reads).
 	Control *control.Control
 }
