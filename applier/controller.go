@@ -20,16 +20,14 @@ type Config struct {
 	// Dir holds the sources' repositories: the mirrors of pull sources and the
 	// repositories that push sources receive.
 	Dir    string
-	NewID  func() string
 	Now    func() time.Time
 	Logger *slog.Logger
 	// FetchTimeout bounds one fetch from a remote (2 minutes).
 	FetchTimeout time.Duration
 	// Debounce is how long a folder source must be quiet before it syncs (500ms).
 	Debounce time.Duration
-	// Reread bounds how long the applier trusts its watch on the sources table: a
-	// snapshot restore replaces the state store, and the watch of the old one
-	// never fires (30s).
+	// Reread bounds how long the applier waits on the sources table before it
+	// reads it again anyway (30s).
 	Reread time.Duration
 	// Mirrors holds the pull sources' mirrors: Run and PreviewSource on one
 	// manager share it (nil: a set of their own).
@@ -40,9 +38,6 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.NewID == nil {
-		c.NewID = state.NewID
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -99,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	var index uint64
 	for {
-		// The sources are read again every Reread at least, as they always were.
+		// Read again every Reread at least, whatever the watch says.
 		wctx, cancel := context.WithTimeout(ctx, cfg.Reread)
 		srcs, idx, err := cfg.Cluster.WaitSources(wctx, index)
 		cancel()

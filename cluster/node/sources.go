@@ -140,6 +140,7 @@ func (c applierCluster) Replan(_ context.Context, plan applier.Plan) (applier.Pl
 	if err != nil {
 		return nil, err
 	}
+	// A plan the applier holds is one Plan made.
 	return plan.(*control.SourcePlan).Current(st.ReadTxn())
 }
 

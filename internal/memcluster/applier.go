@@ -35,6 +35,7 @@ func (c ApplierCluster) Plan(_ context.Context, src *state.Source, stacks *appli
 }
 
 func (c ApplierCluster) Replan(_ context.Context, plan applier.Plan) (applier.Plan, error) {
+	// A plan the applier holds is one Plan made.
 	return plan.(*control.SourcePlan).Current(c.Store.State().ReadTxn())
 }
 
