@@ -68,7 +68,9 @@ func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
 }
 
 // Plan implements api.Backend. Stacks are planned by the control plane on this
-// manager's state; a source by the applier on the leader, which holds the sources' repositories (another manager asks it).
+// manager's state; a source's revision is loaded by the applier on the leader, which
+// holds the sources' repositories (another manager asks it), and planned by the
+// control plane there.
 func (n *Node) Plan(ctx context.Context, req *api.PlanRequest) (*api.PlanResponse, error) {
 	if req.Source == "" {
 		return withControl(n, func(c *control.Control) (*api.PlanResponse, error) { return c.PlanStacks(req.Stacks) })
