@@ -48,6 +48,24 @@ func (c *countingCluster) counts() (plans, replans int) {
 	return c.plans, c.replans
 }
 
+// leaderOf starts a cluster, closed when the test ends, and returns its leader and a
+// context for the test (cancel ends it).
+func leaderOf(t *testing.T, opts memcluster.Options) (*memcluster.Cluster, *memcluster.Manager, context.Context, context.CancelFunc) {
+	t.Helper()
+	c, err := memcluster.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return c, leader, ctx, cancel
+}
+
 // runApplier runs the applier until the test ends, when it cancels ctx.
 func runApplier(t *testing.T, ctx context.Context, cancel context.CancelFunc, cfg applier.Config) {
 	t.Helper()
@@ -65,16 +83,7 @@ func runApplier(t *testing.T, ctx context.Context, cancel context.CancelFunc, cf
 // pre-receive made, brought up to date, rather than loading and planning the
 // revision again.
 func TestPushIsPlannedOnce(t *testing.T) {
-	c, err := memcluster.New(memcluster.Options{Managers: 1, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Managers: 1, Dir: t.TempDir()})
 	add := &api.SourceAddRequest{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main", Prune: true}}
 	if _, err := leader.Control.AddSource(ctx, add); err != nil {
 		t.Fatal(err)

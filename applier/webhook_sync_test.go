@@ -116,16 +116,7 @@ func (h *holdingCluster) count() int {
 // make one more sync, which answers them all.
 func TestSyncRequestsDuringASyncMakeOneMore(t *testing.T) {
 	const requests = 20
-	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Dir: t.TempDir()})
 	cl := &holdingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}, held: make(chan struct{}), release: make(chan struct{})}
 	runApplier(t, ctx, cancel, applier.Config{Cluster: cl, Dir: t.TempDir()})
 
