@@ -2,6 +2,7 @@ package applier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,23 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-memdb"
-
 	"github.com/berthd/berth/applier/dirwatch"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
-
-// Cluster is what the applier needs of the leader's raft store (*store.Store).
-type Cluster interface {
-	// State is the replicated state as the leader applied it.
-	State() *state.Store
-	// ApplyLeader writes a command only while this manager leads: a sync decided
-	// here must not be applied by another leader, which syncs for itself.
-	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
-	// Barrier returns once every entry committed before it is applied to State.
-	Barrier(timeout time.Duration) error
-}
 
 // Config is what Run needs. Zero fields get defaults.
 type Config struct {
@@ -33,26 +20,24 @@ type Config struct {
 	// Dir holds the sources' repositories: the mirrors of pull sources and the
 	// repositories that push sources receive.
 	Dir    string
-	NewID  func() string
 	Now    func() time.Time
 	Logger *slog.Logger
 	// FetchTimeout bounds one fetch from a remote (2 minutes).
 	FetchTimeout time.Duration
 	// Debounce is how long a folder source must be quiet before it syncs (500ms).
 	Debounce time.Duration
-	// Reread bounds how long the applier trusts its watch on the sources table: a
-	// snapshot restore replaces the state store, and the watch of the old one
-	// never fires (30s).
+	// Reread bounds how long the applier waits on the sources table before it
+	// reads it again anyway (30s).
 	Reread time.Duration
 	// Mirrors holds the pull sources' mirrors: Run and PreviewSource on one
 	// manager share it (nil: a set of their own).
 	Mirrors *Mirrors
+	// PushPlans holds the plans of the pushes the push server (PushConfig.Plans) took
+	// on this manager, for the syncs they request (nil: none).
+	PushPlans *PushPlans
 }
 
 func (c *Config) defaults() {
-	if c.NewID == nil {
-		c.NewID = state.NewID
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -71,10 +56,22 @@ func (c *Config) defaults() {
 	if c.Mirrors == nil {
 		c.Mirrors = NewMirrors()
 	}
+	if c.PushPlans == nil {
+		c.PushPlans = NewPushPlans()
+	}
 }
 
-// Run syncs every source until ctx ends; it runs on the raft leader only (see
-// store.RunWhileLeader). Each source has a loop of its own, so that a slow remote
+// readTxn reads the cluster's state as this manager applied it.
+func (c *Config) readTxn() (*state.ReadTxn, error) {
+	st, err := c.Cluster.State()
+	if err != nil {
+		return nil, err
+	}
+	return st.ReadTxn(), nil
+}
+
+// Run syncs every source until ctx ends; it runs on the raft leader only (the
+// daemon starts it when its manager leads). Each source has a loop of its own, so that a slow remote
 // never holds up another source.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
@@ -95,12 +92,23 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		wg.Wait()
 	}()
+	var index uint64
 	for {
-		ws := memdb.NewWatchSet()
-		srcs, err := cfg.Cluster.State().ReadTxn().Sources(ws)
-		if err != nil {
+		// Read again every Reread at least, whatever the watch says.
+		wctx, cancel := context.WithTimeout(ctx, cfg.Reread)
+		srcs, idx, err := cfg.Cluster.WaitSources(wctx, index)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, state.ErrAbandoned):
+			// A snapshot restore replaced the state: read the new one at once.
+			index = 0
+			continue
+		case err != nil:
 			return err
 		}
+		index = idx
 		seen := map[string]bool{}
 		for _, src := range srcs {
 			seen[src.Name] = true
@@ -126,12 +134,6 @@ func Run(ctx context.Context, cfg Config) error {
 				// under the name starts afresh.
 				go func() { <-l.done; _ = os.RemoveAll(filepath.Join(cfg.Dir, name)) }()
 			}
-		}
-		wctx, cancel := context.WithTimeout(ctx, cfg.Reread)
-		_ = ws.WatchCtx(wctx)
-		cancel()
-		if ctx.Err() != nil {
-			return nil
 		}
 	}
 }

@@ -455,7 +455,7 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := applier.Config{Cluster: m.Store, Dir: dir}
+	cfg := applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: dir}
 	got, err := applier.PreviewSource(ctx, cfg, "infra", "")
 	if err != nil {
 		t.Fatal(err)
@@ -559,7 +559,7 @@ func TestPreviewAndSyncShareTheMirror(t *testing.T) {
 		return repo.Commit(image).String()
 	}
 	m := addPullSource(t, c, "rp", repo, commit("nginx:1"))
-	cfg := applier.Config{Cluster: m.Store, Dir: filepath.Join(dir, m.ID), Mirrors: mirrors}
+	cfg := applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: filepath.Join(dir, m.ID), Mirrors: mirrors}
 	applied := func(want string) {
 		t.Helper()
 		eventually(t, c, "synced to "+want, sourceIs("rp", func(src *state.Source) error {

@@ -1,6 +1,20 @@
 // Package applier is berth's GitOps side: it reads stacks out of Git revisions and
 // directories, plans them against the cluster and applies them.
 //
+// # The cluster
+//
+// The applier talks to the cluster through [Cluster], which it declares and the daemon
+// implements, like any client: reads of the replicated state, the plan of a revision
+// (made by the control plane, which also previews where its tasks would land), and the
+// writes of syncs and pushes, whose raft commands are made on the cluster's side. A
+// revision is loaded and validated here; the cluster never sees Git.
+//
+// A push is planned once: the pre-receive hook loads, validates and plans the pushed
+// revision, prints the plan and keeps it ([PushPlans]); the sync the push requests
+// applies that plan, after checking as always that the revision descends from the one
+// last applied. The plan remembers the stacks' state index it was compared at, and is
+// compared again (its commands kept) only when a stack changed in between.
+//
 // # Reading a revision
 //
 // A [Repository] is read through go-git without a work tree checkout: [Repository.TreeFS]

@@ -10,6 +10,7 @@ import (
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
+	"github.com/berthd/berth/internal/memcluster"
 )
 
 // entry is a raft entry: a command and its body.
@@ -62,7 +63,9 @@ func (l *fakeLeader) lead(t *testing.T, dir string) *store.SourceSync {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- applier.Run(ctx, applier.Config{Cluster: l, Dir: dir}) }()
+	go func() {
+		done <- applier.Run(ctx, applier.Config{Cluster: memcluster.ApplierCluster{Store: l}, Dir: dir})
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -24,6 +24,10 @@ type LoadedStacks struct {
 	DependsOn map[string][]string
 }
 
+// Checked are Stacks as spec.LoadChecked returned them, for the cluster to plan
+// without checking them again.
+func (l *LoadedStacks) Checked() []spec.Checked { return l.checked }
+
 // LoadStacks discovers and loads every stack at dir in fsys with spec.Load.
 //
 // A revision is applied whole or not at all, so the problems of all stacks are collected:

@@ -1,10 +1,8 @@
 package applier
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,153 +10,14 @@ import (
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/internal/statetest"
 )
-
-// previewCluster is a state store with three ready nodes: two linux, one windows.
-func previewCluster(t *testing.T) *state.Store {
-	t.Helper()
-	st, err := state.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []struct{ id, os string }{{"n1", "linux"}, {"n2", "linux"}, {"n3", "windows"}} {
-		row := &state.Node{ID: n.id, Hostname: "host-" + n.id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-			Labels: map[string]string{"os": n.os}, Status: state.NodeStatus{State: state.NodeReady}}
-		if err := store.Simulate(st, store.CmdNodeUpsert, row); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
-}
-
-// apiStack is a stack of one service, api, with 3 replicas placed as placement (YAML
-// flow mapping) says.
-func apiStack(t *testing.T, image, placement string) *api.StackDeployRequest {
-	t.Helper()
-	compose := fmt.Sprintf("services:\n  api:\n    image: %s\n    deploy:\n      replicas: 3\n      placement: %s\n", image, placement)
-	loaded, err := LoadStacks(t.Context(), mapFS(map[string]string{"web/compose.yaml": compose}), ".", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return api.NewStackDeployRequest(loaded.Stacks[0], false)
-}
-
-func counter() func() string {
-	n := 0
-	return func() string { n++; return fmt.Sprintf("id%03d", n) }
-}
-
-func TestPreviewStacksPlacesWithoutWriting(t *testing.T) {
-	st := previewCluster(t)
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	newID := counter()
-	const linuxOnePerNode = `{constraints: ["node.labels.os == linux"], max_replicas_per_node: 1}`
-	const onePerNode = `{max_replicas_per_node: 1}`
-	preview := func(req *api.StackDeployRequest) *api.PlanResponse {
-		t.Helper()
-		got, err := PreviewStacks(st, []*api.StackDeployRequest{req}, newID, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
-	check := func(what string, got *api.PlanResponse, want ...*api.ServicePlacement) {
-		t.Helper()
-		if !reflect.DeepEqual(got.Placement, want) || !got.Settled {
-			t.Errorf("%s (settled %v):\n got %s\nwant %s", what, got.Settled, dump(got.Placement), dump(want))
-		}
-	}
-	unplacedOne := []api.UnplacedTasks{{Count: 1, Reason: "no suitable node (max replicas per node limit reached on 2 nodes; " +
-		"constraint node.labels.os == linux not satisfied on 1 node)"}}
-
-	// A new stack: two replicas land on the linux nodes, the third is refused with
-	// the scheduler's reason; nothing is written.
-	linux := apiStack(t, "nginx:1", linuxOnePerNode)
-	got := preview(linux)
-	if len(got.Diffs) != 1 || got.Diffs[0].Stack != "web" {
-		t.Fatalf("diffs %s", dump(got.Diffs))
-	}
-	check("a new stack", got, &api.ServicePlacement{Service: "web_api",
-		Tasks: []api.TaskPlacement{{Slot: 1, Node: "host-n1"}, {Slot: 2, Node: "host-n2"}}, Unplaced: unplacedOne})
-	tx := st.ReadTxn()
-	if stacks, _ := tx.Stacks(nil); len(stacks) != 0 {
-		t.Fatalf("the preview wrote stacks: %+v", stacks)
-	}
-	if tasks, _ := tx.Tasks(nil); len(tasks) != 0 {
-		t.Fatalf("the preview wrote tasks: %+v", tasks)
-	}
-
-	// Deployed for real: unchanged, the pending replica is still refused; a new
-	// image would pause the rolling update on it, as the orchestrator would.
-	deployForReal(t, st, linux, newID, now)
-	got = preview(linux)
-	if len(got.Diffs) != 0 {
-		t.Errorf("an unchanged stack differs: %s", dump(got.Diffs))
-	}
-	check("an unchanged stack", got, &api.ServicePlacement{Service: "web_api", Unplaced: unplacedOne})
-	got = preview(apiStack(t, "nginx:2", linuxOnePerNode))
-	if p := got.Placement; len(p) != 1 || len(p[0].Tasks) != 0 || !strings.HasPrefix(p[0].Update, "paused: update paused due to failure") {
-		t.Errorf("a new image with a replica that cannot be placed: %s", dump(p))
-	}
-
-	// Without the constraint the third replica finds the windows node; the changed
-	// placement replaces the other two where they run.
-	anywhere := apiStack(t, "nginx:1", onePerNode)
-	got = preview(anywhere)
-	check("without the constraint", got, &api.ServicePlacement{Service: "web_api", Tasks: []api.TaskPlacement{
-		{Slot: 1, Node: "host-n1", Replaces: true}, {Slot: 2, Node: "host-n2", Replaces: true}, {Slot: 3, Node: "host-n3"}}})
-	if !strings.Contains(dump(got.Diffs), "constraints") {
-		t.Errorf("diff without the constraint: %s", dump(got.Diffs))
-	}
-
-	// Deployed, then kept off host-n1: its replica moves to a node with room.
-	deployForReal(t, st, anywhere, newID, now)
-	got = preview(apiStack(t, "nginx:1", `{constraints: ["node.hostname != host-n1"]}`))
-	var moved []api.TaskPlacement
-	for _, tp := range got.Placement[0].Tasks {
-		if tp.From != "" {
-			moved = append(moved, tp)
-		}
-	}
-	if len(got.Placement) != 1 || len(moved) != 1 || moved[0].From != "host-n1" || moved[0].Node == "host-n1" || !got.Settled {
-		t.Errorf("a replica kept off host-n1: %s", dump(got.Placement))
-	}
-}
-
-// deployForReal applies the stack to st and plays its rollout, as the leader and the
-// agents would.
-func deployForReal(t *testing.T, st *state.Store, req *api.StackDeployRequest, newID func() string, now time.Time) {
-	t.Helper()
-	before := st.ReadTxn()
-	resp, err := PreviewStacks(st, []*api.StackDeployRequest{req}, newID, now)
-	if err != nil || !resp.Settled {
-		t.Fatalf("preview before deploying: %v (settled %v)", err, resp != nil && resp.Settled)
-	}
-	cmd, err := control.StackCommand(req, newID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Simulate(st, store.CmdStackDeploy, cmd); err != nil {
-		t.Fatal(err)
-	}
-	if _, settled, err := followRollout(before, st, []string{cmd.Stack.Name}, newID, now); err != nil || !settled {
-		t.Fatalf("rollout: %v (settled %v)", err, settled)
-	}
-}
-
-func dump(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
-}
 
 // berth.yaml's depends_on reaches the stack rows, and holds the dependent stack's tasks
 // (pending, with the reason) while a service it waits for cannot run.
 func TestDependsOnHoldsTheDependentStack(t *testing.T) {
-	st := previewCluster(t)
-	newID := counter()
+	st := statetest.PreviewCluster(t)
+	newID := statetest.Counter()
 	loaded, err := LoadStacks(t.Context(), mapFS(map[string]string{
 		"berth.yaml":       "stacks:\n  - name: web\n    depends_on: [db]\n  - name: db\n",
 		"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n",
@@ -167,21 +26,30 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds, err := revisionCommands(&state.Source{Name: "infra", Prune: true}, loaded, newID)
+	src := &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
+	if err := store.Simulate(st, store.CmdSourceAdd, &store.SourceAdd{Source: src}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := control.PlanSource(st.ReadTxn(), src, loaded.Checked(), loaded.DependsOn, newID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := st.ReadTxn()
 	fork := st.Fork()
-	for _, c := range cmds {
-		if want := map[string]string{"web": "[db]", "db": "[]"}[c.Stack.Name]; fmt.Sprint(c.Stack.DependsOn) != want {
-			t.Errorf("stack %s depends on %v, want %s", c.Stack.Name, c.Stack.DependsOn, want)
-		}
-		if err := store.Simulate(fork, store.CmdStackDeploy, c); err != nil {
-			t.Fatal(err)
+	sync := control.SyncCommand(src, time.Now(), "", state.SyncSynced, state.SyncRecord{Revision: "r1"}, plan)
+	if err := store.Simulate(fork, store.CmdSourceSync, sync); err != nil {
+		t.Fatal(err)
+	}
+	stacks, err := fork.ReadTxn().Stacks(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range stacks {
+		if want := map[string]string{"web": "[db]", "db": "[]"}[c.Name]; fmt.Sprint(c.DependsOn) != want {
+			t.Errorf("stack %s depends on %v, want %s", c.Name, c.DependsOn, want)
 		}
 	}
-	placement, settled, err := followRollout(before, fork, []string{"db", "web"}, newID, time.Now())
+	placement, settled, err := control.FollowRollout(before, fork, []string{"db", "web"}, newID, time.Now())
 	if err != nil || !settled {
 		t.Fatalf("rollout: %v (settled %v)", err, settled)
 	}
@@ -190,6 +58,6 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 		{Service: "web_app", Unplaced: []api.UnplacedTasks{{Count: 1, Reason: "waiting for stack db (depends_on): service db_pg runs 0 of 1 tasks"}}},
 	}
 	if !reflect.DeepEqual(placement, want) {
-		t.Errorf("placement:\n got %s\nwant %s", dump(placement), dump(want))
+		t.Errorf("placement:\n got %s\nwant %s", statetest.Dump(placement), statetest.Dump(want))
 	}
 }

@@ -17,26 +17,19 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/plantext"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
-
-// PushCluster is what the push server needs of the manager that leads.
-type PushCluster interface {
-	// State is the replicated state as this manager applies it.
-	State() (*state.Store, error)
-	// ApplyLeader writes a command only while this manager leads: the push it
-	// replicates was checked against this manager's repository.
-	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
-	Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error)
-	Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error)
-}
 
 // PushConfig configures the push server's hooks.
 type PushConfig struct {
-	Cluster PushCluster
+	Cluster Cluster
 	// Dir is the applier's Config.Dir: push repositories live under it.
-	Dir    string
-	Logger *slog.Logger
+	Dir string
+	// Plans takes the plan of each push, for the sync it requests on the leader
+	// (Config.PushPlans; nil: none kept).
+	Plans *PushPlans
+	// MaxPack bounds the objects of a pushed branch: what one raft entry may carry.
+	MaxPack int
+	Logger  *slog.Logger
 	// Converge bounds how long a push waits, printing progress, for the services
 	// it changed to run (2 minutes); the push succeeds either way once applied.
 	Converge time.Duration
@@ -51,6 +44,12 @@ func NewPushHandler(cfg PushConfig) (http.Handler, error) {
 	}
 	if cfg.Converge <= 0 {
 		cfg.Converge = 2 * time.Minute
+	}
+	if cfg.Plans == nil {
+		cfg.Plans = NewPushPlans()
+	}
+	if cfg.MaxPack <= 0 {
+		return nil, errors.New("push server: no bound on a push's objects (MaxPack)")
 	}
 	h := &pushHooks{cfg: cfg}
 	return gitserver.NewHandler(gitserver.Config{Dir: h.dir, Hooks: h, Logger: cfg.Logger})
@@ -141,27 +140,21 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
-	st, err := h.cfg.Cluster.State()
-	if err != nil {
-		return err
-	}
-	tx := st.ReadTxn()
-	cmds, err := revisionCommands(src, loaded, state.NewID)
+	planned, err := h.cfg.Cluster.Plan(ctx, src, loaded)
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}
-	planned, err := planRevision(tx, src, cmds)
-	if err != nil {
-		return fmt.Errorf("revision %s: %w", sha[:7], err)
-	}
-	plan := &api.PlanResponse{Revision: sha, Diffs: planned.diffs, Kept: planned.kept, Settled: true}
-	if !planned.unchanged {
+	plan := &api.PlanResponse{Revision: sha, Diffs: planned.Diffs(), Kept: planned.Kept(), Settled: true}
+	if !planned.Unchanged() {
 		// The placement is a preview: a failure to work it out is said, not fatal.
-		plan.Placement, plan.Settled, err = previewSync(st, tx, src, cmds, sha, state.NewID, time.Now())
+		plan.Placement, plan.Settled, err = h.cfg.Cluster.Preview(ctx, planned, sha)
 		if err != nil {
 			fmt.Fprintf(p.Progress, "berth: no placement preview: %v\n", err)
 		}
 	}
+	// The sync this push requests applies this plan: the revision is not loaded
+	// and planned again.
+	h.cfg.Plans.put(src, sha, planned)
 	printPlan(p.Progress, plan)
 	return h.replicate(ctx, src, up)
 }
@@ -170,15 +163,15 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 // only once a majority of the managers hold the revision and its objects.
 func (h *pushHooks) replicate(ctx context.Context, src *state.Source, up *gitserver.RefUpdate) error {
 	// The pushed objects are in the repository's pack files already.
-	pack, err := packBranch(PushRepoDir(h.cfg.Dir, src.Name), up.New)
+	pack, err := packBranch(PushRepoDir(h.cfg.Dir, src.Name), up.New, h.cfg.MaxPack)
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", up.New.String()[:7], err)
 	}
-	cmd := &store.SourcePush{Name: src.Name, New: up.New.String(), Pack: pack}
+	var old string
 	if !up.Old.IsZero() {
-		cmd.Old = up.Old.String()
+		old = up.Old.String()
 	}
-	if _, err := h.cfg.Cluster.ApplyLeader(ctx, store.CmdSourcePush, cmd); err != nil {
+	if err := h.cfg.Cluster.ApplyPush(ctx, src.Name, old, up.New.String(), pack); err != nil {
 		return fmt.Errorf("revision %s could not be stored on a majority of the managers, so the branch did not move; push again: %w", up.New.String()[:7], err)
 	}
 	return nil

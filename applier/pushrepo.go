@@ -17,7 +17,6 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // A push source's repository is replicated through raft: a push carries every object of
@@ -26,11 +25,11 @@ import (
 // are content-addressed, so every copy holds the same history.
 
 // errPackTooLarge: the pushed branch's objects exceed what one raft entry may carry.
-var errPackTooLarge = fmt.Errorf("the branch's objects take more than %d MiB", store.MaxPushPack>>20)
+var errPackTooLarge = errors.New("the branch's objects take more than the limit of a push")
 
 // packBranch returns every object reachable from tip in the repository in dir as one
-// pack that needs no other object.
-func packBranch(dir string, tip plumbing.Hash) ([]byte, error) {
+// pack that needs no other object, of at most limit bytes.
+func packBranch(dir string, tip plumbing.Hash, limit int) ([]byte, error) {
 	// Open pack files stay open for the walk: go-git opens one per object read
 	// otherwise, which made packing about twice as slow (BenchmarkPushPack).
 	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
@@ -39,10 +38,10 @@ func packBranch(dir string, tip plumbing.Hash) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list the objects of %s: %w", tip, err)
 	}
-	w := &cappedBuffer{max: store.MaxPushPack}
+	w := &cappedBuffer{max: limit}
 	if _, err := packfile.NewEncoder(w, st, false).Encode(hashes, 0); err != nil {
 		if errors.Is(err, errPackTooLarge) {
-			return nil, fmt.Errorf("%w, the limit of a push source (every manager keeps them in its replicated state): use a pull source (berth source add --url) for a repository this large", errPackTooLarge)
+			return nil, fmt.Errorf("the branch's objects take more than %d MiB, the limit of a push source (every manager keeps them in its replicated state): use a pull source (berth source add --url) for a repository this large", limit>>20)
 		}
 		return nil, fmt.Errorf("pack the objects of %s: %w", tip, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 )
 
@@ -27,7 +28,7 @@ func TestMaterializePush(t *testing.T) {
 	b := work.Commit("B")
 	packOf := func(h plumbing.Hash) []byte {
 		t.Helper()
-		pack, err := packBranch(filepath.Join(work.Dir, ".git"), h)
+		pack, err := packBranch(filepath.Join(work.Dir, ".git"), h, store.MaxPushPack)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +105,7 @@ func BenchmarkPushPack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pack, err := packBranch(filepath.Join(work.Dir, ".git"), head.Hash())
+	pack, err := packBranch(filepath.Join(work.Dir, ".git"), head.Hash(), store.MaxPushPack)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func BenchmarkPushPack(b *testing.B) {
 	}
 	b.Run("pack", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := packBranch(dir, head.Hash()); err != nil {
+			if _, err := packBranch(dir, head.Hash(), store.MaxPushPack); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,8 +2,6 @@ package applier
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // PushRepoDir is where a push source's repository lives under Config.Dir: the push
@@ -73,51 +69,31 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 	if done {
 		return
 	}
-	loaded, err := LoadStacks(ctx, rev.fsys, src.Path, nil)
+	plan, reason, err := s.plan(ctx, src, rev)
 	if err != nil {
-		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
-		return
-	}
-	cmds, err := revisionCommands(src, loaded, s.cfg.NewID)
-	if err != nil {
-		s.fail(ctx, src, rev, state.SyncRejected, err, requested, logger)
+		s.fail(ctx, src, rev, reason, err, requested, logger)
 		return
 	}
 	if src.Kind == state.SourceDir {
-		rev.sha = folderRevision(cmds)
+		rev.sha = plan.ContentRevision()
 		rev.fetched = rev.sha
 		if healing, done = s.checkDrift(ctx, src, rev, requested, logger); done {
 			return
 		}
 	}
-	for _, c := range cmds {
-		c.Stack.Revision = rev.sha
-	}
-	planned, err := planRevision(s.cfg.Cluster.State().ReadTxn(), src, cmds)
-	if err != nil {
-		reason := state.SyncError
-		if errors.Is(err, state.ErrConflict) {
-			reason = state.SyncRejected
-		}
-		s.fail(ctx, src, rev, reason, err, requested, logger)
-		return
-	}
-	plan := planned.summary()
+	sum := plan.Summary()
 	result := state.SyncApplied
-	message := keptMessage(planned.kept)
+	message := keptMessage(plan.Kept())
 	switch {
 	case healing != nil:
 		message = driftMessage(healing, true)
-	case planned.unchanged:
+	case plan.Unchanged():
 		result = state.SyncUnchanged
 	}
-	cmd := &store.SourceSync{
-		Name: src.Name, Now: s.cfg.Now().UTC(), Fetched: rev.fetched, Status: state.SyncSynced, Answered: src.SyncRequests,
-		Record: state.SyncRecord{Revision: rev.sha, Result: result, Plan: plan, Message: message},
-		Apply:  true, Stacks: cmds, Prune: src.Prune,
-	}
-	if _, err := s.cfg.Cluster.ApplyLeader(ctx, store.CmdSourceSync, cmd); err != nil {
-		if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
+	sync := &Sync{Source: src, Now: s.cfg.Now(), Fetched: rev.fetched, Status: state.SyncSynced,
+		Record: state.SyncRecord{Revision: rev.sha, Result: result, Plan: sum, Message: message}, Plan: plan}
+	if err := s.cfg.Cluster.ApplySync(ctx, sync); err != nil {
+		if errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
 			return
 		}
 		reason := state.SyncError
@@ -127,7 +103,31 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		s.fail(ctx, src, rev, reason, err, requested, logger)
 		return
 	}
-	logger.Info("source synced", "revision", rev.sha, "result", result, "added", plan.Added, "changed", plan.Changed, "removed", plan.Removed)
+	logger.Info("source synced", "revision", rev.sha, "result", result, "added", sum.Added, "changed", sum.Changed, "removed", sum.Removed)
+}
+
+// plan is the plan of the revision on the state as it is now: the one its push made
+// (re-planned only if the stacks changed since), or one made from its files. reason
+// is how a failure is recorded.
+func (s *syncer) plan(ctx context.Context, src *state.Source, rev revision) (Plan, state.SyncResult, error) {
+	var plan Plan
+	var err error
+	if pushed := s.cfg.PushPlans.take(src, rev.sha); pushed != nil {
+		plan, err = s.cfg.Cluster.Replan(ctx, pushed)
+	} else {
+		var loaded *LoadedStacks
+		if loaded, err = LoadStacks(ctx, rev.fsys, src.Path, nil); err != nil {
+			return nil, state.SyncRejected, err
+		}
+		plan, err = s.cfg.Cluster.Plan(ctx, src, loaded)
+	}
+	switch {
+	case err == nil:
+		return plan, "", nil
+	case errors.Is(err, state.ErrConflict) || errors.Is(err, api.ErrBadRequest):
+		return nil, state.SyncRejected, err
+	}
+	return nil, state.SyncError, err
 }
 
 // checkDrift looks for changes made outside Git when the source is still at the
@@ -137,7 +137,11 @@ func (s *syncer) checkDrift(ctx context.Context, src *state.Source, rev revision
 	if rev.sha == "" || rev.sha != src.LastAppliedRevision || (src.Status != state.SyncSynced && src.Status != state.SyncOutOfSync) {
 		return nil, false
 	}
-	changes, err := drift(s.cfg.Cluster.State().ReadTxn(), src.Name)
+	var changes []string
+	tx, err := s.cfg.readTxn()
+	if err == nil {
+		changes, err = drift(tx, src.Name)
+	}
 	if err != nil {
 		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
 		return nil, true
@@ -274,7 +278,11 @@ func (s *syncer) credentials(src *state.Source) (*Credentials, error) {
 	if src.AuthRef == "" {
 		return nil, nil
 	}
-	sec, err := s.cfg.Cluster.State().ReadTxn().Secret(nil, src.AuthRef)
+	tx, err := s.cfg.readTxn()
+	if err != nil {
+		return nil, err
+	}
+	sec, err := tx.Secret(nil, src.AuthRef)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: its credentials (secret %s): %w", src.Name, src.AuthRef, err)
 	}
@@ -298,22 +306,10 @@ func (s *syncer) fail(ctx context.Context, src *state.Source, rev revision, resu
 
 func (s *syncer) record(ctx context.Context, src *state.Source, rev revision, rec state.SyncRecord, status state.SyncState, logger *slog.Logger) {
 	rec.Revision = rev.sha
-	cmd := &store.SourceSync{Name: src.Name, Now: s.cfg.Now().UTC(), Fetched: rev.fetched, Status: status, Answered: src.SyncRequests, Record: rec}
-	if _, err := s.cfg.Cluster.ApplyLeader(ctx, store.CmdSourceSync, cmd); err != nil && !errors.Is(err, store.ErrNotLeader) && ctx.Err() == nil {
+	sync := &Sync{Source: src, Now: s.cfg.Now(), Fetched: rev.fetched, Status: status, Record: rec}
+	if err := s.cfg.Cluster.ApplySync(ctx, sync); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
 		logger.Error("could not record a sync of the source", "error", err)
 	}
-}
-
-// folderRevision names a folder's content: a digest of its stacks' hashes, so that
-// an unchanged folder is the same revision after any number of reads.
-func folderRevision(cmds []*store.StackDeploy) string {
-	parts := make([]string, 0, len(cmds))
-	for _, c := range cmds {
-		parts = append(parts, c.Stack.Name+"="+c.Stack.SpecHash)
-	}
-	slices.Sort(parts)
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
-	return "dir:" + hex.EncodeToString(sum[:])[:16]
 }
 
 // keptMessage reports the stacks a source without prune keeps although its revision

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -41,6 +42,10 @@ func bigStack(n int) string {
 func BenchmarkSyncCommands1000Services(b *testing.B) {
 	fsys := fstest.MapFS{"big/compose.yaml": {Data: []byte(bigStack(1000))}}
 	src := &state.Source{Name: "src"}
+	st, err := state.New()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, cached := range []bool{false, true} {
 		name := map[bool]string{false: "uncached", true: "cached"}[cached]
 		b.Run(name, func(b *testing.B) {
@@ -58,9 +63,9 @@ func BenchmarkSyncCommands1000Services(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				cmds, err := revisionCommands(src, loaded, state.NewID)
-				if err != nil || len(cmds) != 1 {
-					b.Fatal(len(cmds), err)
+				plan, err := control.PlanSource(st.ReadTxn(), src, loaded.Checked(), loaded.DependsOn, state.NewID)
+				if err != nil || len(plan.Diffs()) != 1 {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -17,7 +17,6 @@ import (
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 )
@@ -95,18 +94,16 @@ type holdingCluster struct {
 	syncs int
 }
 
-func (h *holdingCluster) ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error) {
-	if t == store.CmdSourceSync {
-		h.mu.Lock()
-		h.syncs++
-		n := h.syncs
-		h.mu.Unlock()
-		if n == 1 {
-			close(h.held)
-			<-h.release
-		}
+func (h *holdingCluster) ApplySync(ctx context.Context, s *applier.Sync) error {
+	h.mu.Lock()
+	h.syncs++
+	n := h.syncs
+	h.mu.Unlock()
+	if n == 1 {
+		close(h.held)
+		<-h.release
 	}
-	return h.Cluster.ApplyLeader(ctx, t, body)
+	return h.Cluster.ApplySync(ctx, s)
 }
 
 func (h *holdingCluster) count() int {
@@ -119,25 +116,9 @@ func (h *holdingCluster) count() int {
 // make one more sync, which answers them all.
 func TestSyncRequestsDuringASyncMakeOneMore(t *testing.T) {
 	const requests = 20
-	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := &holdingCluster{Cluster: leader.Store, held: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() { done <- applier.Run(ctx, applier.Config{Cluster: cl, Dir: t.TempDir()}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("applier: %v", err)
-		}
-	})
+	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Dir: t.TempDir()})
+	cl := &holdingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}, held: make(chan struct{}), release: make(chan struct{})}
+	runApplier(t, ctx, cancel, applier.Config{Cluster: cl, Dir: t.TempDir()})
 
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})

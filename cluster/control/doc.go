@@ -9,6 +9,13 @@
 // apply, which returns once this manager has applied the write (read your writes on
 // the manager you talk to) or an error when it has not within the apply timeout.
 //
+// The dry run of POST /v1/plan is here too (preview.go): it forks the state, simulates
+// the write and follows the rollout it starts with the orchestrator and scheduler the
+// leader runs, playing the agents, to show where tasks would land. `berth diff -c`
+// plans the stacks it sends with it. The GitOps applier hands the stacks of a
+// source's revision, loaded and checked, to PlanSource (plan.go): the commands are made
+// and compared with the cluster's stacks once, and the sync applies that plan.
+//
 // What it needs of raft (the configuration, leadership) and of the node it runs on
 // (its identity, the other managers, its keyring) it gets through the interfaces it
 // declares: Raft, Peers and Keyring, which cluster/node implements. cluster/node

@@ -281,9 +281,9 @@ func (c *Control) leaderGuess(attempt int) string {
 	return others[attempt%len(others)]
 }
 
-// leaderClient is a client of the leader's API, for what only the leader holds: the
+// LeaderClient is a client of the leader's API, for what only the leader holds: the
 // sources' repositories. what says what needs the leader, for the error.
-func (c *Control) leaderClient(what string) (*api.Client, error) {
+func (c *Control) LeaderClient(what string) (*api.Client, error) {
 	addr, _ := c.raft.Leader()
 	if addr == "" {
 		return nil, fmt.Errorf("%w: %s, and there is none; try again once the managers have elected one", store.ErrNoLeader, what)

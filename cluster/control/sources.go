@@ -182,7 +182,7 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 // rollbackOnLeader sends a rollback to the leader, whose applier holds the
 // repositories its revision is checked in.
 func (c *Control) rollbackOnLeader(ctx context.Context, name string, req *api.SourceUpdateRequest) (*api.WriteResponse, error) {
-	cl, err := c.leaderClient("a rollback is checked on the leader")
+	cl, err := c.LeaderClient("a rollback is checked on the leader")
 	if err != nil {
 		return nil, err
 	}

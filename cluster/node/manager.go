@@ -36,6 +36,8 @@ type manager struct {
 	// mirrors are the pull sources' mirrors, shared by the applier and the
 	// previews of `berth diff --source`.
 	mirrors *applier.Mirrors
+	// pushPlans hands the plans the push server makes to the applier's syncs.
+	pushPlans *applier.PushPlans
 	// caughtUp is closed once the manager has applied the log it held at start
 	// (and knows the cluster), or after catchUpWait: past that, stale answers are
 	// better than none (a manager without a majority still shows who is down).
@@ -63,9 +65,10 @@ const catchUpWait = 15 * time.Second
 func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
-	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(),
+	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(), pushPlans: applier.NewPushPlans(),
 		rejoin: make(chan struct{}, 1)}
-	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: pushCluster{n}, Dir: n.dir.sources(), Logger: logger.With("api", "git")})
+	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: applierCluster{m: n.readyManager}, Dir: n.dir.sources(), Plans: m.pushPlans,
+		MaxPack: store.MaxPushPack, Logger: logger.With("api", "git")})
 	if err != nil {
 		return err
 	}

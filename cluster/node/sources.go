@@ -63,66 +63,128 @@ func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.
 
 // applierConfig is the GitOps applier's configuration on this manager.
 func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
-	return applier.Config{Cluster: m.st, Dir: m.n.dir.sources(), Logger: logger, Mirrors: m.mirrors}
+	return applier.Config{Cluster: applierCluster{m: func() (*manager, error) { return m, nil }}, Dir: m.n.dir.sources(), Logger: logger,
+		Mirrors: m.mirrors, PushPlans: m.pushPlans}
 }
 
-// Plan implements server.Backend. Stacks are planned on this manager's state; a source
-// on the leader, which holds the sources' repositories (another manager asks it).
+// Plan implements server.Backend. Stacks are planned by the control plane on this
+// manager's state; a source's revision is loaded by the applier on the leader, which
+// holds the sources' repositories (another manager asks it), and planned by the
+// control plane there.
 func (n *Node) Plan(ctx context.Context, req *api.PlanRequest) (*api.PlanResponse, error) {
+	if req.Source == "" {
+		return call(n.readyControl, func(c *control.Control) (*api.PlanResponse, error) { return c.PlanStacks(req.Stacks) })
+	}
 	m, err := n.readyManager()
 	if err != nil {
 		return nil, err
 	}
-	if req.Source == "" {
-		return applier.PreviewStacks(m.state(), req.Stacks, state.NewID, time.Now())
-	}
 	if m.st.IsLeader() {
 		return applier.PreviewSource(ctx, m.applierConfig(m.logger.With("component", "applier")), req.Source, req.Revision)
 	}
-	c, err := n.leaderClient(m, "a source is planned on the leader")
+	c, err := m.ctl.LeaderClient("a source is planned on the leader")
 	if err != nil {
 		return nil, err
 	}
 	return c.Plan(ctx, req)
 }
 
-// leaderClient is a client of the leader's API, for what only the leader holds: the
-// sources' repositories. what says what needs the leader, for the error.
-func (n *Node) leaderClient(m *manager, what string) (*api.Client, error) {
-	addr, _ := m.st.Leader()
-	hc := n.hc.Load()
-	if addr == "" || hc == nil {
-		return nil, fmt.Errorf("%w: %s, and there is none; try again once the managers have elected one", store.ErrNoLeader, what)
-	}
-	return api.New(addr, api.WithHTTPClient(hc))
-}
+// applierCluster is the cluster as the applier and the push server see it (their
+// applier.Cluster): the state, control plane and raft store of the manager m returns.
+// The raft commands of syncs and pushes are made here, not in the applier.
+type applierCluster struct{ m func() (*manager, error) }
 
-// pushCluster is what the push server needs of this manager.
-type pushCluster struct{ n *Node }
-
-func (p pushCluster) State() (*state.Store, error) {
-	m, err := p.n.readyManager()
+func (c applierCluster) State() (*state.Store, error) {
+	m, err := c.m()
 	if err != nil {
 		return nil, err
 	}
 	return m.state(), nil
 }
 
-func (p pushCluster) ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error) {
-	m, err := p.n.readyManager()
+func (c applierCluster) WaitSources(ctx context.Context, index uint64) ([]*state.Source, uint64, error) {
+	st, err := c.State()
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return m.st.ApplyLeader(ctx, t, body)
+	return control.WaitSources(ctx, st, index)
 }
 
-func (p pushCluster) Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error) {
-	return p.n.Source(ctx, name, q)
+func (c applierCluster) Barrier(timeout time.Duration) error {
+	m, err := c.m()
+	if err != nil {
+		return err
+	}
+	return m.st.Barrier(timeout)
 }
 
-func (p pushCluster) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
-	return p.n.Services(ctx, f, q)
+func (c applierCluster) Plan(_ context.Context, src *state.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
+	st, err := c.State()
+	if err != nil {
+		return nil, err
+	}
+	return control.PlanSource(st.ReadTxn(), src, stacks.Checked(), stacks.DependsOn, state.NewID)
 }
+
+func (c applierCluster) Replan(_ context.Context, plan applier.Plan) (applier.Plan, error) {
+	st, err := c.State()
+	if err != nil {
+		return nil, err
+	}
+	// A plan the applier holds is one Plan made.
+	return plan.(*control.SourcePlan).Current(st.ReadTxn())
+}
+
+func (c applierCluster) Preview(_ context.Context, plan applier.Plan, sha string) ([]*api.ServicePlacement, bool, error) {
+	st, err := c.State()
+	if err != nil {
+		return nil, false, err
+	}
+	return plan.(*control.SourcePlan).Preview(st, sha, state.NewID, time.Now())
+}
+
+func (c applierCluster) ApplySync(ctx context.Context, s *applier.Sync) error {
+	plan, _ := s.Plan.(*control.SourcePlan)
+	return c.applyLeader(ctx, store.CmdSourceSync, control.SyncCommand(s.Source, s.Now, s.Fetched, s.Status, s.Record, plan))
+}
+
+func (c applierCluster) ApplyPush(ctx context.Context, source, old, new string, pack []byte) error {
+	return c.applyLeader(ctx, store.CmdSourcePush, &store.SourcePush{Name: source, Old: old, New: new, Pack: pack})
+}
+
+func (c applierCluster) applyLeader(ctx context.Context, t store.CommandType, body any) error {
+	m, err := c.m()
+	if err != nil {
+		return err
+	}
+	_, err = m.st.ApplyLeader(ctx, t, body)
+	if errors.Is(err, store.ErrNotLeader) {
+		return notLeaderError{err}
+	}
+	return err
+}
+
+func (c applierCluster) Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error) {
+	m, err := c.m()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.Source(ctx, name, q)
+}
+
+func (c applierCluster) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
+	m, err := c.m()
+	if err != nil {
+		return nil, api.QueryMeta{}, err
+	}
+	return m.ctl.Services(ctx, f, q)
+}
+
+// notLeaderError is store.ErrNotLeader as the applier knows it.
+type notLeaderError struct{ error }
+
+func (e notLeaderError) Is(target error) bool { return target == applier.ErrNotLeader }
+func (e notLeaderError) Unwrap() error        { return e.error }
 
 // pushRouter serves Git pushes on the leader, which checks them against its
 // repository, replicates them and runs the applier; another manager hands a push to

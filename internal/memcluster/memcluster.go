@@ -153,9 +153,11 @@ func (c *Cluster) start(m *Manager, bootstrap bool) error {
 	m.Store = st
 	ccfg := control.Config{Store: st, Logger: logger, Now: c.opts.Now, ApplyTimeout: 30 * time.Second}
 	var ac applier.Config
+	// Its Control is set once made: the control plane checks rollbacks with the applier.
+	cluster := &ApplierCluster{Store: st}
 	if c.opts.Applier != nil {
 		ac = *c.opts.Applier
-		ac.Cluster, ac.Logger, ac.Now, ac.Dir = st, logger.With("component", "applier"), c.opts.Now, filepath.Join(ac.Dir, m.ID)
+		ac.Cluster, ac.Logger, ac.Now, ac.Dir = cluster, logger.With("component", "applier"), c.opts.Now, filepath.Join(ac.Dir, m.ID)
 		if ac.Mirrors == nil {
 			// The applier and the rollbacks' checks share the mirrors, as on a daemon.
 			ac.Mirrors = applier.NewMirrors()
@@ -163,6 +165,7 @@ func (c *Cluster) start(m *Manager, bootstrap bool) error {
 		ccfg.Revisions = applier.Revisions{Config: ac}
 	}
 	m.Control = control.New(ccfg)
+	cluster.Control = m.Control
 	rc := c.opts.Reconciler
 	rc.Store, rc.Logger, rc.Now = st, logger, c.opts.Now
 	ctx, cancel := context.WithCancel(context.Background())

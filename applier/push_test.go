@@ -1,0 +1,125 @@
+package applier_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
+	"github.com/berthd/berth/applier"
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/store"
+	"github.com/berthd/berth/internal/gittest"
+	"github.com/berthd/berth/internal/memcluster"
+)
+
+// countingCluster counts the revisions the applier has the cluster plan, and plan
+// again.
+type countingCluster struct {
+	applier.Cluster
+	mu             sync.Mutex
+	plans, replans int
+}
+
+func (c *countingCluster) Plan(ctx context.Context, src *state.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
+	c.mu.Lock()
+	c.plans++
+	c.mu.Unlock()
+	return c.Cluster.Plan(ctx, src, stacks)
+}
+
+func (c *countingCluster) Replan(ctx context.Context, plan applier.Plan) (applier.Plan, error) {
+	c.mu.Lock()
+	c.replans++
+	c.mu.Unlock()
+	return c.Cluster.Replan(ctx, plan)
+}
+
+func (c *countingCluster) counts() (plans, replans int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.plans, c.replans
+}
+
+// leaderOf starts a cluster, closed when the test ends, and returns its leader and a
+// context for the test (cancel ends it).
+func leaderOf(t *testing.T, opts memcluster.Options) (*memcluster.Cluster, *memcluster.Manager, context.Context, context.CancelFunc) {
+	t.Helper()
+	c, err := memcluster.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return c, leader, ctx, cancel
+}
+
+// runApplier runs the applier until the test ends, when it cancels ctx.
+func runApplier(t *testing.T, ctx context.Context, cancel context.CancelFunc, cfg applier.Config) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- applier.Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("applier: %v", err)
+		}
+	})
+}
+
+// TestPushIsPlannedOnce: the sync a push requests applies the plan the push's
+// pre-receive made, brought up to date, rather than loading and planning the
+// revision again.
+func TestPushIsPlannedOnce(t *testing.T) {
+	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Managers: 1, Dir: t.TempDir()})
+	add := &api.SourceAddRequest{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main", Prune: true}}
+	if _, err := leader.Control.AddSource(ctx, add); err != nil {
+		t.Fatal(err)
+	}
+	token, err := leader.Control.SourceToken(ctx, "apps", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}}
+	dir, plans := t.TempDir(), applier.NewPushPlans()
+	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: dir, Plans: plans, MaxPack: store.MaxPushPack, Converge: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	runApplier(t, ctx, cancel, applier.Config{Cluster: cl, Dir: dir, PushPlans: plans})
+
+	work := gittest.New(t)
+	work.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
+	sha := work.Commit("web 1").String()
+	if _, err := work.Repo.CreateRemote(&config.RemoteConfig{Name: "berth", URLs: []string{srv.URL + "/git/apps.git"}}); err != nil {
+		t.Fatal(err)
+	}
+	err = work.Repo.PushContext(ctx, &git.PushOptions{RemoteName: "berth",
+		Auth: &githttp.BasicAuth{Username: "berth", Password: token}, RefSpecs: []config.RefSpec{"refs/heads/main:refs/heads/main"}})
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	eventually(t, c, "the pushed revision applied", sourceIs("apps", func(s *state.Source) error {
+		if s.LastAppliedRevision != sha {
+			return errors.New("last applied " + s.LastAppliedRevision)
+		}
+		return nil
+	}))
+	if plans, replans := cl.counts(); plans != 1 || replans != 1 {
+		t.Errorf("the push was planned %d times and brought up to date %d times; want 1 and 1", plans, replans)
+	}
+}
