@@ -14,9 +14,9 @@ import (
 
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 	"github.com/berthd/berth/spec"
@@ -433,7 +433,7 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	t.Cleanup(c.Close)
 	ctx := context.Background()
 	for _, id := range []string{"w1", "w2"} {
-		_, err := c.Apply(ctx, store.CmdNodeUpsert, &state.Node{ID: id, Hostname: "host-" + id, Role: state.RoleWorker,
+		_, err := c.Apply(ctx, command.CmdNodeUpsert, &state.Node{ID: id, Hostname: "host-" + id, Role: state.RoleWorker,
 			Availability: state.AvailabilityActive, Status: state.NodeStatus{State: state.NodeReady}})
 		if err != nil {
 			t.Fatal(err)

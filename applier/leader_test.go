@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/berthd/berth/applier"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 )
 
 // entry is a raft entry: a command and its body.
 type entry struct {
-	t    store.CommandType
+	t    command.Type
 	body any
 }
 
@@ -25,22 +25,22 @@ type fakeLeader struct {
 	st      *state.Store
 	mu      sync.Mutex
 	pending []entry
-	syncs   chan *store.SourceSync // the syncs the applier writes
+	syncs   chan *command.SourceSync // the syncs the applier writes
 }
 
 func newFakeLeader(st *state.Store, pending ...entry) *fakeLeader {
-	return &fakeLeader{st: st, pending: pending, syncs: make(chan *store.SourceSync, 16)}
+	return &fakeLeader{st: st, pending: pending, syncs: make(chan *command.SourceSync, 16)}
 }
 
 func (l *fakeLeader) State() *state.Store { return l.st }
 
-func (l *fakeLeader) ApplyLeader(_ context.Context, t store.CommandType, body any) (uint64, error) {
+func (l *fakeLeader) ApplyLeader(_ context.Context, t command.Type, body any) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := store.Simulate(l.st, t, body); err != nil {
+	if err := command.Simulate(l.st, t, body); err != nil {
 		return 0, err
 	}
-	if s, ok := body.(*store.SourceSync); ok {
+	if s, ok := body.(*command.SourceSync); ok {
 		l.syncs <- s
 	}
 	return l.st.ReadTxn().Index(), nil
@@ -50,7 +50,7 @@ func (l *fakeLeader) Barrier(time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range l.pending {
-		if err := store.Simulate(l.st, e.t, e.body); err != nil {
+		if err := command.Simulate(l.st, e.t, e.body); err != nil {
 			return err
 		}
 	}
@@ -59,7 +59,7 @@ func (l *fakeLeader) Barrier(time.Duration) error {
 }
 
 // lead runs the applier on l until it writes a sync, and returns that sync.
-func (l *fakeLeader) lead(t *testing.T, dir string) *store.SourceSync {
+func (l *fakeLeader) lead(t *testing.T, dir string) *command.SourceSync {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -94,8 +94,8 @@ func TestNewLeaderSyncsOnceItHasCaughtUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := newFakeLeader(st)
-	add := &store.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}}
-	if _, err := old.ApplyLeader(context.Background(), store.CmdSourceAdd, add); err != nil {
+	add := &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}}
+	if _, err := old.ApplyLeader(context.Background(), command.CmdSourceAdd, add); err != nil {
 		t.Fatal(err)
 	}
 	if s := old.lead(t, t.TempDir()); s.Record.Revision != first {
@@ -107,7 +107,7 @@ func TestNewLeaderSyncsOnceItHasCaughtUp(t *testing.T) {
 	behind := st.Fork()
 	repo.Write(map[string]string{"stacks/web/compose.yaml": compose("nginx:2")})
 	second := repo.Commit("web 2").String()
-	request := entry{store.CmdSourceUpdate, &store.SourceUpdate{Name: "infra", RequestSync: true}}
+	request := entry{command.CmdSourceUpdate, &command.SourceUpdate{Name: "infra", RequestSync: true}}
 	if _, err := old.ApplyLeader(context.Background(), request.t, request.body); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestNewLeaderSyncsOnceItHasCaughtUp(t *testing.T) {
 		t.Fatalf("the old leader synced %+v, want %s applied", applied.Record, second)
 	}
 
-	next := newFakeLeader(behind, request, entry{store.CmdSourceSync, applied}, request)
+	next := newFakeLeader(behind, request, entry{command.CmdSourceSync, applied}, request)
 	got := next.lead(t, t.TempDir())
 	if got.Record.Revision != second || got.Record.Result != state.SyncUnchanged || got.Answered != 2 {
 		t.Errorf("the new leader's first sync: %s %.7s answering request %d; want %.7s unchanged answering request 2 (it decided before its state had caught up)",

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/statetest"
 )
 
@@ -27,7 +27,7 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
-	if err := store.Simulate(st, store.CmdSourceAdd, &store.SourceAdd{Source: src}); err != nil {
+	if err := command.Simulate(st, command.CmdSourceAdd, &command.SourceAdd{Source: src}); err != nil {
 		t.Fatal(err)
 	}
 	plan, err := control.PlanSource(st.ReadTxn(), src, loaded.Checked(), loaded.DependsOn, newID)
@@ -37,7 +37,7 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 	before := st.ReadTxn()
 	fork := st.Fork()
 	sync := control.SyncCommand(src, time.Now(), "", state.SyncSynced, state.SyncRecord{Revision: "r1"}, plan)
-	if err := store.Simulate(fork, store.CmdSourceSync, sync); err != nil {
+	if err := command.Simulate(fork, command.CmdSourceSync, sync); err != nil {
 		t.Fatal(err)
 	}
 	stacks, err := fork.ReadTxn().Stacks(nil)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 )
@@ -94,7 +94,7 @@ func TestPushIsPlannedOnce(t *testing.T) {
 	}
 	cl := &countingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}}
 	dir, plans := t.TempDir(), applier.NewPushPlans()
-	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: dir, Plans: plans, MaxPack: store.MaxPushPack, Converge: time.Second})
+	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: dir, Plans: plans, MaxPack: command.MaxPushPack, Converge: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

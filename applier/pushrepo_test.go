@@ -12,8 +12,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/gittest"
 )
 
@@ -28,7 +28,7 @@ func TestMaterializePush(t *testing.T) {
 	b := work.Commit("B")
 	packOf := func(h plumbing.Hash) []byte {
 		t.Helper()
-		pack, err := packBranch(filepath.Join(work.Dir, ".git"), h, store.MaxPushPack)
+		pack, err := packBranch(filepath.Join(work.Dir, ".git"), h, command.MaxPushPack)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func BenchmarkPushPack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pack, err := packBranch(filepath.Join(work.Dir, ".git"), head.Hash(), store.MaxPushPack)
+	pack, err := packBranch(filepath.Join(work.Dir, ".git"), head.Hash(), command.MaxPushPack)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func BenchmarkPushPack(b *testing.B) {
 	}
 	b.Run("pack", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := packBranch(dir, head.Hash(), store.MaxPushPack); err != nil {
+			if _, err := packBranch(dir, head.Hash(), command.MaxPushPack); err != nil {
 				b.Fatal(err)
 			}
 		}

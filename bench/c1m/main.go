@@ -26,8 +26,8 @@ import (
 
 	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
 	"github.com/berthd/berth/spec"
 )
@@ -228,7 +228,7 @@ func registerNodes(ctx context.Context, c *memcluster.Cluster, n int) (int, erro
 				if i%1000 == 0 {
 					nd.Role = state.RoleManager
 				}
-				if _, err := c.Apply(ctx, store.CmdNodeUpsert, nd); err != nil {
+				if _, err := c.Apply(ctx, command.CmdNodeUpsert, nd); err != nil {
 					select {
 					case errs <- err:
 					default:

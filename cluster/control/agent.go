@@ -11,9 +11,9 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -67,7 +67,7 @@ func (c *Control) ReportTaskStatus(ctx context.Context, nodeID string, reports [
 	if len(reports) == 0 {
 		return nil
 	}
-	batch := make([]store.TaskStatusReport, len(reports))
+	batch := make([]command.TaskStatusReport, len(reports))
 	for i, r := range reports {
 		if r.TaskID == "" {
 			return badRequest("report %d names no task", i+1)
@@ -75,7 +75,7 @@ func (c *Control) ReportTaskStatus(ctx context.Context, nodeID string, reports [
 		if !reportable(r.Status.State) {
 			return badRequest("task %s: an agent cannot report state %q", r.TaskID, r.Status.State)
 		}
-		batch[i] = store.TaskStatusReport{NodeID: nodeID, TaskID: r.TaskID, Status: r.Status}
+		batch[i] = command.TaskStatusReport{NodeID: nodeID, TaskID: r.TaskID, Status: r.Status}
 	}
 	return c.reports.submit(ctx, batch)
 }
@@ -95,13 +95,13 @@ type batcher struct {
 }
 
 type submission struct {
-	reports []store.TaskStatusReport
+	reports []command.TaskStatusReport
 	done    chan error
 }
 
 func newBatcher(c *Control, max int) *batcher { return &batcher{c: c, max: max} }
 
-func (b *batcher) submit(ctx context.Context, reports []store.TaskStatusReport) error {
+func (b *batcher) submit(ctx context.Context, reports []command.TaskStatusReport) error {
 	done := make(chan error, 1)
 	b.mu.Lock()
 	b.queue = append(b.queue, submission{reports, done})
@@ -137,12 +137,12 @@ func (b *batcher) flush() {
 		b.queue = b.queue[n:]
 		b.mu.Unlock()
 
-		all := make([]store.TaskStatusReport, 0, size)
+		all := make([]command.TaskStatusReport, 0, size)
 		for _, s := range subs {
 			all = append(all, s.reports...)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), b.c.timeout)
-		_, err := b.c.st.Apply(ctx, store.CmdTaskStatus, &store.TaskStatusBatch{Reports: all})
+		_, err := b.c.st.Apply(ctx, command.CmdTaskStatus, &command.TaskStatusBatch{Reports: all})
 		cancel()
 		if err != nil {
 			b.c.logger.Warn("could not record task status reports", "reports", len(all), "error", err)
@@ -210,7 +210,7 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 	for k, s := range stack.Spec.Secrets {
 		secrets[k] = &s.FileObject
 	}
-	if out.Secrets, err = resolve(store.KindSecret, sp.Secrets, secrets, func(name string, v uint64) ([]byte, error) {
+	if out.Secrets, err = resolve(command.KindSecret, sp.Secrets, secrets, func(name string, v uint64) ([]byte, error) {
 		s, err := tx.SecretVersion(nil, name, v)
 		if err != nil {
 			return nil, err
@@ -223,7 +223,7 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 	for k, cf := range stack.Spec.Configs {
 		configs[k] = &cf.FileObject
 	}
-	if out.Configs, err = resolve(store.KindConfig, sp.Configs, configs, func(name string, v uint64) ([]byte, error) {
+	if out.Configs, err = resolve(command.KindConfig, sp.Configs, configs, func(name string, v uint64) ([]byte, error) {
 		cf, err := tx.ConfigVersion(nil, name, v)
 		if err != nil {
 			return nil, err

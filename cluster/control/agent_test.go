@@ -8,9 +8,9 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
 	"github.com/berthd/berth/spec"
 )
@@ -35,7 +35,7 @@ func placedTask(t *testing.T, m *memcluster.Manager, hash string) *state.Task {
 func TestTaskRuntime(t *testing.T) {
 	c, m := oneManager(t)
 	ctx := context.Background()
-	if _, err := c.Apply(ctx, store.CmdNodeUpsert, memcluster.Node("n1", nil)); err != nil {
+	if _, err := c.Apply(ctx, command.CmdNodeUpsert, memcluster.Node("n1", nil)); err != nil {
 		t.Fatal(err)
 	}
 	req := stack("app:1", "hunter2")

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
 
@@ -35,7 +35,7 @@ func (c *Control) updateCluster(ctx context.Context, fn func(c *state.Cluster) (
 		if err != nil || !changed {
 			return cur, 0, err
 		}
-		idx, err := c.apply(ctx, store.CmdClusterUpdate, store.ClusterUpdate{ExpectModifyIndex: cur.ModifyIndex, Cluster: next})
+		idx, err := c.apply(ctx, command.CmdClusterUpdate, command.ClusterUpdate{ExpectModifyIndex: cur.ModifyIndex, Cluster: next})
 		if !errors.Is(err, state.ErrConflict) {
 			return next, idx, err
 		}

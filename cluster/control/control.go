@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // Store is what control needs of a manager's raft store (*store.Store has it all).
@@ -20,7 +20,7 @@ type Store interface {
 	State() *state.Store
 	// Apply writes a command through raft (forwarded to the leader from a
 	// follower) and returns its index.
-	Apply(ctx context.Context, t store.CommandType, body any) (uint64, error)
+	Apply(ctx context.Context, t command.Type, body any) (uint64, error)
 	// StateIndex is the index of the last entry applied to State.
 	StateIndex() uint64
 }
@@ -94,7 +94,7 @@ func (c *Control) clock() time.Time { return c.now().UTC() }
 // apply writes a command and waits until this manager has applied it, so that whoever
 // wrote through this manager reads the write here at once (and a rotated token is
 // refused here at once).
-func (c *Control) apply(ctx context.Context, t store.CommandType, body any) (uint64, error) {
+func (c *Control) apply(ctx context.Context, t command.Type, body any) (uint64, error) {
 	idx, err := c.st.Apply(ctx, t, body)
 	if err != nil {
 		return idx, err

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
 	"github.com/berthd/berth/spec"
 )
@@ -171,7 +171,7 @@ func TestNodeTasksWakeOnlyForTheNode(t *testing.T) {
 	c, m := oneManager(t)
 	ctx := context.Background()
 	for _, id := range []string{"n1", "n2"} {
-		if _, err := c.Apply(ctx, store.CmdNodeUpsert, memcluster.Node(id, nil)); err != nil {
+		if _, err := c.Apply(ctx, command.CmdNodeUpsert, memcluster.Node(id, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}

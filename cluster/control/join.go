@@ -11,8 +11,8 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // JoinToken returns the join token of role, rotating it first with rotate.
@@ -81,7 +81,7 @@ func (c *Control) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*a
 	if role == ca.RoleManager {
 		nd.ManagerStatus = &state.ManagerStatus{Reachability: state.ReachabilityReachable, Addr: req.Addr}
 	}
-	if _, err := c.apply(ctx, store.CmdNodeUpsert, nd); err != nil {
+	if _, err := c.apply(ctx, command.CmdNodeUpsert, nd); err != nil {
 		return nil, err
 	}
 	resp := &api.NodeJoinResponse{
@@ -133,7 +133,7 @@ func (c *Control) replaceDownNode(ctx context.Context, tx *state.ReadTxn, hostna
 		return fmt.Errorf("%w: a node named %s is already in the cluster and up (%s): give the new node another --hostname, or remove the old one with `berth node rm`",
 			state.ErrConflict, hostname, old.ID)
 	}
-	if _, err := c.apply(ctx, store.CmdNodeRemove, store.NodeRemove{ID: old.ID}); err != nil {
+	if _, err := c.apply(ctx, command.CmdNodeRemove, command.NodeRemove{ID: old.ID}); err != nil {
 		return err
 	}
 	c.logger.Info("replaced the record of a node that was down", "node", old.ID, "hostname", old.Hostname)

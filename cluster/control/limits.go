@@ -7,8 +7,8 @@ import (
 	"slices"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -18,7 +18,7 @@ import (
 func (c *Control) checkReplicas(st *spec.Stack) error {
 	tx := c.st.State().ReadTxn()
 	for _, k := range slices.Sorted(maps.Keys(st.Services)) {
-		if err := store.CheckReplicas(tx, st.Name, st.Services[k]); err != nil {
+		if err := command.CheckReplicas(tx, st.Name, st.Services[k]); err != nil {
 			return err
 		}
 	}
@@ -28,7 +28,7 @@ func (c *Control) checkReplicas(st *spec.Stack) error {
 // aboveLimit says why a service stored above the cluster's limit (by a berth that had
 // none) has fewer tasks than it asks for: the orchestrator makes only the limit.
 func aboveLimit(st *api.ServiceStatus, tx *state.ReadTxn) *api.ServiceStatus {
-	limit := store.ReplicaLimit(tx)
+	limit := command.ReplicaLimit(tx)
 	p := spec.ReplicasProblem(st.Stack, &st.Spec, limit)
 	if p == nil {
 		return st

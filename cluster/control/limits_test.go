@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 )
@@ -51,7 +52,7 @@ func setLimit(t *testing.T, st *store.Store, limit uint64) {
 	t.Helper()
 	row := &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}
 	row.Settings.MaxReplicas = limit
-	if _, err := st.Apply(context.Background(), store.CmdClusterUpsert, row); err != nil {
+	if _, err := st.Apply(context.Background(), command.CmdClusterUpsert, row); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // stateOnly is a Store with an empty state and no raft.
@@ -14,7 +14,7 @@ type stateOnly struct{ st *state.Store }
 
 func (s stateOnly) State() *state.Store { return s.st }
 func (s stateOnly) StateIndex() uint64  { return 0 }
-func (s stateOnly) Apply(context.Context, store.CommandType, any) (uint64, error) {
+func (s stateOnly) Apply(context.Context, command.Type, any) (uint64, error) {
 	return 0, errors.New("no raft")
 }
 

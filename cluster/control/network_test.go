@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -42,7 +42,7 @@ func (s *rowStore) StateIndex() uint64 {
 	return s.idx
 }
 
-func (s *rowStore) Apply(context.Context, store.CommandType, any) (uint64, error) {
+func (s *rowStore) Apply(context.Context, command.Type, any) (uint64, error) {
 	return 0, errors.New("rowStore: no raft")
 }
 

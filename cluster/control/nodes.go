@@ -8,8 +8,8 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -97,7 +97,7 @@ func (c *Control) UpdateNode(ctx context.Context, ref string, req *api.NodeUpdat
 	if err := checkNodeLabels(nd.Labels, req); err != nil {
 		return nil, err
 	}
-	idx, err := c.apply(ctx, store.CmdNodeUpdate, store.NodeUpdate{
+	idx, err := c.apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{
 		ID: nd.ID, LabelsAdd: req.LabelsAdd, LabelsRemove: req.LabelsRemove, Availability: req.Availability})
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (c *Control) promote(ctx context.Context, nd *state.Node) (*api.WriteRespon
 	if nd.Role == state.RoleManager {
 		return &api.WriteResponse{Unchanged: true}, nil
 	}
-	idx, err := c.apply(ctx, store.CmdNodeUpdate, store.NodeUpdate{ID: nd.ID, Role: state.RoleManager})
+	idx, err := c.apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: nd.ID, Role: state.RoleManager})
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (c *Control) demote(ctx context.Context, nd *state.Node) (*api.WriteRespons
 	var idx uint64
 	if nd.Role != state.RoleWorker {
 		var err error
-		if idx, err = c.apply(ctx, store.CmdNodeUpdate, store.NodeUpdate{ID: nd.ID, Role: state.RoleWorker}); err != nil {
+		if idx, err = c.apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: nd.ID, Role: state.RoleWorker}); err != nil {
 			return nil, fmt.Errorf("%s left raft but its role could not be recorded: %w (run the demote again)", nodeName(nd), err)
 		}
 	}
@@ -235,7 +235,7 @@ func (c *Control) RemoveNode(ctx context.Context, ref string, force bool) error 
 	} else if nd.Status.State == state.NodeReady && !force {
 		return fmt.Errorf("%w: %s is not down: stop it (or run `berth leave` on it) first, or use --force", api.ErrRefused, nodeName(nd))
 	}
-	if _, err := c.apply(ctx, store.CmdNodeRemove, store.NodeRemove{ID: nd.ID}); err != nil {
+	if _, err := c.apply(ctx, command.CmdNodeRemove, command.NodeRemove{ID: nd.ID}); err != nil {
 		return err
 	}
 	c.logger.Info("node removed", "node", nd.ID, "hostname", nd.Hostname)

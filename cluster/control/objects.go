@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -26,7 +26,7 @@ func (c *Control) CreateSecret(ctx context.Context, req *api.ObjectCreateRequest
 		}
 		return s.Version, nil
 	}, func(id string, v uint64) (uint64, error) {
-		return c.apply(ctx, store.CmdSecretUpsert, &state.Secret{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
+		return c.apply(ctx, command.CmdSecretUpsert, &state.Secret{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
 	})
 }
 
@@ -50,7 +50,7 @@ func (c *Control) CreateConfig(ctx context.Context, req *api.ObjectCreateRequest
 		}
 		return cf.Version, nil
 	}, func(id string, v uint64) (uint64, error) {
-		return c.apply(ctx, store.CmdConfigUpsert, &state.Config{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
+		return c.apply(ctx, command.CmdConfigUpsert, &state.Config{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
 	})
 }
 

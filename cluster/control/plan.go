@@ -13,8 +13,8 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -29,7 +29,7 @@ func (c *Control) PlanStacks(reqs []*api.StackDeployRequest) (*api.PlanResponse,
 // plan was made.
 type SourcePlan struct {
 	src  *state.Source
-	cmds []*store.StackDeploy
+	cmds []*command.StackDeploy
 	// index is the stacks table's index the comparison was made at.
 	index     uint64
 	diffs     []*spec.StackDiff
@@ -43,7 +43,7 @@ type SourcePlan struct {
 // bad request (api.ErrBadRequest); a stack of another source is refused (wrapping
 // state.ErrConflict) before the FSM would.
 func PlanSource(tx *state.ReadTxn, src *state.Source, stacks []spec.Checked, dependsOn map[string][]string, newID func() string) (*SourcePlan, error) {
-	p := &SourcePlan{src: src, cmds: make([]*store.StackDeploy, 0, len(stacks))}
+	p := &SourcePlan{src: src, cmds: make([]*command.StackDeploy, 0, len(stacks))}
 	for _, st := range stacks {
 		cmd, err := LoadedStackCommand(st, src.Prune, newID)
 		if err != nil {
@@ -154,7 +154,7 @@ func (p *SourcePlan) Preview(st *state.Store, sha string, newID func() string, n
 }
 
 // stacks are the plan's commands, marked as revision sha's.
-func (p *SourcePlan) stacks(sha string) []*store.StackDeploy {
+func (p *SourcePlan) stacks(sha string) []*command.StackDeploy {
 	for _, c := range p.cmds {
 		c.Stack.Revision = sha
 	}
@@ -163,8 +163,8 @@ func (p *SourcePlan) stacks(sha string) []*store.StackDeploy {
 
 // SyncCommand is the raft command of a sync of src, answering its requests: the
 // record of the outcome, with plan's stacks applied when plan is not nil.
-func SyncCommand(src *state.Source, now time.Time, fetched string, status state.SyncState, rec state.SyncRecord, plan *SourcePlan) *store.SourceSync {
-	cmd := &store.SourceSync{Name: src.Name, Now: now.UTC(), Fetched: fetched, Status: status, Answered: src.SyncRequests, Record: rec}
+func SyncCommand(src *state.Source, now time.Time, fetched string, status state.SyncState, rec state.SyncRecord, plan *SourcePlan) *command.SourceSync {
+	cmd := &command.SourceSync{Name: src.Name, Now: now.UTC(), Fetched: fetched, Status: status, Answered: src.SyncRequests, Record: rec}
 	if plan != nil {
 		cmd.Apply, cmd.Stacks, cmd.Prune = true, plan.stacks(rec.Revision), src.Prune
 	}

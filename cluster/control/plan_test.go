@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/statetest"
 	"github.com/berthd/berth/spec"
 )
@@ -17,7 +17,7 @@ import (
 func TestSourcePlanIsComparedAgainOnlyWhenTheStacksMoved(t *testing.T) {
 	st := statetest.PreviewCluster(t)
 	src := &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
-	if err := store.Simulate(st, store.CmdSourceAdd, &store.SourceAdd{Source: src}); err != nil {
+	if err := command.Simulate(st, command.CmdSourceAdd, &command.SourceAdd{Source: src}); err != nil {
 		t.Fatal(err)
 	}
 	web, _, err := spec.LoadChecked(t.Context(), spec.LoadOptions{Stack: "web",
@@ -34,7 +34,7 @@ func TestSourcePlanIsComparedAgainOnlyWhenTheStacksMoved(t *testing.T) {
 	}
 
 	// A write that changes no stack (the push's own) leaves the plan as it is.
-	if err := store.Simulate(st, store.CmdSourceUpdate, &store.SourceUpdate{Name: "infra", RequestSync: true}); err != nil {
+	if err := command.Simulate(st, command.CmdSourceUpdate, &command.SourceUpdate{Name: "infra", RequestSync: true}); err != nil {
 		t.Fatal(err)
 	}
 	if cur, err := plan.Current(st.ReadTxn()); err != nil || cur != plan {
@@ -43,7 +43,7 @@ func TestSourcePlanIsComparedAgainOnlyWhenTheStacksMoved(t *testing.T) {
 
 	// Once the stack is there, the same commands change nothing.
 	sync := control.SyncCommand(src, time.Now(), "", state.SyncSynced, state.SyncRecord{Revision: "r1"}, plan)
-	if err := store.Simulate(st, store.CmdSourceSync, sync); err != nil {
+	if err := command.Simulate(st, command.CmdSourceSync, sync); err != nil {
 		t.Fatal(err)
 	}
 	cur, err := plan.Current(st.ReadTxn())

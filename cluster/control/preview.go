@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -47,7 +47,7 @@ func PreviewStacks(st *state.Store, reqs []*api.StackDeployRequest, newID func()
 		}
 		newSpecs = append(newSpecs, cmd.Stack.Spec)
 		names = append(names, name)
-		if err := store.Simulate(fork, store.CmdStackDeploy, cmd); err != nil {
+		if err := command.Simulate(fork, command.CmdStackDeploy, cmd); err != nil {
 			return nil, fmt.Errorf("stack %s: %w", name, err)
 		}
 	}
@@ -64,14 +64,14 @@ func PreviewStacks(st *state.Store, reqs []*api.StackDeployRequest, newID func()
 // it marks as that revision's) on a fork of st and follows the rollout it starts:
 // where the tasks would land. before is st as read before, what the rollout is
 // compared with.
-func previewSync(st *state.Store, before *state.ReadTxn, src *state.Source, cmds []*store.StackDeploy, sha string, newID func() string, now time.Time) ([]*api.ServicePlacement, bool, error) {
+func previewSync(st *state.Store, before *state.ReadTxn, src *state.Source, cmds []*command.StackDeploy, sha string, newID func() string, now time.Time) ([]*api.ServicePlacement, bool, error) {
 	for _, c := range cmds {
 		c.Stack.Revision = sha
 	}
 	fork := st.Fork()
-	sync := &store.SourceSync{Name: src.Name, Now: now.UTC(), Status: state.SyncSynced,
+	sync := &command.SourceSync{Name: src.Name, Now: now.UTC(), Status: state.SyncSynced,
 		Record: state.SyncRecord{Revision: sha}, Apply: true, Stacks: cmds, Prune: src.Prune}
-	if err := store.Simulate(fork, store.CmdSourceSync, sync); err != nil {
+	if err := command.Simulate(fork, command.CmdSourceSync, sync); err != nil {
 		return nil, false, fmt.Errorf("source %s: revision %s: %w", src.Name, shortRevision(sha), err)
 	}
 	// The stacks whose services may change: the revision's, and those it prunes.
@@ -120,7 +120,7 @@ func FollowRollout(before *state.ReadTxn, fork *state.Store, stacks []string, ne
 			return nil, false, err
 		}
 		if len(plans) > 0 {
-			if err := store.Simulate(fork, store.CmdPlanApply, &store.PlanApply{Plans: plans}); err != nil {
+			if err := command.Simulate(fork, command.CmdPlanApply, &command.PlanApply{Plans: plans}); err != nil {
 				return nil, false, fmt.Errorf("preview: %w", err)
 			}
 		}
@@ -129,7 +129,7 @@ func FollowRollout(before *state.ReadTxn, fork *state.Store, stacks []string, ne
 			return nil, false, err
 		}
 		if len(reports) > 0 {
-			if err := store.Simulate(fork, store.CmdTaskStatus, &store.TaskStatusBatch{Reports: reports}); err != nil {
+			if err := command.Simulate(fork, command.CmdTaskStatus, &command.TaskStatusBatch{Reports: reports}); err != nil {
 				return nil, false, fmt.Errorf("preview: %w", err)
 			}
 		}
@@ -193,8 +193,8 @@ func previewPass(tx *state.ReadTxn, services []string, newID func() string, now 
 
 // agentReports are what the nodes' agents would report: a placed task runs (a job's
 // completes), a task told to stop stops.
-func agentReports(tx *state.ReadTxn, services []string, now time.Time) ([]store.TaskStatusReport, error) {
-	var out []store.TaskStatusReport
+func agentReports(tx *state.ReadTxn, services []string, now time.Time) ([]command.TaskStatusReport, error) {
+	var out []command.TaskStatusReport
 	for _, id := range services {
 		tasks, err := tx.TasksByService(nil, id)
 		if err != nil {
@@ -213,7 +213,7 @@ func agentReports(tx *state.ReadTxn, services []string, now time.Time) ([]store.
 			case t.Status.State == state.TaskRunning:
 				continue
 			}
-			out = append(out, store.TaskStatusReport{NodeID: t.NodeID, TaskID: t.ID,
+			out = append(out, command.TaskStatusReport{NodeID: t.NodeID, TaskID: t.ID,
 				Status: state.TaskStatus{State: to, Message: "preview", Timestamp: now}})
 		}
 	}

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/statetest"
 	"github.com/berthd/berth/spec"
 )
@@ -117,7 +117,7 @@ func deployForReal(t *testing.T, st *state.Store, req *api.StackDeployRequest, n
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Simulate(st, store.CmdStackDeploy, cmd); err != nil {
+	if err := command.Simulate(st, command.CmdStackDeploy, cmd); err != nil {
 		t.Fatal(err)
 	}
 	if _, settled, err := control.FollowRollout(before, st, []string{cmd.Stack.Name}, newID, now); err != nil || !settled {

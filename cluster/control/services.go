@@ -9,10 +9,10 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // Services lists services with what their tasks do, by name.
@@ -225,7 +225,7 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 	if s.Spec.Deploy.Global() {
 		return nil, fmt.Errorf("%w: service %s is %s: scale applies to replicated services only", api.ErrRefused, s.Name, s.Spec.Deploy.Mode)
 	}
-	idx, err := c.apply(ctx, store.CmdServiceScale, &store.ServiceScale{ID: s.ID, Replicas: replicas, Limited: true})
+	idx, err := c.apply(ctx, command.CmdServiceScale, &command.ServiceScale{ID: s.ID, Replicas: replicas, Limited: true})
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (c *Control) UpdateService(ctx context.Context, ref string, req *api.Servic
 	if err != nil {
 		return nil, err
 	}
-	idx, err := c.apply(ctx, store.CmdServiceForceUpdate, &store.ServiceForceUpdate{ID: s.ID})
+	idx, err := c.apply(ctx, command.CmdServiceForceUpdate, &command.ServiceForceUpdate{ID: s.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (c *Control) RollbackService(ctx context.Context, ref string) (*api.WriteRe
 	if s.PreviousSpec == nil {
 		return nil, fmt.Errorf("%w: service %s has no previous spec to roll back to (it was never updated)", api.ErrRefused, s.Name)
 	}
-	idx, err := c.apply(ctx, store.CmdServiceRollback, &store.ServiceRollback{ID: s.ID, Now: c.clock()})
+	idx, err := c.apply(ctx, command.CmdServiceRollback, &command.ServiceRollback{ID: s.ID, Now: c.clock()})
 	if err != nil {
 		return nil, err
 	}

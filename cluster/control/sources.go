@@ -16,8 +16,8 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -38,7 +38,7 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	if err := checkSource(src, req); err != nil {
 		return nil, err
 	}
-	cmd := &store.SourceAdd{Source: src}
+	cmd := &command.SourceAdd{Source: src}
 	secret := func(suffix string, data []byte) string {
 		name := "source-" + src.Name + "-" + suffix
 		cmd.Secrets = append(cmd.Secrets, &state.Secret{ID: c.newID(), Name: name, Version: 1, Data: data,
@@ -58,7 +58,7 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	if src.Kind == state.SourceGitPush {
 		src.AuthRef = secret(pushTokenSuffix, newPushToken())
 	}
-	idx, err := c.apply(ctx, store.CmdSourceAdd, cmd)
+	idx, err := c.apply(ctx, command.CmdSourceAdd, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -207,13 +207,13 @@ func (c *Control) updateSource(ctx context.Context, name string, req *api.Source
 		// The commit, not what named it: a branch or HEAD~1 would move.
 		pin = &sha
 	}
-	cmd := &store.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync}
-	return c.apply(ctx, store.CmdSourceUpdate, cmd)
+	cmd := &command.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync}
+	return c.apply(ctx, command.CmdSourceUpdate, cmd)
 }
 
 // RemoveSource deletes a source and its credentials; with prune its stacks too.
 func (c *Control) RemoveSource(ctx context.Context, name string, prune bool) (*api.WriteResponse, error) {
-	idx, err := c.apply(ctx, store.CmdSourceRemove, &store.SourceRemove{Name: name, Prune: prune})
+	idx, err := c.apply(ctx, command.CmdSourceRemove, &command.SourceRemove{Name: name, Prune: prune})
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, &notFoundError{"source", name}
 	}
@@ -363,7 +363,7 @@ func (c *Control) SourceToken(ctx context.Context, name string, rotate bool) (st
 		return string(cur.Data), nil
 	}
 	next := &state.Secret{ID: c.newID(), Name: cur.Name, Version: cur.Version + 1, Data: newPushToken(), Labels: cur.Labels}
-	if _, err := c.apply(ctx, store.CmdSecretUpsert, next); err != nil {
+	if _, err := c.apply(ctx, command.CmdSecretUpsert, next); err != nil {
 		return "", err
 	}
 	c.logger.Info("push token rotated", "source", name)

@@ -13,12 +13,12 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
-// DeployStack writes a whole stack in one raft command (store.StackDeploy) and says
+// DeployStack writes a whole stack in one raft command (command.StackDeploy) and says
 // what it did.
 func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) (*api.StackDeployResponse, error) {
 	cmd, err := StackCommand(req, c.newID)
@@ -33,7 +33,7 @@ func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) 
 	if err != nil {
 		return nil, err
 	}
-	idx, err := c.apply(ctx, store.CmdStackDeploy, cmd)
+	idx, err := c.apply(ctx, command.CmdStackDeploy, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (c *Control) DeployStack(ctx context.Context, req *api.StackDeployRequest) 
 // StackCommand makes the raft command that writes a stack a client sent: it checks
 // the request, proposes an ID for everything the stack may create, and hashes what is
 // deployed.
-func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.StackDeploy, error) {
+func StackCommand(req *api.StackDeployRequest, newID func() string) (*command.StackDeploy, error) {
 	if err := checkDeploy(req); err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func StackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 // GitOps sync does for each stack of a revision: spec.LoadChecked has run every check
 // of spec.Validate, so only what the request adds is checked. A client's stack cannot
 // take this path: nothing decoded from a request is a spec.Checked.
-func LoadedStackCommand(st spec.Checked, prune bool, newID func() string) (*store.StackDeploy, error) {
+func LoadedStackCommand(st spec.Checked, prune bool, newID func() string) (*command.StackDeploy, error) {
 	if st.Stack() == nil {
 		return nil, badRequest("no checked stack given")
 	}
@@ -71,7 +71,7 @@ func LoadedStackCommand(st spec.Checked, prune bool, newID func() string) (*stor
 }
 
 // stackCommand makes the raft command of a checked request.
-func stackCommand(req *api.StackDeployRequest, newID func() string) (*store.StackDeploy, error) {
+func stackCommand(req *api.StackDeployRequest, newID func() string) (*command.StackDeploy, error) {
 	st := req.Stack
 	// One encoding serves the size check and the hash.
 	encoded, err := json.Marshal(st)
@@ -83,18 +83,18 @@ func stackCommand(req *api.StackDeployRequest, newID func() string) (*store.Stac
 	}
 	ids := map[string]string{}
 	for k := range st.Services {
-		ids[store.KindService+"/"+k] = newID()
+		ids[command.KindService+"/"+k] = newID()
 	}
 	for k := range st.Networks {
-		ids[store.KindNetwork+"/"+k] = newID()
+		ids[command.KindNetwork+"/"+k] = newID()
 	}
 	for k := range st.Secrets {
-		ids[store.KindSecret+"/"+k] = newID()
+		ids[command.KindSecret+"/"+k] = newID()
 	}
 	for k := range st.Configs {
-		ids[store.KindConfig+"/"+k] = newID()
+		ids[command.KindConfig+"/"+k] = newID()
 	}
-	return &store.StackDeploy{
+	return &command.StackDeploy{
 		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(encoded, req)},
 		SecretData: req.SecretData,
 		ConfigData: req.ConfigData,
@@ -194,7 +194,7 @@ func (c *Control) stackObjects(stack string) ([]objectRef, error) {
 	}
 	var out []objectRef
 	for _, s := range svcs {
-		out = append(out, objectRef{store.KindService, s.Name, s.ID})
+		out = append(out, objectRef{command.KindService, s.Name, s.ID})
 	}
 	nets, err := tx.Networks(nil)
 	if err != nil {
@@ -202,7 +202,7 @@ func (c *Control) stackObjects(stack string) ([]objectRef, error) {
 	}
 	for _, n := range nets {
 		if n.Stack == stack {
-			out = append(out, objectRef{store.KindNetwork, n.Name, n.ID})
+			out = append(out, objectRef{command.KindNetwork, n.Name, n.ID})
 		}
 	}
 	return out, nil
@@ -231,7 +231,7 @@ func (c *Control) deployChanges(st *spec.Stack, idx uint64, before []objectRef) 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, api.ObjectChange{Kind: store.KindNetwork, Name: row.Name, ID: row.ID, Action: action(row.Meta)})
+		out = append(out, api.ObjectChange{Kind: command.KindNetwork, Name: row.Name, ID: row.ID, Action: action(row.Meta)})
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Secrets)) {
 		s := st.Secrets[k]
@@ -246,7 +246,7 @@ func (c *Control) deployChanges(st *spec.Stack, idx uint64, before []objectRef) 
 		if a == api.ActionCreated && row.Version > 1 {
 			a = api.ActionUpdated
 		}
-		out = append(out, api.ObjectChange{Kind: store.KindSecret, Name: row.Name, ID: row.ID, Action: a, Version: row.Version})
+		out = append(out, api.ObjectChange{Kind: command.KindSecret, Name: row.Name, ID: row.ID, Action: a, Version: row.Version})
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Configs)) {
 		cf := st.Configs[k]
@@ -261,21 +261,21 @@ func (c *Control) deployChanges(st *spec.Stack, idx uint64, before []objectRef) 
 		if a == api.ActionCreated && row.Version > 1 {
 			a = api.ActionUpdated
 		}
-		out = append(out, api.ObjectChange{Kind: store.KindConfig, Name: row.Name, ID: row.ID, Action: a, Version: row.Version})
+		out = append(out, api.ObjectChange{Kind: command.KindConfig, Name: row.Name, ID: row.ID, Action: a, Version: row.Version})
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Services)) {
 		row, err := tx.ServiceByName(nil, spec.FullName(st.Name, k))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, api.ObjectChange{Kind: store.KindService, Name: row.Name, ID: row.ID, Action: action(row.Meta)})
+		out = append(out, api.ObjectChange{Kind: command.KindService, Name: row.Name, ID: row.ID, Action: action(row.Meta)})
 	}
 	for _, o := range before {
 		var err error
 		switch o.kind {
-		case store.KindService:
+		case command.KindService:
 			_, err = tx.Service(nil, o.id)
-		case store.KindNetwork:
+		case command.KindNetwork:
 			_, err = tx.Network(nil, o.id)
 		}
 		if errors.Is(err, state.ErrNotFound) {
@@ -291,7 +291,7 @@ func (c *Control) RemoveStack(ctx context.Context, name string) (*api.WriteRespo
 	if name == "" {
 		return nil, badRequest("no stack given")
 	}
-	idx, err := c.apply(ctx, store.CmdStackRemove, &store.StackRemove{Name: name})
+	idx, err := c.apply(ctx, command.CmdStackRemove, &command.StackRemove{Name: name})
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, &notFoundError{"stack", name}
 	}

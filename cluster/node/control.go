@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -29,7 +30,7 @@ type controlStore struct{ m *manager }
 
 func (s controlStore) State() *state.Store { return s.m.state() }
 func (s controlStore) StateIndex() uint64  { return s.m.st.StateIndex() }
-func (s controlStore) Apply(ctx context.Context, t store.CommandType, body any) (uint64, error) {
+func (s controlStore) Apply(ctx context.Context, t command.Type, body any) (uint64, error) {
 	idx, err := s.m.st.Apply(ctx, t, body)
 	if errors.Is(err, store.ErrNoLeader) {
 		return 0, s.m.noLeader(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
@@ -158,7 +159,7 @@ func (m *manager) markDown(ctx context.Context, nd *state.Node, now time.Time) {
 	msg := fmt.Sprintf("heartbeat failure: no heartbeat for %s", now.Sub(m.hb.last(nd.ID)).Round(100*time.Millisecond))
 	actx, cancel := context.WithTimeout(ctx, m.st.ApplyTimeout())
 	defer cancel()
-	if _, err := m.st.Apply(actx, store.CmdNodeStatus, store.NodeStatusUpdate{
+	if _, err := m.st.Apply(actx, command.CmdNodeStatus, command.NodeStatusUpdate{
 		ID: nd.ID, Status: state.NodeStatus{State: state.NodeDown, Message: msg, Timestamp: now.UTC()}}); err != nil {
 		m.logger.Warn("could not mark node down", "node", nd.ID, "hostname", nd.Hostname, "error", err)
 		return
@@ -184,7 +185,7 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 		return nil, err
 	}
 	if nd.Status.State != state.NodeReady {
-		if _, err := m.st.Apply(ctx, store.CmdNodeStatus, store.NodeStatusUpdate{
+		if _, err := m.st.Apply(ctx, command.CmdNodeStatus, command.NodeStatusUpdate{
 			ID: nd.ID, Status: state.NodeStatus{State: state.NodeReady, Timestamp: now.UTC()}}); err != nil {
 			return nil, err
 		}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
@@ -123,11 +123,11 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if req.Autolock {
 		cluster.UnlockKeyGeneration = 1
 	}
-	if _, err := m.st.Apply(ctx, store.CmdClusterUpsert, cluster); err != nil {
+	if _, err := m.st.Apply(ctx, command.CmdClusterUpsert, cluster); err != nil {
 		return nil, fmt.Errorf("write the cluster: %w", err)
 	}
 	self := n.selfNode(nodeID, state.RoleManager, addr, id)
-	if _, err := m.st.Apply(ctx, store.CmdNodeUpsert, self); err != nil {
+	if _, err := m.st.Apply(ctx, command.CmdNodeUpsert, self); err != nil {
 		return nil, fmt.Errorf("write this node: %w", err)
 	}
 	if err := n.dir.writeNodeFile(meta); err != nil {
@@ -339,7 +339,7 @@ func (m *manager) leaveRaft(ctx context.Context, self string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := m.st.Apply(ctx, store.CmdNodeUpdate, store.NodeUpdate{ID: self, Role: state.RoleWorker}); err != nil {
+	if _, err := m.st.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: self, Role: state.RoleWorker}); err != nil {
 		m.logger.Warn("leaving: could not record this node as a worker", "error", err)
 	}
 	if err := m.ctl.RemoveFromRaft(ctx, self); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
@@ -68,7 +69,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(), pushPlans: applier.NewPushPlans(),
 		rejoin: make(chan struct{}, 1)}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: applierCluster{m: n.readyManager}, Dir: n.dir.sources(), Plans: m.pushPlans,
-		MaxPack: store.MaxPushPack, Logger: logger.With("api", "git")})
+		MaxPack: command.MaxPushPack, Logger: logger.With("api", "git")})
 	if err != nil {
 		return err
 	}

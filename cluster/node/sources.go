@@ -14,6 +14,7 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -145,14 +146,14 @@ func (c applierCluster) Preview(_ context.Context, plan applier.Plan, sha string
 
 func (c applierCluster) ApplySync(ctx context.Context, s *applier.Sync) error {
 	plan, _ := s.Plan.(*control.SourcePlan)
-	return c.applyLeader(ctx, store.CmdSourceSync, control.SyncCommand(s.Source, s.Now, s.Fetched, s.Status, s.Record, plan))
+	return c.applyLeader(ctx, command.CmdSourceSync, control.SyncCommand(s.Source, s.Now, s.Fetched, s.Status, s.Record, plan))
 }
 
 func (c applierCluster) ApplyPush(ctx context.Context, source, old, new string, pack []byte) error {
-	return c.applyLeader(ctx, store.CmdSourcePush, &store.SourcePush{Name: source, Old: old, New: new, Pack: pack})
+	return c.applyLeader(ctx, command.CmdSourcePush, &command.SourcePush{Name: source, Old: old, New: new, Pack: pack})
 }
 
-func (c applierCluster) applyLeader(ctx context.Context, t store.CommandType, body any) error {
+func (c applierCluster) applyLeader(ctx context.Context, t command.Type, body any) error {
 	m, err := c.m()
 	if err != nil {
 		return err

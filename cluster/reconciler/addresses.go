@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -121,7 +122,7 @@ func (b *addressBook) remove(t *state.Task) {
 
 // serviceNetworks are the network rows a service's tasks attach to, in the spec's
 // order (the first is the task's default route), the ingress network last
-// (store.ServiceNetworks).
+// (command.ServiceNetworks).
 func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, error) {
 	if !attaches(&svc.Spec) {
 		return nil, nil
@@ -130,12 +131,12 @@ func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, e
 	if err != nil || stack.Spec == nil {
 		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
 	}
-	return store.ServiceNetworks(tx, stack.Spec, &svc.Spec)
+	return command.ServiceNetworks(tx, stack.Spec, &svc.Spec)
 }
 
 // lacksVIPs reports whether a service reached at VIPs has fewer than one per
 // network: written by an older build, or rolled back onto a network (rollbacks
-// allocate nothing, see store.ServiceEndpoints).
+// allocate nothing, see command.ServiceEndpoints).
 func lacksVIPs(s *state.Service) bool {
 	want := len(s.Spec.Networks)
 	if s.Spec.PublishesIngress() {
@@ -152,9 +153,9 @@ func (l *loop) askEndpoints(ctx context.Context) error {
 	if len(l.lacking) == 0 {
 		return nil
 	}
-	body := &store.ServiceEndpoints{IDs: slices.Sorted(maps.Keys(l.lacking))}
+	body := &command.ServiceEndpoints{IDs: slices.Sorted(maps.Keys(l.lacking))}
 	clear(l.lacking)
-	if _, err := l.cfg.Store.ApplyLeader(ctx, store.CmdServiceEndpoints, body); err != nil {
+	if _, err := l.cfg.Store.ApplyLeader(ctx, command.CmdServiceEndpoints, body); err != nil {
 		if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
 			return err
 		}
@@ -264,7 +265,7 @@ func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
 		b.used[n.ID] = m
 	}
 	r := b.reserved[n.ID]
-	addr, err := ipam.AllocateAddr(store.TaskRange(n, prefix), gw, func(a netip.Addr) bool { return m[a] || r[a] })
+	addr, err := ipam.AllocateAddr(command.TaskRange(n, prefix), gw, func(a netip.Addr) bool { return m[a] || r[a] })
 	if errors.Is(err, ipam.ErrSubnetFull) {
 		return state.Attachment{}, fmt.Errorf("network %s: every address of subnet %s is taken (%d tasks hold one): "+
 			"give the network a bigger subnet (networks: ... ipam: config: - subnet:) or run fewer tasks on it", n.Name, prefix, len(m))

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -126,10 +126,10 @@ func TestAddressBookSkipsVIPsAndEndpoints(t *testing.T) {
 }
 
 // TestAddressBookIngressLowerHalf: tasks get addresses on the ingress network from
-// the lower half of its subnet only (store.TaskRange), the upper half being the
+// the lower half of its subnet only (command.TaskRange), the upper half being the
 // nodes' endpoints' and the VIPs'.
 func TestAddressBookIngressLowerHalf(t *testing.T) {
-	ingress := []*state.Network{{ID: "ing", Name: store.IngressName, Ingress: true, Subnet: "10.255.0.0/29", Gateway: "10.255.0.1"}}
+	ingress := []*state.Network{{ID: "ing", Name: command.IngressName, Ingress: true, Subnet: "10.255.0.0/29", Gateway: "10.255.0.1"}}
 	b := newAddressBook(nil, nil, nil)
 	st, err := state.New()
 	if err != nil {
@@ -159,7 +159,7 @@ func TestServiceNetworksIngressLast(t *testing.T) {
 		"back": {Name: "web_back", Driver: "overlay"}, "front": {Name: "web_front", Driver: "overlay"}}}
 	err = st.Update(1, func(tx *state.WriteTxn) error {
 		for _, n := range []*state.Network{
-			{ID: "ingressid", Name: store.IngressName, Driver: "overlay", Ingress: true, Subnet: "10.255.0.0/18"},
+			{ID: "ingressid", Name: command.IngressName, Driver: "overlay", Ingress: true, Subnet: "10.255.0.0/18"},
 			{ID: "backid", Name: "web_back", Driver: "overlay", Subnet: "10.0.0.0/24", Stack: "web"},
 			{ID: "frontid", Name: "web_front", Driver: "overlay", Subnet: "10.0.1.0/24", Stack: "web"},
 		} {

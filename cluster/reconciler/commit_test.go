@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
 )
 
@@ -31,21 +31,21 @@ type flakyStore struct {
 func (f *flakyStore) State() *state.Store           { return f.st }
 func (f *flakyStore) Barrier(_ time.Duration) error { return nil }
 
-func (f *flakyStore) ApplyLeader(_ context.Context, t store.CommandType, body any) (uint64, error) {
+func (f *flakyStore) ApplyLeader(_ context.Context, t command.Type, body any) (uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if t == store.CmdPlanApply && f.failPlan > 0 {
+	if t == command.CmdPlanApply && f.failPlan > 0 {
 		f.failPlan--
 		return 0, errors.New("timed out enqueuing operation")
 	}
-	if t == store.CmdPlanApply && f.before != nil {
+	if t == command.CmdPlanApply && f.before != nil {
 		first := f.before
 		f.before = nil
 		if err := first(); err != nil {
 			return 0, err
 		}
 	}
-	if err := store.Simulate(f.st, t, body); err != nil {
+	if err := command.Simulate(f.st, t, body); err != nil {
 		return 0, err
 	}
 	return f.st.ReadTxn().Index(), nil
@@ -59,11 +59,11 @@ func newFlakyStore(t *testing.T) *flakyStore {
 		t.Fatal(err)
 	}
 	f := &flakyStore{st: st}
-	f.must(t, store.CmdNodeUpsert, memcluster.Node("node-1", nil))
+	f.must(t, command.CmdNodeUpsert, memcluster.Node("node-1", nil))
 	return f
 }
 
-func (f *flakyStore) must(t *testing.T, ct store.CommandType, body any) {
+func (f *flakyStore) must(t *testing.T, ct command.Type, body any) {
 	t.Helper()
 	if _, err := f.ApplyLeader(context.Background(), ct, body); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func (f *flakyStore) must(t *testing.T, ct store.CommandType, body any) {
 }
 
 // stackCommand is the stack deploy entry of a Compose file, as the API makes it.
-func stackCommand(t *testing.T, name, yaml string) *store.StackDeploy {
+func stackCommand(t *testing.T, name, yaml string) *command.StackDeploy {
 	t.Helper()
 	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: load(t, name, yaml)}, state.NewID)
 	if err != nil {
@@ -117,7 +117,7 @@ func within(t *testing.T, d time.Duration, st *state.Store, fn func(tx *state.Re
 func TestFailedCommitReleasesAddresses(t *testing.T) {
 	f := newFlakyStore(t)
 	f.failPlan = 1
-	f.must(t, store.CmdStackDeploy, stackCommand(t, "small", `
+	f.must(t, command.CmdStackDeploy, stackCommand(t, "small", `
 services:
   web:
     image: nginx:1

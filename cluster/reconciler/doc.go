@@ -39,7 +39,7 @@
 //
 // A pass reconciles its services from one read transaction and one orchestrator.Pass
 // (so that services account for each other's placements), and commits their plans
-// in store.CmdPlanApply entries of at most MaxBatchTasks task rows, a few entries in
+// in command.CmdPlanApply entries of at most MaxBatchTasks task rows, a few entries in
 // flight at once while it goes on deciding. A pass stops taking services once its
 // plans hold MaxPassTasks rows and leaves the rest for the next, so that the view is
 // refreshed from the feed in between. The placements a pass recorded in the NodeInfos

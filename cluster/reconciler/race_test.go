@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // A plan that gives a task the address a VIP took while the plan was in flight is
@@ -18,7 +18,7 @@ import (
 // takes the highest first.
 func TestPlanMeetingANewVIPIsPlannedAgain(t *testing.T) {
 	f := newFlakyStore(t)
-	f.must(t, store.CmdStackDeploy, stackCommand(t, "small", `
+	f.must(t, command.CmdStackDeploy, stackCommand(t, "small", `
 services:
   web:
     image: nginx:1
@@ -44,7 +44,7 @@ networks:
     name: small
     external: true
 `)
-	f.before = func() error { return store.Simulate(f.st, store.CmdStackDeploy, other) }
+	f.before = func() error { return command.Simulate(f.st, command.CmdStackDeploy, other) }
 	reconcile(t, f)
 	within(t, 10*time.Second, f.st, func(tx *state.ReadTxn) error {
 		web, err := tx.ServiceByName(nil, "small_web")

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
@@ -22,7 +23,7 @@ import (
 type Store interface {
 	State() *state.Store
 	// ApplyLeader writes a command if this manager leads, without forwarding.
-	ApplyLeader(ctx context.Context, t store.CommandType, body any) (uint64, error)
+	ApplyLeader(ctx context.Context, t command.Type, body any) (uint64, error)
 	// Barrier waits until everything committed is applied here.
 	Barrier(timeout time.Duration) error
 }
@@ -461,7 +462,7 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 	clear(l.dirty)
 	prop := newProposer(ctx, l.cfg.Store, l.cfg.InFlight)
 	placed := map[placement]int{}
-	batch := &store.PlanApply{}
+	batch := &command.PlanApply{}
 	batchTasks, passTasks, services := 0, 0, 0
 	var created, updated, deleted int
 	for i, id := range ids {
@@ -518,7 +519,7 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 		for _, part := range split(&plan, l.cfg.MaxBatchTasks) {
 			if batchTasks > 0 && batchTasks+part.Tasks() > l.cfg.MaxBatchTasks {
 				prop.send(batch)
-				batch, batchTasks = &store.PlanApply{}, 0
+				batch, batchTasks = &command.PlanApply{}, 0
 			}
 			batch.Plans = append(batch.Plans, part)
 			batchTasks += part.Tasks()
@@ -636,7 +637,7 @@ func newProposer(ctx context.Context, st Store, inFlight int) *proposer {
 	return &proposer{ctx: ctx, st: st, sem: make(chan struct{}, inFlight)}
 }
 
-func (p *proposer) send(b *store.PlanApply) {
+func (p *proposer) send(b *command.PlanApply) {
 	p.mu.Lock()
 	failed := p.err != nil
 	p.mu.Unlock()
@@ -653,7 +654,7 @@ func (p *proposer) send(b *store.PlanApply) {
 	go func() {
 		defer p.wg.Done()
 		defer func() { <-p.sem }()
-		idx, err := p.st.ApplyLeader(p.ctx, store.CmdPlanApply, b)
+		idx, err := p.st.ApplyLeader(p.ctx, command.CmdPlanApply, b)
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if idx > 0 {

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/spec"
 )
 
@@ -32,13 +32,13 @@ func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Limited = false // as a build without the limit wrote it
-	if _, err := s.c.Apply(s.ctx, store.CmdStackDeploy, cmd); err != nil {
+	if _, err := s.c.Apply(s.ctx, command.CmdStackDeploy, cmd); err != nil {
 		t.Fatal(err)
 	}
 	// The older build's cluster row: no limit recorded, which reads as the default.
 	row := &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}
 	row.Settings.MaxReplicas = 0
-	if _, err := s.c.Apply(s.ctx, store.CmdClusterUpsert, row); err != nil {
+	if _, err := s.c.Apply(s.ctx, command.CmdClusterUpsert, row); err != nil {
 		t.Fatal(err)
 	}
 	s.deploy(load(t, "ok", "services:\n  api:\n    image: busybox:1.36\n    deploy: {replicas: 2}\n"))

@@ -20,11 +20,11 @@ import (
 
 	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/internal/memcluster"
 	"github.com/berthd/berth/internal/syncbuf"
 	"github.com/berthd/berth/spec"
@@ -77,7 +77,7 @@ func newScenario(t *testing.T, tune func(*orchestrator.Options)) *scenario {
 // turn (a follower forwards its reports to the leader).
 func (s *scenario) addNode(id string, labels map[string]string) {
 	s.t.Helper()
-	if _, err := s.c.Apply(s.ctx, store.CmdNodeUpsert, memcluster.Node(id, labels)); err != nil {
+	if _, err := s.c.Apply(s.ctx, command.CmdNodeUpsert, memcluster.Node(id, labels)); err != nil {
 		s.t.Fatal(err)
 	}
 	s.mu.Lock()
@@ -111,9 +111,9 @@ func (s *scenario) addNodes(n int) {
 	}
 }
 
-func (s *scenario) updateNode(u store.NodeUpdate) {
+func (s *scenario) updateNode(u command.NodeUpdate) {
 	s.t.Helper()
-	if _, err := s.c.Apply(s.ctx, store.CmdNodeUpdate, u); err != nil {
+	if _, err := s.c.Apply(s.ctx, command.CmdNodeUpdate, u); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -238,7 +238,7 @@ services:
 		t.Fatalf("global tasks on %v", got)
 	}
 
-	s.updateNode(store.NodeUpdate{ID: "node-2", Availability: state.AvailabilityDrain})
+	s.updateNode(command.NodeUpdate{ID: "node-2", Availability: state.AvailabilityDrain})
 	s.converged("mon_agent", 3, 3, 0)
 	if got := nodesOf(s.live("mon_agent")); !slices.Equal(got, []string{"node-1", "node-3", "node-4"}) {
 		t.Fatalf("after drain, global tasks on %v", got)
@@ -276,7 +276,7 @@ services:
 		t.Fatalf("pending task: %+v", ts)
 	}
 
-	s.updateNode(store.NodeUpdate{ID: "node-2", LabelsAdd: map[string]string{"os": "linux"}})
+	s.updateNode(command.NodeUpdate{ID: "node-2", LabelsAdd: map[string]string{"os": "linux"}})
 	s.converged("db_postgres", 1, 1, 0)
 	if got := nodesOf(s.live("db_postgres")); !slices.Equal(got, []string{"node-2"}) {
 		t.Fatalf("placed on %v, want node-2", got)
@@ -599,7 +599,7 @@ services:
 	s.mu.Lock()
 	s.stops[down]()
 	s.mu.Unlock()
-	if _, err := s.c.Apply(s.ctx, store.CmdNodeStatus, store.NodeStatusUpdate{ID: down,
+	if _, err := s.c.Apply(s.ctx, command.CmdNodeStatus, command.NodeStatusUpdate{ID: down,
 		Status: state.NodeStatus{State: state.NodeDown, Message: "heartbeat failure", Timestamp: time.Now().UTC()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -630,7 +630,7 @@ func TestScenarioDependsOnOrdersStarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd.Stack.DependsOn = dependsOn
-		idx, err := s.c.Apply(s.ctx, store.CmdStackDeploy, cmd)
+		idx, err := s.c.Apply(s.ctx, command.CmdStackDeploy, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -660,12 +660,12 @@ services:
 		t.Fatalf("app_web pending for %q, want %q", st.Pending[0].Reason, want)
 	}
 
-	s.updateNode(store.NodeUpdate{ID: "node-2", LabelsAdd: map[string]string{"db": "yes"}})
+	s.updateNode(command.NodeUpdate{ID: "node-2", LabelsAdd: map[string]string{"db": "yes"}})
 	s.converged("db_postgres", 1, 1, 0)
 	s.converged("app_web", 2, 2, 0)
 
 	// db loses its node: app runs on.
-	s.updateNode(store.NodeUpdate{ID: "node-2", LabelsRemove: []string{"db"}})
+	s.updateNode(command.NodeUpdate{ID: "node-2", LabelsRemove: []string{"db"}})
 	s.converged("db_postgres", 0, 1, 1)
 	s.converged("app_web", 2, 2, 0)
 }
@@ -798,7 +798,7 @@ networks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingress, err := store.IngressNetwork(tx)
+	ingress, err := command.IngressNetwork(tx)
 	if err != nil {
 		t.Fatal(err)
 	}

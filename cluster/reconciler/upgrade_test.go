@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // A state an older build wrote, whose services have no VIPs: a new leader gives them
@@ -15,7 +15,7 @@ import (
 // then places hold none of those addresses.
 func TestLeaderGivesOlderServicesVIPs(t *testing.T) {
 	f := newFlakyStore(t)
-	f.must(t, store.CmdStackDeploy, stackCommand(t, "old", `
+	f.must(t, command.CmdStackDeploy, stackCommand(t, "old", `
 services:
   web:
     image: nginx:1
@@ -35,7 +35,7 @@ networks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingress, err := store.IngressNetwork(tx)
+	ingress, err := command.IngressNetwork(tx)
 	if err != nil {
 		t.Fatal(err)
 	}

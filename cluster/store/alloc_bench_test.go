@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -29,8 +30,8 @@ func newBenchFSM(b *testing.B) *benchFSM {
 	return &benchFSM{b: b, f: f}
 }
 
-func (h *benchFSM) encode(ct CommandType, body any) []byte {
-	data, err := EncodeCommand(ct, body)
+func (h *benchFSM) encode(ct command.Type, body any) []byte {
+	data, err := command.Encode(ct, body)
 	if err != nil {
 		h.b.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func benchStack(name string) *spec.Stack {
 
 // attachedTasks is a plan of n tasks of svc, each with an address on net: the i-th
 // batch's addresses follow the previous batch's.
-func attachedTasks(svc *state.Service, net *state.Network, batch, n int) *PlanApply {
+func attachedTasks(svc *state.Service, net *state.Network, batch, n int) *command.PlanApply {
 	base := netip.MustParseAddr("10.40.0.2").As4()
 	p := &orchestrator.Plan{ServiceID: svc.ID, SpecVersion: svc.SpecVersion}
 	for j := range n {
@@ -70,13 +71,13 @@ func attachedTasks(svc *state.Service, net *state.Network, batch, n int) *PlanAp
 			Status:   state.TaskStatus{State: state.TaskAssigned, Timestamp: now},
 			Networks: []state.Attachment{{Network: net.ID, Addr: netip.PrefixFrom(addr, 16).String(), MAC: "02:42:0a:28:00:02"}}})
 	}
-	return &PlanApply{Plans: []*orchestrator.Plan{p}}
+	return &command.PlanApply{Plans: []*orchestrator.Plan{p}}
 }
 
 // setupAttached deploys benchStack and returns its service and network.
 func setupAttached(h *benchFSM) (*state.Service, *state.Network) {
-	h.apply(h.encode(CmdNodeUpsert, node("n1")))
-	h.apply(h.encode(CmdStackDeploy, deploy(benchStack("api"), "pw", "c", false)))
+	h.apply(h.encode(command.CmdNodeUpsert, node("n1")))
+	h.apply(h.encode(command.CmdStackDeploy, deploy(benchStack("api"), "pw", "c", false)))
 	tx := h.f.State().ReadTxn()
 	svc, err := tx.ServiceByName(nil, "web_api")
 	if err != nil {
@@ -97,7 +98,7 @@ func BenchmarkPlanApply1000Attached(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		data := h.encode(CmdPlanApply, attachedTasks(svc, net, i, 1000))
+		data := h.encode(command.CmdPlanApply, attachedTasks(svc, net, i, 1000))
 		b.StartTimer()
 		h.apply(data)
 	}
@@ -107,7 +108,7 @@ func BenchmarkPlanApply1000Attached(b *testing.B) {
 func setup100k(h *benchFSM) {
 	svc, net := setupAttached(h)
 	for i := range 100 {
-		h.apply(h.encode(CmdPlanApply, attachedTasks(svc, net, i, 1000)))
+		h.apply(h.encode(command.CmdPlanApply, attachedTasks(svc, net, i, 1000)))
 	}
 }
 
@@ -123,7 +124,7 @@ func BenchmarkStackDeployNewServiceOver100kTasks(b *testing.B) {
 		st.Name = fmt.Sprintf("s%d", i)
 		st.Networks["default"] = &spec.Network{Name: "web_default", External: true}
 		st.Secrets["pw"].Name, st.Configs["conf"].Name = st.Name+"_pw", st.Name+"_conf"
-		data := h.encode(CmdStackDeploy, deploy(st, "pw", "c", false))
+		data := h.encode(command.CmdStackDeploy, deploy(st, "pw", "c", false))
 		b.StartTimer()
 		h.apply(data)
 	}
@@ -138,7 +139,7 @@ func BenchmarkNodeJoinOver100kTasks(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		data := h.encode(CmdNodeUpsert, node(fmt.Sprintf("join%05d", i)))
+		data := h.encode(command.CmdNodeUpsert, node(fmt.Sprintf("join%05d", i)))
 		b.StartTimer()
 		h.apply(data)
 	}

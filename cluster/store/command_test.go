@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -34,9 +35,9 @@ func newFSMHarness(t *testing.T) *fsmHarness {
 	return &fsmHarness{t: t, f: f}
 }
 
-func (h *fsmHarness) apply(ct CommandType, body any) error {
+func (h *fsmHarness) apply(ct command.Type, body any) error {
 	h.t.Helper()
-	data, err := EncodeCommand(ct, body)
+	data, err := command.Encode(ct, body)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func (h *fsmHarness) apply(ct CommandType, body any) error {
 	return nil
 }
 
-func (h *fsmHarness) must(ct CommandType, body any) {
+func (h *fsmHarness) must(ct command.Type, body any) {
 	h.t.Helper()
 	if err := h.apply(ct, body); err != nil {
 		h.t.Fatalf("%s: %v", ct, err)
@@ -76,28 +77,28 @@ func webStack(image string, replicas uint64) *spec.Stack {
 
 var idSeq int
 
-func deploy(st *spec.Stack, secret, config string, prune bool) *StackDeploy {
+func deploy(st *spec.Stack, secret, config string, prune bool) *command.StackDeploy {
 	idSeq++
 	ids := map[string]string{}
 	for k := range st.Services {
-		ids[KindService+"/"+k] = fmt.Sprintf("svc-%s-%d", k, idSeq)
+		ids[command.KindService+"/"+k] = fmt.Sprintf("svc-%s-%d", k, idSeq)
 	}
 	for k := range st.Networks {
-		ids[KindNetwork+"/"+k] = fmt.Sprintf("net-%s-%d", k, idSeq)
+		ids[command.KindNetwork+"/"+k] = fmt.Sprintf("net-%s-%d", k, idSeq)
 	}
 	for k := range st.Secrets {
-		ids[KindSecret+"/"+k] = fmt.Sprintf("sec-%s-%d", k, idSeq)
+		ids[command.KindSecret+"/"+k] = fmt.Sprintf("sec-%s-%d", k, idSeq)
 	}
 	for k := range st.Configs {
-		ids[KindConfig+"/"+k] = fmt.Sprintf("cfg-%s-%d", k, idSeq)
+		ids[command.KindConfig+"/"+k] = fmt.Sprintf("cfg-%s-%d", k, idSeq)
 	}
-	return &StackDeploy{Stack: &state.Stack{Name: st.Name, Spec: st}, IDs: ids, Prune: prune,
+	return &command.StackDeploy{Stack: &state.Stack{Name: st.Name, Spec: st}, IDs: ids, Prune: prune,
 		SecretData: map[string][]byte{"pw": []byte(secret)}, ConfigData: map[string][]byte{"conf": []byte(config)}}
 }
 
 func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 2), "hunter2", "a=1", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "hunter2", "a=1", false))
 	tx := h.tx()
 	svc, err := tx.ServiceByName(nil, "web_api")
 	if err != nil {
@@ -108,7 +109,7 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 		t.Fatalf("new service: %+v", svc)
 	}
 	net, err := tx.NetworkByName(nil, "web_default")
-	if err != nil || net.VNI != FirstVNI || net.Stack != "web" {
+	if err != nil || net.VNI != command.FirstVNI || net.Stack != "web" {
 		t.Fatalf("network %+v, %v", net, err)
 	}
 	sec, _ := tx.Secret(nil, "web_pw")
@@ -122,7 +123,7 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 
 	// The same deploy again changes nothing.
 	before := tx.Index()
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 2), "hunter2", "a=1", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "hunter2", "a=1", false))
 	if svc2, _ := h.tx().ServiceByName(nil, "web_api"); svc2.ModifyIndex != svc.ModifyIndex {
 		t.Errorf("unchanged deploy rewrote the service (index %d -> %d)", svc.ModifyIndex, svc2.ModifyIndex)
 	}
@@ -131,7 +132,7 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 	}
 
 	// A new secret content: new version, the service changes (it rolls to it).
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 2), "correct horse", "a=1", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "correct horse", "a=1", false))
 	svc3, _ := h.tx().ServiceByName(nil, "web_api")
 	if svc3.SpecVersion != 2 || svc3.Objects["secret/web_pw"] != 2 || svc3.PreviousObjects["secret/web_pw"] != 1 || svc3.PreviousSpec == nil {
 		t.Errorf("after a secret change: %+v", svc3)
@@ -147,7 +148,7 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.index++
-	h.must(CmdStackDeploy, deploy(webStack("nginx:2", 2), "correct horse", "a=1", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:2", 2), "correct horse", "a=1", false))
 	svc4, _ := h.tx().ServiceByName(nil, "web_api")
 	if svc4.SpecVersion != 3 || svc4.Spec.Image != "nginx:2" || svc4.PreviousSpec.Image != "nginx:1" || svc4.UpdateStatus.State != "" || svc4.ID != svc.ID {
 		t.Errorf("after an image change: %+v", svc4)
@@ -157,16 +158,16 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 	// does a network no longer listed.
 	small := webStack("nginx:2", 2)
 	small.Services["worker"] = &spec.Service{Name: "worker", Image: "busybox", Deploy: spec.Deploy{Mode: spec.ModeReplicated, EndpointMode: "vip"}}
-	h.must(CmdStackDeploy, deploy(small, "correct horse", "a=1", false))
+	h.must(command.CmdStackDeploy, deploy(small, "correct horse", "a=1", false))
 	only := webStack("nginx:2", 2)
 	delete(only.Services, "api")
 	only.Services["worker"] = small.Services["worker"]
 	only.Networks = nil
-	h.must(CmdStackDeploy, deploy(only, "correct horse", "a=1", false))
+	h.must(command.CmdStackDeploy, deploy(only, "correct horse", "a=1", false))
 	if svcs, _ := h.tx().ServicesByStack(nil, "web"); len(svcs) != 2 {
 		t.Errorf("without prune: %d services, want 2", len(svcs))
 	}
-	h.must(CmdStackDeploy, deploy(only, "correct horse", "a=1", true))
+	h.must(command.CmdStackDeploy, deploy(only, "correct horse", "a=1", true))
 	svcs, _ := h.tx().ServicesByStack(nil, "web")
 	if len(svcs) != 1 || svcs[0].Name != "web_worker" {
 		t.Errorf("after prune: %v", svcs)
@@ -179,8 +180,8 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 func TestStackDeployRefusals(t *testing.T) {
 	h := newFSMHarness(t)
 	// A secret of the same name created outside the stack.
-	h.must(CmdSecretUpsert, &state.Secret{ID: "s1", Name: "web_pw", Version: 1, Data: []byte("outside")})
-	err := h.apply(CmdStackDeploy, deploy(webStack("nginx:1", 1), "hunter2", "a", false))
+	h.must(command.CmdSecretUpsert, &state.Secret{ID: "s1", Name: "web_pw", Version: 1, Data: []byte("outside")})
+	err := h.apply(command.CmdStackDeploy, deploy(webStack("nginx:1", 1), "hunter2", "a", false))
 	if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), "external") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("deploy over a foreign secret: %v", err)
 	}
@@ -191,13 +192,13 @@ func TestStackDeployRefusals(t *testing.T) {
 	st := webStack("nginx:1", 1)
 	st.Secrets["pw"].External = true
 	st.Networks["default"].External = true
-	err = h.apply(CmdStackDeploy, deploy(st, "", "a", false))
+	err = h.apply(command.CmdStackDeploy, deploy(st, "", "a", false))
 	if !errors.Is(err, state.ErrNotFound) || !strings.Contains(err.Error(), "external network") {
 		t.Fatalf("missing external network: %v", err)
 	}
 	// With it, the external secret's latest version is pinned.
-	h.must(CmdSecretUpsert, &state.Secret{ID: "s2", Name: "web_pw", Version: 2, Data: []byte("v2")})
-	h.must(CmdStackDeploy, withExternal(deploy(webStack("nginx:1", 1), "", "a", false)))
+	h.must(command.CmdSecretUpsert, &state.Secret{ID: "s2", Name: "web_pw", Version: 2, Data: []byte("v2")})
+	h.must(command.CmdStackDeploy, withExternal(deploy(webStack("nginx:1", 1), "", "a", false)))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
 	if svc.Objects["secret/web_pw"] != 2 {
 		t.Errorf("pins %v", svc.Objects)
@@ -205,7 +206,7 @@ func TestStackDeployRefusals(t *testing.T) {
 }
 
 // withExternal marks the secret external and drops its content.
-func withExternal(d *StackDeploy) *StackDeploy {
+func withExternal(d *command.StackDeploy) *command.StackDeploy {
 	d.Stack.Spec.Secrets["pw"].External = true
 	delete(d.SecretData, "pw")
 	return d
@@ -213,8 +214,8 @@ func withExternal(d *StackDeploy) *StackDeploy {
 
 func TestStackRemove(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
-	h.must(CmdStackRemove, &StackRemove{Name: "web"})
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
+	h.must(command.CmdStackRemove, &command.StackRemove{Name: "web"})
 	tx := h.tx()
 	svcs, _ := tx.Services(nil)
 	nets, _ := tx.Networks(nil)
@@ -223,47 +224,47 @@ func TestStackRemove(t *testing.T) {
 	if len(svcs)+len(nets)+len(secs)+len(cfgs) != 0 {
 		t.Errorf("left after remove: %v %v %v %v", svcs, nets, secs, cfgs)
 	}
-	if err := h.apply(CmdStackRemove, &StackRemove{Name: "web"}); !errors.Is(err, state.ErrNotFound) {
+	if err := h.apply(command.CmdStackRemove, &command.StackRemove{Name: "web"}); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("remove of a missing stack: %v", err)
 	}
 }
 
 func TestServiceScaleForceRollback(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
-	if err := h.apply(CmdServiceRollback, &ServiceRollback{ID: svc.ID, Now: now}); !errors.Is(err, state.ErrInvalid) {
+	if err := h.apply(command.CmdServiceRollback, &command.ServiceRollback{ID: svc.ID, Now: now}); !errors.Is(err, state.ErrInvalid) {
 		t.Errorf("rollback without a previous spec: %v", err)
 	}
-	h.must(CmdServiceScale, &ServiceScale{ID: svc.ID, Replicas: 5})
+	h.must(command.CmdServiceScale, &command.ServiceScale{ID: svc.ID, Replicas: 5})
 	s, _ := h.tx().Service(nil, svc.ID)
 	if *s.Spec.Deploy.Replicas != 5 || s.SpecVersion != 2 || s.PreviousSpec != nil {
 		t.Errorf("after scale: %+v", s)
 	}
-	h.must(CmdServiceForceUpdate, &ServiceForceUpdate{ID: svc.ID})
+	h.must(command.CmdServiceForceUpdate, &command.ServiceForceUpdate{ID: svc.ID})
 	s, _ = h.tx().Service(nil, svc.ID)
 	if s.ForceUpdate != 1 || s.SpecVersion != 3 || s.PreviousSpec == nil {
 		t.Errorf("after force: %+v", s)
 	}
-	h.must(CmdStackDeploy, deploy(webStack("nginx:2", 5), "pw", "c", false))
-	h.must(CmdServiceRollback, &ServiceRollback{ID: svc.ID, Now: now})
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:2", 5), "pw", "c", false))
+	h.must(command.CmdServiceRollback, &command.ServiceRollback{ID: svc.ID, Now: now})
 	s, _ = h.tx().Service(nil, svc.ID)
 	if s.Spec.Image != "nginx:1" || s.PreviousSpec.Image != "nginx:2" || s.UpdateStatus.State != state.UpdateRollbackStarted ||
-		s.UpdateStatus.Message != msgManualRollback || !s.UpdateStatus.StartedAt.Equal(now) {
+		s.UpdateStatus.Message != command.MsgManualRollback || !s.UpdateStatus.StartedAt.Equal(now) {
 		t.Errorf("after rollback: %+v", s)
 	}
 	global := webStack("nginx:1", 1)
 	global.Services["api"].Deploy.Mode = spec.ModeGlobal
 	global.Services["api"].Deploy.Replicas = nil
-	h.must(CmdStackDeploy, deploy(global, "pw", "c", false))
-	if err := h.apply(CmdServiceScale, &ServiceScale{ID: svc.ID, Replicas: 3}); !errors.Is(err, state.ErrInvalid) {
+	h.must(command.CmdStackDeploy, deploy(global, "pw", "c", false))
+	if err := h.apply(command.CmdServiceScale, &command.ServiceScale{ID: svc.ID, Replicas: 3}); !errors.Is(err, state.ErrInvalid) {
 		t.Errorf("scale of a global service: %v", err)
 	}
 }
 
 func TestPlanApplyRules(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
 	task := func(id string, slot uint64, st state.TaskState, node string) *state.Task {
 		return &state.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node, SpecVersion: 1,
@@ -271,7 +272,7 @@ func TestPlanApplyRules(t *testing.T) {
 			CreatedAt: now, UpdatedAt: now, SpecHash: "h", NotBefore: now.Add(time.Second),
 			Restarts: state.Restarts{Count: 2, Recent: []time.Time{now}}}
 	}
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{
 		{ServiceID: svc.ID, SpecVersion: 1, Create: []*state.Task{task("t1", 1, state.TaskAssigned, "n1"), task("t2", 2, state.TaskPending, "")}},
 		// Stale: skipped whole.
 		{ServiceID: svc.ID, SpecVersion: 7, Create: []*state.Task{task("t9", 3, state.TaskAssigned, "n1")}},
@@ -294,9 +295,9 @@ func TestPlanApplyRules(t *testing.T) {
 	// The agent reports t1 running; a plan computed before that assigns t2, tries to
 	// assign t1 elsewhere (refused: it is past assigned), and moves desired states
 	// forward only.
-	h.must(CmdTaskStatus, &TaskStatusBatch{Reports: []TaskStatusReport{{NodeID: "n1", TaskID: "t1", Status: state.TaskStatus{State: state.TaskRunning, Timestamp: now}}}})
+	h.must(command.CmdTaskStatus, &command.TaskStatusBatch{Reports: []command.TaskStatusReport{{NodeID: "n1", TaskID: "t1", Status: state.TaskStatus{State: state.TaskRunning, Timestamp: now}}}})
 	later := now.Add(time.Minute)
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1,
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1,
 		Service: &orchestrator.ServiceUpdate{UpdateStatus: state.UpdateStatus{State: state.UpdateUpdating, StartedAt: later}},
 		Update: []orchestrator.TaskUpdate{
 			{ID: "t1", NodeID: "n2", Status: &state.TaskStatus{State: state.TaskAssigned}, DesiredState: state.TaskShutdown, UpdatedAt: later},
@@ -318,14 +319,14 @@ func TestPlanApplyRules(t *testing.T) {
 		t.Errorf("service update status %+v", s.UpdateStatus)
 	}
 	// A desired state never moves back.
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1,
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1,
 		Update: []orchestrator.TaskUpdate{{ID: "t1", DesiredState: state.TaskRunning, UpdatedAt: later}}}}})
 	if t1, _ := h.tx().Task(nil, "t1"); t1.DesiredState != state.TaskShutdown {
 		t.Error("desired state moved back")
 	}
 	// An automatic rollback swaps the specs.
-	h.must(CmdStackDeploy, deploy(webStack("nginx:2", 2), "pw", "c", false))
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 2,
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:2", 2), "pw", "c", false))
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 2,
 		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: state.UpdateStatus{State: state.UpdateRollbackStarted}}}}})
 	if s, _ := h.tx().Service(nil, svc.ID); s.Spec.Image != "nginx:1" || s.SpecVersion != 3 || s.UpdateStatus.State != state.UpdateRollbackStarted {
 		t.Errorf("after an automatic rollback: %+v", s)
@@ -334,12 +335,12 @@ func TestPlanApplyRules(t *testing.T) {
 
 func TestTaskStatusOnlyForTheReportingNode(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 1), "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 1), "pw", "c", false))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1, Create: []*state.Task{
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1, Create: []*state.Task{
 		{ID: "t1", ServiceID: svc.ID, Slot: 1, NodeID: "n1", SpecVersion: 1, DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskAssigned}},
 	}}}})
-	h.must(CmdTaskStatus, &TaskStatusBatch{Reports: []TaskStatusReport{
+	h.must(command.CmdTaskStatus, &command.TaskStatusBatch{Reports: []command.TaskStatusReport{
 		{NodeID: "n2", TaskID: "t1", Status: state.TaskStatus{State: state.TaskFailed}},
 		{NodeID: "n1", TaskID: "missing", Status: state.TaskStatus{State: state.TaskRunning}},
 		{NodeID: "n1", TaskID: "t1", Status: state.TaskStatus{State: state.TaskRunning, Message: "started"}},
@@ -351,7 +352,7 @@ func TestTaskStatusOnlyForTheReportingNode(t *testing.T) {
 
 func TestStackDeployAssignsSubnets(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 1), "x", "a", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 1), "x", "a", false))
 	net, err := h.tx().NetworkByName(nil, "web_default")
 	if err != nil || net.Subnet != "10.0.0.0/24" || net.Gateway != "10.0.0.1" {
 		t.Fatalf("first network: %+v, %v", net, err)
@@ -365,7 +366,7 @@ func TestStackDeployAssignsSubnets(t *testing.T) {
 		"default": {Name: "api_default", Driver: "overlay"},
 		"fixed":   {Name: "api_fixed", Driver: "overlay", Subnets: []string{"10.20.0.0/16"}},
 	}
-	h.must(CmdStackDeploy, deploy(other, "x", "a", false))
+	h.must(command.CmdStackDeploy, deploy(other, "x", "a", false))
 	tx := h.tx()
 	if n, _ := tx.NetworkByName(nil, "api_default"); n == nil || n.Subnet != "10.0.1.0/24" || n.Gateway != "10.0.1.1" {
 		t.Errorf("second network: %+v", n)
@@ -375,7 +376,7 @@ func TestStackDeployAssignsSubnets(t *testing.T) {
 	}
 	// Redeploying keeps the subnets; a subnet that overlaps another network's is
 	// refused with both names.
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 1), "x", "a", false))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 1), "x", "a", false))
 	if n, _ := h.tx().NetworkByName(nil, "web_default"); n.Subnet != "10.0.0.0/24" {
 		t.Errorf("redeploy moved the subnet to %s", n.Subnet)
 	}
@@ -383,7 +384,7 @@ func TestStackDeployAssignsSubnets(t *testing.T) {
 	clash.Name = "db"
 	clash.Secrets["pw"].Name, clash.Configs["conf"].Name = "db_pw", "db_conf"
 	clash.Networks = map[string]*spec.Network{"default": {Name: "db_default", Driver: "overlay", Subnets: []string{"10.20.5.0/24"}}}
-	err = h.apply(CmdStackDeploy, deploy(clash, "x", "a", false))
+	err = h.apply(command.CmdStackDeploy, deploy(clash, "x", "a", false))
 	if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), "api_fixed") || !strings.Contains(err.Error(), "db_default") {
 		t.Errorf("overlapping subnet: %v", err)
 	}

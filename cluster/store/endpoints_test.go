@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/netstack/ipam"
@@ -77,29 +78,29 @@ func (h *fsmHarness) addressTasks(svc *state.Service, net *state.Network, st sta
 			Status: state.TaskStatus{State: s, Timestamp: now}, CreatedAt: now,
 			Networks: []state.Attachment{{Network: net.ID, Addr: a}}})
 	}
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: tasks}}})
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: tasks}}})
 }
 
 // TestVIPsAvoidTasksGatewayAndEndpoints: VIPs come from the top of the subnet and
 // skip the addresses tasks, nodes and other VIPs hold; a terminal task holds none.
 func TestVIPsAvoidTasksGatewayAndEndpoints(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdNodeUpsert, node("n1"))
-	h.must(CmdNodeUpsert, node("n2"))
-	h.must(CmdStackDeploy, deploy(webStack("nginx:1", 1), "pw", "c", false))
+	h.must(command.CmdNodeUpsert, node("n1"))
+	h.must(command.CmdNodeUpsert, node("n2"))
+	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 1), "pw", "c", false))
 	// A service on the stack's network, its tasks holding .6 (running) and .5
 	// (failed): the next VIP skips .6 and takes .5.
 	st := meshStack("nginx:1")
 	st.Services["api"].Ports = nil
 	st.Services["api"].Deploy.EndpointMode = "dnsrr"
-	h.must(CmdStackDeploy, deploy(st, "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(st, "pw", "c", false))
 	if v := h.service("web_api").Endpoint.VIPs; len(v) != 0 {
 		t.Fatalf("a dnsrr service has VIPs %v", v)
 	}
 	h.addressTasks(h.service("web_api"), h.network("web_default"), state.TaskFailed, "10.30.0.5/29", "10.30.0.6/29")
 
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
-	ingress := h.network(IngressName)
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	ingress := h.network(command.IngressName)
 	if !ingress.Ingress || ingress.Driver != "overlay" || ingress.VNI == 0 || ingress.Subnet != ipam.IngressSubnet.String() ||
 		ingress.Gateway != "10.255.0.1" || ingress.Stack != "" || len(ingress.ID) != state.IDLength {
 		t.Fatalf("ingress network %+v", ingress)
@@ -115,7 +116,7 @@ func TestVIPsAvoidTasksGatewayAndEndpoints(t *testing.T) {
 			t.Errorf("node %s endpoints %+v, want %s on ingress", id, nd.Networks, want)
 		}
 	}
-	want := map[string]string{"web_default": "10.30.0.5/29", IngressName: "10.255.63.252/18"}
+	want := map[string]string{"web_default": "10.30.0.5/29", command.IngressName: "10.255.63.252/18"}
 	if got := h.vips("web_api"); !reflect.DeepEqual(got, want) {
 		t.Errorf("VIPs %v, want %v", got, want)
 	}
@@ -132,12 +133,12 @@ func TestVIPsAvoidTasksGatewayAndEndpoints(t *testing.T) {
 		two.Services[more] = &spec.Service{Name: more, Image: "busybox:1", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: ptr(uint64(1))},
 			Networks: []spec.ServiceNetwork{{Name: "default"}}}
 	}
-	err := h.apply(CmdStackDeploy, deploy(two, "pw", "c", false))
+	err := h.apply(command.CmdStackDeploy, deploy(two, "pw", "c", false))
 	if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), "10.30.0.0/29") {
 		t.Fatalf("four more VIPs on a /29 with .1 the gateway, .5 a VIP and .6 a task: %v, want the subnet full", err)
 	}
 	delete(two.Services, "w4")
-	h.must(CmdStackDeploy, deploy(two, "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(two, "pw", "c", false))
 	var got []string
 	for _, name := range []string{"web_w2", "web_w3", "web_worker"} {
 		got = append(got, h.vips(name)["web_default"])
@@ -152,12 +153,12 @@ func TestVIPsAvoidTasksGatewayAndEndpoints(t *testing.T) {
 // and comes back from the top of the subnet.
 func TestVIPsFollowTheService(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 	first := h.vips("web_api")
 	if first["web_default"] != "10.30.0.6/29" {
 		t.Fatalf("VIPs %v, want .6 on web_default", first)
 	}
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:2"), "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:2"), "pw", "c", false))
 	if got := h.vips("web_api"); !reflect.DeepEqual(got, first) || h.service("web_api").SpecVersion != 2 {
 		t.Errorf("after an image update: VIPs %v, want %v kept", got, first)
 	}
@@ -166,39 +167,39 @@ func TestVIPsFollowTheService(t *testing.T) {
 	st := meshStack("nginx:2")
 	st.Networks["back"] = &spec.Network{Name: "web_back", Driver: "overlay"}
 	st.Services["api"].Networks = append(st.Services["api"].Networks, spec.ServiceNetwork{Name: "back"})
-	h.must(CmdStackDeploy, deploy(st, "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(st, "pw", "c", false))
 	got := h.vips("web_api")
-	if got["web_default"] != first["web_default"] || got[IngressName] != first[IngressName] || got["web_back"] != "10.0.0.254/24" {
+	if got["web_default"] != first["web_default"] || got[command.IngressName] != first[command.IngressName] || got["web_back"] != "10.0.0.254/24" {
 		t.Errorf("on a second network: %v", got)
 	}
 
 	// It leaves web_default and stops publishing: those VIPs go.
 	st.Services["api"].Networks = st.Services["api"].Networks[1:]
 	st.Services["api"].Ports = nil
-	h.must(CmdStackDeploy, deploy(st, "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(st, "pw", "c", false))
 	if got := h.vips("web_api"); !reflect.DeepEqual(got, map[string]string{"web_back": "10.0.0.254/24"}) {
 		t.Errorf("after leaving web_default and the mesh: %v", got)
 	}
 
 	// dnsrr: no VIP at all; back to vip: the highest free address again.
 	st.Services["api"].Deploy.EndpointMode = "dnsrr"
-	h.must(CmdStackDeploy, deploy(st, "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(st, "pw", "c", false))
 	if v := h.service("web_api").Endpoint.VIPs; len(v) != 0 {
 		t.Errorf("dnsrr service keeps VIPs %v", v)
 	}
 	st.Services["api"].Deploy.EndpointMode = ""
-	h.must(CmdStackDeploy, deploy(st, "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(st, "pw", "c", false))
 	if got := h.vips("web_api"); got["web_back"] != "10.0.0.254/24" {
 		t.Errorf("back to vip (the empty mode): %v", got)
 	}
 
 	// Removed: the service's VIP is free for the next one.
-	h.must(CmdStackRemove, &StackRemove{Name: "web"})
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
-	if got := h.vips("web_api"); got["web_default"] != "10.30.0.6/29" || got[IngressName] != first[IngressName] {
+	h.must(command.CmdStackRemove, &command.StackRemove{Name: "web"})
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	if got := h.vips("web_api"); got["web_default"] != "10.30.0.6/29" || got[command.IngressName] != first[command.IngressName] {
 		t.Errorf("after the stack was removed and deployed again: %v, want %v", got, first)
 	}
-	if h.network(IngressName).Stack != "" {
+	if h.network(command.IngressName).Stack != "" {
 		t.Error("the ingress network belongs to a stack")
 	}
 }
@@ -209,23 +210,23 @@ func TestVIPsFollowTheService(t *testing.T) {
 // missing ones.
 func TestServiceRollbackMovesVIPs(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 	first := h.vips("web_api")
 	st := meshStack("nginx:2")
 	st.Services["api"].Ports = nil
-	h.must(CmdStackDeploy, deploy(st, "pw", "c", false))
-	if _, ok := h.vips("web_api")[IngressName]; ok {
+	h.must(command.CmdStackDeploy, deploy(st, "pw", "c", false))
+	if _, ok := h.vips("web_api")[command.IngressName]; ok {
 		t.Fatal("a service that publishes nothing has an ingress VIP")
 	}
-	h.must(CmdServiceRollback, &ServiceRollback{ID: h.service("web_api").ID, Now: now})
+	h.must(command.CmdServiceRollback, &command.ServiceRollback{ID: h.service("web_api").ID, Now: now})
 	if got := h.vips("web_api"); !reflect.DeepEqual(got, map[string]string{"web_default": first["web_default"]}) {
 		t.Errorf("after the rollback to the publishing spec: %v, want web_default's kept and no new one", got)
 	}
-	h.must(CmdServiceEndpoints, &ServiceEndpoints{IDs: []string{h.service("web_api").ID}})
+	h.must(command.CmdServiceEndpoints, &command.ServiceEndpoints{IDs: []string{h.service("web_api").ID}})
 	if got := h.vips("web_api"); !reflect.DeepEqual(got, first) {
 		t.Errorf("after ServiceEndpoints: %v, want %v", got, first)
 	}
-	h.must(CmdServiceRollback, &ServiceRollback{ID: h.service("web_api").ID, Now: now})
+	h.must(command.CmdServiceRollback, &command.ServiceRollback{ID: h.service("web_api").ID, Now: now})
 	if got := h.vips("web_api"); !reflect.DeepEqual(got, map[string]string{"web_default": first["web_default"]}) {
 		t.Errorf("after the rollback to the spec that publishes nothing: %v, want the ingress VIP gone", got)
 	}
@@ -238,8 +239,8 @@ func TestOlderStackDeployAppliesAsWritten(t *testing.T) {
 	h := newFSMHarness(t)
 	st := meshStack("nginx:1")
 	st.Networks["default"].Subnets = []string{"10.255.7.0/24"}
-	st.Networks["default"].Name = IngressName
-	type older StackDeploy // encodes without StackDeploy.MarshalJSON, so without the field
+	st.Networks["default"].Name = command.IngressName
+	type older command.StackDeploy // encodes without StackDeploy.MarshalJSON, so without the field
 	body, err := json.Marshal(older(*deploy(st, "pw", "c", false)))
 	if err != nil {
 		t.Fatal(err)
@@ -248,16 +249,16 @@ func TestOlderStackDeployAppliesAsWritten(t *testing.T) {
 		t.Fatalf("the older entry has the field: %s", body)
 	}
 	h.index++
-	if r := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: append([]byte{byte(CmdStackDeploy)}, body...)}); r != nil {
+	if r := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: append([]byte{byte(command.CmdStackDeploy)}, body...)}); r != nil {
 		t.Fatalf("older entry: %v", r)
 	}
 	if v := h.service("web_api").Endpoint.VIPs; len(v) != 0 {
 		t.Errorf("an older entry gave VIPs %v", v)
 	}
-	if n := h.network(IngressName); n.Ingress || n.Subnet != "10.255.7.0/24" {
+	if n := h.network(command.IngressName); n.Ingress || n.Subnet != "10.255.7.0/24" {
 		t.Errorf("the older entry's network: %+v", n)
 	}
-	if !strings.Contains(string(mustEncode(t, CmdStackDeploy, deploy(st, "pw", "c", false))), `"endpoints":true`) {
+	if !strings.Contains(string(mustEncode(t, command.CmdStackDeploy, deploy(st, "pw", "c", false))), `"endpoints":true`) {
 		t.Error("this build's entries lack the endpoints field")
 	}
 	// Until that network is renamed, no stack of this build can publish a port.
@@ -265,15 +266,15 @@ func TestOlderStackDeployAppliesAsWritten(t *testing.T) {
 	mesh.Name = "mesh"
 	mesh.Secrets["pw"].Name, mesh.Configs["conf"].Name = "mesh_pw", "mesh_conf"
 	mesh.Networks["default"] = &spec.Network{Name: "mesh_default", Driver: "overlay"}
-	err = h.apply(CmdStackDeploy, deploy(mesh, "pw", "c", false))
+	err = h.apply(command.CmdStackDeploy, deploy(mesh, "pw", "c", false))
 	if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), `network "ingress" is not the ingress network`) {
 		t.Errorf("a publishing stack beside an older network named ingress: %v", err)
 	}
 }
 
-func mustEncode(t *testing.T, ct CommandType, body any) []byte {
+func mustEncode(t *testing.T, ct command.Type, body any) []byte {
 	t.Helper()
-	data, err := EncodeCommand(ct, body)
+	data, err := command.Encode(ct, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,16 +290,16 @@ func TestAllocationIsDeterministic(t *testing.T) {
 		Networks: []spec.ServiceNetwork{{Name: "default"}},
 		Ports:    []spec.Port{{Target: 53, Published: 53, Protocol: "udp", Mode: spec.PortModeIngress}}}
 	entries := []struct {
-		ct   CommandType
+		ct   command.Type
 		body any
 	}{
-		{CmdNodeUpsert, node("n2")},
-		{CmdNodeUpsert, node("n1")},
-		{CmdStackDeploy, deploy(two, "pw", "c", false)},
-		{CmdNodeUpsert, node("n3")},
-		{CmdStackDeploy, deploy(meshStack("nginx:2"), "pw", "c", true)},
-		{CmdNodeRemove, &NodeRemove{ID: "n1"}},
-		{CmdNodeUpsert, node("n4")},
+		{command.CmdNodeUpsert, node("n2")},
+		{command.CmdNodeUpsert, node("n1")},
+		{command.CmdStackDeploy, deploy(two, "pw", "c", false)},
+		{command.CmdNodeUpsert, node("n3")},
+		{command.CmdStackDeploy, deploy(meshStack("nginx:2"), "pw", "c", true)},
+		{command.CmdNodeRemove, &command.NodeRemove{ID: "n1"}},
+		{command.CmdNodeUpsert, node("n4")},
 	}
 	for _, e := range entries {
 		a.must(e.ct, e.body)
@@ -325,19 +326,19 @@ func TestAllocationIsDeterministic(t *testing.T) {
 // endpoint; writing its row again keeps it, whatever the proposer sent.
 func TestNodeEndpoints(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdNodeUpsert, node("n1"))
+	h.must(command.CmdNodeUpsert, node("n1"))
 	if len(h.node("n1").Networks) != 0 {
 		t.Fatal("a node has endpoints before the ingress network exists")
 	}
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
-	h.must(CmdNodeUpsert, node("n2"))
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	h.must(command.CmdNodeUpsert, node("n2"))
 	first := h.node("n2").Networks
-	if len(first) != 1 || first[0].Network != h.network(IngressName).ID || first[0].Addr != "10.255.63.252/18" {
+	if len(first) != 1 || first[0].Network != h.network(command.IngressName).ID || first[0].Addr != "10.255.63.252/18" {
 		t.Fatalf("n2 endpoints %+v, want the next free one below n1's and the VIP", first)
 	}
 	again := node("n2")
 	again.Networks = []state.Attachment{{Network: "elsewhere", Addr: "10.9.9.9/24"}}
-	h.must(CmdNodeUpsert, again)
+	h.must(command.CmdNodeUpsert, again)
 	if got := h.node("n2").Networks; !reflect.DeepEqual(got, first) {
 		t.Errorf("after a second write: %+v, want %+v", got, first)
 	}
@@ -348,29 +349,29 @@ func TestNodeEndpoints(t *testing.T) {
 func TestIngressReserved(t *testing.T) {
 	h := newFSMHarness(t)
 	named := webStack("nginx:1", 1)
-	named.Networks["default"].Name = IngressName
-	if err := h.apply(CmdStackDeploy, deploy(named, "pw", "c", false)); !errors.Is(err, state.ErrConflict) {
+	named.Networks["default"].Name = command.IngressName
+	if err := h.apply(command.CmdStackDeploy, deploy(named, "pw", "c", false)); !errors.Is(err, state.ErrConflict) {
 		t.Errorf("a stack network named ingress: %v", err)
 	}
 	named.Networks["default"].External = true
-	if err := h.apply(CmdStackDeploy, deploy(named, "pw", "c", false)); !errors.Is(err, state.ErrConflict) {
+	if err := h.apply(command.CmdStackDeploy, deploy(named, "pw", "c", false)); !errors.Is(err, state.ErrConflict) {
 		t.Errorf("the ingress network as an external network: %v", err)
 	}
 	inside := webStack("nginx:1", 1)
 	inside.Networks["default"].Subnets = []string{"10.255.7.0/24"}
 	for _, when := range []string{"before", "after"} {
-		err := h.apply(CmdStackDeploy, deploy(inside, "pw", "c", false))
+		err := h.apply(command.CmdStackDeploy, deploy(inside, "pw", "c", false))
 		if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), ipam.IngressSubnet.String()) {
 			t.Errorf("%s the ingress network exists, a stack network in its subnet: %v", when, err)
 		}
 		if when == "before" {
-			h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+			h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 		}
 	}
 	plain := webStack("nginx:1", 1)
-	h.must(CmdStackDeploy, deploy(plain, "pw", "c", true))
-	h.must(CmdStackRemove, &StackRemove{Name: "web"})
-	if n := h.network(IngressName); !n.Ingress {
+	h.must(command.CmdStackDeploy, deploy(plain, "pw", "c", true))
+	h.must(command.CmdStackRemove, &command.StackRemove{Name: "web"})
+	if n := h.network(command.IngressName); !n.Ingress {
 		t.Errorf("ingress network after prune and stack rm: %+v", n)
 	}
 }
@@ -398,12 +399,12 @@ func TestOlderServiceGetsVIPs(t *testing.T) {
 	for _, how := range []string{"stack write", "leader"} {
 		t.Run(how, func(t *testing.T) {
 			h := newFSMHarness(t)
-			h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+			h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 			old := h.stripVIPs("web_api")
 			if how == "stack write" {
-				h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+				h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 			} else {
-				h.must(CmdServiceEndpoints, &ServiceEndpoints{IDs: []string{"gone", old.ID}})
+				h.must(command.CmdServiceEndpoints, &command.ServiceEndpoints{IDs: []string{"gone", old.ID}})
 			}
 			got := h.service("web_api")
 			if !reflect.DeepEqual(got.Endpoint.VIPs, old.Endpoint.VIPs) || got.SpecVersion != old.SpecVersion || got.PreviousSpec != nil {
@@ -421,7 +422,7 @@ func TestServiceEndpointsSkipsWhatItCannotDo(t *testing.T) {
 	two := meshStack("nginx:1")
 	two.Services["worker"] = &spec.Service{Name: "worker", Image: "busybox:1", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: ptr(uint64(1))},
 		Networks: []spec.ServiceNetwork{{Name: "default"}}}
-	h.must(CmdStackDeploy, deploy(two, "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(two, "pw", "c", false))
 	api, worker := h.stripVIPs("web_api"), h.stripVIPs("web_worker")
 	h.index++
 	err := h.f.State().Update(h.index, func(tx *state.WriteTxn) error {
@@ -432,7 +433,7 @@ func TestServiceEndpointsSkipsWhatItCannotDo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.must(CmdServiceEndpoints, &ServiceEndpoints{IDs: []string{worker.ID, api.ID}})
+	h.must(command.CmdServiceEndpoints, &command.ServiceEndpoints{IDs: []string{worker.ID, api.ID}})
 	if v := h.service("web_worker").Endpoint.VIPs; len(v) != 0 {
 		t.Errorf("worker on an undefined network got VIPs %v", v)
 	}
@@ -446,23 +447,23 @@ func TestServiceEndpointsSkipsWhatItCannotDo(t *testing.T) {
 // the ingress network on the fork and leaves the live state alone.
 func TestDryRunOfUnchangedStackWritesNothing(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdNodeUpsert, node("n1"))
+	h.must(command.CmdNodeUpsert, node("n1"))
 	live := h.f.State()
 	fork := live.Fork()
-	if err := Simulate(fork, CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false)); err != nil {
+	if err := command.Simulate(fork, command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := IngressNetwork(fork.ReadTxn()); err != nil {
+	if _, err := command.IngressNetwork(fork.ReadTxn()); err != nil {
 		t.Errorf("the dry run shows no ingress network: %v", err)
 	}
-	if _, err := IngressNetwork(live.ReadTxn()); !errors.Is(err, state.ErrNotFound) {
+	if _, err := command.IngressNetwork(live.ReadTxn()); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("the dry run made the ingress network live: %v", err)
 	}
 
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 	before := h.tx().Index(state.TableServices, state.TableNetworks, state.TableNodes)
 	fork = h.f.State().Fork()
-	if err := Simulate(fork, CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false)); err != nil {
+	if err := command.Simulate(fork, command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false)); err != nil {
 		t.Fatal(err)
 	}
 	if after := fork.ReadTxn().Index(state.TableServices, state.TableNetworks, state.TableNodes); after != before {
@@ -475,9 +476,9 @@ func TestDryRunOfUnchangedStackWritesNothing(t *testing.T) {
 // stale one is; a plan clear of them applies.
 func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdNodeUpsert, node("n1"))
-	h.must(CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
-	svc, def, ingress := h.service("web_api"), h.network("web_default"), h.network(IngressName)
+	h.must(command.CmdNodeUpsert, node("n1"))
+	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
+	svc, def, ingress := h.service("web_api"), h.network("web_default"), h.network(command.IngressName)
 	task := func(id string, atts ...state.Attachment) *state.Task {
 		return &state.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: 1, NodeID: "n1", SpecVersion: svc.SpecVersion,
 			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskAssigned, Timestamp: now}, CreatedAt: now, Networks: atts}
@@ -488,7 +489,7 @@ func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 	freeIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.0.2/18"}
 	// Free, but in the upper half of the ingress subnet, which tasks never get.
 	upperIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.32.2/18"}
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-vip", free, vip)}},
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-endpoint", free, endpoint)}},
 		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("upper-half", free, upperIngress)}},
@@ -502,8 +503,8 @@ func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 	// An assignment that gives a pending task a VIP's address is skipped too.
 	pending := task("pending", []state.Attachment(nil)...)
 	pending.Slot, pending.NodeID, pending.Status.State = 2, "", state.TaskPending
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{pending}}}})
-	h.must(CmdPlanApply, &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion,
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{pending}}}})
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion,
 		Update: []orchestrator.TaskUpdate{{ID: "pending", NodeID: "n1", Status: &state.TaskStatus{State: state.TaskAssigned},
 			Networks: []state.Attachment{vip}, UpdatedAt: now}}}}})
 	if got, _ := h.tx().Task(nil, "pending"); got.Status.State != state.TaskPending || len(got.Networks) != 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -46,13 +47,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand || len(l.Data) == 0 {
 		return nil
 	}
-	t := CommandType(l.Data[0])
+	t := command.Type(l.Data[0])
 	if !t.Known() {
 		f.logger.Error("raft entry of an unknown command type: this manager runs an older berth than the cluster",
 			"type", uint8(t), "index", l.Index)
-		return fmt.Errorf("%w %d at index %d", ErrUnknownCommand, t, l.Index)
+		return fmt.Errorf("%w %d at index %d", command.ErrUnknown, t, l.Index)
 	}
-	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return ApplyCommand(tx, l.Data) })
+	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return command.Apply(tx, l.Data) })
 	f.applied.Store(l.Index)
 	if err != nil {
 		return fmt.Errorf("apply %s at index %d: %w", t, l.Index, err)

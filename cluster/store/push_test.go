@@ -4,28 +4,29 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 )
 
 func TestSourcePushMovesTheBranchFromWhatThePusherSaw(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(CmdSourceAdd, &SourceAdd{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main", PinnedRevision: "r0"}})
-	h.must(CmdSourceAdd, &SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Branch: "main"}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main", PinnedRevision: "r0"}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Branch: "main"}})
 	for _, tc := range []struct {
 		name string
-		push *SourcePush
+		push *command.SourcePush
 		want error // nil: applied
 	}{
-		{"the first push", &SourcePush{Name: "apps", New: "a", Pack: []byte("pack a")}, nil},
-		{"a push from a stale view", &SourcePush{Name: "apps", New: "x", Pack: []byte("pack x")}, state.ErrConflict},
-		{"the next push", &SourcePush{Name: "apps", Old: "a", New: "b", Pack: []byte("pack b")}, nil},
-		{"a push that does not know b", &SourcePush{Name: "apps", Old: "a", New: "c", Pack: []byte("pack c")}, state.ErrConflict},
-		{"a pull source", &SourcePush{Name: "infra", New: "a", Pack: []byte("pack a")}, state.ErrInvalid},
-		{"no objects", &SourcePush{Name: "apps", Old: "b", New: "c"}, state.ErrInvalid},
-		{"too many objects", &SourcePush{Name: "apps", Old: "b", New: "c", Pack: make([]byte, MaxPushPack+1)}, state.ErrInvalid},
-		{"no such source", &SourcePush{Name: "nope", New: "a", Pack: []byte("pack a")}, state.ErrNotFound},
+		{"the first push", &command.SourcePush{Name: "apps", New: "a", Pack: []byte("pack a")}, nil},
+		{"a push from a stale view", &command.SourcePush{Name: "apps", New: "x", Pack: []byte("pack x")}, state.ErrConflict},
+		{"the next push", &command.SourcePush{Name: "apps", Old: "a", New: "b", Pack: []byte("pack b")}, nil},
+		{"a push that does not know b", &command.SourcePush{Name: "apps", Old: "a", New: "c", Pack: []byte("pack c")}, state.ErrConflict},
+		{"a pull source", &command.SourcePush{Name: "infra", New: "a", Pack: []byte("pack a")}, state.ErrInvalid},
+		{"no objects", &command.SourcePush{Name: "apps", Old: "b", New: "c"}, state.ErrInvalid},
+		{"too many objects", &command.SourcePush{Name: "apps", Old: "b", New: "c", Pack: make([]byte, command.MaxPushPack+1)}, state.ErrInvalid},
+		{"no such source", &command.SourcePush{Name: "nope", New: "a", Pack: []byte("pack a")}, state.ErrNotFound},
 	} {
-		if err := h.apply(CmdSourcePush, tc.push); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+		if err := h.apply(command.CmdSourcePush, tc.push); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package store is the managers' replicated memory: hashicorp/raft over a durable log
 // (raft-boltdb), file snapshots, every entry and snapshot sealed at rest by the node's
-// keyring (package sealed), typed commands applied by the FSM to cluster/state, and
-// writes forwarded from followers to the leader.
+// keyring (package sealed), the FSM that hands every entry to cluster/command to apply to
+// cluster/state, and writes forwarded from followers to the leader.
 package store
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
@@ -177,8 +178,8 @@ func (s *Store) State() *state.Store { return s.fsm.State() }
 // Apply writes one command and returns the raft index it was applied at. On a follower
 // it is forwarded to the leader; while there is no leader it waits for one, up to the
 // apply timeout, then fails with ErrNoLeader saying how many managers it can see.
-func (s *Store) Apply(ctx context.Context, t CommandType, body any) (uint64, error) {
-	data, err := EncodeCommand(t, body)
+func (s *Store) Apply(ctx context.Context, t command.Type, body any) (uint64, error) {
+	data, err := command.Encode(t, body)
 	if err != nil {
 		return 0, err
 	}
@@ -208,8 +209,8 @@ func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (uint64, error) {
 // and never waits for an election, failing with ErrNotLeader instead. It is for the
 // leader's own decisions (the reconciler's plans): computed from this manager's view,
 // they must not be applied by another leader, which decides for itself.
-func (s *Store) ApplyLeader(ctx context.Context, t CommandType, body any) (uint64, error) {
-	data, err := EncodeCommand(t, body)
+func (s *Store) ApplyLeader(ctx context.Context, t command.Type, body any) (uint64, error) {
+	data, err := command.Encode(t, body)
 	if err != nil {
 		return 0, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
@@ -177,11 +178,11 @@ func TestApplyReplicatesAndForwards(t *testing.T) {
 		}
 	}
 	// Written on a follower: forwarded to the leader, applied everywhere.
-	idx, err := follower.Apply(ctx, CmdNodeUpsert, node("n1"))
+	idx, err := follower.Apply(ctx, command.CmdNodeUpsert, node("n1"))
 	if err != nil {
 		t.Fatalf("apply through follower: %v", err)
 	}
-	idx, err = follower.Apply(ctx, CmdNodeUpdate, NodeUpdate{ID: "n1", LabelsAdd: map[string]string{"os": "linux"}})
+	idx, err = follower.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: "n1", LabelsAdd: map[string]string{"os": "linux"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestApplyReplicatesAndForwards(t *testing.T) {
 		}
 	}
 	// A command the FSM refuses comes back to the proposer as an error.
-	if _, err := follower.Apply(ctx, CmdNodeUpdate, NodeUpdate{ID: "missing", Availability: state.AvailabilityDrain}); !errors.Is(err, state.ErrNotFound) {
+	if _, err := follower.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: "missing", Availability: state.AvailabilityDrain}); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("update of a missing node: err = %v, want state.ErrNotFound", err)
 	}
 }
@@ -205,11 +206,11 @@ func TestApplyReplicatesAndForwards(t *testing.T) {
 func TestUnknownCommandFailsLoudly(t *testing.T) {
 	c := newTestCluster(t, 1)
 	leader := c.waitLeader()
-	if _, err := EncodeCommand(CommandType(250), struct{}{}); !errors.Is(err, ErrUnknownCommand) {
+	if _, err := command.Encode(command.Type(250), struct{}{}); !errors.Is(err, command.ErrUnknown) {
 		t.Fatalf("encode unknown type: err = %v", err)
 	}
 	// As if proposed by a newer berth.
-	if _, err := leader.ApplyEncoded(context.Background(), []byte{250, '{', '}'}); !errors.Is(err, ErrUnknownCommand) {
+	if _, err := leader.ApplyEncoded(context.Background(), []byte{250, '{', '}'}); !errors.Is(err, command.ErrUnknown) {
 		t.Fatalf("apply unknown type: err = %v, want ErrUnknownCommand", err)
 	}
 }
@@ -222,7 +223,7 @@ func TestFailoverLosesNothing(t *testing.T) {
 	var last uint64
 	write := func(s *Store, i int) {
 		t.Helper()
-		idx, err := s.Apply(ctx, CmdNodeUpsert, node(fmt.Sprintf("n%03d", i)))
+		idx, err := s.Apply(ctx, command.CmdNodeUpsert, node(fmt.Sprintf("n%03d", i)))
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
@@ -257,14 +258,14 @@ func TestRestartRestoresFromSnapshot(t *testing.T) {
 	ctx := context.Background()
 	leader := c.waitLeader()
 	for i := range 10 {
-		if _, err := leader.Apply(ctx, CmdNodeUpsert, node(fmt.Sprintf("n%d", i))); err != nil {
+		if _, err := leader.Apply(ctx, command.CmdNodeUpsert, node(fmt.Sprintf("n%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := leader.Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
-	idx, err := leader.Apply(ctx, CmdSecretUpsert, &state.Secret{ID: "s1", Name: "db_password", Version: 1, Data: []byte("after-the-snapshot")})
+	idx, err := leader.Apply(ctx, command.CmdSecretUpsert, &state.Secret{ID: "s1", Name: "db_password", Version: 1, Data: []byte("after-the-snapshot")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestNoLeaderFailsWithinBound(t *testing.T) {
 	c.start(leader, false)
 	s := c.node(leader)
 	s.cfg.ApplyTimeout = time.Second
-	_, err := s.Apply(context.Background(), CmdNodeUpsert, node("n1"))
+	_, err := s.Apply(context.Background(), command.CmdNodeUpsert, node("n1"))
 	if !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("write without quorum: err = %v, want ErrNoLeader", err)
 	}
@@ -313,7 +314,7 @@ func TestClusterUpdateIsCompareAndSwap(t *testing.T) {
 	c := newTestCluster(t, 1)
 	leader := c.waitLeader()
 	ctx := context.Background()
-	if _, err := leader.Apply(ctx, CmdClusterUpsert, &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}); err != nil {
+	if _, err := leader.Apply(ctx, command.CmdClusterUpsert, &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}); err != nil {
 		t.Fatal(err)
 	}
 	read, err := leader.State().ReadTxn().Cluster(nil)
@@ -322,12 +323,12 @@ func TestClusterUpdateIsCompareAndSwap(t *testing.T) {
 	}
 	first := read.Copy()
 	first.Autolock, first.UnlockKey, first.UnlockKeyGeneration = true, "key-a", 1
-	if _, err := leader.Apply(ctx, CmdClusterUpdate, ClusterUpdate{ExpectModifyIndex: read.ModifyIndex, Cluster: first}); err != nil {
+	if _, err := leader.Apply(ctx, command.CmdClusterUpdate, command.ClusterUpdate{ExpectModifyIndex: read.ModifyIndex, Cluster: first}); err != nil {
 		t.Fatalf("first update: %v", err)
 	}
 	second := read.Copy()
 	second.Autolock, second.UnlockKey, second.UnlockKeyGeneration = true, "key-b", 1
-	if _, err := leader.Apply(ctx, CmdClusterUpdate, ClusterUpdate{ExpectModifyIndex: read.ModifyIndex, Cluster: second}); !errors.Is(err, state.ErrConflict) {
+	if _, err := leader.Apply(ctx, command.CmdClusterUpdate, command.ClusterUpdate{ExpectModifyIndex: read.ModifyIndex, Cluster: second}); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("stale update: err = %v, want state.ErrConflict", err)
 	}
 	got, _ := leader.State().ReadTxn().Cluster(nil)
@@ -342,10 +343,10 @@ func TestNodeUpdateChangesRole(t *testing.T) {
 	ctx := context.Background()
 	n := node("n1")
 	n.Addr = "10.0.0.1:4270"
-	if _, err := leader.Apply(ctx, CmdNodeUpsert, n); err != nil {
+	if _, err := leader.Apply(ctx, command.CmdNodeUpsert, n); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := leader.Apply(ctx, CmdNodeUpdate, NodeUpdate{ID: "n1", Role: state.RoleManager, LabelsAdd: map[string]string{"a": "b"}}); err != nil {
+	if _, err := leader.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: "n1", Role: state.RoleManager, LabelsAdd: map[string]string{"a": "b"}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := leader.State().ReadTxn().Node(nil, "n1")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
@@ -45,14 +46,14 @@ func (c ApplierCluster) Preview(_ context.Context, plan applier.Plan, sha string
 
 func (c ApplierCluster) ApplySync(ctx context.Context, s *applier.Sync) error {
 	plan, _ := s.Plan.(*control.SourcePlan)
-	return c.applyLeader(ctx, store.CmdSourceSync, control.SyncCommand(s.Source, s.Now, s.Fetched, s.Status, s.Record, plan))
+	return c.applyLeader(ctx, command.CmdSourceSync, control.SyncCommand(s.Source, s.Now, s.Fetched, s.Status, s.Record, plan))
 }
 
 func (c ApplierCluster) ApplyPush(ctx context.Context, source, old, new string, pack []byte) error {
-	return c.applyLeader(ctx, store.CmdSourcePush, &store.SourcePush{Name: source, Old: old, New: new, Pack: pack})
+	return c.applyLeader(ctx, command.CmdSourcePush, &command.SourcePush{Name: source, Old: old, New: new, Pack: pack})
 }
 
-func (c ApplierCluster) applyLeader(ctx context.Context, t store.CommandType, body any) error {
+func (c ApplierCluster) applyLeader(ctx context.Context, t command.Type, body any) error {
 	_, err := c.Store.ApplyLeader(ctx, t, body)
 	if errors.Is(err, store.ErrNotLeader) {
 		return notLeaderError{err}

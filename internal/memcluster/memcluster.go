@@ -19,6 +19,7 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
@@ -248,7 +249,7 @@ func (c *Cluster) TransferLeadership(ctx context.Context) (*Manager, error) {
 }
 
 // Apply writes a command through any manager.
-func (c *Cluster) Apply(ctx context.Context, t store.CommandType, body any) (uint64, error) {
+func (c *Cluster) Apply(ctx context.Context, t command.Type, body any) (uint64, error) {
 	m, err := c.Leader(ctx)
 	if err != nil {
 		return 0, err

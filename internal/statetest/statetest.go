@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
-	"github.com/berthd/berth/cluster/store"
 )
 
 // PreviewCluster is a state store with three ready nodes: two linux, one windows.
@@ -21,7 +21,7 @@ func PreviewCluster(t *testing.T) *state.Store {
 	for _, n := range []struct{ id, os string }{{"n1", "linux"}, {"n2", "linux"}, {"n3", "windows"}} {
 		row := &state.Node{ID: n.id, Hostname: "host-" + n.id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
 			Labels: map[string]string{"os": n.os}, Status: state.NodeStatus{State: state.NodeReady}}
-		if err := store.Simulate(st, store.CmdNodeUpsert, row); err != nil {
+		if err := command.Simulate(st, command.CmdNodeUpsert, row); err != nil {
 			t.Fatal(err)
 		}
 	}

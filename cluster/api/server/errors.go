@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
@@ -29,7 +30,7 @@ var errorCodes = []struct {
 	{api.ErrTaskOutdated, api.CodeTaskOutdated},
 	{store.ErrNoLeader, api.CodeNoLeader},
 	{store.ErrNotLeader, api.CodeNotLeader},
-	{store.ErrUnknownCommand, api.CodeUnknownCommand},
+	{command.ErrUnknown, api.CodeUnknownCommand},
 	{sealed.ErrNotLocked, api.CodeNotLocked},
 	{sealed.ErrWrongKey, api.CodeWrongKey},
 	{sealed.ErrMalformedKey, api.CodeMalformedKey},

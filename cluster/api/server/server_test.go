@@ -26,6 +26,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
@@ -145,8 +146,8 @@ func (b *backend) RequestJoin(_ context.Context, req *api.NodeJoinRequest) (*api
 }
 
 func (b *backend) ApplyCommand(_ context.Context, cmd []byte) (uint64, error) {
-	if len(cmd) == 0 || cmd[0] != byte(store.CmdNodeUpdate) {
-		return 0, fmt.Errorf("%w 250", store.ErrUnknownCommand)
+	if len(cmd) == 0 || cmd[0] != byte(command.CmdNodeUpdate) {
+		return 0, fmt.Errorf("%w 250", command.ErrUnknown)
 	}
 	return 42, nil
 }
@@ -421,13 +422,13 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 	if _, _, err := worker.Nodes(ctx, api.Query{}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("worker on a manager endpoint: %v", err)
 	}
-	if _, err := worker.Apply(ctx, []byte{byte(store.CmdNodeUpdate), '{', '}'}); !errors.Is(err, api.ErrForbidden) {
+	if _, err := worker.Apply(ctx, []byte{byte(command.CmdNodeUpdate), '{', '}'}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("worker forwarding a command: %v", err)
 	}
 	if _, _, err := manager.Nodes(ctx, api.Query{}); err != nil {
 		t.Errorf("manager: %v", err)
 	}
-	if idx, err := manager.Apply(ctx, []byte{byte(store.CmdNodeUpdate), '{', '}'}); err != nil || idx != 42 {
+	if idx, err := manager.Apply(ctx, []byte{byte(command.CmdNodeUpdate), '{', '}'}); err != nil || idx != 42 {
 		t.Errorf("manager forwarding a command: %d %v", idx, err)
 	}
 	if _, err := manager.Apply(ctx, []byte{250}); !errors.Is(err, api.ErrUnknownCommand) {

@@ -1,4 +1,4 @@
-package store
+package command
 
 import (
 	"encoding/json"
@@ -10,37 +10,37 @@ import (
 
 // CommandType is the first byte of every raft entry berth writes. Values are never
 // reused: a log written by one version must apply the same way in every later one.
-type CommandType uint8
+type Type uint8
 
 const (
-	CmdClusterUpsert CommandType = 1
-	CmdNodeUpsert    CommandType = 2
-	CmdNodeRemove    CommandType = 3
-	CmdNodeUpdate    CommandType = 4
-	CmdNodeStatus    CommandType = 5
-	CmdSecretUpsert  CommandType = 6
-	CmdConfigUpsert  CommandType = 7
-	CmdClusterUpdate CommandType = 8
+	CmdClusterUpsert Type = 1
+	CmdNodeUpsert    Type = 2
+	CmdNodeRemove    Type = 3
+	CmdNodeUpdate    Type = 4
+	CmdNodeStatus    Type = 5
+	CmdSecretUpsert  Type = 6
+	CmdConfigUpsert  Type = 7
+	CmdClusterUpdate Type = 8
 	// Issue 4: stacks, services and the orchestrator's decisions.
-	CmdStackDeploy        CommandType = 9
-	CmdStackRemove        CommandType = 10
-	CmdServiceScale       CommandType = 11
-	CmdServiceForceUpdate CommandType = 12
-	CmdServiceRollback    CommandType = 13
-	CmdPlanApply          CommandType = 14
-	CmdTaskStatus         CommandType = 15
+	CmdStackDeploy        Type = 9
+	CmdStackRemove        Type = 10
+	CmdServiceScale       Type = 11
+	CmdServiceForceUpdate Type = 12
+	CmdServiceRollback    Type = 13
+	CmdPlanApply          Type = 14
+	CmdTaskStatus         Type = 15
 	// Issue 6: GitOps sources.
-	CmdSourceAdd    CommandType = 16
-	CmdSourceUpdate CommandType = 17
-	CmdSourceRemove CommandType = 18
-	CmdSourceSync   CommandType = 19
+	CmdSourceAdd    Type = 16
+	CmdSourceUpdate Type = 17
+	CmdSourceRemove Type = 18
+	CmdSourceSync   Type = 19
 	// Issue 15: a push is replicated before it is acknowledged.
-	CmdSourcePush CommandType = 30
+	CmdSourcePush Type = 30
 	// Issue 16: VIPs for services written before they existed.
-	CmdServiceEndpoints CommandType = 31
+	CmdServiceEndpoints Type = 31
 )
 
-func (t CommandType) String() string {
+func (t Type) String() string {
 	if c, ok := commands[t]; ok {
 		return c.name
 	}
@@ -49,7 +49,7 @@ func (t CommandType) String() string {
 
 // ErrUnknownCommand is what a manager answers for a command type it does not know, which
 // means it runs an older berth than the manager that proposed the command.
-var ErrUnknownCommand = errors.New("unknown raft command type")
+var ErrUnknown = errors.New("unknown raft command type")
 
 // Command bodies. Everything non-deterministic (ids, times, random secrets) is decided by
 // the proposer and carried here, so every manager applies the same bytes the same way.
@@ -122,7 +122,7 @@ func decodeInto[T any](apply func(tx *state.WriteTxn, v *T) error) func(*state.W
 	}
 }
 
-var commands = map[CommandType]command{
+var commands = map[Type]command{
 	CmdClusterUpsert: {"cluster-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Cluster) error { return tx.UpsertCluster(c) })},
 	CmdNodeUpsert:    {"node-upsert", decodeInto(applyNodeUpsert)},
 	CmdNodeRemove:    {"node-remove", decodeInto(func(tx *state.WriteTxn, r *NodeRemove) error { return tx.DeleteNode(r.ID) })},
@@ -172,29 +172,29 @@ var commands = map[CommandType]command{
 }
 
 // Known reports whether this build can apply commands of type t.
-func (t CommandType) Known() bool {
+func (t Type) Known() bool {
 	_, ok := commands[t]
 	return ok
 }
 
 // ApplyCommand applies one encoded command (the type byte, then the body) to tx: what
 // the FSM does with every raft entry and a dry run with a forked state.
-func ApplyCommand(tx *state.WriteTxn, data []byte) error {
+func Apply(tx *state.WriteTxn, data []byte) error {
 	if len(data) == 0 {
-		return fmt.Errorf("%w: empty entry", ErrUnknownCommand)
+		return fmt.Errorf("%w: empty entry", ErrUnknown)
 	}
-	c, ok := commands[CommandType(data[0])]
+	c, ok := commands[Type(data[0])]
 	if !ok {
-		return fmt.Errorf("%w %d", ErrUnknownCommand, data[0])
+		return fmt.Errorf("%w %d", ErrUnknown, data[0])
 	}
 	return c.apply(tx, data[1:])
 }
 
 // EncodeCommand makes a raft entry: the type byte, then the body as JSON, or in the
 // binary form of wire.go for the bodies that have one (PlanApply, TaskStatusBatch).
-func EncodeCommand(t CommandType, body any) ([]byte, error) {
+func Encode(t Type, body any) ([]byte, error) {
 	if _, ok := commands[t]; !ok {
-		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, t)
+		return nil, fmt.Errorf("%w %d", ErrUnknown, t)
 	}
 	if w, ok := body.(wireBody); ok {
 		e := newWireEncoder(4096)

@@ -1,4 +1,4 @@
-package store
+package command
 
 import "github.com/berthd/berth/cluster/state"
 
@@ -6,11 +6,11 @@ import "github.com/berthd/berth/cluster/state"
 // entry, and returns the error the entry would fail with. It is for a dry run on a
 // state.Store.Fork: what a deploy, a sync or a plan would write, without proposing
 // anything.
-func Simulate(st *state.Store, t CommandType, body any) error {
-	data, err := EncodeCommand(t, body)
+func Simulate(st *state.Store, t Type, body any) error {
+	data, err := Encode(t, body)
 	if err != nil {
 		return err
 	}
 	index := st.ReadTxn().Index() + 1
-	return st.Update(index, func(tx *state.WriteTxn) error { return ApplyCommand(tx, data) })
+	return st.Update(index, func(tx *state.WriteTxn) error { return Apply(tx, data) })
 }

@@ -1,4 +1,4 @@
-package store
+package command
 
 import (
 	"encoding/hex"
@@ -31,7 +31,7 @@ func TestWireRoundTrip(t *testing.T) {
 				Networks: []state.Attachment{{Network: "net", Addr: "10.0.0.3/24", MAC: "02:03"}}, UpdatedAt: wireTime}},
 		Delete: []string{"d", "e"},
 	}, {ServiceID: "t"}}}
-	data, err := EncodeCommand(CmdPlanApply, in)
+	data, err := Encode(CmdPlanApply, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Update(1, func(tx *state.WriteTxn) error { return ApplyCommand(tx, bad) }); err == nil || !strings.Contains(fmt.Sprint(err), "format 99") {
+	if err := st.Update(1, func(tx *state.WriteTxn) error { return Apply(tx, bad) }); err == nil || !strings.Contains(fmt.Sprint(err), "format 99") {
 		t.Errorf("unknown format: %v", err)
 	}
 }

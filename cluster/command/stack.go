@@ -1,4 +1,4 @@
-package store
+package command
 
 import (
 	"bytes"
@@ -91,7 +91,7 @@ type ServiceRollback struct {
 }
 
 // Messages of the update status the commands write, Swarm's.
-const msgManualRollback = "manually requested rollback"
+const MsgManualRollback = "manually requested rollback"
 
 func applyStackDeploy(tx *state.WriteTxn, d *StackDeploy) error {
 	if d.Stack == nil || d.Stack.Spec == nil {
@@ -619,7 +619,7 @@ func applyServiceRollback(tx *state.WriteTxn, c *ServiceRollback) error {
 		return fmt.Errorf("%w: service %s has no previous spec to roll back to", state.ErrInvalid, cur.Name)
 	}
 	next := rolledBack(tx, cur)
-	next.UpdateStatus = state.UpdateStatus{State: state.UpdateRollbackStarted, Message: msgManualRollback, StartedAt: c.Now}
+	next.UpdateStatus = state.UpdateStatus{State: state.UpdateRollbackStarted, Message: MsgManualRollback, StartedAt: c.Now}
 	return tx.UpsertService(next)
 }
 
