@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -21,13 +22,13 @@ type Cluster interface {
 	// WaitSources returns the sources and their table's index once that index passes
 	// index (at once for 0), or at ctx's deadline; state.ErrAbandoned when the state
 	// was replaced (a snapshot restore).
-	WaitSources(ctx context.Context, index uint64) ([]*state.Source, uint64, error)
+	WaitSources(ctx context.Context, index uint64) ([]*model.Source, uint64, error)
 	// Barrier returns once every entry committed before it is applied to State.
 	Barrier(timeout time.Duration) error
 	// Plan makes the stack changes of a source's revision, loaded here, and compares
 	// them with the stacks the cluster holds. A stack that is refused wraps
 	// api.ErrBadRequest, a stack of another source state.ErrConflict.
-	Plan(ctx context.Context, src *state.Source, stacks *LoadedStacks) (Plan, error)
+	Plan(ctx context.Context, src *model.Source, stacks *LoadedStacks) (Plan, error)
 	// Replan is plan on the state as it is now: plan itself when no stack changed
 	// since it was made, else its stack changes compared again.
 	Replan(ctx context.Context, plan Plan) (Plan, error)
@@ -58,7 +59,7 @@ type Plan interface {
 	// source does not prune.
 	Kept() []string
 	// Summary counts what the plan does to services.
-	Summary() state.PlanSummary
+	Summary() model.PlanSummary
 	// ContentRevision names the revision by its stacks' content: a folder's revision.
 	ContentRevision() string
 }
@@ -66,11 +67,11 @@ type Plan interface {
 // Sync is one sync of a source, as Cluster.ApplySync writes it.
 type Sync struct {
 	// Source is the row the sync read: the sync answers its requests.
-	Source  *state.Source
+	Source  *model.Source
 	Now     time.Time
 	Fetched string
-	Status  state.SyncState
-	Record  state.SyncRecord
+	Status  model.SyncState
+	Record  model.SyncRecord
 	// Plan is applied as the revision Record.Revision; nil records the outcome only.
 	Plan Plan
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/applier/dirwatch"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -143,8 +144,8 @@ func Run(ctx context.Context, cfg Config) error {
 type sourceLoop struct {
 	cfg    *Config
 	name   string
-	kind   state.SourceKind
-	rows   chan *state.Source // the newest row not yet read
+	kind   model.SourceKind
+	rows   chan *model.Source // the newest row not yet read
 	kick   chan struct{}      // a change in a folder source
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -152,8 +153,8 @@ type sourceLoop struct {
 	syncer *syncer
 }
 
-func newSourceLoop(ctx context.Context, cfg *Config, src *state.Source) *sourceLoop {
-	l := &sourceLoop{cfg: cfg, name: src.Name, kind: src.Kind, rows: make(chan *state.Source, 1),
+func newSourceLoop(ctx context.Context, cfg *Config, src *model.Source) *sourceLoop {
+	l := &sourceLoop{cfg: cfg, name: src.Name, kind: src.Kind, rows: make(chan *model.Source, 1),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(ctx)
 	l.rows <- src
@@ -161,7 +162,7 @@ func newSourceLoop(ctx context.Context, cfg *Config, src *state.Source) *sourceL
 	return l
 }
 
-func (l *sourceLoop) update(src *state.Source) {
+func (l *sourceLoop) update(src *model.Source) {
 	select {
 	case <-l.rows:
 	default:
@@ -176,7 +177,7 @@ func (l *sourceLoop) run() {
 	defer l.syncer.close()
 	logger := l.cfg.Logger.With("source", l.name)
 	src := <-l.rows
-	if src.Kind == state.SourceDir {
+	if src.Kind == model.SourceDir {
 		go l.watchDir(ctx, src.URL, logger)
 	}
 	// The first pass checks the source at once: a new leader continues from the
@@ -200,7 +201,7 @@ func (l *sourceLoop) run() {
 		tick = nil
 		// A folder's changes come by its watch; its interval is for drift, which
 		// no file change shows.
-		if src.Interval > 0 && src.Kind != state.SourceGitPush {
+		if src.Interval > 0 && src.Kind != model.SourceGitPush {
 			timer = time.NewTimer(time.Duration(src.Interval))
 			tick = timer.C
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/gittest"
@@ -56,7 +57,7 @@ func eventually(t *testing.T, c *memcluster.Cluster, what string, check func(tx 
 	t.Fatalf("%s: %v", what, last)
 }
 
-func sourceIs(name string, want func(*state.Source) error) func(*state.ReadTxn) error {
+func sourceIs(name string, want func(*model.Source) error) func(*state.ReadTxn) error {
 	return func(tx *state.ReadTxn) error {
 		src, err := tx.Source(nil, name)
 		if err != nil {
@@ -98,8 +99,8 @@ func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
-		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}})
+	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{
+		Name: "infra", Kind: model.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if src.LastAppliedRevision != first || src.Status != state.SyncSynced {
+		if src.LastAppliedRevision != first || src.Status != model.SyncSynced {
 			return fmt.Errorf("source %s at %q: %s", src.Status, src.LastAppliedRevision, src.Message)
 		}
 		if imageOf(tx, "web_app") != "nginx:1" || imageOf(tx, "db_app") != "postgres:16" {
@@ -121,8 +122,8 @@ func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
 	repo.Write(map[string]string{"stacks/web/compose.yaml": compose("nginx:2"), "stacks/db/compose.yaml": "services:\n  app:\n    deploy:\n      replicas: two\n"})
 	broken := repo.Commit("break db").String()
 	requestSync(t, c, "infra")
-	eventually(t, c, "the broken revision refused", sourceIs("infra", func(src *state.Source) error {
-		if src.Status != state.SyncFailed || src.LastFetchedRevision != broken {
+	eventually(t, c, "the broken revision refused", sourceIs("infra", func(src *model.Source) error {
+		if src.Status != model.SyncFailed || src.LastFetchedRevision != broken {
 			return fmt.Errorf("source %s, fetched %s", src.Status, src.LastFetchedRevision)
 		}
 		if !strings.Contains(src.Message, "db") || !strings.Contains(src.Message, "replicas") {
@@ -151,7 +152,7 @@ func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
 			return fmt.Errorf("db is still there")
 		}
 		last := src.History[len(src.History)-1]
-		if last.Result != state.SyncApplied || last.Plan.Changed != 1 || last.Plan.Removed != 1 {
+		if last.Result != model.SyncApplied || last.Plan.Changed != 1 || last.Plan.Removed != 1 {
 			return fmt.Errorf("last record %+v", last)
 		}
 		return nil
@@ -180,7 +181,7 @@ func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
 		if rec.Revision != next {
 			t.Errorf("after the change of leader: a sync of %s (%s: %s), want only %s", rec.Revision, rec.Result, rec.Message, next)
 		}
-		if rec.Result == state.SyncApplied {
+		if rec.Result == model.SyncApplied {
 			applied++
 		}
 	}
@@ -189,7 +190,7 @@ func TestPullSourceAppliesRevisionsWholeAndPrunes(t *testing.T) {
 	}
 }
 
-func mustSource(t *testing.T, c *memcluster.Cluster, name string) *state.Source {
+func mustSource(t *testing.T, c *memcluster.Cluster, name string) *model.Source {
 	t.Helper()
 	m, err := c.Leader(context.Background())
 	if err != nil {
@@ -226,7 +227,7 @@ func TestFolderSourceFollowsItsFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir, Prune: true}}); err != nil {
+	if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{Name: "local", Kind: model.SourceDir, URL: dir, Prune: true}}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, c, "the folder applied", func(tx *state.ReadTxn) error {
@@ -238,7 +239,7 @@ func TestFolderSourceFollowsItsFiles(t *testing.T) {
 	write("web/compose.yaml", compose("nginx:2"))
 	eventually(t, c, "an edit applied without a sync request", func(tx *state.ReadTxn) error {
 		src, _ := tx.Source(nil, "local")
-		if got := imageOf(tx, "web_app"); got != "nginx:2" || src.Status != state.SyncSynced || !strings.HasPrefix(src.LastAppliedRevision, "dir:") {
+		if got := imageOf(tx, "web_app"); got != "nginx:2" || src.Status != model.SyncSynced || !strings.HasPrefix(src.LastAppliedRevision, "dir:") {
 			return fmt.Errorf("web runs %s; source %s at %s", got, src.Status, src.LastAppliedRevision)
 		}
 		return nil
@@ -249,7 +250,7 @@ func TestFolderSourceFollowsItsFiles(t *testing.T) {
 	}
 }
 
-func mustStack(t *testing.T, c *memcluster.Cluster, name string) *state.Stack {
+func mustStack(t *testing.T, c *memcluster.Cluster, name string) *model.Stack {
 	t.Helper()
 	m, err := c.Leader(context.Background())
 	if err != nil {
@@ -272,11 +273,11 @@ func TestNoPruneKeepsAndReportsAndRollbackPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
-		Name: "apps", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Prune: false}}); err != nil {
+	if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{
+		Name: "apps", Kind: model.SourceGitPull, URL: "file://" + repo.Dir, Prune: false}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, c, "first revision", sourceIs("apps", func(src *state.Source) error {
+	eventually(t, c, "first revision", sourceIs("apps", func(src *model.Source) error {
 		if src.LastAppliedRevision != first {
 			return fmt.Errorf("applied %q: %s", src.LastAppliedRevision, src.Message)
 		}
@@ -311,7 +312,7 @@ func TestNoPruneKeepsAndReportsAndRollbackPins(t *testing.T) {
 		return nil
 	})
 	requestSync(t, c, "apps")
-	eventually(t, c, "still pinned after a plain request", sourceIs("apps", func(src *state.Source) error {
+	eventually(t, c, "still pinned after a plain request", sourceIs("apps", func(src *model.Source) error {
 		if src.AnsweredRequests < src.SyncRequests || src.LastAppliedRevision != first {
 			return fmt.Errorf("answered %d of %d, applied %s", src.AnsweredRequests, src.SyncRequests, src.LastAppliedRevision)
 		}
@@ -321,7 +322,7 @@ func TestNoPruneKeepsAndReportsAndRollbackPins(t *testing.T) {
 	if _, err := m.Control.UpdateSource(ctx, "apps", &api.SourceUpdateRequest{Pin: &unpin, RequestSync: true}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, c, "following the branch again", sourceIs("apps", func(src *state.Source) error {
+	eventually(t, c, "following the branch again", sourceIs("apps", func(src *model.Source) error {
 		if src.LastAppliedRevision != second || src.PinnedRevision != "" {
 			return fmt.Errorf("applied %s, pinned %q", src.LastAppliedRevision, src.PinnedRevision)
 		}
@@ -351,12 +352,12 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "local", Kind: state.SourceDir, URL: dir,
+			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{Name: "local", Kind: model.SourceDir, URL: dir,
 				Prune: true, SelfHeal: selfHeal, Interval: spec.Duration(tc.interval)}}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, c, "applied", sourceIs("local", func(src *state.Source) error {
-				if src.Status != state.SyncSynced {
+			eventually(t, c, "applied", sourceIs("local", func(src *model.Source) error {
+				if src.Status != model.SyncSynced {
 					return fmt.Errorf("status %s: %s", src.Status, src.Message)
 				}
 				return nil
@@ -378,7 +379,7 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			if !selfHeal {
 				eventually(t, c, "out of sync, naming the field", func(tx *state.ReadTxn) error {
 					src, _ := tx.Source(nil, "local")
-					if src.Status != state.SyncOutOfSync || !strings.Contains(src.Message, ": service web_app: deploy.replicas is 5, Git says 2") {
+					if src.Status != model.SyncOutOfSync || !strings.Contains(src.Message, ": service web_app: deploy.replicas is 5, Git says 2") {
 						return fmt.Errorf("status %s: %q", src.Status, src.Message)
 					}
 					if got := replicas(tx); got != 5 {
@@ -390,7 +391,7 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 			}
 			eventually(t, c, "healed", func(tx *state.ReadTxn) error {
 				src, _ := tx.Source(nil, "local")
-				if src.Status != state.SyncSynced || !strings.Contains(src.Message, "self-heal reverted changes made outside Git: service web_app: deploy.replicas is 5, Git says 2") || replicas(tx) != 2 {
+				if src.Status != model.SyncSynced || !strings.Contains(src.Message, "self-heal reverted changes made outside Git: service web_app: deploy.replicas is 5, Git says 2") || replicas(tx) != 2 {
 					return fmt.Errorf("status %s, replicas %d: %q", src.Status, replicas(tx), src.Message)
 				}
 				return nil
@@ -408,12 +409,12 @@ func addPullSource(t *testing.T, c *memcluster.Cluster, name string, repo *gitte
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
-		Name: name, Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Prune: true}})
+	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{
+		Name: name, Kind: model.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Prune: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, c, "first revision applied", sourceIs(name, func(src *state.Source) error {
+	eventually(t, c, "first revision applied", sourceIs(name, func(src *model.Source) error {
 		if src.LastAppliedRevision != first {
 			return fmt.Errorf("source %s at %q: %s", src.Status, src.LastAppliedRevision, src.Message)
 		}
@@ -433,8 +434,8 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	t.Cleanup(c.Close)
 	ctx := context.Background()
 	for _, id := range []string{"w1", "w2"} {
-		_, err := c.Apply(ctx, command.CmdNodeUpsert, &state.Node{ID: id, Hostname: "host-" + id, Role: state.RoleWorker,
-			Availability: state.AvailabilityActive, Status: state.NodeStatus{State: state.NodeReady}})
+		_, err := c.Apply(ctx, command.CmdNodeUpsert, &model.Node{ID: id, Hostname: "host-" + id, Role: model.RoleWorker,
+			Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -562,8 +563,8 @@ func TestPreviewAndSyncShareTheMirror(t *testing.T) {
 	cfg := applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: filepath.Join(dir, m.ID), Mirrors: mirrors}
 	applied := func(want string) {
 		t.Helper()
-		eventually(t, c, "synced to "+want, sourceIs("rp", func(src *state.Source) error {
-			if src.AnsweredRequests < src.SyncRequests || src.LastAppliedRevision != want || src.Status != state.SyncSynced {
+		eventually(t, c, "synced to "+want, sourceIs("rp", func(src *model.Source) error {
+			if src.AnsweredRequests < src.SyncRequests || src.LastAppliedRevision != want || src.Status != model.SyncSynced {
 				return fmt.Errorf("answered %d of %d, %s at %s: %s", src.AnsweredRequests, src.SyncRequests, src.Status, src.LastAppliedRevision, src.Message)
 			}
 			return nil
@@ -619,7 +620,7 @@ func TestRollbackToUnknownRevisionChangesNothing(t *testing.T) {
 	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:2")})
 	second := repo.Commit("web 2").String()
 	requestSync(t, c, "rp")
-	eventually(t, c, "the next commit applied", sourceIs("rp", func(src *state.Source) error {
+	eventually(t, c, "the next commit applied", sourceIs("rp", func(src *model.Source) error {
 		if src.LastAppliedRevision != second {
 			return fmt.Errorf("%s at %s: %s", src.Status, src.LastAppliedRevision, src.Message)
 		}
@@ -630,7 +631,7 @@ func TestRollbackToUnknownRevisionChangesNothing(t *testing.T) {
 	if _, err := m.Control.UpdateSource(ctx, "rp", &api.SourceUpdateRequest{Pin: &pin, RequestSync: true}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, c, "rolled back, the commit pinned", sourceIs("rp", func(src *state.Source) error {
+	eventually(t, c, "rolled back, the commit pinned", sourceIs("rp", func(src *model.Source) error {
 		if src.LastAppliedRevision != first || src.PinnedRevision != first {
 			return fmt.Errorf("applied %s, pinned %q: %s", src.LastAppliedRevision, src.PinnedRevision, src.Message)
 		}

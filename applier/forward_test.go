@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/gittest"
 )
@@ -27,12 +28,12 @@ func TestSyncNeverMovesBackwards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
-		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}})
+	_, err = m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{
+		Name: "infra", Kind: model.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, c, "the newer revision applied", sourceIs("infra", func(src *state.Source) error {
+	eventually(t, c, "the newer revision applied", sourceIs("infra", func(src *model.Source) error {
 		if src.LastAppliedRevision != newer {
 			return fmt.Errorf("applied %q: %s", src.LastAppliedRevision, src.Message)
 		}
@@ -41,8 +42,8 @@ func TestSyncNeverMovesBackwards(t *testing.T) {
 
 	repo.Branch("main", older)
 	requestSync(t, c, "infra")
-	eventually(t, c, "the older revision refused", sourceIs("infra", func(src *state.Source) error {
-		if src.Status != state.SyncFailed {
+	eventually(t, c, "the older revision refused", sourceIs("infra", func(src *model.Source) error {
+		if src.Status != model.SyncFailed {
 			return fmt.Errorf("source %s, applied %s: %s", src.Status, src.LastAppliedRevision, src.Message)
 		}
 		for _, want := range []string{older.String()[:7], newer[:7], "source rollback infra --to"} {

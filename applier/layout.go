@@ -38,7 +38,7 @@ type StackSource struct {
 	// EnvFiles are dotenv files for interpolation.
 	EnvFiles []string
 	// DependsOn names the stacks whose services must all run before this one's place
-	// tasks (state.Stack.DependsOn; the leader holds them meanwhile).
+	// tasks (model.Stack.DependsOn; the leader holds them meanwhile).
 	DependsOn []string
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
@@ -94,7 +95,7 @@ func TestNewLeaderSyncsOnceItHasCaughtUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := newFakeLeader(st)
-	add := &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}}
+	add := &command.SourceAdd{Source: &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main", Path: "stacks", Prune: true}}
 	if _, err := old.ApplyLeader(context.Background(), command.CmdSourceAdd, add); err != nil {
 		t.Fatal(err)
 	}
@@ -112,13 +113,13 @@ func TestNewLeaderSyncsOnceItHasCaughtUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	applied := old.lead(t, t.TempDir())
-	if applied.Record.Revision != second || applied.Record.Result != state.SyncApplied {
+	if applied.Record.Revision != second || applied.Record.Result != model.SyncApplied {
 		t.Fatalf("the old leader synced %+v, want %s applied", applied.Record, second)
 	}
 
 	next := newFakeLeader(behind, request, entry{command.CmdSourceSync, applied}, request)
 	got := next.lead(t, t.TempDir())
-	if got.Record.Revision != second || got.Record.Result != state.SyncUnchanged || got.Answered != 2 {
+	if got.Record.Revision != second || got.Record.Result != model.SyncUnchanged || got.Answered != 2 {
 		t.Errorf("the new leader's first sync: %s %.7s answering request %d; want %.7s unchanged answering request 2 (it decided before its state had caught up)",
 			got.Record.Result, got.Record.Revision, got.Answered, second)
 	}

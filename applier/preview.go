@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // PreviewSource is a dry run of a sync of the source: the revision rev (a branch, tag
@@ -27,7 +27,7 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
-	if src.Kind == state.SourceDir {
+	if src.Kind == model.SourceDir {
 		r.sha = plan.ContentRevision()
 	}
 	resp := &api.PlanResponse{Revision: r.sha, Diffs: plan.Diffs(), Kept: plan.Kept()}
@@ -67,7 +67,7 @@ func (r Revisions) ResolveRevision(ctx context.Context, source, rev string) (str
 // rev is empty. A revision that does not exist is a bad request; fix tells how to do
 // without one for a folder source, which has none. release ends the use of the
 // revision's files.
-func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*state.Source, revision, func(), error) {
+func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*model.Source, revision, func(), error) {
 	tx, err := cfg.readTxn()
 	if err != nil {
 		return nil, revision{}, nil, err
@@ -77,7 +77,7 @@ func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*state
 		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
 	}
 	if rev != "" {
-		if src.Kind == state.SourceDir {
+		if src.Kind == model.SourceDir {
 			return nil, revision{}, nil, fmt.Errorf("%w: source %s is a folder: it has no revisions to choose from (%s)", api.ErrBadRequest, name, fix)
 		}
 		src = src.Copy()

@@ -9,7 +9,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/statetest"
 )
 
@@ -26,7 +26,7 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
+	src := &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
 	if err := command.Simulate(st, command.CmdSourceAdd, &command.SourceAdd{Source: src}); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestDependsOnHoldsTheDependentStack(t *testing.T) {
 	}
 	before := st.ReadTxn()
 	fork := st.Fork()
-	sync := control.SyncCommand(src, time.Now(), "", state.SyncSynced, state.SyncRecord{Revision: "r1"}, plan)
+	sync := control.SyncCommand(src, time.Now(), "", model.SyncSynced, model.SyncRecord{Revision: "r1"}, plan)
 	if err := command.Simulate(fork, command.CmdSourceSync, sync); err != nil {
 		t.Fatal(err)
 	}

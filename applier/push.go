@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/applier/gitserver"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/plantext"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -58,13 +59,13 @@ func NewPushHandler(cfg PushConfig) (http.Handler, error) {
 type pushHooks struct{ cfg PushConfig }
 
 // pushSource returns the push source name, or gitserver.ErrNotFound.
-func (h *pushHooks) pushSource(name string) (*state.Source, error) {
+func (h *pushHooks) pushSource(name string) (*model.Source, error) {
 	st, err := h.cfg.Cluster.State()
 	if err != nil {
 		return nil, err
 	}
 	src, err := st.ReadTxn().Source(nil, name)
-	if errors.Is(err, state.ErrNotFound) || (err == nil && src.Kind != state.SourceGitPush) {
+	if errors.Is(err, state.ErrNotFound) || (err == nil && src.Kind != model.SourceGitPush) {
 		return nil, fmt.Errorf("no push source %s (berth source add %s --push makes one): %w", name, name, gitserver.ErrNotFound)
 	}
 	return src, err
@@ -161,7 +162,7 @@ func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 
 // replicate commits the push through raft: the branch moves, and git push hears ok,
 // only once a majority of the managers hold the revision and its objects.
-func (h *pushHooks) replicate(ctx context.Context, src *state.Source, up *gitserver.RefUpdate) error {
+func (h *pushHooks) replicate(ctx context.Context, src *model.Source, up *gitserver.RefUpdate) error {
 	// The pushed objects are in the repository's pack files already.
 	pack, err := packBranch(PushRepoDir(h.cfg.Dir, src.Name), up.New, h.cfg.MaxPack)
 	if err != nil {
@@ -177,7 +178,7 @@ func (h *pushHooks) replicate(ctx context.Context, src *state.Source, up *gitser
 	return nil
 }
 
-func trackedUpdate(src *state.Source, updates []gitserver.RefUpdate) *gitserver.RefUpdate {
+func trackedUpdate(src *model.Source, updates []gitserver.RefUpdate) *gitserver.RefUpdate {
 	for i := range updates {
 		if updates[i].Name == plumbing.NewBranchReferenceName(src.Branch) {
 			return &updates[i]
@@ -217,7 +218,7 @@ func (h *pushHooks) PostReceive(ctx context.Context, p *gitserver.Push) {
 	}
 	rec := info.History[len(info.History)-1]
 	switch rec.Result {
-	case state.SyncApplied, state.SyncUnchanged:
+	case model.SyncApplied, model.SyncUnchanged:
 		fmt.Fprintf(w, "berth: revision %s %s\n", shortSHA(rec.Revision), rec.Result)
 	default:
 		fmt.Fprintf(w, "berth: revision %s was not applied: %s\n", shortSHA(rec.Revision), rec.Message)

@@ -15,7 +15,7 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 )
@@ -28,7 +28,7 @@ type countingCluster struct {
 	plans, replans int
 }
 
-func (c *countingCluster) Plan(ctx context.Context, src *state.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
+func (c *countingCluster) Plan(ctx context.Context, src *model.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
 	c.mu.Lock()
 	c.plans++
 	c.mu.Unlock()
@@ -84,7 +84,7 @@ func runApplier(t *testing.T, ctx context.Context, cancel context.CancelFunc, cf
 // revision again.
 func TestPushIsPlannedOnce(t *testing.T) {
 	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Managers: 1, Dir: t.TempDir()})
-	add := &api.SourceAddRequest{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main", Prune: true}}
+	add := &api.SourceAddRequest{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", Prune: true}}
 	if _, err := leader.Control.AddSource(ctx, add); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestPushIsPlannedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("push: %v", err)
 	}
-	eventually(t, c, "the pushed revision applied", sourceIs("apps", func(s *state.Source) error {
+	eventually(t, c, "the pushed revision applied", sourceIs("apps", func(s *model.Source) error {
 		if s.LastAppliedRevision != sha {
 			return errors.New("last applied " + s.LastAppliedRevision)
 		}

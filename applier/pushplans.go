@@ -3,7 +3,7 @@ package applier
 import (
 	"sync"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // PushPlans hands the plan a push's pre-receive made to the sync the push requests,
@@ -26,7 +26,7 @@ type pushPlan struct {
 // manager share.
 func NewPushPlans() *PushPlans { return &PushPlans{plans: map[string]pushPlan{}} }
 
-func (p *PushPlans) put(src *state.Source, sha string, plan Plan) {
+func (p *PushPlans) put(src *model.Source, sha string, plan Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.plans[src.Name] = pushPlan{sha: sha, path: src.Path, prune: src.Prune, plan: plan}
@@ -34,7 +34,7 @@ func (p *PushPlans) put(src *state.Source, sha string, plan Plan) {
 
 // take returns, once, the plan of src's revision sha, if it was made from the stacks
 // a sync of src reads now.
-func (p *PushPlans) take(src *state.Source, sha string) Plan {
+func (p *PushPlans) take(src *model.Source, sha string) Plan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pp, ok := p.plans[src.Name]

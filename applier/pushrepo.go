@@ -16,7 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // A push source's repository is replicated through raft: a push carries every object of
@@ -65,7 +65,7 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 // state holds for src, creating the repository if needed. The state wins over what the
 // repository says: a manager may hold a revision that was never acknowledged, or the
 // repository of a removed source of the same name.
-func materializePush(dir string, src *state.Source) error {
+func materializePush(dir string, src *model.Source) error {
 	repo, err := openPushRepo(dir)
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/berthd/berth/cluster/command"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/gittest"
 )
 
@@ -34,10 +34,10 @@ func TestMaterializePush(t *testing.T) {
 		}
 		return pack
 	}
-	at := func(h plumbing.Hash) *state.Source {
-		src := &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main"}
+	at := func(h plumbing.Hash) *model.Source {
+		src := &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main"}
 		if !h.IsZero() {
-			src.PushedRevision, src.PushPack = h.String(), state.NewBlob(packOf(h))
+			src.PushedRevision, src.PushPack = h.String(), model.NewBlob(packOf(h))
 		}
 		return src
 	}
@@ -59,7 +59,7 @@ func TestMaterializePush(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "apps", "push.git")
 	for _, step := range []struct {
 		name  string
-		state *state.Source
+		state *model.Source
 		want  string
 	}{
 		{"nothing pushed", at(plumbing.ZeroHash), "none"},
@@ -109,7 +109,7 @@ func BenchmarkPushPack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main", PushedRevision: head.Hash().String(), PushPack: state.NewBlob(pack)}
+	src := &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", PushedRevision: head.Hash().String(), PushPack: model.NewBlob(pack)}
 	// A push repository holds packs, as received, not loose objects.
 	dir := filepath.Join(b.TempDir(), "push.git")
 	if err := materializePush(dir, src); err != nil {

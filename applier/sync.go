@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -52,17 +53,17 @@ var errNothingPushed = errors.New("nothing pushed yet")
 
 // sync brings the cluster to the source's revision, or records why it could not. A
 // revision is applied whole in one raft command or not at all.
-func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logger) {
+func (s *syncer) sync(ctx context.Context, src *model.Source, logger *slog.Logger) {
 	requested := src.SyncRequests > src.AnsweredRequests
 	rev, err := s.read(ctx, src)
 	if errors.Is(err, errNothingPushed) {
 		if requested {
-			s.record(ctx, src, rev, state.SyncRecord{Result: state.SyncUnchanged, Message: "nothing pushed yet"}, state.SyncPending, logger)
+			s.record(ctx, src, rev, model.SyncRecord{Result: model.SyncUnchanged, Message: "nothing pushed yet"}, model.SyncPending, logger)
 		}
 		return
 	}
 	if err != nil {
-		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
+		s.fail(ctx, src, rev, model.SyncError, err, requested, logger)
 		return
 	}
 	healing, done := s.checkDrift(ctx, src, rev, requested, logger)
@@ -74,7 +75,7 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		s.fail(ctx, src, rev, reason, err, requested, logger)
 		return
 	}
-	if src.Kind == state.SourceDir {
+	if src.Kind == model.SourceDir {
 		rev.sha = plan.ContentRevision()
 		rev.fetched = rev.sha
 		if healing, done = s.checkDrift(ctx, src, rev, requested, logger); done {
@@ -82,23 +83,23 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 		}
 	}
 	sum := plan.Summary()
-	result := state.SyncApplied
+	result := model.SyncApplied
 	message := keptMessage(plan.Kept())
 	switch {
 	case healing != nil:
 		message = driftMessage(healing, true)
 	case plan.Unchanged():
-		result = state.SyncUnchanged
+		result = model.SyncUnchanged
 	}
-	sync := &Sync{Source: src, Now: s.cfg.Now(), Fetched: rev.fetched, Status: state.SyncSynced,
-		Record: state.SyncRecord{Revision: rev.sha, Result: result, Plan: sum, Message: message}, Plan: plan}
+	sync := &Sync{Source: src, Now: s.cfg.Now(), Fetched: rev.fetched, Status: model.SyncSynced,
+		Record: model.SyncRecord{Revision: rev.sha, Result: result, Plan: sum, Message: message}, Plan: plan}
 	if err := s.cfg.Cluster.ApplySync(ctx, sync); err != nil {
 		if errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
 			return
 		}
-		reason := state.SyncError
+		reason := model.SyncError
 		if errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrInvalid) {
-			reason = state.SyncRejected
+			reason = model.SyncRejected
 		}
 		s.fail(ctx, src, rev, reason, err, requested, logger)
 		return
@@ -109,7 +110,7 @@ func (s *syncer) sync(ctx context.Context, src *state.Source, logger *slog.Logge
 // plan is the plan of the revision on the state as it is now: the one its push made
 // (re-planned only if the stacks changed since), or one made from its files. reason
 // is how a failure is recorded.
-func (s *syncer) plan(ctx context.Context, src *state.Source, rev revision) (Plan, state.SyncResult, error) {
+func (s *syncer) plan(ctx context.Context, src *model.Source, rev revision) (Plan, model.SyncResult, error) {
 	var plan Plan
 	var err error
 	if pushed := s.cfg.PushPlans.take(src, rev.sha); pushed != nil {
@@ -117,7 +118,7 @@ func (s *syncer) plan(ctx context.Context, src *state.Source, rev revision) (Pla
 	} else {
 		var loaded *LoadedStacks
 		if loaded, err = LoadStacks(ctx, rev.fsys, src.Path, nil); err != nil {
-			return nil, state.SyncRejected, err
+			return nil, model.SyncRejected, err
 		}
 		plan, err = s.cfg.Cluster.Plan(ctx, src, loaded)
 	}
@@ -125,16 +126,16 @@ func (s *syncer) plan(ctx context.Context, src *state.Source, rev revision) (Pla
 	case err == nil:
 		return plan, "", nil
 	case errors.Is(err, state.ErrConflict) || errors.Is(err, api.ErrBadRequest):
-		return nil, state.SyncRejected, err
+		return nil, model.SyncRejected, err
 	}
-	return nil, state.SyncError, err
+	return nil, model.SyncError, err
 }
 
 // checkDrift looks for changes made outside Git when the source is still at the
 // revision last applied. It returns the changes to revert (self-heal), or done when
 // the sync has nothing more to do: no drift, or drift recorded as OutOfSync.
-func (s *syncer) checkDrift(ctx context.Context, src *state.Source, rev revision, requested bool, logger *slog.Logger) (healing []string, done bool) {
-	if rev.sha == "" || rev.sha != src.LastAppliedRevision || (src.Status != state.SyncSynced && src.Status != state.SyncOutOfSync) {
+func (s *syncer) checkDrift(ctx context.Context, src *model.Source, rev revision, requested bool, logger *slog.Logger) (healing []string, done bool) {
+	if rev.sha == "" || rev.sha != src.LastAppliedRevision || (src.Status != model.SyncSynced && src.Status != model.SyncOutOfSync) {
 		return nil, false
 	}
 	var changes []string
@@ -143,31 +144,31 @@ func (s *syncer) checkDrift(ctx context.Context, src *state.Source, rev revision
 		changes, err = drift(tx, src.Name)
 	}
 	if err != nil {
-		s.fail(ctx, src, rev, state.SyncError, err, requested, logger)
+		s.fail(ctx, src, rev, model.SyncError, err, requested, logger)
 		return nil, true
 	}
 	switch {
 	case len(changes) > 0 && src.SelfHeal:
 		return changes, false
 	case len(changes) > 0:
-		if msg := driftMessage(changes, false); requested || src.Status != state.SyncOutOfSync || src.Message != msg {
-			s.record(ctx, src, rev, state.SyncRecord{Result: state.SyncUnchanged, Message: msg}, state.SyncOutOfSync, logger)
+		if msg := driftMessage(changes, false); requested || src.Status != model.SyncOutOfSync || src.Message != msg {
+			s.record(ctx, src, rev, model.SyncRecord{Result: model.SyncUnchanged, Message: msg}, model.SyncOutOfSync, logger)
 		}
 		return nil, true
 	}
 	// In sync; an OutOfSync source whose drift was undone by hand is Synced again.
-	if !requested && src.Status == state.SyncSynced {
+	if !requested && src.Status == model.SyncSynced {
 		return nil, true
 	}
 	return nil, false
 }
 
 // read fetches or reads the source's current revision.
-func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) {
+func (s *syncer) read(ctx context.Context, src *model.Source) (revision, error) {
 	switch src.Kind {
-	case state.SourceGitPull:
+	case model.SourceGitPull:
 		return s.readPull(ctx, src)
-	case state.SourceGitPush:
+	case model.SourceGitPush:
 		if src.PushedRevision == "" {
 			return revision{}, errNothingPushed
 		}
@@ -181,7 +182,7 @@ func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) 
 		}
 		defer repo.Close()
 		return treeOf(repo, src, src.PushedRevision, "")
-	case state.SourceDir:
+	case model.SourceDir:
 		info, err := os.Stat(src.URL)
 		if err != nil {
 			return revision{}, fmt.Errorf("folder %s: %w (a folder source reads it on the leading manager: it must exist on every manager)", src.URL, err)
@@ -194,7 +195,7 @@ func (s *syncer) read(ctx context.Context, src *state.Source) (revision, error) 
 	return revision{}, fmt.Errorf("source %s: unknown kind %q", src.Name, src.Kind)
 }
 
-func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, error) {
+func (s *syncer) readPull(ctx context.Context, src *model.Source) (revision, error) {
 	if s.mirror == nil || s.mirror.url != src.URL {
 		s.close()
 		m, release, err := s.cfg.Mirrors.Open(mirrorDir(s.cfg.Dir, src.Name), src.URL)
@@ -223,7 +224,7 @@ func (s *syncer) readPull(ctx context.Context, src *state.Source) (revision, err
 }
 
 // notOnBranchError: a pull source's pinned revision is not in its branch's history.
-type notOnBranchError struct{ src *state.Source }
+type notOnBranchError struct{ src *model.Source }
 
 func (e *notOnBranchError) Error() string {
 	return fmt.Sprintf("revision %q not found in %s branch %s: give a commit of the branch's history ('berth source history %s' lists those applied)",
@@ -233,13 +234,13 @@ func (e *notOnBranchError) Error() string {
 func (e *notOnBranchError) Is(target error) bool { return target == ErrUnknownRevision }
 
 // treeOf reads the tree of want, or of the pinned revision when the source has one.
-func treeOf(repo *Repository, src *state.Source, want, fetched string) (revision, error) {
+func treeOf(repo *Repository, src *model.Source, want, fetched string) (revision, error) {
 	if src.PinnedRevision != "" {
 		want = src.PinnedRevision
 	}
 	fsys, sha, err := repo.TreeFS(want)
 	if err != nil {
-		if src.PinnedRevision == "" && src.Kind == state.SourceGitPush {
+		if src.PinnedRevision == "" && src.Kind == model.SourceGitPush {
 			return revision{}, errNothingPushed
 		}
 		return revision{fetched: fetched}, err
@@ -257,7 +258,7 @@ func treeOf(repo *Repository, src *state.Source, want, fetched string) (revision
 // checkForward refuses a revision that does not descend from the one last applied: a
 // sync never moves a source backwards (a mirror or repository that a failover left
 // behind, a force push); only `source rollback --to` does.
-func checkForward(repo *Repository, src *state.Source, sha string) error {
+func checkForward(repo *Repository, src *model.Source, sha string) error {
 	last := src.LastAppliedRevision
 	if last == "" || last == sha {
 		return nil
@@ -274,7 +275,7 @@ func checkForward(repo *Repository, src *state.Source, sha string) error {
 }
 
 // credentials reads the source's credentials from its cluster secret.
-func (s *syncer) credentials(src *state.Source) (*Credentials, error) {
+func (s *syncer) credentials(src *model.Source) (*Credentials, error) {
 	if src.AuthRef == "" {
 		return nil, nil
 	}
@@ -295,16 +296,16 @@ func (s *syncer) credentials(src *state.Source) (*Credentials, error) {
 
 // fail records a sync that did not apply. The same failure of the same revision is
 // recorded once, not at every interval, unless someone asked for the sync.
-func (s *syncer) fail(ctx context.Context, src *state.Source, rev revision, result state.SyncResult, err error, requested bool, logger *slog.Logger) {
+func (s *syncer) fail(ctx context.Context, src *model.Source, rev revision, result model.SyncResult, err error, requested bool, logger *slog.Logger) {
 	msg := err.Error()
-	if !requested && src.Status == state.SyncFailed && src.Message == msg {
+	if !requested && src.Status == model.SyncFailed && src.Message == msg {
 		return
 	}
 	logger.Warn("source sync failed", "revision", rev.sha, "result", result, "error", msg)
-	s.record(ctx, src, rev, state.SyncRecord{Result: result, Message: msg}, state.SyncFailed, logger)
+	s.record(ctx, src, rev, model.SyncRecord{Result: result, Message: msg}, model.SyncFailed, logger)
 }
 
-func (s *syncer) record(ctx context.Context, src *state.Source, rev revision, rec state.SyncRecord, status state.SyncState, logger *slog.Logger) {
+func (s *syncer) record(ctx context.Context, src *model.Source, rev revision, rec model.SyncRecord, status model.SyncState, logger *slog.Logger) {
 	rec.Revision = rev.sha
 	sync := &Sync{Source: src, Now: s.cfg.Now(), Fetched: rev.fetched, Status: status, Record: rec}
 	if err := s.cfg.Cluster.ApplySync(ctx, sync); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {

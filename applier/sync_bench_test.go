@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -41,7 +42,7 @@ func bigStack(n int) string {
 // revision, as `stack deploy --watch` does, so that the checks weigh more.
 func BenchmarkSyncCommands1000Services(b *testing.B) {
 	fsys := fstest.MapFS{"big/compose.yaml": {Data: []byte(bigStack(1000))}}
-	src := &state.Source{Name: "src"}
+	src := &model.Source{Name: "src"}
 	st, err := state.New()
 	if err != nil {
 		b.Fatal(err)
@@ -63,7 +64,7 @@ func BenchmarkSyncCommands1000Services(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				plan, err := control.PlanSource(st.ReadTxn(), src, loaded.Checked(), loaded.DependsOn, state.NewID)
+				plan, err := control.PlanSource(st.ReadTxn(), src, loaded.Checked(), loaded.DependsOn, model.NewID)
 				if err != nil || len(plan.Diffs()) != 1 {
 					b.Fatal(err)
 				}

@@ -16,7 +16,7 @@ import (
 	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
 )
@@ -72,7 +72,7 @@ func TestWebhookReplaysMakeOneSync(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	eventually(t, c, "the request answered", sourceIs("infra", func(src *state.Source) error {
+	eventually(t, c, "the request answered", sourceIs("infra", func(src *model.Source) error {
 		if src.AnsweredRequests < src.SyncRequests || len(src.History) == len(before.History) {
 			return fmt.Errorf("%d requests, %d answered, %d syncs recorded", src.SyncRequests, src.AnsweredRequests, len(src.History))
 		}
@@ -123,8 +123,8 @@ func TestSyncRequestsDuringASyncMakeOneMore(t *testing.T) {
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
 	repo.Commit("web")
-	if _, err := leader.Control.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{
-		Name: "infra", Kind: state.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main"}}); err != nil {
+	if _, err := leader.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{
+		Name: "infra", Kind: model.SourceGitPull, URL: "file://" + repo.Dir, Branch: "main"}}); err != nil {
 		t.Fatal(err)
 	}
 	<-cl.held
@@ -138,7 +138,7 @@ func TestSyncRequestsDuringASyncMakeOneMore(t *testing.T) {
 	}
 	wg.Wait()
 	close(cl.release)
-	eventually(t, c, "every request answered", sourceIs("infra", func(src *state.Source) error {
+	eventually(t, c, "every request answered", sourceIs("infra", func(src *model.Source) error {
 		if src.AnsweredRequests < src.SyncRequests {
 			return fmt.Errorf("%d requests, %d answered", src.SyncRequests, src.AnsweredRequests)
 		}

@@ -5,7 +5,7 @@ import "fmt"
 // Limits on replicas per service. Swarm has none: it takes any uint64 and its
 // orchestrator sets out to make every task, so one typo can exhaust the managers'
 // memory. A berth cluster refuses a service that asks for more than its limit
-// (state.Settings.MaxReplicas, `berth update --max-replicas N`).
+// (model.Settings.MaxReplicas, `berth update --max-replicas N`).
 const (
 	// DefaultMaxReplicas is a cluster's limit until an operator changes it.
 	DefaultMaxReplicas = 10_000

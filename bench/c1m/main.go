@@ -27,7 +27,7 @@ import (
 	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/memcluster"
 	"github.com/berthd/berth/spec"
 )
@@ -185,12 +185,12 @@ func verify(m *memcluster.Manager, services, replicas, maxPerNode int) error {
 	}
 	eligible := map[string]bool{}
 	for _, n := range nodes {
-		eligible[n.ID] = n.Labels["os"] == "linux" && n.Role == state.RoleWorker
+		eligible[n.ID] = n.Labels["os"] == "linux" && n.Role == model.RoleWorker
 	}
 	type key struct{ service, node string }
 	perNode := map[key]int{}
 	for _, t := range tasks {
-		if t.Status.State != state.TaskRunning || t.DesiredState != state.TaskRunning {
+		if t.Status.State != model.TaskRunning || t.DesiredState != model.TaskRunning {
 			return fmt.Errorf("verify: task %s is %s (desired %s)", t.ID, t.Status.State, t.DesiredState)
 		}
 		if !eligible[t.NodeID] {
@@ -224,9 +224,9 @@ func registerNodes(ctx context.Context, c *memcluster.Cluster, n int) (int, erro
 					os = "windows"
 				}
 				nd := memcluster.Node(fmt.Sprintf("node-%05d", i), map[string]string{"os": os, "zone": fmt.Sprintf("z%d", i%10)})
-				nd.Resources = state.NodeResources{NanoCPUs: 256e9, MemoryBytes: 1 << 40}
+				nd.Resources = model.NodeResources{NanoCPUs: 256e9, MemoryBytes: 1 << 40}
 				if i%1000 == 0 {
-					nd.Role = state.RoleManager
+					nd.Role = model.RoleManager
 				}
 				if _, err := c.Apply(ctx, command.CmdNodeUpsert, nd); err != nil {
 					select {

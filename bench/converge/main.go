@@ -46,7 +46,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/testimage"
@@ -561,7 +561,7 @@ func waitNewRunning(ctx context.Context, c *api.Client, service string, known ma
 		}
 		index = meta.Index
 		for _, t := range tasks {
-			if !known[t.ID] && t.Status.State == state.TaskRunning {
+			if !known[t.ID] && t.Status.State == model.TaskRunning {
 				return nil
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/netlab"
 	"github.com/berthd/berth/internal/testimage"
@@ -171,7 +171,7 @@ func (b *bench) running(ctx context.Context, service string) ([]*api.TaskInfo, e
 	}
 	var out []*api.TaskInfo
 	for _, t := range tasks {
-		if t.DesiredState == state.TaskRunning && t.Status.State == state.TaskRunning {
+		if t.DesiredState == model.TaskRunning && t.Status.State == model.TaskRunning {
 			out = append(out, t)
 		}
 	}
@@ -179,7 +179,7 @@ func (b *bench) running(ctx context.Context, service string) ([]*api.TaskInfo, e
 }
 
 // meshAddr is a task's address on the mesh network.
-func meshAddr(t *state.Task) (netip.Addr, bool) {
+func meshAddr(t *model.Task) (netip.Addr, bool) {
 	subnet := netip.MustParsePrefix(meshSubnet)
 	for _, a := range t.Networks {
 		p, err := netip.ParsePrefix(a.Addr)

@@ -34,7 +34,7 @@ import (
 	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/clustertest"
 )
 
@@ -195,7 +195,7 @@ func deploy(ctx context.Context, o options, root string, mgr *clustertest.Daemon
 		}
 		running := 0
 		for _, t := range tasks {
-			if t.DesiredState == state.TaskRunning && t.Status.State == state.TaskRunning {
+			if t.DesiredState == model.TaskRunning && t.Status.State == model.TaskRunning {
 				running++
 			}
 		}
@@ -499,7 +499,7 @@ func downNodes(ctx context.Context, c *api.Client) (int, error) {
 	}
 	down := 0
 	for _, n := range nodes {
-		if n.Status.State == state.NodeDown {
+		if n.Status.State == model.NodeDown {
 			down++
 		}
 	}

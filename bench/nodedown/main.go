@@ -38,7 +38,7 @@ import (
 	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/clustertest"
 )
 
@@ -182,7 +182,7 @@ func killAndWait(ctx context.Context, c *api.Client, victim *clustertest.Daemon,
 			switch {
 			case err != nil:
 				sleep(dctx, 100*time.Millisecond)
-			case n.Status.State == state.NodeDown:
+			case n.Status.State == model.NodeDown:
 				downAt.Store(int64(time.Since(start)))
 				return
 			default:
@@ -218,7 +218,7 @@ func waitTasks(ctx context.Context, c *api.Client, replicas int, avoid string) (
 		idx = meta.Index
 		running := 0
 		for _, t := range tasks {
-			if t.DesiredState == state.TaskRunning && t.Status.State == state.TaskRunning && t.NodeHostname != avoid {
+			if t.DesiredState == model.TaskRunning && t.Status.State == model.TaskRunning && t.NodeHostname != avoid {
 				running++
 			}
 		}
@@ -236,7 +236,7 @@ func busiest(ctx context.Context, c *api.Client, ds []*clustertest.Daemon) (*clu
 	}
 	count := map[string]int{}
 	for _, t := range tasks {
-		if t.DesiredState == state.TaskRunning && t.Status.State == state.TaskRunning {
+		if t.DesiredState == model.TaskRunning && t.Status.State == model.TaskRunning {
 			count[t.NodeHostname]++
 		}
 	}
@@ -330,7 +330,7 @@ func watchDowns(ctx context.Context, c *api.Client) func() int {
 			idx = meta.Index
 			mu.Lock()
 			for _, nd := range nodes {
-				if nd.Status.State == state.NodeDown {
+				if nd.Status.State == model.NodeDown {
 					down[nd.ID] = true
 				}
 			}

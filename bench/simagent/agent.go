@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // API is what an agent uses of the managers, for its own node: the node is the one of
@@ -25,7 +25,7 @@ type API interface {
 	// Heartbeat tells the leader the node is alive.
 	Heartbeat(ctx context.Context) error
 	// NodeTasks returns the tasks assigned to the node (blocking query).
-	NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, api.QueryMeta, error)
+	NodeTasks(ctx context.Context, q api.Query) ([]*model.Task, api.QueryMeta, error)
 	// ReportTaskStatus reports on tasks of the node.
 	ReportTaskStatus(ctx context.Context, reports []api.TaskStatusReport) error
 }
@@ -48,11 +48,11 @@ type Config struct {
 	HeartbeatPeriod time.Duration
 	// Start decides the outcome of starting a task; nil runs every task (jobs run
 	// and complete).
-	Start func(t *state.Task) Outcome
+	Start func(t *model.Task) Outcome
 	// Prepare, when set, says whether a task can be prepared (its image pulled):
 	// an error rejects the task with its text as soon as the node has it, before
 	// its NotBefore, as the real agent does.
-	Prepare func(t *state.Task) error
+	Prepare func(t *model.Task) error
 	// Wait bounds one blocking query (30s).
 	Wait time.Duration
 }
@@ -158,30 +158,30 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // converge decides the reports for the node's tasks, and when to look again for tasks
 // waiting for their NotBefore.
-func (a *Agent) converge(tasks []*state.Task) (reports []api.TaskStatusReport, next time.Time) {
+func (a *Agent) converge(tasks []*model.Task) (reports []api.TaskStatusReport, next time.Time) {
 	now := a.cfg.Now().UTC()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, t := range tasks {
 		st := t.Status.State
-		if st.Before(state.TaskAssigned) || st.Terminal() {
+		if st.Before(model.TaskAssigned) || st.Terminal() {
 			delete(a.exits, t.ID)
 			continue
 		}
-		report := func(s state.TaskStatus) {
+		report := func(s model.TaskStatus) {
 			s.Timestamp = now
 			reports = append(reports, api.TaskStatusReport{TaskID: t.ID, Status: s})
 		}
 		switch {
-		case t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete:
-			report(state.TaskStatus{State: state.TaskShutdown, Message: "shutdown"})
-		case st == state.TaskRunning:
+		case t.DesiredState != model.TaskRunning && t.DesiredState != model.TaskComplete:
+			report(model.TaskStatus{State: model.TaskShutdown, Message: "shutdown"})
+		case st == model.TaskRunning:
 			if code, ok := a.exits[t.ID]; ok {
 				delete(a.exits, t.ID)
 				report(exited(code))
 			}
 		case a.rejects(t) != nil:
-			report(state.TaskStatus{State: state.TaskRejected, Message: "preparing", Err: a.rejects(t).Error()})
+			report(model.TaskStatus{State: model.TaskRejected, Message: "preparing", Err: a.rejects(t).Error()})
 		case now.Before(t.NotBefore):
 			if next.IsZero() || t.NotBefore.Before(next) {
 				next = t.NotBefore
@@ -194,10 +194,10 @@ func (a *Agent) converge(tasks []*state.Task) (reports []api.TaskStatusReport, n
 			switch {
 			case out.Exit:
 				report(exited(out.ExitCode))
-			case t.DesiredState == state.TaskComplete:
+			case t.DesiredState == model.TaskComplete:
 				report(exited(0))
 			default:
-				report(state.TaskStatus{State: state.TaskRunning, Message: "started"})
+				report(model.TaskStatus{State: model.TaskRunning, Message: "started"})
 			}
 		}
 	}
@@ -205,19 +205,19 @@ func (a *Agent) converge(tasks []*state.Task) (reports []api.TaskStatusReport, n
 }
 
 // rejects is why t cannot be prepared, or nil; tasks already started are past that.
-func (a *Agent) rejects(t *state.Task) error {
-	if a.cfg.Prepare == nil || !t.Status.State.Before(state.TaskStarting) {
+func (a *Agent) rejects(t *model.Task) error {
+	if a.cfg.Prepare == nil || !t.Status.State.Before(model.TaskStarting) {
 		return nil
 	}
 	return a.cfg.Prepare(t)
 }
 
 // exited is the status of a task whose container exited with code, in Swarm's words.
-func exited(code int) state.TaskStatus {
+func exited(code int) model.TaskStatus {
 	if code == 0 {
-		return state.TaskStatus{State: state.TaskComplete, Message: "finished"}
+		return model.TaskStatus{State: model.TaskComplete, Message: "finished"}
 	}
-	return state.TaskStatus{State: state.TaskFailed, Message: "started",
+	return model.TaskStatus{State: model.TaskFailed, Message: "started",
 		Err: fmt.Sprintf("task: non-zero exit (%d)", code), ExitCode: code}
 }
 

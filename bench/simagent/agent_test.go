@@ -4,37 +4,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 func TestAgentConverge(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	a := New(Config{Now: func() time.Time { return now }, Start: func(t *state.Task) Outcome {
+	a := New(Config{Now: func() time.Time { return now }, Start: func(t *model.Task) Outcome {
 		if t.ID == "crash" {
 			return Outcome{Exit: true, ExitCode: 2}
 		}
 		return Outcome{}
 	}})
-	task := func(id string, desired, st state.TaskState, notBefore time.Time) *state.Task {
-		return &state.Task{ID: id, DesiredState: desired, Status: state.TaskStatus{State: st}, NotBefore: notBefore}
+	task := func(id string, desired, st model.TaskState, notBefore time.Time) *model.Task {
+		return &model.Task{ID: id, DesiredState: desired, Status: model.TaskStatus{State: st}, NotBefore: notBefore}
 	}
 	a.Exit("exits", 0)
-	reports, next := a.converge([]*state.Task{
-		task("start", state.TaskRunning, state.TaskAssigned, time.Time{}),
-		task("crash", state.TaskRunning, state.TaskAssigned, time.Time{}),
-		task("later", state.TaskRunning, state.TaskAssigned, now.Add(time.Minute)),
-		task("stop", state.TaskShutdown, state.TaskRunning, time.Time{}),
-		task("pending", state.TaskRunning, state.TaskPending, time.Time{}),
-		task("job", state.TaskComplete, state.TaskAssigned, time.Time{}),
-		task("exits", state.TaskRunning, state.TaskRunning, time.Time{}),
-		task("done", state.TaskShutdown, state.TaskShutdown, time.Time{}),
+	reports, next := a.converge([]*model.Task{
+		task("start", model.TaskRunning, model.TaskAssigned, time.Time{}),
+		task("crash", model.TaskRunning, model.TaskAssigned, time.Time{}),
+		task("later", model.TaskRunning, model.TaskAssigned, now.Add(time.Minute)),
+		task("stop", model.TaskShutdown, model.TaskRunning, time.Time{}),
+		task("pending", model.TaskRunning, model.TaskPending, time.Time{}),
+		task("job", model.TaskComplete, model.TaskAssigned, time.Time{}),
+		task("exits", model.TaskRunning, model.TaskRunning, time.Time{}),
+		task("done", model.TaskShutdown, model.TaskShutdown, time.Time{}),
 	})
-	got := map[string]state.TaskStatus{}
+	got := map[string]model.TaskStatus{}
 	for _, r := range reports {
 		got[r.TaskID] = r.Status
 	}
-	want := map[string]state.TaskState{"start": state.TaskRunning, "crash": state.TaskFailed, "stop": state.TaskShutdown,
-		"job": state.TaskComplete, "exits": state.TaskComplete}
+	want := map[string]model.TaskState{"start": model.TaskRunning, "crash": model.TaskFailed, "stop": model.TaskShutdown,
+		"job": model.TaskComplete, "exits": model.TaskComplete}
 	if len(got) != len(want) {
 		t.Errorf("reports %v", got)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -71,8 +72,8 @@ func (f *Fleet) Run(ctx context.Context) error {
 	return nil
 }
 
-func countsAsRunning(t *state.Task) bool {
-	return t != nil && t.Status.State == state.TaskRunning && t.DesiredState == state.TaskRunning
+func countsAsRunning(t *model.Task) bool {
+	return t != nil && t.Status.State == model.TaskRunning && t.DesiredState == model.TaskRunning
 }
 
 // follow reads the state whole, then follows the feed until it fails or the store is
@@ -129,8 +130,8 @@ func (f *Fleet) follow(ctx context.Context, st *state.Store, feed *state.Feed) {
 				if c.Table != state.TableTasks {
 					continue
 				}
-				before, _ := c.Before.(*state.Task)
-				after, _ := c.After.(*state.Task)
+				before, _ := c.Before.(*model.Task)
+				after, _ := c.After.(*model.Task)
 				if countsAsRunning(before) {
 					f.running.Add(-1)
 				}
@@ -147,27 +148,27 @@ func (f *Fleet) follow(ctx context.Context, st *state.Store, feed *state.Feed) {
 }
 
 // decide adds what t's agent would report now.
-func (f *Fleet) decide(t *state.Task, todo map[string][]api.TaskStatusReport, wake *time.Time) {
+func (f *Fleet) decide(t *model.Task, todo map[string][]api.TaskStatusReport, wake *time.Time) {
 	st := t.Status.State
-	if t.NodeID == "" || st.Before(state.TaskAssigned) || st.Terminal() {
+	if t.NodeID == "" || st.Before(model.TaskAssigned) || st.Terminal() {
 		return
 	}
 	now := f.cfg.Now().UTC()
-	var s state.TaskStatus
+	var s model.TaskStatus
 	switch {
-	case t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete:
-		s = state.TaskStatus{State: state.TaskShutdown, Message: "shutdown"}
-	case st == state.TaskRunning:
+	case t.DesiredState != model.TaskRunning && t.DesiredState != model.TaskComplete:
+		s = model.TaskStatus{State: model.TaskShutdown, Message: "shutdown"}
+	case st == model.TaskRunning:
 		return
 	case now.Before(t.NotBefore):
 		if wake.IsZero() || t.NotBefore.Before(*wake) {
 			*wake = t.NotBefore
 		}
 		return
-	case t.DesiredState == state.TaskComplete:
+	case t.DesiredState == model.TaskComplete:
 		s = exited(0)
 	default:
-		s = state.TaskStatus{State: state.TaskRunning, Message: "started"}
+		s = model.TaskStatus{State: model.TaskRunning, Message: "started"}
 	}
 	s.Timestamp = now
 	todo[t.NodeID] = append(todo[t.NodeID], api.TaskStatusReport{TaskID: t.ID, Status: s})

@@ -18,8 +18,8 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/node"
-	"github.com/berthd/berth/cluster/state"
 )
 
 // JoinNodes joins n simulated nodes (hostnames sim-00000 on) through /v1/join with
@@ -66,7 +66,7 @@ func joinOne(ctx context.Context, anon *api.Client, init *api.InitResponse, root
 		return Joined{}, err
 	}
 	resp, err := anon.RequestJoin(ctx, api.NodeJoinRequest{Token: init.WorkerToken, CSR: csr, Hostname: hostname,
-		Addr: addr, Platform: state.Platform{OS: "linux", Arch: "amd64"}})
+		Addr: addr, Platform: model.Platform{OS: "linux", Arch: "amd64"}})
 	if err != nil {
 		return Joined{}, fmt.Errorf("join %s: %w", hostname, err)
 	}
@@ -178,7 +178,7 @@ func (r remoteAPI) Heartbeat(ctx context.Context) error {
 	return err
 }
 
-func (r remoteAPI) NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, api.QueryMeta, error) {
+func (r remoteAPI) NodeTasks(ctx context.Context, q api.Query) ([]*model.Task, api.QueryMeta, error) {
 	return r.Client.NodeTasks(ctx, r.ID, q)
 }
 

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // DefaultSocket is where the daemon listens and the CLI looks by default.
@@ -324,8 +324,8 @@ func (c *Client) Unlock(ctx context.Context, key string) error {
 // Cluster.
 
 // Cluster returns the cluster row without its secrets.
-func (c *Client) Cluster(ctx context.Context) (*state.Cluster, error) {
-	var out state.Cluster
+func (c *Client) Cluster(ctx context.Context) (*model.Cluster, error) {
+	var out model.Cluster
 	_, err := c.do(ctx, http.MethodGet, "/v1/cluster", nil, &out)
 	return &out, err
 }
@@ -349,7 +349,7 @@ func (c *Client) UnlockKey(ctx context.Context, rotate bool) (string, error) {
 }
 
 // JoinToken returns the join token of role, or rotates it and returns the new one.
-func (c *Client) JoinToken(ctx context.Context, role state.NodeRole, rotate bool) (*JoinTokenResponse, error) {
+func (c *Client) JoinToken(ctx context.Context, role model.NodeRole, rotate bool) (*JoinTokenResponse, error) {
 	var out JoinTokenResponse
 	method, path := http.MethodGet, "/v1/cluster/join-tokens/"+url.PathEscape(string(role))
 	if rotate {
@@ -363,15 +363,15 @@ func (c *Client) JoinToken(ctx context.Context, role state.NodeRole, rotate bool
 // Nodes.
 
 // Nodes lists the nodes, with their manager status as the answering manager sees it.
-func (c *Client) Nodes(ctx context.Context, q Query) ([]*state.Node, QueryMeta, error) {
-	var out []*state.Node
+func (c *Client) Nodes(ctx context.Context, q Query) ([]*model.Node, QueryMeta, error) {
+	var out []*model.Node
 	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/nodes", q), nil, &out)
 	return out, queryMeta(h), err
 }
 
 // Node returns one node, by ID, unique ID prefix or hostname.
-func (c *Client) Node(ctx context.Context, ref string, q Query) (*state.Node, QueryMeta, error) {
-	var out state.Node
+func (c *Client) Node(ctx context.Context, ref string, q Query) (*model.Node, QueryMeta, error) {
+	var out model.Node
 	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/nodes/"+url.PathEscape(ref), q), nil, &out)
 	return &out, queryMeta(h), err
 }
@@ -419,8 +419,8 @@ func (c *Client) CreateSecret(ctx context.Context, req ObjectCreateRequest) (*Ob
 }
 
 // Secrets lists the secrets' versions, never their data.
-func (c *Client) Secrets(ctx context.Context, q Query) ([]*state.Secret, QueryMeta, error) {
-	var out []*state.Secret
+func (c *Client) Secrets(ctx context.Context, q Query) ([]*model.Secret, QueryMeta, error) {
+	var out []*model.Secret
 	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/secrets", q), nil, &out)
 	return out, queryMeta(h), err
 }
@@ -433,8 +433,8 @@ func (c *Client) CreateConfig(ctx context.Context, req ObjectCreateRequest) (*Ob
 }
 
 // Configs lists the configs' versions, without their data.
-func (c *Client) Configs(ctx context.Context, q Query) ([]*state.Config, QueryMeta, error) {
-	var out []*state.Config
+func (c *Client) Configs(ctx context.Context, q Query) ([]*model.Config, QueryMeta, error) {
+	var out []*model.Config
 	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/configs", q), nil, &out)
 	return out, queryMeta(h), err
 }
@@ -532,8 +532,8 @@ func (c *Client) Tasks(ctx context.Context, f TaskFilter, q Query) ([]*TaskInfo,
 }
 
 // NodeTasks returns the tasks assigned to a node: an agent's watch (blocking query).
-func (c *Client) NodeTasks(ctx context.Context, nodeID string, q Query) ([]*state.Task, QueryMeta, error) {
-	var out []*state.Task
+func (c *Client) NodeTasks(ctx context.Context, nodeID string, q Query) ([]*model.Task, QueryMeta, error) {
+	var out []*model.Task
 	h, err := c.do(ctx, http.MethodGet, queryPath("/v1/nodes/"+url.PathEscape(nodeID)+"/tasks", q), nil, &out)
 	return out, queryMeta(h), err
 }

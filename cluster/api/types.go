@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -38,7 +38,7 @@ type Info struct {
 	Hostname  string `json:"hostname"`
 	ClusterID string `json:"cluster_id,omitempty"`
 	// Role is the role of the node's certificate.
-	Role     state.NodeRole `json:"role,omitempty"`
+	Role     model.NodeRole `json:"role,omitempty"`
 	NodeAddr string         `json:"node_addr,omitempty"`
 	Locked   bool           `json:"locked"`
 	// The rest is known to managers only (workers: ManagerAddrs).
@@ -88,7 +88,7 @@ type JoinRequest struct {
 type JoinResponse struct {
 	NodeID    string         `json:"node_id"`
 	ClusterID string         `json:"cluster_id"`
-	Role      state.NodeRole `json:"role"`
+	Role      model.NodeRole `json:"role"`
 }
 
 // LeaveRequest is `berth leave`.
@@ -120,7 +120,7 @@ type ClusterUpdateResponse struct {
 
 // JoinTokenResponse is a join token and the manager address to join through.
 type JoinTokenResponse struct {
-	Role        state.NodeRole `json:"role"`
+	Role        model.NodeRole `json:"role"`
 	Token       string         `json:"token"`
 	ManagerAddr string         `json:"manager_addr"`
 }
@@ -129,7 +129,7 @@ type JoinTokenResponse struct {
 type NodeUpdateRequest struct {
 	LabelsAdd    map[string]string      `json:"labels_add,omitempty"`
 	LabelsRemove []string               `json:"labels_remove,omitempty"`
-	Availability state.NodeAvailability `json:"availability,omitempty"`
+	Availability model.NodeAvailability `json:"availability,omitempty"`
 }
 
 // WriteResponse is the raft index a write was applied at. Unchanged says that
@@ -162,15 +162,15 @@ type NodeJoinRequest struct {
 	CSR       []byte              `json:"csr"`
 	Hostname  string              `json:"hostname"`
 	Addr      string              `json:"addr"`
-	Platform  state.Platform      `json:"platform"`
-	Resources state.NodeResources `json:"resources"`
+	Platform  model.Platform      `json:"platform"`
+	Resources model.NodeResources `json:"resources"`
 }
 
 // NodeJoinResponse is the joiner's certificate and identity. UnlockKey is set for a
 // manager joining an autolocked cluster: its keyring must use the cluster's key.
 type NodeJoinResponse struct {
 	NodeID        string         `json:"node_id"`
-	Role          state.NodeRole `json:"role"`
+	Role          model.NodeRole `json:"role"`
 	Certificate   string         `json:"certificate"`
 	CACertificate string         `json:"ca_certificate"`
 	UnlockKey     string         `json:"unlock_key,omitempty"`
@@ -185,7 +185,7 @@ type HeartbeatResponse struct {
 	Period spec.Duration `json:"period"`
 	// Role is the node's role as the cluster records it: when it differs from the
 	// role of the node's certificate, the node was promoted or demoted.
-	Role state.NodeRole `json:"role"`
+	Role model.NodeRole `json:"role"`
 	// Voter says whether the node is a raft voter now: a demoted manager keeps raft
 	// running until the leader has removed it.
 	Voter    bool     `json:"voter"`
@@ -200,7 +200,7 @@ type CertificateRequest struct {
 // CertificateResponse is the new certificate; the role is the one the cluster
 // records for the node, never one the node asked for.
 type CertificateResponse struct {
-	Role          state.NodeRole `json:"role"`
+	Role          model.NodeRole `json:"role"`
 	Certificate   string         `json:"certificate"`
 	CACertificate string         `json:"ca_certificate"`
 	UnlockKey     string         `json:"unlock_key,omitempty"`
@@ -303,7 +303,7 @@ type ServiceFilter struct {
 // ServiceStatus is a service row with what its tasks are doing: `service ls` and
 // `service inspect`.
 type ServiceStatus struct {
-	*state.Service
+	*model.Service
 	// Running counts the tasks meant to run that run (as Swarm counts them);
 	// Desired is the replica count, or for a global service the number of nodes that
 	// should run a task. Completed counts the completed tasks of a job.
@@ -350,7 +350,7 @@ type TaskFilter struct {
 
 // TaskInfo is a task as `service ps` and `stack ps` show it.
 type TaskInfo struct {
-	*state.Task
+	*model.Task
 	// Name is `web_api.1`, or `web_api.<node-id>` for a global task.
 	Name string `json:"name"`
 	// Stack is the task's service's stack.
@@ -364,7 +364,7 @@ type TaskInfo struct {
 // TaskStatusReport is an agent's report on one task of its node.
 type TaskStatusReport struct {
 	TaskID string           `json:"task_id"`
-	Status state.TaskStatus `json:"status"`
+	Status model.TaskStatus `json:"status"`
 }
 
 // TaskStatusRequest is what an agent sends (POST /v1/tasks/status): a batch of
@@ -379,7 +379,7 @@ type TaskStatusRequest struct {
 // content of the secrets and configs it mounts at their pinned versions, and its
 // networks. Secrets travel only to the node the task is assigned to, and only here.
 type TaskRuntime struct {
-	Task  *state.Task  `json:"task"`
+	Task  *model.Task  `json:"task"`
 	Stack string       `json:"stack"`
 	Spec  spec.Service `json:"spec"`
 	// Volumes maps the spec's volume mount sources to the node-local volumes'
@@ -387,7 +387,7 @@ type TaskRuntime struct {
 	Volumes  map[string]string `json:"volumes,omitempty"`
 	Secrets  []RuntimeFile     `json:"secrets,omitempty"`
 	Configs  []RuntimeFile     `json:"configs,omitempty"`
-	Networks []*state.Network  `json:"networks,omitempty"`
+	Networks []*model.Network  `json:"networks,omitempty"`
 }
 
 // RuntimeFile is a secret or config as a task mounts it: the spec's reference
@@ -444,7 +444,7 @@ type NodeImageLoad struct {
 // SourceAddRequest is `berth source add`. Credentials and WebhookSecret are stored as
 // cluster secrets that the source refers to; they never come back in an answer.
 type SourceAddRequest struct {
-	Source        *state.Source      `json:"source"`
+	Source        *model.Source      `json:"source"`
 	Credentials   *SourceCredentials `json:"credentials,omitempty"`
 	WebhookSecret []byte             `json:"webhook_secret,omitempty"`
 }
@@ -484,7 +484,7 @@ const (
 // SourceInfo is a source with what an operator reads first: its status in one word,
 // and the stacks it manages.
 type SourceInfo struct {
-	*state.Source
+	*model.Source
 	Display string   `json:"display_status"`
 	Stacks  []string `json:"stacks,omitempty"`
 	// Reason is why a Degraded source's services cannot all run.
@@ -573,7 +573,7 @@ type NetworkView struct {
 	Underlay string `json:"underlay,omitempty"`
 	// Networks are the networks of the node's tasks that have not ended, and
 	// those of its own endpoints (the ingress network), by ID.
-	Networks []*state.Network `json:"networks"`
+	Networks []*model.Network `json:"networks"`
 	// Endpoints are every address on those networks of a task placed on a node
 	// that is not down, or of such a node itself, by network then task then node.
 	Endpoints []NetworkEndpoint `json:"endpoints"`

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // Convergence is where one service stands after a deploy.
@@ -31,18 +31,18 @@ const (
 // that completed, say) is not this deploy's failure.
 func ConvergenceOf(s *ServiceStatus, updated bool) Convergence {
 	switch s.UpdateStatus.State {
-	case state.UpdatePaused, state.UpdateRollbackPaused:
+	case model.UpdatePaused, model.UpdateRollbackPaused:
 		return Failed
-	case state.UpdateRollbackStarted:
+	case model.UpdateRollbackStarted:
 		if updated {
 			return Failed
 		}
 		return Converging
-	case state.UpdateRollbackCompleted:
+	case model.UpdateRollbackCompleted:
 		if updated {
 			return Failed
 		}
-	case state.UpdateUpdating:
+	case model.UpdateUpdating:
 		return Converging
 	}
 	job := s.Spec.Deploy.Job()

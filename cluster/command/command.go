@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -64,8 +65,8 @@ type (
 		ID           string                 `json:"id"`
 		LabelsAdd    map[string]string      `json:"labels_add,omitempty"`
 		LabelsRemove []string               `json:"labels_remove,omitempty"`
-		Availability state.NodeAvailability `json:"availability,omitempty"`
-		Role         state.NodeRole         `json:"role,omitempty"`
+		Availability model.NodeAvailability `json:"availability,omitempty"`
+		Role         model.NodeRole         `json:"role,omitempty"`
 	}
 	// ClusterUpdate replaces the cluster row if it is still the one the proposer
 	// read (compare and swap on its modify index): two managers rotating the
@@ -73,12 +74,12 @@ type (
 	// one of them would hand out a key that no longer unlocks anything.
 	ClusterUpdate struct {
 		ExpectModifyIndex uint64         `json:"expect_modify_index"`
-		Cluster           *state.Cluster `json:"cluster"`
+		Cluster           *model.Cluster `json:"cluster"`
 	}
 	// NodeStatusUpdate records a status transition (ready <-> down), not a heartbeat.
 	NodeStatusUpdate struct {
 		ID     string           `json:"id"`
-		Status state.NodeStatus `json:"status"`
+		Status model.NodeStatus `json:"status"`
 	}
 )
 
@@ -123,7 +124,7 @@ func decodeInto[T any](apply func(tx *state.WriteTxn, v *T) error) func(*state.W
 }
 
 var commands = map[Type]command{
-	CmdClusterUpsert: {"cluster-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Cluster) error { return tx.UpsertCluster(c) })},
+	CmdClusterUpsert: {"cluster-upsert", decodeInto(func(tx *state.WriteTxn, c *model.Cluster) error { return tx.UpsertCluster(c) })},
 	CmdNodeUpsert:    {"node-upsert", decodeInto(applyNodeUpsert)},
 	CmdNodeRemove:    {"node-remove", decodeInto(func(tx *state.WriteTxn, r *NodeRemove) error { return tx.DeleteNode(r.ID) })},
 	CmdNodeUpdate: {"node-update", decodeInto(func(tx *state.WriteTxn, u *NodeUpdate) error {
@@ -143,8 +144,8 @@ var commands = map[Type]command{
 		return nil
 	})},
 	CmdNodeStatus:   {"node-status", decodeInto(func(tx *state.WriteTxn, u *NodeStatusUpdate) error { return tx.SetNodeStatus(u.ID, u.Status) })},
-	CmdSecretUpsert: {"secret-upsert", decodeInto(func(tx *state.WriteTxn, s *state.Secret) error { return tx.UpsertSecret(s) })},
-	CmdConfigUpsert: {"config-upsert", decodeInto(func(tx *state.WriteTxn, c *state.Config) error { return tx.UpsertConfig(c) })},
+	CmdSecretUpsert: {"secret-upsert", decodeInto(func(tx *state.WriteTxn, s *model.Secret) error { return tx.UpsertSecret(s) })},
+	CmdConfigUpsert: {"config-upsert", decodeInto(func(tx *state.WriteTxn, c *model.Config) error { return tx.UpsertConfig(c) })},
 	CmdClusterUpdate: {"cluster-update", decodeInto(func(tx *state.WriteTxn, u *ClusterUpdate) error {
 		cur, err := tx.Cluster(nil)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/netstack/ipam"
 	"github.com/berthd/berth/spec"
@@ -50,7 +51,7 @@ func newAddrSpace(tx *state.WriteTxn) *addrSpace {
 // without reading the tasks: a node that joins a cluster of a million tasks must not
 // cost a pass over them. In the default ingress subnet (a /18) the half left to tasks
 // holds 8,190 of them, the other half 8,191 nodes and VIPs.
-func TaskRange(n *state.Network, subnet netip.Prefix) netip.Prefix {
+func TaskRange(n *model.Network, subnet netip.Prefix) netip.Prefix {
 	if !n.Ingress || subnet.Bits() >= subnet.Addr().BitLen()-2 {
 		return subnet
 	}
@@ -59,7 +60,7 @@ func TaskRange(n *state.Network, subnet netip.Prefix) netip.Prefix {
 
 // take reserves the highest free address of n and returns it with the subnet's
 // length.
-func (s *addrSpace) take(n *state.Network) (netip.Prefix, error) {
+func (s *addrSpace) take(n *model.Network) (netip.Prefix, error) {
 	subnet, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%w: network %s has no subnet (%q)", state.ErrInvalid, n.Name, n.Subnet)
@@ -85,7 +86,7 @@ func (s *addrSpace) take(n *state.Network) (netip.Prefix, error) {
 
 // takeOutside reserves the highest address of n outside the range its tasks' come
 // from that no VIP, endpoint or address given in this entry holds: no task can.
-func (s *addrSpace) takeOutside(n *state.Network, subnet, tasks netip.Prefix, ns *netSpace) (netip.Prefix, error) {
+func (s *addrSpace) takeOutside(n *model.Network, subnet, tasks netip.Prefix, ns *netSpace) (netip.Prefix, error) {
 	gw, err := netip.ParseAddr(n.Gateway)
 	if err != nil {
 		gw = ipam.Gateway(subnet)
@@ -105,7 +106,7 @@ func (s *addrSpace) takeOutside(n *state.Network, subnet, tasks netip.Prefix, ns
 // refill finds free addresses of n: the window's highest addresses that no VIP,
 // endpoint or address given in this entry holds, less those tasks hold. Each pass
 // that finds none checks a window four times larger, up to the whole subnet.
-func (s *addrSpace) refill(n *state.Network, subnet netip.Prefix, ns *netSpace) error {
+func (s *addrSpace) refill(n *model.Network, subnet netip.Prefix, ns *netSpace) error {
 	gw, err := netip.ParseAddr(n.Gateway)
 	if err != nil {
 		gw = ipam.Gateway(subnet)
@@ -157,8 +158,8 @@ func (s *addrSpace) refill(n *state.Network, subnet netip.Prefix, ns *netSpace) 
 // network when it publishes a port in ingress mode, last, so that the task's default
 // route stays on its own networks. stack is the spec of the service's stack, which
 // defines the networks the service names.
-func ServiceNetworks(tx *state.ReadTxn, stack *spec.Stack, svc *spec.Service) ([]*state.Network, error) {
-	var out []*state.Network
+func ServiceNetworks(tx *state.ReadTxn, stack *spec.Stack, svc *spec.Service) ([]*model.Network, error) {
+	var out []*model.Network
 	for _, sn := range svc.Networks {
 		n := stack.Networks[sn.Name]
 		if n == nil {
@@ -182,7 +183,7 @@ func ServiceNetworks(tx *state.ReadTxn, stack *spec.Stack, svc *spec.Service) ([
 
 // IngressNetwork returns the ingress network's row, or an error wrapping
 // state.ErrNotFound when no stack has published a port in ingress mode yet.
-func IngressNetwork(tx *state.ReadTxn) (*state.Network, error) {
+func IngressNetwork(tx *state.ReadTxn) (*model.Network, error) {
 	row, err := tx.NetworkByName(nil, IngressName)
 	if err != nil {
 		return nil, fmt.Errorf("ingress network: %w", err)
@@ -196,13 +197,13 @@ func IngressNetwork(tx *state.ReadTxn) (*state.Network, error) {
 // serviceVIPs returns the VIPs a service must have on nets: one per network when it
 // is reached at virtual IPs, none for dnsrr. A VIP the service holds on a network it
 // stays on is kept; a new network gets the highest free address of its subnet.
-func serviceVIPs(space *addrSpace, cur []state.VIP, s *spec.Service, nets []*state.Network) ([]state.VIP, error) {
+func serviceVIPs(space *addrSpace, cur []model.VIP, s *spec.Service, nets []*model.Network) ([]model.VIP, error) {
 	if !s.Deploy.VIP() {
 		return nil, nil
 	}
-	var out []state.VIP
+	var out []model.VIP
 	for _, n := range nets {
-		if i := slices.IndexFunc(cur, func(v state.VIP) bool { return v.Network == n.ID }); i >= 0 {
+		if i := slices.IndexFunc(cur, func(v model.VIP) bool { return v.Network == n.ID }); i >= 0 {
 			out = append(out, cur[i])
 			continue
 		}
@@ -210,7 +211,7 @@ func serviceVIPs(space *addrSpace, cur []state.VIP, s *spec.Service, nets []*sta
 		if err != nil {
 			return nil, fmt.Errorf("service %s: virtual IP: %w", s.Name, err)
 		}
-		out = append(out, state.VIP{Network: n.ID, Addr: addr.String()})
+		out = append(out, model.VIP{Network: n.ID, Addr: addr.String()})
 	}
 	return out, nil
 }
@@ -260,7 +261,7 @@ func applyServiceEndpoints(tx *state.WriteTxn, c *ServiceEndpoints) error {
 
 // networksOf returns the networks of svc under its current spec, read against its
 // stack's row: for the writes outside a stack deploy.
-func networksOf(tx *state.WriteTxn, svc *state.Service) ([]*state.Network, error) {
+func networksOf(tx *state.WriteTxn, svc *model.Service) ([]*model.Network, error) {
 	stack, err := tx.Stack(nil, svc.Stack)
 	if err != nil || stack.Spec == nil {
 		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
@@ -281,7 +282,7 @@ func ensureIngress(tx *state.WriteTxn, space *addrSpace, stack string) error {
 		clusterID = c.ID
 	}
 	sum := sha256.Sum256([]byte("berth ingress network of cluster " + clusterID))
-	row := &state.Network{ID: hex.EncodeToString(sum[:])[:state.IDLength], Name: IngressName, Driver: "overlay",
+	row := &model.Network{ID: hex.EncodeToString(sum[:])[:model.IDLength], Name: IngressName, Driver: "overlay",
 		Ingress: true, Subnet: ipam.IngressSubnet.String()}
 	if row.VNI, err = freeVNI(tx); err != nil {
 		return err
@@ -310,22 +311,22 @@ func ensureIngress(tx *state.WriteTxn, space *addrSpace, stack string) error {
 
 // nodeEndpoint gives n an address on the ingress network unless it has one: the
 // routing mesh's source address on that node.
-func nodeEndpoint(space *addrSpace, n *state.Node, ingress *state.Network) error {
-	if slices.ContainsFunc(n.Networks, func(a state.Attachment) bool { return a.Network == ingress.ID }) {
+func nodeEndpoint(space *addrSpace, n *model.Node, ingress *model.Network) error {
+	if slices.ContainsFunc(n.Networks, func(a model.Attachment) bool { return a.Network == ingress.ID }) {
 		return nil
 	}
 	addr, err := space.take(ingress)
 	if err != nil {
 		return fmt.Errorf("node %s: ingress endpoint: %w", n.Hostname, err)
 	}
-	n.Networks = append(n.Networks, state.Attachment{Network: ingress.ID, Addr: addr.String(), MAC: ipam.MAC(addr.Addr()).String()})
+	n.Networks = append(n.Networks, model.Attachment{Network: ingress.ID, Addr: addr.String(), MAC: ipam.MAC(addr.Addr()).String()})
 	return nil
 }
 
 // applyNodeUpsert writes a node row. Its network endpoints are the FSM's, whatever
 // the proposer sent: a node keeps the ones it has, and gets one on the ingress
 // network when that exists.
-func applyNodeUpsert(tx *state.WriteTxn, n *state.Node) error {
+func applyNodeUpsert(tx *state.WriteTxn, n *model.Node) error {
 	n.Networks = nil
 	if cur, err := tx.Node(nil, n.ID); err == nil {
 		n.Networks = slices.Clone(cur.Networks)

@@ -8,7 +8,7 @@ import (
 )
 
 // ReplicaLimit is the cluster's limit of replicas per service
-// (state.Settings.ReplicaLimit; the default before the cluster row exists).
+// (model.Settings.ReplicaLimit; the default before the cluster row exists).
 func ReplicaLimit(tx *state.ReadTxn) uint64 {
 	c, err := tx.Cluster(nil)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 )
@@ -70,16 +71,16 @@ func (p *PlanApply) decodeWire(d *wireDecoder) {
 		p.Plans[i] = pl
 		if d.bool() {
 			pl.Service = &orchestrator.ServiceUpdate{Rollback: d.bool()}
-			pl.Service.UpdateStatus = state.UpdateStatus{State: state.UpdateState(d.str()), Message: d.str(),
+			pl.Service.UpdateStatus = model.UpdateStatus{State: model.UpdateState(d.str()), Message: d.str(),
 				StartedAt: d.time(), CompletedAt: d.time()}
 		}
 		if n := d.count(20); n > 0 {
 			// A row of its own for each task, not one array for the plan's: an array
 			// lives as long as any of its rows, and the agents' first status report
 			// replaces each row, at its own time.
-			pl.Create = make([]*state.Task, n)
+			pl.Create = make([]*model.Task, n)
 			for j := range pl.Create {
-				t := new(state.Task)
+				t := new(model.Task)
 				d.task(t)
 				pl.Create[j] = t
 			}
@@ -89,7 +90,7 @@ func (p *PlanApply) decodeWire(d *wireDecoder) {
 			for j := range pl.Update {
 				u := &pl.Update[j]
 				u.ID = d.str()
-				u.DesiredState = state.TaskState(d.word())
+				u.DesiredState = model.TaskState(d.word())
 				u.NodeID = d.word()
 				if d.bool() {
 					st := d.status()
@@ -207,7 +208,7 @@ func (r *reservedAddrs) given(p *orchestrator.Plan) (bool, error) {
 	return false, nil
 }
 
-func (r *reservedAddrs) holds(atts []state.Attachment) (bool, error) {
+func (r *reservedAddrs) holds(atts []model.Attachment) (bool, error) {
 	for _, a := range atts {
 		on, err := r.on(a.Network)
 		if err != nil {
@@ -258,15 +259,15 @@ func applyTaskUpdate(tx *state.WriteTxn, u *orchestrator.TaskUpdate) error {
 	}
 	if st := u.Status; st != nil {
 		switch st.State {
-		case state.TaskAssigned:
-			if next.Status.State.Before(state.TaskAssigned) && (next.NodeID == "" || next.NodeID == u.NodeID) {
+		case model.TaskAssigned:
+			if next.Status.State.Before(model.TaskAssigned) && (next.NodeID == "" || next.NodeID == u.NodeID) {
 				next.NodeID, next.Status, changed = u.NodeID, *st, true
 				if len(next.Networks) == 0 {
 					next.Networks = u.Networks
 				}
 			}
-		case state.TaskPending:
-			if !next.Status.State.After(state.TaskPending) {
+		case model.TaskPending:
+			if !next.Status.State.After(model.TaskPending) {
 				next.Status, changed = *st, true
 			}
 		default:
@@ -288,7 +289,7 @@ func applyTaskUpdate(tx *state.WriteTxn, u *orchestrator.TaskUpdate) error {
 type TaskStatusReport struct {
 	NodeID string
 	TaskID string
-	Status state.TaskStatus
+	Status model.TaskStatus
 }
 
 // TaskStatusBatch carries the status reports of any number of agents: managers batch

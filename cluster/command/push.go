@@ -3,6 +3,7 @@ package command
 import (
 	"fmt"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -27,7 +28,7 @@ func applySourcePush(tx *state.WriteTxn, p *SourcePush) error {
 		return err
 	}
 	switch {
-	case cur.Kind != state.SourceGitPush:
+	case cur.Kind != model.SourceGitPush:
 		return fmt.Errorf("%w: source %s is a %s source: only push sources take a push", state.ErrInvalid, p.Name, cur.Kind)
 	case p.New == "" || len(p.Pack) == 0:
 		return fmt.Errorf("%w: a push to source %s without its revision or objects", state.ErrInvalid, p.Name)
@@ -39,7 +40,7 @@ func applySourcePush(tx *state.WriteTxn, p *SourcePush) error {
 		return fmt.Errorf("stale info: the branch of source %s is now at %s; fetch first: %w", p.Name, cur.PushedRevision, state.ErrConflict)
 	}
 	next := cur.Copy()
-	next.PushedRevision, next.PushPack = p.New, state.NewBlob(p.Pack)
+	next.PushedRevision, next.PushPack = p.New, model.NewBlob(p.Pack)
 	next.PinnedRevision = ""
 	next.SyncRequests++
 	return tx.UpsertSource(next)

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
 // SourceAdd creates a GitOps source; the name must be free. Secrets holds the
 // credentials its AuthRef and WebhookSecretRef name, written in the same entry.
 type SourceAdd struct {
-	Source  *state.Source   `json:"source"`
-	Secrets []*state.Secret `json:"secrets,omitempty"`
+	Source  *model.Source   `json:"source"`
+	Secrets []*model.Secret `json:"secrets,omitempty"`
 }
 
 // SourceUpdate changes what an operator may change on a source. Nil fields stay.
@@ -40,8 +41,8 @@ type SourceSync struct {
 	// Fetched is the revision the source's remote or folder had, when the sync read it.
 	Fetched string `json:"fetched,omitempty"`
 	// Record is the sync's history entry; its Revision is the revision synced.
-	Record state.SyncRecord `json:"record"`
-	Status state.SyncState  `json:"status"`
+	Record model.SyncRecord `json:"record"`
+	Status model.SyncState  `json:"status"`
 	// Answered is the source's SyncRequests count the sync answered.
 	Answered uint64 `json:"answered"`
 	// Apply is set when the sync writes the revision: Stacks then holds every stack of
@@ -192,7 +193,7 @@ func applyRevision(tx *state.WriteTxn, s *SourceSync) error {
 }
 
 // deleteSourceSecrets deletes every version of the credentials a source refers to.
-func deleteSourceSecrets(tx *state.WriteTxn, src *state.Source) error {
+func deleteSourceSecrets(tx *state.WriteTxn, src *model.Source) error {
 	refs := map[string]bool{}
 	for _, ref := range []string{src.AuthRef, src.WebhookSecretRef} {
 		if ref != "" {

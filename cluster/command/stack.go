@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/netstack/ipam"
 	"github.com/berthd/berth/spec"
@@ -36,7 +37,7 @@ type StackDeploy struct {
 	// Stack is the stack row; its Spec is the canonical spec. The content of its
 	// secrets and configs travels in SecretData and ConfigData (the spec's JSON form
 	// leaves it out), and is stored in the Secret and Config tables only.
-	Stack      *state.Stack      `json:"stack"`
+	Stack      *model.Stack      `json:"stack"`
 	SecretData map[string][]byte `json:"secret_data,omitempty"`
 	ConfigData map[string][]byte `json:"config_data,omitempty"`
 	// IDs proposes an ID for everything the entry may create, keyed "<kind>/<short
@@ -196,7 +197,7 @@ func deployNetworks(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.S
 			return fmt.Errorf("%w: stack %s: network %q already exists%s: give the network another name, or declare it `external: true`",
 				state.ErrConflict, stack, n.Name, owner(existing.Stack))
 		}
-		row := &state.Network{Name: n.Name, Stack: stack, Driver: n.Driver, Options: n.DriverOpts,
+		row := &model.Network{Name: n.Name, Stack: stack, Driver: n.Driver, Options: n.DriverOpts,
 			Internal: n.Internal, Attachable: n.Attachable, Labels: n.Labels}
 		if len(n.Subnets) > 0 {
 			row.Subnet = n.Subnets[0]
@@ -241,7 +242,7 @@ func owner(stack string) string {
 // default address pool (Swarm's 10.0.0.0/8 in /24s unless the cluster says
 // otherwise). Deterministic, as everything the FSM decides. reserveIngress keeps
 // the ingress subnet from the network (StackDeploy.Endpoints).
-func assignSubnet(tx *state.WriteTxn, stack string, row *state.Network, reserveIngress bool) error {
+func assignSubnet(tx *state.WriteTxn, stack string, row *model.Network, reserveIngress bool) error {
 	nets, err := tx.Networks(nil)
 	if err != nil {
 		return err
@@ -250,7 +251,7 @@ func assignSubnet(tx *state.WriteTxn, stack string, row *state.Network, reserveI
 	// held part of it before the reservation keeps what it has.
 	var claims []ipam.Claim
 	var used []netip.Prefix
-	if reserveIngress && !slices.ContainsFunc(nets, func(n *state.Network) bool { return n.ID == row.ID && n.Subnet == row.Subnet }) {
+	if reserveIngress && !slices.ContainsFunc(nets, func(n *model.Network) bool { return n.ID == row.ID && n.Subnet == row.Subnet }) {
 		claims = []ipam.Claim{{Network: IngressName, Subnet: ipam.IngressSubnet}}
 		used = []netip.Prefix{ipam.IngressSubnet}
 	}
@@ -334,7 +335,7 @@ func deploySecrets(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.St
 			return &object{row.ID, row.Stack, row.Version, row.Data, row.Labels}, nil
 		}
 		write := func(id string, version uint64, data []byte) error {
-			return tx.UpsertSecret(&state.Secret{ID: id, Name: s.Name, Stack: stack, Version: version, Data: data, Labels: s.Labels})
+			return tx.UpsertSecret(&model.Secret{ID: id, Name: s.Name, Stack: stack, Version: version, Data: data, Labels: s.Labels})
 		}
 		if err := deployObject(d, KindSecret, stack, key, &s.FileObject, d.SecretData, latest, write, pins); err != nil {
 			return err
@@ -354,7 +355,7 @@ func deployConfigs(tx *state.WriteTxn, d *StackDeploy, stack string, sp *spec.St
 			return &object{row.ID, row.Stack, row.Version, row.Data, row.Labels}, nil
 		}
 		write := func(id string, version uint64, data []byte) error {
-			return tx.UpsertConfig(&state.Config{ID: id, Name: c.Name, Stack: stack, Version: version, Data: data, Labels: c.Labels})
+			return tx.UpsertConfig(&model.Config{ID: id, Name: c.Name, Stack: stack, Version: version, Data: data, Labels: c.Labels})
 		}
 		if err := deployObject(d, KindConfig, stack, key, &c.FileObject, d.ConfigData, latest, write, pins); err != nil {
 			return err
@@ -372,7 +373,7 @@ func deployObject(d *StackDeploy, kind, stack, key string, o *spec.FileObject, c
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
-	pin := state.ObjectKey(kind, o.Name)
+	pin := model.ObjectKey(kind, o.Name)
 	if o.External {
 		if cur == nil {
 			return fmt.Errorf("%w: stack %s: external %s %q does not exist: create it first, or drop `external: true`",
@@ -412,7 +413,7 @@ func deployObject(d *StackDeploy, kind, stack, key string, o *spec.FileObject, c
 func servicePins(sp *spec.Stack, s *spec.Service, pins map[string]uint64) map[string]uint64 {
 	var out map[string]uint64
 	add := func(kind, name string) {
-		k := state.ObjectKey(kind, name)
+		k := model.ObjectKey(kind, name)
 		if v, ok := pins[k]; ok {
 			if out == nil {
 				out = map[string]uint64{}
@@ -463,8 +464,8 @@ func deployService(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, key str
 		if err != nil {
 			return err
 		}
-		return tx.UpsertService(&state.Service{ID: id, Name: full, Stack: stack, Spec: *s, Objects: pins, SpecVersion: 1,
-			Endpoint: state.Endpoint{VIPs: vips}})
+		return tx.UpsertService(&model.Service{ID: id, Name: full, Stack: stack, Spec: *s, Objects: pins, SpecVersion: 1,
+			Endpoint: model.Endpoint{VIPs: vips}})
 	}
 	next := cur.Copy()
 	next.Endpoint.VIPs = vips
@@ -480,14 +481,14 @@ func deployService(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, key str
 	next.Spec = *s
 	next.Objects = pins
 	next.SpecVersion++
-	next.UpdateStatus = state.UpdateStatus{}
+	next.UpdateStatus = model.UpdateStatus{}
 	return tx.UpsertService(next)
 }
 
 // deployVIPs returns the VIPs a deployed service gets: those of its networks under
 // the new spec, or, for an older build's entry (space nil), those it has.
-func deployVIPs(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, cur *state.Service, s *spec.Service) ([]state.VIP, error) {
-	var vips []state.VIP
+func deployVIPs(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, cur *model.Service, s *spec.Service) ([]model.VIP, error) {
+	var vips []model.VIP
 	if cur != nil {
 		vips = cur.Endpoint.VIPs
 	}
@@ -606,7 +607,7 @@ func applyServiceForceUpdate(tx *state.WriteTxn, c *ServiceForceUpdate) error {
 	next.PreviousObjects = prev.Objects
 	next.ForceUpdate++
 	next.SpecVersion++
-	next.UpdateStatus = state.UpdateStatus{}
+	next.UpdateStatus = model.UpdateStatus{}
 	return tx.UpsertService(next)
 }
 
@@ -619,7 +620,7 @@ func applyServiceRollback(tx *state.WriteTxn, c *ServiceRollback) error {
 		return fmt.Errorf("%w: service %s has no previous spec to roll back to", state.ErrInvalid, cur.Name)
 	}
 	next := rolledBack(tx, cur)
-	next.UpdateStatus = state.UpdateStatus{State: state.UpdateRollbackStarted, Message: MsgManualRollback, StartedAt: c.Now}
+	next.UpdateStatus = model.UpdateStatus{State: model.UpdateRollbackStarted, Message: MsgManualRollback, StartedAt: c.Now}
 	return tx.UpsertService(next)
 }
 
@@ -629,14 +630,14 @@ func applyServiceRollback(tx *state.WriteTxn, c *ServiceRollback) error {
 // then; the leader asks for the missing VIPs (ServiceEndpoints). When the networks
 // cannot be read (the stack no longer defines one) the VIPs stay as they are:
 // refusing the rollback would refuse the whole entry, other services' plans with it.
-func rolledBack(tx *state.WriteTxn, cur *state.Service) *state.Service {
+func rolledBack(tx *state.WriteTxn, cur *model.Service) *model.Service {
 	next := cur.Copy()
 	next.Spec, *next.PreviousSpec = *next.PreviousSpec, next.Spec
 	next.Objects, next.PreviousObjects = next.PreviousObjects, next.Objects
 	next.SpecVersion++
 	if nets, err := networksOf(tx, next); err == nil {
-		next.Endpoint.VIPs = slices.DeleteFunc(next.Endpoint.VIPs, func(v state.VIP) bool {
-			return !next.Spec.Deploy.VIP() || !slices.ContainsFunc(nets, func(n *state.Network) bool { return n.ID == v.Network })
+		next.Endpoint.VIPs = slices.DeleteFunc(next.Endpoint.VIPs, func(v model.VIP) bool {
+			return !next.Spec.Deploy.VIP() || !slices.ContainsFunc(nets, func(n *model.Network) bool { return n.ID == v.Network })
 		})
 	}
 	return next

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unique"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // The commands that carry tasks by the thousand (plan-apply, task-status) are encoded in
@@ -270,7 +270,7 @@ func (d *wireDecoder) done() error {
 
 // Task rows and statuses.
 
-func (e *wireEncoder) status(s *state.TaskStatus) {
+func (e *wireEncoder) status(s *model.TaskStatus) {
 	e.str(string(s.State))
 	e.str(s.Message)
 	e.str(s.Err)
@@ -278,9 +278,9 @@ func (e *wireEncoder) status(s *state.TaskStatus) {
 	e.time(s.Timestamp)
 }
 
-func (d *wireDecoder) status() state.TaskStatus {
-	return state.TaskStatus{
-		State:     state.TaskState(d.word()),
+func (d *wireDecoder) status() model.TaskStatus {
+	return model.TaskStatus{
+		State:     model.TaskState(d.word()),
 		Message:   d.word(),
 		Err:       d.word(),
 		ExitCode:  int(d.varint()),
@@ -288,7 +288,7 @@ func (d *wireDecoder) status() state.TaskStatus {
 	}
 }
 
-func (e *wireEncoder) task(t *state.Task) {
+func (e *wireEncoder) task(t *model.Task) {
 	e.str(t.ID)
 	e.str(t.ServiceID)
 	e.str(t.ServiceName)
@@ -310,14 +310,14 @@ func (e *wireEncoder) task(t *state.Task) {
 	}
 }
 
-func (d *wireDecoder) task(t *state.Task) {
+func (d *wireDecoder) task(t *model.Task) {
 	t.ID = d.str()
 	t.ServiceID = d.word()
 	t.ServiceName = d.word()
 	t.Slot = d.uvarint()
 	t.NodeID = d.word()
 	t.SpecVersion = d.uvarint()
-	t.DesiredState = state.TaskState(d.word())
+	t.DesiredState = model.TaskState(d.word())
 	t.Status = d.status()
 	t.Networks = d.attachments()
 	t.ContainerID = d.str()
@@ -334,7 +334,7 @@ func (d *wireDecoder) task(t *state.Task) {
 	}
 }
 
-func (e *wireEncoder) attachments(atts []state.Attachment) {
+func (e *wireEncoder) attachments(atts []model.Attachment) {
 	e.uvarint(uint64(len(atts)))
 	for _, a := range atts {
 		e.str(a.Network)
@@ -343,14 +343,14 @@ func (e *wireEncoder) attachments(atts []state.Attachment) {
 	}
 }
 
-func (d *wireDecoder) attachments() []state.Attachment {
+func (d *wireDecoder) attachments() []model.Attachment {
 	n := d.count(3)
 	if n == 0 {
 		return nil
 	}
-	out := make([]state.Attachment, n)
+	out := make([]model.Attachment, n)
 	for i := range out {
-		out[i] = state.Attachment{Network: d.word(), Addr: d.str(), MAC: d.str()}
+		out[i] = model.Attachment{Network: d.word(), Addr: d.str(), MAC: d.str()}
 	}
 	return out
 }

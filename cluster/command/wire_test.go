@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 )
@@ -19,16 +20,16 @@ var wireTime = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 func TestWireRoundTrip(t *testing.T) {
 	in := &PlanApply{Plans: []*orchestrator.Plan{{
 		ServiceID: "s", SpecVersion: 3,
-		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: state.UpdateStatus{State: "rollback_started", Message: "x", StartedAt: wireTime}},
-		Create: []*state.Task{{ID: "a", ServiceID: "s", ServiceName: "web_s", Slot: 2, NodeID: "n", SpecVersion: 3,
-			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskFailed, Message: "m", Err: "e", ExitCode: -3, Timestamp: wireTime},
-			Networks:  []state.Attachment{{Network: "net", Addr: "10.0.0.2/24", MAC: "02:00"}},
+		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: model.UpdateStatus{State: "rollback_started", Message: "x", StartedAt: wireTime}},
+		Create: []*model.Task{{ID: "a", ServiceID: "s", ServiceName: "web_s", Slot: 2, NodeID: "n", SpecVersion: 3,
+			DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskFailed, Message: "m", Err: "e", ExitCode: -3, Timestamp: wireTime},
+			Networks:  []model.Attachment{{Network: "net", Addr: "10.0.0.2/24", MAC: "02:00"}},
 			CreatedAt: wireTime, UpdatedAt: wireTime.Add(time.Nanosecond), SpecHash: "h", NotBefore: wireTime.Add(time.Hour),
-			Restarts: state.Restarts{Count: 4, Recent: []time.Time{wireTime, wireTime.Add(time.Second)}}}},
-		Update: []orchestrator.TaskUpdate{{ID: "b", DesiredState: state.TaskShutdown, NodeID: "n",
-			Status: &state.TaskStatus{State: state.TaskOrphaned}, UpdatedAt: wireTime}, {ID: "c", UpdatedAt: wireTime},
-			{ID: "f", NodeID: "n", Status: &state.TaskStatus{State: state.TaskAssigned},
-				Networks: []state.Attachment{{Network: "net", Addr: "10.0.0.3/24", MAC: "02:03"}}, UpdatedAt: wireTime}},
+			Restarts: model.Restarts{Count: 4, Recent: []time.Time{wireTime, wireTime.Add(time.Second)}}}},
+		Update: []orchestrator.TaskUpdate{{ID: "b", DesiredState: model.TaskShutdown, NodeID: "n",
+			Status: &model.TaskStatus{State: model.TaskOrphaned}, UpdatedAt: wireTime}, {ID: "c", UpdatedAt: wireTime},
+			{ID: "f", NodeID: "n", Status: &model.TaskStatus{State: model.TaskAssigned},
+				Networks: []model.Attachment{{Network: "net", Addr: "10.0.0.3/24", MAC: "02:03"}}, UpdatedAt: wireTime}},
 		Delete: []string{"d", "e"},
 	}, {ServiceID: "t"}}}
 	data, err := Encode(CmdPlanApply, in)
@@ -73,9 +74,9 @@ func TestWireReadsFormat1(t *testing.T) {
 	}
 	at := time.Unix(1700000000, 5).UTC()
 	want := &PlanApply{Plans: []*orchestrator.Plan{{ServiceID: "s", SpecVersion: 3,
-		Create: []*state.Task{{ID: "a", ServiceID: "s", NodeID: "n", Status: state.TaskStatus{State: state.TaskAssigned},
-			Networks: []state.Attachment{{Network: "net", Addr: "10.0.0.2/24", MAC: "02:42:0a:00:00:02"}}, CreatedAt: at}},
-		Update: []orchestrator.TaskUpdate{{ID: "b", NodeID: "n", Status: &state.TaskStatus{State: state.TaskAssigned}, UpdatedAt: at}},
+		Create: []*model.Task{{ID: "a", ServiceID: "s", NodeID: "n", Status: model.TaskStatus{State: model.TaskAssigned},
+			Networks: []model.Attachment{{Network: "net", Addr: "10.0.0.2/24", MAC: "02:42:0a:00:00:02"}}, CreatedAt: at}},
+		Update: []orchestrator.TaskUpdate{{ID: "b", NodeID: "n", Status: &model.TaskStatus{State: model.TaskAssigned}, UpdatedAt: at}},
 		Delete: []string{"d"}}}}
 	var got PlanApply
 	d := newWireDecoder(data[1:])

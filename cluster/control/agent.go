@@ -12,6 +12,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -23,12 +24,12 @@ import (
 // wakes only when one of them is created, changed or deleted, not on every write to
 // the task table: with thousands of nodes watching, a write must not wake them all.
 // The deletion matters to the agent: it removes the task's logs then.
-func (c *Control) NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([]*state.Task, api.QueryMeta, error) {
+func (c *Control) NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([]*model.Task, api.QueryMeta, error) {
 	n, err := resolveNode(c.st.State().ReadTxn(), nodeRef)
 	if err != nil {
 		return nil, api.QueryMeta{}, err
 	}
-	var out []*state.Task
+	var out []*model.Task
 	idx, err := c.blocking(ctx, q, nil, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		tasks, err := tx.TasksByNode(ws, n.ID)
 		if err != nil {
@@ -41,7 +42,7 @@ func (c *Control) NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([
 		return nil, api.QueryMeta{}, err
 	}
 	if out == nil {
-		out = []*state.Task{}
+		out = []*model.Task{}
 	}
 	return out, api.QueryMeta{Index: idx}, nil
 }
@@ -49,10 +50,10 @@ func (c *Control) NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([
 // reportable lists the states an agent may report: what it observes of a task from the
 // moment it sees it. Pending and assigned are the scheduler's, remove a desired state,
 // orphaned the orchestrator's verdict on a lost node.
-func reportable(s state.TaskState) bool {
+func reportable(s model.TaskState) bool {
 	switch s {
-	case state.TaskAccepted, state.TaskPreparing, state.TaskStarting, state.TaskRunning,
-		state.TaskComplete, state.TaskShutdown, state.TaskFailed, state.TaskRejected:
+	case model.TaskAccepted, model.TaskPreparing, model.TaskStarting, model.TaskRunning,
+		model.TaskComplete, model.TaskShutdown, model.TaskFailed, model.TaskRejected:
 		return true
 	}
 	return false
@@ -194,7 +195,7 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 			if o == nil {
 				return nil, fmt.Errorf("task %s: %s %s is not defined by stack %s", taskID, kind, r.Source, svc.Stack)
 			}
-			v, ok := objects[state.ObjectKey(kind, o.Name)]
+			v, ok := objects[model.ObjectKey(kind, o.Name)]
 			if !ok {
 				return nil, fmt.Errorf("task %s: no version of %s %s is pinned", taskID, kind, o.Name)
 			}
@@ -257,16 +258,16 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 
 // ResolveTask finds a task by ID, unique ID prefix or name: `web_api.1` is the
 // newest task of the slot, `web_api.<node ID>` that of a global service on the node.
-func (c *Control) ResolveTask(ref string) (*state.Task, error) {
+func (c *Control) ResolveTask(ref string) (*model.Task, error) {
 	if ref == "" {
 		return nil, badRequest("no task given")
 	}
 	tx := c.st.State().ReadTxn()
 	t, n, err := state.LookupRef(ref,
-		func(id string) (*state.Task, error) { return tx.Task(nil, id) },
-		func(name string) (*state.Task, error) { return taskByName(tx, name) },
-		func() ([]*state.Task, error) { return tx.Tasks(nil) },
-		func(t *state.Task) string { return t.ID })
+		func(id string) (*model.Task, error) { return tx.Task(nil, id) },
+		func(name string) (*model.Task, error) { return taskByName(tx, name) },
+		func() ([]*model.Task, error) { return tx.Tasks(nil) },
+		func(t *model.Task) string { return t.ID })
 	switch {
 	case err != nil:
 		return nil, err
@@ -279,7 +280,7 @@ func (c *Control) ResolveTask(ref string) (*state.Task, error) {
 }
 
 // taskByName resolves `<service>.<slot>` and `<service>.<node ID>`.
-func taskByName(tx *state.ReadTxn, name string) (*state.Task, error) {
+func taskByName(tx *state.ReadTxn, name string) (*model.Task, error) {
 	i := strings.LastIndexByte(name, '.')
 	if i <= 0 {
 		return nil, state.ErrNotFound
@@ -288,11 +289,11 @@ func taskByName(tx *state.ReadTxn, name string) (*state.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tasks []*state.Task
+	var tasks []*model.Task
 	if slot, perr := strconv.ParseUint(name[i+1:], 10, 64); perr == nil {
 		tasks, err = tx.TasksBySlot(nil, svc.ID, slot)
 	} else {
-		var all []*state.Task
+		var all []*model.Task
 		all, err = tx.TasksByService(nil, svc.ID)
 		for _, t := range all {
 			if t.Slot == 0 && t.NodeID == name[i+1:] {
@@ -303,7 +304,7 @@ func taskByName(tx *state.ReadTxn, name string) (*state.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	var newest *state.Task
+	var newest *model.Task
 	for _, t := range tasks {
 		if newest == nil || t.CreateIndex > newest.CreateIndex {
 			newest = t

@@ -9,6 +9,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/memcluster"
@@ -16,13 +17,13 @@ import (
 )
 
 // placedTask waits for the reconciler to place the one task of the stack.
-func placedTask(t *testing.T, m *memcluster.Manager, hash string) *state.Task {
+func placedTask(t *testing.T, m *memcluster.Manager, hash string) *model.Task {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		all, _ := m.Store.State().ReadTxn().Tasks(nil)
 		for _, task := range all {
-			if task.NodeID != "" && task.SpecHash == hash && task.DesiredState == state.TaskRunning {
+			if task.NodeID != "" && task.SpecHash == hash && task.DesiredState == model.TaskRunning {
 				return task
 			}
 		}
@@ -88,7 +89,7 @@ func TestTaskRuntime(t *testing.T) {
 		t.Errorf("old task after the update: image %q secret %v", rt.Spec.Image, rt.Secrets)
 	}
 	// Stop-first: the replacement is made once the old task reports it stopped.
-	if err := m.Control.ReportTaskStatus(ctx, "n1", []api.TaskStatusReport{{TaskID: first.ID, Status: state.TaskStatus{State: state.TaskShutdown}}}); err != nil {
+	if err := m.Control.ReportTaskStatus(ctx, "n1", []api.TaskStatusReport{{TaskID: first.ID, Status: model.TaskStatus{State: model.TaskShutdown}}}); err != nil {
 		t.Fatal(err)
 	}
 	second := placedTask(t, m, svcHash(t, m, "web_api"))

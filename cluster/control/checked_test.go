@@ -14,6 +14,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -89,7 +90,7 @@ func TestLoadedStackCommandTakesOnlyLoadedStacks(t *testing.T) {
 	if smuggled.Stack.Stack() != nil {
 		t.Fatalf("JSON decoded into a spec.Checked: %+v", smuggled.Stack.Stack())
 	}
-	if _, err := control.LoadedStackCommand(smuggled.Stack, false, state.NewID); !errors.Is(err, api.ErrBadRequest) {
+	if _, err := control.LoadedStackCommand(smuggled.Stack, false, model.NewID); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("the zero Checked: %v, want a bad request", err)
 	}
 	for _, req := range []any{api.StackDeployRequest{}, api.PlanRequest{}} {
@@ -103,11 +104,11 @@ func TestLoadedStackCommandTakesOnlyLoadedStacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast, err := control.LoadedStackCommand(loaded, false, state.NewID)
+	fast, err := control.LoadedStackCommand(loaded, false, model.NewID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := control.StackCommand(api.NewStackDeployRequest(loaded.Stack(), false), state.NewID)
+	full, err := control.StackCommand(api.NewStackDeployRequest(loaded.Stack(), false), model.NewID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,13 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
 
 // Cluster returns the cluster row, Redacted.
-func (c *Control) Cluster(context.Context) (*state.Cluster, error) {
+func (c *Control) Cluster(context.Context) (*model.Cluster, error) {
 	row, err := c.st.State().ReadTxn().Cluster(nil)
 	if err != nil {
 		return nil, err
@@ -23,7 +24,7 @@ func (c *Control) Cluster(context.Context) (*state.Cluster, error) {
 
 // updateCluster changes the cluster row with fn, compare-and-swap, retrying when
 // another manager changed it in between. fn reports whether it changed anything.
-func (c *Control) updateCluster(ctx context.Context, fn func(c *state.Cluster) (bool, error)) (*state.Cluster, uint64, error) {
+func (c *Control) updateCluster(ctx context.Context, fn func(c *model.Cluster) (bool, error)) (*model.Cluster, uint64, error) {
 	var lastErr error
 	for range 10 {
 		cur, err := c.st.State().ReadTxn().Cluster(nil)
@@ -81,7 +82,7 @@ func (c *Control) UpdateCluster(ctx context.Context, req *api.ClusterUpdateReque
 // setAutolock turns autolock on (with a new unlock key, which it returns) or off.
 func (c *Control) setAutolock(ctx context.Context, on bool) (string, error) {
 	var key string
-	_, idx, err := c.updateCluster(ctx, func(row *state.Cluster) (bool, error) {
+	_, idx, err := c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {
 		if row.Autolock == on {
 			return false, nil
 		}
@@ -125,7 +126,7 @@ func (c *Control) UnlockKey(ctx context.Context, rotate bool) (*api.UnlockKeyRes
 	if err != nil {
 		return nil, err
 	}
-	_, _, err = c.updateCluster(ctx, func(row *state.Cluster) (bool, error) {
+	_, _, err = c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {
 		if !row.Autolock {
 			return false, fmt.Errorf("%w: turn it on with `berth update --autolock=true`", sealed.ErrAutolockOff)
 		}

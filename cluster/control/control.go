@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -31,7 +32,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now); the times it gives go into commands in UTC.
 	Now func() time.Time
-	// NewID makes IDs (state.NewID).
+	// NewID makes IDs (model.NewID).
 	NewID func() string
 	// MaxReportBatch bounds the task status reports of one raft entry (1024).
 	MaxReportBatch int
@@ -74,7 +75,7 @@ func New(cfg Config) *Control {
 		cfg.Now = time.Now
 	}
 	if cfg.NewID == nil {
-		cfg.NewID = state.NewID
+		cfg.NewID = model.NewID
 	}
 	if cfg.MaxReportBatch <= 0 {
 		cfg.MaxReportBatch = 1024
@@ -149,15 +150,15 @@ func badRequest(format string, args ...any) error {
 }
 
 // resolveService finds a service by ID, name or unique ID prefix, as Docker does.
-func resolveService(tx *state.ReadTxn, ref string) (*state.Service, error) {
+func resolveService(tx *state.ReadTxn, ref string) (*model.Service, error) {
 	if ref == "" {
 		return nil, badRequest("no service given")
 	}
 	s, n, err := state.LookupRef(ref,
-		func(id string) (*state.Service, error) { return tx.Service(nil, id) },
-		func(name string) (*state.Service, error) { return tx.ServiceByName(nil, name) },
-		func() ([]*state.Service, error) { return tx.Services(nil) },
-		func(s *state.Service) string { return s.ID })
+		func(id string) (*model.Service, error) { return tx.Service(nil, id) },
+		func(name string) (*model.Service, error) { return tx.ServiceByName(nil, name) },
+		func() ([]*model.Service, error) { return tx.Services(nil) },
+		func(s *model.Service) string { return s.ID })
 	switch {
 	case err != nil:
 		return nil, err
@@ -170,15 +171,15 @@ func resolveService(tx *state.ReadTxn, ref string) (*state.Service, error) {
 }
 
 // resolveNode finds a node by ID, hostname or unique ID prefix, as Docker does.
-func resolveNode(tx *state.ReadTxn, ref string) (*state.Node, error) {
+func resolveNode(tx *state.ReadTxn, ref string) (*model.Node, error) {
 	if ref == "" {
 		return nil, badRequest("no node given")
 	}
 	nd, n, err := state.LookupRef(ref,
-		func(id string) (*state.Node, error) { return tx.Node(nil, id) },
-		func(host string) (*state.Node, error) { return tx.NodeByHostname(nil, host) },
-		func() ([]*state.Node, error) { return tx.Nodes(nil) },
-		func(nd *state.Node) string { return nd.ID })
+		func(id string) (*model.Node, error) { return tx.Node(nil, id) },
+		func(host string) (*model.Node, error) { return tx.NodeByHostname(nil, host) },
+		func() ([]*model.Node, error) { return tx.Nodes(nil) },
+		func(nd *model.Node) string { return nd.ID })
 	switch {
 	case err != nil:
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/memcluster"
@@ -161,7 +162,7 @@ func TestDeployStackRefusals(t *testing.T) {
 	if _, err := m.Control.UpdateService(ctx, "web_api", &api.ServiceUpdateRequest{}); !errors.Is(err, api.ErrBadRequest) {
 		t.Errorf("update without --force: %v", err)
 	}
-	if err := m.Control.ReportTaskStatus(ctx, "n1", []api.TaskStatusReport{{TaskID: "t", Status: state.TaskStatus{State: state.TaskAssigned}}}); !errors.Is(err, api.ErrBadRequest) {
+	if err := m.Control.ReportTaskStatus(ctx, "n1", []api.TaskStatusReport{{TaskID: "t", Status: model.TaskStatus{State: model.TaskAssigned}}}); !errors.Is(err, api.ErrBadRequest) {
 		t.Errorf("an agent reporting assigned: %v", err)
 	}
 }
@@ -203,7 +204,7 @@ func TestNodeTasksWakeOnlyForTheNode(t *testing.T) {
 	if len(mine) != 1 {
 		t.Fatalf("tasks of %s: %v", placedOn, mine)
 	}
-	if err := m.Control.ReportTaskStatus(ctx, placedOn, []api.TaskStatusReport{{TaskID: mine[0].ID, Status: state.TaskStatus{State: state.TaskRunning}}}); err != nil {
+	if err := m.Control.ReportTaskStatus(ctx, placedOn, []api.TaskStatusReport{{TaskID: mine[0].ID, Status: model.TaskStatus{State: model.TaskRunning}}}); err != nil {
 		t.Fatal(err)
 	}
 	_, meta2, err := m.Control.NodeTasks(ctx, other, api.Query{Index: meta.Index, Wait: 100 * time.Millisecond})
@@ -211,7 +212,7 @@ func TestNodeTasksWakeOnlyForTheNode(t *testing.T) {
 		t.Errorf("the watch of %s moved from %d to %d on another node's write", other, meta.Index, meta2.Index)
 	}
 	got, meta3, err := m.Control.NodeTasks(ctx, placedOn, api.Query{Index: mine[0].ModifyIndex, Wait: 10 * time.Second})
-	if err != nil || meta3.Index <= mine[0].ModifyIndex || got[0].Status.State != state.TaskRunning {
+	if err != nil || meta3.Index <= mine[0].ModifyIndex || got[0].Status.State != model.TaskRunning {
 		t.Errorf("the watch of %s: %v %+v %v", placedOn, got, meta3, err)
 	}
 }
@@ -220,26 +221,26 @@ func TestNodeTasksWakeOnlyForTheNode(t *testing.T) {
 // slot's latest attempt, for the slots that run nothing.
 func TestServiceStatusFailing(t *testing.T) {
 	four := uint64(4)
-	svc := &state.Service{ID: "s", Name: "app_api", Spec: spec.Service{Image: "example/api:1", Deploy: spec.Deploy{Replicas: &four}}}
+	svc := &model.Service{ID: "s", Name: "app_api", Spec: spec.Service{Image: "example/api:1", Deploy: spec.Deploy{Replicas: &four}}}
 	hash := orchestrator.TaskHash(svc)
 	const notFound = "image example/api:1: not found in the registry"
 	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	n := 0
-	task := func(slot uint64, desired, st state.TaskState, err string) *state.Task {
+	task := func(slot uint64, desired, st model.TaskState, err string) *model.Task {
 		n++
-		return &state.Task{Slot: slot, SpecHash: hash, DesiredState: desired, CreatedAt: at.Add(time.Duration(n) * time.Second),
-			Status: state.TaskStatus{State: st, Err: err}}
+		return &model.Task{Slot: slot, SpecHash: hash, DesiredState: desired, CreatedAt: at.Add(time.Duration(n) * time.Second),
+			Status: model.TaskStatus{State: st, Err: err}}
 	}
-	rejected := func(slot uint64) *state.Task { return task(slot, state.TaskShutdown, state.TaskRejected, notFound) }
-	oldSpec := task(5, state.TaskShutdown, state.TaskFailed, "exit 2")
+	rejected := func(slot uint64) *model.Task { return task(slot, model.TaskShutdown, model.TaskRejected, notFound) }
+	oldSpec := task(5, model.TaskShutdown, model.TaskFailed, "exit 2")
 	oldSpec.SpecHash = "a-previous-spec"
-	st := control.ServiceStatus(svc, []*state.Task{
-		rejected(1), task(1, state.TaskRunning, state.TaskRunning, ""), // runs now
-		rejected(2), rejected(2), task(2, state.TaskRunning, state.TaskPending, ""), // waits for its restart delay
-		rejected(3), task(3, state.TaskShutdown, state.TaskFailed, "task: non-zero exit (1)"), // the latest counts
+	st := control.ServiceStatus(svc, []*model.Task{
+		rejected(1), task(1, model.TaskRunning, model.TaskRunning, ""), // runs now
+		rejected(2), rejected(2), task(2, model.TaskRunning, model.TaskPending, ""), // waits for its restart delay
+		rejected(3), task(3, model.TaskShutdown, model.TaskFailed, "task: non-zero exit (1)"), // the latest counts
 		rejected(4),
 		oldSpec,
-		task(6, state.TaskRemove, state.TaskRejected, notFound), // scaled down
+		task(6, model.TaskRemove, model.TaskRejected, notFound), // scaled down
 	}, nil)
 	want := []api.PendingReason{{Reason: notFound, Tasks: 2}, {Reason: "task: non-zero exit (1)", Tasks: 1}}
 	if !slices.Equal(st.Failing, want) {
@@ -249,30 +250,30 @@ func TestServiceStatusFailing(t *testing.T) {
 
 func TestServiceStatusCounts(t *testing.T) {
 	five := uint64(5)
-	svc := &state.Service{ID: "s", Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five}}}
-	task := func(desired, st state.TaskState, err string) *state.Task {
-		return &state.Task{DesiredState: desired, Status: state.TaskStatus{State: st, Err: err}}
+	svc := &model.Service{ID: "s", Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five}}}
+	task := func(desired, st model.TaskState, err string) *model.Task {
+		return &model.Task{DesiredState: desired, Status: model.TaskStatus{State: st, Err: err}}
 	}
 	const reason = "no suitable node (no nodes available)"
-	current, old := task(state.TaskRunning, state.TaskRunning, ""), task(state.TaskRunning, state.TaskRunning, "")
+	current, old := task(model.TaskRunning, model.TaskRunning, ""), task(model.TaskRunning, model.TaskRunning, "")
 	current.SpecHash, old.SpecHash = orchestrator.TaskHash(svc), "a-previous-spec"
-	st := control.ServiceStatus(svc, []*state.Task{
+	st := control.ServiceStatus(svc, []*model.Task{
 		current,
 		old,
-		task(state.TaskRunning, state.TaskAssigned, ""),
-		task(state.TaskRunning, state.TaskPending, reason),
-		task(state.TaskRunning, state.TaskPending, reason),
-		task(state.TaskShutdown, state.TaskRunning, ""), // being stopped: not counted
-		task(state.TaskRunning, state.TaskFailed, "exit 1"),
+		task(model.TaskRunning, model.TaskAssigned, ""),
+		task(model.TaskRunning, model.TaskPending, reason),
+		task(model.TaskRunning, model.TaskPending, reason),
+		task(model.TaskShutdown, model.TaskRunning, ""), // being stopped: not counted
+		task(model.TaskRunning, model.TaskFailed, "exit 1"),
 	}, nil)
 	if st.Running != 2 || st.UpToDate != 1 || st.Desired != 5 || len(st.Pending) != 1 || st.Pending[0].Tasks != 2 || st.Pending[0].Reason != reason {
 		t.Errorf("replicated: %+v", st)
 	}
 	svc.Spec.Deploy = spec.Deploy{Mode: spec.ModeGlobal}
-	running := task(state.TaskRunning, state.TaskRunning, "")
+	running := task(model.TaskRunning, model.TaskRunning, "")
 	running.NodeID = "paused-node"
 	// Two nodes qualify; a third, paused, still runs a task.
-	st = control.ServiceStatus(svc, []*state.Task{running, task(state.TaskRunning, state.TaskPending, "insufficient resources (cpu)")}, []string{"n1", "n2"})
+	st = control.ServiceStatus(svc, []*model.Task{running, task(model.TaskRunning, model.TaskPending, "insufficient resources (cpu)")}, []string{"n1", "n2"})
 	if st.Running != 1 || st.Desired != 3 {
 		t.Errorf("global: %+v", st)
 	}
@@ -285,32 +286,32 @@ func TestServiceStatusCounts(t *testing.T) {
 
 func TestServiceStatusStuck(t *testing.T) {
 	two := uint64(2)
-	svc := &state.Service{ID: "s", Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &two}}}
+	svc := &model.Service{ID: "s", Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &two}}}
 	hash := orchestrator.TaskHash(svc)
 	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	task := func(slot uint64, st state.TaskState, err string, sec int) *state.Task {
-		return &state.Task{Slot: slot, SpecHash: hash, DesiredState: state.TaskRunning,
-			Status: state.TaskStatus{State: st, Err: err, Timestamp: at.Add(time.Duration(sec) * time.Second)}}
+	task := func(slot uint64, st model.TaskState, err string, sec int) *model.Task {
+		return &model.Task{Slot: slot, SpecHash: hash, DesiredState: model.TaskRunning,
+			Status: model.TaskStatus{State: st, Err: err, Timestamp: at.Add(time.Duration(sec) * time.Second)}}
 	}
 	const noNode = "no suitable node (1 node: constraint node.labels.zone == x)"
 	const pull = `image "127.0.0.1:1/x:1": connection refused`
-	oldSpec := task(2, state.TaskRejected, pull, 0)
+	oldSpec := task(2, model.TaskRejected, pull, 0)
 	oldSpec.SpecHash = "a-previous-spec"
 	for _, tc := range []struct {
 		name    string
-		tasks   []*state.Task
+		tasks   []*model.Task
 		stuck   bool
 		reasons string
 	}{
-		{"both slots wait for a node", []*state.Task{task(1, state.TaskPending, noNode, 0), task(2, state.TaskPending, noNode, 0)}, true, "2 pending: " + noNode},
-		{"one waits for a node, one rejected and replaced", []*state.Task{
-			task(1, state.TaskPending, noNode, 0), task(2, state.TaskRejected, "first", 0), task(2, state.TaskRejected, pull, 1), task(2, state.TaskPreparing, "", 2),
+		{"both slots wait for a node", []*model.Task{task(1, model.TaskPending, noNode, 0), task(2, model.TaskPending, noNode, 0)}, true, "2 pending: " + noNode},
+		{"one waits for a node, one rejected and replaced", []*model.Task{
+			task(1, model.TaskPending, noNode, 0), task(2, model.TaskRejected, "first", 0), task(2, model.TaskRejected, pull, 1), task(2, model.TaskPreparing, "", 2),
 		}, true, "1 pending: " + noNode + "; 1 failing: " + pull},
-		{"a rejection, then the slot runs", []*state.Task{task(1, state.TaskRunning, "", 0), task(2, state.TaskRejected, pull, 0), task(2, state.TaskRunning, "", 1)}, false, ""},
-		{"one rejected, the other still starting", []*state.Task{task(1, state.TaskPreparing, "", 0), task(2, state.TaskRejected, pull, 0)}, false, "1 failing: " + pull},
-		{"a rejection of the previous spec", []*state.Task{task(1, state.TaskRunning, "", 0), oldSpec, task(2, state.TaskStarting, "", 1)}, false, ""},
-		{"a failure of a slot scaled away", []*state.Task{task(1, state.TaskRunning, "", 0), task(2, state.TaskRunning, "", 0), task(3, state.TaskFailed, pull, 0)}, false, ""},
-		{"converged", []*state.Task{task(1, state.TaskRunning, "", 0), task(2, state.TaskRunning, "", 0)}, false, ""},
+		{"a rejection, then the slot runs", []*model.Task{task(1, model.TaskRunning, "", 0), task(2, model.TaskRejected, pull, 0), task(2, model.TaskRunning, "", 1)}, false, ""},
+		{"one rejected, the other still starting", []*model.Task{task(1, model.TaskPreparing, "", 0), task(2, model.TaskRejected, pull, 0)}, false, "1 failing: " + pull},
+		{"a rejection of the previous spec", []*model.Task{task(1, model.TaskRunning, "", 0), oldSpec, task(2, model.TaskStarting, "", 1)}, false, ""},
+		{"a failure of a slot scaled away", []*model.Task{task(1, model.TaskRunning, "", 0), task(2, model.TaskRunning, "", 0), task(3, model.TaskFailed, pull, 0)}, false, ""},
+		{"converged", []*model.Task{task(1, model.TaskRunning, "", 0), task(2, model.TaskRunning, "", 0)}, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := control.ServiceStatus(svc, tc.tasks, nil)

@@ -12,13 +12,14 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
 // JoinToken returns the join token of role, rotating it first with rotate.
-func (c *Control) JoinToken(ctx context.Context, role state.NodeRole, rotate bool) (*api.JoinTokenResponse, error) {
-	pick := func(row *state.Cluster) *string {
-		if role == state.RoleManager {
+func (c *Control) JoinToken(ctx context.Context, role model.NodeRole, rotate bool) (*api.JoinTokenResponse, error) {
+	pick := func(row *model.Cluster) *string {
+		if role == model.RoleManager {
 			return &row.JoinTokens.Manager
 		}
 		return &row.JoinTokens.Worker
@@ -28,7 +29,7 @@ func (c *Control) JoinToken(ctx context.Context, role state.NodeRole, rotate boo
 		return nil, err
 	}
 	if rotate {
-		row, _, err = c.updateCluster(ctx, func(row *state.Cluster) (bool, error) {
+		row, _, err = c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {
 			old, err := ca.ParseJoinToken(*pick(row))
 			if err != nil {
 				return false, err
@@ -72,14 +73,14 @@ func (c *Control) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*a
 	if err != nil {
 		return nil, err
 	}
-	nd := &state.Node{
-		ID: id, Hostname: req.Hostname, Role: state.NodeRole(role), Availability: state.AvailabilityActive,
+	nd := &model.Node{
+		ID: id, Hostname: req.Hostname, Role: model.NodeRole(role), Availability: model.AvailabilityActive,
 		Platform: req.Platform, Resources: req.Resources, Addr: req.Addr,
-		Status:     state.NodeStatus{State: state.NodeReady, Timestamp: c.clock()},
+		Status:     model.NodeStatus{State: model.NodeReady, Timestamp: c.clock()},
 		CertSerial: certSerial(certPEM),
 	}
 	if role == ca.RoleManager {
-		nd.ManagerStatus = &state.ManagerStatus{Reachability: state.ReachabilityReachable, Addr: req.Addr}
+		nd.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: req.Addr}
 	}
 	if _, err := c.apply(ctx, command.CmdNodeUpsert, nd); err != nil {
 		return nil, err
@@ -100,7 +101,7 @@ func (c *Control) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*a
 
 // checkJoin verifies a join request's token against the cluster row and returns the
 // role it grants.
-func checkJoin(row *state.Cluster, req *api.NodeJoinRequest) (ca.Role, error) {
+func checkJoin(row *model.Cluster, req *api.NodeJoinRequest) (ca.Role, error) {
 	worker, err := ca.ParseJoinToken(row.JoinTokens.Worker)
 	if err != nil {
 		return "", fmt.Errorf("the cluster's worker token: %w", err)
@@ -129,7 +130,7 @@ func (c *Control) replaceDownNode(ctx context.Context, tx *state.ReadTxn, hostna
 	if err != nil {
 		return nil
 	}
-	if old.Status.State == state.NodeReady || c.IsVoter(old.ID) {
+	if old.Status.State == model.NodeReady || c.IsVoter(old.ID) {
 		return fmt.Errorf("%w: a node named %s is already in the cluster and up (%s): give the new node another --hostname, or remove the old one with `berth node rm`",
 			state.ErrConflict, hostname, old.ID)
 	}
@@ -162,7 +163,7 @@ func (c *Control) RenewCertificate(_ context.Context, caller ca.Identity, req *a
 		return nil, err
 	}
 	resp := &api.CertificateResponse{Role: nd.Role, Certificate: string(certPEM), CACertificate: row.RootCACert}
-	if nd.Role == state.RoleManager {
+	if nd.Role == model.RoleManager {
 		resp.UnlockKeyGeneration = row.UnlockKeyGeneration
 		if row.Autolock {
 			resp.UnlockKey = row.UnlockKey
@@ -184,7 +185,7 @@ func (c *Control) Member(nodeID string) error {
 	return nil
 }
 
-func rootCA(row *state.Cluster) (*ca.RootCA, error) {
+func rootCA(row *model.Cluster) (*ca.RootCA, error) {
 	if row.RootCAKey == "" {
 		return nil, errors.New("the cluster row holds no CA key")
 	}

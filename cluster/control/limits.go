@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -54,7 +55,7 @@ func (c *Control) setMaxReplicas(ctx context.Context, limit uint64) error {
 			return fmt.Errorf("%w: max-replicas %d: service %s asks for %d replicas: scale it down first", api.ErrRefused, limit, s.Name, *s.Spec.Deploy.Replicas)
 		}
 	}
-	_, idx, err := c.updateCluster(ctx, func(row *state.Cluster) (bool, error) {
+	_, idx, err := c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {
 		if row.Settings.ReplicaLimit() == limit {
 			return false, nil
 		}

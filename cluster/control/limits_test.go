@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 )
@@ -50,7 +51,7 @@ func TestReplicasAboveTheLimitAreRefused(t *testing.T) {
 
 func setLimit(t *testing.T, st *store.Store, limit uint64) {
 	t.Helper()
-	row := &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}
+	row := &model.Cluster{ID: "c1", Settings: model.DefaultSettings()}
 	row.Settings.MaxReplicas = limit
 	if _, err := st.Apply(context.Background(), command.CmdClusterUpsert, row); err != nil {
 		t.Fatal(err)

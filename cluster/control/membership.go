@@ -10,7 +10,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store"
 )
 
@@ -45,7 +45,7 @@ type Peers interface {
 type Keyring interface {
 	// Reconcile rewraps the keyring the way c says, if c is newer than what it
 	// follows.
-	Reconcile(c *state.Cluster) error
+	Reconcile(c *model.Cluster) error
 }
 
 // Voters returns the raft voters' IDs and who of them is reachable: the leader, and
@@ -65,7 +65,7 @@ func (c *Control) Voters() ([]string, func(string) bool) {
 			return true
 		}
 		nd, err := tx.Node(nil, id)
-		return err == nil && nd.Status.State == state.NodeReady
+		return err == nil && nd.Status.State == model.NodeReady
 	}
 }
 
@@ -137,7 +137,7 @@ func (c *Control) addVoter(id string) error {
 	if err != nil {
 		return err
 	}
-	if nd.Role != state.RoleManager {
+	if nd.Role != model.RoleManager {
 		return fmt.Errorf("%w: %s is not a manager in the cluster's records", ca.ErrForbidden, nodeName(nd))
 	}
 	if c.IsVoter(id) {

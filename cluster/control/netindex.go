@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -35,7 +36,7 @@ type netIndex struct {
 // netEntry is one network with every endpoint on it, and the IDs of the services
 // with an endpoint or a VIP on it, sorted.
 type netEntry struct {
-	row       *state.Network
+	row       *model.Network
 	endpoints []api.NetworkEndpoint
 	services  []string
 	hash      uint64
@@ -80,7 +81,7 @@ func buildNetIndex(tx *state.ReadTxn, st *state.Store, idx uint64) (*netIndex, e
 	for _, n := range nets {
 		ni.nets[n.ID] = &netEntry{row: n}
 	}
-	byID := make(map[string]*state.Node, len(nodes))
+	byID := make(map[string]*model.Node, len(nodes))
 	for _, n := range nodes {
 		byID[n.ID] = n
 		ni.nodes[n.ID] = &nodeNets{underlay: underlay(n.Addr)}
@@ -124,13 +125,13 @@ func bareAddr(cidr string) (string, bool) {
 // addTask records a task's attachments: its networks become its node's, and it is an
 // endpoint on them unless its node is down (a dead node's entries go everywhere at
 // once). Pending and ended tasks have no endpoint.
-func (ni *netIndex) addTask(t *state.Task, node *state.Node) {
+func (ni *netIndex) addTask(t *model.Task, node *model.Node) {
 	if node == nil || t.Status.State.Terminal() || len(t.Networks) == 0 {
 		return
 	}
 	own := ni.nodes[node.ID]
-	down := node.Status.State == state.NodeDown
-	ready := t.Status.State == state.TaskRunning && t.DesiredState == state.TaskRunning && node.Status.State == state.NodeReady
+	down := node.Status.State == model.NodeDown
+	ready := t.Status.State == model.TaskRunning && t.DesiredState == model.TaskRunning && node.Status.State == model.NodeReady
 	for _, a := range t.Networks {
 		e := ni.nets[a.Network]
 		addr, ok := bareAddr(a.Addr)
@@ -151,7 +152,7 @@ func (ni *netIndex) addTask(t *state.Task, node *state.Node) {
 }
 
 // addNodeEndpoints records a node's own endpoints (its ingress address).
-func (ni *netIndex) addNodeEndpoints(n *state.Node) {
+func (ni *netIndex) addNodeEndpoints(n *model.Node) {
 	own := ni.nodes[n.ID]
 	for _, a := range n.Networks {
 		e := ni.nets[a.Network]
@@ -160,16 +161,16 @@ func (ni *netIndex) addNodeEndpoints(n *state.Node) {
 			continue
 		}
 		own.nets = append(own.nets, a.Network)
-		if n.Status.State == state.NodeDown {
+		if n.Status.State == model.NodeDown {
 			continue
 		}
 		e.endpoints = append(e.endpoints, api.NetworkEndpoint{Network: a.Network, NodeID: n.ID, Addr: addr,
-			MAC: a.MAC, Node: own.underlay, Ready: n.Status.State == state.NodeReady})
+			MAC: a.MAC, Node: own.underlay, Ready: n.Status.State == model.NodeReady})
 	}
 }
 
 // addService records a service on the networks where it has an endpoint or a VIP.
-func (ni *netIndex) addService(tx *state.ReadTxn, s *state.Service) {
+func (ni *netIndex) addService(tx *state.ReadTxn, s *model.Service) {
 	on := ni.svcNets[s.ID]
 	if on == nil {
 		on = map[string]bool{}
@@ -205,9 +206,9 @@ func (ni *netIndex) addService(tx *state.ReadTxn, s *state.Service) {
 // serviceAliases maps the aliases of a service's spec networks (named by their key
 // in the stack file) to the networks' IDs. A network the stack does not define, or
 // that has no row yet, has no aliases.
-func serviceAliases(tx *state.ReadTxn, s *state.Service) map[string][]string {
+func serviceAliases(tx *state.ReadTxn, s *model.Service) map[string][]string {
 	var out map[string][]string
-	var stack *state.Stack
+	var stack *model.Stack
 	for _, sn := range s.Spec.Networks {
 		if len(sn.Aliases) == 0 {
 			continue
@@ -313,7 +314,7 @@ func (ni *netIndex) view(id string) *api.NetworkView {
 	for _, id := range n.nets {
 		endpoints += len(ni.nets[id].endpoints)
 	}
-	v := &api.NetworkView{Underlay: n.underlay, Networks: make([]*state.Network, 0, len(n.nets)),
+	v := &api.NetworkView{Underlay: n.underlay, Networks: make([]*model.Network, 0, len(n.nets)),
 		Endpoints: make([]api.NetworkEndpoint, 0, endpoints), Services: []api.NetworkService{}}
 	size := 64
 	var svcs []string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -18,28 +19,28 @@ func benchState(b *testing.B, nodes, nets int) *state.Store {
 	}
 	err = st.Update(1, func(w *state.WriteTxn) error {
 		for k := range nets {
-			n := &state.Network{ID: fmt.Sprintf("net%021d", k), Name: fmt.Sprintf("nv_n%d", k), Stack: "nv", Driver: "overlay",
+			n := &model.Network{ID: fmt.Sprintf("net%021d", k), Name: fmt.Sprintf("nv_n%d", k), Stack: "nv", Driver: "overlay",
 				VNI: uint32(4097 + k), Subnet: fmt.Sprintf("10.%d.%d.0/20", 100+k/16, (k%16)*16), Gateway: "10.100.0.1"}
 			if err := w.UpsertNetwork(n); err != nil {
 				return err
 			}
-			svc := &state.Service{ID: fmt.Sprintf("svc%021d", k), Name: fmt.Sprintf("nv_s%d", k), Stack: "nv",
+			svc := &model.Service{ID: fmt.Sprintf("svc%021d", k), Name: fmt.Sprintf("nv_s%d", k), Stack: "nv",
 				Spec: spec.Service{Name: fmt.Sprintf("s%d", k), Deploy: spec.Deploy{EndpointMode: "vip"}}}
 			if err := w.UpsertService(svc); err != nil {
 				return err
 			}
 		}
-		var tasks []*state.Task
+		var tasks []*model.Task
 		for i := range nodes {
 			id := fmt.Sprintf("node%020d", i)
-			if err := w.UpsertNode(&state.Node{ID: id, Hostname: id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-				Addr: fmt.Sprintf("198.18.%d.%d:4270", i/250, i%250+1), Status: state.NodeStatus{State: state.NodeReady}}); err != nil {
+			if err := w.UpsertNode(&model.Node{ID: id, Hostname: id, Role: model.RoleWorker, Availability: model.AvailabilityActive,
+				Addr: fmt.Sprintf("198.18.%d.%d:4270", i/250, i%250+1), Status: model.NodeStatus{State: model.NodeReady}}); err != nil {
 				return err
 			}
 			k := i % nets
-			tasks = append(tasks, &state.Task{ID: fmt.Sprintf("task%020d", i), ServiceID: fmt.Sprintf("svc%021d", k), NodeID: id,
-				DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskRunning},
-				Networks: []state.Attachment{{Network: fmt.Sprintf("net%021d", k), Addr: fmt.Sprintf("10.%d.%d.%d/20", 100+k/16, (k%16)*16+i/nets/250, i/nets%250+2)}}})
+			tasks = append(tasks, &model.Task{ID: fmt.Sprintf("task%020d", i), ServiceID: fmt.Sprintf("svc%021d", k), NodeID: id,
+				DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskRunning},
+				Networks: []model.Attachment{{Network: fmt.Sprintf("net%021d", k), Addr: fmt.Sprintf("10.%d.%d.%d/20", 100+k/16, (k%16)*16+i/nets/250, i/nets%250+2)}}})
 		}
 		return w.UpsertTasks(tasks)
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -57,14 +58,14 @@ func (s *rowStore) write(fn func(*state.WriteTxn) error) uint64 {
 	return s.idx
 }
 
-func netNode(id, addr string, st state.NodeState, nets ...state.Attachment) *state.Node {
-	return &state.Node{ID: id, Hostname: "h-" + id, Role: state.RoleWorker, Availability: state.AvailabilityActive, Addr: addr,
-		Status: state.NodeStatus{State: st}, Networks: nets}
+func netNode(id, addr string, st model.NodeState, nets ...model.Attachment) *model.Node {
+	return &model.Node{ID: id, Hostname: "h-" + id, Role: model.RoleWorker, Availability: model.AvailabilityActive, Addr: addr,
+		Status: model.NodeStatus{State: st}, Networks: nets}
 }
 
-func netTask(id, svc, node string, observed, desired state.TaskState, atts ...state.Attachment) *state.Task {
-	return &state.Task{ID: id, ServiceID: svc, NodeID: node, DesiredState: desired,
-		Status: state.TaskStatus{State: observed}, Networks: atts}
+func netTask(id, svc, node string, observed, desired model.TaskState, atts ...model.Attachment) *model.Task {
+	return &model.Task{ID: id, ServiceID: svc, NodeID: node, DesiredState: desired,
+		Status: model.TaskStatus{State: observed}, Networks: atts}
 }
 
 // netFixture: overlay networks "na" (web_a) and "nb" (web_b) and the ingress "ning";
@@ -75,7 +76,7 @@ func netTask(id, svc, node string, observed, desired state.TaskState, atts ...st
 func netFixture(t *testing.T) (*rowStore, *control.Control) {
 	s := newRowStore(t)
 	s.write(func(w *state.WriteTxn) error {
-		for _, n := range []*state.Network{
+		for _, n := range []*model.Network{
 			{ID: "na", Name: "web_a", Stack: "web", Driver: "overlay", VNI: 4097, Subnet: "10.0.1.0/24", Gateway: "10.0.1.1"},
 			{ID: "nb", Name: "web_b", Stack: "web", Driver: "overlay", VNI: 4098, Subnet: "10.0.2.0/24", Gateway: "10.0.2.1"},
 			{ID: "ning", Name: "ingress", Driver: "overlay", VNI: 4096, Subnet: "10.255.0.0/16", Gateway: "10.255.0.1", Ingress: true},
@@ -84,41 +85,41 @@ func netFixture(t *testing.T) (*rowStore, *control.Control) {
 				return err
 			}
 		}
-		for _, n := range []*state.Node{
-			netNode("n1", "198.18.0.1:7946", state.NodeReady, state.Attachment{Network: "ning", Addr: "10.255.0.2/16"}),
-			netNode("n2", "198.18.0.2:7946", state.NodeReady),
-			netNode("n3", "198.18.0.3:7946", state.NodeDown, state.Attachment{Network: "ning", Addr: "10.255.0.3/16"}),
-			netNode("n4", "198.18.0.4", state.NodeReady, state.Attachment{Network: "ning", Addr: "10.255.0.4/16"}),
+		for _, n := range []*model.Node{
+			netNode("n1", "198.18.0.1:7946", model.NodeReady, model.Attachment{Network: "ning", Addr: "10.255.0.2/16"}),
+			netNode("n2", "198.18.0.2:7946", model.NodeReady),
+			netNode("n3", "198.18.0.3:7946", model.NodeDown, model.Attachment{Network: "ning", Addr: "10.255.0.3/16"}),
+			netNode("n4", "198.18.0.4", model.NodeReady, model.Attachment{Network: "ning", Addr: "10.255.0.4/16"}),
 		} {
 			if err := w.UpsertNode(n); err != nil {
 				return err
 			}
 		}
-		err := w.UpsertStack(&state.Stack{Name: "web", Spec: &spec.Stack{Name: "web", Networks: map[string]*spec.Network{
+		err := w.UpsertStack(&model.Stack{Name: "web", Spec: &spec.Stack{Name: "web", Networks: map[string]*spec.Network{
 			"a": {Name: "web_a", Driver: "overlay"}, "b": {Name: "web_b", Driver: "overlay"}}}})
 		if err != nil {
 			return err
 		}
-		api := &state.Service{ID: "s1", Name: "web_api", Stack: "web", Spec: spec.Service{Name: "api",
+		api := &model.Service{ID: "s1", Name: "web_api", Stack: "web", Spec: spec.Service{Name: "api",
 			Networks: []spec.ServiceNetwork{{Name: "a", Aliases: []string{"backend"}}},
 			Ports: []spec.Port{{Target: 80, Published: 8080, Protocol: "tcp", Mode: spec.PortModeIngress},
 				{Target: 81, Published: 8081, Protocol: "tcp", Mode: spec.PortModeHost}},
 			Deploy: spec.Deploy{EndpointMode: "vip"}},
-			Endpoint: state.Endpoint{VIPs: []state.VIP{{Network: "na", Addr: "10.0.1.2/24"}, {Network: "ning", Addr: "10.255.0.5/16"}}}}
-		db := &state.Service{ID: "s2", Name: "web_db", Stack: "web", Spec: spec.Service{Name: "db",
+			Endpoint: model.Endpoint{VIPs: []model.VIP{{Network: "na", Addr: "10.0.1.2/24"}, {Network: "ning", Addr: "10.255.0.5/16"}}}}
+		db := &model.Service{ID: "s2", Name: "web_db", Stack: "web", Spec: spec.Service{Name: "db",
 			Networks: []spec.ServiceNetwork{{Name: "b"}}, Deploy: spec.Deploy{EndpointMode: "dnsrr"}}}
-		for _, svc := range []*state.Service{api, db} {
+		for _, svc := range []*model.Service{api, db} {
 			if err := w.UpsertService(svc); err != nil {
 				return err
 			}
 		}
-		return w.UpsertTasks([]*state.Task{
-			netTask("t1", "s1", "n1", state.TaskRunning, state.TaskRunning, state.Attachment{Network: "na", Addr: "10.0.1.11/24"}),
-			netTask("t2", "s1", "n2", state.TaskStarting, state.TaskRunning, state.Attachment{Network: "na", Addr: "10.0.1.12/24"}),
-			netTask("t3", "s1", "n3", state.TaskRunning, state.TaskRunning, state.Attachment{Network: "na", Addr: "10.0.1.13/24"}),
-			netTask("t5", "s1", "n1", state.TaskFailed, state.TaskShutdown, state.Attachment{Network: "nb", Addr: "10.0.2.15/24"}),
-			netTask("t4", "s2", "n2", state.TaskRunning, state.TaskRunning, state.Attachment{Network: "nb", Addr: "10.0.2.14/24"}),
-			netTask("t6", "s2", "", state.TaskPending, state.TaskRunning, state.Attachment{Network: "nb", Addr: "10.0.2.16/24"}),
+		return w.UpsertTasks([]*model.Task{
+			netTask("t1", "s1", "n1", model.TaskRunning, model.TaskRunning, model.Attachment{Network: "na", Addr: "10.0.1.11/24"}),
+			netTask("t2", "s1", "n2", model.TaskStarting, model.TaskRunning, model.Attachment{Network: "na", Addr: "10.0.1.12/24"}),
+			netTask("t3", "s1", "n3", model.TaskRunning, model.TaskRunning, model.Attachment{Network: "na", Addr: "10.0.1.13/24"}),
+			netTask("t5", "s1", "n1", model.TaskFailed, model.TaskShutdown, model.Attachment{Network: "nb", Addr: "10.0.2.15/24"}),
+			netTask("t4", "s2", "n2", model.TaskRunning, model.TaskRunning, model.Attachment{Network: "nb", Addr: "10.0.2.14/24"}),
+			netTask("t6", "s2", "", model.TaskPending, model.TaskRunning, model.Attachment{Network: "nb", Addr: "10.0.2.16/24"}),
 		})
 	})
 	return s, control.New(control.Config{Store: s})
@@ -278,7 +279,7 @@ func TestNodeNetworkViewWakesOnlyForItsNetworks(t *testing.T) {
 	w1 := watchView(c, "n1", m1.Index, time.Second)
 	w2 := watchView(c, "n2", m2.Index, 30*time.Second)
 	idx := s.write(func(w *state.WriteTxn) error {
-		return w.UpsertTask(netTask("t4", "s2", "n2", state.TaskRunning, state.TaskShutdown, state.Attachment{Network: "nb", Addr: "10.0.2.14/24"}))
+		return w.UpsertTask(netTask("t4", "s2", "n2", model.TaskRunning, model.TaskShutdown, model.Attachment{Network: "nb", Addr: "10.0.2.14/24"}))
 	})
 	a2 := answer(t, w2, "n2 after t4 changed")
 	if a2.meta.Index != idx || !slices.Equal(endpointKeys(a2.v), []string{"t1+", "t2-", "t4-"}) {
@@ -291,7 +292,7 @@ func TestNodeNetworkViewWakesOnlyForItsNetworks(t *testing.T) {
 	// A change of status that leaves the view as it was wakes nobody either.
 	w1 = watchView(c, "n1", m1.Index, time.Second)
 	s.write(func(w *state.WriteTxn) error {
-		return w.UpsertTask(netTask("t2", "s1", "n2", state.TaskStarting, state.TaskRunning, state.Attachment{Network: "na", Addr: "10.0.1.12/24"}))
+		return w.UpsertTask(netTask("t2", "s1", "n2", model.TaskStarting, model.TaskRunning, model.Attachment{Network: "na", Addr: "10.0.1.12/24"}))
 	})
 	if a1 := answer(t, w1, "n1 after a no-op write"); a1.meta.Index != m1.Index {
 		t.Errorf("n1 woken by a write that changed nothing of its view: index %d", a1.meta.Index)
@@ -300,7 +301,7 @@ func TestNodeNetworkViewWakesOnlyForItsNetworks(t *testing.T) {
 	// n2 goes down: its endpoint t2 leaves n1's view.
 	w1 = watchView(c, "n1", m1.Index, 30*time.Second)
 	idx = s.write(func(w *state.WriteTxn) error {
-		return w.UpsertNode(netNode("n2", "198.18.0.2:7946", state.NodeDown))
+		return w.UpsertNode(netNode("n2", "198.18.0.2:7946", model.NodeDown))
 	})
 	a1 := answer(t, w1, "n1 after n2 went down")
 	if a1.meta.Index != idx || !slices.Equal(endpointKeys(a1.v), []string{"t1+", "n1+", "n4+"}) {

@@ -9,13 +9,14 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
 // Nodes lists the nodes, with their manager status as this manager sees it.
-func (c *Control) Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.QueryMeta, error) {
-	var nodes []*state.Node
+func (c *Control) Nodes(ctx context.Context, q api.Query) ([]*model.Node, api.QueryMeta, error) {
+	var nodes []*model.Node
 	idx, err := c.blocking(ctx, q, []string{state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		var err error
 		nodes, err = tx.Nodes(ws)
@@ -28,8 +29,8 @@ func (c *Control) Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.Qu
 }
 
 // Node returns a node by ID, hostname or unique ID prefix.
-func (c *Control) Node(ctx context.Context, ref string, q api.Query) (*state.Node, api.QueryMeta, error) {
-	var nd *state.Node
+func (c *Control) Node(ctx context.Context, ref string, q api.Query) (*model.Node, api.QueryMeta, error) {
+	var nd *model.Node
 	idx, err := c.blocking(ctx, q, []string{state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		// Watch the whole table: the node may appear, or its hostname change.
 		if _, err := tx.Nodes(ws); err != nil {
@@ -45,24 +46,24 @@ func (c *Control) Node(ctx context.Context, ref string, q api.Query) (*state.Nod
 	if err != nil {
 		return nil, api.QueryMeta{}, err
 	}
-	return c.withManagerStatus([]*state.Node{nd})[0], api.QueryMeta{Index: idx}, nil
+	return c.withManagerStatus([]*model.Node{nd})[0], api.QueryMeta{Index: idx}, nil
 }
 
 // withManagerStatus returns copies of nodes with their manager status as this manager
 // sees it now: the leader from raft, the others reachable while their heartbeats keep
 // them ready (and they are raft voters).
-func (c *Control) withManagerStatus(nodes []*state.Node) []*state.Node {
+func (c *Control) withManagerStatus(nodes []*model.Node) []*model.Node {
 	servers, _ := c.raft.Servers()
 	_, leader := c.raft.Leader()
-	out := make([]*state.Node, len(nodes))
+	out := make([]*model.Node, len(nodes))
 	for i, nd := range nodes {
 		cp := nd.Copy()
 		out[i] = cp
-		if cp.Role != state.RoleManager {
+		if cp.Role != model.RoleManager {
 			cp.ManagerStatus = nil
 			continue
 		}
-		ms := &state.ManagerStatus{Addr: cp.Addr}
+		ms := &model.ManagerStatus{Addr: cp.Addr}
 		if cp.ManagerStatus != nil && cp.ManagerStatus.Addr != "" {
 			ms.Addr = cp.ManagerStatus.Addr
 		}
@@ -74,11 +75,11 @@ func (c *Control) withManagerStatus(nodes []*state.Node) []*state.Node {
 		}
 		switch {
 		case cp.ID == leader:
-			ms.Reachability = state.ReachabilityLeader
-		case voter && cp.Status.State == state.NodeReady:
-			ms.Reachability = state.ReachabilityReachable
+			ms.Reachability = model.ReachabilityLeader
+		case voter && cp.Status.State == model.NodeReady:
+			ms.Reachability = model.ReachabilityReachable
 		default:
-			ms.Reachability = state.ReachabilityUnreachable
+			ms.Reachability = model.ReachabilityUnreachable
 		}
 		cp.ManagerStatus = ms
 	}
@@ -124,13 +125,13 @@ func checkNodeLabels(labels map[string]string, req *api.NodeUpdateRequest) error
 
 // SetNodeRole is `node promote` and `node demote`, made by the leader (see setRole)
 // wherever the request arrives.
-func (c *Control) SetNodeRole(ctx context.Context, ref string, role state.NodeRole) (*api.WriteResponse, error) {
+func (c *Control) SetNodeRole(ctx context.Context, ref string, role model.NodeRole) (*api.WriteResponse, error) {
 	var resp *api.WriteResponse
 	err := c.onLeader(ctx, func(ctx context.Context) (err error) {
 		resp, err = c.setRole(ctx, ref, role)
 		return err
 	}, func(ctx context.Context, cl *api.Client) (err error) {
-		if role == state.RoleManager {
+		if role == model.RoleManager {
 			resp, err = cl.PromoteNode(ctx, ref)
 		} else {
 			resp, err = cl.DemoteNode(ctx, ref)
@@ -150,13 +151,13 @@ func (c *Control) SetNodeRole(ctx context.Context, ref string, role state.NodeRo
 // raft's new configuration has committed; the node stops its manager when it sees
 // both. The leader demoting itself hands leadership over and answers with the new
 // leader, which makes the change in its turn.
-func (c *Control) setRole(ctx context.Context, ref string, role state.NodeRole) (resp *api.WriteResponse, err error) {
+func (c *Control) setRole(ctx context.Context, ref string, role model.NodeRole) (resp *api.WriteResponse, err error) {
 	err = c.membershipChange(ctx, func() error {
 		nd, err := resolveNode(c.st.State().ReadTxn(), ref)
 		if err != nil {
 			return err
 		}
-		if role == state.RoleManager {
+		if role == model.RoleManager {
 			resp, err = c.promote(ctx, nd)
 		} else {
 			resp, err = c.demote(ctx, nd)
@@ -166,11 +167,11 @@ func (c *Control) setRole(ctx context.Context, ref string, role state.NodeRole) 
 	return resp, err
 }
 
-func (c *Control) promote(ctx context.Context, nd *state.Node) (*api.WriteResponse, error) {
-	if nd.Role == state.RoleManager {
+func (c *Control) promote(ctx context.Context, nd *model.Node) (*api.WriteResponse, error) {
+	if nd.Role == model.RoleManager {
 		return &api.WriteResponse{Unchanged: true}, nil
 	}
-	idx, err := c.apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: nd.ID, Role: state.RoleManager})
+	idx, err := c.apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: nd.ID, Role: model.RoleManager})
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +179,9 @@ func (c *Control) promote(ctx context.Context, nd *state.Node) (*api.WriteRespon
 	return &api.WriteResponse{Index: idx}, nil
 }
 
-func (c *Control) demote(ctx context.Context, nd *state.Node) (*api.WriteResponse, error) {
+func (c *Control) demote(ctx context.Context, nd *model.Node) (*api.WriteResponse, error) {
 	voter := c.IsVoter(nd.ID)
-	if nd.Role == state.RoleWorker && !voter {
+	if nd.Role == model.RoleWorker && !voter {
 		return &api.WriteResponse{Unchanged: true}, nil
 	}
 	voters, reachable := c.Voters()
@@ -197,9 +198,9 @@ func (c *Control) demote(ctx context.Context, nd *state.Node) (*api.WriteRespons
 		c.logger.Info("manager removed from raft", "node", nd.ID, "hostname", nd.Hostname)
 	}
 	var idx uint64
-	if nd.Role != state.RoleWorker {
+	if nd.Role != model.RoleWorker {
 		var err error
-		if idx, err = c.apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: nd.ID, Role: state.RoleWorker}); err != nil {
+		if idx, err = c.apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: nd.ID, Role: model.RoleWorker}); err != nil {
 			return nil, fmt.Errorf("%s left raft but its role could not be recorded: %w (run the demote again)", nodeName(nd), err)
 		}
 	}
@@ -219,7 +220,7 @@ func (c *Control) RemoveNode(ctx context.Context, ref string, force bool) error 
 		return fmt.Errorf("%w: %s is the node you are talking to: run `berth leave` on it instead", api.ErrRefused, nodeName(nd))
 	}
 	voter := c.IsVoter(nd.ID)
-	if nd.Role == state.RoleManager || voter {
+	if nd.Role == model.RoleManager || voter {
 		if !force {
 			return fmt.Errorf("%w: %s is a manager: demote it first (`berth node demote %s`), or use --force", api.ErrRefused, nodeName(nd), nd.Hostname)
 		}
@@ -232,7 +233,7 @@ func (c *Control) RemoveNode(ctx context.Context, ref string, force bool) error 
 				return fmt.Errorf("remove %s from raft: %w", nodeName(nd), err)
 			}
 		}
-	} else if nd.Status.State == state.NodeReady && !force {
+	} else if nd.Status.State == model.NodeReady && !force {
 		return fmt.Errorf("%w: %s is not down: stop it (or run `berth leave` on it) first, or use --force", api.ErrRefused, nodeName(nd))
 	}
 	if _, err := c.apply(ctx, command.CmdNodeRemove, command.NodeRemove{ID: nd.ID}); err != nil {
@@ -242,4 +243,4 @@ func (c *Control) RemoveNode(ctx context.Context, ref string, force bool) error 
 	return nil
 }
 
-func nodeName(nd *state.Node) string { return nd.Hostname + " (" + nd.ID + ")" }
+func nodeName(nd *model.Node) string { return nd.Hostname + " (" + nd.ID + ")" }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -16,8 +17,8 @@ func TestResolveNode(t *testing.T) {
 	}
 	err = st.Update(1, func(w *state.WriteTxn) error {
 		for _, n := range []struct{ id, host string }{{"abc123", "node-1"}, {"abd456", "node-2"}, {"xyz789", "abc"}} {
-			if err := w.UpsertNode(&state.Node{ID: n.id, Hostname: n.host, Role: state.RoleWorker,
-				Availability: state.AvailabilityActive, Status: state.NodeStatus{State: state.NodeReady}}); err != nil {
+			if err := w.UpsertNode(&model.Node{ID: n.id, Hostname: n.host, Role: model.RoleWorker,
+				Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady}}); err != nil {
 				return err
 			}
 		}

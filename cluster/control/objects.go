@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -26,13 +27,13 @@ func (c *Control) CreateSecret(ctx context.Context, req *api.ObjectCreateRequest
 		}
 		return s.Version, nil
 	}, func(id string, v uint64) (uint64, error) {
-		return c.apply(ctx, command.CmdSecretUpsert, &state.Secret{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
+		return c.apply(ctx, command.CmdSecretUpsert, &model.Secret{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
 	})
 }
 
 // Secrets lists every version of every secret.
-func (c *Control) Secrets(ctx context.Context, q api.Query) ([]*state.Secret, api.QueryMeta, error) {
-	var out []*state.Secret
+func (c *Control) Secrets(ctx context.Context, q api.Query) ([]*model.Secret, api.QueryMeta, error) {
+	var out []*model.Secret
 	idx, err := c.blocking(ctx, q, []string{state.TableSecrets}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		var err error
 		out, err = tx.Secrets(ws)
@@ -50,16 +51,16 @@ func (c *Control) CreateConfig(ctx context.Context, req *api.ObjectCreateRequest
 		}
 		return cf.Version, nil
 	}, func(id string, v uint64) (uint64, error) {
-		return c.apply(ctx, command.CmdConfigUpsert, &state.Config{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
+		return c.apply(ctx, command.CmdConfigUpsert, &model.Config{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
 	})
 }
 
 // Configs lists every version of every config, without data.
-func (c *Control) Configs(ctx context.Context, q api.Query) ([]*state.Config, api.QueryMeta, error) {
-	var out []*state.Config
+func (c *Control) Configs(ctx context.Context, q api.Query) ([]*model.Config, api.QueryMeta, error) {
+	var out []*model.Config
 	idx, err := c.blocking(ctx, q, []string{state.TableConfigs}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		all, err := tx.Configs(ws)
-		out = make([]*state.Config, len(all))
+		out = make([]*model.Config, len(all))
 		for i, cf := range all {
 			cp := cf.Copy()
 			cp.Data = nil

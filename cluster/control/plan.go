@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -28,7 +29,7 @@ func (c *Control) PlanStacks(reqs []*api.StackDeployRequest) (*api.PlanResponse,
 // commands, made once, and how they differ from the stacks the cluster held when the
 // plan was made.
 type SourcePlan struct {
-	src  *state.Source
+	src  *model.Source
 	cmds []*command.StackDeploy
 	// index is the stacks table's index the comparison was made at.
 	index     uint64
@@ -42,7 +43,7 @@ type SourcePlan struct {
 // berth.yaml's depends_on, by stack name. A stack that does not make a command is a
 // bad request (api.ErrBadRequest); a stack of another source is refused (wrapping
 // state.ErrConflict) before the FSM would.
-func PlanSource(tx *state.ReadTxn, src *state.Source, stacks []spec.Checked, dependsOn map[string][]string, newID func() string) (*SourcePlan, error) {
+func PlanSource(tx *state.ReadTxn, src *model.Source, stacks []spec.Checked, dependsOn map[string][]string, newID func() string) (*SourcePlan, error) {
 	p := &SourcePlan{src: src, cmds: make([]*command.StackDeploy, 0, len(stacks))}
 	for _, st := range stacks {
 		cmd, err := LoadedStackCommand(st, src.Prune, newID)
@@ -119,8 +120,8 @@ func (p *SourcePlan) Unchanged() bool { return p.unchanged }
 func (p *SourcePlan) Kept() []string { return p.kept }
 
 // Summary counts what the plan does to services.
-func (p *SourcePlan) Summary() state.PlanSummary {
-	var sum state.PlanSummary
+func (p *SourcePlan) Summary() model.PlanSummary {
+	var sum model.PlanSummary
 	for _, d := range p.diffs {
 		for _, sc := range d.Services {
 			switch sc.Action {
@@ -163,7 +164,7 @@ func (p *SourcePlan) stacks(sha string) []*command.StackDeploy {
 
 // SyncCommand is the raft command of a sync of src, answering its requests: the
 // record of the outcome, with plan's stacks applied when plan is not nil.
-func SyncCommand(src *state.Source, now time.Time, fetched string, status state.SyncState, rec state.SyncRecord, plan *SourcePlan) *command.SourceSync {
+func SyncCommand(src *model.Source, now time.Time, fetched string, status model.SyncState, rec model.SyncRecord, plan *SourcePlan) *command.SourceSync {
 	cmd := &command.SourceSync{Name: src.Name, Now: now.UTC(), Fetched: fetched, Status: status, Answered: src.SyncRequests, Record: rec}
 	if plan != nil {
 		cmd.Apply, cmd.Stacks, cmd.Prune = true, plan.stacks(rec.Revision), src.Prune
@@ -173,8 +174,8 @@ func SyncCommand(src *state.Source, now time.Time, fetched string, status state.
 
 // WaitSources returns the sources and their table's index once it passes index (at
 // once for 0), or at ctx's deadline; state.ErrAbandoned when st was replaced.
-func WaitSources(ctx context.Context, st *state.Store, index uint64) ([]*state.Source, uint64, error) {
-	var out []*state.Source
+func WaitSources(ctx context.Context, st *state.Store, index uint64) ([]*model.Source, uint64, error) {
+	var out []*model.Source
 	idx, err := st.Blocking(ctx, index, []string{state.TableSources}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		var err error
 		out, err = tx.Sources(ws)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/statetest"
 	"github.com/berthd/berth/spec"
 )
@@ -16,7 +16,7 @@ import (
 // date without the revision being made again.
 func TestSourcePlanIsComparedAgainOnlyWhenTheStacksMoved(t *testing.T) {
 	st := statetest.PreviewCluster(t)
-	src := &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
+	src := &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "https://example.com/infra.git", Branch: "main", Prune: true}
 	if err := command.Simulate(st, command.CmdSourceAdd, &command.SourceAdd{Source: src}); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestSourcePlanIsComparedAgainOnlyWhenTheStacksMoved(t *testing.T) {
 	}
 
 	// Once the stack is there, the same commands change nothing.
-	sync := control.SyncCommand(src, time.Now(), "", state.SyncSynced, state.SyncRecord{Revision: "r1"}, plan)
+	sync := control.SyncCommand(src, time.Now(), "", model.SyncSynced, model.SyncRecord{Revision: "r1"}, plan)
 	if err := command.Simulate(st, command.CmdSourceSync, sync); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/scheduler"
@@ -64,13 +65,13 @@ func PreviewStacks(st *state.Store, reqs []*api.StackDeployRequest, newID func()
 // it marks as that revision's) on a fork of st and follows the rollout it starts:
 // where the tasks would land. before is st as read before, what the rollout is
 // compared with.
-func previewSync(st *state.Store, before *state.ReadTxn, src *state.Source, cmds []*command.StackDeploy, sha string, newID func() string, now time.Time) ([]*api.ServicePlacement, bool, error) {
+func previewSync(st *state.Store, before *state.ReadTxn, src *model.Source, cmds []*command.StackDeploy, sha string, newID func() string, now time.Time) ([]*api.ServicePlacement, bool, error) {
 	for _, c := range cmds {
 		c.Stack.Revision = sha
 	}
 	fork := st.Fork()
-	sync := &command.SourceSync{Name: src.Name, Now: now.UTC(), Status: state.SyncSynced,
-		Record: state.SyncRecord{Revision: sha}, Apply: true, Stacks: cmds, Prune: src.Prune}
+	sync := &command.SourceSync{Name: src.Name, Now: now.UTC(), Status: model.SyncSynced,
+		Record: model.SyncRecord{Revision: sha}, Apply: true, Stacks: cmds, Prune: src.Prune}
 	if err := command.Simulate(fork, command.CmdSourceSync, sync); err != nil {
 		return nil, false, fmt.Errorf("source %s: revision %s: %w", src.Name, shortRevision(sha), err)
 	}
@@ -201,20 +202,20 @@ func agentReports(tx *state.ReadTxn, services []string, now time.Time) ([]comman
 			return nil, err
 		}
 		for _, t := range tasks {
-			if t.NodeID == "" || t.Status.State.Before(state.TaskAssigned) || t.Status.State.Terminal() {
+			if t.NodeID == "" || t.Status.State.Before(model.TaskAssigned) || t.Status.State.Terminal() {
 				continue
 			}
-			to := state.TaskRunning
+			to := model.TaskRunning
 			switch {
-			case t.DesiredState == state.TaskComplete:
-				to = state.TaskComplete
-			case t.DesiredState != state.TaskRunning:
-				to = state.TaskShutdown
-			case t.Status.State == state.TaskRunning:
+			case t.DesiredState == model.TaskComplete:
+				to = model.TaskComplete
+			case t.DesiredState != model.TaskRunning:
+				to = model.TaskShutdown
+			case t.Status.State == model.TaskRunning:
 				continue
 			}
 			out = append(out, command.TaskStatusReport{NodeID: t.NodeID, TaskID: t.ID,
-				Status: state.TaskStatus{State: to, Message: "preview", Timestamp: now}})
+				Status: model.TaskStatus{State: to, Message: "preview", Timestamp: now}})
 		}
 	}
 	return out, nil
@@ -241,10 +242,10 @@ func placements(before, after *state.ReadTxn, services []string) ([]*api.Service
 		sp := &api.ServicePlacement{Service: serviceName(before, after, id)}
 		existed := map[string]bool{}
 		// What ran before, by slot (by node for a global service's tasks).
-		ran := map[string]*state.Task{}
+		ran := map[string]*model.Task{}
 		for _, t := range old {
 			existed[t.ID] = true
-			if active(t) && t.NodeID != "" && !t.Status.State.Before(state.TaskAssigned) {
+			if active(t) && t.NodeID != "" && !t.Status.State.Before(model.TaskAssigned) {
 				ran[placementSlot(t)] = t
 			}
 		}
@@ -254,7 +255,7 @@ func placements(before, after *state.ReadTxn, services []string) ([]*api.Service
 			if !active(t) {
 				continue
 			}
-			if t.Status.State.Before(state.TaskAssigned) {
+			if t.Status.State.Before(model.TaskAssigned) {
 				unplaced[t.Status.Err]++
 				continue
 			}
@@ -280,7 +281,7 @@ func placements(before, after *state.ReadTxn, services []string) ([]*api.Service
 			sp.Unplaced = append(sp.Unplaced, api.UnplacedTasks{Count: unplaced[reason], Reason: reason})
 		}
 		if svc, err := after.Service(nil, id); err == nil && svc.UpdateStatus.State != "" &&
-			svc.UpdateStatus.State != state.UpdateCompleted && svc.UpdateStatus != updateStatusOf(before, id) {
+			svc.UpdateStatus.State != model.UpdateCompleted && svc.UpdateStatus != updateStatusOf(before, id) {
 			sp.Update = string(svc.UpdateStatus.State) + ": " + svc.UpdateStatus.Message
 		}
 		if len(sp.Tasks) == 0 && sp.Stopped == 0 && len(sp.Unplaced) == 0 && sp.Update == "" {
@@ -296,23 +297,23 @@ func placements(before, after *state.ReadTxn, services []string) ([]*api.Service
 }
 
 // active: the task is meant to run (or to complete, a job's) and has not ended.
-func active(t *state.Task) bool {
-	return (t.DesiredState == state.TaskRunning || t.DesiredState == state.TaskComplete) && !t.Status.State.Terminal()
+func active(t *model.Task) bool {
+	return (t.DesiredState == model.TaskRunning || t.DesiredState == model.TaskComplete) && !t.Status.State.Terminal()
 }
 
 // placementSlot names what a task fills: its slot, or its node for a global service's.
-func placementSlot(t *state.Task) string {
+func placementSlot(t *model.Task) string {
 	if t.Slot == 0 {
 		return "node:" + t.NodeID
 	}
 	return fmt.Sprint("slot:", t.Slot)
 }
 
-func updateStatusOf(tx *state.ReadTxn, id string) state.UpdateStatus {
+func updateStatusOf(tx *state.ReadTxn, id string) model.UpdateStatus {
 	if s, err := tx.Service(nil, id); err == nil {
 		return s.UpdateStatus
 	}
-	return state.UpdateStatus{}
+	return model.UpdateStatus{}
 }
 
 func serviceName(before, after *state.ReadTxn, id string) string {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/control"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // revisionsOf knows the commits of some revisions, as the applier would.
@@ -29,10 +29,10 @@ func TestRollbackPinsOnlyARevisionFound(t *testing.T) {
 	ctx := context.Background()
 	sha := strings.Repeat("3f", 20)
 	ctl := control.New(control.Config{Store: m.Store, Revisions: revisionsOf{"v1": sha}})
-	if _, err := ctl.AddSource(ctx, &api.SourceAddRequest{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush}}); err != nil {
+	if _, err := ctl.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush}}); err != nil {
 		t.Fatal(err)
 	}
-	row := func() *state.Source {
+	row := func() *model.Source {
 		t.Helper()
 		src, err := m.Store.State().ReadTxn().Source(nil, "apps")
 		if err != nil {

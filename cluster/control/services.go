@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
@@ -20,7 +21,7 @@ func (c *Control) Services(ctx context.Context, f api.ServiceFilter, q api.Query
 	var out []*api.ServiceStatus
 	idx, err := c.blocking(ctx, q, []string{state.TableServices, state.TableTasks, state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		out = nil
-		var svcs []*state.Service
+		var svcs []*model.Service
 		var err error
 		if f.Stack != "" {
 			svcs, err = tx.ServicesByStack(ws, f.Stack)
@@ -70,9 +71,9 @@ func (c *Control) Service(ctx context.Context, ref string, q api.Query) (*api.Se
 // allowedNodes returns, for a global service, the nodes that qualify to run one of
 // its tasks (orchestrator.AllowedNodes), and nil for others. The scheduler's view of
 // the nodes is built once per read, and only if a global service asks.
-func (c *Control) allowedNodes(tx *state.ReadTxn) func(*state.Service) []string {
+func (c *Control) allowedNodes(tx *state.ReadTxn) func(*model.Service) []string {
 	var infos []scheduler.NodeInfo
-	return func(s *state.Service) []string {
+	return func(s *model.Service) []string {
 		if !s.Spec.Deploy.Global() {
 			return nil
 		}
@@ -89,7 +90,7 @@ func (c *Control) allowedNodes(tx *state.ReadTxn) func(*state.Service) []string 
 // which slots are stuck on a failure (Failing, by the newest failure's error). A global
 // service's desired tasks are one per node in allowed (the nodes that qualify, see
 // orchestrator.AllowedNodes) or still running one (a paused node keeps its task).
-func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api.ServiceStatus {
+func ServiceStatus(s *model.Service, tasks []*model.Task, allowed []string) *api.ServiceStatus {
 	out := &api.ServiceStatus{Service: s}
 	hash := orchestrator.TaskHash(s)
 	nodes := map[string]struct{}{}
@@ -102,11 +103,11 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 	for _, t := range tasks {
 		current := t.SpecHash == hash || t.SpecHash == "" && t.SpecVersion == s.SpecVersion
 		slotOf(slots, t).see(t, current)
-		if t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete {
+		if t.DesiredState != model.TaskRunning && t.DesiredState != model.TaskComplete {
 			continue
 		}
 		switch st := t.Status.State; {
-		case st == state.TaskRunning:
+		case st == model.TaskRunning:
 			out.Running++
 			live++
 			if current {
@@ -115,12 +116,12 @@ func ServiceStatus(s *state.Service, tasks []*state.Task, allowed []string) *api
 			if t.NodeID != "" {
 				nodes[t.NodeID] = struct{}{}
 			}
-		case st == state.TaskComplete:
+		case st == model.TaskComplete:
 			out.Completed++
 		case st.Terminal():
 		default:
 			live++
-			if st == state.TaskPending && t.Status.Err != "" {
+			if st == model.TaskPending && t.Status.Err != "" {
 				reasons[t.Status.Err]++
 			}
 		}
@@ -166,13 +167,13 @@ type slotKey struct {
 // slotState is what one slot's tasks say about whether it is stuck on a failure.
 type slotState struct {
 	// failure is the newest task of the current spec that failed or was rejected.
-	failure *state.Task
+	failure *model.Task
 	// settled: a task of the current spec runs or completed, or one waits for a node
 	// (counted in Pending instead).
 	settled bool
 }
 
-func slotOf(slots map[slotKey]*slotState, t *state.Task) *slotState {
+func slotOf(slots map[slotKey]*slotState, t *model.Task) *slotState {
 	k := slotKey{slot: t.Slot}
 	if t.Slot == 0 {
 		k.node = t.NodeID
@@ -183,14 +184,14 @@ func slotOf(slots map[slotKey]*slotState, t *state.Task) *slotState {
 	return slots[k]
 }
 
-func (sl *slotState) see(t *state.Task, current bool) {
+func (sl *slotState) see(t *model.Task, current bool) {
 	switch st := t.Status.State; {
 	case !current:
-	case st == state.TaskRunning || st == state.TaskComplete:
+	case st == model.TaskRunning || st == model.TaskComplete:
 		sl.settled = true
-	case st == state.TaskPending && t.Status.Err != "" && t.DesiredState == state.TaskRunning:
+	case st == model.TaskPending && t.Status.Err != "" && t.DesiredState == model.TaskRunning:
 		sl.settled = true
-	case st == state.TaskFailed || st == state.TaskRejected:
+	case st == model.TaskFailed || st == model.TaskRejected:
 		if sl.failure == nil || newer(t, sl.failure) {
 			sl.failure = t
 		}
@@ -198,7 +199,7 @@ func (sl *slotState) see(t *state.Task, current bool) {
 }
 
 // newer: a was made after b, or, made at once, changed state after it.
-func newer(a, b *state.Task) bool {
+func newer(a, b *model.Task) bool {
 	if !a.CreatedAt.Equal(b.CreatedAt) {
 		return a.CreatedAt.After(b.CreatedAt)
 	}
@@ -206,7 +207,7 @@ func newer(a, b *state.Task) bool {
 }
 
 // failureText is a failed task's error in words.
-func failureText(t *state.Task) string {
+func failureText(t *model.Task) string {
 	switch {
 	case t.Status.Err != "":
 		return t.Status.Err

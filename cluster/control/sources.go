@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -41,7 +42,7 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	cmd := &command.SourceAdd{Source: src}
 	secret := func(suffix string, data []byte) string {
 		name := "source-" + src.Name + "-" + suffix
-		cmd.Secrets = append(cmd.Secrets, &state.Secret{ID: c.newID(), Name: name, Version: 1, Data: data,
+		cmd.Secrets = append(cmd.Secrets, &model.Secret{ID: c.newID(), Name: name, Version: 1, Data: data,
 			Labels: map[string]string{SourceSecretLabel: src.Name}})
 		return name
 	}
@@ -55,7 +56,7 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	if len(req.WebhookSecret) > 0 {
 		src.WebhookSecretRef = secret("webhook", req.WebhookSecret)
 	}
-	if src.Kind == state.SourceGitPush {
+	if src.Kind == model.SourceGitPush {
 		src.AuthRef = secret(pushTokenSuffix, newPushToken())
 	}
 	idx, err := c.apply(ctx, command.CmdSourceAdd, cmd)
@@ -67,7 +68,7 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 }
 
 // checkSource validates and normalises what `source add` sent; the errors name the flag.
-func checkSource(src *state.Source, req *api.SourceAddRequest) error {
+func checkSource(src *model.Source, req *api.SourceAddRequest) error {
 	if err := checkSourceFields(src); err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func checkSource(src *state.Source, req *api.SourceAddRequest) error {
 		return badRequest("--interval %s is negative", time.Duration(src.Interval))
 	}
 	switch src.Kind {
-	case state.SourceGitPull:
+	case model.SourceGitPull:
 		if src.URL == "" {
 			return badRequest("source %s: --url is required for a Git source", src.Name)
 		}
@@ -105,14 +106,14 @@ func checkSource(src *state.Source, req *api.SourceAddRequest) error {
 		if src.Interval != 0 && time.Duration(src.Interval) < MinSourceInterval {
 			return badRequest("--interval %s is shorter than %s: use a webhook for faster syncs", time.Duration(src.Interval), MinSourceInterval)
 		}
-	case state.SourceDir:
+	case model.SourceDir:
 		if !filepath.IsAbs(src.URL) {
 			return badRequest("source %s: --dir %q must be an absolute path on the managers", src.Name, src.URL)
 		}
 		if req.Credentials != nil || len(req.WebhookSecret) > 0 {
 			return badRequest("source %s: a folder source takes no credentials and no webhook secret", src.Name)
 		}
-	case state.SourceGitPush:
+	case model.SourceGitPush:
 		if src.URL != "" || req.Credentials != nil {
 			return badRequest("source %s: a push source has no URL and no credentials: the cluster is its remote", src.Name)
 		}
@@ -130,7 +131,7 @@ func checkSource(src *state.Source, req *api.SourceAddRequest) error {
 
 // checkSourceFields checks the name and the free-text fields of a source, which end up
 // in paths, Git commands and terminals.
-func checkSourceFields(src *state.Source) error {
+func checkSourceFields(src *model.Source) error {
 	if err := spec.CheckStackName("source", src.Name); err != nil {
 		return badRequest("name: %v", err)
 	}
@@ -277,11 +278,11 @@ func (c *Control) Source(ctx context.Context, name string, q api.Query) (*api.So
 // sourceInfo works out a source's status in one word: Suspended and Failed first,
 // then Degraded while some services of its last revision cannot run (Reason says
 // why), Progressing while they converge.
-func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed func(*state.Service) []string) (*api.SourceInfo, error) {
+func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *model.Source, allowed func(*model.Service) []string) (*api.SourceInfo, error) {
 	if !s.PushPack.IsZero() {
 		// The pushed objects are for the managers' repositories, not for clients.
 		s = s.Copy()
-		s.PushPack = state.Blob{}
+		s.PushPack = model.Blob{}
 	}
 	info := &api.SourceInfo{Source: s}
 	stacks, err := tx.StacksBySource(ws, s.Name)
@@ -313,16 +314,16 @@ func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *state.Source, allowed f
 	switch {
 	case s.Suspended:
 		info.Display = api.SourceSuspended
-	case s.Status == state.SyncFailed:
+	case s.Status == model.SyncFailed:
 		info.Display = api.SourceFailed
-	case s.Status == state.SyncOutOfSync:
+	case s.Status == model.SyncOutOfSync:
 		info.Display = api.SourceOutOfSync
-	case s.Status == state.SyncSynced && len(stuck) > 0:
+	case s.Status == model.SyncSynced && len(stuck) > 0:
 		info.Display = api.SourceDegraded
 		info.Reason = strings.Join(stuck, "; ")
-	case s.Status == state.SyncSynced && converging:
+	case s.Status == model.SyncSynced && converging:
 		info.Display = api.SourceProgressing
-	case s.Status == state.SyncSynced:
+	case s.Status == model.SyncSynced:
 		info.Display = api.SourceSynced
 	default:
 		info.Display = api.SourcePending
@@ -352,7 +353,7 @@ func (c *Control) SourceToken(ctx context.Context, name string, rotate bool) (st
 	if err != nil {
 		return "", err
 	}
-	if src.Kind != state.SourceGitPush || src.AuthRef == "" {
+	if src.Kind != model.SourceGitPush || src.AuthRef == "" {
 		return "", badRequest("source %s is a %s source: only push sources (source add --push) have a token", name, src.Kind)
 	}
 	cur, err := tx.Secret(nil, src.AuthRef)
@@ -362,7 +363,7 @@ func (c *Control) SourceToken(ctx context.Context, name string, rotate bool) (st
 	if !rotate {
 		return string(cur.Data), nil
 	}
-	next := &state.Secret{ID: c.newID(), Name: cur.Name, Version: cur.Version + 1, Data: newPushToken(), Labels: cur.Labels}
+	next := &model.Secret{ID: c.newID(), Name: cur.Name, Version: cur.Version + 1, Data: newPushToken(), Labels: cur.Labels}
 	if _, err := c.apply(ctx, command.CmdSecretUpsert, next); err != nil {
 		return "", err
 	}

@@ -6,17 +6,17 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
 func TestCheckSourceNamesTheFlag(t *testing.T) {
-	pull := func(url string) *state.Source {
-		return &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: url}
+	pull := func(url string) *model.Source {
+		return &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: url}
 	}
 	for _, tc := range []struct {
 		name string
-		src  *state.Source
+		src  *model.Source
 		cred *api.SourceCredentials
 		want string // "" means accepted
 	}{
@@ -26,11 +26,11 @@ func TestCheckSourceNamesTheFlag(t *testing.T) {
 		{"SSH key without known_hosts", pull("git@git.example.com:ops/stacks.git"), &api.SourceCredentials{SSHKey: []byte("k")}, "--known-hosts"},
 		{"token and SSH key", pull("git@git.example.com:ops/stacks.git"), &api.SourceCredentials{Token: "t", SSHKey: []byte("k"), KnownHosts: []byte("h")}, "not both"},
 		{"no URL", pull(""), nil, "--url"},
-		{"interval too short", &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Interval: spec.Duration(time.Second)}, nil, "--interval"},
-		{"path outside the repository", &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Path: "../x"}, nil, "--path"},
-		{"relative folder", &state.Source{Name: "local", Kind: state.SourceDir, URL: "stacks"}, nil, "--dir"},
-		{"push with a URL", &state.Source{Name: "apps", Kind: state.SourceGitPush, URL: "file:///r"}, nil, "no URL"},
-		{"bad name", &state.Source{Name: "Infra!", Kind: state.SourceGitPush}, nil, "invalid source name"},
+		{"interval too short", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "file:///r", Interval: spec.Duration(time.Second)}, nil, "--interval"},
+		{"path outside the repository", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "file:///r", Path: "../x"}, nil, "--path"},
+		{"relative folder", &model.Source{Name: "local", Kind: model.SourceDir, URL: "stacks"}, nil, "--dir"},
+		{"push with a URL", &model.Source{Name: "apps", Kind: model.SourceGitPush, URL: "file:///r"}, nil, "no URL"},
+		{"bad name", &model.Source{Name: "Infra!", Kind: model.SourceGitPush}, nil, "invalid source name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkSource(tc.src, &api.SourceAddRequest{Source: tc.src, Credentials: tc.cred})

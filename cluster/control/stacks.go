@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -95,7 +96,7 @@ func stackCommand(req *api.StackDeployRequest, newID func() string) (*command.St
 		ids[command.KindConfig+"/"+k] = newID()
 	}
 	return &command.StackDeploy{
-		Stack:      &state.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(encoded, req)},
+		Stack:      &model.Stack{Name: st.Name, Spec: st, SpecHash: stackHash(encoded, req)},
 		SecretData: req.SecretData,
 		ConfigData: req.ConfigData,
 		IDs:        ids,
@@ -212,7 +213,7 @@ func (c *Control) stackObjects(stack string) ([]objectRef, error) {
 // created, one modified at idx updated, one that was there before and is gone removed.
 func (c *Control) deployChanges(st *spec.Stack, idx uint64, before []objectRef) ([]api.ObjectChange, error) {
 	tx := c.st.State().ReadTxn()
-	action := func(m state.Meta) string {
+	action := func(m model.Meta) string {
 		switch {
 		case m.CreateIndex == idx:
 			return api.ActionCreated

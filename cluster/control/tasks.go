@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 )
@@ -24,7 +25,7 @@ func (c *Control) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*
 		if err != nil {
 			return 0, err
 		}
-		images := map[string]func(*state.Task) string{}
+		images := map[string]func(*model.Task) string{}
 		stacks := map[string]string{}
 		hosts := map[string]string{}
 		for _, t := range tasks {
@@ -35,7 +36,7 @@ func (c *Control) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*
 					image = imageOf(svc)
 					stacks[t.ServiceID] = svc.Stack
 				} else {
-					image = func(*state.Task) string { return "" }
+					image = func(*model.Task) string { return "" }
 				}
 				images[t.ServiceID] = image
 			}
@@ -73,8 +74,8 @@ func slotNode(t *api.TaskInfo) string {
 	return t.NodeID
 }
 
-func filterTasks(tx *state.ReadTxn, f api.TaskFilter) ([]*state.Task, error) {
-	var tasks []*state.Task
+func filterTasks(tx *state.ReadTxn, f api.TaskFilter) ([]*model.Task, error) {
+	var tasks []*model.Task
 	switch {
 	case f.Service != "":
 		s, err := resolveService(tx, f.Service)
@@ -116,14 +117,14 @@ func filterTasks(tx *state.ReadTxn, f api.TaskFilter) ([]*state.Task, error) {
 		if err != nil {
 			return nil, err
 		}
-		tasks = slices.DeleteFunc(tasks, func(t *state.Task) bool { return t.NodeID != n.ID })
+		tasks = slices.DeleteFunc(tasks, func(t *model.Task) bool { return t.NodeID != n.ID })
 	}
 	return tasks, nil
 }
 
 // imageOf tells the image a task of svc was made from: the current spec's, or the
 // previous spec's for a task made before the last update.
-func imageOf(svc *state.Service) func(*state.Task) string {
+func imageOf(svc *model.Service) func(*model.Task) string {
 	cur := orchestrator.TaskHash(svc)
 	prev := ""
 	if svc.PreviousSpec != nil {
@@ -131,7 +132,7 @@ func imageOf(svc *state.Service) func(*state.Task) string {
 		p.Spec, p.Objects = *svc.PreviousSpec, svc.PreviousObjects
 		prev = orchestrator.TaskHash(&p)
 	}
-	return func(t *state.Task) string {
+	return func(t *model.Task) string {
 		if prev != "" && t.SpecHash == prev && t.SpecHash != cur {
 			return svc.PreviousSpec.Image
 		}

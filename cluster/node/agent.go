@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // AgentAPI is the agent API of this node: its tasks and its network view (blocking
@@ -26,7 +26,7 @@ func (a AgentAPI) NodeID() string { return a.n.Status().NodeID }
 func (a AgentAPI) Heartbeat(context.Context) error { return nil }
 
 // NodeTasks returns the tasks assigned to this node.
-func (a AgentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, api.QueryMeta, error) {
+func (a AgentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*model.Task, api.QueryMeta, error) {
 	c, err := a.client()
 	if err != nil {
 		return nil, api.QueryMeta{}, err

@@ -6,7 +6,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/control"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // The manager's endpoints of api.Backend are cluster/control's. The node only says
@@ -63,8 +63,8 @@ func run(get func() (*control.Control, error), fn func(*control.Control) error) 
 }
 
 // Cluster implements server.Backend.
-func (n *Node) Cluster(ctx context.Context) (*state.Cluster, error) {
-	return call(n.readyControl, func(c *control.Control) (*state.Cluster, error) { return c.Cluster(ctx) })
+func (n *Node) Cluster(ctx context.Context) (*model.Cluster, error) {
+	return call(n.readyControl, func(c *control.Control) (*model.Cluster, error) { return c.Cluster(ctx) })
 }
 
 // UpdateCluster implements server.Backend.
@@ -78,18 +78,18 @@ func (n *Node) UnlockKey(ctx context.Context, rotate bool) (*api.UnlockKeyRespon
 }
 
 // JoinToken implements server.Backend.
-func (n *Node) JoinToken(ctx context.Context, role state.NodeRole, rotate bool) (*api.JoinTokenResponse, error) {
+func (n *Node) JoinToken(ctx context.Context, role model.NodeRole, rotate bool) (*api.JoinTokenResponse, error) {
 	return call(n.readyControl, func(c *control.Control) (*api.JoinTokenResponse, error) { return c.JoinToken(ctx, role, rotate) })
 }
 
 // Nodes implements server.Backend.
-func (n *Node) Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.QueryMeta, error) {
-	return query(n.readyControl, func(c *control.Control) ([]*state.Node, api.QueryMeta, error) { return c.Nodes(ctx, q) })
+func (n *Node) Nodes(ctx context.Context, q api.Query) ([]*model.Node, api.QueryMeta, error) {
+	return query(n.readyControl, func(c *control.Control) ([]*model.Node, api.QueryMeta, error) { return c.Nodes(ctx, q) })
 }
 
 // Node implements server.Backend.
-func (n *Node) Node(ctx context.Context, ref string, q api.Query) (*state.Node, api.QueryMeta, error) {
-	return query(n.readyControl, func(c *control.Control) (*state.Node, api.QueryMeta, error) { return c.Node(ctx, ref, q) })
+func (n *Node) Node(ctx context.Context, ref string, q api.Query) (*model.Node, api.QueryMeta, error) {
+	return query(n.readyControl, func(c *control.Control) (*model.Node, api.QueryMeta, error) { return c.Node(ctx, ref, q) })
 }
 
 // UpdateNode implements server.Backend.
@@ -98,7 +98,7 @@ func (n *Node) UpdateNode(ctx context.Context, ref string, req *api.NodeUpdateRe
 }
 
 // SetNodeRole implements server.Backend.
-func (n *Node) SetNodeRole(ctx context.Context, ref string, role state.NodeRole) (*api.WriteResponse, error) {
+func (n *Node) SetNodeRole(ctx context.Context, ref string, role model.NodeRole) (*api.WriteResponse, error) {
 	return call(n.readyControl, func(c *control.Control) (*api.WriteResponse, error) { return c.SetNodeRole(ctx, ref, role) })
 }
 
@@ -113,8 +113,8 @@ func (n *Node) CreateSecret(ctx context.Context, req *api.ObjectCreateRequest) (
 }
 
 // Secrets implements server.Backend.
-func (n *Node) Secrets(ctx context.Context, q api.Query) ([]*state.Secret, api.QueryMeta, error) {
-	return query(n.readyControl, func(c *control.Control) ([]*state.Secret, api.QueryMeta, error) { return c.Secrets(ctx, q) })
+func (n *Node) Secrets(ctx context.Context, q api.Query) ([]*model.Secret, api.QueryMeta, error) {
+	return query(n.readyControl, func(c *control.Control) ([]*model.Secret, api.QueryMeta, error) { return c.Secrets(ctx, q) })
 }
 
 // CreateConfig implements server.Backend.
@@ -123,8 +123,8 @@ func (n *Node) CreateConfig(ctx context.Context, req *api.ObjectCreateRequest) (
 }
 
 // Configs implements server.Backend.
-func (n *Node) Configs(ctx context.Context, q api.Query) ([]*state.Config, api.QueryMeta, error) {
-	return query(n.readyControl, func(c *control.Control) ([]*state.Config, api.QueryMeta, error) { return c.Configs(ctx, q) })
+func (n *Node) Configs(ctx context.Context, q api.Query) ([]*model.Config, api.QueryMeta, error) {
+	return query(n.readyControl, func(c *control.Control) ([]*model.Config, api.QueryMeta, error) { return c.Configs(ctx, q) })
 }
 
 // RequestJoin implements server.Backend.
@@ -200,8 +200,8 @@ func (n *Node) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api
 }
 
 // NodeTasks implements server.Backend.
-func (n *Node) NodeTasks(ctx context.Context, ref string, q api.Query) ([]*state.Task, api.QueryMeta, error) {
-	return query(n.activeControl, func(c *control.Control) ([]*state.Task, api.QueryMeta, error) { return c.NodeTasks(ctx, ref, q) })
+func (n *Node) NodeTasks(ctx context.Context, ref string, q api.Query) ([]*model.Task, api.QueryMeta, error) {
+	return query(n.activeControl, func(c *control.Control) ([]*model.Task, api.QueryMeta, error) { return c.NodeTasks(ctx, ref, q) })
 }
 
 // NodeNetworkView implements server.Backend.

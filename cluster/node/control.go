@@ -10,6 +10,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 )
@@ -51,7 +52,7 @@ func (c controlNode) Self() (id, addr string) {
 
 func (c controlNode) KnownManagers() []string                 { return c.m.knownManagers() }
 func (c controlNode) Client(addr string) (*api.Client, error) { return c.m.n.client(addr) }
-func (c controlNode) Reconcile(row *state.Cluster) error      { return c.m.reconcileKeyring(row) }
+func (c controlNode) Reconcile(row *model.Cluster) error      { return c.m.reconcileKeyring(row) }
 
 // noLeaderError is store.ErrNoLeader with what this manager can see.
 type noLeaderError struct {

@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // Data dir layout. Everything is created 0700 (directories) and 0600 (files).
@@ -34,7 +34,7 @@ type nodeFile struct {
 	ClusterID string `json:"cluster_id"`
 	// Role is the role of the node's current certificate, which is what the node
 	// runs as.
-	Role          state.NodeRole `json:"role"`
+	Role          model.NodeRole `json:"role"`
 	AdvertiseAddr string         `json:"advertise_addr"`
 	// Managers are the managers' addresses as last heard: where a restarted node
 	// sends its heartbeats before it learns who leads.

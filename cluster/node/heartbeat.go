@@ -12,7 +12,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/command"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
@@ -79,11 +79,11 @@ func (t *tracker) lastLocked(id string) time.Time {
 
 // overdue returns the nodes, not yet down, that have not beaten for silence at now,
 // and the earliest time another one will have (zero when none can).
-func (t *tracker) overdue(nodes []*state.Node, now time.Time, silence time.Duration) (late []*state.Node, next time.Time) {
+func (t *tracker) overdue(nodes []*model.Node, now time.Time, silence time.Duration) (late []*model.Node, next time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, nd := range nodes {
-		if nd.Status.State == state.NodeDown {
+		if nd.Status.State == model.NodeDown {
 			continue
 		}
 		deadline := t.lastLocked(nd.ID).Add(silence)
@@ -108,14 +108,14 @@ func (n *Node) heartbeatPeriod(m *manager) time.Duration {
 			return settingsPeriod(c.Settings)
 		}
 	}
-	return state.DefaultHeartbeatPeriod
+	return model.DefaultHeartbeatPeriod
 }
 
 // settingsPeriod is the heartbeat period of the cluster's settings.
-func settingsPeriod(s state.Settings) time.Duration {
+func settingsPeriod(s model.Settings) time.Duration {
 	p := time.Duration(s.HeartbeatPeriod)
 	if p <= 0 || p == legacyHeartbeatPeriod {
-		return state.DefaultHeartbeatPeriod
+		return model.DefaultHeartbeatPeriod
 	}
 	return p
 }
@@ -155,12 +155,12 @@ func (m *manager) monitorHeartbeats(ctx context.Context) {
 }
 
 // markDown writes node nd down: a transition, the only raft write heartbeats make.
-func (m *manager) markDown(ctx context.Context, nd *state.Node, now time.Time) {
+func (m *manager) markDown(ctx context.Context, nd *model.Node, now time.Time) {
 	msg := fmt.Sprintf("heartbeat failure: no heartbeat for %s", now.Sub(m.hb.last(nd.ID)).Round(100*time.Millisecond))
 	actx, cancel := context.WithTimeout(ctx, m.st.ApplyTimeout())
 	defer cancel()
 	if _, err := m.st.Apply(actx, command.CmdNodeStatus, command.NodeStatusUpdate{
-		ID: nd.ID, Status: state.NodeStatus{State: state.NodeDown, Message: msg, Timestamp: now.UTC()}}); err != nil {
+		ID: nd.ID, Status: model.NodeStatus{State: model.NodeDown, Message: msg, Timestamp: now.UTC()}}); err != nil {
 		m.logger.Warn("could not mark node down", "node", nd.ID, "hostname", nd.Hostname, "error", err)
 		return
 	}
@@ -184,9 +184,9 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 	if err != nil {
 		return nil, err
 	}
-	if nd.Status.State != state.NodeReady {
+	if nd.Status.State != model.NodeReady {
 		if _, err := m.st.Apply(ctx, command.CmdNodeStatus, command.NodeStatusUpdate{
-			ID: nd.ID, Status: state.NodeStatus{State: state.NodeReady, Timestamp: now.UTC()}}); err != nil {
+			ID: nd.ID, Status: model.NodeStatus{State: model.NodeReady, Timestamp: now.UTC()}}); err != nil {
 			return nil, err
 		}
 		m.logger.Info("node ready", "node", nd.ID, "hostname", nd.Hostname)
@@ -324,7 +324,7 @@ func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse)
 			n.logger.Warn("could not save the managers' addresses", "error", err)
 		}
 	}
-	if resp.Role == state.RoleManager && meta.Role == state.RoleManager && !resp.Voter {
+	if resp.Role == model.RoleManager && meta.Role == model.RoleManager && !resp.Voter {
 		// Recorded as a manager, not counted by raft: out of raft after a
 		// demotion that a promotion followed, or not yet in it.
 		if m, _ := n.activeManager(); m != nil {
@@ -338,7 +338,7 @@ func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse)
 	if resp.Role == "" || resp.Role == meta.Role {
 		return
 	}
-	if resp.Role == state.RoleWorker && resp.Voter {
+	if resp.Role == model.RoleWorker && resp.Voter {
 		// Demoted, but still in raft: wait until the leader has removed it, or raft
 		// would lose a voter without the configuration knowing.
 		n.logger.Debug("demoted: waiting for the leader to remove this manager from raft")
@@ -351,7 +351,7 @@ func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse)
 
 // changeRole follows a promotion or demotion: a certificate for the new role, then
 // raft started (with the cluster's unlock key, if autolocked) or stopped and removed.
-func (n *Node) changeRole(ctx context.Context, want state.NodeRole) error {
+func (n *Node) changeRole(ctx context.Context, want model.NodeRole) error {
 	if err := n.lock(ctx); err != nil {
 		return err
 	}
@@ -377,7 +377,7 @@ func (n *Node) changeRole(ctx context.Context, want state.NodeRole) error {
 		return err
 	}
 	switch want {
-	case state.RoleManager:
+	case model.RoleManager:
 		// Raft state from an earlier time as a manager belongs to another history.
 		if err := os.RemoveAll(n.dir.raft()); err != nil {
 			return err
@@ -403,7 +403,7 @@ func (n *Node) changeRole(ctx context.Context, want state.NodeRole) error {
 		if err := n.becomeManager(kr, false); err != nil {
 			return err
 		}
-	case state.RoleWorker:
+	case model.RoleWorker:
 		n.stopManager()
 		n.mu.Lock()
 		n.phase = api.PhaseWorker

@@ -16,7 +16,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -62,7 +62,7 @@ func TestSlowHeartbeatAnswersKeepTheConnection(t *testing.T) {
 			}
 			time.Sleep(slow)
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(api.HeartbeatResponse{Period: spec.Duration(state.DefaultHeartbeatPeriod), Role: state.RoleWorker})
+			_ = json.NewEncoder(w).Encode(api.HeartbeatResponse{Period: spec.Duration(model.DefaultHeartbeatPeriod), Role: model.RoleWorker})
 		}),
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			if s == http.StateNew {
@@ -80,13 +80,13 @@ func TestSlowHeartbeatAnswersKeepTheConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{meta: &nodeFile{NodeID: workerID, ClusterID: root.ClusterID(), Role: state.RoleWorker,
+	n := &Node{meta: &nodeFile{NodeID: workerID, ClusterID: root.ClusterID(), Role: model.RoleWorker,
 		AdvertiseAddr: "127.0.0.1:1", Managers: []string{ln.Addr().String()}}}
 	n.setIdentity(id)
 	t.Cleanup(func() { n.setIdentity(nil) })
 
 	for i := range beats {
-		if _, _, err := n.beatOnce(context.Background(), nil, "", state.DefaultHeartbeatPeriod); err != nil {
+		if _, _, err := n.beatOnce(context.Background(), nil, "", model.DefaultHeartbeatPeriod); err != nil {
 			t.Errorf("heartbeat %d answered after %s: %v", i+1, slow, err)
 		}
 	}

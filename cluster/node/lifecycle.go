@@ -17,7 +17,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/command"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
@@ -45,7 +45,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if err := n.checkPortFree(); err != nil {
 		return nil, err
 	}
-	settings := state.DefaultSettings()
+	settings := model.DefaultSettings()
 	if len(req.DefaultAddrPool) > 0 {
 		for _, p := range req.DefaultAddrPool {
 			if _, err := netip.ParsePrefix(p); err != nil {
@@ -93,7 +93,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if err != nil {
 		return nil, err
 	}
-	meta := &nodeFile{NodeID: nodeID, ClusterID: clusterID, Role: state.RoleManager, AdvertiseAddr: addr, Managers: []string{addr}}
+	meta := &nodeFile{NodeID: nodeID, ClusterID: clusterID, Role: model.RoleManager, AdvertiseAddr: addr, Managers: []string{addr}}
 	if req.Autolock {
 		meta.KeyringGeneration = 1
 	}
@@ -111,11 +111,11 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if err := waitFor(ctx, 10*time.Second, m.st.IsLeader); err != nil {
 		return nil, fmt.Errorf("the new cluster elected no leader: %w", err)
 	}
-	cluster := &state.Cluster{
+	cluster := &model.Cluster{
 		ID:         clusterID,
 		RootCACert: string(root.CertPEM()),
 		RootCAKey:  string(root.KeyPEM()),
-		JoinTokens: state.JoinTokens{Worker: workerToken.Encode(), Manager: managerToken.Encode()},
+		JoinTokens: model.JoinTokens{Worker: workerToken.Encode(), Manager: managerToken.Encode()},
 		Autolock:   req.Autolock,
 		UnlockKey:  unlockKey,
 		Settings:   settings,
@@ -126,7 +126,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if _, err := m.st.Apply(ctx, command.CmdClusterUpsert, cluster); err != nil {
 		return nil, fmt.Errorf("write the cluster: %w", err)
 	}
-	self := n.selfNode(nodeID, state.RoleManager, addr, id)
+	self := n.selfNode(nodeID, model.RoleManager, addr, id)
 	if _, err := m.st.Apply(ctx, command.CmdNodeUpsert, self); err != nil {
 		return nil, fmt.Errorf("write this node: %w", err)
 	}
@@ -233,7 +233,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 	n.mu.Unlock()
 	n.setIdentity(id)
 	switch joined.Role {
-	case state.RoleManager:
+	case model.RoleManager:
 		var kr *sealed.Keyring
 		if joined.UnlockKey != "" {
 			kr, err = sealed.CreateWithUnlockKey(n.dir.raft(), joined.UnlockKey)
@@ -339,7 +339,7 @@ func (m *manager) leaveRaft(ctx context.Context, self string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := m.st.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: self, Role: state.RoleWorker}); err != nil {
+	if _, err := m.st.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: self, Role: model.RoleWorker}); err != nil {
 		m.logger.Warn("leaving: could not record this node as a worker", "error", err)
 	}
 	if err := m.ctl.RemoveFromRaft(ctx, self); err != nil {
@@ -404,23 +404,23 @@ func (n *Node) Unlock(ctx context.Context, req *api.UnlockRequest) error {
 	return nil
 }
 
-func (n *Node) selfNode(id string, role state.NodeRole, addr string, ident *identity) *state.Node {
+func (n *Node) selfNode(id string, role model.NodeRole, addr string, ident *identity) *model.Node {
 	platform, resources := localPlatform()
-	nd := &state.Node{
-		ID: id, Hostname: n.cfg.Hostname, Role: role, Availability: state.AvailabilityActive,
+	nd := &model.Node{
+		ID: id, Hostname: n.cfg.Hostname, Role: role, Availability: model.AvailabilityActive,
 		Platform: platform, Resources: resources, Addr: addr,
-		Status:     state.NodeStatus{State: state.NodeReady, Timestamp: time.Now().UTC()},
+		Status:     model.NodeStatus{State: model.NodeReady, Timestamp: time.Now().UTC()},
 		CertSerial: ident.leaf.SerialNumber.Text(16),
 	}
-	if role == state.RoleManager {
-		nd.ManagerStatus = &state.ManagerStatus{Reachability: state.ReachabilityReachable, Addr: addr}
+	if role == model.RoleManager {
+		nd.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: addr}
 	}
 	return nd
 }
 
 // localPlatform describes this machine for its node record.
-func localPlatform() (state.Platform, state.NodeResources) {
-	res := state.NodeResources{NanoCPUs: spec.NanoCPUs(int64(runtime.NumCPU()) * 1e9)}
+func localPlatform() (model.Platform, model.NodeResources) {
+	res := model.NodeResources{NanoCPUs: spec.NanoCPUs(int64(runtime.NumCPU()) * 1e9)}
 	if f, err := os.Open("/proc/meminfo"); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
@@ -434,7 +434,7 @@ func localPlatform() (state.Platform, state.NodeResources) {
 			}
 		}
 	}
-	return state.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}, res
+	return model.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}, res
 }
 
 // checkPortFree makes sure the node port can be opened, so that init and join fail

@@ -17,6 +17,7 @@ import (
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -210,7 +211,7 @@ func (m *manager) state() *state.Store { return m.st.State() }
 func (m *manager) watchKeyring(ctx context.Context) {
 	var index uint64
 	for ctx.Err() == nil {
-		var c *state.Cluster
+		var c *model.Cluster
 		idx, err := m.state().Blocking(ctx, index, []string{state.TableCluster}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 			row, err := tx.Cluster(ws)
 			if err == nil {
@@ -235,7 +236,7 @@ func (m *manager) watchKeyring(ctx context.Context) {
 	}
 }
 
-func (m *manager) reconcileKeyring(c *state.Cluster) error {
+func (m *manager) reconcileKeyring(c *model.Cluster) error {
 	m.krMu.Lock()
 	defer m.krMu.Unlock()
 	meta := m.n.metaCopy()

@@ -20,7 +20,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
 
@@ -233,7 +233,7 @@ func (n *Node) start() error {
 	n.meta = nf
 	n.mu.Unlock()
 	switch nf.Role {
-	case state.RoleManager:
+	case model.RoleManager:
 		kr, err := sealed.Open(n.dir.raft())
 		if err != nil {
 			return fmt.Errorf("open the manager's keyring: %w", err)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/internal/syncbuf"
 )
@@ -139,7 +139,7 @@ func TestInProcessCluster(t *testing.T) {
 	}
 	for _, tn := range []*testNode{m2, m3} {
 		resp, err := tn.c.Join(ctx, api.JoinRequest{RemoteAddr: init.ManagerAddr, Token: init.ManagerToken})
-		if err != nil || resp.Role != state.RoleManager {
+		if err != nil || resp.Role != model.RoleManager {
 			t.Fatalf("join %s: %+v %v", tn.name, resp, err)
 		}
 	}
@@ -148,14 +148,14 @@ func TestInProcessCluster(t *testing.T) {
 	}
 
 	// A rotated worker token: the old one is refused, the new one works.
-	rotated, err := m2.c.JoinToken(ctx, state.RoleWorker, true)
+	rotated, err := m2.c.JoinToken(ctx, model.RoleWorker, true)
 	if err != nil || rotated.Token == init.WorkerToken {
 		t.Fatalf("rotate worker token: %+v %v", rotated, err)
 	}
 	if _, err := w1.c.Join(ctx, api.JoinRequest{RemoteAddr: m2.addr, Token: init.WorkerToken}); !errors.Is(err, api.ErrInvalidToken) {
 		t.Fatalf("join with the rotated-away token: %v", err)
 	}
-	if resp, err := w1.c.Join(ctx, api.JoinRequest{RemoteAddr: m2.addr, Token: rotated.Token}); err != nil || resp.Role != state.RoleWorker {
+	if resp, err := w1.c.Join(ctx, api.JoinRequest{RemoteAddr: m2.addr, Token: rotated.Token}); err != nil || resp.Role != model.RoleWorker {
 		t.Fatalf("join w1: %+v %v", resp, err)
 	}
 
@@ -300,7 +300,7 @@ func TestInProcessCluster(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if n.Status.State != state.NodeDown {
+		if n.Status.State != model.NodeDown {
 			return fmt.Errorf("w1 is %s", n.Status.State)
 		}
 		return nil

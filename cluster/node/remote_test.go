@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -74,7 +74,7 @@ func TestManagerReachesWorkersRuntime(t *testing.T) {
 			return err
 		}
 		for _, tk := range tasks {
-			if tk.NodeID == w1Info.NodeID && tk.DesiredState == state.TaskRunning {
+			if tk.NodeID == w1Info.NodeID && tk.DesiredState == model.TaskRunning {
 				onWorker = tk
 				return nil
 			}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -66,7 +67,7 @@ func (n *Node) loadImageAllNodes(ctx context.Context, r io.Reader) (*api.ImageLo
 	var wg sync.WaitGroup
 	for i, nd := range nodes {
 		results[i] = api.NodeImageLoad{NodeID: nd.ID, Hostname: nd.Hostname}
-		if nd.Status.State != state.NodeReady {
+		if nd.Status.State != model.NodeReady {
 			results[i].Error = fmt.Sprintf("node is %s", nd.Status.State)
 			continue
 		}
@@ -96,7 +97,7 @@ func (n *Node) loadImageAllNodes(ctx context.Context, r io.Reader) (*api.ImageLo
 	return &api.ImageLoadResponse{Nodes: results}, nil
 }
 
-func (n *Node) loadImageInto(ctx context.Context, nd *state.Node, archive io.Reader) ([]string, error) {
+func (n *Node) loadImageInto(ctx context.Context, nd *model.Node, archive io.Reader) ([]string, error) {
 	c, done, err := n.nodeClient(nd)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 )
@@ -103,7 +104,7 @@ func (c applierCluster) State() (*state.Store, error) {
 	return m.state(), nil
 }
 
-func (c applierCluster) WaitSources(ctx context.Context, index uint64) ([]*state.Source, uint64, error) {
+func (c applierCluster) WaitSources(ctx context.Context, index uint64) ([]*model.Source, uint64, error) {
 	st, err := c.State()
 	if err != nil {
 		return nil, 0, err
@@ -119,12 +120,12 @@ func (c applierCluster) Barrier(timeout time.Duration) error {
 	return m.st.Barrier(timeout)
 }
 
-func (c applierCluster) Plan(_ context.Context, src *state.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
+func (c applierCluster) Plan(_ context.Context, src *model.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
 	st, err := c.State()
 	if err != nil {
 		return nil, err
 	}
-	return control.PlanSource(st.ReadTxn(), src, stacks.Checked(), stacks.DependsOn, state.NewID)
+	return control.PlanSource(st.ReadTxn(), src, stacks.Checked(), stacks.DependsOn, model.NewID)
 }
 
 func (c applierCluster) Replan(_ context.Context, plan applier.Plan) (applier.Plan, error) {
@@ -141,7 +142,7 @@ func (c applierCluster) Preview(_ context.Context, plan applier.Plan, sha string
 	if err != nil {
 		return nil, false, err
 	}
-	return plan.(*control.SourcePlan).Preview(st, sha, state.NewID, time.Now())
+	return plan.(*control.SourcePlan).Preview(st, sha, model.NewID, time.Now())
 }
 
 func (c applierCluster) ApplySync(ctx context.Context, s *applier.Sync) error {

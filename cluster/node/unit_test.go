@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -59,11 +59,11 @@ func TestDownDeadlineWithDefaults(t *testing.T) {
 	period := (&Node{}).heartbeatPeriod(nil)
 	silence := downAfter * period
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	nodes := []*state.Node{
-		{ID: "a", Status: state.NodeStatus{State: state.NodeReady}},
-		{ID: "b", Status: state.NodeStatus{State: state.NodeReady}},
-		{ID: "never-beat", Status: state.NodeStatus{State: state.NodeUnknown}},
-		{ID: "down", Status: state.NodeStatus{State: state.NodeDown}},
+	nodes := []*model.Node{
+		{ID: "a", Status: model.NodeStatus{State: model.NodeReady}},
+		{ID: "b", Status: model.NodeStatus{State: model.NodeReady}},
+		{ID: "never-beat", Status: model.NodeStatus{State: model.NodeUnknown}},
+		{ID: "down", Status: model.NodeStatus{State: model.NodeDown}},
 	}
 	tr := newTracker()
 	tr.lead(t0)
@@ -114,7 +114,7 @@ func TestSettingsPeriod(t *testing.T) {
 		{500 * time.Millisecond, 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		if got := settingsPeriod(state.Settings{HeartbeatPeriod: spec.Duration(tt.setting)}); got != tt.want {
+		if got := settingsPeriod(model.Settings{HeartbeatPeriod: spec.Duration(tt.setting)}); got != tt.want {
 			t.Errorf("settingsPeriod(%v) = %v; want %v", tt.setting, got, tt.want)
 		}
 	}
@@ -124,7 +124,7 @@ func TestNewID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
 		id := newID()
-		if len(id) != state.IDLength || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") != "" || seen[id] {
+		if len(id) != model.IDLength || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") != "" || seen[id] {
 			t.Fatalf("bad or repeated id %q", id)
 		}
 		seen[id] = true

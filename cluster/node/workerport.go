@@ -9,7 +9,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // A worker opens the node port too, for what only it can do for the managers: read
@@ -51,7 +51,7 @@ func (n *Node) closeWorkerPort() {
 
 // nodeClient returns a client for the node port of nd, over mutual TLS, that accepts
 // no certificate but nd's own, and a function to call when done with it.
-func (n *Node) nodeClient(nd *state.Node) (*api.Client, func(), error) {
+func (n *Node) nodeClient(nd *model.Node) (*api.Client, func(), error) {
 	id := n.ident.Load()
 	if id == nil {
 		return nil, nil, api.ErrNotInCluster

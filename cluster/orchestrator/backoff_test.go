@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -14,8 +14,8 @@ const errNotFound = "image example/api:1: not found in the registry"
 
 // rejectOn makes the agents of nodes (every node when none is named) reject every
 // task, as with an image that cannot be pulled.
-func rejectOn(nodes ...string) func(*state.Task) string {
-	return func(t *state.Task) string {
+func rejectOn(nodes ...string) func(*model.Task) string {
+	return func(t *model.Task) string {
 		if len(nodes) == 0 || slices.Contains(nodes, t.NodeID) {
 			return errNotFound
 		}
@@ -135,7 +135,7 @@ func TestRestartBackoffGrowsCapsAndResets(t *testing.T) {
 	next.reject = nil
 	next.runFor(svc.ID, MaxRestartBackoff+2*step, step)
 	live := next.live(svc.ID)
-	if len(live) != 1 || live[0].Status.State != state.TaskRunning {
+	if len(live) != 1 || live[0].Status.State != model.TaskRunning {
 		t.Fatalf("live %v, want the slot running once the image can be pulled", statuses(live))
 	}
 	next.advance(time.Minute)
@@ -174,7 +174,7 @@ func TestReplacementAvoidsTheNodeItFailedOn(t *testing.T) {
 	svc := c.addService("api", replicas(1))
 	c.runFor(svc.ID, DefaultRestartDelay+time.Second, 100*time.Millisecond)
 	tasks := c.slotTasks(svc.ID, 1)
-	if len(tasks) != 2 || tasks[0].NodeID != "a" || tasks[0].Status.State != state.TaskRejected {
+	if len(tasks) != 2 || tasks[0].NodeID != "a" || tasks[0].Status.State != model.TaskRejected {
 		t.Fatalf("slot 1: %v, want a task rejected on a first", statuses(tasks))
 	}
 	if got := tasks[1]; got.NodeID != "b" || got.Status.State.Terminal() {
@@ -184,7 +184,7 @@ func TestReplacementAvoidsTheNodeItFailedOn(t *testing.T) {
 	// Only a qualifies: the replacement goes there all the same.
 	c = newCluster(t)
 	c.addNode("a")
-	c.addNode("b", func(n *state.Node) { n.Availability = state.AvailabilityDrain })
+	c.addNode("b", func(n *model.Node) { n.Availability = model.AvailabilityDrain })
 	c.reject = rejectOn("a")
 	svc = c.addService("api", replicas(1))
 	c.runFor(svc.ID, DefaultRestartDelay+time.Second, 100*time.Millisecond)
@@ -205,7 +205,7 @@ func TestGlobalRejectedTaskWaitsForTheDelay(t *testing.T) {
 		t.Errorf("%d replacements in 30 s, want at most 7 (gaps %v)", replacements, gaps(w.created))
 	}
 	live := c.live(svc.ID)
-	if len(live) != 1 || live[0].NodeID != "a" || live[0].Status.State != state.TaskPending || live[0].Status.Message != msgRestartDelay {
+	if len(live) != 1 || live[0].NodeID != "a" || live[0].Status.State != model.TaskPending || live[0].Status.Message != msgRestartDelay {
 		t.Errorf("live %v, want a replacement on a waiting for its delay", statuses(live))
 	}
 }

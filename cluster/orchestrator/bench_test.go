@@ -5,40 +5,40 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/scheduler"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
 // benchNodes is the million-task challenge's cluster: 5,000 ready, active nodes in 10
 // zones, one in ten labelled windows, a few managers.
-func benchNodes(n int) []*state.Node {
-	out := make([]*state.Node, n)
+func benchNodes(n int) []*model.Node {
+	out := make([]*model.Node, n)
 	for i := range out {
 		os := "linux"
 		if i%10 == 9 {
 			os = "windows"
 		}
-		role := state.RoleWorker
+		role := model.RoleWorker
 		if i%1000 == 0 {
-			role = state.RoleManager
+			role = model.RoleManager
 		}
-		out[i] = &state.Node{
+		out[i] = &model.Node{
 			ID:           fmt.Sprintf("node-%05d-%08x", i, uint32(i)*2654435761),
 			Hostname:     fmt.Sprintf("host-%05d", i),
 			Role:         role,
-			Availability: state.AvailabilityActive,
+			Availability: model.AvailabilityActive,
 			Labels:       map[string]string{"os": os, "zone": fmt.Sprintf("z%d", i%10)},
-			Platform:     state.Platform{OS: "linux", Arch: "amd64"},
-			Resources:    state.NodeResources{NanoCPUs: 256e9, MemoryBytes: 1 << 40},
-			Status:       state.NodeStatus{State: state.NodeReady},
+			Platform:     model.Platform{OS: "linux", Arch: "amd64"},
+			Resources:    model.NodeResources{NanoCPUs: 256e9, MemoryBytes: 1 << 40},
+			Status:       model.NodeStatus{State: model.NodeReady},
 		}
 	}
 	return out
 }
 
-func benchServices(n int, replicas uint64) []*state.Service {
-	out := make([]*state.Service, n)
+func benchServices(n int, replicas uint64) []*model.Service {
+	out := make([]*model.Service, n)
 	for i := range out {
 		name := fmt.Sprintf("svc%04d", i)
 		s := service(name, func(s *spec.Service) {
@@ -47,7 +47,7 @@ func benchServices(n int, replicas uint64) []*state.Service {
 			s.Deploy.Placement.MaxReplicasPerNode = 2
 			s.Deploy.Resources.Reservations = &spec.Resource{CPUs: 1e7, MemoryBytes: 16 << 20}
 		})
-		out[i] = &state.Service{ID: "id-" + name, Name: "bench_" + name, Stack: "bench", Spec: *s, SpecVersion: 1}
+		out[i] = &model.Service{ID: "id-" + name, Name: "bench_" + name, Stack: "bench", Spec: *s, SpecVersion: 1}
 	}
 	return out
 }
@@ -80,7 +80,7 @@ func benchmarkReconcile(b *testing.B, services int, replicas uint64, nodes int) 
 			plan := p.Reconcile(s, nil)
 			tasks += len(plan.Create)
 			for _, t := range plan.Create {
-				if t.Status.State == state.TaskPending {
+				if t.Status.State == model.TaskPending {
 					pending++
 				}
 			}

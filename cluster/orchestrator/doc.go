@@ -51,7 +51,7 @@
 // When the current task of a slot ends while meant to run, the restart supervisor
 // applies restart_policy: none never restarts, on-failure restarts unless the task
 // completed with exit code 0, any always (default, with Swarm's 5 s delay). The count
-// is state.Task.Restarts, copied from each task to its replacement, so max_attempts holds
+// is model.Task.Restarts, copied from each task to its replacement, so max_attempts holds
 // across leader changes and history trimming; it restarts from zero when the spec
 // changes. With a window, max_attempts restarts are allowed per window (a sliding
 // window over Restarts.Recent). The replacement is made at once with NotBefore = now
@@ -94,8 +94,8 @@
 // # Rows
 //
 // The orchestrator reads and writes state rows directly. Besides the obvious, it relies
-// on state.Task.SpecHash (TaskHash of what the task was made from), Task.NotBefore (the
+// on model.Task.SpecHash (TaskHash of what the task was made from), Task.NotBefore (the
 // restart delay), Task.Restarts (the supervisor's count, carried from task to task),
-// and state.NodeStatus.Timestamp (when a node's state last changed: the down grace
+// and model.NodeStatus.Timestamp (when a node's state last changed: the down grace
 // period and orphaning count from it).
 package orchestrator

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"slices"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -27,16 +27,16 @@ func TaskSpecHash(s *spec.Service) string {
 
 // TaskHash is what a service's tasks are made from, as a hash: TaskSpecHash of its
 // spec, its force counter and the versions of the secrets and configs it mounts. It
-// is what state.Task.SpecHash records; the agent should label containers with it
+// is what model.Task.SpecHash records; the agent should label containers with it
 // (io.berth.spec-hash), so that its drift check and the orchestrator agree on what
 // "changed" means. A service that was never forced and mounts nothing hashes like
 // its spec alone.
-func TaskHash(svc *state.Service) string {
+func TaskHash(svc *model.Service) string {
 	return taskHash(&svc.Spec, svc.ForceUpdate, svc.Objects)
 }
 
 // PreviousTaskHash is TaskHash of what a rollback returns to, "" when there is none.
-func PreviousTaskHash(svc *state.Service) string {
+func PreviousTaskHash(svc *model.Service) string {
 	if svc.PreviousSpec == nil {
 		return ""
 	}

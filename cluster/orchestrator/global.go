@@ -4,8 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/scheduler"
-	"github.com/berthd/berth/cluster/state"
 )
 
 // eligibility is what the scheduler says about the nodes for a global service.
@@ -86,7 +86,7 @@ func (r *run) reconcileGlobal() {
 	// node may have room now.
 	for _, s := range slots {
 		t := s.current()
-		if s.removed || t == nil || !r.status(t).Before(state.TaskAssigned) {
+		if s.removed || t == nil || !r.status(t).Before(model.TaskAssigned) {
 			continue
 		}
 		switch {
@@ -109,7 +109,7 @@ func (r *run) reconcileGlobal() {
 // constraints. A node that qualifies but lacks room still counts: its task waits there
 // with the reason. It is what `service ls` counts as a global service's desired tasks,
 // besides the nodes that still run one (a paused node keeps its task).
-func AllowedNodes(infos []scheduler.NodeInfo, svc *state.Service, opts Options, now time.Time) []string {
+func AllowedNodes(infos []scheduler.NodeInfo, svc *model.Service, opts Options, now time.Time) []string {
 	p := NewPass(nil, infos, opts, now, func() string { return "" })
 	r := p.newRun(svc, nil)
 	allowed, _ := scheduler.ScheduleGlobal(infos, r.nodeOnlyRequest(r.spec), now)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -29,7 +29,7 @@ func TestGlobalFollowsNodes(t *testing.T) {
 
 	c.addNode("d")
 	p := c.plan(svc.ID)
-	if len(p.Create) != 1 || p.Create[0].NodeID != "d" || p.Create[0].Status.State != state.TaskAssigned {
+	if len(p.Create) != 1 || p.Create[0].NodeID != "d" || p.Create[0].Status.State != model.TaskAssigned {
 		t.Fatalf("join: creates %v, want one assigned task on d", statuses(p.Create))
 	}
 	c.converge()
@@ -37,9 +37,9 @@ func TestGlobalFollowsNodes(t *testing.T) {
 		t.Errorf("running = %d after join, want 4", c.running(svc.ID))
 	}
 
-	c.setAvailability("b", state.AvailabilityDrain)
+	c.setAvailability("b", model.AvailabilityDrain)
 	p = c.plan(svc.ID)
-	if len(p.Create) != 0 || len(p.Update) != 1 || p.Update[0].DesiredState != state.TaskShutdown {
+	if len(p.Create) != 0 || len(p.Update) != 1 || p.Update[0].DesiredState != model.TaskShutdown {
 		t.Fatalf("drain: %v creates, updates %+v; want b's task shut down only", statuses(p.Create), p.Update)
 	}
 	c.converge()
@@ -48,7 +48,7 @@ func TestGlobalFollowsNodes(t *testing.T) {
 	}
 
 	// Back to active: a new task; the stopped one stays as history.
-	c.setAvailability("b", state.AvailabilityActive)
+	c.setAvailability("b", model.AvailabilityActive)
 	c.converge()
 	if got := c.nodesOf(svc.ID); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
 		t.Errorf("nodes after reactivation = %v, want all four", got)
@@ -87,28 +87,28 @@ func TestGlobalNodeStates(t *testing.T) {
 	svc := c.addService("agent", mode(spec.ModeGlobal))
 	c.converge()
 
-	c.setAvailability("a", state.AvailabilityPause) // keeps its task
-	c.setNodeState("b", state.NodeUnknown)          // a new leader has not heard from it: keeps
-	c.setNodeState("c", state.NodeDown)             // loses it after the grace period
+	c.setAvailability("a", model.AvailabilityPause) // keeps its task
+	c.setNodeState("b", model.NodeUnknown)          // a new leader has not heard from it: keeps
+	c.setNodeState("c", model.NodeDown)             // loses it after the grace period
 	if p := c.plan(svc.ID); !p.Empty() {
 		t.Fatalf("plan %+v, want nothing within the grace period", p)
 	}
 	c.advance(grace)
 	p := c.plan(svc.ID)
-	if len(p.Update) != 1 || c.tasks[p.Update[0].ID].NodeID != "c" || p.Update[0].DesiredState != state.TaskShutdown || len(p.Create) != 0 {
+	if len(p.Update) != 1 || c.tasks[p.Update[0].ID].NodeID != "c" || p.Update[0].DesiredState != model.TaskShutdown || len(p.Create) != 0 {
 		t.Fatalf("after grace: updates %+v creates %v; want c's task shut down", p.Update, statuses(p.Create))
 	}
 	c.converge()
 
 	// c comes back: a new task; its old one (still "running" in the rows, since no
 	// agent reported) is left to stop.
-	c.setNodeState("c", state.NodeReady)
+	c.setNodeState("c", model.NodeReady)
 	c.converge()
 	if got := c.nodesOf(svc.ID); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
 		t.Errorf("nodes = %v, want all four", got)
 	}
 	// A paused node gets no task when it has none.
-	c.addNode("e", func(n *state.Node) { n.Availability = state.AvailabilityPause })
+	c.addNode("e", func(n *model.Node) { n.Availability = model.AvailabilityPause })
 	c.converge()
 	if got := c.perNode(svc.ID); got["e"] != 0 {
 		t.Errorf("paused new node got a task")
@@ -124,7 +124,7 @@ func TestGlobalNodeRemoved(t *testing.T) {
 	c.converge()
 	delete(c.nodes, "b")
 	p := c.plan(svc.ID)
-	if len(p.Update) != 1 || p.Update[0].DesiredState != state.TaskRemove || p.Update[0].Status.State != state.TaskOrphaned {
+	if len(p.Update) != 1 || p.Update[0].DesiredState != model.TaskRemove || p.Update[0].Status.State != model.TaskOrphaned {
 		t.Fatalf("updates %+v, want b's task removed and orphaned", p.Update)
 	}
 	p = c.plan(svc.ID)
@@ -157,21 +157,21 @@ func TestGlobalNodeBackWithSameID(t *testing.T) {
 func TestGlobalPendingForResources(t *testing.T) {
 	c := newCluster(t)
 	c.addNode("a")
-	c.addNode("small", func(n *state.Node) { n.Resources.NanoCPUs = 1e9 })
+	c.addNode("small", func(n *model.Node) { n.Resources.NanoCPUs = 1e9 })
 	svc := c.addService("agent", mode(spec.ModeGlobal), reserveCPU(2e9))
 	c.converge()
-	var pending *state.Task
+	var pending *model.Task
 	for _, task := range c.live(svc.ID) {
 		if task.NodeID == "small" {
 			pending = task
 		}
 	}
-	if pending == nil || pending.Status.State != state.TaskPending || pending.Status.Err != "insufficient resources (cpu)" {
+	if pending == nil || pending.Status.State != model.TaskPending || pending.Status.Err != "insufficient resources (cpu)" {
 		t.Fatalf("task on small = %+v, want pending for cpu", pending)
 	}
 	c.nodes["small"].Resources.NanoCPUs = 4e9
 	c.converge()
-	if got := c.tasks[pending.ID]; got.Status.State != state.TaskRunning {
+	if got := c.tasks[pending.ID]; got.Status.State != model.TaskRunning {
 		t.Errorf("task on small is %s after the node grew, want running", got.Status.State)
 	}
 }
@@ -184,7 +184,7 @@ func TestGlobalJobRunsOncePerNode(t *testing.T) {
 	svc := c.addService("migrate", mode(spec.ModeGlobalJob))
 	p := c.plan(svc.ID)
 	for _, task := range p.Create {
-		if task.DesiredState != state.TaskComplete {
+		if task.DesiredState != model.TaskComplete {
 			t.Errorf("job task desired %s, want complete", task.DesiredState)
 		}
 	}
@@ -208,7 +208,7 @@ func TestAllowedNodes(t *testing.T) {
 	c.addNode("a", withLabels("os", "linux"))
 	c.addNode("b", withLabels("os", "linux"))
 	c.addNode("c")
-	c.setAvailability("b", state.AvailabilityPause)
+	c.setAvailability("b", model.AvailabilityPause)
 	svc := c.addService("agent", mode(spec.ModeGlobal), constraints("node.labels.os == linux"), reserveCPU(64e9))
 	_, infos, _ := c.rows()
 	if got := AllowedNodes(infos, svc, c.opts, c.now); !slices.Equal(got, []string{"a"}) {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/scheduler"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
@@ -22,9 +22,9 @@ type cluster struct {
 	t     testing.TB
 	now   time.Time
 	opts  Options
-	nodes map[string]*state.Node
-	svcs  map[string]*state.Service
-	tasks map[string]*state.Task
+	nodes map[string]*model.Node
+	svcs  map[string]*model.Service
+	tasks map[string]*model.Task
 	ids   int
 	// plans are the last pass's plans, by service ID.
 	plans map[string]Plan
@@ -32,12 +32,12 @@ type cluster struct {
 	check func()
 	// reject, when set, is the error an agent rejects a task with ("" to run it).
 	// Like the real agent, it rejects while preparing, before the task's NotBefore.
-	reject func(*state.Task) string
+	reject func(*model.Task) string
 }
 
 func newCluster(t testing.TB) *cluster {
-	return &cluster{t: t, now: t0, opts: DefaultOptions(), nodes: map[string]*state.Node{},
-		svcs: map[string]*state.Service{}, tasks: map[string]*state.Task{}}
+	return &cluster{t: t, now: t0, opts: DefaultOptions(), nodes: map[string]*model.Node{},
+		svcs: map[string]*model.Service{}, tasks: map[string]*model.Task{}}
 }
 
 // newID makes deterministic task IDs.
@@ -49,11 +49,11 @@ func (c *cluster) newID() string {
 func (c *cluster) advance(d time.Duration) { c.now = c.now.Add(d) }
 
 // addNode adds a ready, active linux/amd64 worker with 4 CPUs and 8 GiB.
-func (c *cluster) addNode(id string, mods ...func(*state.Node)) *state.Node {
-	n := &state.Node{ID: id, Hostname: "host-" + id, Role: state.RoleWorker,
-		Availability: state.AvailabilityActive, Platform: state.Platform{OS: "linux", Arch: "amd64"},
-		Resources: state.NodeResources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-		Status:    state.NodeStatus{State: state.NodeReady, Timestamp: c.now}}
+func (c *cluster) addNode(id string, mods ...func(*model.Node)) *model.Node {
+	n := &model.Node{ID: id, Hostname: "host-" + id, Role: model.RoleWorker,
+		Availability: model.AvailabilityActive, Platform: model.Platform{OS: "linux", Arch: "amd64"},
+		Resources: model.NodeResources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+		Status:    model.NodeStatus{State: model.NodeReady, Timestamp: c.now}}
 	for _, m := range mods {
 		m(n)
 	}
@@ -61,8 +61,8 @@ func (c *cluster) addNode(id string, mods ...func(*state.Node)) *state.Node {
 	return n
 }
 
-func withLabels(kv ...string) func(*state.Node) {
-	return func(n *state.Node) {
+func withLabels(kv ...string) func(*model.Node) {
+	return func(n *model.Node) {
 		n.Labels = map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			n.Labels[kv[i]] = kv[i+1]
@@ -70,7 +70,7 @@ func withLabels(kv ...string) func(*state.Node) {
 	}
 }
 
-func (c *cluster) setAvailability(id string, a state.NodeAvailability) {
+func (c *cluster) setAvailability(id string, a model.NodeAvailability) {
 	c.nodes[id].Availability = a
 }
 
@@ -87,15 +87,15 @@ func (c *cluster) setLabel(id, k, v string) {
 }
 
 // setNodeState records a status transition at the current time.
-func (c *cluster) setNodeState(id string, s state.NodeState) {
+func (c *cluster) setNodeState(id string, s model.NodeState) {
 	c.nodes[id].Status.State = s
 	c.nodes[id].Status.Timestamp = c.now
 }
 
 // addService adds a service at spec version 1.
-func (c *cluster) addService(name string, mods ...func(*spec.Service)) *state.Service {
+func (c *cluster) addService(name string, mods ...func(*spec.Service)) *model.Service {
 	s := service(name, mods...)
-	svc := &state.Service{ID: "svc-" + name, Name: "web_" + name, Stack: "web", Spec: *s, SpecVersion: 1}
+	svc := &model.Service{ID: "svc-" + name, Name: "web_" + name, Stack: "web", Spec: *s, SpecVersion: 1}
 	c.svcs[svc.ID] = svc
 	return svc
 }
@@ -165,14 +165,14 @@ func (c *cluster) updateSpec(id string, mods ...func(*spec.Service)) {
 	}
 	svc.Spec = next
 	svc.SpecVersion++
-	svc.UpdateStatus = state.UpdateStatus{}
+	svc.UpdateStatus = model.UpdateStatus{}
 }
 
 // rows returns the stored state as Reconcile's input: nodes, the scheduler's view of
 // them, and every task.
-func (c *cluster) rows() ([]*state.Node, []scheduler.NodeInfo, []*state.Task) {
+func (c *cluster) rows() ([]*model.Node, []scheduler.NodeInfo, []*model.Task) {
 	ids := slices.Sorted(maps.Keys(c.nodes))
-	nodes := make([]*state.Node, 0, len(ids))
+	nodes := make([]*model.Node, 0, len(ids))
 	for _, id := range ids {
 		nodes = append(nodes, c.nodes[id])
 	}
@@ -186,9 +186,9 @@ func (c *cluster) rows() ([]*state.Node, []scheduler.NodeInfo, []*state.Task) {
 	return nodes, scheduler.NodeInfosFromState(nodes, tasks, lookup), tasks
 }
 
-func (c *cluster) sortedTasks() []*state.Task {
+func (c *cluster) sortedTasks() []*model.Task {
 	out := slices.Collect(maps.Values(c.tasks))
-	slices.SortFunc(out, func(a, b *state.Task) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b *model.Task) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -198,7 +198,7 @@ func (c *cluster) pass() map[string]Plan {
 	p := NewPass(nodes, infos, c.opts, c.now, c.newID)
 	plans := map[string]Plan{}
 	for _, id := range slices.Sorted(maps.Keys(c.svcs)) {
-		var mine []*state.Task
+		var mine []*model.Task
 		for _, t := range tasks {
 			if t.ServiceID == id {
 				mine = append(mine, t)
@@ -255,12 +255,12 @@ func (c *cluster) apply(p Plan) {
 		}
 		if st := u.Status; st != nil {
 			switch st.State {
-			case state.TaskAssigned:
-				if row.Status.State.Before(state.TaskAssigned) && (row.NodeID == "" || row.NodeID == u.NodeID) {
+			case model.TaskAssigned:
+				if row.Status.State.Before(model.TaskAssigned) && (row.NodeID == "" || row.NodeID == u.NodeID) {
 					row.NodeID, row.Status, changed = u.NodeID, *st, true
 				}
-			case state.TaskPending:
-				if !row.Status.State.After(state.TaskPending) {
+			case model.TaskPending:
+				if !row.Status.State.After(model.TaskPending) {
 					row.Status, changed = *st, true
 				}
 			default:
@@ -284,18 +284,18 @@ func (c *cluster) apply(p Plan) {
 func (c *cluster) agents() (changed bool) {
 	for _, t := range c.sortedTasks() {
 		n := c.nodes[t.NodeID]
-		if n == nil || n.Status.State != state.NodeReady || t.Status.State.Before(state.TaskAssigned) || t.Status.State.Terminal() {
+		if n == nil || n.Status.State != model.NodeReady || t.Status.State.Before(model.TaskAssigned) || t.Status.State.Terminal() {
 			continue
 		}
 		switch {
 		case !liveDesired(t.DesiredState):
-			c.report(t, state.TaskStatus{State: state.TaskShutdown, Message: "shutdown"})
+			c.report(t, model.TaskStatus{State: model.TaskShutdown, Message: "shutdown"})
 			changed = true
 		case c.reject != nil && c.reject(t) != "":
-			c.report(t, state.TaskStatus{State: state.TaskRejected, Message: "preparing", Err: c.reject(t)})
+			c.report(t, model.TaskStatus{State: model.TaskRejected, Message: "preparing", Err: c.reject(t)})
 			changed = true
-		case t.Status.State != state.TaskRunning && !c.now.Before(t.NotBefore):
-			c.report(t, state.TaskStatus{State: state.TaskRunning, Message: "started"})
+		case t.Status.State != model.TaskRunning && !c.now.Before(t.NotBefore):
+			c.report(t, model.TaskStatus{State: model.TaskRunning, Message: "started"})
 			changed = true
 		}
 	}
@@ -306,7 +306,7 @@ func (c *cluster) agents() (changed bool) {
 }
 
 // report records an agent's status report.
-func (c *cluster) report(t *state.Task, st state.TaskStatus) {
+func (c *cluster) report(t *model.Task, st model.TaskStatus) {
 	st.Timestamp = c.now
 	row := *t
 	row.Status = st
@@ -320,9 +320,9 @@ func (c *cluster) fail(id string, code int) {
 	if t == nil {
 		c.t.Fatalf("no task %s", id)
 	}
-	st := state.TaskStatus{State: state.TaskFailed, Err: "task: non-zero exit (" + fmt.Sprint(code) + ")", ExitCode: code}
+	st := model.TaskStatus{State: model.TaskFailed, Err: "task: non-zero exit (" + fmt.Sprint(code) + ")", ExitCode: code}
 	if code == 0 {
-		st = state.TaskStatus{State: state.TaskComplete, Message: "finished"}
+		st = model.TaskStatus{State: model.TaskComplete, Message: "finished"}
 	}
 	c.report(t, st)
 }
@@ -367,14 +367,14 @@ func (c *cluster) settle(limit time.Duration) {
 // Views of the state.
 
 // live returns the service's tasks meant to run and not stopped, by slot then node.
-func (c *cluster) live(svcID string) []*state.Task {
-	var out []*state.Task
+func (c *cluster) live(svcID string) []*model.Task {
+	var out []*model.Task
 	for _, t := range c.sortedTasks() {
 		if t.ServiceID == svcID && liveDesired(t.DesiredState) && !t.Status.State.Terminal() {
 			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(a, b *state.Task) int {
+	slices.SortFunc(out, func(a, b *model.Task) int {
 		if a.Slot != b.Slot {
 			return int(a.Slot) - int(b.Slot)
 		}
@@ -388,7 +388,7 @@ func (c *cluster) live(svcID string) []*state.Task {
 func (c *cluster) running(svcID string) int {
 	n := 0
 	for _, t := range c.live(svcID) {
-		if t.Status.State == state.TaskRunning {
+		if t.Status.State == model.TaskRunning {
 			n++
 		}
 	}
@@ -413,8 +413,8 @@ func (c *cluster) perNode(svcID string) map[string]int {
 	return out
 }
 
-func (c *cluster) slotTasks(svcID string, slot uint64) []*state.Task {
-	var out []*state.Task
+func (c *cluster) slotTasks(svcID string, slot uint64) []*model.Task {
+	var out []*model.Task
 	for _, t := range c.tasks {
 		if t.ServiceID == svcID && t.Slot == slot {
 			out = append(out, t)
@@ -425,7 +425,7 @@ func (c *cluster) slotTasks(svcID string, slot uint64) []*state.Task {
 }
 
 // statuses summarizes live tasks as "slot:node:state" strings.
-func statuses(ts []*state.Task) []string {
+func statuses(ts []*model.Task) []string {
 	var out []string
 	for _, t := range ts {
 		out = append(out, fmt.Sprintf("%d:%s:%s", t.Slot, t.NodeID, t.Status.State))

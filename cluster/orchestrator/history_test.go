@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -32,15 +32,15 @@ func TestHistoryCap(t *testing.T) {
 			svc := c.addService("api", replicas(1))
 			var ids []string
 			for _, k := range tt.history {
-				task := c.stateTask(svc, 1, "a", state.TaskShutdown)
-				task.DesiredState = state.TaskShutdown
+				task := c.stateTask(svc, 1, "a", model.TaskShutdown)
+				task.DesiredState = model.TaskShutdown
 				if k == 'r' {
-					task.Status.State = state.TaskRunning
+					task.Status.State = model.TaskRunning
 				}
 				ids = append(ids, task.ID)
 				c.advance(time.Second)
 			}
-			c.stateTask(svc, 1, "a", state.TaskRunning)
+			c.stateTask(svc, 1, "a", model.TaskRunning)
 			p := c.plan(svc.ID)
 			var want []string
 			for _, i := range tt.deleted {

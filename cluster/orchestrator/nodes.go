@@ -4,8 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/scheduler"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
@@ -34,10 +34,10 @@ func (r *run) checkNodes(s *slot) {
 			i++
 			continue
 		}
-		d := state.TaskShutdown
+		d := model.TaskShutdown
 		if why == lostRemoved && r.global {
 			// The node's slot is gone with it.
-			d = state.TaskRemove
+			d = model.TaskRemove
 		}
 		r.setDesired(t, d)
 		current := i == len(s.live)-1
@@ -49,14 +49,14 @@ func (r *run) checkNodes(s *slot) {
 }
 
 // lost says why t's node can no longer have it, or "".
-func (r *run) lost(t *state.Task) string {
+func (r *run) lost(t *model.Task) string {
 	n := r.p.node(t.NodeID)
 	switch {
 	case n == nil:
 		return lostRemoved
-	case n.Availability == state.AvailabilityDrain:
+	case n.Availability == model.AvailabilityDrain:
 		return lostDrained
-	case n.Status.State == state.NodeDown:
+	case n.Status.State == model.NodeDown:
 		if r.downFor(n, r.p.opts.NodeDownGrace) {
 			return lostDown
 		}
@@ -66,7 +66,7 @@ func (r *run) lost(t *state.Task) string {
 
 // downFor reports whether n has been down for at least d, and otherwise asks to run
 // again when it will have been.
-func (r *run) downFor(n *state.Node, d time.Duration) bool {
+func (r *run) downFor(n *model.Node, d time.Duration) bool {
 	if n.Status.Timestamp.IsZero() {
 		return true
 	}
@@ -80,12 +80,12 @@ func (r *run) downFor(n *state.Node, d time.Duration) bool {
 
 // unreachable reports whether t's node cannot tell us that t stopped: it is gone or
 // down.
-func (r *run) unreachable(t *state.Task) bool {
+func (r *run) unreachable(t *model.Task) bool {
 	if t.NodeID == "" {
 		return false
 	}
 	n := r.p.node(t.NodeID)
-	return n == nil || n.Status.State == state.NodeDown
+	return n == nil || n.Status.State == model.NodeDown
 }
 
 // orphans marks orphaned the tasks that still look alive on a node that is gone or has
@@ -100,7 +100,7 @@ func (r *run) orphans() {
 		switch {
 		case n == nil:
 			r.orphan(t, "node removed from the cluster")
-		case n.Status.State == state.NodeDown && r.downFor(n, r.p.opts.OrphanAfter):
+		case n.Status.State == model.NodeDown && r.downFor(n, r.p.opts.OrphanAfter):
 			r.orphan(t, "node down for more than "+r.p.opts.OrphanAfter.String())
 		}
 	}
@@ -113,7 +113,7 @@ func (r *run) orphans() {
 // business, paced by update_config, not the enforcer's), a task of an older spec not at
 // all. The answers for all the nodes the service's tasks run on are worked out once per
 // run and spec.
-func (r *run) violation(t *state.Task) string {
+func (r *run) violation(t *model.Task) string {
 	var e *enforcer
 	switch {
 	case r.clean(t):
@@ -166,7 +166,7 @@ func (r *run) enforce(s *spec.Service) map[string]string {
 			continue
 		}
 		v := r.p.infos[i] // a copy: only its scalar fields change
-		v.State, v.Availability = state.NodeReady, state.AvailabilityActive
+		v.State, v.Availability = model.NodeReady, model.AvailabilityActive
 		views = append(views, v)
 	}
 	_, reasons := scheduler.ScheduleGlobal(views, r.nodeOnlyRequest(s), r.now)

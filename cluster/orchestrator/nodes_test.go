@@ -3,7 +3,7 @@ package orchestrator
 import (
 	"testing"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // TestNodeJustDownLosesItsReplicatedTasksAtOnce: with the default options, the pass that
@@ -16,7 +16,7 @@ func TestNodeJustDownLosesItsReplicatedTasksAtOnce(t *testing.T) {
 	}
 	svc := c.addService("api", replicas(6))
 	c.converge()
-	var onA []*state.Task
+	var onA []*model.Task
 	for _, task := range c.live(svc.ID) {
 		if task.NodeID == "a" {
 			onA = append(onA, task)
@@ -26,12 +26,12 @@ func TestNodeJustDownLosesItsReplicatedTasksAtOnce(t *testing.T) {
 		t.Fatalf("no task on node a: %v", statuses(c.live(svc.ID)))
 	}
 
-	c.setNodeState("a", state.NodeDown) // at c.now: the pass runs in the same instant
+	c.setNodeState("a", model.NodeDown) // at c.now: the pass runs in the same instant
 	p := c.plan(svc.ID)
 
 	stopped := map[string]bool{}
 	for _, u := range p.Update {
-		if u.DesiredState == state.TaskShutdown {
+		if u.DesiredState == model.TaskShutdown {
 			stopped[u.ID] = true
 		}
 	}

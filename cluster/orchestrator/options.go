@@ -3,7 +3,7 @@ package orchestrator
 import (
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -56,19 +56,19 @@ type Options struct {
 	// Zero means DefaultMaxNewTasks.
 	MaxNewTasks int
 	// MaxReplicas is the cluster's limit of replicas per service
-	// (state.Settings.ReplicaLimit). Writes above it are refused; a service stored
+	// (model.Settings.ReplicaLimit). Writes above it are refused; a service stored
 	// above it anyway (by a build that had no limit) runs this many. Zero means
 	// spec.DefaultMaxReplicas.
 	MaxReplicas uint64
 	// Platforms, when set, returns the platforms a service's image exists for
 	// (scheduler.Request.Platforms). Nil places on any platform.
-	Platforms func(svc *state.Service) []state.Platform
+	Platforms func(svc *model.Service) []model.Platform
 }
 
 // DefaultOptions returns the defaults, with Swarm's task history limit.
 func DefaultOptions() Options {
 	return Options{
-		TaskHistoryLimit:  state.DefaultTaskHistoryLimit,
+		TaskHistoryLimit:  model.DefaultTaskHistoryLimit,
 		NodeDownGrace:     DefaultNodeDownGrace,
 		OrphanAfter:       DefaultOrphanAfter,
 		UpdateStepTimeout: DefaultUpdateStepTimeout,
@@ -78,7 +78,7 @@ func DefaultOptions() Options {
 }
 
 // OptionsFromSettings returns the defaults with the cluster's settings applied.
-func OptionsFromSettings(s state.Settings) Options {
+func OptionsFromSettings(s model.Settings) Options {
 	o := DefaultOptions()
 	o.TaskHistoryLimit = int(s.TaskHistoryLimit)
 	o.MaxReplicas = s.ReplicaLimit()

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/scheduler"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
@@ -20,7 +20,7 @@ type Pass struct {
 	opts  Options
 	newID func() string
 
-	nodes []*state.Node  // sorted by ID
+	nodes []*model.Node  // sorted by ID
 	byID  map[string]int // index in nodes
 	infos []scheduler.NodeInfo
 	info  map[string]int // index in infos
@@ -40,7 +40,7 @@ func (p *Pass) Hold(serviceID, reason string) {
 // NewPass prepares a pass. infos is the scheduler's view of the same nodes, usually
 // scheduler.NodeInfosFromState over every task of the cluster; the pass writes to it.
 // newID makes task IDs; it is called once per new task, in a deterministic order.
-func NewPass(nodes []*state.Node, infos []scheduler.NodeInfo, opts Options, now time.Time, newID func() string) *Pass {
+func NewPass(nodes []*model.Node, infos []scheduler.NodeInfo, opts Options, now time.Time, newID func() string) *Pass {
 	p := &Pass{
 		now:   now,
 		opts:  opts.normalized(),
@@ -50,7 +50,7 @@ func NewPass(nodes []*state.Node, infos []scheduler.NodeInfo, opts Options, now 
 		infos: infos,
 		info:  make(map[string]int, len(infos)),
 	}
-	slices.SortFunc(p.nodes, func(a, b *state.Node) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(p.nodes, func(a, b *model.Node) int { return strings.Compare(a.ID, b.ID) })
 	for i := range p.nodes {
 		p.byID[p.nodes[i].ID] = i
 	}
@@ -61,7 +61,7 @@ func NewPass(nodes []*state.Node, infos []scheduler.NodeInfo, opts Options, now 
 }
 
 // node returns the node with the given ID, or nil when the cluster has none.
-func (p *Pass) node(id string) *state.Node {
+func (p *Pass) node(id string) *model.Node {
 	if i, ok := p.byID[id]; ok {
 		return p.nodes[i]
 	}
@@ -70,11 +70,11 @@ func (p *Pass) node(id string) *state.Node {
 
 // Input is everything Reconcile needs for one service.
 type Input struct {
-	Service *state.Service
+	Service *model.Service
 	// Tasks are all the service's tasks, history included.
-	Tasks []*state.Task
+	Tasks []*model.Task
 	// Nodes are all the cluster's nodes; NodeInfos the scheduler's view of them.
-	Nodes     []*state.Node
+	Nodes     []*model.Node
 	NodeInfos []scheduler.NodeInfo
 	Options   Options
 	Now       time.Time
@@ -89,7 +89,7 @@ func Reconcile(in Input) Plan {
 // Reconcile decides what one service needs: the tasks to create, change and delete,
 // and its update status. tasks are all of the service's tasks (history included), as
 // stored; they are not modified. The decision depends only on its input.
-func (p *Pass) Reconcile(svc *state.Service, tasks []*state.Task) Plan {
+func (p *Pass) Reconcile(svc *model.Service, tasks []*model.Task) Plan {
 	r := p.newRun(svc, tasks)
 	if r.checkUpdate() {
 		return r.finish()
@@ -105,10 +105,10 @@ func (p *Pass) Reconcile(svc *state.Service, tasks []*state.Task) Plan {
 
 // RemoveService handles the tasks of a service that no longer exists: they are told to
 // go away (desired state remove) and deleted once they have stopped.
-func (p *Pass) RemoveService(serviceID string, tasks []*state.Task) Plan {
-	r := p.newRun(&state.Service{ID: serviceID}, tasks)
+func (p *Pass) RemoveService(serviceID string, tasks []*model.Task) Plan {
+	r := p.newRun(&model.Service{ID: serviceID}, tasks)
 	for _, t := range tasks {
-		r.setDesired(t, state.TaskRemove)
+		r.setDesired(t, model.TaskRemove)
 	}
 	r.reapRemoved(tasks)
 	return r.finish()
@@ -118,12 +118,12 @@ func (p *Pass) RemoveService(serviceID string, tasks []*state.Task) Plan {
 type run struct {
 	p      *Pass
 	now    time.Time
-	svc    *state.Service
+	svc    *model.Service
 	spec   *spec.Service
 	hash   string
 	job    bool
 	global bool
-	tasks  []*state.Task
+	tasks  []*model.Task
 
 	// req asks the scheduler about this service.
 	req scheduler.Request
@@ -136,16 +136,16 @@ type run struct {
 
 	// upd holds the changes to existing tasks, created the new rows.
 	upd     map[string]*TaskUpdate
-	created map[*state.Task]struct{}
+	created map[*model.Task]struct{}
 	deleted map[string]struct{}
 	// rowBuf is room reserved for new tasks (reserve).
-	rowBuf []state.Task
+	rowBuf []model.Task
 	// us is the update status as this run leaves it.
-	us   state.UpdateStatus
+	us   model.UpdateStatus
 	plan Plan
 }
 
-func (p *Pass) newRun(svc *state.Service, tasks []*state.Task) *run {
+func (p *Pass) newRun(svc *model.Service, tasks []*model.Task) *run {
 	r := &run{
 		p:       p,
 		now:     p.now,
@@ -155,14 +155,14 @@ func (p *Pass) newRun(svc *state.Service, tasks []*state.Task) *run {
 		global:  svc.Spec.Deploy.Global(),
 		tasks:   tasks,
 		upd:     make(map[string]*TaskUpdate),
-		created: make(map[*state.Task]struct{}),
+		created: make(map[*model.Task]struct{}),
 		deleted: make(map[string]struct{}),
 		us:      svc.UpdateStatus,
 		plan:    Plan{ServiceID: svc.ID, SpecVersion: svc.SpecVersion},
 	}
 	r.hash = TaskHash(svc)
 	r.hold = p.holds[svc.ID]
-	var platforms []state.Platform
+	var platforms []model.Platform
 	if p.opts.Platforms != nil {
 		platforms = p.opts.Platforms(svc)
 	}
@@ -208,20 +208,20 @@ func (r *run) newTaskRoom() int { return max(0, r.p.opts.MaxNewTasks-len(r.plan.
 
 // liveDesired reports whether a desired state asks the task to run: running, or
 // complete for jobs.
-func liveDesired(d state.TaskState) bool { return d == state.TaskRunning || d == state.TaskComplete }
+func liveDesired(d model.TaskState) bool { return d == model.TaskRunning || d == model.TaskComplete }
 
-func (r *run) isCreated(t *state.Task) bool {
+func (r *run) isCreated(t *model.Task) bool {
 	_, ok := r.created[t]
 	return ok
 }
 
-func (r *run) touched(t *state.Task) bool {
+func (r *run) touched(t *model.Task) bool {
 	_, ok := r.upd[t.ID]
 	return ok
 }
 
 // desired is t's desired state after this run's changes.
-func (r *run) desired(t *state.Task) state.TaskState {
+func (r *run) desired(t *model.Task) model.TaskState {
 	if u := r.upd[t.ID]; u != nil && u.DesiredState != "" {
 		return u.DesiredState
 	}
@@ -229,7 +229,7 @@ func (r *run) desired(t *state.Task) state.TaskState {
 }
 
 // status is t's observed state after this run's changes.
-func (r *run) status(t *state.Task) state.TaskState {
+func (r *run) status(t *model.Task) model.TaskState {
 	if u := r.upd[t.ID]; u != nil && u.Status != nil {
 		return u.Status.State
 	}
@@ -238,13 +238,13 @@ func (r *run) status(t *state.Task) state.TaskState {
 
 // stopped reports whether t no longer runs anywhere: it ended, or it never reached a
 // node's agent (agents act on tasks from assigned on).
-func (r *run) stopped(t *state.Task) bool {
+func (r *run) stopped(t *model.Task) bool {
 	st := r.status(t)
-	return st.Terminal() || st.Before(state.TaskAssigned)
+	return st.Terminal() || st.Before(model.TaskAssigned)
 }
 
 // clean reports whether t was made from the current spec.
-func (r *run) clean(t *state.Task) bool {
+func (r *run) clean(t *model.Task) bool {
 	if t.SpecHash != "" {
 		return t.SpecHash == r.hash
 	}
@@ -253,22 +253,22 @@ func (r *run) clean(t *state.Task) bool {
 
 // carry is the restart record a replacement of t inherits: t's own while the spec is
 // the same, a fresh one after a change.
-func (r *run) carry(t *state.Task) state.Restarts {
+func (r *run) carry(t *model.Task) model.Restarts {
 	if r.clean(t) {
 		return t.Restarts.Clone()
 	}
-	return state.Restarts{}
+	return model.Restarts{}
 }
 
 // older orders tasks by age: creation time, then raft index, then ID.
-func older(a, b *state.Task) int {
+func older(a, b *model.Task) int {
 	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.CreateIndex, b.CreateIndex), strings.Compare(a.ID, b.ID))
 }
 
 // ---------------------------------------------------------------------------
 // Writes.
 
-func (r *run) touch(t *state.Task) *TaskUpdate {
+func (r *run) touch(t *model.Task) *TaskUpdate {
 	u := r.upd[t.ID]
 	if u == nil {
 		u = &TaskUpdate{ID: t.ID, UpdatedAt: r.now}
@@ -278,7 +278,7 @@ func (r *run) touch(t *state.Task) *TaskUpdate {
 }
 
 // setDesired moves t's desired state forward to d.
-func (r *run) setDesired(t *state.Task, d state.TaskState) {
+func (r *run) setDesired(t *model.Task, d model.TaskState) {
 	if r.isCreated(t) {
 		if d.After(t.DesiredState) {
 			t.DesiredState = d
@@ -293,11 +293,11 @@ func (r *run) setDesired(t *state.Task, d state.TaskState) {
 
 // orphan marks t orphaned: its node is gone, or down for too long, and no agent will
 // report on it again.
-func (r *run) orphan(t *state.Task, msg string) {
-	if r.status(t).Compare(state.TaskOrphaned) >= 0 {
+func (r *run) orphan(t *model.Task, msg string) {
+	if r.status(t).Compare(model.TaskOrphaned) >= 0 {
 		return
 	}
-	r.touch(t).Status = &state.TaskStatus{State: state.TaskOrphaned, Message: msg, Timestamp: r.now}
+	r.touch(t).Status = &model.TaskStatus{State: model.TaskOrphaned, Message: msg, Timestamp: r.now}
 }
 
 // Status messages, Swarm's where Swarm has one.
@@ -307,44 +307,44 @@ const (
 )
 
 // assign puts a pending task on a node.
-func (r *run) assign(t *state.Task, nodeID string) {
+func (r *run) assign(t *model.Task, nodeID string) {
 	if r.isCreated(t) {
 		t.NodeID = nodeID
-		t.Status = state.TaskStatus{State: state.TaskAssigned, Message: msgAssigned, Timestamp: r.now}
+		t.Status = model.TaskStatus{State: model.TaskAssigned, Message: msgAssigned, Timestamp: r.now}
 		return
 	}
 	u := r.touch(t)
 	u.NodeID = nodeID
-	u.Status = &state.TaskStatus{State: state.TaskAssigned, Message: msgAssigned, Timestamp: r.now}
+	u.Status = &model.TaskStatus{State: model.TaskAssigned, Message: msgAssigned, Timestamp: r.now}
 }
 
 // PendingStatus is the status of a task left pending for reason.
-func PendingStatus(reason string, now time.Time) state.TaskStatus {
-	return state.TaskStatus{State: state.TaskPending, Message: msgPending, Err: reason, Timestamp: now}
+func PendingStatus(reason string, now time.Time) model.TaskStatus {
+	return model.TaskStatus{State: model.TaskPending, Message: msgPending, Err: reason, Timestamp: now}
 }
 
 // pend leaves a task pending with the scheduler's reason, writing only if the reason
 // changed.
-func (r *run) pend(t *state.Task, reason string) {
+func (r *run) pend(t *model.Task, reason string) {
 	st := PendingStatus(reason, r.now)
 	if r.isCreated(t) {
 		t.Status = st
 		return
 	}
-	if t.Status.State == state.TaskPending && t.Status.Err == reason {
+	if t.Status.State == model.TaskPending && t.Status.Err == reason {
 		return
 	}
 	r.touch(t).Status = &st
 }
 
 // newTask makes a task for slot s from the current spec.
-func (r *run) newTask(s *slot, rf refill) *state.Task {
-	desired := state.TaskRunning
+func (r *run) newTask(s *slot, rf refill) *model.Task {
+	desired := model.TaskRunning
 	if r.job {
-		desired = state.TaskComplete
+		desired = model.TaskComplete
 	}
 	t := r.alloc()
-	*t = state.Task{
+	*t = model.Task{
 		ID:           r.p.newID(),
 		ServiceID:    r.svc.ID,
 		ServiceName:  r.svc.Name,
@@ -352,7 +352,7 @@ func (r *run) newTask(s *slot, rf refill) *state.Task {
 		NodeID:       s.node,
 		SpecVersion:  r.svc.SpecVersion,
 		DesiredState: desired,
-		Status:       state.TaskStatus{State: state.TaskNew, Timestamp: r.now},
+		Status:       model.TaskStatus{State: model.TaskNew, Timestamp: r.now},
 		CreatedAt:    r.now,
 		UpdatedAt:    r.now,
 		SpecHash:     r.hash,
@@ -373,23 +373,23 @@ func (r *run) reserve(n int) {
 	if n <= 1 {
 		return
 	}
-	r.rowBuf = make([]state.Task, 0, n)
+	r.rowBuf = make([]model.Task, 0, n)
 	r.plan.Create = slices.Grow(r.plan.Create, n)
 	if len(r.created) == 0 {
-		r.created = make(map[*state.Task]struct{}, n)
+		r.created = make(map[*model.Task]struct{}, n)
 	}
 }
 
 // alloc returns a zero task row, from the reserved room when there is some.
-func (r *run) alloc() *state.Task {
+func (r *run) alloc() *model.Task {
 	if n := len(r.rowBuf); n < cap(r.rowBuf) {
 		r.rowBuf = r.rowBuf[:n+1]
 		return &r.rowBuf[n]
 	}
-	return &state.Task{}
+	return &model.Task{}
 }
 
-func (r *run) remove(t *state.Task) {
+func (r *run) remove(t *model.Task) {
 	r.deleted[t.ID] = struct{}{}
 	r.plan.Delete = append(r.plan.Delete, t.ID)
 }

@@ -3,7 +3,7 @@ package orchestrator
 import (
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // Plan is what one service needs written: everything the FSM applies is in it (ids,
@@ -32,7 +32,7 @@ type Plan struct {
 	// Create holds new tasks: desired state running (complete for jobs), observed
 	// state assigned with a node, or pending with the scheduler's reason in
 	// Status.Err. Global tasks name their node even while pending.
-	Create []*state.Task
+	Create []*model.Task
 	// Update holds changes to existing tasks, sorted by task ID.
 	Update []TaskUpdate
 	// Delete lists tasks to delete (history beyond the cap, removed tasks that have
@@ -74,19 +74,19 @@ func (p *Plan) Tasks() int { return len(p.Create) + len(p.Update) + len(p.Delete
 // UpdatedAt becomes the task's UpdatedAt when anything was applied.
 type TaskUpdate struct {
 	ID           string            `json:"id"`
-	DesiredState state.TaskState   `json:"desired_state,omitempty"`
+	DesiredState model.TaskState   `json:"desired_state,omitempty"`
 	NodeID       string            `json:"node_id,omitempty"`
-	Status       *state.TaskStatus `json:"status,omitempty"`
+	Status       *model.TaskStatus `json:"status,omitempty"`
 	// Networks are the addresses of a task that is put on a node and holds none yet
 	// (it waited for a free one); the leader's address book fills them in.
-	Networks  []state.Attachment `json:"networks,omitempty"`
+	Networks  []model.Attachment `json:"networks,omitempty"`
 	UpdatedAt time.Time          `json:"updated_at"`
 }
 
 // ServiceUpdate changes the service row.
 type ServiceUpdate struct {
 	// UpdateStatus replaces the service's update status.
-	UpdateStatus state.UpdateStatus `json:"update_status"`
+	UpdateStatus model.UpdateStatus `json:"update_status"`
 	// Rollback swaps Spec and PreviousSpec and adds one to SpecVersion: the automatic
 	// rollback of a failed update. `service rollback` is the same write proposed by
 	// the API, with UpdateStatus {rollback_started, "manually requested rollback",

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/scheduler"
-	"github.com/berthd/berth/cluster/state"
 )
 
 // replicas is the number of slots a replicated service (or job) wants, within the
@@ -78,7 +78,7 @@ func (r *run) scaleDown(slots []*slot, want int) {
 			continue
 		}
 		c := candidate{s: s}
-		var cur *state.Task
+		var cur *model.Task
 		for _, t := range s.tasks {
 			if liveDesired(t.DesiredState) && !t.Status.State.Terminal() {
 				cur = t
@@ -87,10 +87,10 @@ func (r *run) scaleDown(slots []*slot, want int) {
 		switch {
 		case cur == nil:
 			c.rank = 0
-		case cur.NodeID == "" || cur.Status.State.Before(state.TaskAssigned):
+		case cur.NodeID == "" || cur.Status.State.Before(model.TaskAssigned):
 			c.rank = 1
 		default:
-			c.rank, c.node, c.running = 2, cur.NodeID, cur.Status.State == state.TaskRunning
+			c.rank, c.node, c.running = 2, cur.NodeID, cur.Status.State == model.TaskRunning
 		}
 		cands = append(cands, c)
 	}
@@ -114,7 +114,7 @@ func (r *run) scaleDown(slots []*slot, want int) {
 	})
 	for _, c := range cands[:excess] {
 		for _, t := range c.s.tasks {
-			r.setDesired(t, state.TaskRemove)
+			r.setDesired(t, model.TaskRemove)
 		}
 		c.s.removed = true
 	}
@@ -159,7 +159,7 @@ func (r *run) scaleUp(slots []*slot, want int) []*slot {
 	r.reserve(missing)
 	// One allocation for the new slots, one for their lists of live tasks.
 	room := make([]slot, 0, missing)
-	lives := make([]*state.Task, missing)
+	lives := make([]*model.Task, missing)
 	added := false
 	for num := uint64(1); missing > 0; num++ {
 		s := byNum[num]
@@ -189,14 +189,14 @@ func (r *run) scaleUp(slots []*slot, want int) []*slot {
 // that cannot be placed stays pending with the scheduler's reason; an existing one is
 // rewritten only when the reason changed.
 func (r *run) place(slots []*slot) {
-	var todo []*state.Task
+	var todo []*model.Task
 	var avoid []string
 	for _, s := range slots {
 		if s.removed {
 			continue
 		}
 		for _, t := range s.live {
-			if t.NodeID == "" && r.status(t).Before(state.TaskAssigned) && !r.delayed(t) {
+			if t.NodeID == "" && r.status(t).Before(model.TaskAssigned) && !r.delayed(t) {
 				todo = append(todo, t)
 				avoid = r.avoidNodes(s, avoid)
 			}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/scheduler"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
@@ -25,9 +25,9 @@ func TestReplicatedCreatesOneTaskPerSlot(t *testing.T) {
 	}
 	hash := TaskSpecHash(&svc.Spec)
 	for i, task := range p.Create {
-		want := state.Task{ID: task.ID, ServiceID: svc.ID, ServiceName: "web_api", Slot: uint64(i + 1),
-			NodeID: task.NodeID, SpecVersion: 1, DesiredState: state.TaskRunning,
-			Status:    state.TaskStatus{State: state.TaskAssigned, Message: msgAssigned, Timestamp: t0},
+		want := model.Task{ID: task.ID, ServiceID: svc.ID, ServiceName: "web_api", Slot: uint64(i + 1),
+			NodeID: task.NodeID, SpecVersion: 1, DesiredState: model.TaskRunning,
+			Status:    model.TaskStatus{State: model.TaskAssigned, Message: msgAssigned, Timestamp: t0},
 			CreatedAt: t0, UpdatedAt: t0}
 		want.SpecHash = hash
 		if !reflect.DeepEqual(*task, want) {
@@ -80,7 +80,7 @@ func TestReplicatedMaxPerNodePendingThenPlaced(t *testing.T) {
 		t.Fatalf("after adding nodes: %d creates, %d updates; want the 2 pending tasks assigned", len(p.Create), len(p.Update))
 	}
 	for _, u := range p.Update {
-		if u.Status == nil || u.Status.State != state.TaskAssigned || u.NodeID == "" {
+		if u.Status == nil || u.Status.State != model.TaskAssigned || u.NodeID == "" {
 			t.Errorf("update %+v, want an assignment", u)
 		}
 	}
@@ -89,7 +89,7 @@ func TestReplicatedMaxPerNodePendingThenPlaced(t *testing.T) {
 		t.Errorf("running = %d, want 5/5", n)
 	}
 	for slot, id := range pending {
-		if task := c.tasks[id]; task == nil || task.Slot != slot || task.Status.State != state.TaskRunning {
+		if task := c.tasks[id]; task == nil || task.Slot != slot || task.Status.State != model.TaskRunning {
 			t.Errorf("pending task %s of slot %d was not the one placed", id, slot)
 		}
 	}
@@ -109,7 +109,7 @@ func TestReplicatedConstraintPendingThenLabelAdded(t *testing.T) {
 	c.converge()
 	const reason = "no suitable node (constraint node.labels.os == linux not satisfied on 3 nodes)"
 	for _, task := range c.live(svc.ID) {
-		if task.Status.State != state.TaskPending || task.Status.Err != reason || task.NodeID != "" {
+		if task.Status.State != model.TaskPending || task.Status.Err != reason || task.NodeID != "" {
 			t.Errorf("task %s: %s %q on %q, want pending with %q", task.ID, task.Status.State, task.Status.Err, task.NodeID, reason)
 		}
 	}
@@ -165,19 +165,19 @@ func TestReplicatedScaleDownMostCrowdedFirst(t *testing.T) {
 			}
 			svc := c.addService("api", replicas(tt.want), restartPolicyOf(spec.RestartNone, 0, 0, 0))
 			for slot, node := range tt.layout {
-				task := c.stateTask(svc, slot, node, state.TaskRunning)
+				task := c.stateTask(svc, slot, node, model.TaskRunning)
 				switch node {
 				case "":
-					task.Status = state.TaskStatus{State: state.TaskPending, Err: "no suitable node"}
+					task.Status = model.TaskStatus{State: model.TaskPending, Err: "no suitable node"}
 				case "-":
 					task.NodeID = "a"
-					task.Status = state.TaskStatus{State: state.TaskFailed, ExitCode: 1}
+					task.Status = model.TaskStatus{State: model.TaskFailed, ExitCode: 1}
 				}
 			}
 			p := c.plan(svc.ID)
 			var removed []uint64
 			for _, u := range p.Update {
-				if u.DesiredState == state.TaskRemove {
+				if u.DesiredState == model.TaskRemove {
 					removed = append(removed, c.tasks[u.ID].Slot)
 				}
 			}
@@ -191,10 +191,10 @@ func TestReplicatedScaleDownMostCrowdedFirst(t *testing.T) {
 
 // stateTask stores a task of svc in slot on node with the given observed state, made
 // from the service's current spec at t0.
-func (c *cluster) stateTask(svc *state.Service, slot uint64, node string, st state.TaskState) *state.Task {
-	task := &state.Task{ID: c.newID(), ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
-		SpecVersion: svc.SpecVersion, DesiredState: state.TaskRunning,
-		Status: state.TaskStatus{State: st, Timestamp: c.now}, CreatedAt: c.now, UpdatedAt: c.now}
+func (c *cluster) stateTask(svc *model.Service, slot uint64, node string, st model.TaskState) *model.Task {
+	task := &model.Task{ID: c.newID(), ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
+		SpecVersion: svc.SpecVersion, DesiredState: model.TaskRunning,
+		Status: model.TaskStatus{State: st, Timestamp: c.now}, CreatedAt: c.now, UpdatedAt: c.now}
 	task.SpecHash = TaskSpecHash(&svc.Spec)
 	c.tasks[task.ID] = task
 	return task
@@ -248,7 +248,7 @@ func TestReplicatedNodeAvailability(t *testing.T) {
 	}
 
 	// Pause keeps the task and places nothing new there.
-	c.setAvailability("b", state.AvailabilityPause)
+	c.setAvailability("b", model.AvailabilityPause)
 	if p := c.plan(svc.ID); !p.Empty() {
 		t.Fatalf("pause planned %+v, want nothing", p)
 	}
@@ -259,12 +259,12 @@ func TestReplicatedNodeAvailability(t *testing.T) {
 	}
 
 	// Drain moves it: the old task stops, a new one in the same slot runs elsewhere.
-	c.setAvailability("b", state.AvailabilityDrain)
+	c.setAvailability("b", model.AvailabilityDrain)
 	p := c.plan(svc.ID)
 	if len(p.Create) != 1 || p.Create[0].Slot != onB.Slot || p.Create[0].NodeID == "b" {
 		t.Fatalf("drain created %v, want one task in slot %d off node b", statuses(p.Create), onB.Slot)
 	}
-	if len(p.Update) != 1 || p.Update[0].ID != onB.ID || p.Update[0].DesiredState != state.TaskShutdown {
+	if len(p.Update) != 1 || p.Update[0].ID != onB.ID || p.Update[0].DesiredState != model.TaskShutdown {
 		t.Errorf("drain updates %+v, want task %s shut down", p.Update, onB.ID)
 	}
 	if p.Create[0].Restarts.Count != 0 || !p.Create[0].NotBefore.IsZero() {
@@ -290,7 +290,7 @@ func TestReplicatedConstraintEnforcer(t *testing.T) {
 	c.addNode("c", withLabels("os", "linux"))
 	c.setLabel("a", "os", "windows")
 	// Paused does not protect from the enforcer.
-	c.setAvailability("a", state.AvailabilityPause)
+	c.setAvailability("a", model.AvailabilityPause)
 	c.converge()
 	if got := c.nodesOf(svc.ID); !slices.Equal(got, []string{"b", "c"}) {
 		t.Errorf("nodes after the label changed = %v, want b and c", got)
@@ -311,7 +311,7 @@ func TestReplicatedNodeDownGraceAndOrphan(t *testing.T) {
 	svc := c.addService("api", replicas(3))
 	c.converge()
 	old := c.live(svc.ID)[0] // on a
-	c.setNodeState("a", state.NodeDown)
+	c.setNodeState("a", model.NodeDown)
 	down := c.now
 
 	c.advance(10 * time.Second)
@@ -325,7 +325,7 @@ func TestReplicatedNodeDownGraceAndOrphan(t *testing.T) {
 	if len(p.Create) != 1 || p.Create[0].Slot != old.Slot || p.Create[0].NodeID == "a" {
 		t.Fatalf("after grace: creates %v, want slot %d replaced off node a", statuses(p.Create), old.Slot)
 	}
-	if len(p.Update) != 1 || p.Update[0].DesiredState != state.TaskShutdown || p.Update[0].Status != nil {
+	if len(p.Update) != 1 || p.Update[0].DesiredState != model.TaskShutdown || p.Update[0].Status != nil {
 		t.Errorf("after grace: updates %+v, want the old task shut down, not yet orphaned", p.Update)
 	}
 	if !p.NextCheck.Equal(down.Add(time.Hour)) {
@@ -338,7 +338,7 @@ func TestReplicatedNodeDownGraceAndOrphan(t *testing.T) {
 
 	c.now = down.Add(time.Hour)
 	p = c.plan(svc.ID)
-	if len(p.Update) != 1 || p.Update[0].ID != old.ID || p.Update[0].Status == nil || p.Update[0].Status.State != state.TaskOrphaned {
+	if len(p.Update) != 1 || p.Update[0].ID != old.ID || p.Update[0].Status == nil || p.Update[0].Status.State != model.TaskOrphaned {
 		t.Errorf("after OrphanAfter: updates %+v, want %s orphaned", p.Update, old.ID)
 	}
 	if len(p.Create) != 0 {
@@ -361,7 +361,7 @@ func TestReplicatedNodeRemoved(t *testing.T) {
 		t.Fatalf("plan: %d creates, %d updates; want 1 replacement, 1 update", len(p.Create), len(p.Update))
 	}
 	u := p.Update[0]
-	if u.DesiredState != state.TaskShutdown || u.Status == nil || u.Status.State != state.TaskOrphaned {
+	if u.DesiredState != model.TaskShutdown || u.Status == nil || u.Status.State != model.TaskOrphaned {
 		t.Errorf("update %+v, want shutdown and orphaned", u)
 	}
 	c.converge()
@@ -384,7 +384,7 @@ func TestPassAccountsForEarlierServices(t *testing.T) {
 		t.Errorf("first = %v", got)
 	}
 	for _, task := range plans[second.ID].Create {
-		if task.Status.State != state.TaskPending || task.Status.Err != "no suitable node (insufficient resources (cpu) on 2 nodes)" {
+		if task.Status.State != model.TaskPending || task.Status.Err != "no suitable node (insufficient resources (cpu) on 2 nodes)" {
 			t.Errorf("second: %s %q, want pending for lack of cpu", task.Status.State, task.Status.Err)
 		}
 	}
@@ -392,7 +392,7 @@ func TestPassAccountsForEarlierServices(t *testing.T) {
 
 // The same input gives the same plan, and Reconcile leaves its input alone.
 func TestReconcileIsDeterministicAndPure(t *testing.T) {
-	build := func() (*cluster, *state.Service) {
+	build := func() (*cluster, *model.Service) {
 		c := newCluster(t)
 		for _, id := range []string{"a", "b", "c", "d"} {
 			c.addNode(id, withLabels("zone", id))
@@ -401,7 +401,7 @@ func TestReconcileIsDeterministicAndPure(t *testing.T) {
 			s.Deploy.Placement.Preferences = []spec.Preference{{Spread: "node.labels.zone"}}
 		})
 		c.converge()
-		c.setAvailability("b", state.AvailabilityDrain)
+		c.setAvailability("b", model.AvailabilityDrain)
 		c.fail(c.live(svc.ID)[0].ID, 1)
 		c.updateSpec(svc.ID, func(s *spec.Service) { s.Image = "busybox:2" }, replicas(5))
 		return c, svc
@@ -427,8 +427,8 @@ func TestReconcileIsDeterministicAndPure(t *testing.T) {
 	}
 }
 
-func deepCopyTasks(ts []*state.Task) []state.Task {
-	out := make([]state.Task, len(ts))
+func deepCopyTasks(ts []*model.Task) []model.Task {
+	out := make([]model.Task, len(ts))
 	for i, t := range ts {
 		out[i] = *t.Copy()
 	}
@@ -449,7 +449,7 @@ func TestRemoveService(t *testing.T) {
 	}
 	var ids []string
 	for _, u := range p.Update {
-		if u.DesiredState != state.TaskRemove {
+		if u.DesiredState != model.TaskRemove {
 			t.Errorf("update %+v, want remove", u)
 		}
 		ids = append(ids, u.ID)
@@ -471,11 +471,11 @@ func TestForeignTasksRemoved(t *testing.T) {
 	c := newCluster(t)
 	c.addNode("a")
 	svc := c.addService("api", replicas(1))
-	stray := c.stateTask(svc, 0, "a", state.TaskRunning)
+	stray := c.stateTask(svc, 0, "a", model.TaskRunning)
 	p := c.plan(svc.ID)
 	found := false
 	for _, u := range p.Update {
-		if u.ID == stray.ID && u.DesiredState == state.TaskRemove {
+		if u.ID == stray.ID && u.DesiredState == model.TaskRemove {
 			found = true
 		}
 	}

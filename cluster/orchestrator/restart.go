@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -64,7 +64,7 @@ func policyFor(s *spec.Service, job bool) restartPolicy {
 // restartDecision is the supervisor's answer for one ended task.
 type restartDecision struct {
 	restart   bool
-	restarts  state.Restarts // the replacement's record
+	restarts  model.Restarts // the replacement's record
 	notBefore time.Time      // the replacement's earliest start
 	// retryAt, for a refusal because of the window, is when the window will allow a
 	// restart again.
@@ -79,8 +79,8 @@ type restartDecision struct {
 // slot as finished (see the package documentation). With a window, max_attempts is a
 // rate: once the oldest counted restart leaves the window, the slot restarts again.
 // Swarm instead gives up for good, but only until its leader changes and forgets.
-func (p restartPolicy) decide(t *state.Task, now time.Time) restartDecision {
-	success := t.Status.State == state.TaskComplete && t.Status.ExitCode == 0
+func (p restartPolicy) decide(t *model.Task, now time.Time) restartDecision {
+	success := t.Status.State == model.TaskComplete && t.Status.ExitCode == 0
 	switch p.condition {
 	case spec.RestartNone:
 		return restartDecision{}
@@ -103,7 +103,7 @@ func (p restartPolicy) decide(t *state.Task, now time.Time) restartDecision {
 	} else if p.maxAttempts > 0 && t.Restarts.Count >= p.maxAttempts {
 		return restartDecision{}
 	}
-	d := restartDecision{restart: true, restarts: state.Restarts{Count: t.Restarts.Count + 1}}
+	d := restartDecision{restart: true, restarts: model.Restarts{Count: t.Restarts.Count + 1}}
 	if p.maxAttempts > 0 && p.window > 0 {
 		d.restarts.Recent = append(recent, now)
 	}
@@ -116,7 +116,7 @@ func (p restartPolicy) decide(t *state.Task, now time.Time) restartDecision {
 // backoff is how long t's replacement waits before it starts. Everything it reads is
 // in t's row, written by the leader that made it (the delay t waited is its NotBefore
 // less its CreatedAt) or reported by its agent, so any leader answers the same.
-func (p restartPolicy) backoff(t *state.Task) time.Duration {
+func (p restartPolicy) backoff(t *model.Task) time.Duration {
 	waited := waitedFor(t)
 	if waited == 0 && t.Restarts.Count == 0 || !failedQuickly(t) {
 		return p.delay
@@ -125,7 +125,7 @@ func (p restartPolicy) backoff(t *state.Task) time.Duration {
 }
 
 // waitedFor is the restart delay t was given.
-func waitedFor(t *state.Task) time.Duration {
+func waitedFor(t *model.Task) time.Duration {
 	if t.NotBefore.IsZero() {
 		return 0
 	}
@@ -135,11 +135,11 @@ func waitedFor(t *state.Task) time.Duration {
 // failedQuickly reports whether t ended without having run for BackoffReset and for
 // as long as it waited: a rejected task never ran at all. Such failures in a row make
 // the back-off grow, and their nodes are avoided for the replacement.
-func failedQuickly(t *state.Task) bool {
+func failedQuickly(t *model.Task) bool {
 	switch t.Status.State {
-	case state.TaskRejected:
+	case model.TaskRejected:
 		return true
-	case state.TaskFailed, state.TaskComplete, state.TaskShutdown:
+	case model.TaskFailed, model.TaskComplete, model.TaskShutdown:
 		waited := waitedFor(t)
 		return t.Status.Timestamp.Sub(t.CreatedAt.Add(waited)) < max(BackoffReset, waited)
 	}
@@ -148,23 +148,23 @@ func failedQuickly(t *state.Task) bool {
 
 // supervise decides about t, the last task of slot s, which ended while it was meant
 // to run.
-func (r *run) supervise(s *slot, t *state.Task) {
+func (r *run) supervise(s *slot, t *model.Task) {
 	switch {
-	case t.Status.State == state.TaskOrphaned:
+	case t.Status.State == model.TaskOrphaned:
 		// Its node was lost: a replacement, not a restart, so the policy and the
 		// count do not apply (as for a task moved off a drained node).
-		r.setDesired(t, state.TaskShutdown)
+		r.setDesired(t, model.TaskShutdown)
 		s.refill = &refill{restarts: r.carry(t)}
 	case !r.clean(t):
 		// It was made from an older spec: its replacement runs the new one, which
 		// starts a new count. Whatever the policy, as Swarm reuses dead slots when
 		// a service is updated.
-		r.setDesired(t, state.TaskShutdown)
+		r.setDesired(t, model.TaskShutdown)
 		s.refill = &refill{}
 	default:
 		d := policyFor(r.spec, r.job).decide(t, r.now)
 		if d.restart {
-			r.setDesired(t, state.TaskShutdown)
+			r.setDesired(t, model.TaskShutdown)
 			s.refill = &refill{restarts: d.restarts, notBefore: d.notBefore}
 			return
 		}
@@ -203,12 +203,12 @@ const msgRestartDelay = "waiting for the restart delay"
 // and a task it cannot prepare (an image that cannot be pulled) would be rejected and
 // replaced again at once, whatever the delay. Placing late holds a failing slot to
 // one attempt per delay, and picks the node when the attempt is made.
-func (r *run) delayed(t *state.Task) bool {
+func (r *run) delayed(t *model.Task) bool {
 	if !t.NotBefore.After(r.now) {
 		return false
 	}
 	if r.isCreated(t) {
-		t.Status = state.TaskStatus{State: state.TaskPending, Message: msgRestartDelay, Timestamp: r.now}
+		t.Status = model.TaskStatus{State: model.TaskPending, Message: msgRestartDelay, Timestamp: r.now}
 	}
 	r.wake(t.NotBefore)
 	return true

@@ -6,49 +6,49 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
 func TestRestartPolicyDecide(t *testing.T) {
 	now := t0
 	// A task that ran for an hour: no back-off.
-	ended := func(st state.TaskState, code int, r state.Restarts) *state.Task {
-		return &state.Task{CreatedAt: now.Add(-time.Hour), Status: state.TaskStatus{State: st, ExitCode: code, Timestamp: now}, Restarts: r}
+	ended := func(st model.TaskState, code int, r model.Restarts) *model.Task {
+		return &model.Task{CreatedAt: now.Add(-time.Hour), Status: model.TaskStatus{State: st, ExitCode: code, Timestamp: now}, Restarts: r}
 	}
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	tests := []struct {
 		name   string
 		policy restartPolicy
-		task   *state.Task
+		task   *model.Task
 		want   restartDecision
 	}{
 		{"none never restarts", restartPolicy{condition: spec.RestartNone},
-			ended(state.TaskFailed, 1, state.Restarts{}), restartDecision{}},
+			ended(model.TaskFailed, 1, model.Restarts{}), restartDecision{}},
 		{"on-failure: exit 0 is success", restartPolicy{condition: spec.RestartOnFailure},
-			ended(state.TaskComplete, 0, state.Restarts{}), restartDecision{}},
+			ended(model.TaskComplete, 0, model.Restarts{}), restartDecision{}},
 		{"on-failure: failed restarts after the delay", restartPolicy{condition: spec.RestartOnFailure, delay: 10 * time.Second},
-			ended(state.TaskFailed, 2, state.Restarts{}),
-			restartDecision{restart: true, restarts: state.Restarts{Count: 1}, notBefore: now.Add(10 * time.Second)}},
+			ended(model.TaskFailed, 2, model.Restarts{}),
+			restartDecision{restart: true, restarts: model.Restarts{Count: 1}, notBefore: now.Add(10 * time.Second)}},
 		{"on-failure: rejected restarts, backing off even without a delay", restartPolicy{condition: spec.RestartOnFailure},
-			ended(state.TaskRejected, 0, state.Restarts{Count: 4}),
-			restartDecision{restart: true, restarts: state.Restarts{Count: 5}, notBefore: now.Add(minBackoff)}},
+			ended(model.TaskRejected, 0, model.Restarts{Count: 4}),
+			restartDecision{restart: true, restarts: model.Restarts{Count: 5}, notBefore: now.Add(minBackoff)}},
 		{"on-failure: an unexpected shutdown restarts", restartPolicy{condition: spec.RestartOnFailure},
-			ended(state.TaskShutdown, 0, state.Restarts{}), restartDecision{restart: true, restarts: state.Restarts{Count: 1}}},
+			ended(model.TaskShutdown, 0, model.Restarts{}), restartDecision{restart: true, restarts: model.Restarts{Count: 1}}},
 		{"any: success restarts too", restartPolicy{condition: spec.RestartAny},
-			ended(state.TaskComplete, 0, state.Restarts{}), restartDecision{restart: true, restarts: state.Restarts{Count: 1}}},
+			ended(model.TaskComplete, 0, model.Restarts{}), restartDecision{restart: true, restarts: model.Restarts{Count: 1}}},
 		{"max attempts left", restartPolicy{condition: spec.RestartAny, maxAttempts: 3},
-			ended(state.TaskFailed, 1, state.Restarts{Count: 2}), restartDecision{restart: true, restarts: state.Restarts{Count: 3}}},
+			ended(model.TaskFailed, 1, model.Restarts{Count: 2}), restartDecision{restart: true, restarts: model.Restarts{Count: 3}}},
 		{"max attempts reached", restartPolicy{condition: spec.RestartAny, maxAttempts: 3},
-			ended(state.TaskFailed, 1, state.Restarts{Count: 3}), restartDecision{}},
+			ended(model.TaskFailed, 1, model.Restarts{Count: 3}), restartDecision{}},
 		{"window full: retry when the oldest counted leaves it",
 			restartPolicy{condition: spec.RestartAny, maxAttempts: 2, window: time.Minute},
-			ended(state.TaskFailed, 1, state.Restarts{Count: 3, Recent: []time.Time{ago(90 * time.Second), ago(30 * time.Second), ago(10 * time.Second)}}),
+			ended(model.TaskFailed, 1, model.Restarts{Count: 3, Recent: []time.Time{ago(90 * time.Second), ago(30 * time.Second), ago(10 * time.Second)}}),
 			restartDecision{retryAt: now.Add(30 * time.Second)}},
 		{"window with room: old entries dropped",
 			restartPolicy{condition: spec.RestartAny, maxAttempts: 2, window: time.Minute},
-			ended(state.TaskFailed, 1, state.Restarts{Count: 2, Recent: []time.Time{ago(90 * time.Second), ago(10 * time.Second)}}),
-			restartDecision{restart: true, restarts: state.Restarts{Count: 3, Recent: []time.Time{ago(10 * time.Second), now}}}},
+			ended(model.TaskFailed, 1, model.Restarts{Count: 2, Recent: []time.Time{ago(90 * time.Second), ago(10 * time.Second)}}),
+			restartDecision{restart: true, restarts: model.Restarts{Count: 3, Recent: []time.Time{ago(10 * time.Second), now}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,9 +64,9 @@ func TestRestartPolicyDecide(t *testing.T) {
 func TestRestartBackoff(t *testing.T) {
 	now := t0
 	// task waited `waited` before it could start, then ended `ran` later.
-	task := func(st state.TaskState, waited, ran time.Duration, count uint64) *state.Task {
+	task := func(st model.TaskState, waited, ran time.Duration, count uint64) *model.Task {
 		created := now.Add(-waited - ran)
-		t := &state.Task{CreatedAt: created, Status: state.TaskStatus{State: st, Timestamp: now}, Restarts: state.Restarts{Count: count}}
+		t := &model.Task{CreatedAt: created, Status: model.TaskStatus{State: st, Timestamp: now}, Restarts: model.Restarts{Count: count}}
 		if waited > 0 {
 			t.NotBefore = created.Add(waited)
 		}
@@ -76,22 +76,22 @@ func TestRestartBackoff(t *testing.T) {
 	tests := []struct {
 		name   string
 		policy restartPolicy
-		task   *state.Task
+		task   *model.Task
 		want   time.Duration
 	}{
-		{"first failure: the policy's delay", five, task(state.TaskRejected, 0, 0, 0), 5 * time.Second},
-		{"a quick failure after a delay doubles it", five, task(state.TaskFailed, 5*time.Second, time.Second, 1), 10 * time.Second},
-		{"a rejection doubles it", five, task(state.TaskRejected, 40*time.Second, time.Minute, 4), 80 * time.Second},
-		{"capped at five minutes", five, task(state.TaskRejected, 4*time.Minute, 0, 9), MaxRestartBackoff},
-		{"stays at the cap", five, task(state.TaskFailed, MaxRestartBackoff, 0, 10), MaxRestartBackoff},
-		{"ran for the reset time and its delay: back to the policy", five, task(state.TaskFailed, 5*time.Second, BackoffReset, 3), 5 * time.Second},
-		{"ran long after a long delay: back to the policy", five, task(state.TaskComplete, 80*time.Second, 80*time.Second, 6), 5 * time.Second},
-		{"ran the reset time but less than it waited: grows", five, task(state.TaskFailed, 80*time.Second, 20*time.Second, 6), 160 * time.Second},
-		{"a task moved off its node fails quickly: the policy's delay", five, task(state.TaskFailed, 0, 0, 2), 5 * time.Second},
-		{"delay 0: the first restart at once", restartPolicy{condition: spec.RestartAny}, task(state.TaskFailed, 0, 0, 0), 0},
-		{"delay 0: then from one second", restartPolicy{condition: spec.RestartAny}, task(state.TaskFailed, 0, 0, 1), minBackoff},
+		{"first failure: the policy's delay", five, task(model.TaskRejected, 0, 0, 0), 5 * time.Second},
+		{"a quick failure after a delay doubles it", five, task(model.TaskFailed, 5*time.Second, time.Second, 1), 10 * time.Second},
+		{"a rejection doubles it", five, task(model.TaskRejected, 40*time.Second, time.Minute, 4), 80 * time.Second},
+		{"capped at five minutes", five, task(model.TaskRejected, 4*time.Minute, 0, 9), MaxRestartBackoff},
+		{"stays at the cap", five, task(model.TaskFailed, MaxRestartBackoff, 0, 10), MaxRestartBackoff},
+		{"ran for the reset time and its delay: back to the policy", five, task(model.TaskFailed, 5*time.Second, BackoffReset, 3), 5 * time.Second},
+		{"ran long after a long delay: back to the policy", five, task(model.TaskComplete, 80*time.Second, 80*time.Second, 6), 5 * time.Second},
+		{"ran the reset time but less than it waited: grows", five, task(model.TaskFailed, 80*time.Second, 20*time.Second, 6), 160 * time.Second},
+		{"a task moved off its node fails quickly: the policy's delay", five, task(model.TaskFailed, 0, 0, 2), 5 * time.Second},
+		{"delay 0: the first restart at once", restartPolicy{condition: spec.RestartAny}, task(model.TaskFailed, 0, 0, 0), 0},
+		{"delay 0: then from one second", restartPolicy{condition: spec.RestartAny}, task(model.TaskFailed, 0, 0, 1), minBackoff},
 		{"a policy delay above the cap is kept", restartPolicy{condition: spec.RestartAny, delay: 10 * time.Minute},
-			task(state.TaskFailed, 10*time.Minute, 0, 2), 10 * time.Minute},
+			task(model.TaskFailed, 10*time.Minute, 0, 2), 10 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,17 +142,17 @@ func TestRestartSupervisorMaxAttemptsSurvivesLeaderChange(t *testing.T) {
 		if nt.Slot != first.Slot || nt.Restarts.Count != attempt || !nt.NotBefore.Equal(c.now.Add(10*time.Second)) {
 			t.Errorf("attempt %d: new task slot %d, restarts %d, not before %v", attempt, nt.Slot, nt.Restarts.Count, nt.NotBefore)
 		}
-		if p.Update[0].ID != cur.ID || p.Update[0].DesiredState != state.TaskShutdown {
+		if p.Update[0].ID != cur.ID || p.Update[0].DesiredState != model.TaskShutdown {
 			t.Errorf("attempt %d: update %+v, want the failed task shut down", attempt, p.Update[0])
 		}
 		// It is placed once its delay is over.
 		c.converge()
-		if got := c.tasks[nt.ID]; got.Status.State != state.TaskPending || got.NodeID != "" {
+		if got := c.tasks[nt.ID]; got.Status.State != model.TaskPending || got.NodeID != "" {
 			t.Errorf("attempt %d: restarted task is %s on %q before its delay, want pending", attempt, got.Status.State, got.NodeID)
 		}
 		c.advance(10 * time.Second)
 		c.converge()
-		if got := c.tasks[nt.ID].Status.State; got != state.TaskRunning {
+		if got := c.tasks[nt.ID].Status.State; got != model.TaskRunning {
 			t.Errorf("attempt %d: restarted task is %s after its delay, want running", attempt, got)
 		}
 	}
@@ -225,7 +225,7 @@ func TestRestartWindowIsARate(t *testing.T) {
 	c.fail(c.live(svc.ID)[0].ID, 1)
 	restartedAt := c.now
 	p := c.plan(svc.ID)
-	if len(p.Create) != 1 || !reflect.DeepEqual(p.Create[0].Restarts, state.Restarts{Count: 1, Recent: []time.Time{restartedAt}}) {
+	if len(p.Create) != 1 || !reflect.DeepEqual(p.Create[0].Restarts, model.Restarts{Count: 1, Recent: []time.Time{restartedAt}}) {
 		t.Fatalf("first failure: creates %+v", p.Create)
 	}
 	c.converge()
@@ -251,7 +251,7 @@ func TestReplicatedJob(t *testing.T) {
 	c.fail(live[0].ID, 0)
 	c.fail(live[1].ID, 3)
 	p := c.plan(svc.ID)
-	if len(p.Create) != 1 || p.Create[0].Slot != live[1].Slot || p.Create[0].DesiredState != state.TaskComplete {
+	if len(p.Create) != 1 || p.Create[0].Slot != live[1].Slot || p.Create[0].DesiredState != model.TaskComplete {
 		t.Fatalf("creates %v, want the failed slot %d run again", statuses(p.Create), live[1].Slot)
 	}
 	c.advance(DefaultRestartDelay)

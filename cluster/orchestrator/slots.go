@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // slot is one place a service runs a task: slot number num of a replicated service, or
@@ -16,10 +16,10 @@ type slot struct {
 	num  uint64
 	node string
 	// tasks are the stored tasks, oldest first.
-	tasks []*state.Task
+	tasks []*model.Task
 	// live are the tasks meant to run and not yet stopped, oldest first, after this
 	// run's decisions (new tasks included). The last one is the slot's current task.
-	live []*state.Task
+	live []*model.Task
 	// refill, when set, asks for a new task in the slot.
 	refill *refill
 	// removed: every task is told to go away (scale down, node removed).
@@ -34,11 +34,11 @@ type slot struct {
 
 // refill describes the task a slot needs.
 type refill struct {
-	restarts  state.Restarts
+	restarts  model.Restarts
 	notBefore time.Time
 }
 
-func (s *slot) current() *state.Task {
+func (s *slot) current() *model.Task {
 	if len(s.live) == 0 {
 		return nil
 	}
@@ -48,7 +48,7 @@ func (s *slot) current() *state.Task {
 // group sorts the service's tasks into slots: by slot number for replicated services,
 // by node for global ones. Tasks that belong to the other kind (a global task in a
 // replicated service) are returned apart.
-func (r *run) group() (slots []*slot, foreign []*state.Task) {
+func (r *run) group() (slots []*slot, foreign []*model.Task) {
 	byKey := make(map[string]*slot)
 	byNum := make(map[uint64]*slot)
 	for _, t := range r.tasks {
@@ -74,7 +74,7 @@ func (r *run) group() (slots []*slot, foreign []*state.Task) {
 	}
 	for _, s := range slots {
 		slices.SortFunc(s.tasks, older)
-		s.removed = !slices.ContainsFunc(s.tasks, func(t *state.Task) bool { return t.DesiredState.Before(state.TaskRemove) })
+		s.removed = !slices.ContainsFunc(s.tasks, func(t *model.Task) bool { return t.DesiredState.Before(model.TaskRemove) })
 	}
 	sortSlots(slots)
 	return slots, foreign
@@ -100,7 +100,7 @@ func (r *run) processSlot(s *slot) {
 			s.live = append(s.live, t)
 			continue
 		}
-		if r.job && t.Status.State == state.TaskComplete {
+		if r.job && t.Status.State == model.TaskComplete {
 			// A job task is done. Done with the current spec, the slot is finished;
 			// with an older one, the job runs again (the slot is vacated below).
 			if i == last && r.clean(t) {
@@ -111,7 +111,7 @@ func (r *run) processSlot(s *slot) {
 		if i < last {
 			// An older task that ended after a newer one took the slot over (the old
 			// task of a start-first update): nothing to restart.
-			r.setDesired(t, state.TaskShutdown)
+			r.setDesired(t, model.TaskShutdown)
 			continue
 		}
 		r.supervise(s, t)
@@ -121,9 +121,9 @@ func (r *run) processSlot(s *slot) {
 
 	// Start-first: once the newest task runs, the ones it replaces stop.
 	if n := len(s.live); n > 1 {
-		if cur := s.live[n-1]; !r.isCreated(cur) && cur.Status.State == state.TaskRunning {
+		if cur := s.live[n-1]; !r.isCreated(cur) && cur.Status.State == model.TaskRunning {
 			for _, t := range s.live[:n-1] {
-				r.setDesired(t, state.TaskShutdown)
+				r.setDesired(t, model.TaskShutdown)
 			}
 			s.live = s.live[n-1:]
 		}
@@ -140,9 +140,9 @@ func (r *run) processSlot(s *slot) {
 // and new never run together; a task that cannot report (its node is down or gone) or
 // that has not stopped within the update step timeout is not waited for.
 func (r *run) vacate(s *slot) {
-	var t *state.Task
+	var t *model.Task
 	for i := len(s.tasks) - 1; i >= 0; i-- {
-		if r.desired(s.tasks[i]).Before(state.TaskRemove) {
+		if r.desired(s.tasks[i]).Before(model.TaskRemove) {
 			t = s.tasks[i]
 			break
 		}

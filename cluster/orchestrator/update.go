@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -70,24 +70,24 @@ func updateConfigFor(s *spec.Service, rollback bool) updateConfig {
 
 func (r *run) rollingBack() bool {
 	switch r.us.State {
-	case state.UpdateRollbackStarted, state.UpdateRollbackPaused, state.UpdateRollbackCompleted:
+	case model.UpdateRollbackStarted, model.UpdateRollbackPaused, model.UpdateRollbackCompleted:
 		return true
 	}
 	return false
 }
 
 func (r *run) updateActive() bool {
-	return r.us.State == state.UpdateUpdating || r.us.State == state.UpdateRollbackStarted
+	return r.us.State == model.UpdateUpdating || r.us.State == model.UpdateRollbackStarted
 }
 
 // updateTask reports whether t was made by the running update (or rollback): made from
 // the current spec since the update started.
-func (r *run) updateTask(t *state.Task) bool {
+func (r *run) updateTask(t *model.Task) bool {
 	return r.clean(t) && !t.CreatedAt.Before(r.us.StartedAt)
 }
 
 // startDeadline is when a new task that is not running yet counts as stuck.
-func (r *run) startDeadline(t *state.Task) time.Time {
+func (r *run) startDeadline(t *model.Task) time.Time {
 	return later(t.CreatedAt, t.NotBefore).Add(r.p.opts.UpdateStepTimeout)
 }
 
@@ -114,11 +114,11 @@ func (r *run) checkUpdate() bool {
 		return false
 	}
 	cfg := updateConfigFor(r.spec, r.rollingBack())
-	var failed *state.Task
+	var failed *model.Task
 	failures := 0
 	slots := make(map[string]struct{})
 	for _, t := range r.tasks {
-		if t.DesiredState.Before(state.TaskRemove) {
+		if t.DesiredState.Before(model.TaskRemove) {
 			slots[slotKey(t)] = struct{}{}
 		}
 		if !r.updateTask(t) {
@@ -126,10 +126,10 @@ func (r *run) checkUpdate() bool {
 		}
 		fail := false
 		switch t.Status.State {
-		case state.TaskFailed, state.TaskRejected, state.TaskComplete:
+		case model.TaskFailed, model.TaskRejected, model.TaskComplete:
 			fail = true
 		default:
-			if liveDesired(t.DesiredState) && t.Status.State.Before(state.TaskRunning) {
+			if liveDesired(t.DesiredState) && t.Status.State.Before(model.TaskRunning) {
 				if d := r.startDeadline(t); !d.After(r.now) {
 					fail = true
 				} else {
@@ -166,26 +166,26 @@ func (r *run) checkUpdate() bool {
 	case cfg.failureAction == actionContinue && !timedOut:
 		return false
 	case cfg.failureAction == actionRollback && !r.rollingBack() && r.svc.PreviousSpec != nil:
-		r.plan.Service = &ServiceUpdate{Rollback: true, UpdateStatus: state.UpdateStatus{
-			State: state.UpdateRollbackStarted, Message: "update rolled back " + because, StartedAt: r.now}}
+		r.plan.Service = &ServiceUpdate{Rollback: true, UpdateStatus: model.UpdateStatus{
+			State: model.UpdateRollbackStarted, Message: "update rolled back " + because, StartedAt: r.now}}
 		return true
 	}
-	paused := state.UpdatePaused
+	paused := model.UpdatePaused
 	if r.rollingBack() {
-		paused = state.UpdateRollbackPaused
+		paused = model.UpdateRollbackPaused
 	}
-	r.us = state.UpdateStatus{State: paused, Message: what + " paused " + because, StartedAt: r.us.StartedAt}
+	r.us = model.UpdateStatus{State: paused, Message: what + " paused " + because, StartedAt: r.us.StartedAt}
 	return false
 }
 
-func slotKey(t *state.Task) string {
+func slotKey(t *model.Task) string {
 	if t.Slot > 0 {
 		return strconv.FormatUint(t.Slot, 10)
 	}
 	return "node:" + t.NodeID
 }
 
-func taskName(svc *state.Service, t *state.Task) string {
+func taskName(svc *model.Service, t *model.Task) string {
 	if t == nil {
 		return "(unknown)"
 	}
@@ -231,8 +231,8 @@ func (r *run) updateStep(slots []*slot, e *eligibility) {
 		if !slices.ContainsFunc(slots, updatable) {
 			return
 		}
-		r.us = state.UpdateStatus{State: state.UpdateUpdating, Message: msgUpdating, StartedAt: r.now}
-	case state.UpdateUpdating, state.UpdateRollbackStarted:
+		r.us = model.UpdateStatus{State: model.UpdateUpdating, Message: msgUpdating, StartedAt: r.now}
+	case model.UpdateUpdating, model.UpdateRollbackStarted:
 	default:
 		return
 	}
@@ -270,11 +270,11 @@ func (r *run) updateStep(slots []*slot, e *eligibility) {
 			r.wake(end)
 			return
 		}
-		st, msg := state.UpdateCompleted, msgUpdateCompleted
+		st, msg := model.UpdateCompleted, msgUpdateCompleted
 		if r.rollingBack() {
-			st, msg = state.UpdateRollbackCompleted, msgRollbackCompleted
+			st, msg = model.UpdateRollbackCompleted, msgRollbackCompleted
 		}
-		r.us = state.UpdateStatus{State: st, Message: msg, StartedAt: r.us.StartedAt, CompletedAt: r.now}
+		r.us = model.UpdateStatus{State: st, Message: msg, StartedAt: r.us.StartedAt, CompletedAt: r.now}
 		return
 	}
 	if !lastStart.IsZero() {
@@ -285,7 +285,7 @@ func (r *run) updateStep(slots []*slot, e *eligibility) {
 	}
 	// Slots whose task does not run go first: replacing them costs no availability.
 	slices.SortStableFunc(todo, func(a, b *slot) int {
-		return boolFirst(a.current().Status.State != state.TaskRunning, b.current().Status.State != state.TaskRunning)
+		return boolFirst(a.current().Status.State != model.TaskRunning, b.current().Status.State != model.TaskRunning)
 	})
 	if cfg.parallelism > 0 && len(todo) > cfg.parallelism {
 		todo = todo[:cfg.parallelism]
@@ -296,7 +296,7 @@ func (r *run) updateStep(slots []*slot, e *eligibility) {
 }
 
 // firstUpdateTask is the first task the update made in s, or nil.
-func (r *run) firstUpdateTask(s *slot) *state.Task {
+func (r *run) firstUpdateTask(s *slot) *model.Task {
 	for _, t := range s.tasks {
 		if r.updateTask(t) {
 			return t
@@ -312,7 +312,7 @@ func (r *run) firstUpdateTask(s *slot) *state.Task {
 
 // settled reports whether an update's new task has started (or ended, or is stuck
 // past the step timeout, or was given up on), and since when.
-func (r *run) settled(t *state.Task) (time.Time, bool) {
+func (r *run) settled(t *model.Task) (time.Time, bool) {
 	if r.isCreated(t) {
 		r.wake(r.startDeadline(t))
 		return time.Time{}, false
@@ -323,7 +323,7 @@ func (r *run) settled(t *state.Task) (time.Time, bool) {
 	}
 	st := r.status(t)
 	switch {
-	case st == state.TaskRunning || st.Terminal():
+	case st == model.TaskRunning || st.Terminal():
 		return at, true
 	case !liveDesired(r.desired(t)):
 		return at, true
@@ -347,7 +347,7 @@ func (r *run) updateSlot(s *slot, order string) {
 		return
 	}
 	for _, t := range s.live {
-		r.setDesired(t, state.TaskShutdown)
+		r.setDesired(t, model.TaskShutdown)
 	}
 	s.live = nil
 	if r.stopped(cur) {

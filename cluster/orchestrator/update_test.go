@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -52,10 +52,10 @@ func TestRollingUpdateStopFirst(t *testing.T) {
 	start := c.now
 
 	p := c.plan(svc.ID)
-	if p.Service == nil || p.Service.UpdateStatus.State != state.UpdateUpdating || !p.Service.UpdateStatus.StartedAt.Equal(start) {
+	if p.Service == nil || p.Service.UpdateStatus.State != model.UpdateUpdating || !p.Service.UpdateStatus.StartedAt.Equal(start) {
 		t.Fatalf("first pass service update %+v, want updating since now", p.Service)
 	}
-	if len(p.Create) != 0 || len(p.Update) != 1 || p.Update[0].DesiredState != state.TaskShutdown {
+	if len(p.Create) != 0 || len(p.Update) != 1 || p.Update[0].DesiredState != model.TaskShutdown {
 		t.Fatalf("first pass: %d creates, updates %+v; want one old task told to stop, nothing new yet", len(p.Create), p.Update)
 	}
 	// Stop-first: the new task is made only once the old one has stopped.
@@ -73,7 +73,7 @@ func TestRollingUpdateStopFirst(t *testing.T) {
 		for slot := uint64(1); slot <= 3; slot++ {
 			n := 0
 			for _, task := range c.slotTasks(svc.ID, slot) {
-				if task.Status.State == state.TaskRunning {
+				if task.Status.State == model.TaskRunning {
 					n++
 				}
 			}
@@ -93,7 +93,7 @@ func TestRollingUpdateStopFirst(t *testing.T) {
 		}
 	}
 	st := c.svcs[svc.ID].UpdateStatus
-	if st.State != state.UpdateCompleted || st.Message != msgUpdateCompleted || !st.StartedAt.Equal(start) || st.CompletedAt.IsZero() {
+	if st.State != model.UpdateCompleted || st.Message != msgUpdateCompleted || !st.StartedAt.Equal(start) || st.CompletedAt.IsZero() {
 		t.Errorf("update status = %+v, want completed", st)
 	}
 	if c.upToDate(svc.ID) != 3 || c.running(svc.ID) != 3 {
@@ -128,7 +128,7 @@ func TestRollingUpdateStartFirst(t *testing.T) {
 		t.Fatalf("once the new tasks run: updates %+v, want the 2 old ones shut down", p.Update)
 	}
 	for _, u := range p.Update {
-		if u.DesiredState != state.TaskShutdown || c.tasks[u.ID].SpecHash == TaskSpecHash(&c.svcs[svc.ID].Spec) {
+		if u.DesiredState != model.TaskShutdown || c.tasks[u.ID].SpecHash == TaskSpecHash(&c.svcs[svc.ID].Spec) {
 			t.Errorf("update %+v, want an old task shut down", u)
 		}
 	}
@@ -137,7 +137,7 @@ func TestRollingUpdateStartFirst(t *testing.T) {
 			t.Fatalf("running = %d during a start-first update, want never below 3", r)
 		}
 	}
-	if st := c.svcs[svc.ID].UpdateStatus.State; st != state.UpdateCompleted || c.upToDate(svc.ID) != 3 {
+	if st := c.svcs[svc.ID].UpdateStatus.State; st != model.UpdateCompleted || c.upToDate(svc.ID) != 3 {
 		t.Errorf("state %s, up to date %d", st, c.upToDate(svc.ID))
 	}
 }
@@ -158,7 +158,7 @@ func (c *cluster) failTasksOfSpec(svcID string) int {
 	hash := TaskSpecHash(&c.svcs[svcID].Spec)
 	n := 0
 	for _, task := range c.live(svcID) {
-		if task.SpecHash == hash && task.Status.State == state.TaskRunning {
+		if task.SpecHash == hash && task.Status.State == model.TaskRunning {
 			c.fail(task.ID, 1)
 			n++
 		}
@@ -196,7 +196,7 @@ func TestRollingUpdateFailureRollsBack(t *testing.T) {
 		t.Fatal("no new task to fail")
 	}
 	p := c.plan(svc.ID)
-	if p.Service == nil || !p.Service.Rollback || p.Service.UpdateStatus.State != state.UpdateRollbackStarted {
+	if p.Service == nil || !p.Service.Rollback || p.Service.UpdateStatus.State != model.UpdateRollbackStarted {
 		t.Fatalf("service update %+v, want the rollback swap", p.Service)
 	}
 	if msg := p.Service.UpdateStatus.Message; !strings.HasPrefix(msg, "update rolled back due to failure or early termination of task ") {
@@ -212,7 +212,7 @@ func TestRollingUpdateFailureRollsBack(t *testing.T) {
 
 	c.settle(time.Hour)
 	st := c.svcs[svc.ID].UpdateStatus
-	if st.State != state.UpdateRollbackCompleted || st.Message != msgRollbackCompleted {
+	if st.State != model.UpdateRollbackCompleted || st.Message != msgRollbackCompleted {
 		t.Errorf("status = %+v, want rollback completed", st)
 	}
 	if c.running(svc.ID) != 4 || c.upToDate(svc.ID) != 4 || TaskSpecHash(&c.svcs[svc.ID].Spec) != goodHash {
@@ -220,7 +220,7 @@ func TestRollingUpdateFailureRollsBack(t *testing.T) {
 	}
 	// The slots the update never reached kept their original tasks.
 	for slot := uint64(2); slot <= 4; slot++ {
-		if task := c.tasks[original[slot]]; task == nil || task.Status.State != state.TaskRunning || !liveDesired(task.DesiredState) {
+		if task := c.tasks[original[slot]]; task == nil || task.Status.State != model.TaskRunning || !liveDesired(task.DesiredState) {
 			t.Errorf("slot %d: original task %s was disturbed", slot, original[slot])
 		}
 	}
@@ -239,7 +239,7 @@ func TestRollingUpdateFailurePauses(t *testing.T) {
 	c.failTasksOfSpec(svc.ID)
 	c.settle(time.Hour)
 	st := c.svcs[svc.ID].UpdateStatus
-	if st.State != state.UpdatePaused || !strings.HasPrefix(st.Message, "update paused due to failure or early termination of task ") {
+	if st.State != model.UpdatePaused || !strings.HasPrefix(st.Message, "update paused due to failure or early termination of task ") {
 		t.Fatalf("status = %+v, want paused", st)
 	}
 	// Paused: the other slots keep their old tasks; nothing more happens.
@@ -252,7 +252,7 @@ func TestRollingUpdateFailurePauses(t *testing.T) {
 	// A new spec clears the status and starts over.
 	c.updateSpec(svc.ID, func(s *spec.Service) { s.Image = "busybox:3" })
 	c.settle(time.Hour)
-	if st := c.svcs[svc.ID].UpdateStatus.State; st != state.UpdateCompleted || c.upToDate(svc.ID) != 3 {
+	if st := c.svcs[svc.ID].UpdateStatus.State; st != model.UpdateCompleted || c.upToDate(svc.ID) != 3 {
 		t.Errorf("after a fixed spec: state %s, up to date %d", st, c.upToDate(svc.ID))
 	}
 }
@@ -267,7 +267,7 @@ func TestRollingUpdateContinueWithinRatio(t *testing.T) {
 	c.converge()
 	c.failTasksOfSpec(svc.ID) // 1 failure of 4 slots: 0.25 <= 0.3
 	c.settle(time.Hour)
-	if st := c.svcs[svc.ID].UpdateStatus.State; st != state.UpdateCompleted {
+	if st := c.svcs[svc.ID].UpdateStatus.State; st != model.UpdateCompleted {
 		t.Errorf("state %s, want completed: one failure in four is within the ratio", st)
 	}
 	if c.upToDate(svc.ID) != 3 || c.running(svc.ID) != 3 {
@@ -287,7 +287,7 @@ func TestRollingUpdateStepTimeout(t *testing.T) {
 	c.updateSpec(svc.ID, constraints("node.labels.zone == nowhere"))
 	start := c.now
 	p := c.plan(svc.ID)
-	if len(p.Create) != 1 || p.Create[0].Status.State != state.TaskPending {
+	if len(p.Create) != 1 || p.Create[0].Status.State != model.TaskPending {
 		t.Fatalf("creates %v, want one pending new task", statuses(p.Create))
 	}
 	if !p.NextCheck.Equal(start.Add(time.Minute)) {
@@ -295,7 +295,7 @@ func TestRollingUpdateStepTimeout(t *testing.T) {
 	}
 	c.settle(time.Hour)
 	st := c.svcs[svc.ID].UpdateStatus
-	if st.State != state.UpdatePaused {
+	if st.State != model.UpdatePaused {
 		t.Errorf("status %+v, want paused after the step timeout", st)
 	}
 	if c.running(svc.ID) != 2 {
@@ -312,7 +312,7 @@ func TestUpdateTimeout(t *testing.T) {
 	c.updateSpec(svc.ID, newImage)
 	c.settle(time.Hour)
 	st := c.svcs[svc.ID].UpdateStatus
-	if st.State != state.UpdatePaused || st.Message != "update paused after running for more than 2m0s" {
+	if st.State != model.UpdatePaused || st.Message != "update paused after running for more than 2m0s" {
 		t.Errorf("status %+v, want paused by the timeout", st)
 	}
 	if c.upToDate(svc.ID) != 1 {
@@ -332,17 +332,17 @@ func TestExplicitRollback(t *testing.T) {
 	c.converge()
 	c.updateSpec(svc.ID, newImage)
 	c.settle(time.Hour)
-	if c.svcs[svc.ID].UpdateStatus.State != state.UpdateCompleted {
+	if c.svcs[svc.ID].UpdateStatus.State != model.UpdateCompleted {
 		t.Fatal("update did not complete")
 	}
 	updated := c.live(svc.ID)
 
 	// What the API proposes for `service rollback`.
 	c.apply(Plan{ServiceID: svc.ID, SpecVersion: c.svcs[svc.ID].SpecVersion, Service: &ServiceUpdate{Rollback: true,
-		UpdateStatus: state.UpdateStatus{State: state.UpdateRollbackStarted, Message: "manually requested rollback", StartedAt: c.now}}})
+		UpdateStatus: model.UpdateStatus{State: model.UpdateRollbackStarted, Message: "manually requested rollback", StartedAt: c.now}}})
 	c.settle(time.Hour)
 	s := c.svcs[svc.ID]
-	if s.Spec.Image != "busybox:1" || s.UpdateStatus.State != state.UpdateRollbackCompleted {
+	if s.Spec.Image != "busybox:1" || s.UpdateStatus.State != model.UpdateRollbackCompleted {
 		t.Errorf("image %s, state %s; want busybox:1 rolled back", s.Spec.Image, s.UpdateStatus.State)
 	}
 	if c.upToDate(svc.ID) != 2 {
@@ -386,7 +386,7 @@ func TestGlobalRollingUpdate(t *testing.T) {
 			t.Fatalf("running = %d, more than one node without its agent", r)
 		}
 	}
-	if st := c.svcs[svc.ID].UpdateStatus.State; st != state.UpdateCompleted || c.upToDate(svc.ID) != 3 {
+	if st := c.svcs[svc.ID].UpdateStatus.State; st != model.UpdateCompleted || c.upToDate(svc.ID) != 3 {
 		t.Errorf("state %s, up to date %d", st, c.upToDate(svc.ID))
 	}
 	if got := c.nodesOf(svc.ID); !slices.Equal(got, []string{"a", "b", "c"}) {
@@ -404,22 +404,22 @@ func TestGlobalUpdateWaitsForPausedNode(t *testing.T) {
 	}
 	svc := c.addService("agent", mode(spec.ModeGlobal))
 	c.converge()
-	c.setAvailability("b", state.AvailabilityPause)
+	c.setAvailability("b", model.AvailabilityPause)
 	c.updateSpec(svc.ID, newImage)
 	c.settle(time.Hour)
-	if st := c.svcs[svc.ID].UpdateStatus.State; st != state.UpdateCompleted || c.upToDate(svc.ID) != 1 || c.running(svc.ID) != 2 {
+	if st := c.svcs[svc.ID].UpdateStatus.State; st != model.UpdateCompleted || c.upToDate(svc.ID) != 1 || c.running(svc.ID) != 2 {
 		t.Fatalf("state %s, up to date %d, running %d; want completed with b's old task left running",
 			st, c.upToDate(svc.ID), c.running(svc.ID))
 	}
 	// What the FSM does for a new spec: the update status is cleared. With only the
 	// paused node's task out of date, no update starts.
-	c.svcs[svc.ID].UpdateStatus = state.UpdateStatus{}
+	c.svcs[svc.ID].UpdateStatus = model.UpdateStatus{}
 	if p := c.plan(svc.ID); !p.Empty() {
 		t.Errorf("plan %+v, want no update started for a paused node alone", p)
 	}
-	c.setAvailability("b", state.AvailabilityActive)
+	c.setAvailability("b", model.AvailabilityActive)
 	c.settle(time.Hour)
-	if st := c.svcs[svc.ID].UpdateStatus.State; st != state.UpdateCompleted || c.upToDate(svc.ID) != 2 {
+	if st := c.svcs[svc.ID].UpdateStatus.State; st != model.UpdateCompleted || c.upToDate(svc.ID) != 2 {
 		t.Errorf("after b is active: state %s, up to date %d; want completed, 2", st, c.upToDate(svc.ID))
 	}
 }
@@ -442,7 +442,7 @@ func TestEnforcerJudgesTasksByTheirOwnSpec(t *testing.T) {
 		t.Fatalf("up to date %d, running %d; want one batch done and the old tasks kept", c.upToDate(svc.ID), c.running(svc.ID))
 	}
 	// An old task whose node loses the label its own spec asks for is replaced now.
-	var victim *state.Task
+	var victim *model.Task
 	for _, task := range c.live(svc.ID) {
 		if task.NodeID != "d" {
 			victim = task
@@ -451,7 +451,7 @@ func TestEnforcerJudgesTasksByTheirOwnSpec(t *testing.T) {
 	}
 	c.setLabel(victim.NodeID, "os", "")
 	p := c.plan(svc.ID)
-	if len(p.Update) != 1 || p.Update[0].ID != victim.ID || p.Update[0].DesiredState != state.TaskShutdown || len(p.Create) != 1 {
+	if len(p.Update) != 1 || p.Update[0].ID != victim.ID || p.Update[0].DesiredState != model.TaskShutdown || len(p.Create) != 1 {
 		t.Errorf("plan: updates %+v, creates %v; want %s replaced", p.Update, statuses(p.Create), victim.ID)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -28,7 +29,7 @@ type addressBook struct {
 	reserved map[string]map[netip.Addr]bool // network ID -> VIPs and node endpoints
 }
 
-func newAddressBook(tasks []*state.Task, svcs []*state.Service, nodes []*state.Node) *addressBook {
+func newAddressBook(tasks []*model.Task, svcs []*model.Service, nodes []*model.Node) *addressBook {
 	b := &addressBook{used: map[string]map[netip.Addr]bool{}, reserved: map[string]map[netip.Addr]bool{}}
 	for _, t := range tasks {
 		b.add(t)
@@ -47,7 +48,7 @@ func newAddressBook(tasks []*state.Task, svcs []*state.Service, nodes []*state.N
 // task. The FSM gives a VIP no address a written task holds, so that task's plan
 // was still in flight, and the FSM skips it (reservedAddrs in cluster/store): the
 // caller must read its view anew, which forgets the addresses of the unwritten plan.
-func (b *addressBook) serviceChanged(before, after *state.Service) (clash bool) {
+func (b *addressBook) serviceChanged(before, after *model.Service) (clash bool) {
 	if before != nil {
 		for _, v := range before.Endpoint.VIPs {
 			setAddr(b.reserved, v.Network, v.Addr, false)
@@ -62,7 +63,7 @@ func (b *addressBook) serviceChanged(before, after *state.Service) (clash bool) 
 }
 
 // nodeChanged follows a node's endpoints as serviceChanged follows VIPs.
-func (b *addressBook) nodeChanged(before, after *state.Node) (clash bool) {
+func (b *addressBook) nodeChanged(before, after *model.Node) (clash bool) {
 	if before != nil {
 		for _, a := range before.Networks {
 			setAddr(b.reserved, a.Network, a.Addr, false)
@@ -86,9 +87,9 @@ func (b *addressBook) reserve(network, cidr string) (clash bool) {
 
 // holds: a task keeps its addresses until it is seen terminal; its container is
 // gone by then, and so is its sandbox, soon after.
-func holds(t *state.Task) bool { return t != nil && len(t.Networks) > 0 && !t.Status.State.Terminal() }
+func holds(t *model.Task) bool { return t != nil && len(t.Networks) > 0 && !t.Status.State.Terminal() }
 
-func (b *addressBook) add(t *state.Task) {
+func (b *addressBook) add(t *model.Task) {
 	if !holds(t) {
 		return
 	}
@@ -114,7 +115,7 @@ func setAddr(book map[string]map[netip.Addr]bool, network, cidr string, on bool)
 	}
 }
 
-func (b *addressBook) remove(t *state.Task) {
+func (b *addressBook) remove(t *model.Task) {
 	if holds(t) {
 		b.release(t.Networks)
 	}
@@ -123,7 +124,7 @@ func (b *addressBook) remove(t *state.Task) {
 // serviceNetworks are the network rows a service's tasks attach to, in the spec's
 // order (the first is the task's default route), the ingress network last
 // (command.ServiceNetworks).
-func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, error) {
+func serviceNetworks(tx *state.ReadTxn, svc *model.Service) ([]*model.Network, error) {
 	if !attaches(&svc.Spec) {
 		return nil, nil
 	}
@@ -137,7 +138,7 @@ func serviceNetworks(tx *state.ReadTxn, svc *state.Service) ([]*state.Network, e
 // lacksVIPs reports whether a service reached at VIPs has fewer than one per
 // network: written by an older build, or rolled back onto a network (rollbacks
 // allocate nothing, see command.ServiceEndpoints).
-func lacksVIPs(s *state.Service) bool {
+func lacksVIPs(s *model.Service) bool {
 	want := len(s.Spec.Networks)
 	if s.Spec.PublishesIngress() {
 		want++
@@ -186,7 +187,7 @@ const addressRecheck = 2 * time.Second
 // service looks again once addresses may have come free. nets is nil with netsErr when
 // the service's networks cannot be read. A global service's task waits on its own
 // node (perNode); a replicated one waits for the scheduler, without a node.
-func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []*state.Network, netsErr error, perNode bool, now time.Time) (waiting bool) {
+func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []*model.Network, netsErr error, perNode bool, now time.Time) (waiting bool) {
 	for _, t := range plan.Create {
 		if len(t.Networks) > 0 || t.Status.State.Terminal() {
 			continue
@@ -204,7 +205,7 @@ func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []
 	}
 	kept := plan.Update[:0]
 	for _, u := range plan.Update {
-		if u.Status == nil || u.Status.State != state.TaskAssigned {
+		if u.Status == nil || u.Status.State != model.TaskAssigned {
 			kept = append(kept, u)
 			continue
 		}
@@ -221,7 +222,7 @@ func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []
 		}
 		waiting = true
 		st := pendingForAddress(err, now)
-		if row.Status.State == state.TaskPending && row.Status.Err == st.Err && u.DesiredState == "" {
+		if row.Status.State == model.TaskPending && row.Status.Err == st.Err && u.DesiredState == "" {
 			continue // already says so
 		}
 		// A pending status leaves the row's node as it is (the FSM's rule).
@@ -234,11 +235,11 @@ func (b *addressBook) assign(tx *state.ReadTxn, plan *orchestrator.Plan, nets []
 }
 
 // allocate takes the lowest free address of each network, all or none.
-func (b *addressBook) allocate(nets []*state.Network, netsErr error) ([]state.Attachment, error) {
+func (b *addressBook) allocate(nets []*model.Network, netsErr error) ([]model.Attachment, error) {
 	if netsErr != nil {
 		return nil, netsErr
 	}
-	var out []state.Attachment
+	var out []model.Attachment
 	for _, n := range nets {
 		addr, err := b.take(n)
 		if err != nil {
@@ -250,10 +251,10 @@ func (b *addressBook) allocate(nets []*state.Network, netsErr error) ([]state.At
 	return out, nil
 }
 
-func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
+func (b *addressBook) take(n *model.Network) (model.Attachment, error) {
 	prefix, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
-		return state.Attachment{}, fmt.Errorf("network %s has no subnet yet (%q)", n.Name, n.Subnet)
+		return model.Attachment{}, fmt.Errorf("network %s has no subnet yet (%q)", n.Name, n.Subnet)
 	}
 	gw, err := netip.ParseAddr(n.Gateway)
 	if err != nil {
@@ -267,22 +268,22 @@ func (b *addressBook) take(n *state.Network) (state.Attachment, error) {
 	r := b.reserved[n.ID]
 	addr, err := ipam.AllocateAddr(command.TaskRange(n, prefix), gw, func(a netip.Addr) bool { return m[a] || r[a] })
 	if errors.Is(err, ipam.ErrSubnetFull) {
-		return state.Attachment{}, fmt.Errorf("network %s: every address of subnet %s is taken (%d tasks hold one): "+
+		return model.Attachment{}, fmt.Errorf("network %s: every address of subnet %s is taken (%d tasks hold one): "+
 			"give the network a bigger subnet (networks: ... ipam: config: - subnet:) or run fewer tasks on it", n.Name, prefix, len(m))
 	}
 	if err != nil {
-		return state.Attachment{}, fmt.Errorf("network %s: %w", n.Name, err)
+		return model.Attachment{}, fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	m[addr] = true
-	return state.Attachment{Network: n.ID, Addr: netip.PrefixFrom(addr, prefix.Bits()).String(), MAC: ipam.MAC(addr).String()}, nil
+	return model.Attachment{Network: n.ID, Addr: netip.PrefixFrom(addr, prefix.Bits()).String(), MAC: ipam.MAC(addr).String()}, nil
 }
 
-func (b *addressBook) release(atts []state.Attachment) {
+func (b *addressBook) release(atts []model.Attachment) {
 	for _, a := range atts {
 		setAddr(b.used, a.Network, a.Addr, false)
 	}
 }
 
-func pendingForAddress(err error, now time.Time) state.TaskStatus {
+func pendingForAddress(err error, now time.Time) model.TaskStatus {
 	return orchestrator.PendingStatus(err.Error(), now)
 }

@@ -8,21 +8,22 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
 func TestAddressBookAssigns(t *testing.T) {
-	nets := []*state.Network{
+	nets := []*model.Network{
 		{ID: "n1", Name: "web_default", Subnet: "10.0.0.0/24", Gateway: "10.0.0.1"},
 		{ID: "n2", Name: "web_back", Subnet: "10.0.1.0/24", Gateway: "10.0.1.1"},
 	}
-	running := &state.Task{ID: "old", DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskRunning},
-		Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
-	failed := &state.Task{ID: "gone", DesiredState: state.TaskShutdown, Status: state.TaskStatus{State: state.TaskFailed},
-		Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.3/24"}}}
-	b := newAddressBook([]*state.Task{running, failed}, nil, nil)
+	running := &model.Task{ID: "old", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskRunning},
+		Networks: []model.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
+	failed := &model.Task{ID: "gone", DesiredState: model.TaskShutdown, Status: model.TaskStatus{State: model.TaskFailed},
+		Networks: []model.Attachment{{Network: "n1", Addr: "10.0.0.3/24"}}}
+	b := newAddressBook([]*model.Task{running, failed}, nil, nil)
 	st, err := state.New()
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +31,7 @@ func TestAddressBookAssigns(t *testing.T) {
 	tx := st.ReadTxn()
 	now := time.Unix(1000, 0)
 
-	plan := orchestrator.Plan{Create: []*state.Task{{ID: "a"}, {ID: "b"}}}
+	plan := orchestrator.Plan{Create: []*model.Task{{ID: "a"}, {ID: "b"}}}
 	if b.assign(tx, &plan, nets, nil, false, now) {
 		t.Fatal("tasks wait for addresses on roomy subnets")
 	}
@@ -52,10 +53,10 @@ func TestAddressBookAssigns(t *testing.T) {
 
 	// A task that stops releases its addresses for the next one.
 	stopped := plan.Create[0].Copy()
-	stopped.Status.State = state.TaskShutdown
+	stopped.Status.State = model.TaskShutdown
 	b.remove(plan.Create[0])
 	b.add(stopped)
-	next := orchestrator.Plan{Create: []*state.Task{{ID: "c"}}}
+	next := orchestrator.Plan{Create: []*model.Task{{ID: "c"}}}
 	if b.assign(tx, &next, nets[:1], nil, false, now) {
 		t.Fatal("a task waits for an address on a roomy subnet")
 	}
@@ -65,22 +66,22 @@ func TestAddressBookAssigns(t *testing.T) {
 
 	// On a full subnet the task that finds no address stays pending, holding none
 	// on any network, and says which network is full and what to do.
-	tiny := []*state.Network{
+	tiny := []*model.Network{
 		{ID: "n4", Name: "web_roomy", Subnet: "10.8.0.0/24", Gateway: "10.8.0.1"},
 		{ID: "n3", Name: "web_tiny", Subnet: "10.9.0.0/30", Gateway: "10.9.0.1"},
 	}
-	full := orchestrator.Plan{Create: []*state.Task{
-		{ID: "x", NodeID: "node-1", Status: state.TaskStatus{State: state.TaskAssigned}},
-		{ID: "y", NodeID: "node-1", Status: state.TaskStatus{State: state.TaskAssigned}},
+	full := orchestrator.Plan{Create: []*model.Task{
+		{ID: "x", NodeID: "node-1", Status: model.TaskStatus{State: model.TaskAssigned}},
+		{ID: "y", NodeID: "node-1", Status: model.TaskStatus{State: model.TaskAssigned}},
 	}}
 	if !b.assign(tx, &full, tiny, nil, false, now) {
 		t.Error("a /30 gave two task addresses beside its gateway, and nobody waits")
 	}
 	x, y := full.Create[0], full.Create[1]
-	if len(x.Networks) != 2 || x.Networks[1].Addr != "10.9.0.2/30" || x.Status.State != state.TaskAssigned {
+	if len(x.Networks) != 2 || x.Networks[1].Addr != "10.9.0.2/30" || x.Status.State != model.TaskAssigned {
 		t.Errorf("the first task: %+v %v, want both addresses, .2 on the /30, assigned", x.Networks, x.Status)
 	}
-	if len(y.Networks) != 0 || y.NodeID != "" || y.Status.State != state.TaskPending {
+	if len(y.Networks) != 0 || y.NodeID != "" || y.Status.State != model.TaskPending {
 		t.Errorf("the second task: %+v on %q %v, want no address, no node, pending", y.Networks, y.NodeID, y.Status)
 	}
 	for _, w := range []string{"network web_tiny", "10.9.0.0/30", "bigger subnet"} {
@@ -96,16 +97,16 @@ func TestAddressBookAssigns(t *testing.T) {
 // TestAddressBookSkipsVIPsAndEndpoints: tasks never get an address a service's VIP
 // or a node's ingress endpoint holds, and get it once the holder lets it go.
 func TestAddressBookSkipsVIPsAndEndpoints(t *testing.T) {
-	nets := []*state.Network{{ID: "n1", Name: "web_tiny", Subnet: "10.0.0.0/29", Gateway: "10.0.0.1"}}
-	svc := &state.Service{ID: "s1", Endpoint: state.Endpoint{VIPs: []state.VIP{{Network: "n1", Addr: "10.0.0.2/29"}}}}
-	node := &state.Node{ID: "node-1", Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.3/29"}}}
-	b := newAddressBook(nil, []*state.Service{svc}, []*state.Node{node})
+	nets := []*model.Network{{ID: "n1", Name: "web_tiny", Subnet: "10.0.0.0/29", Gateway: "10.0.0.1"}}
+	svc := &model.Service{ID: "s1", Endpoint: model.Endpoint{VIPs: []model.VIP{{Network: "n1", Addr: "10.0.0.2/29"}}}}
+	node := &model.Node{ID: "node-1", Networks: []model.Attachment{{Network: "n1", Addr: "10.0.0.3/29"}}}
+	b := newAddressBook(nil, []*model.Service{svc}, []*model.Node{node})
 	st, err := state.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	tx, now := st.ReadTxn(), time.Unix(1000, 0)
-	plan := orchestrator.Plan{Create: []*state.Task{{ID: "a"}}}
+	plan := orchestrator.Plan{Create: []*model.Task{{ID: "a"}}}
 	if b.assign(tx, &plan, nets, nil, false, now) {
 		t.Fatal("a task waits on a subnet with free addresses")
 	}
@@ -118,7 +119,7 @@ func TestAddressBookSkipsVIPsAndEndpoints(t *testing.T) {
 	dnsrr.Endpoint.VIPs = nil
 	b.serviceChanged(svc, dnsrr)
 	b.nodeChanged(node, nil)
-	next := orchestrator.Plan{Create: []*state.Task{{ID: "b"}, {ID: "c"}}}
+	next := orchestrator.Plan{Create: []*model.Task{{ID: "b"}, {ID: "c"}}}
 	b.assign(tx, &next, nets, nil, false, now)
 	if a, c := next.Create[0].Networks[0].Addr, next.Create[1].Networks[0].Addr; a != "10.0.0.2/29" || c != "10.0.0.3/29" {
 		t.Errorf("after the VIP and the endpoint went: %s and %s, want .2 and .3", a, c)
@@ -129,13 +130,13 @@ func TestAddressBookSkipsVIPsAndEndpoints(t *testing.T) {
 // the lower half of its subnet only (command.TaskRange), the upper half being the
 // nodes' endpoints' and the VIPs'.
 func TestAddressBookIngressLowerHalf(t *testing.T) {
-	ingress := []*state.Network{{ID: "ing", Name: command.IngressName, Ingress: true, Subnet: "10.255.0.0/29", Gateway: "10.255.0.1"}}
+	ingress := []*model.Network{{ID: "ing", Name: command.IngressName, Ingress: true, Subnet: "10.255.0.0/29", Gateway: "10.255.0.1"}}
 	b := newAddressBook(nil, nil, nil)
 	st, err := state.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := orchestrator.Plan{Create: []*state.Task{{ID: "a"}, {ID: "b"}}}
+	plan := orchestrator.Plan{Create: []*model.Task{{ID: "a"}, {ID: "b"}}}
 	if !b.assign(st.ReadTxn(), &plan, ingress, nil, false, time.Unix(1000, 0)) {
 		t.Error("two tasks got addresses in the lower half of a /29 (.2 and the broadcast of the /30 only)")
 	}
@@ -158,7 +159,7 @@ func TestServiceNetworksIngressLast(t *testing.T) {
 	stackSpec := &spec.Stack{Name: "web", Networks: map[string]*spec.Network{
 		"back": {Name: "web_back", Driver: "overlay"}, "front": {Name: "web_front", Driver: "overlay"}}}
 	err = st.Update(1, func(tx *state.WriteTxn) error {
-		for _, n := range []*state.Network{
+		for _, n := range []*model.Network{
 			{ID: "ingressid", Name: command.IngressName, Driver: "overlay", Ingress: true, Subnet: "10.255.0.0/18"},
 			{ID: "backid", Name: "web_back", Driver: "overlay", Subnet: "10.0.0.0/24", Stack: "web"},
 			{ID: "frontid", Name: "web_front", Driver: "overlay", Subnet: "10.0.1.0/24", Stack: "web"},
@@ -167,7 +168,7 @@ func TestServiceNetworksIngressLast(t *testing.T) {
 				return err
 			}
 		}
-		return tx.UpsertStack(&state.Stack{Name: "web", Spec: stackSpec})
+		return tx.UpsertStack(&model.Stack{Name: "web", Spec: stackSpec})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +189,7 @@ func TestServiceNetworksIngressLast(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nets, err := serviceNetworks(st.ReadTxn(), &state.Service{Name: "web_api", Stack: "web", Spec: tt.spec})
+			nets, err := serviceNetworks(st.ReadTxn(), &model.Service{Name: "web_api", Stack: "web", Spec: tt.spec})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,18 +208,18 @@ func TestServiceNetworksIngressLast(t *testing.T) {
 // gave a task (whose plan the FSM then skips) is reported, so that the loop reads
 // its view anew; one on a free address is not.
 func TestAddressBookReportsClash(t *testing.T) {
-	task := &state.Task{ID: "a", DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskAssigned},
-		Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
-	b := newAddressBook([]*state.Task{task}, nil, nil)
-	free := &state.Service{ID: "s1", Endpoint: state.Endpoint{VIPs: []state.VIP{{Network: "n1", Addr: "10.0.0.254/24"}}}}
+	task := &model.Task{ID: "a", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskAssigned},
+		Networks: []model.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
+	b := newAddressBook([]*model.Task{task}, nil, nil)
+	free := &model.Service{ID: "s1", Endpoint: model.Endpoint{VIPs: []model.VIP{{Network: "n1", Addr: "10.0.0.254/24"}}}}
 	if b.serviceChanged(nil, free) {
 		t.Error("a VIP on a free address is reported as a clash")
 	}
-	clash := &state.Service{ID: "s2", Endpoint: state.Endpoint{VIPs: []state.VIP{{Network: "n1", Addr: "10.0.0.2/24"}}}}
+	clash := &model.Service{ID: "s2", Endpoint: model.Endpoint{VIPs: []model.VIP{{Network: "n1", Addr: "10.0.0.2/24"}}}}
 	if !b.serviceChanged(nil, clash) {
 		t.Error("a VIP on a task's address is not reported")
 	}
-	node := &state.Node{ID: "node-1", Networks: []state.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
+	node := &model.Node{ID: "node-1", Networks: []model.Attachment{{Network: "n1", Addr: "10.0.0.2/24"}}}
 	if !b.nodeChanged(nil, node) {
 		t.Error("an endpoint on a task's address is not reported")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/memcluster"
@@ -73,7 +74,7 @@ func (f *flakyStore) must(t *testing.T, ct command.Type, body any) {
 // stackCommand is the stack deploy entry of a Compose file, as the API makes it.
 func stackCommand(t *testing.T, name, yaml string) *command.StackDeploy {
 	t.Helper()
-	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: load(t, name, yaml)}, state.NewID)
+	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: load(t, name, yaml)}, model.NewID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ networks:
 		}
 		addressed, why := 0, ""
 		for _, task := range tasks {
-			if len(task.Networks) == 1 && task.Status.State == state.TaskAssigned {
+			if len(task.Networks) == 1 && task.Status.State == model.TaskAssigned {
 				addressed++
 			} else if task.Status.Err != "" {
 				why = task.Status.Err

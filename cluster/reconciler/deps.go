@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -15,7 +16,7 @@ import (
 // current spec (a task with a health check runs once it is healthy). It returns ""
 // when nothing holds the service, and always for a service that already runs tasks
 // of its current spec: depends_on orders starts, it never stops what runs.
-func DependencyWait(tx *state.ReadTxn, svc *state.Service, tasks []*state.Task) (string, error) {
+func DependencyWait(tx *state.ReadTxn, svc *model.Service, tasks []*model.Task) (string, error) {
 	stack, err := tx.Stack(nil, svc.Stack)
 	if errors.Is(err, state.ErrNotFound) || (err == nil && len(stack.DependsOn) == 0) {
 		return "", nil
@@ -50,16 +51,16 @@ func DependencyWait(tx *state.ReadTxn, svc *state.Service, tasks []*state.Task) 
 // runningOfSpec counts the service's tasks of its current spec that run (that
 // completed, for a job), and how many it wants: its replicas, or for a global
 // service at least one.
-func runningOfSpec(svc *state.Service, tasks []*state.Task) (running, want int) {
+func runningOfSpec(svc *model.Service, tasks []*model.Task) (running, want int) {
 	hash := orchestrator.TaskHash(svc)
-	done := state.TaskRunning
+	done := model.TaskRunning
 	switch svc.Spec.Deploy.Mode {
 	case spec.ModeReplicatedJob, spec.ModeGlobalJob:
-		done = state.TaskComplete
+		done = model.TaskComplete
 	}
 	live := 0
 	for _, t := range tasks {
-		if t.SpecHash != hash || t.DesiredState != state.TaskRunning && t.DesiredState != state.TaskComplete {
+		if t.SpecHash != hash || t.DesiredState != model.TaskRunning && t.DesiredState != model.TaskComplete {
 			continue
 		}
 		live++
@@ -83,7 +84,7 @@ func runningOfSpec(svc *state.Service, tasks []*state.Task) (running, want int) 
 type ServicePlan struct {
 	orchestrator.Plan
 	// Service is nil when the service no longer exists: the plan removes its tasks.
-	Service *state.Service
+	Service *model.Service
 	// Held: depends_on keeps the service's new tasks pending. The stacks it waits
 	// for change in rows that do not make the service due again.
 	Held bool
@@ -123,7 +124,7 @@ func PlanService(tx *state.ReadTxn, p *orchestrator.Pass, id string) (*ServicePl
 
 // planGuarded plans a service (nil: removed) and turns a panic or error into a failed
 // plan.
-func planGuarded(tx *state.ReadTxn, p *orchestrator.Pass, id string, svc *state.Service, tasks []*state.Task) (sp *ServicePlan) {
+func planGuarded(tx *state.ReadTxn, p *orchestrator.Pass, id string, svc *model.Service, tasks []*model.Task) (sp *ServicePlan) {
 	defer func() {
 		if v := recover(); v != nil {
 			sp = failedPlan(id, svc, fmt.Errorf("%w: %v", ErrPlanFailed, v))
@@ -147,17 +148,17 @@ func planGuarded(tx *state.ReadTxn, p *orchestrator.Pass, id string, svc *state.
 // `service inspect` shows, `stack deploy` reports as a failure and the dry run as how
 // the update would end: the update (if any) pauses, nothing else changes. A spec
 // change clears it, as it does any update status, and is planned afresh.
-func failedPlan(id string, svc *state.Service, err error) *ServicePlan {
+func failedPlan(id string, svc *model.Service, err error) *ServicePlan {
 	sp := &ServicePlan{Plan: orchestrator.Plan{ServiceID: id}, Service: svc, Failed: err}
 	if svc == nil {
 		return sp
 	}
 	sp.SpecVersion = svc.SpecVersion
-	paused := state.UpdatePaused
-	if svc.UpdateStatus.State == state.UpdateRollbackStarted {
-		paused = state.UpdateRollbackPaused
+	paused := model.UpdatePaused
+	if svc.UpdateStatus.State == model.UpdateRollbackStarted {
+		paused = model.UpdateRollbackPaused
 	}
-	us := state.UpdateStatus{State: paused, StartedAt: svc.UpdateStatus.StartedAt,
+	us := model.UpdateStatus{State: paused, StartedAt: svc.UpdateStatus.StartedAt,
 		Message: err.Error() + "; its tasks are left as they are until its stack is deployed again or something else changes (a bug in berth: the leader's log has the details)"}
 	if us != svc.UpdateStatus {
 		sp.Plan.Service = &orchestrator.ServiceUpdate{UpdateStatus: us}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -62,7 +63,7 @@ networks:
 			for _, a := range task.Networks {
 				held = append(held, a.Addr)
 			}
-			if task.Status.State == state.TaskPending {
+			if task.Status.State == model.TaskPending {
 				pending = task.Status.Err
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/scheduler"
 	"github.com/berthd/berth/cluster/state"
@@ -43,7 +44,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now).
 	Now func() time.Time
-	// NewID makes task IDs (state.NewID).
+	// NewID makes task IDs (model.NewID).
 	NewID func() string
 	// Tune adjusts the orchestrator's options, which otherwise come from the
 	// cluster's settings (orchestrator.OptionsFromSettings) at every pass.
@@ -69,7 +70,7 @@ func (c *Config) defaults() {
 		c.Now = time.Now
 	}
 	if c.NewID == nil {
-		c.NewID = state.NewID
+		c.NewID = model.NewID
 	}
 	if c.MaxBatchTasks <= 0 {
 		c.MaxBatchTasks = DefaultMaxBatchTasks
@@ -315,8 +316,8 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 	for _, c := range ev.Changes {
 		switch c.Table {
 		case state.TableTasks:
-			before, _ := c.Before.(*state.Task)
-			after, _ := c.After.(*state.Task)
+			before, _ := c.Before.(*model.Task)
+			after, _ := c.After.(*model.Task)
 			if before != nil && before.NodeID != "" {
 				if i, ok := l.nodeIdx[before.NodeID]; ok {
 					l.infos[i].RemoveTask(before, l.lookup)
@@ -337,8 +338,8 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 				l.dirty[id.ServiceID] = struct{}{}
 			}
 		case state.TableServices:
-			before, _ := c.Before.(*state.Service)
-			after, _ := c.After.(*state.Service)
+			before, _ := c.Before.(*model.Service)
+			after, _ := c.After.(*model.Service)
 			if l.addrs.serviceChanged(before, after) {
 				l.rebuild = true
 			}
@@ -360,8 +361,8 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 				l.dirty[after.ID] = struct{}{}
 			}
 		case state.TableNodes:
-			before, _ := c.Before.(*state.Node)
-			after, _ := c.After.(*state.Node)
+			before, _ := c.Before.(*model.Node)
+			after, _ := c.After.(*model.Node)
 			if l.addrs.nodeChanged(before, after) {
 				l.rebuild = true
 			}
@@ -383,7 +384,7 @@ func (l *loop) apply(tx *state.ReadTxn, ev state.Event) {
 
 // matters reports whether a change of a task, made by someone else than the loop
 // (an agent), asks for a decision (see the package documentation).
-func (l *loop) matters(tx *state.ReadTxn, before, after *state.Task) bool {
+func (l *loop) matters(tx *state.ReadTxn, before, after *model.Task) bool {
 	switch {
 	case before == nil || after == nil:
 		return true
@@ -391,13 +392,13 @@ func (l *loop) matters(tx *state.ReadTxn, before, after *state.Task) bool {
 		return true
 	case after.Status.State.Terminal():
 		return before.Status.State != after.Status.State
-	case after.Status.State == state.TaskRunning && before.Status.State != state.TaskRunning:
+	case after.Status.State == model.TaskRunning && before.Status.State != model.TaskRunning:
 		svc, err := tx.Service(nil, after.ServiceID)
 		if err != nil {
 			return true
 		}
 		us := svc.UpdateStatus.State
-		return us == state.UpdateUpdating || us == state.UpdateRollbackStarted
+		return us == model.UpdateUpdating || us == model.UpdateRollbackStarted
 	}
 	return false
 }
@@ -421,7 +422,7 @@ func hostPorts(s *spec.Service) []spec.Port {
 
 // PassOptions are the orchestrator's options under the cluster's settings.
 func PassOptions(tx *state.ReadTxn) orchestrator.Options {
-	settings := state.DefaultSettings()
+	settings := model.DefaultSettings()
 	if c, err := tx.Cluster(nil); err == nil {
 		settings = c.Settings
 	}
@@ -491,12 +492,12 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 			plan.NextCheck = earliest(plan.NextCheck, now.Add(dependencyRecheck))
 		}
 		for _, t := range plan.Create {
-			if t.Status.State == state.TaskAssigned {
+			if t.Status.State == model.TaskAssigned {
 				placed[placement{id, t.NodeID}]++
 			}
 		}
 		for _, u := range plan.Update {
-			if u.Status != nil && u.Status.State == state.TaskAssigned {
+			if u.Status != nil && u.Status.State == model.TaskAssigned {
 				placed[placement{id, u.NodeID}]++
 			}
 		}
@@ -538,8 +539,8 @@ func (l *loop) pass(ctx context.Context, tx *state.ReadTxn, now time.Time) error
 		if !ok {
 			continue
 		}
-		t := &state.Task{ServiceID: pl.service, NodeID: pl.node, DesiredState: state.TaskRunning,
-			Status: state.TaskStatus{State: state.TaskAssigned}}
+		t := &model.Task{ServiceID: pl.service, NodeID: pl.node, DesiredState: model.TaskRunning,
+			Status: model.TaskStatus{State: model.TaskAssigned}}
 		for range n {
 			l.infos[i].RemoveTask(t, l.lookup)
 		}

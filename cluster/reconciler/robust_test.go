@@ -10,8 +10,8 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
@@ -27,7 +27,7 @@ func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
 	huge := load(t, "huge", "services:\n  web:\n    image: busybox:1.36\n")
 	n := uint64(100_000_000)
 	huge.Services["web"].Deploy.Replicas = &n
-	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: huge}, state.NewID)
+	cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: huge}, model.NewID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The older build's cluster row: no limit recorded, which reads as the default.
-	row := &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}
+	row := &model.Cluster{ID: "c1", Settings: model.DefaultSettings()}
 	row.Settings.MaxReplicas = 0
 	if _, err := s.c.Apply(s.ctx, command.CmdClusterUpsert, row); err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestScenarioHugeServiceFromAnOlderBuild(t *testing.T) {
 func TestScenarioPlanPanicStaysWithItsService(t *testing.T) {
 	s := newScenario(t, func(o *orchestrator.Options) {
 		// Platforms is asked once per service run: a hook into planning.
-		o.Platforms = func(svc *state.Service) []state.Platform {
+		o.Platforms = func(svc *model.Service) []model.Platform {
 			if svc.Name == "bad_web" {
 				panic("injected fault")
 			}
@@ -86,7 +86,7 @@ func TestScenarioPlanPanicStaysWithItsService(t *testing.T) {
 	want := "the orchestrator could not plan this service: injected fault"
 	s.eventually(20*time.Second, "the failure is on the service", func() error {
 		us := s.service("bad_web").UpdateStatus
-		if us.State != state.UpdatePaused || !strings.Contains(us.Message, want) {
+		if us.State != model.UpdatePaused || !strings.Contains(us.Message, want) {
 			return fmt.Errorf("update status %+v", us)
 		}
 		return nil

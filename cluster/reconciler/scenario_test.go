@@ -22,6 +22,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
@@ -40,8 +41,8 @@ type scenario struct {
 	stops  map[string]context.CancelFunc
 	// start decides what tasks do when agents start them; prepare, when set, whether
 	// agents can prepare them (an error rejects the task at once).
-	start   func(*state.Task) simagent.Outcome
-	prepare func(*state.Task) error
+	start   func(*model.Task) simagent.Outcome
+	prepare func(*model.Task) error
 	n       int
 }
 
@@ -86,13 +87,13 @@ func (s *scenario) addNode(id string, labels map[string]string) {
 	m := ms[s.n%len(ms)]
 	s.n++
 	a := simagent.New(simagent.Config{API: m.AgentAPI(id), NodeID: id, Wait: 2 * time.Second,
-		Start: func(t *state.Task) simagent.Outcome {
+		Start: func(t *model.Task) simagent.Outcome {
 			if s.start != nil {
 				return s.start(t)
 			}
 			return simagent.Outcome{}
 		},
-		Prepare: func(t *state.Task) error {
+		Prepare: func(t *model.Task) error {
 			if s.prepare != nil {
 				return s.prepare(t)
 			}
@@ -169,7 +170,7 @@ func (s *scenario) tasks(service string) []*api.TaskInfo {
 func (s *scenario) live(service string) []*api.TaskInfo {
 	var out []*api.TaskInfo
 	for _, t := range s.tasks(service) {
-		if (t.DesiredState == state.TaskRunning || t.DesiredState == state.TaskComplete) && !t.Status.State.Terminal() {
+		if (t.DesiredState == model.TaskRunning || t.DesiredState == model.TaskComplete) && !t.Status.State.Terminal() {
 			out = append(out, t)
 		}
 	}
@@ -238,7 +239,7 @@ services:
 		t.Fatalf("global tasks on %v", got)
 	}
 
-	s.updateNode(command.NodeUpdate{ID: "node-2", Availability: state.AvailabilityDrain})
+	s.updateNode(command.NodeUpdate{ID: "node-2", Availability: model.AvailabilityDrain})
 	s.converged("mon_agent", 3, 3, 0)
 	if got := nodesOf(s.live("mon_agent")); !slices.Equal(got, []string{"node-1", "node-3", "node-4"}) {
 		t.Fatalf("after drain, global tasks on %v", got)
@@ -246,7 +247,7 @@ services:
 	// The drained node's task was told to stop, and its agent stopped it.
 	s.eventually(10*time.Second, "drained task stops", func() error {
 		for _, task := range s.tasks("mon_agent") {
-			if task.NodeID == "node-2" && task.Status.State != state.TaskShutdown {
+			if task.NodeID == "node-2" && task.Status.State != model.TaskShutdown {
 				return fmt.Errorf("task %s on node-2 is %s", task.ID, task.Status.State)
 			}
 		}
@@ -272,7 +273,7 @@ services:
 		t.Fatalf("pending reason %q, want %q", st.Pending[0].Reason, want)
 	}
 	ts := s.live("db_postgres")
-	if len(ts) != 1 || ts[0].Status.State != state.TaskPending || ts[0].Status.Err != want {
+	if len(ts) != 1 || ts[0].Status.State != model.TaskPending || ts[0].Status.Err != want {
 		t.Fatalf("pending task: %+v", ts)
 	}
 
@@ -316,7 +317,7 @@ services:
 // change of leader: the count lives in the replicated task rows.
 func TestScenarioRestartPolicyAcrossLeaderChange(t *testing.T) {
 	s := newScenario(t, nil)
-	s.start = func(task *state.Task) simagent.Outcome {
+	s.start = func(task *model.Task) simagent.Outcome {
 		if strings.HasPrefix(task.ServiceName, "app_crash") {
 			return simagent.Outcome{Exit: true, ExitCode: 3}
 		}
@@ -354,7 +355,7 @@ services:
 		ts := s.tasks("app_crash")
 		failed := 0
 		for _, task := range ts {
-			if task.Status.State == state.TaskFailed {
+			if task.Status.State == model.TaskFailed {
 				failed++
 			}
 		}
@@ -394,7 +395,7 @@ services:
 func TestScenarioUnpullableImageDoesNotSpin(t *testing.T) {
 	s := newScenario(t, nil)
 	const notFound = "image example/api:1: not found in the registry"
-	s.prepare = func(task *state.Task) error {
+	s.prepare = func(task *model.Task) error {
 		if task.ServiceName == "app_api" {
 			return errors.New(notFound)
 		}
@@ -422,7 +423,7 @@ services:
 	for _, ev := range events {
 		wrote := false
 		for _, ch := range ev.Changes {
-			if task, ok := ch.After.(*state.Task); ok && task.ServiceName == "app_api" {
+			if task, ok := ch.After.(*model.Task); ok && task.ServiceName == "app_api" {
 				wrote = true
 				if ch.Before == nil {
 					created[task.ID] = true
@@ -452,7 +453,7 @@ services:
 // A rolling update whose new tasks fail within the monitor period is rolled back.
 func TestScenarioRollingUpdateRollsBack(t *testing.T) {
 	s := newScenario(t, nil)
-	s.start = func(task *state.Task) simagent.Outcome {
+	s.start = func(task *model.Task) simagent.Outcome {
 		if task.ServiceName == "shop_api" && task.SpecVersion == 2 {
 			return simagent.Outcome{Exit: true, ExitCode: 1}
 		}
@@ -485,7 +486,7 @@ services:
 	s.deploy(load(t, "shop", fmt.Sprintf(compose, "shop/api:2")))
 	s.eventually(30*time.Second, "rollback completes", func() error {
 		st := s.service("shop_api")
-		if st.UpdateStatus.State != state.UpdateRollbackCompleted || st.Running != 3 {
+		if st.UpdateStatus.State != model.UpdateRollbackCompleted || st.Running != 3 {
 			return fmt.Errorf("update status %q (%s), %d/%d running", st.UpdateStatus.State, st.UpdateStatus.Message, st.Running, st.Desired)
 		}
 		return nil
@@ -539,7 +540,7 @@ services:
 	}
 	s.eventually(20*time.Second, "force update replaces the task", func() error {
 		ts := s.live("shop_api")
-		if len(ts) != 1 || ts[0].ID == before || ts[0].Status.State != state.TaskRunning {
+		if len(ts) != 1 || ts[0].ID == before || ts[0].Status.State != model.TaskRunning {
 			return fmt.Errorf("live %v", ts)
 		}
 		return nil
@@ -547,7 +548,7 @@ services:
 	s.deploy(load(t, "shop", fmt.Sprintf(compose, "shop/api:2")))
 	s.eventually(20*time.Second, "update completes", func() error {
 		st := s.service("shop_api")
-		if st.UpdateStatus.State != state.UpdateCompleted || st.Running != 2 {
+		if st.UpdateStatus.State != model.UpdateCompleted || st.Running != 2 {
 			return fmt.Errorf("%s, %d running", st.UpdateStatus.State, st.Running)
 		}
 		return nil
@@ -559,7 +560,7 @@ services:
 	s.eventually(20*time.Second, "manual rollback completes", func() error {
 		st := s.service("shop_api")
 		ts := s.live("shop_api")
-		if st.UpdateStatus.State != state.UpdateRollbackCompleted || st.Spec.Image != "shop/api:1" || len(ts) != 1 ||
+		if st.UpdateStatus.State != model.UpdateRollbackCompleted || st.Spec.Image != "shop/api:1" || len(ts) != 1 ||
 			ts[0].Image != "shop/api:1" || st.Running != 1 {
 			return fmt.Errorf("%s (%s), image %s, %d live", st.UpdateStatus.State, st.UpdateStatus.Message, st.Spec.Image, len(ts))
 		}
@@ -600,7 +601,7 @@ services:
 	s.stops[down]()
 	s.mu.Unlock()
 	if _, err := s.c.Apply(s.ctx, command.CmdNodeStatus, command.NodeStatusUpdate{ID: down,
-		Status: state.NodeStatus{State: state.NodeDown, Message: "heartbeat failure", Timestamp: time.Now().UTC()}}); err != nil {
+		Status: model.NodeStatus{State: model.NodeDown, Message: "heartbeat failure", Timestamp: time.Now().UTC()}}); err != nil {
 		t.Fatal(err)
 	}
 	s.eventually(20*time.Second, "tasks move off the down node", func() error {
@@ -609,7 +610,7 @@ services:
 			return fmt.Errorf("live on %v", got)
 		}
 		for _, task := range ts {
-			if task.Status.State != state.TaskRunning {
+			if task.Status.State != model.TaskRunning {
 				return fmt.Errorf("task %s is %s", task.Name, task.Status.State)
 			}
 		}
@@ -625,7 +626,7 @@ func TestScenarioDependsOnOrdersStarts(t *testing.T) {
 	s.addNodes(2)
 	deploy := func(st *spec.Stack, dependsOn ...string) {
 		t.Helper()
-		cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: st}, state.NewID)
+		cmd, err := control.StackCommand(&api.StackDeployRequest{Stack: st}, model.NewID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -45,7 +46,7 @@ networks:
 	}
 	err = f.st.Update(tx.Index()+1, func(tx *state.WriteTxn) error {
 		bare := svc.Copy()
-		bare.Endpoint = state.Endpoint{}
+		bare.Endpoint = model.Endpoint{}
 		bareNode := node.Copy()
 		bareNode.Networks = nil
 		if err := tx.UpsertService(bare); err != nil {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -18,18 +18,18 @@ func benchCluster(nodes, otherServices int) []NodeInfo {
 		if i%10 == 9 {
 			os = "windows"
 		}
-		role := state.RoleWorker
+		role := model.RoleWorker
 		if i%1000 == 0 {
-			role = state.RoleManager
+			role = model.RoleManager
 		}
 		n := NodeInfo{
 			ID:           fmt.Sprintf("node-%05d-%08x", i, uint32(i)*2654435761),
 			Hostname:     fmt.Sprintf("host-%05d", i),
 			Role:         role,
-			State:        state.NodeReady,
-			Availability: state.AvailabilityActive,
+			State:        model.NodeReady,
+			Availability: model.AvailabilityActive,
 			Labels:       map[string]string{"os": os, "zone": fmt.Sprintf("z%d", i%10), "rack": fmt.Sprintf("r%d", i%4)},
-			Platform:     state.Platform{OS: "linux", Arch: "amd64"},
+			Platform:     model.Platform{OS: "linux", Arch: "amd64"},
 			Total:        Resources{NanoCPUs: 64e9, MemoryBytes: 256 << 30},
 			ServiceTasks: make(map[string]int, otherServices),
 		}

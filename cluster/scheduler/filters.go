@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // failKind names a filter, in filter order: the order of the constants is the order in
@@ -48,7 +48,7 @@ type request struct {
 	need        Resources
 	maxPerNode  int // 0: no cap
 	ports       []HostPort
-	platforms   []state.Platform
+	platforms   []model.Platform
 	threshold   int
 	since       time.Time // failures at or after this instant count as recent
 	avoid       []string
@@ -117,16 +117,16 @@ func (r *request) bucket(f failure) int { return r.offsets[f.kind] + f.sub }
 // node and call.
 func (r *request) checkNode(n *NodeInfo) failure {
 	switch n.State {
-	case state.NodeReady:
-	case state.NodeDown:
+	case model.NodeReady:
+	case model.NodeDown:
 		return failure{kind: failDown}
 	default:
 		return failure{kind: failNotReady}
 	}
 	switch n.Availability {
-	case state.AvailabilityPause:
+	case model.AvailabilityPause:
 		return failure{kind: failPaused}
-	case state.AvailabilityDrain:
+	case model.AvailabilityDrain:
 		return failure{kind: failDraining}
 	}
 	if len(r.platforms) > 0 && !platformSupported(r.platforms, n.Platform) {
@@ -193,7 +193,7 @@ func (r *request) failedRecently(n *NodeInfo) bool {
 // case-insensitively, with the common architecture aliases folded, and an empty field
 // on the image side matching anything. A node that reports no platform matches only
 // entries that leave both fields empty.
-func platformSupported(image []state.Platform, node state.Platform) bool {
+func platformSupported(image []model.Platform, node model.Platform) bool {
 	os, arch := node.OS, normalizeArch(node.Arch)
 	for _, p := range image {
 		if (p.OS == "" || strings.EqualFold(p.OS, os)) &&

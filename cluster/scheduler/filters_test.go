@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -15,30 +15,30 @@ func TestFilters(t *testing.T) {
 		name      string
 		node      []func(*NodeInfo)
 		svc       []func(*spec.Service)
-		platforms []state.Platform
+		platforms []model.Platform
 		reason    string // "" means the task is placed
 	}{
 		{name: "ready"},
-		{name: "down", node: []func(*NodeInfo){func(n *NodeInfo) { n.State = state.NodeDown }},
+		{name: "down", node: []func(*NodeInfo){func(n *NodeInfo) { n.State = model.NodeDown }},
 			reason: "no suitable node (down on 1 node)"},
-		{name: "unknown state", node: []func(*NodeInfo){func(n *NodeInfo) { n.State = state.NodeUnknown }},
+		{name: "unknown state", node: []func(*NodeInfo){func(n *NodeInfo) { n.State = model.NodeUnknown }},
 			reason: "no suitable node (not ready on 1 node)"},
 		{name: "empty availability counts as active", node: []func(*NodeInfo){func(n *NodeInfo) { n.Availability = "" }}},
-		{name: "paused", node: []func(*NodeInfo){func(n *NodeInfo) { n.Availability = state.AvailabilityPause }},
+		{name: "paused", node: []func(*NodeInfo){func(n *NodeInfo) { n.Availability = model.AvailabilityPause }},
 			reason: "no suitable node (paused on 1 node)"},
-		{name: "draining", node: []func(*NodeInfo){func(n *NodeInfo) { n.Availability = state.AvailabilityDrain }},
+		{name: "draining", node: []func(*NodeInfo){func(n *NodeInfo) { n.Availability = model.AvailabilityDrain }},
 			reason: "no suitable node (draining on 1 node)"},
 		{name: "down wins over draining", node: []func(*NodeInfo){func(n *NodeInfo) {
-			n.State, n.Availability = state.NodeDown, state.AvailabilityDrain
+			n.State, n.Availability = model.NodeDown, model.AvailabilityDrain
 		}}, reason: "no suitable node (down on 1 node)"},
 
-		{name: "platform listed", platforms: []state.Platform{{OS: "linux", Arch: "arm64"}, {OS: "linux", Arch: "amd64"}}},
-		{name: "platform alias and case", platforms: []state.Platform{{OS: "Linux", Arch: "x86_64"}}},
-		{name: "platform any arch", platforms: []state.Platform{{OS: "linux"}}},
-		{name: "platform not listed", platforms: []state.Platform{{OS: "linux", Arch: "arm64"}},
+		{name: "platform listed", platforms: []model.Platform{{OS: "linux", Arch: "arm64"}, {OS: "linux", Arch: "amd64"}}},
+		{name: "platform alias and case", platforms: []model.Platform{{OS: "Linux", Arch: "x86_64"}}},
+		{name: "platform any arch", platforms: []model.Platform{{OS: "linux"}}},
+		{name: "platform not listed", platforms: []model.Platform{{OS: "linux", Arch: "arm64"}},
 			reason: "no suitable node (platform not supported by the image on 1 node)"},
-		{name: "platform unknown on node", platforms: []state.Platform{{OS: "linux"}},
-			node:   []func(*NodeInfo){func(n *NodeInfo) { n.Platform = state.Platform{} }},
+		{name: "platform unknown on node", platforms: []model.Platform{{OS: "linux"}},
+			node:   []func(*NodeInfo){func(n *NodeInfo) { n.Platform = model.Platform{} }},
 			reason: "no suitable node (platform not supported by the image on 1 node)"},
 
 		{name: "constraint satisfied", node: []func(*NodeInfo){labels("os", "linux")},
@@ -120,7 +120,7 @@ func TestConstraintMatch(t *testing.T) {
 	})
 	v6 := node("n6", func(n *NodeInfo) { n.Addr = netip.MustParseAddr("fd00::5") })
 	noAddr := node("n0", func(n *NodeInfo) { n.Addr = netip.Addr{} })
-	manager := node("m1", func(n *NodeInfo) { n.Role = state.RoleManager })
+	manager := node("m1", func(n *NodeInfo) { n.Role = model.RoleManager })
 	tests := []struct {
 		expr string
 		node NodeInfo

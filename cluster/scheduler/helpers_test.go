@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -19,10 +19,10 @@ func node(id string, mods ...func(*NodeInfo)) NodeInfo {
 	n := NodeInfo{
 		ID:           id,
 		Hostname:     "host-" + id,
-		Role:         state.RoleWorker,
-		State:        state.NodeReady,
-		Availability: state.AvailabilityActive,
-		Platform:     state.Platform{OS: "linux", Arch: "amd64"},
+		Role:         model.RoleWorker,
+		State:        model.NodeReady,
+		Availability: model.AvailabilityActive,
+		Platform:     model.Platform{OS: "linux", Arch: "amd64"},
 		Addr:         netip.MustParseAddr("10.0.0.5"),
 		Total:        Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 	}

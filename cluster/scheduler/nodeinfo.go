@@ -3,7 +3,7 @@ package scheduler
 import (
 	"net/netip"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -15,7 +15,7 @@ type ServiceLookup func(serviceID string) *spec.Service
 
 // NodeInfoFromState builds the NodeInfo of one node from its row and the tasks
 // assigned to it (tasks of other nodes are skipped).
-func NodeInfoFromState(n *state.Node, tasks []*state.Task, services ServiceLookup) NodeInfo {
+func NodeInfoFromState(n *model.Node, tasks []*model.Task, services ServiceLookup) NodeInfo {
 	info := nodeInfoFromRow(n)
 	for _, t := range tasks {
 		if t.NodeID == n.ID {
@@ -27,7 +27,7 @@ func NodeInfoFromState(n *state.Node, tasks []*state.Task, services ServiceLooku
 
 // NodeInfosFromState builds one NodeInfo per node, in the order of nodes, in a single
 // pass over all tasks; tasks of nodes not in the list are skipped.
-func NodeInfosFromState(nodes []*state.Node, tasks []*state.Task, services ServiceLookup) []NodeInfo {
+func NodeInfosFromState(nodes []*model.Node, tasks []*model.Task, services ServiceLookup) []NodeInfo {
 	out := make([]NodeInfo, len(nodes))
 	byID := make(map[string]int, len(nodes))
 	for i, n := range nodes {
@@ -42,7 +42,7 @@ func NodeInfosFromState(nodes []*state.Node, tasks []*state.Task, services Servi
 	return out
 }
 
-func nodeInfoFromRow(n *state.Node) NodeInfo {
+func nodeInfoFromRow(n *model.Node) NodeInfo {
 	return NodeInfo{
 		ID:           n.ID,
 		Hostname:     n.Hostname,
@@ -73,12 +73,12 @@ func parseNodeAddr(s string) netip.Addr {
 // leader keeps its NodeInfos up to date from the state's changes with AddTask and
 // RemoveTask instead of rebuilding them from every task after each write. services
 // must answer the same for a task's RemoveTask as it did for its AddTask.
-func (n *NodeInfo) AddTask(t *state.Task, services ServiceLookup) { n.addStateTask(t, services) }
+func (n *NodeInfo) AddTask(t *model.Task, services ServiceLookup) { n.addStateTask(t, services) }
 
 // RemoveTask undoes AddTask for the same task row.
-func (n *NodeInfo) RemoveTask(t *state.Task, services ServiceLookup) {
+func (n *NodeInfo) RemoveTask(t *model.Task, services ServiceLookup) {
 	switch t.Status.State {
-	case state.TaskFailed, state.TaskRejected:
+	case model.TaskFailed, model.TaskRejected:
 		at := t.Status.Timestamp
 		if at.IsZero() {
 			at = t.UpdatedAt
@@ -91,14 +91,14 @@ func (n *NodeInfo) RemoveTask(t *state.Task, services ServiceLookup) {
 		}
 		return
 	}
-	if t.Status.State.Compare(state.TaskAssigned) < 0 || t.Status.State.Compare(state.TaskRunning) > 0 {
+	if t.Status.State.Compare(model.TaskAssigned) < 0 || t.Status.State.Compare(model.TaskRunning) > 0 {
 		return
 	}
 	var svc *spec.Service
 	if services != nil {
 		svc = services(t.ServiceID)
 	}
-	active := t.DesiredState.Compare(state.TaskComplete) <= 0
+	active := t.DesiredState.Compare(model.TaskComplete) <= 0
 	n.removeTask(t.ServiceID, reservations(svc), hostPorts(svc), active)
 }
 
@@ -123,9 +123,9 @@ func (n *NodeInfo) removeTask(serviceID string, need Resources, ports []HostPort
 // (for max_replicas_per_node and the ranking) while it is also still meant to run, so
 // that a task being shut down for an update does not block its replacement. Failed
 // and rejected tasks are remembered for the recent-failure ranking.
-func (n *NodeInfo) addStateTask(t *state.Task, services ServiceLookup) {
+func (n *NodeInfo) addStateTask(t *model.Task, services ServiceLookup) {
 	switch t.Status.State {
-	case state.TaskFailed, state.TaskRejected:
+	case model.TaskFailed, model.TaskRejected:
 		at := t.Status.Timestamp
 		if at.IsZero() {
 			at = t.UpdatedAt
@@ -133,14 +133,14 @@ func (n *NodeInfo) addStateTask(t *state.Task, services ServiceLookup) {
 		n.Failures = append(n.Failures, Failure{ServiceID: t.ServiceID, SpecVersion: t.SpecVersion, At: at})
 		return
 	}
-	if t.Status.State.Compare(state.TaskAssigned) < 0 || t.Status.State.Compare(state.TaskRunning) > 0 {
+	if t.Status.State.Compare(model.TaskAssigned) < 0 || t.Status.State.Compare(model.TaskRunning) > 0 {
 		return
 	}
 	var svc *spec.Service
 	if services != nil {
 		svc = services(t.ServiceID)
 	}
-	active := t.DesiredState.Compare(state.TaskComplete) <= 0
+	active := t.DesiredState.Compare(model.TaskComplete) <= 0
 	n.addTask(t.ServiceID, reservations(svc), hostPorts(svc), active)
 }
 

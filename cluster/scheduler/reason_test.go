@@ -3,7 +3,7 @@ package scheduler
 import (
 	"testing"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -14,7 +14,7 @@ func TestReasons(t *testing.T) {
 		nodes     []NodeInfo
 		svc       *spec.Service
 		replicas  int
-		platforms []state.Platform
+		platforms []model.Platform
 		placed    int
 		reason    string
 	}{
@@ -42,12 +42,12 @@ func TestReasons(t *testing.T) {
 		{
 			name: "every filter, in filter order",
 			nodes: []NodeInfo{
-				node("n1", linux, func(n *NodeInfo) { n.State = state.NodeDown }),
-				node("n2", linux, func(n *NodeInfo) { n.Availability = state.AvailabilityDrain }),
-				node("n3", linux, func(n *NodeInfo) { n.Availability = state.AvailabilityPause }),
+				node("n1", linux, func(n *NodeInfo) { n.State = model.NodeDown }),
+				node("n2", linux, func(n *NodeInfo) { n.Availability = model.AvailabilityDrain }),
+				node("n3", linux, func(n *NodeInfo) { n.Availability = model.AvailabilityPause }),
 				node("n4", labels("os", "windows")),
 				node("n5"),
-				node("n6", linux, func(n *NodeInfo) { n.State = state.NodeUnknown }),
+				node("n6", linux, func(n *NodeInfo) { n.State = model.NodeUnknown }),
 				node("n7", linux, running(1, 1)),
 				node("n8", linux, func(n *NodeInfo) { n.Reserved = Resources{MemoryBytes: 8 << 30} }),
 				node("n9", linux, hostPortsInUse(HostPort{"tcp", 443})),
@@ -55,7 +55,7 @@ func TestReasons(t *testing.T) {
 			},
 			svc:       service(constraints("node.labels.os == linux"), maxPerNode(1), reserve(0, 1<<30), hostPort(443, "tcp")),
 			replicas:  3,
-			platforms: []state.Platform{{OS: "linux", Arch: "amd64"}},
+			platforms: []model.Platform{{OS: "linux", Arch: "amd64"}},
 			reason: "no suitable node (constraint node.labels.os == linux not satisfied on 2 nodes; " +
 				"down on 1 node; not ready on 1 node; paused on 1 node; draining on 1 node; " +
 				"platform not supported by the image on 1 node; " +
@@ -99,7 +99,7 @@ func TestReasons(t *testing.T) {
 		},
 		{
 			name:     "caps reached during the call and before it",
-			nodes:    []NodeInfo{node("n1", running(2, 2)), node("n2"), node("n3", func(n *NodeInfo) { n.State = state.NodeDown })},
+			nodes:    []NodeInfo{node("n1", running(2, 2)), node("n2"), node("n3", func(n *NodeInfo) { n.State = model.NodeDown })},
 			svc:      service(maxPerNode(2)),
 			replicas: 3,
 			placed:   2,
@@ -122,7 +122,7 @@ func TestReasons(t *testing.T) {
 }
 
 func TestNoReasonWhenEverythingIsPlaced(t *testing.T) {
-	res := Schedule([]NodeInfo{node("n1"), node("n2", func(n *NodeInfo) { n.State = state.NodeDown })}, newRequest(3, service()), now)
+	res := Schedule([]NodeInfo{node("n1"), node("n2", func(n *NodeInfo) { n.State = model.NodeDown })}, newRequest(3, service()), now)
 	if len(res.Assignments) != 3 || res.Unplaced != 0 || res.Reason != "" {
 		t.Fatalf("got %+v", res)
 	}

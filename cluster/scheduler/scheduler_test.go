@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -113,13 +113,13 @@ func TestScheduleGlobal(t *testing.T) {
 	nodes := []NodeInfo{
 		node("n5", full, running(1, 3)), // full, but of its own task: stays eligible
 		node("n1"),
-		node("n2", func(n *NodeInfo) { n.Availability = state.AvailabilityDrain }),
-		node("n3", func(n *NodeInfo) { n.State = state.NodeDown }),
-		node("n4", func(n *NodeInfo) { n.Role = state.RoleManager }),
+		node("n2", func(n *NodeInfo) { n.Availability = model.AvailabilityDrain }),
+		node("n3", func(n *NodeInfo) { n.State = model.NodeDown }),
+		node("n4", func(n *NodeInfo) { n.Role = model.RoleManager }),
 		node("n6", full),
 		node("n7", hostPortsInUse(HostPort{"tcp", 9100})),
-		node("n8", running(1, 1), func(n *NodeInfo) { n.Availability = state.AvailabilityPause }),
-		node("n9", func(n *NodeInfo) { n.State = state.NodeUnknown }),
+		node("n8", running(1, 1), func(n *NodeInfo) { n.Availability = model.AvailabilityPause }),
+		node("n9", func(n *NodeInfo) { n.State = model.NodeUnknown }),
 		node("n0", running(0, 7)),
 	}
 	eligible, reasons := ScheduleGlobal(nodes, Request{ServiceID: testService, Service: svc, Replicas: 99}, now)
@@ -139,7 +139,7 @@ func TestScheduleGlobal(t *testing.T) {
 		t.Errorf("reasons\n got %v\nwant %v", reasons, want)
 	}
 
-	platforms := Request{ServiceID: testService, Service: service(), Platforms: []state.Platform{{OS: "windows"}}}
+	platforms := Request{ServiceID: testService, Service: service(), Platforms: []model.Platform{{OS: "windows"}}}
 	eligible, reasons = ScheduleGlobal([]NodeInfo{node("n1")}, platforms, now)
 	if len(eligible) != 0 || reasons["n1"] != "node platform not supported by the image" {
 		t.Errorf("platform: %v %v", eligible, reasons)

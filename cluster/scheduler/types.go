@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -46,12 +46,12 @@ type Failure struct {
 type NodeInfo struct {
 	ID           string
 	Hostname     string
-	Role         state.NodeRole
-	State        state.NodeState // only NodeReady nodes take tasks
-	Availability state.NodeAvailability
+	Role         model.NodeRole
+	State        model.NodeState // only NodeReady nodes take tasks
+	Availability model.NodeAvailability
 	Labels       map[string]string // operator labels (node.labels.*)
 	EngineLabels map[string]string // agent-reported labels (engine.labels.*)
-	Platform     state.Platform
+	Platform     model.Platform
 	// Addr is the node's IP address, for node.ip constraints; the zero Addr matches
 	// no address or CIDR.
 	Addr netip.Addr
@@ -82,7 +82,7 @@ type Request struct {
 	// Platforms are the platforms the service's image exists for. The spec has no
 	// such field: the caller derives it from the image index when it knows it. Empty
 	// means any platform. An empty OS or Arch in an entry matches any.
-	Platforms []state.Platform
+	Platforms []model.Platform
 	// FailureThreshold and FailureWindow tune the recent-failure ranking; zero means
 	// DefaultFailureThreshold and DefaultFailureWindow.
 	FailureThreshold int

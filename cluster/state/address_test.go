@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/json"
+	"github.com/berthd/berth/cluster/model"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,12 +14,12 @@ import (
 func TestReservedAddrs(t *testing.T) {
 	s := newStore(t)
 	commit(t, s, 1, func(tx *WriteTxn) error {
-		if err := tx.UpsertService(&Service{ID: "s1", Name: "web_api", Stack: "web",
-			Endpoint: Endpoint{VIPs: []VIP{{Network: "n1", Addr: "10.0.0.254/24"}, {Network: "ing", Addr: "10.255.255.253/16"}}}}); err != nil {
+		if err := tx.UpsertService(&model.Service{ID: "s1", Name: "web_api", Stack: "web",
+			Endpoint: model.Endpoint{VIPs: []model.VIP{{Network: "n1", Addr: "10.0.0.254/24"}, {Network: "ing", Addr: "10.255.255.253/16"}}}}); err != nil {
 			return err
 		}
-		return tx.UpsertNode(&Node{ID: "node1", Hostname: "one", Role: RoleWorker, Availability: AvailabilityActive,
-			Status: NodeStatus{State: NodeReady}, Networks: []Attachment{{Network: "ing", Addr: "10.255.255.254/16"}}})
+		return tx.UpsertNode(&model.Node{ID: "node1", Hostname: "one", Role: model.RoleWorker, Availability: model.AvailabilityActive,
+			Status: model.NodeStatus{State: model.NodeReady}, Networks: []model.Attachment{{Network: "ing", Addr: "10.255.255.254/16"}}})
 	})
 	check := func(s *Store, when string, want map[[2]string]string) {
 		t.Helper()
@@ -38,7 +39,7 @@ func TestReservedAddrs(t *testing.T) {
 	})
 	check(roundTrip(t, s), "restored", map[[2]string]string{{"n1", "10.0.0.254/24"}: "service web_api", {"ing", "10.255.255.254/16"}: "node one"})
 	commit(t, s, 2, func(tx *WriteTxn) error {
-		if err := tx.UpsertService(&Service{ID: "s1", Name: "web_api", Stack: "web"}); err != nil {
+		if err := tx.UpsertService(&model.Service{ID: "s1", Name: "web_api", Stack: "web"}); err != nil {
 			return err
 		}
 		return tx.DeleteNode("node1")
@@ -49,7 +50,7 @@ func TestReservedAddrs(t *testing.T) {
 // TestServiceJSONShowsVIPs: `service inspect` prints the service row as JSON; its
 // VIPs are in it, under endpoint.vips.
 func TestServiceJSONShowsVIPs(t *testing.T) {
-	b, err := json.Marshal(&Service{ID: "s1", Name: "web_api", Endpoint: Endpoint{VIPs: []VIP{{Network: "n1", Addr: "10.0.0.254/24"}}}})
+	b, err := json.Marshal(&model.Service{ID: "s1", Name: "web_api", Endpoint: model.Endpoint{VIPs: []model.VIP{{Network: "n1", Addr: "10.0.0.254/24"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

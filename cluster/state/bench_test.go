@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"fmt"
+	"github.com/berthd/berth/cluster/model"
 	"io"
 	"testing"
 	"time"
@@ -15,21 +16,21 @@ const (
 
 // benchTaskSet is 100,000 tasks shaped like a real cluster's: 1,000 services
 // of 100 replicas over 100 nodes, each task on one overlay network.
-func benchTaskSet() []*Task {
+func benchTaskSet() []*model.Task {
 	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	tasks := make([]*Task, benchTasks)
+	tasks := make([]*model.Task, benchTasks)
 	for i := range tasks {
 		svc := i / 100
-		tasks[i] = &Task{
+		tasks[i] = &model.Task{
 			ID:           fmt.Sprintf("%025x", i*2654435761),
 			ServiceID:    fmt.Sprintf("svc%022d", svc),
 			ServiceName:  fmt.Sprintf("stack%d_svc%d", svc/10, svc),
 			Slot:         uint64(i%100 + 1),
 			NodeID:       fmt.Sprintf("node%021d", i%100),
 			SpecVersion:  3,
-			DesiredState: TaskRunning,
-			Status:       TaskStatus{State: TaskRunning, Message: "started", Timestamp: t0},
-			Networks: []Attachment{{Network: fmt.Sprintf("net%022d", svc/10),
+			DesiredState: model.TaskRunning,
+			Status:       model.TaskStatus{State: model.TaskRunning, Message: "started", Timestamp: t0},
+			Networks: []model.Attachment{{Network: fmt.Sprintf("net%022d", svc/10),
 				Addr: fmt.Sprintf("10.%d.%d.%d/16", svc/10, (i/250)%250, i%250+2), MAC: "02:42:0a:00:00:02"}},
 			ContainerID: fmt.Sprintf("%025x", i*2654435761),
 			CreatedAt:   t0,
@@ -39,7 +40,7 @@ func benchTaskSet() []*Task {
 	return tasks
 }
 
-func loadTasks(b *testing.B, s *Store, tasks []*Task) {
+func loadTasks(b *testing.B, s *Store, tasks []*model.Task) {
 	for i := 0; i < len(tasks); i += benchBatch {
 		w := s.WriteTxn(uint64(i/benchBatch + 1))
 		if err := w.UpsertTasks(tasks[i : i+benchBatch]); err != nil {
@@ -125,19 +126,19 @@ func BenchmarkTaskWrites(b *testing.B) {
 	)
 	// Services of 1,000 replicas, placed in slot order, as the orchestrator does.
 	var seq int
-	newTasks := func(n int) []*Task {
-		tasks := make([]*Task, n)
+	newTasks := func(n int) []*model.Task {
+		tasks := make([]*model.Task, n)
 		for i := range tasks {
 			seq++
-			tasks[i] = &Task{ID: NewID(), ServiceID: fmt.Sprintf("svc%d", seq/1000), Slot: uint64(seq%1000 + 1),
-				NodeID: fmt.Sprintf("node-%05d", (seq*7919)%nodes), DesiredState: TaskRunning,
-				Status: TaskStatus{State: TaskAssigned}}
+			tasks[i] = &model.Task{ID: model.NewID(), ServiceID: fmt.Sprintf("svc%d", seq/1000), Slot: uint64(seq%1000 + 1),
+				NodeID: fmt.Sprintf("node-%05d", (seq*7919)%nodes), DesiredState: model.TaskRunning,
+				Status: model.TaskStatus{State: model.TaskAssigned}}
 		}
 		return tasks
 	}
 	s, _ := New()
 	var index uint64
-	put := func(tasks []*Task) {
+	put := func(tasks []*model.Task) {
 		for i := 0; i < len(tasks); i += batch {
 			index++
 			w := s.WriteTxn(index)
@@ -163,7 +164,7 @@ func BenchmarkTaskWrites(b *testing.B) {
 	all, _ := s.ReadTxn().Tasks(nil)
 	b.Run("report", func(b *testing.B) {
 		b.ReportAllocs()
-		st := TaskStatus{State: TaskRunning, Message: "started"}
+		st := model.TaskStatus{State: model.TaskRunning, Message: "started"}
 		next := 0
 		for b.Loop() {
 			index++

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"github.com/berthd/berth/cluster/model"
 	"testing"
 )
 
@@ -14,7 +15,7 @@ func TestBlobSurvivesSnapshots(t *testing.T) {
 	}
 	pack := []byte{'P', 'A', 'C', 'K', 0, 1, 0xff, '\n', '"'}
 	if err := s.Update(1, func(tx *WriteTxn) error {
-		return tx.UpsertSource(&Source{Name: "apps", Kind: SourceGitPush, Branch: "main", PushedRevision: "abc", PushPack: NewBlob(pack)})
+		return tx.UpsertSource(&model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", PushedRevision: "abc", PushPack: model.NewBlob(pack)})
 	}); err != nil {
 		t.Fatal(err)
 	}

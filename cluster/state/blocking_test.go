@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/hashicorp/go-memdb"
 )
 
@@ -42,8 +43,8 @@ func block(ctx context.Context, s *Store, minIndex uint64, tables []string) (<-c
 func addNode(t *testing.T, s *Store, index uint64, id string) {
 	t.Helper()
 	commit(t, s, index, func(w *WriteTxn) error {
-		return w.UpsertNode(&Node{ID: id, Hostname: id, Role: RoleWorker, Availability: AvailabilityActive,
-			Status: NodeStatus{State: NodeReady}})
+		return w.UpsertNode(&model.Node{ID: id, Hostname: id, Role: model.RoleWorker, Availability: model.AvailabilityActive,
+			Status: model.NodeStatus{State: model.NodeReady}})
 	})
 }
 
@@ -94,7 +95,7 @@ func TestBlocking(t *testing.T) {
 		}()
 		<-ran
 		commit(t, s, 9, func(w *WriteTxn) error {
-			return w.UpsertService(&Service{ID: "s", Name: "web_api", Stack: "web"})
+			return w.UpsertService(&model.Service{ID: "s", Name: "web_api", Stack: "web"})
 		})
 		if idx := <-done; idx != 9 {
 			t.Errorf("index = %d, want 9", idx)
@@ -109,7 +110,7 @@ func TestBlocking(t *testing.T) {
 		ran, done := block(ctx, s, 5, []string{TableNodes})
 		<-ran
 		// A write to a table nobody watches does not wake the query.
-		commit(t, s, 6, func(w *WriteTxn) error { return w.UpsertNetwork(&Network{ID: "x", Name: "x"}) })
+		commit(t, s, 6, func(w *WriteTxn) error { return w.UpsertNetwork(&model.Network{ID: "x", Name: "x"}) })
 		res := <-done
 		if res.err != nil || res.index != 5 || res.runs != 1 {
 			t.Errorf("result %+v, want index 5 after 1 run and no error", res)

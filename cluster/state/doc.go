@@ -1,5 +1,5 @@
-// Package state is berth's replicated data model: the tables of the cluster
-// state (DESIGN.md section 3) in an in-memory go-memdb database, but for tasks,
+// Package state keeps berth's replicated data model: the rows of cluster/model
+// (DESIGN.md section 3) in the tables of an in-memory go-memdb database, but for tasks,
 // which have a store of their own (see Task storage); typed read and write
 // transactions over them, watches that wake blocked readers, and O(1)
 // snapshots that persist to and restore from a stream.

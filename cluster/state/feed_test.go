@@ -1,6 +1,7 @@
 package state
 
 import (
+	"github.com/berthd/berth/cluster/model"
 	"testing"
 	"time"
 )
@@ -10,8 +11,8 @@ func TestFeedDeliversChangesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task := func(id, state string) *Task {
-		return &Task{ID: id, ServiceID: "svc", Slot: 1, DesiredState: TaskRunning, Status: TaskStatus{State: TaskState(state)}}
+	task := func(id, state string) *model.Task {
+		return &model.Task{ID: id, ServiceID: "svc", Slot: 1, DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskState(state)}}
 	}
 	// Written before the feed opens: not delivered.
 	if err := s.Update(1, func(w *WriteTxn) error { return w.UpsertTask(task("a", "pending")) }); err != nil {
@@ -49,15 +50,15 @@ func TestFeedDeliversChangesInOrder(t *testing.T) {
 	}
 	byID := map[string]Change{}
 	for _, c := range evs[0].Changes {
-		byID[c.After.(*Task).ID] = c
+		byID[c.After.(*model.Task).ID] = c
 	}
-	if a := byID["a"]; a.Before.(*Task).Status.State != TaskPending || a.After.(*Task).Status.State != TaskAssigned {
+	if a := byID["a"]; a.Before.(*model.Task).Status.State != model.TaskPending || a.After.(*model.Task).Status.State != model.TaskAssigned {
 		t.Errorf("change of a: %+v", a)
 	}
-	if b := byID["b"]; b.Before != nil || b.After.(*Task).Status.State != TaskAssigned {
+	if b := byID["b"]; b.Before != nil || b.After.(*model.Task).Status.State != model.TaskAssigned {
 		t.Errorf("change of b: %+v", b)
 	}
-	if c := evs[1].Changes[0]; c.Table != TableTasks || c.After != nil || c.Before.(*Task).ID != "a" {
+	if c := evs[1].Changes[0]; c.Table != TableTasks || c.After != nil || c.Before.(*model.Task).ID != "a" {
 		t.Errorf("delete: %+v", c)
 	}
 }
@@ -67,7 +68,7 @@ func TestFeedReportsLossAndStopsWhenClosed(t *testing.T) {
 	f := s.Feed(3)
 	for i := range 5 {
 		if err := s.Update(uint64(i+1), func(w *WriteTxn) error {
-			return w.UpsertTask(&Task{ID: string(rune('a' + i)), ServiceID: "svc", DesiredState: TaskRunning, Status: TaskStatus{State: TaskNew}})
+			return w.UpsertTask(&model.Task{ID: string(rune('a' + i)), ServiceID: "svc", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskNew}})
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -89,22 +90,22 @@ func TestFeedReportsLossAndStopsWhenClosed(t *testing.T) {
 
 func TestReportTaskStatus(t *testing.T) {
 	s, _ := New()
-	at := func(sec int) TaskStatus {
-		return TaskStatus{State: TaskRunning, Timestamp: time.Date(2026, 1, 1, 0, 0, sec, 0, time.UTC)}
+	at := func(sec int) model.TaskStatus {
+		return model.TaskStatus{State: model.TaskRunning, Timestamp: time.Date(2026, 1, 1, 0, 0, sec, 0, time.UTC)}
 	}
 	if err := s.Update(1, func(w *WriteTxn) error {
-		return w.UpsertTasks([]*Task{
-			{ID: "mine", ServiceID: "s", NodeID: "n1", DesiredState: TaskRunning, Status: TaskStatus{State: TaskAssigned}},
-			{ID: "other", ServiceID: "s", NodeID: "n2", DesiredState: TaskRunning, Status: TaskStatus{State: TaskAssigned}},
-			{ID: "pending", ServiceID: "s", NodeID: "n1", DesiredState: TaskRunning, Status: TaskStatus{State: TaskPending}},
-			{ID: "done", ServiceID: "s", NodeID: "n1", DesiredState: TaskShutdown, Status: TaskStatus{State: TaskShutdown}},
+		return w.UpsertTasks([]*model.Task{
+			{ID: "mine", ServiceID: "s", NodeID: "n1", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskAssigned}},
+			{ID: "other", ServiceID: "s", NodeID: "n2", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskAssigned}},
+			{ID: "pending", ServiceID: "s", NodeID: "n1", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskPending}},
+			{ID: "done", ServiceID: "s", NodeID: "n1", DesiredState: model.TaskShutdown, Status: model.TaskStatus{State: model.TaskShutdown}},
 		})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		id   string
-		st   TaskStatus
+		st   model.TaskStatus
 		want bool
 	}{
 		{"mine", at(1), true},
@@ -112,7 +113,7 @@ func TestReportTaskStatus(t *testing.T) {
 		{"pending", at(1), false}, // not on the node yet
 		{"missing", at(1), false}, // gone
 		{"done", at(1), false},    // backwards
-		{"mine", TaskStatus{State: TaskFailed, ExitCode: 1, Timestamp: at(2).Timestamp}, true},
+		{"mine", model.TaskStatus{State: model.TaskFailed, ExitCode: 1, Timestamp: at(2).Timestamp}, true},
 	} {
 		var applied bool
 		err := s.Update(2, func(w *WriteTxn) error {
@@ -125,7 +126,7 @@ func TestReportTaskStatus(t *testing.T) {
 		}
 	}
 	got, _ := s.ReadTxn().Task(nil, "mine")
-	if got.Status.State != TaskFailed || !got.UpdatedAt.Equal(at(2).Timestamp) {
+	if got.Status.State != model.TaskFailed || !got.UpdatedAt.Equal(at(2).Timestamp) {
 		t.Errorf("mine = %+v", got)
 	}
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"github.com/berthd/berth/cluster/model"
 	"testing"
 )
 
@@ -9,12 +10,12 @@ import (
 // task table included (it is persistent, and shared until written).
 func TestForkGoesItsOwnWay(t *testing.T) {
 	s := newStore(t)
-	node := func(id string) *Node {
-		return &Node{ID: id, Hostname: id, Role: RoleWorker, Availability: AvailabilityActive, Status: NodeStatus{State: NodeReady}}
+	node := func(id string) *model.Node {
+		return &model.Node{ID: id, Hostname: id, Role: model.RoleWorker, Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady}}
 	}
-	task := func(id string) *Task {
-		return &Task{ID: id, ServiceID: "svc", Slot: 1, NodeID: "n1", DesiredState: TaskRunning,
-			Status: TaskStatus{State: TaskRunning}}
+	task := func(id string) *model.Task {
+		return &model.Task{ID: id, ServiceID: "svc", Slot: 1, NodeID: "n1", DesiredState: model.TaskRunning,
+			Status: model.TaskStatus{State: model.TaskRunning}}
 	}
 	commit(t, s, 1, func(w *WriteTxn) error {
 		if err := w.UpsertNode(node("n1")); err != nil {

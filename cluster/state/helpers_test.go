@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -68,13 +69,13 @@ func full[T any](f *filler) *T {
 	v := new(T)
 	f.fill(reflect.ValueOf(v).Elem())
 	switch r := any(v).(type) {
-	case *Node:
-		r.Role, r.Availability, r.Status.State = RoleManager, AvailabilityDrain, NodeDown
-		r.ManagerStatus.Reachability = ReachabilityLeader
-	case *Source:
-		r.Kind, r.Status = SourceGitPull, SyncOutOfSync
-		r.History[0].Result, r.History[1].Result = SyncApplied, SyncRejected
-	case *Stack:
+	case *model.Node:
+		r.Role, r.Availability, r.Status.State = model.RoleManager, model.AvailabilityDrain, model.NodeDown
+		r.ManagerStatus.Reachability = model.ReachabilityLeader
+	case *model.Source:
+		r.Kind, r.Status = model.SourceGitPull, model.SyncOutOfSync
+		r.History[0].Result, r.History[1].Result = model.SyncApplied, model.SyncRejected
+	case *model.Stack:
 		r.Spec.Name = r.Name
 		// The store never keeps secret or config content in a stack.
 		for _, s := range r.Spec.Secrets {
@@ -83,11 +84,11 @@ func full[T any](f *filler) *T {
 		for _, c := range r.Spec.Configs {
 			c.Data = nil
 		}
-	case *Service:
+	case *model.Service:
 		r.Name = spec.FullName(r.Stack, r.Spec.Name)
-		r.UpdateStatus.State = UpdateRollbackPaused
-	case *Task:
-		r.DesiredState, r.Status.State = TaskRunning, TaskFailed
+		r.UpdateStatus.State = model.UpdateRollbackPaused
+	case *model.Task:
+		r.DesiredState, r.Status.State = model.TaskRunning, model.TaskFailed
 	}
 	return v
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/hashicorp/go-memdb"
 )
 
@@ -110,7 +111,7 @@ func (r *ReadTxn) Index(tables ...string) uint64 {
 }
 
 // Cluster returns the cluster row.
-func (r *ReadTxn) Cluster(ws memdb.WatchSet) (*Cluster, error) {
+func (r *ReadTxn) Cluster(ws memdb.WatchSet) (*model.Cluster, error) {
 	if r.txn == nil {
 		return nil, fmt.Errorf("state: %s: %w", TableCluster, ErrTxnClosed)
 	}
@@ -122,12 +123,12 @@ func (r *ReadTxn) Cluster(ws memdb.WatchSet) (*Cluster, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("state: %s: %w", TableCluster, ErrNotFound)
 	}
-	return raw.(*Cluster), nil
+	return raw.(*model.Cluster), nil
 }
 
 // Node returns the node with the given ID.
-func (r *ReadTxn) Node(ws memdb.WatchSet, id string) (*Node, error) {
-	return first[Node](r, ws, TableNodes, indexID, id)
+func (r *ReadTxn) Node(ws memdb.WatchSet, id string) (*model.Node, error) {
+	return first[model.Node](r, ws, TableNodes, indexID, id)
 }
 
 // ReservedAddrs returns the addresses services' VIPs and nodes' endpoints hold on a
@@ -138,7 +139,7 @@ func (r *ReadTxn) ReservedAddrs(network string) (map[netip.Addr]string, error) {
 	if network == "" {
 		return out, nil
 	}
-	svcs, err := list[Service](r, nil, TableServices, indexAddress+"_prefix", network)
+	svcs, err := list[model.Service](r, nil, TableServices, indexAddress+"_prefix", network)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func (r *ReadTxn) ReservedAddrs(network string) (map[netip.Addr]string, error) {
 			}
 		}
 	}
-	nodes, err := list[Node](r, nil, TableNodes, indexAddress+"_prefix", network)
+	nodes, err := list[model.Node](r, nil, TableNodes, indexAddress+"_prefix", network)
 	if err != nil {
 		return nil, err
 	}
@@ -164,58 +165,58 @@ func (r *ReadTxn) ReservedAddrs(network string) (map[netip.Addr]string, error) {
 }
 
 // NodeByHostname returns the node with the given hostname.
-func (r *ReadTxn) NodeByHostname(ws memdb.WatchSet, hostname string) (*Node, error) {
-	return first[Node](r, ws, TableNodes, indexHostname, hostname)
+func (r *ReadTxn) NodeByHostname(ws memdb.WatchSet, hostname string) (*model.Node, error) {
+	return first[model.Node](r, ws, TableNodes, indexHostname, hostname)
 }
 
 // Nodes returns every node, by hostname.
-func (r *ReadTxn) Nodes(ws memdb.WatchSet) ([]*Node, error) {
-	return list[Node](r, ws, TableNodes, indexHostname)
+func (r *ReadTxn) Nodes(ws memdb.WatchSet) ([]*model.Node, error) {
+	return list[model.Node](r, ws, TableNodes, indexHostname)
 }
 
 // Source returns the source with the given name.
-func (r *ReadTxn) Source(ws memdb.WatchSet, name string) (*Source, error) {
-	return first[Source](r, ws, TableSources, indexID, name)
+func (r *ReadTxn) Source(ws memdb.WatchSet, name string) (*model.Source, error) {
+	return first[model.Source](r, ws, TableSources, indexID, name)
 }
 
 // Sources returns every source, by name.
-func (r *ReadTxn) Sources(ws memdb.WatchSet) ([]*Source, error) {
-	return list[Source](r, ws, TableSources, indexID)
+func (r *ReadTxn) Sources(ws memdb.WatchSet) ([]*model.Source, error) {
+	return list[model.Source](r, ws, TableSources, indexID)
 }
 
 // Stack returns the stack with the given name.
-func (r *ReadTxn) Stack(ws memdb.WatchSet, name string) (*Stack, error) {
-	return first[Stack](r, ws, TableStacks, indexID, name)
+func (r *ReadTxn) Stack(ws memdb.WatchSet, name string) (*model.Stack, error) {
+	return first[model.Stack](r, ws, TableStacks, indexID, name)
 }
 
 // Stacks returns every stack, by name.
-func (r *ReadTxn) Stacks(ws memdb.WatchSet) ([]*Stack, error) {
-	return list[Stack](r, ws, TableStacks, indexID)
+func (r *ReadTxn) Stacks(ws memdb.WatchSet) ([]*model.Stack, error) {
+	return list[model.Stack](r, ws, TableStacks, indexID)
 }
 
 // StacksBySource returns the stacks a source created, by name.
-func (r *ReadTxn) StacksBySource(ws memdb.WatchSet, source string) ([]*Stack, error) {
-	return list[Stack](r, ws, TableStacks, indexSource, source)
+func (r *ReadTxn) StacksBySource(ws memdb.WatchSet, source string) ([]*model.Stack, error) {
+	return list[model.Stack](r, ws, TableStacks, indexSource, source)
 }
 
 // Service returns the service with the given ID.
-func (r *ReadTxn) Service(ws memdb.WatchSet, id string) (*Service, error) {
-	return first[Service](r, ws, TableServices, indexID, id)
+func (r *ReadTxn) Service(ws memdb.WatchSet, id string) (*model.Service, error) {
+	return first[model.Service](r, ws, TableServices, indexID, id)
 }
 
 // ServiceByName returns the service with the given cluster-wide name.
-func (r *ReadTxn) ServiceByName(ws memdb.WatchSet, name string) (*Service, error) {
-	return first[Service](r, ws, TableServices, indexName, name)
+func (r *ReadTxn) ServiceByName(ws memdb.WatchSet, name string) (*model.Service, error) {
+	return first[model.Service](r, ws, TableServices, indexName, name)
 }
 
 // Services returns every service, by name.
-func (r *ReadTxn) Services(ws memdb.WatchSet) ([]*Service, error) {
-	return list[Service](r, ws, TableServices, indexName)
+func (r *ReadTxn) Services(ws memdb.WatchSet) ([]*model.Service, error) {
+	return list[model.Service](r, ws, TableServices, indexName)
 }
 
 // ServicesByStack returns the services of a stack, by name.
-func (r *ReadTxn) ServicesByStack(ws memdb.WatchSet, stack string) ([]*Service, error) {
-	return list[Service](r, ws, TableServices, indexStack+"_prefix", stack)
+func (r *ReadTxn) ServicesByStack(ws memdb.WatchSet, stack string) ([]*model.Service, error) {
+	return list[model.Service](r, ws, TableServices, indexStack+"_prefix", stack)
 }
 
 // watchTasks adds the task table's watch to ws: the channel of its table index
@@ -234,7 +235,7 @@ func (r *ReadTxn) watchTasks(ws memdb.WatchSet) error {
 
 // Task returns the task with the given ID. A watch wakes on any write to the
 // task table.
-func (r *ReadTxn) Task(ws memdb.WatchSet, id string) (*Task, error) {
+func (r *ReadTxn) Task(ws memdb.WatchSet, id string) (*model.Task, error) {
 	if r.txn == nil {
 		return nil, fmt.Errorf("state: %s %q: %w", TableTasks, id, ErrTxnClosed)
 	}
@@ -249,7 +250,7 @@ func (r *ReadTxn) Task(ws memdb.WatchSet, id string) (*Task, error) {
 }
 
 // listTasks runs one of the task table's listers, with a table-wide watch.
-func (r *ReadTxn) listTasks(ws memdb.WatchSet, list func(*taskTable) []*Task) ([]*Task, error) {
+func (r *ReadTxn) listTasks(ws memdb.WatchSet, list func(*taskTable) []*model.Task) ([]*model.Task, error) {
 	if r.txn == nil {
 		return nil, fmt.Errorf("state: list %s: %w", TableTasks, ErrTxnClosed)
 	}
@@ -260,25 +261,25 @@ func (r *ReadTxn) listTasks(ws memdb.WatchSet, list func(*taskTable) []*Task) ([
 }
 
 // Tasks returns every task, by ID.
-func (r *ReadTxn) Tasks(ws memdb.WatchSet) ([]*Task, error) {
+func (r *ReadTxn) Tasks(ws memdb.WatchSet) ([]*model.Task, error) {
 	return r.listTasks(ws, (*taskTable).all)
 }
 
 // TasksByService returns the tasks of a service, by slot then ID (global
 // tasks have slot 0).
-func (r *ReadTxn) TasksByService(ws memdb.WatchSet, serviceID string) ([]*Task, error) {
-	return r.listTasks(ws, func(tt *taskTable) []*Task { return tt.byService(serviceID) })
+func (r *ReadTxn) TasksByService(ws memdb.WatchSet, serviceID string) ([]*model.Task, error) {
+	return r.listTasks(ws, func(tt *taskTable) []*model.Task { return tt.byService(serviceID) })
 }
 
 // TasksBySlot returns the tasks of one slot of a service, current and
 // historic, by ID.
-func (r *ReadTxn) TasksBySlot(ws memdb.WatchSet, serviceID string, slot uint64) ([]*Task, error) {
-	return r.listTasks(ws, func(tt *taskTable) []*Task { return tt.bySlotOf(serviceID, slot) })
+func (r *ReadTxn) TasksBySlot(ws memdb.WatchSet, serviceID string, slot uint64) ([]*model.Task, error) {
+	return r.listTasks(ws, func(tt *taskTable) []*model.Task { return tt.bySlotOf(serviceID, slot) })
 }
 
 // TasksByNode returns the tasks assigned to a node, by ID. Its watch wakes only
 // when that node's tasks change (see NodeTasksIndex).
-func (r *ReadTxn) TasksByNode(ws memdb.WatchSet, nodeID string) ([]*Task, error) {
+func (r *ReadTxn) TasksByNode(ws memdb.WatchSet, nodeID string) ([]*model.Task, error) {
 	if r.txn == nil {
 		return nil, fmt.Errorf("state: list %s: %w", TableTasks, ErrTxnClosed)
 	}
@@ -302,39 +303,39 @@ func (r *ReadTxn) NodeTasksIndex(nodeID string) uint64 {
 }
 
 // Network returns the network with the given ID.
-func (r *ReadTxn) Network(ws memdb.WatchSet, id string) (*Network, error) {
-	return first[Network](r, ws, TableNetworks, indexID, id)
+func (r *ReadTxn) Network(ws memdb.WatchSet, id string) (*model.Network, error) {
+	return first[model.Network](r, ws, TableNetworks, indexID, id)
 }
 
 // NetworkByName returns the network with the given name.
-func (r *ReadTxn) NetworkByName(ws memdb.WatchSet, name string) (*Network, error) {
-	return first[Network](r, ws, TableNetworks, indexName, name)
+func (r *ReadTxn) NetworkByName(ws memdb.WatchSet, name string) (*model.Network, error) {
+	return first[model.Network](r, ws, TableNetworks, indexName, name)
 }
 
 // Networks returns every network, by name.
-func (r *ReadTxn) Networks(ws memdb.WatchSet) ([]*Network, error) {
-	return list[Network](r, ws, TableNetworks, indexName)
+func (r *ReadTxn) Networks(ws memdb.WatchSet) ([]*model.Network, error) {
+	return list[model.Network](r, ws, TableNetworks, indexName)
 }
 
 // Secret returns the latest version of the named secret, data included.
-func (r *ReadTxn) Secret(ws memdb.WatchSet, name string) (*Secret, error) {
-	return last[Secret](r, ws, TableSecrets, indexName+"_prefix", name)
+func (r *ReadTxn) Secret(ws memdb.WatchSet, name string) (*model.Secret, error) {
+	return last[model.Secret](r, ws, TableSecrets, indexName+"_prefix", name)
 }
 
 // SecretVersion returns one version of the named secret, data included.
-func (r *ReadTxn) SecretVersion(ws memdb.WatchSet, name string, version uint64) (*Secret, error) {
-	return first[Secret](r, ws, TableSecrets, indexName, name, version)
+func (r *ReadTxn) SecretVersion(ws memdb.WatchSet, name string, version uint64) (*model.Secret, error) {
+	return first[model.Secret](r, ws, TableSecrets, indexName, name, version)
 }
 
 // SecretByID returns the secret version with the given ID, data included.
-func (r *ReadTxn) SecretByID(ws memdb.WatchSet, id string) (*Secret, error) {
-	return first[Secret](r, ws, TableSecrets, indexID, id)
+func (r *ReadTxn) SecretByID(ws memdb.WatchSet, id string) (*model.Secret, error) {
+	return first[model.Secret](r, ws, TableSecrets, indexID, id)
 }
 
 // Secrets returns every version of every secret, by name then version, as
 // Redacted copies: a listing never carries secret data.
-func (r *ReadTxn) Secrets(ws memdb.WatchSet) ([]*Secret, error) {
-	all, err := list[Secret](r, ws, TableSecrets, indexName)
+func (r *ReadTxn) Secrets(ws memdb.WatchSet) ([]*model.Secret, error) {
+	all, err := list[model.Secret](r, ws, TableSecrets, indexName)
 	for i, s := range all {
 		all[i] = s.Redacted()
 	}
@@ -342,41 +343,41 @@ func (r *ReadTxn) Secrets(ws memdb.WatchSet) ([]*Secret, error) {
 }
 
 // Config returns the latest version of the named config.
-func (r *ReadTxn) Config(ws memdb.WatchSet, name string) (*Config, error) {
-	return last[Config](r, ws, TableConfigs, indexName+"_prefix", name)
+func (r *ReadTxn) Config(ws memdb.WatchSet, name string) (*model.Config, error) {
+	return last[model.Config](r, ws, TableConfigs, indexName+"_prefix", name)
 }
 
 // ConfigVersion returns one version of the named config.
-func (r *ReadTxn) ConfigVersion(ws memdb.WatchSet, name string, version uint64) (*Config, error) {
-	return first[Config](r, ws, TableConfigs, indexName, name, version)
+func (r *ReadTxn) ConfigVersion(ws memdb.WatchSet, name string, version uint64) (*model.Config, error) {
+	return first[model.Config](r, ws, TableConfigs, indexName, name, version)
 }
 
 // ConfigByID returns the config version with the given ID.
-func (r *ReadTxn) ConfigByID(ws memdb.WatchSet, id string) (*Config, error) {
-	return first[Config](r, ws, TableConfigs, indexID, id)
+func (r *ReadTxn) ConfigByID(ws memdb.WatchSet, id string) (*model.Config, error) {
+	return first[model.Config](r, ws, TableConfigs, indexID, id)
 }
 
 // Configs returns every version of every config, by name then version.
-func (r *ReadTxn) Configs(ws memdb.WatchSet) ([]*Config, error) {
-	return list[Config](r, ws, TableConfigs, indexName)
+func (r *ReadTxn) Configs(ws memdb.WatchSet) ([]*model.Config, error) {
+	return list[model.Config](r, ws, TableConfigs, indexName)
 }
 
 // Volume returns the volume record with the given ID.
-func (r *ReadTxn) Volume(ws memdb.WatchSet, id string) (*Volume, error) {
-	return first[Volume](r, ws, TableVolumes, indexID, id)
+func (r *ReadTxn) Volume(ws memdb.WatchSet, id string) (*model.Volume, error) {
+	return first[model.Volume](r, ws, TableVolumes, indexID, id)
 }
 
 // VolumeByName returns the named volume of a node.
-func (r *ReadTxn) VolumeByName(ws memdb.WatchSet, node, name string) (*Volume, error) {
-	return first[Volume](r, ws, TableVolumes, indexNodeName, node, name)
+func (r *ReadTxn) VolumeByName(ws memdb.WatchSet, node, name string) (*model.Volume, error) {
+	return first[model.Volume](r, ws, TableVolumes, indexNodeName, node, name)
 }
 
 // Volumes returns every volume record, by node then name.
-func (r *ReadTxn) Volumes(ws memdb.WatchSet) ([]*Volume, error) {
-	return list[Volume](r, ws, TableVolumes, indexNodeName)
+func (r *ReadTxn) Volumes(ws memdb.WatchSet) ([]*model.Volume, error) {
+	return list[model.Volume](r, ws, TableVolumes, indexNodeName)
 }
 
 // VolumesByNode returns the volume records of a node, by name.
-func (r *ReadTxn) VolumesByNode(ws memdb.WatchSet, node string) ([]*Volume, error) {
-	return list[Volume](r, ws, TableVolumes, indexNodeName+"_prefix", node)
+func (r *ReadTxn) VolumesByNode(ws memdb.WatchSet, node string) ([]*model.Volume, error) {
+	return list[model.Volume](r, ws, TableVolumes, indexNodeName+"_prefix", node)
 }

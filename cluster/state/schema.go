@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/hashicorp/go-memdb"
 )
 
@@ -75,43 +76,43 @@ func schema() *memdb.DBSchema {
 		TableCluster: {
 			Name: TableCluster,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {Name: indexID, Unique: true, Indexer: str(func(c *Cluster) string { return c.ID })},
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(c *model.Cluster) string { return c.ID })},
 			},
 		},
 		TableNodes: {
 			Name: TableNodes,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexAddress:  {Name: indexAddress, AllowMissing: true, Indexer: addresses(func(n *Node) []Attachment { return n.Networks })},
-				indexID:       {Name: indexID, Unique: true, Indexer: str(func(n *Node) string { return n.ID })},
-				indexHostname: {Name: indexHostname, Unique: true, Indexer: str(func(n *Node) string { return n.Hostname })},
+				indexAddress:  {Name: indexAddress, AllowMissing: true, Indexer: addresses(func(n *model.Node) []model.Attachment { return n.Networks })},
+				indexID:       {Name: indexID, Unique: true, Indexer: str(func(n *model.Node) string { return n.ID })},
+				indexHostname: {Name: indexHostname, Unique: true, Indexer: str(func(n *model.Node) string { return n.Hostname })},
 			},
 		},
 		TableSources: {
 			Name: TableSources,
 			Indexes: map[string]*memdb.IndexSchema{
 				// Sources are keyed by name, so the primary key is the name index.
-				indexID: {Name: indexID, Unique: true, Indexer: str(func(s *Source) string { return s.Name })},
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(s *model.Source) string { return s.Name })},
 			},
 		},
 		TableStacks: {
 			Name: TableStacks,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID:     {Name: indexID, Unique: true, Indexer: str(func(s *Stack) string { return s.Name })},
-				indexSource: {Name: indexSource, AllowMissing: true, Indexer: str(func(s *Stack) string { return s.Source })},
+				indexID:     {Name: indexID, Unique: true, Indexer: str(func(s *model.Stack) string { return s.Name })},
+				indexSource: {Name: indexSource, AllowMissing: true, Indexer: str(func(s *model.Stack) string { return s.Source })},
 			},
 		},
 		TableServices: {
 			Name: TableServices,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID:   {Name: indexID, Unique: true, Indexer: str(func(s *Service) string { return s.ID })},
-				indexName: {Name: indexName, Unique: true, Indexer: str(func(s *Service) string { return s.Name })},
+				indexID:   {Name: indexID, Unique: true, Indexer: str(func(s *model.Service) string { return s.ID })},
+				indexName: {Name: indexName, Unique: true, Indexer: str(func(s *model.Service) string { return s.Name })},
 				// (stack, name), so that a stack's services list by name.
 				indexStack: {Name: indexStack, Indexer: strStr(
-					func(s *Service) string { return s.Stack }, func(s *Service) string { return s.Name })},
-				indexAddress: {Name: indexAddress, AllowMissing: true, Indexer: addresses(func(s *Service) []Attachment {
-					out := make([]Attachment, len(s.Endpoint.VIPs))
+					func(s *model.Service) string { return s.Stack }, func(s *model.Service) string { return s.Name })},
+				indexAddress: {Name: indexAddress, AllowMissing: true, Indexer: addresses(func(s *model.Service) []model.Attachment {
+					out := make([]model.Attachment, len(s.Endpoint.VIPs))
 					for i, v := range s.Endpoint.VIPs {
-						out[i] = Attachment{Network: v.Network, Addr: v.Addr}
+						out[i] = model.Attachment{Network: v.Network, Addr: v.Addr}
 					}
 					return out
 				})},
@@ -120,32 +121,32 @@ func schema() *memdb.DBSchema {
 		TableNetworks: {
 			Name: TableNetworks,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID:   {Name: indexID, Unique: true, Indexer: str(func(n *Network) string { return n.ID })},
-				indexName: {Name: indexName, Unique: true, Indexer: str(func(n *Network) string { return n.Name })},
+				indexID:   {Name: indexID, Unique: true, Indexer: str(func(n *model.Network) string { return n.ID })},
+				indexName: {Name: indexName, Unique: true, Indexer: str(func(n *model.Network) string { return n.Name })},
 			},
 		},
 		TableSecrets: {
 			Name: TableSecrets,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {Name: indexID, Unique: true, Indexer: str(func(s *Secret) string { return s.ID })},
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(s *model.Secret) string { return s.ID })},
 				indexName: {Name: indexName, Unique: true, Indexer: strUint(
-					func(s *Secret) string { return s.Name }, func(s *Secret) uint64 { return s.Version })},
+					func(s *model.Secret) string { return s.Name }, func(s *model.Secret) uint64 { return s.Version })},
 			},
 		},
 		TableConfigs: {
 			Name: TableConfigs,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {Name: indexID, Unique: true, Indexer: str(func(c *Config) string { return c.ID })},
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(c *model.Config) string { return c.ID })},
 				indexName: {Name: indexName, Unique: true, Indexer: strUint(
-					func(c *Config) string { return c.Name }, func(c *Config) uint64 { return c.Version })},
+					func(c *model.Config) string { return c.Name }, func(c *model.Config) uint64 { return c.Version })},
 			},
 		},
 		TableVolumes: {
 			Name: TableVolumes,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {Name: indexID, Unique: true, Indexer: str(func(v *Volume) string { return v.ID })},
+				indexID: {Name: indexID, Unique: true, Indexer: str(func(v *model.Volume) string { return v.ID })},
 				indexNodeName: {Name: indexNodeName, Unique: true, Indexer: strStr(
-					func(v *Volume) string { return v.Node }, func(v *Volume) string { return v.Name })},
+					func(v *model.Volume) string { return v.Node }, func(v *model.Volume) string { return v.Name })},
 			},
 		},
 	}}
@@ -282,9 +283,9 @@ func (ix *strStrIndexer[T]) PrefixFromArgs(args ...any) ([]byte, error) {
 // each NUL-terminated, the IP without its prefix length: a lookup by a task's
 // attachment finds the VIP or node endpoint that holds the same address, a prefix
 // lookup by network every one held there.
-type addressIndexer[T any] struct{ get func(*T) []Attachment }
+type addressIndexer[T any] struct{ get func(*T) []model.Attachment }
 
-func addresses[T any](get func(*T) []Attachment) *addressIndexer[T] {
+func addresses[T any](get func(*T) []model.Attachment) *addressIndexer[T] {
 	return &addressIndexer[T]{get: get}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/hashicorp/go-memdb"
 )
 
@@ -112,7 +113,7 @@ func (s *Snapshot) persistTasks(enc *json.Encoder) error {
 		return fmt.Errorf("state: persist snapshot: %s: %w", TableTasks, err)
 	}
 	var err error
-	s.tasks.byID.each(func(t *Task) bool {
+	s.tasks.byID.each(func(t *model.Task) bool {
 		if err = enc.Encode(t); err != nil {
 			err = fmt.Errorf("state: persist snapshot: %s %q: %w", TableTasks, t.ID, err)
 		}
@@ -135,25 +136,25 @@ func rowName(raw any) string {
 func newRow(table string) any {
 	switch table {
 	case TableCluster:
-		return &Cluster{}
+		return &model.Cluster{}
 	case TableNodes:
-		return &Node{}
+		return &model.Node{}
 	case TableSources:
-		return &Source{}
+		return &model.Source{}
 	case TableStacks:
-		return &Stack{}
+		return &model.Stack{}
 	case TableServices:
-		return &Service{}
+		return &model.Service{}
 	case TableTasks:
-		return &Task{}
+		return &model.Task{}
 	case TableNetworks:
-		return &Network{}
+		return &model.Network{}
 	case TableSecrets:
-		return &Secret{}
+		return &model.Secret{}
 	case TableConfigs:
-		return &Config{}
+		return &model.Config{}
 	case TableVolumes:
-		return &Volume{}
+		return &model.Volume{}
 	case tableIndex:
 		return &tableIndexRow{}
 	}
@@ -236,7 +237,7 @@ func (w *WriteTxn) restore(table string, obj any) error {
 		return w.txn.Insert(tableIndex, ix)
 	}
 	r := obj.(row)
-	if t, ok := r.(*Task); ok {
+	if t, ok := r.(*model.Task); ok {
 		if _, dup := w.tasks.byID.get(t.ID); dup {
 			return fmt.Errorf("%s %q appears twice", table, t.ID)
 		}

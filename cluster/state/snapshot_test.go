@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berthd/berth/cluster/model"
 	"io"
 	"reflect"
 	"strings"
@@ -18,38 +19,38 @@ func populate(t *testing.T, s *Store) map[string][]row {
 	f := &filler{}
 	var index uint64 = 100
 	next := func() uint64 { index += 3; return index }
-	commit(t, s, next(), func(w *WriteTxn) error { return w.UpsertCluster(full[Cluster](f)) })
+	commit(t, s, next(), func(w *WriteTxn) error { return w.UpsertCluster(full[model.Cluster](f)) })
 	for i := range 3 {
 		commit(t, s, next(), func(w *WriteTxn) error {
-			n := full[Node](f)
+			n := full[model.Node](f)
 			if i == 2 {
 				n.ManagerStatus = nil // a worker
 			}
 			if err := w.UpsertNode(n); err != nil {
 				return err
 			}
-			if err := w.UpsertSource(full[Source](f)); err != nil {
+			if err := w.UpsertSource(full[model.Source](f)); err != nil {
 				return err
 			}
-			if err := w.UpsertStack(full[Stack](f)); err != nil {
+			if err := w.UpsertStack(full[model.Stack](f)); err != nil {
 				return err
 			}
-			if err := w.UpsertService(full[Service](f)); err != nil {
+			if err := w.UpsertService(full[model.Service](f)); err != nil {
 				return err
 			}
-			if err := w.UpsertTasks([]*Task{full[Task](f), full[Task](f)}); err != nil {
+			if err := w.UpsertTasks([]*model.Task{full[model.Task](f), full[model.Task](f)}); err != nil {
 				return err
 			}
-			if err := w.UpsertNetwork(full[Network](f)); err != nil {
+			if err := w.UpsertNetwork(full[model.Network](f)); err != nil {
 				return err
 			}
-			if err := w.UpsertSecret(full[Secret](f)); err != nil {
+			if err := w.UpsertSecret(full[model.Secret](f)); err != nil {
 				return err
 			}
-			if err := w.UpsertConfig(full[Config](f)); err != nil {
+			if err := w.UpsertConfig(full[model.Config](f)); err != nil {
 				return err
 			}
-			return w.UpsertVolume(full[Volume](f))
+			return w.UpsertVolume(full[model.Volume](f))
 		})
 	}
 	// Updates, so that CreateIndex and ModifyIndex differ, and a delete, so
@@ -61,7 +62,7 @@ func populate(t *testing.T, s *Store) map[string][]row {
 		if err := w.SetNodeLabels(nodes[0].ID, map[string]string{"zone": "b"}, nil); err != nil {
 			return err
 		}
-		_, err := w.SetTaskStatus(tasks[0].ID, TaskStatus{State: TaskOrphaned, Message: "node gone"})
+		_, err := w.SetTaskStatus(tasks[0].ID, model.TaskStatus{State: model.TaskOrphaned, Message: "node gone"})
 		return err
 	})
 	commit(t, s, next(), func(w *WriteTxn) error { return w.DeleteTask(tasks[1].ID) })
@@ -151,11 +152,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	// and writes go on from the restored indexes.
 	r := restored.ReadTxn()
 	for _, n := range want[TableNodes] {
-		if got, err := r.NodeByHostname(nil, n.(*Node).Hostname); err != nil || got.ID != n.Key() {
+		if got, err := r.NodeByHostname(nil, n.(*model.Node).Hostname); err != nil || got.ID != n.Key() {
 			t.Errorf("NodeByHostname after restore: %v, %v", got, err)
 		}
 	}
-	sec := want[TableSecrets][0].(*Secret)
+	sec := want[TableSecrets][0].(*model.Secret)
 	if got, err := r.Secret(nil, sec.Name); err != nil || !bytes.Equal(got.Data, sec.Data) {
 		t.Errorf("Secret after restore: %v, %v", got, err)
 	}
@@ -193,13 +194,13 @@ func TestSnapshotIsolation(t *testing.T) {
 	addNode(t, s, 1, "before")
 	snap := s.Snapshot()
 	addNode(t, s, 2, "after")
-	commit(t, s, 3, func(w *WriteTxn) error { return w.SetNodeAvailability("before", AvailabilityDrain) })
+	commit(t, s, 3, func(w *WriteTxn) error { return w.SetNodeAvailability("before", model.AvailabilityDrain) })
 
 	r := snap.ReadTxn()
 	if _, err := r.Node(nil, "after"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("snapshot sees a later insert: %v", err)
 	}
-	if n, _ := r.Node(nil, "before"); n.Availability != AvailabilityActive {
+	if n, _ := r.Node(nil, "before"); n.Availability != model.AvailabilityActive {
 		t.Error("snapshot sees a later update")
 	}
 	if snap.Index() != 1 {
@@ -304,7 +305,7 @@ func TestPersistReportsWriteErrors(t *testing.T) {
 func ExampleSnapshot_Persist() {
 	s, _ := New()
 	_ = s.Update(7, func(w *WriteTxn) error {
-		return w.UpsertVolume(&Volume{ID: "v1", Node: "n1", Name: "pgdata", Driver: "local"})
+		return w.UpsertVolume(&model.Volume{ID: "v1", Node: "n1", Name: "pgdata", Driver: "local"})
 	})
 	var buf bytes.Buffer
 	_ = s.Snapshot().Persist(&buf)

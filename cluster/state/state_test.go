@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -57,108 +58,110 @@ func tableCases() []tableCase {
 	return []tableCase{{
 		table: TableCluster,
 		mk: func(i int) row {
-			return &Cluster{ID: "c", Settings: DefaultSettings(), JoinTokens: JoinTokens{Worker: "w"}}
+			return &model.Cluster{ID: "c", Settings: model.DefaultSettings(), JoinTokens: model.JoinTokens{Worker: "w"}}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertCluster(r.(*Cluster)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertCluster(r.(*model.Cluster)) },
 		get:    func(r *ReadTxn, _ row) (row, error) { return asRow(r.Cluster(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteCluster(r.Key()) },
-		change: func(r row) { r.(*Cluster).Autolock = true },
+		change: func(r row) { r.(*model.Cluster).Autolock = true },
 	}, {
 		table: TableNodes,
 		mk: func(i int) row {
-			return &Node{ID: rev(i), Hostname: fmt.Sprintf("host-%d", i), Role: RoleWorker,
-				Availability: AvailabilityActive, Status: NodeStatus{State: NodeReady},
+			return &model.Node{ID: rev(i), Hostname: fmt.Sprintf("host-%d", i), Role: model.RoleWorker,
+				Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady},
 				Labels: map[string]string{"os": "linux"}}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertNode(r.(*Node)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertNode(r.(*model.Node)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Node(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Nodes(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteNode(r.Key()) },
-		change: func(r row) { r.(*Node).Labels["zone"] = "a" },
+		change: func(r row) { r.(*model.Node).Labels["zone"] = "a" },
 	}, {
-		table:  TableSources,
-		mk:     func(i int) row { return &Source{Name: fmt.Sprintf("src-%d", i), Kind: SourceGitPull, URL: "https://x"} },
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertSource(r.(*Source)) },
+		table: TableSources,
+		mk: func(i int) row {
+			return &model.Source{Name: fmt.Sprintf("src-%d", i), Kind: model.SourceGitPull, URL: "https://x"}
+		},
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertSource(r.(*model.Source)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Source(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Sources(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteSource(r.Key()) },
-		change: func(r row) { r.(*Source).Suspended = true },
+		change: func(r row) { r.(*model.Source).Suspended = true },
 	}, {
 		table: TableStacks,
 		mk: func(i int) row {
 			name := fmt.Sprintf("stack-%d", i)
-			return &Stack{Name: name, Source: "src", Revision: "abc",
+			return &model.Stack{Name: name, Source: "src", Revision: "abc",
 				Spec: &spec.Stack{Name: name, Services: map[string]*spec.Service{"api": {Name: "api", Image: "busybox"}}}}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertStack(r.(*Stack)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertStack(r.(*model.Stack)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Stack(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Stacks(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteStack(r.Key()) },
-		change: func(r row) { r.(*Stack).Spec.Services["api"].Image = "busybox:2" },
+		change: func(r row) { r.(*model.Stack).Spec.Services["api"].Image = "busybox:2" },
 	}, {
 		table: TableServices,
 		mk: func(i int) row {
-			return &Service{ID: rev(i), Name: fmt.Sprintf("web_svc-%d", i), Stack: "web",
+			return &model.Service{ID: rev(i), Name: fmt.Sprintf("web_svc-%d", i), Stack: "web",
 				Spec: spec.Service{Name: fmt.Sprintf("svc-%d", i), Image: "busybox", Deploy: spec.Deploy{Replicas: ptr(uint64(0))}}}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertService(r.(*Service)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertService(r.(*model.Service)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Service(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Services(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteService(r.Key()) },
-		change: func(r row) { *r.(*Service).Spec.Deploy.Replicas = 3 },
+		change: func(r row) { *r.(*model.Service).Spec.Deploy.Replicas = 3 },
 	}, {
 		table: TableTasks,
 		mk: func(i int) row {
-			return &Task{ID: fmt.Sprintf("task-%d", i), ServiceID: "svc", Slot: uint64(i + 1),
-				DesiredState: TaskRunning, Status: TaskStatus{State: TaskPending},
-				Networks: []Attachment{{Network: "n", Addr: "10.0.0.2/24"}}}
+			return &model.Task{ID: fmt.Sprintf("task-%d", i), ServiceID: "svc", Slot: uint64(i + 1),
+				DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskPending},
+				Networks: []model.Attachment{{Network: "n", Addr: "10.0.0.2/24"}}}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertTask(r.(*Task)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertTask(r.(*model.Task)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Task(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Tasks(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteTask(r.Key()) },
-		change: func(r row) { r.(*Task).Networks[0].Addr = "10.0.0.3/24" },
+		change: func(r row) { r.(*model.Task).Networks[0].Addr = "10.0.0.3/24" },
 	}, {
 		table: TableNetworks,
 		mk: func(i int) row {
-			return &Network{ID: rev(i), Name: fmt.Sprintf("web_net-%d", i), Driver: "overlay", VNI: uint32(4096 + i)}
+			return &model.Network{ID: rev(i), Name: fmt.Sprintf("web_net-%d", i), Driver: "overlay", VNI: uint32(4096 + i)}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertNetwork(r.(*Network)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertNetwork(r.(*model.Network)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Network(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Networks(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteNetwork(r.Key()) },
-		change: func(r row) { r.(*Network).Internal = true },
+		change: func(r row) { r.(*model.Network).Internal = true },
 	}, {
 		table: TableSecrets,
 		mk: func(i int) row {
-			return &Secret{ID: rev(i), Name: fmt.Sprintf("web_pw-%d", i), Version: 1, Data: []byte("hunter2")}
+			return &model.Secret{ID: rev(i), Name: fmt.Sprintf("web_pw-%d", i), Version: 1, Data: []byte("hunter2")}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertSecret(r.(*Secret)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertSecret(r.(*model.Secret)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.SecretByID(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Secrets(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteSecret(r.Key()) },
-		change: func(r row) { r.(*Secret).Labels = map[string]string{"a": "b"} },
-		listed: func(r row) row { return r.(*Secret).Redacted() },
+		change: func(r row) { r.(*model.Secret).Labels = map[string]string{"a": "b"} },
+		listed: func(r row) row { return r.(*model.Secret).Redacted() },
 	}, {
 		table: TableConfigs,
 		mk: func(i int) row {
-			return &Config{ID: rev(i), Name: fmt.Sprintf("web_conf-%d", i), Version: 1, Data: []byte("x=1")}
+			return &model.Config{ID: rev(i), Name: fmt.Sprintf("web_conf-%d", i), Version: 1, Data: []byte("x=1")}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertConfig(r.(*Config)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertConfig(r.(*model.Config)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.ConfigByID(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Configs(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteConfig(r.Key()) },
-		change: func(r row) { r.(*Config).Data[0] = 'y' },
+		change: func(r row) { r.(*model.Config).Data[0] = 'y' },
 	}, {
 		table: TableVolumes,
 		mk: func(i int) row {
-			return &Volume{ID: rev(i), Node: "node-1", Name: fmt.Sprintf("data-%d", i), Options: map[string]string{"o": "1"}}
+			return &model.Volume{ID: rev(i), Node: "node-1", Name: fmt.Sprintf("data-%d", i), Options: map[string]string{"o": "1"}}
 		},
-		upsert: func(w *WriteTxn, r row) error { return w.UpsertVolume(r.(*Volume)) },
+		upsert: func(w *WriteTxn, r row) error { return w.UpsertVolume(r.(*model.Volume)) },
 		get:    func(r *ReadTxn, k row) (row, error) { return asRow(r.Volume(nil, k.Key())) },
 		list:   func(r *ReadTxn) ([]row, error) { return rows(r.Volumes(nil)) },
 		del:    func(w *WriteTxn, r row) error { return w.DeleteVolume(r.Key()) },
-		change: func(r row) { r.(*Volume).Options["o"] = "2" },
+		change: func(r row) { r.(*model.Volume).Options["o"] = "2" },
 	}}
 }
 
@@ -170,7 +173,7 @@ func copyRow(r row) row {
 // withMeta returns a copy of r with the given Meta.
 func withMeta(r row, create, modify uint64) row {
 	c := copyRow(r)
-	*c.RowMeta() = Meta{CreateIndex: create, ModifyIndex: modify}
+	*c.RowMeta() = model.Meta{CreateIndex: create, ModifyIndex: modify}
 	return c
 }
 
@@ -201,7 +204,7 @@ func TestTables(t *testing.T) {
 				return nil
 			})
 			for _, r := range in {
-				if *r.RowMeta() != (Meta{}) {
+				if *r.RowMeta() != (model.Meta{}) {
 					t.Errorf("upsert changed the caller's Meta: %+v", *r.RowMeta())
 				}
 			}
@@ -303,26 +306,26 @@ func TestWriteWithoutIndexFails(t *testing.T) {
 	s := newStore(t)
 	w := s.WriteTxn(0)
 	defer w.Abort()
-	err := w.UpsertNetwork(&Network{ID: "n", Name: "n"})
+	err := w.UpsertNetwork(&model.Network{ID: "n", Name: "n"})
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("write at index 0: %v, want ErrInvalid", err)
 	}
 }
 
 func TestInvalidRows(t *testing.T) {
-	okNode := func() *Node {
-		return &Node{ID: "n1", Hostname: "h1", Role: RoleWorker, Availability: AvailabilityActive,
-			Status: NodeStatus{State: NodeUnknown}}
+	okNode := func() *model.Node {
+		return &model.Node{ID: "n1", Hostname: "h1", Role: model.RoleWorker, Availability: model.AvailabilityActive,
+			Status: model.NodeStatus{State: model.NodeUnknown}}
 	}
-	okTask := func() *Task {
-		return &Task{ID: "t1", ServiceID: "s1", DesiredState: TaskRunning, Status: TaskStatus{State: TaskNew}}
+	okTask := func() *model.Task {
+		return &model.Task{ID: "t1", ServiceID: "s1", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskNew}}
 	}
 	tests := []struct {
 		name  string
 		write func(*WriteTxn) error
 	}{
 		{"nil cluster", func(w *WriteTxn) error { return w.UpsertCluster(nil) }},
-		{"cluster without id", func(w *WriteTxn) error { return w.UpsertCluster(&Cluster{}) }},
+		{"cluster without id", func(w *WriteTxn) error { return w.UpsertCluster(&model.Cluster{}) }},
 		{"nil node", func(w *WriteTxn) error { return w.UpsertNode(nil) }},
 		{"node without id", func(w *WriteTxn) error { n := okNode(); n.ID = ""; return w.UpsertNode(n) }},
 		{"node without hostname", func(w *WriteTxn) error { n := okNode(); n.Hostname = ""; return w.UpsertNode(n) }},
@@ -332,39 +335,39 @@ func TestInvalidRows(t *testing.T) {
 		{"node state", func(w *WriteTxn) error { n := okNode(); n.Status.State = "up"; return w.UpsertNode(n) }},
 		{"node reachability", func(w *WriteTxn) error {
 			n := okNode()
-			n.ManagerStatus = &ManagerStatus{Reachability: "maybe"}
+			n.ManagerStatus = &model.ManagerStatus{Reachability: "maybe"}
 			return w.UpsertNode(n)
 		}},
-		{"source without name", func(w *WriteTxn) error { return w.UpsertSource(&Source{Kind: SourceDir}) }},
-		{"source kind", func(w *WriteTxn) error { return w.UpsertSource(&Source{Name: "s", Kind: "svn"}) }},
+		{"source without name", func(w *WriteTxn) error { return w.UpsertSource(&model.Source{Kind: model.SourceDir}) }},
+		{"source kind", func(w *WriteTxn) error { return w.UpsertSource(&model.Source{Name: "s", Kind: "svn"}) }},
 		{"source status", func(w *WriteTxn) error {
-			return w.UpsertSource(&Source{Name: "s", Kind: SourceDir, Status: "meh"})
+			return w.UpsertSource(&model.Source{Name: "s", Kind: model.SourceDir, Status: "meh"})
 		}},
-		{"stack without name", func(w *WriteTxn) error { return w.UpsertStack(&Stack{}) }},
+		{"stack without name", func(w *WriteTxn) error { return w.UpsertStack(&model.Stack{}) }},
 		{"stack spec of another stack", func(w *WriteTxn) error {
-			return w.UpsertStack(&Stack{Name: "a", Spec: &spec.Stack{Name: "b"}})
+			return w.UpsertStack(&model.Stack{Name: "a", Spec: &spec.Stack{Name: "b"}})
 		}},
-		{"service without id", func(w *WriteTxn) error { return w.UpsertService(&Service{Name: "a_b", Stack: "a"}) }},
-		{"service without stack", func(w *WriteTxn) error { return w.UpsertService(&Service{ID: "1", Name: "a_b"}) }},
+		{"service without id", func(w *WriteTxn) error { return w.UpsertService(&model.Service{Name: "a_b", Stack: "a"}) }},
+		{"service without stack", func(w *WriteTxn) error { return w.UpsertService(&model.Service{ID: "1", Name: "a_b"}) }},
 		{"service name not stack_service", func(w *WriteTxn) error {
-			return w.UpsertService(&Service{ID: "1", Name: "x_b", Stack: "a", Spec: spec.Service{Name: "b"}})
+			return w.UpsertService(&model.Service{ID: "1", Name: "x_b", Stack: "a", Spec: spec.Service{Name: "b"}})
 		}},
 		{"service update state", func(w *WriteTxn) error {
-			return w.UpsertService(&Service{ID: "1", Name: "a_b", Stack: "a", UpdateStatus: UpdateStatus{State: "rolling"}})
+			return w.UpsertService(&model.Service{ID: "1", Name: "a_b", Stack: "a", UpdateStatus: model.UpdateStatus{State: "rolling"}})
 		}},
 		{"task without id", func(w *WriteTxn) error { t := okTask(); t.ID = ""; return w.UpsertTask(t) }},
 		{"task without service", func(w *WriteTxn) error { t := okTask(); t.ServiceID = ""; return w.UpsertTask(t) }},
 		{"task desired state", func(w *WriteTxn) error { t := okTask(); t.DesiredState = ""; return w.UpsertTask(t) }},
 		{"task state", func(w *WriteTxn) error { t := okTask(); t.Status.State = "ready"; return w.UpsertTask(t) }},
-		{"nil task in batch", func(w *WriteTxn) error { return w.UpsertTasks([]*Task{okTask(), nil}) }},
-		{"network without name", func(w *WriteTxn) error { return w.UpsertNetwork(&Network{ID: "n"}) }},
-		{"secret version 0", func(w *WriteTxn) error { return w.UpsertSecret(&Secret{ID: "s", Name: "s"}) }},
-		{"config without id", func(w *WriteTxn) error { return w.UpsertConfig(&Config{Name: "c", Version: 1}) }},
-		{"volume without node", func(w *WriteTxn) error { return w.UpsertVolume(&Volume{ID: "v", Name: "v"}) }},
+		{"nil task in batch", func(w *WriteTxn) error { return w.UpsertTasks([]*model.Task{okTask(), nil}) }},
+		{"network without name", func(w *WriteTxn) error { return w.UpsertNetwork(&model.Network{ID: "n"}) }},
+		{"secret version 0", func(w *WriteTxn) error { return w.UpsertSecret(&model.Secret{ID: "s", Name: "s"}) }},
+		{"config without id", func(w *WriteTxn) error { return w.UpsertConfig(&model.Config{Name: "c", Version: 1}) }},
+		{"volume without node", func(w *WriteTxn) error { return w.UpsertVolume(&model.Volume{ID: "v", Name: "v"}) }},
 		{"label without key", func(w *WriteTxn) error { return w.SetNodeLabels("n", map[string]string{"": "x"}, nil) }},
 		{"availability", func(w *WriteTxn) error { return w.SetNodeAvailability("n", "gone") }},
-		{"node status", func(w *WriteTxn) error { return w.SetNodeStatus("n", NodeStatus{}) }},
-		{"task status", func(w *WriteTxn) error { _, err := w.SetTaskStatus("t", TaskStatus{State: "up"}); return err }},
+		{"node status", func(w *WriteTxn) error { return w.SetNodeStatus("n", model.NodeStatus{}) }},
+		{"task status", func(w *WriteTxn) error { _, err := w.SetTaskStatus("t", model.TaskStatus{State: "up"}); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -389,48 +392,54 @@ func TestInvalidRows(t *testing.T) {
 }
 
 func TestUniqueness(t *testing.T) {
-	node := func(id, host string) *Node {
-		return &Node{ID: id, Hostname: host, Role: RoleWorker, Availability: AvailabilityActive,
-			Status: NodeStatus{State: NodeReady}}
+	node := func(id, host string) *model.Node {
+		return &model.Node{ID: id, Hostname: host, Role: model.RoleWorker, Availability: model.AvailabilityActive,
+			Status: model.NodeStatus{State: model.NodeReady}}
 	}
 	tests := []struct {
 		name                 string
 		first, dup, distinct func(*WriteTxn) error
 	}{{
 		name:     "cluster is a singleton",
-		first:    func(w *WriteTxn) error { return w.UpsertCluster(&Cluster{ID: "c1"}) },
-		dup:      func(w *WriteTxn) error { return w.UpsertCluster(&Cluster{ID: "c2"}) },
-		distinct: func(w *WriteTxn) error { return w.UpsertCluster(&Cluster{ID: "c1", Autolock: true}) },
+		first:    func(w *WriteTxn) error { return w.UpsertCluster(&model.Cluster{ID: "c1"}) },
+		dup:      func(w *WriteTxn) error { return w.UpsertCluster(&model.Cluster{ID: "c2"}) },
+		distinct: func(w *WriteTxn) error { return w.UpsertCluster(&model.Cluster{ID: "c1", Autolock: true}) },
 	}, {
 		name:     "node hostname",
 		first:    func(w *WriteTxn) error { return w.UpsertNode(node("n1", "h1")) },
 		dup:      func(w *WriteTxn) error { return w.UpsertNode(node("n2", "h1")) },
 		distinct: func(w *WriteTxn) error { return w.UpsertNode(node("n2", "h2")) },
 	}, {
-		name:     "service name",
-		first:    func(w *WriteTxn) error { return w.UpsertService(&Service{ID: "s1", Name: "web_api", Stack: "web"}) },
-		dup:      func(w *WriteTxn) error { return w.UpsertService(&Service{ID: "s2", Name: "web_api", Stack: "web"}) },
-		distinct: func(w *WriteTxn) error { return w.UpsertService(&Service{ID: "s2", Name: "web_db", Stack: "web"}) },
+		name: "service name",
+		first: func(w *WriteTxn) error {
+			return w.UpsertService(&model.Service{ID: "s1", Name: "web_api", Stack: "web"})
+		},
+		dup: func(w *WriteTxn) error {
+			return w.UpsertService(&model.Service{ID: "s2", Name: "web_api", Stack: "web"})
+		},
+		distinct: func(w *WriteTxn) error {
+			return w.UpsertService(&model.Service{ID: "s2", Name: "web_db", Stack: "web"})
+		},
 	}, {
 		name:     "network name",
-		first:    func(w *WriteTxn) error { return w.UpsertNetwork(&Network{ID: "1", Name: "web_default"}) },
-		dup:      func(w *WriteTxn) error { return w.UpsertNetwork(&Network{ID: "2", Name: "web_default"}) },
-		distinct: func(w *WriteTxn) error { return w.UpsertNetwork(&Network{ID: "2", Name: "web_back"}) },
+		first:    func(w *WriteTxn) error { return w.UpsertNetwork(&model.Network{ID: "1", Name: "web_default"}) },
+		dup:      func(w *WriteTxn) error { return w.UpsertNetwork(&model.Network{ID: "2", Name: "web_default"}) },
+		distinct: func(w *WriteTxn) error { return w.UpsertNetwork(&model.Network{ID: "2", Name: "web_back"}) },
 	}, {
 		name:     "secret name and version",
-		first:    func(w *WriteTxn) error { return w.UpsertSecret(&Secret{ID: "1", Name: "pw", Version: 1}) },
-		dup:      func(w *WriteTxn) error { return w.UpsertSecret(&Secret{ID: "2", Name: "pw", Version: 1}) },
-		distinct: func(w *WriteTxn) error { return w.UpsertSecret(&Secret{ID: "2", Name: "pw", Version: 2}) },
+		first:    func(w *WriteTxn) error { return w.UpsertSecret(&model.Secret{ID: "1", Name: "pw", Version: 1}) },
+		dup:      func(w *WriteTxn) error { return w.UpsertSecret(&model.Secret{ID: "2", Name: "pw", Version: 1}) },
+		distinct: func(w *WriteTxn) error { return w.UpsertSecret(&model.Secret{ID: "2", Name: "pw", Version: 2}) },
 	}, {
 		name:     "config name and version",
-		first:    func(w *WriteTxn) error { return w.UpsertConfig(&Config{ID: "1", Name: "c", Version: 1}) },
-		dup:      func(w *WriteTxn) error { return w.UpsertConfig(&Config{ID: "2", Name: "c", Version: 1}) },
-		distinct: func(w *WriteTxn) error { return w.UpsertConfig(&Config{ID: "2", Name: "c", Version: 2}) },
+		first:    func(w *WriteTxn) error { return w.UpsertConfig(&model.Config{ID: "1", Name: "c", Version: 1}) },
+		dup:      func(w *WriteTxn) error { return w.UpsertConfig(&model.Config{ID: "2", Name: "c", Version: 1}) },
+		distinct: func(w *WriteTxn) error { return w.UpsertConfig(&model.Config{ID: "2", Name: "c", Version: 2}) },
 	}, {
 		name:     "volume node and name",
-		first:    func(w *WriteTxn) error { return w.UpsertVolume(&Volume{ID: "1", Node: "n1", Name: "data"}) },
-		dup:      func(w *WriteTxn) error { return w.UpsertVolume(&Volume{ID: "2", Node: "n1", Name: "data"}) },
-		distinct: func(w *WriteTxn) error { return w.UpsertVolume(&Volume{ID: "2", Node: "n2", Name: "data"}) },
+		first:    func(w *WriteTxn) error { return w.UpsertVolume(&model.Volume{ID: "1", Node: "n1", Name: "data"}) },
+		dup:      func(w *WriteTxn) error { return w.UpsertVolume(&model.Volume{ID: "2", Node: "n1", Name: "data"}) },
+		distinct: func(w *WriteTxn) error { return w.UpsertVolume(&model.Volume{ID: "2", Node: "n2", Name: "data"}) },
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -450,7 +459,7 @@ func TestUniqueness(t *testing.T) {
 
 func TestRenameFreesUniqueKey(t *testing.T) {
 	s := newStore(t)
-	n := &Node{ID: "n1", Hostname: "old", Role: RoleWorker, Availability: AvailabilityActive, Status: NodeStatus{State: NodeReady}}
+	n := &model.Node{ID: "n1", Hostname: "old", Role: model.RoleWorker, Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady}}
 	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertNode(n) })
 	n.Hostname = "new"
 	commit(t, s, 2, func(w *WriteTxn) error { return w.UpsertNode(n) })
@@ -461,13 +470,13 @@ func TestRenameFreesUniqueKey(t *testing.T) {
 	if got, err := r.NodeByHostname(nil, "new"); err != nil || got.ID != "n1" {
 		t.Errorf("new hostname: %v, %v", got, err)
 	}
-	other := &Node{ID: "n2", Hostname: "old", Role: RoleWorker, Availability: AvailabilityActive, Status: NodeStatus{State: NodeReady}}
+	other := &model.Node{ID: "n2", Hostname: "old", Role: model.RoleWorker, Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady}}
 	commit(t, s, 3, func(w *WriteTxn) error { return w.UpsertNode(other) })
 }
 
 func TestTaskStateOrder(t *testing.T) {
-	states := TaskStates()
-	want := []TaskState{"new", "pending", "assigned", "accepted", "preparing", "starting", "running",
+	states := model.TaskStates()
+	want := []model.TaskState{"new", "pending", "assigned", "accepted", "preparing", "starting", "running",
 		"complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
 	if !slices.Equal(states, want) {
 		t.Fatalf("TaskStates() = %v", states)
@@ -495,11 +504,11 @@ func TestTaskStateOrder(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []TaskState{"", "ready", "RUNNING"} {
+	for _, bad := range []model.TaskState{"", "ready", "RUNNING"} {
 		if bad.Valid() {
 			t.Errorf("%q valid", bad)
 		}
-		if !bad.Before(TaskNew) {
+		if !bad.Before(model.TaskNew) {
 			t.Errorf("unknown state %q does not sort first", bad)
 		}
 	}
@@ -508,8 +517,8 @@ func TestTaskStateOrder(t *testing.T) {
 func TestSecretsNeverPrinted(t *testing.T) {
 	const secret = "hunter2-very-secret"
 	s := newStore(t)
-	sec := &Secret{ID: "s1", Name: "db_pw", Version: 1, Data: []byte(secret), Labels: map[string]string{"a": "b"}}
-	cl := &Cluster{ID: "c1", JoinTokens: JoinTokens{Worker: secret + "-w", Manager: secret + "-m"},
+	sec := &model.Secret{ID: "s1", Name: "db_pw", Version: 1, Data: []byte(secret), Labels: map[string]string{"a": "b"}}
+	cl := &model.Cluster{ID: "c1", JoinTokens: model.JoinTokens{Worker: secret + "-w", Manager: secret + "-m"},
 		RootCAKey: secret + "-ca-key", UnlockKey: secret + "-unlock", Autolock: true}
 	commit(t, s, 1, func(w *WriteTxn) error {
 		if err := w.UpsertSecret(sec); err != nil {
@@ -540,7 +549,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if string(stored.Data) != secret {
 		t.Error("Redacted changed the original")
 	}
-	if cr := storedCluster.Redacted(); cr.JoinTokens != (JoinTokens{}) || cr.RootCAKey != "" || cr.UnlockKey != "" ||
+	if cr := storedCluster.Redacted(); cr.JoinTokens != (model.JoinTokens{}) || cr.RootCAKey != "" || cr.UnlockKey != "" ||
 		storedCluster.JoinTokens.Worker == "" || storedCluster.RootCAKey == "" || storedCluster.UnlockKey == "" {
 		t.Error("Cluster.Redacted wrong")
 	}
@@ -554,8 +563,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	var out bytes.Buffer
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		for _, v := range []any{stored, *stored, []*Secret{stored}, struct{ S *Secret }{stored},
-			storedCluster, *storedCluster, map[string]*Cluster{"c": storedCluster}} {
+		for _, v := range []any{stored, *stored, []*model.Secret{stored}, struct{ S *model.Secret }{stored},
+			storedCluster, *storedCluster, map[string]*model.Cluster{"c": storedCluster}} {
 			fmt.Fprintf(&out, verb+"\n", v)
 		}
 	}
@@ -565,7 +574,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	// Conflicts name the row, not its content.
 	w := s.WriteTxn(2)
-	err = w.UpsertSecret(&Secret{ID: "s2", Name: "db_pw", Version: 1, Data: []byte(secret)})
+	err = w.UpsertSecret(&model.Secret{ID: "s2", Name: "db_pw", Version: 1, Data: []byte(secret)})
 	w.Abort()
 	fmt.Fprintln(&out, err)
 	if strings.Contains(out.String(), secret) || strings.Contains(out.String(), "hunter2") ||
@@ -583,17 +592,17 @@ func TestSecretVersions(t *testing.T) {
 		// Versions above 255 check that the index sorts numerically; db2
 		// checks that a name is not a prefix match of a longer one.
 		for _, v := range []uint64{1, 2, 300, 10} {
-			if err := w.UpsertSecret(&Secret{ID: fmt.Sprintf("db-%d", v), Name: "db", Version: v, Data: []byte{byte(v)}}); err != nil {
+			if err := w.UpsertSecret(&model.Secret{ID: fmt.Sprintf("db-%d", v), Name: "db", Version: v, Data: []byte{byte(v)}}); err != nil {
 				return err
 			}
-			if err := w.UpsertConfig(&Config{ID: fmt.Sprintf("db-%d", v), Name: "db", Version: v}); err != nil {
+			if err := w.UpsertConfig(&model.Config{ID: fmt.Sprintf("db-%d", v), Name: "db", Version: v}); err != nil {
 				return err
 			}
 		}
-		if err := w.UpsertConfig(&Config{ID: "db2", Name: "db2", Version: 1}); err != nil {
+		if err := w.UpsertConfig(&model.Config{ID: "db2", Name: "db2", Version: 1}); err != nil {
 			return err
 		}
-		return w.UpsertSecret(&Secret{ID: "db2", Name: "db2", Version: 1})
+		return w.UpsertSecret(&model.Secret{ID: "db2", Name: "db2", Version: 1})
 	})
 	r := s.ReadTxn()
 	latest, err := r.Secret(nil, "db")
@@ -632,7 +641,7 @@ func TestSecretVersions(t *testing.T) {
 
 func TestStackDropsSecretContent(t *testing.T) {
 	s := newStore(t)
-	st := &Stack{Name: "db", Spec: &spec.Stack{Name: "db",
+	st := &model.Stack{Name: "db", Spec: &spec.Stack{Name: "db",
 		Secrets: map[string]*spec.Secret{"pw": {FileObject: spec.FileObject{Name: "db_pw", Data: []byte("hunter2")}}},
 		Configs: map[string]*spec.Config{"conf": {FileObject: spec.FileObject{Name: "db_conf", Data: []byte("x")}, Digest: "d"}},
 	}}
@@ -654,13 +663,13 @@ func TestStackDropsSecretContent(t *testing.T) {
 
 func TestSourceHistoryCapped(t *testing.T) {
 	s := newStore(t)
-	src := &Source{Name: "infra", Kind: SourceGitPull}
+	src := &model.Source{Name: "infra", Kind: model.SourceGitPull}
 	for i := range 15 {
-		src.History = append(src.History, SyncRecord{Revision: fmt.Sprint(i), Result: SyncApplied})
+		src.History = append(src.History, model.SyncRecord{Revision: fmt.Sprint(i), Result: model.SyncApplied})
 	}
 	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertSource(src) })
 	got, _ := s.ReadTxn().Source(nil, "infra")
-	if len(got.History) != SourceHistoryLimit || got.History[0].Revision != "5" || got.History[9].Revision != "14" {
+	if len(got.History) != model.SourceHistoryLimit || got.History[0].Revision != "5" || got.History[9].Revision != "14" {
 		t.Errorf("history = %+v", got.History)
 	}
 	if len(src.History) != 15 {
@@ -671,7 +680,7 @@ func TestSourceHistoryCapped(t *testing.T) {
 func TestServicesByStackAndStacksBySource(t *testing.T) {
 	s := newStore(t)
 	commit(t, s, 1, func(w *WriteTxn) error {
-		for _, sv := range []*Service{
+		for _, sv := range []*model.Service{
 			{ID: "1", Name: "web_db", Stack: "web"}, {ID: "2", Name: "web_api", Stack: "web"},
 			{ID: "3", Name: "webx_api", Stack: "webx"},
 		} {
@@ -679,7 +688,7 @@ func TestServicesByStackAndStacksBySource(t *testing.T) {
 				return err
 			}
 		}
-		for _, st := range []*Stack{{Name: "b", Source: "infra"}, {Name: "a", Source: "infra"}, {Name: "c"}} {
+		for _, st := range []*model.Stack{{Name: "b", Source: "infra"}, {Name: "a", Source: "infra"}, {Name: "c"}} {
 			if err := w.UpsertStack(st); err != nil {
 				return err
 			}
@@ -688,14 +697,14 @@ func TestServicesByStackAndStacksBySource(t *testing.T) {
 	})
 	r := s.ReadTxn()
 	svcs, _ := r.ServicesByStack(nil, "web")
-	if ids := ids(svcs, func(s *Service) string { return s.ID }); !slices.Equal(ids, []string{"2", "1"}) {
+	if ids := ids(svcs, func(s *model.Service) string { return s.ID }); !slices.Equal(ids, []string{"2", "1"}) {
 		t.Errorf("ServicesByStack(web) = %v", ids)
 	}
 	if got, err := r.ServiceByName(nil, "webx_api"); err != nil || got.ID != "3" {
 		t.Errorf("ServiceByName = %v, %v", got, err)
 	}
 	stacks, _ := r.StacksBySource(nil, "infra")
-	if names := ids(stacks, func(s *Stack) string { return s.Name }); !slices.Equal(names, []string{"a", "b"}) {
+	if names := ids(stacks, func(s *model.Stack) string { return s.Name }); !slices.Equal(names, []string{"a", "b"}) {
 		t.Errorf("StacksBySource(infra) = %v", names)
 	}
 	if none, _ := r.StacksBySource(nil, "inf"); len(none) != 0 {
@@ -713,26 +722,26 @@ func ids[T any](rs []*T, id func(*T) string) []string {
 
 func TestTaskIndexes(t *testing.T) {
 	s := newStore(t)
-	mk := func(id, svc string, slot uint64, node string, desired TaskState) *Task {
-		return &Task{ID: id, ServiceID: svc, Slot: slot, NodeID: node, DesiredState: desired,
-			Status: TaskStatus{State: TaskRunning}}
+	mk := func(id, svc string, slot uint64, node string, desired model.TaskState) *model.Task {
+		return &model.Task{ID: id, ServiceID: svc, Slot: slot, NodeID: node, DesiredState: desired,
+			Status: model.TaskStatus{State: model.TaskRunning}}
 	}
 	commit(t, s, 1, func(w *WriteTxn) error {
-		return w.UpsertTasks([]*Task{
-			mk("a", "svc1", 2, "n1", TaskRunning),
-			mk("b", "svc1", 1, "n2", TaskRunning),
-			mk("c", "svc1", 1, "n1", TaskShutdown), // slot 1's history
-			mk("d", "svc1", 256, "", TaskRunning),  // pending, unassigned
-			mk("e", "svc10", 1, "n1", TaskRunning),
-			mk("f", "glob", 0, "n2", TaskRunning),
+		return w.UpsertTasks([]*model.Task{
+			mk("a", "svc1", 2, "n1", model.TaskRunning),
+			mk("b", "svc1", 1, "n2", model.TaskRunning),
+			mk("c", "svc1", 1, "n1", model.TaskShutdown), // slot 1's history
+			mk("d", "svc1", 256, "", model.TaskRunning),  // pending, unassigned
+			mk("e", "svc10", 1, "n1", model.TaskRunning),
+			mk("f", "glob", 0, "n2", model.TaskRunning),
 		})
 	})
 	r := s.ReadTxn()
-	tid := func(ts []*Task, err error) []string {
+	tid := func(ts []*model.Task, err error) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ids(ts, func(t *Task) string { return t.ID })
+		return ids(ts, func(t *model.Task) string { return t.ID })
 	}
 	for _, tc := range []struct {
 		name string
@@ -768,9 +777,9 @@ func TestTaskIndexes(t *testing.T) {
 
 func TestDeleteTasks(t *testing.T) {
 	s := newStore(t)
-	var batch []*Task
+	var batch []*model.Task
 	for i := range 5 {
-		batch = append(batch, &Task{ID: fmt.Sprint(i), ServiceID: "s", DesiredState: TaskRunning, Status: TaskStatus{State: TaskNew}})
+		batch = append(batch, &model.Task{ID: fmt.Sprint(i), ServiceID: "s", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskNew}})
 	}
 	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertTasks(batch) })
 
@@ -796,9 +805,9 @@ func TestUpsertTasksValidatesBatchFirst(t *testing.T) {
 	s := newStore(t)
 	w := s.WriteTxn(1)
 	defer w.Abort()
-	err := w.UpsertTasks([]*Task{
-		{ID: "ok", ServiceID: "s", DesiredState: TaskRunning, Status: TaskStatus{State: TaskNew}},
-		{ID: "bad", ServiceID: "s", DesiredState: "sideways", Status: TaskStatus{State: TaskNew}},
+	err := w.UpsertTasks([]*model.Task{
+		{ID: "ok", ServiceID: "s", DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskNew}},
+		{ID: "bad", ServiceID: "s", DesiredState: "sideways", Status: model.TaskStatus{State: model.TaskNew}},
 	})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"bad"`) {
 		t.Fatalf("err = %v", err)
@@ -811,27 +820,29 @@ func TestUpsertTasksValidatesBatchFirst(t *testing.T) {
 func TestNodeHelpers(t *testing.T) {
 	s := newStore(t)
 	commit(t, s, 1, func(w *WriteTxn) error {
-		return w.UpsertNode(&Node{ID: "n1", Hostname: "h1", Role: RoleWorker, Availability: AvailabilityActive,
-			Status: NodeStatus{State: NodeUnknown}})
+		return w.UpsertNode(&model.Node{ID: "n1", Hostname: "h1", Role: model.RoleWorker, Availability: model.AvailabilityActive,
+			Status: model.NodeStatus{State: model.NodeUnknown}})
 	})
 	tests := []struct {
 		name  string
 		write func(*WriteTxn) error
-		check func(*Node) bool
+		check func(*model.Node) bool
 	}{
 		{"add labels", func(w *WriteTxn) error {
 			return w.SetNodeLabels("n1", map[string]string{"os": "linux", "zone": "a", "tmp": "1"}, nil)
-		}, func(n *Node) bool { return len(n.Labels) == 3 && n.Labels["os"] == "linux" }},
+		}, func(n *model.Node) bool { return len(n.Labels) == 3 && n.Labels["os"] == "linux" }},
 		{"add and remove", func(w *WriteTxn) error {
 			return w.SetNodeLabels("n1", map[string]string{"zone": "b"}, []string{"tmp", "absent"})
-		}, func(n *Node) bool {
+		}, func(n *model.Node) bool {
 			return reflect.DeepEqual(n.Labels, map[string]string{"os": "linux", "zone": "b"})
 		}},
-		{"drain", func(w *WriteTxn) error { return w.SetNodeAvailability("n1", AvailabilityDrain) },
-			func(n *Node) bool { return n.Availability == AvailabilityDrain }},
+		{"drain", func(w *WriteTxn) error { return w.SetNodeAvailability("n1", model.AvailabilityDrain) },
+			func(n *model.Node) bool { return n.Availability == model.AvailabilityDrain }},
 		{"status", func(w *WriteTxn) error {
-			return w.SetNodeStatus("n1", NodeStatus{State: NodeDown, Message: "heartbeat failure"})
-		}, func(n *Node) bool { return n.Status == NodeStatus{State: NodeDown, Message: "heartbeat failure"} }},
+			return w.SetNodeStatus("n1", model.NodeStatus{State: model.NodeDown, Message: "heartbeat failure"})
+		}, func(n *model.Node) bool {
+			return n.Status == model.NodeStatus{State: model.NodeDown, Message: "heartbeat failure"}
+		}},
 	}
 	for i, tc := range tests {
 		index := uint64(i + 2)
@@ -855,8 +866,8 @@ func TestNodeHelpers(t *testing.T) {
 	defer w.Abort()
 	for _, err := range []error{
 		w.SetNodeLabels("nope", map[string]string{"a": "b"}, nil),
-		w.SetNodeAvailability("nope", AvailabilityPause),
-		w.SetNodeStatus("nope", NodeStatus{State: NodeReady}),
+		w.SetNodeAvailability("nope", model.AvailabilityPause),
+		w.SetNodeStatus("nope", model.NodeStatus{State: model.NodeReady}),
 	} {
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("helper on a missing node: %v", err)
@@ -868,19 +879,19 @@ func TestSetTaskStatusIsMonotonic(t *testing.T) {
 	s := newStore(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	commit(t, s, 1, func(w *WriteTxn) error {
-		return w.UpsertTask(&Task{ID: "t", ServiceID: "s", DesiredState: TaskRunning,
-			Status: TaskStatus{State: TaskAssigned}, CreatedAt: t0, UpdatedAt: t0})
+		return w.UpsertTask(&model.Task{ID: "t", ServiceID: "s", DesiredState: model.TaskRunning,
+			Status: model.TaskStatus{State: model.TaskAssigned}, CreatedAt: t0, UpdatedAt: t0})
 	})
 	steps := []struct {
-		st      TaskStatus
+		st      model.TaskStatus
 		applied bool
-		want    TaskState
+		want    model.TaskState
 	}{
-		{TaskStatus{State: TaskRunning, Timestamp: t0.Add(2 * time.Second)}, true, TaskRunning},
-		{TaskStatus{State: TaskStarting, Timestamp: t0.Add(time.Second)}, false, TaskRunning},
-		{TaskStatus{State: TaskRunning, Message: "healthy", Timestamp: t0.Add(3 * time.Second)}, true, TaskRunning},
-		{TaskStatus{State: TaskFailed, Err: "exit 1", ExitCode: 1, Timestamp: t0.Add(4 * time.Second)}, true, TaskFailed},
-		{TaskStatus{State: TaskRunning, Timestamp: t0.Add(5 * time.Second)}, false, TaskFailed},
+		{model.TaskStatus{State: model.TaskRunning, Timestamp: t0.Add(2 * time.Second)}, true, model.TaskRunning},
+		{model.TaskStatus{State: model.TaskStarting, Timestamp: t0.Add(time.Second)}, false, model.TaskRunning},
+		{model.TaskStatus{State: model.TaskRunning, Message: "healthy", Timestamp: t0.Add(3 * time.Second)}, true, model.TaskRunning},
+		{model.TaskStatus{State: model.TaskFailed, Err: "exit 1", ExitCode: 1, Timestamp: t0.Add(4 * time.Second)}, true, model.TaskFailed},
+		{model.TaskStatus{State: model.TaskRunning, Timestamp: t0.Add(5 * time.Second)}, false, model.TaskFailed},
 	}
 	for i, step := range steps {
 		var applied bool
@@ -898,15 +909,15 @@ func TestSetTaskStatusIsMonotonic(t *testing.T) {
 	}
 	w := s.WriteTxn(20)
 	defer w.Abort()
-	if _, err := w.SetTaskStatus("nope", TaskStatus{State: TaskRunning}); !errors.Is(err, ErrNotFound) {
+	if _, err := w.SetTaskStatus("nope", model.TaskStatus{State: model.TaskRunning}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing task: %v", err)
 	}
 }
 
 func TestCopyIsDeep(t *testing.T) {
 	f := &filler{}
-	for _, r := range []row{full[Cluster](f), full[Node](f), full[Source](f), full[Stack](f),
-		full[Service](f), full[Task](f), full[Network](f), full[Secret](f), full[Config](f), full[Volume](f)} {
+	for _, r := range []row{full[model.Cluster](f), full[model.Node](f), full[model.Source](f), full[model.Stack](f),
+		full[model.Service](f), full[model.Task](f), full[model.Network](f), full[model.Secret](f), full[model.Config](f), full[model.Volume](f)} {
 		c := copyRow(r)
 		if !reflect.DeepEqual(c, r) {
 			t.Errorf("%T.Copy() differs:\n got %+v\nwant %+v", r, c, r)
@@ -924,7 +935,7 @@ func TestCopyIsDeep(t *testing.T) {
 func TestWriteTxnLifecycle(t *testing.T) {
 	s := newStore(t)
 	w := s.WriteTxn(1)
-	if err := w.UpsertNetwork(&Network{ID: "n1", Name: "net"}); err != nil {
+	if err := w.UpsertNetwork(&model.Network{ID: "n1", Name: "net"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := w.NetworkByName(nil, "net"); err != nil || got.ID != "n1" {
@@ -943,7 +954,7 @@ func TestWriteTxnLifecycle(t *testing.T) {
 	if err := w.Commit(); !errors.Is(err, ErrTxnClosed) {
 		t.Errorf("second Commit: %v", err)
 	}
-	if err := w.UpsertNetwork(&Network{ID: "n2", Name: "net2"}); !errors.Is(err, ErrTxnClosed) {
+	if err := w.UpsertNetwork(&model.Network{ID: "n2", Name: "net2"}); !errors.Is(err, ErrTxnClosed) {
 		t.Errorf("write after Commit: %v", err)
 	}
 	if _, err := w.Networks(nil); !errors.Is(err, ErrTxnClosed) {
@@ -968,7 +979,7 @@ func TestWriteTxnLifecycle(t *testing.T) {
 	// Update aborts when fn fails.
 	boom := errors.New("boom")
 	err := s.Update(4, func(w *WriteTxn) error {
-		if err := w.UpsertNetwork(&Network{ID: "n3", Name: "net3"}); err != nil {
+		if err := w.UpsertNetwork(&model.Network{ID: "n3", Name: "net3"}); err != nil {
 			return err
 		}
 		return boom
@@ -983,12 +994,12 @@ func TestWriteTxnLifecycle(t *testing.T) {
 
 func TestTableIndexNeverMovesBack(t *testing.T) {
 	s := newStore(t)
-	commit(t, s, 10, func(w *WriteTxn) error { return w.UpsertNetwork(&Network{ID: "a", Name: "a"}) })
-	commit(t, s, 7, func(w *WriteTxn) error { return w.UpsertNetwork(&Network{ID: "b", Name: "b"}) })
+	commit(t, s, 10, func(w *WriteTxn) error { return w.UpsertNetwork(&model.Network{ID: "a", Name: "a"}) })
+	commit(t, s, 7, func(w *WriteTxn) error { return w.UpsertNetwork(&model.Network{ID: "b", Name: "b"}) })
 	if got := s.ReadTxn().Index(TableNetworks); got != 10 {
 		t.Errorf("table index = %d, want 10", got)
 	}
-	commit(t, s, 11, func(w *WriteTxn) error { return w.UpsertVolume(&Volume{ID: "v", Node: "n", Name: "v"}) })
+	commit(t, s, 11, func(w *WriteTxn) error { return w.UpsertVolume(&model.Volume{ID: "v", Node: "n", Name: "v"}) })
 	r := s.ReadTxn()
 	if r.Index(TableNetworks, TableVolumes) != 11 || r.Index(TableNetworks) != 10 || r.Index() != 11 ||
 		r.Index(TableTasks) != 0 || r.Index("nosuchtable") != 0 {
@@ -998,12 +1009,12 @@ func TestTableIndexNeverMovesBack(t *testing.T) {
 
 func TestTaskName(t *testing.T) {
 	for _, tc := range []struct {
-		task Task
+		task model.Task
 		want string
 	}{
-		{Task{ServiceName: "web_api", Slot: 3, NodeID: "n1"}, "web_api.3"},
-		{Task{ServiceName: "mon_agent", NodeID: "n1"}, "mon_agent.n1"},
-		{Task{ServiceID: "sid", Slot: 1}, "sid.1"},
+		{model.Task{ServiceName: "web_api", Slot: 3, NodeID: "n1"}, "web_api.3"},
+		{model.Task{ServiceName: "mon_agent", NodeID: "n1"}, "mon_agent.n1"},
+		{model.Task{ServiceID: "sid", Slot: 1}, "sid.1"},
 	} {
 		if got := tc.task.Name(); got != tc.want {
 			t.Errorf("Name() = %q, want %q", got, tc.want)
@@ -1013,20 +1024,20 @@ func TestTaskName(t *testing.T) {
 
 func TestSetNodeRole(t *testing.T) {
 	s := newStore(t)
-	n := &Node{ID: "n1", Hostname: "h1", Role: RoleWorker, Availability: AvailabilityActive, Addr: "10.0.0.1:4270",
-		Status: NodeStatus{State: NodeReady}}
+	n := &model.Node{ID: "n1", Hostname: "h1", Role: model.RoleWorker, Availability: model.AvailabilityActive, Addr: "10.0.0.1:4270",
+		Status: model.NodeStatus{State: model.NodeReady}}
 	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertNode(n) })
-	commit(t, s, 2, func(w *WriteTxn) error { return w.SetNodeRole("n1", RoleManager) })
+	commit(t, s, 2, func(w *WriteTxn) error { return w.SetNodeRole("n1", model.RoleManager) })
 	got, err := s.ReadTxn().Node(nil, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Role != RoleManager || got.ManagerStatus == nil || got.ManagerStatus.Addr != "10.0.0.1:4270" {
+	if got.Role != model.RoleManager || got.ManagerStatus == nil || got.ManagerStatus.Addr != "10.0.0.1:4270" {
 		t.Fatalf("promoted node = %+v, manager status %+v", got, got.ManagerStatus)
 	}
-	commit(t, s, 3, func(w *WriteTxn) error { return w.SetNodeRole("n1", RoleWorker) })
+	commit(t, s, 3, func(w *WriteTxn) error { return w.SetNodeRole("n1", model.RoleWorker) })
 	got, _ = s.ReadTxn().Node(nil, "n1")
-	if got.Role != RoleWorker || got.ManagerStatus != nil {
+	if got.Role != model.RoleWorker || got.ManagerStatus != nil {
 		t.Fatalf("demoted node = %+v", got)
 	}
 	w := s.WriteTxn(4)
@@ -1034,7 +1045,7 @@ func TestSetNodeRole(t *testing.T) {
 	if err := w.SetNodeRole("n1", "boss"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unknown role: err = %v, want ErrInvalid", err)
 	}
-	if err := w.SetNodeRole("missing", RoleWorker); !errors.Is(err, ErrNotFound) {
+	if err := w.SetNodeRole("missing", model.RoleWorker); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing node: err = %v, want ErrNotFound", err)
 	}
 }

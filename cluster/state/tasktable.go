@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"github.com/berthd/berth/cluster/model"
 	"sync"
 )
 
@@ -12,7 +13,7 @@ import (
 // on a copy of the struct, whose trees copy the nodes they change (btree.go), and
 // Commit publishes that copy.
 type taskTable struct {
-	byID idMap[*Task]
+	byID idMap[*model.Task]
 	// bySlot and byNode hold keys only: a status report, which changes no key,
 	// writes byID alone.
 	bySlot btree[slotKey, struct{}]
@@ -115,7 +116,7 @@ type nodeKey struct{ node, id idKey }
 
 func newTaskTable() *taskTable {
 	return &taskTable{
-		byID: newIDMap[*Task](),
+		byID: newIDMap[*model.Task](),
 		bySlot: newBtree[slotKey, struct{}](func(a, b slotKey) int {
 			if c := a.service.compare(b.service); c != 0 {
 				return c
@@ -136,8 +137,8 @@ func newTaskTable() *taskTable {
 }
 
 // rows resolves the IDs walk yields (in the order it yields them) to rows.
-func (tt *taskTable) rows(walk func(yield func(id idKey) bool)) []*Task {
-	var out []*Task
+func (tt *taskTable) rows(walk func(yield func(id idKey) bool)) []*model.Task {
+	var out []*model.Task
 	walk(func(id idKey) bool {
 		if t, ok := tt.byID.t.get(id); ok {
 			out = append(out, t)
@@ -147,19 +148,19 @@ func (tt *taskTable) rows(walk func(yield func(id idKey) bool)) []*Task {
 	return out
 }
 
-func (tt *taskTable) all() []*Task {
-	var out []*Task
+func (tt *taskTable) all() []*model.Task {
+	var out []*model.Task
 	if n := tt.byID.Len(); n > 0 {
-		out = make([]*Task, 0, n)
+		out = make([]*model.Task, 0, n)
 	}
-	tt.byID.each(func(t *Task) bool {
+	tt.byID.each(func(t *model.Task) bool {
 		out = append(out, t)
 		return true
 	})
 	return out
 }
 
-func (tt *taskTable) byService(service string) []*Task {
+func (tt *taskTable) byService(service string) []*model.Task {
 	sk, ok := idKeyOf(service)
 	if !ok {
 		return nil
@@ -171,7 +172,7 @@ func (tt *taskTable) byService(service string) []*Task {
 	})
 }
 
-func (tt *taskTable) bySlotOf(service string, slot uint64) []*Task {
+func (tt *taskTable) bySlotOf(service string, slot uint64) []*model.Task {
 	sk, ok := idKeyOf(service)
 	if !ok {
 		return nil
@@ -183,7 +184,7 @@ func (tt *taskTable) bySlotOf(service string, slot uint64) []*Task {
 	})
 }
 
-func (tt *taskTable) onNode(node string) []*Task {
+func (tt *taskTable) onNode(node string) []*model.Task {
 	nk, ok := idKeyOf(node)
 	if !ok {
 		return nil
@@ -197,7 +198,7 @@ func (tt *taskTable) onNode(node string) []*Task {
 
 // put stores t for the write transaction o, keeping the secondary indexes in step,
 // and returns the row it replaced.
-func (tt *taskTable) put(o *owner, t *Task) (old *Task, replaced bool) {
+func (tt *taskTable) put(o *owner, t *model.Task) (old *model.Task, replaced bool) {
 	id := mustIDKey(t.ID)
 	old, replaced = tt.byID.t.set(o, id, t)
 	if replaced && old.ServiceID == t.ServiceID && old.Slot == t.Slot && old.NodeID == t.NodeID {
@@ -214,7 +215,7 @@ func (tt *taskTable) put(o *owner, t *Task) (old *Task, replaced bool) {
 }
 
 // del deletes the task with the given ID and returns it.
-func (tt *taskTable) del(o *owner, id string) (*Task, bool) {
+func (tt *taskTable) del(o *owner, id string) (*model.Task, bool) {
 	old, ok := tt.byID.delete(o, id)
 	if ok {
 		tt.unindex(o, old)
@@ -222,7 +223,7 @@ func (tt *taskTable) del(o *owner, id string) (*Task, bool) {
 	return old, ok
 }
 
-func (tt *taskTable) unindex(o *owner, t *Task) {
+func (tt *taskTable) unindex(o *owner, t *model.Task) {
 	id := mustIDKey(t.ID)
 	tt.bySlot.delete(o, slotKey{mustIDKey(t.ServiceID), t.Slot, id})
 	if t.NodeID != "" {

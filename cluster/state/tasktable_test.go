@@ -12,19 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/hashicorp/go-memdb"
 )
 
-func task(id, svc string, slot uint64, node string, st TaskState) *Task {
-	return &Task{ID: id, ServiceID: svc, Slot: slot, NodeID: node, DesiredState: TaskRunning,
-		Status: TaskStatus{State: st}}
+func task(id, svc string, slot uint64, node string, st model.TaskState) *model.Task {
+	return &model.Task{ID: id, ServiceID: svc, Slot: slot, NodeID: node, DesiredState: model.TaskRunning,
+		Status: model.TaskStatus{State: st}}
 }
 
-func taskIDs(ts []*Task, err error) []string {
+func taskIDs(ts []*model.Task, err error) []string {
 	if err != nil {
 		return []string{"error: " + err.Error()}
 	}
-	return ids(ts, func(t *Task) string { return t.ID })
+	return ids(ts, func(t *model.Task) string { return t.ID })
 }
 
 // fired reports whether a watch set's channels fired, without waiting long: the
@@ -38,19 +39,19 @@ func fired(ws memdb.WatchSet) bool {
 func TestTaskSnapshotIsolation(t *testing.T) {
 	s := newStore(t)
 	commit(t, s, 1, func(w *WriteTxn) error {
-		return w.UpsertTasks([]*Task{task("a", "s1", 1, "n1", TaskAssigned), task("b", "s1", 2, "n2", TaskAssigned)})
+		return w.UpsertTasks([]*model.Task{task("a", "s1", 1, "n1", model.TaskAssigned), task("b", "s1", 2, "n2", model.TaskAssigned)})
 	})
 	before := s.ReadTxn()
 	snap := s.Snapshot()
 	commit(t, s, 2, func(w *WriteTxn) error {
-		if _, err := w.ReportTaskStatus("n1", "a", TaskStatus{State: TaskRunning}); err != nil {
+		if _, err := w.ReportTaskStatus("n1", "a", model.TaskStatus{State: model.TaskRunning}); err != nil {
 			return err
 		}
-		moved := task("b", "s1", 3, "n1", TaskAssigned)
+		moved := task("b", "s1", 3, "n1", model.TaskAssigned)
 		if err := w.UpsertTask(moved); err != nil {
 			return err
 		}
-		if err := w.UpsertTask(task("c", "s2", 1, "n2", TaskAssigned)); err != nil {
+		if err := w.UpsertTask(task("c", "s2", 1, "n2", model.TaskAssigned)); err != nil {
 			return err
 		}
 		return w.DeleteTask("a")
@@ -72,7 +73,7 @@ func TestTaskSnapshotIsolation(t *testing.T) {
 				t.Errorf("%s: %s = %v, want %v", name, c.what, c.got, c.want)
 			}
 		}
-		if a, err := r.Task(nil, "a"); err != nil || a.Status.State != TaskAssigned {
+		if a, err := r.Task(nil, "a"); err != nil || a.Status.State != model.TaskAssigned {
 			t.Errorf("%s: task a = %+v, %v", name, a, err)
 		}
 		if got := r.Index(TableTasks); got != 1 {
@@ -99,9 +100,9 @@ func TestTaskSnapshotIsolation(t *testing.T) {
 
 func TestTaskWriteAbort(t *testing.T) {
 	s := newStore(t)
-	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertTask(task("a", "s1", 1, "n1", TaskAssigned)) })
+	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertTask(task("a", "s1", 1, "n1", model.TaskAssigned)) })
 	w := s.WriteTxn(2)
-	if err := w.UpsertTask(task("b", "s1", 2, "n1", TaskAssigned)); err != nil {
+	if err := w.UpsertTask(task("b", "s1", 2, "n1", model.TaskAssigned)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.DeleteTask("a"); err != nil {
@@ -115,7 +116,7 @@ func TestTaskWriteAbort(t *testing.T) {
 	if _, err := w.Tasks(nil); !errors.Is(err, ErrTxnClosed) {
 		t.Errorf("read after abort: %v", err)
 	}
-	if err := w.UpsertTask(task("c", "s1", 3, "n1", TaskAssigned)); !errors.Is(err, ErrTxnClosed) {
+	if err := w.UpsertTask(task("c", "s1", 3, "n1", model.TaskAssigned)); !errors.Is(err, ErrTxnClosed) {
 		t.Errorf("write after abort: %v", err)
 	}
 	r := s.ReadTxn()
@@ -129,7 +130,7 @@ func TestTaskWriteAbort(t *testing.T) {
 		t.Errorf("after abort indexes %d and %d, want 1", r.Index(TableTasks), r.NodeTasksIndex("n1"))
 	}
 	// The next transaction starts from the committed table, not the aborted one.
-	commit(t, s, 3, func(w *WriteTxn) error { return w.UpsertTask(task("d", "s1", 4, "n2", TaskAssigned)) })
+	commit(t, s, 3, func(w *WriteTxn) error { return w.UpsertTask(task("d", "s1", 4, "n2", model.TaskAssigned)) })
 	if got := taskIDs(s.ReadTxn().Tasks(nil)); !slices.Equal(got, []string{"a", "d"}) {
 		t.Errorf("after the next commit Tasks = %v", got)
 	}
@@ -138,15 +139,15 @@ func TestTaskWriteAbort(t *testing.T) {
 func TestTaskIndexSemantics(t *testing.T) {
 	s := newStore(t)
 	commit(t, s, 10, func(w *WriteTxn) error {
-		return w.UpsertTasks([]*Task{task("a", "s1", 1, "n1", TaskAssigned), task("b", "s1", 2, "n2", TaskAssigned)})
+		return w.UpsertTasks([]*model.Task{task("a", "s1", 1, "n1", model.TaskAssigned), task("b", "s1", 2, "n2", model.TaskAssigned)})
 	})
 	commit(t, s, 11, func(w *WriteTxn) error {
-		return w.UpsertNode(&Node{ID: "x", Hostname: "x", Role: RoleWorker,
-			Availability: AvailabilityActive, Status: NodeStatus{State: NodeReady}})
+		return w.UpsertNode(&model.Node{ID: "x", Hostname: "x", Role: model.RoleWorker,
+			Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady}})
 	})
 	// A status report on n1's task moves n1's index, not n2's.
 	commit(t, s, 12, func(w *WriteTxn) error {
-		_, err := w.ReportTaskStatus("n1", "a", TaskStatus{State: TaskRunning})
+		_, err := w.ReportTaskStatus("n1", "a", model.TaskStatus{State: model.TaskRunning})
 		return err
 	})
 	r := s.ReadTxn()
@@ -160,7 +161,7 @@ func TestTaskIndexSemantics(t *testing.T) {
 	}
 	// Moving a task moves both nodes; deleting one moves its node even though no
 	// row carries the index.
-	commit(t, s, 13, func(w *WriteTxn) error { return w.UpsertTask(task("b", "s1", 2, "n3", TaskAssigned)) })
+	commit(t, s, 13, func(w *WriteTxn) error { return w.UpsertTask(task("b", "s1", 2, "n3", model.TaskAssigned)) })
 	commit(t, s, 14, func(w *WriteTxn) error { return w.DeleteTask("a") })
 	r = s.ReadTxn()
 	for node, want := range map[string]uint64{"n1": 14, "n2": 13, "n3": 13} {
@@ -170,7 +171,7 @@ func TestTaskIndexSemantics(t *testing.T) {
 	}
 	// A failed write or a report that does not apply moves nothing.
 	commit(t, s, 15, func(w *WriteTxn) error {
-		if applied, err := w.ReportTaskStatus("n1", "b", TaskStatus{State: TaskRunning}); applied || err != nil {
+		if applied, err := w.ReportTaskStatus("n1", "b", model.TaskStatus{State: model.TaskRunning}); applied || err != nil {
 			return fmt.Errorf("report from the wrong node: applied %v, %v", applied, err)
 		}
 		if err := w.DeleteTask("missing"); !errors.Is(err, ErrNotFound) {
@@ -191,7 +192,7 @@ func TestTaskIndexSemantics(t *testing.T) {
 func TestTasksByNodeWatchesOneNode(t *testing.T) {
 	s := newStore(t)
 	commit(t, s, 1, func(w *WriteTxn) error {
-		return w.UpsertTasks([]*Task{task("a", "s1", 1, "n1", TaskAssigned), task("b", "s1", 2, "n2", TaskAssigned)})
+		return w.UpsertTasks([]*model.Task{task("a", "s1", 1, "n1", model.TaskAssigned), task("b", "s1", 2, "n2", model.TaskAssigned)})
 	})
 	watch := func(node string) memdb.WatchSet {
 		ws := memdb.NewWatchSet()
@@ -202,11 +203,11 @@ func TestTasksByNodeWatchesOneNode(t *testing.T) {
 	}
 	ws1, ws2, ws3 := watch("n1"), watch("n2"), watch("n3")
 	commit(t, s, 2, func(w *WriteTxn) error {
-		_, err := w.ReportTaskStatus("n2", "b", TaskStatus{State: TaskRunning})
+		_, err := w.ReportTaskStatus("n2", "b", model.TaskStatus{State: model.TaskRunning})
 		return err
 	})
 	// Writes elsewhere in the store wake no agent either.
-	commit(t, s, 3, func(w *WriteTxn) error { return w.UpsertService(&Service{ID: "s1", Name: "st_web", Stack: "st"}) })
+	commit(t, s, 3, func(w *WriteTxn) error { return w.UpsertService(&model.Service{ID: "s1", Name: "st_web", Stack: "st"}) })
 	if fired(ws1) || fired(ws3) {
 		t.Error("a write to n2's task woke the watchers of n1 or n3")
 	}
@@ -214,7 +215,7 @@ func TestTasksByNodeWatchesOneNode(t *testing.T) {
 		t.Error("a write to n2's task did not wake n2's watcher")
 	}
 	// A task assigned to n3 wakes n3.
-	commit(t, s, 4, func(w *WriteTxn) error { return w.UpsertTask(task("c", "s1", 3, "n3", TaskAssigned)) })
+	commit(t, s, 4, func(w *WriteTxn) error { return w.UpsertTask(task("c", "s1", 3, "n3", model.TaskAssigned)) })
 	if !fired(ws3) || fired(ws1) {
 		t.Errorf("assignment to n3: n3 woke %v, n1 woke %v", fired(ws3), fired(ws1))
 	}
@@ -233,7 +234,7 @@ func TestTasksByNodeWatchesOneNode(t *testing.T) {
 
 func TestTasksByNodeBlockingQuery(t *testing.T) {
 	s := newStore(t)
-	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertTask(task("a", "s1", 1, "n1", TaskAssigned)) })
+	commit(t, s, 1, func(w *WriteTxn) error { return w.UpsertTask(task("a", "s1", 1, "n1", model.TaskAssigned)) })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	type result struct {
@@ -251,7 +252,7 @@ func TestTasksByNodeBlockingQuery(t *testing.T) {
 		})
 		done <- res
 	}()
-	commit(t, s, 2, func(w *WriteTxn) error { return w.UpsertTask(task("b", "s1", 2, "n2", TaskAssigned)) })
+	commit(t, s, 2, func(w *WriteTxn) error { return w.UpsertTask(task("b", "s1", 2, "n2", model.TaskAssigned)) })
 	select {
 	case res := <-done:
 		t.Fatalf("a write to n2 answered n1's query: %+v", res)
@@ -287,12 +288,12 @@ func TestTaskTableAgainstModel(t *testing.T) {
 	s := newStore(t)
 	feed := s.Feed(1 << 20)
 	defer feed.Close()
-	committed := map[string]*Task{} // committed rows, by ID
-	nodeIdx := map[string]uint64{}  // committed node indexes
-	mirror := map[string]*Task{}    // what the feed consumer sees
+	committed := map[string]*model.Task{} // committed rows, by ID
+	nodeIdx := map[string]uint64{}        // committed node indexes
+	mirror := map[string]*model.Task{}    // what the feed consumer sees
 	nodes := []string{"", "n1", "n2", "n3", "n4"}
 	services := []string{"s1", "s2", "s10"}
-	states := []TaskState{TaskPending, TaskAssigned, TaskRunning, TaskShutdown}
+	states := []model.TaskState{model.TaskPending, model.TaskAssigned, model.TaskRunning, model.TaskShutdown}
 	var idx uint64
 	for round := range 300 {
 		idx++
@@ -322,13 +323,13 @@ func TestTaskTableAgainstModel(t *testing.T) {
 				touch(row.NodeID)
 				next[id] = row
 			case op < 8:
-				st := TaskStatus{State: states[rng.IntN(len(states))], Message: fmt.Sprint(round)}
+				st := model.TaskStatus{State: states[rng.IntN(len(states))], Message: fmt.Sprint(round)}
 				node := nodes[rng.IntN(len(nodes))]
 				applied, err := w.ReportTaskStatus(node, id, st)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := cur != nil && cur.NodeID == node && !cur.Status.State.Before(TaskAssigned) && !st.State.Before(cur.Status.State)
+				want := cur != nil && cur.NodeID == node && !cur.Status.State.Before(model.TaskAssigned) && !st.State.Before(cur.Status.State)
 				if applied != want {
 					t.Fatalf("report %s from %q: applied %v, want %v", id, node, applied, want)
 				}
@@ -366,8 +367,8 @@ func TestTaskTableAgainstModel(t *testing.T) {
 		}
 		for _, ev := range evs {
 			for _, c := range ev.Changes {
-				before, _ := c.Before.(*Task)
-				after, _ := c.After.(*Task)
+				before, _ := c.Before.(*model.Task)
+				after, _ := c.After.(*model.Task)
 				if before != nil && mirror[before.ID] != before {
 					t.Fatalf("change of %s: Before is not the row the consumer had", before.ID)
 				}
@@ -384,9 +385,9 @@ func TestTaskTableAgainstModel(t *testing.T) {
 	}
 }
 
-func currentRows(t *testing.T, s *Store) map[string]*Task {
+func currentRows(t *testing.T, s *Store) map[string]*model.Task {
 	t.Helper()
-	out := map[string]*Task{}
+	out := map[string]*model.Task{}
 	all, err := s.ReadTxn().Tasks(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -398,9 +399,9 @@ func currentRows(t *testing.T, s *Store) map[string]*Task {
 }
 
 // checkTasks compares a read transaction's view of the task table with the committed.
-func checkTasks(t *testing.T, r *ReadTxn, committed map[string]*Task, nodeIdx map[string]uint64, nodes, services []string) {
+func checkTasks(t *testing.T, r *ReadTxn, committed map[string]*model.Task, nodeIdx map[string]uint64, nodes, services []string) {
 	t.Helper()
-	sorted := slices.SortedFunc(maps.Values(committed), func(a, b *Task) int {
+	sorted := slices.SortedFunc(maps.Values(committed), func(a, b *model.Task) int {
 		if a.ID < b.ID {
 			return -1
 		}
@@ -409,7 +410,7 @@ func checkTasks(t *testing.T, r *ReadTxn, committed map[string]*Task, nodeIdx ma
 		}
 		return 0
 	})
-	pick := func(keep func(*Task) bool) []string {
+	pick := func(keep func(*model.Task) bool) []string {
 		var out []string
 		for _, task := range sorted {
 			if keep(task) {
@@ -435,7 +436,7 @@ func checkTasks(t *testing.T, r *ReadTxn, committed map[string]*Task, nodeIdx ma
 	for _, svc := range services {
 		var want []string
 		for slot := range uint64(4) {
-			bySlot := pick(func(t *Task) bool { return t.ServiceID == svc && t.Slot == slot })
+			bySlot := pick(func(t *model.Task) bool { return t.ServiceID == svc && t.Slot == slot })
 			if got := taskIDs(r.TasksBySlot(nil, svc, slot)); !slices.Equal(got, bySlot) {
 				t.Fatalf("TasksBySlot(%s, %d) = %v, want %v", svc, slot, got, bySlot)
 			}
@@ -446,7 +447,7 @@ func checkTasks(t *testing.T, r *ReadTxn, committed map[string]*Task, nodeIdx ma
 		}
 	}
 	for _, node := range nodes[1:] {
-		want := pick(func(t *Task) bool { return t.NodeID == node })
+		want := pick(func(t *model.Task) bool { return t.NodeID == node })
 		if got := taskIDs(r.TasksByNode(nil, node)); !slices.Equal(got, want) {
 			t.Fatalf("TasksByNode(%s) = %v, want %v", node, got, want)
 		}
@@ -457,7 +458,7 @@ func checkTasks(t *testing.T, r *ReadTxn, committed map[string]*Task, nodeIdx ma
 }
 
 func TestIDKeyOrdersAsStrings(t *testing.T) {
-	ids := []string{"", "a", "a0", "a00", "ab", "b", "0", "z", "s10", "s2", NewID(), NewID(),
+	ids := []string{"", "a", "a0", "a00", "ab", "b", "0", "z", "s10", "s2", model.NewID(), model.NewID(),
 		strings.Repeat("z", MaxIDLength), strings.Repeat("z", MaxIDLength-1) + "y", strings.Repeat("a", 9)}
 	for _, a := range ids {
 		ka, ok := idKeyOf(a)
@@ -480,12 +481,12 @@ func TestTaskIDLongerThanKeyIsRefused(t *testing.T) {
 	long := strings.Repeat("x", MaxIDLength+1)
 	s := newStore(t)
 	for _, tc := range []struct {
-		row   *Task
+		row   *model.Task
 		field string
 	}{
-		{task(long, "s1", 1, "n1", TaskAssigned), "id"},
-		{task("t1", long, 1, "n1", TaskAssigned), "service id"},
-		{task("t1", "s1", 1, long, TaskAssigned), "node id"},
+		{task(long, "s1", 1, "n1", model.TaskAssigned), "id"},
+		{task("t1", long, 1, "n1", model.TaskAssigned), "service id"},
+		{task("t1", "s1", 1, long, model.TaskAssigned), "node id"},
 	} {
 		w := s.WriteTxn(1)
 		err := w.UpsertTask(tc.row)

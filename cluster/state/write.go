@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -43,7 +44,7 @@ type changeKey struct{ table, key string }
 
 // row is what every table's row type implements.
 type row interface {
-	RowMeta() *Meta
+	RowMeta() *model.Meta
 	Key() string
 }
 
@@ -179,7 +180,7 @@ func (w *WriteTxn) insertOver(table string, obj row, existing row) error {
 	if err := w.writable(table, k); err != nil {
 		return err
 	}
-	if t, ok := obj.(*Task); ok {
+	if t, ok := obj.(*model.Task); ok {
 		w.putTask(t)
 		return nil
 	}
@@ -219,7 +220,7 @@ func (w *WriteTxn) insertOver(table string, obj row, existing row) error {
 // putTask stores a validated task row, which the transaction now owns. The row
 // it replaces is found by the store rather than taken from the caller, so that
 // the secondary indexes cannot be corrupted by a stale one.
-func (w *WriteTxn) putTask(t *Task) {
+func (w *WriteTxn) putTask(t *model.Task) {
 	old, replaced := w.tasks.put(w.owner, t)
 	if !w.restoring {
 		// t is private to the transaction until Commit: setting its Meta after
@@ -245,7 +246,7 @@ func (w *WriteTxn) putTask(t *Task) {
 }
 
 // touchNode moves the task index of node, which t is or was on.
-func (w *WriteTxn) touchNode(node string, t *Task) {
+func (w *WriteTxn) touchNode(node string, t *model.Task) {
 	if node == "" {
 		return
 	}
@@ -274,28 +275,28 @@ func (w *WriteTxn) checkUnique(table string, obj row) error {
 	var index, what string
 	var args []any
 	switch o := obj.(type) {
-	case *Cluster:
+	case *model.Cluster:
 		// The cluster is a singleton: another ID means another cluster.
 		raw, err := w.txn.First(TableCluster, indexID)
 		if err != nil {
 			return fmt.Errorf("state: %s %q: %w", table, o.ID, err)
 		}
-		if raw != nil && raw.(*Cluster).ID != o.ID {
+		if raw != nil && raw.(*model.Cluster).ID != o.ID {
 			return fmt.Errorf("state: %s %q: the store already holds cluster %q: %w",
-				table, o.ID, raw.(*Cluster).ID, ErrConflict)
+				table, o.ID, raw.(*model.Cluster).ID, ErrConflict)
 		}
 		return nil
-	case *Node:
+	case *model.Node:
 		index, what, args = indexHostname, "hostname", []any{o.Hostname}
-	case *Service:
+	case *model.Service:
 		index, what, args = indexName, "name", []any{o.Name}
-	case *Network:
+	case *model.Network:
 		index, what, args = indexName, "name", []any{o.Name}
-	case *Secret:
+	case *model.Secret:
 		index, what, args = indexName, "name and version", []any{o.Name, o.Version}
-	case *Config:
+	case *model.Config:
 		index, what, args = indexName, "name and version", []any{o.Name, o.Version}
-	case *Volume:
+	case *model.Volume:
 		index, what, args = indexNodeName, "node and name", []any{o.Node, o.Name}
 	default:
 		return nil
@@ -351,7 +352,7 @@ func nilRow(table string) error {
 
 // UpsertCluster writes the cluster row. There is one: writing a row with
 // another ID than the stored one fails with ErrConflict.
-func (w *WriteTxn) UpsertCluster(c *Cluster) error {
+func (w *WriteTxn) UpsertCluster(c *model.Cluster) error {
 	if c == nil {
 		return nilRow(TableCluster)
 	}
@@ -362,7 +363,7 @@ func (w *WriteTxn) UpsertCluster(c *Cluster) error {
 func (w *WriteTxn) DeleteCluster(id string) error { return w.del(TableCluster, id) }
 
 // UpsertNode writes a node. Hostnames are unique.
-func (w *WriteTxn) UpsertNode(n *Node) error {
+func (w *WriteTxn) UpsertNode(n *model.Node) error {
 	if n == nil {
 		return nilRow(TableNodes)
 	}
@@ -374,13 +375,13 @@ func (w *WriteTxn) DeleteNode(id string) error { return w.del(TableNodes, id) }
 
 // UpsertSource writes a source, keeping only the last SourceHistoryLimit
 // records of its history.
-func (w *WriteTxn) UpsertSource(s *Source) error {
+func (w *WriteTxn) UpsertSource(s *model.Source) error {
 	if s == nil {
 		return nilRow(TableSources)
 	}
 	c := s.Copy()
-	if n := len(c.History); n > SourceHistoryLimit {
-		c.History = c.History[n-SourceHistoryLimit:]
+	if n := len(c.History); n > model.SourceHistoryLimit {
+		c.History = c.History[n-model.SourceHistoryLimit:]
 	}
 	return w.put(TableSources, c)
 }
@@ -390,7 +391,7 @@ func (w *WriteTxn) DeleteSource(name string) error { return w.del(TableSources, 
 
 // UpsertStack writes a stack. The content of the spec's secrets and configs
 // is not stored (it lives in the Secret and Config tables).
-func (w *WriteTxn) UpsertStack(s *Stack) error {
+func (w *WriteTxn) UpsertStack(s *model.Stack) error {
 	if s == nil {
 		return nilRow(TableStacks)
 	}
@@ -414,7 +415,7 @@ func (w *WriteTxn) UpsertStack(s *Stack) error {
 func (w *WriteTxn) DeleteStack(name string) error { return w.del(TableStacks, name) }
 
 // UpsertService writes a service. Names are unique.
-func (w *WriteTxn) UpsertService(s *Service) error {
+func (w *WriteTxn) UpsertService(s *model.Service) error {
 	if s == nil {
 		return nilRow(TableServices)
 	}
@@ -425,7 +426,7 @@ func (w *WriteTxn) UpsertService(s *Service) error {
 func (w *WriteTxn) DeleteService(id string) error { return w.del(TableServices, id) }
 
 // UpsertTask writes a task.
-func (w *WriteTxn) UpsertTask(t *Task) error {
+func (w *WriteTxn) UpsertTask(t *model.Task) error {
 	if t == nil {
 		return nilRow(TableTasks)
 	}
@@ -435,8 +436,8 @@ func (w *WriteTxn) UpsertTask(t *Task) error {
 // UpsertTasks writes a batch of tasks (the scheduler's assignments, the
 // agents' status reports). The whole batch is validated first, so an invalid
 // task fails the call before any task is written.
-func (w *WriteTxn) UpsertTasks(tasks []*Task) error {
-	copies := make([]*Task, len(tasks))
+func (w *WriteTxn) UpsertTasks(tasks []*model.Task) error {
+	copies := make([]*model.Task, len(tasks))
 	for i, t := range tasks {
 		if t == nil {
 			return fmt.Errorf("state: %s: batch entry %d: nil row: %w", TableTasks, i, ErrInvalid)
@@ -459,7 +460,7 @@ func (w *WriteTxn) UpsertTasks(tasks []*Task) error {
 // afterwards. It is for the FSM, whose rows come fresh from decoding a raft entry,
 // where a million-task cluster would otherwise pay for a copy it never needs. The
 // whole batch is validated first.
-func (w *WriteTxn) PutTasks(tasks []*Task) error {
+func (w *WriteTxn) PutTasks(tasks []*model.Task) error {
 	for i, t := range tasks {
 		if t == nil {
 			return fmt.Errorf("state: %s: batch entry %d: nil row: %w", TableTasks, i, ErrInvalid)
@@ -477,7 +478,7 @@ func (w *WriteTxn) PutTasks(tasks []*Task) error {
 }
 
 // PutTask is PutTasks for one task.
-func (w *WriteTxn) PutTask(t *Task) error {
+func (w *WriteTxn) PutTask(t *model.Task) error {
 	if t == nil {
 		return nilRow(TableTasks)
 	}
@@ -512,7 +513,7 @@ func (w *WriteTxn) DeleteTasks(ids []string) error {
 }
 
 // UpsertNetwork writes a network. Names are unique.
-func (w *WriteTxn) UpsertNetwork(n *Network) error {
+func (w *WriteTxn) UpsertNetwork(n *model.Network) error {
 	if n == nil {
 		return nilRow(TableNetworks)
 	}
@@ -523,7 +524,7 @@ func (w *WriteTxn) UpsertNetwork(n *Network) error {
 func (w *WriteTxn) DeleteNetwork(id string) error { return w.del(TableNetworks, id) }
 
 // UpsertSecret writes one version of a secret. (Name, Version) is unique.
-func (w *WriteTxn) UpsertSecret(s *Secret) error {
+func (w *WriteTxn) UpsertSecret(s *model.Secret) error {
 	if s == nil {
 		return nilRow(TableSecrets)
 	}
@@ -534,7 +535,7 @@ func (w *WriteTxn) UpsertSecret(s *Secret) error {
 func (w *WriteTxn) DeleteSecret(id string) error { return w.del(TableSecrets, id) }
 
 // UpsertConfig writes one version of a config. (Name, Version) is unique.
-func (w *WriteTxn) UpsertConfig(c *Config) error {
+func (w *WriteTxn) UpsertConfig(c *model.Config) error {
 	if c == nil {
 		return nilRow(TableConfigs)
 	}
@@ -545,7 +546,7 @@ func (w *WriteTxn) UpsertConfig(c *Config) error {
 func (w *WriteTxn) DeleteConfig(id string) error { return w.del(TableConfigs, id) }
 
 // UpsertVolume writes a volume record. (Node, Name) is unique.
-func (w *WriteTxn) UpsertVolume(v *Volume) error {
+func (w *WriteTxn) UpsertVolume(v *model.Volume) error {
 	if v == nil {
 		return nilRow(TableVolumes)
 	}
@@ -585,7 +586,7 @@ func (w *WriteTxn) SetNodeLabels(id string, add map[string]string, remove []stri
 }
 
 // SetNodeAvailability sets a node's availability.
-func (w *WriteTxn) SetNodeAvailability(id string, a NodeAvailability) error {
+func (w *WriteTxn) SetNodeAvailability(id string, a model.NodeAvailability) error {
 	if !a.Valid() {
 		return fmt.Errorf("state: %s %q: %w: unknown availability %q", TableNodes, id, ErrInvalid, a)
 	}
@@ -602,7 +603,7 @@ func (w *WriteTxn) SetNodeAvailability(id string, a NodeAvailability) error {
 // ManagerStatus with the node's address as its raft address; a worker loses
 // it. Reachability is written as "reachable": what readers show is worked
 // out from raft and heartbeats when they answer.
-func (w *WriteTxn) SetNodeRole(id string, role NodeRole) error {
+func (w *WriteTxn) SetNodeRole(id string, role model.NodeRole) error {
 	if !role.Valid() {
 		return fmt.Errorf("state: %s %q: %w: unknown role %q", TableNodes, id, ErrInvalid, role)
 	}
@@ -613,17 +614,17 @@ func (w *WriteTxn) SetNodeRole(id string, role NodeRole) error {
 	c := n.Copy()
 	c.Role = role
 	switch {
-	case role == RoleWorker:
+	case role == model.RoleWorker:
 		c.ManagerStatus = nil
 	case c.ManagerStatus == nil:
-		c.ManagerStatus = &ManagerStatus{Reachability: ReachabilityReachable, Addr: c.Addr}
+		c.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: c.Addr}
 	}
 	return w.put(TableNodes, c)
 }
 
 // SetNodeStatus sets a node's observed status (the leader writes only
 // transitions, such as ready -> down).
-func (w *WriteTxn) SetNodeStatus(id string, st NodeStatus) error {
+func (w *WriteTxn) SetNodeStatus(id string, st model.NodeStatus) error {
 	if !st.State.Valid() {
 		return fmt.Errorf("state: %s %q: %w: unknown node state %q", TableNodes, id, ErrInvalid, st.State)
 	}
@@ -641,7 +642,7 @@ func (w *WriteTxn) SetNodeStatus(id string, st NodeStatus) error {
 // race with a later one) is ignored, and applied is false. A report in the
 // same state is applied (its message may be new). UpdatedAt becomes the
 // report's timestamp when that is later.
-func (w *WriteTxn) SetTaskStatus(id string, st TaskStatus) (applied bool, err error) {
+func (w *WriteTxn) SetTaskStatus(id string, st model.TaskStatus) (applied bool, err error) {
 	if !st.State.Valid() {
 		return false, fmt.Errorf("state: %s %q: %w: unknown task state %q", TableTasks, id, ErrInvalid, st.State)
 	}
@@ -654,7 +655,7 @@ func (w *WriteTxn) SetTaskStatus(id string, st TaskStatus) (applied bool, err er
 	}
 	// A shallow copy: the slices it shares with t are not changed, here or
 	// anywhere, once stored.
-	c := new(Task)
+	c := new(model.Task)
 	*c = *t
 	c.Status = st
 	if st.Timestamp.After(c.UpdatedAt) {
@@ -673,7 +674,7 @@ func (w *WriteTxn) SetTaskStatus(id string, st TaskStatus) (applied bool, err er
 // its node, but the node's agent has nothing to run). Agents report
 // asynchronously and their reports can arrive after the orchestrator moved on;
 // none of that is an error.
-func (w *WriteTxn) ReportTaskStatus(nodeID, id string, st TaskStatus) (applied bool, err error) {
+func (w *WriteTxn) ReportTaskStatus(nodeID, id string, st model.TaskStatus) (applied bool, err error) {
 	if !st.State.Valid() {
 		return false, fmt.Errorf("state: %s %q: %w: unknown task state %q", TableTasks, id, ErrInvalid, st.State)
 	}
@@ -682,13 +683,13 @@ func (w *WriteTxn) ReportTaskStatus(nodeID, id string, st TaskStatus) (applied b
 	}
 	// The hot path of a million-task cluster: one search finds the row and
 	// stores its successor (keys unchanged, so byID alone).
-	var prev, next *Task
-	w.tasks.byID.update(w.owner, id, func(t *Task) (*Task, bool) {
-		if t.NodeID != nodeID || t.Status.State.Before(TaskAssigned) || st.State.Before(t.Status.State) {
+	var prev, next *model.Task
+	w.tasks.byID.update(w.owner, id, func(t *model.Task) (*model.Task, bool) {
+		if t.NodeID != nodeID || t.Status.State.Before(model.TaskAssigned) || st.State.Before(t.Status.State) {
 			return t, false
 		}
 		// A shallow copy, as in SetTaskStatus.
-		c := new(Task)
+		c := new(model.Task)
 		*c = *t
 		c.Status = st
 		if st.Timestamp.After(c.UpdatedAt) {
@@ -716,7 +717,7 @@ func (w *WriteTxn) ReportTaskStatus(nodeID, id string, st TaskStatus) (applied b
 // ReplaceTask writes next over cur, the task row the caller just read (the FSM's
 // plan updates): next is stored as it is and must not be touched afterwards; its
 // Meta is set as for every write.
-func (w *WriteTxn) ReplaceTask(cur, next *Task) error {
+func (w *WriteTxn) ReplaceTask(cur, next *model.Task) error {
 	if cur == nil || next == nil || cur.ID != next.ID {
 		return fmt.Errorf("state: %s: replace needs the current row and a row of the same ID: %w", TableTasks, ErrInvalid)
 	}
@@ -732,25 +733,25 @@ func (w *WriteTxn) ReplaceTask(cur, next *Task) error {
 // validate reports what is wrong with a row, in words.
 func validate(r row) error {
 	switch r := r.(type) {
-	case *Cluster:
+	case *model.Cluster:
 		return validateCluster(r)
-	case *Node:
+	case *model.Node:
 		return validateNode(r)
-	case *Source:
+	case *model.Source:
 		return validateSource(r)
-	case *Stack:
+	case *model.Stack:
 		return validateStack(r)
-	case *Service:
+	case *model.Service:
 		return validateService(r)
-	case *Task:
+	case *model.Task:
 		return validateTask(r)
-	case *Network:
+	case *model.Network:
 		return validateNetwork(r)
-	case *Secret:
+	case *model.Secret:
 		return validateSecret(r)
-	case *Config:
+	case *model.Config:
 		return validateConfig(r)
-	case *Volume:
+	case *model.Volume:
 		return validateVolume(r)
 	}
 	return fmt.Errorf("a %T is not a row", r)
@@ -806,9 +807,9 @@ func optionalKeyField(name, v string) error {
 	return keyField(name, v)
 }
 
-func validateCluster(c *Cluster) error { return keyField("id", c.ID) }
+func validateCluster(c *model.Cluster) error { return keyField("id", c.ID) }
 
-func validateNode(n *Node) error {
+func validateNode(n *model.Node) error {
 	var reach error
 	if n.ManagerStatus != nil {
 		reach = known("reachability", n.ManagerStatus.Reachability)
@@ -818,11 +819,11 @@ func validateNode(n *Node) error {
 		known("node state", n.Status.State), reach)
 }
 
-func validateSource(s *Source) error {
+func validateSource(s *model.Source) error {
 	return problems(keyField("name", s.Name), known("kind", s.Kind), known("sync status", s.Status))
 }
 
-func validateStack(s *Stack) error {
+func validateStack(s *model.Stack) error {
 	var specName error
 	if s.Spec != nil && s.Spec.Name != "" && s.Spec.Name != s.Name {
 		specName = fmt.Errorf("spec is for stack %q", s.Spec.Name)
@@ -830,7 +831,7 @@ func validateStack(s *Stack) error {
 	return problems(keyField("name", s.Name), optionalKeyField("source", s.Source), specName)
 }
 
-func validateService(s *Service) error {
+func validateService(s *model.Service) error {
 	var name error
 	if s.Spec.Name != "" && s.Name != spec.FullName(s.Stack, s.Spec.Name) {
 		name = fmt.Errorf("name %q is not %q", s.Name, spec.FullName(s.Stack, s.Spec.Name))
@@ -839,21 +840,21 @@ func validateService(s *Service) error {
 		name, known("update state", s.UpdateStatus.State))
 }
 
-func validateTask(t *Task) error {
+func validateTask(t *model.Task) error {
 	return problems(idField("id", t.ID), idField("service id", t.ServiceID),
 		optionalIDField("node id", t.NodeID),
 		known("desired state", t.DesiredState), known("task state", t.Status.State))
 }
 
-func validateNetwork(n *Network) error {
+func validateNetwork(n *model.Network) error {
 	return problems(keyField("id", n.ID), keyField("name", n.Name))
 }
 
-func validateSecret(s *Secret) error {
+func validateSecret(s *model.Secret) error {
 	return problems(keyField("id", s.ID), keyField("name", s.Name), version(s.Version))
 }
 
-func validateConfig(c *Config) error {
+func validateConfig(c *model.Config) error {
 	return problems(keyField("id", c.ID), keyField("name", c.Name), version(c.Version))
 }
 
@@ -875,6 +876,6 @@ func known[E interface {
 	return fmt.Errorf("unknown %s %q", what, string(v))
 }
 
-func validateVolume(v *Volume) error {
+func validateVolume(v *model.Volume) error {
 	return problems(keyField("id", v.ID), keyField("node", v.Node), keyField("name", v.Name))
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
 
@@ -60,22 +60,22 @@ func benchStack(name string) *spec.Stack {
 
 // attachedTasks is a plan of n tasks of svc, each with an address on net: the i-th
 // batch's addresses follow the previous batch's.
-func attachedTasks(svc *state.Service, net *state.Network, batch, n int) *command.PlanApply {
+func attachedTasks(svc *model.Service, net *model.Network, batch, n int) *command.PlanApply {
 	base := netip.MustParseAddr("10.40.0.2").As4()
 	p := &orchestrator.Plan{ServiceID: svc.ID, SpecVersion: svc.SpecVersion}
 	for j := range n {
 		k := batch*n + j
 		addr := netip.AddrFrom4([4]byte{base[0], base[1], byte(k >> 8 % 256), byte(2 + k%250)})
-		p.Create = append(p.Create, &state.Task{ID: fmt.Sprintf("t%07d", k), ServiceID: svc.ID, ServiceName: svc.Name,
-			Slot: uint64(k + 1), NodeID: "n1", SpecVersion: svc.SpecVersion, DesiredState: state.TaskRunning,
-			Status:   state.TaskStatus{State: state.TaskAssigned, Timestamp: now},
-			Networks: []state.Attachment{{Network: net.ID, Addr: netip.PrefixFrom(addr, 16).String(), MAC: "02:42:0a:28:00:02"}}})
+		p.Create = append(p.Create, &model.Task{ID: fmt.Sprintf("t%07d", k), ServiceID: svc.ID, ServiceName: svc.Name,
+			Slot: uint64(k + 1), NodeID: "n1", SpecVersion: svc.SpecVersion, DesiredState: model.TaskRunning,
+			Status:   model.TaskStatus{State: model.TaskAssigned, Timestamp: now},
+			Networks: []model.Attachment{{Network: net.ID, Addr: netip.PrefixFrom(addr, 16).String(), MAC: "02:42:0a:28:00:02"}}})
 	}
 	return &command.PlanApply{Plans: []*orchestrator.Plan{p}}
 }
 
 // setupAttached deploys benchStack and returns its service and network.
-func setupAttached(h *benchFSM) (*state.Service, *state.Network) {
+func setupAttached(h *benchFSM) (*model.Service, *model.Network) {
 	h.apply(h.encode(command.CmdNodeUpsert, node("n1")))
 	h.apply(h.encode(command.CmdStackDeploy, deploy(benchStack("api"), "pw", "c", false)))
 	tx := h.f.State().ReadTxn()

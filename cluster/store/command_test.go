@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -92,7 +93,7 @@ func deploy(st *spec.Stack, secret, config string, prune bool) *command.StackDep
 	for k := range st.Configs {
 		ids[command.KindConfig+"/"+k] = fmt.Sprintf("cfg-%s-%d", k, idSeq)
 	}
-	return &command.StackDeploy{Stack: &state.Stack{Name: st.Name, Spec: st}, IDs: ids, Prune: prune,
+	return &command.StackDeploy{Stack: &model.Stack{Name: st.Name, Spec: st}, IDs: ids, Prune: prune,
 		SecretData: map[string][]byte{"pw": []byte(secret)}, ConfigData: map[string][]byte{"conf": []byte(config)}}
 }
 
@@ -143,7 +144,7 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 
 	// A new image; the update status is cleared.
 	svcRow := svc3.Copy()
-	svcRow.UpdateStatus = state.UpdateStatus{State: state.UpdateCompleted}
+	svcRow.UpdateStatus = model.UpdateStatus{State: model.UpdateCompleted}
 	if err := h.f.State().Update(h.index+1, func(w *state.WriteTxn) error { return w.UpsertService(svcRow) }); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestStackDeployCreatesUpdatesAndPrunes(t *testing.T) {
 func TestStackDeployRefusals(t *testing.T) {
 	h := newFSMHarness(t)
 	// A secret of the same name created outside the stack.
-	h.must(command.CmdSecretUpsert, &state.Secret{ID: "s1", Name: "web_pw", Version: 1, Data: []byte("outside")})
+	h.must(command.CmdSecretUpsert, &model.Secret{ID: "s1", Name: "web_pw", Version: 1, Data: []byte("outside")})
 	err := h.apply(command.CmdStackDeploy, deploy(webStack("nginx:1", 1), "hunter2", "a", false))
 	if !errors.Is(err, state.ErrConflict) || !strings.Contains(err.Error(), "external") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("deploy over a foreign secret: %v", err)
@@ -197,7 +198,7 @@ func TestStackDeployRefusals(t *testing.T) {
 		t.Fatalf("missing external network: %v", err)
 	}
 	// With it, the external secret's latest version is pinned.
-	h.must(command.CmdSecretUpsert, &state.Secret{ID: "s2", Name: "web_pw", Version: 2, Data: []byte("v2")})
+	h.must(command.CmdSecretUpsert, &model.Secret{ID: "s2", Name: "web_pw", Version: 2, Data: []byte("v2")})
 	h.must(command.CmdStackDeploy, withExternal(deploy(webStack("nginx:1", 1), "", "a", false)))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
 	if svc.Objects["secret/web_pw"] != 2 {
@@ -249,7 +250,7 @@ func TestServiceScaleForceRollback(t *testing.T) {
 	h.must(command.CmdStackDeploy, deploy(webStack("nginx:2", 5), "pw", "c", false))
 	h.must(command.CmdServiceRollback, &command.ServiceRollback{ID: svc.ID, Now: now})
 	s, _ = h.tx().Service(nil, svc.ID)
-	if s.Spec.Image != "nginx:1" || s.PreviousSpec.Image != "nginx:2" || s.UpdateStatus.State != state.UpdateRollbackStarted ||
+	if s.Spec.Image != "nginx:1" || s.PreviousSpec.Image != "nginx:2" || s.UpdateStatus.State != model.UpdateRollbackStarted ||
 		s.UpdateStatus.Message != command.MsgManualRollback || !s.UpdateStatus.StartedAt.Equal(now) {
 		t.Errorf("after rollback: %+v", s)
 	}
@@ -266,16 +267,16 @@ func TestPlanApplyRules(t *testing.T) {
 	h := newFSMHarness(t)
 	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
-	task := func(id string, slot uint64, st state.TaskState, node string) *state.Task {
-		return &state.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node, SpecVersion: 1,
-			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: st, Message: "m", Timestamp: now},
+	task := func(id string, slot uint64, st model.TaskState, node string) *model.Task {
+		return &model.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node, SpecVersion: 1,
+			DesiredState: model.TaskRunning, Status: model.TaskStatus{State: st, Message: "m", Timestamp: now},
 			CreatedAt: now, UpdatedAt: now, SpecHash: "h", NotBefore: now.Add(time.Second),
-			Restarts: state.Restarts{Count: 2, Recent: []time.Time{now}}}
+			Restarts: model.Restarts{Count: 2, Recent: []time.Time{now}}}
 	}
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{
-		{ServiceID: svc.ID, SpecVersion: 1, Create: []*state.Task{task("t1", 1, state.TaskAssigned, "n1"), task("t2", 2, state.TaskPending, "")}},
+		{ServiceID: svc.ID, SpecVersion: 1, Create: []*model.Task{task("t1", 1, model.TaskAssigned, "n1"), task("t2", 2, model.TaskPending, "")}},
 		// Stale: skipped whole.
-		{ServiceID: svc.ID, SpecVersion: 7, Create: []*state.Task{task("t9", 3, state.TaskAssigned, "n1")}},
+		{ServiceID: svc.ID, SpecVersion: 7, Create: []*model.Task{task("t9", 3, model.TaskAssigned, "n1")}},
 		// For a removed service that exists: skipped.
 		{ServiceID: svc.ID, SpecVersion: 0, Delete: []string{"t1"}},
 	}})
@@ -284,7 +285,7 @@ func TestPlanApplyRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := task("t1", 1, state.TaskAssigned, "n1")
+	want := task("t1", 1, model.TaskAssigned, "n1")
 	want.Meta = t1.Meta
 	if !reflect.DeepEqual(t1, want) {
 		t.Errorf("created task\n got %+v\nwant %+v", t1, want)
@@ -295,40 +296,40 @@ func TestPlanApplyRules(t *testing.T) {
 	// The agent reports t1 running; a plan computed before that assigns t2, tries to
 	// assign t1 elsewhere (refused: it is past assigned), and moves desired states
 	// forward only.
-	h.must(command.CmdTaskStatus, &command.TaskStatusBatch{Reports: []command.TaskStatusReport{{NodeID: "n1", TaskID: "t1", Status: state.TaskStatus{State: state.TaskRunning, Timestamp: now}}}})
+	h.must(command.CmdTaskStatus, &command.TaskStatusBatch{Reports: []command.TaskStatusReport{{NodeID: "n1", TaskID: "t1", Status: model.TaskStatus{State: model.TaskRunning, Timestamp: now}}}})
 	later := now.Add(time.Minute)
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1,
-		Service: &orchestrator.ServiceUpdate{UpdateStatus: state.UpdateStatus{State: state.UpdateUpdating, StartedAt: later}},
+		Service: &orchestrator.ServiceUpdate{UpdateStatus: model.UpdateStatus{State: model.UpdateUpdating, StartedAt: later}},
 		Update: []orchestrator.TaskUpdate{
-			{ID: "t1", NodeID: "n2", Status: &state.TaskStatus{State: state.TaskAssigned}, DesiredState: state.TaskShutdown, UpdatedAt: later},
-			{ID: "t2", NodeID: "n2", Status: &state.TaskStatus{State: state.TaskAssigned, Message: "assigned"}, UpdatedAt: later},
-			{ID: "gone", DesiredState: state.TaskShutdown, UpdatedAt: later},
+			{ID: "t1", NodeID: "n2", Status: &model.TaskStatus{State: model.TaskAssigned}, DesiredState: model.TaskShutdown, UpdatedAt: later},
+			{ID: "t2", NodeID: "n2", Status: &model.TaskStatus{State: model.TaskAssigned, Message: "assigned"}, UpdatedAt: later},
+			{ID: "gone", DesiredState: model.TaskShutdown, UpdatedAt: later},
 		},
 		Delete: []string{"also-gone"},
 	}}})
 	tx = h.tx()
 	t1, _ = tx.Task(nil, "t1")
 	t2, _ := tx.Task(nil, "t2")
-	if t1.NodeID != "n1" || t1.Status.State != state.TaskRunning || t1.DesiredState != state.TaskShutdown || !t1.UpdatedAt.Equal(later) {
+	if t1.NodeID != "n1" || t1.Status.State != model.TaskRunning || t1.DesiredState != model.TaskShutdown || !t1.UpdatedAt.Equal(later) {
 		t.Errorf("t1 = %+v", t1)
 	}
-	if t2.NodeID != "n2" || t2.Status.State != state.TaskAssigned {
+	if t2.NodeID != "n2" || t2.Status.State != model.TaskAssigned {
 		t.Errorf("t2 = %+v", t2)
 	}
-	if s, _ := tx.Service(nil, svc.ID); s.UpdateStatus.State != state.UpdateUpdating {
+	if s, _ := tx.Service(nil, svc.ID); s.UpdateStatus.State != model.UpdateUpdating {
 		t.Errorf("service update status %+v", s.UpdateStatus)
 	}
 	// A desired state never moves back.
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1,
-		Update: []orchestrator.TaskUpdate{{ID: "t1", DesiredState: state.TaskRunning, UpdatedAt: later}}}}})
-	if t1, _ := h.tx().Task(nil, "t1"); t1.DesiredState != state.TaskShutdown {
+		Update: []orchestrator.TaskUpdate{{ID: "t1", DesiredState: model.TaskRunning, UpdatedAt: later}}}}})
+	if t1, _ := h.tx().Task(nil, "t1"); t1.DesiredState != model.TaskShutdown {
 		t.Error("desired state moved back")
 	}
 	// An automatic rollback swaps the specs.
 	h.must(command.CmdStackDeploy, deploy(webStack("nginx:2", 2), "pw", "c", false))
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 2,
-		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: state.UpdateStatus{State: state.UpdateRollbackStarted}}}}})
-	if s, _ := h.tx().Service(nil, svc.ID); s.Spec.Image != "nginx:1" || s.SpecVersion != 3 || s.UpdateStatus.State != state.UpdateRollbackStarted {
+		Service: &orchestrator.ServiceUpdate{Rollback: true, UpdateStatus: model.UpdateStatus{State: model.UpdateRollbackStarted}}}}})
+	if s, _ := h.tx().Service(nil, svc.ID); s.Spec.Image != "nginx:1" || s.SpecVersion != 3 || s.UpdateStatus.State != model.UpdateRollbackStarted {
 		t.Errorf("after an automatic rollback: %+v", s)
 	}
 }
@@ -337,15 +338,15 @@ func TestTaskStatusOnlyForTheReportingNode(t *testing.T) {
 	h := newFSMHarness(t)
 	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 1), "pw", "c", false))
 	svc, _ := h.tx().ServiceByName(nil, "web_api")
-	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1, Create: []*state.Task{
-		{ID: "t1", ServiceID: svc.ID, Slot: 1, NodeID: "n1", SpecVersion: 1, DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskAssigned}},
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: 1, Create: []*model.Task{
+		{ID: "t1", ServiceID: svc.ID, Slot: 1, NodeID: "n1", SpecVersion: 1, DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskAssigned}},
 	}}}})
 	h.must(command.CmdTaskStatus, &command.TaskStatusBatch{Reports: []command.TaskStatusReport{
-		{NodeID: "n2", TaskID: "t1", Status: state.TaskStatus{State: state.TaskFailed}},
-		{NodeID: "n1", TaskID: "missing", Status: state.TaskStatus{State: state.TaskRunning}},
-		{NodeID: "n1", TaskID: "t1", Status: state.TaskStatus{State: state.TaskRunning, Message: "started"}},
+		{NodeID: "n2", TaskID: "t1", Status: model.TaskStatus{State: model.TaskFailed}},
+		{NodeID: "n1", TaskID: "missing", Status: model.TaskStatus{State: model.TaskRunning}},
+		{NodeID: "n1", TaskID: "t1", Status: model.TaskStatus{State: model.TaskRunning, Message: "started"}},
 	}})
-	if t1, _ := h.tx().Task(nil, "t1"); t1.Status.State != state.TaskRunning || t1.Status.Message != "started" {
+	if t1, _ := h.tx().Task(nil, "t1"); t1.Status.State != model.TaskRunning || t1.Status.Message != "started" {
 		t.Errorf("t1 = %+v", t1.Status)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/orchestrator"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/netstack/ipam"
@@ -37,16 +38,16 @@ func found[T any](t *testing.T) func(T, error) T {
 	}
 }
 
-func (h *fsmHarness) service(name string) *state.Service {
-	return found[*state.Service](h.t)(h.tx().ServiceByName(nil, name))
+func (h *fsmHarness) service(name string) *model.Service {
+	return found[*model.Service](h.t)(h.tx().ServiceByName(nil, name))
 }
 
-func (h *fsmHarness) network(name string) *state.Network {
-	return found[*state.Network](h.t)(h.tx().NetworkByName(nil, name))
+func (h *fsmHarness) network(name string) *model.Network {
+	return found[*model.Network](h.t)(h.tx().NetworkByName(nil, name))
 }
 
-func (h *fsmHarness) node(id string) *state.Node {
-	return found[*state.Node](h.t)(h.tx().Node(nil, id))
+func (h *fsmHarness) node(id string) *model.Node {
+	return found[*model.Node](h.t)(h.tx().Node(nil, id))
 }
 
 // vips returns a service's VIPs by network name.
@@ -65,18 +66,18 @@ func (h *fsmHarness) vips(name string) map[string]string {
 
 // addressTasks creates tasks of service svc holding the given addresses on network
 // net, the first in state st, the others running.
-func (h *fsmHarness) addressTasks(svc *state.Service, net *state.Network, st state.TaskState, addrs ...string) {
+func (h *fsmHarness) addressTasks(svc *model.Service, net *model.Network, st model.TaskState, addrs ...string) {
 	h.t.Helper()
-	var tasks []*state.Task
+	var tasks []*model.Task
 	for i, a := range addrs {
-		s := state.TaskRunning
+		s := model.TaskRunning
 		if i == 0 {
 			s = st
 		}
-		tasks = append(tasks, &state.Task{ID: "task-" + strings.NewReplacer(".", "-", "/", "-").Replace(a), ServiceID: svc.ID,
-			ServiceName: svc.Name, Slot: uint64(10 + i), NodeID: "n1", SpecVersion: svc.SpecVersion, DesiredState: state.TaskRunning,
-			Status: state.TaskStatus{State: s, Timestamp: now}, CreatedAt: now,
-			Networks: []state.Attachment{{Network: net.ID, Addr: a}}})
+		tasks = append(tasks, &model.Task{ID: "task-" + strings.NewReplacer(".", "-", "/", "-").Replace(a), ServiceID: svc.ID,
+			ServiceName: svc.Name, Slot: uint64(10 + i), NodeID: "n1", SpecVersion: svc.SpecVersion, DesiredState: model.TaskRunning,
+			Status: model.TaskStatus{State: s, Timestamp: now}, CreatedAt: now,
+			Networks: []model.Attachment{{Network: net.ID, Addr: a}}})
 	}
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: tasks}}})
 }
@@ -97,12 +98,12 @@ func TestVIPsAvoidTasksGatewayAndEndpoints(t *testing.T) {
 	if v := h.service("web_api").Endpoint.VIPs; len(v) != 0 {
 		t.Fatalf("a dnsrr service has VIPs %v", v)
 	}
-	h.addressTasks(h.service("web_api"), h.network("web_default"), state.TaskFailed, "10.30.0.5/29", "10.30.0.6/29")
+	h.addressTasks(h.service("web_api"), h.network("web_default"), model.TaskFailed, "10.30.0.5/29", "10.30.0.6/29")
 
 	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 	ingress := h.network(command.IngressName)
 	if !ingress.Ingress || ingress.Driver != "overlay" || ingress.VNI == 0 || ingress.Subnet != ipam.IngressSubnet.String() ||
-		ingress.Gateway != "10.255.0.1" || ingress.Stack != "" || len(ingress.ID) != state.IDLength {
+		ingress.Gateway != "10.255.0.1" || ingress.Stack != "" || len(ingress.ID) != model.IDLength {
 		t.Fatalf("ingress network %+v", ingress)
 	}
 	if n := h.network("web_default"); ingress.VNI == n.VNI {
@@ -337,7 +338,7 @@ func TestNodeEndpoints(t *testing.T) {
 		t.Fatalf("n2 endpoints %+v, want the next free one below n1's and the VIP", first)
 	}
 	again := node("n2")
-	again.Networks = []state.Attachment{{Network: "elsewhere", Addr: "10.9.9.9/24"}}
+	again.Networks = []model.Attachment{{Network: "elsewhere", Addr: "10.9.9.9/24"}}
 	h.must(command.CmdNodeUpsert, again)
 	if got := h.node("n2").Networks; !reflect.DeepEqual(got, first) {
 		t.Errorf("after a second write: %+v, want %+v", got, first)
@@ -377,13 +378,13 @@ func TestIngressReserved(t *testing.T) {
 }
 
 // stripVIPs rewrites the service as a build without VIPs wrote it.
-func (h *fsmHarness) stripVIPs(name string) *state.Service {
+func (h *fsmHarness) stripVIPs(name string) *model.Service {
 	h.t.Helper()
 	old := h.service(name)
 	h.index++
 	err := h.f.State().Update(h.index, func(tx *state.WriteTxn) error {
 		bare := old.Copy()
-		bare.Endpoint = state.Endpoint{}
+		bare.Endpoint = model.Endpoint{}
 		return tx.UpsertService(bare)
 	})
 	if err != nil {
@@ -479,21 +480,21 @@ func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 	h.must(command.CmdNodeUpsert, node("n1"))
 	h.must(command.CmdStackDeploy, deploy(meshStack("nginx:1"), "pw", "c", false))
 	svc, def, ingress := h.service("web_api"), h.network("web_default"), h.network(command.IngressName)
-	task := func(id string, atts ...state.Attachment) *state.Task {
-		return &state.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: 1, NodeID: "n1", SpecVersion: svc.SpecVersion,
-			DesiredState: state.TaskRunning, Status: state.TaskStatus{State: state.TaskAssigned, Timestamp: now}, CreatedAt: now, Networks: atts}
+	task := func(id string, atts ...model.Attachment) *model.Task {
+		return &model.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: 1, NodeID: "n1", SpecVersion: svc.SpecVersion,
+			DesiredState: model.TaskRunning, Status: model.TaskStatus{State: model.TaskAssigned, Timestamp: now}, CreatedAt: now, Networks: atts}
 	}
-	vip := state.Attachment{Network: def.ID, Addr: "10.30.0.6/29"}
-	endpoint := state.Attachment{Network: ingress.ID, Addr: h.node("n1").Networks[0].Addr}
-	free := state.Attachment{Network: def.ID, Addr: "10.30.0.2/29"}
-	freeIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.0.2/18"}
+	vip := model.Attachment{Network: def.ID, Addr: "10.30.0.6/29"}
+	endpoint := model.Attachment{Network: ingress.ID, Addr: h.node("n1").Networks[0].Addr}
+	free := model.Attachment{Network: def.ID, Addr: "10.30.0.2/29"}
+	freeIngress := model.Attachment{Network: ingress.ID, Addr: "10.255.0.2/18"}
 	// Free, but in the upper half of the ingress subnet, which tasks never get.
-	upperIngress := state.Attachment{Network: ingress.ID, Addr: "10.255.32.2/18"}
+	upperIngress := model.Attachment{Network: ingress.ID, Addr: "10.255.32.2/18"}
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{
-		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-vip", free, vip)}},
-		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("on-endpoint", free, endpoint)}},
-		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("upper-half", free, upperIngress)}},
-		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{task("clear", free, freeIngress)}},
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*model.Task{task("on-vip", free, vip)}},
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*model.Task{task("on-endpoint", free, endpoint)}},
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*model.Task{task("upper-half", free, upperIngress)}},
+		{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*model.Task{task("clear", free, freeIngress)}},
 	}})
 	for id, want := range map[string]bool{"on-vip": false, "on-endpoint": false, "upper-half": false, "clear": true} {
 		if _, err := h.tx().Task(nil, id); (err == nil) != want {
@@ -501,13 +502,13 @@ func TestPlanGivingAReservedAddressIsSkipped(t *testing.T) {
 		}
 	}
 	// An assignment that gives a pending task a VIP's address is skipped too.
-	pending := task("pending", []state.Attachment(nil)...)
-	pending.Slot, pending.NodeID, pending.Status.State = 2, "", state.TaskPending
-	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*state.Task{pending}}}})
+	pending := task("pending", []model.Attachment(nil)...)
+	pending.Slot, pending.NodeID, pending.Status.State = 2, "", model.TaskPending
+	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion, Create: []*model.Task{pending}}}})
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{{ServiceID: svc.ID, SpecVersion: svc.SpecVersion,
-		Update: []orchestrator.TaskUpdate{{ID: "pending", NodeID: "n1", Status: &state.TaskStatus{State: state.TaskAssigned},
-			Networks: []state.Attachment{vip}, UpdatedAt: now}}}}})
-	if got, _ := h.tx().Task(nil, "pending"); got.Status.State != state.TaskPending || len(got.Networks) != 0 {
+		Update: []orchestrator.TaskUpdate{{ID: "pending", NodeID: "n1", Status: &model.TaskStatus{State: model.TaskAssigned},
+			Networks: []model.Attachment{vip}, UpdatedAt: now}}}}})
+	if got, _ := h.tx().Task(nil, "pending"); got.Status.State != model.TaskPending || len(got.Networks) != 0 {
 		t.Errorf("pending task after an assignment onto the VIP: %v %+v", got.Status.State, got.Networks)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -27,7 +28,7 @@ func TestReplicasAboveTheLimitAreRefusedByTheFSM(t *testing.T) {
 		t.Fatalf("stacks after the refused deploy: %v", got)
 	}
 
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Branch: "main"}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "file:///r", Branch: "main"}})
 	synced := sourceStack("infra", "r1", "app", "nginx:1")
 	synced.Stack.Spec.Services["app"].Deploy.Replicas = ptr(uint64(10_001))
 	synced.Limited = true
@@ -43,7 +44,7 @@ func TestReplicasAboveTheLimitAreRefusedByTheFSM(t *testing.T) {
 	if err := h.apply(command.CmdServiceScale, &command.ServiceScale{ID: svc.ID, Replicas: 10_001, Limited: true}); !errors.Is(err, state.ErrInvalid) || !strings.Contains(err.Error(), "10001 is above the cluster's limit of 10000") {
 		t.Fatalf("scale to 10001: %v", err)
 	}
-	row := &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}
+	row := &model.Cluster{ID: "c1", Settings: model.DefaultSettings()}
 	row.Settings.MaxReplicas = 20_000
 	h.must(command.CmdClusterUpsert, row)
 	h.must(command.CmdServiceScale, &command.ServiceScale{ID: svc.ID, Replicas: 10_001, Limited: true})

@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
 func TestSourcePushMovesTheBranchFromWhatThePusherSaw(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush, Branch: "main", PinnedRevision: "r0"}})
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Branch: "main"}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", PinnedRevision: "r0"}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "file:///r", Branch: "main"}})
 	for _, tc := range []struct {
 		name string
 		push *command.SourcePush

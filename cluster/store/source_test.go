@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
 )
@@ -24,8 +25,8 @@ func sourceStack(source, rev, name, image string) *command.StackDeploy {
 }
 
 func syncOf(source, rev string, prune bool, stacks ...*command.StackDeploy) *command.SourceSync {
-	return &command.SourceSync{Name: source, Now: now, Fetched: rev, Status: state.SyncSynced, Apply: true, Prune: prune, Stacks: stacks,
-		Record: state.SyncRecord{Revision: rev, Result: state.SyncApplied}}
+	return &command.SourceSync{Name: source, Now: now, Fetched: rev, Status: model.SyncSynced, Apply: true, Prune: prune, Stacks: stacks,
+		Record: model.SyncRecord{Revision: rev, Result: model.SyncApplied}}
 }
 
 func (h *fsmHarness) stackNames() map[string]string {
@@ -43,8 +44,8 @@ func (h *fsmHarness) stackNames() map[string]string {
 
 func TestSourceSyncAppliesARevisionWholeOrNotAtAll(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull, URL: "file:///r", Branch: "main", Prune: true}})
-	if err := h.apply(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceDir}}); !errors.Is(err, state.ErrConflict) {
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "file:///r", Branch: "main", Prune: true}})
+	if err := h.apply(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "infra", Kind: model.SourceDir}}); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("second add of a name: %v, want ErrConflict", err)
 	}
 
@@ -53,7 +54,7 @@ func TestSourceSyncAppliesARevisionWholeOrNotAtAll(t *testing.T) {
 		t.Fatalf("after r1: %v", got)
 	}
 	src, _ := h.tx().Source(nil, "infra")
-	if src.LastAppliedRevision != "r1" || src.Status != state.SyncSynced || len(src.History) != 1 {
+	if src.LastAppliedRevision != "r1" || src.Status != model.SyncSynced || len(src.History) != 1 {
 		t.Fatalf("source after r1: %+v", src)
 	}
 
@@ -72,7 +73,7 @@ func TestSourceSyncAppliesARevisionWholeOrNotAtAll(t *testing.T) {
 	}
 
 	// r3 drops db: pruned. A stack of another source is refused, whole.
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "apps", Kind: state.SourceGitPush}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush}})
 	if err := h.apply(command.CmdSourceSync, syncOf("apps", "a1", true, sourceStack("apps", "a1", "web", "httpd:2"))); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("a source taking another's stack: %v, want ErrConflict", err)
 	}
@@ -93,17 +94,17 @@ func TestSourceSyncAppliesARevisionWholeOrNotAtAll(t *testing.T) {
 
 func TestSourceSyncRecordsFailuresAndHistory(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "infra", Kind: model.SourceGitPull}})
 	h.must(command.CmdSourceSync, syncOf("infra", "r1", true, sourceStack("infra", "r1", "web", "nginx:1")))
-	for i := range state.SourceHistoryLimit + 2 {
-		h.must(command.CmdSourceSync, &command.SourceSync{Name: "infra", Now: now, Fetched: "r2", Status: state.SyncFailed, Answered: uint64(i),
-			Record: state.SyncRecord{Revision: "r2", Result: state.SyncRejected, Message: "stack web: services.app.image: required"}})
+	for i := range model.SourceHistoryLimit + 2 {
+		h.must(command.CmdSourceSync, &command.SourceSync{Name: "infra", Now: now, Fetched: "r2", Status: model.SyncFailed, Answered: uint64(i),
+			Record: model.SyncRecord{Revision: "r2", Result: model.SyncRejected, Message: "stack web: services.app.image: required"}})
 	}
 	src, _ := h.tx().Source(nil, "infra")
-	if src.LastAppliedRevision != "r1" || src.LastFetchedRevision != "r2" || src.Status != state.SyncFailed || src.Message == "" {
+	if src.LastAppliedRevision != "r1" || src.LastFetchedRevision != "r2" || src.Status != model.SyncFailed || src.Message == "" {
 		t.Errorf("after failures: %+v", src)
 	}
-	if len(src.History) != state.SourceHistoryLimit || src.AnsweredRequests != state.SourceHistoryLimit+1 {
+	if len(src.History) != model.SourceHistoryLimit || src.AnsweredRequests != model.SourceHistoryLimit+1 {
 		t.Errorf("history %d records, answered %d", len(src.History), src.AnsweredRequests)
 	}
 	if err := h.apply(command.CmdSourceSync, &command.SourceSync{Name: "nope", Now: now}); !errors.Is(err, state.ErrNotFound) {
@@ -113,7 +114,7 @@ func TestSourceSyncRecordsFailuresAndHistory(t *testing.T) {
 
 func TestSourceUpdateAndRemove(t *testing.T) {
 	h := newFSMHarness(t)
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &state.Source{Name: "infra", Kind: state.SourceGitPull}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: &model.Source{Name: "infra", Kind: model.SourceGitPull}})
 	h.must(command.CmdSourceUpdate, &command.SourceUpdate{Name: "infra", Pin: ptr("r0"), RequestSync: true})
 	h.must(command.CmdSourceUpdate, &command.SourceUpdate{Name: "infra", Suspended: ptr(true), RequestSync: true})
 	src, _ := h.tx().Source(nil, "infra")
@@ -130,12 +131,12 @@ func TestSourceUpdateAndRemove(t *testing.T) {
 	if got := h.stackNames(); got["web"] != "@" || got["db"] != "@" {
 		t.Fatalf("removing a source without prune must keep its stacks, detached: %v", got)
 	}
-	apps := &state.Source{Name: "apps", Kind: state.SourceGitPull, AuthRef: "source-apps-credentials"}
-	cred := &state.Secret{ID: "sec-apps", Name: "source-apps-credentials", Version: 1, Data: []byte(`{"token":"t0k"}`)}
-	if err := h.apply(command.CmdSourceAdd, &command.SourceAdd{Source: apps, Secrets: []*state.Secret{{ID: "x", Name: "other", Version: 1}}}); !errors.Is(err, state.ErrInvalid) {
+	apps := &model.Source{Name: "apps", Kind: model.SourceGitPull, AuthRef: "source-apps-credentials"}
+	cred := &model.Secret{ID: "sec-apps", Name: "source-apps-credentials", Version: 1, Data: []byte(`{"token":"t0k"}`)}
+	if err := h.apply(command.CmdSourceAdd, &command.SourceAdd{Source: apps, Secrets: []*model.Secret{{ID: "x", Name: "other", Version: 1}}}); !errors.Is(err, state.ErrInvalid) {
 		t.Fatalf("a source bringing a secret it does not use: %v", err)
 	}
-	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: apps, Secrets: []*state.Secret{cred}})
+	h.must(command.CmdSourceAdd, &command.SourceAdd{Source: apps, Secrets: []*model.Secret{cred}})
 	if got, err := h.tx().Secret(nil, "source-apps-credentials"); err != nil || string(got.Data) != `{"token":"t0k"}` {
 		t.Fatalf("the source's credentials: %v %v", got, err)
 	}

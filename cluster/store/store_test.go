@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
@@ -161,9 +162,9 @@ func waitApplied(t *testing.T, s *Store, index uint64) {
 	}
 }
 
-func node(id string) *state.Node {
-	return &state.Node{ID: id, Hostname: "host-" + id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-		Status: state.NodeStatus{State: state.NodeReady}}
+func node(id string) *model.Node {
+	return &model.Node{ID: id, Hostname: "host-" + id, Role: model.RoleWorker, Availability: model.AvailabilityActive,
+		Status: model.NodeStatus{State: model.NodeReady}}
 }
 
 func TestApplyReplicatesAndForwards(t *testing.T) {
@@ -198,7 +199,7 @@ func TestApplyReplicatesAndForwards(t *testing.T) {
 		}
 	}
 	// A command the FSM refuses comes back to the proposer as an error.
-	if _, err := follower.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: "missing", Availability: state.AvailabilityDrain}); !errors.Is(err, state.ErrNotFound) {
+	if _, err := follower.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: "missing", Availability: model.AvailabilityDrain}); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("update of a missing node: err = %v, want state.ErrNotFound", err)
 	}
 }
@@ -265,7 +266,7 @@ func TestRestartRestoresFromSnapshot(t *testing.T) {
 	if err := leader.Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
-	idx, err := leader.Apply(ctx, command.CmdSecretUpsert, &state.Secret{ID: "s1", Name: "db_password", Version: 1, Data: []byte("after-the-snapshot")})
+	idx, err := leader.Apply(ctx, command.CmdSecretUpsert, &model.Secret{ID: "s1", Name: "db_password", Version: 1, Data: []byte("after-the-snapshot")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +315,7 @@ func TestClusterUpdateIsCompareAndSwap(t *testing.T) {
 	c := newTestCluster(t, 1)
 	leader := c.waitLeader()
 	ctx := context.Background()
-	if _, err := leader.Apply(ctx, command.CmdClusterUpsert, &state.Cluster{ID: "c1", Settings: state.DefaultSettings()}); err != nil {
+	if _, err := leader.Apply(ctx, command.CmdClusterUpsert, &model.Cluster{ID: "c1", Settings: model.DefaultSettings()}); err != nil {
 		t.Fatal(err)
 	}
 	read, err := leader.State().ReadTxn().Cluster(nil)
@@ -346,11 +347,11 @@ func TestNodeUpdateChangesRole(t *testing.T) {
 	if _, err := leader.Apply(ctx, command.CmdNodeUpsert, n); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := leader.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: "n1", Role: state.RoleManager, LabelsAdd: map[string]string{"a": "b"}}); err != nil {
+	if _, err := leader.Apply(ctx, command.CmdNodeUpdate, command.NodeUpdate{ID: "n1", Role: model.RoleManager, LabelsAdd: map[string]string{"a": "b"}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := leader.State().ReadTxn().Node(nil, "n1")
-	if got.Role != state.RoleManager || got.ManagerStatus == nil || got.ManagerStatus.Addr != n.Addr || got.Labels["a"] != "b" {
+	if got.Role != model.RoleManager || got.ManagerStatus == nil || got.ManagerStatus.Addr != n.Addr || got.Labels["a"] != "b" {
 		t.Fatalf("promoted node: %+v", got)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
@@ -49,9 +49,9 @@ the unlock key after every restart; it is printed once.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Cluster initialized: current node (%s) is now a manager.\n\n", resp.NodeID)
-			printJoinCommand(w, state.RoleWorker, resp.WorkerToken, resp.ManagerAddr)
+			printJoinCommand(w, model.RoleWorker, resp.WorkerToken, resp.ManagerAddr)
 			fmt.Fprintln(w)
-			printJoinCommand(w, state.RoleManager, resp.ManagerToken, resp.ManagerAddr)
+			printJoinCommand(w, model.RoleManager, resp.ManagerToken, resp.ManagerAddr)
 			if resp.UnlockKey != "" {
 				fmt.Fprintln(w)
 				printUnlockKey(w, resp.UnlockKey)
@@ -66,7 +66,7 @@ the unlock key after every restart; it is printed once.`,
 	return cmd
 }
 
-func printJoinCommand(w io.Writer, role state.NodeRole, token, addr string) {
+func printJoinCommand(w io.Writer, role model.NodeRole, token, addr string) {
 	fmt.Fprintf(w, "To add a %s to this cluster, run the following command:\n\n    berth join --token %s %s\n", role, token, addr)
 }
 
@@ -348,7 +348,7 @@ func newJoinTokenCommand(host *hostFlag) *cobra.Command {
 		},
 		ValidArgs: []string{"worker", "manager"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			role := state.NodeRole(args[0])
+			role := model.NodeRole(args[0])
 			if !role.Valid() {
 				return fmt.Errorf("unknown role %q: use worker or manager", args[0])
 			}

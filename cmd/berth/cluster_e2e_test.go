@@ -24,7 +24,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/testenv"
 )
@@ -290,13 +290,13 @@ func TestClusterProcesses(t *testing.T) {
 	t.Logf("node ls on node-2:\n%s", table)
 	// node-3 is a follower: its copy of the state may trail node-2's by a commit.
 	c.eventually(10*time.Second, func() error {
-		if info := c.info("node-3"); info.Managers != 3 || info.Nodes != 4 || info.Leader == nil || info.Role != state.RoleManager {
+		if info := c.info("node-3"); info.Managers != 3 || info.Nodes != 4 || info.Leader == nil || info.Role != model.RoleManager {
 			return fmt.Errorf("info on node-3: %+v", info)
 		}
 		return nil
 	})
 	c.eventually(10*time.Second, func() error {
-		var nodes []*state.Node
+		var nodes []*model.Node
 		if err := json.Unmarshal([]byte(c.must("node-1", "node", "ls", "--format", "json").Stdout), &nodes); err != nil || len(nodes) != 4 {
 			return fmt.Errorf("node ls --format json: %d nodes, %v", len(nodes), err)
 		}
@@ -591,12 +591,12 @@ func testFailover(t *testing.T, c *procCluster) {
 	c.start(oldLeader)
 	for _, name := range []string{"node-1", "node-2", "node-3"} {
 		c.eventually(30*time.Second, func() error {
-			var n state.Node
+			var n model.Node
 			r := c.run(name, "node", "inspect", "--format", "json", "node-4")
 			if r.Code != 0 {
 				return r.Err()
 			}
-			var list []state.Node
+			var list []model.Node
 			if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil || len(list) != 1 {
 				return fmt.Errorf("inspect: %v", err)
 			}

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/clustertest"
 	"github.com/berthd/berth/internal/ctrtest"
 	"github.com/berthd/berth/internal/testenv"
@@ -304,8 +304,8 @@ func TestDataPlaneProcess(t *testing.T) {
 			newInfo = ti
 		}
 	}
-	if oldInfo == nil || newInfo == nil || oldInfo.Status.State != state.TaskShutdown ||
-		newInfo.Status.State != state.TaskRunning || oldInfo.Status.Timestamp.Before(newInfo.Status.Timestamp) {
+	if oldInfo == nil || newInfo == nil || oldInfo.Status.State != model.TaskShutdown ||
+		newInfo.Status.State != model.TaskRunning || oldInfo.Status.Timestamp.Before(newInfo.Status.Timestamp) {
 		t.Errorf("start-first: old %+v, new %+v: the old task must stop after the new one runs", oldInfo, newInfo)
 	}
 
@@ -433,7 +433,7 @@ func checkHostPortRestart(t *testing.T, c *procCluster, ctr *ctrtest.Client, dir
 	})
 	reachFromNode(second)
 	for _, ti := range taskInfos(t, c, "dphost_hp") {
-		if ti.Status.State == state.TaskRejected {
+		if ti.Status.State == model.TaskRejected {
 			t.Errorf("task %s of the restarted service was rejected: %s\n%s", ti.ID, ti.Status.Err,
 				c.must("node-1", "service", "ps", "--no-trunc", "dphost_hp").Stdout)
 		}

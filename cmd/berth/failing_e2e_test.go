@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // unpullableStack's image names a registry on a loopback port nothing listens on: the
@@ -35,7 +35,7 @@ func TestUnpullableImageProcess(t *testing.T) {
 	deployed := time.Now()
 	c.eventually(30*time.Second, func() error {
 		for _, task := range taskInfos(t, c, "bad_api") {
-			if task.Status.State == state.TaskRejected {
+			if task.Status.State == model.TaskRejected {
 				return nil
 			}
 		}

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 type logFlags struct {
@@ -80,7 +80,7 @@ func serviceLogs(ctx context.Context, c *api.Client, tasks []*api.TaskInfo, o ap
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	for _, t := range tasks {
-		if t.NodeID == "" || !t.Status.State.After(state.TaskAssigned) {
+		if t.NodeID == "" || !t.Status.State.After(model.TaskAssigned) {
 			continue
 		}
 		p := ""

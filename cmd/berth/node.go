@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 func newNodeCommand(host *hostFlag) *cobra.Command {
@@ -20,8 +20,8 @@ func newNodeCommand(host *hostFlag) *cobra.Command {
 		newNodeLsCommand(host),
 		newNodeInspectCommand(host),
 		newNodeRmCommand(host),
-		newNodeRoleCommand(host, state.RoleManager),
-		newNodeRoleCommand(host, state.RoleWorker),
+		newNodeRoleCommand(host, model.RoleManager),
+		newNodeRoleCommand(host, model.RoleWorker),
 		newNodeUpdateCommand(host),
 	)
 }
@@ -50,8 +50,8 @@ or Unreachable for managers and empty for workers; * marks the node you talk to.
 			if err != nil {
 				return err
 			}
-			return printListing(cmd.OutOrStdout(), format, quiet, nodes, func(n *state.Node) string { return n.ID },
-				func(w io.Writer, nodes []*state.Node) {
+			return printListing(cmd.OutOrStdout(), format, quiet, nodes, func(n *model.Node) string { return n.ID },
+				func(w io.Writer, nodes []*model.Node) {
 					self := ""
 					if info, err := c.Info(cmd.Context()); err == nil {
 						self = info.NodeID
@@ -66,7 +66,7 @@ or Unreachable for managers and empty for workers; * marks the node you talk to.
 }
 
 // printNodes is Docker's `node ls` table.
-func printNodes(w io.Writer, nodes []*state.Node, self string) {
+func printNodes(w io.Writer, nodes []*model.Node, self string) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHOSTNAME\tSTATUS\tAVAILABILITY\tMANAGER STATUS")
 	for _, n := range nodes {
@@ -103,7 +103,7 @@ or in a human-readable form with --pretty.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(cmd, host, args, format, pretty,
-				func(ctx context.Context, c *api.Client, ref string) (*state.Node, error) {
+				func(ctx context.Context, c *api.Client, ref string) (*model.Node, error) {
 					o, _, err := c.Node(ctx, ref, api.Query{})
 					return o, err
 				}, printNodePretty)
@@ -114,7 +114,7 @@ or in a human-readable form with --pretty.`,
 	return cmd
 }
 
-func printNodePretty(w io.Writer, n *state.Node) {
+func printNodePretty(w io.Writer, n *model.Node) {
 	fmt.Fprintf(w, "ID:\t\t\t%s\n", n.ID)
 	fmt.Fprintf(w, "Hostname:\t\t%s\n", n.Hostname)
 	fmt.Fprintf(w, "Role:\t\t\t%s\n", n.Role)
@@ -166,9 +166,9 @@ demoted first (or removed with --force, when the other managers keep raft's majo
 	return cmd
 }
 
-func newNodeRoleCommand(host *hostFlag, role state.NodeRole) *cobra.Command {
+func newNodeRoleCommand(host *hostFlag, role model.NodeRole) *cobra.Command {
 	use, short := "promote NODE...", "Make workers managers"
-	if role == state.RoleWorker {
+	if role == model.RoleWorker {
 		use, short = "demote NODE...", "Make managers workers"
 	}
 	return &cobra.Command{
@@ -181,13 +181,13 @@ func newNodeRoleCommand(host *hostFlag, role state.NodeRole) *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if role == state.RoleWorker {
+			if role == model.RoleWorker {
 				args = selfLast(cmd.Context(), c, args)
 			}
 			var errs []error
 			for _, ref := range args {
 				var resp *api.WriteResponse
-				if role == state.RoleManager {
+				if role == model.RoleManager {
 					resp, err = c.PromoteNode(cmd.Context(), ref)
 				} else {
 					resp, err = c.DemoteNode(cmd.Context(), ref)
@@ -197,7 +197,7 @@ func newNodeRoleCommand(host *hostFlag, role state.NodeRole) *cobra.Command {
 					errs = append(errs, err)
 				case resp.Unchanged:
 					fmt.Fprintf(w, "Node %s is already a %s.\n", ref, role)
-				case role == state.RoleManager:
+				case role == model.RoleManager:
 					fmt.Fprintf(w, "Node %s promoted to a manager in the cluster.\n", ref)
 				default:
 					fmt.Fprintf(w, "Manager %s demoted in the cluster.\n", ref)
@@ -243,7 +243,7 @@ func newNodeUpdateCommand(host *hostFlag) *cobra.Command {
   berth node update --availability drain node-3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := api.NodeUpdateRequest{LabelsRemove: rm, Availability: state.NodeAvailability(availability)}
+			req := api.NodeUpdateRequest{LabelsRemove: rm, Availability: model.NodeAvailability(availability)}
 			if availability != "" && !req.Availability.Valid() {
 				return fmt.Errorf("unknown availability %q: use active, pause or drain", availability)
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -250,7 +250,7 @@ func sameFailure(a, b *api.TaskInfo) bool {
 }
 
 // currentState is "Running 5 minutes ago", as Docker writes it.
-func currentState(s state.TaskStatus, now time.Time) string {
+func currentState(s model.TaskStatus, now time.Time) string {
 	out := title(string(s.State))
 	if !s.Timestamp.IsZero() {
 		out += " " + units.HumanDuration(now.Sub(s.Timestamp)) + " ago"

@@ -9,22 +9,22 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
 func TestPrintServices(t *testing.T) {
 	five, one := uint64(5), uint64(1)
 	svcs := []*api.ServiceStatus{
-		{Service: &state.Service{ID: "d7fdr1p0hz8ezlzu6z61jdyge", Name: "web_nginx", Spec: spec.Service{Image: "nginx:1.27-alpine",
+		{Service: &model.Service{ID: "d7fdr1p0hz8ezlzu6z61jdyge", Name: "web_nginx", Spec: spec.Service{Image: "nginx:1.27-alpine",
 			Ports:  []spec.Port{{Target: 80, Published: 8080, Protocol: "tcp", Mode: spec.PortModeIngress}, {Target: 9100, Published: 9100, Protocol: "tcp", Mode: spec.PortModeHost}},
 			Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five, Placement: spec.Placement{MaxReplicasPerNode: 1}}}},
 			Running: 3, Desired: 5},
-		{Service: &state.Service{ID: "abc", Name: "mon_agent", Spec: spec.Service{Image: "busybox", Deploy: spec.Deploy{Mode: spec.ModeGlobal}}},
+		{Service: &model.Service{ID: "abc", Name: "mon_agent", Spec: spec.Service{Image: "busybox", Deploy: spec.Deploy{Mode: spec.ModeGlobal}}},
 			Running: 4, Desired: 4},
-		{Service: &state.Service{ID: "def", Name: "db_migrate", Spec: spec.Service{Image: "migrate", Deploy: spec.Deploy{Mode: spec.ModeReplicatedJob, Replicas: &one}}},
+		{Service: &model.Service{ID: "def", Name: "db_migrate", Spec: spec.Service{Image: "migrate", Deploy: spec.Deploy{Mode: spec.ModeReplicatedJob, Replicas: &one}}},
 			Running: 0, Desired: 1, Completed: 1},
-		{Service: &state.Service{ID: "ghi", Name: "app_api", Spec: spec.Service{Image: "example/api:1", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five}}},
+		{Service: &model.Service{ID: "ghi", Name: "app_api", Spec: spec.Service{Image: "example/api:1", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &five}}},
 			Running: 0, Desired: 5,
 			Pending: []api.PendingReason{{Reason: "no suitable node (max replicas per node limit reached on 3 nodes)", Tasks: 1}},
 			Failing: []api.PendingReason{{Reason: "image example/api:1: not found in the registry", Tasks: 3}, {Reason: "task: non-zero exit (1)", Tasks: 1}}},
@@ -46,16 +46,16 @@ app_api: 1 pending: no suitable node (max replicas per node limit reached on 3 n
 
 func TestPrintTasksHistory(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	task := func(id string, slot uint64, node, host string, desired, st state.TaskState, err string, ago time.Duration) *api.TaskInfo {
-		return &api.TaskInfo{Task: &state.Task{ID: id, ServiceID: "svc", ServiceName: "web_nginx", Slot: slot, NodeID: node,
-			DesiredState: desired, Status: state.TaskStatus{State: st, Err: err, Timestamp: now.Add(-ago)}},
-			Name: (&state.Task{ServiceName: "web_nginx", Slot: slot}).Name(), NodeHostname: host, Image: "nginx:1.27"}
+	task := func(id string, slot uint64, node, host string, desired, st model.TaskState, err string, ago time.Duration) *api.TaskInfo {
+		return &api.TaskInfo{Task: &model.Task{ID: id, ServiceID: "svc", ServiceName: "web_nginx", Slot: slot, NodeID: node,
+			DesiredState: desired, Status: model.TaskStatus{State: st, Err: err, Timestamp: now.Add(-ago)}},
+			Name: (&model.Task{ServiceName: "web_nginx", Slot: slot}).Name(), NodeHostname: host, Image: "nginx:1.27"}
 	}
 	const reason = "no suitable node (max replicas per node limit reached on 3 nodes)"
 	tasks := []*api.TaskInfo{
-		task("aaaaaaaaaaaaaaaaaaaaaaaaa", 1, "n1", "node-1", state.TaskRunning, state.TaskRunning, "", 2*time.Minute),
-		task("bbbbbbbbbbbbbbbbbbbbbbbbb", 1, "n2", "node-2", state.TaskShutdown, state.TaskFailed, "task: non-zero exit (1)", 3*time.Minute),
-		task("ccccccccccccccccccccccccc", 2, "", "", state.TaskRunning, state.TaskPending, reason, 5*time.Second),
+		task("aaaaaaaaaaaaaaaaaaaaaaaaa", 1, "n1", "node-1", model.TaskRunning, model.TaskRunning, "", 2*time.Minute),
+		task("bbbbbbbbbbbbbbbbbbbbbbbbb", 1, "n2", "node-2", model.TaskShutdown, model.TaskFailed, "task: non-zero exit (1)", 3*time.Minute),
+		task("ccccccccccccccccccccccccc", 2, "", "", model.TaskRunning, model.TaskPending, reason, 5*time.Second),
 	}
 	var b bytes.Buffer
 	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
@@ -81,21 +81,21 @@ func TestPrintTasksFoldsRepeatedFailures(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	const notFound = "image example/api:1: not found in the registry"
 	n := 0
-	task := func(slot uint64, host string, desired, st state.TaskState, err string, ago time.Duration) *api.TaskInfo {
+	task := func(slot uint64, host string, desired, st model.TaskState, err string, ago time.Duration) *api.TaskInfo {
 		n++
-		return &api.TaskInfo{Task: &state.Task{ID: fmt.Sprintf("task%08d", n), ServiceID: "svc", ServiceName: "app_api", Slot: slot,
-			NodeID: host, DesiredState: desired, Status: state.TaskStatus{State: st, Err: err, Timestamp: now.Add(-ago)}},
-			Name: (&state.Task{ServiceName: "app_api", Slot: slot}).Name(), NodeHostname: host, Image: "example/api:1"}
+		return &api.TaskInfo{Task: &model.Task{ID: fmt.Sprintf("task%08d", n), ServiceID: "svc", ServiceName: "app_api", Slot: slot,
+			NodeID: host, DesiredState: desired, Status: model.TaskStatus{State: st, Err: err, Timestamp: now.Add(-ago)}},
+			Name: (&model.Task{ServiceName: "app_api", Slot: slot}).Name(), NodeHostname: host, Image: "example/api:1"}
 	}
 	rejected := func(host string, ago time.Duration) *api.TaskInfo {
-		return task(1, host, state.TaskShutdown, state.TaskRejected, notFound, ago)
+		return task(1, host, model.TaskShutdown, model.TaskRejected, notFound, ago)
 	}
 	tasks := []*api.TaskInfo{
-		task(1, "", state.TaskRunning, state.TaskPending, "", 0),
+		task(1, "", model.TaskRunning, model.TaskPending, "", 0),
 		rejected("node-1", 20*time.Second), rejected("node-2", 40*time.Second), rejected("node-1", time.Minute),
-		task(1, "node-1", state.TaskShutdown, state.TaskFailed, "task: non-zero exit (1)", 2*time.Minute),
+		task(1, "node-1", model.TaskShutdown, model.TaskFailed, "task: non-zero exit (1)", 2*time.Minute),
 		rejected("node-1", 3*time.Minute), rejected("node-1", 4*time.Minute),
-		task(2, "node-2", state.TaskRunning, state.TaskRunning, "", time.Hour),
+		task(2, "node-2", model.TaskRunning, model.TaskRunning, "", time.Hour),
 	}
 	var b bytes.Buffer
 	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
@@ -123,7 +123,7 @@ task00000008   app_api.2       example/api:1   node-2   Running         Running 
 
 func TestProgressLine(t *testing.T) {
 	three := uint64(3)
-	s := &api.ServiceStatus{Service: &state.Service{Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}}},
+	s := &api.ServiceStatus{Service: &model.Service{Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}}},
 		Running: 1, UpToDate: 1, Desired: 3, Pending: []api.PendingReason{{Reason: "no suitable node (no nodes available)", Tasks: 2}}}
 	if got := progressLine(s, api.Converging); got != "1/3 running; 2 pending: no suitable node (no nodes available)" {
 		t.Errorf("progress %q", got)
@@ -137,7 +137,7 @@ func TestProgressLine(t *testing.T) {
 	if got := progressLine(s, api.ConvergenceOf(s, true)); got != "3/3 running; converged" {
 		t.Errorf("progress %q", got)
 	}
-	s.UpdateStatus = state.UpdateStatus{State: state.UpdateRollbackCompleted, Message: "rollback completed"}
+	s.UpdateStatus = model.UpdateStatus{State: model.UpdateRollbackCompleted, Message: "rollback completed"}
 	if api.ConvergenceOf(s, true) != api.Failed || api.ConvergenceOf(s, false) != api.Converged {
 		t.Error("a rollback is this deploy's failure only when the deploy changed the service")
 	}

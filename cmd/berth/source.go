@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -46,7 +46,7 @@ func exactlyOneName(what string) cobra.PositionalArgs {
 
 func newSourceAddCommand(host *hostFlag) *cobra.Command {
 	var (
-		src                                   state.Source
+		src                                   model.Source
 		url, dir                              string
 		push, noPrune                         bool
 		interval                              time.Duration
@@ -85,18 +85,18 @@ Credentials are stored as cluster secrets and never shown again.`,
 			req := &api.SourceAddRequest{Source: &src}
 			switch {
 			case url != "":
-				src.Kind, src.URL = state.SourceGitPull, url
+				src.Kind, src.URL = model.SourceGitPull, url
 				src.Interval = spec.Duration(interval)
 			case dir != "":
-				src.Kind, src.URL = state.SourceDir, dir
+				src.Kind, src.URL = model.SourceDir, dir
 				src.Interval = spec.Duration(interval)
 			default:
-				src.Kind = state.SourceGitPush
+				src.Kind = model.SourceGitPush
 			}
-			if src.Kind != state.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "") {
+			if src.Kind != model.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "") {
 				return errors.New("--token-file, --ssh-key, --known-hosts and --webhook-secret-file are for --url sources")
 			}
-			if src.Kind == state.SourceGitPush && cmd.Flags().Changed("interval") {
+			if src.Kind == model.SourceGitPush && cmd.Flags().Changed("interval") {
 				return errors.New("--interval is for --url and --dir sources: a push source syncs on every push")
 			}
 			src.Prune = !noPrune
@@ -290,7 +290,7 @@ func newSourceShowCommand(host *hostFlag, verb, short string, show func(io.Write
 	}
 }
 
-func printHistory(w io.Writer, history []state.SyncRecord) {
+func printHistory(w io.Writer, history []model.SyncRecord) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "REVISION\tTIME\tRESULT\tPLAN\tMESSAGE")
 	for i := len(history) - 1; i >= 0; i-- {
@@ -350,9 +350,9 @@ func requestSync(ctx context.Context, c *api.Client, w io.Writer, name string, r
 		if src.AnsweredRequests >= src.SyncRequests && len(src.History) > 0 {
 			r := src.History[len(src.History)-1]
 			switch r.Result {
-			case state.SyncApplied:
+			case model.SyncApplied:
 				fmt.Fprintf(w, "Source %s: revision %s applied (%d added, %d changed, %d removed services).\n", name, shortRevision(r.Revision), r.Plan.Added, r.Plan.Changed, r.Plan.Removed)
-			case state.SyncUnchanged:
+			case model.SyncUnchanged:
 				fmt.Fprintf(w, "Source %s: revision %s, nothing to change.\n", name, shortRevision(r.Revision))
 			default:
 				return fmt.Errorf("source %s: sync %s: %s", name, r.Result, r.Message)

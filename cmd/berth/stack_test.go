@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -32,9 +32,9 @@ func (f *fakeWatcher) WatchServices(ctx context.Context, _ string, fn func([]*ap
 
 func TestWaitConvergedOnlyChangedServices(t *testing.T) {
 	three := uint64(3)
-	svc := func(name string, running, upToDate uint64, update state.UpdateState) *api.ServiceStatus {
+	svc := func(name string, running, upToDate uint64, update model.UpdateState) *api.ServiceStatus {
 		return &api.ServiceStatus{
-			Service: &state.Service{Name: name, Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}}, UpdateStatus: state.UpdateStatus{State: update}},
+			Service: &model.Service{Name: name, Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}}, UpdateStatus: model.UpdateStatus{State: update}},
 			Running: running, UpToDate: upToDate, Desired: 3,
 			Pending: func() []api.PendingReason {
 				if running < 3 {
@@ -64,8 +64,8 @@ func TestWaitConvergedOnlyChangedServices(t *testing.T) {
 		name:    "the changed services converge, an unchanged one stays pending",
 		changes: changes,
 		rounds: [][]*api.ServiceStatus{
-			{stuck, svc("web_api", 3, 1, state.UpdateUpdating), svc("web_new", 0, 0, "")},
-			{stuck, svc("web_api", 3, 3, state.UpdateCompleted), svc("web_new", 3, 3, "")},
+			{stuck, svc("web_api", 3, 1, model.UpdateUpdating), svc("web_new", 0, 0, "")},
+			{stuck, svc("web_api", 3, 3, model.UpdateCompleted), svc("web_new", 3, 3, "")},
 		},
 		want:    []string{"web_api: 3/3 running (1 updated); updating", "web_api: 3/3 running; converged", "web_new: 3/3 running; converged", "Stack web converged."},
 		notWant: []string{"web_stuck"},
@@ -73,7 +73,7 @@ func TestWaitConvergedOnlyChangedServices(t *testing.T) {
 		name:    "a stale read lacks a created service",
 		changes: changes,
 		rounds: [][]*api.ServiceStatus{
-			{stuck, svc("web_api", 3, 3, state.UpdateCompleted)},
+			{stuck, svc("web_api", 3, 3, model.UpdateCompleted)},
 		},
 		wantErr: "did not converge within",
 		notWant: []string{"web_stuck", "Stack web converged."},
@@ -81,7 +81,7 @@ func TestWaitConvergedOnlyChangedServices(t *testing.T) {
 		name:    "a changed service that cannot converge is named, the unchanged one is not",
 		changes: changes,
 		rounds: [][]*api.ServiceStatus{
-			{stuck, svc("web_api", 3, 3, state.UpdateCompleted), svc("web_new", 2, 2, "")},
+			{stuck, svc("web_api", 3, 3, model.UpdateCompleted), svc("web_new", 2, 2, "")},
 		},
 		wantErr: "stack web did not converge within 1ms: web_new 2/3 running, 1 pending: no suitable node",
 		notWant: []string{"web_stuck"},
@@ -89,7 +89,7 @@ func TestWaitConvergedOnlyChangedServices(t *testing.T) {
 		name:    "a failed update",
 		changes: changes,
 		rounds: [][]*api.ServiceStatus{
-			{stuck, svc("web_api", 3, 0, state.UpdatePaused), svc("web_new", 3, 3, "")},
+			{stuck, svc("web_api", 3, 0, model.UpdatePaused), svc("web_new", 3, 3, "")},
 		},
 		wantErr: "the update of web_api failed",
 	}, {

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // Build compiles cmd/berth, and the log driver its daemon finds beside it, into dir
@@ -437,7 +437,7 @@ func AllReady(ctx context.Context, c *api.Client, n int) error {
 		}
 		ready := 0
 		for _, nd := range nodes {
-			if nd.Status.State == state.NodeReady {
+			if nd.Status.State == model.NodeReady {
 				ready++
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/reconciler"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
@@ -25,14 +26,14 @@ type ApplierCluster struct {
 
 func (c ApplierCluster) State() (*state.Store, error) { return c.Store.State(), nil }
 
-func (c ApplierCluster) WaitSources(ctx context.Context, index uint64) ([]*state.Source, uint64, error) {
+func (c ApplierCluster) WaitSources(ctx context.Context, index uint64) ([]*model.Source, uint64, error) {
 	return control.WaitSources(ctx, c.Store.State(), index)
 }
 
 func (c ApplierCluster) Barrier(timeout time.Duration) error { return c.Store.Barrier(timeout) }
 
-func (c ApplierCluster) Plan(_ context.Context, src *state.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
-	return control.PlanSource(c.Store.State().ReadTxn(), src, stacks.Checked(), stacks.DependsOn, state.NewID)
+func (c ApplierCluster) Plan(_ context.Context, src *model.Source, stacks *applier.LoadedStacks) (applier.Plan, error) {
+	return control.PlanSource(c.Store.State().ReadTxn(), src, stacks.Checked(), stacks.DependsOn, model.NewID)
 }
 
 func (c ApplierCluster) Replan(_ context.Context, plan applier.Plan) (applier.Plan, error) {
@@ -41,7 +42,7 @@ func (c ApplierCluster) Replan(_ context.Context, plan applier.Plan) (applier.Pl
 }
 
 func (c ApplierCluster) Preview(_ context.Context, plan applier.Plan, sha string) ([]*api.ServicePlacement, bool, error) {
-	return plan.(*control.SourcePlan).Preview(c.Store.State(), sha, state.NewID, time.Now())
+	return plan.(*control.SourcePlan).Preview(c.Store.State(), sha, model.NewID, time.Now())
 }
 
 func (c ApplierCluster) ApplySync(ctx context.Context, s *applier.Sync) error {

@@ -21,8 +21,8 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/reconciler"
-	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
@@ -272,11 +272,11 @@ func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
 }
 
 // Node returns a ready, active linux/amd64 worker row, as a join writes it.
-func Node(id string, labels map[string]string) *state.Node {
-	return &state.Node{ID: id, Hostname: id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-		Labels: labels, Platform: state.Platform{OS: "linux", Arch: "amd64"},
-		Resources: state.NodeResources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-		Status:    state.NodeStatus{State: state.NodeReady, Timestamp: time.Now().UTC()}}
+func Node(id string, labels map[string]string) *model.Node {
+	return &model.Node{ID: id, Hostname: id, Role: model.RoleWorker, Availability: model.AvailabilityActive,
+		Labels: labels, Platform: model.Platform{OS: "linux", Arch: "amd64"},
+		Resources: model.NodeResources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+		Status:    model.NodeStatus{State: model.NodeReady, Timestamp: time.Now().UTC()}}
 }
 
 // AgentAPI is the agent API of node nodeID, served by manager m: what a real agent
@@ -290,7 +290,7 @@ type agentAPI struct {
 
 func (a agentAPI) Heartbeat(context.Context) error { return nil }
 
-func (a agentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, api.QueryMeta, error) {
+func (a agentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*model.Task, api.QueryMeta, error) {
 	return a.m.Control.NodeTasks(ctx, a.node, q)
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
 
@@ -19,8 +20,8 @@ func PreviewCluster(t *testing.T) *state.Store {
 		t.Fatal(err)
 	}
 	for _, n := range []struct{ id, os string }{{"n1", "linux"}, {"n2", "linux"}, {"n3", "windows"}} {
-		row := &state.Node{ID: n.id, Hostname: "host-" + n.id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-			Labels: map[string]string{"os": n.os}, Status: state.NodeStatus{State: state.NodeReady}}
+		row := &model.Node{ID: n.id, Hostname: "host-" + n.id, Role: model.RoleWorker, Availability: model.AvailabilityActive,
+			Labels: map[string]string{"os": n.os}, Status: model.NodeStatus{State: model.NodeReady}}
 		if err := command.Simulate(st, command.CmdNodeUpsert, row); err != nil {
 			t.Fatal(err)
 		}

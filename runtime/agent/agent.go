@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/netstack"
 	"github.com/berthd/berth/runtime/executor"
 )
@@ -20,7 +20,7 @@ import (
 // of the agent's certificate, never one it names.
 type API interface {
 	// NodeTasks returns the tasks assigned to the node (blocking query).
-	NodeTasks(ctx context.Context, q api.Query) ([]*state.Task, api.QueryMeta, error)
+	NodeTasks(ctx context.Context, q api.Query) ([]*model.Task, api.QueryMeta, error)
 	// TaskRuntime returns what a task of the node needs to run.
 	TaskRuntime(ctx context.Context, taskID string) (*api.TaskRuntime, error)
 	// ReportTaskStatus reports on tasks of the node.
@@ -237,12 +237,12 @@ func (a *Agent) adopt(ctx context.Context, list []executor.Info) {
 
 // converge hands every task of the node to its runner, and stops the runners of
 // tasks no longer assigned here.
-func (a *Agent) converge(ctx context.Context, tasks []*state.Task) {
+func (a *Agent) converge(ctx context.Context, tasks []*model.Task) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	seen := make(map[string]bool, len(tasks))
 	for _, t := range tasks {
-		if t.Status.State.Before(state.TaskAssigned) {
+		if t.Status.State.Before(model.TaskAssigned) {
 			continue
 		}
 		seen[t.ID] = true

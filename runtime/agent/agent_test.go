@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -31,10 +31,10 @@ func TestHealthArgv(t *testing.T) {
 }
 
 func TestExitStatus(t *testing.T) {
-	if st := exitStatus(0); st.State != state.TaskComplete || st.Err != "" {
+	if st := exitStatus(0); st.State != model.TaskComplete || st.Err != "" {
 		t.Errorf("exit 0: %+v", st)
 	}
-	if st := exitStatus(137); st.State != state.TaskFailed || st.ExitCode != 137 || st.Err != "task: non-zero exit (137)" {
+	if st := exitStatus(137); st.State != model.TaskFailed || st.ExitCode != 137 || st.Err != "task: non-zero exit (137)" {
 		t.Errorf("exit 137: %+v", st)
 	}
 }
@@ -60,10 +60,10 @@ func TestReporterBatchesTheNewestStatePerTask(t *testing.T) {
 	rep := newReporter(rec, 50*time.Millisecond, nil)
 	// Reports that arrive together go in one batch, one per task: the newest
 	// state, never one that goes back.
-	rep.report("a", state.TaskStatus{State: state.TaskPreparing})
-	rep.report("a", state.TaskStatus{State: state.TaskRunning})
-	rep.report("a", state.TaskStatus{State: state.TaskStarting})
-	rep.report("b", state.TaskStatus{State: state.TaskFailed, ExitCode: 1})
+	rep.report("a", model.TaskStatus{State: model.TaskPreparing})
+	rep.report("a", model.TaskStatus{State: model.TaskRunning})
+	rep.report("a", model.TaskStatus{State: model.TaskStarting})
+	rep.report("b", model.TaskStatus{State: model.TaskFailed, ExitCode: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go rep.run(ctx)
@@ -73,11 +73,11 @@ func TestReporterBatchesTheNewestStatePerTask(t *testing.T) {
 	if len(rec.batches) != 1 {
 		t.Fatalf("%d batches, want 1", len(rec.batches))
 	}
-	got := map[string]state.TaskState{}
+	got := map[string]model.TaskState{}
 	for _, r := range rec.batches[0] {
 		got[r.TaskID] = r.Status.State
 	}
-	if len(got) != 2 || got["a"] != state.TaskRunning || got["b"] != state.TaskFailed {
+	if len(got) != 2 || got["a"] != model.TaskRunning || got["b"] != model.TaskFailed {
 		t.Errorf("batch %v", rec.batches[0])
 	}
 }
@@ -101,21 +101,21 @@ func TestReporterSendsOnceTheLastStartingTaskGetsThere(t *testing.T) {
 		return rec.batches[len(rec.batches)-1]
 	}
 	// The first report after a quiet spell goes at once.
-	rep.report("a", state.TaskStatus{State: state.TaskFailed})
+	rep.report("a", model.TaskStatus{State: model.TaskFailed})
 	waitBatch("for the first report")
 
 	rep.starting(true)
 	rep.starting(true)
-	rep.report("b", state.TaskStatus{State: state.TaskRunning})
+	rep.report("b", model.TaskStatus{State: model.TaskRunning})
 	rep.starting(false)
-	rep.report("c", state.TaskStatus{State: state.TaskRunning})
+	rep.report("c", model.TaskStatus{State: model.TaskRunning})
 	rep.starting(false)
 	batch := waitBatch("once no task was on its way to running")
-	got := map[string]state.TaskState{}
+	got := map[string]model.TaskState{}
 	for _, r := range batch {
 		got[r.TaskID] = r.Status.State
 	}
-	if len(got) != 2 || got["b"] != state.TaskRunning || got["c"] != state.TaskRunning {
+	if len(got) != 2 || got["b"] != model.TaskRunning || got["c"] != model.TaskRunning {
 		t.Errorf("batch %v, want b and c running", batch)
 	}
 }

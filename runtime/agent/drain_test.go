@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/runtime/executor"
 )
 
@@ -55,7 +55,7 @@ type drainFixture struct {
 	ex      *stopExecutor
 	api     *taskAPI
 	logs    lines
-	running *state.Task
+	running *model.Task
 }
 
 func newDrainFixture(t *testing.T, delay time.Duration, onNetwork bool) *drainFixture {
@@ -78,10 +78,10 @@ func newDrainFixture(t *testing.T, delay time.Duration, onNetwork bool) *drainFi
 		<-done
 		<-done
 	})
-	f.running = &state.Task{ID: "t1", ServiceID: "s1", NodeID: "n1", DesiredState: state.TaskRunning,
-		Status: state.TaskStatus{State: state.TaskRunning}}
+	f.running = &model.Task{ID: "t1", ServiceID: "s1", NodeID: "n1", DesiredState: model.TaskRunning,
+		Status: model.TaskStatus{State: model.TaskRunning}}
 	if onNetwork {
-		f.running.Networks = []state.Attachment{{Network: "na", Addr: "10.0.1.5/24"}}
+		f.running.Networks = []model.Attachment{{Network: "na", Addr: "10.0.1.5/24"}}
 	}
 	f.r.update(f.running)
 	return f
@@ -90,7 +90,7 @@ func newDrainFixture(t *testing.T, delay time.Duration, onNetwork bool) *drainFi
 // shutdown asks the task to stop, as the managers do.
 func (f *drainFixture) shutdown() {
 	t := f.running.Copy()
-	t.DesiredState = state.TaskShutdown
+	t.DesiredState = model.TaskShutdown
 	f.r.update(t)
 }
 
@@ -121,7 +121,7 @@ func (f *drainFixture) waitLog(s string, d time.Duration) bool {
 	}
 }
 
-func (f *drainFixture) waitReport(t *testing.T, st state.TaskState) {
+func (f *drainFixture) waitReport(t *testing.T, st model.TaskState) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
@@ -150,7 +150,7 @@ func TestDrainHoldsTheStopOfATaskOnANetwork(t *testing.T) {
 	default:
 	}
 	f.r.exited(executor.Exit{TaskID: "t1", Code: 0})
-	f.waitReport(t, state.TaskShutdown)
+	f.waitReport(t, model.TaskShutdown)
 	select {
 	case <-f.ex.stops:
 		t.Error("a container that exited while draining was stopped")
@@ -169,7 +169,7 @@ func TestDrainEndsWithTheStop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("not stopped within 20s of a 10ms drain")
 	}
-	f.waitReport(t, state.TaskShutdown)
+	f.waitReport(t, model.TaskShutdown)
 }
 
 // A task on no network is in no DNS and behind no VIP: it stops at once.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -107,7 +107,7 @@ func (r *runner) checkHealth(ctx context.Context) {
 		hs.failures = 0
 		if !hs.healthy {
 			hs.healthy = true
-			r.report(state.TaskStatus{State: state.TaskRunning, Message: "started: healthy"})
+			r.report(model.TaskStatus{State: model.TaskRunning, Message: "started: healthy"})
 		}
 	case !hs.healthy && r.a.cfg.Now().Sub(hs.startedAt) < hs.startPeriod:
 		// Still starting up: Docker does not count these.
@@ -119,7 +119,7 @@ func (r *runner) checkHealth(ctx context.Context) {
 				why = err.Error()
 			}
 			r.unhealthy = true
-			r.report(state.TaskStatus{State: state.TaskFailed, Message: "started",
+			r.report(model.TaskStatus{State: model.TaskFailed, Message: "started",
 				Err: "task: container unhealthy: " + truncate(why, 200)})
 			if err := r.a.cfg.Executor.Stop(ctx, r.id); err != nil && ctx.Err() == nil {
 				r.a.cfg.Logger.Warn("agent: stopping an unhealthy container failed", "task", r.id, "error", err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/netstack"
 )
 
@@ -102,7 +102,7 @@ func netView(w *api.NetworkView) (netstack.View, error) {
 }
 
 // netNetwork converts a network row, with its VNI and ingress flag.
-func netNetwork(n *state.Network) (netstack.Network, error) {
+func netNetwork(n *model.Network) (netstack.Network, error) {
 	subnet, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
 		return netstack.Network{}, fmt.Errorf("network %s: subnet %q: %w", n.Name, n.Subnet, err)

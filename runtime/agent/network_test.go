@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/netstack"
 	"github.com/berthd/berth/spec"
 )
@@ -101,7 +101,7 @@ func nextQuery(t *testing.T, f *viewAPI) api.Query {
 func wireView(taskAddr string) *api.NetworkView {
 	return &api.NetworkView{
 		Underlay: "198.18.0.1",
-		Networks: []*state.Network{{ID: "na", Name: "web_a", Subnet: "10.0.1.0/24", Gateway: "10.0.1.1", VNI: 4097},
+		Networks: []*model.Network{{ID: "na", Name: "web_a", Subnet: "10.0.1.0/24", Gateway: "10.0.1.1", VNI: 4097},
 			{ID: "ning", Name: "ingress", Subnet: "10.255.0.0/16", Gateway: "10.255.0.1", VNI: 4096, Ingress: true}},
 		Endpoints: []api.NetworkEndpoint{
 			{Network: "na", TaskID: "t1", ServiceID: "s1", NodeID: "n1", Addr: taskAddr, Node: "198.18.0.1", Ready: true},

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/runtime/executor"
 )
 
@@ -78,7 +78,7 @@ func (r *runner) enter(p phase) {
 
 // step runs the phase's step towards running, for a task the managers want running.
 // The phases after running only wait.
-func (r *runner) step(ctx context.Context, t *state.Task) next {
+func (r *runner) step(ctx context.Context, t *model.Task) next {
 	switch r.phase {
 	case phaseNew:
 		return r.create(ctx, t)
@@ -113,11 +113,11 @@ func (r *runner) firstPhase() phase {
 
 // create prepares the task and creates its container; a container left from before
 // a restart is removed first, as its files may be gone with a reboot.
-func (r *runner) create(ctx context.Context, t *state.Task) next {
+func (r *runner) create(ctx context.Context, t *model.Task) next {
 	if r.created {
 		if !r.removeContainer(ctx) {
 			r.enter(phaseRejected)
-			r.report(state.TaskStatus{State: state.TaskRejected, Message: "preparing",
+			r.report(model.TaskStatus{State: model.TaskRejected, Message: "preparing",
 				Err: "could not remove the container left from before the daemon restarted"})
 			return nextAgain
 		}
@@ -132,7 +132,7 @@ func (r *runner) create(ctx context.Context, t *state.Task) next {
 		}
 		r.a.cfg.Logger.Warn("agent: task rejected", "task", r.id, "error", err)
 		r.enter(phaseRejected)
-		r.report(state.TaskStatus{State: state.TaskRejected, Message: "preparing", Err: err.Error()})
+		r.report(model.TaskStatus{State: model.TaskRejected, Message: "preparing", Err: err.Error()})
 		r.cleanupFiles(ctx)
 		return nextAgain
 	}
@@ -141,7 +141,7 @@ func (r *runner) create(ctx context.Context, t *state.Task) next {
 }
 
 // start starts the container once the task's NotBefore (the restart delay) passed.
-func (r *runner) start(ctx context.Context, t *state.Task) next {
+func (r *runner) start(ctx context.Context, t *model.Task) next {
 	if wait := t.NotBefore.Sub(r.a.cfg.Now()); wait > 0 {
 		// The restart delay: look again when it is over.
 		timer := time.NewTimer(wait)
@@ -160,22 +160,22 @@ func (r *runner) start(ctx context.Context, t *state.Task) next {
 		}
 		r.a.cfg.Logger.Warn("agent: task failed to start", "task", r.id, "error", err)
 		r.enter(phaseRejected)
-		r.report(state.TaskStatus{State: state.TaskFailed, Message: "starting", Err: err.Error()})
+		r.report(model.TaskStatus{State: model.TaskFailed, Message: "starting", Err: err.Error()})
 		return nextAgain
 	}
 	r.enter(phaseRunning)
 	r.startHealth()
 	if r.health != nil {
-		r.report(state.TaskStatus{State: state.TaskStarting, Message: "starting: waiting for the health check"})
+		r.report(model.TaskStatus{State: model.TaskStarting, Message: "starting: waiting for the health check"})
 	} else {
-		r.report(state.TaskStatus{State: state.TaskRunning, Message: "started"})
+		r.report(model.TaskStatus{State: model.TaskRunning, Message: "started"})
 	}
 	return nextWait
 }
 
 // checkAdopted fetches an adopted running container's runtime once, for its health
 // check. One that exited is reported as any exit.
-func (r *runner) checkAdopted(ctx context.Context, t *state.Task) next {
+func (r *runner) checkAdopted(ctx context.Context, t *model.Task) next {
 	if r.exit != nil {
 		return r.reportExit()
 	}
@@ -184,8 +184,8 @@ func (r *runner) checkAdopted(ctx context.Context, t *state.Task) next {
 		r.rt = rt
 		r.startHealth()
 	}
-	if r.health == nil && t.Status.State.Before(state.TaskRunning) {
-		r.report(state.TaskStatus{State: state.TaskRunning, Message: "started"})
+	if r.health == nil && t.Status.State.Before(model.TaskRunning) {
+		r.report(model.TaskStatus{State: model.TaskRunning, Message: "started"})
 	}
 	return nextAgain
 }

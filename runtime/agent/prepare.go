@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/netstack"
 	"github.com/berthd/berth/runtime/executor"
 	"github.com/berthd/berth/spec"
@@ -18,7 +18,7 @@ import (
 // prepare takes a task from assigned to a created container: runtime, image,
 // sandbox, files. It gives up when the task stops wanting to run. An error means
 // the task cannot run here (it is rejected); a lost manager is retried instead.
-func (r *runner) prepare(ctx context.Context, t *state.Task) error {
+func (r *runner) prepare(ctx context.Context, t *model.Task) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -28,8 +28,8 @@ func (r *runner) prepare(ctx context.Context, t *state.Task) error {
 		case <-ctx.Done():
 		}
 	}()
-	if t.Status.State.Before(state.TaskPreparing) {
-		r.report(state.TaskStatus{State: state.TaskPreparing, Message: "preparing"})
+	if t.Status.State.Before(model.TaskPreparing) {
+		r.report(model.TaskStatus{State: model.TaskPreparing, Message: "preparing"})
 	}
 	rt, err := r.fetchRuntime(ctx)
 	if err != nil {
@@ -125,8 +125,8 @@ func (r *runner) fetchRuntime(ctx context.Context) (*api.TaskRuntime, error) {
 }
 
 // attachments pairs the task's addresses (the leader's IPAM) with their networks.
-func attachments(t *state.Task, rt *api.TaskRuntime) ([]netstack.Attachment, error) {
-	nets := make(map[string]*state.Network, len(rt.Networks))
+func attachments(t *model.Task, rt *api.TaskRuntime) ([]netstack.Attachment, error) {
+	nets := make(map[string]*model.Network, len(rt.Networks))
 	for _, n := range rt.Networks {
 		nets[n.ID] = n
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/netstack"
 	"github.com/berthd/berth/runtime/executor"
 	"github.com/berthd/berth/spec"
@@ -65,10 +65,10 @@ func (f failingSetup) Sandbox(id string) netstack.Sandbox {
 func TestPrepareCreatesTheContainerWhileTheSandboxIsSetUp(t *testing.T) {
 	created := make(chan executor.Container, 1)
 	nw := failingSetup{created: created, got: make(chan executor.Container, 1)}
-	task := &state.Task{ID: "t1", ServiceName: "web_api", Slot: 1, DesiredState: state.TaskRunning,
-		Networks: []state.Attachment{{Network: "n1", Addr: "10.0.1.5/24"}}}
+	task := &model.Task{ID: "t1", ServiceName: "web_api", Slot: 1, DesiredState: model.TaskRunning,
+		Networks: []model.Attachment{{Network: "n1", Addr: "10.0.1.5/24"}}}
 	rt := &api.TaskRuntime{Task: task, Stack: "web", Spec: spec.Service{Name: "web_api", Image: "busybox"},
-		Networks: []*state.Network{{ID: "n1", Name: "web_default", Subnet: "10.0.1.0/24", Gateway: "10.0.1.1"}}}
+		Networks: []*model.Network{{ID: "n1", Name: "web_default", Subnet: "10.0.1.0/24", Gateway: "10.0.1.1"}}}
 	a, err := New(Config{API: runtimeAPI{rt: rt}, Executor: createRecorder{created: created}, Network: nw, RunDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // reporter sends status reports in batches, at most one per delay. Only the newest
@@ -25,7 +25,7 @@ type reporter struct {
 	logger *slog.Logger
 
 	mu      sync.Mutex
-	pending map[string]state.TaskStatus
+	pending map[string]model.TaskStatus
 	kick    chan struct{}
 
 	// onTheWay counts the tasks being prepared or started; settled is signalled
@@ -36,7 +36,7 @@ type reporter struct {
 
 func newReporter(a API, delay time.Duration, logger *slog.Logger) *reporter {
 	return &reporter{api: a, delay: delay, logger: logger,
-		pending: map[string]state.TaskStatus{}, kick: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
+		pending: map[string]model.TaskStatus{}, kick: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
 }
 
 // starting tells the reporter that a task is on its way to running (true) or no
@@ -71,7 +71,7 @@ func (r *reporter) gather(ctx context.Context, wait time.Duration) bool {
 	return true
 }
 
-func (r *reporter) report(taskID string, st state.TaskStatus) {
+func (r *reporter) report(taskID string, st model.TaskStatus) {
 	r.mu.Lock()
 	if cur, ok := r.pending[taskID]; !ok || !st.State.Before(cur.State) {
 		r.pending[taskID] = st

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/runtime/executor"
 )
 
@@ -22,7 +22,7 @@ type runner struct {
 	adopted *executor.Info
 
 	mu     sync.Mutex
-	task   *state.Task
+	task   *model.Task
 	gone   bool
 	wake   chan struct{}
 	exitCh chan executor.Exit
@@ -49,12 +49,12 @@ func newRunner(a *Agent, id string) *runner {
 }
 
 // wantsRun: the managers want the task running (or, for jobs, run to completion).
-func wantsRun(t *state.Task) bool {
+func wantsRun(t *model.Task) bool {
 	return !t.Status.State.Terminal() &&
-		(t.DesiredState == state.TaskRunning || t.DesiredState == state.TaskComplete)
+		(t.DesiredState == model.TaskRunning || t.DesiredState == model.TaskComplete)
 }
 
-func (r *runner) update(t *state.Task) {
+func (r *runner) update(t *model.Task) {
 	r.mu.Lock()
 	r.task = t
 	if !wantsRun(t) && !r.stopClosed {
@@ -92,13 +92,13 @@ func (r *runner) poke() {
 	}
 }
 
-func (r *runner) current() (*state.Task, bool) {
+func (r *runner) current() (*model.Task, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.task, r.gone
 }
 
-func (r *runner) report(st state.TaskStatus) {
+func (r *runner) report(st model.TaskStatus) {
 	st.Timestamp = r.a.cfg.Now().UTC()
 	r.a.rep.report(r.id, st)
 }
@@ -177,7 +177,7 @@ func (r *runner) wait(ctx context.Context) bool {
 
 // leave takes a task the managers no longer want running out: stopped while its
 // status is not terminal, removed once it is.
-func (r *runner) leave(ctx context.Context, t *state.Task) {
+func (r *runner) leave(ctx context.Context, t *model.Task) {
 	if !t.Status.State.Terminal() {
 		r.stop(ctx, t)
 	} else {
@@ -192,7 +192,7 @@ func wantsRunNow(r *runner) bool {
 
 // stop stops the container, if it runs, and reports the task shut down. A running
 // task on a network is drained first.
-func (r *runner) stop(ctx context.Context, t *state.Task) {
+func (r *runner) stop(ctx context.Context, t *model.Task) {
 	if r.phase == phaseStopped {
 		return
 	}
@@ -213,7 +213,7 @@ func (r *runner) stop(ctx context.Context, t *state.Task) {
 	}
 	r.enter(phaseStopped)
 	if !t.Status.State.Terminal() {
-		r.report(state.TaskStatus{State: state.TaskShutdown, Message: "shutdown"})
+		r.report(model.TaskStatus{State: model.TaskShutdown, Message: "shutdown"})
 	}
 }
 
@@ -289,11 +289,11 @@ func (r *runner) cleanupFiles(ctx context.Context) {
 
 // exitStatus is the status of a task whose container exited with code, in Swarm's
 // words.
-func exitStatus(code int) state.TaskStatus {
+func exitStatus(code int) model.TaskStatus {
 	if code == 0 {
-		return state.TaskStatus{State: state.TaskComplete, Message: "finished"}
+		return model.TaskStatus{State: model.TaskComplete, Message: "finished"}
 	}
-	return state.TaskStatus{State: state.TaskFailed, Message: "started",
+	return model.TaskStatus{State: model.TaskFailed, Message: "started",
 		Err: fmt.Sprintf("task: non-zero exit (%d)", code), ExitCode: code}
 }
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // Backend is what the handler serves: the running node (cluster/node implements it).
@@ -31,23 +31,23 @@ type Backend interface {
 	Unlock(ctx context.Context, req *api.UnlockRequest) error
 
 	// Cluster returns the cluster row, Redacted.
-	Cluster(ctx context.Context) (*state.Cluster, error)
+	Cluster(ctx context.Context) (*model.Cluster, error)
 	UpdateCluster(ctx context.Context, req *api.ClusterUpdateRequest) (*api.ClusterUpdateResponse, error)
 	UnlockKey(ctx context.Context, rotate bool) (*api.UnlockKeyResponse, error)
-	JoinToken(ctx context.Context, role state.NodeRole, rotate bool) (*api.JoinTokenResponse, error)
+	JoinToken(ctx context.Context, role model.NodeRole, rotate bool) (*api.JoinTokenResponse, error)
 
-	Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.QueryMeta, error)
-	Node(ctx context.Context, nodeRef string, q api.Query) (*state.Node, api.QueryMeta, error)
+	Nodes(ctx context.Context, q api.Query) ([]*model.Node, api.QueryMeta, error)
+	Node(ctx context.Context, nodeRef string, q api.Query) (*model.Node, api.QueryMeta, error)
 	UpdateNode(ctx context.Context, nodeRef string, req *api.NodeUpdateRequest) (*api.WriteResponse, error)
-	SetNodeRole(ctx context.Context, nodeRef string, role state.NodeRole) (*api.WriteResponse, error)
+	SetNodeRole(ctx context.Context, nodeRef string, role model.NodeRole) (*api.WriteResponse, error)
 	RemoveNode(ctx context.Context, nodeRef string, force bool) error
 
 	CreateSecret(ctx context.Context, req *api.ObjectCreateRequest) (*api.ObjectCreateResponse, error)
 	// Secrets lists every version of every secret, Redacted.
-	Secrets(ctx context.Context, q api.Query) ([]*state.Secret, api.QueryMeta, error)
+	Secrets(ctx context.Context, q api.Query) ([]*model.Secret, api.QueryMeta, error)
 	CreateConfig(ctx context.Context, req *api.ObjectCreateRequest) (*api.ObjectCreateResponse, error)
 	// Configs lists every version of every config, without data.
-	Configs(ctx context.Context, q api.Query) ([]*state.Config, api.QueryMeta, error)
+	Configs(ctx context.Context, q api.Query) ([]*model.Config, api.QueryMeta, error)
 
 	// DeployStack writes a whole stack in one raft command.
 	DeployStack(ctx context.Context, req *api.StackDeployRequest) (*api.StackDeployResponse, error)
@@ -65,7 +65,7 @@ type Backend interface {
 	Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api.TaskInfo, api.QueryMeta, error)
 	// NodeTasks is an agent's watch: the tasks assigned to a node. The handler lets
 	// a worker's certificate read its own node's only.
-	NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([]*state.Task, api.QueryMeta, error)
+	NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([]*model.Task, api.QueryMeta, error)
 	// NodeNetworkView is an agent's network watch: what the node's data plane
 	// needs of the cluster's networks, answered when that node's view changes.
 	// The handler lets a worker's certificate read its own node's only.

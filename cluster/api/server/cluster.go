@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -97,7 +97,7 @@ func unlockKeyHandler(rotate bool) func(*handler, http.ResponseWriter, *http.Req
 
 func joinTokenHandler(rotate bool) func(*handler, http.ResponseWriter, *http.Request, caller) error {
 	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
-		role := state.NodeRole(r.PathValue("role"))
+		role := model.NodeRole(r.PathValue("role"))
 		if !role.Valid() {
 			return badRequest("unknown role %q: use worker or manager", role)
 		}
@@ -119,7 +119,7 @@ func (h *handler) nodes(w http.ResponseWriter, r *http.Request, _ caller) error 
 		return err
 	}
 	if nodes == nil {
-		nodes = []*state.Node{}
+		nodes = []*model.Node{}
 	}
 	return okQuery(w, nodes, meta)
 }
@@ -151,7 +151,7 @@ func (h *handler) updateNode(w http.ResponseWriter, r *http.Request, _ caller) e
 	return ok(w, resp)
 }
 
-func setRoleHandler(role state.NodeRole) func(*handler, http.ResponseWriter, *http.Request, caller) error {
+func setRoleHandler(role model.NodeRole) func(*handler, http.ResponseWriter, *http.Request, caller) error {
 	return func(h *handler, w http.ResponseWriter, r *http.Request, _ caller) error {
 		resp, err := h.b.SetNodeRole(r.Context(), r.PathValue("ref"), role)
 		if err != nil {
@@ -193,7 +193,7 @@ func (h *handler) secrets(w http.ResponseWriter, r *http.Request, _ caller) erro
 	if err != nil {
 		return err
 	}
-	out := make([]*state.Secret, 0, len(list))
+	out := make([]*model.Secret, 0, len(list))
 	for _, s := range list {
 		// Whatever the backend returned: a listing never carries secret data.
 		out = append(out, s.Redacted())
@@ -222,7 +222,7 @@ func (h *handler) configs(w http.ResponseWriter, r *http.Request, _ caller) erro
 	if err != nil {
 		return err
 	}
-	out := make([]*state.Config, 0, len(list))
+	out := make([]*model.Config, 0, len(list))
 	for _, c := range list {
 		cp := c.Copy()
 		cp.Data = nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
@@ -78,8 +79,8 @@ var routes = []route{
 	{"GET /v1/nodes", true, remoteManager, managerPhase, (*handler).nodes},
 	{"GET /v1/nodes/{ref}", true, remoteManager, managerPhase, (*handler).node},
 	{"POST /v1/nodes/{ref}/update", true, remoteManager, managerPhase, (*handler).updateNode},
-	{"POST /v1/nodes/{ref}/promote", true, remoteManager, managerPhase, setRoleHandler(state.RoleManager)},
-	{"POST /v1/nodes/{ref}/demote", true, remoteManager, managerPhase, setRoleHandler(state.RoleWorker)},
+	{"POST /v1/nodes/{ref}/promote", true, remoteManager, managerPhase, setRoleHandler(model.RoleManager)},
+	{"POST /v1/nodes/{ref}/demote", true, remoteManager, managerPhase, setRoleHandler(model.RoleWorker)},
 	{"DELETE /v1/nodes/{ref}", true, remoteManager, managerPhase, (*handler).removeNode},
 
 	{"POST /v1/secrets", true, remoteManager, managerPhase, (*handler).createSecret},

@@ -27,6 +27,7 @@ import (
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
@@ -107,7 +108,7 @@ func (b *backend) Unlock(_ context.Context, req *api.UnlockRequest) error {
 	return sealed.ErrWrongKey
 }
 
-func (b *backend) Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.QueryMeta, error) {
+func (b *backend) Nodes(ctx context.Context, q api.Query) ([]*model.Node, api.QueryMeta, error) {
 	if b.err != nil {
 		return nil, api.QueryMeta{}, b.err
 	}
@@ -116,7 +117,7 @@ func (b *backend) Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.Qu
 		ctx, cancel = context.WithTimeout(ctx, q.Wait)
 		defer cancel()
 	}
-	var nodes []*state.Node
+	var nodes []*model.Node
 	idx, err := b.st.Blocking(ctx, q.Index, []string{state.TableNodes}, func(tx *state.ReadTxn, ws memdb.WatchSet) (uint64, error) {
 		var err error
 		nodes, err = tx.Nodes(ws)
@@ -125,24 +126,24 @@ func (b *backend) Nodes(ctx context.Context, q api.Query) ([]*state.Node, api.Qu
 	return nodes, api.QueryMeta{Index: idx}, err
 }
 
-func (b *backend) Secrets(context.Context, api.Query) ([]*state.Secret, api.QueryMeta, error) {
+func (b *backend) Secrets(context.Context, api.Query) ([]*model.Secret, api.QueryMeta, error) {
 	// A careless backend: the handler must still not send the data.
-	return []*state.Secret{{ID: "s1", Name: "pw", Version: 1, Data: []byte("hunter2")}}, api.QueryMeta{Index: 7}, nil
+	return []*model.Secret{{ID: "s1", Name: "pw", Version: 1, Data: []byte("hunter2")}}, api.QueryMeta{Index: 7}, nil
 }
 
-func (b *backend) Configs(context.Context, api.Query) ([]*state.Config, api.QueryMeta, error) {
-	return []*state.Config{{ID: "c1", Name: "conf", Version: 1, Data: []byte("listen 80")}}, api.QueryMeta{Index: 8}, nil
+func (b *backend) Configs(context.Context, api.Query) ([]*model.Config, api.QueryMeta, error) {
+	return []*model.Config{{ID: "c1", Name: "conf", Version: 1, Data: []byte("listen 80")}}, api.QueryMeta{Index: 8}, nil
 }
 
 func (b *backend) Heartbeat(_ context.Context, caller ca.Identity) (*api.HeartbeatResponse, error) {
-	return &api.HeartbeatResponse{Role: state.NodeRole(caller.Role)}, nil
+	return &api.HeartbeatResponse{Role: model.NodeRole(caller.Role)}, nil
 }
 
 func (b *backend) RequestJoin(_ context.Context, req *api.NodeJoinRequest) (*api.NodeJoinResponse, error) {
 	if req.Token != "good" {
 		return nil, fmt.Errorf("%w: it matches neither token", ca.ErrInvalidToken)
 	}
-	return &api.NodeJoinResponse{NodeID: "n9", Role: state.RoleWorker}, nil
+	return &api.NodeJoinResponse{NodeID: "n9", Role: model.RoleWorker}, nil
 }
 
 func (b *backend) ApplyCommand(_ context.Context, cmd []byte) (uint64, error) {
@@ -245,9 +246,9 @@ func TestBlockingQuery(t *testing.T) {
 	b := newBackend(t)
 	c := serveLocal(t, b)
 	ctx := context.Background()
-	node := func(id string) *state.Node {
-		return &state.Node{ID: id, Hostname: "h-" + id, Role: state.RoleWorker, Availability: state.AvailabilityActive,
-			Status: state.NodeStatus{State: state.NodeReady}}
+	node := func(id string) *model.Node {
+		return &model.Node{ID: id, Hostname: "h-" + id, Role: model.RoleWorker, Availability: model.AvailabilityActive,
+			Status: model.NodeStatus{State: model.NodeReady}}
 	}
 	b.write(t, func(w *state.WriteTxn) error { return w.UpsertNode(node("a")) })
 	nodes, meta, err := c.Nodes(ctx, api.Query{})
@@ -261,7 +262,7 @@ func TestBlockingQuery(t *testing.T) {
 	}
 	// A change wakes the wait up.
 	type answer struct {
-		nodes []*state.Node
+		nodes []*model.Node
 		meta  api.QueryMeta
 		err   error
 	}
@@ -272,7 +273,7 @@ func TestBlockingQuery(t *testing.T) {
 	}()
 	// Writes to other tables do not count.
 	b.write(t, func(w *state.WriteTxn) error {
-		return w.UpsertConfig(&state.Config{ID: "c", Name: "c", Version: 1})
+		return w.UpsertConfig(&model.Config{ID: "c", Name: "c", Version: 1})
 	})
 	idx := b.write(t, func(w *state.WriteTxn) error { return w.UpsertNode(node("b")) })
 	select {
@@ -435,7 +436,7 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 		t.Errorf("unknown command: %v", err)
 	}
 	// The role in the answer is the certificate's, whatever the request says.
-	if hb, err := worker.Heartbeat(ctx); err != nil || hb.Role != state.RoleWorker {
+	if hb, err := worker.Heartbeat(ctx); err != nil || hb.Role != model.RoleWorker {
 		t.Errorf("worker heartbeat: %+v %v", hb, err)
 	}
 	if _, _, err := stranger.Nodes(ctx, api.Query{}); err == nil || !errors.Is(err, api.ErrUnauthorized) {
@@ -461,10 +462,10 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 	}
 }
 
-func (b *backend) NodeTasks(_ context.Context, ref string, _ api.Query) ([]*state.Task, api.QueryMeta, error) {
-	tasks := []*state.Task{{ID: "t-" + ref, ServiceID: "s", NodeID: ref}}
+func (b *backend) NodeTasks(_ context.Context, ref string, _ api.Query) ([]*model.Task, api.QueryMeta, error) {
+	tasks := []*model.Task{{ID: "t-" + ref, ServiceID: "s", NodeID: ref}}
 	for i := 1; i < b.nodeTasks; i++ {
-		tasks = append(tasks, &state.Task{ID: fmt.Sprintf("t-%s-%d", ref, i), ServiceID: "s", NodeID: ref})
+		tasks = append(tasks, &model.Task{ID: fmt.Sprintf("t-%s-%d", ref, i), ServiceID: "s", NodeID: ref})
 	}
 	return tasks, api.QueryMeta{Index: 3}, nil
 }
@@ -510,7 +511,7 @@ func TestAgentEndpointsTakeTheNodeFromTheCertificate(t *testing.T) {
 	if _, _, err := manager.NodeTasks(ctx, "w1", api.Query{}); err != nil {
 		t.Errorf("manager reading a node's tasks: %v", err)
 	}
-	if err := worker.ReportTaskStatus(ctx, []api.TaskStatusReport{{TaskID: "t1", Status: state.TaskStatus{State: state.TaskRunning}}}); err != nil {
+	if err := worker.ReportTaskStatus(ctx, []api.TaskStatusReport{{TaskID: "t1", Status: model.TaskStatus{State: model.TaskRunning}}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.reported) != 1 || b.reported[0] != "w1" {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
-	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
 
@@ -166,7 +166,7 @@ func (h *handler) nodeTasks(w http.ResponseWriter, r *http.Request, c caller) er
 		return err
 	}
 	if list == nil {
-		list = []*state.Task{}
+		list = []*model.Task{}
 	}
 	return okQuery(w, list, meta)
 }

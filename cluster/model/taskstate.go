@@ -1,4 +1,4 @@
-package state
+package model
 
 // TaskState is a task's state. Observed states only move forward, in the
 // order of the constants (Swarm's order); desired states use the same values
