@@ -19,7 +19,6 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/model"
-	"github.com/berthd/berth/cluster/node"
 )
 
 // JoinNodes joins n simulated nodes (hostnames sim-00000 on) through /v1/join with
@@ -128,7 +127,7 @@ func Heartbeat(ctx context.Context, c *api.Client, timeout time.Duration, st *Be
 			st.gap(time.Since(last))
 		}
 		last = time.Now()
-		bctx, cancel := context.WithTimeout(trace, cmp.Or(timeout, node.HeartbeatTimeout(period)))
+		bctx, cancel := context.WithTimeout(trace, cmp.Or(timeout, api.HeartbeatTimeout(period)))
 		resp, err := c.Heartbeat(bctx)
 		cancel()
 		switch {

@@ -18,7 +18,7 @@
 //
 // What it needs of raft (the configuration, leadership) and of the node it runs on
 // (its identity, the other managers, its keyring) it gets through the interfaces it
-// declares: Raft, Peers and Keyring, which cluster/node implements. cluster/node
+// declares: Raft, Peers and Keyring, which daemon/ implements. The daemon
 // serves it through the API in the phases that have a manager; tests and the C1M
 // benchmark drive it over stores on raft's in-memory transport.
 //

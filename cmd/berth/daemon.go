@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/cluster/api"
-	"github.com/berthd/berth/cluster/node"
+	"github.com/berthd/berth/daemon"
 	"github.com/berthd/berth/runtime/agent"
 	"github.com/berthd/berth/runtime/executor"
 	"github.com/berthd/berth/runtime/logdriver"
@@ -19,9 +19,9 @@ import (
 
 func newDaemonCommand() *cobra.Command {
 	var (
-		cfg      node.Config
+		cfg      daemon.Config
 		logLevel string
-		simAgent func(*node.Config) bool
+		simAgent func(*daemon.Config) bool
 		dp       agent.DataPlaneConfig
 	)
 	cmd := &cobra.Command{
@@ -57,14 +57,14 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 					return fmt.Errorf("data plane: %w (is containerd running? start it, or point --containerd at its socket)", err)
 				}
 				defer plane.Close()
-				cfg.Agent = func(ctx context.Context, a node.AgentAPI) error {
+				cfg.Agent = func(ctx context.Context, a daemon.AgentAPI) error {
 					return plane.RunAgent(ctx, a, a.NodeID())
 				}
 				cfg.AgentCleanup = plane.Cleanup
 				cfg.LoadImage = plane.LoadImage
 				cfg.TaskLogs = plane.TaskLogs
 			}
-			n, err := node.New(cfg)
+			n, err := daemon.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -72,9 +72,9 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data-dir", node.DefaultDataDir, "Directory of the node's state")
+	f.StringVar(&cfg.DataDir, "data-dir", daemon.DefaultDataDir, "Directory of the node's state")
 	f.StringVar(&cfg.Socket, "socket", api.DefaultSocket, "Unix socket the CLI talks to (created mode 0600)")
-	f.StringVar(&cfg.ListenAddr, "listen-addr", node.DefaultListenAddr, "TCP address of the node port (managers: raft and the API over mutual TLS)")
+	f.StringVar(&cfg.ListenAddr, "listen-addr", daemon.DefaultListenAddr, "TCP address of the node port (managers: raft and the API over mutual TLS)")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (default: worked out from --listen-addr)")
 	f.StringVar(&cfg.Hostname, "hostname", "", "Node name in the cluster (default: the machine's hostname)")
 	f.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error")

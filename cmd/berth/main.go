@@ -1,7 +1,7 @@
 // Command berth is the one binary of berth: a GitOps declarative applier for
 // Swarm-style Compose stacks. The files of this package hold flags and printing
 // only; the work is done by spec/, applier/ and cluster/ (the daemon is
-// cluster/node, the other cluster commands are calls to it through cluster/api).
+// daemon/, the other cluster commands are calls to it through cluster/api).
 package main
 
 import (

@@ -15,7 +15,7 @@ import (
 	"github.com/berthd/berth/cluster/store"
 )
 
-// ApplierCluster is the applier's cluster over one manager, as cluster/node wires it
+// ApplierCluster is the applier's cluster over one manager, as daemon/ wires it
 // on a daemon.
 type ApplierCluster struct {
 	// Store is the manager's raft store, which must lead to write.

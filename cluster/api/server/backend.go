@@ -9,7 +9,7 @@ import (
 	"github.com/berthd/berth/cluster/model"
 )
 
-// Backend is what the handler serves: the running node (cluster/node implements it).
+// Backend is what the handler serves: the running node (daemon/ implements it).
 // The handler decodes requests, authenticates callers and gates on the node's phase;
 // the backend does the work. Methods return errors wrapping the sentinel errors of
 // api or of state, store, sealed and ca, which the handler turns into codes (see

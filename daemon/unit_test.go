@@ -1,10 +1,11 @@
-package node
+package daemon
 
 import (
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
@@ -57,7 +58,7 @@ func TestTrackerGivesANewLeaderAGracePeriod(t *testing.T) {
 // and the leader's next wake-up is the earliest deadline still ahead.
 func TestDownDeadlineWithDefaults(t *testing.T) {
 	period := (&Node{}).heartbeatPeriod(nil)
-	silence := downAfter * period
+	silence := api.DownAfter * period
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	nodes := []*model.Node{
 		{ID: "a", Status: model.NodeStatus{State: model.NodeReady}},

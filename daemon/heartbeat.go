@@ -1,4 +1,4 @@
-package node
+package daemon
 
 import (
 	"context"
@@ -17,12 +17,6 @@ import (
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
-
-// downAfter is how many heartbeat periods the leader waits before it declares a node
-// down: five missed heartbeats, 5 s with the default period. A node beats every period
-// and a late heartbeat is retried at the next one, so a loaded node or leader misses
-// several in a row only when it is really gone.
-const downAfter = 5
 
 // legacyHeartbeatPeriod is the setting a cluster made before 1 s became the default
 // stores. Nothing but that default ever wrote it, so it means "the default".
@@ -121,7 +115,7 @@ func settingsPeriod(s model.Settings) time.Duration {
 }
 
 // monitorHeartbeats runs on every manager and acts while it leads: a node not heard
-// from for downAfter periods is written down. It sleeps until the earliest deadline
+// from for api.DownAfter periods is written down. It sleeps until the earliest deadline
 // (at most a period, to notice a new leadership or period), so a node is down within
 // a few milliseconds of its deadline, and a cluster whose nodes all beat costs about
 // one pass over the nodes a period.
@@ -143,7 +137,7 @@ func (m *manager) monitorHeartbeats(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		late, next := m.hb.overdue(nodes, now, downAfter*period)
+		late, next := m.hb.overdue(nodes, now, api.DownAfter*period)
 		for _, nd := range late {
 			m.markDown(ctx, nd, now)
 		}
@@ -227,7 +221,7 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 			failures++
 			target = ""
 			// The first failures are normal during an election.
-			if failures == downAfter || failures%20 == 0 {
+			if failures == api.DownAfter || failures%20 == 0 {
 				n.logger.Warn("heartbeats do not reach the leader", "failures", failures, "error", err)
 			} else {
 				n.logger.Debug("heartbeat failed", "error", err)
@@ -237,16 +231,6 @@ func (n *Node) heartbeatLoop(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// HeartbeatTimeout is how long a node waits for the answer to one heartbeat sent at
-// period before it tries another manager: half the time until the leader would
-// declare it down, at least a second. Not one period: a slow answer is not a missed
-// beat (the leader records a beat when it arrives), and giving up on a request
-// closes its HTTP/1.1 connection, so every slow answer would cost the leader, slow
-// already, a new TLS handshake at the next beat.
-func HeartbeatTimeout(period time.Duration) time.Duration {
-	return max(downAfter*period/2, time.Second)
 }
 
 // beatOnce sends one heartbeat: in-process when this node leads, else to the leader
@@ -289,7 +273,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 		if err != nil {
 			return nil, "", err
 		}
-		cctx, cancel := context.WithTimeout(ctx, HeartbeatTimeout(period))
+		cctx, cancel := context.WithTimeout(ctx, api.HeartbeatTimeout(period))
 		resp, err := c.Heartbeat(cctx)
 		cancel()
 		if err == nil {

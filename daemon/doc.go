@@ -1,7 +1,9 @@
-// Package node composes a running berth node: the data dir, the node's identity and
-// certificates, the keyring, the raft store, the API on the unix socket and on the
-// TCP port, heartbeats, the lock state, and the init, join, leave, unlock and role
-// change flows. Node implements server.Backend; cmd/berth's `daemon` runs it. The
+// Package daemon is the composition root of `berth daemon`: it composes a running
+// berth node from the data dir, the node's identity and certificates, the keyring, the
+// raft store, the API on the unix socket and on the TCP port, heartbeats, the lock
+// state, and the init, join, leave, unlock and role change flows. It is the only
+// package that wires the control plane, the GitOps applier, the agent and netstack
+// together; nothing imports it but cmd/berth. Node implements server.Backend. The
 // manager's requests are cluster/control's: the node serves them through control in
 // the phases that have a manager (backend.go) and gives control what it needs of the
 // node (control.go).
@@ -62,4 +64,4 @@
 // addresses. Manager reachability shown by `node ls` is worked out when answering:
 // the raft leader is Leader, a voter whose heartbeats keep it ready is Reachable, any
 // other manager Unreachable.
-package node
+package daemon
