@@ -49,6 +49,8 @@ var importRules = []importRule{
 		forbid: []string{module + "cmd/", module + "daemon"}},
 	{name: "internal/ is for tests and benchmarks only", from: []string{""}, allow: []string{"internal/", "bench/"},
 		forbid: []string{module + "internal/"}},
+	{name: "test helpers sit below the benchmarks that use them", from: []string{"internal/"},
+		forbid: []string{module + "bench/"}},
 	{name: "raft only in cluster/store", from: []string{""}, allow: []string{"cluster/store", "internal/"},
 		forbid: []string{"github.com/hashicorp/raft"}},
 	{name: "containerd only in runtime/", from: []string{""}, allow: []string{"runtime/", "internal/"},

@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/berthd/berth/applier"
-	"github.com/berthd/berth/bench/simagent"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
@@ -280,21 +279,22 @@ func Node(id string, labels map[string]string) *model.Node {
 }
 
 // AgentAPI is the agent API of node nodeID, served by manager m: what a real agent
-// gets over mutual TLS with its node's certificate.
-func (m *Manager) AgentAPI(nodeID string) simagent.API { return agentAPI{m, nodeID} }
+// gets over mutual TLS with its node's certificate (the simulated agent's API).
+func (m *Manager) AgentAPI(nodeID string) AgentAPI { return AgentAPI{m, nodeID} }
 
-type agentAPI struct {
+// AgentAPI is a node's view of a manager's control plane, as agents call it.
+type AgentAPI struct {
 	m    *Manager
 	node string
 }
 
-func (a agentAPI) Heartbeat(context.Context) error { return nil }
+func (a AgentAPI) Heartbeat(context.Context) error { return nil }
 
-func (a agentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*model.Task, api.QueryMeta, error) {
+func (a AgentAPI) NodeTasks(ctx context.Context, q api.Query) ([]*model.Task, api.QueryMeta, error) {
 	return a.m.Control.NodeTasks(ctx, a.node, q)
 }
 
-func (a agentAPI) ReportTaskStatus(ctx context.Context, reports []api.TaskStatusReport) error {
+func (a AgentAPI) ReportTaskStatus(ctx context.Context, reports []api.TaskStatusReport) error {
 	return a.m.Control.ReportTaskStatus(ctx, a.node, reports)
 }
 
