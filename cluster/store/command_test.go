@@ -270,7 +270,7 @@ func TestPlanApplyRules(t *testing.T) {
 	task := func(id string, slot uint64, st model.TaskState, node string) *model.Task {
 		return &model.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node, SpecVersion: 1,
 			DesiredState: model.TaskRunning, Status: model.TaskStatus{State: st, Message: "m", Timestamp: now},
-			CreatedAt: now, UpdatedAt: now, SpecHash: "h", NotBefore: now.Add(time.Second),
+			CreatedAt: now, UpdatedAt: now, SpecHash: "h", Image: "nginx:1", NotBefore: now.Add(time.Second),
 			Restarts: model.Restarts{Count: 2, Recent: []time.Time{now}}}
 	}
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{
