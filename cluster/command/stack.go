@@ -77,6 +77,12 @@ type ServiceScale struct {
 	Replicas uint64 `json:"replicas"`
 	// Limited: see StackDeploy.Limited.
 	Limited bool `json:"limited,omitempty"`
+	// Undoable makes the scale a change `service rollback` undoes, as in Docker: the
+	// spec before the scale becomes the previous spec. Every proposer sets it
+	// (control.ScaleService); entries written before lack it and apply as they did
+	// then, keeping the previous spec, so that a rollback after them undid the
+	// update before the scale as well.
+	Undoable bool `json:"undoable,omitempty"`
 }
 
 // ServiceForceUpdate replaces every task of a service with a new one of the same spec
@@ -475,9 +481,7 @@ func deployService(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, key str
 		}
 		return tx.UpsertService(next)
 	}
-	prev := cur.Copy()
-	next.PreviousSpec = &prev.Spec
-	next.PreviousObjects = prev.Objects
+	keepPrevious(next, cur)
 	next.Spec = *s
 	next.Objects = pins
 	next.SpecVersion++
@@ -590,8 +594,11 @@ func applyServiceScale(tx *state.WriteTxn, c *ServiceScale) error {
 			return err
 		}
 	}
+	if c.Undoable {
+		keepPrevious(next, cur)
+	}
 	// A new version makes plans computed for the old count stale. The update status
-	// and the previous spec stay: a scale rolls nothing.
+	// stays: a scale rolls nothing.
 	next.SpecVersion++
 	return tx.UpsertService(next)
 }
@@ -602,13 +609,19 @@ func applyServiceForceUpdate(tx *state.WriteTxn, c *ServiceForceUpdate) error {
 		return err
 	}
 	next := cur.Copy()
-	prev := cur.Copy()
-	next.PreviousSpec = &prev.Spec
-	next.PreviousObjects = prev.Objects
+	keepPrevious(next, cur)
 	next.ForceUpdate++
 	next.SpecVersion++
 	next.UpdateStatus = model.UpdateStatus{}
 	return tx.UpsertService(next)
+}
+
+// keepPrevious makes cur's spec and pinned objects next's previous ones: what
+// `service rollback` returns to.
+func keepPrevious(next, cur *model.Service) {
+	prev := cur.Copy()
+	next.PreviousSpec = &prev.Spec
+	next.PreviousObjects = prev.Objects
 }
 
 func applyServiceRollback(tx *state.WriteTxn, c *ServiceRollback) error {

@@ -21,13 +21,14 @@ import (
 // Repeated strings (service IDs and names, spec hashes, node IDs, messages) are stored
 // once per entry. Strings are decoded into substrings of one string, the table; those
 // that rows keep for their lifetime and that many rows share (service IDs and names,
-// node IDs, spec hashes, states, messages) are canonicalized with unique.Make instead
+// node IDs, spec hashes, images, states, messages) are canonicalized with unique.Make instead
 // (see word), so that the rows of all entries share one copy and a row keeps no
 // entry's table alive but through its own unique strings (task ID, address).
 //
 // Format 2 added the addresses of a plan's task updates (orchestrator.TaskUpdate's
-// Networks); bodies of format 1, in the logs of older clusters, are still read.
-const wireFormat = 2
+// Networks), format 3 the image of a task row (model.Task's Image); bodies of the
+// older formats, in the logs of older clusters, are still read.
+const wireFormat = 3
 
 var errTruncated = errors.New("truncated")
 
@@ -302,6 +303,7 @@ func (e *wireEncoder) task(t *model.Task) {
 	e.time(t.CreatedAt)
 	e.time(t.UpdatedAt)
 	e.str(t.SpecHash)
+	e.str(t.Image)
 	e.time(t.NotBefore)
 	e.uvarint(t.Restarts.Count)
 	e.uvarint(uint64(len(t.Restarts.Recent)))
@@ -324,6 +326,9 @@ func (d *wireDecoder) task(t *model.Task) {
 	t.CreatedAt = d.time()
 	t.UpdatedAt = d.time()
 	t.SpecHash = d.word()
+	if d.format >= 3 {
+		t.Image = d.word()
+	}
 	t.NotBefore = d.time()
 	t.Restarts.Count = d.uvarint()
 	if n := d.count(1); n > 0 {

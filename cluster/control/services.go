@@ -226,7 +226,7 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 	if s.Spec.Deploy.Global() {
 		return nil, fmt.Errorf("%w: service %s is %s: scale applies to replicated services only", api.ErrRefused, s.Name, s.Spec.Deploy.Mode)
 	}
-	idx, err := c.apply(ctx, command.CmdServiceScale, &command.ServiceScale{ID: s.ID, Replicas: replicas, Limited: true})
+	idx, err := c.apply(ctx, command.CmdServiceScale, &command.ServiceScale{ID: s.ID, Replicas: replicas, Limited: true, Undoable: true})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (c *Control) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*
 					image = imageOf(svc)
 					stacks[t.ServiceID] = svc.Stack
 				} else {
-					image = func(*model.Task) string { return "" }
+					image = func(t *model.Task) string { return t.Image }
 				}
 				images[t.ServiceID] = image
 			}
@@ -122,8 +122,9 @@ func filterTasks(tx *state.ReadTxn, f api.TaskFilter) ([]*model.Task, error) {
 	return tasks, nil
 }
 
-// imageOf tells the image a task of svc was made from: the current spec's, or the
-// previous spec's for a task made before the last update.
+// imageOf tells the image a task of svc was made from: the one the task records, or,
+// for a row written before tasks recorded it, the current spec's, or the previous
+// spec's for a task made before the last update.
 func imageOf(svc *model.Service) func(*model.Task) string {
 	cur := orchestrator.TaskHash(svc)
 	prev := ""
@@ -133,6 +134,9 @@ func imageOf(svc *model.Service) func(*model.Task) string {
 		prev = orchestrator.TaskHash(&p)
 	}
 	return func(t *model.Task) string {
+		if t.Image != "" {
+			return t.Image
+		}
 		if prev != "" && t.SpecHash == prev && t.SpecHash != cur {
 			return svc.PreviousSpec.Image
 		}

@@ -618,6 +618,11 @@ type Task struct {
 	// the old tasks up to date again. Empty on rows written before the field
 	// existed; the orchestrator then compares SpecVersion.
 	SpecHash string `json:"spec_hash,omitempty"`
+	// Image is the image of the spec the task was made from: a task's history row
+	// keeps the image it ran after the service's spec moved on twice (an update, then
+	// a rollback or another update), which the service's current and previous specs
+	// can no longer tell. Empty on rows written before the field existed.
+	Image string `json:"image,omitempty"`
 	// NotBefore is when the agent may start the task at the earliest (the
 	// restart delay). The orchestrator places the task only then, so that a
 	// node that cannot prepare it does not reject it before the delay.

@@ -356,6 +356,7 @@ func (r *run) newTask(s *slot, rf refill) *model.Task {
 		CreatedAt:    r.now,
 		UpdatedAt:    r.now,
 		SpecHash:     r.hash,
+		Image:        r.spec.Image,
 		NotBefore:    rf.notBefore,
 		Restarts:     rf.restarts,
 	}

@@ -28,7 +28,7 @@ func TestReplicatedCreatesOneTaskPerSlot(t *testing.T) {
 		want := model.Task{ID: task.ID, ServiceID: svc.ID, ServiceName: "web_api", Slot: uint64(i + 1),
 			NodeID: task.NodeID, SpecVersion: 1, DesiredState: model.TaskRunning,
 			Status:    model.TaskStatus{State: model.TaskAssigned, Message: msgAssigned, Timestamp: t0},
-			CreatedAt: t0, UpdatedAt: t0}
+			CreatedAt: t0, UpdatedAt: t0, Image: "busybox:1"}
 		want.SpecHash = hash
 		if !reflect.DeepEqual(*task, want) {
 			t.Errorf("task %d = %+v, want %+v", i, *task, want)

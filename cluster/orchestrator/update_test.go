@@ -455,3 +455,23 @@ func TestEnforcerJudgesTasksByTheirOwnSpec(t *testing.T) {
 		t.Errorf("plan: updates %+v, creates %v; want %s replaced", p.Update, statuses(p.Create), victim.ID)
 	}
 }
+
+// Each task records the image it was made from: after an update and a rollback, the
+// history's rows of both specs still say which image they ran (`service ps`).
+func TestTasksKeepTheirImage(t *testing.T) {
+	c := newCluster(t)
+	c.addNode("a")
+	svc := c.addService("api", replicas(2))
+	c.converge()
+	c.updateSpec(svc.ID, newImage)
+	c.settle(time.Hour)
+	c.updateSpec(svc.ID, func(s *spec.Service) { s.Image = "busybox:1" })
+	c.settle(time.Hour)
+	images := map[string]int{}
+	for _, task := range c.tasks {
+		images[task.Image]++
+	}
+	if len(c.tasks) != 6 || images["busybox:1"] != 4 || images["busybox:2"] != 2 {
+		t.Errorf("%d tasks with images %v, want 4 of busybox:1 and 2 of busybox:2", len(c.tasks), images)
+	}
+}

@@ -263,6 +263,35 @@ func TestServiceScaleForceRollback(t *testing.T) {
 	}
 }
 
+// A scale is a change a rollback undoes, as in Docker (update nginx:1 -> nginx:2 with
+// 2 replicas, scale to 5, rollback: nginx:2 with 2), when the entry says so; an entry
+// written before (Undoable unset) applies as it did: the rollback returns to the spec
+// before the update, with the replicas it had.
+func TestServiceRollbackAfterScale(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		undoable bool
+		image    string
+		replicas uint64
+	}{
+		{"undoable scale", true, "nginx:2", 2},
+		{"entry of an older build", false, "nginx:1", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFSMHarness(t)
+			h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
+			h.must(command.CmdStackDeploy, deploy(webStack("nginx:2", 2), "pw", "c", false))
+			svc, _ := h.tx().ServiceByName(nil, "web_api")
+			h.must(command.CmdServiceScale, &command.ServiceScale{ID: svc.ID, Replicas: 5, Undoable: tc.undoable})
+			h.must(command.CmdServiceRollback, &command.ServiceRollback{ID: svc.ID, Now: now})
+			s, _ := h.tx().Service(nil, svc.ID)
+			if s.Spec.Image != tc.image || *s.Spec.Deploy.Replicas != tc.replicas {
+				t.Errorf("after the rollback: %s with %d replicas, want %s with %d", s.Spec.Image, *s.Spec.Deploy.Replicas, tc.image, tc.replicas)
+			}
+		})
+	}
+}
+
 func TestPlanApplyRules(t *testing.T) {
 	h := newFSMHarness(t)
 	h.must(command.CmdStackDeploy, deploy(webStack("nginx:1", 2), "pw", "c", false))
@@ -270,7 +299,7 @@ func TestPlanApplyRules(t *testing.T) {
 	task := func(id string, slot uint64, st model.TaskState, node string) *model.Task {
 		return &model.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node, SpecVersion: 1,
 			DesiredState: model.TaskRunning, Status: model.TaskStatus{State: st, Message: "m", Timestamp: now},
-			CreatedAt: now, UpdatedAt: now, SpecHash: "h", NotBefore: now.Add(time.Second),
+			CreatedAt: now, UpdatedAt: now, SpecHash: "h", Image: "nginx:1", NotBefore: now.Add(time.Second),
 			Restarts: model.Restarts{Count: 2, Recent: []time.Time{now}}}
 	}
 	h.must(command.CmdPlanApply, &command.PlanApply{Plans: []*orchestrator.Plan{

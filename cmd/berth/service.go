@@ -243,10 +243,11 @@ func psRows(tasks []*api.TaskInfo) []psRow {
 	return rows
 }
 
-// sameFailure reports whether a and b ended the same way with the same error.
+// sameFailure reports whether a and b, of one image, ended the same way with the
+// same error: the attempts of an image that an update replaced stay a row of their own.
 func sameFailure(a, b *api.TaskInfo) bool {
 	return a.Status.Err != "" && a.Status.Err == b.Status.Err &&
-		a.Status.State == b.Status.State && a.DesiredState == b.DesiredState
+		a.Status.State == b.Status.State && a.DesiredState == b.DesiredState && a.Image == b.Image
 }
 
 // currentState is "Running 5 minutes ago", as Docker writes it.

@@ -121,6 +121,40 @@ task00000008   app_api.2       example/api:1   node-2   Running         Running 
 	}
 }
 
+// Each row shows the image its task ran, and the failures of two images are not
+// folded into one row: the history tells which image failed how often.
+func TestPrintTasksShowsEachTasksImage(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	n := 0
+	task := func(image string, desired, st model.TaskState, err string) *api.TaskInfo {
+		n++
+		return &api.TaskInfo{Task: &model.Task{ID: fmt.Sprintf("task%08d", n), ServiceID: "svc", ServiceName: "app_api", Slot: 1,
+			NodeID: "n1", DesiredState: desired, Status: model.TaskStatus{State: st, Err: err, Timestamp: now.Add(-time.Duration(n) * time.Minute)}},
+			Name: "app_api.1", NodeHostname: "node-1", Image: image}
+	}
+	const exit1 = "task: non-zero exit (1)"
+	tasks := []*api.TaskInfo{
+		task("app:1.25", model.TaskRunning, model.TaskRunning, ""),
+		task("app:1.27", model.TaskShutdown, model.TaskFailed, exit1),
+		task("app:1.27", model.TaskShutdown, model.TaskFailed, exit1),
+		task("app:1.26", model.TaskShutdown, model.TaskFailed, exit1),
+		task("app:1.25", model.TaskShutdown, model.TaskShutdown, ""),
+	}
+	var b bytes.Buffer
+	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID             NAME            IMAGE      NODE     DESIRED STATE   CURRENT STATE                ERROR
+task00000001   app_api.1       app:1.25   node-1   Running         Running About a minute ago   
+task00000002    \_ app_api.1   app:1.27   node-1   Shutdown        Failed 2 minutes ago         "` + exit1 + `" (x2)
+task00000004    \_ app_api.1   app:1.26   node-1   Shutdown        Failed 4 minutes ago         "` + exit1 + `"
+task00000005    \_ app_api.1   app:1.25   node-1   Shutdown        Shutdown 5 minutes ago       
+`
+	if b.String() != want {
+		t.Errorf("service ps:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
 func TestProgressLine(t *testing.T) {
 	three := uint64(3)
 	s := &api.ServiceStatus{Service: &model.Service{Name: "web_api", Spec: spec.Service{Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}}},
