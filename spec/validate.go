@@ -174,7 +174,7 @@ func validateNetworkDriverOpts(ps *problems, field string, n *Network) {
 
 // validateVolumeDriverOpts checks driver_opts as docker's local driver reads them: the
 // node mounts device (of file system type, with options o) as the volume; size is a
-// quota, which berth applies only to a tmpfs (see sizeUnenforced).
+// quota, which berth applies only to a tmpfs (see SizeUnenforced).
 func validateVolumeDriverOpts(ps *problems, field string, opts map[string]string) {
 	if len(opts) == 0 {
 		return
@@ -210,7 +210,7 @@ func validateVolumeSize(ps *problems, field string, opts map[string]string) {
 		return
 	}
 	if n, err := units.RAMInBytes(size); err != nil || n <= 0 {
-		ps.errorf("", field, "write a size such as 512M or 10G", "%q is not a size", size)
+		ps.errorf("", field, "write a size such as 512M or 10G", "%s is not a size", abbrev(size))
 		return
 	}
 	if SizeUnenforced(opts) {
