@@ -10,8 +10,10 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/go-units"
 )
 
 // convertProjects maps compose-go's projects (one per loader unit) onto berth's model,
@@ -183,6 +185,7 @@ func convertService(svc *types.ServiceConfig, opts LoadOptions, env map[string]s
 		Deploy:      convertDeploy(svc.Deploy),
 	}
 	applySecurityOpt(ps, s, opts, svc.SecurityOpt)
+	s.Logging = convertLogging(ps, svc.Name, svc.Logging)
 	if svc.StopGracePeriod != nil {
 		s.StopGracePeriod = ptr(Duration(*svc.StopGracePeriod))
 	}
@@ -222,7 +225,7 @@ func convertService(svc *types.ServiceConfig, opts LoadOptions, env map[string]s
 		s.Ports = append(s.Ports, convertPort(ps, svc.Name, i, p))
 	}
 	for i, v := range svc.Volumes {
-		if m, ok := convertMount(ps, svc.Name, i, v); ok {
+		if m, ok := convertMount(ps, opts, svc.Name, i, v); ok {
 			s.Mounts = append(s.Mounts, m)
 		}
 	}
@@ -253,7 +256,7 @@ func convertPort(ps *problems, service string, i int, p types.ServicePortConfig)
 	return port
 }
 
-func convertMount(ps *problems, service string, i int, v types.ServiceVolumeConfig) (Mount, bool) {
+func convertMount(ps *problems, opts LoadOptions, service string, i int, v types.ServiceVolumeConfig) (Mount, bool) {
 	m := Mount{Type: v.Type, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
 	switch v.Type {
 	case MountVolume:
@@ -264,10 +267,7 @@ func convertMount(ps *problems, service string, i int, v types.ServiceVolumeConf
 		if v.Bind != nil {
 			m.Propagation = v.Bind.Propagation
 		}
-		if !path.IsAbs(v.Source) {
-			ps.warnf(service, fmt.Sprintf("volumes[%d].source", i), "use an absolute host path, or a named volume",
-				"bind source %q is relative: it is taken relative to / on the node that runs the task", v.Source)
-		}
+		m.Source = bindSource(opts, v.Source)
 	case MountTmpfs:
 		if v.Tmpfs != nil {
 			m.TmpfsSize, m.TmpfsMode = int64(v.Tmpfs.Size), v.Tmpfs.Mode
@@ -277,6 +277,68 @@ func convertMount(ps *problems, service string, i int, v types.ServiceVolumeConf
 		return m, false
 	}
 	return m, true
+}
+
+// logRotationDrivers are the logging drivers whose rotation berth's log driver does.
+var logRotationDrivers = []string{"", "json-file", "local"}
+
+// convertLogging maps logging: onto the rotation of berth's log driver; what it cannot
+// honour is warned about, naming the driver or option, and left out.
+func convertLogging(ps *problems, service string, l *types.LoggingConfig) *Logging {
+	if l == nil {
+		return nil
+	}
+	if !slices.Contains(logRotationDrivers, l.Driver) {
+		ps.warnf(service, "logging.driver", "remove it, or use json-file or local to set max-size and max-file; read the logs with berth service logs",
+			"berth has no logging driver %s: the tasks' output goes to berth's own log files", abbrev(l.Driver))
+		return nil
+	}
+	out := &Logging{}
+	for k, v := range byKey(l.Options) {
+		field := "logging.options." + k
+		switch k {
+		case "max-size":
+			n, err := units.FromHumanSize(v)
+			if err != nil || n <= 0 {
+				ps.errorf(service, field, "write a size such as 10m or 1g", "%s is not a size", abbrev(v))
+				continue
+			}
+			out.MaxSize = n
+		case "max-file":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				ps.errorf(service, field, "write a whole number of files, 1 or more", "%s is not a number of files", abbrev(v))
+				continue
+			}
+			out.MaxFiles = n
+		default:
+			ps.warnf(service, field, "remove it: berth honours max-size and max-file", "berth does not act on the logging option %s: it is ignored", k)
+		}
+	}
+	if *out == (Logging{}) {
+		return nil
+	}
+	return out
+}
+
+// bindSource resolves a relative bind source as the Docker CLI does for `docker stack
+// deploy -c`: ~ is the home folder, anything else relative is taken against the
+// Compose file's folder. Without those folders the source stays as written, for
+// validation to refuse.
+func bindSource(opts LoadOptions, src string) string {
+	if path.IsAbs(src) {
+		return src
+	}
+	if rest, ok := strings.CutPrefix(src, "~"); ok && (rest == "" || rest[0] == '/') {
+		if opts.HomeDir == "" {
+			return src
+		}
+		return path.Join(opts.HomeDir, rest)
+	}
+	if opts.BindDir == "" {
+		return src
+	}
+	return path.Join(opts.BindDir, src)
 }
 
 func fileReference(r types.FileReferenceConfig, dir string) FileReference {

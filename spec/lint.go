@@ -41,6 +41,7 @@ var supportedServiceKeys = map[string]bool{
 	"ulimits": true, "networks": true, "ports": true, "volumes": true, "secrets": true,
 	"configs": true, "deploy": true, "extends": true,
 	"security_opt": true, "dns": true, "dns_search": true, "dns_opt": true,
+	"logging": true,
 }
 
 // ignoredServiceKeys are Compose keys a stack cannot act on, with what to do instead.
@@ -60,7 +61,6 @@ var ignoredServiceKeys = map[string]string{
 	"pids_limit":      "use deploy.resources.limits.pids",
 	"expose":          "remove it: services on one network reach every port of each other",
 	"profiles":        "a stack deploys every service: split optional services into their own stack",
-	"logging":         "remove it: berth keeps task logs itself (berth service logs)",
 	"label_file":      "write the labels under `labels`",
 }
 
@@ -101,6 +101,8 @@ func lintModel(model map[string]any, ps *problems) {
 		for _, key := range slices.Sorted(maps.Keys(svc)) {
 			switch {
 			case supportedServiceKeys[key] || strings.HasPrefix(key, "x-"):
+			case key == "build" && svc["image"] == nil:
+				// The error that the image is missing says that berth does not build.
 			case ignoredServiceKeys[key] != "":
 				ps.warnf(name, key, ignoredServiceKeys[key], "berth does not act on `%s`: it is ignored", key)
 			default:

@@ -33,6 +33,11 @@ type LoadOptions struct {
 	// WorkingDir is the slash-separated directory, inside FS, that relative paths in the
 	// files (secret and config files, env_file) are resolved against. "" means FS's root.
 	WorkingDir string
+	// BindDir is the absolute host folder that relative bind sources (./data) resolve
+	// against, as `docker stack deploy -c` resolves them against the Compose file's
+	// folder; HomeDir is what a bind source's leading ~ stands for. Empty (a stack read
+	// from Git, whose folder is not on the nodes): such sources are problems.
+	BindDir, HomeDir string
 	// Environment is used for ${VAR} interpolation and for environment entries without a
 	// value. It wins over EnvFiles.
 	Environment map[string]string

@@ -635,7 +635,6 @@ func TestLoadMounts(t *testing.T) {
 		name    string
 		volumes string // the YAML list under volumes:
 		want    []spec.Mount
-		warns   []want
 	}{
 		{
 			name:    "short syntax bind and named volume",
@@ -662,18 +661,11 @@ func TestLoadMounts(t *testing.T) {
 				{Type: "volume", Source: "cache", Target: "/v", NoCopy: true, Subpath: "sub"},
 			},
 		},
-		{
-			name:    "relative bind source warns",
-			volumes: `["./data:/data"]`,
-			want:    []spec.Mount{{Type: "bind", Source: "./data", Target: "/data"}},
-			warns:   []want{{"web", "volumes[0].source", "is relative"}},
-		},
 	}
 	for _, c := range cases {
 		runProblemCases(t, []problemCase{{
 			name:  c.name,
 			files: []string{"services:\n  web:\n    image: nginx\n    volumes: " + c.volumes + "\nvolumes:\n  cache: {}\n"},
-			warns: c.warns,
 			check: func(t *testing.T, st *spec.Stack) {
 				requireEqual(t, "mounts", service(t, st, "web").Mounts, c.want)
 			},

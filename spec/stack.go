@@ -72,6 +72,17 @@ type Service struct {
 	DNS        []string `json:"dns,omitempty" yaml:"dns,omitempty"`
 	DNSSearch  []string `json:"dns_search,omitempty" yaml:"dns_search,omitempty"`
 	DNSOptions []string `json:"dns_opt,omitempty" yaml:"dns_opt,omitempty"`
+
+	// Logging is the rotation of the tasks' log files that logging: asks for.
+	Logging *Logging `json:"logging,omitempty" yaml:"logging,omitempty"`
+}
+
+// Logging is what berth honours of a service's logging: the max-size and max-file
+// options of the json-file and local drivers, which Swarm hands to Docker's driver and
+// berth to its own, which rotates the same way. Zero is berth's default.
+type Logging struct {
+	MaxSize  int64 `json:"max_size,omitempty" yaml:"max_size,omitempty"`
+	MaxFiles int   `json:"max_files,omitempty" yaml:"max_files,omitempty"`
 }
 
 // Healthcheck runs Test inside the container; a task with one counts as running only

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/docker/go-units"
 )
 
 var (
@@ -79,12 +82,15 @@ func validateStack(st *Stack, ps *problems) {
 			!checkName(ps, "", field+".name", "volume", v.Name, objectNames) {
 			continue
 		}
+		checkLabels(ps, "", field+".labels", v.Labels)
+		// A plugin's driver_opts are the plugin's: checking them against the local
+		// driver's would only add errors that the fix for this one removes.
 		if d := v.Driver; d != "" && d != "local" {
-			ps.errorf("", field+".driver", "use the local driver; for shared storage give driver_opts type: nfs, o: addr=HOST,rw, device: \":/export\"",
-				"volume driver %s is not supported", abbrev(d))
+			ps.errorf("", field+".driver", `use the local driver: driver_opts type: nfs, o: "addr=HOST,rw", device: ":/export" for shared storage, or a bind mount of a host path`,
+				"volume %s uses the driver %s, a volume plugin, and berth has no volume plugins", name, abbrev(d))
+			continue
 		}
 		validateVolumeDriverOpts(ps, field+".driver_opts", v.DriverOpts)
-		checkLabels(ps, "", field+".labels", v.Labels)
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Secrets)) {
 		s := st.Secrets[name]
@@ -167,17 +173,22 @@ func validateNetworkDriverOpts(ps *problems, field string, n *Network) {
 }
 
 // validateVolumeDriverOpts checks driver_opts as docker's local driver reads them: the
-// node mounts device (of file system type, with options o) as the volume.
+// node mounts device (of file system type, with options o) as the volume; size is a
+// quota, which berth applies only to a tmpfs (see SizeUnenforced).
 func validateVolumeDriverOpts(ps *problems, field string, opts map[string]string) {
 	if len(opts) == 0 {
 		return
 	}
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
-		if k != "type" && k != "o" && k != "device" {
-			ps.errorf("", field+"."+k, "driver_opts takes type, o and device, as docker's local driver does", "unknown volume option %q", k)
+		if !slices.Contains(volumeDriverOpts, k) {
+			ps.errorf("", field+"."+k, "driver_opts takes type, o, device and size, as docker's local driver does", "unknown volume option %q", k)
 		}
 	}
+	validateVolumeSize(ps, field+".size", opts)
 	typ, device := opts["type"], opts["device"]
+	if typ == "" && device == "" && opts["o"] == "" {
+		return // a plain volume on the node, perhaps with a size
+	}
 	if typ == "" || device == "" {
 		ps.errorf("", field, `give both type and device, e.g. type: nfs, o: "addr=HOST,rw", device: ":/export", or type: none, o: bind, device: /host/path`,
 			"a volume mounted from elsewhere needs type and device")
@@ -189,6 +200,34 @@ func validateVolumeDriverOpts(ps *problems, field string, opts map[string]string
 		ps.errorf("", field+".o", "add addr=HOST (the NFS server) to o, e.g. o: \"addr=10.0.0.5,rw\"",
 			"device %q names no server", device)
 	}
+}
+
+// validateVolumeSize checks the size option as docker's local driver parses it, and
+// warns where berth will not enforce it.
+func validateVolumeSize(ps *problems, field string, opts map[string]string) {
+	size, ok := opts["size"]
+	if !ok {
+		return
+	}
+	if n, err := units.RAMInBytes(size); err != nil || n <= 0 {
+		ps.errorf("", field, "write a size such as 512M or 10G", "%s is not a size", abbrev(size))
+		return
+	}
+	if SizeUnenforced(opts) {
+		ps.warnf("", field, `to bound the volume, make it a tmpfs (type: tmpfs, device: tmpfs), or leave size out`,
+			"berth applies size only to a tmpfs volume: on the nodes' other file systems this volume is not limited")
+	}
+}
+
+// volumeDriverOpts are the driver_opts docker's local driver takes.
+var volumeDriverOpts = []string{"device", "o", "size", "type"}
+
+// SizeUnenforced tells whether a volume's driver_opts ask for a size that berth does
+// not apply: docker's local driver sets it as a project quota of the volume's folder
+// (XFS only), which berth does not; a tmpfs gets it as its size= mount option.
+func SizeUnenforced(opts map[string]string) bool {
+	_, ok := opts["size"]
+	return ok && opts["type"] != "tmpfs"
 }
 
 // validateService checks one service; goodImages are the images found valid so far.
@@ -237,6 +276,9 @@ func validateService(st *Stack, s *Service, ps *problems, goodImages map[string]
 		oneOf(ps, svc, "healthcheck.test[0]", hc.Test[0], healthTestKinds, "healthcheck test kind")
 	}
 
+	if l := s.Logging; l != nil && (l.MaxSize < 0 || l.MaxFiles < 0) {
+		ps.errorf(svc, "logging.options", "give max-size and max-file 1 or more, or leave them out", "the log rotation %d bytes, %d files is negative", l.MaxSize, l.MaxFiles)
+	}
 	validatePorts(ps, s)
 	validateDNS(ps, s)
 
@@ -247,6 +289,10 @@ func validateService(st *Stack, s *Service, ps *problems, goodImages map[string]
 	}
 	for i, m := range s.Mounts {
 		oneOfAt(ps, svc, "volumes", i, ".type", m.Type, mountTypes, "mount type")
+		if m.Type == MountBind && !path.IsAbs(m.Source) {
+			ps.errorf(svc, entryField("volumes", i, ".source"), "write an absolute host path, or use a named volume",
+				"bind source %s is relative, and the nodes have no folder to resolve it against (only `-c` files are resolved, against their folder)", abbrev(m.Source))
+		}
 		if m.Type != MountVolume || m.Source == "" {
 			continue
 		}

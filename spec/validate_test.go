@@ -430,11 +430,6 @@ func TestValidateServiceAndObjects(t *testing.T) {
 			files: withService("", "networks:\n  n: {driver_opts: {com.docker.network.driver.mtu: \"1400\"}}\n"),
 		},
 		{
-			name:  "unsupported volume driver",
-			files: withService("", "volumes:\n  v: {driver: rexray}\n"),
-			errs:  []want{{"", "volumes.v.driver", `volume driver "rexray" is not supported`}, {"", "volumes.v.driver", "type: nfs"}},
-		},
-		{
 			name:  "local volume driver",
 			files: withService("", "volumes:\n  v: {driver: local, driver_opts: {type: nfs, o: 'addr=10.0.0.5', device: ':/export'}}\n"),
 		},
@@ -444,8 +439,8 @@ func TestValidateServiceAndObjects(t *testing.T) {
 		},
 		{
 			name:  "unknown volume option",
-			files: withService("", "volumes:\n  v: {driver_opts: {type: nfs, o: 'addr=10.0.0.5', device: ':/export', size: 10G}}\n"),
-			errs:  []want{{"", "volumes.v.driver_opts.size", `unknown volume option "size"`}, {"", "volumes.v.driver_opts.size", "type, o and device"}},
+			files: withService("", "volumes:\n  v: {driver_opts: {type: nfs, o: 'addr=10.0.0.5', device: ':/export', quota: 10G}}\n"),
+			errs:  []want{{"", "volumes.v.driver_opts.quota", `unknown volume option "quota"`}, {"", "volumes.v.driver_opts.quota", "type, o, device and size"}},
 		},
 		{
 			name:  "volume type without device",
@@ -532,7 +527,7 @@ secrets:
 		{"web", "secrets[0]", `did you mean "pw"?`},
 		{"web", "configs[0]", `config "cfg" is not defined`},
 		{"", "networks.bad.ipam.config[0].subnet", "not a subnet"},
-		{"", "volumes.nfs.driver", "not supported"},
+		{"", "volumes.nfs.driver", "berth has no volume plugins"},
 	}
 	o := composeOpts(file)
 	o.FS = fstest.MapFS{}

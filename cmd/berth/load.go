@@ -47,7 +47,8 @@ const stdinName = "-"
 
 // loadCompose loads one stack from Compose files on the local disk. The stack sees what
 // `docker stack deploy` would show it: the process environment, a .env beside the first
-// file, the given env files, and files referenced relative to the first file's folder.
+// file, the given env files, and files and bind sources referenced relative to the
+// first file's folder.
 func loadCompose(ctx context.Context, stdin io.Reader, files, envFiles []string, stack string) (*spec.Stack, []spec.Warning, error) {
 	if len(files) == 0 {
 		return nil, nil, errors.New("no compose file given: use -c FILE")
@@ -69,6 +70,12 @@ func loadCompose(ctx context.Context, stdin io.Reader, files, envFiles []string,
 		FS:          os.DirFS("/"),
 		// os.DirFS("/") wants paths without the leading slash.
 		WorkingDir: strings.TrimPrefix(filepath.ToSlash(dir), "/"),
+		BindDir:    filepath.ToSlash(dir),
+	}
+	// As the Docker CLI does, ~ in a bind source is the home of who runs the
+	// command; without one such a source is refused as relative.
+	if home, err := os.UserHomeDir(); err == nil {
+		opts.HomeDir = filepath.ToSlash(home)
 	}
 	for _, name := range files {
 		content, err := readInput(stdin, name)

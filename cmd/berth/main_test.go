@@ -353,3 +353,24 @@ func TestRepoPath(t *testing.T) {
 		}
 	}
 }
+
+// -c resolves relative bind sources against the file's folder and ~ against the home
+// of who runs berth, as `docker stack deploy -c` does (issue 18).
+func TestComposeBindSources(t *testing.T) {
+	dir, home := t.TempDir(), t.TempDir()
+	t.Setenv("HOME", home)
+	file := filepath.Join(dir, "compose.yaml")
+	const compose = "services:\n  web:\n    image: nginx\n    volumes: [\"./data:/data\", \"~/cache:/cache\", \"/srv:/srv\"]\n"
+	if err := os.WriteFile(file, []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runBerth(t, "", "config", "-c", file, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	for _, want := range []string{filepath.Join(dir, "data"), filepath.Join(home, "cache"), `"/srv"`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config output lacks %s:\n%s", want, r.stdout)
+		}
+	}
+}

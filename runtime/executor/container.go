@@ -100,6 +100,7 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 	if err != nil {
 		return fmt.Errorf("executor: create %s: %w", c.TaskID, err)
 	}
+	e.warnUnboundedVolumes(c)
 	created := false
 	if len(vols) > 0 {
 		// Until the container exists it is not counted as a user: no removal
@@ -140,6 +141,7 @@ func (e *Executor) Create(ctx context.Context, c Container) error {
 	}
 	maps.Copy(labels, stopLabels)
 	maps.Copy(labels, volumeLabels(vols))
+	maps.Copy(labels, logLabels(c.Spec.Logging))
 	maps.Copy(labels, map[string]string{
 		LabelTask: c.TaskID, LabelTaskName: c.TaskName, LabelStack: c.Stack,
 		LabelService: c.Service, LabelSpecHash: c.SpecHash,
@@ -215,7 +217,11 @@ func (e *Executor) Start(ctx context.Context, taskID string) error {
 // startTask makes the container's task and starts it.
 func (e *Executor) startTask(ctx context.Context, cont client.Container) error {
 	taskID := cont.ID()
-	if err := e.remountVolumes(ctx, cont); err != nil {
+	info, err := cont.Info(ctx, client.WithoutRefreshedMetadata)
+	if err != nil {
+		return wrap(err, "start %s: container info", taskID)
+	}
+	if err := e.remountVolumes(ctx, info.Labels); err != nil {
 		return fmt.Errorf("executor: start %s: %w", taskID, err)
 	}
 	// The log directory also marks the container as started once (see info): a
@@ -226,9 +232,7 @@ func (e *Executor) startTask(ctx context.Context, cont client.Container) error {
 	}
 	creator := cio.NullIO
 	if e.logDriver != "" {
-		cfg := e.logCfg
-		cfg.Dir = dir
-		creator = cio.BinaryIO(e.logDriver, logdriver.Args(cfg))
+		creator = cio.BinaryIO(e.logDriver, logdriver.Args(e.logConfig(info.Labels, dir)))
 	}
 	task, err := cont.NewTask(ctx, creator)
 	if err != nil {

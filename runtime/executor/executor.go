@@ -129,7 +129,8 @@ func WithRegistryConfig(path string) Option { return func(o *options) { o.regist
 func WithLogDriver(binary string) Option { return func(o *options) { o.logDriver = binary } }
 
 // WithLogRotation sets the size at which a task's log file is rotated and how many files
-// are kept in all (default 10 MiB and 3).
+// are kept in all (default 10 MiB and 3): the node's, which a service's logging:
+// max-size and max-file override for its tasks.
 func WithLogRotation(maxSize int64, maxFiles int) Option {
 	return func(o *options) { o.logCfg.MaxSize, o.logCfg.MaxFiles = maxSize, maxFiles }
 }

@@ -444,15 +444,7 @@ func TestLogsRotateAndOutliveTheClient(t *testing.T) {
 	id := e.run("t-chatty", service("chatty", "sh", "-c", "seq 1 2000; while :; do echo tick; sleep 0.1; done"))
 	e.waitLogs(id, "tick")
 	dir := e.ex.logDir(id)
-	for _, name := range []string{"container.log", "container.log.1"} {
-		st, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || st.Size() > 4096 {
-			t.Fatalf("%s: %v, %v", name, st, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "container.log.2")); !os.IsNotExist(err) {
-		t.Fatalf("a third log file exists with max files 2: %v", err)
-	}
+	requireRotated(t, dir)
 	var tail strings.Builder
 	if err := e.ex.Logs(ctx, id, LogOptions{Tail: 1}, &tail); err != nil || tail.String() != "tick\n" {
 		t.Fatalf("tail 1: %q, %v", tail.String(), err)
@@ -480,6 +472,30 @@ func TestLogsRotateAndOutliveTheClient(t *testing.T) {
 			t.Fatal("no new log lines after the executor closed")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A service's logging: options rotate its task's log over the node's rotation.
+func TestLogsRotateAsTheServiceSays(t *testing.T) {
+	e := newEnv(t)
+	svc := service("chatty", "sh", "-c", "seq 1 2000; while :; do echo tick; sleep 0.1; done")
+	svc.Logging = &spec.Logging{MaxSize: 4096, MaxFiles: 2}
+	id := e.run("t-chatty", svc)
+	e.waitLogs(id, "tick")
+	requireRotated(t, e.ex.logDir(id))
+}
+
+// requireRotated fails unless dir holds two log files of at most 4096 bytes each.
+func requireRotated(t *testing.T, dir string) {
+	t.Helper()
+	for _, name := range []string{"container.log", "container.log.1"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() > 4096 {
+			t.Fatalf("%s: %v, %v", name, st, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "container.log.2")); !os.IsNotExist(err) {
+		t.Fatalf("a third log file exists with max files 2: %v", err)
 	}
 }
 

@@ -126,7 +126,7 @@ func (e *Executor) mountSource(c Container, i int, m spec.Mount) (string, error)
 			return "", fmt.Errorf("%w: %s.source %q: volume name %q: want letters, digits, '_', '.', '-'", ErrInvalid, field, m.Source, name)
 		}
 		dir = e.VolumeDir(name)
-		if len(m.DriverOpts) > 0 {
+		if mountedFromElsewhere(m) {
 			// Mounted by Create (mountVolumes) before the mounts are made.
 			v, err := driverVolumeOf(c, m)
 			if err != nil {

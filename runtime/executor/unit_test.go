@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/runtime/logdriver"
 	"github.com/berthd/berth/spec"
 )
 
@@ -141,5 +143,32 @@ func TestValidation(t *testing.T) {
 		if err := checkTaskID(id); !errors.Is(err, ErrInvalid) {
 			t.Errorf("task id %q: %v", id, err)
 		}
+	}
+}
+
+// A service's logging: rotation reaches its log driver through the container's labels,
+// over the node's (issue 18).
+func TestLogConfig(t *testing.T) {
+	node := logdriver.Config{MaxSize: 10 << 20, MaxFiles: 3}
+	e := &Executor{logCfg: node}
+	for _, tc := range []struct {
+		name    string
+		logging *spec.Logging
+		labels  map[string]string // overrides of logLabels' output
+		want    logdriver.Config
+	}{
+		{name: "node's rotation", want: node},
+		{name: "service's size and files", logging: &spec.Logging{MaxSize: 4096, MaxFiles: 2}, want: logdriver.Config{MaxSize: 4096, MaxFiles: 2}},
+		{name: "service's size only", logging: &spec.Logging{MaxSize: 4096}, want: logdriver.Config{MaxSize: 4096, MaxFiles: 3}},
+		{name: "a label written by hand", labels: map[string]string{labelLogMaxSize: "big"}, want: node},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			labels := logLabels(tc.logging)
+			maps.Copy(labels, tc.labels)
+			tc.want.Dir = "/logs/t1"
+			if got := e.logConfig(labels, "/logs/t1"); got != tc.want {
+				t.Errorf("logConfig = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/docker/go-units"
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/berthd/berth/spec"
@@ -24,7 +26,8 @@ import (
 
 // A volume with driver_opts (NFS, or any file system the node's kernel mounts) is
 // mounted the way docker's local driver does it: device, of file system type, with
-// options o. It is mounted once per node and set of options, however many tasks use
+// options o; its size is a tmpfs's size= (docker's project quota on XFS berth does not
+// set: other volumes with a size are only warned about). It is mounted once per node and set of options, however many tasks use
 // it, on <root>/volumes/<name>/mount-<key>, key naming the options; containers bind
 // that directory. Two sets of options (a volume pointed at another export while the
 // old tasks still run, as a start-first update does) are two mounts side by side.
@@ -51,7 +54,7 @@ func (e *Executor) driverVolumeDir(v driverVolume) string {
 func driverVolumes(c Container) ([]driverVolume, error) {
 	var out []driverVolume
 	for _, m := range c.Spec.Mounts {
-		if m.Type != spec.MountVolume || m.Source == "" || len(m.DriverOpts) == 0 {
+		if !mountedFromElsewhere(m) {
 			continue
 		}
 		v, err := driverVolumeOf(c, m)
@@ -63,6 +66,23 @@ func driverVolumes(c Container) ([]driverVolume, error) {
 		}
 	}
 	return out, nil
+}
+
+// mountedFromElsewhere tells whether m is a volume whose driver_opts name a device to
+// mount; a size alone leaves the volume a folder of the node's.
+func mountedFromElsewhere(m spec.Mount) bool {
+	return m.Type == spec.MountVolume && m.Source != "" && m.DriverOpts["type"] != ""
+}
+
+// warnUnboundedVolumes says in the node's log which volumes of c ask for a size that
+// this node does not enforce: berth bounds only a tmpfs (see spec.SizeUnenforced).
+func (e *Executor) warnUnboundedVolumes(c Container) {
+	for _, m := range c.Spec.Mounts {
+		if m.Type == spec.MountVolume && spec.SizeUnenforced(m.DriverOpts) {
+			e.log.Warn("volume size not enforced: berth bounds only tmpfs volumes, and this one is not",
+				"task", c.TaskID, "volume", volumeName(c, m.Source), "size", m.DriverOpts["size"])
+		}
+	}
 }
 
 // driverVolumeOf is the volume with driver_opts that mount m of c uses.
@@ -145,14 +165,10 @@ func (e *Executor) mountVolume(ctx context.Context, v driverVolume) error {
 	return nil
 }
 
-// remountVolumes mounts the driver volumes of a container about to start that are
-// not mounted: after a reboot its container outlives the mounts.
-func (e *Executor) remountVolumes(ctx context.Context, cont client.Container) error {
-	info, err := cont.Info(ctx, client.WithoutRefreshedMetadata)
-	if err != nil {
-		return wrap(err, "container info")
-	}
-	vols := labelledVolumes(info.Labels)
+// remountVolumes mounts the driver volumes of a container about to start (its
+// labels) that are not mounted: after a reboot its container outlives the mounts.
+func (e *Executor) remountVolumes(ctx context.Context, labels map[string]string) error {
+	vols := labelledVolumes(labels)
 	if len(vols) == 0 {
 		return nil
 	}
@@ -282,6 +298,15 @@ func volumeMount(ctx context.Context, r resolver, opts map[string]string) (mount
 			}
 			options[i] = "addr=" + addrs[0].Unmap().String()
 		}
+	}
+	if size, ok := opts["size"]; ok && opts["type"] == "tmpfs" && !slices.ContainsFunc(options, func(o string) bool {
+		return strings.HasPrefix(o, "size=")
+	}) {
+		n, err := units.RAMInBytes(size)
+		if err != nil {
+			return mount.Mount{}, fmt.Errorf("%w: driver_opts.size %q is not a size", ErrInvalid, size)
+		}
+		options = append(options, "size="+strconv.FormatInt(n, 10))
 	}
 	return mount.Mount{Type: opts["type"], Source: opts["device"], Options: options}, nil
 }

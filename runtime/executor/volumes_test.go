@@ -47,6 +47,15 @@ func TestVolumeMountOptions(t *testing.T) {
 		{name: "other type", opts: map[string]string{"type": "tmpfs", "o": "size=1m,addr=nas", "device": "tmpfs"},
 			typ: "tmpfs", source: "tmpfs", options: []string{"size=1m", "addr=nas"}},
 		{name: "no options", opts: map[string]string{"type": "tmpfs", "device": "tmpfs"}, typ: "tmpfs", source: "tmpfs"},
+		// size, as docker's local driver takes it, bounds a tmpfs; o's own size= wins.
+		{name: "tmpfs size", opts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "mode=0700", "size": "64m"},
+			typ: "tmpfs", source: "tmpfs", options: []string{"mode=0700", "size=67108864"}},
+		{name: "tmpfs size and o's size", opts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=1m", "size": "64m"},
+			typ: "tmpfs", source: "tmpfs", options: []string{"size=1m"}},
+		{name: "nfs size is not a mount option", opts: map[string]string{"type": "nfs", "o": "addr=10.0.0.9", "device": ":/export", "size": "1g"},
+			typ: "nfs", source: ":/export", options: []string{"addr=10.0.0.9"}},
+		{name: "bad size", opts: map[string]string{"type": "tmpfs", "device": "tmpfs", "size": "lots"},
+			err: `driver_opts.size "lots" is not a size`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := volumeMount(context.Background(), r, tc.opts)
@@ -207,5 +216,33 @@ func TestDriverVolumes(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(e.root, "volumes", "st_shared", "mount-*")); len(left) != 1 {
 		t.Fatalf("mount points after ReleaseVolumes: %v, want only the used one", left)
+	}
+}
+
+// A volume's size applies to a tmpfs; a volume with only a size is the node's folder.
+func TestVolumeSize(t *testing.T) {
+	e := newEnv(t)
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob(filepath.Join(e.root, "volumes", "*", "mount-*"))
+		for _, d := range dirs {
+			e.ex.unmountVolume(d)
+		}
+	})
+	run := func(id string, opts map[string]string) string {
+		svc := service("app", "sh", "-c", "df -k /data | tail -1; sleep 60")
+		svc.Mounts = []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data", DriverOpts: opts}}
+		return e.run(id, svc)
+	}
+	tmpfs := map[string]string{"type": "tmpfs", "device": "tmpfs", "size": "2m"}
+	id := run("t-sized", tmpfs)
+	e.waitLogs(id, "tmpfs")
+	b, _ := json.Marshal(tmpfs)
+	if m := mountOf(t, e.ex.driverVolumeDir(driverVolume{name: "st_data", opts: string(b)})); m == nil || !strings.Contains(m.VFSOptions, "size=2048k") {
+		t.Fatalf("volume mount: %+v, want a tmpfs of 2m", m)
+	}
+	id = run("t-plain", map[string]string{"size": "2m"})
+	e.waitLogs(id, "/")
+	if _, err := os.Stat(e.ex.VolumeDir("st_data")); err != nil {
+		t.Fatalf("a volume with only a size is not the node's folder: %v", err)
 	}
 }
