@@ -29,6 +29,9 @@ var (
 	schemaErrorRE = regexp.MustCompile(`^validating (.+?): (\S+) (.*)$`)
 	volumeErrorRE = regexp.MustCompile(`^invalid spec: (.*): (.*)$`)
 	portErrorRE   = regexp.MustCompile(`^(?i:invalid) ([a-zA-Z ]+): (.*)$`)
+	missingRE     = regexp.MustCompile(`^service (?:volume|device|ports) (\S+) is missing a (mount target|target port)$`)
+	decodeErrorRE = regexp.MustCompile(`^'([^']+)' (.*)$`)
+	namedIndexRE  = regexp.MustCompile(`\.\[([^0-9\]][^\]]*)\]`) // .[api] in services.[api].x
 	pathErrorRE   = regexp.MustCompile(`^((?:services|networks|volumes|secrets|configs)\.\S+?):? (.*)$`)
 	strconvRE     = regexp.MustCompile(`^strconv\.(\w+): parsing "(.*)": (.*)$`)
 )
@@ -71,6 +74,19 @@ func loaderFaultOf(line string, files []types.ConfigFile) loaderFault {
 				"write [PUBLISHED:]TARGET[/PROTOCOL] with ports between 1 and 65535, such as 8080:80")
 		}
 	}
+	if m := missingRE.FindStringSubmatch(line); m != nil {
+		return faultAt(files, modelPath(m[1]), "", "", "the entry has no "+m[2], "add `target:` ("+targetHint[m[2]]+")")
+	}
+	if m := decodeErrorRE.FindStringSubmatch(line); m != nil {
+		// The decoder's path reads services[api].secrets[0].mode.
+		dotted := strings.NewReplacer("[", ".[", "]", "]").Replace(m[1])
+		dotted = namedIndexRE.ReplaceAllString(dotted, ".$1")
+		if strings.HasPrefix(m[2], "strconv.") {
+			value, msg, fix := castProblem(m[2])
+			return faultAt(files, modelPath(dotted), value, "", msg, fix)
+		}
+		return pathFault(files, "", dotted, m[2])
+	}
 	if m := pathErrorRE.FindStringSubmatch(line); m != nil {
 		return pathFault(files, "", m[1], m[2])
 	}
@@ -82,6 +98,9 @@ func loaderFaultOf(line string, files []types.ConfigFile) loaderFault {
 func pathFault(files []types.ConfigFile, file, dotted, why string) loaderFault {
 	path := modelPath(dotted)
 	why = strings.Replace(why, "must be a array", "must be a list", 1)
+	if why == "must be a null" { // the schema's last choice for string-or-list keys
+		why = "must be a string or a list"
+	}
 	switch {
 	case strings.HasPrefix(why, "unexpected type"), strings.HasPrefix(why, "invalid type"):
 		why = "it must be a string"
@@ -110,6 +129,9 @@ func portPart(loaderName string) string {
 	return loaderName
 }
 
+// targetHint says what the target of a list entry is.
+var targetHint = map[string]string{"mount target": "the path in the container", "target port": "the port the container listens on"}
+
 // castProblem reads the loader's failed conversion of a value to a number or a boolean.
 func castProblem(detail string) (value, msg, fix string) {
 	if v, ok := strings.CutPrefix(detail, "invalid boolean: "); ok {
@@ -135,6 +157,10 @@ func shapeFix(path []string, msg string) string {
 	switch {
 	case item && (key == "environment" || key == "labels"):
 		return "write each entry as KEY=value"
+	case strings.Contains(msg, "must be a string or a list"):
+		return "write a string, or a list with one `- item` per line"
+	case strings.Contains(msg, " or "):
+		return "write a single value: a string, a number or true/false"
 	case strings.Contains(msg, "must be a mapping") && (key == "environment" || key == "labels"):
 		return "write KEY: value lines, or a list of KEY=value"
 	case strings.Contains(msg, "must be a mapping"):
