@@ -115,10 +115,8 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 	}
 	// A value the loader refused was dropped: what is said about its absence (image is
 	// required) would only repeat the loader's error.
-	ps.errors = slices.DeleteFunc(ps.errors, func(p Problem) bool {
-		fromLoader--
-		return fromLoader < 0 && dropped[fieldKey{p.Service, p.Field}]
-	})
+	later := slices.DeleteFunc(ps.errors[fromLoader:], func(p Problem) bool { return dropped[fieldKey{p.Service, p.Field}] })
+	ps.errors = ps.errors[:fromLoader+len(later)]
 	warnings, err := located(ps, opts, out)
 	if err != nil {
 		return nil, warnings, err
@@ -170,13 +168,6 @@ func envFileError(name string, err error) error {
 		where = l
 	}
 	return fmt.Errorf("env file %s is not valid: check the quoting of %s", name, where)
-}
-
-// composeError strips the loader's generic prefixes so the message starts with the field.
-func composeError(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
-	return strings.ReplaceAll(msg, "\n", "; ")
 }
 
 func cleanDir(dir string) string {
