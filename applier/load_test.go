@@ -243,3 +243,35 @@ func TestLoadStacksDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// A problem of a stack read from a repository names its file by the path inside the
+// repository, also below a source's path.
+func TestLoadStacksNamesFilesByRepositoryPath(t *testing.T) {
+	for _, tt := range []struct {
+		name, dir string
+		files     map[string]string
+		want      []string // the files of the problems, in order
+	}{
+		{name: "stacks at the root", dir: ".",
+			files: map[string]string{"web/compose.yaml": webInvalid, "db/compose.yaml": dbInvalid},
+			want:  []string{"db/compose.yaml", "web/compose.yaml"}},
+		{name: "stacks below the source's path", dir: "deploy",
+			files: map[string]string{"deploy/stacks/web/compose.yaml": webInvalid},
+			want:  []string{"deploy/stacks/web/compose.yaml"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadStacks(context.Background(), mapFS(tt.files), tt.dir, nil)
+			verr, ok := err.(*spec.ValidationError)
+			if !ok {
+				t.Fatalf("err = %T %v, want a *spec.ValidationError", err, err)
+			}
+			var got []string
+			for _, p := range verr.Problems {
+				got = append(got, p.File)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("files = %q, want %q:\n%v", got, tt.want, verr)
+			}
+		})
+	}
+}

@@ -80,8 +80,12 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 	ps.warnings = append(ps.warnings, out.prescan.warnings...)
 	var projects []*types.Project
 	unset := map[string]bool{}
+	dropped := map[fieldKey]bool{}
 	for _, r := range out.units {
 		ps.errors = append(ps.errors, r.errors...)
+		for _, k := range r.dropped {
+			dropped[k] = true
+		}
 		ps.warnings = append(ps.warnings, r.warnings...)
 		for _, name := range r.unset {
 			unset[name] = true
@@ -91,15 +95,17 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(unset)) {
-		ps.warnf("", "", fmt.Sprintf("set %s in the environment or an env file, or give a default with ${%s:-value}", name, name),
-			"variable %s is not set: it was replaced by an empty string", name)
+		ps.warnings = append(ps.warnings, Warning{File: filesMentioning(opts.Files, name), Stack: opts.Stack,
+			Message: fmt.Sprintf("variable %s is not set: it was replaced by an empty string", name),
+			Fix:     fmt.Sprintf("set %s in the environment or an env file, or give a default with ${%s:-value}", name, name)})
 	}
 	if len(projects) == 0 {
-		ps.dedupe()
-		return nil, ps.warnings, ps.err()
+		warnings, err := located(ps, opts, out)
+		return nil, warnings, err
 	}
 	// Services whose unit failed are missing here, and their errors are already in ps:
 	// the others are still converted and validated so that one run reports everything.
+	fromLoader := len(ps.errors)
 	stack := convertProjects(projects, opts, env, ps)
 	validateStack(stack, ps)
 	// A manager holds replicas to its own limit instead, which may be raised. The
@@ -112,12 +118,29 @@ func Load(ctx context.Context, opts LoadOptions) (*Stack, []Warning, error) {
 			break
 		}
 	}
-	ps.dedupe()
-	if err := ps.err(); err != nil {
-		return nil, ps.warnings, err
+	// A value the loader refused was dropped: what is said about its absence (image is
+	// required) would only repeat the loader's error.
+	later := slices.DeleteFunc(ps.errors[fromLoader:], func(p Problem) bool { return dropped[fieldKey{p.Service, p.Field}] })
+	ps.errors = ps.errors[:fromLoader+len(later)]
+	warnings, err := located(ps, opts, out)
+	if err != nil {
+		return nil, warnings, err
 	}
 	canonicalize(stack)
-	return stack, ps.warnings, nil
+	return stack, warnings, nil
+}
+
+// located drops repeated findings and names the file of each, then returns the
+// warnings and the errors as one *ValidationError (or nil).
+func located(ps *problems, opts LoadOptions, out *loaderOutput) ([]Warning, error) {
+	ps.dedupe()
+	names := make([]string, len(opts.Files))
+	for i, f := range opts.Files {
+		names[i] = f.Name
+	}
+	locateFiles(ps.errors, names, out.raws)
+	locateFiles(ps.warnings, names, out.raws)
+	return ps.warnings, ps.err()
 }
 
 // interpolationEnv merges the env files (in order) under the explicit environment.
@@ -150,13 +173,6 @@ func envFileError(name string, err error) error {
 		where = l
 	}
 	return fmt.Errorf("env file %s is not valid: check the quoting of %s", name, where)
-}
-
-// composeError strips the loader's generic prefixes so the message starts with the field.
-func composeError(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
-	return strings.ReplaceAll(msg, "\n", "; ")
 }
 
 func cleanDir(dir string) string {

@@ -942,7 +942,7 @@ func TestLoadRejectsBadInput(t *testing.T) {
 		{"file is a list", "- a\n- b\n", "mapping"},
 		{"file is a scalar", "just text\n", ""},
 		{"services is a number", "services: 3\n", "services must be a mapping"},
-		{"service is a number", "services:\n  web: 3\n", "services.web must be a mapping"},
+		{"service is a number", "services:\n  web: 3\n", "service web: 3 is not valid here: it must be a mapping"},
 		{"deploy is a list", "services:\n  web:\n    image: nginx\n    deploy: [1]\n", "deploy"},
 		{"empty file", "", "empty compose file"},
 	} {

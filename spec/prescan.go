@@ -61,10 +61,12 @@ var composeKeys = sync.OnceValues(func() (topLevel, service []string) {
 // would not say all the file says (several YAML documents, Compose's !reset and
 // !override tags) or the YAML does not decode: then the loader gets the bytes and reports
 // what is wrong itself.
-func prescanFile(f File, ps *problems) (cf types.ConfigFile, raw map[string]any, refused bool) {
+func prescanFile(f File, all *problems) (cf types.ConfigFile, raw map[string]any, refused bool) {
+	ps := &problems{stack: all.stack, file: f.Name}
+	defer all.add(ps)
 	cf = types.ConfigFile{Filename: f.Name, Content: f.Content}
 	if e := checkAliases(f.Content); e != nil {
-		ps.errorf("", e.field, e.fix, "%s: %s", f.Name, e.msg)
+		ps.errorf("", e.field, e.fix, "%s", e.msg)
 		return cf, nil, true
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(f.Content))
@@ -78,13 +80,13 @@ func prescanFile(f File, ps *problems) (cf types.ConfigFile, raw map[string]any,
 	topLevel, serviceKeys := composeKeys()
 	for _, key := range slices.Sorted(maps.Keys(raw)) {
 		if !slices.Contains(topLevel, key) && !isExtension(key) {
-			ps.errorf("", key, unknownKeyFix(key, topLevel), "unknown top-level key `%s` (%s)", key, f.Name)
+			ps.errorf("", key, unknownKeyFix(key, topLevel), "unknown top-level key `%s`", key)
 			delete(raw, key)
 			pruned = true
 		}
 	}
 	if _, ok := raw["version"]; ok {
-		ps.warnf("", "version", "remove the `version` key", "%s: `version` is obsolete and ignored", f.Name)
+		ps.warnf("", "version", "remove the `version` key", "`version` is obsolete and ignored")
 		delete(raw, "version") // so the loader does not log its own warning about it
 		pruned = true
 	}
@@ -106,13 +108,13 @@ func prescanFile(f File, ps *problems) (cf types.ConfigFile, raw map[string]any,
 			if len(m.parent) > 0 {
 				field = m.parent[0] + "." + m.key
 			}
-			ps.errorf(name, field, "move it to "+m.right, "`%s` is not valid here (%s)", field, f.Name)
+			ps.errorf(name, field, "move it to "+m.right, "`%s` is not valid here", field)
 			delete(parent, m.key)
 			pruned = true
 		}
 		for _, key := range slices.Sorted(maps.Keys(svc)) {
 			if !slices.Contains(serviceKeys, key) && !isExtension(key) {
-				ps.errorf(name, key, unknownKeyFix(key, serviceKeys), "unknown key `%s` (%s)", key, f.Name)
+				ps.errorf(name, key, unknownKeyFix(key, serviceKeys), "unknown key `%s`", key)
 				delete(svc, key)
 				pruned = true
 			}

@@ -19,7 +19,7 @@ func TestPrescanRefusesRunawayAliases(t *testing.T) {
 		"alias inside itself": {"x-a: &c\n  b: *c\nservices:\n  web: {image: x}\n", `anchor "c" includes itself`},
 		"alias bomb":          {bomb, "its aliases expand to more than 200000 YAML nodes"},
 		"110,000 plain labels": {"services:\n  web:\n    image: x\n    labels:\n" + strings.Repeat("      k: v\n", 1) + plainLabels(110_000),
-			"stack app, services.web.labels: compose.yml: 110001 labels; the limit is 128"},
+			"compose.yml: stack app, services.web.labels: 110001 labels; the limit is 128"},
 		"a huge list": {"services:\n  web:\n    image: x\n    command:\n" + strings.Repeat("      - a\n", 250_000),
 			"the file has more than 200000 YAML nodes (keys, values and list items); services.web.command alone has 250000 entries"},
 	} {

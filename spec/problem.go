@@ -6,8 +6,13 @@ import (
 )
 
 // Problem is one thing wrong (or, as a Warning, questionable) in a stack, located by
-// stack, service (empty for top-level sections) and field path, with what would be right.
+// file, stack, service (empty for top-level sections) and field path, with what would be
+// right.
 type Problem struct {
+	// File is the Compose file as the user named it (for a stack read from Git, the path
+	// inside the repository). When several files merge, it is the one that set the field;
+	// when that cannot be known, the files joined by " + ".
+	File    string `json:"file,omitempty"`
 	Stack   string `json:"stack,omitempty"`
 	Service string `json:"service,omitempty"`
 	// Field is the dotted path of the offending key, e.g. "deploy.placement.constraints[0]".
@@ -17,6 +22,8 @@ type Problem struct {
 	Fix string `json:"fix,omitempty"`
 }
 
+// String reads "<file>: stack <s>, service <v>, <field>: <message>; <fix>", leaving out
+// what is not known.
 func (p Problem) String() string {
 	var loc []string
 	if p.Stack != "" {
@@ -25,15 +32,16 @@ func (p Problem) String() string {
 	if p.Service != "" {
 		loc = append(loc, "service "+p.Service)
 	}
-	var b strings.Builder
-	b.WriteString(strings.Join(loc, ", "))
 	if p.Field != "" {
-		if b.Len() > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(p.Field)
+		loc = append(loc, p.Field)
 	}
-	if b.Len() > 0 {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		b.WriteString(": ")
+	}
+	if len(loc) > 0 {
+		b.WriteString(strings.Join(loc, ", "))
 		b.WriteString(": ")
 	}
 	b.WriteString(p.Message)
@@ -68,17 +76,19 @@ func (e *ValidationError) Error() string {
 
 // problems accumulates findings while loading one stack.
 type problems struct {
-	stack    string
+	stack string
+	// file, when set, is the file every finding comes from.
+	file     string
 	errors   []Problem
 	warnings []Warning
 }
 
 func (ps *problems) errorf(service, field, fix, format string, args ...any) {
-	ps.errors = append(ps.errors, Problem{Stack: ps.stack, Service: service, Field: field, Message: fmt.Sprintf(format, args...), Fix: fix})
+	ps.errors = append(ps.errors, Problem{File: ps.file, Stack: ps.stack, Service: service, Field: field, Message: fmt.Sprintf(format, args...), Fix: fix})
 }
 
 func (ps *problems) warnf(service, field, fix, format string, args ...any) {
-	ps.warnings = append(ps.warnings, Warning{Stack: ps.stack, Service: service, Field: field, Message: fmt.Sprintf(format, args...), Fix: fix})
+	ps.warnings = append(ps.warnings, Warning{File: ps.file, Stack: ps.stack, Service: service, Field: field, Message: fmt.Sprintf(format, args...), Fix: fix})
 }
 
 // err returns the collected errors as one *ValidationError, or nil.
@@ -87,6 +97,12 @@ func (ps *problems) err() error {
 		return nil
 	}
 	return &ValidationError{Problems: ps.errors}
+}
+
+// add appends what other collects.
+func (ps *problems) add(other *problems) {
+	ps.errors = append(ps.errors, other.errors...)
+	ps.warnings = append(ps.warnings, other.warnings...)
 }
 
 // dedupe drops repeats, keeping first occurrences in order: every loader unit sees the

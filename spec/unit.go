@@ -31,17 +31,21 @@ type unit struct {
 // unitResult is what the loader made of a unit. Cached results are shared between loads
 // and must not be modified.
 type unitResult struct {
-	project  *types.Project
-	unset    []string
-	errors   []Problem
+	project *types.Project
+	unset   []string
+	errors  []Problem
+	// dropped are the values the loader refused and the unit was loaded without.
+	dropped  []fieldKey
 	warnings []Warning
 }
 
 // loaderOutput is everything Load takes from the files before converting: the prescan's
-// findings and the loader's result for each unit. Cached outputs must not be modified.
+// findings, the loader's result for each unit, and each file as decoded (nil when it
+// could not be), to name the file of a problem. Cached outputs must not be modified.
 type loaderOutput struct {
 	prescan *problems
 	units   []*unitResult
+	raws    []map[string]any
 }
 
 // runLoader prescans the files and runs the Compose loader on them. With a cache, files
@@ -64,7 +68,8 @@ func runLoader(ctx context.Context, opts LoadOptions, env map[string]string) *lo
 		}
 	}
 	out := &loaderOutput{prescan: &problems{stack: opts.Stack}}
-	units := splitUnits(opts, prefix, out.prescan)
+	var units []unit
+	units, out.raws = splitUnits(opts, prefix, out.prescan)
 	out.units = make([]*unitResult, len(units))
 	loadUnits(ctx, units, out.units, opts, env)
 	opts.Cache.put(key, out)
@@ -72,15 +77,16 @@ func runLoader(ctx context.Context, opts LoadOptions, env map[string]string) *lo
 }
 
 // splitUnits parses the files, runs the prescan on each, and cuts them into units. It
-// returns none when the prescan refused a file.
-func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) []unit {
+// returns no unit when the prescan refused a file. The loader must not modify the
+// decoded files it also returns: units that drop a value copy what they change.
+func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) ([]unit, []map[string]any) {
 	whole := unit{}
 	raws := make([]map[string]any, len(opts.Files))
 	splittable := true
 	for i, f := range opts.Files {
 		cf, raw, refused := prescanFile(f, ps)
 		if refused {
-			return nil // reported; the loader must not see this file
+			return nil, raws // reported; the loader must not see this file
 		}
 		whole.files = append(whole.files, cf)
 		raws[i] = raw
@@ -92,24 +98,24 @@ func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) []unit {
 		}
 	}
 	if !splittable {
-		return []unit{whole}
+		return []unit{whole}, raws
 	}
 
 	services := map[string]bool{}
 	for _, raw := range raws {
 		svcs, ok := raw["services"].(map[string]any)
 		if !ok && raw["services"] != nil {
-			return []unit{whole} // not a mapping: let the loader say so
+			return []unit{whole}, raws // not a mapping: let the loader say so
 		}
 		for name, s := range svcs {
 			if m, ok := s.(map[string]any); ok && m["extends"] != nil {
-				return []unit{whole}
+				return []unit{whole}, raws
 			}
 			services[name] = true
 		}
 	}
 	if len(services) == 0 {
-		return []unit{whole}
+		return []unit{whole}, raws
 	}
 
 	units := make([]unit, 0, len(services))
@@ -135,7 +141,7 @@ func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) []unit {
 		}
 		units = append(units, u)
 	}
-	return units
+	return units, raws
 }
 
 // cacheKeyPrefix covers everything besides the files that the loader's output depends on.
@@ -182,6 +188,10 @@ func loadUnits(ctx context.Context, units []unit, results []*unitResult, opts Lo
 	_ = g.Wait() // workers report through results
 }
 
+// maxLoaderPasses bounds how often a unit is loaded again without a value the loader
+// refused: each pass finds at most one more of its errors.
+const maxLoaderPasses = 8
+
 func loadUnit(ctx context.Context, u unit, opts LoadOptions, env map[string]string) (r *unitResult) {
 	r = &unitResult{}
 	ps := &problems{stack: opts.Stack}
@@ -193,14 +203,48 @@ func loadUnit(ctx context.Context, u unit, opts LoadOptions, env map[string]stri
 			r.errors = append(r.errors, Problem{Stack: opts.Stack, Message: fmt.Sprintf("the Compose loader failed on this input: %v", p)})
 		}
 	}()
+	unset := map[string]bool{}
+	files, drops := u.files, dropLog{}
+	for range maxLoaderPasses {
+		lint := &problems{stack: opts.Stack}
+		project, err := loadFiles(ctx, files, opts, env, unset, lint)
+		if err == nil {
+			ps.add(lint)
+			r.project = project
+			break
+		}
+		// The loader stops at its first error: report it in berth's terms, drop the value
+		// at fault and load again, so that the unit's other problems are found too.
+		again := false
+		for _, f := range loaderFaults(err, opts.Stack, files) {
+			drops.renumber(&f)
+			ps.errors = append(ps.errors, f.problem)
+			if f.path != nil {
+				var dropped bool
+				files, dropped = withoutPath(files, f.path)
+				again = again || dropped
+				r.dropped = append(r.dropped, fieldKey{f.problem.Service, f.problem.Field})
+			}
+		}
+		if !again {
+			ps.add(lint)
+			break
+		}
+	}
+	r.unset = slices.Sorted(maps.Keys(unset))
+	r.errors, r.warnings = ps.errors, ps.warnings
+	return r
+}
+
+// loadFiles runs the Compose loader once, linting the model between its two stages.
+func loadFiles(ctx context.Context, files []types.ConfigFile, opts LoadOptions, env map[string]string, unset map[string]bool, ps *problems) (*types.Project, error) {
 	details := types.ConfigDetails{
 		// compose-go joins relative paths (include, extends) onto this; berth resolves the
 		// paths it reads itself, through FS.
 		WorkingDir:  "/" + cleanDir(opts.WorkingDir),
-		ConfigFiles: u.files,
+		ConfigFiles: files,
 		Environment: maps.Clone(env), // the loader writes COMPOSE_PROJECT_NAME into it
 	}
-	unset := map[string]bool{}
 	options := func(o *loader.Options) {
 		o.SetProjectName(opts.Stack, true)
 		o.ResolvePaths = false
@@ -213,16 +257,11 @@ func loadUnit(ctx context.Context, u unit, opts LoadOptions, env map[string]stri
 		}
 	}
 	model, err := loader.LoadModelWithContext(ctx, details, options)
-	if err == nil {
-		lintModel(model, ps)
-		r.project, err = loader.ModelToProject(model, loader.ToOptions(&details, []func(*loader.Options){options}), details)
-	}
 	if err != nil {
-		ps.errorf("", "", "", "%s", composeError(err))
+		return nil, err
 	}
-	r.unset = slices.Sorted(maps.Keys(unset))
-	r.errors, r.warnings = ps.errors, ps.warnings
-	return r
+	lintModel(model, ps)
+	return loader.ModelToProject(model, loader.ToOptions(&details, []func(*loader.Options){options}), details)
 }
 
 // noteUnset wraps compose-go's replacement of one ${...} so that every variable that is

@@ -93,7 +93,7 @@ func TestValidateMisplacedKeys(t *testing.T) {
 			name: c.key + " alone",
 			// Pruning leaves an empty deploy map, which must load without further noise.
 			files: withService(c.yaml),
-			errs:  []want{{"web", c.field, "move it to " + c.right}, {"web", c.field, "is not valid here (compose.yml)"}},
+			errs:  []want{{"web", c.field, "move it to " + c.right}, {"web", c.field, "compose.yml: stack app, service web, " + c.field + ": `" + c.field + "` is not valid here"}},
 		}, problemCase{
 			name: c.key + " with other problems in the same file",
 			files: []string{"services:\n  web:\n    image: nginx\n    stop_grace_period: soon\n" + c.yaml +
@@ -109,7 +109,7 @@ func TestValidateMisplacedKeys(t *testing.T) {
 	pc = append(pc, problemCase{
 		name:  "misplaced key in an override file names that file",
 		files: []string{"services:\n  web:\n    image: nginx\n", "services:\n  web:\n    deploy:\n      max_replicas_per_node: 2\n"},
-		errs:  []want{{"web", "deploy.max_replicas_per_node", "(compose.override1.yml)"}},
+		errs:  []want{{"web", "deploy.max_replicas_per_node", "compose.override1.yml: stack app"}},
 	})
 	runProblemCases(t, pc)
 }
@@ -230,7 +230,7 @@ configs: {nginx_conf: {content: x}}
 			// The Compose loader refuses this before berth's own check would.
 			name:  "secret without a source",
 			files: withService("", "secrets:\n  tls: {labels: {a: b}}\n"),
-			errs:  []want{{"", "", "secrets.tls: one of file|environment must be set"}},
+			errs:  []want{{"", "secrets.tls", "secrets.tls: one of file|environment must be set"}},
 		},
 	})
 }
@@ -332,7 +332,7 @@ func TestValidateEnumValues(t *testing.T) {
 			// The Compose schema already knows the orders, so its message is the one shown.
 			name:  "order unknown",
 			files: withService("    deploy: {update_config: {order: random}}\n"),
-			errs:  []want{{"", "", "services.web.deploy.update_config.order"}},
+			errs:  []want{{"web", "deploy.update_config.order", `"random" is not valid here: it must be one of 'start-first', 'stop-first'`}},
 		},
 		problemCase{
 			name:  "healthcheck test kind",
@@ -613,7 +613,7 @@ func TestValidateSchemaErrorKeepsOtherServicesProblems(t *testing.T) {
 	if !errors.As(err, &ve) || len(ve.Problems) != 2 {
 		t.Fatalf("want 2 problems (a's ports, b's mode), got %v", err)
 	}
-	if !strings.Contains(ve.Problems[0].Message, "services.a.ports") || ve.Problems[1].Service != "b" || ve.Problems[1].Field != "deploy.mode" {
+	if ve.Problems[0].Service != "a" || ve.Problems[0].Field != "ports" || ve.Problems[1].Service != "b" || ve.Problems[1].Field != "deploy.mode" {
 		t.Fatalf("problems: %+v", ve.Problems)
 	}
 }

@@ -85,6 +85,8 @@ func TestCLI(t *testing.T) {
 		code  int
 		// golden names the file stdout must equal; "" skips the comparison.
 		golden string
+		// goldenStderr names the file stderr must equal; "" skips the comparison.
+		goldenStderr string
 		// stdout and stderr hold patterns the output must match, line by line in any order.
 		stdout, stderr []string
 		// absent are strings that must appear in neither output.
@@ -158,13 +160,19 @@ func TestCLI(t *testing.T) {
 			args: []string{"validate", "-q", "-c", app, "--env-file", appExtra},
 		},
 		{
+			name:         "validate places the Compose loader's errors in their files",
+			args:         []string{"validate", "-c", "testdata/loadererrors/compose.yaml", "-c", "testdata/loadererrors/compose.override.yaml"},
+			code:         2,
+			goldenStderr: "validate_loader_errors",
+		},
+		{
 			name: "validate lists every error",
 			args: []string{"validate", "-c", invalid},
 			code: 2,
 			stderr: []string{
-				`^error: stack invalid, service agent, deploy\.mode: .*globl`,
-				`^error: stack invalid, service web, deploy\.placement\.constraints\[0\]: .*node\.labels\.os`,
-				`^error: stack invalid, service api, networks.missing: .*missing`,
+				`^error: testdata/invalid/compose\.yaml: stack invalid, service agent, deploy\.mode: .*globl`,
+				`^error: testdata/invalid/compose\.yaml: stack invalid, service web, deploy\.placement\.constraints\[0\]: .*node\.labels\.os`,
+				`^error: testdata/invalid/compose\.yaml: stack invalid, service api, networks.missing: .*missing`,
 			},
 		},
 		{
@@ -213,7 +221,7 @@ func TestCLI(t *testing.T) {
 			name:   "diff invalid new version",
 			args:   []string{"diff", "-c", invalid, "--against", oldFile},
 			code:   2,
-			stderr: []string{`^berth: new version$`, `^error: stack invalid, service agent, deploy\.mode: `},
+			stderr: []string{`^berth: new version$`, `^error: testdata/invalid/compose\.yaml: stack invalid, service agent, deploy\.mode: `},
 		},
 		{
 			name:   "diff missing old version",
@@ -244,6 +252,9 @@ func TestCLI(t *testing.T) {
 			}
 			if tt.golden != "" {
 				checkGolden(t, tt.golden, r.stdout)
+			}
+			if tt.goldenStderr != "" {
+				checkGolden(t, tt.goldenStderr, r.stderr)
 			}
 			matchLines(t, "stdout", r.stdout, tt.stdout)
 			matchLines(t, "stderr", r.stderr, tt.stderr)

@@ -220,8 +220,8 @@ func TestRepoInvalidRevision(t *testing.T) {
 	}
 	matchLines(t, "stderr", r.stderr, []string{
 		`^berth: revision HEAD \(` + shas[3][:12] + `\)`,
-		`^error: stack web, service api, deploy\.mode: `,
-		`^error: stack cache, service redis, deploy\.placement\.constraints\[0\]: `,
+		`^error: stacks/web/compose\.yaml: stack web, service api, deploy\.mode: `,
+		`^error: stacks/cache/compose\.yaml: stack cache, service redis, deploy\.placement\.constraints\[0\]: `,
 	})
 
 	// The previous revision is still fine, and a diff to the broken one is an error, not
