@@ -29,7 +29,7 @@ func TestLoadTranslatesLoaderErrors(t *testing.T) {
 			files: []string{"services:\n  api:\n    image: x\n    deploy:\n      replicas: ${N}\n"}, env: map[string]string{"N": "two"},
 			want: []spec.Problem{problem("compose.yml", "api", "deploy.replicas", `"two" is not a whole number`, "write a whole number, such as 3")}},
 		{name: "short volume without a source",
-			files: []string{"services:\n  api:\n    image: x\n    volumes:\n      - ./ok:/ok\n      - \":/data\"\n"},
+			files: []string{"services:\n  api:\n    image: x\n    volumes:\n      - /srv/ok:/ok\n      - \":/data\"\n"},
 			want: []spec.Problem{problem("compose.yml", "api", "volumes[1]", `":/data" is not a valid volume: empty section between colons`,
 				"write SOURCE:TARGET[:ro], such as data:/data or ./data:/data")}},
 		{name: "port number out of range",
