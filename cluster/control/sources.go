@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -87,6 +88,12 @@ func checkSource(src *model.Source, req *api.SourceAddRequest) error {
 		if src.URL == "" {
 			return badRequest("source %s: --url is required for a Git source", src.Name)
 		}
+		if err := model.CheckGitURL(src.URL); err != nil {
+			return badRequest("source %s: %v", src.Name, err)
+		}
+		if err := checkSourceCA(src); err != nil {
+			return err
+		}
 		if u, err := url.Parse(src.URL); err == nil && u.User != nil {
 			if _, hasPassword := u.User.Password(); hasPassword {
 				return badRequest("source %s: the URL carries a password; give it with --token-file, so that it is stored as a secret", src.Name)
@@ -123,9 +130,30 @@ func checkSource(src *model.Source, req *api.SourceAddRequest) error {
 	default:
 		return badRequest("source %s: unknown kind %q: use --url, --dir or --push", src.Name, src.Kind)
 	}
+	if src.Kind != model.SourceGitPull && src.CA != "" {
+		return badRequest("source %s: --ca-file is for --url sources (https://)", src.Name)
+	}
 	src.Status, src.Message, src.History = "", "", nil
 	src.LastAppliedRevision, src.LastFetchedRevision, src.PinnedRevision = "", "", ""
 	src.SyncRequests, src.AnsweredRequests = 1, 0
+	return nil
+}
+
+// maxSourceCA bounds a source's CA bundle, which every manager keeps in its row.
+const maxSourceCA = 64 << 10
+
+// checkSourceCA checks that a pull source's CA is certificates, for an https:// URL.
+func checkSourceCA(src *model.Source) error {
+	switch {
+	case src.CA == "":
+		return nil
+	case !strings.HasPrefix(strings.ToLower(src.URL), "https://"):
+		return badRequest("source %s: --ca-file is for https:// URLs; %s is not one", src.Name, src.URL)
+	case len(src.CA) > maxSourceCA:
+		return badRequest("source %s: --ca-file is %d bytes, over %d: give only the CA certificates the Git server's certificate needs", src.Name, len(src.CA), maxSourceCA)
+	case !x509.NewCertPool().AppendCertsFromPEM([]byte(src.CA)):
+		return badRequest("source %s: --ca-file holds no PEM certificate: give the CA's certificate (-----BEGIN CERTIFICATE-----)", src.Name)
+	}
 	return nil
 }
 

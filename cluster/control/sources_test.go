@@ -1,6 +1,13 @@
 package control
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +38,16 @@ func TestCheckSourceNamesTheFlag(t *testing.T) {
 		{"relative folder", &model.Source{Name: "local", Kind: model.SourceDir, URL: "stacks"}, nil, "--dir"},
 		{"push with a URL", &model.Source{Name: "apps", Kind: model.SourceGitPush, URL: "file:///r"}, nil, "no URL"},
 		{"bad name", &model.Source{Name: "Infra!", Kind: model.SourceGitPush}, nil, "invalid source name"},
+		{"ftp URL", pull("ftp://x/y"), nil, "not ftp://"},
+		{"a path given as --url", pull("/srv/stacks"), nil, "--dir"},
+		{"http URL", pull("http://git.example.com/ops/stacks.git"), nil, ""},
+		{"ssh URL", pull("ssh://git@git.example.com/ops/stacks.git"), nil, ""},
+		{"git URL", pull("git://git.example.com/ops/stacks.git"), nil, ""},
+		{"https URL without a host", pull("https:///ops/stacks.git"), nil, "names no host"},
+		{"CA with https", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "https://git.internal/s.git", CA: testCA(t)}, nil, ""},
+		{"CA with ssh", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "git@git.internal:s.git", CA: testCA(t)}, nil, "--ca-file is for https://"},
+		{"CA that is no certificate", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "https://git.internal/s.git", CA: "hello"}, nil, "no PEM certificate"},
+		{"CA on a folder", &model.Source{Name: "local", Kind: model.SourceDir, URL: "/srv/stacks", CA: testCA(t)}, nil, "--ca-file is for --url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkSource(tc.src, &api.SourceAddRequest{Source: tc.src, Credentials: tc.cred})
@@ -44,4 +61,20 @@ func TestCheckSourceNamesTheFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testCA is a self-signed CA certificate, PEM.
+func testCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
+		BasicConstraintsValid: true, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

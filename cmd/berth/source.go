@@ -51,6 +51,7 @@ func newSourceAddCommand(host *hostFlag) *cobra.Command {
 		push, noPrune                         bool
 		interval                              time.Duration
 		tokenFile, sshKey, knownHosts, whFile string
+		caFile                                string
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME (--url URL | --dir PATH | --push) [flags]",
@@ -69,6 +70,7 @@ revision no longer has are removed, unless --no-prune.
 Credentials are stored as cluster secrets and never shown again.`,
 		Example: `  berth source add infra --url https://git.example.com/ops/stacks.git --branch main --path stacks --token-file token
   berth source add infra --url git@git.example.com:ops/stacks.git --ssh-key id_ed25519 --known-hosts known_hosts
+  berth source add infra --url https://git.internal/ops/stacks.git --ca-file internal-ca.pem
   berth source add local --dir /srv/stacks`,
 		Args: exactlyOneName("source add"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +87,9 @@ Credentials are stored as cluster secrets and never shown again.`,
 			req := &api.SourceAddRequest{Source: &src}
 			switch {
 			case url != "":
+				if err := model.CheckGitURL(url); err != nil {
+					return err
+				}
 				src.Kind, src.URL = model.SourceGitPull, url
 				src.Interval = spec.Duration(interval)
 			case dir != "":
@@ -93,8 +98,15 @@ Credentials are stored as cluster secrets and never shown again.`,
 			default:
 				src.Kind = model.SourceGitPush
 			}
-			if src.Kind != model.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "") {
-				return errors.New("--token-file, --ssh-key, --known-hosts and --webhook-secret-file are for --url sources")
+			if src.Kind != model.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "" || caFile != "") {
+				return errors.New("--token-file, --ssh-key, --known-hosts, --ca-file and --webhook-secret-file are for --url sources")
+			}
+			if caFile != "" {
+				ca, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("--ca-file: %w", err)
+				}
+				src.CA = string(ca)
 			}
 			if src.Kind == model.SourceGitPush && cmd.Flags().Changed("interval") {
 				return errors.New("--interval is for --url and --dir sources: a push source syncs on every push")
@@ -122,7 +134,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&url, "url", "", "Git remote to follow (https://, ssh://, git@host:path, file://)")
+	f.StringVar(&url, "url", "", "Git remote to follow (https://, http://, ssh://, git@host:path, git://, file://)")
 	f.StringVar(&dir, "dir", "", "Folder on the managers to follow (absolute path)")
 	f.BoolVar(&push, "push", false, "The cluster is the remote: stacks arrive by 'git push'")
 	f.StringVar(&src.Branch, "branch", "main", "Branch to follow")
@@ -131,6 +143,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 	f.StringVar(&tokenFile, "token-file", "", "File holding an HTTPS access token")
 	f.StringVar(&sshKey, "ssh-key", "", "File holding an SSH private key (needs --known-hosts)")
 	f.StringVar(&knownHosts, "known-hosts", "", "known_hosts file holding the Git server's host key")
+	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed an https:// Git server's certificate, when the system does not trust it")
 	f.StringVar(&whFile, "webhook-secret-file", "", "File holding the secret that signs webhooks")
 	f.BoolVar(&noPrune, "no-prune", false, "Keep (and report) what the source created and its revision no longer has")
 	f.BoolVar(&src.SelfHeal, "self-heal", false, "Revert changes made outside Git at the next sync")
