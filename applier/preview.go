@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
+	"github.com/berthd/berth/cluster/state"
 )
 
 // PreviewSource is a dry run of a sync of the source: the revision rev (a branch, tag
@@ -73,12 +74,15 @@ func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*model
 		return nil, revision{}, nil, err
 	}
 	src, err := tx.Source(nil, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, revision{}, nil, api.NewError(api.CodeNotFound, fmt.Sprintf("no such source: %s (berth source ls lists them)", name))
+	}
 	if err != nil {
 		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
 	}
 	if rev != "" {
 		if src.Kind == model.SourceDir {
-			return nil, revision{}, nil, fmt.Errorf("%w: source %s is a folder: it has no revisions to choose from (%s)", api.ErrBadRequest, name, fix)
+			return nil, revision{}, nil, api.NewError(api.CodeBadRequest, fmt.Sprintf("source %s is a folder: it has no revisions to choose from (%s)", name, fix))
 		}
 		src = src.Copy()
 		src.PinnedRevision = rev
@@ -87,10 +91,22 @@ func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*model
 	r, err := s.read(ctx, src)
 	if err != nil {
 		s.close()
-		if rev != "" && (errors.Is(err, ErrUnknownRevision) || errors.Is(err, errNothingPushed)) {
-			err = fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		if errors.Is(err, errNothingPushed) {
+			err = fmt.Errorf("%w: git push to it first (berth source remote %s sets up the remote)", err, name)
 		}
-		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
+		err = fmt.Errorf("source %s: %w", name, err)
+		if rev != "" && (errors.Is(err, ErrUnknownRevision) || errors.Is(err, errNothingPushed)) {
+			err = &badRequestError{err}
+		}
+		return nil, revision{}, nil, err
 	}
 	return src, r, s.close, nil
 }
+
+// badRequestError is a revision asked for that the source does not have: a bad
+// request, said as the error says it, with no code name in front.
+type badRequestError struct{ err error }
+
+func (e *badRequestError) Error() string        { return e.err.Error() }
+func (e *badRequestError) Unwrap() error        { return e.err }
+func (e *badRequestError) Is(target error) bool { return target == api.ErrBadRequest }

@@ -1,8 +1,11 @@
 package executor
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/spec"
+	"github.com/containerd/errdefs"
 )
 
 // These tests need no containerd.
@@ -141,5 +145,31 @@ func TestValidation(t *testing.T) {
 		if err := checkTaskID(id); !errors.Is(err, ErrInvalid) {
 			t.Errorf("task id %q: %v", id, err)
 		}
+	}
+}
+
+// A file that is no tar archive is refused with what it should be and how to make one;
+// other import errors keep containerd's word.
+func TestImportErrorSaysWhatTheFileShouldBe(t *testing.T) {
+	_, tarErr := tar.NewReader(strings.NewReader(strings.Repeat("not a tar file\n", 64))).Next()
+	if tarErr == nil {
+		t.Fatal("a text file read as a tar archive")
+	}
+	for _, tc := range []struct {
+		name        string
+		err         error
+		want        string
+		wantInvalid bool
+	}{
+		{"not a tar file", fmt.Errorf("reading index: %w", tarErr), "the file is not a whole Docker or OCI image archive (tar: reading index: archive/tar: invalid tar header); make it with 'docker save -o FILE IMAGE'", true},
+		{"truncated", io.ErrUnexpectedEOF, "the file is not a whole Docker or OCI image archive (tar: unexpected EOF)", true},
+		{"containerd down", errdefs.ErrUnavailable, "executor: import image archive: containerd unavailable", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := importError(tc.err)
+			if !strings.HasPrefix(err.Error(), tc.want) || errors.Is(err, ErrInvalid) != tc.wantInvalid {
+				t.Fatalf("importError = %v (invalid: %v), want %q (invalid: %v)", err, errors.Is(err, ErrInvalid), tc.want, tc.wantInvalid)
+			}
+		})
 	}
 }
