@@ -96,17 +96,9 @@ func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*model
 		}
 		err = fmt.Errorf("source %s: %w", name, err)
 		if rev != "" && (errors.Is(err, ErrUnknownRevision) || errors.Is(err, errNothingPushed)) {
-			err = &badRequestError{err}
+			err = api.BadRequest(err)
 		}
 		return nil, revision{}, nil, err
 	}
 	return src, r, s.close, nil
 }
-
-// badRequestError is a revision asked for that the source does not have: a bad
-// request, said as the error says it, with no code name in front.
-type badRequestError struct{ err error }
-
-func (e *badRequestError) Error() string        { return e.err.Error() }
-func (e *badRequestError) Unwrap() error        { return e.err }
-func (e *badRequestError) Is(target error) bool { return target == api.ErrBadRequest }

@@ -156,7 +156,7 @@ func (e *notFoundError) Is(target error) bool { return target == state.ErrNotFou
 // badRequest is a request refused for what it asks: the message is the whole answer
 // (a sentence about the user's object), without the code's name in front of it.
 func badRequest(format string, args ...any) error {
-	return api.NewError(api.CodeBadRequest, fmt.Sprintf(format, args...))
+	return api.BadRequest(fmt.Errorf(format, args...))
 }
 
 // resolveService finds a service by ID, name or unique ID prefix, as Docker does.
