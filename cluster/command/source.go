@@ -24,6 +24,8 @@ type SourceUpdate struct {
 	Pin *string `json:"pin,omitempty"`
 	// RequestSync asks the leader's applier for a sync now.
 	RequestSync bool `json:"request_sync,omitempty"`
+	// CA replaces the source's CA certificates.
+	CA *string `json:"ca,omitempty"`
 }
 
 // SourceRemove deletes a source. With Prune its stacks go too; without, they stay
@@ -93,6 +95,9 @@ func applySourceUpdate(tx *state.WriteTxn, u *SourceUpdate) error {
 	}
 	if u.RequestSync {
 		next.SyncRequests++
+	}
+	if u.CA != nil {
+		next.CA = *u.CA
 	}
 	return tx.UpsertSource(next)
 }

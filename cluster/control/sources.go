@@ -198,6 +198,11 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 			return nil, badRequest("%v", err)
 		}
 	}
+	if req.CA != nil {
+		if err := c.checkNewCA(name, *req.CA); err != nil {
+			return nil, err
+		}
+	}
 	idx, err := c.updateSource(ctx, name, req)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, &notFoundError{"source", name}
@@ -206,6 +211,23 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 		return nil, err
 	}
 	return &api.WriteResponse{Index: idx}, nil
+}
+
+// checkNewCA checks a CA that `source update --ca-file` gives a source.
+func (c *Control) checkNewCA(name, ca string) error {
+	src, err := c.st.State().ReadTxn().Source(nil, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return &notFoundError{"source", name}
+	}
+	if err != nil {
+		return err
+	}
+	if src.Kind != model.SourceGitPull {
+		return badRequest("source %s is a %s source: --ca-file is for --url sources (https://)", name, src.Kind)
+	}
+	next := src.Copy()
+	next.CA = ca
+	return checkSourceCA(next)
 }
 
 // rollbackOnLeader sends a rollback to the leader, whose applier holds the
@@ -236,7 +258,7 @@ func (c *Control) updateSource(ctx context.Context, name string, req *api.Source
 		// The commit, not what named it: a branch or HEAD~1 would move.
 		pin = &sha
 	}
-	cmd := &command.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync}
+	cmd := &command.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync, CA: req.CA}
 	return c.apply(ctx, command.CmdSourceUpdate, cmd)
 }
 

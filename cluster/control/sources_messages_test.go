@@ -37,6 +37,10 @@ func TestSourceRefusalsSayWhatToDo(t *testing.T) {
 			"no such source: nosuch (berth source ls lists them)"},
 		{"inspect a source that is not", func() error { _, _, err := ctl.Source(ctx, "nosuch", api.Query{}); return err }, state.ErrNotFound,
 			"no such source: nosuch (berth source ls lists them)"},
+		{"a CA for a source that is not", func() error { return updateCA(ctl, "nosuch") }, state.ErrNotFound,
+			"no such source: nosuch (berth source ls lists them)"},
+		{"a CA for a folder source", func() error { return updateCA(ctl, "zz") }, api.ErrBadRequest,
+			"source zz is a dir source: --ca-file is for --url sources (https://)"},
 		{"a URL berth cannot fetch", func() error {
 			_, err := ctl.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{Name: "x", Kind: model.SourceGitPull, URL: "ftp://x/y"}})
 			return err
@@ -51,4 +55,10 @@ func TestSourceRefusalsSayWhatToDo(t *testing.T) {
 			}
 		})
 	}
+}
+
+func updateCA(ctl *control.Control, name string) error {
+	ca := "-----BEGIN CERTIFICATE-----"
+	_, err := ctl.UpdateSource(context.Background(), name, &api.SourceUpdateRequest{CA: &ca})
+	return err
 }

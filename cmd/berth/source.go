@@ -22,6 +22,7 @@ import (
 func newSourceCommand(host *hostFlag) *cobra.Command {
 	return groupCommand("source", "Manage GitOps sources: where stacks come from",
 		newSourceAddCommand(host),
+		newSourceUpdateCommand(host),
 		newSourceLsCommand(host),
 		newSourceInspectCommand(host),
 		newSourceHistoryCommand(host),
@@ -101,17 +102,16 @@ Credentials are stored as cluster secrets and never shown again.`,
 			if src.Kind != model.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "" || caFile != "") {
 				return errors.New("--token-file, --ssh-key, --known-hosts, --ca-file and --webhook-secret-file are for --url sources")
 			}
-			if caFile != "" {
-				ca, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("--ca-file: %w", err)
-				}
-				src.CA = string(ca)
-			}
 			if src.Kind == model.SourceGitPush && cmd.Flags().Changed("interval") {
 				return errors.New("--interval is for --url and --dir sources: a push source syncs on every push")
 			}
 			src.Prune = !noPrune
+			var err error
+			if caFile != "" {
+				if src.CA, err = readCAFile(caFile); err != nil {
+					return err
+				}
+			}
 			cred, err := readCredentials(tokenFile, sshKey, knownHosts)
 			if err != nil {
 				return err
@@ -161,6 +161,49 @@ func readSecretFile(flag, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %s is empty", flag, name)
 	}
 	return b, nil
+}
+
+// readCAFile reads the CA certificates of a Git server, as PEM.
+func readCAFile(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("--ca-file: %w", err)
+	}
+	return string(b), nil
+}
+
+func newSourceUpdateCommand(host *hostFlag) *cobra.Command {
+	var caFile string
+	cmd := &cobra.Command{
+		Use:   "update NAME --ca-file FILE",
+		Short: "Change how a source's remote is reached",
+		Long: `Change a source's settings that do not change what it follows: today the CA
+certificates (PEM) its https:// Git server's certificate is checked against, for a
+server whose certificate a private CA signed. The leading manager syncs the source
+with them at once.`,
+		Example: `  berth source update infra --ca-file internal-ca.pem`,
+		Args:    exactlyOneName("source update"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if caFile == "" {
+				return fmt.Errorf("nothing to update: give --ca-file FILE; see '%s --help'", cmd.CommandPath())
+			}
+			ca, err := readCAFile(caFile)
+			if err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.UpdateSource(cmd.Context(), args[0], &api.SourceUpdateRequest{CA: &ca, RequestSync: true}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Source %s updated; the leading manager syncs it now ('berth source ls' shows how it went).\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the https:// Git server's certificate")
+	return cmd
 }
 
 func readCredentials(tokenFile, sshKey, knownHosts string) (*api.SourceCredentials, error) {
