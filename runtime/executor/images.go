@@ -119,11 +119,14 @@ func (e *Executor) ImportImage(ctx context.Context, r io.Reader) ([]string, erro
 // makeArchive says how to make an archive ImportImage reads.
 const makeArchive = "make it with 'docker save -o FILE IMAGE' or 'skopeo copy docker://IMAGE oci-archive:FILE:IMAGE'"
 
-// importError says what is wrong with an archive that could not be read as a tar file,
-// which is most of what users hand to image load by mistake.
+// importError says what is wrong with a file that is no image archive, which is most
+// of what users hand to image load by mistake.
 func importError(err error) error {
-	if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "archive/tar:") {
+	switch {
+	case errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "archive/tar:"):
 		return &invalidError{fmt.Sprintf("the file is not a whole Docker or OCI image archive (tar: %v); %s", err, makeArchive)}
+	case strings.Contains(err.Error(), "unrecognized image format"):
+		return &invalidError{"the file is a tar archive but no image archive: it has neither the manifest.json of docker save nor the index.json of an OCI layout; " + makeArchive}
 	}
 	return wrap(err, "import image archive")
 }

@@ -163,6 +163,7 @@ func TestImportErrorSaysWhatTheFileShouldBe(t *testing.T) {
 	}{
 		{"not a tar file", fmt.Errorf("reading index: %w", tarErr), "the file is not a whole Docker or OCI image archive (tar: reading index: archive/tar: invalid tar header); make it with 'docker save -o FILE IMAGE'", true},
 		{"truncated", io.ErrUnexpectedEOF, "the file is not a whole Docker or OCI image archive (tar: unexpected EOF)", true},
+		{"a tar archive of other files", errors.New("unrecognized image format"), "the file is a tar archive but no image archive: it has neither the manifest.json", true},
 		{"containerd down", errdefs.ErrUnavailable, "executor: import image archive: containerd unavailable", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
