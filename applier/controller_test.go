@@ -488,8 +488,43 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	if got.Revision != first || len(got.Diffs) != 0 || len(got.Placement) != 0 {
 		t.Errorf("preview of the applied revision: revision %s, diffs %+v, placement %+v", got.Revision, got.Diffs, got.Placement)
 	}
-	if _, err := applier.PreviewSource(ctx, cfg, "infra", "no-such-rev"); err == nil || !strings.Contains(err.Error(), "no-such-rev") {
-		t.Errorf("preview of a revision that does not exist: %v", err)
+	if _, err := applier.PreviewSource(ctx, cfg, "infra", "no-such-rev"); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "no-such-rev") ||
+		strings.Contains(err.Error(), "bad request") {
+		t.Errorf("preview of a revision that does not exist: %v, want a bad request naming the revision", err)
+	}
+}
+
+// A preview of a source that is not, or of a revision of a push source nothing was
+// pushed to, says what to do, in a sentence with no code name in it.
+func TestPreviewSourceRefusalsSayWhatToDo(t *testing.T) {
+	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	m, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: t.TempDir()}
+	for _, tt := range []struct {
+		source, rev string
+		sentinel    error
+		want        string
+	}{
+		{"nosuch", "", api.ErrNotFound, "no such source: nosuch (berth source ls lists them)"},
+		{"apps", "v1", api.ErrBadRequest, "source apps: nothing pushed yet: git push to it first (berth source remote apps sets up the remote)"},
+	} {
+		t.Run(tt.source, func(t *testing.T) {
+			_, err := applier.PreviewSource(ctx, cfg, tt.source, tt.rev)
+			if !errors.Is(err, tt.sentinel) || err.Error() != tt.want {
+				t.Fatalf("err = %v\nwant %q, matching %v", err, tt.want, tt.sentinel)
+			}
+		})
 	}
 }
 

@@ -23,6 +23,13 @@
 // [LoadStacks] then loads every stack of that tree; a revision is applied whole or not
 // at all, so it reports the problems of every stack at once.
 //
+// # Remotes
+//
+// A pull source's remote is followed by a [Mirror] over go-git's transports (https,
+// http, ssh and git@host:path, git, file: model.CheckGitURL, which the managers apply
+// when a source is added, so that no other URL reaches a sync). A source's CA, when it
+// has one, is trusted for its HTTPS fetches besides the system's CAs.
+//
 // # Repository layout
 //
 // At the source path, a berth.yaml lists the stacks explicitly:

@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,11 @@ type Credentials struct {
 	// KnownHosts is known_hosts content holding the SSH server's host key. It is
 	// required with SSHKey: host keys are always checked.
 	KnownHosts []byte
+	// CABundle is PEM certificates an https:// remote's certificate is checked
+	// against, besides the system's (a Git server with a private CA). It is no
+	// secret; it travels with the credentials because it is also about reaching
+	// the remote.
+	CABundle []byte
 }
 
 // Mirror is a persistent bare repository that follows one branch of a remote, for
@@ -204,7 +210,7 @@ func (m *Mirror) Fetch(ctx context.Context, branch string, cred *Credentials) (s
 	}
 	done := make(chan result, 1)
 	go func() {
-		sha, fetched, err := m.fetch(ctx, branch, auth)
+		sha, fetched, err := m.fetch(ctx, branch, auth, caBundle(cred))
 		done <- result{sha, fetched, err}
 	}()
 	var res result
@@ -224,7 +230,7 @@ func (m *Mirror) Fetch(ctx context.Context, branch string, cred *Credentials) (s
 	return res.sha, res.fetched, nil
 }
 
-func (m *Mirror) fetch(ctx context.Context, branch string, auth transport.AuthMethod) (string, bool, error) {
+func (m *Mirror) fetch(ctx context.Context, branch string, auth transport.AuthMethod, ca []byte) (string, bool, error) {
 	repo, err := git.PlainOpen(m.dir)
 	if err != nil {
 		return "", false, fmt.Errorf("open mirror %s: %w", m.dir, err)
@@ -234,7 +240,7 @@ func (m *Mirror) fetch(ctx context.Context, branch string, auth transport.AuthMe
 		defer func() { _ = c.Close() }()
 	}
 	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: git.DefaultRemoteName, URLs: []string{m.url}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth, CABundle: ca})
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return "", false, fmt.Errorf("%w: the remote repository is empty: push branch %s to it first", ErrBranchNotFound, branch)
 	}
@@ -269,6 +275,7 @@ func (m *Mirror) fetch(ctx context.Context, branch string, auth transport.AuthMe
 		RefSpecs: []config.RefSpec{config.RefSpec("+" + head.String() + ":" + tracking.String())},
 		Tags:     git.NoTags,
 		Auth:     auth,
+		CABundle: ca,
 	})
 	// Up to date: the remote's tip is a commit the mirror had already (a branch
 	// reset to an older commit); the reference has moved all the same.
@@ -389,6 +396,8 @@ func (m *Mirror) fetchError(ctx context.Context, branch string, cred *Credential
 			where, ErrHostKey, m.ep.Host)
 	case errors.As(err, &revoked):
 		return fmt.Errorf("%s: %w: the host key of %s is marked revoked in --known-hosts", where, ErrHostKey, m.ep.Host)
+	case errors.As(err, new(x509.UnknownAuthorityError)):
+		return fmt.Errorf("%s: the server's certificate is signed by a CA this node does not trust: give that CA's certificate (PEM) with --ca-file (the remote said: %s)", where, oneLine(err))
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("%s: no repository there: check the URL; hosts also answer this for a private repository the credentials cannot read (the remote said: %s)", where, oneLine(err))
 	}
@@ -423,6 +432,13 @@ func (m *Mirror) keyscanPort() string {
 	return " -p " + strconv.Itoa(m.ep.Port)
 }
 
+func caBundle(cred *Credentials) []byte {
+	if cred == nil {
+		return nil
+	}
+	return cred.CABundle
+}
+
 func credToken(cred *Credentials) string {
 	if cred == nil {
 		return ""
@@ -438,6 +454,9 @@ func (m *Mirror) auth(ctx context.Context, cred *Credentials) (transport.AuthMet
 		c = *cred
 	}
 	hasSSH := len(c.SSHKey) > 0 || len(c.KnownHosts) > 0
+	if len(c.CABundle) > 0 && m.ep.Protocol != "https" {
+		return nil, errors.New("a CA (--ca-file) is for https:// URLs: drop it, or give the https:// URL of the repository")
+	}
 	switch m.ep.Protocol {
 	case "http", "https":
 		switch {

@@ -173,6 +173,49 @@ func TestMirrorHTTPToken(t *testing.T) {
 	}
 }
 
+// TestMirrorPrivateCA fetches from an HTTPS server whose certificate no system
+// trusts: refused with the fix (--ca-file) without the CA, fetched with it.
+func TestMirrorPrivateCA(t *testing.T) {
+	r := newRemote(t, "ops/stacks.git")
+	srv := gittest.NewHTTPBackend(t, r.root, gittest.WithTLS())
+	url := srv.RepoURL("ops/stacks.git")
+	tests := []struct {
+		name     string
+		cred     *Credentials
+		wantHint string // "" means fetched
+	}{
+		{name: "without the CA", cred: nil, wantHint: "--ca-file"},
+		{name: "with the CA", cred: &Credentials{CABundle: srv.CAPEM}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := openMirror(t, t.TempDir(), url)
+			sha, _, err := m.Fetch(t.Context(), "main", tt.cred)
+			if tt.wantHint == "" {
+				if err != nil || sha != r.head(t) {
+					t.Fatalf("Fetch = %s, %v; want %s", sha, err, r.head(t))
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantHint) {
+				t.Fatalf("Fetch error = %v, want one saying %s", err, tt.wantHint)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestMirrorCAIsForHTTPS refuses a CA with a URL that is not https://, rather than
+// ignoring it.
+func TestMirrorCAIsForHTTPS(t *testing.T) {
+	r := newRemote(t, "stacks.git")
+	m := openMirror(t, t.TempDir(), r.fileURL())
+	_, _, err := m.Fetch(t.Context(), "main", &Credentials{CABundle: []byte("pem")})
+	if err == nil || !strings.Contains(err.Error(), "https://") {
+		t.Fatalf("Fetch error = %v, want one saying the CA is for https:// URLs", err)
+	}
+}
+
 // TestMirrorFetchesOnlyChanges follows a branch through new commits and a restart:
 // an unchanged tip costs an ls-remote and no upload-pack.
 func TestMirrorFetchesOnlyChanges(t *testing.T) {

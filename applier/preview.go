@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
+	"github.com/berthd/berth/cluster/state"
 )
 
 // PreviewSource is a dry run of a sync of the source: the revision rev (a branch, tag
@@ -73,12 +74,15 @@ func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*model
 		return nil, revision{}, nil, err
 	}
 	src, err := tx.Source(nil, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, revision{}, nil, api.NewError(api.CodeNotFound, fmt.Sprintf("no such source: %s (berth source ls lists them)", name))
+	}
 	if err != nil {
 		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
 	}
 	if rev != "" {
 		if src.Kind == model.SourceDir {
-			return nil, revision{}, nil, fmt.Errorf("%w: source %s is a folder: it has no revisions to choose from (%s)", api.ErrBadRequest, name, fix)
+			return nil, revision{}, nil, api.NewError(api.CodeBadRequest, fmt.Sprintf("source %s is a folder: it has no revisions to choose from (%s)", name, fix))
 		}
 		src = src.Copy()
 		src.PinnedRevision = rev
@@ -87,10 +91,14 @@ func readSource(ctx context.Context, cfg *Config, name, rev, fix string) (*model
 	r, err := s.read(ctx, src)
 	if err != nil {
 		s.close()
-		if rev != "" && (errors.Is(err, ErrUnknownRevision) || errors.Is(err, errNothingPushed)) {
-			err = fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		if errors.Is(err, errNothingPushed) {
+			err = fmt.Errorf("%w: git push to it first (berth source remote %s sets up the remote)", err, name)
 		}
-		return nil, revision{}, nil, fmt.Errorf("source %s: %w", name, err)
+		err = fmt.Errorf("source %s: %w", name, err)
+		if rev != "" && (errors.Is(err, ErrUnknownRevision) || errors.Is(err, errNothingPushed)) {
+			err = api.BadRequest(err)
+		}
+		return nil, revision{}, nil, err
 	}
 	return src, r, s.close, nil
 }

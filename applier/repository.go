@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berthd/berth/cluster/model"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -36,18 +37,8 @@ type Repository struct {
 	tmpDir string
 }
 
-// scpLike matches Git's scp-like syntax, user@host:path, which has no scheme.
-var scpLike = regexp.MustCompile(`^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:`)
-
 // isURL reports whether location names a remote to clone rather than a local path.
-func isURL(location string) bool {
-	for _, scheme := range []string{"http://", "https://", "ssh://", "git://", "file://"} {
-		if strings.HasPrefix(location, scheme) {
-			return true
-		}
-	}
-	return scpLike.MatchString(location)
-}
+func isURL(location string) bool { return model.CheckGitURL(location) == nil }
 
 // OpenRepository opens a local repository (a work tree's .git or a bare repo; path given
 // as the work tree dir or the .git/bare dir) or, when location is a URL (http(s)://,

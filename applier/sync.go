@@ -277,7 +277,10 @@ func checkForward(repo *Repository, src *model.Source, sha string) error {
 // credentials reads the source's credentials from its cluster secret.
 func (s *syncer) credentials(src *model.Source) (*Credentials, error) {
 	if src.AuthRef == "" {
-		return nil, nil
+		if src.CA == "" {
+			return nil, nil
+		}
+		return &Credentials{CABundle: []byte(src.CA)}, nil
 	}
 	tx, err := s.cfg.readTxn()
 	if err != nil {
@@ -291,7 +294,7 @@ func (s *syncer) credentials(src *model.Source) (*Credentials, error) {
 	if err := json.Unmarshal(sec.Data, &c); err != nil {
 		return nil, fmt.Errorf("source %s: its credentials (secret %s) are not what `source add` stores", src.Name, src.AuthRef)
 	}
-	return &Credentials{Username: c.Username, Token: c.Token, SSHKey: c.SSHKey, KnownHosts: c.KnownHosts}, nil
+	return &Credentials{Username: c.Username, Token: c.Token, SSHKey: c.SSHKey, KnownHosts: c.KnownHosts, CABundle: []byte(src.CA)}, nil
 }
 
 // fail records a sync that did not apply. The same failure of the same revision is

@@ -40,7 +40,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	}
 	addr, err := advertiseAddr(firstOf(req.AdvertiseAddr, n.cfg.AdvertiseAddr), n.cfg.ListenAddr, "")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return nil, api.BadRequest(err)
 	}
 	if err := n.checkPortFree(); err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 	}
 	addr, err := advertiseAddr(firstOf(req.AdvertiseAddr, n.cfg.AdvertiseAddr), n.cfg.ListenAddr, remote)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return nil, api.BadRequest(err)
 	}
 	// Before the cluster records this node: a manager needs its port, and a worker
 	// will when it is promoted.

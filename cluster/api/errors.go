@@ -139,6 +139,17 @@ var errorCodes = []struct {
 	{CodeCanceled, 499, context.Canceled},
 }
 
+// BadRequest marks err as a bad request (errors.Is matches ErrBadRequest) and keeps
+// its message as it is: the message is for the user, who has no use for the code's
+// name in front of it.
+func BadRequest(err error) error { return &badRequestError{err} }
+
+type badRequestError struct{ err error }
+
+func (e *badRequestError) Error() string        { return e.err.Error() }
+func (e *badRequestError) Unwrap() error        { return e.err }
+func (e *badRequestError) Is(target error) bool { return target == ErrBadRequest }
+
 // Error is an error answer: the JSON body {"error": "...", "code": "..."} and the
 // HTTP status. The client returns it for every non-2xx answer; errors.Is matches it
 // against the sentinel error its code stands for.

@@ -466,6 +466,9 @@ type SourceUpdateRequest struct {
 	// rollback --to REV`); "" clears the pin.
 	Pin         *string `json:"pin,omitempty"`
 	RequestSync bool    `json:"request_sync,omitempty"`
+	// CA replaces the CA certificates (PEM) of a pull source's https:// remote
+	// (`source update --ca-file`).
+	CA *string `json:"ca,omitempty"`
 }
 
 // Source statuses as `source ls` shows them, Flux's and Argo CD's words.

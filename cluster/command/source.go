@@ -24,6 +24,8 @@ type SourceUpdate struct {
 	Pin *string `json:"pin,omitempty"`
 	// RequestSync asks the leader's applier for a sync now.
 	RequestSync bool `json:"request_sync,omitempty"`
+	// CA replaces the source's CA certificates.
+	CA *string `json:"ca,omitempty"`
 }
 
 // SourceRemove deletes a source. With Prune its stacks go too; without, they stay
@@ -57,7 +59,7 @@ func applySourceAdd(tx *state.WriteTxn, a *SourceAdd) error {
 		return fmt.Errorf("%w: source add without a source", state.ErrInvalid)
 	}
 	if _, err := tx.Source(nil, a.Source.Name); err == nil {
-		return fmt.Errorf("source %s already exists (remove it first, or pick another name): %w", a.Source.Name, state.ErrConflict)
+		return &refusal{state.ErrConflict, fmt.Sprintf("source %s already exists; remove it first (berth source rm %s) or choose another name", a.Source.Name, a.Source.Name)}
 	} else if !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
@@ -66,7 +68,7 @@ func applySourceAdd(tx *state.WriteTxn, a *SourceAdd) error {
 			return fmt.Errorf("%w: source %s: a secret it does not refer to", state.ErrInvalid, a.Source.Name)
 		}
 		if _, err := tx.Secret(nil, sec.Name); err == nil {
-			return fmt.Errorf("secret %s already exists (a source of that name was removed without its secrets?): %w", sec.Name, state.ErrConflict)
+			return &refusal{state.ErrConflict, fmt.Sprintf("secret %s, which source %s would keep its credentials in, already exists; choose another name for the source", sec.Name, a.Source.Name)}
 		}
 		if err := tx.UpsertSecret(sec); err != nil {
 			return err
@@ -93,6 +95,9 @@ func applySourceUpdate(tx *state.WriteTxn, u *SourceUpdate) error {
 	}
 	if u.RequestSync {
 		next.SyncRequests++
+	}
+	if u.CA != nil {
+		next.CA = *u.CA
 	}
 	return tx.UpsertSource(next)
 }
@@ -216,3 +221,13 @@ func deleteSourceSecrets(tx *state.WriteTxn, src *model.Source) error {
 	}
 	return nil
 }
+
+// refusal is a command refused for what its user asked: the message is a sentence for
+// them, with no sentinel's name after it, and it still matches the sentinel.
+type refusal struct {
+	sentinel error
+	msg      string
+}
+
+func (r *refusal) Error() string        { return r.msg }
+func (r *refusal) Is(target error) bool { return target == r.sentinel }

@@ -142,11 +142,21 @@ func (c *Control) blocking(ctx context.Context, q api.Query, tables []string, fn
 // notFoundError names what an operator asked for; it matches state.ErrNotFound.
 type notFoundError struct{ what, ref string }
 
-func (e *notFoundError) Error() string        { return "no such " + e.what + ": " + e.ref }
+// Error says where the names are listed, so that a mistyped one can be found.
+func (e *notFoundError) Error() string {
+	list := "berth " + e.what + " ls"
+	if e.what == "task" {
+		list = "berth service ps SERVICE"
+	}
+	return fmt.Sprintf("no such %s: %s (%s lists them)", e.what, e.ref, list)
+}
+
 func (e *notFoundError) Is(target error) bool { return target == state.ErrNotFound }
 
+// badRequest is a request refused for what it asks: the message is the whole answer
+// (a sentence about the user's object), without the code's name in front of it.
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", api.ErrBadRequest, fmt.Sprintf(format, args...))
+	return api.BadRequest(fmt.Errorf(format, args...))
 }
 
 // resolveService finds a service by ID, name or unique ID prefix, as Docker does.

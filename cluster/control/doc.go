@@ -9,6 +9,12 @@
 // apply, which returns once this manager has applied the write (read your writes on
 // the manager you talk to) or an error when it has not within the apply timeout.
 //
+// Its errors are what the CLI prints: a sentence about the user's object that says what
+// to do. A refusal is api.BadRequest (the message alone, no code name before it), a
+// name not found says which list holds the names (no such source: x (berth source ls
+// lists them)), and a raft command refused by the FSM reaches the caller as the
+// command's own sentence.
+//
 // The dry run of POST /v1/plan is here too (preview.go): it forks the state, simulates
 // the write and follows the rollout it starts with the orchestrator and scheduler the
 // leader runs, playing the agents, to show where tasks would land. `berth diff -c`

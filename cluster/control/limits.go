@@ -44,7 +44,7 @@ func aboveLimit(st *api.ServiceStatus, tx *state.ReadTxn) *api.ServiceStatus {
 // service would then hold a count no write could store again.
 func (c *Control) setMaxReplicas(ctx context.Context, limit uint64) error {
 	if err := spec.CheckMaxReplicas(limit); err != nil {
-		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return api.BadRequest(err)
 	}
 	svcs, err := c.st.State().ReadTxn().Services(nil)
 	if err != nil {

@@ -118,7 +118,7 @@ func checkNodeLabels(labels map[string]string, req *api.NodeUpdateRequest) error
 		delete(after, k)
 	}
 	if err := spec.ValidateLabels("labels", after); err != nil {
-		return fmt.Errorf("%w: node labels (--label-add): %w", api.ErrBadRequest, err)
+		return api.BadRequest(fmt.Errorf("node labels (--label-add): %w", err))
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func TestResolveNode(t *testing.T) {
 	if _, err := resolveNode(tx, "ab"); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "ambiguous") {
 		t.Errorf("ambiguous prefix: %v", err)
 	}
-	if _, err := resolveNode(tx, "nope"); !errors.Is(err, state.ErrNotFound) || err.Error() != "no such node: nope" {
+	if _, err := resolveNode(tx, "nope"); !errors.Is(err, state.ErrNotFound) || err.Error() != "no such node: nope (berth node ls lists them)" {
 		t.Errorf("missing node: %v", err)
 	}
 }

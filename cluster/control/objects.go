@@ -103,7 +103,7 @@ func (c *Control) createObject(ctx context.Context, kind string, req *api.Object
 
 func checkObject(kind string, req *api.ObjectCreateRequest) error {
 	if err := spec.CheckObjectName(kind, req.Name); err != nil {
-		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return api.BadRequest(err)
 	}
 	if len(req.Data) == 0 {
 		return badRequest("%s %s is empty", kind, req.Name)
@@ -112,7 +112,7 @@ func checkObject(kind string, req *api.ObjectCreateRequest) error {
 		return badRequest("%s %s has %d bytes; the limit is %d", kind, req.Name, len(req.Data), spec.MaxObjectBytes)
 	}
 	if err := spec.ValidateLabels("labels", req.Labels); err != nil {
-		return fmt.Errorf("%w: %s %s: %w", api.ErrBadRequest, kind, req.Name, err)
+		return api.BadRequest(fmt.Errorf("%s %s: %w", kind, req.Name, err))
 	}
 	return nil
 }

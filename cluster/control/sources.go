@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -87,6 +88,12 @@ func checkSource(src *model.Source, req *api.SourceAddRequest) error {
 		if src.URL == "" {
 			return badRequest("source %s: --url is required for a Git source", src.Name)
 		}
+		if err := model.CheckGitURL(src.URL); err != nil {
+			return badRequest("source %s: %v", src.Name, err)
+		}
+		if err := checkSourceCA(src); err != nil {
+			return err
+		}
 		if u, err := url.Parse(src.URL); err == nil && u.User != nil {
 			if _, hasPassword := u.User.Password(); hasPassword {
 				return badRequest("source %s: the URL carries a password; give it with --token-file, so that it is stored as a secret", src.Name)
@@ -123,9 +130,30 @@ func checkSource(src *model.Source, req *api.SourceAddRequest) error {
 	default:
 		return badRequest("source %s: unknown kind %q: use --url, --dir or --push", src.Name, src.Kind)
 	}
+	if src.Kind != model.SourceGitPull && src.CA != "" {
+		return badRequest("source %s: --ca-file is for --url sources (https://)", src.Name)
+	}
 	src.Status, src.Message, src.History = "", "", nil
 	src.LastAppliedRevision, src.LastFetchedRevision, src.PinnedRevision = "", "", ""
 	src.SyncRequests, src.AnsweredRequests = 1, 0
+	return nil
+}
+
+// maxSourceCA bounds a source's CA bundle, which every manager keeps in its row.
+const maxSourceCA = 64 << 10
+
+// checkSourceCA checks that a pull source's CA is certificates, for an https:// URL.
+func checkSourceCA(src *model.Source) error {
+	switch {
+	case src.CA == "":
+		return nil
+	case !strings.HasPrefix(strings.ToLower(src.URL), "https://"):
+		return badRequest("source %s: --ca-file is for https:// URLs; %s is not one", src.Name, src.URL)
+	case len(src.CA) > maxSourceCA:
+		return badRequest("source %s: --ca-file is %d bytes, over %d: give only the CA certificates the Git server's certificate needs", src.Name, len(src.CA), maxSourceCA)
+	case !x509.NewCertPool().AppendCertsFromPEM([]byte(src.CA)):
+		return badRequest("source %s: --ca-file holds no PEM certificate: give the CA's certificate (-----BEGIN CERTIFICATE-----)", src.Name)
+	}
 	return nil
 }
 
@@ -170,6 +198,11 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 			return nil, badRequest("%v", err)
 		}
 	}
+	if req.CA != nil {
+		if err := c.checkNewCA(name, *req.CA); err != nil {
+			return nil, err
+		}
+	}
 	idx, err := c.updateSource(ctx, name, req)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, &notFoundError{"source", name}
@@ -178,6 +211,23 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 		return nil, err
 	}
 	return &api.WriteResponse{Index: idx}, nil
+}
+
+// checkNewCA checks a CA that `source update --ca-file` gives a source.
+func (c *Control) checkNewCA(name, ca string) error {
+	src, err := c.st.State().ReadTxn().Source(nil, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return &notFoundError{"source", name}
+	}
+	if err != nil {
+		return err
+	}
+	if src.Kind != model.SourceGitPull {
+		return badRequest("source %s is a %s source: --ca-file is for --url sources (https://)", name, src.Kind)
+	}
+	next := src.Copy()
+	next.CA = ca
+	return checkSourceCA(next)
 }
 
 // rollbackOnLeader sends a rollback to the leader, whose applier holds the
@@ -208,7 +258,7 @@ func (c *Control) updateSource(ctx context.Context, name string, req *api.Source
 		// The commit, not what named it: a branch or HEAD~1 would move.
 		pin = &sha
 	}
-	cmd := &command.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync}
+	cmd := &command.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync, CA: req.CA}
 	return c.apply(ctx, command.CmdSourceUpdate, cmd)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
 )
@@ -31,6 +32,16 @@ func TestCheckSourceNamesTheFlag(t *testing.T) {
 		{"relative folder", &model.Source{Name: "local", Kind: model.SourceDir, URL: "stacks"}, nil, "--dir"},
 		{"push with a URL", &model.Source{Name: "apps", Kind: model.SourceGitPush, URL: "file:///r"}, nil, "no URL"},
 		{"bad name", &model.Source{Name: "Infra!", Kind: model.SourceGitPush}, nil, "invalid source name"},
+		{"ftp URL", pull("ftp://x/y"), nil, "not ftp://"},
+		{"a path given as --url", pull("/srv/stacks"), nil, "--dir"},
+		{"http URL", pull("http://git.example.com/ops/stacks.git"), nil, ""},
+		{"ssh URL", pull("ssh://git@git.example.com/ops/stacks.git"), nil, ""},
+		{"git URL", pull("git://git.example.com/ops/stacks.git"), nil, ""},
+		{"https URL without a host", pull("https:///ops/stacks.git"), nil, "names no host"},
+		{"CA with https", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "https://git.internal/s.git", CA: testCA(t)}, nil, ""},
+		{"CA with ssh", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "git@git.internal:s.git", CA: testCA(t)}, nil, "--ca-file is for https://"},
+		{"CA that is no certificate", &model.Source{Name: "infra", Kind: model.SourceGitPull, URL: "https://git.internal/s.git", CA: "hello"}, nil, "no PEM certificate"},
+		{"CA on a folder", &model.Source{Name: "local", Kind: model.SourceDir, URL: "/srv/stacks", CA: testCA(t)}, nil, "--ca-file is for --url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkSource(tc.src, &api.SourceAddRequest{Source: tc.src, Credentials: tc.cred})
@@ -44,4 +55,14 @@ func TestCheckSourceNamesTheFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testCA is a CA certificate, PEM.
+func testCA(t *testing.T) string {
+	t.Helper()
+	root, err := ca.NewRootCA("test-cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(root.CertPEM())
 }

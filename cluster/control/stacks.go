@@ -77,10 +77,10 @@ func stackCommand(req *api.StackDeployRequest, newID func() string) (*command.St
 	// One encoding serves the size check and the hash.
 	encoded, err := json.Marshal(st)
 	if err != nil {
-		return nil, fmt.Errorf("%w: stack %s cannot be encoded: %w", api.ErrBadRequest, st.Name, err)
+		return nil, api.BadRequest(fmt.Errorf("stack %s cannot be encoded: %w", st.Name, err))
 	}
 	if err := spec.CheckStackSize(st.Name, len(encoded)); err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return nil, api.BadRequest(err)
 	}
 	ids := map[string]string{}
 	for k := range st.Services {
@@ -115,7 +115,7 @@ func checkDeploy(req *api.StackDeployRequest) error {
 		return badRequest("no stack given")
 	}
 	if err := spec.Validate(st); err != nil {
-		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return api.BadRequest(err)
 	}
 	return checkContent(req)
 }

@@ -365,7 +365,10 @@ type Source struct {
 	Name string     `json:"name"`
 	Kind SourceKind `json:"kind"`
 	// URL is the remote of a git-pull source, or the directory of a dir source.
-	URL    string `json:"url,omitempty"`
+	URL string `json:"url,omitempty"`
+	// CA is PEM certificates an https:// remote's certificate is checked against,
+	// besides the system's: a Git server with a private CA. Not a secret.
+	CA     string `json:"ca,omitempty"`
 	Branch string `json:"branch,omitempty"`
 	// Path is the folder inside the repository that holds the stacks.
 	Path string `json:"path,omitempty"`

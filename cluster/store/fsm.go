@@ -56,7 +56,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return command.Apply(tx, l.Data) })
 	f.applied.Store(l.Index)
 	if err != nil {
-		return fmt.Errorf("apply %s at index %d: %w", t, l.Index, err)
+		// The proposer's user reads it: what was refused, not where in the log.
+		f.logger.Debug("raft entry refused", "type", t, "index", l.Index, "err", err)
+		return err
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ node of the cluster imports it: the manager sends it to each through its node po
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
 			if err != nil {
-				return err
+				return fmt.Errorf("image load: %w", err)
 			}
 			defer f.Close()
 			c, err := host.client()
@@ -35,7 +35,7 @@ node of the cluster imports it: the manager sends it to each through its node po
 			}
 			resp, err := c.LoadImage(cmd.Context(), f, o)
 			if err != nil {
-				return fmt.Errorf("load %s: %w", args[0], err)
+				return fmt.Errorf("image load %s: %w", args[0], err)
 			}
 			out := cmd.OutOrStdout()
 			for _, name := range resp.Images {
@@ -53,7 +53,7 @@ node of the cluster imports it: the manager sends it to each through its node po
 				}
 			}
 			if failed > 0 {
-				return fmt.Errorf("load %s: %d of %d nodes did not load it", args[0], failed, len(resp.Nodes))
+				return fmt.Errorf("image load %s: %d of %d nodes did not load it (their lines above say why)", args[0], failed, len(resp.Nodes))
 			}
 			return nil
 		},

@@ -109,7 +109,9 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
-		Args:              cobra.NoArgs,
+		Args:              unknownCommand,
+		// cobra's own default, which SuggestionsFor does not apply.
+		SuggestionsMinimumDistance: suggestionDistance,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
@@ -151,15 +153,34 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 // alone, it prints its help.
 func groupCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.NoArgs,
+		Use:                        use,
+		Short:                      short,
+		Args:                       unknownCommand,
+		SuggestionsMinimumDistance: suggestionDistance,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
 	}
 	cmd.AddCommand(subs...)
 	return cmd
+}
+
+// suggestionDistance is how many edits away a command may be from what was typed for
+// a did-you-mean.
+const suggestionDistance = 2
+
+// unknownCommand refuses an argument to a command that only holds others, with
+// cobra's did-you-mean: cobra.NoArgs, which a command with a RunE would otherwise
+// need, suggests nothing, and cobra's own check suggests at the root only.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(near, "\n\t") + "\n"
+	}
+	return fmt.Errorf("%s\nSee '%s --help' for its commands.", msg, cmd.CommandPath())
 }
 
 // versionString prefers the version stamped by the Makefile, then what the Go

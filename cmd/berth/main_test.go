@@ -139,6 +139,19 @@ func TestCLI(t *testing.T) {
 			args:   []string{"deploy"},
 			code:   2,
 			stderr: []string{`^berth: unknown command "deploy" for "berth"`},
+			absent: []string{"Did you mean"},
+		},
+		{
+			name:   "source add refuses a URL berth cannot fetch, before asking the daemon",
+			args:   []string{"source", "add", "x", "-H", "unix:///nonexistent/berth.sock", "--url", "ftp://x/y"},
+			code:   2,
+			stderr: []string{`^berth: unsupported Git URL "ftp://x/y": berth fetches Git over https://, http://, ssh://, git:// and file:// URLs and git@host:path, not ftp://$`},
+		},
+		{
+			name:   "source add --ca-file is for --url",
+			args:   []string{"source", "add", "x", "-H", "unix:///nonexistent/berth.sock", "--dir", "/srv/stacks", "--ca-file", "ca.pem"},
+			code:   2,
+			stderr: []string{`^berth: --token-file, --ssh-key, --known-hosts, --ca-file and --webhook-secret-file are for --url sources$`},
 		},
 		{
 			name:   "version",
@@ -383,5 +396,24 @@ func TestComposeBindSources(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("config output lacks %s:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// A mistyped command gets cobra's did-you-mean, at the root and in every group.
+func TestDidYouMean(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		golden string
+	}{
+		{[]string{"sevice", "ls"}, "did_you_mean_root"},
+		{[]string{"service", "lss"}, "did_you_mean_group"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runBerth(t, "", tt.args...)
+			if r.code != exitError || r.stdout != "" {
+				t.Fatalf("berth %s:\n%s", strings.Join(tt.args, " "), r)
+			}
+			checkGolden(t, tt.golden, r.stderr)
+		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 func newSourceCommand(host *hostFlag) *cobra.Command {
 	return groupCommand("source", "Manage GitOps sources: where stacks come from",
 		newSourceAddCommand(host),
+		newSourceUpdateCommand(host),
 		newSourceLsCommand(host),
 		newSourceInspectCommand(host),
 		newSourceHistoryCommand(host),
@@ -51,6 +52,7 @@ func newSourceAddCommand(host *hostFlag) *cobra.Command {
 		push, noPrune                         bool
 		interval                              time.Duration
 		tokenFile, sshKey, knownHosts, whFile string
+		caFile                                string
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME (--url URL | --dir PATH | --push) [flags]",
@@ -69,6 +71,7 @@ revision no longer has are removed, unless --no-prune.
 Credentials are stored as cluster secrets and never shown again.`,
 		Example: `  berth source add infra --url https://git.example.com/ops/stacks.git --branch main --path stacks --token-file token
   berth source add infra --url git@git.example.com:ops/stacks.git --ssh-key id_ed25519 --known-hosts known_hosts
+  berth source add infra --url https://git.internal/ops/stacks.git --ca-file internal-ca.pem
   berth source add local --dir /srv/stacks`,
 		Args: exactlyOneName("source add"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +88,9 @@ Credentials are stored as cluster secrets and never shown again.`,
 			req := &api.SourceAddRequest{Source: &src}
 			switch {
 			case url != "":
+				if err := model.CheckGitURL(url); err != nil {
+					return err
+				}
 				src.Kind, src.URL = model.SourceGitPull, url
 				src.Interval = spec.Duration(interval)
 			case dir != "":
@@ -93,13 +99,19 @@ Credentials are stored as cluster secrets and never shown again.`,
 			default:
 				src.Kind = model.SourceGitPush
 			}
-			if src.Kind != model.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "") {
-				return errors.New("--token-file, --ssh-key, --known-hosts and --webhook-secret-file are for --url sources")
+			if src.Kind != model.SourceGitPull && (tokenFile != "" || sshKey != "" || knownHosts != "" || whFile != "" || caFile != "") {
+				return errors.New("--token-file, --ssh-key, --known-hosts, --ca-file and --webhook-secret-file are for --url sources")
 			}
 			if src.Kind == model.SourceGitPush && cmd.Flags().Changed("interval") {
 				return errors.New("--interval is for --url and --dir sources: a push source syncs on every push")
 			}
 			src.Prune = !noPrune
+			var err error
+			if caFile != "" {
+				if src.CA, err = readCAFile(caFile); err != nil {
+					return err
+				}
+			}
 			cred, err := readCredentials(tokenFile, sshKey, knownHosts)
 			if err != nil {
 				return err
@@ -122,7 +134,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&url, "url", "", "Git remote to follow (https://, ssh://, git@host:path, file://)")
+	f.StringVar(&url, "url", "", "Git remote to follow (https://, http://, ssh://, git@host:path, git://, file://)")
 	f.StringVar(&dir, "dir", "", "Folder on the managers to follow (absolute path)")
 	f.BoolVar(&push, "push", false, "The cluster is the remote: stacks arrive by 'git push'")
 	f.StringVar(&src.Branch, "branch", "main", "Branch to follow")
@@ -131,6 +143,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 	f.StringVar(&tokenFile, "token-file", "", "File holding an HTTPS access token")
 	f.StringVar(&sshKey, "ssh-key", "", "File holding an SSH private key (needs --known-hosts)")
 	f.StringVar(&knownHosts, "known-hosts", "", "known_hosts file holding the Git server's host key")
+	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed an https:// Git server's certificate, when the system does not trust it")
 	f.StringVar(&whFile, "webhook-secret-file", "", "File holding the secret that signs webhooks")
 	f.BoolVar(&noPrune, "no-prune", false, "Keep (and report) what the source created and its revision no longer has")
 	f.BoolVar(&src.SelfHeal, "self-heal", false, "Revert changes made outside Git at the next sync")
@@ -148,6 +161,49 @@ func readSecretFile(flag, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %s is empty", flag, name)
 	}
 	return b, nil
+}
+
+// readCAFile reads the CA certificates of a Git server, as PEM.
+func readCAFile(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("--ca-file: %w", err)
+	}
+	return string(b), nil
+}
+
+func newSourceUpdateCommand(host *hostFlag) *cobra.Command {
+	var caFile string
+	cmd := &cobra.Command{
+		Use:   "update NAME --ca-file FILE",
+		Short: "Change how a source's remote is reached",
+		Long: `Change a source's settings that do not change what it follows: today the CA
+certificates (PEM) its https:// Git server's certificate is checked against, for a
+server whose certificate a private CA signed. The leading manager syncs the source
+with them at once.`,
+		Example: `  berth source update infra --ca-file internal-ca.pem`,
+		Args:    exactlyOneName("source update"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if caFile == "" {
+				return fmt.Errorf("nothing to update: give --ca-file FILE; see '%s --help'", cmd.CommandPath())
+			}
+			ca, err := readCAFile(caFile)
+			if err != nil {
+				return err
+			}
+			c, err := host.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.UpdateSource(cmd.Context(), args[0], &api.SourceUpdateRequest{CA: &ca, RequestSync: true}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Source %s updated; the leading manager syncs it now ('berth source ls' shows how it went).\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the https:// Git server's certificate")
+	return cmd
 }
 
 func readCredentials(tokenFile, sshKey, knownHosts string) (*api.SourceCredentials, error) {

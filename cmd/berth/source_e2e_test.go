@@ -333,3 +333,42 @@ func TestSourceRollbackThroughFollowerProcesses(t *testing.T) {
 		t.Fatalf("source sync left the pin:\n%s", out)
 	}
 }
+
+// TestSourcePrivateCAProcesses follows an HTTPS remote whose certificate no system
+// trusts: without --ca-file the sync fails and says to give it; with it, given to
+// source add or later to source update, the source syncs; a CA for a URL that is not
+// https:// is refused.
+func TestSourcePrivateCAProcesses(t *testing.T) {
+	c := newProcClusterArgs(t, testDaemonArgs, "node-1")
+	c.start("node-1")
+	c.initCluster("node-1", nil, nil)
+
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:1\n"})
+	first := repo.Commit("web").String()
+	root := t.TempDir()
+	repo.Publish(filepath.Join(root, "stacks.git"))
+	srv := gittest.NewHTTPBackend(t, root, gittest.WithTLS())
+	url := srv.RepoURL("stacks.git")
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, srv.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	c.must("node-1", "source", "add", "noca", "--url", url, "--interval", "0")
+	c.fails("node-1", "", "--ca-file", "source", "sync", "noca")
+	c.must("node-1", "source", "update", "noca", "--ca-file", caFile)
+	if r := c.must("node-1", "source", "sync", "noca"); !strings.Contains(r.Stdout, first[:7]) {
+		t.Fatalf("source sync after source update --ca-file: %v", r)
+	}
+	c.must("node-1", "source", "rm", "--prune", "noca")
+
+	c.must("node-1", "source", "add", "withca", "--url", url, "--interval", "0", "--ca-file", caFile)
+	if r := c.must("node-1", "source", "sync", "withca"); !strings.Contains(r.Stdout, first[:7]) {
+		t.Fatalf("source sync with the CA: %v", r)
+	}
+	plain := "file://" + filepath.Join(root, "stacks.git")
+	c.fails("node-1", "", "--ca-file is for https:// URLs", "source", "add", "plain", "--url", plain, "--ca-file", caFile)
+	c.must("node-1", "source", "add", "plain", "--url", plain, "--interval", "0", "--path", "none")
+	c.fails("node-1", "", "--ca-file is for https:// URLs", "source", "update", "plain", "--ca-file", caFile)
+}

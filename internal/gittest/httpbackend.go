@@ -1,8 +1,10 @@
 package gittest
 
 import (
+	"encoding/pem"
 	"errors"
-	"github.com/berthd/berth/internal/testenv"
+	"io"
+	"log"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/berthd/berth/internal/testenv"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -19,8 +23,12 @@ import (
 // protocol, through the real `git http-backend`, as a Git host would.
 type HTTPBackend struct {
 	// URL is the server's base URL; RepoURL appends a repository's path to it.
-	URL         string
+	URL string
+	// CAPEM is the certificate a client must trust to reach a WithTLS server: its
+	// own, self-signed, as a Git host with a private CA.
+	CAPEM       []byte
 	token       string
+	tls         bool
 	uploadPacks atomic.Int64
 }
 
@@ -31,6 +39,11 @@ type HTTPOption func(*HTTPBackend)
 // not token, with any non-empty user name, the way Git hosts check access tokens.
 func WithToken(token string) HTTPOption {
 	return func(b *HTTPBackend) { b.token = token }
+}
+
+// WithTLS serves HTTPS, with a certificate no system trusts (CAPEM).
+func WithTLS() HTTPOption {
+	return func(b *HTTPBackend) { b.tls = true }
 }
 
 // NewHTTPBackend serves every bare repository under root (GIT_HTTP_EXPORT_ALL) until
@@ -50,7 +63,7 @@ func NewHTTPBackend(tb testing.TB, root string, opts ...HTTPOption) *HTTPBackend
 		Args: []string{"http-backend"},
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if b.token != "" {
 			user, password, ok := r.BasicAuth()
 			if !ok || user == "" || password != b.token {
@@ -64,6 +77,14 @@ func NewHTTPBackend(tb testing.TB, root string, opts ...HTTPOption) *HTTPBackend
 		}
 		backend.ServeHTTP(w, r)
 	}))
+	if b.tls {
+		// Clients that do not trust the certificate are what tests want to see.
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		srv.StartTLS()
+		b.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	} else {
+		srv.Start()
+	}
 	tb.Cleanup(srv.Close)
 	b.URL = srv.URL
 	return b

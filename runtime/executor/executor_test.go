@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -604,5 +606,24 @@ func TestSecurityOptions(t *testing.T) {
 				t.Errorf("%s: output lacks %q: %s", c.name, w, logs)
 			}
 		}
+	}
+}
+
+// What containerd makes of a file that is not an image archive (not a tar file, a tar
+// file of other files) reaches the user as what the file should be and how to make one.
+func TestImportImageOfNoArchive(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.ex.ImportImage(context.Background(), strings.NewReader(strings.Repeat("not an image archive\n", 100)))
+	if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "the file is not a whole Docker or OCI image archive (tar: ") ||
+		!strings.Contains(err.Error(), "docker save") {
+		t.Fatalf("ImportImage of a text file: %v", err)
+	}
+	var plain bytes.Buffer
+	tw := tar.NewWriter(&plain)
+	_ = tw.WriteHeader(&tar.Header{Name: "notes.txt", Mode: 0o644, Size: 5})
+	_, _ = tw.Write([]byte("hello"))
+	_ = tw.Close()
+	if _, err = e.ex.ImportImage(context.Background(), &plain); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no image archive") {
+		t.Fatalf("ImportImage of a tar archive of a text file: %v", err)
 	}
 }

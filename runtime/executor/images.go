@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -99,10 +100,10 @@ func (e *Executor) ImportImage(ctx context.Context, r io.Reader) ([]string, erro
 	ctx = e.nsctx(ctx)
 	imgs, err := e.client.Import(ctx, r)
 	if err != nil {
-		return nil, wrap(err, "import image archive")
+		return nil, importError(err)
 	}
 	if len(imgs) == 0 {
-		return nil, fmt.Errorf("executor: import: %w: the archive names no image", ErrInvalid)
+		return nil, &invalidError{"the archive names no image: an OCI archive needs the io.containerd.image.name or org.opencontainers.image.ref.name annotation (skopeo copy docker://IMAGE oci-archive:FILE:IMAGE writes it)"}
 	}
 	names := make([]string, 0, len(imgs))
 	for _, m := range imgs {
@@ -114,6 +115,27 @@ func (e *Executor) ImportImage(ctx context.Context, r io.Reader) ([]string, erro
 	e.log.Info("imported images", "images", names)
 	return names, nil
 }
+
+// makeArchive says how to make an archive ImportImage reads.
+const makeArchive = "make it with 'docker save -o FILE IMAGE' or 'skopeo copy docker://IMAGE oci-archive:FILE:IMAGE'"
+
+// importError says what is wrong with a file that is no image archive, which is most
+// of what users hand to image load by mistake.
+func importError(err error) error {
+	switch {
+	case errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "archive/tar:"):
+		return &invalidError{fmt.Sprintf("the file is not a whole Docker or OCI image archive (tar: %v); %s", err, makeArchive)}
+	case strings.Contains(err.Error(), "unrecognized image format"):
+		return &invalidError{"the file is a tar archive but no image archive: it has neither the manifest.json of docker save nor the index.json of an OCI layout; " + makeArchive}
+	}
+	return wrap(err, "import image archive")
+}
+
+// invalidError is an ErrInvalid whose message is a sentence for the user alone.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
 func (e *Executor) resolver() remotes.Resolver {
 	return docker.NewResolver(docker.ResolverOptions{

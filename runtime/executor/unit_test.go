@@ -1,8 +1,11 @@
 package executor
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/berthd/berth/runtime/logdriver"
 	"github.com/berthd/berth/spec"
+	"github.com/containerd/errdefs"
 )
 
 // These tests need no containerd.
@@ -168,6 +172,33 @@ func TestLogConfig(t *testing.T) {
 			tc.want.Dir = "/logs/t1"
 			if got := e.logConfig(labels, "/logs/t1"); got != tc.want {
 				t.Errorf("logConfig = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A file that is no tar archive is refused with what it should be and how to make one;
+// other import errors keep containerd's word.
+func TestImportErrorSaysWhatTheFileShouldBe(t *testing.T) {
+	_, tarErr := tar.NewReader(strings.NewReader(strings.Repeat("not a tar file\n", 64))).Next()
+	if tarErr == nil {
+		t.Fatal("a text file read as a tar archive")
+	}
+	for _, tc := range []struct {
+		name        string
+		err         error
+		want        string
+		wantInvalid bool
+	}{
+		{"not a tar file", fmt.Errorf("reading index: %w", tarErr), "the file is not a whole Docker or OCI image archive (tar: reading index: archive/tar: invalid tar header); make it with 'docker save -o FILE IMAGE'", true},
+		{"truncated", io.ErrUnexpectedEOF, "the file is not a whole Docker or OCI image archive (tar: unexpected EOF)", true},
+		{"a tar archive of other files", errors.New("unrecognized image format"), "the file is a tar archive but no image archive: it has neither the manifest.json", true},
+		{"containerd down", errdefs.ErrUnavailable, "executor: import image archive: containerd unavailable", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := importError(tc.err)
+			if !strings.HasPrefix(err.Error(), tc.want) || errors.Is(err, ErrInvalid) != tc.wantInvalid {
+				t.Fatalf("importError = %v (invalid: %v), want %q (invalid: %v)", err, errors.Is(err, ErrInvalid), tc.want, tc.wantInvalid)
 			}
 		})
 	}

@@ -195,6 +195,7 @@ func TestErrorsKeepTheirMeaningAcrossTheWire(t *testing.T) {
 		{fmt.Errorf("%w: demoting m3 would leave 1 of 2", api.ErrQuorum), api.ErrQuorum, 409, "quorum"},
 		{api.ErrNotInCluster, api.ErrNotInCluster, 503, "not_in_cluster"},
 		{ca.ErrForbidden, api.ErrForbidden, 403, "forbidden"},
+		{api.BadRequest(errors.New("source x: --url is required for a Git source")), api.ErrBadRequest, 400, "bad_request"},
 		{errors.New("disk on fire"), nil, 500, "internal"},
 	} {
 		b.err = tc.err
