@@ -286,7 +286,7 @@ func (n *Node) Leave(ctx context.Context, req *api.LeaveRequest) error {
 		return api.ErrNotInCluster
 	case api.PhaseLocked:
 		if !req.Force {
-			return fmt.Errorf("%w: this node is a locked manager: unlock it and demote it first, or use --force (the cluster will list it as an unreachable manager until it is removed there)", api.ErrRefused)
+			return api.Refused(errors.New("this node is a locked manager: unlock it and demote it first, or use --force (the cluster will list it as an unreachable manager until it is removed there)"))
 		}
 	case api.PhaseManager:
 		if m == nil {
@@ -326,7 +326,7 @@ func (m *manager) leaveRefusal(self string) error {
 	default:
 		msg += fmt.Sprintf(": leaving leaves %d managers, %d of them reachable (raft keeps its majority)", remaining, up)
 	}
-	return fmt.Errorf("%w: %s. Demote it first (`berth node demote %s` on another manager), or use --force", api.ErrRefused, msg, self)
+	return api.Refused(fmt.Errorf("%s. Demote it first (`berth node demote %s` on another manager), or use --force", msg, self))
 }
 
 // leaveRaft takes a leaving manager out of the cluster's records, best effort: its

@@ -16,7 +16,7 @@ import (
 )
 
 // errNoRuntime: the daemon runs without a container runtime (simulated agents).
-var errNoRuntime = fmt.Errorf("%w: this node runs no container runtime", api.ErrRefused)
+var errNoRuntime = api.Refused(errors.New("this node runs no container runtime"))
 
 // LoadImage implements server.Backend.
 func (n *Node) LoadImage(ctx context.Context, r io.Reader, o api.ImageLoadOptions) (*api.ImageLoadResponse, error) {

@@ -142,13 +142,19 @@ var errorCodes = []struct {
 // BadRequest marks err as a bad request (errors.Is matches ErrBadRequest) and keeps
 // its message as it is: the message is for the user, who has no use for the code's
 // name in front of it.
-func BadRequest(err error) error { return &badRequestError{err} }
+func BadRequest(err error) error { return &markedError{err: err, code: ErrBadRequest} }
 
-type badRequestError struct{ err error }
+// Refused marks err as refused (errors.Is matches ErrRefused), its message kept as it
+// is, as BadRequest does.
+func Refused(err error) error { return &markedError{err: err, code: ErrRefused} }
 
-func (e *badRequestError) Error() string        { return e.err.Error() }
-func (e *badRequestError) Unwrap() error        { return e.err }
-func (e *badRequestError) Is(target error) bool { return target == ErrBadRequest }
+// markedError is an error whose message is the user's and whose code is the
+// sentinel it matches.
+type markedError struct{ err, code error }
+
+func (e *markedError) Error() string        { return e.err.Error() }
+func (e *markedError) Unwrap() error        { return e.err }
+func (e *markedError) Is(target error) bool { return target == e.code }
 
 // Error is an error answer: the JSON body {"error": "...", "code": "..."} and the
 // HTTP status. The client returns it for every non-2xx answer; errors.Is matches it

@@ -153,11 +153,14 @@ func TestDeployStackRefusals(t *testing.T) {
 	if _, err := m.Control.RollbackService(ctx, "nope"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("rollback of a missing service: %v", err)
 	}
+	if _, err := m.Control.UpdateService(ctx, "nope", &api.ServiceUpdateRequest{}); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("update of a missing service without --force: %v, want no such service", err)
+	}
 	if _, err := m.Control.DeployStack(ctx, stack("a", "x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Control.RollbackService(ctx, "web_api"); !errors.Is(err, api.ErrRefused) {
-		t.Errorf("rollback without a previous spec: %v", err)
+	if _, err := m.Control.RollbackService(ctx, "web_api"); !errors.Is(err, api.ErrRefused) || strings.HasPrefix(err.Error(), "refused") {
+		t.Errorf("rollback without a previous spec: %v, want a refusal in the user's words", err)
 	}
 	if _, err := m.Control.UpdateService(ctx, "web_api", &api.ServiceUpdateRequest{}); !errors.Is(err, api.ErrBadRequest) {
 		t.Errorf("update without --force: %v", err)

@@ -52,7 +52,7 @@ func (c *Control) setMaxReplicas(ctx context.Context, limit uint64) error {
 	}
 	for _, s := range svcs {
 		if p := spec.ReplicasProblem(s.Stack, &s.Spec, limit); p != nil {
-			return fmt.Errorf("%w: max-replicas %d: service %s asks for %d replicas: scale it down first", api.ErrRefused, limit, s.Name, *s.Spec.Deploy.Replicas)
+			return api.Refused(fmt.Errorf("max-replicas %d: service %s asks for %d replicas: scale it down first", limit, s.Name, *s.Spec.Deploy.Replicas))
 		}
 	}
 	_, idx, err := c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {

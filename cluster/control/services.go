@@ -224,7 +224,7 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 		return nil, err
 	}
 	if s.Spec.Deploy.Global() {
-		return nil, fmt.Errorf("%w: service %s is %s: scale applies to replicated services only", api.ErrRefused, s.Name, s.Spec.Deploy.Mode)
+		return nil, api.Refused(fmt.Errorf("service %s is %s: scale applies to replicated services only", s.Name, s.Spec.Deploy.Mode))
 	}
 	idx, err := c.apply(ctx, command.CmdServiceScale, &command.ServiceScale{ID: s.ID, Replicas: replicas, Limited: true, Undoable: true})
 	if err != nil {
@@ -236,12 +236,12 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 
 // UpdateService applies `service update`: --force replaces every task.
 func (c *Control) UpdateService(ctx context.Context, ref string, req *api.ServiceUpdateRequest) (*api.WriteResponse, error) {
-	if !req.Force {
-		return nil, badRequest("nothing to update: use --force to replace the tasks (spec changes go through `berth stack deploy`)")
-	}
 	s, err := resolveService(c.st.State().ReadTxn(), ref)
 	if err != nil {
 		return nil, err
+	}
+	if !req.Force {
+		return nil, badRequest("nothing to update: use --force to replace the tasks (spec changes go through `berth stack deploy`)")
 	}
 	idx, err := c.apply(ctx, command.CmdServiceForceUpdate, &command.ServiceForceUpdate{ID: s.ID})
 	if err != nil {
@@ -259,7 +259,7 @@ func (c *Control) RollbackService(ctx context.Context, ref string) (*api.WriteRe
 		return nil, err
 	}
 	if s.PreviousSpec == nil {
-		return nil, fmt.Errorf("%w: service %s has no previous spec to roll back to (it was never updated)", api.ErrRefused, s.Name)
+		return nil, api.Refused(fmt.Errorf("service %s has no previous spec to roll back to (it was never updated)", s.Name))
 	}
 	idx, err := c.apply(ctx, command.CmdServiceRollback, &command.ServiceRollback{ID: s.ID, Now: c.clock()})
 	if err != nil {

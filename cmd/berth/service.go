@@ -367,14 +367,13 @@ through 'berth stack deploy', so that the Compose files stay the truth.`,
 		Example: `  berth service update --force web_nginx`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force {
-				return errors.New("nothing to update: use --force to replace the tasks (spec changes go through `berth stack deploy`)")
-			}
 			c, err := host.client()
 			if err != nil {
 				return err
 			}
-			if _, err := c.UpdateService(cmd.Context(), args[0], api.ServiceUpdateRequest{Force: true}); err != nil {
+			// The managers say what is wrong, the service first: a missing service is
+			// named as such even without --force.
+			if _, err := c.UpdateService(cmd.Context(), args[0], api.ServiceUpdateRequest{Force: force}); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), args[0])

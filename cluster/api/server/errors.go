@@ -111,5 +111,5 @@ func (e *managerError) Is(target error) bool { return target == e.sentinel }
 
 // badRequest wraps api.ErrBadRequest with what is wrong.
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", api.ErrBadRequest, fmt.Sprintf(format, args...))
+	return api.BadRequest(fmt.Errorf(format, args...))
 }

@@ -91,3 +91,13 @@ func TestTooLargeKeepsItsMeaning(t *testing.T) {
 		t.Fatalf("CreateSecret of %d bytes: %v, want ErrTooLarge", spec.MaxObjectRequestBytes, err)
 	}
 }
+
+// A body that is not JSON is named as such, without the code's name in front (issue 18).
+func TestMalformedBodySaysSo(t *testing.T) {
+	rec := serve(server.NewLocalHandler(newBackend(t)), http.MethodPost, "/v1/stacks", strings.NewReader(`{"stack":`))
+	var e api.Error
+	_ = json.Unmarshal(rec.Body.Bytes(), &e)
+	if rec.Code != http.StatusBadRequest || !strings.HasPrefix(e.Message, "request body is not valid JSON: ") {
+		t.Fatalf("%d %s, want 400 starting with %q", rec.Code, rec.Body.String(), "request body is not valid JSON: ")
+	}
+}

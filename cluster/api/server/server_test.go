@@ -196,6 +196,7 @@ func TestErrorsKeepTheirMeaningAcrossTheWire(t *testing.T) {
 		{api.ErrNotInCluster, api.ErrNotInCluster, 503, "not_in_cluster"},
 		{ca.ErrForbidden, api.ErrForbidden, 403, "forbidden"},
 		{api.BadRequest(errors.New("source x: --url is required for a Git source")), api.ErrBadRequest, 400, "bad_request"},
+		{api.Refused(errors.New("service web_api has no previous spec to roll back to (it was never updated)")), api.ErrRefused, 409, "refused"},
 		{errors.New("disk on fire"), nil, 500, "internal"},
 	} {
 		b.err = tc.err
