@@ -65,16 +65,17 @@ func prescanFile(f File, all *problems) (cf types.ConfigFile, raw map[string]any
 	ps := &problems{stack: all.stack, file: f.Name}
 	defer all.add(ps)
 	cf = types.ConfigFile{Filename: f.Name, Content: f.Content}
-	if e := checkAliases(f.Content); e != nil {
+	docs, whole := parseDocuments(f.Content)
+	if e := checkAliases(docs); e != nil {
 		ps.errorf("", e.field, e.fix, "%s", e.msg)
 		return cf, nil, true
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(f.Content))
-	if err := dec.Decode(&raw); err != nil {
+	// Decoded from the parsed nodes: parsing is most of the cost of decoding.
+	if len(docs) == 0 || docs[0].Decode(&raw) != nil {
 		return cf, nil, false
 	}
 	faithful := !bytes.Contains(f.Content, []byte("!reset")) && !bytes.Contains(f.Content, []byte("!override")) &&
-		errors.Is(dec.Decode(new(any)), io.EOF)
+		len(docs) == 1 && whole
 
 	pruned := false
 	topLevel, serviceKeys := composeKeys()
@@ -138,27 +139,36 @@ const maxExpandedNodes = 200_000
 // there is one.
 type prescanError struct{ field, msg, fix string }
 
+// parseDocuments parses content's YAML documents up to the first that does not parse;
+// whole reports that there was none.
+func parseDocuments(content []byte) (docs []*yaml.Node, whole bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	for {
+		doc := &yaml.Node{}
+		if err := dec.Decode(doc); err != nil {
+			return docs, errors.Is(err, io.EOF)
+		}
+		docs = append(docs, doc)
+	}
+}
+
 // checkAliases refuses a file whose anchors include themselves (`&c {<<: *c}`) or that
 // holds more than maxExpandedNodes nodes once its aliases are expanded ("billion
 // laughs"). The Compose loader detects both only after visiting nodes for a very long
-// time, so a pushed file could otherwise stall a manager. Files that do not parse are
-// left to the loader, which says why.
-func checkAliases(content []byte) *prescanError {
-	dec := yaml.NewDecoder(bytes.NewReader(content))
-	for {
-		var doc yaml.Node
-		if err := dec.Decode(&doc); err != nil {
-			return nil
-		}
+// time, so a pushed file could otherwise stall a manager. Documents that do not parse
+// are left to the loader, which says why.
+func checkAliases(docs []*yaml.Node) *prescanError {
+	for _, doc := range docs {
 		sizes := map[*yaml.Node]int{}
-		_, err := expandedSize(&doc, sizes, map[*yaml.Node]bool{})
+		_, err := expandedSize(doc, sizes, map[*yaml.Node]bool{})
 		switch {
 		case errors.Is(err, errTooManyNodes):
-			return tooManyNodes(&doc)
+			return tooManyNodes(doc)
 		case err != nil:
 			return &prescanError{msg: err.Error(), fix: "write the repeated part out, or use anchors that do not include themselves"}
 		}
 	}
+	return nil
 }
 
 var errTooManyNodes = errors.New("too many nodes")

@@ -12,8 +12,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/compose-spec/compose-go/v2/consts"
+	"github.com/compose-spec/compose-go/v2/interpolation"
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/tree"
 	"github.com/compose-spec/compose-go/v2/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -243,7 +246,16 @@ func loadFiles(ctx context.Context, files []types.ConfigFile, opts LoadOptions, 
 		// paths it reads itself, through FS.
 		WorkingDir:  "/" + cleanDir(opts.WorkingDir),
 		ConfigFiles: files,
-		Environment: maps.Clone(env), // the loader writes COMPOSE_PROJECT_NAME into it
+		Environment: maps.Clone(env),
+	}
+	// The loader sets this itself before interpolating; set here for berth's own pass.
+	details.Environment[consts.ComposeProjectName] = opts.Stack
+	substitute := func(s string, m template.Mapping) (string, error) {
+		return template.SubstituteWithOptions(s, m, template.WithoutLogging, template.WithReplacementFunction(noteUnset(unset)))
+	}
+	interpolated, done := interpolateUnit(files, substitute, details.LookupEnv)
+	if done {
+		details.ConfigFiles = interpolated
 	}
 	options := func(o *loader.Options) {
 		o.SetProjectName(opts.Stack, true)
@@ -252,8 +264,11 @@ func loadFiles(ctx context.Context, files []types.ConfigFile, opts LoadOptions, 
 		o.SkipResolveEnvironment = true
 		o.SkipResolveLabels = true
 		o.Profiles = []string{"*"} // a stack deploys every service; profiles are warned about
-		o.Interpolate.Substitute = func(s string, m template.Mapping) (string, error) {
-			return template.SubstituteWithOptions(s, m, template.WithoutLogging, template.WithReplacementFunction(noteUnset(unset)))
+		o.Interpolate.Substitute = substitute
+		if done {
+			// Nothing left to substitute or cast: the walk is a copy.
+			o.Interpolate.Substitute = func(s string, _ template.Mapping) (string, error) { return s, nil }
+			o.Interpolate.TypeCastMapping = map[tree.Path]interpolation.Cast{}
 		}
 	}
 	model, err := loader.LoadModelWithContext(ctx, details, options)
