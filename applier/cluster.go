@@ -49,6 +49,15 @@ type Cluster interface {
 // ErrNotLeader: the manager no longer leads, and wrote nothing.
 var ErrNotLeader = errors.New("this manager does not lead")
 
+// NotLeader is how a Cluster says that err, its own not-leader error, is ErrNotLeader:
+// the message stays the cluster's, errors.Is matches both.
+func NotLeader(err error) error { return notLeaderError{err} }
+
+type notLeaderError struct{ error }
+
+func (e notLeaderError) Is(target error) bool { return target == ErrNotLeader }
+func (e notLeaderError) Unwrap() error        { return e.error }
+
 // Plan is the cluster's plan of a revision (Cluster.Plan).
 type Plan interface {
 	// Diffs are the stacks' changes.

@@ -161,7 +161,7 @@ func (c applierCluster) applyLeader(ctx context.Context, t command.Type, body an
 	}
 	_, err = m.st.ApplyLeader(ctx, t, body)
 	if errors.Is(err, store.ErrNotLeader) {
-		return notLeaderError{err}
+		return applier.NotLeader(err)
 	}
 	return err
 }
@@ -181,12 +181,6 @@ func (c applierCluster) Services(ctx context.Context, f api.ServiceFilter, q api
 	}
 	return m.ctl.Services(ctx, f, q)
 }
-
-// notLeaderError is store.ErrNotLeader as the applier knows it.
-type notLeaderError struct{ error }
-
-func (e notLeaderError) Is(target error) bool { return target == applier.ErrNotLeader }
-func (e notLeaderError) Unwrap() error        { return e.error }
 
 // pushRouter serves Git pushes on the leader, which checks them against its
 // repository, replicates them and runs the applier; another manager hands a push to

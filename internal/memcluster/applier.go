@@ -57,7 +57,7 @@ func (c ApplierCluster) ApplyPush(ctx context.Context, source, old, new string, 
 func (c ApplierCluster) applyLeader(ctx context.Context, t command.Type, body any) error {
 	_, err := c.Store.ApplyLeader(ctx, t, body)
 	if errors.Is(err, store.ErrNotLeader) {
-		return notLeaderError{err}
+		return applier.NotLeader(err)
 	}
 	return err
 }
@@ -69,9 +69,3 @@ func (c ApplierCluster) Source(ctx context.Context, name string, q api.Query) (*
 func (c ApplierCluster) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
 	return c.Control.Services(ctx, f, q)
 }
-
-// notLeaderError is store.ErrNotLeader as the applier knows it.
-type notLeaderError struct{ error }
-
-func (e notLeaderError) Is(target error) bool { return target == applier.ErrNotLeader }
-func (e notLeaderError) Unwrap() error        { return e.error }
