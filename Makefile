@@ -44,6 +44,7 @@ unit:
 fuzz:
 	$(call fuzz_target,./spec,FuzzParseConstraint)
 	$(call fuzz_target,./spec,FuzzLoad)
+	$(call fuzz_target,./spec,FuzzCutDecode)
 
 # The main job, as root on a fresh Debian machine: validate the examples as GitOps
 # would (from the repository's HEAD, by folder discovery), show the plan from the web

@@ -11,7 +11,12 @@ import (
 
 // generatedStack writes a stack of n services shaped like real ones (deploy section,
 // constraints, ports, env, networks, a volume). Every tenth service differs when rev > 0.
-func generatedStack(n, rev int) []byte {
+func generatedStack(n, rev int) []byte { return generated(n, rev, false) }
+
+// generated writes the stack of generatedStack; with distinct, each service also has a
+// hostname of its own, which the loader does not copy unchanged (see spec/shape.go):
+// no two services then share a load.
+func generated(n, rev int, distinct bool) []byte {
 	var b strings.Builder
 	b.WriteString("services:\n")
 	for i := range n {
@@ -47,6 +52,9 @@ func generatedStack(n, rev int) []byte {
       update_config: {parallelism: 2, delay: 5s, order: start-first}
       restart_policy: {condition: on-failure, max_attempts: 3}
 `, i, i%50, tag, i, i, 20000+i, 1+i%5)
+		if distinct {
+			fmt.Fprintf(&b, "    hostname: host%04d\n", i)
+		}
 	}
 	b.WriteString("networks:\n  front: {}\n  back: {internal: true}\nvolumes:\n  data: {}\n")
 	return []byte(b.String())
@@ -88,12 +96,31 @@ func BenchmarkLoad1000Services(b *testing.B) {
 	}
 }
 
+// BenchmarkLoad1000DistinctServices is the cold load of services that share no load:
+// the loader runs once per service.
+func BenchmarkLoad1000DistinctServices(b *testing.B) {
+	content := generated(1000, 0, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		loadGenerated(b, content)
+	}
+}
+
 // BenchmarkPlan1000Services is the plan of a new revision against the applied one, as the
 // applier makes it: the applied revision's stack is in memory and its loader results are
 // in the cache; load and validate the new files (100 of 1,000 services changed), then diff.
 // Each iteration starts from a cache that holds only the applied revision.
 func BenchmarkPlan1000Services(b *testing.B) {
-	oldContent, content := generatedStack(1000, 0), generatedStack(1000, 1)
+	benchmarkPlan(b, generatedStack(1000, 0), generatedStack(1000, 1))
+}
+
+// BenchmarkPlan1000DistinctServices is the same plan (an image bump on every tenth
+// service) of services that share no load.
+func BenchmarkPlan1000DistinctServices(b *testing.B) {
+	benchmarkPlan(b, generated(1000, 0, true), generated(1000, 1, true))
+}
+
+func benchmarkPlan(b *testing.B, oldContent, content []byte) {
 	old := loadGenerated(b, oldContent)
 	b.ReportAllocs()
 	for b.Loop() {

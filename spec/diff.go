@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,9 +157,8 @@ func summary(s *Service) []FieldChange {
 
 func diffService(full string, a, b *Service, changedObjects map[string]string) (ServiceChange, bool) {
 	c := ServiceChange{Name: full, Action: ActionChange, Rollout: RolloutNone}
-	ca, cb := a.Canonical(), b.Canonical()
-	if !bytes.Equal(ca, cb) {
-		c.Fields = diffFields(ca, cb)
+	c.Fields = changedFields(a, b)
+	if len(c.Fields) > 0 {
 		for _, f := range c.Fields {
 			c.Rollout = maxRollout(c.Rollout, fieldRollout(f.Path, a, b))
 		}
@@ -178,6 +178,19 @@ func diffService(full string, a, b *Service, changedObjects map[string]string) (
 	}
 	c.Reasons = sortedSet(c.Reasons)
 	return c, len(c.Fields) > 0 || len(c.Reasons) > 0
+}
+
+// changedFields compares two services' canonical forms. Equal values encode alike:
+// most services of a plan did not change, and comparing them costs less than encoding.
+func changedFields(a, b *Service) []FieldChange {
+	if reflect.DeepEqual(a, b) {
+		return nil
+	}
+	ca, cb := a.Canonical(), b.Canonical()
+	if bytes.Equal(ca, cb) {
+		return nil
+	}
+	return diffFields(ca, cb)
 }
 
 // noRestartFields change how the service is managed, not what its tasks run, so tasks

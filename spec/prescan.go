@@ -61,21 +61,18 @@ var composeKeys = sync.OnceValues(func() (topLevel, service []string) {
 // would not say all the file says (several YAML documents, Compose's !reset and
 // !override tags) or the YAML does not decode: then the loader gets the bytes and reports
 // what is wrong itself.
-func prescanFile(f File, all *problems) (cf types.ConfigFile, raw map[string]any, refused bool) {
+func prescanFile(f File, cache *Cache, all *problems) (cf types.ConfigFile, raw map[string]any, refused bool) {
 	ps := &problems{stack: all.stack, file: f.Name}
 	defer all.add(ps)
 	cf = types.ConfigFile{Filename: f.Name, Content: f.Content}
-	docs, whole := parseDocuments(f.Content)
-	if e := checkAliases(docs); e != nil {
-		ps.errorf("", e.field, e.fix, "%s", e.msg)
+	raw, faithful, err := decodeFile(f.Content, cache)
+	if err != nil {
+		ps.errorf("", err.field, err.fix, "%s", err.msg)
 		return cf, nil, true
 	}
-	// Decoded from the parsed nodes: parsing is most of the cost of decoding.
-	if len(docs) == 0 || docs[0].Decode(&raw) != nil {
+	if raw == nil {
 		return cf, nil, false
 	}
-	faithful := !bytes.Contains(f.Content, []byte("!reset")) && !bytes.Contains(f.Content, []byte("!override")) &&
-		len(docs) == 1 && whole
 
 	pruned := false
 	topLevel, serviceKeys := composeKeys()
@@ -97,12 +94,14 @@ func prescanFile(f File, all *problems) (cf types.ConfigFile, raw map[string]any
 		if !ok {
 			continue
 		}
+		// A decoded service may be shared with the Cache: what is pruned is a copy.
+		own := sync.OnceValue(func() map[string]any {
+			c := deepCopy(svc).(map[string]any)
+			services[name] = c
+			return c
+		})
 		for _, m := range misplacedKeys {
-			parent := svc
-			for _, p := range m.parent {
-				parent, _ = parent[p].(map[string]any)
-			}
-			if _, ok := parent[m.key]; !ok {
+			if lookupParent(svc, m.parent)[m.key] == nil {
 				continue
 			}
 			field := m.key
@@ -110,13 +109,13 @@ func prescanFile(f File, all *problems) (cf types.ConfigFile, raw map[string]any
 				field = m.parent[0] + "." + m.key
 			}
 			ps.errorf(name, field, "move it to "+m.right, "`%s` is not valid here", field)
-			delete(parent, m.key)
+			delete(lookupParent(own(), m.parent), m.key)
 			pruned = true
 		}
 		for _, key := range slices.Sorted(maps.Keys(svc)) {
 			if !slices.Contains(serviceKeys, key) && !isExtension(key) {
 				ps.errorf(name, key, unknownKeyFix(key, serviceKeys), "unknown key `%s`", key)
-				delete(svc, key)
+				delete(own(), key)
 				pruned = true
 			}
 		}
@@ -128,6 +127,33 @@ func prescanFile(f File, all *problems) (cf types.ConfigFile, raw map[string]any
 		cf.Content, cf.Config = nil, raw
 	}
 	return cf, raw, false
+}
+
+func lookupParent(svc map[string]any, path []string) map[string]any {
+	for _, p := range path {
+		svc, _ = svc[p].(map[string]any)
+	}
+	return svc
+}
+
+// decodeFile decodes a file for the prescan, by its pieces when it can. faithful
+// reports whether the decoded map says all the file says; raw is nil when the file does
+// not decode, and the error says why a file is refused before it is loaded.
+func decodeFile(content []byte, cache *Cache) (raw map[string]any, faithful bool, err *prescanError) {
+	if raw, ok := decodeCut(content, cache); ok {
+		return raw, true, nil
+	}
+	docs, whole := parseDocuments(content)
+	if e := checkAliases(docs); e != nil {
+		return nil, false, e
+	}
+	// Decoded from the parsed nodes: parsing is most of the cost of decoding.
+	if len(docs) == 0 || docs[0].Decode(&raw) != nil {
+		return nil, false, nil
+	}
+	faithful = !bytes.Contains(content, []byte("!reset")) && !bytes.Contains(content, []byte("!override")) &&
+		len(docs) == 1 && whole
+	return raw, faithful, nil
 }
 
 // maxExpandedNodes bounds the YAML nodes (keys, values and list items) a file may hold

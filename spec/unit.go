@@ -28,7 +28,9 @@ import (
 // !reset/!override tags, YAML the splitter cannot decode) load as a single unit.
 type unit struct {
 	files []types.ConfigFile
-	key   [sha256.Size]byte // zero: not cacheable
+	// service is the unit's one service, empty for a whole-files unit.
+	service  string
+	unitKeys // key zero: not cacheable; shape zero: loaded on its own
 }
 
 // unitResult is what the loader made of a unit. Cached results are shared between loads
@@ -87,7 +89,7 @@ func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) ([]unit, []m
 	raws := make([]map[string]any, len(opts.Files))
 	splittable := true
 	for i, f := range opts.Files {
-		cf, raw, refused := prescanFile(f, ps)
+		cf, raw, refused := prescanFile(f, opts.Cache, ps)
 		if refused {
 			return nil, raws // reported; the loader must not see this file
 		}
@@ -121,15 +123,19 @@ func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) ([]unit, []m
 		return []unit{whole}, raws
 	}
 
+	heads := make([][sha256.Size]byte, len(raws))
+	for i, raw := range raws {
+		heads[i] = headDigest(opts.Files[i].Name, raw)
+	}
 	units := make([]unit, 0, len(services))
 	for _, name := range slices.Sorted(maps.Keys(services)) {
-		var u unit
+		// Every unit shares the sections besides services: loadUnit copies them.
+		u := unit{service: name}
 		for i, raw := range raws {
 			doc := make(map[string]any, len(raw))
 			for k, v := range raw {
 				if k != "services" {
-					// The loader rewrites maps in place, and every unit gets these sections.
-					doc[k] = deepCopy(v)
+					doc[k] = v
 				}
 			}
 			if svcs, _ := raw["services"].(map[string]any); svcs != nil {
@@ -139,8 +145,8 @@ func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) ([]unit, []m
 			}
 			u.files = append(u.files, types.ConfigFile{Filename: opts.Files[i].Name, Config: doc})
 		}
-		if opts.Cache != nil {
-			u.key = unitKey(cachePrefix, u.files)
+		if keys, ok := keysOf(cachePrefix, heads, u.files, name); ok {
+			u.unitKeys = keys
 		}
 		units = append(units, u)
 	}
@@ -149,46 +155,52 @@ func splitUnits(opts LoadOptions, cachePrefix []byte, ps *problems) ([]unit, []m
 
 // cacheKeyPrefix covers everything besides the files that the loader's output depends on.
 func cacheKeyPrefix(opts LoadOptions, env map[string]string) []byte {
-	if opts.Cache == nil {
-		return nil
-	}
 	b, _ := json.Marshal(env) // map keys are sorted: stable
 	return fmt.Appendf(nil, "%s\x00%s\x00%s\x00", opts.Stack, opts.WorkingDir, b)
 }
 
-func unitKey(prefix []byte, files []types.ConfigFile) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write([]byte("unit\x00"))
-	h.Write(prefix)
-	for _, f := range files {
-		b, err := json.Marshal(f.Config)
-		if err != nil {
-			return [sha256.Size]byte{} // values JSON cannot hold: load it every time
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", f.Filename, len(b))
-		h.Write(b)
-	}
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
-	return key
-}
-
 // loadUnits runs the loader on every unit, one worker per CPU, taking what it can from
-// the cache.
+// the cache and from units of the same shape.
 func loadUnits(ctx context.Context, units []unit, results []*unitResult, opts LoadOptions, env map[string]string) {
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
+	sh := &shapes{}
 	for i, u := range units {
 		g.Go(func() error {
 			results[i], _ = opts.Cache.get(u.key).(*unitResult)
 			if results[i] == nil {
-				results[i] = loadUnit(ctx, u, opts, env)
+				results[i] = loadShaped(ctx, u, sh, opts, env)
 				opts.Cache.put(u.key, results[i])
 			}
 			return nil
 		})
 	}
 	_ = g.Wait() // workers report through results
+}
+
+// loadShaped loads a unit, or makes its result from the first unit of its shape, loaded
+// in this load or an earlier one.
+func loadShaped(ctx context.Context, u unit, sh *shapes, opts LoadOptions, env map[string]string) *unitResult {
+	if u.shape == ([sha256.Size]byte{}) {
+		return loadUnit(ctx, u, opts, env)
+	}
+	slot := sh.slot(u.shape)
+	var own *unitResult
+	slot.once.Do(func() {
+		slot.base, _ = opts.Cache.get(u.shape).(*shapeBase)
+		if slot.base == nil {
+			own = loadUnit(ctx, u, opts, env)
+			slot.base = &shapeBase{result: own, service: u.service, values: u.values}
+			opts.Cache.put(u.shape, slot.base)
+		}
+	})
+	if own != nil {
+		return own
+	}
+	if r, ok := slot.base.resultFor(u.service, u.values); ok {
+		return r
+	}
+	return loadUnit(ctx, u, opts, env)
 }
 
 // maxLoaderPasses bounds how often a unit is loaded again without a value the loader
@@ -198,6 +210,8 @@ const maxLoaderPasses = 8
 func loadUnit(ctx context.Context, u unit, opts LoadOptions, env map[string]string) (r *unitResult) {
 	r = &unitResult{}
 	ps := &problems{stack: opts.Stack}
+	// The loader rewrites maps in place, and units share what they were cut from.
+	u.files = copyFiles(u.files)
 	// compose-go type-asserts its way through parts of the model before validating them;
 	// a panic in there must reach the user as an error, never as a stack trace.
 	defer func() {
@@ -311,7 +325,7 @@ func noteUnset(unset map[string]bool) template.ReplacementFunc {
 // starts over when full, which keeps it bounded without bookkeeping on the hot path.
 type Cache struct {
 	mu      sync.Mutex
-	entries map[[sha256.Size]byte]any // *loaderOutput or *unitResult
+	entries map[[sha256.Size]byte]any // *loaderOutput, *unitResult or *shapeBase
 }
 
 const cacheLimit = 20000
@@ -338,6 +352,16 @@ func (c *Cache) put(key [sha256.Size]byte, r any) {
 		clear(c.entries)
 	}
 	c.entries[key] = r
+}
+
+func copyFiles(files []types.ConfigFile) []types.ConfigFile {
+	out := slices.Clone(files)
+	for i, f := range out {
+		if f.Config != nil {
+			out[i].Config = deepCopy(f.Config).(map[string]any)
+		}
+	}
+	return out
 }
 
 func deepCopy(v any) any {
