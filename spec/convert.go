@@ -324,13 +324,14 @@ func convertLogging(ps *problems, service string, l *types.LoggingConfig) *Loggi
 // bindSource resolves a relative bind source as the Docker CLI does for `docker stack
 // deploy -c`: ~ is the home folder, anything else relative is taken against the
 // Compose file's folder. Without those folders the source stays as written, for
-// validation to refuse.
+// validation to refuse, and so does another user's home (~ann/x), which the Docker CLI
+// would take for a folder of one's own ($HOME/ann/x).
 func bindSource(opts LoadOptions, src string) string {
 	if path.IsAbs(src) {
 		return src
 	}
-	if rest, ok := strings.CutPrefix(src, "~"); ok && (rest == "" || rest[0] == '/') {
-		if opts.HomeDir == "" {
+	if rest, ok := strings.CutPrefix(src, "~"); ok {
+		if opts.HomeDir == "" || rest != "" && rest[0] != '/' {
 			return src
 		}
 		return path.Join(opts.HomeDir, rest)

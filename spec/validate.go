@@ -289,7 +289,12 @@ func validateService(st *Stack, s *Service, ps *problems, goodImages map[string]
 	}
 	for i, m := range s.Mounts {
 		oneOfAt(ps, svc, "volumes", i, ".type", m.Type, mountTypes, "mount type")
-		if m.Type == MountBind && !path.IsAbs(m.Source) {
+		switch {
+		case m.Type != MountBind || path.IsAbs(m.Source):
+		case strings.HasPrefix(m.Source, "~") && !strings.HasPrefix(m.Source, "~/"):
+			ps.errorf(svc, entryField("volumes", i, ".source"), "write the absolute host path, such as /home/USER/...",
+				"bind source %s names another user's home folder, which berth does not look up", abbrev(m.Source))
+		default:
 			ps.errorf(svc, entryField("volumes", i, ".source"), "write an absolute host path, or use a named volume",
 				"bind source %s is relative, and the nodes have no folder to resolve it against (only `-c` files are resolved, against their folder)", abbrev(m.Source))
 		}

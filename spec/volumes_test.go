@@ -68,6 +68,7 @@ func TestLoadBindSources(t *testing.T) {
 		volume           string
 		bindDir, homeDir string
 		want             string // the mount's source; "" when the load must fail
+		problem, fix     string // of a failed load; default: the relative source's
 	}{
 		{name: "relative to the file's folder", volume: "./data:/data", bindDir: "/srv/app", want: "/srv/app/data"},
 		{name: "parent folder", volume: "../shared:/data", bindDir: "/srv/app", want: "/srv/shared"},
@@ -76,6 +77,9 @@ func TestLoadBindSources(t *testing.T) {
 		{name: "absolute stays", volume: "/var/data:/data", want: "/var/data"},
 		{name: "relative from Git is refused", volume: "./data:/data"},
 		{name: "home from Git is refused", volume: "~/cache:/data", bindDir: "/srv/app"},
+		{name: "another user's home is refused", volume: "~ann/cache:/data", bindDir: "/srv/app", homeDir: "/home/bob",
+			problem: `bind source "~ann/cache" names another user's home folder, which berth does not look up`,
+			fix:     "write the absolute host path, such as /home/USER/..."},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,11 +89,12 @@ func TestLoadBindSources(t *testing.T) {
 			}
 			o.BindDir, o.HomeDir = c.bindDir, c.homeDir
 			if c.want == "" {
+				problem, fix := "is relative, and the nodes have no folder to resolve it against", "write an absolute host path, or use a named volume"
+				if c.problem != "" {
+					problem, fix = c.problem, c.fix
+				}
 				ve, _ := mustFail(t, o)
-				requireProblems(t, "error", ve.Problems, []want{
-					{"web", "volumes[0].source", "is relative, and the nodes have no folder to resolve it against"},
-					{"web", "volumes[0].source", "write an absolute host path, or use a named volume"},
-				})
+				requireProblems(t, "error", ve.Problems, []want{{"web", "volumes[0].source", problem}, {"web", "volumes[0].source", fix}})
 				return
 			}
 			st, _ := mustLoad(t, o)
