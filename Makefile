@@ -20,12 +20,36 @@ define fuzz_target
 	$(GO) test $(1) -run '^$$' -fuzz '^$(2)$$' -fuzztime $(FUZZTIME)
 endef
 
-.PHONY: all build test deps vet unit fuzz demo demo-clean lab-up lab-down bench clean
+.PHONY: all build install dist test deps vet unit fuzz demo demo-clean lab-up lab-down bench clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/berth ./cmd/berth-logdriver
+
+# Where `make install` puts things (README "Install"); DESTDIR stages them elsewhere.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDDIR ?= /lib/systemd/system
+ETCDIR ?= /etc
+GOARCH := $(shell $(GO) env GOARCH)
+
+# The daemon's settings file is the operator's once installed: never overwritten.
+install: build
+	install -D -m 0755 bin/berth $(DESTDIR)$(BINDIR)/berth
+	install -D -m 0755 bin/berth-logdriver $(DESTDIR)$(BINDIR)/berth-logdriver
+	install -d $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(ETCDIR)/berth
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@ETCDIR@|$(ETCDIR)|g' packaging/berth.service > $(DESTDIR)$(SYSTEMDDIR)/berth.service
+	[ -e $(DESTDIR)$(ETCDIR)/berth/daemon.yaml ] || install -m 0644 packaging/daemon.yaml $(DESTDIR)$(ETCDIR)/berth/daemon.yaml
+	bin/berth docs $(DESTDIR)$(MANDIR)/man1
+	@echo 'berth installed; start it with: systemctl daemon-reload && systemctl enable --now berth'
+
+# The release tarball: the install tree, to unpack at / (README "Install").
+dist:
+	rm -rf dist/root
+	$(MAKE) install DESTDIR=$(CURDIR)/dist/root
+	tar -C dist/root -czf dist/berth-$(VERSION)-linux-$(GOARCH).tar.gz .
 
 # The README's test command: what .ci/run runs. Tests whose prerequisites are missing
 # fail instead of skipping, so a green run always means everything ran.
@@ -77,4 +101,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./spec ./applier
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

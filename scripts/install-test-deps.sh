@@ -10,6 +10,7 @@
 #   tini            its static build is the init of services with `init: true`
 #   docker-registry a registry on loopback for the image pull tests
 #   iperf3          bench/overlay measures overlay throughput with it
+#   systemd man-db  systemd-analyze verify checks the unit `make install` writes
 set -euo pipefail
 
 need() { # need COMMAND PACKAGE
@@ -24,6 +25,8 @@ need nft nftables
 need tini-static tini
 need docker-registry docker-registry
 need iperf3 iperf3
+need systemd-analyze systemd
+need man man-db
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 
 if [ ${#missing[@]} -gt 0 ]; then

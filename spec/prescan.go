@@ -286,7 +286,7 @@ func (l *largest) walk(n *yaml.Node, path string) int {
 func isExtension(key string) bool { return len(key) > 2 && key[:2] == "x-" }
 
 func unknownKeyFix(key string, valid []string) string {
-	if near := closestWord(key, valid); near != "" {
+	if near := ClosestWord(key, valid); near != "" {
 		return "did you mean `" + near + "`?"
 	}
 	return "remove it, or check the Compose file reference for the right key"

@@ -1,9 +1,9 @@
 package spec
 
-// closestWord returns the candidate nearest to word by edit distance, or "" when none is
+// ClosestWord returns the candidate nearest to word by edit distance, or "" when none is
 // close enough to be a plausible typo (more than a third of the word changed). Words
 // longer than any name are no typo, and their distances would cost too much to compute.
-func closestWord(word string, candidates []string) string {
+func ClosestWord(word string, candidates []string) string {
 	if len(word) > MaxObjectNameLength {
 		return ""
 	}

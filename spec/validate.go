@@ -433,7 +433,7 @@ func oneOf(ps *problems, svc, field, value string, allowed []string, what string
 		return true
 	}
 	fix := "use one of: " + strings.Join(allowed, ", ")
-	if near := closestWord(value, allowed); near != "" {
+	if near := ClosestWord(value, allowed); near != "" {
 		fix = fmt.Sprintf("did you mean %q? Valid values: %s", near, strings.Join(allowed, ", "))
 	}
 	ps.errorf(svc, field, fix, "%s %s is not valid", what, abbrev(value))
@@ -449,7 +449,7 @@ func oneOfAt(ps *problems, svc, field string, i int, sub, value string, allowed 
 // undefined reports a reference to a top-level object the stack does not define.
 func (ps *problems) undefined(svc, field, kind, name string, defined []string) {
 	fix := fmt.Sprintf("define it under the top-level `%ss:` key", kind)
-	if near := closestWord(name, defined); near != "" {
+	if near := ClosestWord(name, defined); near != "" {
 		fix = fmt.Sprintf("did you mean %q? Otherwise %s", near, fix)
 	}
 	ps.errorf(svc, field, fix, "%s %s is not defined", kind, abbrev(name))

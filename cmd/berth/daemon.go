@@ -19,26 +19,43 @@ import (
 
 func newDaemonCommand() *cobra.Command {
 	var (
-		cfg      daemon.Config
-		logLevel string
-		simAgent func(*daemon.Config) bool
-		dp       agent.DataPlaneConfig
+		cfg        daemon.Config
+		logLevel   string
+		configFile string
+		validate   bool
+		simAgent   func(*daemon.Config) bool
+		dp         agent.DataPlaneConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon [--data-dir DIR] [--socket PATH] [--listen-addr HOST:PORT] [--advertise-addr HOST[:PORT]] [--hostname NAME]",
 		Short: "Run a berth node",
 		Long: `Run one berth node. Until 'berth init' or 'berth join' it serves only its unix socket;
 then managers also listen on --listen-addr (mutual TLS: raft and the API share the port).
-The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
+The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.
+
+Settings come from --config (default /etc/berth/daemon.yaml, if it exists), a YAML
+mapping whose keys are the flags below without their dashes; a flag on the command
+line wins over the file, and an unknown key is an error.`,
 		Example: `  berth daemon
-  berth daemon --data-dir /tmp/b1 --socket /tmp/b1.sock --listen-addr 127.0.0.1:4271 --hostname node-1`,
+  berth daemon --data-dir /tmp/b1 --socket /tmp/b1.sock --listen-addr 127.0.0.1:4271 --hostname node-1
+  berth daemon --config /etc/berth/daemon.yaml --validate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := daemon.ApplyConfigFile(cmd.Flags(), configFile, cmd.Flags().Changed("config"), "config", "validate"); err != nil {
+				return err
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("unknown log level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if validate {
+				if _, err := daemon.New(cfg); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "configuration OK")
+				return nil
+			}
 			if !simAgent(&cfg) {
 				dp.DataDir = cfg.DataDir
 				dp.Logger = cfg.Logger.With("component", "agent")
@@ -72,6 +89,8 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configFile, "config", daemon.DefaultConfigFile, "YAML file of settings: the keys are these flags' names; a flag given here wins")
+	f.BoolVar(&validate, "validate", false, "Check the settings (file and flags) and exit")
 	f.StringVar(&cfg.DataDir, "data-dir", daemon.DefaultDataDir, "Directory of the node's state")
 	f.StringVar(&cfg.Socket, "socket", api.DefaultSocket, "Unix socket the CLI talks to (created mode 0600)")
 	f.StringVar(&cfg.ListenAddr, "listen-addr", daemon.DefaultListenAddr, "TCP address of the node port (managers: raft and the API over mutual TLS)")

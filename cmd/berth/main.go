@@ -145,6 +145,7 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newServiceCommand(host),
 		newTaskCommand(host),
 		newImageCommand(host),
+		newDocsCommand(),
 	)
 	return root
 }
