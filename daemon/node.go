@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -67,6 +68,12 @@ type Config struct {
 	// TaskLogs streams the logs of a task that ran on this node, by task ID; an
 	// error wrapping state.ErrNotFound says the node has none of it.
 	TaskLogs func(ctx context.Context, taskID string, o api.LogOptions, w io.Writer) error
+
+	// MetricsAddr, when set, is a plain-HTTP address serving GET /metrics (Prometheus
+	// text), which the operator opts into. Metrics are the daemon's own (Go runtime,
+	// process), the manager's (metrics.go) and Collectors'.
+	MetricsAddr string
+	Collectors  []prometheus.Collector
 }
 
 // Node is one running berth node: it serves the API on its unix socket and, once it is
@@ -95,6 +102,8 @@ type Node struct {
 	// runCtx is the daemon's lifetime: background work started by a request must
 	// outlive the request.
 	runCtx context.Context
+
+	metrics *prometheus.Registry
 }
 
 var _ server.Backend = (*Node)(nil)
@@ -130,7 +139,14 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	return &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), phase: api.PhaseInactive}, nil
+	if cfg.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("invalid metrics address %q: %w", cfg.MetricsAddr, err)
+		}
+	}
+	n := &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), phase: api.PhaseInactive}
+	n.metrics = newRegistry(n, cfg.Collectors)
+	return n, nil
 }
 
 // Run serves until ctx is done, then stops cleanly: the API first, then raft.
@@ -158,6 +174,16 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var metricsFailed <-chan error // nil: never ready
+	if n.cfg.MetricsAddr != "" {
+		stop, failed, err := n.serveMetrics(n.cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		defer stop()
+		metricsFailed = failed
+	}
 	st := n.Status()
 	n.logger.Info("berth daemon ready", "socket", n.cfg.Socket, "data_dir", string(n.dir), "phase", st.Phase,
 		"node", st.NodeID, "cluster", st.ClusterID)
@@ -166,6 +192,9 @@ func (n *Node) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-served:
 		return fmt.Errorf("serve %s: %w", n.cfg.Socket, err)
+	case err := <-metricsFailed:
+		_ = srv.Close()
+		return err
 	}
 	n.logger.Info("berth daemon stopping")
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -97,3 +97,34 @@ func (r *request) reason(counts []int) string {
 	b.WriteString(")")
 	return b.String()
 }
+
+// Reason classes: what stops most nodes in a reason, in a word, for metrics that must not
+// carry a constraint's text.
+var reasonClasses = []struct{ class, condition string }{
+	{"no_nodes", "no nodes available"},
+	{"node_down", "down"},
+	{"node_not_ready", "not ready"},
+	{"node_paused", "paused"},
+	{"node_draining", "draining"},
+	{"platform", "platform not supported"},
+	{"invalid_constraint", "invalid constraint"},
+	{"constraint", "constraint"},
+	{"resources", "insufficient resources"},
+	{"max_replicas", "max replicas per node"},
+	{"host_port", "host port"},
+}
+
+// ReasonClass is the class of a reason the scheduler gave, from its first condition
+// (the one that stops most nodes); "other" for text of another kind.
+func ReasonClass(reason string) string {
+	first, ok := strings.CutPrefix(reason, reasonPrefix+" (")
+	if !ok {
+		return "other"
+	}
+	for _, c := range reasonClasses {
+		if strings.HasPrefix(first, c.condition) {
+			return c.class
+		}
+	}
+	return "other"
+}

@@ -334,6 +334,9 @@ func (s *Store) TransferLeadership() error { return s.raft.LeadershipTransfer().
 // Snapshot takes a snapshot now (raft also takes them on its own schedule).
 func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
 
+// Stats are raft's own figures (term, commit_index, applied_index...), as text.
+func (s *Store) Stats() map[string]string { return s.raft.Stats() }
+
 // LastIndex is the index of the last entry in this manager's log.
 func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
 

@@ -97,6 +97,7 @@ line wins over the file, and an unknown key is an error.`,
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (default: worked out from --listen-addr)")
 	f.StringVar(&cfg.Hostname, "hostname", "", "Node name in the cluster (default: the machine's hostname)")
 	f.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn or error")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "Serve Prometheus metrics at http://HOST:PORT/metrics, without TLS (default: not served)")
 	// Tuning for tests and benchmarks; clusters use the cluster's settings.
 	f.DurationVar(&cfg.HeartbeatPeriod, "heartbeat-period", 0, "Override the cluster's heartbeat period on this node")
 	f.DurationVar(&cfg.ApplyTimeout, "apply-timeout", 10*time.Second, "How long a write waits for a leader")
