@@ -638,3 +638,19 @@ type NetworkService struct {
 	// IngressPorts are the ports published in ingress mode.
 	IngressPorts []spec.Port `json:"ingress_ports,omitempty"`
 }
+
+// ClientCertRequest is `berth ca client-cert`: the CSR of a key the CLI made and
+// keeps, and how long the certificate is to last (0: a day).
+type ClientCertRequest struct {
+	CSR []byte        `json:"csr"`
+	TTL spec.Duration `json:"ttl,omitempty"`
+}
+
+// ClientCertResponse is an operator's client certificate (role admin) for a
+// manager's TCP port, with the cluster's CA certificate to check the manager by.
+type ClientCertResponse struct {
+	Name          string    `json:"name"`
+	Certificate   string    `json:"certificate"`
+	CACertificate string    `json:"ca_certificate"`
+	NotAfter      time.Time `json:"not_after"`
+}
