@@ -10,6 +10,8 @@
 #   tini            its static build is the init of services with `init: true`
 #   docker-registry a registry on loopback for the image pull tests
 #   iperf3          bench/overlay measures overlay throughput with it
+#   openssh-server  -H ssh:// is tested against a real sshd on loopback (and ssh,
+#                   ssh-keygen of openssh-client, which it depends on)
 set -euo pipefail
 
 need() { # need COMMAND PACKAGE
@@ -24,6 +26,7 @@ need nft nftables
 need tini-static tini
 need docker-registry docker-registry
 need iperf3 iperf3
+[ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null || missing+=(openssh-server)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 
 if [ ${#missing[@]} -gt 0 ]; then

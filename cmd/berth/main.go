@@ -146,6 +146,7 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newTaskCommand(host),
 		newImageCommand(host),
 	)
+	addRemoteCommands(root, host)
 	return root
 }
 
