@@ -99,6 +99,9 @@ type Flags struct {
 // Resolve works out the endpoint of f, getenv and the contexts in store; name is
 // the context used, "" when none was.
 func Resolve(f Flags, getenv func(string) string, store *Store) (e Endpoint, name string, err error) {
+	if f.HostSet && f.Context != "" {
+		return Endpoint{}, "", errors.New("give -H or --context, not both: a context names a host")
+	}
 	switch {
 	case f.HostSet:
 		e.Host = f.Host
