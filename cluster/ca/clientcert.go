@@ -20,12 +20,9 @@ const (
 // (DefaultClientCertValidity when zero, at most MaxClientCertValidity). As with
 // node certificates, nothing but the key is read from the CSR.
 func (r *RootCA) IssueClientCert(csrDER []byte, name string, validity time.Duration) (certPEM []byte, err error) {
-	csr, err := x509.ParseCertificateRequest(csrDER)
+	csr, err := parseCSR(csrDER)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidCSR, err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("%w: signature does not verify: %v", ErrInvalidCSR, err)
+		return nil, err
 	}
 	if err := checkPublicKey(csr.PublicKey); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidCSR, err)

@@ -52,6 +52,15 @@ func NewNodeKeyAndCSR(nodeID string) (keyPEM, csrDER []byte, err error) {
 // It returns the leaf certificate as PEM. TLS servers present it together
 // with the CA certificate (ServerTLSConfig adds it).
 func (r *RootCA) IssueNodeCert(csrDER []byte, nodeID string, role Role, validity time.Duration, addrs ...string) (certPEM []byte, err error) {
+	csr, err := parseCSR(csrDER)
+	if err != nil {
+		return nil, err
+	}
+	return r.issue(csr.PublicKey, nodeID, role, validity, addrs)
+}
+
+// parseCSR reads a CSR whose signature proves its sender holds the key.
+func parseCSR(csrDER []byte) (*x509.CertificateRequest, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidCSR, err)
@@ -59,7 +68,7 @@ func (r *RootCA) IssueNodeCert(csrDER []byte, nodeID string, role Role, validity
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: signature does not verify: %v", ErrInvalidCSR, err)
 	}
-	return r.issue(csr.PublicKey, nodeID, role, validity, addrs)
+	return csr, nil
 }
 
 // ReissueNodeCert signs, under this root, a new certificate for the same key

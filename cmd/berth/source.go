@@ -139,7 +139,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 	f.BoolVar(&push, "push", false, "The cluster is the remote: stacks arrive by 'git push'")
 	f.StringVar(&src.Branch, "branch", "main", "Branch to follow")
 	f.StringVar(&src.Path, "path", "", "Folder inside the repository that holds the stacks")
-	f.DurationVar(&interval, "interval", time.Minute, "How often to check the remote, or a folder for drift (0: webhooks, changes and 'source sync' only)")
+	f.DurationVar(&interval, "interval", time.Minute, "How often to check the remote (at least 10s), or a folder for drift (0: webhooks, changes and 'source sync' only)")
 	f.StringVar(&tokenFile, "token-file", "", "File holding an HTTPS access token")
 	f.StringVar(&sshKey, "ssh-key", "", "File holding an SSH private key (needs --known-hosts)")
 	f.StringVar(&knownHosts, "known-hosts", "", "known_hosts file holding the Git server's host key")

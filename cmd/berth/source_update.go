@@ -21,7 +21,7 @@ func (u *sourceUpdateFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&u.branch, "branch", "", "Branch to follow")
 	f.StringVar(&u.path, "path", "", "Folder inside the repository that holds the stacks ('' for its root)")
 	f.DurationVar(&u.interval, "interval", 0, "How often to check the remote, or a folder for drift (0: webhooks, changes and 'source sync' only; at least 10s for a remote)")
-	f.BoolVar(&u.prune, "prune", true, "Remove what the source created and its revision no longer has (--prune=false keeps and reports it)")
+	f.BoolVar(&u.prune, "prune", false, "Remove what the source created and its revision no longer has (--prune=false keeps and reports it; not given: unchanged)")
 	f.BoolVar(&u.selfHeal, "self-heal", false, "Revert changes made outside Git at the next sync (--self-heal=false stops)")
 }
 

@@ -7,9 +7,12 @@ import (
 )
 
 func newSystemCommand(host *hostFlag) *cobra.Command {
-	return groupCommand("system", "Commands berth runs on a node for clients elsewhere",
+	cmd := groupCommand("system", "Commands berth runs on a node for clients elsewhere",
 		newDialStdioCommand(host),
 	)
+	// Nothing in it is for typing yet: ssh:// clients run dial-stdio.
+	cmd.Hidden = true
+	return cmd
 }
 
 func newDialStdioCommand(host *hostFlag) *cobra.Command {
