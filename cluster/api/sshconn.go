@@ -114,19 +114,34 @@ type sshConn struct {
 func (c *sshConn) Read(p []byte) (int, error) {
 	n, err := c.out.Read(p)
 	if errors.Is(err, io.EOF) {
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			return n, err
-		}
-		if c.waitErr != nil {
-			return n, &SSHError{Host: c.target.String(), Reason: c.stderr.lastLine(c.waitErr)}
-		}
+		return n, c.exitError(err)
 	}
 	return n, err
 }
 
-func (c *sshConn) Write(p []byte) (int, error) { return c.in.Write(p) }
+// Write reports an ssh that ended with an error too: a large request (an image
+// archive) fills the pipe before the answer's end would show it.
+func (c *sshConn) Write(p []byte) (int, error) {
+	n, err := c.in.Write(p)
+	if err != nil {
+		return n, c.exitError(err)
+	}
+	return n, nil
+}
+
+// exitError is how ssh ended when it failed, else err. ssh closes its ends just
+// before it exits, so the wait is short; a bound keeps a stuck one from hanging.
+func (c *sshConn) exitError(err error) error {
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		return err
+	}
+	if c.waitErr != nil {
+		return &SSHError{Host: c.target.String(), Reason: c.stderr.lastLine(c.waitErr)}
+	}
+	return err
+}
 
 func (c *sshConn) Close() error {
 	c.once.Do(func() {
