@@ -139,6 +139,11 @@ func (n *Node) RenewCertificate(ctx context.Context, caller ca.Identity, req *ap
 	})
 }
 
+// IssueClientCert implements server.Backend.
+func (n *Node) IssueClientCert(ctx context.Context, req *api.ClientCertRequest) (*api.ClientCertResponse, error) {
+	return call(n.readyControl, func(c *control.Control) (*api.ClientCertResponse, error) { return c.IssueClientCert(ctx, req) })
+}
+
 // ApplyCommand implements server.Backend.
 func (n *Node) ApplyCommand(ctx context.Context, cmd []byte) (uint64, error) {
 	return call(n.activeControl, func(c *control.Control) (uint64, error) { return c.ApplyCommand(ctx, cmd) })

@@ -11,6 +11,8 @@
 #   docker-registry a registry on loopback for the image pull tests
 #   iperf3          bench/overlay measures overlay throughput with it
 #   systemd man-db  systemd-analyze verify checks the unit `make install` writes
+#   openssh-server  -H ssh:// is tested against a real sshd on loopback (and ssh,
+#                   ssh-keygen of openssh-client, which it depends on)
 set -euo pipefail
 
 need() { # need COMMAND PACKAGE
@@ -27,6 +29,7 @@ need docker-registry docker-registry
 need iperf3 iperf3
 need systemd-analyze systemd
 need man man-db
+[ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null || missing+=(openssh-server)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 
 if [ ${#missing[@]} -gt 0 ]; then

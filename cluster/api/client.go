@@ -44,8 +44,9 @@ type Client struct {
 type Option func(*clientOptions)
 
 type clientOptions struct {
-	tls *tls.Config
-	hc  *http.Client
+	tls          *tls.Config
+	hc           *http.Client
+	remoteBinary string
 }
 
 // WithTLS sets the TLS configuration for a TCP host (see ca.ClientTLSConfig): it
@@ -57,7 +58,9 @@ func WithTLS(cfg *tls.Config) Option { return func(o *clientOptions) { o.tls = c
 func WithHTTPClient(hc *http.Client) Option { return func(o *clientOptions) { o.hc = hc } }
 
 // New returns a client for host: "unix:///path/to.sock" (or an absolute path) for a
-// node's socket, or "https://host:port" / "host:port" for a node's TLS port, which
+// node's socket, "ssh://[user@]host[:port]" for a node's socket reached through the
+// system ssh (which runs `berth system dial-stdio` there, see WithRemoteBinary), or
+// "tcp://host:port" / "https://host:port" / "host:port" for a node's TLS port, which
 // needs WithTLS or WithHTTPClient.
 func New(host string, opts ...Option) (*Client, error) {
 	var o clientOptions
@@ -65,6 +68,16 @@ func New(host string, opts ...Option) (*Client, error) {
 		opt(&o)
 	}
 	switch {
+	case strings.HasPrefix(host, "ssh://"):
+		t, err := parseSSHHost(host)
+		if err != nil {
+			return nil, err
+		}
+		remote := o.remoteBinary
+		if remote == "" {
+			remote = DefaultRemoteBinary
+		}
+		return &Client{host: t.String(), base: "http://berth", hc: sshHTTPClient(t, remote)}, nil
 	case strings.HasPrefix(host, "unix://") || strings.HasPrefix(host, "/"):
 		path := strings.TrimPrefix(host, "unix://")
 		if path == "" || !strings.HasPrefix(path, "/") {
@@ -214,6 +227,10 @@ func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, e
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
+		}
+		var se *SSHError
+		if errors.As(err, &se) {
+			return nil, se
 		}
 		var de *dialError
 		if errors.As(err, &de) {

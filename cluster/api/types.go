@@ -467,8 +467,25 @@ type SourceUpdateRequest struct {
 	Pin         *string `json:"pin,omitempty"`
 	RequestSync bool    `json:"request_sync,omitempty"`
 	// CA replaces the CA certificates (PEM) of a pull source's https:// remote
-	// (`source update --ca-file`).
+	// (`source update --ca-file`); "" removes them.
 	CA *string `json:"ca,omitempty"`
+	// The settings `source update` changes, as `source add` takes them. A change
+	// makes the leader sync the source with them at once.
+	Branch   *string        `json:"branch,omitempty"`
+	Path     *string        `json:"path,omitempty"`
+	Interval *spec.Duration `json:"interval,omitempty"`
+	Prune    *bool          `json:"prune,omitempty"`
+	SelfHeal *bool          `json:"self_heal,omitempty"`
+	// Credentials replace a pull source's credentials (stored as a new version
+	// of its credentials secret).
+	Credentials *SourceCredentials `json:"credentials,omitempty"`
+}
+
+// ChangesSettings reports whether u changes how the source is synced, beyond
+// suspending, pinning and asking for a sync.
+func (u *SourceUpdateRequest) ChangesSettings() bool {
+	return u.CA != nil || u.Branch != nil || u.Path != nil || u.Interval != nil ||
+		u.Prune != nil || u.SelfHeal != nil || u.Credentials != nil
 }
 
 // Source statuses as `source ls` shows them, Flux's and Argo CD's words.
@@ -620,4 +637,20 @@ type NetworkService struct {
 	Aliases map[string][]string `json:"aliases,omitempty"`
 	// IngressPorts are the ports published in ingress mode.
 	IngressPorts []spec.Port `json:"ingress_ports,omitempty"`
+}
+
+// ClientCertRequest is `berth ca client-cert`: the CSR of a key the CLI made and
+// keeps, and how long the certificate is to last (0: a day).
+type ClientCertRequest struct {
+	CSR []byte        `json:"csr"`
+	TTL spec.Duration `json:"ttl,omitempty"`
+}
+
+// ClientCertResponse is an operator's client certificate (role admin) for a
+// manager's TCP port, with the cluster's CA certificate to check the manager by.
+type ClientCertResponse struct {
+	Name          string    `json:"name"`
+	Certificate   string    `json:"certificate"`
+	CACertificate string    `json:"ca_certificate"`
+	NotAfter      time.Time `json:"not_after"`
 }

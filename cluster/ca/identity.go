@@ -16,6 +16,10 @@ type Role string
 const (
 	RoleManager Role = "manager"
 	RoleWorker  Role = "worker"
+	// RoleAdmin is an operator's client certificate (IssueClientCert), not a
+	// node's role: Valid and ParseNodeIdentity refuse it, and RequireIdentity
+	// accepts it only where the endpoint lists it.
+	RoleAdmin Role = "admin"
 )
 
 // Server names written into every node certificate as a DNS SAN, according
@@ -49,6 +53,7 @@ func (r Role) ServerName() string {
 
 // Identity is who a verified peer is, as written by the CA.
 type Identity struct {
+	// NodeID is the node's ID; for RoleAdmin, the client certificate's name.
 	NodeID    string
 	Role      Role
 	ClusterID string
@@ -62,6 +67,15 @@ type Identity struct {
 // validity; use RequireIdentity / RequireConnIdentity on connections, which
 // insist on a verified chain.
 func ParseNodeIdentity(cert *x509.Certificate, clusterID string) (Identity, error) {
+	id, err := parseIdentity(cert, clusterID)
+	if err == nil && id.Role == RoleAdmin {
+		return Identity{}, fmt.Errorf("%w: %s is an operator's client certificate, not a node certificate", ErrInvalidCert, id.NodeID)
+	}
+	return id, err
+}
+
+// parseIdentity is ParseNodeIdentity that also reads an admin client certificate.
+func parseIdentity(cert *x509.Certificate, clusterID string) (Identity, error) {
 	if cert == nil {
 		return Identity{}, fmt.Errorf("%w: no certificate", ErrInvalidCert)
 	}
@@ -80,6 +94,9 @@ func ParseNodeIdentity(cert *x509.Certificate, clusterID string) (Identity, erro
 	if s.Organization[0] != clusterID {
 		return Identity{}, fmt.Errorf("certificate of node %q %w %q, not %q", s.CommonName, ErrWrongCluster, s.Organization[0], clusterID)
 	}
+	if Role(s.OrganizationalUnit[0]) == RoleAdmin {
+		return Identity{NodeID: s.CommonName, Role: RoleAdmin, ClusterID: clusterID}, nil
+	}
 	role, err := ParseRole(s.OrganizationalUnit[0])
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: node certificate has an %w", ErrInvalidCert, err)
@@ -89,7 +106,8 @@ func ParseNodeIdentity(cert *x509.Certificate, clusterID string) (Identity, erro
 
 // RequireIdentity authenticates an HTTP request that arrived on the node
 // TCP port: it returns the identity in the peer's verified certificate and
-// checks that its role is one of roles (any role when none are given).
+// checks that its role is one of roles (any node role when none are given; an
+// admin client certificate only where roles lists RoleAdmin).
 // Errors: ErrNoClientCert (answer 401), ErrWrongCluster, ErrForbidden
 // (answer 403).
 //
@@ -113,9 +131,12 @@ func RequireConnIdentity(cs tls.ConnectionState, clusterID string, roles ...Role
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return Identity{}, ErrNoClientCert
 	}
-	id, err := ParseNodeIdentity(cs.VerifiedChains[0][0], clusterID)
+	id, err := parseIdentity(cs.VerifiedChains[0][0], clusterID)
 	if err != nil {
 		return Identity{}, err
+	}
+	if id.Role == RoleAdmin && !slices.Contains(roles, RoleAdmin) {
+		return id, fmt.Errorf("%w: %s is an operator's client certificate, and this is for nodes of the cluster", ErrForbidden, id.NodeID)
 	}
 	if len(roles) > 0 && !slices.Contains(roles, id.Role) {
 		names := make([]string, len(roles))

@@ -52,6 +52,15 @@ func NewNodeKeyAndCSR(nodeID string) (keyPEM, csrDER []byte, err error) {
 // It returns the leaf certificate as PEM. TLS servers present it together
 // with the CA certificate (ServerTLSConfig adds it).
 func (r *RootCA) IssueNodeCert(csrDER []byte, nodeID string, role Role, validity time.Duration, addrs ...string) (certPEM []byte, err error) {
+	csr, err := parseCSR(csrDER)
+	if err != nil {
+		return nil, err
+	}
+	return r.issue(csr.PublicKey, nodeID, role, validity, addrs)
+}
+
+// parseCSR reads a CSR whose signature proves its sender holds the key.
+func parseCSR(csrDER []byte) (*x509.CertificateRequest, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidCSR, err)
@@ -59,7 +68,7 @@ func (r *RootCA) IssueNodeCert(csrDER []byte, nodeID string, role Role, validity
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: signature does not verify: %v", ErrInvalidCSR, err)
 	}
-	return r.issue(csr.PublicKey, nodeID, role, validity, addrs)
+	return csr, nil
 }
 
 // ReissueNodeCert signs, under this root, a new certificate for the same key
@@ -104,6 +113,21 @@ func (r *RootCA) issue(pub any, nodeID string, role Role, validity time.Duration
 	if err != nil {
 		return nil, err
 	}
+	return r.sign(pub, &x509.Certificate{
+		Subject: pkix.Name{
+			CommonName:         nodeID,
+			OrganizationalUnit: []string{string(role)},
+			Organization:       []string{r.clusterID},
+		},
+		DNSNames:    append([]string{role.ServerName()}, dns...),
+		IPAddresses: ips,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}, validity)
+}
+
+// sign completes tmpl (serial, validity from now, key usage, not a CA) and signs
+// it for pub.
+func (r *RootCA) sign(pub any, tmpl *x509.Certificate, validity time.Duration) ([]byte, error) {
 	now := r.now()
 	if err := r.checkValid(now); err != nil {
 		return nil, err
@@ -112,27 +136,15 @@ func (r *RootCA) issue(pub any, nodeID string, role Role, validity time.Duration
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject: pkix.Name{
-			CommonName:         nodeID,
-			OrganizationalUnit: []string{string(role)},
-			Organization:       []string{r.clusterID},
-		},
-		DNSNames:    append([]string{role.ServerName()}, dns...),
-		IPAddresses: ips,
-		NotBefore:   now.Add(-backdate),
-		NotAfter:    r.notAfter(now, validity),
-		// TLS 1.3 only ever signs with the node key, so DigitalSignature is
-		// the one key usage needed, whatever the key type.
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  false,
-	}
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-backdate), r.notAfter(now, validity)
+	// TLS 1.3 only ever signs with the leaf's key, so DigitalSignature is the one
+	// key usage needed, whatever the key type.
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.BasicConstraintsValid, tmpl.IsCA = true, false
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, r.cert, pub, r.signer)
 	if err != nil {
-		return nil, fmt.Errorf("sign node certificate: %w", err)
+		return nil, fmt.Errorf("sign certificate %s: %w", tmpl.Subject.CommonName, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: der}), nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
+	"github.com/berthd/berth/spec"
 )
 
 // SourceAdd creates a GitOps source; the name must be free. Secrets holds the
@@ -26,6 +27,21 @@ type SourceUpdate struct {
 	RequestSync bool `json:"request_sync,omitempty"`
 	// CA replaces the source's CA certificates.
 	CA *string `json:"ca,omitempty"`
+	// Settings changes what and how the source syncs (`source update`), checked
+	// by the manager that wrote the command.
+	Settings *SourceSettings `json:"settings,omitempty"`
+}
+
+// SourceSettings are a source's settings that `source update` changes. Nil fields stay.
+type SourceSettings struct {
+	Branch   *string        `json:"branch,omitempty"`
+	Path     *string        `json:"path,omitempty"`
+	Interval *spec.Duration `json:"interval,omitempty"`
+	Prune    *bool          `json:"prune,omitempty"`
+	SelfHeal *bool          `json:"self_heal,omitempty"`
+	// Credentials becomes the next version of the source's credentials secret
+	// (its Version is decided here), which the source then refers to.
+	Credentials *model.Secret `json:"credentials,omitempty"`
 }
 
 // SourceRemove deletes a source. With Prune its stacks go too; without, they stay
@@ -99,7 +115,45 @@ func applySourceUpdate(tx *state.WriteTxn, u *SourceUpdate) error {
 	if u.CA != nil {
 		next.CA = *u.CA
 	}
+	if u.Settings != nil {
+		if err := applySourceSettings(tx, next, u.Settings); err != nil {
+			return err
+		}
+	}
 	return tx.UpsertSource(next)
+}
+
+func applySourceSettings(tx *state.WriteTxn, src *model.Source, s *SourceSettings) error {
+	setIf(&src.Branch, s.Branch)
+	setIf(&src.Path, s.Path)
+	setIf(&src.Interval, s.Interval)
+	setIf(&src.Prune, s.Prune)
+	setIf(&src.SelfHeal, s.SelfHeal)
+	if s.Credentials == nil {
+		return nil
+	}
+	sec := *s.Credentials
+	sec.Version = 1
+	if cur, err := tx.Secret(nil, sec.Name); err == nil {
+		if src.AuthRef != sec.Name {
+			return &refusal{state.ErrConflict, fmt.Sprintf("secret %s, which source %s would keep its credentials in, already exists and is not the source's; remove it first", sec.Name, src.Name)}
+		}
+		sec.Version = cur.Version + 1
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	if err := tx.UpsertSecret(&sec); err != nil {
+		return err
+	}
+	src.AuthRef = sec.Name
+	return nil
+}
+
+// setIf sets *dst to *v when v is given.
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 func applySourceRemove(tx *state.WriteTxn, r *SourceRemove) error {

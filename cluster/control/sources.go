@@ -131,7 +131,7 @@ func checkSource(src *model.Source, req *api.SourceAddRequest) error {
 		return badRequest("source %s: unknown kind %q: use --url, --dir or --push", src.Name, src.Kind)
 	}
 	if src.Kind != model.SourceGitPull && src.CA != "" {
-		return badRequest("source %s: --ca-file is for --url sources (https://)", src.Name)
+		return badRequest("source %s is a %s source: --ca-file is for --url sources (https://)", src.Name, src.Kind)
 	}
 	src.Status, src.Message, src.History = "", "", nil
 	src.LastAppliedRevision, src.LastFetchedRevision, src.PinnedRevision = "", "", ""
@@ -198,36 +198,76 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 			return nil, badRequest("%v", err)
 		}
 	}
-	if req.CA != nil {
-		if err := c.checkNewCA(name, *req.CA); err != nil {
+	var settings *command.SourceSettings
+	if req.ChangesSettings() {
+		var err error
+		if settings, err = c.checkSourceUpdate(name, req); err != nil {
 			return nil, err
 		}
 	}
-	idx, err := c.updateSource(ctx, name, req)
+	idx, err := c.updateSource(ctx, name, req, settings)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil, &notFoundError{"source", name}
 	}
 	if err != nil {
 		return nil, err
 	}
+	if settings != nil {
+		c.logger.Info("source updated", "source", name, "index", idx)
+	}
 	return &api.WriteResponse{Index: idx}, nil
 }
 
-// checkNewCA checks a CA that `source update --ca-file` gives a source.
-func (c *Control) checkNewCA(name, ca string) error {
-	src, err := c.st.State().ReadTxn().Source(nil, name)
+// checkSourceUpdate checks the source `source update` would make as `source add`
+// checks a new one, and returns its settings to write, normalised.
+func (c *Control) checkSourceUpdate(name string, req *api.SourceUpdateRequest) (*command.SourceSettings, error) {
+	cur, err := c.st.State().ReadTxn().Source(nil, name)
 	if errors.Is(err, state.ErrNotFound) {
-		return &notFoundError{"source", name}
+		return nil, &notFoundError{"source", name}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if src.Kind != model.SourceGitPull {
-		return badRequest("source %s is a %s source: --ca-file is for --url sources (https://)", name, src.Kind)
+	if cur.Kind == model.SourceGitPush && req.Branch != nil && *req.Branch != cur.Branch {
+		return nil, badRequest("source %s is a push source: its branch, where pushes go, is chosen when it is added; remove it and add it again for another", name)
 	}
-	next := src.Copy()
-	next.CA = ca
-	return checkSourceCA(next)
+	next := cur.Copy()
+	for _, f := range []struct {
+		dst *string
+		v   *string
+	}{{&next.CA, req.CA}, {&next.Branch, req.Branch}, {&next.Path, req.Path}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	if req.Interval != nil {
+		next.Interval = *req.Interval
+	}
+	if err := checkSource(next, &api.SourceAddRequest{Source: next, Credentials: req.Credentials}); err != nil {
+		return nil, err
+	}
+	s := &command.SourceSettings{Prune: req.Prune, SelfHeal: req.SelfHeal}
+	if req.Branch != nil {
+		s.Branch = &next.Branch
+	}
+	if req.Path != nil {
+		s.Path = &next.Path
+	}
+	if req.Interval != nil {
+		s.Interval = &next.Interval
+	}
+	if req.Credentials != nil {
+		data, err := json.Marshal(req.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		secName := cur.AuthRef
+		if secName == "" {
+			secName = "source-" + name + "-credentials"
+		}
+		s.Credentials = &model.Secret{ID: c.newID(), Name: secName, Data: data, Labels: map[string]string{SourceSecretLabel: name}}
+	}
+	return s, nil
 }
 
 // rollbackOnLeader sends a rollback to the leader, whose applier holds the
@@ -248,7 +288,7 @@ func (c *Control) rollbackOnLeader(ctx context.Context, name string, req *api.So
 	return resp, nil
 }
 
-func (c *Control) updateSource(ctx context.Context, name string, req *api.SourceUpdateRequest) (uint64, error) {
+func (c *Control) updateSource(ctx context.Context, name string, req *api.SourceUpdateRequest, settings *command.SourceSettings) (uint64, error) {
 	pin := req.Pin
 	if pin != nil && *pin != "" && c.revs != nil {
 		sha, err := c.revs.ResolveRevision(ctx, name, *pin)
@@ -258,7 +298,10 @@ func (c *Control) updateSource(ctx context.Context, name string, req *api.Source
 		// The commit, not what named it: a branch or HEAD~1 would move.
 		pin = &sha
 	}
-	cmd := &command.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync, CA: req.CA}
+	// New settings are synced at once: a branch or a path is only read by a sync, and
+	// the loop only restarts its timer on one.
+	cmd := &command.SourceUpdate{Name: name, Suspended: req.Suspended, Pin: pin, RequestSync: req.RequestSync || settings != nil,
+		CA: req.CA, Settings: settings}
 	return c.apply(ctx, command.CmdSourceUpdate, cmd)
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,22 +113,4 @@ line wins over the file, and an unknown key is an error.`,
 		_ = f.MarkHidden(name)
 	}
 	return cmd
-}
-
-// hostFlag is the global -H/--host: which daemon the CLI talks to.
-type hostFlag struct{ host string }
-
-func (h *hostFlag) register(cmd *cobra.Command, getenv func(string) string) {
-	def := getenv("BERTH_HOST")
-	if def == "" {
-		def = api.DefaultHost
-	}
-	cmd.PersistentFlags().StringVarP(&h.host, "host", "H", def, "Daemon to talk to: unix:///path/to/berth.sock (env BERTH_HOST)")
-}
-
-func (h *hostFlag) client() (*api.Client, error) {
-	if strings.HasPrefix(h.host, "tcp://") || strings.HasPrefix(h.host, "https://") {
-		return nil, fmt.Errorf("-H %s: the CLI talks to the local daemon over its unix socket (unix:///path); run it on the node", h.host)
-	}
-	return api.New(h.host)
 }

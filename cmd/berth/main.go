@@ -147,6 +147,7 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newImageCommand(host),
 		newDocsCommand(),
 	)
+	addRemoteCommands(root, host)
 	return root
 }
 

@@ -139,7 +139,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 	f.BoolVar(&push, "push", false, "The cluster is the remote: stacks arrive by 'git push'")
 	f.StringVar(&src.Branch, "branch", "main", "Branch to follow")
 	f.StringVar(&src.Path, "path", "", "Folder inside the repository that holds the stacks")
-	f.DurationVar(&interval, "interval", time.Minute, "How often to check the remote, or a folder for drift (0: webhooks, changes and 'source sync' only)")
+	f.DurationVar(&interval, "interval", time.Minute, "How often to check the remote (at least 10s), or a folder for drift (0: webhooks, changes and 'source sync' only)")
 	f.StringVar(&tokenFile, "token-file", "", "File holding an HTTPS access token")
 	f.StringVar(&sshKey, "ssh-key", "", "File holding an SSH private key (needs --known-hosts)")
 	f.StringVar(&knownHosts, "known-hosts", "", "known_hosts file holding the Git server's host key")
@@ -173,36 +173,65 @@ func readCAFile(name string) (string, error) {
 }
 
 func newSourceUpdateCommand(host *hostFlag) *cobra.Command {
-	var caFile string
+	var (
+		u                                     sourceUpdateFlags
+		tokenFile, sshKey, knownHosts, caFile string
+		noCA                                  bool
+	)
 	cmd := &cobra.Command{
-		Use:   "update NAME --ca-file FILE",
-		Short: "Change how a source's remote is reached",
-		Long: `Change a source's settings that do not change what it follows: today the CA
-certificates (PEM) its https:// Git server's certificate is checked against, for a
-server whose certificate a private CA signed. The leading manager syncs the source
-with them at once.`,
-		Example: `  berth source update infra --ca-file internal-ca.pem`,
-		Args:    exactlyOneName("source update"),
+		Use:   "update NAME [flags]",
+		Short: "Change a source's branch, path, interval, credentials, prune or self-heal",
+		Long: `Change a source's settings without removing it: only the flags given change. The
+leading manager syncs the source with them at once. The interval of a --url source
+is at least 10s (0: webhooks and 'source sync' only). New credentials replace the old
+ones (a new version of the source's credentials secret); --ca-file '' or --no-ca
+removes a CA given earlier.`,
+		Example: `  berth source update infra --branch release --path stacks/prod
+  berth source update infra --interval 5m --self-heal
+  berth source update infra --token-file new-token
+  berth source update infra --ca-file internal-ca.pem
+  berth source update infra --no-ca`,
+		Args: exactlyOneName("source update"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if caFile == "" {
-				return fmt.Errorf("nothing to update: give --ca-file FILE; see '%s --help'", cmd.CommandPath())
+			f := cmd.Flags()
+			req := u.request(f.Changed)
+			var err error
+			if f.Changed("ca-file") || noCA {
+				if noCA && caFile != "" {
+					return errors.New("give --ca-file FILE or --no-ca, not both")
+				}
+				ca := ""
+				if caFile != "" {
+					if ca, err = readCAFile(caFile); err != nil {
+						return err
+					}
+				}
+				req.CA = &ca
 			}
-			ca, err := readCAFile(caFile)
-			if err != nil {
+			if req.Credentials, err = readCredentials(tokenFile, sshKey, knownHosts); err != nil {
 				return err
+			}
+			if !req.ChangesSettings() {
+				return fmt.Errorf("nothing to update: give at least one flag; see '%s --help'", cmd.CommandPath())
 			}
 			c, err := host.client()
 			if err != nil {
 				return err
 			}
-			if _, err := c.UpdateSource(cmd.Context(), args[0], &api.SourceUpdateRequest{CA: &ca, RequestSync: true}); err != nil {
+			if _, err := c.UpdateSource(cmd.Context(), args[0], req); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Source %s updated; the leading manager syncs it now ('berth source ls' shows how it went).\n", args[0])
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the https:// Git server's certificate")
+	f := cmd.Flags()
+	u.register(f)
+	f.StringVar(&tokenFile, "token-file", "", "File holding an HTTPS access token (replaces the credentials)")
+	f.StringVar(&sshKey, "ssh-key", "", "File holding an SSH private key (needs --known-hosts; replaces the credentials)")
+	f.StringVar(&knownHosts, "known-hosts", "", "known_hosts file holding the Git server's host key")
+	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the https:// Git server's certificate ('' removes it)")
+	f.BoolVar(&noCA, "no-ca", false, "Remove the CA given earlier: trust the system's CAs only")
 	return cmd
 }
 
@@ -317,8 +346,8 @@ func oneLine(s string, max int) string {
 }
 
 func newSourceInspectCommand(host *hostFlag) *cobra.Command {
-	return newSourceShowCommand(host, "inspect", "Show a source in full, as JSON (never its credentials)",
-		func(w io.Writer, src *api.SourceInfo) error { return printJSON(w, src) })
+	return newSourceShowCommand(host, "inspect", "Show a source in full, as JSON (never its credentials; its CA as subject and fingerprint)",
+		func(w io.Writer, src *api.SourceInfo) error { return printJSON(w, withCASummary(src)) })
 }
 
 func newSourceHistoryCommand(host *hostFlag) *cobra.Command {

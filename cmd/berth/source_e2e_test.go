@@ -336,8 +336,8 @@ func TestSourceRollbackThroughFollowerProcesses(t *testing.T) {
 
 // TestSourcePrivateCAProcesses follows an HTTPS remote whose certificate no system
 // trusts: without --ca-file the sync fails and says to give it; with it, given to
-// source add or later to source update, the source syncs; a CA for a URL that is not
-// https:// is refused.
+// source add or later to source update, the source syncs, and inspect shows it by its
+// fingerprint until --no-ca removes it; a CA for a URL that is not https:// is refused.
 func TestSourcePrivateCAProcesses(t *testing.T) {
 	c := newProcClusterArgs(t, testDaemonArgs, "node-1")
 	c.start("node-1")
@@ -367,6 +367,15 @@ func TestSourcePrivateCAProcesses(t *testing.T) {
 	if r := c.must("node-1", "source", "sync", "withca"); !strings.Contains(r.Stdout, first[:7]) {
 		t.Fatalf("source sync with the CA: %v", r)
 	}
+	// inspect shows the CA by subject and fingerprint; --no-ca removes it.
+	if out := c.must("node-1", "source", "inspect", "withca").Stdout; strings.Contains(out, "BEGIN CERTIFICATE") || !strings.Contains(out, "SHA256 ") {
+		t.Fatalf("source inspect shows the CA's PEM, or not its fingerprint:\n%s", out)
+	}
+	c.must("node-1", "source", "update", "withca", "--no-ca")
+	if out := c.must("node-1", "source", "inspect", "withca").Stdout; strings.Contains(out, `"ca"`) {
+		t.Fatalf("source inspect after --no-ca still shows a CA:\n%s", out)
+	}
+	c.fails("node-1", "", "--ca-file", "source", "sync", "withca")
 	plain := "file://" + filepath.Join(root, "stacks.git")
 	c.fails("node-1", "", "--ca-file is for https:// URLs", "source", "add", "plain", "--url", plain, "--ca-file", caFile)
 	c.must("node-1", "source", "add", "plain", "--url", plain, "--interval", "0", "--path", "none")

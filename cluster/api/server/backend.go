@@ -104,6 +104,8 @@ type Backend interface {
 	// RenewCertificate issues a certificate for the caller's node with the role the
 	// cluster records for it.
 	RenewCertificate(ctx context.Context, caller ca.Identity, req *api.CertificateRequest) (*api.CertificateResponse, error)
+	// IssueClientCert issues an operator's client certificate (role admin).
+	IssueClientCert(ctx context.Context, req *api.ClientCertRequest) (*api.ClientCertResponse, error)
 	// ApplyCommand applies a raft command forwarded by a follower.
 	ApplyCommand(ctx context.Context, cmd []byte) (uint64, error)
 	// AddVoter and RemoveVoter change the raft configuration (leader only).

@@ -303,3 +303,15 @@ func raftMemberHandler(add bool) func(*handler, http.ResponseWriter, *http.Reque
 func (h *handler) ping(w http.ResponseWriter, _ *http.Request, _ caller) error {
 	return ok(w, nil)
 }
+
+func (h *handler) issueClientCert(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var req api.ClientCertRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.b.IssueClientCert(r.Context(), &req)
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}

@@ -49,6 +49,9 @@ const (
 // caller is who sent a request.
 type caller struct {
 	local bool
+	// admin: an operator's client certificate on the TCP port, which may do what
+	// the local socket may.
+	admin bool
 	// id is the verified certificate's identity on the TCP port.
 	id ca.Identity
 }
@@ -66,6 +69,9 @@ var routes = []route{
 	{"GET /v1/info", true, remoteNode, anyPhase, (*handler).info},
 	{"POST /v1/cluster/init", true, remoteNone, anyPhase, (*handler).init},
 	{"POST /v1/cluster/join", true, remoteNone, anyPhase, (*handler).join},
+	// An operator's client certificate is made on a manager's own socket only: a
+	// certificate never mints another.
+	{"POST /v1/ca/client-cert", true, remoteNone, managerPhase, (*handler).issueClientCert},
 	{"POST /v1/cluster/leave", true, remoteNone, anyPhase, (*handler).leave},
 	{"POST /v1/unlock", true, remoteNone, anyPhase, (*handler).unlock},
 
@@ -234,15 +240,28 @@ func (h *handler) authenticate(r *http.Request, rt route) (caller, error) {
 	default:
 		return caller{}, api.ErrLocalOnly
 	}
+	if rt.local {
+		// What an operator does on the socket: an admin certificate may too (the
+		// endpoints between nodes are not local, so it never acts as a node).
+		roles = append(roles, ca.RoleAdmin)
+	}
 	id, err := ca.RequireIdentity(r, h.b.Status().ClusterID, roles...)
 	if err != nil {
 		return caller{id: id}, err
+	}
+	if id.Role == ca.RoleAdmin {
+		// Not a node: its expiry, a day by default, is what ends it.
+		return caller{admin: true, id: id}, nil
 	}
 	if err := h.b.Member(id.NodeID); err != nil {
 		return caller{id: id}, err
 	}
 	return caller{id: id}, nil
 }
+
+// operator reports whether the caller administers the cluster (the local socket or
+// an admin certificate), rather than being a node of it.
+func (c caller) operator() bool { return c.local || c.admin }
 
 func (h *handler) checkPhase(rt route) error {
 	if rt.gate != managerPhase {

@@ -146,7 +146,7 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request, _ caller) error 
 // ownNode refuses a worker's certificate a node other than its own: an agent reads
 // its own node's tasks and network view only.
 func ownNode(c caller, ref, what string) error {
-	if !c.local && c.id.Role != ca.RoleManager && ref != c.id.NodeID {
+	if !c.operator() && c.id.Role != ca.RoleManager && ref != c.id.NodeID {
 		return fmt.Errorf("%w: node %s may read its own %s only, not those of %s", ca.ErrForbidden, c.id.NodeID, what, ref)
 	}
 	return nil
@@ -197,7 +197,7 @@ func (h *handler) nodeNetworkView(w http.ResponseWriter, r *http.Request, c call
 
 func (h *handler) taskRuntime(w http.ResponseWriter, r *http.Request, c caller) error {
 	nodeID := c.id.NodeID
-	if c.local {
+	if c.operator() {
 		nodeID = ""
 	}
 	rt, err := h.b.TaskRuntime(r.Context(), nodeID, r.PathValue("id"))
@@ -266,7 +266,7 @@ func (h *handler) loadImage(w http.ResponseWriter, r *http.Request, c caller) er
 	if o.AllNodes, err = boolParam(r, "all_nodes"); err != nil {
 		return err
 	}
-	if o.AllNodes && !c.local {
+	if o.AllNodes && !c.operator() {
 		// Managers fan out; what they send a node is for that node alone.
 		return badRequest("all_nodes is for the CLI's own node")
 	}
