@@ -62,12 +62,7 @@ or Unreachable for managers and empty for workers; * marks the node you talk to.
 					self = info.NodeID
 				}
 			}
-			return listing[*model.Node]{
-				id:    func(n *model.Node) string { return n.ID },
-				cols:  nodeColumns,
-				row:   func(n *model.Node) format.Row { return nodeFields(n, self) },
-				table: func(w io.Writer, nodes []*model.Node) error { return printNodes(w, nodes, self) },
-			}.print(cmd.OutOrStdout(), f, opts.quiet, filter.Nodes(filters, nodes))
+			return nodeListing(self).print(cmd.OutOrStdout(), f, opts.quiet, filter.Nodes(filters, nodes))
 		},
 	}
 	opts.register(cmd, "Print node IDs only", false, filter.NodeKeys)
@@ -106,7 +101,7 @@ func newNodeInspectCommand(host *hostFlag) *cobra.Command {
 		Long: `Show nodes (by ID, ID prefix or hostname) as a JSON array, like 'docker node inspect',
 in a human-readable form with --pretty, or through a Go template with -f.`,
 		Example: `  berth node inspect -f '{{.Hostname}} {{.Role}} {{.Labels}}' node-1`,
-		Args: cobra.MinimumNArgs(1),
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(cmd, host, args, tmpl, pretty,
 				func(ctx context.Context, c *api.Client, ref string) (*model.Node, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strconv"
 	"time"
 
@@ -27,6 +28,44 @@ var (
 		{Field: "Revision", Header: "REVISION"}, {Field: "Status", Header: "STATUS"},
 		{Field: "LastSync", Header: "LAST SYNC"}, {Field: "Message", Header: "MESSAGE"}}
 )
+
+func serviceListing(noTrunc bool) listing[*api.ServiceStatus] {
+	return listing[*api.ServiceStatus]{
+		id:    func(s *api.ServiceStatus) string { return shortID(s.ID, noTrunc) },
+		cols:  serviceColumns,
+		row:   func(s *api.ServiceStatus) format.Row { return serviceFields(s, noTrunc) },
+		table: func(w io.Writer, svcs []*api.ServiceStatus) error { return printServices(w, svcs, noTrunc) },
+	}
+}
+
+// nodeListing prints node IDs whole, as Docker's `node ls` does; self is the ID of
+// the node the CLI talks to.
+func nodeListing(self string) listing[*model.Node] {
+	return listing[*model.Node]{
+		id:    func(n *model.Node) string { return n.ID },
+		cols:  nodeColumns,
+		row:   func(n *model.Node) format.Row { return nodeFields(n, self) },
+		table: func(w io.Writer, nodes []*model.Node) error { return printNodes(w, nodes, self) },
+	}
+}
+
+func sourceListing(now time.Time) listing[*api.SourceInfo] {
+	return listing[*api.SourceInfo]{
+		id:    func(s *api.SourceInfo) string { return s.Name },
+		cols:  sourceColumns,
+		row:   func(s *api.SourceInfo) format.Row { return sourceFields(s, now) },
+		table: func(w io.Writer, srcs []*api.SourceInfo) error { return printSources(w, srcs, now) },
+	}
+}
+
+func stackListing() listing[*api.StackSummary] {
+	return listing[*api.StackSummary]{
+		id:    func(s *api.StackSummary) string { return s.Name },
+		cols:  stackColumns,
+		row:   stackFields,
+		table: printStacks,
+	}
+}
 
 // maxErrorLength is where `service ps` cuts a task's error without --no-trunc, as
 // Docker does: the whole text is in --no-trunc and --format json.

@@ -75,12 +75,7 @@ latest attempt); 'berth service ps' shows each task.`,
 			if err != nil {
 				return err
 			}
-			return listing[*api.ServiceStatus]{
-				id:    func(s *api.ServiceStatus) string { return shortID(s.ID, opts.noTrunc) },
-				cols:  serviceColumns,
-				row:   func(s *api.ServiceStatus) format.Row { return serviceFields(s, opts.noTrunc) },
-				table: func(w io.Writer, svcs []*api.ServiceStatus) error { return printServices(w, svcs, opts.noTrunc) },
-			}.print(cmd.OutOrStdout(), f, opts.quiet, filter.Services(filters, svcs))
+			return serviceListing(opts.noTrunc).print(cmd.OutOrStdout(), f, opts.quiet, filter.Services(filters, svcs))
 		},
 	}
 	opts.register(cmd, "Print service IDs only", true, filter.ServiceKeys)
@@ -306,7 +301,7 @@ the service row (spec, previous spec, update status) with running/desired and th
 reasons tasks wait for a node; --pretty prints a summary for people, -f a Go template
 per service. Secret contents are never part of it.`,
 		Example: `  berth service inspect -f '{{.Spec.Image}}' web_api`,
-		Args: cobra.MinimumNArgs(1),
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(cmd, host, args, tmpl, pretty,
 				func(ctx context.Context, c *api.Client, ref string) (*api.ServiceStatus, error) {

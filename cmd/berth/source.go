@@ -262,13 +262,7 @@ why), Suspended or Pending (not synced yet).`,
 			if err != nil {
 				return err
 			}
-			now := time.Now()
-			return listing[*api.SourceInfo]{
-				id:    func(s *api.SourceInfo) string { return s.Name },
-				cols:  sourceColumns,
-				row:   func(s *api.SourceInfo) format.Row { return sourceFields(s, now) },
-				table: func(w io.Writer, srcs []*api.SourceInfo) error { return printSources(w, srcs, now) },
-			}.print(cmd.OutOrStdout(), f, opts.quiet, srcs)
+			return sourceListing(time.Now()).print(cmd.OutOrStdout(), f, opts.quiet, srcs)
 		},
 	}
 	opts.register(cmd, "Print names only", false, nil)

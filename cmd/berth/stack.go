@@ -254,12 +254,7 @@ func newStackLsCommand(host *hostFlag) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return listing[*api.StackSummary]{
-				id:    func(s *api.StackSummary) string { return s.Name },
-				cols:  stackColumns,
-				row:   stackFields,
-				table: printStacks,
-			}.print(cmd.OutOrStdout(), f, false, stacks)
+			return stackListing().print(cmd.OutOrStdout(), f, false, stacks)
 		},
 	}
 	cmd.Flags().StringVar(&opts.format, "format", "", "Format the output: json, table TEMPLATE or a Go template (see 'Formats and filters' in the README)")
