@@ -33,6 +33,30 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// keptCase is a listing's --filter flags and the names of the items that pass them.
+type keptCase struct {
+	flags []string
+	want  []string
+}
+
+// checkKept runs each case through parse and keep, naming the kept items by name.
+func checkKept[T any](t *testing.T, cases []keptCase, parse func([]string) (Args, error), keep func(Args) []T, name func(T) string) {
+	t.Helper()
+	for _, tt := range cases {
+		a, err := parse(tt.flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, it := range keep(a) {
+			got = append(got, name(it))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%v: %v, want %v", tt.flags, got, tt.want)
+		}
+	}
+}
+
 func svc(id, name, mode string, labels map[string]string) *api.ServiceStatus {
 	return &api.ServiceStatus{Service: &model.Service{ID: id, Name: name,
 		Spec: spec.Service{Deploy: spec.Deploy{Mode: mode, Labels: labels}}}}
@@ -44,10 +68,7 @@ func TestServices(t *testing.T) {
 		svc("aab222", "web_db", "", map[string]string{"tier": "back", "backup": ""}),
 		svc("bbb333", "mon_agent", spec.ModeGlobal, nil),
 	}
-	tests := []struct {
-		flags []string
-		want  []string
-	}{
+	cases := []keptCase{
 		{nil, []string{"web_api", "web_db", "mon_agent"}},
 		{[]string{"name=web_"}, []string{"web_api", "web_db"}},
 		{[]string{"id=aa", "mode=replicated"}, []string{"web_api", "web_db"}},
@@ -57,19 +78,8 @@ func TestServices(t *testing.T) {
 		{[]string{"name=web_api", "name=mon"}, []string{"web_api", "mon_agent"}},
 		{[]string{"name=web", "label=tier=front"}, []string{"web_api"}},
 	}
-	for _, tt := range tests {
-		a, err := ParseServices(tt.flags)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, s := range Services(a, svcs) {
-			got = append(got, s.Name)
-		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("%v: %v, want %v", tt.flags, got, tt.want)
-		}
-	}
+	checkKept(t, cases, ParseServices, func(a Args) []*api.ServiceStatus { return Services(a, svcs) },
+		func(s *api.ServiceStatus) string { return s.Name })
 }
 
 func TestTasks(t *testing.T) {
@@ -81,10 +91,7 @@ func TestTasks(t *testing.T) {
 		task("t2", "web_api.1", "n2", "node-2", model.TaskShutdown),
 		task("u3", "web_api.2", "n2", "node-2", model.TaskRunning),
 	}
-	tests := []struct {
-		flags []string
-		want  []string
-	}{
+	cases := []keptCase{
 		{[]string{"desired-state=running"}, []string{"t1", "u3"}},
 		{[]string{"desired-state=Shutdown"}, []string{"t2"}},
 		{[]string{"node=node-2"}, []string{"t2", "u3"}},
@@ -92,19 +99,8 @@ func TestTasks(t *testing.T) {
 		{[]string{"id=t"}, []string{"t1", "t2"}},
 		{[]string{"name=web_api.2"}, []string{"u3"}},
 	}
-	for _, tt := range tests {
-		a, err := ParseTasks(tt.flags)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, tk := range Tasks(a, tasks) {
-			got = append(got, tk.ID)
-		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("%v: %v, want %v", tt.flags, got, tt.want)
-		}
-	}
+	checkKept(t, cases, ParseTasks, func(a Args) []*api.TaskInfo { return Tasks(a, tasks) },
+		func(tk *api.TaskInfo) string { return tk.ID })
 }
 
 func TestNodes(t *testing.T) {
@@ -112,10 +108,7 @@ func TestNodes(t *testing.T) {
 		{ID: "m1", Hostname: "node-1", Role: model.RoleManager, Labels: map[string]string{"os": "linux"}},
 		{ID: "w2", Hostname: "node-2", Role: model.RoleWorker, EngineLabels: map[string]string{"ssd": "true"}},
 	}
-	tests := []struct {
-		flags []string
-		want  []string
-	}{
+	cases := []keptCase{
 		{[]string{"role=manager"}, []string{"node-1"}},
 		{[]string{"node.label=os=linux"}, []string{"node-1"}},
 		{[]string{"label=ssd"}, []string{"node-2"}},
@@ -124,17 +117,6 @@ func TestNodes(t *testing.T) {
 		{[]string{"membership=accepted"}, []string{"node-1", "node-2"}},
 		{[]string{"membership=pending"}, nil},
 	}
-	for _, tt := range tests {
-		a, err := ParseNodes(tt.flags)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, n := range Nodes(a, nodes) {
-			got = append(got, n.Hostname)
-		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("%v: %v, want %v", tt.flags, got, tt.want)
-		}
-	}
+	checkKept(t, cases, ParseNodes, func(a Args) []*model.Node { return Nodes(a, nodes) },
+		func(n *model.Node) string { return n.Hostname })
 }

@@ -62,12 +62,11 @@ func Parse(s string) (Format, error) {
 	f.text = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(f.text)
 	var err error
 	if f.cells, err = template.New("").Option("missingkey=error").Funcs(funcs).Parse(f.text); err != nil {
-		return Format{}, fmt.Errorf("invalid --format %q: %w", s, err)
+		return Format{}, fmt.Errorf("invalid --format %q: %w; write json, a Go template such as '{{.Name}}', or 'table {{.ID}}\\t{{.Name}}'", s, err)
 	}
 	if f.kind == Table {
-		if f.header, err = template.New("").Option("missingkey=error").Funcs(headerFuncs).Parse(f.text); err != nil {
-			return Format{}, fmt.Errorf("invalid --format %q: %w", s, err)
-		}
+		// The cells parsed, and the header functions take the same names.
+		f.header = template.Must(template.New("").Option("missingkey=error").Funcs(headerFuncs).Parse(f.text))
 	}
 	return f, nil
 }
@@ -165,7 +164,7 @@ func (f Format) WriteObject(w io.Writer, v any) error {
 	if err != nil {
 		b.Reset()
 		if raw, ok := jsonForm(v); !ok || f.cells.Execute(&b, raw) != nil {
-			return fmt.Errorf("--format: %w", err)
+			return fmt.Errorf("--format: %w (the fields are those of the JSON that the command prints without --format)", err)
 		}
 	}
 	b.WriteByte('\n')

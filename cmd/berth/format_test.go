@@ -62,11 +62,7 @@ func formatNodes() []*model.Node {
 func TestFormatGoldens(t *testing.T) {
 	services := func(opts listFlags) func(io.Writer) error {
 		return func(w io.Writer) error {
-			f, err := format.Parse(opts.format)
-			if err != nil {
-				return err
-			}
-			filters, err := filter.ParseServices(opts.filters)
+			f, filters, err := opts.parse(filter.ParseServices)
 			if err != nil {
 				return err
 			}
@@ -84,11 +80,7 @@ func TestFormatGoldens(t *testing.T) {
 	}
 	nodes := func(opts listFlags) func(io.Writer) error {
 		return func(w io.Writer) error {
-			f, err := format.Parse(opts.format)
-			if err != nil {
-				return err
-			}
-			filters, err := filter.ParseNodes(opts.filters)
+			f, filters, err := opts.parse(filter.ParseNodes)
 			if err != nil {
 				return err
 			}
@@ -129,12 +121,12 @@ func TestFormatGoldens(t *testing.T) {
 		{"format_service_ls_quiet", services(listFlags{quiet: true})},
 		{"format_service_ls_quiet_no_trunc", services(listFlags{quiet: true, noTrunc: true})},
 		{"format_service_ps", tasks(psOptions{})},
-		{"format_service_ps_no_trunc", tasks(psOptions{noTrunc: true})},
-		{"format_service_ps_table", tasks(psOptions{format: `table {{.ID}}\t{{.Name}}\t{{.Node}}\t{{.Error}}`})},
-		{"format_service_ps_json", tasks(psOptions{format: "json"})},
-		{"format_service_ps_filter", tasks(psOptions{format: "{{.Name}} {{.DesiredState}} {{.CurrentState}}",
-			filters: []string{"desired-state=running", "desired-state=shutdown", "node=node-1", "node=id-node-2"}})},
-		{"format_service_ps_quiet", tasks(psOptions{quiet: true, filters: []string{"desired-state=shutdown"}})},
+		{"format_service_ps_no_trunc", tasks(psOptions{listFlags{noTrunc: true}})},
+		{"format_service_ps_table", tasks(psOptions{listFlags{format: `table {{.ID}}\t{{.Name}}\t{{.Node}}\t{{.Error}}`}})},
+		{"format_service_ps_json", tasks(psOptions{listFlags{format: "json"}})},
+		{"format_service_ps_filter", tasks(psOptions{listFlags{format: "{{.Name}} {{.DesiredState}} {{.CurrentState}}",
+			filters: []string{"desired-state=running", "desired-state=shutdown", "node=node-1", "node=id-node-2"}}})},
+		{"format_service_ps_quiet", tasks(psOptions{listFlags{quiet: true, filters: []string{"desired-state=shutdown"}}})},
 		{"format_node_ls_template", nodes(listFlags{format: "{{.Hostname}}{{if .Self}} (self){{end}}: {{.Status}} {{.ManagerStatus}}"})},
 		{"format_node_ls_filter_json", nodes(listFlags{format: "json", filters: []string{"node.label=os=linux"}})},
 		{"format_stack_ls_json", stacks("json")},
@@ -166,7 +158,7 @@ func TestFormatAndFilterErrors(t *testing.T) {
 		{"filter without a value", []string{"node", "ls", "--filter", "role"},
 			`berth: bad format of filter "role": expected key=value, one of the keys id, label, membership, name, node.label, role` + "\n"},
 		{"template that does not parse", []string{"stack", "ls", "--format", "{{.Name"},
-			`berth: invalid --format "{{.Name": template: :1: unclosed action` + "\n"},
+			`berth: invalid --format "{{.Name": template: :1: unclosed action; write json, a Go template such as '{{.Name}}', or 'table {{.ID}}\t{{.Name}}'` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/cli/filter"
-	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 )
@@ -40,11 +39,7 @@ or Unreachable for managers and empty for workers; * marks the node you talk to.
   berth node ls --filter node.label=os=linux --format '{{.Hostname}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := format.Parse(opts.format)
-			if err != nil {
-				return err
-			}
-			filters, err := filter.ParseNodes(opts.filters)
+			f, filters, err := opts.parse(filter.ParseNodes)
 			if err != nil {
 				return err
 			}
@@ -65,7 +60,7 @@ or Unreachable for managers and empty for workers; * marks the node you talk to.
 			return nodeListing(self).print(cmd.OutOrStdout(), f, opts.quiet, filter.Nodes(filters, nodes))
 		},
 	}
-	opts.register(cmd, "Print node IDs only", false, filter.NodeKeys)
+	opts.register(cmd, "Print node IDs only", "", filter.NodeKeys)
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/berthd/berth/cli/filter"
 	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/spec"
@@ -131,6 +132,8 @@ func (l listing[T]) print(w io.Writer, f format.Format, quiet bool, items []T) e
 	return f.WriteRows(w, l.cols, rows)
 }
 
+const formatUsage = "Format the output: json, table TEMPLATE or a Go template (see 'Formats and filters' in the README)"
+
 // listFlags are the output flags of an ls command.
 type listFlags struct {
 	format  string
@@ -139,13 +142,24 @@ type listFlags struct {
 	filters []string
 }
 
-// register adds --format, -q, --filter (with the keys given) and, when ids is true,
-// --no-trunc.
-func (o *listFlags) register(cmd *cobra.Command, quiet string, ids bool, filterKeys []string) {
-	cmd.Flags().StringVar(&o.format, "format", "", "Format the output: json, table TEMPLATE or a Go template (see 'Formats and filters' in the README)")
+// parse reads --format and, with parseFilters, --filter: before the managers are
+// asked anything, so that a mistyped flag costs no request.
+func (o *listFlags) parse(parseFilters func([]string) (filter.Args, error)) (format.Format, filter.Args, error) {
+	f, err := format.Parse(o.format)
+	if err != nil {
+		return format.Format{}, nil, err
+	}
+	filters, err := parseFilters(o.filters)
+	return f, filters, err
+}
+
+// register adds --format, -q, --no-trunc (with its usage, when there is one) and
+// --filter (with the keys given, when there are some).
+func (o *listFlags) register(cmd *cobra.Command, quiet, noTrunc string, filterKeys []string) {
+	cmd.Flags().StringVar(&o.format, "format", "", formatUsage)
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, quiet)
-	if ids {
-		cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "Print whole IDs")
+	if noTrunc != "" {
+		cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, noTrunc)
 	}
 	if len(filterKeys) > 0 {
 		cmd.Flags().StringArrayVarP(&o.filters, "filter", "f", nil, "Filter the output: KEY=VALUE, repeatable; keys: "+strings.Join(filterKeys, ", "))

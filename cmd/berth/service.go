@@ -59,11 +59,7 @@ latest attempt); 'berth service ps' shows each task.`,
   berth service ls --format 'table {{.Name}}\t{{.Image}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := format.Parse(opts.format)
-			if err != nil {
-				return err
-			}
-			filters, err := filter.ParseServices(opts.filters)
+			f, filters, err := opts.parse(filter.ParseServices)
 			if err != nil {
 				return err
 			}
@@ -78,7 +74,7 @@ latest attempt); 'berth service ps' shows each task.`,
 			return serviceListing(opts.noTrunc).print(cmd.OutOrStdout(), f, opts.quiet, filter.Services(filters, svcs))
 		},
 	}
-	opts.register(cmd, "Print service IDs only", true, filter.ServiceKeys)
+	opts.register(cmd, "Print service IDs only", "Print whole IDs", filter.ServiceKeys)
 	cmd.Flags().StringVar(&stack, "stack", "", "Only the services of this stack")
 	return cmd
 }
@@ -144,18 +140,10 @@ func portsText(ports []spec.Port) string {
 }
 
 // psOptions are the flags of `service ps` and `stack ps`.
-type psOptions struct {
-	format  string
-	quiet   bool
-	noTrunc bool
-	filters []string
-}
+type psOptions struct{ listFlags }
 
 func (o *psOptions) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.format, "format", "", "Format the output: json, table TEMPLATE or a Go template (see 'Formats and filters' in the README)")
-	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "Print task IDs only")
-	cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "Print whole IDs and errors")
-	cmd.Flags().StringArrayVarP(&o.filters, "filter", "f", nil, "Filter the output: KEY=VALUE, repeatable; keys: "+strings.Join(filter.TaskKeys, ", "))
+	o.listFlags.register(cmd, "Print task IDs only", "Print whole IDs and errors", filter.TaskKeys)
 }
 
 // taskOutput is how a task listing prints, read from its flags before the managers
@@ -168,15 +156,8 @@ type taskOutput struct {
 }
 
 func (o *psOptions) output() (taskOutput, error) {
-	f, err := format.Parse(o.format)
-	if err != nil {
-		return taskOutput{}, err
-	}
-	filters, err := filter.ParseTasks(o.filters)
-	if err != nil {
-		return taskOutput{}, err
-	}
-	return taskOutput{format: f, filters: filters, quiet: o.quiet, noTrunc: o.noTrunc}, nil
+	f, filters, err := o.parse(filter.ParseTasks)
+	return taskOutput{format: f, filters: filters, quiet: o.quiet, noTrunc: o.noTrunc}, err
 }
 
 func newServicePsCommand(host *hostFlag) *cobra.Command {

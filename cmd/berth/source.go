@@ -265,7 +265,7 @@ why), Suspended or Pending (not synced yet).`,
 			return sourceListing(time.Now()).print(cmd.OutOrStdout(), f, opts.quiet, srcs)
 		},
 	}
-	opts.register(cmd, "Print names only", false, nil)
+	opts.register(cmd, "Print names only", "", nil)
 	return cmd
 }
 

@@ -257,7 +257,7 @@ func newStackLsCommand(host *hostFlag) *cobra.Command {
 			return stackListing().print(cmd.OutOrStdout(), f, false, stacks)
 		},
 	}
-	cmd.Flags().StringVar(&opts.format, "format", "", "Format the output: json, table TEMPLATE or a Go template (see 'Formats and filters' in the README)")
+	cmd.Flags().StringVar(&opts.format, "format", "", formatUsage)
 	return cmd
 }
 
