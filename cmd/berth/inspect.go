@@ -40,21 +40,20 @@ func runInspect[T any](cmd *cobra.Command, host *hostFlag, refs []string, tmpl s
 	w := cmd.OutOrStdout()
 	switch {
 	case pretty:
-	case f.Kind() == format.Default || f.Kind() == format.JSON:
-		return printJSON(w, objects)
-	default:
-		for _, o := range objects {
-			if err := f.WriteObject(w, o); err != nil {
-				return err
+		for i, o := range objects {
+			if i > 0 {
+				fmt.Fprintln(w)
 			}
+			printPretty(w, o)
 		}
 		return nil
+	case f.Kind() == format.Default || f.Kind() == format.JSON:
+		return printJSON(w, objects)
 	}
-	for i, o := range objects {
-		if i > 0 {
-			fmt.Fprintln(w)
+	for _, o := range objects {
+		if err := f.WriteObject(w, o); err != nil {
+			return err
 		}
-		printPretty(w, o)
 	}
 	return nil
 }
