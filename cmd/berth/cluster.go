@@ -11,21 +11,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
-
-// Format values of --format.
-const formatJSON = "json"
-
-func checkFormat(format string) error {
-	if format == "" || format == formatJSON {
-		return nil
-	}
-	return fmt.Errorf("unknown format %q: use json (or leave --format out for text)", format)
-}
 
 func newInitCommand(host *hostFlag) *cobra.Command {
 	var req api.InitRequest
@@ -135,13 +126,15 @@ leaves only with --force: demote it first to keep the cluster's majority safe.`,
 }
 
 func newInfoCommand(host *hostFlag) *cobra.Command {
-	var format string
+	var tmpl string
 	cmd := &cobra.Command{
-		Use:   "info [--format json]",
-		Short: "Show the node and its cluster",
-		Args:  cobra.NoArgs,
+		Use:     "info [--format FORMAT]",
+		Short:   "Show the node and its cluster",
+		Example: `  berth info --format '{{.NodeID}} {{.Role}}'`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
+			f, err := format.Parse(tmpl)
+			if err != nil {
 				return err
 			}
 			c, err := host.client()
@@ -152,14 +145,17 @@ func newInfoCommand(host *hostFlag) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if format == formatJSON {
+			switch f.Kind() {
+			case format.JSON:
 				return printJSON(cmd.OutOrStdout(), info)
+			case format.Default:
+				printInfo(cmd.OutOrStdout(), info)
+				return nil
 			}
-			printInfo(cmd.OutOrStdout(), info)
-			return nil
+			return f.WriteObject(cmd.OutOrStdout(), info)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "Format the output: json or a Go template over the info")
 	return cmd
 }
 

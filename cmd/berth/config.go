@@ -35,7 +35,7 @@ interpolated, defaults filled in and every list in canonical order, like
 		},
 	}
 	compose.register(cmd, "Compose file (repeatable, merged in order; - reads standard input)")
-	cmd.Flags().StringVarP(&output, "output", "o", outputYAML, "Output format: yaml or json")
+	formatFlag(cmd, &output, outputYAML, "Output format: yaml or json")
 	_ = cmd.MarkFlagRequired("compose-file")
 	return cmd
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/berthd/berth/cli/format"
+
 	"github.com/spf13/cobra"
 
 	"github.com/berthd/berth/cluster/api"
@@ -124,29 +126,37 @@ type contextRow struct {
 }
 
 func newContextLsCommand(host *hostFlag) *cobra.Command {
-	var (
-		format string
-		quiet  bool
-	)
+	var opts listFlags
 	cmd := &cobra.Command{
-		Use:     "ls [-q] [--format json]",
+		Use:     "ls [-q] [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List the contexts; the one in use is marked *",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
+			f, err := format.Parse(opts.format)
+			if err != nil {
 				return err
 			}
 			rows, err := contextRows(host)
 			if err != nil {
 				return err
 			}
-			return printListing(cmd.OutOrStdout(), format, quiet, rows, func(r contextRow) string { return r.Name }, printContexts)
+			return contextListing.print(cmd.OutOrStdout(), f, opts.quiet, rows)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print names only")
+	opts.register(cmd, "Print names only", "", nil)
 	return cmd
+}
+
+// contextListing has the fields of `docker context ls --format`.
+var contextListing = listing[contextRow]{
+	id: func(r contextRow) string { return r.Name },
+	cols: []format.Column{{Field: "Name", Header: "NAME"}, {Field: "Description", Header: "DESCRIPTION"},
+		{Field: "Host", Header: "HOST"}, {Field: "Current", Header: "CURRENT"}},
+	row: func(r contextRow) format.Row {
+		return format.Row{"Name": r.Name, "Description": r.Description, "Host": r.Host, "Current": r.Current}
+	},
+	table: printContexts,
 }
 
 // contextRows are the default context and the stored ones, the one in use marked.
@@ -178,7 +188,7 @@ func defaultHost(getenv func(string) string) string {
 	return api.DefaultHost
 }
 
-func printContexts(w io.Writer, rows []contextRow) {
+func printContexts(w io.Writer, rows []contextRow) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDESCRIPTION\tHOST")
 	for _, r := range rows {
@@ -188,7 +198,7 @@ func printContexts(w io.Writer, rows []contextRow) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, r.Description, r.Host)
 	}
-	_ = tw.Flush()
+	return tw.Flush()
 }
 
 func newContextInspectCommand(host *hostFlag) *cobra.Command {

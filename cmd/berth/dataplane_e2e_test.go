@@ -453,11 +453,13 @@ func nodeHTTPGet(addr string) (string, error) {
 	return string(b), err
 }
 
+// taskInfos are the service's tasks as the API has them: `service ps --format json`
+// shows Docker's display fields only.
 func taskInfos(t *testing.T, c *procCluster, service string) []*api.TaskInfo {
 	t.Helper()
-	var infos []*api.TaskInfo
-	if err := json.Unmarshal([]byte(c.must("node-1", "service", "ps", "--format", "json", service).Stdout), &infos); err != nil {
-		t.Fatal(err)
+	infos, _, err := c.d("node-1").Client().Tasks(c.ctx, api.TaskFilter{Service: service}, api.Query{})
+	if err != nil {
+		t.Fatalf("tasks of %s: %v", service, err)
 	}
 	return infos
 }

@@ -135,7 +135,7 @@ Exit codes, as diff(1), Argo CD and Flux: 0 no differences, 1 differences, 2 err
 	cmd.Flags().StringVar(&to, "to", "HEAD", "New revision of --repo")
 	cmd.Flags().StringVar(&source, "source", "", "Plan a sync of this GitOps source against the live cluster")
 	cmd.Flags().StringVar(&rev, "rev", "", "With --source: the revision to plan (a branch, tag or commit) instead of the source's current one")
-	cmd.Flags().StringVarP(&output, "output", "o", outputText, "Output format: text or json")
+	formatFlag(cmd, &output, outputText, "Output format: text or json")
 	return cmd
 }
 

@@ -8,18 +8,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 )
 
 // runInspect is what every `inspect` command does: fetch each named object, then print
-// them all as one JSON array (like `docker inspect`) or, with --pretty, one block each.
-func runInspect[T any](cmd *cobra.Command, host *hostFlag, refs []string, format string, pretty bool,
+// them all as one JSON array (like `docker inspect`), each through the --format
+// template, or, with --pretty, one block each.
+func runInspect[T any](cmd *cobra.Command, host *hostFlag, refs []string, tmpl string, pretty bool,
 	fetch func(ctx context.Context, c *api.Client, ref string) (T, error), printPretty func(io.Writer, T),
 ) error {
-	if err := checkFormat(format); err != nil {
+	f, err := format.Parse(tmpl)
+	if err != nil {
 		return err
 	}
-	if pretty && format != "" {
+	if pretty && tmpl != "" {
 		return errors.New("--pretty and --format are mutually exclusive")
 	}
 	c, err := host.client()
@@ -35,14 +38,22 @@ func runInspect[T any](cmd *cobra.Command, host *hostFlag, refs []string, format
 		objects = append(objects, o)
 	}
 	w := cmd.OutOrStdout()
-	if !pretty {
+	switch {
+	case pretty:
+		for i, o := range objects {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			printPretty(w, o)
+		}
+		return nil
+	case f.Kind() == format.Default || f.Kind() == format.JSON:
 		return printJSON(w, objects)
 	}
-	for i, o := range objects {
-		if i > 0 {
-			fmt.Fprintln(w)
+	for _, o := range objects {
+		if err := f.WriteObject(w, o); err != nil {
+			return err
 		}
-		printPretty(w, o)
 	}
 	return nil
 }

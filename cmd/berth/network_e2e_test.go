@@ -120,9 +120,13 @@ func (m *meshLab) deploy(ctx context.Context, stack, yaml string) {
 // running are the service's tasks observed and desired running.
 func (m *meshLab) running(ctx context.Context, service string) []*api.TaskInfo {
 	m.t.Helper()
-	var all []*api.TaskInfo
-	if err := json.Unmarshal([]byte(m.cli(ctx, "service", "ps", "--format", "json", service)), &all); err != nil {
+	c, err := api.New(m.Node(0).Host)
+	if err != nil {
 		m.t.Fatal(err)
+	}
+	all, _, err := c.Tasks(ctx, api.TaskFilter{Service: service}, api.Query{})
+	if err != nil {
+		m.t.Fatalf("tasks of %s: %v", service, err)
 	}
 	var out []*api.TaskInfo
 	for _, t := range all {
@@ -642,7 +646,7 @@ func testNodeDeath(t *testing.T, ctx context.Context, m *meshLab, client *api.Ta
 		t.Errorf("after node-3's death, 30 requests to web: %v, %d failed; want 2 tasks answering, none failing", got, failed)
 	}
 	eventually(t, 30*time.Second, "the replacement pending with its reason", func() (bool, string) {
-		out := m.cli(ctx, "service", "ps", "mesh_web")
+		out := m.cli(ctx, "service", "ps", "--no-trunc", "mesh_web")
 		return strings.Contains(out, "max_replicas_per_node") || strings.Contains(out, "max replicas per node"), out
 	})
 	m.cli(ctx, "service", "scale", "mesh_web=2")

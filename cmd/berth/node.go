@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berthd/berth/cli/filter"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 )
@@ -27,19 +28,19 @@ func newNodeCommand(host *hostFlag) *cobra.Command {
 }
 
 func newNodeLsCommand(host *hostFlag) *cobra.Command {
-	var (
-		format string
-		quiet  bool
-	)
+	var opts listFlags
 	cmd := &cobra.Command{
-		Use:     "ls [-q] [--format json]",
+		Use:     "ls [-q] [--filter KEY=VALUE]... [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List the nodes",
 		Long: `List the cluster's nodes, as a manager sees them. MANAGER STATUS is Leader, Reachable
 or Unreachable for managers and empty for workers; * marks the node you talk to.`,
+		Example: `  berth node ls --filter role=manager
+  berth node ls --filter node.label=os=linux --format '{{.Hostname}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
+			f, filters, err := opts.parse(filter.ParseNodes)
+			if err != nil {
 				return err
 			}
 			c, err := host.client()
@@ -50,23 +51,21 @@ or Unreachable for managers and empty for workers; * marks the node you talk to.
 			if err != nil {
 				return err
 			}
-			return printListing(cmd.OutOrStdout(), format, quiet, nodes, func(n *model.Node) string { return n.ID },
-				func(w io.Writer, nodes []*model.Node) {
-					self := ""
-					if info, err := c.Info(cmd.Context()); err == nil {
-						self = info.NodeID
-					}
-					printNodes(w, nodes, self)
-				})
+			self := ""
+			if !opts.quiet {
+				if info, err := c.Info(cmd.Context()); err == nil {
+					self = info.NodeID
+				}
+			}
+			return nodeListing(self).print(cmd.OutOrStdout(), f, opts.quiet, filter.Nodes(filters, nodes))
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print node IDs only")
+	opts.register(cmd, "Print node IDs only", "", filter.NodeKeys)
 	return cmd
 }
 
 // printNodes is Docker's `node ls` table.
-func printNodes(w io.Writer, nodes []*model.Node, self string) {
+func printNodes(w io.Writer, nodes []*model.Node, self string) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHOSTNAME\tSTATUS\tAVAILABILITY\tMANAGER STATUS")
 	for _, n := range nodes {
@@ -74,13 +73,9 @@ func printNodes(w io.Writer, nodes []*model.Node, self string) {
 		if id == self {
 			id += " *"
 		}
-		ms := ""
-		if n.ManagerStatus != nil {
-			ms = title(string(n.ManagerStatus.Reachability))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, n.Hostname, title(string(n.Status.State)), title(string(n.Availability)), ms)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, n.Hostname, title(string(n.Status.State)), title(string(n.Availability)), managerStatusText(n))
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 func title(s string) string {
@@ -92,24 +87,25 @@ func title(s string) string {
 
 func newNodeInspectCommand(host *hostFlag) *cobra.Command {
 	var (
-		format string
+		tmpl   string
 		pretty bool
 	)
 	cmd := &cobra.Command{
-		Use:   "inspect [--pretty] [--format json] NODE...",
+		Use:   "inspect [--pretty] [-f FORMAT] NODE...",
 		Short: "Show nodes in detail",
 		Long: `Show nodes (by ID, ID prefix or hostname) as a JSON array, like 'docker node inspect',
-or in a human-readable form with --pretty.`,
-		Args: cobra.MinimumNArgs(1),
+in a human-readable form with --pretty, or through a Go template with -f.`,
+		Example: `  berth node inspect -f '{{.Hostname}} {{.Role}} {{.Labels}}' node-1`,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(cmd, host, args, format, pretty,
+			return runInspect(cmd, host, args, tmpl, pretty,
 				func(ctx context.Context, c *api.Client, ref string) (*model.Node, error) {
 					o, _, err := c.Node(ctx, ref, api.Query{})
 					return o, err
 				}, printNodePretty)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json (the default)")
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "Format the output: json (the default) or a Go template over each node")
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "Human-readable output")
 	return cmd
 }

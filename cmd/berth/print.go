@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/berthd/berth/cli/filter"
+	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/spec"
 )
@@ -101,18 +104,71 @@ func sortedStacks(stacks []*spec.Stack) []*spec.Stack {
 	return sorted
 }
 
-// printListing is what an `ls` command prints: the items as JSON (--format json),
-// their IDs or names one per line (-q), or the command's table.
-func printListing[T any](w io.Writer, format string, quiet bool, items []T, id func(T) string, table func(io.Writer, []T)) error {
+// listing is how an ls or ps command prints its items: id is what -q prints, cols and
+// row what --format sees, table the command's own output.
+type listing[T any] struct {
+	id    func(T) string
+	cols  []format.Column
+	row   func(T) format.Row
+	table func(io.Writer, []T) error
+}
+
+// print writes the items' IDs or names one per line (-q), the rows as --format asks,
+// or the command's table (no --format, or "table").
+func (l listing[T]) print(w io.Writer, f format.Format, quiet bool, items []T) error {
 	switch {
-	case format == formatJSON:
-		return printJSON(w, items)
 	case quiet:
 		for _, it := range items {
-			fmt.Fprintln(w, id(it))
+			fmt.Fprintln(w, l.id(it))
 		}
 		return nil
+	case f.Kind() == format.Default:
+		return l.table(w, items)
 	}
-	table(w, items)
-	return nil
+	rows := make([]format.Row, len(items))
+	for i, it := range items {
+		rows[i] = l.row(it)
+	}
+	return f.WriteRows(w, l.cols, rows)
+}
+
+const formatUsage = "Format the output: json, table TEMPLATE or a Go template (see 'Formats and filters' in the README)"
+
+// listFlags are the output flags of an ls command.
+type listFlags struct {
+	format  string
+	quiet   bool
+	noTrunc bool
+	filters []string
+}
+
+// parse reads --format and, with parseFilters, --filter: before the managers are
+// asked anything, so that a mistyped flag costs no request.
+func (o *listFlags) parse(parseFilters func([]string) (filter.Args, error)) (format.Format, filter.Args, error) {
+	f, err := format.Parse(o.format)
+	if err != nil {
+		return format.Format{}, nil, err
+	}
+	filters, err := parseFilters(o.filters)
+	return f, filters, err
+}
+
+// register adds --format, -q, --no-trunc (with its usage, when there is one) and
+// --filter (with the keys given, when there are some).
+func (o *listFlags) register(cmd *cobra.Command, quiet, noTrunc string, filterKeys []string) {
+	cmd.Flags().StringVar(&o.format, "format", "", formatUsage)
+	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, quiet)
+	if noTrunc != "" {
+		cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, noTrunc)
+	}
+	if len(filterKeys) > 0 {
+		cmd.Flags().StringArrayVarP(&o.filters, "filter", "f", nil, "Filter the output: KEY=VALUE, repeatable; keys: "+strings.Join(filterKeys, ", "))
+	}
+}
+
+// formatFlag adds --format, and -o/--output as its alias: one output flag for every
+// command, with the -o that berth's config, diff and deploy --dry-run had first.
+func formatFlag(cmd *cobra.Command, v *string, def, usage string) {
+	cmd.Flags().StringVar(v, "format", def, usage)
+	cmd.Flags().StringVarP(v, "output", "o", def, "Alias of --format")
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/berthd/berth/cli/filter"
+	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
@@ -40,12 +42,11 @@ func shortID(id string, noTrunc bool) string {
 
 func newServiceLsCommand(host *hostFlag) *cobra.Command {
 	var (
-		format string
-		quiet  bool
-		stack  string
+		opts  listFlags
+		stack string
 	)
 	cmd := &cobra.Command{
-		Use:     "ls [-q] [--stack STACK] [--format json]",
+		Use:     "ls [-q] [--stack STACK] [--filter KEY=VALUE]... [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List the services",
 		Long: `List the services. REPLICAS is running/desired: tasks meant to run that run, out of the
@@ -53,9 +54,13 @@ replicas (or, for a global service, of the nodes that should run one), with the 
 cap when there is one. Below the table, a line per service that runs fewer says why, once
 per distinct reason: tasks pending (the scheduler's reason) or failing (the error of the
 latest attempt); 'berth service ps' shows each task.`,
+		Example: `  berth service ls --filter mode=global
+  berth service ls --format '{{.Name}}: {{.Replicas}}'
+  berth service ls --format 'table {{.Name}}\t{{.Image}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
+			f, filters, err := opts.parse(filter.ParseServices)
+			if err != nil {
 				return err
 			}
 			c, err := host.client()
@@ -66,32 +71,34 @@ latest attempt); 'berth service ps' shows each task.`,
 			if err != nil {
 				return err
 			}
-			return printListing(cmd.OutOrStdout(), format, quiet, svcs, func(s *api.ServiceStatus) string { return s.ID }, printServices)
+			return serviceListing(opts.noTrunc).print(cmd.OutOrStdout(), f, opts.quiet, filter.Services(filters, svcs))
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print service IDs only")
+	opts.register(cmd, "Print service IDs only", "Print whole IDs", filter.ServiceKeys)
 	cmd.Flags().StringVar(&stack, "stack", "", "Only the services of this stack")
 	return cmd
 }
 
 // printServices is Docker's `service ls` table, then a line for each service that
 // runs fewer tasks than it wants and knows why: Docker's columns stay as they are.
-func printServices(w io.Writer, svcs []*api.ServiceStatus) {
+func printServices(w io.Writer, svcs []*api.ServiceStatus, noTrunc bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tMODE\tREPLICAS\tIMAGE\tPORTS")
 	var notes []string
 	for _, s := range svcs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID, false), s.Name, modeText(s.Spec.Deploy.Mode),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID, noTrunc), s.Name, modeText(s.Spec.Deploy.Mode),
 			replicasText(s), s.Spec.Image, portsText(s.Spec.Ports))
 		if why := s.StuckReasons(); why != "" && s.Running < s.Desired {
 			notes = append(notes, s.Name+": "+why)
 		}
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
 	}
+	return nil
 }
 
 func modeText(mode string) string {
@@ -133,29 +140,41 @@ func portsText(ports []spec.Port) string {
 }
 
 // psOptions are the flags of `service ps` and `stack ps`.
-type psOptions struct {
-	format  string
+type psOptions struct{ listFlags }
+
+func (o *psOptions) register(cmd *cobra.Command) {
+	o.listFlags.register(cmd, "Print task IDs only", "Print whole IDs and errors", filter.TaskKeys)
+}
+
+// taskOutput is how a task listing prints, read from its flags before the managers
+// are asked anything.
+type taskOutput struct {
+	format  format.Format
+	filters filter.Args
 	quiet   bool
 	noTrunc bool
 }
 
-func (o *psOptions) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.format, "format", "", "Output format: json")
-	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "Print task IDs only")
-	cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "Print whole IDs")
+func (o *psOptions) output() (taskOutput, error) {
+	f, filters, err := o.parse(filter.ParseTasks)
+	return taskOutput{format: f, filters: filters, quiet: o.quiet, noTrunc: o.noTrunc}, err
 }
 
 func newServicePsCommand(host *hostFlag) *cobra.Command {
 	var opts psOptions
 	cmd := &cobra.Command{
-		Use:   "ps [--no-trunc] [-q] [--format json] SERVICE...",
+		Use:   "ps [--no-trunc] [-q] [--filter KEY=VALUE]... [--format FORMAT] SERVICE...",
 		Short: "List the tasks of services",
 		Long: `List the tasks of services, per slot (per node for global services): the current task
 first, its history below it (\_), with the node, the desired and current state, and the
-error text: why a task failed, or why it waits for a node.`,
+error text: why a task failed, or why it waits for a node (cut to 30 characters unless
+--no-trunc).`,
+		Example: `  berth service ps --filter desired-state=running web_api
+  berth service ps --format '{{.Name}} {{.Node}} {{.CurrentState}}' web_api`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(opts.format); err != nil {
+			out, err := opts.output()
+			if err != nil {
 				return err
 			}
 			c, err := host.client()
@@ -170,7 +189,7 @@ error text: why a task failed, or why it waits for a node.`,
 				}
 				all = append(all, tasks...)
 			}
-			return printTasks(cmd.OutOrStdout(), all, opts, time.Now())
+			return printTasks(cmd.OutOrStdout(), all, out, time.Now())
 		},
 	}
 	opts.register(cmd)
@@ -179,31 +198,26 @@ error text: why a task failed, or why it waits for a node.`,
 
 // printTasks is Docker's `service ps` table: tasks come sorted by service, slot and
 // age, so the first task of each slot is its current one and the others its history.
-func printTasks(w io.Writer, tasks []*api.TaskInfo, opts psOptions, now time.Time) error {
+func printTasks(w io.Writer, tasks []*api.TaskInfo, out taskOutput, now time.Time) error {
+	tasks = filter.Tasks(out.filters, tasks)
 	switch {
-	case opts.format == formatJSON:
-		if tasks == nil {
-			tasks = []*api.TaskInfo{}
-		}
-		return printJSON(w, tasks)
-	case opts.quiet:
+	case out.quiet:
 		for _, t := range tasks {
-			fmt.Fprintln(w, t.ID)
+			fmt.Fprintln(w, shortID(t.ID, out.noTrunc))
 		}
 		return nil
+	case out.format.Kind() != format.Default:
+		return out.format.WriteRows(w, taskColumns, taskRows(tasks, out.format, out.noTrunc, now))
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tIMAGE\tNODE\tDESIRED STATE\tCURRENT STATE\tERROR")
 	for _, r := range psRows(tasks) {
 		t := r.task
-		errText := ""
-		if t.Status.Err != "" {
-			errText = strconv.Quote(t.Status.Err)
-		}
+		errText := taskError(t.Status.Err, out.noTrunc)
 		if r.count > 1 {
 			errText += fmt.Sprintf(" (x%d)", r.count)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(t.ID, opts.noTrunc), r.name, t.Image, t.NodeHostname,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(t.ID, out.noTrunc), r.name, t.Image, t.NodeHostname,
 			title(string(t.DesiredState)), currentState(t.Status, now), errText)
 	}
 	return tw.Flush()
@@ -225,11 +239,7 @@ func psRows(tasks []*api.TaskInfo) []psRow {
 	var rows []psRow
 	prev := ""
 	for _, t := range tasks {
-		name := t.Name
-		group := t.ServiceID + "/" + strconv.FormatUint(t.Slot, 10)
-		if t.Slot == 0 {
-			group += "/" + t.NodeID
-		}
+		name, group := t.Name, taskGroup(t)
 		if group == prev {
 			if last := &rows[len(rows)-1]; sameFailure(last.task, t) {
 				last.count++
@@ -261,26 +271,27 @@ func currentState(s model.TaskStatus, now time.Time) string {
 
 func newServiceInspectCommand(host *hostFlag) *cobra.Command {
 	var (
-		format string
+		tmpl   string
 		pretty bool
 	)
 	cmd := &cobra.Command{
-		Use:   "inspect [--pretty] [--format json] SERVICE...",
+		Use:   "inspect [--pretty] [-f FORMAT] SERVICE...",
 		Short: "Show services in detail",
 		Long: `Show services (by ID, ID prefix or name) as a JSON array, like 'docker service inspect':
 the service row (spec, previous spec, update status) with running/desired and the
-reasons tasks wait for a node; --pretty prints a summary for people. Secret contents are
-never part of it.`,
-		Args: cobra.MinimumNArgs(1),
+reasons tasks wait for a node; --pretty prints a summary for people, -f a Go template
+per service. Secret contents are never part of it.`,
+		Example: `  berth service inspect -f '{{.Spec.Image}}' web_api`,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(cmd, host, args, format, pretty,
+			return runInspect(cmd, host, args, tmpl, pretty,
 				func(ctx context.Context, c *api.Client, ref string) (*api.ServiceStatus, error) {
 					o, _, err := c.Service(ctx, ref, api.Query{})
 					return o, err
 				}, printServicePretty)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json (the default)")
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "Format the output: json (the default) or a Go template over each service")
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print a summary for people")
 	return cmd
 }

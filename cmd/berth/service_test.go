@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
@@ -30,7 +31,9 @@ func TestPrintServices(t *testing.T) {
 			Failing: []api.PendingReason{{Reason: "image example/api:1: not found in the registry", Tasks: 3}, {Reason: "task: non-zero exit (1)", Tasks: 1}}},
 	}
 	var b bytes.Buffer
-	printServices(&b, svcs)
+	if err := printServices(&b, svcs, false); err != nil {
+		t.Fatal(err)
+	}
 	want := `ID             NAME         MODE             REPLICAS               IMAGE               PORTS
 d7fdr1p0hz8e   web_nginx    replicated       3/5 (max 1 per node)   nginx:1.27-alpine   *:8080->80/tcp
 abc            mon_agent    global           4/4                    busybox             
@@ -58,25 +61,26 @@ func TestPrintTasksHistory(t *testing.T) {
 		task("ccccccccccccccccccccccccc", 2, "", "", model.TaskRunning, model.TaskPending, reason, 5*time.Second),
 	}
 	var b bytes.Buffer
-	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
+	if err := printTasks(&b, tasks, taskOutput{}, now); err != nil {
 		t.Fatal(err)
 	}
 	want := `ID             NAME              IMAGE        NODE     DESIRED STATE   CURRENT STATE           ERROR
 aaaaaaaaaaaa   web_nginx.1       nginx:1.27   node-1   Running         Running 2 minutes ago   
 bbbbbbbbbbbb    \_ web_nginx.1   nginx:1.27   node-2   Shutdown        Failed 3 minutes ago    "task: non-zero exit (1)"
-cccccccccccc   web_nginx.2       nginx:1.27            Running         Pending 5 seconds ago   "` + reason + `"
+cccccccccccc   web_nginx.2       nginx:1.27            Running         Pending 5 seconds ago   "no suitable node (max replica…"
 `
 	if b.String() != want {
 		t.Errorf("service ps:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	if err := printTasks(&b, tasks, psOptions{quiet: true}, now); err != nil || strings.Count(b.String(), "\n") != 3 {
+	if err := printTasks(&b, tasks, taskOutput{quiet: true}, now); err != nil || strings.Count(b.String(), "\n") != 3 {
 		t.Errorf("-q: %q %v", b.String(), err)
 	}
 }
 
 // A slot that keeps failing with one error shows one row per run of that error, with
-// a count, not a screenful of identical rows; --format json keeps every task.
+// a count, not a screenful of identical rows (whole errors with --no-trunc); --format
+// json keeps every task.
 func TestPrintTasksFoldsRepeatedFailures(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	const notFound = "image example/api:1: not found in the registry"
@@ -98,7 +102,7 @@ func TestPrintTasksFoldsRepeatedFailures(t *testing.T) {
 		task(2, "node-2", model.TaskRunning, model.TaskRunning, "", time.Hour),
 	}
 	var b bytes.Buffer
-	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
+	if err := printTasks(&b, tasks, taskOutput{noTrunc: true}, now); err != nil {
 		t.Fatal(err)
 	}
 	want := `ID             NAME            IMAGE           NODE     DESIRED STATE   CURRENT STATE                    ERROR
@@ -112,12 +116,21 @@ task00000008   app_api.2       example/api:1   node-2   Running         Running 
 		t.Errorf("service ps:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	if err := printTasks(&b, tasks, psOptions{format: formatJSON}, now); err != nil {
+	jsonFormat, err := format.Parse("json")
+	if err != nil {
 		t.Fatal(err)
 	}
-	var all []json.RawMessage
-	if err := json.Unmarshal(b.Bytes(), &all); err != nil || len(all) != len(tasks) {
-		t.Errorf("--format json: %d tasks (%v), want all %d", len(all), err, len(tasks))
+	if err := printTasks(&b, tasks, taskOutput{format: jsonFormat}, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("--format json: %q is no JSON object", l)
+		}
+	}
+	if len(lines) != len(tasks) {
+		t.Errorf("--format json: %d tasks, want all %d", len(lines), len(tasks))
 	}
 }
 
@@ -141,7 +154,7 @@ func TestPrintTasksShowsEachTasksImage(t *testing.T) {
 		task("app:1.25", model.TaskShutdown, model.TaskShutdown, ""),
 	}
 	var b bytes.Buffer
-	if err := printTasks(&b, tasks, psOptions{}, now); err != nil {
+	if err := printTasks(&b, tasks, taskOutput{}, now); err != nil {
 		t.Fatal(err)
 	}
 	want := `ID             NAME            IMAGE      NODE     DESIRED STATE   CURRENT STATE                ERROR

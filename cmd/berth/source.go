@@ -14,6 +14,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/spec"
@@ -265,12 +266,9 @@ func readCredentials(tokenFile, sshKey, knownHosts string) (*api.SourceCredentia
 }
 
 func newSourceLsCommand(host *hostFlag) *cobra.Command {
-	var (
-		format string
-		quiet  bool
-	)
+	var opts listFlags
 	cmd := &cobra.Command{
-		Use:     "ls [-q] [--format json]",
+		Use:     "ls [-q] [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List the sources and how their last syncs went",
 		Long: `List the sources. STATUS is Synced, Progressing (applied, services still
@@ -278,9 +276,11 @@ converging), Degraded (applied, but some services cannot run: a replica no node
 qualifies for, an image that cannot be pulled, a task that keeps failing; MESSAGE
 says why), OutOfSync, Failed (the last good revision stays applied; MESSAGE says
 why), Suspended or Pending (not synced yet).`,
-		Args: cobra.NoArgs,
+		Example: `  berth source ls --format '{{.Name}} {{.Status}} {{.Revision}}'`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
+			f, err := format.Parse(opts.format)
+			if err != nil {
 				return err
 			}
 			c, err := host.client()
@@ -291,35 +291,40 @@ why), Suspended or Pending (not synced yet).`,
 			if err != nil {
 				return err
 			}
-			now := time.Now()
-			return printListing(cmd.OutOrStdout(), format, quiet, srcs, func(s *api.SourceInfo) string { return s.Name },
-				func(w io.Writer, srcs []*api.SourceInfo) { printSources(w, srcs, now) })
+			return sourceListing(time.Now()).print(cmd.OutOrStdout(), f, opts.quiet, srcs)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print names only")
+	opts.register(cmd, "Print names only", "", nil)
 	return cmd
 }
 
-func printSources(w io.Writer, srcs []*api.SourceInfo, now time.Time) {
+func printSources(w io.Writer, srcs []*api.SourceInfo, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKIND\tREVISION\tSTATUS\tLAST SYNC\tMESSAGE")
 	for _, s := range srcs {
-		last := "never"
-		if n := len(s.History); n > 0 {
-			last = units.HumanDuration(now.Sub(s.History[n-1].Time)) + " ago"
-		}
-		rev := shortRevision(s.LastAppliedRevision)
-		if s.PinnedRevision != "" {
-			rev += " (pinned)"
-		}
-		msg := s.Message
-		if s.Reason != "" {
-			msg = s.Reason
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, rev, s.Display, last, oneLine(msg, 80))
+		r := sourceFields(s, now)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r["Name"], r["Kind"], r["Revision"], r["Status"], r["LastSync"], r["Message"])
 	}
-	_ = tw.Flush()
+	return tw.Flush()
+}
+
+// sourceFields is a source as `source ls` shows it: the revision applied (pinned or
+// not), when it last synced, and the message cut to a line.
+func sourceFields(s *api.SourceInfo, now time.Time) format.Row {
+	last := "never"
+	if n := len(s.History); n > 0 {
+		last = units.HumanDuration(now.Sub(s.History[n-1].Time)) + " ago"
+	}
+	rev := shortRevision(s.LastAppliedRevision)
+	if s.PinnedRevision != "" {
+		rev += " (pinned)"
+	}
+	msg := s.Message
+	if s.Reason != "" {
+		msg = s.Reason
+	}
+	return format.Row{"Name": s.Name, "Kind": string(s.Kind), "Revision": rev, "Status": s.Display,
+		"LastSync": last, "Message": oneLine(msg, 80)}
 }
 
 // shortRevision is a commit's short SHA, as git shows it; other revisions as they are.
@@ -346,8 +351,21 @@ func oneLine(s string, max int) string {
 }
 
 func newSourceInspectCommand(host *hostFlag) *cobra.Command {
-	return newSourceShowCommand(host, "inspect", "Show a source in full, as JSON (never its credentials; its CA as subject and fingerprint)",
-		func(w io.Writer, src *api.SourceInfo) error { return printJSON(w, withCASummary(src)) })
+	var tmpl string
+	cmd := newSourceShowCommand(host, "inspect", "Show a source in full, as JSON (never its credentials; its CA as subject and fingerprint)",
+		func(w io.Writer, src *api.SourceInfo) error {
+			f, err := format.Parse(tmpl)
+			if err != nil {
+				return err
+			}
+			src = withCASummary(src)
+			if f.Kind() == format.Default || f.Kind() == format.JSON {
+				return printJSON(w, src)
+			}
+			return f.WriteObject(w, src)
+		})
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "Format the output: json (the default) or a Go template over the source")
+	return cmd
 }
 
 func newSourceHistoryCommand(host *hostFlag) *cobra.Command {

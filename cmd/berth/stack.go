@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 )
 
@@ -63,7 +64,7 @@ with its exit codes: 0 no differences, 1 differences, 2 error.`,
 				return err
 			}
 			if output != outputText && !dryRun {
-				return errors.New("-o applies to --dry-run only")
+				return errors.New("--format (-o) applies to --dry-run only: add --dry-run to see the plan as JSON")
 			}
 			stack, warnings, err := loadCompose(cmd.Context(), cmd.InOrStdin(), compose.files, compose.envFiles, args[0])
 			printProblems(cmd.ErrOrStderr(), "warning", warnings)
@@ -97,7 +98,7 @@ with its exit codes: 0 no differences, 1 differences, 2 error.`,
 	f.BoolVarP(&detach, "detach", "d", true, "Return once the stack is written; --detach=false waits until its services converge")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "With --detach=false: how long to wait for convergence")
 	f.BoolVar(&dryRun, "dry-run", false, "Change nothing: show what the deploy would change and where tasks would land")
-	f.StringVarP(&output, "output", "o", outputText, "Output format of --dry-run: text or json")
+	formatFlag(cmd, &output, outputText, "Output format of --dry-run: text or json")
 	_ = cmd.MarkFlagRequired("compose-file")
 	return cmd
 }
@@ -233,14 +234,16 @@ func progressLine(s *api.ServiceStatus, conv api.Convergence) string {
 }
 
 func newStackLsCommand(host *hostFlag) *cobra.Command {
-	var format string
+	var opts listFlags
 	cmd := &cobra.Command{
-		Use:     "ls [--format json]",
+		Use:     "ls [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List the stacks",
+		Example: `  berth stack ls --format '{{.Name}}'`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
+			f, err := format.Parse(opts.format)
+			if err != nil {
 				return err
 			}
 			c, err := host.client()
@@ -251,33 +254,36 @@ func newStackLsCommand(host *hostFlag) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if format == formatJSON {
-				return printJSON(w, stacks)
-			}
-			tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSERVICES")
-			for _, s := range stacks {
-				fmt.Fprintf(tw, "%s\t%d\n", s.Name, s.Services)
-			}
-			return tw.Flush()
+			return stackListing().print(cmd.OutOrStdout(), f, false, stacks)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Output format: json")
+	cmd.Flags().StringVar(&opts.format, "format", "", formatUsage)
 	return cmd
+}
+
+// printStacks is Docker's `stack ls` table.
+func printStacks(w io.Writer, stacks []*api.StackSummary) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSERVICES")
+	for _, s := range stacks {
+		fmt.Fprintf(tw, "%s\t%d\n", s.Name, s.Services)
+	}
+	return tw.Flush()
 }
 
 func newStackPsCommand(host *hostFlag) *cobra.Command {
 	var opts psOptions
 	cmd := &cobra.Command{
-		Use:   "ps [--no-trunc] [-q] [--format json] STACK",
+		Use:   "ps [--no-trunc] [-q] [--filter KEY=VALUE]... [--format FORMAT] STACK",
 		Short: "List the tasks of a stack",
 		Long: `List the tasks of a stack's services, per slot: the current task first, its history
 below it (\_), with the node, the desired and current state, and the error text (why a
-task failed, or why it waits for a node).`,
-		Args: cobra.ExactArgs(1),
+task failed, or why it waits for a node; cut to 30 characters unless --no-trunc).`,
+		Example: `  berth stack ps --filter desired-state=running --filter node=node-2 web`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(opts.format); err != nil {
+			out, err := opts.output()
+			if err != nil {
 				return err
 			}
 			c, err := host.client()
@@ -288,7 +294,7 @@ task failed, or why it waits for a node).`,
 			if err != nil {
 				return err
 			}
-			return printTasks(cmd.OutOrStdout(), tasks, opts, time.Now())
+			return printTasks(cmd.OutOrStdout(), tasks, out, time.Now())
 		},
 	}
 	opts.register(cmd)

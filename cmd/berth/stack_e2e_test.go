@@ -75,7 +75,7 @@ func TestStackProcesses(t *testing.T) {
 			t.Errorf("service ls lacks %q", col)
 		}
 	}
-	ps := c.must("node-1", "service", "ps", "web_nginx")
+	ps := c.must("node-1", "service", "ps", "--no-trunc", "web_nginx")
 	t.Logf("service ps web_nginx:\n%s", ps.Stdout)
 	const reason = `"no suitable node (max replicas per node limit reached on 3 nodes)"`
 	pending, running := 0, 0
@@ -107,11 +107,11 @@ func TestStackProcesses(t *testing.T) {
 		t.Fatalf("diff -c --stack web -o json of the deployed files: %+v", plan)
 	}
 	var svcs []*api.ServiceStatus
-	if err := json.Unmarshal([]byte(c.must("node-2", "service", "ls", "--format", "json").Stdout), &svcs); err != nil {
+	if err := json.Unmarshal([]byte(c.must("node-2", "service", "inspect", "web_nginx").Stdout), &svcs); err != nil {
 		t.Fatal(err)
 	}
 	if len(svcs) != 1 || svcs[0].Running != 3 || svcs[0].Desired != 5 || len(svcs[0].Pending) != 1 || svcs[0].Pending[0].Tasks != 2 {
-		t.Fatalf("service ls --format json: %+v", svcs)
+		t.Fatalf("service inspect web_nginx: %+v", svcs)
 	}
 
 	// A service added to web converges and the deploy that waits for it returns, although
