@@ -1,8 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/internal/clustertest"
 )
 
@@ -24,18 +26,7 @@ func TestMetricsProcesses(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	c := newProcClusterArgs(t, append(slices.Clone(testDaemonArgs), "--metrics-addr", addr), "node-1")
 	c.start("node-1")
-	scrape := func() (string, error) {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("GET /metrics: %s: %s", resp.Status, b)
-		}
-		return string(b), err
-	}
+	scrape := func() (string, error) { return get(c.ctx, http.DefaultClient, "http://"+addr+"/metrics") }
 	before, err := scrape()
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +40,22 @@ func TestMetricsProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.must("node-1", "stack", "deploy", "-c", compose, "web")
+	// The manager's TCP port serves them to an operator's client certificate too.
+	certs := filepath.Join(t.TempDir(), "certs")
+	c.must("node-1", "ca", "client-cert", "--out", certs, "--ttl", "1h")
+	tlsScrape, anonymous := tlsClients(t, certs)
+	remote := func() (string, error) { return get(c.ctx, tlsScrape, "https://"+c.d("node-1").Addr+"/metrics") }
+	if _, err := get(c.ctx, anonymous, "https://"+c.d("node-1").Addr+"/metrics"); err == nil {
+		t.Fatal("the TCP port served metrics to a client without a certificate")
+	}
 	c.eventually(20*time.Second, func() error {
 		out, err := scrape()
+		if err != nil {
+			return err
+		}
+		if out, err = remote(); err != nil || !strings.Contains(out, "berth_raft_leader 1\n") {
+			return fmt.Errorf("over TLS with an admin certificate: %v\n%s", err, out)
+		}
 		if err != nil {
 			return err
 		}
@@ -66,4 +71,27 @@ func TestMetricsProcesses(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// tlsClients are HTTPS clients of a manager's port: with the client certificate in
+// dir (as `berth ca client-cert` writes it), and without one.
+func tlsClients(t *testing.T, dir string) (withCert, without *http.Client) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	client := func(certs []tls.Certificate) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: roots, Certificates: certs, ServerName: ca.ManagerServerName, MinVersion: tls.VersionTLS13}}}
+	}
+	return client([]tls.Certificate{cert}), client(nil)
 }

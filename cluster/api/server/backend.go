@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"net/http"
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
@@ -25,6 +26,8 @@ type Backend interface {
 	Member(nodeID string) error
 
 	Info(ctx context.Context) (*api.Info, error)
+	// MetricsHandler serves the node's metrics in Prometheus' text format.
+	MetricsHandler() http.Handler
 	Init(ctx context.Context, req *api.InitRequest) (*api.InitResponse, error)
 	Join(ctx context.Context, req *api.JoinRequest) (*api.JoinResponse, error)
 	Leave(ctx context.Context, req *api.LeaveRequest) error

@@ -19,6 +19,11 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request, _ caller) error {
 	return ok(w, info)
 }
 
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request, _ caller) error {
+	h.b.MetricsHandler().ServeHTTP(w, r)
+	return nil
+}
+
 func (h *handler) init(w http.ResponseWriter, r *http.Request, _ caller) error {
 	var req api.InitRequest
 	if err := decode(r, &req); err != nil {

@@ -67,6 +67,9 @@ type route struct {
 // routes is the whole API. See the package documentation for what each endpoint does.
 var routes = []route{
 	{"GET /v1/info", true, remoteNode, anyPhase, (*handler).info},
+	// Prometheus scrapes a manager with an admin client certificate (or the opt-in
+	// plain --metrics-addr).
+	{"GET /metrics", true, remoteManager, anyPhase, (*handler).metrics},
 	{"POST /v1/cluster/init", true, remoteNone, anyPhase, (*handler).init},
 	{"POST /v1/cluster/join", true, remoteNone, anyPhase, (*handler).join},
 	// An operator's client certificate is made on a manager's own socket only: a
