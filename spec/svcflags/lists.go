@@ -158,4 +158,3 @@ func setKey(m map[string]string, k, v string) map[string]string {
 	m[k] = v
 	return m
 }
-
