@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,20 +62,10 @@ func (c *Client) WaitService(ctx context.Context, ref string, ch ServiceChange, 
 	index := uint64(0)
 	for {
 		s, meta, err := c.Service(ctx, ref, Query{Index: index, Wait: 30 * time.Second})
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if stop := retryable(ctx, err, ErrNotFound); stop != nil {
+			return stop
 		}
 		if err != nil {
-			var ce *ConnectError
-			if errors.As(err, &ce) || errors.Is(err, ErrNotFound) {
-				return err
-			}
-			// A manager busy with an election answers again in a moment.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(500 * time.Millisecond):
-			}
 			index = 0
 			continue
 		}

@@ -126,32 +126,55 @@ func respec(tx *state.WriteTxn, next *model.Service, vips []model.VIP) error {
 // newestPins pins the newest version of every secret and config s mounts.
 func newestPins(tx *state.ReadTxn, sp *spec.Stack, s *spec.Service) (map[string]uint64, error) {
 	pins := map[string]uint64{}
-	for _, r := range s.Secrets {
-		o := sp.Secrets[r.Source]
-		if o == nil {
-			return nil, fmt.Errorf("%w: service %s: secret %s is not defined", state.ErrNotFound, s.Name, r.Source)
+	secrets := func(key string) *spec.FileObject {
+		if o := sp.Secrets[key]; o != nil {
+			return &o.FileObject
 		}
-		row, err := tx.Secret(nil, o.Name)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: secret %s: %w (create it first with `berth secret create`)", s.Name, o.Name, err)
-		}
-		pins[model.ObjectKey(KindSecret, o.Name)] = row.Version
+		return nil
 	}
-	for _, r := range s.Configs {
-		o := sp.Configs[r.Source]
-		if o == nil {
-			return nil, fmt.Errorf("%w: service %s: config %s is not defined", state.ErrNotFound, s.Name, r.Source)
+	configs := func(key string) *spec.FileObject {
+		if o := sp.Configs[key]; o != nil {
+			return &o.FileObject
 		}
-		row, err := tx.Config(nil, o.Name)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: config %s: %w (create it first with `berth config create`)", s.Name, o.Name, err)
-		}
-		pins[model.ObjectKey(KindConfig, o.Name)] = row.Version
+		return nil
 	}
-	if len(pins) == 0 {
-		return nil, nil
+	err := pinNewest(pins, s.Name, KindSecret, s.Secrets, secrets, func(name string) (uint64, error) {
+		row, err := tx.Secret(nil, name)
+		if err != nil {
+			return 0, err
+		}
+		return row.Version, nil
+	})
+	if err == nil {
+		err = pinNewest(pins, s.Name, KindConfig, s.Configs, configs, func(name string) (uint64, error) {
+			row, err := tx.Config(nil, name)
+			if err != nil {
+				return 0, err
+			}
+			return row.Version, nil
+		})
+	}
+	if err != nil || len(pins) == 0 {
+		return nil, err
 	}
 	return pins, nil
+}
+
+// pinNewest pins the newest version of each object of kind that refs name.
+func pinNewest(pins map[string]uint64, svc, kind string, refs []spec.FileReference,
+	object func(key string) *spec.FileObject, newest func(name string) (uint64, error)) error {
+	for _, r := range refs {
+		o := object(r.Source)
+		if o == nil {
+			return fmt.Errorf("%w: service %s: %s %s is not defined", state.ErrNotFound, svc, kind, r.Source)
+		}
+		v, err := newest(o.Name)
+		if err != nil {
+			return fmt.Errorf("service %s: %s %s: %w (create it first with `berth %s create`)", svc, kind, o.Name, err, kind)
+		}
+		pins[model.ObjectKey(kind, o.Name)] = v
+	}
+	return nil
 }
 
 func applyServiceRemove(tx *state.WriteTxn, c *ServiceRemove) error {

@@ -169,17 +169,16 @@ func (o *Options) apply(s *spec.Service) error {
 }
 
 func (o *Options) setStrings(s *spec.Service) {
-	if o.given("hostname") {
-		s.Hostname = o.Hostname
-	}
-	if o.given("user") {
-		s.User = o.User
-	}
-	if o.given("workdir") {
-		s.WorkingDir = o.Workdir
-	}
-	if o.given("entrypoint") {
-		s.Entrypoint = splitWords(o.Entrypoint)
+	setIf(o, "hostname", &s.Hostname, o.Hostname)
+	setIf(o, "user", &s.User, o.User)
+	setIf(o, "workdir", &s.WorkingDir, o.Workdir)
+	setIf(o, "entrypoint", &s.Entrypoint, splitWords(o.Entrypoint))
+}
+
+// setIf sets *field to v when flag was given.
+func setIf[T any](o *Options, flag string, field *T, v T) {
+	if o.given(flag) {
+		*field = v
 	}
 }
 
@@ -233,25 +232,12 @@ func (f UpdateFlags) apply(o *Options, prefix string, u *spec.UpdateConfig) *spe
 		c := *u
 		out = &c
 	}
-	if given("parallelism") {
-		p := f.Parallelism
-		out.Parallelism = &p
-	}
-	if given("delay") {
-		out.Delay = spec.Duration(f.Delay)
-	}
-	if given("failure-action") {
-		out.FailureAction = f.FailureAction
-	}
-	if given("monitor") {
-		out.Monitor = spec.Duration(f.Monitor)
-	}
-	if given("max-failure-ratio") {
-		out.MaxFailureRatio = f.MaxFailureRatio
-	}
-	if given("order") {
-		out.Order = f.Order
-	}
+	setIf(o, prefix+"parallelism", &out.Parallelism, &f.Parallelism)
+	setIf(o, prefix+"delay", &out.Delay, spec.Duration(f.Delay))
+	setIf(o, prefix+"failure-action", &out.FailureAction, f.FailureAction)
+	setIf(o, prefix+"monitor", &out.Monitor, spec.Duration(f.Monitor))
+	setIf(o, prefix+"max-failure-ratio", &out.MaxFailureRatio, f.MaxFailureRatio)
+	setIf(o, prefix+"order", &out.Order, f.Order)
 	return out
 }
 
@@ -265,19 +251,10 @@ func (o *Options) applyRestart(d *spec.Deploy) {
 		c := *d.RestartPolicy
 		rp = &c
 	}
-	if o.given("restart-condition") {
-		rp.Condition = f.Condition
-	}
-	if o.given("restart-delay") {
-		rp.Delay = durationPtr(f.Delay)
-	}
-	if o.given("restart-max-attempts") {
-		n := f.MaxAttempts
-		rp.MaxAttempts = &n
-	}
-	if o.given("restart-window") {
-		rp.Window = durationPtr(f.Window)
-	}
+	setIf(o, "restart-condition", &rp.Condition, f.Condition)
+	setIf(o, "restart-delay", &rp.Delay, durationPtr(f.Delay))
+	setIf(o, "restart-max-attempts", &rp.MaxAttempts, &f.MaxAttempts)
+	setIf(o, "restart-window", &rp.Window, durationPtr(f.Window))
 	d.RestartPolicy = rp
 }
 
@@ -305,19 +282,10 @@ func (o *Options) applyHealth(s *spec.Service) error {
 			hc.Test = nil
 		}
 	}
-	if o.given("health-interval") {
-		hc.Interval = durationPtr(f.Interval)
-	}
-	if o.given("health-timeout") {
-		hc.Timeout = durationPtr(f.Timeout)
-	}
-	if o.given("health-retries") {
-		n := f.Retries
-		hc.Retries = &n
-	}
-	if o.given("health-start-period") {
-		hc.StartPeriod = durationPtr(f.StartPeriod)
-	}
+	setIf(o, "health-interval", &hc.Interval, durationPtr(f.Interval))
+	setIf(o, "health-timeout", &hc.Timeout, durationPtr(f.Timeout))
+	setIf(o, "health-retries", &hc.Retries, &f.Retries)
+	setIf(o, "health-start-period", &hc.StartPeriod, durationPtr(f.StartPeriod))
 	s.Healthcheck = hc
 	return nil
 }
