@@ -20,7 +20,6 @@ import (
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/gittest"
 	"github.com/berthd/berth/internal/memcluster"
-	"github.com/berthd/berth/spec"
 )
 
 // newAppliedCluster is three managers in one process with the applier on the leader.
@@ -339,29 +338,8 @@ func TestDriftIsReportedOrHealed(t *testing.T) {
 	}{{false, 0}, {true, 0}, {false, 100 * time.Millisecond}, {true, 100 * time.Millisecond}} {
 		selfHeal := tc.selfHeal
 		t.Run(fmt.Sprintf("self-heal=%v,interval=%s", selfHeal, tc.interval), func(t *testing.T) {
-			c := newAppliedCluster(t)
-			dir := t.TempDir()
-			if err := os.MkdirAll(filepath.Join(dir, "web"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "web", "compose.yaml"), []byte(compose("nginx:1")), 0o644); err != nil {
-				t.Fatal(err)
-			}
 			ctx := context.Background()
-			m, err := c.Leader(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := m.Control.AddSource(ctx, &api.SourceAddRequest{Source: &model.Source{Name: "local", Kind: model.SourceDir, URL: dir,
-				Prune: true, SelfHeal: selfHeal, Interval: spec.Duration(tc.interval)}}); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, c, "applied", sourceIs("local", func(src *model.Source) error {
-				if src.Status != model.SyncSynced {
-					return fmt.Errorf("status %s: %s", src.Status, src.Message)
-				}
-				return nil
-			}))
+			c, m := appliedDirSource(t, selfHeal, tc.interval)
 			// Scaled by hand: drift, seen at the next sync.
 			if _, err := m.Control.ScaleService(ctx, "web_app", 5); err != nil {
 				t.Fatal(err)

@@ -199,6 +199,16 @@ func (n *Node) RollbackService(ctx context.Context, ref string) (*api.WriteRespo
 	return call(n.readyControl, func(c *control.Control) (*api.WriteResponse, error) { return c.RollbackService(ctx, ref) })
 }
 
+// CreateService implements server.Backend.
+func (n *Node) CreateService(ctx context.Context, req *api.ServiceCreateRequest) (*api.ServiceCreateResponse, error) {
+	return call(n.readyControl, func(c *control.Control) (*api.ServiceCreateResponse, error) { return c.CreateService(ctx, req) })
+}
+
+// RemoveService implements server.Backend.
+func (n *Node) RemoveService(ctx context.Context, ref string) (*api.WriteResponse, error) {
+	return call(n.readyControl, func(c *control.Control) (*api.WriteResponse, error) { return c.RemoveService(ctx, ref) })
+}
+
 // Tasks implements server.Backend.
 func (n *Node) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api.TaskInfo, api.QueryMeta, error) {
 	return query(n.readyControl, func(c *control.Control) ([]*api.TaskInfo, api.QueryMeta, error) { return c.Tasks(ctx, f, q) })

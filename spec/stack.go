@@ -298,7 +298,13 @@ type Config struct {
 }
 
 // FullName is the cluster-wide name of a stack's service, network, secret...: `<stack>_<name>`.
-func FullName(stack, name string) string { return stack + "_" + name }
+// What belongs to no stack (`service create`, stack "") is named as given, as in Docker.
+func FullName(stack, name string) string {
+	if stack == "" {
+		return name
+	}
+	return stack + "_" + name
+}
 
 // Duration encodes as Go duration text ("1m30s") so canonical output reads as written.
 type Duration time.Duration

@@ -126,7 +126,7 @@ func checkServiceEntry(stack, key string, s *Service, ps *problems) bool {
 	if !checkEntry(ps, "services", "service", key, s == nil, dnsNames) {
 		return false
 	}
-	if n := len(stack) + 1 + len(key); n > MaxNameLength {
+	if n := len(FullName(stack, key)); n > MaxNameLength {
 		ps.errorf("", "services."+key, "shorten the stack or the service name",
 			"the service's name in the cluster, %s, is %d characters long; the limit is %d (a DNS label, as in Swarm)", FullName(stack, key), n, MaxNameLength)
 		return false

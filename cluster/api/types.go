@@ -332,12 +332,16 @@ type ServiceScaleRequest struct {
 	Replicas uint64 `json:"replicas"`
 }
 
-// ServiceUpdateRequest is `berth service update`. Spec changes go through `stack
-// deploy`; here only what has no place in a Compose file.
+// ServiceUpdateRequest is `berth service update`.
 type ServiceUpdateRequest struct {
 	// Force replaces every task, through a rolling update, even though nothing
 	// changed.
 	Force bool `json:"force,omitempty"`
+	// Spec, when set, is the service's new spec, which the manager holds to a
+	// Compose service's rules against the service's stack (or none); the spec
+	// before it is what a rollback returns to. Of a stack's service it is drift
+	// from the stack's source.
+	Spec *spec.Service `json:"spec,omitempty"`
 }
 
 // TaskFilter narrows GET /v1/tasks. Service and Node take what an operator types

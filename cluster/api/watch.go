@@ -98,20 +98,10 @@ func (c *Client) WatchServices(ctx context.Context, stack string, fn func([]*Ser
 	var index uint64
 	for {
 		svcs, meta, err := c.Services(ctx, ServiceFilter{Stack: stack}, Query{Index: index, Wait: 30 * time.Second})
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if stop := retryable(ctx, err); stop != nil {
+			return stop
 		}
 		if err != nil {
-			var ce *ConnectError
-			if errors.As(err, &ce) {
-				return err
-			}
-			// A manager busy with an election answers again in a moment.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(500 * time.Millisecond):
-			}
 			index = 0
 			continue
 		}
@@ -120,5 +110,27 @@ func (c *Client) WatchServices(ctx context.Context, stack string, fn func([]*Ser
 		if err != nil || done {
 			return err
 		}
+	}
+}
+
+// retryable says whether a blocking query that returned err may be asked again:
+// nil when it may (at once when err is nil; after a pause when a manager busy with
+// an election answered), else the error to stop with.
+func retryable(ctx context.Context, err error, final ...error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err == nil {
+		return nil
+	}
+	var ce *ConnectError
+	if errors.As(err, &ce) || slices.ContainsFunc(final, func(f error) bool { return errors.Is(err, f) }) {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(500 * time.Millisecond):
+		return nil
 	}
 }

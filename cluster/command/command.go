@@ -39,6 +39,10 @@ const (
 	CmdSourcePush Type = 30
 	// Issue 16: VIPs for services written before they existed.
 	CmdServiceEndpoints Type = 31
+	// Issue 19: the imperative service verbs.
+	CmdServiceCreate Type = 32
+	CmdServiceUpdate Type = 33
+	CmdServiceRemove Type = 34
 )
 
 func (t Type) String() string {
@@ -170,6 +174,9 @@ var commands = map[Type]command{
 	CmdSourceSync:         {"source-sync", decodeInto(applySourceSync)},
 	CmdSourcePush:         {"source-push", decodeInto(applySourcePush)},
 	CmdServiceEndpoints:   {"service-endpoints", decodeInto(applyServiceEndpoints)},
+	CmdServiceCreate:      {"service-create", decodeInto(applyServiceCreate)},
+	CmdServiceUpdate:      {"service-update", decodeInto(applyServiceUpdate)},
+	CmdServiceRemove:      {"service-remove", decodeInto(applyServiceRemove)},
 }
 
 // Known reports whether this build can apply commands of type t.

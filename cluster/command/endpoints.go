@@ -262,11 +262,11 @@ func applyServiceEndpoints(tx *state.WriteTxn, c *ServiceEndpoints) error {
 // networksOf returns the networks of svc under its current spec, read against its
 // stack's row: for the writes outside a stack deploy.
 func networksOf(tx *state.WriteTxn, svc *model.Service) ([]*model.Network, error) {
-	stack, err := tx.Stack(nil, svc.Stack)
-	if err != nil || stack.Spec == nil {
-		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
+	sp, err := ServiceStack(&tx.ReadTxn, svc, &svc.Spec)
+	if err != nil {
+		return nil, err
 	}
-	return ServiceNetworks(&tx.ReadTxn, stack.Spec, &svc.Spec)
+	return ServiceNetworks(&tx.ReadTxn, sp, &svc.Spec)
 }
 
 // ensureIngress creates the ingress network when a stack first needs it, with an

@@ -458,8 +458,8 @@ func deployService(tx *state.WriteTxn, d *StackDeploy, space *addrSpace, key str
 		return err
 	}
 	if cur != nil && cur.Stack != stack {
-		return fmt.Errorf("%w: stack %s: a service named %s already exists in stack %s: rename the service or the stack",
-			state.ErrConflict, stack, full, cur.Stack)
+		return fmt.Errorf("%w: stack %s: a service named %s already exists%s: rename the service or the stack",
+			state.ErrConflict, stack, full, owner(cur.Stack))
 	}
 	vips, err := deployVIPs(tx, d, space, cur, s)
 	if err != nil {

@@ -180,12 +180,9 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 		return nil, fmt.Errorf("%w: task %s was made from a spec service %s no longer has", api.ErrTaskOutdated, t.Name(), svc.Name)
 	}
 	out := &api.TaskRuntime{Task: t, Stack: svc.Stack, Spec: *sp}
-	stack, err := tx.Stack(nil, svc.Stack)
+	stack, err := command.ServiceStack(tx, svc, sp)
 	if err != nil {
-		return nil, fmt.Errorf("task %s: stack %s: %w", taskID, svc.Stack, err)
-	}
-	if stack.Spec == nil {
-		return nil, fmt.Errorf("task %s: stack %s has no spec", taskID, svc.Stack)
+		return nil, fmt.Errorf("task %s: %w", taskID, err)
 	}
 	resolve := func(kind string, refs []spec.FileReference, objs map[string]*spec.FileObject,
 		version func(name string, v uint64) ([]byte, error)) ([]api.RuntimeFile, error) {
@@ -208,7 +205,7 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 		return files, nil
 	}
 	secrets := map[string]*spec.FileObject{}
-	for k, s := range stack.Spec.Secrets {
+	for k, s := range stack.Secrets {
 		secrets[k] = &s.FileObject
 	}
 	if out.Secrets, err = resolve(command.KindSecret, sp.Secrets, secrets, func(name string, v uint64) ([]byte, error) {
@@ -221,7 +218,7 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 		return nil, err
 	}
 	configs := map[string]*spec.FileObject{}
-	for k, cf := range stack.Spec.Configs {
+	for k, cf := range stack.Configs {
 		configs[k] = &cf.FileObject
 	}
 	if out.Configs, err = resolve(command.KindConfig, sp.Configs, configs, func(name string, v uint64) ([]byte, error) {
@@ -238,7 +235,7 @@ func (c *Control) TaskRuntime(_ context.Context, nodeID, taskID string) (*api.Ta
 			continue
 		}
 		name := spec.FullName(svc.Stack, m.Source)
-		if v := stack.Spec.Volumes[m.Source]; v != nil && v.Name != "" {
+		if v := stack.Volumes[m.Source]; v != nil && v.Name != "" {
 			name = v.Name
 		}
 		if out.Volumes == nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/spec"
@@ -208,18 +209,18 @@ func (ni *netIndex) addService(tx *state.ReadTxn, s *model.Service) {
 // that has no row yet, has no aliases.
 func serviceAliases(tx *state.ReadTxn, s *model.Service) map[string][]string {
 	var out map[string][]string
-	var stack *model.Stack
+	var stack *spec.Stack
 	for _, sn := range s.Spec.Networks {
 		if len(sn.Aliases) == 0 {
 			continue
 		}
 		if stack == nil {
 			var err error
-			if stack, err = tx.Stack(nil, s.Stack); err != nil || stack.Spec == nil {
+			if stack, err = command.ServiceStack(tx, s, &s.Spec); err != nil {
 				return out
 			}
 		}
-		n := stack.Spec.Networks[sn.Name]
+		n := stack.Networks[sn.Name]
 		if n == nil {
 			continue
 		}

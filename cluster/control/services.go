@@ -234,14 +234,18 @@ func (c *Control) ScaleService(ctx context.Context, ref string, replicas uint64)
 	return &api.WriteResponse{Index: idx}, nil
 }
 
-// UpdateService applies `service update`: --force replaces every task.
+// UpdateService applies `service update`: a new spec, or --force, which replaces
+// every task.
 func (c *Control) UpdateService(ctx context.Context, ref string, req *api.ServiceUpdateRequest) (*api.WriteResponse, error) {
 	s, err := resolveService(c.st.State().ReadTxn(), ref)
 	if err != nil {
 		return nil, err
 	}
+	if req.Spec != nil {
+		return c.updateServiceSpec(ctx, s, req.Spec, req.Force)
+	}
 	if !req.Force {
-		return nil, badRequest("nothing to update: use --force to replace the tasks (spec changes go through `berth stack deploy`)")
+		return nil, badRequest("nothing to update: give flags that change service %s, or --force to replace its tasks", s.Name)
 	}
 	idx, err := c.apply(ctx, command.CmdServiceForceUpdate, &command.ServiceForceUpdate{ID: s.ID})
 	if err != nil {

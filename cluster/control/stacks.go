@@ -321,6 +321,9 @@ func (c *Control) Stacks(ctx context.Context, q api.Query) ([]*api.StackSummary,
 			return 0, err
 		}
 		for _, s := range svcs {
+			if s.Stack == "" {
+				continue // `service create`: of no stack
+			}
 			sum := byName[s.Stack]
 			if sum == nil {
 				// Services whose stack row is gone still show, so that they can be

@@ -128,11 +128,11 @@ func serviceNetworks(tx *state.ReadTxn, svc *model.Service) ([]*model.Network, e
 	if !attaches(&svc.Spec) {
 		return nil, nil
 	}
-	stack, err := tx.Stack(nil, svc.Stack)
-	if err != nil || stack.Spec == nil {
-		return nil, fmt.Errorf("service %s: stack %s: %w", svc.Name, svc.Stack, err)
+	stack, err := command.ServiceStack(tx, svc, &svc.Spec)
+	if err != nil {
+		return nil, err
 	}
-	return command.ServiceNetworks(tx, stack.Spec, &svc.Spec)
+	return command.ServiceNetworks(tx, stack, &svc.Spec)
 }
 
 // lacksVIPs reports whether a service reached at VIPs has fewer than one per

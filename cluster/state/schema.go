@@ -106,8 +106,9 @@ func schema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				indexID:   {Name: indexID, Unique: true, Indexer: str(func(s *model.Service) string { return s.ID })},
 				indexName: {Name: indexName, Unique: true, Indexer: str(func(s *model.Service) string { return s.Name })},
-				// (stack, name), so that a stack's services list by name.
-				indexStack: {Name: indexStack, Indexer: strStr(
+				// (stack, name), so that a stack's services list by name. A service
+				// of no stack (`service create`) has no entry.
+				indexStack: {Name: indexStack, AllowMissing: true, Indexer: strStr(
 					func(s *model.Service) string { return s.Stack }, func(s *model.Service) string { return s.Name })},
 				indexAddress: {Name: indexAddress, AllowMissing: true, Indexer: addresses(func(s *model.Service) []model.Attachment {
 					out := make([]model.Attachment, len(s.Endpoint.VIPs))

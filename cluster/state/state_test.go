@@ -348,7 +348,9 @@ func TestInvalidRows(t *testing.T) {
 			return w.UpsertStack(&model.Stack{Name: "a", Spec: &spec.Stack{Name: "b"}})
 		}},
 		{"service without id", func(w *WriteTxn) error { return w.UpsertService(&model.Service{Name: "a_b", Stack: "a"}) }},
-		{"service without stack", func(w *WriteTxn) error { return w.UpsertService(&model.Service{ID: "1", Name: "a_b"}) }},
+		{"service of no stack not named as its spec", func(w *WriteTxn) error {
+			return w.UpsertService(&model.Service{ID: "1", Name: "a_b", Spec: spec.Service{Name: "b"}})
+		}},
 		{"service name not stack_service", func(w *WriteTxn) error {
 			return w.UpsertService(&model.Service{ID: "1", Name: "x_b", Stack: "a", Spec: spec.Service{Name: "b"}})
 		}},
@@ -682,7 +684,7 @@ func TestServicesByStackAndStacksBySource(t *testing.T) {
 	commit(t, s, 1, func(w *WriteTxn) error {
 		for _, sv := range []*model.Service{
 			{ID: "1", Name: "web_db", Stack: "web"}, {ID: "2", Name: "web_api", Stack: "web"},
-			{ID: "3", Name: "webx_api", Stack: "webx"},
+			{ID: "3", Name: "webx_api", Stack: "webx"}, {ID: "4", Name: "web", Spec: spec.Service{Name: "web"}},
 		} {
 			if err := w.UpsertService(sv); err != nil {
 				return err
@@ -702,6 +704,10 @@ func TestServicesByStackAndStacksBySource(t *testing.T) {
 	}
 	if got, err := r.ServiceByName(nil, "webx_api"); err != nil || got.ID != "3" {
 		t.Errorf("ServiceByName = %v, %v", got, err)
+	}
+	// A service of no stack (`service create`) is found by its name only.
+	if got, err := r.ServiceByName(nil, "web"); err != nil || got.ID != "4" {
+		t.Errorf("ServiceByName(web) = %v, %v", got, err)
 	}
 	stacks, _ := r.StacksBySource(nil, "infra")
 	if names := ids(stacks, func(s *model.Stack) string { return s.Name }); !slices.Equal(names, []string{"a", "b"}) {

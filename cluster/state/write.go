@@ -836,7 +836,7 @@ func validateService(s *model.Service) error {
 	if s.Spec.Name != "" && s.Name != spec.FullName(s.Stack, s.Spec.Name) {
 		name = fmt.Errorf("name %q is not %q", s.Name, spec.FullName(s.Stack, s.Spec.Name))
 	}
-	return problems(idField("id", s.ID), keyField("name", s.Name), keyField("stack", s.Stack),
+	return problems(idField("id", s.ID), keyField("name", s.Name), optionalKeyField("stack", s.Stack),
 		name, known("update state", s.UpdateStatus.State))
 }
 

@@ -29,6 +29,8 @@ func newServiceCommand(host *hostFlag) *cobra.Command {
 		newServiceUpdateCommand(host),
 		newServiceRollbackCommand(host),
 		newServiceLogsCommand(host),
+		newServiceCreateCommand(host),
+		newServiceRmCommand(host),
 	)
 }
 
@@ -331,9 +333,12 @@ func printServicePretty(w io.Writer, s *api.ServiceStatus) {
 }
 
 func newServiceScaleCommand(host *hostFlag) *cobra.Command {
-	return &cobra.Command{
-		Use:     "scale SERVICE=REPLICAS...",
-		Short:   "Set the replicas of replicated services",
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "scale SERVICE=REPLICAS...",
+		Short: "Set the replicas of replicated services",
+		Long: `Set the replicas of replicated services. Without --detach it shows the progress of each
+until its tasks run (exit 0), or one's update fails (exit 2).`,
 		Example: `  berth service scale web_nginx=5 web_api=2`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -354,64 +359,52 @@ func newServiceScaleCommand(host *hostFlag) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			w := cmd.OutOrStdout()
 			var errs []error
 			for _, s := range todo {
-				if _, err := c.ScaleService(cmd.Context(), s.ref, s.n); err != nil {
+				resp, err := c.ScaleService(cmd.Context(), s.ref, s.n)
+				if err != nil {
 					errs = append(errs, err)
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s scaled to %d\n", s.ref, s.n)
+				fmt.Fprintf(w, "%s scaled to %d\n", s.ref, s.n)
+				if !detach {
+					errs = append(errs, waitService(cmd.Context(), c, w, s.ref, api.ChangeScale, resp.Index))
+				}
 			}
 			return errors.Join(errs...)
 		},
 	}
-}
-
-func newServiceUpdateCommand(host *hostFlag) *cobra.Command {
-	var force bool
-	cmd := &cobra.Command{
-		Use:   "update --force SERVICE",
-		Short: "Replace a service's tasks",
-		Long: `Replace every task of a service with a new one, through a rolling update that follows
-its update_config, even though nothing changed (--force). A service's spec changes
-through 'berth stack deploy', so that the Compose files stay the truth.`,
-		Example: `  berth service update --force web_nginx`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := host.client()
-			if err != nil {
-				return err
-			}
-			// The managers say what is wrong, the service first: a missing service is
-			// named as such even without --force.
-			if _, err := c.UpdateService(cmd.Context(), args[0], api.ServiceUpdateRequest{Force: force}); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), args[0])
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&force, "force", false, "Replace the tasks even though nothing changed")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the services to converge")
 	return cmd
 }
 
 func newServiceRollbackCommand(host *hostFlag) *cobra.Command {
-	return &cobra.Command{
+	var detach bool
+	cmd := &cobra.Command{
 		Use:   "rollback SERVICE",
 		Short: "Return a service to its previous spec",
 		Long: `Return a service to the spec it had before its last update; its tasks roll back
-according to its rollback_config. 'berth service inspect' shows the progress.`,
+according to its rollback_config. Without --detach it shows the progress until the
+rollback completed (exit 0) or paused (exit 2).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := host.client()
 			if err != nil {
 				return err
 			}
-			if _, err := c.RollbackService(cmd.Context(), args[0]); err != nil {
+			resp, err := c.RollbackService(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: rollback requested\n", args[0])
-			return nil
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s: rollback requested\n", args[0])
+			if detach {
+				return nil
+			}
+			return waitService(cmd.Context(), c, w, args[0], api.ChangeRollback, resp.Index)
 		},
 	}
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
+	return cmd
 }

@@ -302,12 +302,14 @@ task failed, or why it waits for a node; cut to 30 characters unless --no-trunc)
 }
 
 func newStackRmCommand(host *hostFlag) *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm STACK...",
+	var detach bool
+	cmd := &cobra.Command{
+		Use:     "rm [--detach=false] STACK...",
 		Aliases: []string{"remove", "down"},
 		Short:   "Remove stacks",
 		Long: `Remove stacks: their services, networks, secrets and configs. The services' tasks are
-stopped and removed by the orchestrator.`,
+stopped and removed by the orchestrator; with --detach=false the command waits until
+they have stopped.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := host.client()
@@ -316,13 +318,13 @@ stopped and removed by the orchestrator.`,
 			}
 			var errs []error
 			for _, name := range args {
-				if _, err := c.RemoveStack(cmd.Context(), name); err != nil {
+				if err := removeStack(cmd.Context(), c, cmd.OutOrStdout(), name, detach); err != nil {
 					errs = append(errs, err)
-					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Removing stack %s\n", name)
 			}
 			return errors.Join(errs...)
 		},
 	}
+	cmd.Flags().BoolVarP(&detach, "detach", "d", true, "Return once the stack is removed; --detach=false waits until its tasks have stopped")
+	return cmd
 }

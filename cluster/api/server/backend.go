@@ -65,6 +65,8 @@ type Backend interface {
 	ScaleService(ctx context.Context, serviceRef string, replicas uint64) (*api.WriteResponse, error)
 	UpdateService(ctx context.Context, serviceRef string, req *api.ServiceUpdateRequest) (*api.WriteResponse, error)
 	RollbackService(ctx context.Context, serviceRef string) (*api.WriteResponse, error)
+	CreateService(ctx context.Context, req *api.ServiceCreateRequest) (*api.ServiceCreateResponse, error)
+	RemoveService(ctx context.Context, serviceRef string) (*api.WriteResponse, error)
 	Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api.TaskInfo, api.QueryMeta, error)
 	// NodeTasks is an agent's watch: the tasks assigned to a node. The handler lets
 	// a worker's certificate read its own node's only.

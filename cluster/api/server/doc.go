@@ -36,8 +36,10 @@
 //	GET  /v1/services[?stack=NAME]             yes     manager   blocking; running/desired, pending reasons
 //	GET  /v1/services/{ref}                    yes     manager   blocking
 //	POST /v1/services/{ref}/scale              yes     manager   {"replicas": N}
-//	POST /v1/services/{ref}/update             yes     manager   {"force": true}
+//	POST /v1/services/{ref}/update             yes     manager   {"force": true} or {"spec": {...}}
 //	POST /v1/services/{ref}/rollback           yes     manager
+//	POST /v1/services                          yes     manager   `service create`: {"spec": {...}}
+//	DELETE /v1/services/{ref}                  yes     manager
 //	GET  /v1/tasks[?service=&stack=&node=]     yes     manager   blocking; `service ps` order
 //	GET  /v1/nodes/{ref}/tasks                 yes     any node  blocking; a worker its own node only
 //	GET  /v1/tasks/{id}/runtime                yes     any node  spec, secrets, configs, networks: the task's node only

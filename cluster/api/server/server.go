@@ -106,6 +106,8 @@ var routes = []route{
 	{"POST /v1/services/{ref}/scale", true, remoteManager, managerPhase, (*handler).scaleService},
 	{"POST /v1/services/{ref}/update", true, remoteManager, managerPhase, (*handler).updateService},
 	{"POST /v1/services/{ref}/rollback", true, remoteManager, managerPhase, (*handler).rollbackService},
+	{"POST /v1/services", true, remoteManager, managerPhase, (*handler).createService},
+	{"DELETE /v1/services/{ref}", true, remoteManager, managerPhase, (*handler).removeService},
 	{"GET /v1/tasks", true, remoteManager, managerPhase, (*handler).tasks},
 	{"GET /v1/nodes/{ref}/tasks", true, remoteNode, managerPhase, (*handler).nodeTasks},
 	{"GET /v1/nodes/{ref}/network", true, remoteNode, managerPhase, (*handler).nodeNetworkView},
