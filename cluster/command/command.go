@@ -39,6 +39,9 @@ const (
 	CmdSourcePush Type = 30
 	// Issue 16: VIPs for services written before they existed.
 	CmdServiceEndpoints Type = 31
+	// Issue 19: `berth secret rm`, `berth config rm` (40: clear of the numbers other
+	// issue 19 work may take).
+	CmdObjectRemove Type = 40
 )
 
 func (t Type) String() string {
@@ -170,6 +173,7 @@ var commands = map[Type]command{
 	CmdSourceSync:         {"source-sync", decodeInto(applySourceSync)},
 	CmdSourcePush:         {"source-push", decodeInto(applySourcePush)},
 	CmdServiceEndpoints:   {"service-endpoints", decodeInto(applyServiceEndpoints)},
+	CmdObjectRemove:       {"object-remove", decodeInto(applyObjectRemove)},
 }
 
 // Known reports whether this build can apply commands of type t.

@@ -131,6 +131,11 @@ func (b *backend) Secrets(context.Context, api.Query) ([]*model.Secret, api.Quer
 	return []*model.Secret{{ID: "s1", Name: "pw", Version: 1, Data: []byte("hunter2")}}, api.QueryMeta{Index: 7}, nil
 }
 
+func (b *backend) Secret(context.Context, string) (*model.Secret, error) {
+	// As careless as Secrets.
+	return &model.Secret{ID: "s1", Name: "pw", Version: 1, Data: []byte("hunter2")}, nil
+}
+
 func (b *backend) Configs(context.Context, api.Query) ([]*model.Config, api.QueryMeta, error) {
 	return []*model.Config{{ID: "c1", Name: "conf", Version: 1, Data: []byte("listen 80")}}, api.QueryMeta{Index: 8}, nil
 }
@@ -298,6 +303,14 @@ func TestListingsNeverCarryData(t *testing.T) {
 	configs, _, err := c.Configs(ctx, api.Query{})
 	if err != nil || len(configs) != 1 || configs[0].Data != nil {
 		t.Errorf("configs: %v %v", configs, err)
+	}
+}
+
+func TestSecretInspectNeverCarriesData(t *testing.T) {
+	c := serveLocal(t, newBackend(t))
+	s, err := c.Secret(context.Background(), "pw")
+	if err != nil || s.Name != "pw" || s.Data != nil {
+		t.Errorf("secret: %v %v", s, err)
 	}
 }
 
