@@ -228,7 +228,7 @@ type QueryMeta struct {
 }
 
 // StackDeployRequest is `berth stack deploy`: the canonical stack as spec.Load made it
-// (as `berth config` prints it), and the content of its secrets and configs, by short
+// (as `berth stack config` prints it), and the content of its secrets and configs, by short
 // name, which the spec's JSON form leaves out. It never shows in a log.
 type StackDeployRequest struct {
 	Stack      *spec.Stack       `json:"stack"`

@@ -127,7 +127,6 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 	host := &hostFlag{}
 	host.register(root, os.Getenv)
 	root.AddCommand(
-		newConfigCommand(),
 		newValidateCommand(),
 		newDiffCommand(host),
 		newDaemonCommand(),
@@ -145,6 +144,8 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newServiceCommand(host),
 		newTaskCommand(host),
 		newImageCommand(host),
+		newSecretCommand(host),
+		newConfigCommand(host),
 	)
 	return root
 }
