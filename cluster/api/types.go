@@ -49,6 +49,16 @@ type Info struct {
 	Nodes        int      `json:"nodes,omitempty"`
 	RaftIndex    uint64   `json:"raft_index,omitempty"`
 	ManagerAddrs []string `json:"manager_addrs,omitempty"`
+	// Version is the daemon's build (`berth version`).
+	Version *Version `json:"version,omitempty"`
+}
+
+// Version describes a build of berth: the CLI's or a daemon's.
+type Version struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
 }
 
 // Leader names the raft leader.

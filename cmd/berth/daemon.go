@@ -39,6 +39,7 @@ The daemon stops cleanly on SIGTERM and SIGINT. Logs go to standard error.`,
 				return fmt.Errorf("unknown log level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			cfg.Version = versionString()
 			if !simAgent(&cfg) {
 				dp.DataDir = cfg.DataDir
 				dp.Logger = cfg.Logger.With("component", "agent")

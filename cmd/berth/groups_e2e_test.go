@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +47,10 @@ func TestGroupsProcesses(t *testing.T) {
 	t.Run("secret create ls inspect rm", func(t *testing.T) { testSecretVerbs(t, c) })
 	t.Run("config create inspect --pretty rm", func(t *testing.T) { testConfigVerbs(t, c) })
 	t.Run("secret rm refuses a secret in use", func(t *testing.T) { testSecretInUse(t, c) })
+	t.Run("swarm ca and join-token", func(t *testing.T) { testSwarmReads(t, c) })
+	t.Run("version", func(t *testing.T) { testVersion(t, c) })
+	// Last: it restarts the node.
+	t.Run("swarm update --autolock and swarm unlock", func(t *testing.T) { testSwarmAutolock(t, c) })
 }
 
 func testSecretVerbs(t *testing.T, c *procCluster) {
@@ -95,4 +102,48 @@ func testSecretInUse(t *testing.T, c *procCluster) {
 	t.Cleanup(func() { c.run("node-1", "stack", "rm", "sec") })
 	c.fails("node-1", "", "secret sec_api_token is in use by service sec_app", "secret", "rm", "sec_api_token")
 	c.fails("node-1", "", "config sec_nginx_conf is in use by service sec_app", "config", "rm", "sec_nginx_conf")
+}
+
+func testSwarmReads(t *testing.T, c *procCluster) {
+	ca := c.must("node-1", "swarm", "ca").Stdout
+	block, _ := pem.Decode([]byte(ca))
+	if block == nil || block.Type != "CERTIFICATE" {
+		t.Fatalf("swarm ca printed no certificate:\n%s", ca)
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		t.Errorf("swarm ca: %v", err)
+	}
+	alias := c.must("node-1", "join-token", "-q", "worker").Stdout
+	if got := c.must("node-1", "swarm", "join-token", "-q", "worker").Stdout; got != alias || !strings.HasPrefix(got, "BERTH-1-") {
+		t.Errorf("swarm join-token -q worker = %q, join-token -q worker = %q", got, alias)
+	}
+}
+
+func testVersion(t *testing.T, c *procCluster) {
+	out := c.must("node-1", "version").Stdout
+	if !strings.Contains(out, "Client:\n Version:") || !strings.Contains(out, "Server:\n Version:") {
+		t.Errorf("version:\n%s", out)
+	}
+	var v versions
+	if err := json.Unmarshal([]byte(c.must("node-1", "version", "--format", "json").Stdout), &v); err != nil || v.Server == nil || v.Server.GoVersion == "" {
+		t.Errorf("version --format json: %+v %v", v, err)
+	}
+}
+
+// The course's `docker swarm update --autolock=true ; docker swarm unlock`.
+func testSwarmAutolock(t *testing.T, c *procCluster) {
+	out := c.must("node-1", "swarm", "update", "--autolock=true").Stdout
+	key := regexp.MustCompile(`BERTHKEY-1-\S+`).FindString(out + c.must("node-1", "swarm", "unlock-key", "-q").Stdout)
+	if key == "" {
+		t.Fatalf("no unlock key after swarm update --autolock=true:\n%s", out)
+	}
+	if err := c.d("node-1").Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.start("node-1")
+	if info := c.info("node-1"); !info.Locked {
+		t.Fatalf("restarted autolocked manager: %+v", info)
+	}
+	c.mustStdin("node-1", key+"\n", "swarm", "unlock")
+	c.eventually(20*time.Second, func() error { return c.run("node-1", "node", "ls").Err() })
 }

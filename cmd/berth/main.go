@@ -146,7 +146,10 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newImageCommand(host),
 		newSecretCommand(host),
 		newConfigCommand(host),
+		newSwarmCommand(host),
+		newVersionCommand(host),
 	)
+	wrapArgErrors(root)
 	return root
 }
 
