@@ -47,6 +47,7 @@ func TestGroupsProcesses(t *testing.T) {
 	t.Run("secret create ls inspect rm", func(t *testing.T) { testSecretVerbs(t, c) })
 	t.Run("config create inspect --pretty rm", func(t *testing.T) { testConfigVerbs(t, c) })
 	t.Run("secret rm refuses a secret in use", func(t *testing.T) { testSecretInUse(t, c) })
+	t.Run("stack services and node ps", func(t *testing.T) { testStackServicesNodePs(t, c) })
 	t.Run("swarm ca and join-token", func(t *testing.T) { testSwarmReads(t, c) })
 	t.Run("version", func(t *testing.T) { testVersion(t, c) })
 	// Last: it restarts the node.
@@ -146,4 +147,37 @@ func testSwarmAutolock(t *testing.T, c *procCluster) {
 	}
 	c.mustStdin("node-1", key+"\n", "swarm", "unlock")
 	c.eventually(20*time.Second, func() error { return c.run("node-1", "node", "ls").Err() })
+}
+
+func testStackServicesNodePs(t *testing.T, c *procCluster) {
+	const compose = "services:\n  app:\n    image: busybox:1.36\n    deploy:\n      replicas: 2\n"
+	c.mustStdin("node-1", compose, "stack", "deploy", "-c", "-", "lst")
+	t.Cleanup(func() { c.run("node-1", "stack", "rm", "lst") })
+	var out string
+	c.eventually(30*time.Second, func() error {
+		out = c.must("node-1", "stack", "services", "lst").Stdout
+		if !strings.Contains(out, "2/2") {
+			return fmt.Errorf("stack services lst:\n%s", out)
+		}
+		return nil
+	})
+	if !regexp.MustCompile(`(?m)^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\s+PORTS$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^\S{12}\s+lst_app\s+replicated\s+2/2\s+busybox:1.36\s*$`).MatchString(out) {
+		t.Errorf("stack services lst:\n%s", out)
+	}
+	if r := c.must("node-1", "stack", "services", "nope"); r.Stdout != "" || !strings.Contains(r.Stderr, "Nothing found in stack: nope") {
+		t.Errorf("stack services of no stack: %v", r)
+	}
+	ps := c.must("node-1", "node", "ps").Stdout
+	if !strings.Contains(ps, "DESIRED STATE") || !strings.Contains(ps, "lst_app.1") || !strings.Contains(ps, "lst_app.2") {
+		t.Errorf("node ps:\n%s", ps)
+	}
+	// The tasks of the stack an earlier subtest removed may still be going away.
+	c.eventually(30*time.Second, func() error {
+		self := c.must("node-1", "node", "ps", "-q", "self").Stdout
+		if byName := c.must("node-1", "node", "ps", "-q", "node-1").Stdout; self != byName || self == "" {
+			return fmt.Errorf("node ps -q self:\n%s\nnode ps -q node-1:\n%s", self, byName)
+		}
+		return nil
+	})
 }

@@ -21,6 +21,7 @@ func newStackCommand(host *hostFlag) *cobra.Command {
 		newStackPsCommand(host),
 		newStackRmCommand(host),
 		newStackConfigCommand(),
+		newStackServicesCommand(host),
 	)
 }
 
