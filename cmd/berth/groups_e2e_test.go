@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,7 @@ func TestGroupsProcesses(t *testing.T) {
 	t.Run("config create inspect --pretty rm", func(t *testing.T) { testConfigVerbs(t, c) })
 	t.Run("secret rm refuses a secret in use", func(t *testing.T) { testSecretInUse(t, c) })
 	t.Run("stack services and node ps", func(t *testing.T) { testStackServicesNodePs(t, c) })
+	t.Run("completion of names from the daemon", func(t *testing.T) { testCompletion(t, c) })
 	t.Run("swarm ca and join-token", func(t *testing.T) { testSwarmReads(t, c) })
 	t.Run("version", func(t *testing.T) { testVersion(t, c) })
 	// Last: it restarts the node.
@@ -180,4 +182,31 @@ func testStackServicesNodePs(t *testing.T, c *procCluster) {
 		}
 		return nil
 	})
+}
+
+func testCompletion(t *testing.T, c *procCluster) {
+	const compose = "services:\n  web:\n    image: busybox:1.36\n  worker:\n    image: busybox:1.36\n"
+	c.mustStdin("node-1", compose, "stack", "deploy", "-c", "-", "cmp")
+	t.Cleanup(func() { c.run("node-1", "stack", "rm", "cmp") })
+	c.mustStdin("node-1", "x", "secret", "create", "cmp_token", "-")
+	t.Cleanup(func() { c.run("node-1", "secret", "rm", "cmp_token") })
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"service", "inspect", ""}, []string{"cmp_web", "cmp_worker"}},
+		{[]string{"service", "inspect", "cmp_web", "cmp_w"}, []string{"cmp_worker"}},
+		{[]string{"service", "scale", "cmp_we"}, []string{"cmp_web="}},
+		{[]string{"stack", "services", "c"}, []string{"cmp"}},
+		{[]string{"node", "ps", ""}, []string{"node-1"}},
+		{[]string{"secret", "rm", "cmp"}, []string{"cmp_token"}},
+		{[]string{"stack", "ps", "cmp", ""}, nil},
+	} {
+		out := c.must("node-1", append([]string{"__complete"}, tc.args...)...).Stdout
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		got := lines[:len(lines)-1] // the last line is cobra's directive
+		if !slices.Equal(got, tc.want) && !(len(got) == 0 && tc.want == nil) {
+			t.Errorf("__complete %q = %q, want %q", tc.args, got, tc.want)
+		}
+	}
 }

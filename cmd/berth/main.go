@@ -148,8 +148,10 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newConfigCommand(host),
 		newSwarmCommand(host),
 		newVersionCommand(host),
+		newCompletionCommand(),
 	)
 	wrapArgErrors(root)
+	registerCompletions(root, host)
 	return root
 }
 
