@@ -599,6 +599,11 @@ func (c *Client) TaskLogs(ctx context.Context, taskRef string, o LogOptions, w i
 	if o.Stream != "" {
 		v.Set("stream", o.Stream)
 	}
+	for name, t := range map[string]time.Time{"since": o.Since, "until": o.Until} {
+		if !t.IsZero() {
+			v.Set(name, t.Format(time.RFC3339Nano))
+		}
+	}
 	path := "/v1/tasks/" + url.PathEscape(taskRef) + "/logs"
 	if len(v) > 0 {
 		path += "?" + v.Encode()

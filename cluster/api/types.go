@@ -425,6 +425,10 @@ type LogOptions struct {
 	Timestamps bool `json:"timestamps,omitempty"`
 	// Stream is "stdout", "stderr" or "" for both.
 	Stream string `json:"stream,omitempty"`
+	// Since and Until keep the lines written between them (zero: no bound); a
+	// followed log ends once Until has passed.
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
 }
 
 // ImageLoadOptions is the query of POST /v1/images/load.

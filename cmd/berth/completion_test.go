@@ -16,6 +16,7 @@ func positionalKinds(cmd *cobra.Command) []nameKind {
 	for _, w := range strings.Fields(use)[1:] {
 		w = strings.Trim(w, "[].")
 		w, _, _ = strings.Cut(w, "=")
+		w, _, _ = strings.Cut(w, "|")
 		switch {
 		case w == "NAME" && cmd.Parent().Name() == "source":
 			kinds = append(kinds, kindSource)
