@@ -117,3 +117,11 @@ func TestVersionWithoutADaemon(t *testing.T) {
 		t.Errorf("version without a daemon: %v", r)
 	}
 }
+
+// `berth config -c FILE` was the Compose printer: its help says where that went.
+func TestConfigGroupPointsToStackConfig(t *testing.T) {
+	r := runBerth(t, "", "config", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "'berth stack config -c FILE'") {
+		t.Errorf("config --help: %v", r)
+	}
+}

@@ -107,7 +107,10 @@ func newSecretCommand(host *hostFlag) *cobra.Command {
 }
 
 func newConfigCommand(host *hostFlag) *cobra.Command {
-	return newObjectCommand(host, configKind, "Manage the cluster's configs")
+	cmd := newObjectCommand(host, configKind, "Manage the cluster's configs")
+	// Before issue 19 `berth config` printed Compose files: say where that went.
+	cmd.Long = "Manage the cluster's configs, as 'docker config'. The Compose printer that was\n'berth config -c FILE' is 'berth stack config -c FILE', as in Docker."
+	return cmd
 }
 
 func newObjectCommand(host *hostFlag, k objectKind, short string) *cobra.Command {
