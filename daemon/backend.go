@@ -127,6 +127,26 @@ func (n *Node) Configs(ctx context.Context, q api.Query) ([]*model.Config, api.Q
 	return query(n.readyControl, func(c *control.Control) ([]*model.Config, api.QueryMeta, error) { return c.Configs(ctx, q) })
 }
 
+// Secret implements server.Backend.
+func (n *Node) Secret(ctx context.Context, ref string) (*model.Secret, error) {
+	return call(n.readyControl, func(c *control.Control) (*model.Secret, error) { return c.Secret(ctx, ref) })
+}
+
+// Config implements server.Backend.
+func (n *Node) Config(ctx context.Context, ref string) (*model.Config, error) {
+	return call(n.readyControl, func(c *control.Control) (*model.Config, error) { return c.Config(ctx, ref) })
+}
+
+// RemoveSecret implements server.Backend.
+func (n *Node) RemoveSecret(ctx context.Context, ref string) (*api.WriteResponse, error) {
+	return call(n.readyControl, func(c *control.Control) (*api.WriteResponse, error) { return c.RemoveSecret(ctx, ref) })
+}
+
+// RemoveConfig implements server.Backend.
+func (n *Node) RemoveConfig(ctx context.Context, ref string) (*api.WriteResponse, error) {
+	return call(n.readyControl, func(c *control.Control) (*api.WriteResponse, error) { return c.RemoveConfig(ctx, ref) })
+}
+
 // RequestJoin implements server.Backend.
 func (n *Node) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*api.NodeJoinResponse, error) {
 	return call(n.readyControl, func(c *control.Control) (*api.NodeJoinResponse, error) { return c.RequestJoin(ctx, req) })

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +40,8 @@ type Config struct {
 	AdvertiseAddr string
 	Hostname      string
 	Logger        *slog.Logger
+	// Version is the build's version, which Info reports (`berth version`).
+	Version string
 
 	// HeartbeatPeriod overrides the cluster's heartbeat period on this node: how
 	// often it heartbeats and, while it leads, how fast it declares nodes down.
@@ -426,7 +429,8 @@ func (n *Node) Info(ctx context.Context) (*api.Info, error) {
 	n.mu.RLock()
 	phase, meta, m := n.phase, n.meta, n.mgr
 	n.mu.RUnlock()
-	info := &api.Info{Phase: phase, Hostname: n.cfg.Hostname}
+	info := &api.Info{Phase: phase, Hostname: n.cfg.Hostname,
+		Version: &api.Version{Version: n.cfg.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}}
 	if meta == nil {
 		return info, nil
 	}

@@ -456,6 +456,36 @@ func (c *Client) Configs(ctx context.Context, q Query) ([]*model.Config, QueryMe
 	return out, queryMeta(h), err
 }
 
+// Secret returns one version of a secret, by name (the latest), ID or unique ID
+// prefix, without its data.
+func (c *Client) Secret(ctx context.Context, ref string) (*model.Secret, error) {
+	var out model.Secret
+	_, err := c.do(ctx, http.MethodGet, "/v1/secrets/"+url.PathEscape(ref), nil, &out)
+	return &out, err
+}
+
+// RemoveSecret deletes every version of a secret.
+func (c *Client) RemoveSecret(ctx context.Context, ref string) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(ref), nil, &out)
+	return &out, err
+}
+
+// Config returns one version of a config, by name (the latest), ID or unique ID
+// prefix, with its data.
+func (c *Client) Config(ctx context.Context, ref string) (*model.Config, error) {
+	var out model.Config
+	_, err := c.do(ctx, http.MethodGet, "/v1/configs/"+url.PathEscape(ref), nil, &out)
+	return &out, err
+}
+
+// RemoveConfig deletes every version of a config.
+func (c *Client) RemoveConfig(ctx context.Context, ref string) (*WriteResponse, error) {
+	var out WriteResponse
+	_, err := c.do(ctx, http.MethodDelete, "/v1/configs/"+url.PathEscape(ref), nil, &out)
+	return &out, err
+}
+
 // ---------------------------------------------------------------------------
 // Stacks, services and tasks.
 
@@ -585,6 +615,11 @@ func (c *Client) TaskLogs(ctx context.Context, taskRef string, o LogOptions, w i
 	}
 	if o.Stream != "" {
 		v.Set("stream", o.Stream)
+	}
+	for name, t := range map[string]time.Time{"since": o.Since, "until": o.Until} {
+		if !t.IsZero() {
+			v.Set(name, t.Format(time.RFC3339Nano))
+		}
 	}
 	path := "/v1/tasks/" + url.PathEscape(taskRef) + "/logs"
 	if len(v) > 0 {

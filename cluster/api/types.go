@@ -49,6 +49,16 @@ type Info struct {
 	Nodes        int      `json:"nodes,omitempty"`
 	RaftIndex    uint64   `json:"raft_index,omitempty"`
 	ManagerAddrs []string `json:"manager_addrs,omitempty"`
+	// Version is the daemon's build (`berth version`).
+	Version *Version `json:"version,omitempty"`
+}
+
+// Version describes a build of berth: the CLI's or a daemon's.
+type Version struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
 }
 
 // Leader names the raft leader.
@@ -228,7 +238,7 @@ type QueryMeta struct {
 }
 
 // StackDeployRequest is `berth stack deploy`: the canonical stack as spec.Load made it
-// (as `berth config` prints it), and the content of its secrets and configs, by short
+// (as `berth stack config` prints it), and the content of its secrets and configs, by short
 // name, which the spec's JSON form leaves out. It never shows in a log.
 type StackDeployRequest struct {
 	Stack      *spec.Stack       `json:"stack"`
@@ -419,6 +429,10 @@ type LogOptions struct {
 	Timestamps bool `json:"timestamps,omitempty"`
 	// Stream is "stdout", "stderr" or "" for both.
 	Stream string `json:"stream,omitempty"`
+	// Since and Until keep the lines written between them (zero: no bound); a
+	// followed log ends once Until has passed.
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
 }
 
 // ImageLoadOptions is the query of POST /v1/images/load.

@@ -43,6 +43,8 @@ const (
 	CmdServiceCreate Type = 32
 	CmdServiceUpdate Type = 33
 	CmdServiceRemove Type = 34
+	// Issue 19: `berth secret rm`, `berth config rm`.
+	CmdObjectRemove Type = 35
 )
 
 func (t Type) String() string {
@@ -177,6 +179,7 @@ var commands = map[Type]command{
 	CmdServiceCreate:      {"service-create", decodeInto(applyServiceCreate)},
 	CmdServiceUpdate:      {"service-update", decodeInto(applyServiceUpdate)},
 	CmdServiceRemove:      {"service-remove", decodeInto(applyServiceRemove)},
+	CmdObjectRemove:       {"object-remove", decodeInto(applyObjectRemove)},
 }
 
 // Known reports whether this build can apply commands of type t.

@@ -25,7 +25,7 @@ func (c *Control) CreateSecret(ctx context.Context, req *api.ObjectCreateRequest
 		if err != nil {
 			return 0, err
 		}
-		return s.Version, nil
+		return s.Version, ownedByStack("secret", s.Name, s.Stack)
 	}, func(id string, v uint64) (uint64, error) {
 		return c.apply(ctx, command.CmdSecretUpsert, &model.Secret{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
 	})
@@ -49,7 +49,7 @@ func (c *Control) CreateConfig(ctx context.Context, req *api.ObjectCreateRequest
 		if err != nil {
 			return 0, err
 		}
-		return cf.Version, nil
+		return cf.Version, ownedByStack("config", cf.Name, cf.Stack)
 	}, func(id string, v uint64) (uint64, error) {
 		return c.apply(ctx, command.CmdConfigUpsert, &model.Config{ID: id, Name: req.Name, Version: v, Data: req.Data, Labels: req.Labels})
 	})
@@ -101,6 +101,15 @@ func (c *Control) createObject(ctx context.Context, kind string, req *api.Object
 	return nil, lastErr
 }
 
+// ownedByStack refuses a new version of an object a stack deploys: the stack's next
+// deploy would refuse it as someone else's, and its services would never mount it.
+func ownedByStack(kind, name, stack string) error {
+	if stack == "" {
+		return nil
+	}
+	return badRequest("%s %s belongs to stack %s: change it in the stack's Compose file", kind, name, stack)
+}
+
 func checkObject(kind string, req *api.ObjectCreateRequest) error {
 	if err := spec.CheckObjectName(kind, req.Name); err != nil {
 		return api.BadRequest(err)
@@ -115,4 +124,79 @@ func checkObject(kind string, req *api.ObjectCreateRequest) error {
 		return api.BadRequest(fmt.Errorf("%s %s: %w", kind, req.Name, err))
 	}
 	return nil
+}
+
+// Secret is the latest version of the secret named ref, or the version whose ID (or
+// unique ID prefix) is ref, without its data.
+func (c *Control) Secret(ctx context.Context, ref string) (*model.Secret, error) {
+	s, err := resolveObject(c.st.State().ReadTxn(), command.KindSecret, ref,
+		func(tx *state.ReadTxn, id string) (*model.Secret, error) { return tx.SecretByID(nil, id) },
+		func(tx *state.ReadTxn, name string) (*model.Secret, error) { return tx.Secret(nil, name) },
+		func(tx *state.ReadTxn) ([]*model.Secret, error) { return tx.Secrets(nil) },
+		func(s *model.Secret) string { return s.ID })
+	if err != nil {
+		return nil, err
+	}
+	return s.Redacted(), nil
+}
+
+// Config is the latest version of the config named ref, or the version whose ID (or
+// unique ID prefix) is ref, data included: a config is not confidential.
+func (c *Control) Config(ctx context.Context, ref string) (*model.Config, error) {
+	return resolveObject(c.st.State().ReadTxn(), command.KindConfig, ref,
+		func(tx *state.ReadTxn, id string) (*model.Config, error) { return tx.ConfigByID(nil, id) },
+		func(tx *state.ReadTxn, name string) (*model.Config, error) { return tx.Config(nil, name) },
+		func(tx *state.ReadTxn) ([]*model.Config, error) { return tx.Configs(nil) },
+		func(cf *model.Config) string { return cf.ID })
+}
+
+// RemoveSecret deletes every version of the secret ref names (by name, or by the ID of
+// one of its versions), unless a service or a source uses it.
+func (c *Control) RemoveSecret(ctx context.Context, ref string) (*api.WriteResponse, error) {
+	s, err := c.Secret(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.removeObject(ctx, command.KindSecret, s.Name)
+}
+
+// RemoveConfig deletes every version of the config ref names, unless a service uses it.
+func (c *Control) RemoveConfig(ctx context.Context, ref string) (*api.WriteResponse, error) {
+	cf, err := c.Config(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.removeObject(ctx, command.KindConfig, cf.Name)
+}
+
+func (c *Control) removeObject(ctx context.Context, kind, name string) (*api.WriteResponse, error) {
+	idx, err := c.apply(ctx, command.CmdObjectRemove, &command.ObjectRemove{Kind: kind, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	return &api.WriteResponse{Index: idx}, nil
+}
+
+// resolveObject finds a secret or config version by ID, name (the latest version) or
+// unique ID prefix, as Docker does.
+func resolveObject[T any](tx *state.ReadTxn, kind, ref string, byID, byName func(*state.ReadTxn, string) (T, error),
+	all func(*state.ReadTxn) ([]T, error), id func(T) string) (T, error) {
+	var zero T
+	if ref == "" {
+		return zero, badRequest("no %s given", kind)
+	}
+	o, n, err := state.LookupRef(ref,
+		func(s string) (T, error) { return byID(tx, s) },
+		func(s string) (T, error) { return byName(tx, s) },
+		func() ([]T, error) { return all(tx) },
+		id)
+	switch {
+	case err != nil:
+		return zero, err
+	case n == 0:
+		return zero, &notFoundError{kind, ref}
+	case n > 1:
+		return zero, badRequest("%s %q is ambiguous: %d %s IDs start with it; give more of the ID", kind, ref, n, kind)
+	}
+	return o, nil
 }

@@ -75,9 +75,9 @@ func newJoinCommand(host *hostFlag) *cobra.Command {
 default port 4270). The token says which role the node gets. The node checks the
 manager's CA against the digest in the token before it sends anything.`,
 		Example: `  berth join --token BERTH-1-... 10.0.0.1:4270`,
-		Args: func(_ *cobra.Command, args []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return errors.New("join needs the address of one manager (HOST:PORT); see 'berth join --help'")
+				return fmt.Errorf("join needs the address of one manager (HOST:PORT); see '%s --help'", cmd.CommandPath())
 			}
 			return nil
 		},
@@ -95,7 +95,7 @@ manager's CA against the digest in the token before it sends anything.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&req.Token, "token", "", "Join token (`berth join-token worker|manager` on a manager)")
+	cmd.Flags().StringVar(&req.Token, "token", "", "Join token (from 'berth join-token worker|manager' on a manager)")
 	cmd.Flags().StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (HOST or HOST:PORT)")
 	_ = cmd.MarkFlagRequired("token")
 	return cmd

@@ -4,7 +4,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newConfigCommand() *cobra.Command {
+// newStackConfigCommand is Docker's `stack config`; before issue 19 it was `berth
+// config`, which is now the group of cluster configs, as in Docker.
+func newStackConfigCommand() *cobra.Command {
 	var (
 		compose composeFlags
 		output  string
@@ -15,8 +17,8 @@ func newConfigCommand() *cobra.Command {
 		Long: `Print a stack the way berth sees it: its Compose files merged in order, variables
 interpolated, defaults filled in and every list in canonical order, like
 'docker stack config'. Secret contents are never printed.`,
-		Example: `  berth config -c compose.yaml
-  berth config -c compose.yaml -c compose.prod.yaml --env-file prod.env --stack web`,
+		Example: `  berth stack config -c compose.yaml
+  berth stack config -c compose.yaml -c compose.prod.yaml --env-file prod.env --stack web`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, outputYAML, outputJSON); err != nil {

@@ -129,11 +129,10 @@ func testCourseUpdate(t *testing.T, c *procCluster) {
 	}
 }
 
-// testCourseAutolock: docker swarm update --autolock=true ; docker swarm unlock
-// (berth's top-level update and unlock).
+// testCourseAutolock: docker swarm update --autolock=true ; docker swarm unlock.
 func testCourseAutolock(t *testing.T, c *procCluster) {
 	t.Helper()
-	r := c.must("node-1", "update", "--autolock=true")
+	r := c.must("node-1", "swarm", "update", "--autolock=true")
 	key := regexp.MustCompile(`BERTHKEY-1-\S+`).FindString(r.Stdout)
 	if key == "" {
 		t.Fatalf("update --autolock=true printed no unlock key:\n%s", r.Stdout)
@@ -145,7 +144,7 @@ func testCourseAutolock(t *testing.T, c *procCluster) {
 	if info := c.info("node-1"); !info.Locked {
 		t.Fatalf("restarted with autolock on, the node is not locked: %+v", info)
 	}
-	if r := c.d("node-1").CLI(c.ctx, key+"\n", "unlock"); r.Code != 0 {
+	if r := c.d("node-1").CLI(c.ctx, key+"\n", "swarm", "unlock"); r.Code != 0 {
 		t.Fatalf("unlock: %v", r)
 	}
 	c.eventually(20*time.Second, func() error { return serviceRuns(c, "nginx", "1/1") })

@@ -48,6 +48,7 @@ line wins over the file, and an unknown key is an error.`,
 				return fmt.Errorf("unknown log level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			cfg.Version = versionString()
 			if validate {
 				if _, err := daemon.New(cfg); err != nil {
 					return err

@@ -174,9 +174,9 @@ func TestFormatAndFilterErrors(t *testing.T) {
 // --format is every command's output flag; -o/--output stays where berth had it.
 func TestFormatIsTheOutputFlag(t *testing.T) {
 	const app = "testdata/config/app/compose.yaml"
-	withO := runBerth(t, "", "config", "-c", app, "-o", "json")
-	withFormat := runBerth(t, "", "config", "-c", app, "--format", "json")
+	withO := runBerth(t, "", "stack", "config", "-c", app, "-o", "json")
+	withFormat := runBerth(t, "", "stack", "config", "-c", app, "--format", "json")
 	if withO.code != 0 || withFormat.code != 0 || withO.stdout != withFormat.stdout {
-		t.Errorf("config -o json:\n%v\nconfig --format json:\n%v", withO, withFormat)
+		t.Errorf("stack config -o json:\n%v\nstack config --format json:\n%v", withO, withFormat)
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -17,9 +20,11 @@ import (
 )
 
 type logFlags struct {
-	opts     api.LogOptions
-	tail     string
-	noPrefix bool
+	opts         api.LogOptions
+	tail         string
+	since, until string
+	noPrefix     bool
+	noTrunc      bool
 }
 
 func (f *logFlags) register(cmd *cobra.Command, prefix bool) {
@@ -28,12 +33,16 @@ func (f *logFlags) register(cmd *cobra.Command, prefix bool) {
 	fl.StringVarP(&f.tail, "tail", "n", "all", "Number of lines to show from the end of the logs, or all")
 	fl.BoolVarP(&f.opts.Timestamps, "timestamps", "t", false, "Show timestamps")
 	fl.StringVar(&f.opts.Stream, "stream", "", "Show only stdout or stderr")
+	fl.StringVar(&f.since, "since", "", "Show lines written since a time (2026-12-07T10:00:00Z, 2026-12-07, a Unix time) or for a while (42m)")
+	fl.StringVar(&f.until, "until", "", "Show lines written before a time (2026-12-07T10:00:00Z, 2026-12-07, a Unix time) or a while ago (42m)")
 	if prefix {
 		fl.BoolVar(&f.noPrefix, "no-task-name", false, "Do not prefix lines with the task's name and node")
+		fl.BoolVar(&f.noPrefix, "raw", false, "Do not prefix lines with the task's name and node (Docker's name for --no-task-name)")
+		fl.BoolVar(&f.noTrunc, "no-trunc", false, "Show whole task IDs in the prefix")
 	}
 }
 
-func (f *logFlags) options() (api.LogOptions, error) {
+func (f *logFlags) options(now time.Time) (api.LogOptions, error) {
 	o := f.opts
 	if f.tail != "all" {
 		n, err := strconv.Atoi(f.tail)
@@ -42,20 +51,64 @@ func (f *logFlags) options() (api.LogOptions, error) {
 		}
 		o.Tail = n
 	}
+	var err error
+	if o.Since, err = logTime("since", f.since, now); err != nil {
+		return o, err
+	}
+	if o.Until, err = logTime("until", f.until, now); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// unixTime reads seconds since the epoch, with up to nine decimals (1796637600.5).
+func unixTime(v string) (time.Time, bool) {
+	sec, frac, _ := strings.Cut(v, ".")
+	s, err := strconv.ParseUint(sec, 10, 63)
+	if err != nil || len(frac) > 9 {
+		return time.Time{}, false
+	}
+	var ns uint64
+	if frac != "" {
+		if ns, err = strconv.ParseUint(frac+strings.Repeat("0", 9-len(frac)), 10, 63); err != nil {
+			return time.Time{}, false
+		}
+	}
+	return time.Unix(int64(s), int64(ns)), true
+}
+
+// logTime reads --since and --until as Docker does: an RFC 3339 time, a date, a Unix
+// time in seconds, or a duration that far before now. Empty is no bound.
+func logTime(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d.Abs()), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if t, ok := unixTime(v); ok {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--%s %q: give a time (2026-12-07T10:00:00Z, 2026-12-07 or a Unix time) or a duration (42m)", flag, v)
 }
 
 func newServiceLogsCommand(host *hostFlag) *cobra.Command {
 	var flags logFlags
 	cmd := &cobra.Command{
-		Use:   "logs [-f] [--tail N] [-t] SERVICE",
-		Short: "Show the logs of a service's tasks",
-		Long: `Show what the tasks of a service wrote to stdout and stderr, each line prefixed with
-its task's name and node (as Docker does), from the nodes the tasks ran on. With -f,
-follow them until interrupted.`,
+		Use:   "logs [-f] [--tail N] [-t] [--since TIME] [--until TIME] [--raw] SERVICE|TASK",
+		Short: "Show the logs of a service's tasks, or of one task",
+		Long: `Show what the tasks of a service (or one task: its ID, a unique prefix of one, or its
+name, web_api.1) wrote to stdout and stderr, each line prefixed with its task's name, ID
+and node (as Docker does), from the nodes the tasks ran on. With -f, follow them until
+interrupted, or until --until passes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := flags.options()
+			o, err := flags.options(time.Now())
 			if err != nil {
 				return err
 			}
@@ -63,32 +116,76 @@ follow them until interrupted.`,
 			if err != nil {
 				return err
 			}
-			tasks, _, err := c.Tasks(cmd.Context(), api.TaskFilter{Service: args[0]}, api.Query{})
+			tasks, err := logTasks(cmd.Context(), c, args[0])
 			if err != nil {
 				return err
 			}
-			return serviceLogs(cmd.Context(), c, tasks, o, !flags.noPrefix, cmd.OutOrStdout())
+			p := logPrefix{off: flags.noPrefix, wholeID: flags.noTrunc}
+			return serviceLogs(cmd.Context(), c, tasks, o, p, cmd.OutOrStdout())
 		},
 	}
 	flags.register(cmd, true)
 	return cmd
 }
 
+// logTasks are the tasks `service logs REF` shows: the service's, or the one task REF
+// names, as Docker's.
+func logTasks(ctx context.Context, c *api.Client, ref string) ([]*api.TaskInfo, error) {
+	tasks, _, err := c.Tasks(ctx, api.TaskFilter{Service: ref}, api.Query{})
+	if !errors.Is(err, api.ErrNotFound) {
+		return tasks, err
+	}
+	all, _, lerr := c.Tasks(ctx, api.TaskFilter{}, api.Query{})
+	if lerr != nil {
+		return nil, lerr
+	}
+	if t := findTask(all, ref); t != nil {
+		return []*api.TaskInfo{t}, nil
+	}
+	return nil, fmt.Errorf("no such service or task: %s ('berth service ls' lists the services, 'berth service ps SERVICE' their tasks)", ref)
+}
+
+// findTask finds a task by ID, by name (the slot's newest task: tasks come newest
+// first) or by unique ID prefix.
+func findTask(tasks []*api.TaskInfo, ref string) *api.TaskInfo {
+	var byPrefix []*api.TaskInfo
+	for _, t := range tasks {
+		if t.ID == ref || t.Name == ref {
+			return t
+		}
+		if strings.HasPrefix(t.ID, ref) {
+			byPrefix = append(byPrefix, t)
+		}
+	}
+	if len(byPrefix) == 1 {
+		return byPrefix[0]
+	}
+	return nil
+}
+
+// logPrefix names the task of each line as Docker does (name.ID@node), unless off.
+type logPrefix struct {
+	off, wholeID bool
+}
+
+func (p logPrefix) of(t *api.TaskInfo) string {
+	if p.off {
+		return ""
+	}
+	return fmt.Sprintf("%s.%s@%s    | ", t.Name, shortID(t.ID, p.wholeID), t.NodeHostname)
+}
+
 // serviceLogs streams the logs of every task that was placed, each through a line
 // writer, so that concurrent streams never interleave within a line.
-func serviceLogs(ctx context.Context, c *api.Client, tasks []*api.TaskInfo, o api.LogOptions, prefix bool, out io.Writer) error {
+func serviceLogs(ctx context.Context, c *api.Client, tasks []*api.TaskInfo, o api.LogOptions, prefix logPrefix, out io.Writer) error {
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	for _, t := range tasks {
 		if t.NodeID == "" || !t.Status.State.After(model.TaskAssigned) {
 			continue
 		}
-		p := ""
-		if prefix {
-			p = fmt.Sprintf("%s.%s@%s    | ", t.Name, shortID(t.ID, false), t.NodeHostname)
-		}
 		g.Go(func() error {
-			lw := &lineWriter{out: out, mu: &mu, prefix: p}
+			lw := &lineWriter{out: out, mu: &mu, prefix: prefix.of(t)}
 			err := c.TaskLogs(ctx, t.ID, o, lw)
 			lw.flush()
 			return err
@@ -143,13 +240,13 @@ func newTaskCommand(host *hostFlag) *cobra.Command {
 func newTaskLogsCommand(host *hostFlag) *cobra.Command {
 	var flags logFlags
 	cmd := &cobra.Command{
-		Use:   "logs [-f] [--tail N] [-t] TASK",
+		Use:   "logs [-f] [--tail N] [-t] [--since TIME] [--until TIME] TASK",
 		Short: "Show the logs of a task",
 		Long: `Show what a task wrote to stdout and stderr, from the node it ran on. TASK is a task ID,
 a unique prefix of one, or a task name (web_api.1: the slot's newest task).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := flags.options()
+			o, err := flags.options(time.Now())
 			if err != nil {
 				return err
 			}

@@ -127,7 +127,6 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 	host := &hostFlag{}
 	host.register(root, os.Getenv)
 	root.AddCommand(
-		newConfigCommand(),
 		newValidateCommand(),
 		newDiffCommand(host),
 		newDaemonCommand(),
@@ -146,8 +145,16 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newTaskCommand(host),
 		newImageCommand(host),
 		newDocsCommand(),
+		newSecretCommand(host),
+		newConfigCommand(host),
+		newSwarmCommand(host),
+		newVersionCommand(host),
+		newCompletionCommand(),
 	)
 	addRemoteCommands(root, host)
+	// After every command is added: they apply to the whole tree.
+	wrapArgErrors(root)
+	registerCompletions(root, host)
 	return root
 }
 

@@ -94,37 +94,37 @@ func TestCLI(t *testing.T) {
 	}{
 		{
 			name:   "config merges files and interpolates",
-			args:   []string{"config", "-c", app, "-c", appProd, "--env-file", appExtra},
+			args:   []string{"stack", "config", "-c", app, "-c", appProd, "--env-file", appExtra},
 			golden: "config_app",
 			absent: []string{"TOP-SECRET-FIXTURE-VALUE"},
 		},
 		{
 			name:   "config json",
-			args:   []string{"config", "-c", app, "-c", appProd, "--env-file", appExtra, "--stack", "shop", "-o", "json"},
+			args:   []string{"stack", "config", "-c", app, "-c", appProd, "--env-file", appExtra, "--stack", "shop", "-o", "json"},
 			golden: "config_app_json",
 			absent: []string{"TOP-SECRET-FIXTURE-VALUE"},
 		},
 		{
 			name:   "config from standard input",
-			args:   []string{"config", "-c", "-", "--stack", "piped"},
+			args:   []string{"stack", "config", "-c", "-", "--stack", "piped"},
 			stdin:  "services:\n  hello:\n    image: busybox:1.36\n",
 			stdout: []string{`^name: piped$`, `^\s+image: busybox:1.36$`},
 		},
 		{
 			name:   "config missing file",
-			args:   []string{"config", "-c", "testdata/nope/compose.yaml"},
+			args:   []string{"stack", "config", "-c", "testdata/nope/compose.yaml"},
 			code:   2,
 			stderr: []string{`^berth: reading compose file: open testdata/nope/compose.yaml: no such file or directory$`},
 		},
 		{
 			name:   "config needs -c",
-			args:   []string{"config"},
+			args:   []string{"stack", "config"},
 			code:   2,
 			stderr: []string{`^berth: required flag\(s\) "compose-file" not set$`},
 		},
 		{
 			name:   "config unknown output format",
-			args:   []string{"config", "-c", app, "-o", "toml"},
+			args:   []string{"stack", "config", "-c", app, "-o", "toml"},
 			code:   2,
 			stderr: []string{`^berth: unknown output format "toml": use yaml or json$`},
 		},
@@ -325,7 +325,7 @@ func TestEnvPrecedence(t *testing.T) {
 	// .env gives BERTH_TEST_TAG=from-dotenv, extra.env overrides it, and the process
 	// environment overrides both.
 	t.Setenv("BERTH_TEST_REGION", "from-process")
-	r := runBerth(t, "", "config", "-c", "testdata/config/app/compose.yaml")
+	r := runBerth(t, "", "stack", "config", "-c", "testdata/config/app/compose.yaml")
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
@@ -334,12 +334,12 @@ func TestEnvPrecedence(t *testing.T) {
 			t.Errorf("config output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	r = runBerth(t, "", "config", "-c", "testdata/config/app/compose.yaml", "--env-file", "testdata/config/app/extra.env")
+	r = runBerth(t, "", "stack", "config", "-c", "testdata/config/app/compose.yaml", "--env-file", "testdata/config/app/extra.env")
 	if !strings.Contains(r.stdout, "image: nginx:1.27-alpine") {
 		t.Errorf("--env-file does not override .env:\n%s", r)
 	}
 	t.Setenv("BERTH_TEST_TAG", "from-process")
-	r = runBerth(t, "", "config", "-c", "testdata/config/app/compose.yaml", "--env-file", "testdata/config/app/extra.env")
+	r = runBerth(t, "", "stack", "config", "-c", "testdata/config/app/compose.yaml", "--env-file", "testdata/config/app/extra.env")
 	if !strings.Contains(r.stdout, "image: nginx:from-process") {
 		t.Errorf("the process environment does not win over env files:\n%s", r)
 	}
@@ -388,7 +388,7 @@ func TestComposeBindSources(t *testing.T) {
 	if err := os.WriteFile(file, []byte(compose), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := runBerth(t, "", "config", "-c", file, "-o", "json")
+	r := runBerth(t, "", "stack", "config", "-c", file, "-o", "json")
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}

@@ -24,6 +24,7 @@ func newNodeCommand(host *hostFlag) *cobra.Command {
 		newNodeRoleCommand(host, model.RoleManager),
 		newNodeRoleCommand(host, model.RoleWorker),
 		newNodeUpdateCommand(host),
+		newNodePsCommand(host),
 	)
 }
 

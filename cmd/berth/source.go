@@ -414,7 +414,8 @@ func newSourceSyncCommand(host *hostFlag) *cobra.Command {
 		Short: "Sync a source now (and end a rollback's pin)",
 		Long: `Ask the leading manager to sync the source now: fetch its branch (or read its folder)
 and apply what changed. A revision pinned by 'source rollback' is released. Without
---detach, wait for the sync's result and print it; exit 1 when it failed.`,
+--detach, wait for the sync's result and print it; exit 2 when it failed, as for
+any error.`,
 		Args: exactlyOneName("source sync"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := host.client()

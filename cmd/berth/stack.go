@@ -21,6 +21,8 @@ func newStackCommand(host *hostFlag) *cobra.Command {
 		newStackLsCommand(host),
 		newStackPsCommand(host),
 		newStackRmCommand(host),
+		newStackConfigCommand(),
+		newStackServicesCommand(host),
 	)
 }
 
@@ -38,7 +40,7 @@ func newStackDeployCommand(host *hostFlag) *cobra.Command {
 		Aliases: []string{"up"},
 		Short:   "Deploy a stack, or update it",
 		Long: `Deploy a stack from Compose files, like 'docker stack deploy': the files are read
-exactly as 'berth config' reads them, and the whole stack (services, networks, secrets,
+exactly as 'berth stack config' reads them, and the whole stack (services, networks, secrets,
 configs) is written in one raft command, so it is applied whole or not at all. Changed
 services roll according to their update_config; a secret or config whose content
 changed gets a new version, and the services using it roll to it.

@@ -114,7 +114,7 @@ func (d *DataPlane) LoadImage(ctx context.Context, r io.Reader) ([]string, error
 
 // TaskLogs streams a task's logs from this node.
 func (d *DataPlane) TaskLogs(ctx context.Context, taskID string, o api.LogOptions, w io.Writer) error {
-	ro := executor.LogOptions{Tail: o.Tail, Follow: o.Follow, Timestamps: o.Timestamps,
+	ro := executor.LogOptions{Tail: o.Tail, Follow: o.Follow, Timestamps: o.Timestamps, Since: o.Since, Until: o.Until,
 		Stdout: o.Stream == "stdout", Stderr: o.Stream == "stderr"}
 	err := d.ex.Logs(ctx, taskID, ro, w)
 	if errors.Is(err, executor.ErrNotFound) || errors.Is(err, executor.ErrInvalid) {

@@ -211,6 +211,10 @@ func TestReadFiltersStreams(t *testing.T) {
 		{ReadOptions{Stdout: true}, "out1\nout2\n"},
 		{ReadOptions{Stderr: true}, "err1\n"},
 		{ReadOptions{Since: t0.Add(time.Second)}, "err1\nout2\n"},
+		{ReadOptions{Until: t0.Add(time.Second)}, "out1\nerr1\n"},
+		{ReadOptions{Since: t0.Add(time.Second), Until: t0.Add(time.Second)}, "err1\n"},
+		// Following ends once Until has passed.
+		{ReadOptions{Until: t0.Add(time.Second), Follow: true}, "out1\nerr1\n"},
 		{ReadOptions{Tail: 1, Stderr: true, Timestamps: true}, "2026-01-01T00:00:01Z err1\n"},
 	} {
 		var out bytes.Buffer

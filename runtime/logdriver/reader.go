@@ -24,8 +24,8 @@ const followPoll = 200 * time.Millisecond
 type ReadOptions struct {
 	// Tail keeps only the last Tail lines that exist when reading starts; 0 means all.
 	Tail int
-	// Since drops lines written before it.
-	Since time.Time
+	// Since drops lines written before it, Until those written after it.
+	Since, Until time.Time
 	// Follow keeps reading new lines until the context is done.
 	Follow bool
 	// Stdout and Stderr select streams; neither set means both.
@@ -40,7 +40,12 @@ func (o ReadOptions) wants(r Record) bool {
 			return false
 		}
 	}
-	return o.Since.IsZero() || !r.Time.Before(o.Since)
+	return (o.Since.IsZero() || !r.Time.Before(o.Since)) && (o.Until.IsZero() || !r.Time.After(o.Until))
+}
+
+// ended reports whether a followed log has nothing more to show: Until has passed.
+func (o ReadOptions) ended(now time.Time) bool {
+	return !o.Until.IsZero() && now.After(o.Until)
 }
 
 // Read renders the log records of dir as plain lines to w. With Follow it returns nil when
@@ -118,6 +123,8 @@ func Read(ctx context.Context, dir string, o ReadOptions, w io.Writer) error {
 			return nil
 		case <-tick.C:
 		}
+		// Read once more after Until passes: lines written before it may be unread.
+		ended := o.ended(time.Now())
 		if current != nil {
 			if err := current.next(direct); err != nil {
 				return err
@@ -142,7 +149,7 @@ func Read(ctx context.Context, dir string, o ReadOptions, w io.Writer) error {
 				}
 			}
 		}
-		if err := out.Flush(); err != nil {
+		if err := out.Flush(); err != nil || ended {
 			return err
 		}
 	}

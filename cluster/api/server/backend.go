@@ -51,6 +51,14 @@ type Backend interface {
 	CreateConfig(ctx context.Context, req *api.ObjectCreateRequest) (*api.ObjectCreateResponse, error)
 	// Configs lists every version of every config, without data.
 	Configs(ctx context.Context, q api.Query) ([]*model.Config, api.QueryMeta, error)
+	// Secret and Config find one version by name (the latest), ID or unique ID
+	// prefix; Secret's answer is Redacted.
+	Secret(ctx context.Context, ref string) (*model.Secret, error)
+	Config(ctx context.Context, ref string) (*model.Config, error)
+	// RemoveSecret and RemoveConfig delete every version of the object ref names,
+	// refusing one a service (or, for a secret, a source) uses.
+	RemoveSecret(ctx context.Context, ref string) (*api.WriteResponse, error)
+	RemoveConfig(ctx context.Context, ref string) (*api.WriteResponse, error)
 
 	// DeployStack writes a whole stack in one raft command.
 	DeployStack(ctx context.Context, req *api.StackDeployRequest) (*api.StackDeployResponse, error)

@@ -236,6 +236,39 @@ func (h *handler) configs(w http.ResponseWriter, r *http.Request, _ caller) erro
 	return okQuery(w, out, meta)
 }
 
+func (h *handler) secret(w http.ResponseWriter, r *http.Request, _ caller) error {
+	s, err := h.b.Secret(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	// Whatever the backend returned: an answer of the API never carries secret data.
+	return ok(w, s.Redacted())
+}
+
+func (h *handler) removeSecret(w http.ResponseWriter, r *http.Request, _ caller) error {
+	resp, err := h.b.RemoveSecret(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
+func (h *handler) config(w http.ResponseWriter, r *http.Request, _ caller) error {
+	cf, err := h.b.Config(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return ok(w, cf)
+}
+
+func (h *handler) removeConfig(w http.ResponseWriter, r *http.Request, _ caller) error {
+	resp, err := h.b.RemoveConfig(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return ok(w, resp)
+}
+
 func (h *handler) requestJoin(w http.ResponseWriter, r *http.Request, _ caller) error {
 	var req api.NodeJoinRequest
 	if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {

@@ -29,6 +29,8 @@
 //	DELETE /v1/nodes/{ref}[?force=true]        yes     manager
 //	POST /v1/secrets, GET /v1/secrets          yes     manager   listings never carry data
 //	POST /v1/configs, GET /v1/configs          yes     manager   listings never carry data
+//	GET, DELETE /v1/secrets/{ref}              yes     manager   one version, never its data; rm refuses one in use
+//	GET, DELETE /v1/configs/{ref}              yes     manager   one version with its data; rm refuses one in use
 //	POST /v1/stacks                            yes     manager   a whole stack, secrets' content included
 //	GET  /v1/stacks                            yes     manager   blocking
 //	DELETE /v1/stacks/{name}                   yes     manager

@@ -96,6 +96,10 @@ var routes = []route{
 	{"GET /v1/secrets", true, remoteManager, managerPhase, (*handler).secrets},
 	{"POST /v1/configs", true, remoteManager, managerPhase, (*handler).createConfig},
 	{"GET /v1/configs", true, remoteManager, managerPhase, (*handler).configs},
+	{"GET /v1/secrets/{ref}", true, remoteManager, managerPhase, (*handler).secret},
+	{"DELETE /v1/secrets/{ref}", true, remoteManager, managerPhase, (*handler).removeSecret},
+	{"GET /v1/configs/{ref}", true, remoteManager, managerPhase, (*handler).config},
+	{"DELETE /v1/configs/{ref}", true, remoteManager, managerPhase, (*handler).removeConfig},
 
 	{"POST /v1/stacks", true, remoteManager, managerPhase, (*handler).deployStack},
 	{"GET /v1/stacks", true, remoteManager, managerPhase, (*handler).stacks},

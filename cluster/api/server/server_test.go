@@ -52,6 +52,8 @@ type backend struct {
 	loaded countingBody
 	// viewQueries are the queries NodeNetworkView was asked.
 	viewQueries []api.Query
+	// logOptions are the options TaskLogs was last asked.
+	logOptions api.LogOptions
 }
 
 func newBackend(t *testing.T) *backend {
@@ -129,6 +131,11 @@ func (b *backend) Nodes(ctx context.Context, q api.Query) ([]*model.Node, api.Qu
 func (b *backend) Secrets(context.Context, api.Query) ([]*model.Secret, api.QueryMeta, error) {
 	// A careless backend: the handler must still not send the data.
 	return []*model.Secret{{ID: "s1", Name: "pw", Version: 1, Data: []byte("hunter2")}}, api.QueryMeta{Index: 7}, nil
+}
+
+func (b *backend) Secret(context.Context, string) (*model.Secret, error) {
+	// As careless as Secrets.
+	return &model.Secret{ID: "s1", Name: "pw", Version: 1, Data: []byte("hunter2")}, nil
 }
 
 func (b *backend) Configs(context.Context, api.Query) ([]*model.Config, api.QueryMeta, error) {
@@ -298,6 +305,44 @@ func TestListingsNeverCarryData(t *testing.T) {
 	configs, _, err := c.Configs(ctx, api.Query{})
 	if err != nil || len(configs) != 1 || configs[0].Data != nil {
 		t.Errorf("configs: %v %v", configs, err)
+	}
+}
+
+func (b *backend) TaskLogs(_ context.Context, _ string, o api.LogOptions, w io.Writer) error {
+	b.mu.Lock()
+	b.logOptions = o
+	b.mu.Unlock()
+	_, err := io.WriteString(w, "a line\n")
+	return err
+}
+
+func TestTaskLogsPassesSinceAndUntil(t *testing.T) {
+	b := newBackend(t)
+	c := serveLocal(t, b)
+	ctx := context.Background()
+	since := time.Date(2026, 12, 7, 10, 0, 0, 500, time.UTC)
+	until := since.Add(time.Hour)
+	var out strings.Builder
+	if err := c.TaskLogs(ctx, "t1", api.LogOptions{Since: since, Until: until}, &out); err != nil || out.String() != "a line\n" {
+		t.Fatalf("logs: %q %v", out.String(), err)
+	}
+	b.mu.Lock()
+	got := b.logOptions
+	b.mu.Unlock()
+	if !got.Since.Equal(since) || !got.Until.Equal(until) {
+		t.Errorf("backend asked since %s until %s", got.Since, got.Until)
+	}
+	err := c.TaskLogs(ctx, "t1", api.LogOptions{Since: until, Until: since}, io.Discard)
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "is before since") {
+		t.Errorf("until before since: %v", err)
+	}
+}
+
+func TestSecretInspectNeverCarriesData(t *testing.T) {
+	c := serveLocal(t, newBackend(t))
+	s, err := c.Secret(context.Background(), "pw")
+	if err != nil || s.Name != "pw" || s.Data != nil {
+		t.Errorf("secret: %v %v", s, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/ca"
@@ -227,6 +228,16 @@ func (h *handler) taskLogs(w http.ResponseWriter, r *http.Request, _ caller) err
 	case "", "stdout", "stderr":
 	default:
 		return badRequest("stream=%q: give stdout or stderr", o.Stream)
+	}
+	for name, dst := range map[string]*time.Time{"since": &o.Since, "until": &o.Until} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return badRequest("%s=%q: give an RFC 3339 time", name, v)
+			}
+		}
+	}
+	if !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since) {
+		return badRequest("until (%s) is before since (%s): no line can be between them", o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339))
 	}
 	sw := &streamWriter{w: w}
 	err = h.b.TaskLogs(r.Context(), r.PathValue("id"), o, sw)
