@@ -30,7 +30,8 @@ build:
 # Where `make install` puts things (README "Install"); DESTDIR stages them elsewhere.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
-MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
 SYSTEMDDIR ?= /lib/systemd/system
 ETCDIR ?= /etc
 GOARCH := $(shell $(GO) env GOARCH)
@@ -43,6 +44,10 @@ install: build
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@ETCDIR@|$(ETCDIR)|g' packaging/berth.service > $(DESTDIR)$(SYSTEMDDIR)/berth.service
 	[ -e $(DESTDIR)$(ETCDIR)/berth/daemon.yaml ] || install -m 0644 packaging/daemon.yaml $(DESTDIR)$(ETCDIR)/berth/daemon.yaml
 	bin/berth docs $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/site-functions $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	bin/berth completion bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/berth
+	bin/berth completion zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_berth
+	bin/berth completion fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/berth.fish
 	@echo 'berth installed; start it with: systemctl daemon-reload && systemctl enable --now berth'
 
 # The release tarball: the install tree, to unpack at / (README "Install").

@@ -36,6 +36,8 @@ func TestMakeInstall(t *testing.T) {
 	}{
 		{"bin/berth", 0o755}, {"bin/berth-logdriver", 0o755}, {"systemd/berth.service", 0o644},
 		{"etc/berth/daemon.yaml", 0o644}, {"share/man/man1/berth.1", 0o644}, {"share/man/man1/berth-daemon.1", 0o644},
+		{"share/bash-completion/completions/berth", 0o644}, {"share/zsh/site-functions/_berth", 0o644},
+		{"share/fish/vendor_completions.d/berth.fish", 0o644},
 	} {
 		st, err := os.Stat(filepath.Join(root, f.path))
 		if err != nil {
@@ -43,6 +45,9 @@ func TestMakeInstall(t *testing.T) {
 		} else if st.Mode().Perm() != f.mode {
 			t.Errorf("%s has mode %v, want %v", f.path, st.Mode().Perm(), f.mode)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "share/bash-completion/completions/berth")); err != nil || !strings.Contains(string(b), "__start_berth") {
+		t.Errorf("the bash completion is no script of berth's: %v\n%.200s", err, b)
 	}
 	unit := filepath.Join(root, "systemd", "berth.service")
 	b, err := os.ReadFile(unit)
