@@ -36,6 +36,8 @@ type Config struct {
 	// PushPlans holds the plans of the pushes the push server (PushConfig.Plans) took
 	// on this manager, for the syncs they request (nil: none).
 	PushPlans *PushPlans
+	// Metrics counts the syncs (nil: not counted).
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {
@@ -191,7 +193,8 @@ func (l *sourceLoop) run() {
 	var tick <-chan time.Time
 	for {
 		if due && !src.Suspended {
-			l.syncer.sync(ctx, src, logger)
+			start := time.Now()
+			l.cfg.Metrics.observeSync(src.Name, l.syncer.sync(ctx, src, logger), time.Since(start))
 			taken = max(taken, src.SyncRequests)
 		}
 		due = false

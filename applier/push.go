@@ -34,6 +34,8 @@ type PushConfig struct {
 	// Converge bounds how long a push waits, printing progress, for the services
 	// it changed to run (2 minutes); the push succeeds either way once applied.
 	Converge time.Duration
+	// Metrics counts the pushes (nil: not counted).
+	Metrics *Metrics
 }
 
 // NewPushHandler serves the push sources as Git remotes (/git/NAME.git): a push is
@@ -109,9 +111,16 @@ func (h *pushHooks) Authorize(_ context.Context, repo, _, password string, _ boo
 	return nil
 }
 
-// PreReceive implements gitserver.Hooks: the pushed revision of the tracked branch
-// must load, validate and plan, or the ref does not move.
+// PreReceive implements gitserver.Hooks, counting what it decides.
 func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
+	err := h.preReceive(ctx, p)
+	h.cfg.Metrics.observePush(p.Repo, err)
+	return err
+}
+
+// preReceive: the pushed revision of the tracked branch must load, validate and plan,
+// or the ref does not move.
+func (h *pushHooks) preReceive(ctx context.Context, p *gitserver.Push) error {
 	src, err := h.pushSource(p.Repo)
 	if err != nil {
 		return err

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -93,8 +98,8 @@ func TestPushIsPlannedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := &countingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}}
-	dir, plans := t.TempDir(), applier.NewPushPlans()
-	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: dir, Plans: plans, MaxPack: command.MaxPushPack, Converge: time.Second})
+	dir, plans, metrics := t.TempDir(), applier.NewPushPlans(), applier.NewMetrics()
+	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: dir, Plans: plans, MaxPack: command.MaxPushPack, Converge: time.Second, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +126,12 @@ func TestPushIsPlannedOnce(t *testing.T) {
 	}))
 	if plans, replans := cl.counts(); plans != 1 || replans != 1 {
 		t.Errorf("the push was planned %d times and brought up to date %d times; want 1 and 1", plans, replans)
+	}
+	want := "# HELP berth_source_pushes_total git pushes this manager received, by push source and result (accepted, rejected).\n" +
+		"# TYPE berth_source_pushes_total counter\n" + `berth_source_pushes_total{result="accepted",source="apps"} 1` + "\n"
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(metrics.Collectors()...)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "berth_source_pushes_total"); err != nil {
+		t.Error(err)
 	}
 }

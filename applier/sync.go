@@ -51,35 +51,34 @@ type revision struct {
 // errNothingPushed: a push source whose branch has not been pushed yet.
 var errNothingPushed = errors.New("nothing pushed yet")
 
-// sync brings the cluster to the source's revision, or records why it could not. A
-// revision is applied whole in one raft command or not at all.
-func (s *syncer) sync(ctx context.Context, src *model.Source, logger *slog.Logger) {
+// sync brings the cluster to the source's revision, or records why it could not, and
+// returns the result it recorded ("" when it recorded none). A revision is applied
+// whole in one raft command or not at all.
+func (s *syncer) sync(ctx context.Context, src *model.Source, logger *slog.Logger) model.SyncResult {
 	requested := src.SyncRequests > src.AnsweredRequests
 	rev, err := s.read(ctx, src)
 	if errors.Is(err, errNothingPushed) {
 		if requested {
-			s.record(ctx, src, rev, model.SyncRecord{Result: model.SyncUnchanged, Message: "nothing pushed yet"}, model.SyncPending, logger)
+			return s.record(ctx, src, rev, model.SyncRecord{Result: model.SyncUnchanged, Message: "nothing pushed yet"}, model.SyncPending, logger)
 		}
-		return
+		return ""
 	}
 	if err != nil {
-		s.fail(ctx, src, rev, model.SyncError, err, requested, logger)
-		return
+		return s.fail(ctx, src, rev, model.SyncError, err, requested, logger)
 	}
 	healing, done := s.checkDrift(ctx, src, rev, requested, logger)
 	if done {
-		return
+		return ""
 	}
 	plan, reason, err := s.plan(ctx, src, rev)
 	if err != nil {
-		s.fail(ctx, src, rev, reason, err, requested, logger)
-		return
+		return s.fail(ctx, src, rev, reason, err, requested, logger)
 	}
 	if src.Kind == model.SourceDir {
 		rev.sha = plan.ContentRevision()
 		rev.fetched = rev.sha
 		if healing, done = s.checkDrift(ctx, src, rev, requested, logger); done {
-			return
+			return ""
 		}
 	}
 	sum := plan.Summary()
@@ -95,16 +94,16 @@ func (s *syncer) sync(ctx context.Context, src *model.Source, logger *slog.Logge
 		Record: model.SyncRecord{Revision: rev.sha, Result: result, Plan: sum, Message: message}, Plan: plan}
 	if err := s.cfg.Cluster.ApplySync(ctx, sync); err != nil {
 		if errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
-			return
+			return ""
 		}
 		reason := model.SyncError
 		if errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrInvalid) {
 			reason = model.SyncRejected
 		}
-		s.fail(ctx, src, rev, reason, err, requested, logger)
-		return
+		return s.fail(ctx, src, rev, reason, err, requested, logger)
 	}
 	logger.Info("source synced", "revision", rev.sha, "result", result, "added", sum.Added, "changed", sum.Changed, "removed", sum.Removed)
+	return result
 }
 
 // plan is the plan of the revision on the state as it is now: the one its push made
@@ -299,21 +298,26 @@ func (s *syncer) credentials(src *model.Source) (*Credentials, error) {
 
 // fail records a sync that did not apply. The same failure of the same revision is
 // recorded once, not at every interval, unless someone asked for the sync.
-func (s *syncer) fail(ctx context.Context, src *model.Source, rev revision, result model.SyncResult, err error, requested bool, logger *slog.Logger) {
+func (s *syncer) fail(ctx context.Context, src *model.Source, rev revision, result model.SyncResult, err error, requested bool, logger *slog.Logger) model.SyncResult {
 	msg := err.Error()
 	if !requested && src.Status == model.SyncFailed && src.Message == msg {
-		return
+		return "" // the same failure again: recorded once
 	}
 	logger.Warn("source sync failed", "revision", rev.sha, "result", result, "error", msg)
-	s.record(ctx, src, rev, model.SyncRecord{Result: result, Message: msg}, model.SyncFailed, logger)
+	return s.record(ctx, src, rev, model.SyncRecord{Result: result, Message: msg}, model.SyncFailed, logger)
 }
 
-func (s *syncer) record(ctx context.Context, src *model.Source, rev revision, rec model.SyncRecord, status model.SyncState, logger *slog.Logger) {
+// record writes a sync's record and returns its result, or "" when it was not written.
+func (s *syncer) record(ctx context.Context, src *model.Source, rev revision, rec model.SyncRecord, status model.SyncState, logger *slog.Logger) model.SyncResult {
 	rec.Revision = rev.sha
 	sync := &Sync{Source: src, Now: s.cfg.Now(), Fetched: rev.fetched, Status: status, Record: rec}
-	if err := s.cfg.Cluster.ApplySync(ctx, sync); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
-		logger.Error("could not record a sync of the source", "error", err)
+	if err := s.cfg.Cluster.ApplySync(ctx, sync); err != nil {
+		if !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
+			logger.Error("could not record a sync of the source", "error", err)
+		}
+		return ""
 	}
+	return rec.Result
 }
 
 // keptMessage reports the stacks a source without prune keeps although its revision

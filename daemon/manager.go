@@ -70,13 +70,13 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(), pushPlans: applier.NewPushPlans(),
 		rejoin: make(chan struct{}, 1)}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: applierCluster{m: n.readyManager}, Dir: n.dir.sources(), Plans: m.pushPlans,
-		MaxPack: command.MaxPushPack, Logger: logger.With("api", "git")})
+		MaxPack: command.MaxPushPack, Logger: logger.With("api", "git"), Metrics: n.gitops})
 	if err != nil {
 		return err
 	}
 	p, err := openPort(n.cfg.ListenAddr, meta.ClusterID, n.ident.Load,
 		server.NewRemoteHandler(n, server.WithLogger(logger.With("api", "remote")),
-			server.WithPublicHandler(webhook.PathPrefix, webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook")))),
+			server.WithPublicHandler(webhook.PathPrefix, n.gitops.CountWebhooks(webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook"))))),
 			server.WithPublicHandler("/git/", &pushRouter{n: n, local: push})), logger)
 	if err != nil {
 		return fmt.Errorf("open the node port: %w", err)

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -18,6 +17,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/berthd/berth/applier"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
@@ -107,6 +109,8 @@ type Node struct {
 	runCtx context.Context
 
 	metrics *prometheus.Registry
+	// gitops counts the syncs, pushes and webhooks of every manager this node becomes.
+	gitops *applier.Metrics
 }
 
 var _ server.Backend = (*Node)(nil)
@@ -148,7 +152,8 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n := &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), phase: api.PhaseInactive}
-	n.metrics = newRegistry(n, cfg.Collectors)
+	n.gitops = applier.NewMetrics()
+	n.metrics = newRegistry(n, append(n.gitops.Collectors(), cfg.Collectors...))
 	return n, nil
 }
 

@@ -66,7 +66,7 @@ func (n *Node) SourceToken(ctx context.Context, name string, rotate bool) (*api.
 // applierConfig is the GitOps applier's configuration on this manager.
 func (m *manager) applierConfig(logger *slog.Logger) applier.Config {
 	return applier.Config{Cluster: applierCluster{m: func() (*manager, error) { return m, nil }}, Dir: m.n.dir.sources(), Logger: logger,
-		Mirrors: m.mirrors, PushPlans: m.pushPlans}
+		Mirrors: m.mirrors, PushPlans: m.pushPlans, Metrics: m.n.gitops}
 }
 
 // Plan implements server.Backend. Stacks are planned by the control plane on this
