@@ -97,6 +97,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		SnapshotThreshold: n.cfg.RaftSnapshotThreshold,
 		SnapshotInterval:  n.cfg.RaftSnapshotInterval,
 		ApplyTimeout:      n.cfg.ApplyTimeout,
+		OnApply:           n.timings.observeApply,
 	})
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -113,7 +114,8 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	m.loops, ctx = newLoops(n.runCtx)
 	// The orchestrator runs on whichever manager leads, and stops when it no longer does.
 	m.loops.run(func() {
-		reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, reconciler.Config{Store: st, Logger: logger.With("component", "orchestrator")})
+		reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, reconciler.Config{Store: st, Logger: logger.With("component", "orchestrator"),
+			OnPass: n.timings.observePass})
 	})
 	// So does the GitOps applier, which must never sync a source from two managers.
 	m.loops.run(func() {

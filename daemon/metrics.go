@@ -14,10 +14,11 @@ import (
 )
 
 // newRegistry gathers the node's metrics: the Go runtime's, the process's, the
-// running manager's (none on a worker) and the agent's.
+// running manager's (none on a worker), the control plane's timings and extra.
 func newRegistry(n *Node, extra []prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), managerMetrics{n})
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), managerMetrics{n},
+		n.timings.apply, n.timings.passes, n.timings.passSeconds)
 	for _, c := range extra {
 		reg.MustRegister(c)
 	}
@@ -69,4 +70,35 @@ func (m managerMetrics) Collect(ch chan<- prometheus.Metric) {
 	if mgr, err := m.n.activeManager(); err == nil {
 		mgr.ctl.Collector().Collect(ch)
 	}
+}
+
+// controlTimings time the control plane's work on whichever manager this node is:
+// raft writes, and the reconciler's passes on the leader.
+type controlTimings struct {
+	apply       prometheus.Histogram
+	passes      *prometheus.CounterVec
+	passSeconds prometheus.Histogram
+}
+
+func newControlTimings() controlTimings {
+	buckets := []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	return controlTimings{
+		apply: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "berth_raft_apply_duration_seconds",
+			Help: "How long a write this manager made took to be committed and applied, forwarding included.", Buckets: buckets}),
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "berth_reconciler_passes_total",
+			Help: "The leader's reconciler passes, by result (ok, error)."}, []string{"result"}),
+		passSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "berth_reconciler_pass_duration_seconds",
+			Help: "How long a reconciler pass took, plans committed included.", Buckets: buckets}),
+	}
+}
+
+func (t controlTimings) observeApply(took time.Duration) { t.apply.Observe(took.Seconds()) }
+
+func (t controlTimings) observePass(took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	t.passes.WithLabelValues(result).Inc()
+	t.passSeconds.Observe(took.Seconds())
 }

@@ -110,7 +110,8 @@ type Node struct {
 
 	metrics *prometheus.Registry
 	// gitops counts the syncs, pushes and webhooks of every manager this node becomes.
-	gitops *applier.Metrics
+	gitops  *applier.Metrics
+	timings controlTimings
 }
 
 var _ server.Backend = (*Node)(nil)
@@ -152,7 +153,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n := &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), phase: api.PhaseInactive}
-	n.gitops = applier.NewMetrics()
+	n.gitops, n.timings = applier.NewMetrics(), newControlTimings()
 	n.metrics = newRegistry(n, append(n.gitops.Collectors(), cfg.Collectors...))
 	return n, nil
 }

@@ -60,6 +60,8 @@ type Config struct {
 	// FeedCapacity is how many unread changes the feed keeps before it gives up and
 	// the loop reads the whole state again.
 	FeedCapacity int
+	// OnPass, when set, learns how long each pass took and whether it committed.
+	OnPass func(took time.Duration, err error)
 }
 
 func (c *Config) defaults() {
@@ -184,7 +186,11 @@ func (l *loop) run(ctx context.Context) error {
 		if len(l.dirty) == 0 {
 			continue
 		}
-		if err := l.pass(ctx, tx, now); err != nil {
+		err := l.pass(ctx, tx, now)
+		if l.cfg.OnPass != nil {
+			l.cfg.OnPass(l.cfg.Now().Sub(now), err)
+		}
+		if err != nil {
 			if errors.Is(err, store.ErrNotLeader) || ctx.Err() != nil {
 				return err
 			}

@@ -76,6 +76,9 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	// ApplyTimeout bounds one write, forwarding and waiting for a leader included.
 	ApplyTimeout time.Duration
+	// OnApply, when set, learns how long each write that succeeded took to be
+	// committed and applied, forwarding included.
+	OnApply func(took time.Duration)
 }
 
 // Store is one manager's raft node and the state it replicates.
@@ -191,9 +194,11 @@ func (s *Store) Apply(ctx context.Context, t command.Type, body any) (uint64, er
 func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
 	defer cancel()
+	start := time.Now()
 	for {
 		idx, err := s.applyOnce(ctx, data)
 		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, raft.ErrLeadershipLost) && !errors.Is(err, raft.ErrNotLeader) {
+			s.observeApply(start, err)
 			return idx, err
 		}
 		// Leadership is moving: retry until a leader is known or the bound is reached.
@@ -221,8 +226,11 @@ func (s *Store) ApplyLeader(ctx context.Context, t command.Type, body any) (uint
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
 	}
+	start := time.Now()
 	f := s.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
+	err = f.Error()
+	s.observeApply(start, err)
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
 		}
@@ -232,6 +240,12 @@ func (s *Store) ApplyLeader(ctx context.Context, t command.Type, body any) (uint
 		return f.Index(), err
 	}
 	return f.Index(), nil
+}
+
+func (s *Store) observeApply(start time.Time, err error) {
+	if s.cfg.OnApply != nil && err == nil {
+		s.cfg.OnApply(time.Since(start))
+	}
 }
 
 func (s *Store) applyOnce(ctx context.Context, data []byte) (uint64, error) {

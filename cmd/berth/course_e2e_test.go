@@ -234,4 +234,9 @@ func TestCourseDataPlaneProcess(t *testing.T) {
 		}
 		return nil
 	})
+	// The agent counted what it did: three tasks started (create, --force, rollback),
+	// each with its image and its network timed.
+	agentMetricsAtLeast(t, c, "node-1", map[string]float64{`berth_agent_tasks_total{phase="running"}`: 3,
+		"berth_agent_task_start_seconds_count": 3, `berth_agent_image_seconds_count{result="ok"}`: 3,
+		`berth_agent_network_setup_seconds_count{result="ok"}`: 3})
 }

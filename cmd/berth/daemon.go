@@ -58,6 +58,8 @@ line wins over the file, and an unknown key is an error.`,
 			}
 			if !simAgent(&cfg) {
 				dp.DataDir = cfg.DataDir
+				dp.Metrics = agent.NewMetrics()
+				cfg.Collectors = append(cfg.Collectors, dp.Metrics.Collectors()...)
 				dp.Logger = cfg.Logger.With("component", "agent")
 				exe, err := os.Executable()
 				if err != nil {

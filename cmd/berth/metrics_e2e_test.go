@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +72,13 @@ func TestMetricsProcesses(t *testing.T) {
 				return fmt.Errorf("no line %q in:\n%s", line, out)
 			}
 		}
+		// Timings and counters: present once the writes and passes they count happened.
+		for _, prefix := range []string{"berth_raft_apply_duration_seconds_count ", `berth_reconciler_passes_total{result="ok"} `,
+			"berth_reconciler_pass_duration_seconds_count "} {
+			if !strings.Contains(out, "\n"+prefix) || strings.Contains(out, "\n"+prefix+"0\n") {
+				return fmt.Errorf("no %s above 0 in:\n%s", prefix, out)
+			}
+		}
 		return nil
 	})
 }
@@ -94,4 +104,30 @@ func tlsClients(t *testing.T, dir string) (withCert, without *http.Client) {
 			RootCAs: roots, Certificates: certs, ServerName: ca.ManagerServerName, MinVersion: tls.VersionTLS13}}}
 	}
 	return client([]tls.Certificate{cert}), client(nil)
+}
+
+// agentMetricsAtLeast reads a node's metrics on its local socket and checks that each
+// series named (as the text format writes it) has at least the value given.
+func agentMetricsAtLeast(t *testing.T, c *procCluster, node string, want map[string]float64) {
+	t.Helper()
+	sock := c.d(node).Socket
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	out, err := get(c.ctx, client, "http://berth/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, line := range strings.Split(out, "\n") {
+		if name, value, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			got[name], _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	for series, least := range want {
+		if got[series] < least {
+			t.Errorf("metrics of %s: %s = %v, want %v or more", node, series, got[series], least)
+		}
+	}
 }

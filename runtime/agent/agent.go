@@ -67,6 +67,8 @@ type Config struct {
 	// node's persistent state, not even a mount point's content.
 	RunDir string
 	Logger *slog.Logger
+	// Metrics counts starts, failures and their timings (nil: not counted).
+	Metrics *Metrics
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// Wait bounds one blocking query (30s).

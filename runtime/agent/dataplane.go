@@ -31,6 +31,8 @@ type DataPlaneConfig struct {
 	// RegistryConfig is a docker config.json with registry credentials.
 	RegistryConfig string
 	Logger         *slog.Logger
+	// Metrics counts what the node's agents do (nil: not counted).
+	Metrics *Metrics
 }
 
 // DataPlane is a node's data plane: the executor on containerd, netstack and the
@@ -91,7 +93,7 @@ func (d *DataPlane) Close() error {
 // RunAgent runs the node's agent with the managers' API until ctx is done.
 func (d *DataPlane) RunAgent(ctx context.Context, a API, nodeID string) error {
 	ag, err := New(Config{API: a, Executor: d.ex, Network: d.nw, NodeID: nodeID, RunDir: d.cfg.RunDir,
-		Logger: d.cfg.Logger})
+		Logger: d.cfg.Logger, Metrics: d.cfg.Metrics})
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,7 @@ func (r *runner) enter(p phase) {
 	if !slices.Contains(transitions[r.phase].to, p) {
 		r.a.cfg.Logger.Error("agent: task phase change not in the table", "task", r.id, "from", r.phase, "to", p)
 	}
+	r.a.cfg.Metrics.entered(r.phase, p, r.seen)
 	r.phase = p
 }
 

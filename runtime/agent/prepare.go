@@ -36,7 +36,10 @@ func (r *runner) prepare(ctx context.Context, t *model.Task) error {
 		return err
 	}
 	r.rt = rt
-	if err := r.a.cfg.Executor.EnsureImage(ctx, rt.Spec.Image); err != nil {
+	imageStart := time.Now()
+	err = r.a.cfg.Executor.EnsureImage(ctx, rt.Spec.Image)
+	r.a.cfg.Metrics.observeImage(imageStart, err)
+	if err != nil {
 		return fmt.Errorf("image %s: %w", rt.Spec.Image, err)
 	}
 	c := executor.Container{
@@ -70,7 +73,9 @@ func (r *runner) prepare(ctx context.Context, t *model.Task) error {
 		}
 		setupErr = make(chan error, 1)
 		go func() {
+			start := time.Now()
 			_, err := nw.Setup(ctx, r.id, c.Hostname, atts, ports, netstack.WithDNS(dns))
+			r.a.cfg.Metrics.observeSetup(start, err)
 			setupErr <- err
 		}()
 		sb := nw.Sandbox(r.id)

@@ -41,11 +41,13 @@ type runner struct {
 	unhealthy bool
 	// onTheWay: the reporter counts this task as on its way to running.
 	onTheWay bool
+	// seen is when the agent first saw the task, what its start is timed from.
+	seen time.Time
 }
 
 func newRunner(a *Agent, id string) *runner {
 	return &runner{a: a, id: id, wake: make(chan struct{}, 1), exitCh: make(chan executor.Exit, 1),
-		stopCh: make(chan struct{})}
+		stopCh: make(chan struct{}), seen: time.Now()}
 }
 
 // wantsRun: the managers want the task running (or, for jobs, run to completion).
