@@ -234,6 +234,11 @@ func (n *Node) Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api
 	return query(n.readyControl, func(c *control.Control) ([]*api.TaskInfo, api.QueryMeta, error) { return c.Tasks(ctx, f, q) })
 }
 
+// Events implements server.Backend.
+func (n *Node) Events(ctx context.Context, f api.EventFilter, q api.Query) ([]*api.Event, api.QueryMeta, error) {
+	return query(n.readyControl, func(c *control.Control) ([]*api.Event, api.QueryMeta, error) { return c.Events(ctx, f, q) })
+}
+
 // NodeTasks implements server.Backend.
 func (n *Node) NodeTasks(ctx context.Context, ref string, q api.Query) ([]*model.Task, api.QueryMeta, error) {
 	return query(n.activeControl, func(c *control.Control) ([]*model.Task, api.QueryMeta, error) { return c.NodeTasks(ctx, ref, q) })

@@ -22,7 +22,7 @@ import (
 // newControl returns the manager's control, over its store.
 func (m *manager) newControl(revs control.Revisions) *control.Control {
 	return control.New(control.Config{Store: controlStore{m}, Raft: m.st, Peers: controlNode{m}, Keyring: controlNode{m},
-		Logger: m.logger, ApplyTimeout: m.n.cfg.ApplyTimeout, Revisions: revs})
+		Logger: m.logger, ApplyTimeout: m.n.cfg.ApplyTimeout, Revisions: revs, Events: m.events})
 }
 
 // controlStore is the manager's store as control uses it: a write that finds no

@@ -30,6 +30,7 @@ type manager struct {
 	n      *Node
 	st     *store.Store
 	ctl    *control.Control
+	events *control.EventLog
 	port   *port
 	kr     *sealed.Keyring
 	hb     *tracker
@@ -109,9 +110,12 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 	m.st, m.port = st, p
 	// Control sends a rollback to the leader, whose applier holds the repositories
 	// its revision is checked in.
+	m.events = control.NewEventLog(0)
 	m.ctl = m.newControl(applier.Revisions{Config: m.applierConfig(logger.With("component", "applier"))})
 	var ctx context.Context
 	m.loops, ctx = newLoops(n.runCtx)
+	// Every manager keeps the events it applies: a new leader tells what the old one did.
+	m.loops.run(func() { m.events.Run(ctx, controlStore{m}) })
 	// The orchestrator runs on whichever manager leads, and stops when it no longer does.
 	m.loops.run(func() {
 		reconciler.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, reconciler.Config{Store: st, Logger: logger.With("component", "orchestrator"),

@@ -46,6 +46,8 @@ type Config struct {
 	Raft    Raft
 	Peers   Peers
 	Keyring Keyring
+	// Events is the manager's window of events (nil: GET /v1/events says there is none).
+	Events *EventLog
 }
 
 // Control serves every request of one manager.
@@ -61,6 +63,7 @@ type Control struct {
 	raft    Raft
 	peers   Peers
 	keyring Keyring
+	events  *EventLog
 	// membership, of capacity one, is held by the membership change under way
 	// on the leader (membershipChange).
 	membership chan struct{}
@@ -84,7 +87,7 @@ func New(cfg Config) *Control {
 		cfg.ApplyTimeout = 10 * time.Second
 	}
 	c := &Control{st: cfg.Store, logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID, timeout: cfg.ApplyTimeout, revs: cfg.Revisions,
-		raft: cfg.Raft, peers: cfg.Peers, keyring: cfg.Keyring, membership: make(chan struct{}, 1)}
+		raft: cfg.Raft, peers: cfg.Peers, keyring: cfg.Keyring, events: cfg.Events, membership: make(chan struct{}, 1)}
 	c.reports = newBatcher(c, cfg.MaxReportBatch)
 	c.nets = newNetViews(c)
 	return c

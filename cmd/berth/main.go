@@ -150,6 +150,7 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newSwarmCommand(host),
 		newVersionCommand(host),
 		newCompletionCommand(),
+		newEventsCommand(host),
 	)
 	addRemoteCommands(root, host)
 	// After every command is added: they apply to the whole tree.

@@ -76,6 +76,7 @@ type Backend interface {
 	CreateService(ctx context.Context, req *api.ServiceCreateRequest) (*api.ServiceCreateResponse, error)
 	RemoveService(ctx context.Context, serviceRef string) (*api.WriteResponse, error)
 	Tasks(ctx context.Context, f api.TaskFilter, q api.Query) ([]*api.TaskInfo, api.QueryMeta, error)
+	Events(ctx context.Context, f api.EventFilter, q api.Query) ([]*api.Event, api.QueryMeta, error)
 	// NodeTasks is an agent's watch: the tasks assigned to a node. The handler lets
 	// a worker's certificate read its own node's only.
 	NodeTasks(ctx context.Context, nodeRef string, q api.Query) ([]*model.Task, api.QueryMeta, error)

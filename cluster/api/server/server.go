@@ -113,6 +113,7 @@ var routes = []route{
 	{"POST /v1/services", true, remoteManager, managerPhase, (*handler).createService},
 	{"DELETE /v1/services/{ref}", true, remoteManager, managerPhase, (*handler).removeService},
 	{"GET /v1/tasks", true, remoteManager, managerPhase, (*handler).tasks},
+	{"GET /v1/events", true, remoteManager, managerPhase, (*handler).events},
 	{"GET /v1/nodes/{ref}/tasks", true, remoteNode, managerPhase, (*handler).nodeTasks},
 	{"GET /v1/nodes/{ref}/network", true, remoteNode, managerPhase, (*handler).nodeNetworkView},
 	{"GET /v1/tasks/{id}/runtime", true, remoteNode, managerPhase, (*handler).taskRuntime},

@@ -3,7 +3,10 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthd/berth/cluster/api"
@@ -142,6 +145,52 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request, _ caller) error 
 		list = []*api.TaskInfo{}
 	}
 	return okQuery(w, list, meta)
+}
+
+func (h *handler) events(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	f, err := eventFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, meta, err := h.b.Events(r.Context(), f, q)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*api.Event{}
+	}
+	return okQuery(w, list, meta)
+}
+
+// eventFilter reads since and until (Unix nanoseconds) and type (a comma list).
+func eventFilter(v url.Values) (api.EventFilter, error) {
+	var f api.EventFilter
+	for _, p := range []struct {
+		key string
+		to  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := v.Get(p.key); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return f, api.BadRequest(fmt.Errorf("%s=%q: write Unix nanoseconds", p.key, s))
+			}
+			*p.to = time.Unix(0, n)
+		}
+	}
+	for _, t := range strings.Split(v.Get("type"), ",") {
+		if t == "" {
+			continue
+		}
+		if !slices.Contains(api.EventTypes, t) {
+			return f, api.BadRequest(fmt.Errorf("no event type %q: the types are %s", t, strings.Join(api.EventTypes, ", ")))
+		}
+		f.Types = append(f.Types, t)
+	}
+	return f, nil
 }
 
 // ownNode refuses a worker's certificate a node other than its own: an agent reads
