@@ -87,4 +87,3 @@ func gathered(t *testing.T, reg *prometheus.Registry, result string) (count, tim
 	}
 	return count, timed
 }
-
