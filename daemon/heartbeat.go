@@ -384,7 +384,7 @@ func (n *Node) changeRole(ctx context.Context, want model.NodeRole) error {
 		}
 		// The manager's port takes the worker's place.
 		n.closeWorkerPort()
-		if err := n.becomeManager(kr, false); err != nil {
+		if err := n.becomeManager(kr, raftResume); err != nil {
 			return err
 		}
 	case model.RoleWorker:

@@ -26,12 +26,52 @@ import (
 // voter.
 const joinWait = 30 * time.Second
 
+// forceNewCluster makes this manager the only manager of its cluster, keeping the state
+// it has: Swarm's recovery when the managers lost their quorum. The other managers
+// stay in the node list, down, for `node demote` or `node rm --force`; new managers
+// join with the join token. Caller holds the lifecycle lock.
+func (n *Node) forceNewCluster(ctx context.Context, req *api.InitRequest) (*api.InitResponse, error) {
+	if req.Autolock || len(req.DefaultAddrPool) > 0 || req.AdvertiseAddr != "" {
+		return nil, api.BadRequest(errors.New("--force-new-cluster keeps the cluster's settings and address: give it alone, and change them with 'berth swarm update' afterwards"))
+	}
+	n.mu.RLock()
+	m, phase, meta := n.mgr, n.phase, n.meta
+	n.mu.RUnlock()
+	if phase != api.PhaseManager || m == nil {
+		return nil, api.BadRequest(fmt.Errorf("--force-new-cluster recovers a manager of a cluster that lost its quorum, and this node is %s: run it on a surviving manager (unlock it first if it is locked)", phase))
+	}
+	n.logger.Warn("forcing a new cluster from this manager's state", "node", meta.NodeID)
+	n.stopManager()
+	if err := n.becomeManager(m.kr, raftForceNew); err != nil {
+		return nil, err
+	}
+	mgr, err := n.activeManager()
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, 10*time.Second, mgr.st.IsLeader); err != nil {
+		return nil, fmt.Errorf("the recovered cluster elected no leader: %w", err)
+	}
+	resp := &api.InitResponse{NodeID: meta.NodeID, ClusterID: meta.ClusterID, ManagerAddr: meta.AdvertiseAddr}
+	for role, to := range map[model.NodeRole]*string{model.RoleWorker: &resp.WorkerToken, model.RoleManager: &resp.ManagerToken} {
+		tok, err := n.JoinToken(ctx, role, false)
+		if err != nil {
+			return nil, err
+		}
+		*to = tok.Token
+	}
+	return resp, nil
+}
+
 // Init implements server.Backend: a new cluster with this node as its first manager.
 func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitResponse, err error) {
 	if err := n.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer n.unlock()
+	if req.ForceNewCluster {
+		return n.forceNewCluster(ctx, req)
+	}
 	if n.Status().Phase != api.PhaseInactive {
 		return nil, api.ErrAlreadyInCluster
 	}
@@ -101,7 +141,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	n.meta = meta
 	n.mu.Unlock()
 	n.setIdentity(id)
-	if err := n.becomeManager(kr, true); err != nil {
+	if err := n.becomeManager(kr, raftBootstrap); err != nil {
 		return nil, err
 	}
 	m, err := n.activeManager()
@@ -243,7 +283,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 		if err != nil {
 			return nil, err
 		}
-		if err := n.becomeManager(kr, false); err != nil {
+		if err := n.becomeManager(kr, raftResume); err != nil {
 			return nil, err
 		}
 		m, err := n.activeManager()
@@ -389,7 +429,7 @@ func (n *Node) Unlock(ctx context.Context, req *api.UnlockRequest) error {
 			return err
 		}
 	}
-	if err := n.becomeManager(kr, false); err != nil {
+	if err := n.becomeManager(kr, raftResume); err != nil {
 		return fmt.Errorf("unlocked, but the manager did not start: %w", err)
 	}
 	// Answer once this manager has caught up enough to serve the cluster's state

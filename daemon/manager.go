@@ -61,11 +61,24 @@ const commitTimeout = 20 * time.Millisecond
 // catchUpWait bounds how long a starting manager refuses reads while it catches up.
 const catchUpWait = 15 * time.Second
 
+// raftStart is how a manager's raft starts.
+type raftStart int
+
+const (
+	// raftResume: from its raft state, or waiting to be added by the leader.
+	raftResume raftStart = iota
+	// raftBootstrap: a new cluster with this node alone.
+	raftBootstrap
+	// raftForceNew: from its raft state, as the only voter: the recovery of a
+	// cluster that lost its quorum (`swarm init --force-new-cluster`).
+	raftForceNew
+)
+
 // becomeManager starts the manager's port and raft with an unlocked keyring and makes
-// the node a manager. With bootstrap the node starts a new cluster alone; otherwise it
-// resumes its raft state or waits to be added by the leader. Caller holds the
-// lifecycle lock (or is starting the daemon).
-func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
+// the node a manager, its raft started as start says. Caller holds the lifecycle lock
+// (or is starting the daemon).
+func (n *Node) becomeManager(kr *sealed.Keyring, start raftStart) error {
+	bootstrap := start == raftBootstrap
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
 	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(), pushPlans: applier.NewPushPlans(),
@@ -92,6 +105,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, bootstrap bool) error {
 		Logger:            logger,
 		Forwarder:         forwarder{hc: n.hc.Load()},
 		Bootstrap:         bootstrap,
+		ForceNewCluster:   start == raftForceNew,
 		HeartbeatTimeout:  n.cfg.RaftHeartbeatTimeout,
 		ElectionTimeout:   n.cfg.RaftElectionTimeout,
 		CommitTimeout:     commitTimeout,

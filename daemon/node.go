@@ -283,7 +283,7 @@ func (n *Node) start() error {
 			n.logger.Warn("this manager is locked (autolock is on): run `berth unlock` to start it")
 			return nil
 		}
-		return n.becomeManager(kr, false)
+		return n.becomeManager(kr, raftResume)
 	default:
 		n.becomeWorker()
 		return nil

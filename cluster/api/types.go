@@ -73,6 +73,9 @@ type InitRequest struct {
 	AdvertiseAddr   string   `json:"advertise_addr,omitempty"`
 	Autolock        bool     `json:"autolock,omitempty"`
 	DefaultAddrPool []string `json:"default_addr_pool,omitempty"`
+	// ForceNewCluster makes a manager of a cluster that lost its quorum the only
+	// manager of that cluster, keeping its state (Swarm's --force-new-cluster).
+	ForceNewCluster bool `json:"force_new_cluster,omitempty"`
 }
 
 // InitResponse tells the operator how to grow the cluster. UnlockKey is set with

@@ -65,6 +65,10 @@ type Config struct {
 	// Bootstrap starts a new cluster with this node as its only voter. It is ignored when
 	// the node already has raft state.
 	Bootstrap bool
+	// ForceNewCluster rewrites the raft configuration of the node's state to this node
+	// alone before raft starts: the recovery of a cluster that lost its quorum, which
+	// keeps every entry this node has.
+	ForceNewCluster bool
 
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
@@ -165,6 +169,18 @@ func open(cfg Config, bolt *raftboltdb.BoltStore) (*Store, error) {
 			if err != nil {
 				return nil, fmt.Errorf("bootstrap cluster: %w", err)
 			}
+		}
+	}
+	if cfg.ForceNewCluster {
+		// raft replays the state into an FSM of its own to snapshot it with the new
+		// configuration; the store's FSM then restores from that snapshot.
+		scratch, err := newFSM(cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		alone := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: cfg.Transport.LocalAddr()}}}
+		if err := raft.RecoverCluster(rc, scratch, logs, bolt, snaps, cfg.Transport, alone); err != nil {
+			return nil, fmt.Errorf("force a new cluster from this node's raft state: %w", err)
 		}
 	}
 	r, err := raft.NewRaft(rc, fsm, logs, bolt, snaps, cfg.Transport)

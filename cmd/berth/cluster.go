@@ -21,11 +21,17 @@ import (
 func newInitCommand(host *hostFlag) *cobra.Command {
 	var req api.InitRequest
 	cmd := &cobra.Command{
-		Use:   "init [--advertise-addr ADDR] [--autolock] [--default-addr-pool CIDR]",
+		Use:   "init [--advertise-addr ADDR] [--autolock] [--default-addr-pool CIDR] [--force-new-cluster]",
 		Short: "Create a cluster with this node as its first manager",
 		Long: `Create a new cluster with the local daemon's node as its first manager, and print the
 commands that add workers and managers. With --autolock the managers' raft state needs
-the unlock key after every restart; it is printed once.`,
+the unlock key after every restart; it is printed once.
+
+With --force-new-cluster, on a surviving manager of a cluster that lost its quorum (most
+of its managers gone for good): the manager becomes the cluster's only manager and keeps
+its state (services, tasks, sources, secrets), as Docker's. The lost managers stay in
+'berth node ls', down: remove them with 'berth node rm --force', and join new managers
+with the manager join token printed.`,
 		Example: `  berth init --advertise-addr 10.0.0.1
   berth init --autolock`,
 		Args: cobra.NoArgs,
@@ -39,7 +45,11 @@ the unlock key after every restart; it is printed once.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Cluster initialized: current node (%s) is now a manager.\n\n", resp.NodeID)
+			if req.ForceNewCluster {
+				fmt.Fprintf(w, "Cluster recovered: current node (%s) is now its only manager.\n\n", resp.NodeID)
+			} else {
+				fmt.Fprintf(w, "Cluster initialized: current node (%s) is now a manager.\n\n", resp.NodeID)
+			}
 			printJoinCommand(w, model.RoleWorker, resp.WorkerToken, resp.ManagerAddr)
 			fmt.Fprintln(w)
 			printJoinCommand(w, model.RoleManager, resp.ManagerToken, resp.ManagerAddr)
@@ -54,6 +64,7 @@ the unlock key after every restart; it is printed once.`,
 	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (HOST or HOST:PORT)")
 	f.BoolVar(&req.Autolock, "autolock", false, "Require the unlock key to start a restarted manager")
 	f.StringSliceVar(&req.DefaultAddrPool, "default-addr-pool", nil, "Address pool(s) overlay networks are carved from, in CIDR form (default 10.0.0.0/8)")
+	f.BoolVar(&req.ForceNewCluster, "force-new-cluster", false, "On a surviving manager of a cluster that lost its quorum: make it the only manager, keeping the cluster's state")
 	return cmd
 }
 
