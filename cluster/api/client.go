@@ -646,6 +646,11 @@ func (c *Client) LoadImage(ctx context.Context, archive io.Reader, o ImageLoadOp
 	return &out, nil
 }
 
+// Backup writes a backup of the manager behind the local socket to w.
+func (c *Client) Backup(ctx context.Context, w io.Writer) error {
+	return c.stream(ctx, http.MethodGet, "/v1/cluster/backup", nil, "", w)
+}
+
 // stream sends body as it is read and copies the answer's body to w as it comes,
 // for what is too big or too long-lived for JSON: logs, image archives.
 func (c *Client) stream(ctx context.Context, method, path string, body io.Reader, contentType string, w io.Writer) error {

@@ -91,6 +91,7 @@ type Store struct {
 	raft    *raft.Raft
 	fsm     *fsm
 	bolt    *raftboltdb.BoltStore
+	files   *raft.FileSnapshotStore
 	leaders *leaderFeed
 }
 
@@ -187,7 +188,7 @@ func open(cfg Config, bolt *raftboltdb.BoltStore) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Store{cfg: cfg, raft: r, fsm: fsm, bolt: bolt, leaders: newLeaderFeed(r.LeaderCh())}, nil
+	return &Store{cfg: cfg, raft: r, fsm: fsm, bolt: bolt, files: files, leaders: newLeaderFeed(r.LeaderCh())}, nil
 }
 
 // State is the replicated state as this manager has applied it (possibly stale on a
@@ -363,6 +364,20 @@ func (s *Store) TransferLeadership() error { return s.raft.LeadershipTransfer().
 
 // Snapshot takes a snapshot now (raft also takes them on its own schedule).
 func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
+
+// SnapshotNow takes a snapshot of everything applied so far and returns the folder
+// that holds it, sealed as on disk (meta.json and state.bin): a consistent copy of the
+// state for a backup, which raft never modifies once written.
+func (s *Store) SnapshotNow() (string, error) {
+	if err := s.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return "", fmt.Errorf("snapshot: %w", err)
+	}
+	list, err := s.files.List()
+	if err != nil || len(list) == 0 {
+		return "", fmt.Errorf("no snapshot to copy: %v", err)
+	}
+	return filepath.Join(s.cfg.Dir, "snapshots", list[0].ID), nil
+}
 
 // Stats are raft's own figures (term, commit_index, applied_index...), as text.
 func (s *Store) Stats() map[string]string { return s.raft.Stats() }

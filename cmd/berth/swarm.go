@@ -20,6 +20,8 @@ func newSwarmCommand(host *hostFlag) *cobra.Command {
 		newUnlockCommand(host),
 		newUnlockKeyCommand(host),
 		newSwarmCACommand(host),
+		newSwarmBackupCommand(host),
+		newSwarmRestoreCommand(),
 	)
 }
 

@@ -28,6 +28,8 @@ type Backend interface {
 	Info(ctx context.Context) (*api.Info, error)
 	// MetricsHandler serves the node's metrics in Prometheus' text format.
 	MetricsHandler() http.Handler
+	// Backup writes a backup of this manager (a gzipped tar) to w.
+	Backup(ctx context.Context, w io.Writer) error
 	Init(ctx context.Context, req *api.InitRequest) (*api.InitResponse, error)
 	Join(ctx context.Context, req *api.JoinRequest) (*api.JoinResponse, error)
 	Leave(ctx context.Context, req *api.LeaveRequest) error

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 
@@ -17,6 +18,18 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request, _ caller) error {
 		return err
 	}
 	return ok(w, info)
+}
+
+// backup is written whole before it is sent, so that a failure is an error answer
+// rather than a cut archive.
+func (h *handler) backup(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var buf bytes.Buffer
+	if err := h.b.Backup(r.Context(), &buf); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 func (h *handler) metrics(w http.ResponseWriter, r *http.Request, _ caller) error {

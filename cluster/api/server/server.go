@@ -76,6 +76,8 @@ var routes = []route{
 	// certificate never mints another.
 	{"POST /v1/ca/client-cert", true, remoteNone, managerPhase, (*handler).issueClientCert},
 	{"POST /v1/cluster/leave", true, remoteNone, anyPhase, (*handler).leave},
+	// A backup holds the node's key: the local socket only.
+	{"GET /v1/cluster/backup", true, remoteNone, managerPhase, (*handler).backup},
 	{"POST /v1/unlock", true, remoteNone, anyPhase, (*handler).unlock},
 
 	{"GET /v1/cluster", true, remoteManager, managerPhase, (*handler).cluster},

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A manager's online backup, restored into a wiped data dir, brings the cluster back:
+// `swarm restore`, the daemon, `swarm init --force-new-cluster`, and every service and
+// secret of the backup is there and takes writes.
+func TestBackupRestoreProcesses(t *testing.T) {
+	c := newProcCluster(t, "node-1")
+	c.start("node-1")
+	c.initCluster("node-1", nil, nil)
+	dir := t.TempDir()
+	compose := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(compose, []byte("services:\n  app:\n    image: busybox\n    deploy: {replicas: 2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("node-1", "stack", "deploy", "-c", compose, "web")
+	c.must("node-1", "secret", "create", "db_pw", compose)
+	c.eventually(20*time.Second, func() error { return serviceRuns(c, "web_app", "2/2") })
+
+	backup := filepath.Join(dir, "backup.tgz")
+	c.must("node-1", "swarm", "backup", backup)
+	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 || st.Size() == 0 {
+		t.Fatalf("backup file: %v, %v; want a non-empty file of mode 0600", st, err)
+	}
+	c.fails("node-1", "", "give a file that does not exist yet", "swarm", "backup", backup)
+
+	// The machine loses its disk.
+	d := c.d("node-1")
+	if err := d.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.fails("node-1", "", "restore into an empty folder", "swarm", "restore", "--data-dir", d.DataDir, backup)
+	if err := os.RemoveAll(d.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.must("node-1", "swarm", "restore", "--data-dir", d.DataDir, backup); !strings.Contains(r.Stdout, "Backup restored") {
+		t.Fatalf("restore: %v", r)
+	}
+	c.start("node-1")
+	c.must("node-1", "swarm", "init", "--force-new-cluster")
+	if out := c.must("node-1", "secret", "ls").Stdout; !strings.Contains(out, "db_pw") {
+		t.Errorf("secret ls after the restore:\n%s", out)
+	}
+	c.must("node-1", "service", "scale", "web_app=3")
+	c.eventually(20*time.Second, func() error { return serviceRuns(c, "web_app", "3/3") })
+}
