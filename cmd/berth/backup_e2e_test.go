@@ -16,10 +16,7 @@ func TestBackupRestoreProcesses(t *testing.T) {
 	c.start("node-1")
 	c.initCluster("node-1", nil, nil)
 	dir := t.TempDir()
-	compose := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(compose, []byte("services:\n  app:\n    image: busybox\n    deploy: {replicas: 2}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	compose := twoReplicaStack(t, dir)
 	c.must("node-1", "stack", "deploy", "-c", compose, "web")
 	c.must("node-1", "secret", "create", "db_pw", compose)
 	c.eventually(20*time.Second, func() error { return serviceRuns(c, "web_app", "2/2") })

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +13,7 @@ func TestEventsProcesses(t *testing.T) {
 	c := newProcCluster(t, "node-1", "node-2", "node-3")
 	c.start("node-1", "node-2", "node-3")
 	c.initCluster("node-1", []string{"node-2", "node-3"}, nil)
-	compose := filepath.Join(t.TempDir(), "compose.yaml")
-	if err := os.WriteFile(compose, []byte("services:\n  app:\n    image: busybox\n    deploy: {replicas: 2}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	compose := twoReplicaStack(t, t.TempDir())
 	c.must("node-1", "stack", "deploy", "-c", compose, "web")
 	events := func(node string, args ...string) (string, error) {
 		r := c.run(node, append([]string{"events", "--since", "1h", "--until", "0s"}, args...)...)

@@ -38,10 +38,7 @@ func TestMetricsProcesses(t *testing.T) {
 		t.Fatalf("before init: want the runtime's metrics and no manager's:\n%s", before)
 	}
 	c.initCluster("node-1", nil, nil)
-	compose := filepath.Join(t.TempDir(), "compose.yaml")
-	if err := os.WriteFile(compose, []byte("services:\n  app:\n    image: busybox\n    deploy: {replicas: 2}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	compose := twoReplicaStack(t, t.TempDir())
 	c.must("node-1", "stack", "deploy", "-c", compose, "web")
 	// The manager's TCP port serves them to an operator's client certificate too.
 	certs := filepath.Join(t.TempDir(), "certs")
@@ -130,4 +127,15 @@ func agentMetricsAtLeast(t *testing.T, c *procCluster, node string, want map[str
 			t.Errorf("metrics of %s: %s = %v, want %v or more", node, series, got[series], least)
 		}
 	}
+}
+
+// twoReplicaStack writes, in dir, a stack of one service of 2 replicas of busybox (the
+// process tests' simulated agents run it without an image), and returns its path.
+func twoReplicaStack(t *testing.T, dir string) string {
+	t.Helper()
+	compose := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(compose, []byte("services:\n  app:\n    image: busybox\n    deploy: {replicas: 2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return compose
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,10 +15,7 @@ func TestForceNewClusterProcesses(t *testing.T) {
 	c := newProcCluster(t, "node-1", "node-2", "node-3", "node-4", "node-5")
 	c.start("node-1", "node-2", "node-3")
 	c.initCluster("node-1", []string{"node-2", "node-3"}, nil)
-	compose := filepath.Join(t.TempDir(), "compose.yaml")
-	if err := os.WriteFile(compose, []byte("services:\n  app:\n    image: busybox\n    deploy: {replicas: 2}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	compose := twoReplicaStack(t, t.TempDir())
 	c.must("node-1", "stack", "deploy", "-c", compose, "web")
 	c.must("node-1", "secret", "create", "db_pw", compose)
 	c.eventually(20*time.Second, func() error { return serviceRuns(c, "web_app", "2/2") })
