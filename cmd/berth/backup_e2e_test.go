@@ -3,14 +3,16 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
 // A manager's online backup, restored into a wiped data dir, brings the cluster back:
-// `swarm restore`, the daemon, `swarm init --force-new-cluster`, and every service and
-// secret of the backup is there and takes writes.
+// `swarm restore`, the daemon, `swarm unlock` (autolock was on), `swarm init
+// --force-new-cluster`, and every service and secret of the backup is there and takes
+// writes.
 func TestBackupRestoreProcesses(t *testing.T) {
 	c := newProcCluster(t, "node-1")
 	c.start("node-1")
@@ -21,6 +23,10 @@ func TestBackupRestoreProcesses(t *testing.T) {
 	c.must("node-1", "secret", "create", "db_pw", compose)
 	c.eventually(20*time.Second, func() error { return serviceRuns(c, "web_app", "2/2") })
 
+	key := regexp.MustCompile(`BERTHKEY-1-\S+`).FindString(c.must("node-1", "swarm", "update", "--autolock=true").Stdout)
+	if key == "" {
+		t.Fatal("swarm update --autolock=true printed no unlock key")
+	}
 	backup := filepath.Join(dir, "backup.tgz")
 	c.must("node-1", "swarm", "backup", backup)
 	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 || st.Size() == 0 {
@@ -41,6 +47,15 @@ func TestBackupRestoreProcesses(t *testing.T) {
 		t.Fatalf("restore: %v", r)
 	}
 	c.start("node-1")
+	// The backup was taken with autolock on: the restored manager starts locked, and
+	// its unlock key is the one the cluster had.
+	if info := c.info("node-1"); !info.Locked {
+		t.Fatalf("the restored manager is not locked: %+v", info)
+	}
+	c.fails("node-1", "", "locked", "swarm", "init", "--force-new-cluster")
+	if r := c.d("node-1").CLI(c.ctx, key+"\n", "swarm", "unlock"); r.Code != 0 {
+		t.Fatalf("unlock: %v", r)
+	}
 	c.must("node-1", "swarm", "init", "--force-new-cluster")
 	if out := c.must("node-1", "secret", "ls").Stdout; !strings.Contains(out, "db_pw") {
 		t.Errorf("secret ls after the restore:\n%s", out)
