@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,20 +32,16 @@ first and its history below it (\_), with the desired and current state and the 
 			if len(args) == 0 {
 				args = []string{selfNode}
 			}
-			var all []*api.TaskInfo
-			for _, ref := range args {
-				if ref == selfNode {
-					info, err := c.Info(cmd.Context())
-					if err != nil {
-						return err
-					}
-					ref = info.NodeID
-				}
-				tasks, _, err := c.Tasks(cmd.Context(), api.TaskFilter{Node: ref}, api.Query{})
+			if i := slices.Index(args, selfNode); i >= 0 {
+				info, err := c.Info(cmd.Context())
 				if err != nil {
 					return err
 				}
-				all = append(all, tasks...)
+				args[i] = info.NodeID
+			}
+			all, err := tasksOf(cmd.Context(), c, args, func(ref string) api.TaskFilter { return api.TaskFilter{Node: ref} })
+			if err != nil {
+				return err
 			}
 			return printTasks(cmd.OutOrStdout(), all, out, time.Now())
 		},

@@ -183,19 +183,28 @@ error text: why a task failed, or why it waits for a node (cut to 30 characters 
 			if err != nil {
 				return err
 			}
-			var all []*api.TaskInfo
-			for _, ref := range args {
-				tasks, _, err := c.Tasks(cmd.Context(), api.TaskFilter{Service: ref}, api.Query{})
-				if err != nil {
-					return err
-				}
-				all = append(all, tasks...)
+			all, err := tasksOf(cmd.Context(), c, args, func(ref string) api.TaskFilter { return api.TaskFilter{Service: ref} })
+			if err != nil {
+				return err
 			}
 			return printTasks(cmd.OutOrStdout(), all, out, time.Now())
 		},
 	}
 	opts.register(cmd)
 	return cmd
+}
+
+// tasksOf lists the tasks of each ref (a service, a node...) in turn, as by says.
+func tasksOf(ctx context.Context, c *api.Client, refs []string, by func(ref string) api.TaskFilter) ([]*api.TaskInfo, error) {
+	var all []*api.TaskInfo
+	for _, ref := range refs {
+		tasks, _, err := c.Tasks(ctx, by(ref), api.Query{})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, tasks...)
+	}
+	return all, nil
 }
 
 // printTasks is Docker's `service ps` table: tasks come sorted by service, slot and
