@@ -203,19 +203,10 @@ counts the contents the name has had; STACK is the stack that deploys it, empty 
 one made with 'berth ` + k.name + ` create'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := format.Parse(opts.format)
-			if err != nil {
-				return err
-			}
-			c, err := host.client()
-			if err != nil {
-				return err
-			}
-			all, err := k.list(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			return objectListing(opts.noTrunc).print(cmd.OutOrStdout(), f, opts.quiet, latestVersions(all))
+			return runListing(cmd, host, opts, objectListing(opts.noTrunc), func(ctx context.Context, c *api.Client) ([]objectRow, error) {
+				all, err := k.list(ctx, c)
+				return latestVersions(all), err
+			})
 		},
 	}
 	opts.register(cmd, "Print IDs only", "Print whole IDs", nil)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -130,6 +131,24 @@ func (l listing[T]) print(w io.Writer, f format.Format, quiet bool, items []T) e
 		rows[i] = l.row(it)
 	}
 	return f.WriteRows(w, l.cols, rows)
+}
+
+// runListing is a plain ls: --format read before the daemon is asked, then fetch,
+// then the listing as the flags say.
+func runListing[T any](cmd *cobra.Command, host *hostFlag, opts listFlags, l listing[T], fetch func(context.Context, *api.Client) ([]T, error)) error {
+	f, err := format.Parse(opts.format)
+	if err != nil {
+		return err
+	}
+	c, err := host.client()
+	if err != nil {
+		return err
+	}
+	items, err := fetch(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	return l.print(cmd.OutOrStdout(), f, opts.quiet, items)
 }
 
 const formatUsage = "Format the output: json, table TEMPLATE or a Go template (see 'Formats and filters' in the README)"

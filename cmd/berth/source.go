@@ -279,19 +279,10 @@ why), Suspended or Pending (not synced yet).`,
 		Example: `  berth source ls --format '{{.Name}} {{.Status}} {{.Revision}}'`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := format.Parse(opts.format)
-			if err != nil {
-				return err
-			}
-			c, err := host.client()
-			if err != nil {
-				return err
-			}
-			srcs, _, err := c.Sources(cmd.Context(), api.Query{})
-			if err != nil {
-				return err
-			}
-			return sourceListing(time.Now()).print(cmd.OutOrStdout(), f, opts.quiet, srcs)
+			return runListing(cmd, host, opts, sourceListing(time.Now()), func(ctx context.Context, c *api.Client) ([]*api.SourceInfo, error) {
+				srcs, _, err := c.Sources(ctx, api.Query{})
+				return srcs, err
+			})
 		},
 	}
 	opts.register(cmd, "Print names only", "", nil)

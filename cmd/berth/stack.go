@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
 )
 
@@ -244,19 +243,10 @@ func newStackLsCommand(host *hostFlag) *cobra.Command {
 		Example: `  berth stack ls --format '{{.Name}}'`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := format.Parse(opts.format)
-			if err != nil {
-				return err
-			}
-			c, err := host.client()
-			if err != nil {
-				return err
-			}
-			stacks, _, err := c.Stacks(cmd.Context(), api.Query{})
-			if err != nil {
-				return err
-			}
-			return stackListing().print(cmd.OutOrStdout(), f, false, stacks)
+			return runListing(cmd, host, opts, stackListing(), func(ctx context.Context, c *api.Client) ([]*api.StackSummary, error) {
+				stacks, _, err := c.Stacks(ctx, api.Query{})
+				return stacks, err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&opts.format, "format", "", formatUsage)
