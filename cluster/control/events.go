@@ -22,7 +22,6 @@ const DefaultEventWindow = 10000
 // window at what it applies next.
 type EventLog struct {
 	max int
-	now func() time.Time
 
 	mu     sync.Mutex
 	events []*api.Event // oldest first, at most max
@@ -35,7 +34,7 @@ func NewEventLog(max int) *EventLog {
 	if max <= 0 {
 		max = DefaultEventWindow
 	}
-	return &EventLog{max: max, now: time.Now, notify: make(chan struct{})}
+	return &EventLog{max: max, notify: make(chan struct{})}
 }
 
 // Run derives events from the changes of st's state until ctx ends, opening a new
@@ -59,7 +58,7 @@ func (l *EventLog) follow(ctx context.Context, s *state.Store, feed *state.Feed)
 		case <-feed.Notify():
 		}
 		batch, lost := feed.Take()
-		now := l.now().UTC()
+		now := time.Now().UTC()
 		var out []*api.Event
 		if lost {
 			// The feed dropped changes it could not hold: say so rather than pretend.
