@@ -42,6 +42,9 @@ type Cluster interface {
 	// every object of the branch; only while this manager leads, as the push was
 	// checked against its repository.
 	ApplyPush(ctx context.Context, source, old, new string, pack []byte) error
+	// RecordPushRejection records the last push the source refused, for `berth
+	// events`.
+	RecordPushRejection(ctx context.Context, source string, r model.PushRejection) error
 	Source(ctx context.Context, name string, q api.Query) (*api.SourceInfo, api.QueryMeta, error)
 	Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error)
 }

@@ -111,11 +111,37 @@ func (h *pushHooks) Authorize(_ context.Context, repo, _, password string, _ boo
 	return nil
 }
 
-// PreReceive implements gitserver.Hooks, counting what it decides.
+// PreReceive implements gitserver.Hooks, counting what it decides and recording
+// what it refuses.
 func (h *pushHooks) PreReceive(ctx context.Context, p *gitserver.Push) error {
 	err := h.preReceive(ctx, p)
 	h.cfg.Metrics.observePush(p.Repo, err)
+	if err != nil && !errors.Is(err, gitserver.ErrNotFound) {
+		h.recordRejection(ctx, p, err)
+	}
 	return err
+}
+
+// recordRejection commits the refusal of a push, so that every manager's `berth
+// events` tells it. The pusher has the refusal already: failing to record it is
+// logged, not added to it.
+func (h *pushHooks) recordRejection(ctx context.Context, p *gitserver.Push, refusal error) {
+	r := model.PushRejection{Reason: firstLine(refusal.Error(), model.MaxPushRejectionReason), At: time.Now().UTC()}
+	if len(p.Updates) > 0 && !p.Updates[0].New.IsZero() {
+		r.Revision = p.Updates[0].New.String()
+	}
+	if err := h.cfg.Cluster.RecordPushRejection(ctx, p.Repo, r); err != nil {
+		h.cfg.Logger.Warn("the refused push is not recorded", "source", p.Repo, "error", err)
+	}
+}
+
+// firstLine is s up to its first line break, at most max bytes of it.
+func firstLine(s string, max int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "")
+	}
+	return s
 }
 
 // preReceive: the pushed revision of the tracked branch must load, validate and plan,

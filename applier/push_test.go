@@ -3,6 +3,7 @@ package applier_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -134,4 +135,45 @@ func TestPushIsPlannedOnce(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "berth_source_pushes_total"); err != nil {
 		t.Error(err)
 	}
+}
+
+// A push the pre-receive refuses is recorded in its source's row, with the pushed
+// revision and the first line of the reason the pusher saw.
+func TestRefusedPushIsRecorded(t *testing.T) {
+	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Managers: 1, Dir: t.TempDir()})
+	defer cancel()
+	add := &api.SourceAddRequest{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", Prune: true}}
+	if _, err := leader.Control.AddSource(ctx, add); err != nil {
+		t.Fatal(err)
+	}
+	token, err := leader.Control.SourceToken(ctx, "apps", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}
+	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: t.TempDir(), MaxPack: command.MaxPushPack, Converge: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	work := gittest.New(t)
+	work.Write(map[string]string{"web/compose.yaml": "services:\n  web:\n    image: [nginx\n"})
+	sha := work.Commit("broken web").String()
+	if _, err := work.Repo.CreateRemote(&config.RemoteConfig{Name: "berth", URLs: []string{srv.URL + "/git/apps.git"}}); err != nil {
+		t.Fatal(err)
+	}
+	err = work.Repo.PushContext(ctx, &git.PushOptions{RemoteName: "berth",
+		Auth: &githttp.BasicAuth{Username: "berth", Password: token}, RefSpecs: []config.RefSpec{"refs/heads/main:refs/heads/main"}})
+	if err == nil {
+		t.Fatal("the push of a broken compose file was accepted")
+	}
+	eventually(t, c, "the refused push recorded", sourceIs("apps", func(s *model.Source) error {
+		r := s.RejectedPush
+		if r.Revision != sha || !strings.HasPrefix(r.Reason, "revision "+sha[:7]+": ") || strings.Contains(r.Reason, "\n") || r.At.IsZero() {
+			return fmt.Errorf("rejected push %+v, want revision %s and the first line of the reason", r, sha)
+		}
+		return nil
+	}))
 }

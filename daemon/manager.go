@@ -142,6 +142,9 @@ func (n *Node) becomeManager(kr *sealed.Keyring, start raftStart) error {
 			return applier.Run(ctx, m.applierConfig(alog))
 		})
 	})
+	m.loops.run(func() {
+		store.RunWhileLeader(ctx, st.LeaderCh(), st.IsLeader, logger.With("component", "leadership"), "leadership record", m.recordLeadership)
+	})
 	if bootstrap {
 		close(m.caughtUp)
 	} else {

@@ -218,3 +218,7 @@ func (r *pushRouter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	proxy.ServeHTTP(w, req)
 }
+
+func (c applierCluster) RecordPushRejection(ctx context.Context, source string, r model.PushRejection) error {
+	return c.applyLeader(ctx, command.CmdSourcePushRejected, &command.SourcePushRejected{Name: source, Rejection: r})
+}

@@ -12,7 +12,8 @@ import (
 // Event is one thing that happened in the cluster, as `berth events` prints it: derived
 // from a raft-committed change, so every manager tells the same story.
 type Event struct {
-	// Index is the raft index of the change; Time when this manager applied it.
+	// Index is the raft index of the change; Time when this manager applied it, or for
+	// a leader change and a refused push when the manager that wrote it decided it.
 	Index uint64    `json:"index"`
 	Time  time.Time `json:"time"`
 	// Type is service, task, node or source; Action what happened (create, update,

@@ -45,6 +45,9 @@ const (
 	CmdServiceRemove Type = 34
 	// Issue 19: `berth secret rm`, `berth config rm`.
 	CmdObjectRemove Type = 35
+	// Issue 20: events a manager's state changes alone would not tell.
+	CmdLeaderElected      Type = 39
+	CmdSourcePushRejected Type = 40
 )
 
 func (t Type) String() string {
@@ -180,6 +183,8 @@ var commands = map[Type]command{
 	CmdServiceUpdate:      {"service-update", decodeInto(applyServiceUpdate)},
 	CmdServiceRemove:      {"service-remove", decodeInto(applyServiceRemove)},
 	CmdObjectRemove:       {"object-remove", decodeInto(applyObjectRemove)},
+	CmdLeaderElected:      {"leader-elected", decodeInto(applyLeaderElected)},
+	CmdSourcePushRejected: {"source-push-rejected", decodeInto(applySourcePushRejected)},
 }
 
 // Known reports whether this build can apply commands of type t.

@@ -45,3 +45,28 @@ func applySourcePush(tx *state.WriteTxn, p *SourcePush) error {
 	next.SyncRequests++
 	return tx.UpsertSource(next)
 }
+
+// SourcePushRejected records the push a push source refused, replacing the one it
+// recorded before.
+type SourcePushRejected struct {
+	Name      string              `json:"name"`
+	Rejection model.PushRejection `json:"rejection"`
+}
+
+func applySourcePushRejected(tx *state.WriteTxn, r *SourcePushRejected) error {
+	cur, err := tx.Source(nil, r.Name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cur.Kind != model.SourceGitPush:
+		return fmt.Errorf("%w: source %s is a %s source: only push sources refuse a push", state.ErrInvalid, r.Name, cur.Kind)
+	case r.Rejection.Reason == "" || r.Rejection.At.IsZero():
+		return fmt.Errorf("%w: a refused push to source %s without its reason or time", state.ErrInvalid, r.Name)
+	case len(r.Rejection.Reason) > model.MaxPushRejectionReason || len(r.Rejection.Revision) > 64:
+		return fmt.Errorf("%w: the record of a refused push to source %s is longer than the limits", state.ErrInvalid, r.Name)
+	}
+	next := cur.Copy()
+	next.RejectedPush = r.Rejection
+	return tx.UpsertSource(next)
+}

@@ -67,7 +67,10 @@ func (l *EventLog) follow(ctx context.Context, s *state.Store, feed *state.Feed)
 		for _, ev := range batch {
 			for _, ch := range ev.Changes {
 				if e := eventOf(ch); e != nil {
-					e.Index, e.Time = ev.Index, now
+					e.Index = ev.Index
+					if e.Time.IsZero() {
+						e.Time = now
+					}
 					out = append(out, e)
 				}
 			}
@@ -150,6 +153,9 @@ func eventOf(ch state.Change) *api.Event {
 	case *model.Source:
 		before, _ := ch.Before.(*model.Source)
 		return sourceEvent(before, after)
+	case *model.Cluster:
+		before, _ := ch.Before.(*model.Cluster)
+		return leaderEvent(before, after)
 	case nil:
 		return removedEvent(ch.Before)
 	}
@@ -224,6 +230,10 @@ func sourceEvent(before, after *model.Source) *api.Event {
 	case before.PushedRevision != after.PushedRevision:
 		e.Action = "push"
 		e.Attributes["revision"] = after.PushedRevision
+	case !before.RejectedPush.At.Equal(after.RejectedPush.At) || before.RejectedPush.Revision != after.RejectedPush.Revision:
+		rej := after.RejectedPush
+		e.Action, e.Time = "push-rejected", rej.At
+		e.Attributes["revision"], e.Attributes["reason"] = rej.Revision, rej.Reason
 	case before.Status != after.Status && after.Status == model.SyncOutOfSync:
 		e.Action = "drift"
 		e.Attributes["message"] = after.Message
@@ -231,6 +241,25 @@ func sourceEvent(before, after *model.Source) *api.Event {
 		return nil
 	}
 	return e
+}
+
+// leaderEvent tells a manager taking the lead, from the record it committed: as a
+// node event, since Docker has no event for it and `-f type=node` is where one looks.
+// Its time is the new leader's, not when this manager applied it.
+func leaderEvent(before, after *model.Cluster) *api.Event {
+	var prev model.LeaderRecord
+	if before != nil {
+		prev = before.Leader
+	}
+	l := after.Leader
+	if l.NodeID == "" || (l.NodeID == prev.NodeID && l.Term == prev.Term && l.Since.Equal(prev.Since)) {
+		return nil
+	}
+	attrs := map[string]string{"term": strconv.FormatUint(l.Term, 10)}
+	if prev.NodeID != "" {
+		attrs["previous"] = prev.NodeID
+	}
+	return &api.Event{Type: "node", Action: "leader", ID: l.NodeID, Name: l.Hostname, Time: l.Since, Attributes: attrs}
 }
 
 func removedEvent(row any) *api.Event {

@@ -34,6 +34,13 @@ func TestEventOf(t *testing.T) {
 	pushed.PushedRevision = "def"
 	drifted := synced
 	drifted.Status, drifted.Message = model.SyncOutOfSync, "web_api changed by hand"
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	rejected := synced
+	rejected.RejectedPush = model.PushRejection{Revision: "0badc0de", Reason: "revision 0badc0d: stack web: service api: no image", At: at}
+	cluster := &model.Cluster{ID: "c1", Leader: model.LeaderRecord{NodeID: "n1", Hostname: "node-1", Term: 2, Since: at}}
+	elected, settings := *cluster, *cluster
+	elected.Leader = model.LeaderRecord{NodeID: "n2", Hostname: "node-2", Term: 3, Since: at.Add(time.Minute)}
+	settings.Settings.MaxReplicas = 7
 	cases := []struct {
 		name           string
 		before, after  any
@@ -53,6 +60,10 @@ func TestEventOf(t *testing.T) {
 		{"source synced", src, &synced, "source", "sync-applied", "revision", "abc"},
 		{"source pushed", &synced, &pushed, "source", "push", "revision", "def"},
 		{"source drifted", &synced, &drifted, "source", "drift", "message", "web_api changed by hand"},
+		{"push rejected", &synced, &rejected, "source", "push-rejected", "reason", "revision 0badc0d: stack web: service api: no image"},
+		{"first leader", nil, cluster, "node", "leader", "term", "2"},
+		{"leader changed", cluster, &elected, "node", "leader", "previous", "n1"},
+		{"cluster settings", cluster, &settings, "", "", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -68,6 +68,18 @@ type Cluster struct {
 	// tell that the key they were unlocked with is no longer current.
 	UnlockKeyGeneration uint64   `json:"unlock_key_generation"`
 	Settings            Settings `json:"settings"`
+	// Leader is the manager that last took the lead, as it recorded when it did:
+	// `berth events` tells leader changes from it.
+	Leader LeaderRecord `json:"leader,omitzero"`
+}
+
+// LeaderRecord is a manager's record of its leadership, written once per term it
+// leads. Since is the proposer's clock.
+type LeaderRecord struct {
+	NodeID   string    `json:"node_id"`
+	Hostname string    `json:"hostname,omitempty"`
+	Term     uint64    `json:"term"`
+	Since    time.Time `json:"since"`
 }
 
 // JoinTokens are the role secrets of the worker and manager join tokens.
@@ -409,6 +421,22 @@ type Source struct {
 	Message             string    `json:"message,omitempty"`
 	// History holds the last syncs, oldest first, at most SourceHistoryLimit.
 	History []SyncRecord `json:"history,omitempty"`
+	// RejectedPush is the last push the source refused: only the last is kept.
+	RejectedPush PushRejection `json:"rejected_push,omitzero"`
+}
+
+// MaxPushRejectionReason bounds the reason a refused push records: its first line
+// says what to fix; the pusher saw the rest.
+const MaxPushRejectionReason = 1024
+
+// PushRejection is a push a push source refused before its branch moved (its
+// Compose files do not load, validate or plan). At is the proposer's clock. The
+// pusher is not known: a push authenticates with the source's token, whatever user
+// name Git sends.
+type PushRejection struct {
+	Revision string    `json:"revision,omitempty"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
 }
 
 // Blob is bytes that never change once made, so copies of a row share them: a

@@ -69,3 +69,7 @@ func (c ApplierCluster) Source(ctx context.Context, name string, q api.Query) (*
 func (c ApplierCluster) Services(ctx context.Context, f api.ServiceFilter, q api.Query) ([]*api.ServiceStatus, api.QueryMeta, error) {
 	return c.Control.Services(ctx, f, q)
 }
+
+func (c ApplierCluster) RecordPushRejection(ctx context.Context, source string, r model.PushRejection) error {
+	return c.applyLeader(ctx, command.CmdSourcePushRejected, &command.SourcePushRejected{Name: source, Rejection: r})
+}
