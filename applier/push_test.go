@@ -54,6 +54,20 @@ func (c *countingCluster) counts() (plans, replans int) {
 	return c.plans, c.replans
 }
 
+// addPushSource adds the push source apps and returns its token.
+func addPushSource(t *testing.T, ctx context.Context, leader *memcluster.Manager) string {
+	t.Helper()
+	add := &api.SourceAddRequest{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", Prune: true}}
+	if _, err := leader.Control.AddSource(ctx, add); err != nil {
+		t.Fatal(err)
+	}
+	token, err := leader.Control.SourceToken(ctx, "apps", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
 // leaderOf starts a cluster, closed when the test ends, and returns its leader and a
 // context for the test (cancel ends it).
 func leaderOf(t *testing.T, opts memcluster.Options) (*memcluster.Cluster, *memcluster.Manager, context.Context, context.CancelFunc) {
@@ -90,14 +104,7 @@ func runApplier(t *testing.T, ctx context.Context, cancel context.CancelFunc, cf
 // revision again.
 func TestPushIsPlannedOnce(t *testing.T) {
 	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Managers: 1, Dir: t.TempDir()})
-	add := &api.SourceAddRequest{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", Prune: true}}
-	if _, err := leader.Control.AddSource(ctx, add); err != nil {
-		t.Fatal(err)
-	}
-	token, err := leader.Control.SourceToken(ctx, "apps", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := addPushSource(t, ctx, leader)
 	cl := &countingCluster{Cluster: memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}}
 	dir, plans, metrics := t.TempDir(), applier.NewPushPlans(), applier.NewMetrics()
 	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: dir, Plans: plans, MaxPack: command.MaxPushPack, Converge: time.Second, Metrics: metrics})
@@ -142,14 +149,7 @@ func TestPushIsPlannedOnce(t *testing.T) {
 func TestRefusedPushIsRecorded(t *testing.T) {
 	c, leader, ctx, cancel := leaderOf(t, memcluster.Options{Managers: 1, Dir: t.TempDir()})
 	defer cancel()
-	add := &api.SourceAddRequest{Source: &model.Source{Name: "apps", Kind: model.SourceGitPush, Branch: "main", Prune: true}}
-	if _, err := leader.Control.AddSource(ctx, add); err != nil {
-		t.Fatal(err)
-	}
-	token, err := leader.Control.SourceToken(ctx, "apps", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := addPushSource(t, ctx, leader)
 	cl := memcluster.ApplierCluster{Store: leader.Store, Control: leader.Control}
 	h, err := applier.NewPushHandler(applier.PushConfig{Cluster: cl, Dir: t.TempDir(), MaxPack: command.MaxPushPack, Converge: time.Second})
 	if err != nil {

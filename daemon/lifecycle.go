@@ -31,8 +31,8 @@ const joinWait = 30 * time.Second
 // stay in the node list, down, for `node demote` or `node rm --force`; new managers
 // join with the join token. Caller holds the lifecycle lock.
 func (n *Node) forceNewCluster(ctx context.Context, req *api.InitRequest) (*api.InitResponse, error) {
-	if req.Autolock || len(req.DefaultAddrPool) > 0 || req.AdvertiseAddr != "" {
-		return nil, api.BadRequest(errors.New("--force-new-cluster keeps the cluster's settings and address: give it alone, and change them with 'berth swarm update' afterwards"))
+	if req.Autolock || len(req.DefaultAddrPool) > 0 {
+		return nil, api.BadRequest(errors.New("--force-new-cluster keeps the cluster's settings: give it alone (or with --advertise-addr), and change them with 'berth swarm update' afterwards"))
 	}
 	n.mu.RLock()
 	m, phase, meta := n.mgr, n.phase, n.meta
@@ -40,7 +40,14 @@ func (n *Node) forceNewCluster(ctx context.Context, req *api.InitRequest) (*api.
 	if phase != api.PhaseManager || m == nil {
 		return nil, api.BadRequest(fmt.Errorf("--force-new-cluster recovers a manager of a cluster that lost its quorum, and this node is %s: run it on a surviving manager (unlock it first if it is locked)", phase))
 	}
-	n.logger.Warn("forcing a new cluster from this manager's state", "node", meta.NodeID)
+	addr, err := recoveryAddr(firstOf(req.AdvertiseAddr, n.cfg.AdvertiseAddr), n.cfg.ListenAddr, meta.AdvertiseAddr)
+	if err != nil {
+		return nil, api.BadRequest(err)
+	}
+	if err := n.relocate(m, addr); err != nil {
+		return nil, err
+	}
+	n.logger.Warn("forcing a new cluster from this manager's state", "node", meta.NodeID, "addr", addr)
 	n.stopManager()
 	if err := n.becomeManager(m.kr, raftForceNew); err != nil {
 		return nil, err
@@ -52,7 +59,10 @@ func (n *Node) forceNewCluster(ctx context.Context, req *api.InitRequest) (*api.
 	if err := waitFor(ctx, 10*time.Second, mgr.st.IsLeader); err != nil {
 		return nil, fmt.Errorf("the recovered cluster elected no leader: %w", err)
 	}
-	resp := &api.InitResponse{NodeID: meta.NodeID, ClusterID: meta.ClusterID, ManagerAddr: meta.AdvertiseAddr}
+	if err := n.recordRelocation(ctx, mgr, addr); err != nil {
+		return nil, err
+	}
+	resp := &api.InitResponse{NodeID: meta.NodeID, ClusterID: meta.ClusterID, ManagerAddr: addr}
 	for role, to := range map[model.NodeRole]*string{model.RoleWorker: &resp.WorkerToken, model.RoleManager: &resp.ManagerToken} {
 		tok, err := n.JoinToken(ctx, role, false)
 		if err != nil {

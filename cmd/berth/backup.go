@@ -53,10 +53,11 @@ func newSwarmRestoreCommand() *cobra.Command {
 		Use:   "restore --data-dir DIR FILE|-",
 		Short: "Unpack a backup into a data dir, for a daemon to start from",
 		Long: `Unpack a backup made by 'berth swarm backup' into an empty data dir; no daemon is
-needed. Then start 'berth daemon --data-dir DIR' on a machine with the backed-up
-manager's address, 'berth swarm unlock' it if autolock was on, and run 'berth swarm
-init --force-new-cluster': it becomes the only manager of its cluster with the state of
-the backup. The cluster's other nodes join it again.`,
+needed. Then start 'berth daemon --data-dir DIR' on the backed-up manager's machine or
+a replacement, 'berth swarm unlock' it if autolock was on, and run 'berth swarm init
+--force-new-cluster': it becomes the only manager of its cluster with the state of the
+backup, at the daemon's address (or the one --advertise-addr gives) if the machine has
+another. The cluster's other nodes join it again.`,
 		Example: `  berth swarm restore --data-dir /var/lib/berth /root/berth-backup.tgz`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

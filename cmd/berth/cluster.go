@@ -31,7 +31,8 @@ With --force-new-cluster, on a surviving manager of a cluster that lost its quor
 of its managers gone for good): the manager becomes the cluster's only manager and keeps
 its state (services, tasks, sources, secrets), as Docker's. The lost managers stay in
 'berth node ls', down: remove them with 'berth node rm --force', and join new managers
-with the manager join token printed.`,
+with the manager join token printed. A manager restored from a backup on a machine
+with another address takes that address (--advertise-addr, else the daemon's).`,
 		Example: `  berth init --advertise-addr 10.0.0.1
   berth init --autolock`,
 		Args: cobra.NoArgs,

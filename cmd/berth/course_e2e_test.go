@@ -152,7 +152,12 @@ func testCourseAutolock(t *testing.T, c *procCluster) {
 
 // serviceRuns checks the REPLICAS column of a service in `service ls`.
 func serviceRuns(c *procCluster, name, replicas string) error {
-	ls := c.run("node-1", "service", "ls")
+	return serviceRunsOn(c, "node-1", name, replicas)
+}
+
+// serviceRunsOn is serviceRuns as the manager node tells it.
+func serviceRunsOn(c *procCluster, node, name, replicas string) error {
+	ls := c.run(node, "service", "ls")
 	for line := range strings.SplitSeq(ls.Stdout, "\n") {
 		if f := strings.Fields(line); len(f) > 1 && f[1] == name {
 			if strings.Contains(line, " "+replicas+" ") {
