@@ -11,25 +11,31 @@ import (
 
 	"github.com/berthd/berth/applier/sops"
 	"github.com/berthd/berth/cluster/model"
+	"github.com/berthd/berth/cluster/state"
 )
 
 // WithSOPS makes the secret and config files of a source's stacks that are SOPS
 // documents load as their plaintext, decrypted in memory with the source's age key;
 // other files load as they are. The key is read from the cluster only for the first
 // encrypted file.
-func WithSOPS(cluster Cluster, src *model.Source) LoadOption {
-	o := &sopsOpener{cluster: cluster, src: src}
+func WithSOPS(st stateReader, src *model.Source) LoadOption {
+	o := &sopsOpener{st: st, src: src}
 	return func(lc *loadConfig) { lc.openFile = o.open }
+}
+
+// stateReader is where the source's age key is read from: the cluster.
+type stateReader interface {
+	State() (*state.Store, error)
 }
 
 // sopsOpener decrypts the SOPS files of one load of a source; its stacks load
 // concurrently.
 type sopsOpener struct {
-	cluster Cluster
-	src     *model.Source
-	once    sync.Once
-	ids     []age.Identity
-	err     error
+	st   stateReader
+	src  *model.Source
+	once sync.Once
+	ids  []age.Identity
+	err  error
 }
 
 func (o *sopsOpener) open(name string, data []byte) ([]byte, error) {
@@ -40,6 +46,10 @@ func (o *sopsOpener) open(name string, data []byte) ([]byte, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
+	if len(o.ids) == 0 {
+		return nil, &sopsError{msg: fmt.Sprintf("%s is encrypted with SOPS, and source %s has no age key", name, o.src.Name),
+			fix: fmt.Sprintf("give the source the age identity the file is encrypted for: berth source update %s --age-key-file FILE", o.src.Name)}
+	}
 	plain, err := sops.Decrypt(name, data, o.ids)
 	if err != nil {
 		return nil, o.explain(name, err)
@@ -47,13 +57,12 @@ func (o *sopsOpener) open(name string, data []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// identities reads the source's age key from its cluster secret.
+// identities reads the source's age key from its cluster secret: none when it has none.
 func (o *sopsOpener) identities() ([]age.Identity, error) {
 	if o.src.AgeKeyRef == "" {
-		return nil, &sopsError{msg: fmt.Sprintf("it is encrypted with SOPS, and source %s has no age key", o.src.Name),
-			fix: fmt.Sprintf("give the source the age identity the file is encrypted for: berth source update %s --age-key-file FILE", o.src.Name)}
+		return nil, nil
 	}
-	st, err := o.cluster.State()
+	st, err := o.st.State()
 	if err != nil {
 		return nil, err
 	}
