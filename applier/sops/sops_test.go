@@ -61,6 +61,8 @@ func TestDecryptVectors(t *testing.T) {
 		{"app.regex.enc.yaml", false},
 		{"app.enc.json", true},
 		{"password.enc.txt", true},
+		{"password.reenc.txt", true},
+		{"password2.enc.txt", true},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			data := vector(t, tc.file)
