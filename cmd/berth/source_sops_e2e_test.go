@@ -92,6 +92,7 @@ func TestSourceSOPSProcesses(t *testing.T) {
 	c.must("node-1", "source", "add", "infra", "--url", "file://"+repo.Dir, "--path", "stacks", "--interval", "0")
 	syncFails("password.txt is encrypted with SOPS, and source infra has no age key", "berth source update infra --age-key-file FILE")
 
+	c.fails("node-1", "", "source infra: --age-key-file holds no age identity", "source", "update", "infra", "--age-key-file", sopsVectorPath(t, "plain/password.txt"))
 	c.must("node-1", "source", "update", "infra", "--age-key-file", sopsVectorPath(t, "test.agekey"))
 	c.eventually(20*time.Second, sourceIs(first, "Synced"))
 	inspect := c.must("node-1", "source", "inspect", "infra").Stdout
@@ -120,6 +121,7 @@ func TestSourceSOPSProcesses(t *testing.T) {
 	}
 
 	commit("password.other.txt")
+	c.fails("node-1", "", "web/password.txt is encrypted with SOPS for age10ew8", "diff", "--source", "infra")
 	syncFails("web/password.txt is encrypted with SOPS for age10ew8ezms3h228f9u0tvsgvlhlp7rfupad9spf4uwejkv290729gqyas2e7, and the age key of source infra")
 	c.eventually(20*time.Second, sourceIs(third, "Failed"))
 	if out := c.must("node-1", "service", "ls").Stdout; !strings.Contains(out, "web_app") {
