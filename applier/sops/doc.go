@@ -1,6 +1,6 @@
 // Package sops reads files encrypted with SOPS (https://getsops.io) for age recipients:
-// the YAML and JSON forms, and the binary form (any other file, stored by sops as JSON
-// with one "data" value). It decrypts in memory only.
+// the YAML, JSON and dotenv forms, and the binary form (any other file, stored by sops
+// as JSON with one "data" value). It decrypts in memory only.
 //
 // It is a reader of SOPS's documented format rather than the SOPS Go module, which
 // links the AWS, Google Cloud, Azure and Vault SDKs for key services berth does not

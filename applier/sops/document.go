@@ -19,10 +19,7 @@ const metadataKey = "sops"
 
 // metadata is what this reader uses of a document's `sops` map.
 type metadata struct {
-	Age []struct {
-		Recipient string `yaml:"recipient"`
-		Enc       string `yaml:"enc"`
-	} `yaml:"age"`
+	Age                     []ageStanza `yaml:"age"`
 	KeyGroups               []yaml.Node `yaml:"key_groups"`
 	LastModified            string      `yaml:"lastmodified"`
 	MAC                     string      `yaml:"mac"`
@@ -35,11 +32,20 @@ type metadata struct {
 	MACOnlyEncrypted        bool        `yaml:"mac_only_encrypted"`
 }
 
+// ageStanza is the data key encrypted for one age recipient, armored.
+type ageStanza struct {
+	Recipient string `yaml:"recipient"`
+	Enc       string `yaml:"enc"`
+}
+
 // IsEncrypted reports whether data is a SOPS document: YAML or JSON whose top level
-// holds a `sops` map with a MAC.
+// holds a `sops` map with a MAC, or a dotenv file with sops_mac and sops_lastmodified.
 func IsEncrypted(data []byte) bool {
 	if !bytes.Contains(data, []byte(metadataKey)) {
 		return false
+	}
+	if isDotenv(data) {
+		return true
 	}
 	var top struct {
 		Sops *metadata `yaml:"sops"`
@@ -52,9 +58,13 @@ func IsEncrypted(data []byte) bool {
 
 // Decrypt returns the plaintext of the SOPS document data, decrypted with whichever of
 // ids is one of its recipients. name chooses the output as sops -d does: a .json file
-// is written back as JSON, a .yaml or .yml file as YAML, and any other file is sops's
-// binary form, whose one value is the plaintext. Comments are dropped.
+// is written back as JSON, a .yaml or .yml file as YAML (both without comments), a
+// .env file as dotenv, and any other file is sops's binary form, whose one value is
+// the plaintext.
 func Decrypt(name string, data []byte, ids []age.Identity) ([]byte, error) {
+	if strings.EqualFold(path.Ext(name), ".env") {
+		return decryptDotenv(data, ids)
+	}
 	root, meta, err := parse(data)
 	if err != nil {
 		return nil, err

@@ -63,6 +63,7 @@ func TestDecryptVectors(t *testing.T) {
 		{"password.enc.txt", true},
 		{"password.reenc.txt", true},
 		{"password2.enc.txt", true},
+		{"app.enc.env", true},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			data := vector(t, tc.file)
@@ -86,7 +87,7 @@ func TestDecryptVectors(t *testing.T) {
 }
 
 func TestIsEncryptedPlainFiles(t *testing.T) {
-	for _, name := range []string{"plain/app.yaml", "plain/app.json", "plain/password.txt"} {
+	for _, name := range []string{"plain/app.yaml", "plain/app.json", "plain/password.txt", "plain/app.env"} {
 		if IsEncrypted(vector(t, name)) {
 			t.Errorf("IsEncrypted(%s) = true for a plain file", name)
 		}
@@ -136,6 +137,13 @@ func TestDecryptTampered(t *testing.T) {
 				t.Fatalf("err = %v, want ErrMAC", err)
 			}
 		})
+	}
+}
+
+func TestDecryptDotenvTampered(t *testing.T) {
+	doc := strings.Replace(string(vector(t, "app.enc.env")), "PUBLIC_unencrypted=visible", "PUBLIC_unencrypted=changed", 1)
+	if _, err := Decrypt("app.enc.env", []byte(doc), identities(t, "test.agekey")); !errors.Is(err, ErrMAC) {
+		t.Fatalf("err = %v, want ErrMAC", err)
 	}
 }
 
