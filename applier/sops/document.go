@@ -69,11 +69,7 @@ func Decrypt(name string, data []byte, ids []age.Identity) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := dataKey(meta, ids)
-	if err != nil {
-		return nil, err
-	}
-	w, err := newWalker(meta, key)
+	w, err := newDecrypter(meta, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -38,11 +38,7 @@ func decryptDotenv(data []byte, ids []age.Identity) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := dataKey(meta, ids)
-	if err != nil {
-		return nil, err
-	}
-	w, err := newWalker(meta, key)
+	w, err := newDecrypter(meta, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +46,7 @@ func decryptDotenv(data []byte, ids []age.Identity) ([]byte, error) {
 	for _, l := range lines {
 		if l.comment {
 			// As sops: a comment that does not decrypt was written in plaintext.
-			if plain, typ, err := decryptValue(key, l.value, ":"); err == nil && typ == "comment" {
+			if plain, typ, err := decryptValue(w.key, l.value, ":"); err == nil && typ == "comment" {
 				l.value = string(plain)
 			}
 			out.WriteString("#" + l.value + "\n")

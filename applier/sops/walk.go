@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"gopkg.in/yaml.v3"
 )
 
@@ -25,6 +26,15 @@ type walker struct {
 	// Which values sops encrypted: the suffix and regex options of its metadata.
 	unencSuffix, encSuffix string
 	unencRegex, encRegex   *regexp.Regexp
+}
+
+// newDecrypter opens the document's data key and makes the walker that decrypts with it.
+func newDecrypter(meta *metadata, ids []age.Identity) (*walker, error) {
+	key, err := dataKey(meta, ids)
+	if err != nil {
+		return nil, err
+	}
+	return newWalker(meta, key)
 }
 
 func newWalker(meta *metadata, key []byte) (*walker, error) {
