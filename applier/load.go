@@ -51,7 +51,7 @@ func LoadStacks(ctx context.Context, fsys fs.FS, dir string, env map[string]stri
 			dirLabel(d), layoutFileName)
 	}
 
-	results := loadAll(ctx, fsys, sources, env, cfg.cache)
+	results := loadAll(ctx, fsys, sources, env, &cfg)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load stacks: %w", err)
 	}
@@ -109,7 +109,8 @@ func LoadStacks(ctx context.Context, fsys fs.FS, dir string, env map[string]stri
 type LoadOption func(*loadConfig)
 
 type loadConfig struct {
-	cache *spec.Cache
+	cache    *spec.Cache
+	openFile func(name string, data []byte) ([]byte, error)
 }
 
 // WithCache shares the Compose loader's work between calls: loading the next revision of
@@ -128,7 +129,7 @@ type loadResult struct {
 // loadAll loads the stacks on a bounded pool of workers: stacks are independent, and a
 // revision with many of them should not take one core's time per stack. results[i] is
 // sources[i]'s.
-func loadAll(ctx context.Context, fsys fs.FS, sources []StackSource, env map[string]string, cache *spec.Cache) []loadResult {
+func loadAll(ctx context.Context, fsys fs.FS, sources []StackSource, env map[string]string, cfg *loadConfig) []loadResult {
 	results := make([]loadResult, len(sources))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -137,7 +138,7 @@ func loadAll(ctx context.Context, fsys fs.FS, sources []StackSource, env map[str
 			break
 		}
 		g.Go(func() error {
-			results[i] = loadOne(ctx, fsys, sources[i], env, cache)
+			results[i] = loadOne(ctx, fsys, sources[i], env, cfg)
 			return nil
 		})
 	}
@@ -145,7 +146,7 @@ func loadAll(ctx context.Context, fsys fs.FS, sources []StackSource, env map[str
 	return results
 }
 
-func loadOne(ctx context.Context, fsys fs.FS, src StackSource, env map[string]string, cache *spec.Cache) loadResult {
+func loadOne(ctx context.Context, fsys fs.FS, src StackSource, env map[string]string, cfg *loadConfig) loadResult {
 	if err := ctx.Err(); err != nil {
 		return loadResult{err: err}
 	}
@@ -170,7 +171,8 @@ func loadOne(ctx context.Context, fsys fs.FS, src StackSource, env map[string]st
 		Environment: maps.Clone(env),
 		EnvFiles:    envFiles,
 		FS:          fsys,
-		Cache:       cache,
+		Cache:       cfg.cache,
+		OpenFile:    cfg.openFile,
 	})
 	if err != nil {
 		var verr *spec.ValidationError

@@ -20,7 +20,7 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 		return nil, err
 	}
 	defer release()
-	loaded, err := LoadStacks(ctx, r.fsys, src.Path, nil)
+	loaded, err := LoadStacks(ctx, r.fsys, src.Path, nil, WithSOPS(cfg.Cluster, src))
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}

@@ -172,7 +172,7 @@ func (h *pushHooks) preReceive(ctx context.Context, p *gitserver.Push) error {
 				sha[:7], up.Old.String()[:7], src.Branch, src.Name, src.Name)
 		}
 	}
-	loaded, err := LoadStacks(ctx, fsys, src.Path, nil)
+	loaded, err := LoadStacks(ctx, fsys, src.Path, nil, WithSOPS(h.cfg.Cluster, src))
 	if err != nil {
 		return fmt.Errorf("revision %s: %w", sha[:7], err)
 	}

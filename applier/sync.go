@@ -116,7 +116,7 @@ func (s *syncer) plan(ctx context.Context, src *model.Source, rev revision) (Pla
 		plan, err = s.cfg.Cluster.Replan(ctx, pushed)
 	} else {
 		var loaded *LoadedStacks
-		if loaded, err = LoadStacks(ctx, rev.fsys, src.Path, nil); err != nil {
+		if loaded, err = LoadStacks(ctx, rev.fsys, src.Path, nil, WithSOPS(s.cfg.Cluster, src)); err != nil {
 			return nil, model.SyncRejected, err
 		}
 		plan, err = s.cfg.Cluster.Plan(ctx, src, loaded)

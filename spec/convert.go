@@ -3,6 +3,7 @@ package spec
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -144,8 +145,9 @@ func objectData(ps *problems, field string, o types.FileObjectConfig, opts LoadO
 		data, err := readRef(opts, o.File)
 		if err != nil {
 			ps.errorf("", field+".file", "fix the path; relative paths start at the stack's folder", "cannot read %s: %v", o.File, err)
+			return data
 		}
-		return data
+		return openObjectFile(ps, field, o.File, data, opts)
 	case o.Environment != "":
 		v, ok := env[o.Environment]
 		if !ok {
@@ -158,6 +160,23 @@ func objectData(ps *problems, field string, o types.FileObjectConfig, opts LoadO
 		ps.errorf("", field, "give it a `file`, `environment` or `content`, or mark it `external: true`", "it has no source")
 		return nil
 	}
+}
+
+// openObjectFile hands a secret or config file's bytes to opts.OpenFile.
+func openObjectFile(ps *problems, field, file string, data []byte, opts LoadOptions) []byte {
+	if opts.OpenFile == nil {
+		return data
+	}
+	out, err := opts.OpenFile(fsPath(opts.WorkingDir, file), data)
+	if err != nil {
+		var fix interface{ Fix() string }
+		hint := ""
+		if errors.As(err, &fix) {
+			hint = fix.Fix()
+		}
+		ps.errorf("", field+".file", hint, "cannot use %s: %v", file, err)
+	}
+	return out
 }
 
 func convertService(svc *types.ServiceConfig, opts LoadOptions, env map[string]string, ps *problems) *Service {

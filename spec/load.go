@@ -46,6 +46,10 @@ type LoadOptions struct {
 	// FS serves the files a stack refers to (secret and config files, env_file).
 	// Absolute paths are looked up relative to FS's root. Nil: such references are errors.
 	FS fs.FS
+	// OpenFile, when set, turns the bytes of each secret and config file (name is its
+	// path inside FS) into what the object holds: the applier decrypts SOPS files with
+	// it. An error with a Fix() string method gives the problem's fix.
+	OpenFile func(name string, data []byte) ([]byte, error)
 	// Cache, when set, keeps the Compose loader's work per service across loads, so a
 	// revision that changes a few services of a large stack only pays for those.
 	Cache *Cache

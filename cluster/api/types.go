@@ -468,6 +468,9 @@ type SourceAddRequest struct {
 	Source        *model.Source      `json:"source"`
 	Credentials   *SourceCredentials `json:"credentials,omitempty"`
 	WebhookSecret []byte             `json:"webhook_secret,omitempty"`
+	// AgeKey is an age identity file (AGE-SECRET-KEY-1...) the source's SOPS files
+	// are decrypted with; stored as a cluster secret like the credentials.
+	AgeKey []byte `json:"age_key,omitempty"`
 }
 
 // SourceCredentials is how a pull source reaches its remote: a token over HTTPS, or
@@ -500,13 +503,18 @@ type SourceUpdateRequest struct {
 	// Credentials replace a pull source's credentials (stored as a new version
 	// of its credentials secret).
 	Credentials *SourceCredentials `json:"credentials,omitempty"`
+	// AgeKey replaces the source's age identities (a new version of its age key
+	// secret); RemoveAgeKey deletes them.
+	AgeKey       []byte `json:"age_key,omitempty"`
+	RemoveAgeKey bool   `json:"remove_age_key,omitempty"`
 }
 
 // ChangesSettings reports whether u changes how the source is synced, beyond
 // suspending, pinning and asking for a sync.
 func (u *SourceUpdateRequest) ChangesSettings() bool {
 	return u.CA != nil || u.Branch != nil || u.Path != nil || u.Interval != nil ||
-		u.Prune != nil || u.SelfHeal != nil || u.Credentials != nil
+		u.Prune != nil || u.SelfHeal != nil || u.Credentials != nil ||
+		u.AgeKey != nil || u.RemoveAgeKey
 }
 
 // Source statuses as `source ls` shows them, Flux's and Argo CD's words.

@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
@@ -60,7 +61,7 @@ func checkObjectUnused(tx *state.ReadTxn, kind, name string) error {
 		return err
 	}
 	for _, src := range sources {
-		if src.AuthRef == name || src.WebhookSecretRef == name {
+		if slices.Contains(src.SecretRefs(), name) {
 			return &refusal{state.ErrConflict, fmt.Sprintf("secret %s holds the credentials of source %s: `berth source rm %s` removes both", name, src.Name, src.Name)}
 		}
 	}

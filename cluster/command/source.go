@@ -3,6 +3,7 @@ package command
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/berthd/berth/cluster/model"
@@ -42,6 +43,11 @@ type SourceSettings struct {
 	// Credentials becomes the next version of the source's credentials secret
 	// (its Version is decided here), which the source then refers to.
 	Credentials *model.Secret `json:"credentials,omitempty"`
+	// AgeKey is the next version of the source's age key secret, AgeRecipients its
+	// public keys; RemoveAgeKey deletes the key (sourceagekey.go).
+	AgeKey        *model.Secret `json:"age_key,omitempty"`
+	AgeRecipients []string      `json:"age_recipients,omitempty"`
+	RemoveAgeKey  bool          `json:"remove_age_key,omitempty"`
 }
 
 // SourceRemove deletes a source. With Prune its stacks go too; without, they stay
@@ -80,7 +86,7 @@ func applySourceAdd(tx *state.WriteTxn, a *SourceAdd) error {
 		return err
 	}
 	for _, sec := range a.Secrets {
-		if sec == nil || (sec.Name != a.Source.AuthRef && sec.Name != a.Source.WebhookSecretRef) {
+		if sec == nil || !slices.Contains(a.Source.SecretRefs(), sec.Name) {
 			return fmt.Errorf("%w: source %s: a secret it does not refer to", state.ErrInvalid, a.Source.Name)
 		}
 		if _, err := tx.Secret(nil, sec.Name); err == nil {
@@ -129,24 +135,32 @@ func applySourceSettings(tx *state.WriteTxn, src *model.Source, s *SourceSetting
 	setIf(&src.Interval, s.Interval)
 	setIf(&src.Prune, s.Prune)
 	setIf(&src.SelfHeal, s.SelfHeal)
+	if err := applyAgeKey(tx, src, s); err != nil {
+		return err
+	}
 	if s.Credentials == nil {
 		return nil
 	}
-	sec := *s.Credentials
+	if err := upsertSourceSecret(tx, src, src.AuthRef, *s.Credentials); err != nil {
+		return err
+	}
+	src.AuthRef = s.Credentials.Name
+	return nil
+}
+
+// upsertSourceSecret writes sec as the next version of a secret of the source: ref,
+// what the source calls it now, must be its name if it exists already.
+func upsertSourceSecret(tx *state.WriteTxn, src *model.Source, ref string, sec model.Secret) error {
 	sec.Version = 1
 	if cur, err := tx.Secret(nil, sec.Name); err == nil {
-		if src.AuthRef != sec.Name {
+		if ref != sec.Name {
 			return &refusal{state.ErrConflict, fmt.Sprintf("secret %s, which source %s would keep its credentials in, already exists and is not the source's; remove it first", sec.Name, src.Name)}
 		}
 		sec.Version = cur.Version + 1
 	} else if !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
-	if err := tx.UpsertSecret(&sec); err != nil {
-		return err
-	}
-	src.AuthRef = sec.Name
-	return nil
+	return tx.UpsertSecret(&sec)
 }
 
 // setIf sets *dst to *v when v is given.
@@ -161,7 +175,7 @@ func applySourceRemove(tx *state.WriteTxn, r *SourceRemove) error {
 	if err != nil {
 		return err
 	}
-	if err := deleteSourceSecrets(tx, src); err != nil {
+	if err := deleteSecrets(tx, src.SecretRefs()...); err != nil {
 		return err
 	}
 	stacks, err := tx.StacksBySource(nil, r.Name)
@@ -251,15 +265,9 @@ func applyRevision(tx *state.WriteTxn, s *SourceSync) error {
 	return nil
 }
 
-// deleteSourceSecrets deletes every version of the credentials a source refers to.
-func deleteSourceSecrets(tx *state.WriteTxn, src *model.Source) error {
-	refs := map[string]bool{}
-	for _, ref := range []string{src.AuthRef, src.WebhookSecretRef} {
-		if ref != "" {
-			refs[ref] = true
-		}
-	}
-	if len(refs) == 0 {
+// deleteSecrets deletes every version of the named secrets.
+func deleteSecrets(tx *state.WriteTxn, names ...string) error {
+	if len(names) == 0 {
 		return nil
 	}
 	all, err := tx.Secrets(nil)
@@ -267,7 +275,7 @@ func deleteSourceSecrets(tx *state.WriteTxn, src *model.Source) error {
 		return err
 	}
 	for _, sec := range all {
-		if refs[sec.Name] {
+		if slices.Contains(names, sec.Name) {
 			if err := tx.DeleteSecret(sec.ID); err != nil {
 				return err
 			}

@@ -60,6 +60,9 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	if src.Kind == model.SourceGitPush {
 		src.AuthRef = secret(pushTokenSuffix, newPushToken())
 	}
+	if err := addAgeKey(src, req.AgeKey, secret); err != nil {
+		return nil, err
+	}
 	idx, err := c.apply(ctx, command.CmdSourceAdd, cmd)
 	if err != nil {
 		return nil, err
@@ -266,6 +269,9 @@ func (c *Control) checkSourceUpdate(name string, req *api.SourceUpdateRequest) (
 			secName = "source-" + name + "-credentials"
 		}
 		s.Credentials = &model.Secret{ID: c.newID(), Name: secName, Data: data, Labels: map[string]string{SourceSecretLabel: name}}
+	}
+	if err := c.updateAgeKey(cur, req, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -397,6 +397,11 @@ type Source struct {
 	Prune    bool `json:"prune,omitempty"`
 	SelfHeal bool `json:"self_heal,omitempty"`
 
+	// AgeKeyRef names the secret holding the age identities the source's SOPS files
+	// are decrypted with; AgeRecipients are their public keys, which are no secret.
+	AgeKeyRef     string   `json:"age_key_ref,omitempty"`
+	AgeRecipients []string `json:"age_recipients,omitempty"`
+
 	// PinnedRevision is set by `source rollback`: syncs apply it instead of the
 	// branch's tip until the next `source sync` or `source resume`.
 	PinnedRevision string `json:"pinned_revision,omitempty"`
@@ -474,6 +479,17 @@ type PlanSummary struct {
 	Removed int `json:"removed,omitempty"`
 }
 
+// SecretRefs are the names of the secrets the source keeps its keys in.
+func (s *Source) SecretRefs() []string {
+	var refs []string
+	for _, r := range []string{s.AuthRef, s.WebhookSecretRef, s.AgeKeyRef} {
+		if r != "" {
+			refs = append(refs, r)
+		}
+	}
+	return refs
+}
+
 // Copy returns a deep copy.
 func (s *Source) Copy() *Source {
 	if s == nil {
@@ -481,6 +497,7 @@ func (s *Source) Copy() *Source {
 	}
 	out := *s
 	out.History = slices.Clone(s.History)
+	out.AgeRecipients = slices.Clone(s.AgeRecipients)
 	return &out
 }
 

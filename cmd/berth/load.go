@@ -71,6 +71,7 @@ func loadCompose(ctx context.Context, stdin io.Reader, files, envFiles []string,
 		// os.DirFS("/") wants paths without the leading slash.
 		WorkingDir: strings.TrimPrefix(filepath.ToSlash(dir), "/"),
 		BindDir:    filepath.ToSlash(dir),
+		OpenFile:   refuseSOPS,
 	}
 	// As the Docker CLI does, ~ in a bind source is the home of who runs the
 	// command; without one such a source is refused as relative.

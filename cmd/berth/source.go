@@ -54,6 +54,7 @@ func newSourceAddCommand(host *hostFlag) *cobra.Command {
 		interval                              time.Duration
 		tokenFile, sshKey, knownHosts, whFile string
 		caFile                                string
+		ageKey                                ageKeyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME (--url URL | --dir PATH | --push) [flags]",
@@ -118,6 +119,9 @@ Credentials are stored as cluster secrets and never shown again.`,
 				return err
 			}
 			req.Credentials = cred
+			if req.AgeKey, err = ageKey.read(); err != nil {
+				return err
+			}
 			if whFile != "" {
 				if req.WebhookSecret, err = readSecretFile("--webhook-secret-file", whFile); err != nil {
 					return err
@@ -148,6 +152,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 	f.StringVar(&whFile, "webhook-secret-file", "", "File holding the secret that signs webhooks")
 	f.BoolVar(&noPrune, "no-prune", false, "Keep (and report) what the source created and its revision no longer has")
 	f.BoolVar(&src.SelfHeal, "self-heal", false, "Revert changes made outside Git at the next sync")
+	ageKey.register(f, false)
 	return cmd
 }
 
@@ -178,6 +183,7 @@ func newSourceUpdateCommand(host *hostFlag) *cobra.Command {
 		u                                     sourceUpdateFlags
 		tokenFile, sshKey, knownHosts, caFile string
 		noCA                                  bool
+		ageKey                                ageKeyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "update NAME [flags]",
@@ -212,6 +218,9 @@ removes a CA given earlier.`,
 			if req.Credentials, err = readCredentials(tokenFile, sshKey, knownHosts); err != nil {
 				return err
 			}
+			if err := ageKey.setUpdate(req); err != nil {
+				return err
+			}
 			if !req.ChangesSettings() {
 				return fmt.Errorf("nothing to update: give at least one flag; see '%s --help'", cmd.CommandPath())
 			}
@@ -233,6 +242,7 @@ removes a CA given earlier.`,
 	f.StringVar(&knownHosts, "known-hosts", "", "known_hosts file holding the Git server's host key")
 	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the https:// Git server's certificate ('' removes it)")
 	f.BoolVar(&noCA, "no-ca", false, "Remove the CA given earlier: trust the system's CAs only")
+	ageKey.register(f, true)
 	return cmd
 }
 
