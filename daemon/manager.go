@@ -113,6 +113,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, start raftStart) error {
 		SnapshotInterval:  n.cfg.RaftSnapshotInterval,
 		ApplyTimeout:      n.cfg.ApplyTimeout,
 		OnApply:           n.timings.observeApply,
+		OnHalt:            n.halt,
 	})
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
