@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
 )
 
 // An entry of a command type this berth does not know (written by a newer leader) is
@@ -73,5 +74,40 @@ func wantHalt(t *testing.T, halts <-chan error) *command.UnknownEntryError {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the FSM did not halt on the unknown entry within 10s")
 		return nil
+	}
+}
+
+// The gate's managers are raft's members with what their node rows say they run;
+// a member without a row, or a row without an engine, speaks protocol 1.
+func TestManagersCarryTheirProtocol(t *testing.T) {
+	c := newTestCluster(t, 1)
+	s := c.waitLeader()
+	got, err := s.managers()
+	if err != nil || len(got) != 1 || got[0] != (command.Manager{Name: "m1"}) || got[0].Speaks() != 1 {
+		t.Fatalf("before any row: %+v %v, want m1 speaking protocol 1", got, err)
+	}
+	ctx := context.Background()
+	m1 := node("m1")
+	if _, err := s.Apply(ctx, command.CmdNodeUpsert, m1); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := s.Apply(ctx, command.CmdNodeStatus, command.NodeStatusUpdate{ID: "m1", Status: m1.Status,
+		Engine: model.NodeEngine{Version: "v1.2.3", Protocol: 7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, s, idx)
+	want := command.Manager{Name: "host-m1", Berth: "v1.2.3", Protocol: 7}
+	if got, err := s.managers(); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("after the report: %+v %v, want %+v", got, err, want)
+	}
+	// A status change without an engine (the down monitor's) keeps the report.
+	idx, err = s.Apply(ctx, command.CmdNodeStatus, command.NodeStatusUpdate{ID: "m1", Status: model.NodeStatus{State: model.NodeDown}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, s, idx)
+	if got, _ := s.managers(); got[0] != want {
+		t.Errorf("after a status change: %+v, want %+v", got[0], want)
 	}
 }
