@@ -269,7 +269,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 		return nil, "", api.ErrNotInCluster
 	}
 	if m != nil && m.st.IsLeader() {
-		resp, err := n.Heartbeat(ctx, id.id, n.beat())
+		resp, err := n.Heartbeat(ctx, id.id, api.HeartbeatRequest{Engine: n.engine()})
 		return resp, meta.AdvertiseAddr, err
 	}
 	candidates := []string{target}
@@ -300,7 +300,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 			return nil, "", err
 		}
 		cctx, cancel := context.WithTimeout(ctx, api.HeartbeatTimeout(period))
-		resp, err := c.Heartbeat(cctx, n.beat())
+		resp, err := c.Heartbeat(cctx, api.HeartbeatRequest{Engine: n.engine()})
 		cancel()
 		if err == nil {
 			return resp, addr, nil
@@ -317,9 +317,10 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 	return nil, "", lastErr
 }
 
-// beat is what this node says of itself in a heartbeat.
-func (n *Node) beat() api.HeartbeatRequest {
-	return api.HeartbeatRequest{Engine: model.NodeEngine{Version: n.cfg.Version, Protocol: command.Version}}
+// engine is the berth this node runs, which it tells the cluster when it joins and
+// with every heartbeat.
+func (n *Node) engine() model.NodeEngine {
+	return model.NodeEngine{Version: n.cfg.Version, Protocol: command.Version}
 }
 
 func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse) {

@@ -180,6 +180,8 @@ type NodeJoinRequest struct {
 	Addr      string              `json:"addr"`
 	Platform  model.Platform      `json:"platform"`
 	Resources model.NodeResources `json:"resources"`
+	// Engine is the berth the joining node runs (nothing from a berth of protocol 1).
+	Engine model.NodeEngine `json:"engine,omitzero"`
 }
 
 // NodeJoinResponse is the joiner's certificate and identity. UnlockKey is set for a
