@@ -215,6 +215,8 @@ func (n *Node) stopManager() {
 }
 
 func (m *manager) stop() {
+	// Loops waiting for a write behind an entry the FSM halted on would wait forever.
+	m.st.Unblock()
 	m.loops.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

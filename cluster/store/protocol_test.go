@@ -34,8 +34,13 @@ func TestUnknownEntryHaltsTheFSM(t *testing.T) {
 	if !errors.Is(s.Halted(), command.ErrUnknown) {
 		t.Errorf("Halted() = %v, want the unknown entry", s.Halted())
 	}
-	// Nothing after it is applied either.
-	s.raft.Apply(mustEncode(t, command.CmdNodeUpsert, node("n2")), 0)
+	// Nothing after it is applied either: a write waits, and fails once the store
+	// lets go for a shutdown.
+	written := make(chan error, 1)
+	go func() {
+		_, err := s.Apply(ctx, command.CmdNodeUpsert, node("n2"))
+		written <- err
+	}()
 	for deadline := time.Now().Add(10 * time.Second); s.LastIndex() <= unknown.Index; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the write after the unknown entry was not logged within 10s")
@@ -46,6 +51,15 @@ func TestUnknownEntryHaltsTheFSM(t *testing.T) {
 	}
 	if _, err := s.State().ReadTxn().Node(nil, "n2"); err == nil {
 		t.Error("n2, written after the unknown entry, is in the state")
+	}
+	s.Unblock()
+	select {
+	case err := <-written:
+		if !errors.Is(err, command.ErrUnknown) {
+			t.Errorf("the write after the unknown entry: %v, want the halt", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write after the unknown entry still waits after Unblock")
 	}
 
 	// A restart of the same binary meets the same entry: it was never skipped.

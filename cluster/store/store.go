@@ -406,6 +406,11 @@ func (s *Store) Halted() error { return s.fsm.Halted() }
 // reaches a write's index, reads here see the write.
 func (s *Store) StateIndex() uint64 { return s.fsm.applied.Load() }
 
+// Unblock lets raft's apply loop go on past an entry the FSM halted on, applying
+// nothing more, so that writes waiting for their entries fail instead of waiting: for
+// the shutdown that follows a halt. Close does it too.
+func (s *Store) Unblock() { s.fsm.unblock() }
+
 // Close stops raft and closes the log.
 func (s *Store) Close() error {
 	s.fsm.unblock()
