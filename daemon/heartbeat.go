@@ -162,7 +162,7 @@ func (m *manager) markDown(ctx context.Context, nd *model.Node, now time.Time) {
 }
 
 // Heartbeat implements server.Backend (leader only).
-func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.HeartbeatResponse, error) {
+func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity, req api.HeartbeatRequest) (*api.HeartbeatResponse, error) {
 	m, err := n.activeManager()
 	if err != nil {
 		return nil, err
@@ -178,12 +178,8 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 	if err != nil {
 		return nil, err
 	}
-	if nd.Status.State != model.NodeReady {
-		if _, err := m.st.Apply(ctx, command.CmdNodeStatus, command.NodeStatusUpdate{
-			ID: nd.ID, Status: model.NodeStatus{State: model.NodeReady, Timestamp: now.UTC()}}); err != nil {
-			return nil, err
-		}
-		m.logger.Info("node ready", "node", nd.ID, "hostname", nd.Hostname)
+	if err := m.recordBeat(ctx, nd, req.Engine, now); err != nil {
+		return nil, err
 	}
 	return &api.HeartbeatResponse{
 		Period:   spec.Duration(n.heartbeatPeriod(m)),
@@ -191,6 +187,36 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity) (*api.Heartbea
 		Voter:    m.ctl.IsVoter(nd.ID),
 		Managers: m.ctl.ManagerAddrs(),
 	}, nil
+}
+
+// recordBeat writes what a heartbeat changes of node nd, in one entry: ready again, or
+// another berth than its row says (an upgrade, which the protocol gate reads).
+func (m *manager) recordBeat(ctx context.Context, nd *model.Node, engine model.NodeEngine, now time.Time) error {
+	ready := nd.Status.State == model.NodeReady
+	// A berth of protocol 1 says nothing; its row keeps what a newer one said (a
+	// downgrade is not supported: such a manager stops on the first newer command).
+	upgraded := engine != (model.NodeEngine{}) && nd.Engine != engine
+	if ready && !upgraded {
+		return nil
+	}
+	u := command.NodeStatusUpdate{ID: nd.ID, Status: nd.Status}
+	if !ready {
+		u.Status = model.NodeStatus{State: model.NodeReady, Timestamp: now.UTC()}
+	}
+	if upgraded {
+		u.Engine = engine
+	}
+	if _, err := m.st.Apply(ctx, command.CmdNodeStatus, u); err != nil {
+		return err
+	}
+	if !ready {
+		m.logger.Info("node ready", "node", nd.ID, "hostname", nd.Hostname)
+	}
+	if upgraded {
+		m.logger.Info("node runs another berth", "node", nd.ID, "hostname", nd.Hostname,
+			"version", engine.Version, "protocol", engine.Protocol, "was", nd.Engine.Version)
+	}
+	return nil
 }
 
 // heartbeatLoop is the node's side: every period it tells the leader it is alive, and
@@ -243,7 +269,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 		return nil, "", api.ErrNotInCluster
 	}
 	if m != nil && m.st.IsLeader() {
-		resp, err := n.Heartbeat(ctx, id.id)
+		resp, err := n.Heartbeat(ctx, id.id, api.HeartbeatRequest{Engine: n.engine()})
 		return resp, meta.AdvertiseAddr, err
 	}
 	candidates := []string{target}
@@ -274,7 +300,7 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 			return nil, "", err
 		}
 		cctx, cancel := context.WithTimeout(ctx, api.HeartbeatTimeout(period))
-		resp, err := c.Heartbeat(cctx)
+		resp, err := c.Heartbeat(cctx, api.HeartbeatRequest{Engine: n.engine()})
 		cancel()
 		if err == nil {
 			return resp, addr, nil
@@ -289,6 +315,12 @@ func (n *Node) beatOnce(ctx context.Context, m *manager, target string, period t
 		}
 	}
 	return nil, "", lastErr
+}
+
+// engine is the berth this node runs, which it tells the cluster when it joins and
+// with every heartbeat.
+func (n *Node) engine() model.NodeEngine {
+	return model.NodeEngine{Version: n.cfg.Version, Protocol: command.Version}
 }
 
 func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse) {

@@ -247,6 +247,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 	platform, resources := localPlatform()
 	joined, err := c.RequestJoin(ctx, api.NodeJoinRequest{
 		Token: req.Token, CSR: csr, Hostname: n.cfg.Hostname, Addr: addr, Platform: platform, Resources: resources,
+		Engine: n.engine(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the manager at %s refused the join: %w", remote, err)
@@ -461,6 +462,7 @@ func (n *Node) selfNode(id string, role model.NodeRole, addr string, ident *iden
 		Platform: platform, Resources: resources, Addr: addr,
 		Status:     model.NodeStatus{State: model.NodeReady, Timestamp: time.Now().UTC()},
 		CertSerial: ident.leaf.SerialNumber.Text(16),
+		Engine:     n.engine(),
 	}
 	if role == model.RoleManager {
 		nd.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: addr}

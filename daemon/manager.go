@@ -113,6 +113,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, start raftStart) error {
 		SnapshotInterval:  n.cfg.RaftSnapshotInterval,
 		ApplyTimeout:      n.cfg.ApplyTimeout,
 		OnApply:           n.timings.observeApply,
+		OnHalt:            n.halt,
 	})
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -217,6 +218,8 @@ func (n *Node) stopManager() {
 }
 
 func (m *manager) stop() {
+	// Loops waiting for a write behind an entry the FSM halted on would wait forever.
+	m.st.Unblock()
 	m.loops.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

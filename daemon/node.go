@@ -24,6 +24,7 @@ import (
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
 	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 )
@@ -108,6 +109,10 @@ type Node struct {
 	// outlive the request.
 	runCtx context.Context
 
+	// halted receives why this node's manager stopped applying the raft log
+	// (store.Config.OnHalt): the daemon exits with it.
+	halted chan error
+
 	metrics *prometheus.Registry
 	// gitops counts the syncs, pushes and webhooks of every manager this node becomes.
 	gitops  *applier.Metrics
@@ -152,7 +157,8 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("invalid metrics address %q: %w", cfg.MetricsAddr, err)
 		}
 	}
-	n := &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), phase: api.PhaseInactive}
+	n := &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), phase: api.PhaseInactive,
+		halted: make(chan error, 1)}
 	n.gitops, n.timings = applier.NewMetrics(), newControlTimings()
 	n.metrics = newRegistry(n, append(n.gitops.Collectors(), cfg.Collectors...))
 	return n, nil
@@ -204,6 +210,10 @@ func (n *Node) Run(ctx context.Context) error {
 	case err := <-metricsFailed:
 		_ = srv.Close()
 		return err
+	case err := <-n.halted:
+		// Serving on would answer from a state that no longer follows the cluster's.
+		_ = srv.Close()
+		return fmt.Errorf("this manager stopped: %w", err)
 	}
 	n.logger.Info("berth daemon stopping")
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -436,7 +446,7 @@ func (n *Node) Info(ctx context.Context) (*api.Info, error) {
 	phase, meta, m := n.phase, n.meta, n.mgr
 	n.mu.RUnlock()
 	info := &api.Info{Phase: phase, Hostname: n.cfg.Hostname,
-		Version: &api.Version{Version: n.cfg.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}}
+		Version: &api.Version{Version: n.cfg.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, Protocol: command.Version}}
 	if meta == nil {
 		return info, nil
 	}
@@ -452,6 +462,14 @@ func (n *Node) Info(ctx context.Context) (*api.Info, error) {
 		}
 	}
 	return info, nil
+}
+
+// halt is store.Config.OnHalt: the daemon exits with err.
+func (n *Node) halt(err error) {
+	select {
+	case n.halted <- err:
+	default: // one reason is enough
+	}
 }
 
 // loops is a set of background goroutines that stop together.

@@ -128,7 +128,7 @@ func Heartbeat(ctx context.Context, c *api.Client, timeout time.Duration, st *Be
 		}
 		last = time.Now()
 		bctx, cancel := context.WithTimeout(trace, cmp.Or(timeout, api.HeartbeatTimeout(period)))
-		resp, err := c.Heartbeat(bctx)
+		resp, err := c.Heartbeat(bctx, api.HeartbeatRequest{})
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -173,7 +173,7 @@ func (j Joined) API() API { return remoteAPI(j) }
 type remoteAPI Joined
 
 func (r remoteAPI) Heartbeat(ctx context.Context) error {
-	_, err := r.Client.Heartbeat(ctx)
+	_, err := r.Client.Heartbeat(ctx, api.HeartbeatRequest{})
 	return err
 }
 

@@ -691,10 +691,10 @@ func (c *Client) RequestJoin(ctx context.Context, req NodeJoinRequest) (*NodeJoi
 	return &out, err
 }
 
-// Heartbeat tells the leader that the caller's node is alive.
-func (c *Client) Heartbeat(ctx context.Context) (*HeartbeatResponse, error) {
+// Heartbeat tells the leader that the caller's node is alive, and which berth it runs.
+func (c *Client) Heartbeat(ctx context.Context, req HeartbeatRequest) (*HeartbeatResponse, error) {
 	var out HeartbeatResponse
-	_, err := c.do(ctx, http.MethodPost, "/v1/heartbeat", struct{}{}, &out)
+	_, err := c.do(ctx, http.MethodPost, "/v1/heartbeat", req, &out)
 	return &out, err
 }
 

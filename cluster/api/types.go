@@ -59,6 +59,9 @@ type Version struct {
 	GoVersion string `json:"go_version"`
 	OS        string `json:"os"`
 	Arch      string `json:"arch"`
+	// Protocol is the replicated protocol the build speaks (command.Version): a
+	// cluster runs the commands of its managers' lowest one.
+	Protocol int `json:"protocol,omitempty"`
 }
 
 // Leader names the raft leader.
@@ -177,6 +180,8 @@ type NodeJoinRequest struct {
 	Addr      string              `json:"addr"`
 	Platform  model.Platform      `json:"platform"`
 	Resources model.NodeResources `json:"resources"`
+	// Engine is the berth the joining node runs (nothing from a berth of protocol 1).
+	Engine model.NodeEngine `json:"engine,omitzero"`
 }
 
 // NodeJoinResponse is the joiner's certificate and identity. UnlockKey is set for a
@@ -191,6 +196,12 @@ type NodeJoinResponse struct {
 	// setting) at the time of the answer.
 	UnlockKeyGeneration uint64   `json:"unlock_key_generation,omitempty"`
 	Managers            []string `json:"managers,omitempty"`
+}
+
+// HeartbeatRequest is what a node says of itself with every heartbeat: the berth it
+// runs (a berth of protocol 1 sends nothing).
+type HeartbeatRequest struct {
+	Engine model.NodeEngine `json:"engine,omitzero"`
 }
 
 // HeartbeatResponse tells a node when to come back and what the cluster wants of it.

@@ -85,10 +85,14 @@ type (
 		ExpectModifyIndex uint64         `json:"expect_modify_index"`
 		Cluster           *model.Cluster `json:"cluster"`
 	}
-	// NodeStatusUpdate records a status transition (ready <-> down), not a heartbeat.
+	// NodeStatusUpdate records a status transition (ready <-> down), not a heartbeat,
+	// and the berth the node runs when its heartbeat says another one (protocol 2).
+	// A manager of protocol 1 ignores Engine: the gate reads a missing engine as
+	// protocol 1, which is what it would have said.
 	NodeStatusUpdate struct {
 		ID     string           `json:"id"`
 		Status model.NodeStatus `json:"status"`
+		Engine model.NodeEngine `json:"engine,omitzero"`
 	}
 )
 
@@ -152,7 +156,12 @@ var commands = map[Type]command{
 		}
 		return nil
 	})},
-	CmdNodeStatus:   {"node-status", decodeInto(func(tx *state.WriteTxn, u *NodeStatusUpdate) error { return tx.SetNodeStatus(u.ID, u.Status) })},
+	CmdNodeStatus: {"node-status", decodeInto(func(tx *state.WriteTxn, u *NodeStatusUpdate) error {
+		if err := tx.SetNodeStatus(u.ID, u.Status); err != nil || u.Engine == (model.NodeEngine{}) {
+			return err
+		}
+		return tx.SetNodeEngine(u.ID, u.Engine)
+	})},
 	CmdSecretUpsert: {"secret-upsert", decodeInto(func(tx *state.WriteTxn, s *model.Secret) error { return tx.UpsertSecret(s) })},
 	CmdConfigUpsert: {"config-upsert", decodeInto(func(tx *state.WriteTxn, c *model.Config) error { return tx.UpsertConfig(c) })},
 	CmdClusterUpdate: {"cluster-update", decodeInto(func(tx *state.WriteTxn, u *ClusterUpdate) error {

@@ -78,6 +78,7 @@ func (c *Control) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*a
 		Platform: req.Platform, Resources: req.Resources, Addr: req.Addr,
 		Status:     model.NodeStatus{State: model.NodeReady, Timestamp: c.clock()},
 		CertSerial: certSerial(certPEM),
+		Engine:     req.Engine,
 	}
 	if role == ca.RoleManager {
 		nd.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: req.Addr}

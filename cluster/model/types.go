@@ -262,6 +262,16 @@ type Node struct {
 	ManagerStatus *ManagerStatus `json:"manager_status,omitempty"`
 	// CertSerial is the serial number of the node's current certificate.
 	CertSerial string `json:"cert_serial,omitempty"`
+	// Engine is the berth the node runs, as its heartbeats report it; zero for a
+	// node that never said (a berth of protocol 1).
+	Engine NodeEngine `json:"engine,omitzero"`
+}
+
+// NodeEngine is the build of berth a node runs and the replicated protocol it speaks
+// (command.Version).
+type NodeEngine struct {
+	Version  string `json:"version,omitempty"`
+	Protocol int    `json:"protocol,omitempty"`
 }
 
 // Platform is a node's OS and CPU architecture, in GOOS/GOARCH terms.

@@ -11,7 +11,13 @@ import (
 	"github.com/hashicorp/go-memdb"
 )
 
-// Snapshot encoding; see the package documentation.
+// ErrNewerSnapshot is a snapshot written by a newer berth than this one, in a format
+// it cannot read. Older formats are read (a format change keeps a reader of the old one).
+var ErrNewerSnapshot = errors.New("the snapshot was written by a newer berth")
+
+// Snapshot encoding; see the package documentation. snapshotVersion grows when the
+// encoding changes, not when a row gains a field: rows are JSON, whose unknown fields
+// a reader ignores.
 const (
 	snapshotFormat  = "berth-state"
 	snapshotVersion = 1
@@ -179,8 +185,12 @@ func Restore(r io.Reader) (*Store, error) {
 	if h.Format != snapshotFormat {
 		return nil, fmt.Errorf("state: restore snapshot: format %q is not %q", h.Format, snapshotFormat)
 	}
-	if h.Version != snapshotVersion {
-		return nil, fmt.Errorf("state: restore snapshot: version %d, this berth reads version %d", h.Version, snapshotVersion)
+	if h.Version > snapshotVersion {
+		return nil, fmt.Errorf("state: restore snapshot: %w: it is format %d, this berth reads formats up to %d: upgrade this manager's binary",
+			ErrNewerSnapshot, h.Version, snapshotVersion)
+	}
+	if h.Version < 1 {
+		return nil, fmt.Errorf("state: restore snapshot: version %d is not a version berth ever wrote", h.Version)
 	}
 
 	txn := s.WriteTxn(0)

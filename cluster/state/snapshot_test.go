@@ -251,7 +251,8 @@ func TestRestoreRefuses(t *testing.T) {
 	}{
 		{"empty", "", "truncated"},
 		{"other format", `{"format":"swarm","version":1}` + "\n", "format"},
-		{"newer version", `{"format":"berth-state","version":2}` + "\n", "version 2"},
+		{"newer version", `{"format":"berth-state","version":2}` + "\n", "format 2, this berth reads formats up to 1: upgrade this manager's binary"},
+		{"version zero", `{"format":"berth-state","version":0}` + "\n", "not a version berth ever wrote"},
 		{"no end record", strings.Join(lines[:len(lines)-2], ""), "truncated"},
 		{"cut inside a row", good[:len(good)/2], ""},
 		{"cut after a section header", lines[0] + `{"table":"nodes","rows":2}` + "\n", "truncated"},
@@ -272,6 +273,9 @@ func TestRestoreRefuses(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+			if newer := tc.name == "newer version"; errors.Is(err, ErrNewerSnapshot) != newer {
+				t.Errorf("errors.Is(err, ErrNewerSnapshot) = %v, want %v", !newer, newer)
 			}
 		})
 	}

@@ -637,6 +637,17 @@ func (w *WriteTxn) SetNodeStatus(id string, st model.NodeStatus) error {
 	return w.put(TableNodes, c)
 }
 
+// SetNodeEngine records the berth a node reports it runs.
+func (w *WriteTxn) SetNodeEngine(id string, e model.NodeEngine) error {
+	n, err := w.Node(nil, id)
+	if err != nil {
+		return err
+	}
+	c := n.Copy()
+	c.Engine = e
+	return w.put(TableNodes, c)
+}
+
 // SetTaskStatus records a task's observed status. Observed states only move
 // forward: a report older than the stored state (a status update that lost a
 // race with a later one) is ignored, and applied is false. A report in the

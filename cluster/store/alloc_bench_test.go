@@ -23,7 +23,7 @@ type benchFSM struct {
 }
 
 func newBenchFSM(b *testing.B) *benchFSM {
-	f, err := newFSM(slog.New(slog.DiscardHandler))
+	f, err := newFSM(slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,7 +29,7 @@ type fsmHarness struct {
 }
 
 func newFSMHarness(t *testing.T) *fsmHarness {
-	f, err := newFSM(slog.New(slog.DiscardHandler))
+	f, err := newFSM(slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,14 +23,20 @@ type fsm struct {
 	// AppliedIndex moves when entries are handed to the FSM, before they are applied,
 	// so a reader waiting for its write must look here.
 	applied atomic.Uint64
+	// onHalt learns why the FSM stopped applying (halt); released ends the wait of
+	// a halted Apply when the store closes.
+	onHalt   func(error)
+	halted   atomic.Pointer[error]
+	released chan struct{}
+	release  sync.Once
 }
 
-func newFSM(logger *slog.Logger) (*fsm, error) {
+func newFSM(logger *slog.Logger, onHalt func(error)) (*fsm, error) {
 	st, err := state.New()
 	if err != nil {
 		return nil, err
 	}
-	return &fsm{logger: logger, state: st}, nil
+	return &fsm{logger: logger, state: st, onHalt: onHalt, released: make(chan struct{})}, nil
 }
 
 // State returns the current state store. After a restore it is a new store; callers that
@@ -41,17 +48,23 @@ func (f *fsm) State() *state.Store {
 }
 
 // Apply applies one entry and returns nil or the error, which raft hands back to the
-// proposer through ApplyFuture.Response. An unknown command type fails loudly (an error
-// log and an error to the proposer) and changes nothing.
+// proposer through ApplyFuture.Response. An entry of an unknown command type halts the
+// FSM: skipping it would make this manager's state differ from the others'.
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand || len(l.Data) == 0 {
 		return nil
 	}
+	if err := f.Halted(); err != nil {
+		return err
+	}
 	t := command.Type(l.Data[0])
 	if !t.Known() {
-		f.logger.Error("raft entry of an unknown command type: this manager runs an older berth than the cluster",
-			"type", uint8(t), "index", l.Index)
-		return fmt.Errorf("%w %d at index %d", command.ErrUnknown, t, l.Index)
+		err := f.halt(&command.UnknownEntryError{Index: l.Index, Type: t})
+		// Raft's apply loop waits here until the store closes, so that neither this
+		// entry nor a later one is applied, and no snapshot says they were: the
+		// upgraded binary applies them from the log.
+		<-f.released
+		return err
 	}
 	err := f.State().Update(l.Index, func(tx *state.WriteTxn) error { return command.Apply(tx, l.Data) })
 	f.applied.Store(l.Index)
@@ -63,8 +76,33 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return nil
 }
 
+// halt stops the FSM for good (until the process restarts) and tells the daemon.
+func (f *fsm) halt(err error) error {
+	if f.halted.CompareAndSwap(nil, &err) {
+		f.logger.Error("this manager stopped applying the raft log", "error", err)
+		if f.onHalt != nil {
+			f.onHalt(err)
+		}
+	}
+	return err
+}
+
+// Halted is why the FSM stopped applying entries, or nil.
+func (f *fsm) Halted() error {
+	if p := f.halted.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// unblock lets a halted Apply return, for raft's shutdown.
+func (f *fsm) unblock() { f.release.Do(func() { close(f.released) }) }
+
 // Snapshot is O(1): a memdb snapshot; the encoding happens in Persist, off the apply path.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.Halted(); err != nil {
+		return nil, err
+	}
 	return &fsmSnapshot{snap: f.State().Snapshot()}, nil
 }
 
@@ -72,6 +110,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	st, err := state.Restore(rc)
+	if errors.Is(err, state.ErrNewerSnapshot) {
+		// Not waited on as Apply does: raft restores the last snapshot while it
+		// starts, before the store can close, and then fails to start.
+		return f.halt(err)
+	}
 	if err != nil {
 		return fmt.Errorf("restore state from snapshot: %w", err)
 	}

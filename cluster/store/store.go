@@ -83,6 +83,10 @@ type Config struct {
 	// OnApply, when set, learns how long each write that succeeded took to be
 	// committed and applied, forwarding included.
 	OnApply func(took time.Duration)
+	// OnHalt, when set, learns that this manager stopped applying the log: an entry
+	// or a snapshot of a newer berth than this one. The daemon should exit rather
+	// than serve a state that no longer follows the cluster's.
+	OnHalt func(err error)
 }
 
 // Store is one manager's raft node and the state it replicates.
@@ -133,7 +137,7 @@ func open(cfg Config, bolt *raftboltdb.BoltStore) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsm, err := newFSM(cfg.Logger)
+	fsm, err := newFSM(cfg.Logger, cfg.OnHalt)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +179,7 @@ func open(cfg Config, bolt *raftboltdb.BoltStore) (*Store, error) {
 	if cfg.ForceNewCluster {
 		// raft replays the state into an FSM of its own to snapshot it with the new
 		// configuration; the store's FSM then restores from that snapshot.
-		scratch, err := newFSM(cfg.Logger)
+		scratch, err := newFSM(cfg.Logger, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -239,6 +243,9 @@ func (s *Store) ApplyLeader(ctx context.Context, t command.Type, body any) (uint
 	if s.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
 	}
+	if err := s.admit(data); err != nil {
+		return 0, err
+	}
 	timeout := s.cfg.ApplyTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
@@ -267,6 +274,9 @@ func (s *Store) observeApply(start time.Time, err error) {
 
 func (s *Store) applyOnce(ctx context.Context, data []byte) (uint64, error) {
 	if s.raft.State() == raft.Leader {
+		if err := s.admit(data); err != nil {
+			return 0, err
+		}
 		deadline, _ := ctx.Deadline()
 		f := s.raft.Apply(data, time.Until(deadline))
 		if err := f.Error(); err != nil {
@@ -389,12 +399,21 @@ func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
 // machine (which may still be applying it).
 func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
 
+// Halted says why this manager stopped applying the log (see Config.OnHalt), or nil.
+func (s *Store) Halted() error { return s.fsm.Halted() }
+
 // StateIndex is the index of the last command applied to this manager's state: once it
 // reaches a write's index, reads here see the write.
 func (s *Store) StateIndex() uint64 { return s.fsm.applied.Load() }
 
+// Unblock lets raft's apply loop go on past an entry the FSM halted on, applying
+// nothing more, so that writes waiting for their entries fail instead of waiting: for
+// the shutdown that follows a halt. Close does it too.
+func (s *Store) Unblock() { s.fsm.unblock() }
+
 // Close stops raft and closes the log.
 func (s *Store) Close() error {
+	s.fsm.unblock()
 	err := s.raft.Shutdown().Error()
 	s.leaders.close()
 	return errors.Join(err, s.bolt.Close())

@@ -204,15 +204,20 @@ func TestApplyReplicatesAndForwards(t *testing.T) {
 	}
 }
 
-func TestUnknownCommandFailsLoudly(t *testing.T) {
+// The leader refuses to write a command it does not know: no manager would apply it.
+func TestUnknownCommandIsNotProposed(t *testing.T) {
 	c := newTestCluster(t, 1)
 	leader := c.waitLeader()
 	if _, err := command.Encode(command.Type(250), struct{}{}); !errors.Is(err, command.ErrUnknown) {
 		t.Fatalf("encode unknown type: err = %v", err)
 	}
-	// As if proposed by a newer berth.
+	last := leader.LastIndex()
+	// As if forwarded by a newer berth.
 	if _, err := leader.ApplyEncoded(context.Background(), []byte{250, '{', '}'}); !errors.Is(err, command.ErrUnknown) {
 		t.Fatalf("apply unknown type: err = %v, want ErrUnknownCommand", err)
+	}
+	if got := leader.LastIndex(); got != last {
+		t.Errorf("the log grew from %d to %d: the refused command was written", last, got)
 	}
 }
 

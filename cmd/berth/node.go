@@ -125,6 +125,9 @@ func printNodePretty(w io.Writer, n *model.Node) {
 		fmt.Fprintf(w, "Manager Status:\t\t%s (raft address %s)\n", title(string(n.ManagerStatus.Reachability)), n.ManagerStatus.Addr)
 	}
 	fmt.Fprintf(w, "Platform:\t\t%s/%s\n", n.Platform.OS, n.Platform.Arch)
+	if n.Engine != (model.NodeEngine{}) {
+		fmt.Fprintf(w, "Engine Version:\t\t%s (protocol %d)\n", n.Engine.Version, n.Engine.Protocol)
+	}
 	fmt.Fprintf(w, "Resources:\t\t%s CPUs, %d bytes of memory\n", n.Resources.NanoCPUs, n.Resources.MemoryBytes)
 	if len(n.Labels) > 0 {
 		fmt.Fprintln(w, "Labels:")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/command"
 )
 
 // versions is `berth version --format json`.
@@ -32,7 +33,7 @@ does. When the daemon cannot be reached, the CLI's part is printed, then the err
 			if err != nil {
 				return err
 			}
-			v := versions{Client: &api.Version{Version: versionString(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}}
+			v := versions{Client: &api.Version{Version: versionString(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, Protocol: command.Version}}
 			server, err := daemonVersion(cmd, host)
 			v.Server = server
 			w := cmd.OutOrStdout()
@@ -82,5 +83,8 @@ func printVersion(w io.Writer, who string, v *api.Version) {
 	fmt.Fprintf(tw, " Version:\t%s\n", v.Version)
 	fmt.Fprintf(tw, " Go version:\t%s\n", v.GoVersion)
 	fmt.Fprintf(tw, " OS/Arch:\t%s/%s\n", v.OS, v.Arch)
+	if v.Protocol > 0 {
+		fmt.Fprintf(tw, " Protocol:\t%d\n", v.Protocol)
+	}
 	tw.Flush()
 }

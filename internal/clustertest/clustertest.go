@@ -29,9 +29,15 @@ import (
 // and returns berth's path. The binary has the simagent build tag: its daemons take
 // --sim-agent, which process tests and benchmarks use for nodes that run nothing.
 func Build(ctx context.Context, dir string) (string, error) {
+	return buildIn(ctx, "", dir)
+}
+
+// buildIn is Build of the module in src ("": the current directory's).
+func buildIn(ctx context.Context, src, dir string) (string, error) {
 	bin := filepath.Join(dir, "berth")
 	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "simagent", "-o", dir+string(filepath.Separator),
 		"github.com/berthd/berth/cmd/berth", "github.com/berthd/berth/cmd/berth-logdriver")
+	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -293,7 +299,22 @@ func (r Result) Err() error {
 
 // CLI runs `berth -H <daemon> args...` with stdin, bounded by 60s.
 func (d *Daemon) CLI(ctx context.Context, stdin string, args ...string) Result {
-	return RunCLI(ctx, d.Bin, stdin, append([]string{"-H", d.Host()}, args...)...)
+	return RunCLI(ctx, d.Binary(), stdin, append([]string{"-H", d.Host()}, args...)...)
+}
+
+// Binary is the berth the daemon runs (or will at its next Start), and its CLI.
+func (d *Daemon) Binary() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.Bin
+}
+
+// SetBinary makes the daemon's next Start, and its CLI from now on, run bin: another
+// build of berth, for upgrade tests.
+func (d *Daemon) SetBinary(bin string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.Bin = bin
 }
 
 // RunCLI runs the berth binary.

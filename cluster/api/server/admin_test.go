@@ -35,7 +35,7 @@ func TestAdminCertificateActsAsTheSocket(t *testing.T) {
 	if _, _, err := admin.Nodes(ctx, api.Query{}); err != nil {
 		t.Errorf("admin listing nodes: %v", err)
 	}
-	if _, err := admin.Heartbeat(ctx); !errors.Is(err, api.ErrForbidden) {
+	if _, err := admin.Heartbeat(ctx, api.HeartbeatRequest{}); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("admin sending a node's heartbeat: %v, want forbidden", err)
 	}
 	if _, err := admin.Apply(ctx, []byte{byte(command.CmdNodeUpdate), '{', '}'}); !errors.Is(err, api.ErrForbidden) {

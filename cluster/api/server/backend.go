@@ -116,7 +116,7 @@ type Backend interface {
 	RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*api.NodeJoinResponse, error)
 	// Heartbeat records that the node of the caller's certificate is alive (leader
 	// only: others answer a NotLeaderError).
-	Heartbeat(ctx context.Context, caller ca.Identity) (*api.HeartbeatResponse, error)
+	Heartbeat(ctx context.Context, caller ca.Identity, req api.HeartbeatRequest) (*api.HeartbeatResponse, error)
 	// RenewCertificate issues a certificate for the caller's node with the role the
 	// cluster records for it.
 	RenewCertificate(ctx context.Context, caller ca.Identity, req *api.CertificateRequest) (*api.CertificateResponse, error)

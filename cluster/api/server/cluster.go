@@ -295,7 +295,11 @@ func (h *handler) requestJoin(w http.ResponseWriter, r *http.Request, _ caller) 
 }
 
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request, c caller) error {
-	resp, err := h.b.Heartbeat(r.Context(), c.id)
+	var req api.HeartbeatRequest
+	if err := decodeInternal(r, &req, spec.MaxRequestBytes); err != nil {
+		return err
+	}
+	resp, err := h.b.Heartbeat(r.Context(), c.id, req)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@
 //	POST /v1/tasks/status                      -       any node  reports on the caller's node's tasks only
 //	POST /v1/images/load[?all_nodes=true]      yes     manager   an image archive as the body; all_nodes: socket only
 //	POST /v1/join                              -       anyone    the join token authenticates
-//	POST /v1/heartbeat                         -       any node  leader only
+//	POST /v1/heartbeat                         -       any node  leader only; {"engine": {...}}: the berth the node runs
 //	POST /v1/node/certificate                  -       any node  role from the cluster's records
 //	POST /v1/internal/apply                    -       manager   a follower's raft command
 //	POST /v1/internal/raft/add                 -       manager   leader only

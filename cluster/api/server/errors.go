@@ -31,6 +31,7 @@ var errorCodes = []struct {
 	{store.ErrNoLeader, api.CodeNoLeader},
 	{store.ErrNotLeader, api.CodeNotLeader},
 	{command.ErrUnknown, api.CodeUnknownCommand},
+	{command.ErrProtocol, api.CodeRefused},
 	{sealed.ErrNotLocked, api.CodeNotLocked},
 	{sealed.ErrWrongKey, api.CodeWrongKey},
 	{sealed.ErrMalformedKey, api.CodeMalformedKey},

@@ -142,7 +142,7 @@ func (b *backend) Configs(context.Context, api.Query) ([]*model.Config, api.Quer
 	return []*model.Config{{ID: "c1", Name: "conf", Version: 1, Data: []byte("listen 80")}}, api.QueryMeta{Index: 8}, nil
 }
 
-func (b *backend) Heartbeat(_ context.Context, caller ca.Identity) (*api.HeartbeatResponse, error) {
+func (b *backend) Heartbeat(_ context.Context, caller ca.Identity, _ api.HeartbeatRequest) (*api.HeartbeatResponse, error) {
 	return &api.HeartbeatResponse{Role: model.NodeRole(caller.Role)}, nil
 }
 
@@ -426,7 +426,7 @@ func TestClientReusesItsConnection(t *testing.T) {
 	addr, conns := serveRemoteCounting(t, b, p)
 	worker := remoteClient(t, addr, p.root.Cert(), &p.worker)
 	for range 5 {
-		if _, err := worker.Heartbeat(context.Background()); err != nil {
+		if _, err := worker.Heartbeat(context.Background(), api.HeartbeatRequest{}); err != nil {
 			t.Fatal(err)
 		}
 		if tasks, _, err := worker.NodeTasks(context.Background(), "w1", api.Query{}); err != nil || len(tasks) != 100 {
@@ -483,7 +483,7 @@ func TestRemoteAccessComesFromTheCertificate(t *testing.T) {
 		t.Errorf("unknown command: %v", err)
 	}
 	// The role in the answer is the certificate's, whatever the request says.
-	if hb, err := worker.Heartbeat(ctx); err != nil || hb.Role != model.RoleWorker {
+	if hb, err := worker.Heartbeat(ctx, api.HeartbeatRequest{}); err != nil || hb.Role != model.RoleWorker {
 		t.Errorf("worker heartbeat: %+v %v", hb, err)
 	}
 	if _, _, err := stranger.Nodes(ctx, api.Query{}); err == nil || !errors.Is(err, api.ErrUnauthorized) {
