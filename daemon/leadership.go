@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -26,10 +27,34 @@ func (m *manager) recordLeadership(ctx context.Context) error {
 		return fmt.Errorf("record the leadership: raft's term: %w", err)
 	}
 	rec := &model.LeaderRecord{NodeID: m.n.metaCopy().NodeID, Hostname: m.n.cfg.Hostname, Term: term, Since: time.Now().UTC()}
-	if _, err := m.st.ApplyLeader(ctx, command.CmdLeaderElected, rec); err != nil {
+	if err := m.applyOnceUpgraded(ctx, rec); err != nil {
 		return fmt.Errorf("record the leadership of term %d: %w", term, err)
 	}
 	m.logger.Info("leadership recorded", "term", term)
 	<-ctx.Done()
 	return nil
+}
+
+// applyOnceUpgraded commits the record, waiting while a manager of the cluster runs a
+// berth that cannot apply it (a rolling upgrade in progress): that is a state to wait
+// out, not an error to log every second.
+func (m *manager) applyOnceUpgraded(ctx context.Context, rec *model.LeaderRecord) error {
+	told := false
+	for {
+		_, err := m.st.ApplyLeader(ctx, command.CmdLeaderElected, rec)
+		if !errors.Is(err, command.ErrProtocol) {
+			return err
+		}
+		if !told {
+			m.logger.Info("leader changes are recorded once every manager is upgraded", "reason", err)
+			told = true
+		}
+		t := time.NewTimer(5 * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }

@@ -11,7 +11,8 @@ import (
 //
 //	1: the commands up to object-remove (35).
 //	2: managers report their protocol in their node row (model.Node's Engine), and a
-//	   manager stops on a command it does not know instead of skipping it.
+//	   manager stops on a command it does not know instead of skipping it; leader
+//	   records (39) and refused pushes (40).
 const Version = 2
 
 // since says in which protocol version each command type appeared. It is the one
@@ -44,6 +45,8 @@ var since = map[Type]int{
 	CmdServiceUpdate:      1,
 	CmdServiceRemove:      1,
 	CmdObjectRemove:       1,
+	CmdLeaderElected:      2,
+	CmdSourcePushRejected: 2,
 }
 
 // Since is the protocol version in which t appeared; a type this build does not know
