@@ -468,6 +468,8 @@ type SourceAddRequest struct {
 	Source        *model.Source      `json:"source"`
 	Credentials   *SourceCredentials `json:"credentials,omitempty"`
 	WebhookSecret []byte             `json:"webhook_secret,omitempty"`
+	// CommitStatusToken is the API token of Source.CommitStatus, stored as a secret.
+	CommitStatusToken string `json:"commit_status_token,omitempty"`
 }
 
 // SourceCredentials is how a pull source reaches its remote: a token over HTTPS, or
@@ -500,13 +502,15 @@ type SourceUpdateRequest struct {
 	// Credentials replace a pull source's credentials (stored as a new version
 	// of its credentials secret).
 	Credentials *SourceCredentials `json:"credentials,omitempty"`
+	// Notify changes where sync results go.
+	Notify *SourceNotifyUpdate `json:"notify,omitempty"`
 }
 
 // ChangesSettings reports whether u changes how the source is synced, beyond
 // suspending, pinning and asking for a sync.
 func (u *SourceUpdateRequest) ChangesSettings() bool {
 	return u.CA != nil || u.Branch != nil || u.Path != nil || u.Interval != nil ||
-		u.Prune != nil || u.SelfHeal != nil || u.Credentials != nil
+		u.Prune != nil || u.SelfHeal != nil || u.Credentials != nil || u.Notify != nil
 }
 
 // Source statuses as `source ls` shows them, Flux's and Argo CD's words.

@@ -3,6 +3,7 @@ package command
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/berthd/berth/cluster/model"
@@ -42,6 +43,8 @@ type SourceSettings struct {
 	// Credentials becomes the next version of the source's credentials secret
 	// (its Version is decided here), which the source then refers to.
 	Credentials *model.Secret `json:"credentials,omitempty"`
+	// Notify changes where the source's sync results go (source_notify.go).
+	Notify *SourceNotifyChange `json:"notify,omitempty"`
 }
 
 // SourceRemove deletes a source. With Prune its stacks go too; without, they stay
@@ -80,7 +83,7 @@ func applySourceAdd(tx *state.WriteTxn, a *SourceAdd) error {
 		return err
 	}
 	for _, sec := range a.Secrets {
-		if sec == nil || (sec.Name != a.Source.AuthRef && sec.Name != a.Source.WebhookSecretRef) {
+		if sec == nil || !slices.Contains(a.Source.SecretRefs(), sec.Name) {
 			return fmt.Errorf("%w: source %s: a secret it does not refer to", state.ErrInvalid, a.Source.Name)
 		}
 		if _, err := tx.Secret(nil, sec.Name); err == nil {
@@ -129,24 +132,35 @@ func applySourceSettings(tx *state.WriteTxn, src *model.Source, s *SourceSetting
 	setIf(&src.Interval, s.Interval)
 	setIf(&src.Prune, s.Prune)
 	setIf(&src.SelfHeal, s.SelfHeal)
+	if s.Notify != nil {
+		if err := applySourceNotify(tx, src, s.Notify); err != nil {
+			return err
+		}
+	}
 	if s.Credentials == nil {
 		return nil
 	}
-	sec := *s.Credentials
-	sec.Version = 1
-	if cur, err := tx.Secret(nil, sec.Name); err == nil {
-		if src.AuthRef != sec.Name {
-			return &refusal{state.ErrConflict, fmt.Sprintf("secret %s, which source %s would keep its credentials in, already exists and is not the source's; remove it first", sec.Name, src.Name)}
+	if err := upsertSourceSecret(tx, src, s.Credentials, src.AuthRef); err != nil {
+		return err
+	}
+	src.AuthRef = s.Credentials.Name
+	return nil
+}
+
+// upsertSourceSecret writes sec as the next version of the source's secret ref
+// names (the first version when there is none yet).
+func upsertSourceSecret(tx *state.WriteTxn, src *model.Source, sec *model.Secret, ref string) error {
+	next := *sec
+	next.Version = 1
+	if cur, err := tx.Secret(nil, next.Name); err == nil {
+		if ref != next.Name {
+			return &refusal{state.ErrConflict, fmt.Sprintf("secret %s, which source %s would keep its credentials in, already exists and is not the source's; remove it first", next.Name, src.Name)}
 		}
-		sec.Version = cur.Version + 1
+		next.Version = cur.Version + 1
 	} else if !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
-	if err := tx.UpsertSecret(&sec); err != nil {
-		return err
-	}
-	src.AuthRef = sec.Name
-	return nil
+	return tx.UpsertSecret(&next)
 }
 
 // setIf sets *dst to *v when v is given.
@@ -253,8 +267,13 @@ func applyRevision(tx *state.WriteTxn, s *SourceSync) error {
 
 // deleteSourceSecrets deletes every version of the credentials a source refers to.
 func deleteSourceSecrets(tx *state.WriteTxn, src *model.Source) error {
+	return deleteSecretsNamed(tx, src.SecretRefs()...)
+}
+
+// deleteSecretsNamed deletes every version of the secrets named.
+func deleteSecretsNamed(tx *state.WriteTxn, names ...string) error {
 	refs := map[string]bool{}
-	for _, ref := range []string{src.AuthRef, src.WebhookSecretRef} {
+	for _, ref := range names {
 		if ref != "" {
 			refs[ref] = true
 		}

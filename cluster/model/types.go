@@ -409,6 +409,8 @@ type Source struct {
 	Message             string    `json:"message,omitempty"`
 	// History holds the last syncs, oldest first, at most SourceHistoryLimit.
 	History []SyncRecord `json:"history,omitempty"`
+
+	SourceNotify
 }
 
 // Blob is bytes that never change once made, so copies of a row share them: a
@@ -453,6 +455,7 @@ func (s *Source) Copy() *Source {
 	}
 	out := *s
 	out.History = slices.Clone(s.History)
+	out.SourceNotify = s.SourceNotify.Copy()
 	return &out
 }
 
