@@ -37,7 +37,7 @@ func TestMaskURL(t *testing.T) {
 		"https://hooks.slack.com/services/T000/B000/XXXX": "https://hooks.slack.com/services/***",
 		"http://127.0.0.1:8080/hook":                      "http://127.0.0.1:8080/hook",
 		"https://u:pw@example.com/hook?token=abc":         "https://u:***@example.com/hook?token=***",
-		"not a url":                                       "***",
+		"not a url": "***",
 	} {
 		if got := MaskURL(in); got != want {
 			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)
