@@ -53,8 +53,9 @@ func expect(t *testing.T, ch chan received, what string, ok func(received) bool)
 	}
 }
 
-// A sync is told to the source's targets and its forge, and an endpoint that never
-// answers holds up neither the sync nor the other targets.
+// A sync is told to the source's targets and its forge, a rollout that cannot end as
+// stuck, and an endpoint that never answers holds up neither the sync nor the other
+// targets.
 func TestSyncsNotifyTargetsAndForge(t *testing.T) {
 	c := newAppliedCluster(t)
 	repo := gittest.New(t)
@@ -95,6 +96,15 @@ func TestSyncsNotifyTargetsAndForge(t *testing.T) {
 	})
 	expect(t, statusCh, "a pending status of the first revision", func(r received) bool {
 		return r.path == "/api/v1/repos/ops/stacks/statuses/"+first && r.auth == "token tok" && r.body["state"] == "pending" && r.body["context"] == "berth/infra"
+	})
+
+	// The cluster has no node for the tasks: the rollout is stuck.
+	expect(t, hookCh, "RolloutStuck of the first revision", func(r received) bool {
+		msg, _ := r.body["message"].(string)
+		return r.body["reason"] == "RolloutStuck" && r.body["revision"] == first && strings.Contains(msg, "pending")
+	})
+	expect(t, statusCh, "a failure status of the first revision", func(r received) bool {
+		return strings.HasSuffix(r.path, "/statuses/"+first) && r.body["state"] == "failure"
 	})
 
 	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    deploy:\n      replicas: two\n"})
