@@ -50,7 +50,7 @@ func (n *notifier) close() {
 
 // synced is called with every sync the leader recorded.
 func (n *notifier) synced(s *Sync) {
-	if n == nil || (len(s.Source.Notify) == 0 && s.Source.CommitStatus == nil) {
+	if n == nil || (s.Source.CommitStatus == nil && len(n.targets(s.Source)) == 0) {
 		return
 	}
 	src, rev, msg := s.Source, s.Record.Revision, s.Record.Message
@@ -84,10 +84,10 @@ func (n *notifier) resume(src *model.Source) {
 	}
 }
 
-// event enqueues ev for each of the source's targets.
+// event enqueues ev for each of the source's targets and the cluster's.
 func (n *notifier) event(src *model.Source, reason notify.Reason, rev, msg string) {
 	ev := notify.Event{Source: src.Name, Reason: reason, Revision: rev, Message: redactURLs(msg), Time: n.cfg.Now()}
-	for _, t := range src.Notify {
+	for _, t := range n.targets(src) {
 		del, err := notify.EventDelivery(t, ev)
 		if err != nil {
 			n.logger.Error("notification not sent", "source", src.Name, "error", err)
@@ -95,6 +95,25 @@ func (n *notifier) event(src *model.Source, reason notify.Reason, rev, msg strin
 		}
 		n.d.Enqueue(del)
 	}
+}
+
+// targets are the source's targets, then the cluster's it has not.
+func (n *notifier) targets(src *model.Source) []model.NotifyTarget {
+	out := src.Notify
+	tx, err := n.cfg.readTxn()
+	if err != nil {
+		return out
+	}
+	row, err := tx.Cluster(nil)
+	if err != nil {
+		return out
+	}
+	for _, t := range row.Settings.Notify {
+		if !slices.ContainsFunc(out, func(s model.NotifyTarget) bool { return s.URL == t.URL }) {
+			out = append(slices.Clip(out), t)
+		}
+	}
+	return out
 }
 
 // commitSHA matches the revisions a forge has statuses for.

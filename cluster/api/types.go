@@ -124,6 +124,9 @@ type ClusterUpdateRequest struct {
 	Autolock *bool `json:"autolock,omitempty"`
 	// MaxReplicas sets the most replicas a service may ask for.
 	MaxReplicas *uint64 `json:"max_replicas,omitempty"`
+	// Notify changes where every source's sync results go; CommitStatus is not
+	// cluster-wide.
+	Notify *SourceNotifyUpdate `json:"notify,omitempty"`
 }
 
 // ClusterUpdateResponse carries the new unlock key when autolock was turned on.

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -64,20 +65,11 @@ func checkCommitStatusToken(name, token string, required bool) error {
 // checkNotifyUpdate checks `source update`'s notification changes on the source as
 // it is, and returns the change to write.
 func (c *Control) checkNotifyUpdate(cur *model.Source, u *api.SourceNotifyUpdate) (*command.SourceNotifyChange, error) {
-	for _, url := range u.Remove {
-		if !slices.ContainsFunc(cur.Notify, func(t model.NotifyTarget) bool { return t.URL == url }) {
-			return nil, badRequest("source %s has no --notify %s ('berth source inspect %s' lists its targets)", cur.Name, model.MaskURL(url), cur.Name)
-		}
+	if _, err := changeTargets("source "+cur.Name, "berth source inspect "+cur.Name, cur.Notify, u); err != nil {
+		return nil, err
 	}
 	next := cur.Copy()
 	change := &command.SourceNotifyChange{Add: u.Add, Remove: u.Remove, CommitStatus: u.CommitStatus}
-	next.Notify = slices.DeleteFunc(next.Notify, func(t model.NotifyTarget) bool {
-		return slices.Contains(u.Remove, t.URL) || slices.ContainsFunc(u.Add, func(a model.NotifyTarget) bool { return a.URL == t.URL })
-	})
-	next.Notify = append(next.Notify, u.Add...)
-	if err := model.CheckNotifyTargets(next.Notify); err != nil {
-		return nil, badRequest("source %s: %v", cur.Name, err)
-	}
 	cs := u.CommitStatus
 	switch {
 	case cs == nil && u.CommitStatusToken != "" && cur.CommitStatus == nil:
@@ -110,4 +102,42 @@ func (c *Control) checkNotifyUpdate(cur *model.Source, u *api.SourceNotifyUpdate
 func (c *Control) sourceSecret(source, suffix string, data []byte) *model.Secret {
 	return &model.Secret{ID: c.newID(), Name: "source-" + source + "-" + suffix, Version: 1, Data: data,
 		Labels: map[string]string{SourceSecretLabel: source}}
+}
+
+// setClusterNotify changes where every source's sync results go (`berth swarm
+// update --notify URL --notify-rm URL`).
+func (c *Control) setClusterNotify(ctx context.Context, u *api.SourceNotifyUpdate) error {
+	if u.CommitStatus != nil || u.CommitStatusToken != "" {
+		return badRequest("commit statuses are set per source: 'berth source update NAME --commit-status PROVIDER'")
+	}
+	_, _, err := c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {
+		next, err := changeTargets("the cluster", "berth swarm update --help", row.Settings.Notify, u)
+		if err != nil {
+			return false, err
+		}
+		row.Settings.Notify = next
+		return true, nil
+	})
+	if err == nil {
+		c.logger.Info("cluster-wide notification targets changed", "targets", len(u.Add), "removed", len(u.Remove))
+	}
+	return err
+}
+
+// changeTargets is targets with u's removals and additions (an added URL already
+// there replaces it), checked; owner and help say whose targets they are.
+func changeTargets(owner, help string, targets []model.NotifyTarget, u *api.SourceNotifyUpdate) ([]model.NotifyTarget, error) {
+	for _, url := range u.Remove {
+		if !slices.ContainsFunc(targets, func(t model.NotifyTarget) bool { return t.URL == url }) {
+			return nil, badRequest("%s has no --notify %s (see '%s')", owner, model.MaskURL(url), help)
+		}
+	}
+	next := slices.DeleteFunc(slices.Clone(targets), func(t model.NotifyTarget) bool {
+		return slices.Contains(u.Remove, t.URL) || slices.ContainsFunc(u.Add, func(a model.NotifyTarget) bool { return a.URL == t.URL })
+	})
+	next = append(next, u.Add...)
+	if err := model.CheckNotifyTargets(next); err != nil {
+		return nil, badRequest("%s: %v", owner, err)
+	}
+	return next, nil
 }

@@ -93,6 +93,8 @@ type Settings struct {
 	// MaxReplicas is the most replicas a service may ask for (`berth update
 	// --max-replicas`); see ReplicaLimit.
 	MaxReplicas uint64 `json:"max_replicas,omitempty"`
+	// Notify are where every source's sync results go (`berth swarm update --notify`).
+	Notify []NotifyTarget `json:"notify,omitempty"`
 }
 
 // ReplicaLimit is the most replicas a service may ask for: MaxReplicas, or
@@ -134,6 +136,7 @@ func (c *Cluster) Copy() *Cluster {
 	}
 	out := *c
 	out.Settings.DefaultAddrPool = slices.Clone(c.Settings.DefaultAddrPool)
+	out.Settings.Notify = slices.Clone(c.Settings.Notify)
 	return &out
 }
 
@@ -147,6 +150,9 @@ func (c *Cluster) Redacted() *Cluster {
 	out.RootCAKey = ""
 	out.JoinTokens = JoinTokens{}
 	out.UnlockKey = ""
+	for i, t := range out.Settings.Notify {
+		out.Settings.Notify[i] = t.Masked()
+	}
 	return out
 }
 

@@ -64,7 +64,7 @@ func (p *posts) has(want ...string) func() error {
 // TestSourceNotifyProcesses follows a source with a notification target and Gitea
 // commit statuses on a real daemon: a good commit is told as SyncSucceeded, with
 // statuses pending then success on its SHA; a broken one as SyncFailed with a
-// failure status naming the file.
+// failure status naming the file, to the source's target and the cluster's.
 func TestSourceNotifyProcesses(t *testing.T) {
 	c := newProcClusterArgs(t, testDaemonArgs, "node-1")
 	c.start("node-1")
@@ -95,13 +95,19 @@ func TestSourceNotifyProcesses(t *testing.T) {
 		t.Fatalf("source inspect shows the token, or not the target:\n%s", out)
 	}
 
+	// Cluster-wide targets hear of every source.
+	c.must("node-1", "swarm", "update", "--notify", hooks.URL+"/all")
+	c.fails("node-1", "", "has no --notify", "swarm", "update", "--notify-rm", hooks.URL+"/none")
+
 	repo.Write(map[string]string{"web/compose.yaml": "services:\n  app:\n    image: nginx:2\n    deploy:\n      replicas: -1\n"})
 	bad := repo.Commit("broken").String()
 	repo.Publish(bare)
 	c.fails("node-1", "", "replicas", "source", "sync", "infra")
 	c.eventually(30*time.Second, hooks.has("/hook  SyncFailed "+bad))
+	c.eventually(30*time.Second, hooks.has("/all  SyncFailed "+bad))
 	c.eventually(30*time.Second, forge.has(statuses+bad+" token gitea-t0ken failure berth/infra: sync failed: web/compose.yaml"))
 
+	c.must("node-1", "swarm", "update", "--notify-rm", hooks.URL+"/all")
 	c.must("node-1", "source", "update", "infra", "--notify-rm", hooks.URL+"/hook", "--no-commit-status")
 	if out := c.must("node-1", "source", "inspect", "infra").Stdout; strings.Contains(out, `"notify"`) || strings.Contains(out, `"commit_status"`) {
 		t.Fatalf("source inspect after --notify-rm and --no-commit-status:\n%s", out)

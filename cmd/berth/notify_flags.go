@@ -12,7 +12,7 @@ import (
 // notifyFlags are where `source add` and `source update` send a source's sync
 // results: notification targets and the forge's commit statuses.
 type notifyFlags struct {
-	notify, notifyRm             []string
+	notify, notifyRm              []string
 	commitStatus, commitStatusURL string
 	tokenFile                     string
 	noCommitStatus                bool
@@ -27,6 +27,12 @@ func (n *notifyFlags) register(f *pflag.FlagSet, update bool) {
 		f.StringArrayVar(&n.notifyRm, "notify-rm", nil, "Stop sending sync results to URL (repeatable)")
 		f.BoolVar(&n.noCommitStatus, "no-commit-status", false, "Stop posting commit statuses, and forget the token")
 	}
+}
+
+// registerClusterWide registers the flags of `swarm update`: targets for every source.
+func (n *notifyFlags) registerClusterWide(f *pflag.FlagSet) {
+	f.StringArrayVar(&n.notify, "notify", nil, "POST every source's sync results to URL: berth's JSON document, or slack=URL (repeatable)")
+	f.StringArrayVar(&n.notifyRm, "notify-rm", nil, "Stop sending every source's sync results to URL (repeatable)")
 }
 
 // addTo puts the settings of `source add` into req.
