@@ -11,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berthd/berth/applier"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/internal/gittest"
+	"github.com/berthd/berth/internal/memcluster"
 )
 
 // received is one request a test's endpoint took.
@@ -57,7 +61,14 @@ func expect(t *testing.T, ch chan received, what string, ok func(received) bool)
 // stuck, and an endpoint that never answers holds up neither the sync nor the other
 // targets.
 func TestSyncsNotifyTargetsAndForge(t *testing.T) {
-	c := newAppliedCluster(t)
+	metrics := applier.NewMetrics()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.Collectors()...)
+	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: t.TempDir(), Metrics: metrics}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	repo := gittest.New(t)
 	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
 	first := repo.Commit("web").String()
@@ -119,4 +130,42 @@ func TestSyncsNotifyTargetsAndForge(t *testing.T) {
 		desc, _ := r.body["description"].(string)
 		return strings.HasSuffix(r.path, "/statuses/"+broken) && r.body["state"] == "failure" && strings.Contains(desc, "web")
 	})
+	for _, kind := range []string{"generic", "gitea"} {
+		waitCounted(t, reg, kind, 2)
+	}
+}
+
+// waitCounted waits until berth_notifications_total counts at least want deliveries of
+// kind sent.
+func waitCounted(t *testing.T, reg *prometheus.Registry, kind string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got float64
+		for _, f := range families {
+			if f.GetName() != "berth_notifications_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["kind"] == kind && labels["result"] == "sent" {
+					got = m.GetCounter().GetValue()
+				}
+			}
+		}
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("berth_notifications_total{kind=%q,result=\"sent\"} = %v, want at least %v", kind, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
