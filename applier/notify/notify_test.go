@@ -58,40 +58,34 @@ func newEndpoint(t *testing.T, codes ...int) *endpoint {
 // next waits for the endpoint's next request.
 func (e *endpoint) next(t *testing.T) request {
 	t.Helper()
+	return receive(t, e.recv, "the endpoint received nothing")
+}
+
+// receive waits for the next value on ch.
+func receive[T any](t *testing.T, ch chan T, none string) T {
+	t.Helper()
 	select {
-	case r := <-e.recv:
-		return r
+	case v := <-ch:
+		return v
 	case <-time.After(30 * time.Second):
-		t.Fatal("the endpoint received nothing")
-		return request{}
+		t.Fatal(none)
+		var zero T
+		return zero
 	}
 }
 
-// counts records what a dispatcher counted, as "kind result" lines.
-type counts struct {
-	mu  sync.Mutex
-	got []string
-	ch  chan string
-}
+// counts hands what a dispatcher counted to the test, as "kind result".
+type counts struct{ ch chan string }
 
 func newCounts() *counts { return &counts{ch: make(chan string, 100)} }
 
 func (c *counts) count(kind, result string) {
-	c.mu.Lock()
-	c.got = append(c.got, kind+" "+result)
-	c.mu.Unlock()
 	c.ch <- kind + " " + result
 }
 
 func (c *counts) next(t *testing.T) string {
 	t.Helper()
-	select {
-	case s := <-c.ch:
-		return s
-	case <-time.After(30 * time.Second):
-		t.Fatal("nothing was counted")
-		return ""
-	}
+	return receive(t, c.ch, "nothing was counted")
 }
 
 // instant is a clock whose waits end at once, recording how long they were.
