@@ -60,7 +60,7 @@ func (c *Control) syncKeyring() error {
 	return c.keyring.Reconcile(row)
 }
 
-// UpdateCluster is `berth update --autolock --max-replicas`.
+// UpdateCluster is `berth update --autolock --max-replicas --notify`.
 func (c *Control) UpdateCluster(ctx context.Context, req *api.ClusterUpdateRequest) (*api.ClusterUpdateResponse, error) {
 	resp := &api.ClusterUpdateResponse{}
 	if req.Notify != nil {

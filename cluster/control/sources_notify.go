@@ -125,15 +125,34 @@ func (c *Control) setClusterNotify(ctx context.Context, u *api.SourceNotifyUpdat
 }
 
 // changeTargets is targets with u's removals and additions (an added URL already
-// there replaces it), checked; owner and help say whose targets they are.
+// there replaces it), checked; owner and help say whose targets they are. u.Remove
+// becomes the URLs it names: a URL as inspect shows it, masked, names the one target
+// it masks.
 func changeTargets(owner, help string, targets []model.NotifyTarget, u *api.SourceNotifyUpdate) ([]model.NotifyTarget, error) {
+	var remove []string
 	for _, url := range u.Remove {
-		if !slices.ContainsFunc(targets, func(t model.NotifyTarget) bool { return t.URL == url }) {
+		var found []string
+		for _, t := range targets {
+			if t.URL == url {
+				found = []string{url}
+				break
+			}
+			if model.MaskURL(t.URL) == url {
+				found = append(found, t.URL)
+			}
+		}
+		switch len(found) {
+		case 0:
 			return nil, badRequest("%s has no --notify %s (see '%s')", owner, model.MaskURL(url), help)
+		case 1:
+			remove = append(remove, found[0])
+		default:
+			return nil, badRequest("%s: --notify-rm %s matches %d targets: give the whole URL", owner, url, len(found))
 		}
 	}
+	u.Remove = remove
 	next := slices.DeleteFunc(slices.Clone(targets), func(t model.NotifyTarget) bool {
-		return slices.Contains(u.Remove, t.URL) || slices.ContainsFunc(u.Add, func(a model.NotifyTarget) bool { return a.URL == t.URL })
+		return slices.Contains(remove, t.URL) || slices.ContainsFunc(u.Add, func(a model.NotifyTarget) bool { return a.URL == t.URL })
 	})
 	next = append(next, u.Add...)
 	if err := model.CheckNotifyTargets(next); err != nil {

@@ -64,9 +64,10 @@ func TestNotifySettingsStoredAndMasked(t *testing.T) {
 	if !hasSecret(t, ctl, "source-infra-commit-status-token") {
 		t.Fatal("no secret holds the commit status token")
 	}
-	// Removing the setting removes its token.
+	// A target is removed by its URL as inspect shows it; removing the commit status
+	// setting removes its token.
 	if _, err := ctl.UpdateSource(ctx, "infra", &api.SourceUpdateRequest{Notify: &api.SourceNotifyUpdate{
-		Remove: []string{slack}, CommitStatus: &model.CommitStatus{}}}); err != nil {
+		Remove: []string{got.Notify[0].URL}, CommitStatus: &model.CommitStatus{}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ = ctl.Source(ctx, "infra", api.Query{}); len(got.Notify) != 0 || got.CommitStatus != nil {
