@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/applier/dirwatch"
+	"github.com/berthd/berth/applier/notify"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 )
@@ -38,6 +39,11 @@ type Config struct {
 	PushPlans *PushPlans
 	// Metrics counts the syncs (nil: not counted).
 	Metrics *Metrics
+	// Notify tunes the delivery of notifications and commit statuses.
+	Notify notify.Options
+
+	// notifier is Run's: it tells the sources' notification targets about syncs.
+	notifier *notifier
 }
 
 func (c *Config) defaults() {
@@ -87,6 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Cluster.Barrier(30 * time.Second); err != nil {
 		return fmt.Errorf("raft barrier before syncing: %w", err)
 	}
+	cfg.notifier = newNotifier(ctx, &cfg)
 	loops := map[string]*sourceLoop{}
 	var wg sync.WaitGroup
 	defer func() {
@@ -94,6 +101,7 @@ func Run(ctx context.Context, cfg Config) error {
 			l.cancel()
 		}
 		wg.Wait()
+		cfg.notifier.close()
 	}()
 	var index uint64
 	for {
@@ -120,6 +128,9 @@ func Run(ctx context.Context, cfg Config) error {
 				continue
 			} else if l != nil {
 				l.cancel()
+			}
+			if loops[src.Name] == nil {
+				cfg.notifier.resume(src)
 			}
 			l := newSourceLoop(ctx, &cfg, src)
 			loops[src.Name] = l

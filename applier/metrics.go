@@ -18,6 +18,7 @@ type Metrics struct {
 	syncSeconds *prometheus.HistogramVec
 	pushes      *prometheus.CounterVec
 	webhooks    *prometheus.CounterVec
+	notices     *prometheus.CounterVec
 }
 
 // NewMetrics makes the counters; register Collectors with the daemon's registry.
@@ -32,12 +33,14 @@ func NewMetrics() *Metrics {
 			Help: "git pushes this manager received, by push source and result (accepted, rejected)."}, []string{"source", "result"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "berth_webhook_requests_total",
 			Help: "Webhook deliveries this manager answered, by HTTP status (202 accepted, 401 bad signature...)."}, []string{"code"}),
+		notices: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "berth_notifications_total",
+			Help: "Notifications and commit statuses this manager sent as leader, by kind (generic, slack, github, gitlab, gitea) and result (sent, failed, overflow)."}, []string{"kind", "result"}),
 	}
 }
 
 // Collectors are the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.syncs, m.syncSeconds, m.pushes, m.webhooks}
+	return []prometheus.Collector{m.syncs, m.syncSeconds, m.pushes, m.webhooks, m.notices}
 }
 
 // CountWebhooks wraps the webhook receiver so that its answers are counted.
@@ -65,4 +68,11 @@ func (m *Metrics) observePush(source string, err error) {
 		result = "rejected"
 	}
 	m.pushes.WithLabelValues(source, result).Inc()
+}
+
+func (m *Metrics) countNotification(kind, result string) {
+	if m == nil {
+		return
+	}
+	m.notices.WithLabelValues(kind, result).Inc()
 }

@@ -102,6 +102,7 @@ func (s *syncer) sync(ctx context.Context, src *model.Source, logger *slog.Logge
 		}
 		return s.fail(ctx, src, rev, reason, err, requested, logger)
 	}
+	s.cfg.notifier.synced(sync)
 	logger.Info("source synced", "revision", rev.sha, "result", result, "added", sum.Added, "changed", sum.Changed, "removed", sum.Removed)
 	return result
 }
@@ -317,6 +318,7 @@ func (s *syncer) record(ctx context.Context, src *model.Source, rev revision, re
 		}
 		return ""
 	}
+	s.cfg.notifier.synced(sync)
 	return rec.Result
 }
 

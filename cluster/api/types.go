@@ -127,6 +127,9 @@ type ClusterUpdateRequest struct {
 	Autolock *bool `json:"autolock,omitempty"`
 	// MaxReplicas sets the most replicas a service may ask for.
 	MaxReplicas *uint64 `json:"max_replicas,omitempty"`
+	// Notify changes where every source's sync results go; CommitStatus is not
+	// cluster-wide.
+	Notify *SourceNotifyUpdate `json:"notify,omitempty"`
 }
 
 // ClusterUpdateResponse carries the new unlock key when autolock was turned on.
@@ -482,6 +485,8 @@ type SourceAddRequest struct {
 	// AgeKey is an age identity file (AGE-SECRET-KEY-1...) the source's SOPS files
 	// are decrypted with; stored as a cluster secret like the credentials.
 	AgeKey []byte `json:"age_key,omitempty"`
+	// CommitStatusToken is the API token of Source.CommitStatus, stored as a secret.
+	CommitStatusToken string `json:"commit_status_token,omitempty"`
 }
 
 // SourceCredentials is how a pull source reaches its remote: a token over HTTPS, or
@@ -518,13 +523,15 @@ type SourceUpdateRequest struct {
 	// secret); RemoveAgeKey deletes them.
 	AgeKey       []byte `json:"age_key,omitempty"`
 	RemoveAgeKey bool   `json:"remove_age_key,omitempty"`
+	// Notify changes where sync results go.
+	Notify *SourceNotifyUpdate `json:"notify,omitempty"`
 }
 
 // ChangesSettings reports whether u changes how the source is synced, beyond
 // suspending, pinning and asking for a sync.
 func (u *SourceUpdateRequest) ChangesSettings() bool {
 	return u.CA != nil || u.Branch != nil || u.Path != nil || u.Interval != nil ||
-		u.Prune != nil || u.SelfHeal != nil || u.Credentials != nil ||
+		u.Prune != nil || u.SelfHeal != nil || u.Credentials != nil || u.Notify != nil ||
 		u.AgeKey != nil || u.RemoveAgeKey
 }
 

@@ -48,6 +48,8 @@ type SourceSettings struct {
 	AgeKey        *model.Secret `json:"age_key,omitempty"`
 	AgeRecipients []string      `json:"age_recipients,omitempty"`
 	RemoveAgeKey  bool          `json:"remove_age_key,omitempty"`
+	// Notify changes where the source's sync results go (source_notify.go).
+	Notify *SourceNotifyChange `json:"notify,omitempty"`
 }
 
 // SourceRemove deletes a source. With Prune its stacks go too; without, they stay
@@ -137,6 +139,11 @@ func applySourceSettings(tx *state.WriteTxn, src *model.Source, s *SourceSetting
 	setIf(&src.SelfHeal, s.SelfHeal)
 	if err := applyAgeKey(tx, src, s); err != nil {
 		return err
+	}
+	if s.Notify != nil {
+		if err := applySourceNotify(tx, src, s.Notify); err != nil {
+			return err
+		}
 	}
 	if s.Credentials == nil {
 		return nil

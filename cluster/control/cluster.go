@@ -60,9 +60,14 @@ func (c *Control) syncKeyring() error {
 	return c.keyring.Reconcile(row)
 }
 
-// UpdateCluster is `berth update --autolock --max-replicas`.
+// UpdateCluster is `berth update --autolock --max-replicas --notify`.
 func (c *Control) UpdateCluster(ctx context.Context, req *api.ClusterUpdateRequest) (*api.ClusterUpdateResponse, error) {
 	resp := &api.ClusterUpdateResponse{}
+	if req.Notify != nil {
+		if err := c.setClusterNotify(ctx, req.Notify); err != nil {
+			return nil, err
+		}
+	}
 	if req.MaxReplicas != nil {
 		if err := c.setMaxReplicas(ctx, *req.MaxReplicas); err != nil {
 			return nil, err

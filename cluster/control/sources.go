@@ -40,12 +40,17 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	if err := checkSource(src, req); err != nil {
 		return nil, err
 	}
+	if err := checkSourceNotify(src, req.CommitStatusToken); err != nil {
+		return nil, err
+	}
 	cmd := &command.SourceAdd{Source: src}
 	secret := func(suffix string, data []byte) string {
-		name := "source-" + src.Name + "-" + suffix
-		cmd.Secrets = append(cmd.Secrets, &model.Secret{ID: c.newID(), Name: name, Version: 1, Data: data,
-			Labels: map[string]string{SourceSecretLabel: src.Name}})
-		return name
+		sec := c.sourceSecret(src.Name, suffix, data)
+		cmd.Secrets = append(cmd.Secrets, sec)
+		return sec.Name
+	}
+	if src.CommitStatus != nil {
+		src.CommitStatus.TokenRef = secret(commitStatusTokenSuffix, []byte(req.CommitStatusToken))
 	}
 	if req.Credentials != nil {
 		data, err := json.Marshal(req.Credentials)
@@ -259,6 +264,11 @@ func (c *Control) checkSourceUpdate(name string, req *api.SourceUpdateRequest) (
 	if req.Interval != nil {
 		s.Interval = &next.Interval
 	}
+	if req.Notify != nil {
+		if s.Notify, err = c.checkNotifyUpdate(cur, req.Notify); err != nil {
+			return nil, err
+		}
+	}
 	if req.Credentials != nil {
 		data, err := json.Marshal(req.Credentials)
 		if err != nil {
@@ -382,6 +392,10 @@ func sourceInfo(tx *state.ReadTxn, ws memdb.WatchSet, s *model.Source, allowed f
 		// The pushed objects are for the managers' repositories, not for clients.
 		s = s.Copy()
 		s.PushPack = model.Blob{}
+	}
+	if len(s.Notify) > 0 {
+		s = s.Copy()
+		s.SourceNotify = s.SourceNotify.Masked()
 	}
 	info := &api.SourceInfo{Source: s}
 	stacks, err := tx.StacksBySource(ws, s.Name)

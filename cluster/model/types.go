@@ -105,6 +105,8 @@ type Settings struct {
 	// MaxReplicas is the most replicas a service may ask for (`berth update
 	// --max-replicas`); see ReplicaLimit.
 	MaxReplicas uint64 `json:"max_replicas,omitempty"`
+	// Notify are where every source's sync results go (`berth swarm update --notify`).
+	Notify []NotifyTarget `json:"notify,omitempty"`
 }
 
 // ReplicaLimit is the most replicas a service may ask for: MaxReplicas, or
@@ -146,6 +148,7 @@ func (c *Cluster) Copy() *Cluster {
 	}
 	out := *c
 	out.Settings.DefaultAddrPool = slices.Clone(c.Settings.DefaultAddrPool)
+	out.Settings.Notify = slices.Clone(c.Settings.Notify)
 	return &out
 }
 
@@ -159,6 +162,9 @@ func (c *Cluster) Redacted() *Cluster {
 	out.RootCAKey = ""
 	out.JoinTokens = JoinTokens{}
 	out.UnlockKey = ""
+	for i, t := range out.Settings.Notify {
+		out.Settings.Notify[i] = t.Masked()
+	}
 	return out
 }
 
@@ -436,6 +442,8 @@ type Source struct {
 	Message             string    `json:"message,omitempty"`
 	// History holds the last syncs, oldest first, at most SourceHistoryLimit.
 	History []SyncRecord `json:"history,omitempty"`
+
+	SourceNotify
 	// RejectedPush is the last push the source refused: only the last is kept.
 	RejectedPush PushRejection `json:"rejected_push,omitzero"`
 }
@@ -497,6 +505,9 @@ func (s *Source) SecretRefs() []string {
 			refs = append(refs, r)
 		}
 	}
+	if s.CommitStatus != nil && s.CommitStatus.TokenRef != "" {
+		refs = append(refs, s.CommitStatus.TokenRef)
+	}
 	return refs
 }
 
@@ -508,6 +519,7 @@ func (s *Source) Copy() *Source {
 	out := *s
 	out.History = slices.Clone(s.History)
 	out.AgeRecipients = slices.Clone(s.AgeRecipients)
+	out.SourceNotify = s.SourceNotify.Copy()
 	return &out
 }
 

@@ -30,7 +30,10 @@ func (s *Store) admit(data []byte) error {
 }
 
 // managers are the members of raft, voters or not, with the berth each one's node row
-// says it runs (nothing for a manager of protocol 1, or one not yet recorded).
+// says it runs (nothing for a manager of protocol 1). A member without a row is
+// passed over: a manager enters raft only once its row records it as one (control's
+// addVoter), so only this leader's own first moments, or a raft without berth's
+// daemon around it (tests), have one.
 func (s *Store) managers() ([]command.Manager, error) {
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -39,11 +42,9 @@ func (s *Store) managers() ([]command.Manager, error) {
 	tx := s.State().ReadTxn()
 	var out []command.Manager
 	for _, srv := range f.Configuration().Servers {
-		m := command.Manager{Name: string(srv.ID)}
 		if nd, err := tx.Node(nil, string(srv.ID)); err == nil {
-			m = command.Manager{Name: nd.Hostname, Berth: nd.Engine.Version, Protocol: nd.Engine.Protocol}
+			out = append(out, command.Manager{Name: nd.Hostname, Berth: nd.Engine.Version, Protocol: nd.Engine.Protocol})
 		}
-		out = append(out, m)
 	}
 	return out, nil
 }

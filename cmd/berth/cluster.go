@@ -214,16 +214,19 @@ func newUpdateCommand(host *hostFlag) *cobra.Command {
 	var (
 		autolock    bool
 		maxReplicas uint64
+		nf          notifyFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "update [--autolock=true|false] [--max-replicas N]",
+		Use:   "update [--autolock=true|false] [--max-replicas N] [--notify URL] [--notify-rm URL]",
 		Short: "Change cluster settings",
 		Long: `Change cluster settings, like 'docker swarm update'. Turning autolock on prints the
 unlock key, once; turning it off stores the key-encryption key beside the data keys again.
 --max-replicas sets the most replicas a service may ask for (default 10000, at most
-1000000); deploys, syncs and scales above it are refused. Swarm has no such limit.`,
+1000000); deploys, syncs and scales above it are refused. Swarm has no such limit.
+--notify sends every source's sync results to URL, as 'source add --notify' does for one.`,
 		Example: `  berth update --autolock=true
-  berth update --max-replicas 20000`,
+  berth update --max-replicas 20000
+  berth update --notify slack=https://hooks.slack.com/services/T0/B0/XXX`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var req api.ClusterUpdateRequest
@@ -236,8 +239,12 @@ unlock key, once; turning it off stores the key-encryption key beside the data k
 				}
 				req.MaxReplicas = &maxReplicas
 			}
-			if req.Autolock == nil && req.MaxReplicas == nil {
-				return errors.New("nothing to update: give --autolock=true|false or --max-replicas N")
+			var err error
+			if req.Notify, err = nf.update(); err != nil {
+				return err
+			}
+			if req.Autolock == nil && req.MaxReplicas == nil && req.Notify == nil {
+				return errors.New("nothing to update: give --autolock=true|false, --max-replicas N or --notify URL")
 			}
 			c, err := host.client()
 			if err != nil {
@@ -258,6 +265,7 @@ unlock key, once; turning it off stores the key-encryption key beside the data k
 	}
 	cmd.Flags().BoolVar(&autolock, "autolock", false, "Require the unlock key to start a restarted manager")
 	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "The most replicas a service may ask for")
+	nf.registerClusterWide(cmd.Flags())
 	return cmd
 }
 

@@ -55,6 +55,7 @@ func newSourceAddCommand(host *hostFlag) *cobra.Command {
 		tokenFile, sshKey, knownHosts, whFile string
 		caFile                                string
 		ageKey                                ageKeyFlags
+		nf                                    notifyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME (--url URL | --dir PATH | --push) [flags]",
@@ -74,7 +75,8 @@ Credentials are stored as cluster secrets and never shown again.`,
 		Example: `  berth source add infra --url https://git.example.com/ops/stacks.git --branch main --path stacks --token-file token
   berth source add infra --url git@git.example.com:ops/stacks.git --ssh-key id_ed25519 --known-hosts known_hosts
   berth source add infra --url https://git.internal/ops/stacks.git --ca-file internal-ca.pem
-  berth source add local --dir /srv/stacks`,
+  berth source add local --dir /srv/stacks
+  berth source add infra --url https://github.com/ops/stacks.git --notify slack=https://hooks.slack.com/services/T0/B0/XXX --commit-status github --commit-status-token-file gh-token`,
 		Args: exactlyOneName("source add"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src.Name = args[0]
@@ -122,6 +124,9 @@ Credentials are stored as cluster secrets and never shown again.`,
 			if req.AgeKey, err = ageKey.read(); err != nil {
 				return err
 			}
+			if err := nf.addTo(req); err != nil {
+				return err
+			}
 			if whFile != "" {
 				if req.WebhookSecret, err = readSecretFile("--webhook-secret-file", whFile); err != nil {
 					return err
@@ -153,6 +158,7 @@ Credentials are stored as cluster secrets and never shown again.`,
 	f.BoolVar(&noPrune, "no-prune", false, "Keep (and report) what the source created and its revision no longer has")
 	f.BoolVar(&src.SelfHeal, "self-heal", false, "Revert changes made outside Git at the next sync")
 	ageKey.register(f, false)
+	nf.register(f, false)
 	return cmd
 }
 
@@ -184,6 +190,7 @@ func newSourceUpdateCommand(host *hostFlag) *cobra.Command {
 		tokenFile, sshKey, knownHosts, caFile string
 		noCA                                  bool
 		ageKey                                ageKeyFlags
+		nf                                    notifyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "update NAME [flags]",
@@ -197,7 +204,8 @@ removes a CA given earlier.`,
   berth source update infra --interval 5m --self-heal
   berth source update infra --token-file new-token
   berth source update infra --ca-file internal-ca.pem
-  berth source update infra --no-ca`,
+  berth source update infra --no-ca
+  berth source update infra --notify https://hooks.example.com/berth --notify-rm slack=https://hooks.slack.com/services/T0/B0/XXX`,
 		Args: exactlyOneName("source update"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
@@ -219,6 +227,9 @@ removes a CA given earlier.`,
 				return err
 			}
 			if err := ageKey.setUpdate(req); err != nil {
+				return err
+			}
+			if req.Notify, err = nf.update(); err != nil {
 				return err
 			}
 			if !req.ChangesSettings() {
@@ -243,6 +254,7 @@ removes a CA given earlier.`,
 	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the https:// Git server's certificate ('' removes it)")
 	f.BoolVar(&noCA, "no-ca", false, "Remove the CA given earlier: trust the system's CAs only")
 	ageKey.register(f, true)
+	nf.register(f, true)
 	return cmd
 }
 
