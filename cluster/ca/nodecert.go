@@ -199,4 +199,3 @@ func validDNSName(s string) bool {
 	}
 	return true
 }
-

@@ -68,6 +68,24 @@ type Cluster struct {
 	// tell that the key they were unlocked with is no longer current.
 	UnlockKeyGeneration uint64   `json:"unlock_key_generation"`
 	Settings            Settings `json:"settings"`
+	// RootRotation is set while nodes move to a new root CA (`berth swarm ca
+	// --rotate`) and cleared once every node has a certificate of it.
+	RootRotation *RootRotation `json:"root_rotation,omitempty"`
+}
+
+// RootRotation is a root CA rotation under way. RootCACert is already the new
+// root; nodes trust the previous one too until every node's certificate is
+// signed by the new one (Node.CertRoot), so no connection fails meanwhile.
+type RootRotation struct {
+	// PrevCACert is the root being replaced (PEM).
+	PrevCACert string `json:"prev_ca_cert"`
+	// CrossSigned is the new root signed by the previous one (PEM): sent after
+	// every node certificate issued during the rotation, so that nodes that
+	// trust only the previous root accept it.
+	CrossSigned string `json:"cross_signed"`
+	// Digest is the new root's CA digest, what Node.CertRoot is compared with.
+	Digest    string    `json:"digest"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // JoinTokens are the role secrets of the worker and manager join tokens.
@@ -93,6 +111,9 @@ type Settings struct {
 	// MaxReplicas is the most replicas a service may ask for (`berth update
 	// --max-replicas`); see ReplicaLimit.
 	MaxReplicas uint64 `json:"max_replicas,omitempty"`
+	// NodeCertExpiry is how long node certificates are valid (`berth update
+	// --cert-expiry`); zero means ca.DefaultNodeCertValidity.
+	NodeCertExpiry spec.Duration `json:"node_cert_expiry,omitempty"`
 }
 
 // ReplicaLimit is the most replicas a service may ask for: MaxReplicas, or
@@ -134,6 +155,10 @@ func (c *Cluster) Copy() *Cluster {
 	}
 	out := *c
 	out.Settings.DefaultAddrPool = slices.Clone(c.Settings.DefaultAddrPool)
+	if c.RootRotation != nil {
+		r := *c.RootRotation
+		out.RootRotation = &r
+	}
 	return &out
 }
 
@@ -250,6 +275,9 @@ type Node struct {
 	ManagerStatus *ManagerStatus `json:"manager_status,omitempty"`
 	// CertSerial is the serial number of the node's current certificate.
 	CertSerial string `json:"cert_serial,omitempty"`
+	// CertRoot is the CA digest of the root that signed that certificate: a root
+	// rotation is done when every node's is the new root's.
+	CertRoot string `json:"cert_root,omitempty"`
 }
 
 // Platform is a node's OS and CPU architecture, in GOOS/GOARCH terms.
