@@ -41,7 +41,7 @@ func applyCARotate(tx *state.WriteTxn, r *CARotate) error {
 		return fmt.Errorf("the root CA of cluster %s changed since this rotation was prepared: %w", cur.ID, state.ErrConflict)
 	}
 	if cur.RootRotation != nil {
-		return fmt.Errorf("a root CA rotation of cluster %s is already under way since %s: wait until every node has rotated (`berth node ls`), or remove the nodes that are down: %w",
+		return fmt.Errorf("a root CA rotation of cluster %s is already under way since %s: it ends when every node has a certificate of the new root (remove nodes that are down for good with `berth node rm`): %w",
 			cur.ID, cur.RootRotation.StartedAt.Format(time.RFC3339), state.ErrConflict)
 	}
 	next := cur.Copy()

@@ -34,6 +34,11 @@ func TestEventOf(t *testing.T) {
 	pushed.PushedRevision = "def"
 	drifted := synced
 	drifted.Status, drifted.Message = model.SyncOutOfSync, "web_api changed by hand"
+	cl := &model.Cluster{ID: "c1", RootCACert: "old"}
+	rotating := *cl
+	rotating.RootCACert, rotating.RootRotation = "new", &model.RootRotation{Digest: "d2"}
+	rotated := rotating
+	rotated.RootRotation = nil
 	cases := []struct {
 		name           string
 		before, after  any
@@ -53,6 +58,9 @@ func TestEventOf(t *testing.T) {
 		{"source synced", src, &synced, "source", "sync-applied", "revision", "abc"},
 		{"source pushed", &synced, &pushed, "source", "push", "revision", "def"},
 		{"source drifted", &synced, &drifted, "source", "drift", "message", "web_api changed by hand"},
+		{"ca rotation started", cl, &rotating, "cluster", "ca-rotate", "root", "d2"},
+		{"ca rotation done", &rotating, &rotated, "cluster", "ca-rotated", "root", "d2"},
+		{"cluster setting", cl, cl, "", "", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
