@@ -245,7 +245,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 	if caCert, err := ca.ParseCACert(caPEM); err != nil || !caCert.Equal(root) {
 		return nil, fmt.Errorf("the manager at %s answered with another CA than the one the token pins", remote)
 	}
-	id, err := newIdentity(caPEM, []byte(joined.Certificate), keyPEM)
+	id, err := newTrustedIdentity(caPEM, []byte(joined.TrustedCACertificates), []byte(joined.Certificate), keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("the certificate the manager issued: %w", err)
 	}
@@ -259,7 +259,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 			err = fmt.Errorf("%w (the cluster lists this node as %s: remove it there with `berth node rm --force %s`)", err, joined.NodeID, joined.NodeID)
 		}
 	}()
-	if err := n.dir.writeCerts(caPEM, []byte(joined.Certificate), keyPEM); err != nil {
+	if err := n.dir.saveIdentity(id, keyPEM); err != nil {
 		return nil, err
 	}
 	managers := joined.Managers
@@ -450,7 +450,7 @@ func (n *Node) selfNode(id string, role model.NodeRole, addr string, ident *iden
 		ID: id, Hostname: n.cfg.Hostname, Role: role, Availability: model.AvailabilityActive,
 		Platform: platform, Resources: resources, Addr: addr,
 		Status:     model.NodeStatus{State: model.NodeReady, Timestamp: time.Now().UTC()},
-		CertSerial: ident.leaf.SerialNumber.Text(16),
+		CertSerial: ident.leaf.SerialNumber.Text(16), CertRoot: ca.Digest(ident.root),
 	}
 	if role == model.RoleManager {
 		nd.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: addr}

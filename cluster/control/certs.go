@@ -117,3 +117,20 @@ func (c *Control) recordCert(ctx context.Context, nodeID string, cert issuedCert
 func certResponse(nd *model.Node, cert issuedCert, row *model.Cluster) *api.CertificateResponse {
 	return &api.CertificateResponse{Role: nd.Role, Certificate: cert.chain, CACertificate: row.RootCACert, TrustedCACertificates: cert.trusted}
 }
+
+// RootCA returns the digest of the cluster's root CA and whether a rotation to it
+// is under way, for heartbeat answers.
+func (c *Control) RootCA() (digest string, rotating bool, err error) {
+	row, err := c.st.State().ReadTxn().Cluster(nil)
+	if err != nil {
+		return "", false, err
+	}
+	if row.RootRotation != nil {
+		return row.RootRotation.Digest, true, nil
+	}
+	cert, err := ca.ParseCACert([]byte(row.RootCACert))
+	if err != nil {
+		return "", false, err
+	}
+	return ca.Digest(cert), false, nil
+}
