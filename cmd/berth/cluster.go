@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
@@ -213,14 +215,17 @@ func newUpdateCommand(host *hostFlag) *cobra.Command {
 	var (
 		autolock    bool
 		maxReplicas uint64
+		certExpiry  time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "update [--autolock=true|false] [--max-replicas N]",
+		Use:   "update [--autolock=true|false] [--max-replicas N] [--cert-expiry DURATION]",
 		Short: "Change cluster settings",
 		Long: `Change cluster settings, like 'docker swarm update'. Turning autolock on prints the
 unlock key, once; turning it off stores the key-encryption key beside the data keys again.
 --max-replicas sets the most replicas a service may ask for (default 10000, at most
-1000000); deploys, syncs and scales above it are refused. Swarm has no such limit.`,
+1000000); deploys, syncs and scales above it are refused. Swarm has no such limit.
+--cert-expiry sets how long node certificates are valid (default 2160h, at least 1m);
+every node renews its own after two thirds of its life.`,
 		Example: `  berth update --autolock=true
   berth update --max-replicas 20000`,
 		Args: cobra.NoArgs,
@@ -235,8 +240,12 @@ unlock key, once; turning it off stores the key-encryption key beside the data k
 				}
 				req.MaxReplicas = &maxReplicas
 			}
-			if req.Autolock == nil && req.MaxReplicas == nil {
-				return errors.New("nothing to update: give --autolock=true|false or --max-replicas N")
+			if cmd.Flags().Changed("cert-expiry") {
+				d := spec.Duration(certExpiry)
+				req.CertExpiry = &d
+			}
+			if req.Autolock == nil && req.MaxReplicas == nil && req.CertExpiry == nil {
+				return errors.New("nothing to update: give --autolock=true|false, --max-replicas N or --cert-expiry DURATION")
 			}
 			c, err := host.client()
 			if err != nil {
@@ -257,6 +266,7 @@ unlock key, once; turning it off stores the key-encryption key beside the data k
 	}
 	cmd.Flags().BoolVar(&autolock, "autolock", false, "Require the unlock key to start a restarted manager")
 	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "The most replicas a service may ask for")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultNodeCertValidity, "Validity period for node certificates")
 	return cmd
 }
 
