@@ -86,6 +86,13 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 		return nil, err
 	}
 	settings := model.DefaultSettings()
+	if req.CertExpiry < 0 {
+		return nil, api.BadRequest(fmt.Errorf("--cert-expiry must be a positive duration, such as 2160h"))
+	}
+	if err := ca.CheckNodeCertValidity(time.Duration(req.CertExpiry)); err != nil {
+		return nil, api.BadRequest(err)
+	}
+	settings.NodeCertExpiry = req.CertExpiry
 	if len(req.DefaultAddrPool) > 0 {
 		for _, p := range req.DefaultAddrPool {
 			if _, err := netip.ParsePrefix(p); err != nil {
@@ -104,7 +111,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.IssueNodeCert(csr, nodeID, ca.RoleManager, 0, addr)
+	certPEM, err := root.IssueNodeCert(csr, nodeID, ca.RoleManager, time.Duration(settings.NodeCertExpiry), addr)
 	if err != nil {
 		return nil, err
 	}

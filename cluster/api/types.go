@@ -76,6 +76,8 @@ type InitRequest struct {
 	// ForceNewCluster makes a manager of a cluster that lost its quorum the only
 	// manager of that cluster, keeping its state (Swarm's --force-new-cluster).
 	ForceNewCluster bool `json:"force_new_cluster,omitempty"`
+	// CertExpiry is how long node certificates are valid (zero: 90 days).
+	CertExpiry spec.Duration `json:"cert_expiry,omitempty"`
 }
 
 // InitResponse tells the operator how to grow the cluster. UnlockKey is set with

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"crypto/x509"
+	"fmt"
 	"time"
 )
 
@@ -9,6 +10,15 @@ import (
 // set. Docker's minimum is an hour; berth allows a minute so that renewal can
 // be watched (and tested) without waiting for hours.
 const MinNodeCertValidity = time.Minute
+
+// CheckNodeCertValidity refuses a node certificate lifetime shorter than
+// MinNodeCertValidity (zero means the default, and is fine).
+func CheckNodeCertValidity(d time.Duration) error {
+	if d != 0 && d < MinNodeCertValidity {
+		return fmt.Errorf("node certificates must be valid for at least %s, not %s: give a longer --cert-expiry", MinNodeCertValidity, d)
+	}
+	return nil
+}
 
 // RenewAt is when a node should renew cert: once two thirds of its lifetime
 // have passed, so that a node that is offline for a while still has time left.

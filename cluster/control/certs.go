@@ -43,8 +43,11 @@ func issueNodeCert(row *model.Cluster, csr []byte, nodeID string, role ca.Role, 
 // setCertExpiry is `berth update --cert-expiry`: it applies to certificates issued
 // from now on, which every node gets within two thirds of its current one's life.
 func (c *Control) setCertExpiry(ctx context.Context, d spec.Duration) error {
-	if time.Duration(d) < ca.MinNodeCertValidity {
-		return badRequest("--cert-expiry %s is too short: node certificates must be valid for at least %s", time.Duration(d), ca.MinNodeCertValidity)
+	if d <= 0 {
+		return badRequest("--cert-expiry must be a positive duration, such as 2160h")
+	}
+	if err := ca.CheckNodeCertValidity(time.Duration(d)); err != nil {
+		return api.BadRequest(err)
 	}
 	_, _, err := c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {
 		if row.Settings.NodeCertExpiry == d {

@@ -21,9 +21,12 @@ import (
 )
 
 func newInitCommand(host *hostFlag) *cobra.Command {
-	var req api.InitRequest
+	var (
+		req        api.InitRequest
+		certExpiry time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "init [--advertise-addr ADDR] [--autolock] [--default-addr-pool CIDR] [--force-new-cluster]",
+		Use:   "init [--advertise-addr ADDR] [--autolock] [--default-addr-pool CIDR] [--cert-expiry DURATION] [--force-new-cluster]",
 		Short: "Create a cluster with this node as its first manager",
 		Long: `Create a new cluster with the local daemon's node as its first manager, and print the
 commands that add workers and managers. With --autolock the managers' raft state needs
@@ -38,6 +41,9 @@ with the manager join token printed.`,
   berth init --autolock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cert-expiry") {
+				req.CertExpiry = spec.Duration(certExpiry)
+			}
 			c, err := host.client()
 			if err != nil {
 				return err
@@ -66,6 +72,7 @@ with the manager join token printed.`,
 	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (HOST or HOST:PORT)")
 	f.BoolVar(&req.Autolock, "autolock", false, "Require the unlock key to start a restarted manager")
 	f.StringSliceVar(&req.DefaultAddrPool, "default-addr-pool", nil, "Address pool(s) overlay networks are carved from, in CIDR form (default 10.0.0.0/8)")
+	f.DurationVar(&certExpiry, "cert-expiry", ca.DefaultNodeCertValidity, "Validity period for node certificates")
 	f.BoolVar(&req.ForceNewCluster, "force-new-cluster", false, "On a surviving manager of a cluster that lost its quorum: make it the only manager, keeping the cluster's state")
 	return cmd
 }
