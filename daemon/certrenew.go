@@ -113,11 +113,7 @@ func (n *Node) renewCert(ctx context.Context, reason string) error {
 	if meta == nil || n.ident.Load() == nil {
 		return api.ErrNotInCluster
 	}
-	keyPEM, csr, err := ca.NewNodeKeyAndCSR(meta.NodeID)
-	if err != nil {
-		return err
-	}
-	resp, err := n.renew(ctx, csr)
+	resp, keyPEM, err := n.requestCert(ctx, meta.NodeID)
 	if err != nil {
 		return err
 	}
@@ -138,4 +134,14 @@ func (n *Node) renewCert(ctx context.Context, reason string) error {
 	n.logger.Info("node certificate renewed", "reason", reason, "serial", id.leaf.SerialNumber.Text(16),
 		"not_after", id.leaf.NotAfter.UTC().Format(time.RFC3339), "root", ca.Digest(id.root))
 	return nil
+}
+
+// requestCert makes a fresh key and has the cluster sign it.
+func (n *Node) requestCert(ctx context.Context, nodeID string) (*api.CertificateResponse, []byte, error) {
+	keyPEM, csr, err := ca.NewNodeKeyAndCSR(nodeID)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := n.renew(ctx, csr)
+	return resp, keyPEM, err
 }

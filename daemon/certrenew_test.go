@@ -70,3 +70,43 @@ func TestCertWanted(t *testing.T) {
 		})
 	}
 }
+
+// The roots trusted during a rotation survive a restart, and go with the certificate
+// that comes without them.
+func TestSaveIdentityKeepsTrustedRoots(t *testing.T) {
+	oldRoot, err := ca.NewRootCA("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newRoot, err := ca.NewRootCA("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, certPEM, keyPEM := issue(t, newRoot, ca.RoleWorker)
+	d := dataDir(t.TempDir())
+	for _, tc := range []struct {
+		name    string
+		trusted []byte
+		want    int
+	}{
+		{"during a rotation", oldRoot.CertPEM(), 1},
+		{"after it", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := newTrustedIdentity(newRoot.CertPEM(), tc.trusted, certPEM, keyPEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.saveIdentity(id, keyPEM); err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.readIdentity()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.trusted) != tc.want || (tc.want == 1 && !got.trusted[0].Equal(oldRoot.Cert())) {
+				t.Fatalf("read back %d trusted roots, want %d", len(got.trusted), tc.want)
+			}
+		})
+	}
+}

@@ -354,11 +354,7 @@ func (n *Node) changeRole(ctx context.Context, want model.NodeRole) error {
 		return nil
 	}
 	n.logger.Info("the cluster changed this node's role", "from", meta.Role, "to", want)
-	keyPEM, csr, err := ca.NewNodeKeyAndCSR(meta.NodeID)
-	if err != nil {
-		return err
-	}
-	resp, err := n.renew(ctx, csr)
+	resp, keyPEM, err := n.requestCert(ctx, meta.NodeID)
 	if err != nil {
 		return err
 	}

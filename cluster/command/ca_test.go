@@ -32,18 +32,6 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func applyCmd(t *testing.T, s *state.Store, idx uint64, typ Type, body any) error {
-	t.Helper()
-	data, err := Encode(typ, body)
-	must(t, err)
-	tx := s.WriteTxn(idx)
-	if err := Apply(tx, data); err != nil {
-		tx.Abort()
-		return err
-	}
-	return tx.Commit()
-}
-
 func rotation(t *testing.T, s *state.Store) *model.RootRotation {
 	t.Helper()
 	cl, err := s.ReadTxn().Cluster(nil)
@@ -56,7 +44,7 @@ var rotate = CARotate{ExpectRootCACert: "old-pem", RootCACert: "new-pem", RootCA
 
 func TestCARotateStartsRotation(t *testing.T) {
 	s := caState(t)
-	must(t, applyCmd(t, s, 2, CmdCARotate, rotate))
+	must(t, Simulate(s, CmdCARotate, rotate))
 	cl, err := s.ReadTxn().Cluster(nil)
 	must(t, err)
 	want := model.RootRotation{PrevCACert: "old-pem", CrossSigned: "cross", Digest: "new", StartedAt: rotate.At}
@@ -69,21 +57,21 @@ func TestCARotateRefusesStaleOrConcurrent(t *testing.T) {
 	s := caState(t)
 	stale := rotate
 	stale.ExpectRootCACert = "other"
-	if err := applyCmd(t, s, 2, CmdCARotate, stale); !errors.Is(err, state.ErrConflict) {
+	if err := Simulate(s, CmdCARotate, stale); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("rotation over another root: err = %v, want ErrConflict", err)
 	}
-	must(t, applyCmd(t, s, 3, CmdCARotate, rotate))
+	must(t, Simulate(s, CmdCARotate, rotate))
 	again := rotate
 	again.ExpectRootCACert = "new-pem"
-	if err := applyCmd(t, s, 4, CmdCARotate, again); !errors.Is(err, state.ErrConflict) {
+	if err := Simulate(s, CmdCARotate, again); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("second rotation while one is under way: err = %v, want ErrConflict", err)
 	}
 }
 
 func TestNodeCertEndsRotationWhenEveryNodeRotated(t *testing.T) {
 	s := caState(t)
-	must(t, applyCmd(t, s, 2, CmdCARotate, rotate))
-	must(t, applyCmd(t, s, 3, CmdNodeCert, NodeCert{ID: "n1", Serial: "a1", Root: "new"}))
+	must(t, Simulate(s, CmdCARotate, rotate))
+	must(t, Simulate(s, CmdNodeCert, NodeCert{ID: "n1", Serial: "a1", Root: "new"}))
 	if rotation(t, s) == nil {
 		t.Fatal("rotation ended with n2 still on the old root")
 	}
@@ -92,7 +80,7 @@ func TestNodeCertEndsRotationWhenEveryNodeRotated(t *testing.T) {
 	if nd.CertSerial != "a1" || nd.CertRoot != "new" {
 		t.Fatalf("node n1 records %s/%s", nd.CertSerial, nd.CertRoot)
 	}
-	must(t, applyCmd(t, s, 4, CmdNodeCert, NodeCert{ID: "n2", Serial: "a2", Root: "new"}))
+	must(t, Simulate(s, CmdNodeCert, NodeCert{ID: "n2", Serial: "a2", Root: "new"}))
 	if r := rotation(t, s); r != nil {
 		t.Fatalf("rotation still under way after every node rotated: %+v", r)
 	}
@@ -100,9 +88,9 @@ func TestNodeCertEndsRotationWhenEveryNodeRotated(t *testing.T) {
 
 func TestNodeRemoveEndsRotation(t *testing.T) {
 	s := caState(t)
-	must(t, applyCmd(t, s, 2, CmdCARotate, rotate))
-	must(t, applyCmd(t, s, 3, CmdNodeCert, NodeCert{ID: "n1", Serial: "a1", Root: "new"}))
-	must(t, applyCmd(t, s, 4, CmdNodeRemove, NodeRemove{ID: "n2"}))
+	must(t, Simulate(s, CmdCARotate, rotate))
+	must(t, Simulate(s, CmdNodeCert, NodeCert{ID: "n1", Serial: "a1", Root: "new"}))
+	must(t, Simulate(s, CmdNodeRemove, NodeRemove{ID: "n2"}))
 	if r := rotation(t, s); r != nil {
 		t.Fatalf("rotation still under way after the last old-root node was removed: %+v", r)
 	}
