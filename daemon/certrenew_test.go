@@ -39,15 +39,21 @@ func TestCertWait(t *testing.T) {
 	}
 }
 
+// twoRoots are the roots of one cluster before and after a rotation.
+func twoRoots(t *testing.T) (oldRoot, newRoot *ca.RootCA) {
+	t.Helper()
+	var err error
+	if oldRoot, err = ca.NewRootCA("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if newRoot, err = ca.NewRootCA("c1"); err != nil {
+		t.Fatal(err)
+	}
+	return oldRoot, newRoot
+}
+
 func TestCertWanted(t *testing.T) {
-	oldRoot, err := ca.NewRootCA("c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newRoot, err := ca.NewRootCA("c1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	oldRoot, newRoot := twoRoots(t)
 	plain := &identity{root: oldRoot.Cert()}
 	moved := &identity{root: newRoot.Cert(), trusted: []*x509.Certificate{oldRoot.Cert()}}
 	for _, tc := range []struct {
@@ -74,14 +80,7 @@ func TestCertWanted(t *testing.T) {
 // The roots trusted during a rotation survive a restart, and go with the certificate
 // that comes without them.
 func TestSaveIdentityKeepsTrustedRoots(t *testing.T) {
-	oldRoot, err := ca.NewRootCA("c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newRoot, err := ca.NewRootCA("c1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	oldRoot, newRoot := twoRoots(t)
 	_, certPEM, keyPEM := issue(t, newRoot, ca.RoleWorker)
 	d := dataDir(t.TempDir())
 	for _, tc := range []struct {
