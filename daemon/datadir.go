@@ -23,6 +23,8 @@ const (
 	raftDir      = "raft"
 	sourcesDir   = "sources"
 	caCertFile   = "ca.pem"
+	// trustedFile holds the previous root while a root rotation is under way.
+	trustedFile  = "trusted-ca.pem"
 	nodeCertFile = "node.pem"
 	nodeKeyFile  = "node-key.pem"
 )
@@ -154,6 +156,38 @@ type identity struct {
 	leaf   *x509.Certificate
 	caPEM  []byte
 	certPM []byte
+	// trusted are more roots trusted beside root: the previous one during a
+	// root rotation.
+	trusted    []*x509.Certificate
+	trustedPEM []byte
+}
+
+// newTrustedIdentity is newIdentity also trusting the roots in trustedPEM.
+func newTrustedIdentity(caPEM, trustedPEM, certPEM, keyPEM []byte) (*identity, error) {
+	id, err := newIdentity(caPEM, certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return id.trusting(trustedPEM)
+}
+
+// saveIdentity stores id (with its key) as writeTrusted and writeCerts do.
+func (d dataDir) saveIdentity(id *identity, keyPEM []byte) error {
+	if err := d.writeTrusted(id.trustedPEM); err != nil {
+		return err
+	}
+	return d.writeCerts(id.caPEM, id.certPM, keyPEM)
+}
+
+// trusting returns id also trusting the roots in trustedPEM (none when empty).
+func (id *identity) trusting(trustedPEM []byte) (*identity, error) {
+	certs, err := ca.ParseCACerts(trustedPEM)
+	if err != nil {
+		return nil, err
+	}
+	out := *id
+	out.trusted, out.trustedPEM = certs, trustedPEM
+	return &out, nil
 }
 
 // newIdentity checks that the certificate is a node certificate of the CA's cluster
@@ -208,7 +242,27 @@ func (d dataDir) readIdentity() (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newIdentity(caPEM, certPEM, keyPEM)
+	trustedPEM, err := os.ReadFile(d.path(certsDir, trustedFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read the roots trusted during a rotation: %w", err)
+	}
+	return newTrustedIdentity(caPEM, trustedPEM, certPEM, keyPEM)
+}
+
+// writeTrusted stores the roots trusted beside the cluster's (none: the file goes).
+// It is written before the certificate they come with, as writeCerts writes the key.
+func (d dataDir) writeTrusted(trustedPEM []byte) error {
+	p := d.path(certsDir, trustedFile)
+	if len(trustedPEM) == 0 {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove the roots trusted during a rotation: %w", err)
+		}
+		return nil
+	}
+	if err := writeFileAtomic(p, trustedPEM); err != nil {
+		return fmt.Errorf("write the roots trusted during a rotation: %w", err)
+	}
+	return nil
 }
 
 // writeCerts stores the CA certificate and the node's certificate and key. The key is

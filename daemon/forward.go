@@ -12,9 +12,10 @@ import (
 )
 
 // forwarder sends followers' writes to the leader over mutual TLS: it is the
-// store.Forwarder of a manager. hc presents the manager's certificate.
+// store.Forwarder of a manager. hc returns the node's current client, which presents
+// the manager's certificate and trusts the roots of the moment (a rotation replaces it).
 type forwarder struct {
-	hc *http.Client
+	hc func() *http.Client
 }
 
 var _ store.Forwarder = forwarder{}
@@ -24,7 +25,11 @@ var _ store.Forwarder = forwarder{}
 // was never sent, so retrying cannot apply it twice. The leader's answers match the
 // manager's sentinel errors, as if the write had been applied here.
 func (f forwarder) Forward(ctx context.Context, leaderAddr string, cmd []byte) (uint64, error) {
-	c, err := api.New(leaderAddr, api.WithHTTPClient(f.hc))
+	hc := f.hc()
+	if hc == nil {
+		return 0, fmt.Errorf("forward a write to the leader at %s: %w", leaderAddr, api.ErrNotInCluster)
+	}
+	c, err := api.New(leaderAddr, api.WithHTTPClient(hc))
 	if err != nil {
 		return 0, err
 	}

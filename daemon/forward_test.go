@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"testing"
 
 	"github.com/berthd/berth/cluster/api"
@@ -19,7 +20,7 @@ func TestForwarderToADeadLeader(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	f := forwarder{hc: api.NewTLSHTTPClient(&tls.Config{})}
+	f := forwarder{hc: func() *http.Client { return api.NewTLSHTTPClient(&tls.Config{}) }}
 	if _, err := f.Forward(context.Background(), addr, []byte{1}); !errors.Is(err, store.ErrNoLeader) {
 		t.Errorf("forward to a dead leader: %v", err)
 	}

@@ -181,11 +181,17 @@ func (n *Node) Heartbeat(ctx context.Context, caller ca.Identity, req api.Heartb
 	if err := m.recordBeat(ctx, nd, req.Engine, now); err != nil {
 		return nil, err
 	}
+	root, rotating, err := m.ctl.RootCA()
+	if err != nil {
+		return nil, err
+	}
 	return &api.HeartbeatResponse{
-		Period:   spec.Duration(n.heartbeatPeriod(m)),
-		Role:     nd.Role,
-		Voter:    m.ctl.IsVoter(nd.ID),
-		Managers: m.ctl.ManagerAddrs(),
+		Period:     spec.Duration(n.heartbeatPeriod(m)),
+		Role:       nd.Role,
+		Voter:      m.ctl.IsVoter(nd.ID),
+		Managers:   m.ctl.ManagerAddrs(),
+		RootCA:     root,
+		RotatingCA: rotating,
 	}, nil
 }
 
@@ -351,6 +357,9 @@ func (n *Node) handleHeartbeat(ctx context.Context, resp *api.HeartbeatResponse)
 		}
 		return
 	}
+	if reason := certWanted(n.ident.Load(), resp); reason != "" {
+		n.wantCert(reason)
+	}
 	if resp.Role == "" || resp.Role == meta.Role {
 		return
 	}
@@ -377,18 +386,14 @@ func (n *Node) changeRole(ctx context.Context, want model.NodeRole) error {
 		return nil
 	}
 	n.logger.Info("the cluster changed this node's role", "from", meta.Role, "to", want)
-	keyPEM, csr, err := ca.NewNodeKeyAndCSR(meta.NodeID)
-	if err != nil {
-		return err
-	}
-	resp, err := n.renew(ctx, csr)
+	resp, keyPEM, err := n.requestCert(ctx, meta.NodeID)
 	if err != nil {
 		return err
 	}
 	if resp.Role != want {
 		return fmt.Errorf("the cluster now records role %s, not %s", resp.Role, want)
 	}
-	id, err := newIdentity([]byte(resp.CACertificate), []byte(resp.Certificate), keyPEM)
+	id, err := newTrustedIdentity([]byte(resp.CACertificate), []byte(resp.TrustedCACertificates), []byte(resp.Certificate), keyPEM)
 	if err != nil {
 		return err
 	}
@@ -407,7 +412,7 @@ func (n *Node) changeRole(ctx context.Context, want model.NodeRole) error {
 		if err != nil {
 			return err
 		}
-		if err := n.dir.writeCerts([]byte(resp.CACertificate), []byte(resp.Certificate), keyPEM); err != nil {
+		if err := n.dir.saveIdentity(id, keyPEM); err != nil {
 			return err
 		}
 		n.setIdentity(id)
@@ -427,7 +432,7 @@ func (n *Node) changeRole(ctx context.Context, want model.NodeRole) error {
 		if err := os.RemoveAll(n.dir.raft()); err != nil {
 			n.logger.Warn("could not remove the raft state of the former manager", "error", err)
 		}
-		if err := n.dir.writeCerts([]byte(resp.CACertificate), []byte(resp.Certificate), keyPEM); err != nil {
+		if err := n.dir.saveIdentity(id, keyPEM); err != nil {
 			return err
 		}
 		n.setIdentity(id)

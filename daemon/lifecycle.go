@@ -96,6 +96,13 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 		return nil, err
 	}
 	settings := model.DefaultSettings()
+	if req.CertExpiry < 0 {
+		return nil, api.BadRequest(fmt.Errorf("--cert-expiry must be a positive duration, such as 2160h"))
+	}
+	if err := ca.CheckNodeCertValidity(time.Duration(req.CertExpiry)); err != nil {
+		return nil, api.BadRequest(err)
+	}
+	settings.NodeCertExpiry = req.CertExpiry
 	if len(req.DefaultAddrPool) > 0 {
 		for _, p := range req.DefaultAddrPool {
 			if _, err := netip.ParsePrefix(p); err != nil {
@@ -114,7 +121,7 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.IssueNodeCert(csr, nodeID, ca.RoleManager, 0, addr)
+	certPEM, err := root.IssueNodeCert(csr, nodeID, ca.RoleManager, time.Duration(settings.NodeCertExpiry), addr)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +263,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 	if caCert, err := ca.ParseCACert(caPEM); err != nil || !caCert.Equal(root) {
 		return nil, fmt.Errorf("the manager at %s answered with another CA than the one the token pins", remote)
 	}
-	id, err := newIdentity(caPEM, []byte(joined.Certificate), keyPEM)
+	id, err := newTrustedIdentity(caPEM, []byte(joined.TrustedCACertificates), []byte(joined.Certificate), keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("the certificate the manager issued: %w", err)
 	}
@@ -270,7 +277,7 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 			err = fmt.Errorf("%w (the cluster lists this node as %s: remove it there with `berth node rm --force %s`)", err, joined.NodeID, joined.NodeID)
 		}
 	}()
-	if err := n.dir.writeCerts(caPEM, []byte(joined.Certificate), keyPEM); err != nil {
+	if err := n.dir.saveIdentity(id, keyPEM); err != nil {
 		return nil, err
 	}
 	managers := joined.Managers
@@ -461,8 +468,8 @@ func (n *Node) selfNode(id string, role model.NodeRole, addr string, ident *iden
 		ID: id, Hostname: n.cfg.Hostname, Role: role, Availability: model.AvailabilityActive,
 		Platform: platform, Resources: resources, Addr: addr,
 		Status:     model.NodeStatus{State: model.NodeReady, Timestamp: time.Now().UTC()},
-		CertSerial: ident.leaf.SerialNumber.Text(16),
-		Engine:     n.engine(),
+		CertSerial: ident.leaf.SerialNumber.Text(16), CertRoot: ca.Digest(ident.root),
+		Engine: n.engine(),
 	}
 	if role == model.RoleManager {
 		nd.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: addr}

@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/applier/webhook"
 	"github.com/berthd/berth/cluster/api"
 	"github.com/berthd/berth/cluster/api/server"
+	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/control"
 	"github.com/berthd/berth/cluster/model"
@@ -95,7 +96,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, start raftStart) error {
 	if err != nil {
 		return fmt.Errorf("open the node port: %w", err)
 	}
-	sl := store.NewStreamLayer(advertisedAddr(meta.AdvertiseAddr), n.clientTLS(n.ident.Load()))
+	sl := store.NewStreamLayer(advertisedAddr(meta.AdvertiseAddr), ca.DynamicClientTLSConfig(n.trust, ca.ManagerServerName))
 	p.setStream(sl)
 	st, err := store.Open(store.Config{
 		Dir:               n.dir.raft(),
@@ -103,7 +104,7 @@ func (n *Node) becomeManager(kr *sealed.Keyring, start raftStart) error {
 		Transport:         store.NewTransport(sl, logger),
 		Keyring:           kr,
 		Logger:            logger,
-		Forwarder:         forwarder{hc: n.hc.Load()},
+		Forwarder:         forwarder{hc: n.hc.Load},
 		Bootstrap:         bootstrap,
 		ForceNewCluster:   start == raftForceNew,
 		HeartbeatTimeout:  n.cfg.RaftHeartbeatTimeout,
@@ -191,6 +192,7 @@ func (n *Node) startMembership() {
 	l, ctx := newLoops(n.runCtx)
 	n.member = l
 	l.run(func() { n.heartbeatLoop(ctx) })
+	l.run(func() { n.certLoop(ctx) })
 	if n.cfg.Agent != nil {
 		l.run(func() { n.agentLoop(ctx) })
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -93,6 +94,9 @@ type Node struct {
 	// life serialises the lifecycle (init, join, leave, unlock, role changes). It is a
 	// channel rather than a mutex so that waiting for it can be cancelled.
 	life chan struct{}
+	// certKick asks certLoop to renew the certificate now (a heartbeat said the
+	// root CA changed); the reason is logged.
+	certKick chan string
 
 	mu     sync.RWMutex
 	phase  api.Phase
@@ -157,8 +161,8 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("invalid metrics address %q: %w", cfg.MetricsAddr, err)
 		}
 	}
-	n := &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), phase: api.PhaseInactive,
-		halted: make(chan error, 1)}
+	n := &Node{cfg: cfg, dir: dataDir(abs), logger: cfg.Logger, life: make(chan struct{}, 1), certKick: make(chan string, 1),
+		phase: api.PhaseInactive, halted: make(chan error, 1)}
 	n.gitops, n.timings = applier.NewMetrics(), newControlTimings()
 	n.metrics = newRegistry(n, append(n.gitops.Collectors(), cfg.Collectors...))
 	return n, nil
@@ -403,7 +407,7 @@ func (n *Node) setIdentity(id *identity) {
 // clientTLS is the configuration for dialling managers: trust the cluster CA only,
 // accept only manager certificates, present the node's current certificate.
 func (n *Node) clientTLS(id *identity) *tls.Config {
-	cfg := ca.ClientTLSConfig(id.root, tls.Certificate{}, ca.ManagerServerName)
+	cfg := ca.ClientTLSConfig(id.root, tls.Certificate{}, ca.ManagerServerName, ca.WithAdditionalRoots(id.trusted...))
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		cur := n.ident.Load()
 		if cur == nil {
@@ -413,6 +417,15 @@ func (n *Node) clientTLS(id *identity) *tls.Config {
 		return &c, nil
 	}
 	return cfg
+}
+
+// trust is what the node trusts and presents now, for diallers built once.
+func (n *Node) trust() ca.Trust {
+	cur := n.ident.Load()
+	if cur == nil {
+		return ca.Trust{}
+	}
+	return ca.Trust{Roots: append([]*x509.Certificate{cur.root}, cur.trusted...), Cert: cur.cert}
 }
 
 // client returns an API client for the manager at addr over mutual TLS.

@@ -59,7 +59,7 @@ func openPort(addr, clusterID string, ident func() *identity, handler http.Handl
 			if id == nil {
 				return nil, errors.New("this node has no certificate")
 			}
-			cfg := ca.ServerTLSConfig(id.root, id.cert, ca.WithOptionalClientCert())
+			cfg := ca.ServerTLSConfig(id.root, id.cert, ca.WithOptionalClientCert(), ca.WithAdditionalRoots(id.trusted...))
 			cfg.NextProtos = []string{store.ALPNRaft, "http/1.1"}
 			return cfg, nil
 		},

@@ -28,7 +28,7 @@ type Event struct {
 }
 
 // EventTypes are the values of Event.Type.
-var EventTypes = []string{"node", "service", "source", "task"}
+var EventTypes = []string{"cluster", "node", "service", "source", "task"}
 
 // EventFilter narrows GET /v1/events: events at or after Since and before Until (zero:
 // unbounded), of the Types given (none: all).

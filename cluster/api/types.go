@@ -79,6 +79,8 @@ type InitRequest struct {
 	// ForceNewCluster makes a manager of a cluster that lost its quorum the only
 	// manager of that cluster, keeping its state (Swarm's --force-new-cluster).
 	ForceNewCluster bool `json:"force_new_cluster,omitempty"`
+	// CertExpiry is how long node certificates are valid (zero: 90 days).
+	CertExpiry spec.Duration `json:"cert_expiry,omitempty"`
 }
 
 // InitResponse tells the operator how to grow the cluster. UnlockKey is set with
@@ -130,11 +132,19 @@ type ClusterUpdateRequest struct {
 	// Notify changes where every source's sync results go; CommitStatus is not
 	// cluster-wide.
 	Notify *SourceNotifyUpdate `json:"notify,omitempty"`
+	// CertExpiry sets how long node certificates are valid (`--cert-expiry`);
+	// nodes renew theirs after two thirds of it.
+	CertExpiry *spec.Duration `json:"cert_expiry,omitempty"`
+	// RotateCA replaces the root CA (`berth swarm ca --rotate`): every node moves
+	// to a certificate of the new root, and the join tokens pin it.
+	RotateCA bool `json:"rotate_ca,omitempty"`
 }
 
-// ClusterUpdateResponse carries the new unlock key when autolock was turned on.
+// ClusterUpdateResponse carries the new unlock key when autolock was turned on, and
+// the new root CA certificate (PEM) after a rotation.
 type ClusterUpdateResponse struct {
-	UnlockKey string `json:"unlock_key,omitempty"`
+	UnlockKey  string `json:"unlock_key,omitempty"`
+	RootCACert string `json:"root_ca_cert,omitempty"`
 }
 
 // JoinTokenResponse is a join token and the manager address to join through.
@@ -194,7 +204,10 @@ type NodeJoinResponse struct {
 	Role          model.NodeRole `json:"role"`
 	Certificate   string         `json:"certificate"`
 	CACertificate string         `json:"ca_certificate"`
-	UnlockKey     string         `json:"unlock_key,omitempty"`
+	// TrustedCACertificates are more roots to trust (PEM): the previous root
+	// while a root rotation is under way.
+	TrustedCACertificates string `json:"trusted_ca_certificates,omitempty"`
+	UnlockKey             string `json:"unlock_key,omitempty"`
 	// UnlockKeyGeneration is the generation of UnlockKey (and of the autolock
 	// setting) at the time of the answer.
 	UnlockKeyGeneration uint64   `json:"unlock_key_generation,omitempty"`
@@ -217,6 +230,11 @@ type HeartbeatResponse struct {
 	// running until the leader has removed it.
 	Voter    bool     `json:"voter"`
 	Managers []string `json:"managers,omitempty"`
+	// RootCA is the digest of the cluster's root CA: a node whose certificate
+	// chains to another root renews it. RotatingCA says the previous root is
+	// still trusted; a node that trusts it once the rotation ended renews too.
+	RootCA     string `json:"root_ca,omitempty"`
+	RotatingCA bool   `json:"rotating_ca,omitempty"`
 }
 
 // CertificateRequest asks for a new certificate for a new key (role changes, renewal).
@@ -230,7 +248,9 @@ type CertificateResponse struct {
 	Role          model.NodeRole `json:"role"`
 	Certificate   string         `json:"certificate"`
 	CACertificate string         `json:"ca_certificate"`
-	UnlockKey     string         `json:"unlock_key,omitempty"`
+	// TrustedCACertificates: see NodeJoinResponse.
+	TrustedCACertificates string `json:"trusted_ca_certificates,omitempty"`
+	UnlockKey             string `json:"unlock_key,omitempty"`
 	// UnlockKeyGeneration: see NodeJoinResponse.
 	UnlockKeyGeneration uint64 `json:"unlock_key_generation,omitempty"`
 }

@@ -1,7 +1,17 @@
 // Package ca is berth's cluster certificate authority: the root CA that the
 // managers keep in raft, the node certificates every node uses for mutual
-// TLS, the join tokens that let a new node obtain one, and the first step of
-// root rotation.
+// TLS, the join tokens that let a new node obtain one, and the pieces of
+// renewal and root rotation.
+//
+// # Renewal and rotation
+//
+// A node renews its certificate, with a new key, from RenewAt on (two thirds
+// of its life). A root rotation makes a new root that the old one cross-signs
+// (CrossSign): certificates issued meanwhile are sent with the cross-signed
+// copy, so nodes that still trust only the old root accept them, and nodes
+// trust both roots (WithAdditionalRoots) until every node has rotated. Join
+// tokens keep their secret and pin the new root (Token.Repin). Long-lived
+// diallers read the roots of the moment (DynamicClientTLSConfig).
 //
 // # Trust model
 //

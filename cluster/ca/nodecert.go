@@ -199,14 +199,3 @@ func validDNSName(s string) bool {
 	}
 	return true
 }
-
-// NeedsRenewal reports whether a node certificate should be renewed at now:
-// once two thirds of its lifetime have passed (so a node that is offline for
-// a while still has time left), or when it is not valid at all.
-func NeedsRenewal(cert *x509.Certificate, now time.Time) bool {
-	if cert == nil || now.Before(cert.NotBefore) || !now.Before(cert.NotAfter) {
-		return true
-	}
-	life := cert.NotAfter.Sub(cert.NotBefore)
-	return now.Sub(cert.NotBefore) >= life*2/3
-}

@@ -139,16 +139,6 @@ func TestNodeCertValidityAndExpiry(t *testing.T) {
 		t.Fatalf("90-day default not capped at the root's expiry: %s vs %s", def.cert.NotAfter, root.Cert().NotAfter)
 	}
 
-	if NeedsRenewal(n.cert, t0) {
-		t.Fatal("fresh certificate needs renewal")
-	}
-	if !NeedsRenewal(n.cert, t0.Add(20*time.Minute)) { // 80 of 120 minutes gone
-		t.Fatal("certificate two thirds through its life does not need renewal")
-	}
-	if !NeedsRenewal(n.cert, t0.Add(2*time.Hour)) {
-		t.Fatal("expired certificate does not need renewal")
-	}
-
 	now = t0.Add(72 * time.Hour)
 	_, csr, err := NewNodeKeyAndCSR("n3")
 	if err != nil {

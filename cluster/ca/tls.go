@@ -100,7 +100,7 @@ func (e *DigestMismatchError) Error() string {
 	if len(e.Presented) == 0 {
 		return fmt.Sprintf("the manager at %s presented no CA certificate, the token expects %s: not a berth manager or a man in the middle", e.Addr, e.Expected)
 	}
-	return fmt.Sprintf("the manager at %s presented a CA with digest %s, the token expects %s: wrong cluster or a man in the middle",
+	return fmt.Sprintf("the manager at %s presented a CA with digest %s, the token expects %s: a token of another cluster, one from before its root CA was rotated (`berth join-token` on a manager prints the current one), or a man in the middle",
 		e.Addr, strings.Join(e.Presented, ", "), e.Expected)
 }
 

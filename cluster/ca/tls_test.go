@@ -224,7 +224,7 @@ func TestFetchAndVerifyCA(t *testing.T) {
 		if !errors.Is(err, ErrDigestMismatch) {
 			t.Fatalf("err = %v, want ErrDigestMismatch", err)
 		}
-		want := fmt.Sprintf("the manager at %s presented a CA with digest %s, the token expects %s: wrong cluster or a man in the middle",
+		want := fmt.Sprintf("the manager at %s presented a CA with digest %s, the token expects %s: a token of another cluster, one from before its root CA was rotated (`berth join-token` on a manager prints the current one), or a man in the middle",
 			addr, root.Digest(), wrong)
 		if err.Error() != want {
 			t.Fatalf("error:\n%s\nwant:\n%s", err, want)

@@ -145,3 +145,13 @@ func VerifyJoinToken(raw string, worker, manager Token) (Role, error) {
 	}
 	return role, nil
 }
+
+// Repin returns the token with the same secret pinning the CA with digest: a
+// root rotation changes what tokens pin, not who they admit.
+func (t Token) Repin(digest string) (Token, error) {
+	if !validDigest(digest) {
+		return Token{}, fmt.Errorf("%w: the CA digest must be %d characters of [0-9a-z]", ErrInvalidToken, DigestLen)
+	}
+	t.CADigest = digest
+	return t, nil
+}

@@ -45,6 +45,9 @@ const (
 	CmdServiceRemove Type = 34
 	// Issue 19: `berth secret rm`, `berth config rm`.
 	CmdObjectRemove Type = 35
+	// Issue 20: root CA rotation, and which root each node's certificate chains to.
+	CmdCARotate Type = 37
+	CmdNodeCert Type = 38
 	// Issue 20: events a manager's state changes alone would not tell.
 	CmdLeaderElected      Type = 39
 	CmdSourcePushRejected Type = 40
@@ -139,7 +142,7 @@ func decodeInto[T any](apply func(tx *state.WriteTxn, v *T) error) func(*state.W
 var commands = map[Type]command{
 	CmdClusterUpsert: {"cluster-upsert", decodeInto(func(tx *state.WriteTxn, c *model.Cluster) error { return tx.UpsertCluster(c) })},
 	CmdNodeUpsert:    {"node-upsert", decodeInto(applyNodeUpsert)},
-	CmdNodeRemove:    {"node-remove", decodeInto(func(tx *state.WriteTxn, r *NodeRemove) error { return tx.DeleteNode(r.ID) })},
+	CmdNodeRemove:    {"node-remove", decodeInto(applyNodeRemove)},
 	CmdNodeUpdate: {"node-update", decodeInto(func(tx *state.WriteTxn, u *NodeUpdate) error {
 		if len(u.LabelsAdd) > 0 || len(u.LabelsRemove) > 0 {
 			if err := tx.SetNodeLabels(u.ID, u.LabelsAdd, u.LabelsRemove); err != nil {
@@ -192,6 +195,8 @@ var commands = map[Type]command{
 	CmdServiceUpdate:      {"service-update", decodeInto(applyServiceUpdate)},
 	CmdServiceRemove:      {"service-remove", decodeInto(applyServiceRemove)},
 	CmdObjectRemove:       {"object-remove", decodeInto(applyObjectRemove)},
+	CmdCARotate:           {"ca-rotate", decodeInto(applyCARotate)},
+	CmdNodeCert:           {"node-cert", decodeInto(applyNodeCert)},
 	CmdLeaderElected:      {"leader-elected", decodeInto(applyLeaderElected)},
 	CmdSourcePushRejected: {"source-push-rejected", decodeInto(applySourcePushRejected)},
 }

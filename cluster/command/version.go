@@ -3,6 +3,8 @@ package command
 import (
 	"errors"
 	"fmt"
+
+	"github.com/berthd/berth/cluster/model"
 )
 
 // Version is the replicated protocol this build speaks: the command types it can
@@ -11,8 +13,8 @@ import (
 //
 //	1: the commands up to object-remove (35).
 //	2: managers report their protocol in their node row (model.Node's Engine), and a
-//	   manager stops on a command it does not know instead of skipping it; leader
-//	   records (39) and refused pushes (40).
+//	   manager stops on a command it does not know instead of skipping it; root CA
+//	   rotation (37, 38), leader records (39) and refused pushes (40).
 const Version = 2
 
 // since says in which protocol version each command type appeared. It is the one
@@ -45,6 +47,8 @@ var since = map[Type]int{
 	CmdServiceUpdate:      1,
 	CmdServiceRemove:      1,
 	CmdObjectRemove:       1,
+	CmdCARotate:           2,
+	CmdNodeCert:           2,
 	CmdLeaderElected:      2,
 	CmdSourcePushRejected: 2,
 }
@@ -68,6 +72,11 @@ type Manager struct {
 	Name     string
 	Berth    string
 	Protocol int
+}
+
+// ManagerOf is the manager a node row records, as the gate sees it.
+func ManagerOf(nd *model.Node) Manager {
+	return Manager{Name: nd.Hostname, Berth: nd.Engine.Version, Protocol: nd.Engine.Protocol}
 }
 
 // Speaks is the protocol the manager speaks.

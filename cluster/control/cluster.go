@@ -60,7 +60,8 @@ func (c *Control) syncKeyring() error {
 	return c.keyring.Reconcile(row)
 }
 
-// UpdateCluster is `berth update --autolock --max-replicas --notify`.
+// UpdateCluster is `berth update --autolock --max-replicas --cert-expiry --notify`
+// and `berth swarm ca --rotate`.
 func (c *Control) UpdateCluster(ctx context.Context, req *api.ClusterUpdateRequest) (*api.ClusterUpdateResponse, error) {
 	resp := &api.ClusterUpdateResponse{}
 	if req.Notify != nil {
@@ -72,6 +73,18 @@ func (c *Control) UpdateCluster(ctx context.Context, req *api.ClusterUpdateReque
 		if err := c.setMaxReplicas(ctx, *req.MaxReplicas); err != nil {
 			return nil, err
 		}
+	}
+	if req.CertExpiry != nil {
+		if err := c.setCertExpiry(ctx, *req.CertExpiry); err != nil {
+			return nil, err
+		}
+	}
+	if req.RotateCA {
+		root, err := c.rotateCA(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp.RootCACert = root
 	}
 	if req.Autolock == nil {
 		return resp, nil

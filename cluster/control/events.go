@@ -155,7 +155,10 @@ func eventOf(ch state.Change) *api.Event {
 		return sourceEvent(before, after)
 	case *model.Cluster:
 		before, _ := ch.Before.(*model.Cluster)
-		return leaderEvent(before, after)
+		if ev := leaderEvent(before, after); ev != nil {
+			return ev
+		}
+		return clusterEvent(before, after)
 	case nil:
 		return removedEvent(ch.Before)
 	}
@@ -207,6 +210,25 @@ func nodeEvent(before, after *model.Node) *api.Event {
 		e.Action = "promote"
 	case before.Role != after.Role:
 		e.Action = "demote"
+	default:
+		return nil
+	}
+	return e
+}
+
+// clusterEvent tells a root CA rotation: when it starts and when every node has
+// rotated.
+func clusterEvent(before, after *model.Cluster) *api.Event {
+	e := &api.Event{Type: "cluster", ID: after.ID, Name: after.ID}
+	switch {
+	case before == nil:
+		return nil
+	case before.RootRotation == nil && after.RootRotation != nil:
+		e.Action = "ca-rotate"
+		e.Attributes = map[string]string{"root": after.RootRotation.Digest}
+	case before.RootRotation != nil && after.RootRotation == nil:
+		e.Action = "ca-rotated"
+		e.Attributes = map[string]string{"root": before.RootRotation.Digest}
 	default:
 		return nil
 	}

@@ -41,6 +41,11 @@ func TestEventOf(t *testing.T) {
 	elected, settings := *cluster, *cluster
 	elected.Leader = model.LeaderRecord{NodeID: "n2", Hostname: "node-2", Term: 3, Since: at.Add(time.Minute)}
 	settings.Settings.MaxReplicas = 7
+	cl := &model.Cluster{ID: "c1", RootCACert: "old"}
+	rotating := *cl
+	rotating.RootCACert, rotating.RootRotation = "new", &model.RootRotation{Digest: "d2"}
+	rotated := rotating
+	rotated.RootRotation = nil
 	cases := []struct {
 		name           string
 		before, after  any
@@ -64,6 +69,9 @@ func TestEventOf(t *testing.T) {
 		{"first leader", nil, cluster, "node", "leader", "term", "2"},
 		{"leader changed", cluster, &elected, "node", "leader", "previous", "n1"},
 		{"cluster settings", cluster, &settings, "", "", "", ""},
+		{"ca rotation started", cl, &rotating, "cluster", "ca-rotate", "root", "d2"},
+		{"ca rotation done", &rotating, &rotated, "cluster", "ca-rotated", "root", "d2"},
+		{"cluster setting", cl, cl, "", "", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -64,12 +64,8 @@ func (c *Control) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*a
 	if err := c.replaceDownNode(ctx, tx, req.Hostname); err != nil {
 		return nil, err
 	}
-	root, err := rootCA(row)
-	if err != nil {
-		return nil, err
-	}
 	id := c.newID()
-	certPEM, err := root.IssueNodeCert(req.CSR, id, role, 0, req.Addr)
+	cert, err := issueNodeCert(row, req.CSR, id, role, req.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +73,8 @@ func (c *Control) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*a
 		ID: id, Hostname: req.Hostname, Role: model.NodeRole(role), Availability: model.AvailabilityActive,
 		Platform: req.Platform, Resources: req.Resources, Addr: req.Addr,
 		Status:     model.NodeStatus{State: model.NodeReady, Timestamp: c.clock()},
-		CertSerial: certSerial(certPEM),
-		Engine:     req.Engine,
+		CertSerial: cert.serial, CertRoot: cert.root,
+		Engine: req.Engine,
 	}
 	if role == ca.RoleManager {
 		nd.ManagerStatus = &model.ManagerStatus{Reachability: model.ReachabilityReachable, Addr: req.Addr}
@@ -87,8 +83,8 @@ func (c *Control) RequestJoin(ctx context.Context, req *api.NodeJoinRequest) (*a
 		return nil, err
 	}
 	resp := &api.NodeJoinResponse{
-		NodeID: id, Role: nd.Role, Certificate: string(certPEM), CACertificate: row.RootCACert,
-		Managers: c.ManagerAddrs(),
+		NodeID: id, Role: nd.Role, Certificate: cert.chain, CACertificate: row.RootCACert,
+		TrustedCACertificates: cert.trusted, Managers: c.ManagerAddrs(),
 	}
 	if role == ca.RoleManager {
 		resp.UnlockKeyGeneration = row.UnlockKeyGeneration
@@ -145,7 +141,7 @@ func (c *Control) replaceDownNode(ctx context.Context, tx *state.ReadTxn, hostna
 // RenewCertificate issues the caller a new certificate. The role is the cluster's
 // record of the node, whatever the node holds now: this is how promotions and
 // demotions reach it.
-func (c *Control) RenewCertificate(_ context.Context, caller ca.Identity, req *api.CertificateRequest) (*api.CertificateResponse, error) {
+func (c *Control) RenewCertificate(ctx context.Context, caller ca.Identity, req *api.CertificateRequest) (*api.CertificateResponse, error) {
 	tx := c.st.State().ReadTxn()
 	nd, err := tx.Node(nil, caller.NodeID)
 	if err != nil {
@@ -155,22 +151,21 @@ func (c *Control) RenewCertificate(_ context.Context, caller ca.Identity, req *a
 	if err != nil {
 		return nil, err
 	}
-	root, err := rootCA(row)
+	cert, err := issueNodeCert(row, req.CSR, nd.ID, ca.Role(nd.Role), nd.Addr)
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.IssueNodeCert(req.CSR, nd.ID, ca.Role(nd.Role), 0, nd.Addr)
-	if err != nil {
+	if err := c.recordCert(ctx, nd.ID, cert); err != nil {
 		return nil, err
 	}
-	resp := &api.CertificateResponse{Role: nd.Role, Certificate: string(certPEM), CACertificate: row.RootCACert}
+	resp := certResponse(nd, cert, row)
 	if nd.Role == model.RoleManager {
 		resp.UnlockKeyGeneration = row.UnlockKeyGeneration
 		if row.Autolock {
 			resp.UnlockKey = row.UnlockKey
 		}
 	}
-	c.logger.Info("certificate issued", "node", nd.ID, "hostname", nd.Hostname, "role", nd.Role)
+	c.logger.Info("certificate issued", "node", nd.ID, "hostname", nd.Hostname, "role", nd.Role, "serial", cert.serial, "root", cert.root)
 	return resp, nil
 }
 

@@ -71,6 +71,9 @@ type Cluster struct {
 	// Leader is the manager that last took the lead, as it recorded when it did:
 	// `berth events` tells leader changes from it.
 	Leader LeaderRecord `json:"leader,omitzero"`
+	// RootRotation is set while nodes move to a new root CA (`berth swarm ca
+	// --rotate`) and cleared once every node has a certificate of it.
+	RootRotation *RootRotation `json:"root_rotation,omitempty"`
 }
 
 // LeaderRecord is a manager's record of its leadership, written once per term it
@@ -80,6 +83,21 @@ type LeaderRecord struct {
 	Hostname string    `json:"hostname,omitempty"`
 	Term     uint64    `json:"term"`
 	Since    time.Time `json:"since"`
+}
+
+// RootRotation is a root CA rotation under way. RootCACert is already the new
+// root; nodes trust the previous one too until every node's certificate is
+// signed by the new one (Node.CertRoot), so no connection fails meanwhile.
+type RootRotation struct {
+	// PrevCACert is the root being replaced (PEM).
+	PrevCACert string `json:"prev_ca_cert"`
+	// CrossSigned is the new root signed by the previous one (PEM): sent after
+	// every node certificate issued during the rotation, so that nodes that
+	// trust only the previous root accept it.
+	CrossSigned string `json:"cross_signed"`
+	// Digest is the new root's CA digest, what Node.CertRoot is compared with.
+	Digest    string    `json:"digest"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // JoinTokens are the role secrets of the worker and manager join tokens.
@@ -107,6 +125,9 @@ type Settings struct {
 	MaxReplicas uint64 `json:"max_replicas,omitempty"`
 	// Notify are where every source's sync results go (`berth swarm update --notify`).
 	Notify []NotifyTarget `json:"notify,omitempty"`
+	// NodeCertExpiry is how long node certificates are valid (`berth update
+	// --cert-expiry`); zero means ca.DefaultNodeCertValidity.
+	NodeCertExpiry spec.Duration `json:"node_cert_expiry,omitempty"`
 }
 
 // ReplicaLimit is the most replicas a service may ask for: MaxReplicas, or
@@ -149,6 +170,10 @@ func (c *Cluster) Copy() *Cluster {
 	out := *c
 	out.Settings.DefaultAddrPool = slices.Clone(c.Settings.DefaultAddrPool)
 	out.Settings.Notify = slices.Clone(c.Settings.Notify)
+	if c.RootRotation != nil {
+		r := *c.RootRotation
+		out.RootRotation = &r
+	}
 	return &out
 }
 
@@ -271,6 +296,9 @@ type Node struct {
 	// Engine is the berth the node runs, as its heartbeats report it; zero for a
 	// node that never said (a berth of protocol 1).
 	Engine NodeEngine `json:"engine,omitzero"`
+	// CertRoot is the CA digest of the root that signed that certificate: a root
+	// rotation is done when every node's is the new root's.
+	CertRoot string `json:"cert_root,omitempty"`
 }
 
 // NodeEngine is the build of berth a node runs and the replicated protocol it speaks

@@ -43,7 +43,7 @@ func (s *Store) managers() ([]command.Manager, error) {
 	var out []command.Manager
 	for _, srv := range f.Configuration().Servers {
 		if nd, err := tx.Node(nil, string(srv.ID)); err == nil {
-			out = append(out, command.Manager{Name: nd.Hostname, Berth: nd.Engine.Version, Protocol: nd.Engine.Protocol})
+			out = append(out, command.ManagerOf(nd))
 		}
 	}
 	return out, nil

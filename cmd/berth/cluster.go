@@ -7,21 +7,26 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/berthd/berth/cli/format"
 	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/ca"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
 
 func newInitCommand(host *hostFlag) *cobra.Command {
-	var req api.InitRequest
+	var (
+		req        api.InitRequest
+		certExpiry time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "init [--advertise-addr ADDR] [--autolock] [--default-addr-pool CIDR] [--force-new-cluster]",
+		Use:   "init [--advertise-addr ADDR] [--autolock] [--default-addr-pool CIDR] [--cert-expiry DURATION] [--force-new-cluster]",
 		Short: "Create a cluster with this node as its first manager",
 		Long: `Create a new cluster with the local daemon's node as its first manager, and print the
 commands that add workers and managers. With --autolock the managers' raft state needs
@@ -37,6 +42,9 @@ with another address takes that address (--advertise-addr, else the daemon's).`,
   berth init --autolock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cert-expiry") {
+				req.CertExpiry = spec.Duration(certExpiry)
+			}
 			c, err := host.client()
 			if err != nil {
 				return err
@@ -65,6 +73,7 @@ with another address takes that address (--advertise-addr, else the daemon's).`,
 	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Address other nodes reach this one at (HOST or HOST:PORT)")
 	f.BoolVar(&req.Autolock, "autolock", false, "Require the unlock key to start a restarted manager")
 	f.StringSliceVar(&req.DefaultAddrPool, "default-addr-pool", nil, "Address pool(s) overlay networks are carved from, in CIDR form (default 10.0.0.0/8)")
+	f.DurationVar(&certExpiry, "cert-expiry", ca.DefaultNodeCertValidity, "Validity period for node certificates")
 	f.BoolVar(&req.ForceNewCluster, "force-new-cluster", false, "On a surviving manager of a cluster that lost its quorum: make it the only manager, keeping the cluster's state")
 	return cmd
 }
@@ -215,14 +224,17 @@ func newUpdateCommand(host *hostFlag) *cobra.Command {
 		autolock    bool
 		maxReplicas uint64
 		nf          notifyFlags
+		certExpiry  time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "update [--autolock=true|false] [--max-replicas N] [--notify URL] [--notify-rm URL]",
+		Use:   "update [--autolock=true|false] [--max-replicas N] [--cert-expiry DURATION] [--notify URL] [--notify-rm URL]",
 		Short: "Change cluster settings",
 		Long: `Change cluster settings, like 'docker swarm update'. Turning autolock on prints the
 unlock key, once; turning it off stores the key-encryption key beside the data keys again.
 --max-replicas sets the most replicas a service may ask for (default 10000, at most
 1000000); deploys, syncs and scales above it are refused. Swarm has no such limit.
+--cert-expiry sets how long node certificates are valid (default 2160h, at least 1m);
+every node renews its own after two thirds of its life.
 --notify sends every source's sync results to URL, as 'source add --notify' does for one.`,
 		Example: `  berth update --autolock=true
   berth update --max-replicas 20000
@@ -243,8 +255,12 @@ unlock key, once; turning it off stores the key-encryption key beside the data k
 			if req.Notify, err = nf.update(); err != nil {
 				return err
 			}
-			if req.Autolock == nil && req.MaxReplicas == nil && req.Notify == nil {
-				return errors.New("nothing to update: give --autolock=true|false, --max-replicas N or --notify URL")
+			if cmd.Flags().Changed("cert-expiry") {
+				d := spec.Duration(certExpiry)
+				req.CertExpiry = &d
+			}
+			if req.Autolock == nil && req.MaxReplicas == nil && req.Notify == nil && req.CertExpiry == nil {
+				return errors.New("nothing to update: give --autolock=true|false, --max-replicas N, --cert-expiry DURATION or --notify URL")
 			}
 			c, err := host.client()
 			if err != nil {
@@ -265,6 +281,7 @@ unlock key, once; turning it off stores the key-encryption key beside the data k
 	}
 	cmd.Flags().BoolVar(&autolock, "autolock", false, "Require the unlock key to start a restarted manager")
 	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "The most replicas a service may ask for")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultNodeCertValidity, "Validity period for node certificates")
 	nf.registerClusterWide(cmd.Flags())
 	return cmd
 }

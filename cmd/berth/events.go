@@ -33,7 +33,7 @@ drifting. Events come from changes committed through raft: every manager tells t
 same ones, and each keeps the last 10,000. Without --until, the command follows
 until interrupted.
 
-Filters: type (node, service, source, task), action, name, id.`,
+Filters: type (cluster, node, service, source, task), action, name, id.`,
 		Example: `  berth events --since 10m --filter type=task
   berth events --since 2026-12-07T10:00:00Z --until 2026-12-07T11:00:00Z --format json`,
 		Args: cobra.NoArgs,

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/spf13/cobra"
 )
 
@@ -23,29 +20,4 @@ func newSwarmCommand(host *hostFlag) *cobra.Command {
 		newSwarmBackupCommand(host),
 		newSwarmRestoreCommand(),
 	)
-}
-
-func newSwarmCACommand(host *hostFlag) *cobra.Command {
-	return &cobra.Command{
-		Use:   "ca",
-		Short: "Print the cluster's root CA certificate",
-		Long: `Print the cluster's root CA certificate (PEM), as 'docker swarm ca' does without flags.
-Rotating the root CA (Docker's --rotate) is not part of berth yet.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := host.client()
-			if err != nil {
-				return err
-			}
-			cl, err := c.Cluster(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if cl.RootCACert == "" {
-				return fmt.Errorf("cluster %s has no root CA certificate: this is a bug in berth, please report it", cl.ID)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace(cl.RootCACert))
-			return nil
-		},
-	}
 }

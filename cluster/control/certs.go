@@ -1,0 +1,161 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/berthd/berth/cluster/api"
+	"github.com/berthd/berth/cluster/ca"
+	"github.com/berthd/berth/cluster/command"
+	"github.com/berthd/berth/cluster/model"
+	"github.com/berthd/berth/spec"
+)
+
+// issuedCert is a node certificate of the cluster's current root and what the node
+// needs beside it while a root rotation is under way.
+type issuedCert struct {
+	chain   string // the leaf, then the cross-signed new root during a rotation
+	serial  string
+	root    string // the digest of the root that signed it
+	trusted string // the previous root during a rotation
+}
+
+// issueNodeCert signs csr for a node under the current root, valid for the cluster's
+// certificate expiry.
+func issueNodeCert(row *model.Cluster, csr []byte, nodeID string, role ca.Role, addr string) (issuedCert, error) {
+	root, err := rootCA(row)
+	if err != nil {
+		return issuedCert{}, err
+	}
+	leaf, err := root.IssueNodeCert(csr, nodeID, role, time.Duration(row.Settings.NodeCertExpiry), addr)
+	if err != nil {
+		return issuedCert{}, err
+	}
+	out := issuedCert{chain: string(leaf), serial: certSerial(leaf), root: root.Digest()}
+	if r := row.RootRotation; r != nil {
+		out.chain += r.CrossSigned
+		out.trusted = r.PrevCACert
+	}
+	return out, nil
+}
+
+// setCertExpiry is `berth update --cert-expiry`: it applies to certificates issued
+// from now on, which every node gets within two thirds of its current one's life.
+func (c *Control) setCertExpiry(ctx context.Context, d spec.Duration) error {
+	if d <= 0 {
+		return badRequest("--cert-expiry must be a positive duration, such as 2160h")
+	}
+	if err := ca.CheckNodeCertValidity(time.Duration(d)); err != nil {
+		return api.BadRequest(err)
+	}
+	_, _, err := c.updateCluster(ctx, func(row *model.Cluster) (bool, error) {
+		if row.Settings.NodeCertExpiry == d {
+			return false, nil
+		}
+		row.Settings.NodeCertExpiry = d
+		return true, nil
+	})
+	return err
+}
+
+// rotateCA starts a root CA rotation: a new root for the cluster, cross-signed by the
+// current one, and the join tokens re-pinned to it (same secrets). Nodes learn of it
+// from their heartbeats and renew; command.CmdNodeCert ends the rotation once every
+// node has a certificate of the new root. It returns the new root's certificate.
+func (c *Control) rotateCA(ctx context.Context) (string, error) {
+	row, err := c.st.State().ReadTxn().Cluster(nil)
+	if err != nil {
+		return "", err
+	}
+	old, err := rootCA(row)
+	if err != nil {
+		return "", err
+	}
+	next, err := ca.NewRootCA(row.ID)
+	if err != nil {
+		return "", err
+	}
+	cross, err := old.CrossSign(next)
+	if err != nil {
+		return "", err
+	}
+	tokens, err := repinTokens(row.JoinTokens, next.Digest())
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.apply(ctx, command.CmdCARotate, command.CARotate{
+		ExpectRootCACert: row.RootCACert, RootCACert: string(next.CertPEM()), RootCAKey: string(next.KeyPEM()),
+		CrossSigned: string(cross), Digest: next.Digest(), JoinTokens: tokens, At: c.clock(),
+	}); err != nil {
+		return "", err
+	}
+	c.logger.Info("root CA rotation started", "from", old.Digest(), "to", next.Digest())
+	return string(next.CertPEM()), nil
+}
+
+func repinTokens(t model.JoinTokens, digest string) (model.JoinTokens, error) {
+	var out model.JoinTokens
+	for _, p := range []struct{ from, to *string }{{&t.Worker, &out.Worker}, {&t.Manager, &out.Manager}} {
+		tok, err := ca.ParseJoinToken(*p.from)
+		if err != nil {
+			return model.JoinTokens{}, fmt.Errorf("the cluster's join token: %w", err)
+		}
+		if tok, err = tok.Repin(digest); err != nil {
+			return model.JoinTokens{}, err
+		}
+		*p.to = tok.Encode()
+	}
+	return out, nil
+}
+
+// recordCert writes down which root the certificate just issued to a node chains
+// to: what tells a rotation's progress and end.
+// While a manager still runs a berth that cannot apply the record (a rolling
+// upgrade), the certificate is issued without it: no rotation can be under way then,
+// as starting one is of the same protocol, and a renewal must not wait for the upgrade.
+func (c *Control) recordCert(ctx context.Context, nodeID string, cert issuedCert) error {
+	if !c.managersApply(command.CmdNodeCert) {
+		return nil
+	}
+	_, err := c.apply(ctx, command.CmdNodeCert, command.NodeCert{ID: nodeID, Serial: cert.serial, Root: cert.root})
+	return err
+}
+
+// managersApply reports whether every manager the cluster records can apply
+// commands of type t.
+func (c *Control) managersApply(t command.Type) bool {
+	nodes, err := c.st.State().ReadTxn().Nodes(nil)
+	if err != nil {
+		return false
+	}
+	var managers []command.Manager
+	for _, nd := range nodes {
+		if nd.Role == model.RoleManager {
+			managers = append(managers, command.ManagerOf(nd))
+		}
+	}
+	return command.CheckProtocol(t, managers) == nil
+}
+
+// certResponse is the answer to a renewal.
+func certResponse(nd *model.Node, cert issuedCert, row *model.Cluster) *api.CertificateResponse {
+	return &api.CertificateResponse{Role: nd.Role, Certificate: cert.chain, CACertificate: row.RootCACert, TrustedCACertificates: cert.trusted}
+}
+
+// RootCA returns the digest of the cluster's root CA and whether a rotation to it
+// is under way, for heartbeat answers.
+func (c *Control) RootCA() (digest string, rotating bool, err error) {
+	row, err := c.st.State().ReadTxn().Cluster(nil)
+	if err != nil {
+		return "", false, err
+	}
+	if row.RootRotation != nil {
+		return row.RootRotation.Digest, true, nil
+	}
+	cert, err := ca.ParseCACert([]byte(row.RootCACert))
+	if err != nil {
+		return "", false, err
+	}
+	return ca.Digest(cert), false, nil
+}
