@@ -40,6 +40,16 @@ var funcs = template.FuncMap{
 	"running":  func(t *api.TaskInfo) bool { return t.Status.State == model.TaskRunning },
 	"ok":       func(running, desired uint64) bool { return running >= desired },
 	"statusOf": sourceClass,
+	"lastSync": lastSync,
+}
+
+// lastSync is when the source last synced, whatever the result (the applied
+// revision's time is older when later syncs changed nothing).
+func lastSync(s *model.Source) time.Time {
+	if n := len(s.History); n > 0 {
+		return s.History[n-1].Time
+	}
+	return s.LastAppliedAt
 }
 
 // shortRevision is a commit's first 12 hex digits, as `source ls` shows them.
