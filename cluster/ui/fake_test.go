@@ -29,11 +29,7 @@ func (f *fakeCluster) Sources(context.Context, api.Query) ([]*api.SourceInfo, ap
 }
 
 func (f *fakeCluster) Source(_ context.Context, name string, _ api.Query) (*api.SourceInfo, api.QueryMeta, error) {
-	i := slices.IndexFunc(f.sources, func(s *api.SourceInfo) bool { return s.Name == name })
-	if i < 0 {
-		return nil, api.QueryMeta{}, fmt.Errorf("source %s: %w", name, errNoSuch)
-	}
-	return f.sources[i], api.QueryMeta{}, nil
+	return find(f.sources, "source", name, func(s *api.SourceInfo) bool { return s.Name == name })
 }
 
 func (f *fakeCluster) Plan(context.Context, *api.PlanRequest) (*api.PlanResponse, error) {
@@ -55,11 +51,7 @@ func (f *fakeCluster) Services(_ context.Context, flt api.ServiceFilter, _ api.Q
 }
 
 func (f *fakeCluster) Service(_ context.Context, ref string, _ api.Query) (*api.ServiceStatus, api.QueryMeta, error) {
-	i := slices.IndexFunc(f.services, func(s *api.ServiceStatus) bool { return s.Name == ref || s.ID == ref })
-	if i < 0 {
-		return nil, api.QueryMeta{}, fmt.Errorf("service %s: %w", ref, errNoSuch)
-	}
-	return f.services[i], api.QueryMeta{}, nil
+	return find(f.services, "service", ref, func(s *api.ServiceStatus) bool { return s.Name == ref || s.ID == ref })
 }
 
 func (f *fakeCluster) Tasks(_ context.Context, flt api.TaskFilter, _ api.Query) ([]*api.TaskInfo, api.QueryMeta, error) {
@@ -77,11 +69,7 @@ func (f *fakeCluster) Nodes(context.Context, api.Query) ([]*model.Node, api.Quer
 }
 
 func (f *fakeCluster) Node(_ context.Context, ref string, _ api.Query) (*model.Node, api.QueryMeta, error) {
-	i := slices.IndexFunc(f.nodes, func(n *model.Node) bool { return n.Hostname == ref || n.ID == ref })
-	if i < 0 {
-		return nil, api.QueryMeta{}, fmt.Errorf("node %s: %w", ref, errNoSuch)
-	}
-	return f.nodes[i], api.QueryMeta{}, nil
+	return find(f.nodes, "node", ref, func(n *model.Node) bool { return n.Hostname == ref || n.ID == ref })
 }
 
 func (f *fakeCluster) NodeNetworkView(context.Context, string, api.Query) (*api.NetworkView, api.QueryMeta, error) {
@@ -98,4 +86,14 @@ func (f *fakeCluster) Events(ctx context.Context, _ api.EventFilter, q api.Query
 	case <-ctx.Done():
 		return nil, api.QueryMeta{}, ctx.Err()
 	}
+}
+
+// find is the first of rows that match, or errNoSuch naming the kind and ref.
+func find[T any](rows []T, kind, ref string, match func(T) bool) (T, api.QueryMeta, error) {
+	i := slices.IndexFunc(rows, match)
+	if i < 0 {
+		var zero T
+		return zero, api.QueryMeta{}, fmt.Errorf("%s %s: %w", kind, ref, errNoSuch)
+	}
+	return rows[i], api.QueryMeta{}, nil
 }
