@@ -108,6 +108,11 @@ func New(c Cluster, o Options) (http.Handler, error) {
 	h.mux.HandleFunc("GET /ui/nodes/{name}", h.page("node", h.node))
 	h.mux.HandleFunc("GET /ui/events", h.authorized(h.events))
 	h.mux.HandleFunc("/ui/", h.authorized(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			h.fail(w, r, http.StatusMethodNotAllowed, "The dashboard is read-only: it answers GET only. Change the cluster with the berth CLI or through Git.")
+			return
+		}
 		h.fail(w, r, http.StatusNotFound, "There is no dashboard page at "+r.URL.Path+": start from the overview.")
 	}))
 	return h, nil

@@ -162,6 +162,20 @@ func TestPages(t *testing.T) {
 	}
 }
 
+func TestDashboardIsReadOnly(t *testing.T) {
+	f := newFixture(t, sampleCluster())
+	cookie := f.login(t)
+	for _, path := range []string{"/ui/", "/ui/services/shop_web", "/ui/nodes/alpha"} {
+		req := httptest.NewRequest(http.MethodPost, path, nil)
+		req.AddCookie(cookie)
+		rec := httptest.NewRecorder()
+		f.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusMethodNotAllowed || !strings.Contains(rec.Body.String(), "read-only") {
+			t.Errorf("POST %s: %d, want 405 saying the dashboard is read-only", path, rec.Code)
+		}
+	}
+}
+
 func TestPagesCarryNoScriptOfElsewhere(t *testing.T) {
 	f := newFixture(t, sampleCluster())
 	rec := f.get(f.login(t), "/ui/")
