@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/berthd/berth/cluster/api"
@@ -18,7 +19,8 @@ type fakeCluster struct {
 	nodes    []*model.Node
 	view     *api.NetworkView
 	plan     *api.PlanResponse
-	// events feeds the events watch after its first read (at index 1).
+	// events feeds the events watch after its first read, which finds the log at
+	// index 1.
 	events chan []*api.Event
 }
 
@@ -77,7 +79,7 @@ func (f *fakeCluster) NodeNetworkView(context.Context, string, api.Query) (*api.
 }
 
 func (f *fakeCluster) Events(ctx context.Context, _ api.EventFilter, q api.Query) ([]*api.Event, api.QueryMeta, error) {
-	if q.Index == 0 {
+	if q.Index == math.MaxUint64 {
 		return nil, api.QueryMeta{Index: 1}, nil
 	}
 	select {

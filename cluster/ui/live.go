@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/berthd/berth/cluster/api"
@@ -29,9 +30,9 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	ctx := r.Context()
-	// The first read only finds where the log is: the page already shows what
-	// happened before.
-	_, meta, err := h.c.Events(ctx, api.EventFilter{}, api.Query{})
+	// The first read only finds where the log is (no event comes after the largest
+	// index): the page already shows what happened before.
+	_, meta, err := h.c.Events(ctx, api.EventFilter{}, api.Query{Index: math.MaxUint64})
 	if err != nil {
 		http.Error(w, "Live updates are not available: "+err.Error(), h.o.StatusCode(err))
 		return

@@ -290,7 +290,9 @@ func networks(nv *api.NetworkView, nodeID string, tasks []*api.TaskInfo, nodes [
 	out := make([]networkView, 0, len(nv.Networks))
 	for _, n := range nv.Networks {
 		eps := byNet[n.ID]
-		slices.SortFunc(eps, func(a, b endpoint) int { return cmp.Or(strings.Compare(a.Node, b.Node), strings.Compare(a.Task, b.Task)) })
+		slices.SortFunc(eps, func(a, b endpoint) int {
+			return cmp.Or(strings.Compare(a.Node, b.Node), strings.Compare(a.Task, b.Task))
+		})
 		out = append(out, networkView{Network: n, Endpoints: eps})
 	}
 	slices.SortFunc(out, func(a, b networkView) int { return strings.Compare(a.Name, b.Name) })

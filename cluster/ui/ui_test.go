@@ -21,7 +21,7 @@ var t0 = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 func sampleCluster() *fakeCluster {
 	three, one := uint64(3), uint64(1)
 	web := &api.ServiceStatus{Service: &model.Service{ID: "svc1", Name: "shop_web", Stack: "shop",
-		Spec: spec.Service{Name: "web", Image: "nginx:1.27", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}},
+		Spec:         spec.Service{Name: "web", Image: "nginx:1.27", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &three}},
 		UpdateStatus: model.UpdateStatus{State: model.UpdateCompleted}}, Running: 3, Desired: 3, UpToDate: 3}
 	gpu := &api.ServiceStatus{Service: &model.Service{ID: "svc2", Name: "shop_gpu", Stack: "shop",
 		Spec: spec.Service{Name: "gpu", Image: "trainer:2", Deploy: spec.Deploy{Mode: spec.ModeReplicated, Replicas: &one}}},
