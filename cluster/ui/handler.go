@@ -94,9 +94,16 @@ func New(c Cluster, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	h := &handler{c: c, o: o, pages: pages, mux: http.NewServeMux(), streams: make(chan struct{}, o.MaxStreams)}
+	if err := h.route(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *handler) route() error {
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	h.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	h.mux.HandleFunc("GET /ui/login", h.login)
@@ -107,15 +114,18 @@ func New(c Cluster, o Options) (http.Handler, error) {
 	h.mux.HandleFunc("GET /ui/nodes", h.page("nodes", h.nodes))
 	h.mux.HandleFunc("GET /ui/nodes/{name}", h.page("node", h.node))
 	h.mux.HandleFunc("GET /ui/events", h.authorized(h.events))
-	h.mux.HandleFunc("/ui/", h.authorized(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			h.fail(w, r, http.StatusMethodNotAllowed, "The dashboard is read-only: it answers GET only. Change the cluster with the berth CLI or through Git.")
-			return
-		}
-		h.fail(w, r, http.StatusNotFound, "There is no dashboard page at "+r.URL.Path+": start from the overview.")
-	}))
-	return h, nil
+	h.mux.HandleFunc("/ui/", h.authorized(h.noPage))
+	return nil
+}
+
+// noPage answers what no route serves: another method than GET, or another path.
+func (h *handler) noPage(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.fail(w, r, http.StatusMethodNotAllowed, "The dashboard is read-only: it answers GET only. Change the cluster with the berth CLI or through Git.")
+		return
+	}
+	h.fail(w, r, http.StatusNotFound, "There is no dashboard page at "+r.URL.Path+": start from the overview.")
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
