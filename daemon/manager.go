@@ -23,6 +23,7 @@ import (
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/cluster/store"
 	"github.com/berthd/berth/cluster/store/sealed"
+	"github.com/berthd/berth/cluster/ui"
 )
 
 // manager is what a manager runs besides the membership: the port, raft, the
@@ -48,6 +49,9 @@ type manager struct {
 	caughtUp chan struct{}
 	// rejoin wakes keepVoter: the leader counts this manager out of raft.
 	rejoin chan struct{}
+	// ui holds the web dashboard's login links and sessions, which end with the
+	// manager.
+	ui *ui.Sessions
 
 	krMu sync.Mutex // one keyring reconciliation at a time
 }
@@ -83,16 +87,21 @@ func (n *Node) becomeManager(kr *sealed.Keyring, start raftStart) error {
 	meta := n.metaCopy()
 	logger := n.logger.With("role", "manager")
 	m := &manager{n: n, kr: kr, hb: newTracker(), logger: logger, caughtUp: make(chan struct{}), mirrors: applier.NewMirrors(), pushPlans: applier.NewPushPlans(),
-		rejoin: make(chan struct{}, 1)}
+		rejoin: make(chan struct{}, 1), ui: ui.NewSessions(nil)}
 	push, err := applier.NewPushHandler(applier.PushConfig{Cluster: applierCluster{m: n.readyManager}, Dir: n.dir.sources(), Plans: m.pushPlans,
 		MaxPack: command.MaxPushPack, Logger: logger.With("api", "git"), Metrics: n.gitops})
+	if err != nil {
+		return err
+	}
+	dashboard, err := n.dashboard(m.ui)
 	if err != nil {
 		return err
 	}
 	p, err := openPort(n.cfg.ListenAddr, meta.ClusterID, n.ident.Load,
 		server.NewRemoteHandler(n, server.WithLogger(logger.With("api", "remote")),
 			server.WithPublicHandler(webhook.PathPrefix, n.gitops.CountWebhooks(webhook.NewHandler(hookSources{n}, webhook.WithLogger(logger.With("api", "webhook"))))),
-			server.WithPublicHandler("/git/", &pushRouter{n: n, local: push})), logger)
+			server.WithPublicHandler("/git/", &pushRouter{n: n, local: push}),
+			server.WithPublicHandler(ui.Prefix, dashboard)), logger)
 	if err != nil {
 		return fmt.Errorf("open the node port: %w", err)
 	}

@@ -13,6 +13,7 @@
 #   systemd man-db  systemd-analyze verify checks the unit `make install` writes
 #   openssh-server  -H ssh:// is tested against a real sshd on loopback (and ssh,
 #                   ssh-keygen of openssh-client, which it depends on)
+#   chromium        headless, the web dashboard's browser test (cmd/berth ui_e2e_test.go)
 set -euo pipefail
 
 need() { # need COMMAND PACKAGE
@@ -29,6 +30,7 @@ need docker-registry docker-registry
 need iperf3 iperf3
 need systemd-analyze systemd
 need man man-db
+need chromium chromium
 [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null || missing+=(openssh-server)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 

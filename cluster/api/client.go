@@ -780,3 +780,11 @@ func (c *Client) SourceToken(ctx context.Context, name string, rotate bool) (*So
 	_, err := c.do(ctx, method, path, nil, &out)
 	return &out, err
 }
+
+// UIToken asks the manager (on its local socket) for a one-time login link to its web
+// dashboard.
+func (c *Client) UIToken(ctx context.Context) (*UITokenResponse, error) {
+	var out UITokenResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/ui/token", nil, &out)
+	return &out, err
+}

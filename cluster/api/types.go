@@ -578,6 +578,13 @@ type SourceInfo struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// UITokenResponse is `berth ui token`: a login link to the web dashboard of the
+// manager that made it, which works once until ExpiresAt.
+type UITokenResponse struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 // SourceTokenResponse is `berth source token`: how to push to a push source.
 type SourceTokenResponse struct {
 	// URL is the remote on the manager that answered.

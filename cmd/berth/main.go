@@ -151,6 +151,7 @@ Exit codes: 0 success (no differences), 1 differences found (diff), 2 error.`,
 		newVersionCommand(host),
 		newCompletionCommand(),
 		newEventsCommand(host),
+		newUICommand(host),
 	)
 	addRemoteCommands(root, host)
 	// After every command is added: they apply to the whole tree.

@@ -17,18 +17,7 @@ func TestAdminCertificateActsAsTheSocket(t *testing.T) {
 	p := newPKI(t)
 	b := newBackend(t)
 	addr := serveRemote(t, b, p)
-	key, csr, err := ca.NewNodeKeyAndCSR("ignored")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := p.root.IssueClientCert(csr, "admin-1", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, csr := p.admin(t)
 	admin := remoteClient(t, addr, p.root.Cert(), &cert)
 	ctx := context.Background()
 
@@ -44,4 +33,23 @@ func TestAdminCertificateActsAsTheSocket(t *testing.T) {
 	if _, err := admin.IssueClientCert(ctx, api.ClientCertRequest{CSR: csr}); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("admin minting a client certificate over the port: %v, want no such endpoint", err)
 	}
+}
+
+// admin issues an operator's client certificate, and returns it with the CSR it
+// was made from.
+func (p *pki) admin(t *testing.T) (tls.Certificate, []byte) {
+	t.Helper()
+	key, csr, err := ca.NewNodeKeyAndCSR("ignored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := p.root.IssueClientCert(csr, "admin-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, csr
 }

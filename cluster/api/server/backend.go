@@ -120,6 +120,8 @@ type Backend interface {
 	// RenewCertificate issues a certificate for the caller's node with the role the
 	// cluster records for it.
 	RenewCertificate(ctx context.Context, caller ca.Identity, req *api.CertificateRequest) (*api.CertificateResponse, error)
+	// UIToken makes a one-time login link to this manager's web dashboard.
+	UIToken(ctx context.Context) (*api.UITokenResponse, error)
 	// IssueClientCert issues an operator's client certificate (role admin).
 	IssueClientCert(ctx context.Context, req *api.ClientCertRequest) (*api.ClientCertResponse, error)
 	// ApplyCommand applies a raft command forwarded by a follower.

@@ -49,6 +49,8 @@
 //	                                           yes     manager   text; from the node the task ran on
 //	POST /v1/tasks/status                      -       any node  reports on the caller's node's tasks only
 //	POST /v1/images/load[?all_nodes=true]      yes     manager   an image archive as the body; all_nodes: socket only
+//	POST /v1/ui/token                          yes     -         a one-time login link to this manager's dashboard
+//	GET  /ui/...                               -       admin     the web dashboard (cluster/ui): an admin certificate or its session cookie
 //	POST /v1/join                              -       anyone    the join token authenticates
 //	POST /v1/heartbeat                         -       any node  leader only; {"engine": {...}}: the berth the node runs
 //	POST /v1/node/certificate                  -       any node  role from the cluster's records

@@ -131,6 +131,10 @@ var routes = []route{
 	{"GET /v1/sources/{name}/token", true, remoteManager, managerPhase, sourceTokenHandler(false)},
 	{"POST /v1/sources/{name}/token/rotate", true, remoteManager, managerPhase, sourceTokenHandler(true)},
 
+	// A login link of the web dashboard is made on a manager's own socket only, as
+	// an operator's client certificate is.
+	{"POST /v1/ui/token", true, remoteNone, managerPhase, (*handler).uiToken},
+
 	{"POST /v1/join", false, remotePublic, managerPhase, (*handler).requestJoin},
 	{"POST /v1/heartbeat", false, remoteNode, managerPhase, (*handler).heartbeat},
 	{"POST /v1/node/certificate", false, remoteNode, managerPhase, (*handler).renewCertificate},
