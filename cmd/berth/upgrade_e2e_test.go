@@ -57,6 +57,19 @@ func TestRollingUpgradeProcesses(t *testing.T) {
 			t.Errorf("info on %s: version %+v, want protocol %d", name, v, command.Version)
 		}
 	}
+	// The leader's record of its leadership is of this protocol: the gate held it
+	// back while an older manager was left, and it lands once none is.
+	c.eventually(60*time.Second, func() error {
+		leader := c.info("node-1").Leader
+		row, err := c.d("node-1").Client().Cluster(c.ctx)
+		if err != nil {
+			return err
+		}
+		if leader == nil || row.Leader.NodeID != leader.NodeID {
+			return fmt.Errorf("the cluster records leader %+v, raft's is %+v", row.Leader, leader)
+		}
+		return nil
+	})
 	// The leader's gate reads the nodes' rows: each says it speaks this protocol.
 	c.eventually(30*time.Second, func() error {
 		rows, _, err := c.d("node-1").Client().Nodes(c.ctx, api.Query{})
