@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"net/netip"
@@ -468,10 +469,14 @@ func (k *kernelState) mtuFixes(plan overlayPlan, mtu int) []mtuFix {
 }
 
 // fixTaskMTU sets a task veth's MTU, the task's end first: a host end that is
-// right says the pair is.
+// right says the pair is. A task torn down since its veth was listed has nothing
+// left to fix.
 func (n *Netstack) fixTaskMTU(host *hostNS, f mtuFix) error {
 	defer n.tasks.lock(f.taskID)()
 	task, err := openNS(n.Sandbox(f.taskID).NetNSPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("task %s: %w", f.taskID, err)
 	}
