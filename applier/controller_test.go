@@ -472,6 +472,59 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	}
 }
 
+// A preview of the revision a source applied last places nothing when a service was
+// scaled outside Git: a sync of it would only tell the drift. A self-healing source's
+// sync reverts it, and its preview shows the tasks that stop.
+func TestPreviewSourceOfTheAppliedRevision(t *testing.T) {
+	dir := t.TempDir()
+	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	if _, err := c.Apply(ctx, command.CmdNodeUpsert, memcluster.Node("w1", nil)); err != nil {
+		t.Fatal(err)
+	}
+	repo := gittest.New(t)
+	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
+	first := repo.Commit("web").String()
+	m := addPullSource(t, c, "infra", repo, first)
+	suspend := true
+	if _, err := m.Control.UpdateSource(ctx, "infra", &api.SourceUpdateRequest{Suspended: &suspend}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Control.ScaleService(ctx, "web_app", 4); err != nil {
+		t.Fatal(err)
+	}
+	cfg := applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: dir}
+	got, err := applier.PreviewSource(ctx, cfg, "infra", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != first || len(got.Diffs) != 0 || len(got.Placement) != 0 || !got.Settled {
+		t.Fatalf("preview of the applied revision after a scale: revision %s, diffs %+v, placement %+v, settled %v",
+			got.Revision, got.Diffs, got.Placement, got.Settled)
+	}
+
+	heal := true
+	if _, err := m.Control.UpdateSource(ctx, "infra", &api.SourceUpdateRequest{SelfHeal: &heal}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = applier.PreviewSource(ctx, cfg, "infra", ""); err != nil {
+		t.Fatal(err)
+	}
+	stops := 0
+	for _, sp := range got.Placement {
+		if sp.Service == "web_app" {
+			stops += sp.Stopped
+		}
+	}
+	if stops != 2 {
+		t.Errorf("self-healing preview: %d web_app tasks stop, want the 2 the scale added: %+v", stops, got.Placement)
+	}
+}
+
 // A preview of a source that is not, or of a revision of a push source nothing was
 // pushed to, says what to do, in a sentence with no code name in it.
 func TestPreviewSourceRefusalsSayWhatToDo(t *testing.T) {

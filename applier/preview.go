@@ -35,6 +35,12 @@ func PreviewSource(ctx context.Context, cfg Config, name, rev string) (*api.Plan
 	for _, w := range loaded.Warnings {
 		resp.Warnings = append(resp.Warnings, w.String())
 	}
+	if r.sha == src.LastAppliedRevision && !src.SelfHeal {
+		// A sync of the revision it applied last writes nothing: changes made
+		// outside Git stay (and are told as drift) unless the source self-heals.
+		resp.Settled = true
+		return resp, nil
+	}
 	resp.Placement, resp.Settled, err = cfg.Cluster.Preview(ctx, plan, r.sha)
 	if err != nil {
 		return nil, err
