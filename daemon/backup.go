@@ -27,6 +27,10 @@ import (
 var backupFiles = []string{nodeFileName, path.Join(certsDir, caCertFile), path.Join(certsDir, nodeCertFile),
 	path.Join(certsDir, nodeKeyFile), path.Join(raftDir, sealed.KeyringFile)}
 
+// backupOptional are the files a backup holds when the data dir has them: the
+// previous root, trusted while a root CA rotation is under way.
+var backupOptional = []string{path.Join(certsDir, trustedFile)}
+
 // Backup writes a backup of this manager to w (the local socket only: it holds the
 // node's key).
 func (n *Node) Backup(ctx context.Context, w io.Writer) error {
@@ -42,6 +46,15 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) error {
 	tw := tar.NewWriter(gz)
 	for _, name := range backupFiles {
 		if err := addFile(tw, n.dir.path(filepath.FromSlash(name)), name); err != nil {
+			return err
+		}
+	}
+	for _, name := range backupOptional {
+		src := n.dir.path(filepath.FromSlash(name))
+		if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := addFile(tw, src, name); err != nil {
 			return err
 		}
 	}
@@ -81,7 +94,7 @@ var ErrNotEmpty = errors.New("the data dir already holds a node")
 // RestoreBackup unpacks a backup into dir, a data dir without a node, for `berth
 // daemon --data-dir dir` to start as the manager it was; `swarm init
 // --force-new-cluster` then makes it its cluster's only manager. A backup holds the
-// files of backupFiles and one snapshot, nothing else.
+// files of backupFiles, those of backupOptional it had, and one snapshot, nothing else.
 func RestoreBackup(r io.Reader, dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, nodeFileName)); err == nil {
 		return fmt.Errorf("restore into %s: %w: restore into an empty folder", dir, ErrNotEmpty)
@@ -119,7 +132,7 @@ func RestoreBackup(r io.Reader, dir string) error {
 // backupName reports whether name is one a backup holds: the fixed files, or a
 // snapshot's two files in a folder of its own.
 func backupName(name string) bool {
-	if slices.Contains(backupFiles, name) {
+	if slices.Contains(backupFiles, name) || slices.Contains(backupOptional, name) {
 		return true
 	}
 	rest, ok := strings.CutPrefix(name, raftDir+"/snapshots/")

@@ -43,6 +43,7 @@ func TestRestoreBackup(t *testing.T) {
 		want  string // "" : restored
 	}{
 		{"a backup", whole, ""},
+		{"a backup during a root rotation", append(append([]string{}, whole...), backupOptional...), ""},
 		{"a file outside the data dir", append(append([]string{}, whole...), "../etc/passwd"), "is not part of a berth backup"},
 		{"a snapshot folder that climbs", append(append([]string{}, backupFiles...), "raft/snapshots/../../x/meta.json"), "is not part of a berth backup"},
 		{"another file", append(append([]string{}, whole...), "raft/raft.db"), "is not part of a berth backup"},
@@ -56,7 +57,7 @@ func TestRestoreBackup(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, f := range whole {
+				for _, f := range c.files {
 					if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode().Perm() != 0o600 {
 						t.Errorf("%s: %v, %v", f, st, err)
 					}
