@@ -95,21 +95,9 @@ func (n *Node) Init(ctx context.Context, req *api.InitRequest) (resp *api.InitRe
 	if err := n.checkPortFree(); err != nil {
 		return nil, err
 	}
-	settings := model.DefaultSettings()
-	if req.CertExpiry < 0 {
-		return nil, api.BadRequest(fmt.Errorf("--cert-expiry must be a positive duration, such as 2160h"))
-	}
-	if err := ca.CheckNodeCertValidity(time.Duration(req.CertExpiry)); err != nil {
-		return nil, api.BadRequest(err)
-	}
-	settings.NodeCertExpiry = req.CertExpiry
-	if len(req.DefaultAddrPool) > 0 {
-		for _, p := range req.DefaultAddrPool {
-			if _, err := netip.ParsePrefix(p); err != nil {
-				return nil, fmt.Errorf("%w: default address pool %q is not a CIDR (e.g. 10.20.0.0/16)", api.ErrBadRequest, p)
-			}
-		}
-		settings.DefaultAddrPool = req.DefaultAddrPool
+	settings, err := initSettings(req)
+	if err != nil {
+		return nil, err
 	}
 
 	clusterID, nodeID := newID(), newID()
@@ -460,6 +448,27 @@ func (n *Node) Unlock(ctx context.Context, req *api.UnlockRequest) error {
 	}
 	n.logger.Info("manager unlocked")
 	return nil
+}
+
+// initSettings are the new cluster's settings: the defaults, with what init was given.
+func initSettings(req *api.InitRequest) (model.Settings, error) {
+	settings := model.DefaultSettings()
+	if req.CertExpiry < 0 {
+		return settings, api.BadRequest(errors.New("--cert-expiry must be a positive duration, such as 2160h"))
+	}
+	if err := ca.CheckNodeCertValidity(time.Duration(req.CertExpiry)); err != nil {
+		return settings, api.BadRequest(err)
+	}
+	settings.NodeCertExpiry = req.CertExpiry
+	for _, p := range req.DefaultAddrPool {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return settings, fmt.Errorf("%w: default address pool %q is not a CIDR (e.g. 10.20.0.0/16)", api.ErrBadRequest, p)
+		}
+	}
+	if len(req.DefaultAddrPool) > 0 {
+		settings.DefaultAddrPool = req.DefaultAddrPool
+	}
+	return settings, nil
 }
 
 func (n *Node) selfNode(id string, role model.NodeRole, addr string, ident *identity) *model.Node {
