@@ -14,6 +14,7 @@
 #   openssh-server  -H ssh:// is tested against a real sshd on loopback (and ssh,
 #                   ssh-keygen of openssh-client, which it depends on)
 #   chromium        headless, the web dashboard's browser test (cmd/berth ui_e2e_test.go)
+#   openssl         makes an operator's root CA for the `swarm ca --ca-cert` test
 set -euo pipefail
 
 need() { # need COMMAND PACKAGE
@@ -31,6 +32,7 @@ need iperf3 iperf3
 need systemd-analyze systemd
 need man man-db
 need chromium chromium
+need openssl openssl
 [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null || missing+=(openssh-server)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 

@@ -138,6 +138,10 @@ type ClusterUpdateRequest struct {
 	// RotateCA replaces the root CA (`berth swarm ca --rotate`): every node moves
 	// to a certificate of the new root, and the join tokens pin it.
 	RotateCA bool `json:"rotate_ca,omitempty"`
+	// NewRootCACert and NewRootCAKey (PEM) are the root a rotation moves to
+	// (`--ca-cert`, `--ca-key`) instead of one the cluster makes.
+	NewRootCACert string `json:"new_root_ca_cert,omitempty"`
+	NewRootCAKey  string `json:"new_root_ca_key,omitempty"`
 }
 
 // ClusterUpdateResponse carries the new unlock key when autolock was turned on, and

@@ -300,8 +300,11 @@ func (r *RootCA) CrossSign(newRoot *RootCA) (certPEM []byte, err error) {
 		SerialNumber: serial,
 		// Same subject and key identifier as the new root, so chain
 		// building matches node certificates (issuer, authority key ID)
-		// to either the new root or this cross-signed copy.
+		// to either the new root or this cross-signed copy. The subject's
+		// bytes are copied: re-encoded, an operator's root made by openssl
+		// (UTF8String) would no longer match its leaves' issuer.
 		Subject:               nc.Subject,
+		RawSubject:            nc.RawSubject,
 		SubjectKeyId:          nc.SubjectKeyId,
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              r.notAfter(now, nc.NotAfter.Sub(now)),

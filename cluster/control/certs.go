@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,11 +60,12 @@ func (c *Control) setCertExpiry(ctx context.Context, d spec.Duration) error {
 	return err
 }
 
-// rotateCA starts a root CA rotation: a new root for the cluster, cross-signed by the
-// current one, and the join tokens re-pinned to it (same secrets). Nodes learn of it
-// from their heartbeats and renew; command.CmdNodeCert ends the rotation once every
-// node has a certificate of the new root. It returns the new root's certificate.
-func (c *Control) rotateCA(ctx context.Context) (string, error) {
+// rotateCA starts a root CA rotation: a new root for the cluster (the operator's,
+// certPEM and keyPEM, or one made here), cross-signed by the current one, and the
+// join tokens re-pinned to it (same secrets). Nodes learn of it from their heartbeats
+// and renew; command.CmdNodeCert ends the rotation once every node has a certificate
+// of the new root. It returns the new root's certificate.
+func (c *Control) rotateCA(ctx context.Context, certPEM, keyPEM string) (string, error) {
 	row, err := c.st.State().ReadTxn().Cluster(nil)
 	if err != nil {
 		return "", err
@@ -72,7 +74,7 @@ func (c *Control) rotateCA(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	next, err := ca.NewRootCA(row.ID)
+	next, err := nextRoot(row.ID, old, certPEM, keyPEM, c.clock())
 	if err != nil {
 		return "", err
 	}
@@ -92,6 +94,30 @@ func (c *Control) rotateCA(ctx context.Context) (string, error) {
 	}
 	c.logger.Info("root CA rotation started", "from", old.Digest(), "to", next.Digest())
 	return string(next.CertPEM()), nil
+}
+
+// nextRoot is the root a rotation of cluster's root cur moves to: the operator's,
+// checked here as the server never trusts the CLI, or a new one.
+func nextRoot(cluster string, cur *ca.RootCA, certPEM, keyPEM string, now time.Time) (*ca.RootCA, error) {
+	if certPEM == "" && keyPEM == "" {
+		return ca.NewRootCA(cluster)
+	}
+	if certPEM == "" || keyPEM == "" {
+		return nil, api.BadRequest(errors.New("--ca-cert and --ca-key go together: give both, or neither for a root the cluster makes"))
+	}
+	next, err := ca.ParseRootCA([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		return nil, api.BadRequest(fmt.Errorf("--ca-cert/--ca-key: %w (a self-signed CA certificate whose subject is O=%s, and its key)", err, cluster))
+	}
+	switch cert := next.Cert(); {
+	case next.ClusterID() != cluster:
+		return nil, api.BadRequest(fmt.Errorf("--ca-cert names cluster %s in its subject, and this cluster is %s: make it with the subject O=%s", next.ClusterID(), cluster, cluster))
+	case next.Digest() == cur.Digest():
+		return nil, api.BadRequest(errors.New("--ca-cert is the cluster's current root CA: give a new one, or none for a root the cluster makes"))
+	case now.Before(cert.NotBefore) || !now.Before(cert.NotAfter):
+		return nil, api.BadRequest(fmt.Errorf("--ca-cert is valid from %s to %s, not now", cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	return next, nil
 }
 
 func repinTokens(t model.JoinTokens, digest string) (model.JoinTokens, error) {

@@ -5,6 +5,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/state"
 	"github.com/berthd/berth/internal/memcluster"
+	"github.com/berthd/berth/internal/testenv"
 	"github.com/berthd/berth/spec"
 )
 
@@ -123,6 +128,68 @@ func TestRotateCA(t *testing.T) {
 	nd, _ := m.Store.State().ReadTxn().Node(nil, "n1")
 	if nd.CertRoot != ca.Digest(newRoot) || nd.CertSerial != chain[0].SerialNumber.Text(16) {
 		t.Fatalf("node n1 records %s/%s", nd.CertSerial, nd.CertRoot)
+	}
+}
+
+// opensslRoot is a root CA for cluster made by openssl, as an operator makes one for
+// `swarm ca --rotate --ca-cert --ca-key`.
+func opensslRoot(t *testing.T, subject string) (certPEM, keyPEM string) {
+	t.Helper()
+	testenv.RequireCommand(t, "openssl", "the operator's root CA is made with it")
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+		"-nodes", "-keyout", key, "-out", cert, "-days", "365", "-subj", subject,
+		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	c, _ := os.ReadFile(cert)
+	k, _ := os.ReadFile(key)
+	return string(c), string(k)
+}
+
+// `swarm ca --rotate --ca-cert --ca-key`: the rotation moves to the operator's root,
+// which the server checks itself.
+func TestRotateCAToTheOperatorsRoot(t *testing.T) {
+	m, cur := caCluster(t)
+	ctx := context.Background()
+	other, _ := ca.NewRootCA("c2")
+	certPEM, keyPEM := opensslRoot(t, "/O=c1/CN=ops root")
+	_, otherKey := opensslRoot(t, "/O=c1/CN=another")
+	refusals := []struct {
+		name string
+		req  api.ClusterUpdateRequest
+		want string
+	}{
+		{"without --rotate", api.ClusterUpdateRequest{NewRootCACert: certPEM, NewRootCAKey: keyPEM}, "give them with --rotate"},
+		{"a certificate without its key", api.ClusterUpdateRequest{RotateCA: true, NewRootCACert: certPEM}, "go together"},
+		{"another cluster's root", api.ClusterUpdateRequest{RotateCA: true, NewRootCACert: string(other.CertPEM()), NewRootCAKey: string(other.KeyPEM())}, "names cluster c2"},
+		{"the current root", api.ClusterUpdateRequest{RotateCA: true, NewRootCACert: string(cur.CertPEM()), NewRootCAKey: string(cur.KeyPEM())}, "current root CA"},
+		{"another root's key", api.ClusterUpdateRequest{RotateCA: true, NewRootCACert: certPEM, NewRootCAKey: otherKey}, "does not belong"},
+	}
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			_, err := m.Control.UpdateCluster(ctx, &r.req)
+			if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), r.want) {
+				t.Fatalf("err = %v, want a bad request saying %q", err, r.want)
+			}
+		})
+	}
+	if _, rotating, _ := m.Control.RootCA(); rotating {
+		t.Fatal("a refused rotation started one")
+	}
+	resp, err := m.Control.UpdateCluster(ctx, &api.ClusterUpdateRequest{RotateCA: true, NewRootCACert: certPEM, NewRootCAKey: keyPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	given, _ := ca.ParseCACert([]byte(certPEM))
+	if answered, err := ca.ParseCACert([]byte(resp.RootCACert)); err != nil || !answered.Equal(given) {
+		t.Fatalf("rotation answered root %v, %v; want the operator's", answered, err)
+	}
+	_, chain := renew(t, m, "n1")
+	if !verifies(chain[0], nil, given) || !verifies(chain[0], chain[1:], cur.Cert()) {
+		t.Fatal("a certificate issued during the rotation must verify against the operator's root and, cross-signed, the old")
 	}
 }
 

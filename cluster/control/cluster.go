@@ -79,8 +79,11 @@ func (c *Control) UpdateCluster(ctx context.Context, req *api.ClusterUpdateReque
 			return nil, err
 		}
 	}
+	if !req.RotateCA && (req.NewRootCACert != "" || req.NewRootCAKey != "") {
+		return nil, api.BadRequest(errors.New("--ca-cert and --ca-key name the root of a rotation: give them with --rotate"))
+	}
 	if req.RotateCA {
-		root, err := c.rotateCA(ctx)
+		root, err := c.rotateCA(ctx, req.NewRootCACert, req.NewRootCAKey)
 		if err != nil {
 			return nil, err
 		}

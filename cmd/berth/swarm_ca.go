@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -18,9 +19,10 @@ func newSwarmCACommand(host *hostFlag) *cobra.Command {
 	var (
 		rotate, detach bool
 		certExpiry     time.Duration
+		caCert, caKey  string
 	)
 	cmd := &cobra.Command{
-		Use:   "ca [--rotate [--cert-expiry DURATION] [--detach]]",
+		Use:   "ca [--rotate [--ca-cert FILE --ca-key FILE] [--cert-expiry DURATION] [--detach]]",
 		Short: "Print or rotate the cluster's root CA certificate",
 		Long: `Print the cluster's root CA certificate (PEM), as 'docker swarm ca'.
 
@@ -30,10 +32,13 @@ rotated, then only the new one. It waits, showing 'Progress: n/m nodes rotated' 
 standard error, then prints the new root; --detach returns at once. A node that is
 down holds the rotation up until it comes back or is removed ('berth node rm').
 The join tokens keep their secrets but pin the new root: 'berth join-token worker'
-shows them. --cert-expiry also sets how long node certificates are valid.`,
+shows them. --cert-expiry also sets how long node certificates are valid.
+--ca-cert and --ca-key (PEM files) give the new root instead: a self-signed CA
+certificate whose subject is O=<cluster ID> ('berth info' shows it), and its key.`,
 		Example: `  berth swarm ca > ca.pem
   berth swarm ca --rotate
-  berth swarm ca --rotate --cert-expiry 720h --detach`,
+  berth swarm ca --rotate --cert-expiry 720h --detach
+  berth swarm ca --rotate --ca-cert root.pem --ca-key root-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !rotate && cmd.Flags().Changed("cert-expiry") {
@@ -41,6 +46,9 @@ shows them. --cert-expiry also sets how long node certificates are valid.`,
 			}
 			if !rotate && detach {
 				return errors.New("--detach needs --rotate: there is nothing to wait for when printing the root CA")
+			}
+			if !rotate && (caCert != "" || caKey != "") {
+				return errors.New("--ca-cert and --ca-key name the root of a rotation: give them with --rotate")
 			}
 			c, err := host.client()
 			if err != nil {
@@ -50,6 +58,9 @@ shows them. --cert-expiry also sets how long node certificates are valid.`,
 				return printRootCA(cmd, c)
 			}
 			req := api.ClusterUpdateRequest{RotateCA: true}
+			if req.NewRootCACert, req.NewRootCAKey, err = readRootCA(caCert, caKey); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("cert-expiry") {
 				d := spec.Duration(certExpiry)
 				req.CertExpiry = &d
@@ -78,7 +89,28 @@ shows them. --cert-expiry also sets how long node certificates are valid.`,
 	cmd.Flags().BoolVar(&rotate, "rotate", false, "Rotate the root CA: a new root, and every node moved to a certificate of it")
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", ca.DefaultNodeCertValidity, "Validity period for node certificates")
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for every node to rotate")
+	cmd.Flags().StringVar(&caCert, "ca-cert", "", "PEM file of the new root CA certificate (with --rotate)")
+	cmd.Flags().StringVar(&caKey, "ca-key", "", "PEM file of the new root CA key (with --rotate)")
 	return cmd
+}
+
+// readRootCA reads the files of --ca-cert and --ca-key, when given.
+func readRootCA(certFile, keyFile string) (certPEM, keyPEM string, err error) {
+	if certFile == "" && keyFile == "" {
+		return "", "", nil
+	}
+	if certFile == "" || keyFile == "" {
+		return "", "", errors.New("--ca-cert and --ca-key go together: give both, or neither for a root the cluster makes")
+	}
+	c, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", "", fmt.Errorf("--ca-cert: %w", err)
+	}
+	k, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", "", fmt.Errorf("--ca-key: %w", err)
+	}
+	return string(c), string(k), nil
 }
 
 func printRootCA(cmd *cobra.Command, c *api.Client) error {
