@@ -85,10 +85,13 @@ func (m Manager) Speaks() int { return max(m.Protocol, 1) }
 // CheckProtocol refuses a command of type t when a manager speaks a protocol older
 // than the one t appeared in: it names the first such manager.
 func CheckProtocol(t Type, managers []Manager) error {
-	return checkProtocol(t.Since(), t.String(), managers)
+	return CheckSince(t.Since(), t.String(), managers)
 }
 
-func checkProtocol(need int, verb string, managers []Manager) error {
+// CheckSince refuses verb, which appeared in protocol need (a setting of an existing
+// command, say), when a manager speaks an older protocol: it names the first such
+// manager.
+func CheckSince(need int, verb string, managers []Manager) error {
 	for _, m := range managers {
 		if m.Speaks() < need {
 			return &ProtocolError{Manager: m, Verb: verb, Need: need}

@@ -46,7 +46,7 @@ func TestCheckProtocol(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// A fake entry of the version table: no command of protocol 2 exists yet.
-			err := checkProtocol(tc.need, "fake-verb", tc.managers)
+			err := CheckSince(tc.need, "fake-verb", tc.managers)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

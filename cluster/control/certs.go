@@ -141,27 +141,11 @@ func repinTokens(t model.JoinTokens, digest string) (model.JoinTokens, error) {
 // upgrade), the certificate is issued without it: no rotation can be under way then,
 // as starting one is of the same protocol, and a renewal must not wait for the upgrade.
 func (c *Control) recordCert(ctx context.Context, nodeID string, cert issuedCert) error {
-	if !c.managersApply(command.CmdNodeCert) {
+	if c.requireProtocol(command.CmdNodeCert.Since(), command.CmdNodeCert.String()) != nil {
 		return nil
 	}
 	_, err := c.apply(ctx, command.CmdNodeCert, command.NodeCert{ID: nodeID, Serial: cert.serial, Root: cert.root})
 	return err
-}
-
-// managersApply reports whether every manager the cluster records can apply
-// commands of type t.
-func (c *Control) managersApply(t command.Type) bool {
-	nodes, err := c.st.State().ReadTxn().Nodes(nil)
-	if err != nil {
-		return false
-	}
-	var managers []command.Manager
-	for _, nd := range nodes {
-		if nd.Role == model.RoleManager {
-			managers = append(managers, command.ManagerOf(nd))
-		}
-	}
-	return command.CheckProtocol(t, managers) == nil
 }
 
 // certResponse is the answer to a renewal.

@@ -64,6 +64,9 @@ func (c *Control) syncKeyring() error {
 // and `berth swarm ca --rotate`.
 func (c *Control) UpdateCluster(ctx context.Context, req *api.ClusterUpdateRequest) (*api.ClusterUpdateResponse, error) {
 	resp := &api.ClusterUpdateResponse{}
+	if err := c.clusterSettings(req); err != nil {
+		return nil, err
+	}
 	if req.Notify != nil {
 		if err := c.setClusterNotify(ctx, req.Notify); err != nil {
 			return nil, err

@@ -43,6 +43,9 @@ func (c *Control) AddSource(ctx context.Context, req *api.SourceAddRequest) (*ap
 	if err := checkSourceNotify(src, req.CommitStatusToken); err != nil {
 		return nil, err
 	}
+	if err := c.sourceAddSettings(src, req); err != nil {
+		return nil, err
+	}
 	cmd := &command.SourceAdd{Source: src}
 	secret := func(suffix string, data []byte) string {
 		sec := c.sourceSecret(src.Name, suffix, data)
@@ -205,6 +208,9 @@ func (c *Control) UpdateSource(ctx context.Context, name string, req *api.Source
 		if err := spec.CheckText("pin (--to)", *req.Pin, spec.MaxRevisionLength); err != nil {
 			return nil, badRequest("%v", err)
 		}
+	}
+	if err := c.sourceUpdateSettings(req); err != nil {
+		return nil, err
 	}
 	var settings *command.SourceSettings
 	if req.ChangesSettings() {
