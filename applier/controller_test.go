@@ -401,9 +401,11 @@ func addPullSource(t *testing.T, c *memcluster.Cluster, name string, repo *gitte
 	return m
 }
 
-// A preview of a suspended source shows what its next revision would do, and where the
-// tasks would land, and changes nothing; --rev plans an older revision.
-func TestPreviewSourceChangesNothing(t *testing.T) {
+// suspendedSource is a cluster of workers whose pull source infra applied its first
+// revision (web: nginx:1) and was then suspended, and the applier config that previews
+// it.
+func suspendedSource(t *testing.T, workers ...string) (*memcluster.Manager, *gittest.Repo, string, applier.Config) {
+	t.Helper()
 	dir := t.TempDir()
 	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: dir}})
 	if err != nil {
@@ -411,10 +413,8 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	}
 	t.Cleanup(c.Close)
 	ctx := context.Background()
-	for _, id := range []string{"w1", "w2"} {
-		_, err := c.Apply(ctx, command.CmdNodeUpsert, &model.Node{ID: id, Hostname: "host-" + id, Role: model.RoleWorker,
-			Availability: model.AvailabilityActive, Status: model.NodeStatus{State: model.NodeReady}})
-		if err != nil {
+	for _, id := range workers {
+		if _, err := c.Apply(ctx, command.CmdNodeUpsert, memcluster.Node(id, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -426,15 +426,18 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 	if _, err := m.Control.UpdateSource(ctx, "infra", &api.SourceUpdateRequest{Suspended: &suspend}); err != nil {
 		t.Fatal(err)
 	}
+	return m, repo, first, applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: dir}
+}
+
+// A preview of a suspended source shows what its next revision would do, and where the
+// tasks would land, and changes nothing; --rev plans an older revision.
+func TestPreviewSourceChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	m, repo, first, cfg := suspendedSource(t, "w1", "w2")
 	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:2"),
 		"api/compose.yaml": "services:\n  app:\n    image: api:1\n    deploy:\n      replicas: 1\n"})
 	second := repo.Commit("web 2, api").String()
 
-	m, err = c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: dir}
 	got, err := applier.PreviewSource(ctx, cfg, "infra", "")
 	if err != nil {
 		t.Fatal(err)
@@ -476,28 +479,11 @@ func TestPreviewSourceChangesNothing(t *testing.T) {
 // scaled outside Git: a sync of it would only tell the drift. A self-healing source's
 // sync reverts it, and its preview shows the tasks that stop.
 func TestPreviewSourceOfTheAppliedRevision(t *testing.T) {
-	dir := t.TempDir()
-	c, err := memcluster.New(memcluster.Options{Dir: t.TempDir(), Applier: &applier.Config{Dir: dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
 	ctx := context.Background()
-	if _, err := c.Apply(ctx, command.CmdNodeUpsert, memcluster.Node("w1", nil)); err != nil {
-		t.Fatal(err)
-	}
-	repo := gittest.New(t)
-	repo.Write(map[string]string{"web/compose.yaml": compose("nginx:1")})
-	first := repo.Commit("web").String()
-	m := addPullSource(t, c, "infra", repo, first)
-	suspend := true
-	if _, err := m.Control.UpdateSource(ctx, "infra", &api.SourceUpdateRequest{Suspended: &suspend}); err != nil {
-		t.Fatal(err)
-	}
+	m, _, first, cfg := suspendedSource(t, "w1")
 	if _, err := m.Control.ScaleService(ctx, "web_app", 4); err != nil {
 		t.Fatal(err)
 	}
-	cfg := applier.Config{Cluster: memcluster.ApplierCluster{Store: m.Store, Control: m.Control}, Dir: dir}
 	got, err := applier.PreviewSource(ctx, cfg, "infra", "")
 	if err != nil {
 		t.Fatal(err)
