@@ -14,7 +14,6 @@ import (
 	"github.com/berthd/berth/cluster/command"
 	"github.com/berthd/berth/cluster/model"
 	"github.com/berthd/berth/cluster/store"
-	"github.com/berthd/berth/cluster/store/sealed"
 	"github.com/berthd/berth/spec"
 )
 
@@ -403,12 +402,7 @@ func (n *Node) changeRole(ctx context.Context, want model.NodeRole) error {
 		if err := os.RemoveAll(n.dir.raft()); err != nil {
 			return err
 		}
-		var kr *sealed.Keyring
-		if resp.UnlockKey != "" {
-			kr, err = sealed.CreateWithUnlockKey(n.dir.raft(), resp.UnlockKey)
-		} else {
-			kr, _, err = sealed.Create(n.dir.raft(), false)
-		}
+		kr, err := n.newKeyring(resp.UnlockKey)
 		if err != nil {
 			return err
 		}

@@ -280,32 +280,8 @@ func (n *Node) Join(ctx context.Context, req *api.JoinRequest) (resp *api.JoinRe
 	n.setIdentity(id)
 	switch joined.Role {
 	case model.RoleManager:
-		var kr *sealed.Keyring
-		if joined.UnlockKey != "" {
-			kr, err = sealed.CreateWithUnlockKey(n.dir.raft(), joined.UnlockKey)
-		} else {
-			kr, _, err = sealed.Create(n.dir.raft(), false)
-		}
-		if err != nil {
+		if err := n.joinAsManager(ctx, joined.NodeID, joined.UnlockKey); err != nil {
 			return nil, err
-		}
-		if err := n.becomeManager(kr, raftResume); err != nil {
-			return nil, err
-		}
-		m, err := n.activeManager()
-		if err != nil {
-			return nil, err
-		}
-		// Docker's join returns once the manager is part of raft: so does ours.
-		err = waitFor(ctx, joinWait, func() bool {
-			if !m.ctl.IsVoter(joined.NodeID) {
-				return false
-			}
-			_, cerr := m.state().ReadTxn().Cluster(nil)
-			return cerr == nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("joined, but this manager did not become a raft voter within %s: %w", joinWait, err)
 		}
 	default:
 		n.becomeWorker()
@@ -448,6 +424,43 @@ func (n *Node) Unlock(ctx context.Context, req *api.UnlockRequest) error {
 	}
 	n.logger.Info("manager unlocked")
 	return nil
+}
+
+// joinAsManager starts raft on a node the cluster just took in as a manager, and
+// returns once it is a voter with the cluster's state, as Docker's join does.
+func (n *Node) joinAsManager(ctx context.Context, nodeID, unlockKey string) error {
+	kr, err := n.newKeyring(unlockKey)
+	if err != nil {
+		return err
+	}
+	if err := n.becomeManager(kr, raftResume); err != nil {
+		return err
+	}
+	m, err := n.activeManager()
+	if err != nil {
+		return err
+	}
+	err = waitFor(ctx, joinWait, func() bool {
+		if !m.ctl.IsVoter(nodeID) {
+			return false
+		}
+		_, cerr := m.state().ReadTxn().Cluster(nil)
+		return cerr == nil
+	})
+	if err != nil {
+		return fmt.Errorf("joined, but this manager did not become a raft voter within %s: %w", joinWait, err)
+	}
+	return nil
+}
+
+// newKeyring makes a new manager's keyring, wrapped with the cluster's unlock key
+// when it is autolocked (unlockKey is then set), else with a key stored beside it.
+func (n *Node) newKeyring(unlockKey string) (*sealed.Keyring, error) {
+	if unlockKey != "" {
+		return sealed.CreateWithUnlockKey(n.dir.raft(), unlockKey)
+	}
+	kr, _, err := sealed.Create(n.dir.raft(), false)
+	return kr, err
 }
 
 // initSettings are the new cluster's settings: the defaults, with what init was given.
