@@ -49,12 +49,8 @@ func (m *manager) applyOnceUpgraded(ctx context.Context, rec *model.LeaderRecord
 			m.logger.Info("leader changes are recorded once every manager is upgraded", "reason", err)
 			told = true
 		}
-		t := time.NewTimer(5 * time.Second)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, 5*time.Second) {
 			return ctx.Err()
-		case <-t.C:
 		}
 	}
 }
